@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * sockops: attached to each enrolled pod's cgroup next to connect4. When a
+ * redirected socket sends its SYN its source port is known: publish
+ * (pod netns, client address, client port) -> original destination for the agent,
+ * and remove it again when the socket closes.
+ */
+#include "ambit_maps.h"
+
+static __always_inline void ambit_conn_key_of(struct bpf_sock_ops *ctx, struct ambit_conn_key *key)
+{
+	key->netns_cookie = bpf_get_netns_cookie(ctx);
+	key->client_ip4 = ctx->local_ip4;
+	key->client_port = (__u16)ctx->local_port;
+	key->pad = 0;
+}
+
+static __always_inline void ambit_publish(struct bpf_sock_ops *ctx)
+{
+	struct ambit_conn_key key = {};
+	struct ambit_dst *dst;
+	struct bpf_sock *sk = ctx->sk;
+
+	if (!sk || ctx->family != AF_INET)
+		return;
+	dst = bpf_sk_storage_get(&ambit_sk_dst, sk, NULL, 0);
+	if (!dst)
+		return; /* not redirected by connect4 */
+	ambit_conn_key_of(ctx, &key);
+	if (bpf_map_update_elem(&ambit_orig_dst, &key, dst, BPF_ANY) == 0)
+		bpf_sock_ops_cb_flags_set(ctx, ctx->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+}
+
+static __always_inline void ambit_forget(struct bpf_sock_ops *ctx)
+{
+	struct ambit_conn_key key = {};
+
+	ambit_conn_key_of(ctx, &key);
+	bpf_map_delete_elem(&ambit_orig_dst, &key);
+}
+
+SEC("sockops")
+int ambit_sockops(struct bpf_sock_ops *ctx)
+{
+	switch (ctx->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		ambit_publish(ctx);
+		break;
+	case BPF_SOCK_OPS_STATE_CB:
+		if (ctx->args[1] == BPF_TCP_CLOSE)
+			ambit_forget(ctx);
+		break;
+	}
+	return 1;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

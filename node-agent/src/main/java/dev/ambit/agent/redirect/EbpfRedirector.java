@@ -1,0 +1,616 @@
+package dev.ambit.agent.redirect;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.ffi.Bpf;
+import dev.ambit.ffi.BpfObject;
+import dev.ambit.ffi.Linux;
+import dev.ambit.ffi.NativeException;
+import dev.ambit.ffi.NativeFd;
+import dev.ambit.ffi.NetNs;
+import dev.ambit.ffi.Sockets;
+import dev.ambit.ffi.libbpf.libbpf_h;
+
+import io.netty.channel.Channel;
+import io.netty.channel.unix.UnixChannel;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.Inet4Address;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.Deque;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.stream.Stream;
+
+/**
+ * Captures pod traffic with eBPF, without iptables.
+ *
+ * <ul>
+ *   <li>{@link #open} loads the programs in {@code ebpf/} and pins them under the bpffs
+ *       root, or re-opens the pins a previous agent left: a restarted agent never loads
+ *       twice, and enrolled pods stay captured (failing closed) while it is down.</li>
+ *   <li>{@link #enroll} attaches {@code cgroup/connect4} and {@code sockops} to the pod's
+ *       cgroup and {@code sk_lookup} to its network namespace, as pinned links, and
+ *       points inbound steering at the pod's inbound listener. {@link #unenroll} undoes
+ *       it. Both are idempotent and leave nothing half-done on failure.</li>
+ *   <li>{@link #originalDestination} tells, for a connection accepted on the outbound
+ *       listener, where the pod was connecting to: one map lookup.</li>
+ * </ul>
+ *
+ * <p>Pins: {@code ROOT/progs/VERSION/<program>}, {@code ROOT/maps/<map>},
+ * {@code ROOT/pods/<uid>/<link>}. VERSION is a digest of the objects, so a new agent
+ * build loads its programs once and moves existing links onto them.
+ *
+ * <p>Thread-safe; enrolment calls are serialised.
+ */
+public final class EbpfRedirector implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger(EbpfRedirector.class.getName());
+    private static final String OBJECTS = "dev/ambit/ebpf/";
+
+    /** One hook of a pod: which program, attached to what. */
+    private record Hook(String program, String pin, int attachType, boolean onCgroup) {}
+
+    private static final List<Hook> HOOKS = List.of(
+            new Hook("ambit_connect4", "cgroup_connect4", libbpf_h.BPF_CGROUP_INET4_CONNECT, true),
+            new Hook("ambit_sockops", "cgroup_sockops", libbpf_h.BPF_CGROUP_SOCK_OPS, true),
+            new Hook("ambit_sk_lookup", "netns_sk_lookup", libbpf_h.BPF_SK_LOOKUP, false));
+
+    // Program and map types the objects use, with the kernel that introduced them, for errors.
+    private static final Map<Integer, String> PROGRAM_TYPES = Map.of(
+            libbpf_h.BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup_sock_addr (cgroup/connect4, Linux 4.17+)",
+            libbpf_h.BPF_PROG_TYPE_SOCK_OPS, "sock_ops (Linux 4.13+)",
+            libbpf_h.BPF_PROG_TYPE_SK_LOOKUP, "sk_lookup (Linux 5.9+)");
+    private static final Map<Integer, String> MAP_TYPES = Map.of(
+            libbpf_h.BPF_MAP_TYPE_SK_STORAGE, "sk_storage (Linux 5.2+)",
+            libbpf_h.BPF_MAP_TYPE_SOCKHASH, "sockhash (Linux 4.18+)",
+            libbpf_h.BPF_MAP_TYPE_LRU_HASH, "lru_hash (Linux 4.10+)",
+            libbpf_h.BPF_MAP_TYPE_LPM_TRIE, "lpm_trie (Linux 4.11+)");
+
+    private final RedirectConfig config;
+    private final Map<String, NativeFd> programs;
+    private final RedirectMaps maps;
+    private final boolean reopened;
+    private final String version;
+
+    private EbpfRedirector(RedirectConfig config, Map<String, NativeFd> programs, RedirectMaps maps,
+                           boolean reopened, String version) {
+        this.config = config;
+        this.programs = programs;
+        this.maps = maps;
+        this.reopened = reopened;
+        this.version = version;
+    }
+
+    /**
+     * Re-opens the pinned programs and maps, or loads and pins them if this build's are
+     * not there, then writes the configuration into the maps.
+     *
+     * @throws RedirectException naming the missing kernel feature, the bpffs problem or
+     *     the verifier's complaint; nothing is left pinned by a failed first load
+     */
+    public static EbpfRedirector open(RedirectConfig config) {
+        requireNonNull(config, "config");
+        if (!Bpf.isAvailable()) {
+            throw new RedirectException("eBPF redirection is unavailable", Bpf.unavailabilityCause());
+        }
+        Path root = config.bpffsRoot();
+        checkOnBpffs(root);
+        Map<String, byte[]> objects = readObjects();
+        String version = digest(objects);
+        Path progDir = root.resolve("progs").resolve(version);
+        Path mapDir = root.resolve("maps");
+
+        boolean reopened = HOOKS.stream().allMatch(h -> Files.exists(progDir.resolve(h.program())));
+        if (!reopened) {
+            checkKernel(objects, config.kernelFeatures());
+            loadAndPin(root, objects, progDir, mapDir);
+        }
+        Map<String, NativeFd> programs = new LinkedHashMap<>();
+        RedirectMaps maps = null;
+        try {
+            for (Hook h : HOOKS) {
+                programs.put(h.program(), Bpf.open(progDir.resolve(h.program())));
+            }
+            maps = RedirectMaps.open(mapDir);
+            maps.writeConfig(config.agentMark(), config.outboundPort());
+            maps.syncBypassPorts(config.inboundBypassPorts());
+            maps.syncExclusions(config.outboundExclusions());
+            EbpfRedirector r = new EbpfRedirector(config, programs, maps, reopened, version);
+            if (!reopened) {
+                r.retireOtherVersions();
+            }
+            LOG.log(System.Logger.Level.INFO, "eBPF redirection {0} ({1}) under {2}",
+                    reopened ? "re-opened" : "loaded", version, root);
+            return r;
+        } catch (RuntimeException e) {
+            programs.values().forEach(NativeFd::close);
+            if (maps != null) {
+                maps.close();
+            }
+            throw e instanceof RedirectException ? e : new RedirectException("open pinned eBPF state under " + root, e);
+        }
+    }
+
+    /** True when this instance re-opened pins a previous agent left, false when it loaded them. */
+    public boolean reopened() {
+        return reopened;
+    }
+
+    /** Digest of the loaded objects; names the {@code progs/} folder. */
+    public String version() {
+        return version;
+    }
+
+    public RedirectConfig config() {
+        return config;
+    }
+
+    /** The loaded programs as the kernel knows them (ids are stable across agent restarts). */
+    public List<Bpf.ProgramInfo> programs() {
+        return programs.values().stream().map(Bpf::programInfo).toList();
+    }
+
+    /** UIDs of the enrolled pods, from the pinned state (survives restarts). */
+    public List<String> enrolledPods() {
+        return maps.podUids();
+    }
+
+    /**
+     * Starts capturing the pod's traffic. Calling it again for an enrolled pod (after an
+     * agent restart, or with new addresses or a new listener) updates it in place.
+     *
+     * @throws RedirectException naming the path or object at fault; nothing of this
+     *     call is left attached
+     */
+    public synchronized void enroll(PodRedirection pod) {
+        requireNonNull(pod, "pod");
+        String who = "enrol pod " + pod.uid();
+        try (NativeFd cgroup = openCgroup(pod); NativeFd netns = openNetns(pod)) {
+            long cookie = NetNs.cookie(pod.netns());
+            checkListener(pod, cookie);
+            checkAddresses(pod, cookie);
+
+            Optional<RedirectMaps.PodEntry> before = maps.pod(pod.uid());
+            if (before.isPresent() && before.get().netnsCookie() != cookie) {
+                // Same UID, new sandbox: the old namespace is gone; start from clean.
+                unenroll(pod.uid());
+                before = Optional.empty();
+            }
+            Deque<Runnable> undo = new ArrayDeque<>();
+            try {
+                attach(pod, cgroup, netns, undo);
+                publish(pod, cookie, before, undo);
+            } catch (RuntimeException e) {
+                while (!undo.isEmpty()) {
+                    try {
+                        undo.pop().run();
+                    } catch (RuntimeException suppressed) {
+                        e.addSuppressed(suppressed);
+                    }
+                }
+                throw e;
+            }
+            LOG.log(System.Logger.Level.INFO, "enrolled pod {0} ({1}, addresses {2})", pod.uid(), pod.netns(),
+                    pod.addresses());
+        } catch (RedirectException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw new RedirectException(who, e);
+        }
+    }
+
+    /**
+     * Stops capturing the pod: detaches its programs and forgets its addresses and
+     * connections. Works from the pinned state alone, so also after an agent restart
+     * and after the pod's namespace and cgroup are gone.
+     *
+     * @return false when the pod was not enrolled
+     */
+    public synchronized boolean unenroll(String uid) {
+        requireNonNull(uid, "uid");
+        Path dir = podDir(uid);
+        boolean found = detachAll(dir);
+        Optional<RedirectMaps.PodEntry> entry = maps.pod(uid);
+        if (entry.isPresent()) {
+            found = true;
+            long cookie = entry.get().netnsCookie();
+            for (Inet4Address a : entry.get().addresses()) {
+                if (maps.podAddressOwner(a).orElse(cookie) == cookie) {
+                    maps.deleteInboundListener(a);
+                    maps.deletePodAddress(a);
+                }
+            }
+            maps.deleteConnections(cookie);
+            maps.deletePod(uid);
+        }
+        if (found) {
+            LOG.log(System.Logger.Level.INFO, "unenrolled pod {0}", uid);
+        }
+        return found;
+    }
+
+    /**
+     * Where a connection accepted on a pod's outbound listener was going, or empty if it
+     * was not redirected (or its client is already gone).
+     *
+     * @param accepted an epoll or io_uring channel accepted on the outbound port
+     */
+    public Optional<InetSocketAddress> originalDestination(Channel accepted) {
+        requireNonNull(accepted, "accepted");
+        if (!(accepted instanceof UnixChannel unix)) {
+            throw new IllegalArgumentException("accepted: " + accepted.getClass().getName()
+                    + " (expected: an epoll or io_uring channel, which has a file descriptor)");
+        }
+        if (!(accepted.remoteAddress() instanceof InetSocketAddress peer)) {
+            return Optional.empty();
+        }
+        return maps.originalDestination(Sockets.netnsCookie(unix.fd().intValue()), peer);
+    }
+
+    /** As {@link #originalDestination(Channel)}, for a raw accepted socket descriptor. */
+    public Optional<InetSocketAddress> originalDestination(int acceptedFd) {
+        return maps.originalDestination(Sockets.netnsCookie(acceptedFd), Sockets.peerAddress(acceptedFd));
+    }
+
+    /** Live redirected connections of the pod whose namespace has {@code netnsCookie}. */
+    public int trackedConnections(long netnsCookie) {
+        return maps.countConnections(netnsCookie);
+    }
+
+    /**
+     * Releases this process's descriptors. Attachments stay: enrolled pods remain
+     * captured and fail closed until an agent re-opens the pins.
+     */
+    @Override
+    public void close() {
+        programs.values().forEach(NativeFd::close);
+        maps.close();
+    }
+
+    /**
+     * Removes everything under {@code root}: detaches every pod's links, then unpins
+     * programs and maps. For {@code ambitctl local down}, uninstall and tests.
+     */
+    public static void uninstall(Path root) {
+        requireNonNull(root, "root");
+        if (!Files.isDirectory(root)) {
+            return;
+        }
+        Path pods = root.resolve("pods");
+        if (Files.isDirectory(pods)) {
+            for (Path dir : list(pods)) {
+                detachAll(dir);
+            }
+        }
+        deleteTree(root);
+    }
+
+    // --- enrolment steps ---------------------------------------------------------------
+
+    private NativeFd openCgroup(PodRedirection pod) {
+        Path path = pod.cgroup();
+        NativeFd fd;
+        try {
+            fd = Linux.open(path, true);
+        } catch (NativeException e) {
+            throw new RedirectException("pod " + pod.uid() + ": cgroup " + path
+                    + (e.errno() == 2 ? " does not exist: is the pod running, and is the cgroup root right?"
+                            : " cannot be opened"), e);
+        }
+        long type = Linux.fileSystemType(fd);
+        if (type != Linux.CGROUP2_MAGIC) {
+            fd.close();
+            throw new RedirectException("pod " + pod.uid() + ": cgroup " + path + " is "
+                    + (type == Linux.CGROUP1_MAGIC ? "on a cgroup v1 hierarchy" : "not a cgroup")
+                    + ": eBPF capture needs the cgroup v2 (unified) hierarchy; pass the pod's folder under its mount"
+                    + " (here: `mount -t cgroup2`)");
+        }
+        return fd;
+    }
+
+    private static NativeFd openNetns(PodRedirection pod) {
+        try {
+            return NetNs.openNetns(pod.netns());
+        } catch (NativeException e) {
+            throw new RedirectException("pod " + pod.uid() + ": network namespace " + pod.netns()
+                    + (e.errno() == 2 ? " does not exist: is the pod sandbox running?" : " is unusable"), e);
+        }
+    }
+
+    private void checkListener(PodRedirection pod, long cookie) {
+        int fd = pod.inboundListenerFd();
+        long listenerCookie;
+        InetSocketAddress bound;
+        try {
+            listenerCookie = Sockets.netnsCookie(fd);
+            bound = Sockets.localAddress(fd);
+        } catch (NativeException e) {
+            throw new RedirectException("pod " + pod.uid() + ": inbound listener fd " + fd + " is not a usable socket", e);
+        }
+        if (listenerCookie != cookie) {
+            throw new RedirectException("pod " + pod.uid() + ": inbound listener fd " + fd
+                    + " is not in the pod's network namespace " + pod.netns()
+                    + ": create it from a thread inside that namespace (NetNs.callIn)");
+        }
+        if (bound.getPort() != config.inboundPort()) {
+            throw new RedirectException("pod " + pod.uid() + ": inbound listener fd " + fd + " is bound to " + bound
+                    + " (expected: port " + config.inboundPort() + ")");
+        }
+    }
+
+    private void checkAddresses(PodRedirection pod, long cookie) {
+        for (Inet4Address a : pod.addresses()) {
+            OptionalLong owner = maps.podAddressOwner(a);
+            if (owner.isPresent() && owner.getAsLong() != cookie) {
+                String other = maps.podByCookie(owner.getAsLong()).orElse("an unknown pod");
+                throw new RedirectException("pod " + pod.uid() + ": address " + a.getHostAddress()
+                        + " is already enrolled by pod " + other + ": unenrol that pod first");
+            }
+        }
+    }
+
+    private void attach(PodRedirection pod, NativeFd cgroup, NativeFd netns, Deque<Runnable> undo) {
+        Path dir = podDir(pod.uid());
+        if (!Files.isDirectory(dir)) {
+            createDirectories(dir);
+            undo.push(() -> deleteIfExists(dir));
+        }
+        for (Hook h : HOOKS) {
+            Path pin = dir.resolve(h.pin());
+            if (Files.exists(pin)) {
+                continue; // attached by an earlier enrol (maybe by a previous agent)
+            }
+            try (NativeFd link = Bpf.createLink(programs.get(h.program()), h.onCgroup() ? cgroup : netns,
+                    h.attachType())) {
+                Bpf.pin(link, pin);
+            }
+            undo.push(() -> detachPinned(pin));
+        }
+    }
+
+    private void publish(PodRedirection pod, long cookie, Optional<RedirectMaps.PodEntry> before,
+                         Deque<Runnable> undo) {
+        List<Inet4Address> added = new ArrayList<>();
+        for (Inet4Address a : pod.addresses()) {
+            if (maps.podAddressOwner(a).isEmpty()) {
+                added.add(a);
+            }
+        }
+        undo.push(() -> {
+            for (Inet4Address a : added) {
+                maps.deleteInboundListener(a);
+                maps.deletePodAddress(a);
+            }
+        });
+        // Listener first, address second: an address without a listener drops traffic.
+        for (Inet4Address a : pod.addresses()) {
+            maps.putInboundListener(a, pod.inboundListenerFd());
+            maps.putPodAddress(a, cookie);
+        }
+        if (before.isPresent()) {
+            for (Inet4Address old : before.get().addresses()) {
+                if (!pod.addresses().contains(old)) {
+                    maps.deleteInboundListener(old);
+                    maps.deletePodAddress(old);
+                }
+            }
+        }
+        maps.putPod(pod.uid(), cookie, pod.addresses());
+    }
+
+    private Path podDir(String uid) {
+        return config.bpffsRoot().resolve("pods").resolve(uid);
+    }
+
+    /** Detaches and unpins every link pinned in {@code dir}, then removes it; false if it did not exist. */
+    private static boolean detachAll(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            return false;
+        }
+        for (Path pin : list(dir)) {
+            detachPinned(pin);
+        }
+        deleteIfExists(dir);
+        return true;
+    }
+
+    private static void detachPinned(Path pin) {
+        try (NativeFd link = Bpf.open(pin)) {
+            // Detach now rather than when the last reference goes: someone may hold the link.
+            Bpf.detachLink(link);
+        } catch (NativeException e) {
+            if (e.errno() != 2) {
+                throw e;
+            }
+        }
+        deleteIfExists(pin);
+    }
+
+    // --- loading -----------------------------------------------------------------------
+
+    private static void checkOnBpffs(Path root) {
+        Path existing = root;
+        while (existing != null && !Files.exists(existing)) {
+            existing = existing.getParent();
+        }
+        if (existing == null) {
+            throw new RedirectException("bpffs root " + root + " has no existing parent");
+        }
+        try (NativeFd fd = Linux.open(existing, true)) {
+            if (Linux.fileSystemType(fd) != Linux.BPF_FS_MAGIC) {
+                throw new RedirectException("bpffs root " + root + ": " + existing
+                        + " is not on bpffs: mount it (`mount -t bpf bpf /sys/fs/bpf`) or choose a folder under it");
+            }
+        }
+    }
+
+    private static Map<String, byte[]> readObjects() {
+        ClassLoader cl = EbpfRedirector.class.getClassLoader();
+        Map<String, byte[]> objects = new LinkedHashMap<>();
+        try (InputStream list = cl.getResourceAsStream(OBJECTS + "objects.list")) {
+            if (list == null) {
+                throw new RedirectException("no BPF objects on the class path (" + OBJECTS
+                        + "objects.list): build the ebpf module (make bpf)");
+            }
+            for (String name : new String(list.readAllBytes(), StandardCharsets.UTF_8).split("\n")) {
+                if (name.isBlank()) {
+                    continue;
+                }
+                try (InputStream in = cl.getResourceAsStream(OBJECTS + name.strip())) {
+                    if (in == null) {
+                        throw new RedirectException("BPF object " + name + " listed but missing: rebuild (make bpf)");
+                    }
+                    objects.put(name.strip(), in.readAllBytes());
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return objects;
+    }
+
+    private static String digest(Map<String, byte[]> objects) {
+        try {
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            objects.forEach((name, bytes) -> {
+                sha.update(name.getBytes(StandardCharsets.UTF_8));
+                sha.update(bytes);
+            });
+            return HexFormat.of().formatHex(sha.digest(), 0, 8);
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    /** Every program and map type the objects need, asked before anything is loaded. */
+    private static void checkKernel(Map<String, byte[]> objects, KernelFeatures features) {
+        for (var e : objects.entrySet()) {
+            try (BpfObject obj = BpfObject.open(e.getKey(), e.getValue())) {
+                for (String p : obj.programNames()) {
+                    int type = obj.programType(p);
+                    if (!features.supportsProgramType(type)) {
+                        throw new RedirectException("this kernel lacks BPF program type "
+                                + PROGRAM_TYPES.getOrDefault(type, String.valueOf(type)) + ", needed by " + p + " in "
+                                + e.getKey() + ": Ambit's eBPF capture cannot run here; upgrade the node's kernel");
+                    }
+                }
+            }
+        }
+        for (var m : MAP_TYPES.entrySet()) {
+            if (!features.supportsMapType(m.getKey())) {
+                throw new RedirectException("this kernel lacks BPF map type " + m.getValue()
+                        + ": Ambit's eBPF capture cannot run here; upgrade the node's kernel");
+            }
+        }
+    }
+
+    private static void loadAndPin(Path root, Map<String, byte[]> objects, Path progDir, Path mapDir) {
+        boolean freshRoot = !Files.exists(root);
+        boolean freshMaps = !Files.exists(mapDir);
+        createDirectories(progDir);
+        createDirectories(mapDir);
+        try {
+            for (var e : objects.entrySet()) {
+                try (BpfObject obj = BpfObject.open(e.getKey(), e.getValue())) {
+                    for (String map : obj.mapNames()) {
+                        if (RedirectMaps.ALL.contains(map)) {
+                            obj.setPinPath(map, mapDir.resolve(map));
+                        }
+                    }
+                    obj.load();
+                    for (String p : obj.programNames()) {
+                        Path pin = progDir.resolve(p);
+                        deleteIfExists(pin); // left by an interrupted load of this same version
+                        obj.pinProgram(p, pin);
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            // Leave nothing this attempt created; maps that existed before stay (pods use them).
+            deleteTree(freshRoot ? root : progDir);
+            if (freshMaps && !freshRoot) {
+                deleteTree(mapDir);
+            }
+            throw new RedirectException("load eBPF programs into " + root, e);
+        }
+    }
+
+    /** After loading a new build: move every pod's links to it and unpin the old programs. */
+    private void retireOtherVersions() {
+        Path progs = config.bpffsRoot().resolve("progs");
+        List<Path> old = list(progs).stream().filter(p -> !p.getFileName().toString().equals(version)).toList();
+        if (old.isEmpty()) {
+            return;
+        }
+        Path pods = config.bpffsRoot().resolve("pods");
+        if (Files.isDirectory(pods)) {
+            for (Path dir : list(pods)) {
+                for (Hook h : HOOKS) {
+                    Path pin = dir.resolve(h.pin());
+                    if (Files.exists(pin)) {
+                        try (NativeFd link = Bpf.open(pin)) {
+                            Bpf.updateLink(link, programs.get(h.program()));
+                        }
+                    }
+                }
+            }
+        }
+        old.forEach(EbpfRedirector::deleteTree);
+        LOG.log(System.Logger.Level.INFO, "moved enrolled pods to eBPF programs {0}, unpinned {1}", version, old);
+    }
+
+    // --- bpffs files ---------------------------------------------------------------------
+
+    private static List<Path> list(Path dir) {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.sorted().toList();
+        } catch (NoSuchFileException e) {
+            return List.of();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static void createDirectories(Path dir) {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("create " + dir, e);
+        }
+    }
+
+    private static void deleteIfExists(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException e) {
+            throw new UncheckedIOException("remove " + p, e);
+        }
+    }
+
+    private static void deleteTree(Path root) {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(root)) {
+            s.sorted(Comparator.reverseOrder()).forEach(EbpfRedirector::deleteIfExists);
+        } catch (IOException e) {
+            throw new UncheckedIOException("remove " + root, e);
+        }
+    }
+}
