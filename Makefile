@@ -1,0 +1,79 @@
+# Ambit: `make test` and `make demo` are the two commands a newcomer needs. Each
+# installs what a fresh Debian 12 machine lacks (packages, bpffs mount) first.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+# The build needs JDK 25 (FFM); the machine's default java may be older.
+JDK25 := $(firstword $(wildcard /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/temurin-25-jdk-arm64 \
+           /usr/lib/jvm/java-25-openjdk-amd64 /usr/lib/jvm/java-25-openjdk-arm64))
+export JAVA_HOME := $(or $(AMBIT_JAVA_HOME),$(JDK25),$(JAVA_HOME))
+export PATH := $(JAVA_HOME)/bin:$(PATH)
+# Maven's own Guava warns about sun.misc.Unsafe on JDK 25; it is not ours to fix.
+export MAVEN_OPTS ?= --sun-misc-unsafe-memory-access=allow
+MVN := mvn -B -ntp
+
+# Debian packages: BPF toolchain, namespaces and the clients the root tests use.
+DEBS := clang llvm libbpf-dev bpftool iproute2 socat util-linux perl
+BENCH_DEBS := iptables
+
+.PHONY: build test demo bench bpf bindings deps bench-deps bpffs jdk clean help
+
+help:
+	@echo "make test    build and run every test (root: eBPF, namespaces)"
+	@echo "make demo    run the local mesh demo"
+	@echo "make build   compile and package without tests"
+	@echo "make bench   capture benchmark: eBPF vs iptables REDIRECT vs none"
+	@echo "make bpf     compile the eBPF programs only"
+	@echo "make bindings  regenerate the FFM bindings from native-bindings/gen/*.decl"
+
+build: deps
+	$(MVN) -q install -DskipTests
+
+test: deps
+	$(MVN) install
+
+demo: deps
+	@echo "make demo: the local mesh (ambitctl local, istiod-lite, the node agent's HBONE proxy) is not built yet." >&2
+	@echo "What exists today: eBPF capture and its tests (make test) and the capture benchmark (make bench)." >&2
+	@exit 1
+
+bench: deps bench-deps build
+	perf/run-capture-bench.sh
+
+bpf: deps
+	ebpf/build.sh ebpf/target/classes/dev/ambit/ebpf
+
+# jextract's shape, generated from the .decl files against this machine's headers.
+bindings: jdk
+	for decl in native-bindings/gen/*.decl; do \
+	  "$(JAVA_HOME)/bin/java" native-bindings/gen/Jextractish.java "$$decl" native-bindings/src/main/java || exit 1; \
+	done
+
+deps: jdk bpffs
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root to install$$missing (sudo make ...)" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+bench-deps:
+	@missing=""; for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+bpffs:
+	@if ! mountpoint -q /sys/fs/bpf; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "bpffs is not mounted on /sys/fs/bpf and mounting needs root" >&2; exit 1; fi; \
+	  mkdir -p /sys/fs/bpf && mount -t bpf bpf /sys/fs/bpf && echo "mounted bpffs on /sys/fs/bpf"; \
+	fi
+
+jdk:
+	@if [ ! -x "$(JAVA_HOME)/bin/java" ] || ! "$(JAVA_HOME)/bin/java" -version 2>&1 | grep -qE 'version "(2[5-9]|[3-9][0-9])'; then \
+	  echo "JDK 25 not found (looked in /usr/lib/jvm for temurin-25 / java-25-openjdk): install one or set AMBIT_JAVA_HOME" >&2; exit 1; \
+	fi
+
+clean:
+	$(MVN) -q clean
