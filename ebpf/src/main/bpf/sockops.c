@@ -21,11 +21,13 @@ static __always_inline void ambit_publish(struct bpf_sock_ops *ctx)
 	struct ambit_dst *dst;
 	struct bpf_sock *sk = ctx->sk;
 
-	if (!sk || ctx->family != AF_INET)
+	if (!sk)
 		return;
+	/* Only sockets connect4/connect6 redirected have storage; for a dual-stack socket
+	 * talking IPv4, local_ip4 and local_port hold the IPv4 source as for AF_INET. */
 	dst = bpf_sk_storage_get(&ambit_sk_dst, sk, NULL, 0);
 	if (!dst)
-		return; /* not redirected by connect4 */
+		return;
 	ambit_conn_key_of(ctx, &key);
 	if (bpf_map_update_elem(&ambit_orig_dst, &key, dst, BPF_ANY) == 0)
 		bpf_sock_ops_cb_flags_set(ctx, ctx->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);

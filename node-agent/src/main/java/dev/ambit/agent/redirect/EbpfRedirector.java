@@ -44,7 +44,8 @@ import java.util.stream.Stream;
  *   <li>{@link #open} loads the programs in {@code ebpf/} and pins them under the bpffs
  *       root, or re-opens the pins a previous agent left: a restarted agent never loads
  *       twice, and enrolled pods stay captured (failing closed) while it is down.</li>
- *   <li>{@link #enroll} attaches {@code cgroup/connect4} and {@code sockops} to the pod's
+ *   <li>{@link #enroll} attaches {@code cgroup/connect4}, {@code cgroup/connect6} (for
+ *       IPv4-mapped destinations of dual-stack sockets) and {@code sockops} to the pod's
  *       cgroup and {@code sk_lookup} to its network namespace, as pinned links, and
  *       points inbound steering at the pod's inbound listener. {@link #unenroll} undoes
  *       it. Both are idempotent and leave nothing half-done on failure.</li>
@@ -68,12 +69,13 @@ public final class EbpfRedirector implements AutoCloseable {
 
     private static final List<Hook> HOOKS = List.of(
             new Hook("ambit_connect4", "cgroup_connect4", libbpf_h.BPF_CGROUP_INET4_CONNECT, true),
+            new Hook("ambit_connect6", "cgroup_connect6", libbpf_h.BPF_CGROUP_INET6_CONNECT, true),
             new Hook("ambit_sockops", "cgroup_sockops", libbpf_h.BPF_CGROUP_SOCK_OPS, true),
             new Hook("ambit_sk_lookup", "netns_sk_lookup", libbpf_h.BPF_SK_LOOKUP, false));
 
     // Program and map types the objects use, with the kernel that introduced them, for errors.
     private static final Map<Integer, String> PROGRAM_TYPES = Map.of(
-            libbpf_h.BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup_sock_addr (cgroup/connect4, Linux 4.17+)",
+            libbpf_h.BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "cgroup_sock_addr (cgroup/connect4 and connect6, Linux 4.17+)",
             libbpf_h.BPF_PROG_TYPE_SOCK_OPS, "sock_ops (Linux 4.13+)",
             libbpf_h.BPF_PROG_TYPE_SK_LOOKUP, "sk_lookup (Linux 5.9+)");
     private static final Map<Integer, String> MAP_TYPES = Map.of(

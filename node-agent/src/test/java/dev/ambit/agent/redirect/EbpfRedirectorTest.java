@@ -127,7 +127,12 @@ class EbpfRedirectorTest {
 
         Host.Result r = net.connectFromPod(pod, remote.address().getHostAddress(), 8080, 0);
 
-        assertThat(r.stdout().strip()).isEqualTo("OUT " + remote.address().getHostAddress() + ":8080");
+        assertThat(r.stdout().strip()).as(r.stderr()).isEqualTo("OUT " + remote.address().getHostAddress() + ":8080");
+        // A dual-stack (AF_INET6) client reaching IPv4 through a mapped address is captured too.
+        Host.Result mapped = net.inPod(pod, 10, "socat", "-u",
+                "TCP6:[::ffff:" + remote.address().getHostAddress() + "]:8080,connect-timeout=3", "STDOUT");
+        assertThat(mapped.stdout().strip()).as(mapped.stderr())
+                .isEqualTo("OUT " + remote.address().getHostAddress() + ":8080");
         assertThat(remoteApp.accepted()).isZero();
         // No stale entry once the connection is closed.
         long cookie = NetNs.cookie(pod.netns());
@@ -305,7 +310,7 @@ class EbpfRedirectorTest {
         redirector = openRedirector();
         assertThat(redirector.enrolledPods()).isEmpty();
         assertThat(redirector.programs()).extracting(Bpf.ProgramInfo::name)
-                .containsExactlyInAnyOrder("ambit_connect4", "ambit_sockops", "ambit_sk_lookup");
+                .containsExactlyInAnyOrder("ambit_connect4", "ambit_connect6", "ambit_sockops", "ambit_sk_lookup");
         assertThat(redirector.version()).hasSize(16);
         try (NativeFd s = Sockets.tcpSocket()) {
             // Not a connection: the error names the call and the descriptor.

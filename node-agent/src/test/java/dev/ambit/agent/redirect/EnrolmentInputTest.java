@@ -84,6 +84,7 @@ class EnrolmentInputTest {
     private void assertNothingAttached(Node node) {
         try (NativeFd cg = Linux.open(node.cgroup(), true); NativeFd ns = NetNs.openNetns(node.netns())) {
             assertThat(Bpf.attachedPrograms(cg, libbpf_h.BPF_CGROUP_INET4_CONNECT)).isEmpty();
+            assertThat(Bpf.attachedPrograms(cg, libbpf_h.BPF_CGROUP_INET6_CONNECT)).isEmpty();
             assertThat(Bpf.attachedPrograms(cg, libbpf_h.BPF_CGROUP_SOCK_OPS)).isEmpty();
             assertThat(Bpf.attachedPrograms(ns, libbpf_h.BPF_SK_LOOKUP)).isEmpty();
         }
