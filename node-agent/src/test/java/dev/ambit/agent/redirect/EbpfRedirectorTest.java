@@ -260,6 +260,32 @@ class EbpfRedirectorTest {
                 .isEqualTo("IN " + pod.address().getHostAddress() + ":8080");
     }
 
+    @Test
+    void aNewBuildMovesEnrolledPodsOntoItsProgramsAndUnloadsTheOld() throws Exception {
+        Node pod = net.pod("a");
+        Node remote = net.host("r");
+        String r = remote.address().getHostAddress();
+        redirector = openRedirector();
+        enroll(pod, startAgentListeners(pod));
+        List<Bpf.ProgramInfo> before = redirector.programs();
+        int kernelPrograms = Bpf.loadedPrograms("ambit_").size();
+        redirector.close();
+        // Make the pinned programs look like an older build's.
+        java.nio.file.Path progs = net.bpffsRoot().resolve("progs");
+        java.nio.file.Files.move(progs.resolve(redirector.version()), progs.resolve("0000000000000000"));
+
+        redirector = openRedirector();
+
+        assertThat(redirector.reopened()).isFalse();
+        assertThat(redirector.programs()).doesNotContainAnyElementsOf(before);
+        try (var dirs = java.nio.file.Files.list(progs)) {
+            assertThat(dirs.map(p -> p.getFileName().toString())).containsExactly(redirector.version());
+        }
+        assertThat(Bpf.loadedPrograms("ambit_")).as("old programs unloaded").hasSize(kernelPrograms);
+        assertThat(redirector.enrolledPods()).containsExactly("uid-" + pod.name());
+        assertThat(net.connectFromPod(pod, r, 8080, 0).stdout().strip()).isEqualTo("OUT " + r + ":8080");
+    }
+
     // Must show 5
     @Test
     void withTheAgentsListenersGoneEnrolledTrafficFailsInsteadOfBypassing() throws Exception {
