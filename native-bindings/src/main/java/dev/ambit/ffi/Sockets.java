@@ -161,26 +161,22 @@ public final class Sockets {
     }
 
     private static long getLong(int fd, int level, int option, String name) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(linux_h.CALL_STATE);
-            MemorySegment value = arena.allocate(ValueLayout.JAVA_LONG);
-            MemorySegment len = arena.allocateFrom(ValueLayout.JAVA_INT, 8);
-            if (linux_h.getsockopt(state, fd, level, option, value, len) < 0) {
-                throw new NativeException("getsockopt " + name + " on", "fd " + fd, linux_h.errno(state));
-            }
-            return value.get(ValueLayout.JAVA_LONG, 0);
-        }
+        return getOption(fd, level, option, name, ValueLayout.JAVA_LONG);
     }
 
     private static int getInt(int fd, int level, int option, String name) {
+        return (int) getOption(fd, level, option, name, ValueLayout.JAVA_INT);
+    }
+
+    private static long getOption(int fd, int level, int option, String name, ValueLayout layout) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = arena.allocate(linux_h.CALL_STATE);
-            MemorySegment value = arena.allocate(ValueLayout.JAVA_INT);
-            MemorySegment len = arena.allocateFrom(ValueLayout.JAVA_INT, 4);
+            MemorySegment value = arena.allocate(layout);
+            MemorySegment len = arena.allocateFrom(ValueLayout.JAVA_INT, (int) layout.byteSize());
             if (linux_h.getsockopt(state, fd, level, option, value, len) < 0) {
                 throw new NativeException("getsockopt " + name + " on", "fd " + fd, linux_h.errno(state));
             }
-            return value.get(ValueLayout.JAVA_INT, 0);
+            return layout.byteSize() == 8 ? value.get(ValueLayout.JAVA_LONG, 0) : value.get(ValueLayout.JAVA_INT, 0);
         }
     }
 

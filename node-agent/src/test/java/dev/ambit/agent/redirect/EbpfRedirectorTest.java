@@ -9,7 +9,7 @@ import dev.ambit.ffi.NetNs;
 import dev.ambit.ffi.Sockets;
 import dev.ambit.testing.Host;
 import dev.ambit.testing.NetnsServer;
-import dev.ambit.testing.RootOnly;
+import dev.ambit.testing.NoLeftovers;
 import dev.ambit.testing.TestNetwork;
 import dev.ambit.testing.TestNetwork.Node;
 
@@ -24,18 +24,17 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Redirection on the real kernel, in namespaces and cgroups each test makes and
  * removes. The node agent's listeners are played by {@link NetnsServer}s that answer
  * with what they learned about the connection.
  */
+@ExtendWith(NoLeftovers.class)
 class EbpfRedirectorTest {
-
-    private static int programsBefore;
 
     private TestNetwork net;
     private EbpfRedirector redirector;
@@ -43,13 +42,6 @@ class EbpfRedirectorTest {
 
     /** The three in-pod listeners of the agent. */
     record AgentListeners(NetnsServer outbound, NetnsServer inbound, NetnsServer hbone) {}
-
-    @BeforeAll
-    static void requireRoot() {
-        RootOnly.require();
-        TestNetwork.sweep();
-        programsBefore = Bpf.loadedPrograms("ambit_").size();
-    }
 
     @BeforeEach
     void setUp() {
@@ -64,11 +56,7 @@ class EbpfRedirectorTest {
         if (redirector != null) {
             redirector.close();
         }
-        net.close();
-        // Must show 6: nothing left, whatever the test did.
-        assertThat(TestNetwork.leftoverNamespaces()).isEmpty();
-        assertThat(TestNetwork.leftoverFiles()).isEmpty();
-        assertThat(Bpf.loadedPrograms("ambit_")).hasSize(programsBefore);
+        net.close(); // NoLeftovers then checks that nothing is left (must show 6)
     }
 
     private EbpfRedirector openRedirector() {

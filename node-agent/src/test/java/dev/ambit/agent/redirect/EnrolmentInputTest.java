@@ -11,7 +11,7 @@ import dev.ambit.ffi.Sockets;
 import dev.ambit.ffi.libbpf.libbpf_h;
 import dev.ambit.testing.Host;
 import dev.ambit.testing.NetnsServer;
-import dev.ambit.testing.RootOnly;
+import dev.ambit.testing.NoLeftovers;
 import dev.ambit.testing.TestNetwork;
 import dev.ambit.testing.TestNetwork.Node;
 
@@ -25,11 +25,13 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Bad input to loading and enrolment: each error names the path or feature at fault,
  * and nothing is left attached or pinned afterwards.
  */
+@ExtendWith(NoLeftovers.class)
 class EnrolmentInputTest {
 
     private static int programsBefore;
@@ -40,9 +42,7 @@ class EnrolmentInputTest {
     private final List<AutoCloseable> closeables = new ArrayList<>();
 
     @BeforeAll
-    static void requireRoot() {
-        RootOnly.require();
-        TestNetwork.sweep();
+    static void countPrograms() {
         programsBefore = Bpf.loadedPrograms("ambit_").size();
     }
 
@@ -60,10 +60,7 @@ class EnrolmentInputTest {
         if (redirector != null) {
             redirector.close();
         }
-        net.close();
-        assertThat(TestNetwork.leftoverNamespaces()).isEmpty();
-        assertThat(TestNetwork.leftoverFiles()).isEmpty();
-        assertThat(Bpf.loadedPrograms("ambit_")).hasSize(programsBefore);
+        net.close(); // NoLeftovers then checks that nothing is left
     }
 
     private EbpfRedirector open() {
