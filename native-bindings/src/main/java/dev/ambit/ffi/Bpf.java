@@ -2,7 +2,6 @@ package dev.ambit.ffi;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.ambit.ffi.libbpf.bpf_link_info;
 import dev.ambit.ffi.libbpf.bpf_map_info;
 import dev.ambit.ffi.libbpf.bpf_prog_info;
 import dev.ambit.ffi.libbpf.libbpf_h;
@@ -37,9 +36,6 @@ public final class Bpf {
 
     /** Identity of a map. */
     public record MapInfo(int id, int type, String name, int keySize, int valueSize, int maxEntries) {}
-
-    /** Identity of a link and the program it runs. */
-    public record LinkInfo(int id, int type, int programId) {}
 
     private Bpf() {
     }
@@ -143,14 +139,6 @@ public final class Bpf {
             info(map, info, bpf_map_info.SIZEOF, arena);
             return new MapInfo(bpf_map_info.id(info), bpf_map_info.type(info), bpf_map_info.name(info).getString(0),
                     bpf_map_info.key_size(info), bpf_map_info.value_size(info), bpf_map_info.max_entries(info));
-        }
-    }
-
-    public static LinkInfo linkInfo(NativeFd link) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment info = bpf_link_info.allocate(arena);
-            info(link, info, bpf_link_info.SIZEOF, arena);
-            return new LinkInfo(bpf_link_info.id(info), bpf_link_info.type(info), bpf_link_info.prog_id(info));
         }
     }
 

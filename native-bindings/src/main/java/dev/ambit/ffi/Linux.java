@@ -95,16 +95,4 @@ public final class Linux {
             }
         }
     }
-
-    /** Mounts bpffs at {@code target}, a directory that must exist. */
-    public static void mountBpffs(Path target) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(linux_h.CALL_STATE);
-            MemorySegment bpf = arena.allocateFrom("bpf");
-            if (linux_h.mount(state, bpf, arena.allocateFrom(target.toString()), bpf, 0, MemorySegment.NULL) < 0) {
-                throw new NativeException("mount bpffs on", target.toString(), linux_h.errno(state),
-                        "mounting needs CAP_SYS_ADMIN; on Kubernetes mount the host's /sys/fs/bpf into the agent");
-            }
-        }
-    }
 }

@@ -21,11 +21,6 @@ public final class NativeFd implements AutoCloseable {
         this.description = requireNonNull(description, "description");
     }
 
-    /** Takes ownership of {@code fd}: closing this closes it. */
-    public static NativeFd adopt(int fd, String description) {
-        return new NativeFd(fd, description);
-    }
-
     /** The descriptor; throws once closed, so a stale number is never passed to the kernel. */
     public int intValue() {
         int v = fd.get();

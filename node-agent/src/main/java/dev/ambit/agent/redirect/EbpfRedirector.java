@@ -120,8 +120,14 @@ public final class EbpfRedirector implements AutoCloseable {
 
         boolean reopened = HOOKS.stream().allMatch(h -> Files.exists(progDir.resolve(h.program())));
         if (!reopened) {
-            checkKernel(objects, config.kernelFeatures());
-            loadAndPin(root, objects, progDir, mapDir);
+            List<BpfObject> opened = new ArrayList<>();
+            try {
+                objects.forEach((name, elf) -> opened.add(BpfObject.open(name, elf)));
+                checkKernel(opened, config.kernelFeatures());
+                loadAndPin(root, opened, progDir, mapDir);
+            } finally {
+                opened.forEach(BpfObject::close);
+            }
         }
         Map<String, NativeFd> programs = new LinkedHashMap<>();
         RedirectMaps maps = null;
@@ -501,16 +507,14 @@ public final class EbpfRedirector implements AutoCloseable {
     }
 
     /** Every program and map type the objects need, asked before anything is loaded. */
-    private static void checkKernel(Map<String, byte[]> objects, KernelFeatures features) {
-        for (var e : objects.entrySet()) {
-            try (BpfObject obj = BpfObject.open(e.getKey(), e.getValue())) {
-                for (String p : obj.programNames()) {
-                    int type = obj.programType(p);
-                    if (!features.supportsProgramType(type)) {
-                        throw new RedirectException("this kernel lacks BPF program type "
-                                + PROGRAM_TYPES.getOrDefault(type, String.valueOf(type)) + ", needed by " + p + " in "
-                                + e.getKey() + ": Ambit's eBPF capture cannot run here; upgrade the node's kernel");
-                    }
+    private static void checkKernel(List<BpfObject> objects, KernelFeatures features) {
+        for (BpfObject obj : objects) {
+            for (String p : obj.programNames()) {
+                int type = obj.programType(p);
+                if (!features.supportsProgramType(type)) {
+                    throw new RedirectException("this kernel lacks BPF program type "
+                            + PROGRAM_TYPES.getOrDefault(type, String.valueOf(type)) + ", needed by " + p + " in "
+                            + obj.name() + ": Ambit's eBPF capture cannot run here; upgrade the node's kernel");
                 }
             }
         }
@@ -522,25 +526,23 @@ public final class EbpfRedirector implements AutoCloseable {
         }
     }
 
-    private static void loadAndPin(Path root, Map<String, byte[]> objects, Path progDir, Path mapDir) {
+    private static void loadAndPin(Path root, List<BpfObject> objects, Path progDir, Path mapDir) {
         boolean freshRoot = !Files.exists(root);
         boolean freshMaps = !Files.exists(mapDir);
         createDirectories(progDir);
         createDirectories(mapDir);
         try {
-            for (var e : objects.entrySet()) {
-                try (BpfObject obj = BpfObject.open(e.getKey(), e.getValue())) {
-                    for (String map : obj.mapNames()) {
-                        if (RedirectMaps.ALL.contains(map)) {
-                            obj.setPinPath(map, mapDir.resolve(map));
-                        }
+            for (BpfObject obj : objects) {
+                for (String map : obj.mapNames()) {
+                    if (RedirectMaps.ALL.contains(map)) {
+                        obj.setPinPath(map, mapDir.resolve(map));
                     }
-                    obj.load();
-                    for (String p : obj.programNames()) {
-                        Path pin = progDir.resolve(p);
-                        deleteIfExists(pin); // left by an interrupted load of this same version
-                        obj.pinProgram(p, pin);
-                    }
+                }
+                obj.load();
+                for (String p : obj.programNames()) {
+                    Path pin = progDir.resolve(p);
+                    deleteIfExists(pin); // left by an interrupted load of this same version
+                    obj.pinProgram(p, pin);
                 }
             }
         } catch (RuntimeException e) {

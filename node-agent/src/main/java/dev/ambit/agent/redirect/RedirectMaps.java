@@ -228,12 +228,6 @@ final class RedirectMaps implements AutoCloseable {
         }
     }
 
-    boolean hasInboundListener(Inet4Address address) {
-        try (Arena a = Arena.ofConfined()) {
-            return inLsnr.lookup(ipKey(a, address), a.allocate(inLsnr.info().valueSize(), 8));
-        }
-    }
-
     void deleteInboundListener(Inet4Address address) {
         try (Arena a = Arena.ofConfined()) {
             inLsnr.delete(ipKey(a, address));
