@@ -42,6 +42,8 @@ static __always_inline enum ambit_verdict ambit_capture(struct bpf_sock *sk, __u
 		return AMBIT_DENY; /* not configured: never let traffic bypass the proxy */
 	if (!sk)
 		return AMBIT_DENY;
+	/* The agent's own sockets are not in pod cgroups; the mark is a second guard (as
+	 * ztunnel's). Trade-off, as in Istio: a pod granted CAP_NET_ADMIN can set it. */
 	if (cfg->agent_mark && sk->mark == cfg->agent_mark)
 		return AMBIT_LEAVE;
 	if (ambit_excluded(ip4, port_nbo))

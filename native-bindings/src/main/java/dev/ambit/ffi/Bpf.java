@@ -179,6 +179,7 @@ public final class Bpf {
         if (rc < 0) {
             throw new NativeException(operation, object, -rc, LibbpfLog.recentWarnings());
         }
+        LibbpfLog.clear(); // what libbpf said belongs to this successful call: attach it to no later failure
         return rc;
     }
 

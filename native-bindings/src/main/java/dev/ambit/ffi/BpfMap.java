@@ -56,6 +56,17 @@ public final class BpfMap implements AutoCloseable {
         return true;
     }
 
+    /** Copies the value for {@code key} into {@code value} and removes the entry, atomically; false when absent. */
+    public boolean lookupAndDelete(MemorySegment key, MemorySegment value) {
+        checkSizes(key, value);
+        int rc = libbpf_h.bpf_map_lookup_and_delete_elem(fd.intValue(), key, value);
+        if (rc == -linux_h_ENOENT) {
+            return false;
+        }
+        Bpf.check(rc, "look up and delete in map", info.name());
+        return true;
+    }
+
     /** Sets {@code key} to {@code value}; {@code flags} is {@code BPF_ANY}, {@code BPF_NOEXIST} or {@code BPF_EXIST}. */
     public void update(MemorySegment key, MemorySegment value, int flags) {
         checkSizes(key, value);

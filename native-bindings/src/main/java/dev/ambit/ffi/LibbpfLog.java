@@ -13,6 +13,9 @@ final class LibbpfLog {
 
     private static final System.Logger LOG = System.getLogger("dev.ambit.ffi.libbpf");
     private static final int KEPT = 12;
+    // The verifier log arrives as one message; its last lines say what was rejected.
+    private static final int BUFFER = 256 * 1024;
+    private static final int KEPT_CHARS = 4000;
     private static final ThreadLocal<Deque<String>> RECENT = ThreadLocal.withInitial(ArrayDeque::new);
 
     private LibbpfLog() {
@@ -20,8 +23,11 @@ final class LibbpfLog {
 
     // Upcall target: int print(enum libbpf_print_level, const char *fmt, va_list args).
     static int print(int level, MemorySegment format, MemorySegment args) {
+        if (level == libbpf_h.LIBBPF_DEBUG && !LOG.isLoggable(System.Logger.Level.DEBUG)) {
+            return 0; // libbpf is chatty at debug level: do not even format it
+        }
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buf = arena.allocate(4096);
+            MemorySegment buf = arena.allocate(BUFFER);
             linux_h.vsnprintf(buf, buf.byteSize(), format, args);
             String line = buf.getString(0).stripTrailing();
             if (level == libbpf_h.LIBBPF_DEBUG) {
@@ -33,11 +39,19 @@ final class LibbpfLog {
             if (recent.size() == KEPT) {
                 recent.removeFirst();
             }
-            recent.addLast(line);
+            recent.addLast(line.length() > KEPT_CHARS ? "..." + line.substring(line.length() - KEPT_CHARS) : line);
         } catch (Throwable t) {
             // An exception must not unwind into C.
         }
         return 0;
+    }
+
+    /** Forgets what libbpf said on this thread. */
+    static void clear() {
+        Deque<String> recent = RECENT.get();
+        if (!recent.isEmpty()) {
+            recent.clear();
+        }
     }
 
     /** What libbpf said on this thread since the last call, or null; clears it. */

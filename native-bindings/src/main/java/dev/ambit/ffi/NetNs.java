@@ -29,11 +29,21 @@ public final class NetNs {
     public static <T> T callIn(Path netns, Callable<T> task) throws Exception {
         requireNonNull(netns, "netns");
         requireNonNull(task, "task");
-        if (Thread.currentThread().isVirtual()) {
-            throw new IllegalStateException("entering " + netns + " from a virtual thread: use a platform thread");
+        try (NativeFd target = openNetns(netns)) {
+            return callIn(target, task);
         }
-        try (NativeFd target = openNetns(netns); NativeFd home = Linux.open(SELF, false)) {
-            setns(target, netns.toString());
+    }
+
+    /** As {@link #callIn(Path, Callable)}, for a namespace already opened with {@link #openNetns}. */
+    public static <T> T callIn(NativeFd netns, Callable<T> task) throws Exception {
+        requireNonNull(netns, "netns");
+        requireNonNull(task, "task");
+        if (Thread.currentThread().isVirtual()) {
+            throw new IllegalStateException("entering " + netns.description()
+                    + " from a virtual thread: use a platform thread");
+        }
+        try (NativeFd home = Linux.open(SELF, false)) {
+            setns(netns, netns.description());
             try {
                 return task.call();
             } finally {
@@ -41,7 +51,7 @@ public final class NetNs {
                     setns(home, "the thread's original network namespace");
                 } catch (NativeException e) {
                     throw new Error("thread " + Thread.currentThread().getName()
-                            + " is stuck in network namespace " + netns + ": " + e.getMessage(), e);
+                            + " is stuck in network namespace " + netns.description() + ": " + e.getMessage(), e);
                 }
             }
         }
@@ -89,6 +99,13 @@ public final class NetNs {
      * {@code bpf_get_netns_cookie}, so it keys per-pod BPF map entries.
      */
     public static long cookie(Path netns) {
+        try (NativeFd fd = openNetns(netns)) {
+            return cookie(fd);
+        }
+    }
+
+    /** As {@link #cookie(Path)}, for a namespace already opened with {@link #openNetns}. */
+    public static long cookie(NativeFd netns) {
         try {
             return callIn(netns, () -> {
                 try (NativeFd socket = Sockets.tcpSocket()) {

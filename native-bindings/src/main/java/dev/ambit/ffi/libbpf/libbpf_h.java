@@ -89,6 +89,7 @@ public final class libbpf_h {
         bpf_map_update_elem$handle();
         bpf_map_lookup_elem$handle();
         bpf_map_delete_elem$handle();
+        bpf_map_lookup_and_delete_elem$handle();
         bpf_map_get_next_key$handle();
         libbpf_probe_bpf_prog_type$handle();
         libbpf_probe_bpf_map_type$handle();
@@ -1260,6 +1261,36 @@ public final class libbpf_h {
         var mh$ = bpf_map_delete_elem.HANDLE;
         try {
             return (int) mh$.invokeExact(fd, key);
+        } catch (Throwable ex$) {
+            throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static final class bpf_map_lookup_and_delete_elem {
+        static final FunctionDescriptor DESC = FunctionDescriptor.of(libbpf_h.C_INT, libbpf_h.C_INT, libbpf_h.C_POINTER, libbpf_h.C_POINTER);
+        static final MemorySegment ADDR = libbpf_h.findOrThrow("bpf_map_lookup_and_delete_elem");
+        static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    public static FunctionDescriptor bpf_map_lookup_and_delete_elem$descriptor() {
+        return bpf_map_lookup_and_delete_elem.DESC;
+    }
+
+    public static MethodHandle bpf_map_lookup_and_delete_elem$handle() {
+        return bpf_map_lookup_and_delete_elem.HANDLE;
+    }
+
+    public static MemorySegment bpf_map_lookup_and_delete_elem$address() {
+        return bpf_map_lookup_and_delete_elem.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c : int bpf_map_lookup_and_delete_elem(int fd, ptr key, ptr value) }
+     */
+    public static int bpf_map_lookup_and_delete_elem(int fd, MemorySegment key, MemorySegment value) {
+        var mh$ = bpf_map_lookup_and_delete_elem.HANDLE;
+        try {
+            return (int) mh$.invokeExact(fd, key, value);
         } catch (Throwable ex$) {
             throw new AssertionError("should not reach here", ex$);
         }

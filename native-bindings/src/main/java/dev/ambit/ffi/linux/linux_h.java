@@ -96,6 +96,8 @@ public final class linux_h {
     public static final int EINVAL = 22;
     public static final int ENOTDIR = 20;
     public static final int EOPNOTSUPP = 95;
+    public static final int ENOLINK = 67;
+    public static final int ENOPROTOOPT = 92;
 
     private static final class setns {
         static final FunctionDescriptor DESC = FunctionDescriptor.of(linux_h.C_INT, linux_h.C_INT, linux_h.C_INT);

@@ -10,6 +10,7 @@ import dev.ambit.ffi.NativeFd;
 import dev.ambit.ffi.NetNs;
 import dev.ambit.ffi.Sockets;
 import dev.ambit.ffi.libbpf.libbpf_h;
+import dev.ambit.ffi.linux.linux_h;
 
 import io.netty.channel.Channel;
 import io.netty.channel.unix.UnixChannel;
@@ -67,11 +68,14 @@ public final class EbpfRedirector implements AutoCloseable {
     /** One hook of a pod: which program, attached to what. */
     private record Hook(String program, String pin, int attachType, boolean onCgroup) {}
 
+    // Attach order matters: sockops first, so no redirected connect misses its
+    // publisher; sk_lookup last, after the maps it reads are written.
     private static final List<Hook> HOOKS = List.of(
+            new Hook("ambit_sockops", "cgroup_sockops", libbpf_h.BPF_CGROUP_SOCK_OPS, true),
             new Hook("ambit_connect4", "cgroup_connect4", libbpf_h.BPF_CGROUP_INET4_CONNECT, true),
             new Hook("ambit_connect6", "cgroup_connect6", libbpf_h.BPF_CGROUP_INET6_CONNECT, true),
-            new Hook("ambit_sockops", "cgroup_sockops", libbpf_h.BPF_CGROUP_SOCK_OPS, true),
             new Hook("ambit_sk_lookup", "netns_sk_lookup", libbpf_h.BPF_SK_LOOKUP, false));
+    private static final String NETNS_PIN = "netns_sk_lookup";
 
     // Program and map types the objects use, with the kernel that introduced them, for errors.
     private static final Map<Integer, String> PROGRAM_TYPES = Map.of(
@@ -118,6 +122,7 @@ public final class EbpfRedirector implements AutoCloseable {
         Path progDir = root.resolve("progs").resolve(version);
         Path mapDir = root.resolve("maps");
 
+        boolean freshRoot = !Files.exists(root);
         boolean reopened = HOOKS.stream().allMatch(h -> Files.exists(progDir.resolve(h.program())));
         if (!reopened) {
             List<BpfObject> opened = new ArrayList<>();
@@ -140,9 +145,8 @@ public final class EbpfRedirector implements AutoCloseable {
             maps.syncBypassPorts(config.inboundBypassPorts());
             maps.syncExclusions(config.outboundExclusions());
             EbpfRedirector r = new EbpfRedirector(config, programs, maps, reopened, version);
-            if (!reopened) {
-                r.retireOtherVersions();
-            }
+            // Also on re-open: an earlier upgrade may have stopped half-way.
+            r.retireOtherVersions();
             LOG.log(System.Logger.Level.INFO, "eBPF redirection {0} ({1}) under {2}",
                     reopened ? "re-opened" : "loaded", version, root);
             return r;
@@ -150,6 +154,14 @@ public final class EbpfRedirector implements AutoCloseable {
             programs.values().forEach(NativeFd::close);
             if (maps != null) {
                 maps.close();
+            }
+            if (!reopened) {
+                // What this attempt loaded must not be re-opened as if it were complete.
+                try {
+                    deleteTree(freshRoot ? root : progDir);
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
             }
             throw e instanceof RedirectException ? e : new RedirectException("open pinned eBPF state under " + root, e);
         }
@@ -181,29 +193,36 @@ public final class EbpfRedirector implements AutoCloseable {
 
     /**
      * Starts capturing the pod's traffic. Calling it again for an enrolled pod (after an
-     * agent restart, or with new addresses or a new listener) updates it in place.
+     * agent restart, or with new addresses, a new listener or a new sandbox) updates it
+     * in place. Call from a platform thread: it enters the pod's namespace briefly.
      *
-     * @throws RedirectException naming the path or object at fault; nothing of this
-     *     call is left attached
+     * @throws RedirectException naming the path or object at fault. A first enrolment
+     *     that fails leaves nothing attached; a failed update leaves the pod captured
      */
     public synchronized void enroll(PodRedirection pod) {
         requireNonNull(pod, "pod");
         String who = "enrol pod " + pod.uid();
         try (NativeFd cgroup = openCgroup(pod); NativeFd netns = openNetns(pod)) {
-            long cookie = NetNs.cookie(pod.netns());
+            long cookie = NetNs.cookie(netns);
             checkListener(pod, cookie);
-            checkAddresses(pod, cookie);
 
             Optional<RedirectMaps.PodEntry> before = maps.pod(pod.uid());
             if (before.isPresent() && before.get().netnsCookie() != cookie) {
-                // Same UID, new sandbox: the old namespace is gone; start from clean.
-                unenroll(pod.uid());
+                // Same UID, new sandbox: the old namespace is gone. Its cgroup links stay
+                // (the cgroup is the pod's, and detaching would open a window without
+                // capture); its namespace link and map entries go.
+                forgetSandbox(pod.uid(), before.get());
                 before = Optional.empty();
+            } else if (before.isEmpty()) {
+                // Pins without a pod entry were left by an enrolment that crashed half-way:
+                // they may point at another namespace, so start this pod from clean.
+                detachAll(podDir(pod.uid()));
             }
+            checkAddresses(pod, cookie);
             Deque<Runnable> undo = new ArrayDeque<>();
             try {
-                attach(pod, cgroup, netns, undo);
                 publish(pod, cookie, before, undo);
+                attach(pod, cgroup, netns, undo);
             } catch (RuntimeException e) {
                 while (!undo.isEmpty()) {
                     try {
@@ -237,15 +256,7 @@ public final class EbpfRedirector implements AutoCloseable {
         Optional<RedirectMaps.PodEntry> entry = maps.pod(uid);
         if (entry.isPresent()) {
             found = true;
-            long cookie = entry.get().netnsCookie();
-            for (Inet4Address a : entry.get().addresses()) {
-                if (maps.podAddressOwner(a).orElse(cookie) == cookie) {
-                    maps.deleteInboundListener(a);
-                    maps.deletePodAddress(a);
-                }
-            }
-            maps.deleteConnections(cookie);
-            maps.deletePod(uid);
+            forgetEntries(uid, entry.get());
         }
         if (found) {
             LOG.log(System.Logger.Level.INFO, "unenrolled pod {0}", uid);
@@ -283,10 +294,11 @@ public final class EbpfRedirector implements AutoCloseable {
 
     /**
      * Releases this process's descriptors. Attachments stay: enrolled pods remain
-     * captured and fail closed until an agent re-opens the pins.
+     * captured and fail closed until an agent re-opens the pins. Close after the
+     * listeners that call {@link #originalDestination}.
      */
     @Override
-    public void close() {
+    public synchronized void close() {
         programs.values().forEach(NativeFd::close);
         maps.close();
     }
@@ -311,6 +323,25 @@ public final class EbpfRedirector implements AutoCloseable {
 
     // --- enrolment steps ---------------------------------------------------------------
 
+    private void forgetSandbox(String uid, RedirectMaps.PodEntry old) {
+        detachPinned(podDir(uid).resolve(NETNS_PIN));
+        forgetEntries(uid, old);
+        LOG.log(System.Logger.Level.INFO, "pod {0} has a new network namespace: dropped the old one''s state", uid);
+    }
+
+    /** Removes a pod's addresses (those still its own), connections and entry from the maps. */
+    private void forgetEntries(String uid, RedirectMaps.PodEntry entry) {
+        long cookie = entry.netnsCookie();
+        for (Inet4Address a : entry.addresses()) {
+            if (maps.podAddressOwner(a).orElse(cookie) == cookie) {
+                maps.deleteInboundListener(a);
+                maps.deletePodAddress(a);
+            }
+        }
+        maps.deleteConnections(cookie);
+        maps.deletePod(uid);
+    }
+
     private NativeFd openCgroup(PodRedirection pod) {
         Path path = pod.cgroup();
         NativeFd fd;
@@ -321,7 +352,13 @@ public final class EbpfRedirector implements AutoCloseable {
                     + (e.errno() == 2 ? " does not exist: is the pod running, and is the cgroup root right?"
                             : " cannot be opened"), e);
         }
-        long type = Linux.fileSystemType(fd);
+        long type;
+        try {
+            type = Linux.fileSystemType(fd);
+        } catch (RuntimeException e) {
+            fd.close();
+            throw e;
+        }
         if (type != Linux.CGROUP2_MAGIC) {
             fd.close();
             throw new RedirectException("pod " + pod.uid() + ": cgroup " + path + " is "
@@ -349,6 +386,10 @@ public final class EbpfRedirector implements AutoCloseable {
             listenerCookie = Sockets.netnsCookie(fd);
             bound = Sockets.localAddress(fd);
         } catch (NativeException e) {
+            if (e.errno() == linux_h.ENOPROTOOPT) {
+                throw new RedirectException("pod " + pod.uid() + ": this kernel lacks SO_NETNS_COOKIE (Linux 5.14+),"
+                        + " which capture needs to tell pods apart", e);
+            }
             throw new RedirectException("pod " + pod.uid() + ": inbound listener fd " + fd + " is not a usable socket", e);
         }
         if (listenerCookie != cookie) {
@@ -392,6 +433,11 @@ public final class EbpfRedirector implements AutoCloseable {
         }
     }
 
+    /**
+     * Writes the pod's map entries. Undo removes what a first enrolment added; after an
+     * update it restores the pod entry (a replaced listener cannot be put back, and
+     * the one it replaced is normally the closed socket of a previous agent).
+     */
     private void publish(PodRedirection pod, long cookie, Optional<RedirectMaps.PodEntry> before,
                          Deque<Runnable> undo) {
         List<Inet4Address> added = new ArrayList<>();
@@ -405,12 +451,15 @@ public final class EbpfRedirector implements AutoCloseable {
                 maps.deleteInboundListener(a);
                 maps.deletePodAddress(a);
             }
+            before.ifPresentOrElse(b -> maps.putPod(pod.uid(), b.netnsCookie(), b.addresses()),
+                    () -> maps.deletePod(pod.uid()));
         });
         // Listener first, address second: an address without a listener drops traffic.
         for (Inet4Address a : pod.addresses()) {
             maps.putInboundListener(a, pod.inboundListenerFd());
             maps.putPodAddress(a, cookie);
         }
+        maps.putPod(pod.uid(), cookie, pod.addresses());
         if (before.isPresent()) {
             for (Inet4Address old : before.get().addresses()) {
                 if (!pod.addresses().contains(old)) {
@@ -419,7 +468,6 @@ public final class EbpfRedirector implements AutoCloseable {
                 }
             }
         }
-        maps.putPod(pod.uid(), cookie, pod.addresses());
     }
 
     private Path podDir(String uid) {
@@ -443,7 +491,8 @@ public final class EbpfRedirector implements AutoCloseable {
             // Detach now rather than when the last reference goes: someone may hold the link.
             Bpf.detachLink(link);
         } catch (NativeException e) {
-            if (e.errno() != 2) {
+            // ENOENT: pin already gone; ENOLINK: its cgroup or namespace is gone, so it is detached.
+            if (e.errno() != linux_h.ENOENT && e.errno() != linux_h.ENOLINK) {
                 throw e;
             }
         }
@@ -563,8 +612,8 @@ public final class EbpfRedirector implements AutoCloseable {
             return;
         }
         Path pods = config.bpffsRoot().resolve("pods");
-        if (Files.isDirectory(pods)) {
-            for (Path dir : list(pods)) {
+        for (Path dir : list(pods)) {
+            try {
                 for (Hook h : HOOKS) {
                     Path pin = dir.resolve(h.pin());
                     if (Files.exists(pin)) {
@@ -573,6 +622,14 @@ public final class EbpfRedirector implements AutoCloseable {
                         }
                     }
                 }
+            } catch (NativeException e) {
+                if (e.errno() != linux_h.ENOLINK) {
+                    throw e;
+                }
+                // The pod's cgroup or namespace went away while no agent was watching.
+                String uid = dir.getFileName().toString();
+                LOG.log(System.Logger.Level.INFO, "pod {0} is gone (its link is defunct): unenrolling it", uid);
+                unenroll(uid);
             }
         }
         old.forEach(EbpfRedirector::deleteTree);

@@ -240,7 +240,10 @@ final class RedirectMaps implements AutoCloseable {
 
     // --- outbound original destinations --------------------------------------------------
 
-    /** O(1): the destination the client at {@code client}, in the pod with {@code netnsCookie}, connected to. */
+    /**
+     * O(1): the destination the client at {@code client}, in the pod with
+     * {@code netnsCookie}, connected to. Consumes the entry (lookup-and-delete).
+     */
     Optional<InetSocketAddress> originalDestination(long netnsCookie, InetSocketAddress client) {
         if (!(client.getAddress() instanceof Inet4Address clientIp)) {
             return Optional.empty();
@@ -251,7 +254,7 @@ final class RedirectMaps implements AutoCloseable {
             key.set(U32, 8, Sockets.ipv4NetworkOrder(clientIp));
             key.set(U16, 12, (short) client.getPort());
             MemorySegment value = a.allocate(origDst.info().valueSize(), 8);
-            if (!origDst.lookup(key, value)) {
+            if (!origDst.lookupAndDelete(key, value)) {
                 return Optional.empty();
             }
             int port = Short.toUnsignedInt(Short.reverseBytes(value.get(U16, 4)));

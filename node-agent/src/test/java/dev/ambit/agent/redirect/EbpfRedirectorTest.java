@@ -153,6 +153,31 @@ class EbpfRedirectorTest {
         assertThat(marked.stdout().strip()).as(marked.stderr()).isEqualTo("REMOTE " + r + ":8080");
     }
 
+    @Test
+    void aClientThatClosesBeforeTheAgentLooksItUpKeepsItsDestination() throws Exception {
+        Node pod = net.pod("a");
+        Node remote = net.host("r");
+        String r = remote.address().getHostAddress();
+        redirector = openRedirector();
+        List<String> seen = java.util.Collections.synchronizedList(new ArrayList<>());
+        // The agent looks both connections up only once the second arrives; by then the
+        // first client has sent its FIN and its socket has closed.
+        NetnsServer.Batch both = new NetnsServer.Batch(2);
+        NetnsServer out = keep(NetnsServer.startBatched(pod.netns(), new InetSocketAddress("127.0.0.1", 15001), both,
+                c -> {
+                    String d = redirector.originalDestination(c).map(EbpfRedirectorTest::hostPort).orElse("none");
+                    seen.add(d);
+                    return "OUT " + d;
+                }));
+        NetnsServer in = keep(NetnsServer.start(pod.netns(), new InetSocketAddress("0.0.0.0", 15006), c -> "IN"));
+        enroll(pod, new AgentListeners(out, in, null));
+
+        Host.Result early = net.inPod(pod, 10, "socat", "-u", "OPEN:/dev/null", "TCP4:" + r + ":9090,connect-timeout=3");
+        assertThat(early.ok()).as(early.stderr()).isTrue();
+        assertThat(net.connectFromPod(pod, r, 8080, 0).stdout().strip()).isEqualTo("OUT " + r + ":8080");
+        assertThat(seen).containsExactlyInAnyOrder(r + ":9090", r + ":8080");
+    }
+
     // Must show 2
     @Test
     void inboundToAnyPortLandsOnInboundListenerAndHbonePortIsDirect() throws Exception {

@@ -165,10 +165,10 @@ class EnrolmentInputTest {
     }
 
     @Test
-    void aFailureAfterTheLinksAreAttachedRollsThemBack() throws Exception {
+    void aListenerTheKernelRefusesLeavesNothingBehind() throws Exception {
         redirector = open();
-        // Bound to the inbound port inside the pod but never listening: everything checks
-        // out until the kernel refuses it as a steering target, after the links exist.
+        // Bound to the inbound port inside the pod but never listening: every check passes
+        // until the kernel refuses it as a steering target.
         NativeFd notListening = NetNs.callIn(pod.netns(), () -> {
             NativeFd s = Sockets.tcpSocket();
             Sockets.bindSource(s.intValue(), pod.address(), 15006, false);
@@ -179,6 +179,28 @@ class EnrolmentInputTest {
                 .isInstanceOf(RedirectException.class)
                 .hasMessageContaining("enrol pod uid-a")
                 .hasMessageContaining("ambit_in_lsnr");
+        assertNothingAttached(pod);
+    }
+
+    @Test
+    void aFailureAfterTheCgroupLinksAreAttachedDetachesThem() throws Exception {
+        redirector = open();
+        // Fill the pod's namespace with sk_lookup links up to the kernel's limit (64), so
+        // the last attach of the enrolment fails after the cgroup links exist.
+        List<NativeFd> filler = new ArrayList<>();
+        Path program = net.bpffsRoot().resolve("progs").resolve(redirector.version()).resolve("ambit_sk_lookup");
+        try (NativeFd prog = Bpf.open(program); NativeFd ns = NetNs.openNetns(pod.netns())) {
+            while (filler.size() < 64) {
+                filler.add(Bpf.createLink(prog, ns, libbpf_h.BPF_SK_LOOKUP));
+            }
+            assertThatThrownBy(() -> redirector.enroll(podWith(pod.cgroup(), pod.netns(), inboundListener(pod))))
+                    .isInstanceOf(RedirectException.class)
+                    .hasMessageContaining("enrol pod uid-a")
+                    .hasMessageContaining("attach")
+                    .hasMessageContaining(pod.netns().toString());
+        } finally {
+            filler.forEach(NativeFd::close); // closing the only reference detaches each link
+        }
         assertNothingAttached(pod);
     }
 
