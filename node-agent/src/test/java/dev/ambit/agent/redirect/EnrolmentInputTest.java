@@ -165,6 +165,31 @@ class EnrolmentInputTest {
     }
 
     @Test
+    void aNewSandboxForTheSameUidKeepsTheCgroupLinksAndMovesTheNamespaceLink() throws Exception {
+        redirector = open();
+        redirector.enroll(podWith(pod.cgroup(), pod.netns(), inboundListener(pod)));
+        // A pin recreated would be a new bpffs inode: the same inode means the same link.
+        Path connectPin = net.bpffsRoot().resolve("pods/uid-a/cgroup_connect4");
+        Object connectLink = Files.getAttribute(connectPin, "unix:ino");
+        // The sandbox is recreated: a new namespace, the same UID, cgroup and address.
+        Node sandbox = net.host("a2");
+        redirector.enroll(new PodRedirection("uid-a", pod.cgroup(), sandbox.netns(), List.of(pod.address()),
+                inboundListener(sandbox)));
+
+        assertThat(redirector.enrolledPods()).containsExactly("uid-a");
+        try (NativeFd cg = Linux.open(pod.cgroup(), true);
+             NativeFd oldNs = NetNs.openNetns(pod.netns());
+             NativeFd newNs = NetNs.openNetns(sandbox.netns())) {
+            assertThat(Files.getAttribute(connectPin, "unix:ino")).isEqualTo(connectLink);
+            assertThat(Bpf.attachedPrograms(cg, libbpf_h.BPF_CGROUP_INET4_CONNECT)).hasSize(1);
+            assertThat(Bpf.attachedPrograms(oldNs, libbpf_h.BPF_SK_LOOKUP)).isEmpty();
+            assertThat(Bpf.attachedPrograms(newNs, libbpf_h.BPF_SK_LOOKUP)).hasSize(1);
+        }
+        assertThat(redirector.unenroll("uid-a")).isTrue();
+        assertNothingAttached(pod);
+    }
+
+    @Test
     void aListenerTheKernelRefusesLeavesNothingBehind() throws Exception {
         redirector = open();
         // Bound to the inbound port inside the pod but never listening: every check passes
