@@ -47,23 +47,22 @@ public final class BpfMap implements AutoCloseable {
 
     /** Copies the value for {@code key} into {@code value}; false when there is no entry. */
     public boolean lookup(MemorySegment key, MemorySegment value) {
-        checkSizes(key, value);
-        int rc = libbpf_h.bpf_map_lookup_elem(fd.intValue(), key, value);
-        if (rc == -linux_h_ENOENT) {
-            return false;
-        }
-        Bpf.check(rc, "look up in map", info.name());
-        return true;
+        return lookup(key, value, false);
     }
 
     /** Copies the value for {@code key} into {@code value} and removes the entry, atomically; false when absent. */
     public boolean lookupAndDelete(MemorySegment key, MemorySegment value) {
+        return lookup(key, value, true);
+    }
+
+    private boolean lookup(MemorySegment key, MemorySegment value, boolean delete) {
         checkSizes(key, value);
-        int rc = libbpf_h.bpf_map_lookup_and_delete_elem(fd.intValue(), key, value);
+        int rc = delete ? libbpf_h.bpf_map_lookup_and_delete_elem(fd.intValue(), key, value)
+                : libbpf_h.bpf_map_lookup_elem(fd.intValue(), key, value);
         if (rc == -linux_h_ENOENT) {
             return false;
         }
-        Bpf.check(rc, "look up and delete in map", info.name());
+        Bpf.check(rc, delete ? "look up and delete in map" : "look up in map", info.name());
         return true;
     }
 
