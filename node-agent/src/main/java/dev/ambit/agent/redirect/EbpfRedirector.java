@@ -266,7 +266,8 @@ public final class EbpfRedirector implements AutoCloseable {
 
     /**
      * Where a connection accepted on a pod's outbound listener was going, or empty if it
-     * was not redirected (or its client is already gone).
+     * was not redirected. Consumes the answer: call it once per accepted connection; a
+     * second call returns empty.
      *
      * @param accepted an epoll or io_uring channel accepted on the outbound port
      */
@@ -287,7 +288,10 @@ public final class EbpfRedirector implements AutoCloseable {
         return maps.originalDestination(Sockets.netnsCookie(acceptedFd), Sockets.peerAddress(acceptedFd));
     }
 
-    /** Live redirected connections of the pod whose namespace has {@code netnsCookie}. */
+    /**
+     * Redirected connections of the pod whose namespace has {@code netnsCookie} whose
+     * destination the agent has not looked up yet.
+     */
     public int trackedConnections(long netnsCookie) {
         return maps.countConnections(netnsCookie);
     }

@@ -122,9 +122,9 @@ class EbpfRedirectorTest {
         assertThat(mapped.stdout().strip()).as(mapped.stderr())
                 .isEqualTo("OUT " + remote.address().getHostAddress() + ":8080");
         assertThat(remoteApp.accepted()).isZero();
-        // No stale entry once the connection is closed.
+        // No stale entry: the lookup consumed it.
         long cookie = NetNs.cookie(pod.netns());
-        awaitTrue(() -> redirector.trackedConnections(cookie) == 0, "connection entry removed after close");
+        awaitTrue(() -> redirector.trackedConnections(cookie) == 0, "connection entry consumed by the lookup");
     }
 
     @Test
