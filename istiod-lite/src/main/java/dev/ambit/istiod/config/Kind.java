@@ -1,0 +1,107 @@
+package dev.ambit.istiod.config;
+
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Namespace;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServiceAccount;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.Gateway;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
+import io.fabric8.istio.api.networking.v1.DestinationRule;
+import io.fabric8.istio.api.networking.v1.ServiceEntry;
+import io.fabric8.istio.api.networking.v1.VirtualService;
+import io.fabric8.istio.api.security.v1.AuthorizationPolicy;
+import io.fabric8.istio.api.security.v1.PeerAuthentication;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The object kinds istiod-lite reads, from either source. Each maps one API group and
+ * kind, whatever the served version (Istio serves v1 and v1beta1 of the same schema),
+ * to one fabric8 model class.
+ */
+public enum Kind {
+    NAMESPACE("", "Namespace", "namespaces", "v1", Namespace.class, false),
+    POD("", "Pod", "pods", "v1", Pod.class, true),
+    SERVICE("", "Service", "services", "v1", Service.class, true),
+    SERVICE_ACCOUNT("", "ServiceAccount", "serviceaccounts", "v1", ServiceAccount.class, true),
+    ENDPOINT_SLICE("discovery.k8s.io", "EndpointSlice", "endpointslices", "v1", EndpointSlice.class, true),
+    AUTHORIZATION_POLICY("security.istio.io", "AuthorizationPolicy", "authorizationpolicies", "v1",
+            AuthorizationPolicy.class, true),
+    PEER_AUTHENTICATION("security.istio.io", "PeerAuthentication", "peerauthentications", "v1",
+            PeerAuthentication.class, true),
+    VIRTUAL_SERVICE("networking.istio.io", "VirtualService", "virtualservices", "v1", VirtualService.class, true),
+    DESTINATION_RULE("networking.istio.io", "DestinationRule", "destinationrules", "v1", DestinationRule.class,
+            true),
+    SERVICE_ENTRY("networking.istio.io", "ServiceEntry", "serviceentries", "v1", ServiceEntry.class, true),
+    GATEWAY("gateway.networking.k8s.io", "Gateway", "gateways", "v1", Gateway.class, true),
+    HTTP_ROUTE("gateway.networking.k8s.io", "HTTPRoute", "httproutes", "v1", HTTPRoute.class, true);
+
+    private final String group;
+    private final String kind;
+    private final String plural;
+    private final String storedVersion;
+    private final Class<? extends HasMetadata> type;
+    private final boolean namespaced;
+
+    Kind(String group, String kind, String plural, String storedVersion, Class<? extends HasMetadata> type,
+         boolean namespaced) {
+        this.group = group;
+        this.kind = kind;
+        this.plural = plural;
+        this.storedVersion = storedVersion;
+        this.type = type;
+        this.namespaced = namespaced;
+    }
+
+    /** The kind for an object's {@code apiVersion} and {@code kind}, any version of the group. */
+    public static Optional<Kind> of(String apiVersion, String kind) {
+        if (apiVersion == null || kind == null) {
+            return Optional.empty();
+        }
+        int slash = apiVersion.indexOf('/');
+        String group = slash < 0 ? "" : apiVersion.substring(0, slash);
+        for (Kind k : values()) {
+            if (k.group.equals(group) && k.kind.equals(kind)) {
+                return Optional.of(k);
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** Kinds Ambit reads but another kind with the same name exists in a different group: for messages. */
+    public static List<String> supported() {
+        return java.util.Arrays.stream(values()).map(Kind::qualifiedName).toList();
+    }
+
+    public String group() {
+        return group;
+    }
+
+    public String kind() {
+        return kind;
+    }
+
+    public String plural() {
+        return plural;
+    }
+
+    /** {@code apiVersion} of the version the model class is bound to. */
+    public String apiVersion() {
+        return group.isEmpty() ? storedVersion : group + "/" + storedVersion;
+    }
+
+    public Class<? extends HasMetadata> type() {
+        return type;
+    }
+
+    public boolean namespaced() {
+        return namespaced;
+    }
+
+    /** "AuthorizationPolicy.security.istio.io", or "Pod" for the core group. */
+    public String qualifiedName() {
+        return group.isEmpty() ? kind : kind + "." + group;
+    }
+}

@@ -1,0 +1,121 @@
+package dev.ambit.istiod.config;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Turns one parsed manifest (a YAML or JSON object as maps and lists) into the typed
+ * object for its kind, checked by {@link ObjectValidator}. Both sources use it, so the
+ * same input is accepted or rejected for the same reason either way.
+ */
+public final class ObjectDecoder {
+
+    /** A decoded object, or why it was rejected (never both). */
+    public record Result(Kind kind, HasMetadata object, List<ConfigError> errors) {
+        public boolean ok() {
+            return errors.isEmpty();
+        }
+    }
+
+    private final ObjectMapper mapper = new ObjectMapper()
+            // Wrong types and unknown enum values are errors; unknown fields land in the
+            // models' additionalProperties, as the API server would keep them.
+            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
+            .configure(DeserializationFeature.ACCEPT_SINGLE_VALUE_AS_ARRAY, false);
+    private final ObjectValidator validator = new ObjectValidator();
+
+    /**
+     * Decodes one document.
+     *
+     * @param origin    file path or "kubernetes", for messages
+     * @param document  the parsed document
+     * @param defaultNs namespace for namespaced objects that name none (kubectl's "default")
+     * @return the object, or {@code null} object with errors; {@code kind} is {@code null}
+     *         for documents that are not a kind Ambit reads (the caller decides whether
+     *         that is an error)
+     */
+    public Result decode(String origin, Map<?, ?> document, String defaultNs) {
+        Object apiVersion = document.get("apiVersion");
+        Object kindName = document.get("kind");
+        if (!(apiVersion instanceof String av) || !(kindName instanceof String kn)) {
+            return new Result(null, null, List.of(new ConfigError(origin, null, "",
+                    "not a Kubernetes object: apiVersion and kind must be strings")));
+        }
+        Kind kind = Kind.of(av, kn).orElse(null);
+        if (kind == null) {
+            return new Result(null, null, List.of());
+        }
+        ObjectRef ref = refOf(kind, document, defaultNs);
+        if (ref == null) {
+            return new Result(kind, null, List.of(new ConfigError(origin, null, "metadata.name",
+                    kn + " without metadata.name (expected: a name)")));
+        }
+        HasMetadata object;
+        try {
+            object = mapper.convertValue(document, kind.type());
+        } catch (IllegalArgumentException e) {
+            return new Result(kind, null, List.of(describe(origin, ref, e)));
+        }
+        // Store every version under the group's model version, so the model sees one type.
+        object.setApiVersion(kind.apiVersion());
+        if (kind.namespaced() && (object.getMetadata().getNamespace() == null
+                || object.getMetadata().getNamespace().isEmpty())) {
+            object.getMetadata().setNamespace(defaultNs);
+        }
+        List<ConfigError> errors = new ArrayList<>();
+        validator.validate(kind, object, (field, reason) -> errors.add(new ConfigError(origin, ref, field, reason)));
+        return errors.isEmpty() ? new Result(kind, object, List.of()) : new Result(kind, null, List.copyOf(errors));
+    }
+
+    private static ObjectRef refOf(Kind kind, Map<?, ?> document, String defaultNs) {
+        if (!(document.get("metadata") instanceof Map<?, ?> meta) || !(meta.get("name") instanceof String name)
+                || name.isEmpty()) {
+            return null;
+        }
+        String ns = meta.get("namespace") instanceof String s && !s.isEmpty() ? s : defaultNs;
+        return ObjectRef.of(kind, kind.namespaced() ? ns : "", name);
+    }
+
+    private static ConfigError describe(String origin, ObjectRef ref, IllegalArgumentException e) {
+        if (!(e.getCause() instanceof JsonMappingException jme)) {
+            return new ConfigError(origin, ref, "", String.valueOf(e.getMessage()));
+        }
+        String field = pathOf(jme.getPath());
+        String reason;
+        if (jme instanceof InvalidFormatException ife && ife.getTargetType() != null && ife.getTargetType().isEnum()) {
+            reason = "unknown value \"" + ife.getValue() + "\" (expected one of: "
+                    + String.join(", ", Arrays.stream(ife.getTargetType().getEnumConstants())
+                    .map(String::valueOf).toList()) + ")";
+        } else {
+            reason = jme.getOriginalMessage();
+            int at = reason.indexOf("\n at [Source");
+            if (at >= 0) {
+                reason = reason.substring(0, at);
+            }
+            reason = "wrong type: " + reason.replace("io.fabric8.", "").replace("java.lang.", "");
+        }
+        return new ConfigError(origin, ref, field, reason);
+    }
+
+    static String pathOf(List<JsonMappingException.Reference> path) {
+        StringBuilder s = new StringBuilder();
+        for (JsonMappingException.Reference r : path) {
+            if (r.getFieldName() != null) {
+                if (!s.isEmpty()) {
+                    s.append('.');
+                }
+                s.append(r.getFieldName());
+            } else if (r.getIndex() >= 0) {
+                s.append('[').append(r.getIndex()).append(']');
+            }
+        }
+        return s.toString();
+    }
+}
