@@ -1,0 +1,280 @@
+package dev.ambit.istiod.config;
+
+import static java.util.Objects.requireNonNull;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.ClosedWatchServiceException;
+import java.nio.file.FileSystems;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.StandardWatchEventKinds;
+import java.nio.file.WatchKey;
+import java.nio.file.WatchService;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.yaml.snakeyaml.LoaderOptions;
+import org.yaml.snakeyaml.Yaml;
+import org.yaml.snakeyaml.constructor.SafeConstructor;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
+import org.yaml.snakeyaml.error.YAMLException;
+
+/**
+ * Reads Kubernetes manifests from a folder ({@code --config-dir}): every {@code .yaml},
+ * {@code .yml} and {@code .json} file below it, multi-document, {@code kind: List}
+ * included, and watches it for changes.
+ *
+ * <p>A file is the unit of acceptance: when any object in a file is rejected, the file's
+ * last good content stays in force (or nothing, for a new file) until it is fixed;
+ * other files are unaffected. Objects of kinds Ambit does not read (Deployments,
+ * ConfigMaps, ...) are skipped silently. Namespaced objects without a namespace land in
+ * {@code default}, as with kubectl.
+ */
+public final class FolderSource implements ConfigSource {
+
+    private static final Logger log = LoggerFactory.getLogger(FolderSource.class);
+
+    private final Path root;
+    private final Duration settle;
+    private final ObjectDecoder decoder = new ObjectDecoder();
+    private final Map<Path, FileState> files = new HashMap<>();
+    private WatchService watcher;
+    private Thread thread;
+    private volatile boolean closed;
+
+    /** What one file last contributed. */
+    private record FileState(String content, List<ObjectDecoder.Result> accepted, List<ConfigError> errors) {}
+
+    private FolderSource(Path root, Duration settle) {
+        this.root = root;
+        this.settle = settle;
+    }
+
+    /** Watches {@code root}; changes are read after {@code settle} without further events. */
+    public static FolderSource of(Path root, Duration settle) {
+        requireNonNull(root, "root");
+        requireNonNull(settle, "settle");
+        if (settle.isNegative()) {
+            throw new IllegalArgumentException("settle: " + settle + " (expected: >= 0)");
+        }
+        return new FolderSource(root.toAbsolutePath().normalize(), settle);
+    }
+
+    public static FolderSource of(Path root) {
+        return of(root, Duration.ofMillis(100));
+    }
+
+    @Override
+    public String describe() {
+        return "folder " + root;
+    }
+
+    @Override
+    public void start(Listener listener) throws ConfigException {
+        requireNonNull(listener, "listener");
+        if (!Files.isDirectory(root)) {
+            throw new ConfigException("config folder " + root + " does not exist or is not a directory "
+                    + "(create it, or pass --config-dir with the folder holding your manifests)");
+        }
+        try {
+            watcher = FileSystems.getDefault().newWatchService();
+            registerTree(root);
+        } catch (IOException e) {
+            throw new ConfigException("cannot watch config folder " + root + ": " + e.getMessage(), e);
+        }
+        rescan(listener, true);
+        thread = Thread.ofPlatform().name("ambit-config-folder").daemon().start(() -> watch(listener));
+    }
+
+    /** Re-reads the folder now (tests, SIGHUP); normally the watcher does this. */
+    public void rescanNow(Listener listener) {
+        rescan(listener, false);
+    }
+
+    private void watch(Listener listener) {
+        while (!closed) {
+            try {
+                WatchKey key = watcher.take();
+                drain(key);
+                // Editors write in bursts (temp file, rename, chmod): wait for quiet.
+                WatchKey more;
+                while ((more = watcher.poll(settle.toMillis(), TimeUnit.MILLISECONDS)) != null) {
+                    drain(more);
+                }
+                registerTree(root);
+                rescan(listener, false);
+            } catch (ClosedWatchServiceException | InterruptedException e) {
+                return;
+            } catch (IOException | RuntimeException e) {
+                log.warn("config folder {}: rescan failed, keeping the last good config", root, e);
+            }
+        }
+    }
+
+    private static void drain(WatchKey key) {
+        key.pollEvents();
+        key.reset();
+    }
+
+    private void registerTree(Path dir) throws IOException {
+        Files.walkFileTree(dir, new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult preVisitDirectory(Path d, BasicFileAttributes attrs) throws IOException {
+                d.register(watcher, StandardWatchEventKinds.ENTRY_CREATE, StandardWatchEventKinds.ENTRY_DELETE,
+                        StandardWatchEventKinds.ENTRY_MODIFY);
+                return FileVisitResult.CONTINUE;
+            }
+        });
+    }
+
+    private synchronized void rescan(Listener listener, boolean first) {
+        Map<Path, String> current = new TreeMap<>();
+        try (var paths = Files.walk(root)) {
+            for (Path p : (Iterable<Path>) paths::iterator) {
+                String name = p.getFileName().toString();
+                if (Files.isRegularFile(p) && !name.startsWith(".")
+                        && (name.endsWith(".yaml") || name.endsWith(".yml") || name.endsWith(".json"))) {
+                    try {
+                        current.put(p, Files.readString(p, StandardCharsets.UTF_8));
+                    } catch (IOException e) {
+                        // Deleted between walk and read: the next event rescans.
+                        log.debug("config file {} vanished while reading", p);
+                    }
+                }
+            }
+        } catch (IOException e) {
+            log.warn("config folder {}: cannot list ({}), keeping the last good config", root, e.getMessage());
+            return;
+        }
+        boolean changed = first || !current.keySet().equals(files.keySet());
+        files.keySet().retainAll(current.keySet());
+        for (var e : current.entrySet()) {
+            FileState old = files.get(e.getKey());
+            if (old != null && old.content.equals(e.getValue())) {
+                continue;
+            }
+            changed = true;
+            FileState parsed = parse(e.getKey(), e.getValue());
+            if (parsed.errors.isEmpty()) {
+                files.put(e.getKey(), parsed);
+            } else {
+                // Keep what this file last contributed; remember the new content so the
+                // same broken file is not re-reported on every unrelated change.
+                files.put(e.getKey(), new FileState(e.getValue(), old == null ? List.of() : old.accepted,
+                        parsed.errors));
+                parsed.errors.forEach(err -> log.warn("rejected config: {}", err.message()));
+            }
+        }
+        if (!changed) {
+            return;
+        }
+        // Later files cannot silently replace an object defined by an earlier one.
+        Map<ObjectRef, Path> owners = new HashMap<>();
+        ConfigSnapshot.Builder snapshot = ConfigSnapshot.builder();
+        List<ConfigError> errors = new ArrayList<>();
+        for (var e : new TreeMap<>(files).entrySet()) {
+            errors.addAll(e.getValue().errors);
+            for (ObjectDecoder.Result r : e.getValue().accepted) {
+                ObjectRef ref = ConfigSnapshot.refOf(r.kind(), r.object());
+                Path owner = owners.putIfAbsent(ref, e.getKey());
+                if (owner != null) {
+                    errors.add(new ConfigError(relative(e.getKey()), ref, "metadata.name",
+                            "already defined in " + relative(owner) + " (expected: each object once)"));
+                    continue;
+                }
+                snapshot.put(r.kind(), r.object());
+            }
+        }
+        listener.onRejected(List.copyOf(errors));
+        listener.onSnapshot(snapshot.build());
+    }
+
+    private FileState parse(Path file, String content) {
+        String origin = relative(file);
+        List<ObjectDecoder.Result> accepted = new ArrayList<>();
+        List<ConfigError> errors = new ArrayList<>();
+        List<Map<?, ?>> documents = new ArrayList<>();
+        try {
+            Yaml yaml = new Yaml(new SafeConstructor(new LoaderOptions()));
+            int index = 0;
+            for (Object doc : yaml.loadAll(content)) {
+                index++;
+                if (doc == null) {
+                    continue; // empty document between separators
+                }
+                if (!(doc instanceof Map<?, ?> map)) {
+                    errors.add(new ConfigError(origin + " (document " + index + ")", null, "",
+                            "not an object (expected: a Kubernetes manifest with apiVersion and kind)"));
+                    continue;
+                }
+                if ("List".equals(map.get("kind")) && map.get("items") instanceof List<?> items) {
+                    for (Object item : items) {
+                        if (item instanceof Map<?, ?> m) {
+                            documents.add(m);
+                        }
+                    }
+                } else {
+                    documents.add(map);
+                }
+            }
+        } catch (MarkedYAMLException e) {
+            var mark = e.getProblemMark();
+            String where = mark == null ? "" : "line " + (mark.getLine() + 1) + ", column " + (mark.getColumn() + 1) + ": ";
+            return new FileState(content, List.of(), List.of(new ConfigError(origin, null, "",
+                    "invalid YAML: " + where + e.getProblem())));
+        } catch (YAMLException e) {
+            return new FileState(content, List.of(), List.of(new ConfigError(origin, null, "",
+                    "invalid YAML: " + e.getMessage())));
+        }
+        Map<ObjectRef, Boolean> seen = new LinkedHashMap<>();
+        for (Map<?, ?> doc : documents) {
+            ObjectDecoder.Result r = decoder.decode(origin, doc, "default");
+            if (!r.ok()) {
+                errors.addAll(r.errors());
+            } else if (r.kind() != null) {
+                ObjectRef ref = ConfigSnapshot.refOf(r.kind(), r.object());
+                if (seen.put(ref, Boolean.TRUE) != null) {
+                    errors.add(new ConfigError(origin, ref, "metadata.name", "defined twice in this file"));
+                } else {
+                    accepted.add(r);
+                }
+            }
+        }
+        return new FileState(content, List.copyOf(accepted), List.copyOf(errors));
+    }
+
+    private String relative(Path file) {
+        return root.relativize(file).toString();
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        try {
+            if (watcher != null) {
+                watcher.close();
+            }
+        } catch (IOException e) {
+            log.debug("closing watcher of {}", root, e);
+        }
+        if (thread != null) {
+            thread.interrupt();
+            try {
+                thread.join(Duration.ofSeconds(5));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}
