@@ -22,6 +22,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import dev.ambit.common.metrics.Counter;
+import dev.ambit.common.metrics.MetricsRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.yaml.snakeyaml.LoaderOptions;
@@ -48,7 +50,9 @@ public final class FolderSource implements ConfigSource {
     private final Path root;
     private final Duration settle;
     private final ObjectDecoder decoder = new ObjectDecoder();
+    private final Counter.Family rejected;
     private final Map<Path, FileState> files = new HashMap<>();
+    private final java.util.Set<String> reportedDuplicates = new java.util.HashSet<>();
     private WatchService watcher;
     private Thread thread;
     private volatile boolean closed;
@@ -56,19 +60,28 @@ public final class FolderSource implements ConfigSource {
     /** What one file last contributed. */
     private record FileState(String content, List<ObjectDecoder.Result> accepted, List<ConfigError> errors) {}
 
-    private FolderSource(Path root, Duration settle) {
+    private FolderSource(Path root, Duration settle, MetricsRegistry metrics) {
         this.root = root;
         this.settle = settle;
+        this.rejected = ConfigMetrics.rejected(metrics);
     }
 
-    /** Watches {@code root}; changes are read after {@code settle} without further events. */
-    public static FolderSource of(Path root, Duration settle) {
+    /**
+     * Watches {@code root}; changes are read after {@code settle} without further events.
+     * Each rejected input is counted once in {@code ambit_istiod_config_rejected_total}.
+     */
+    public static FolderSource of(Path root, Duration settle, MetricsRegistry metrics) {
         requireNonNull(root, "root");
         requireNonNull(settle, "settle");
+        requireNonNull(metrics, "metrics");
         if (settle.isNegative()) {
             throw new IllegalArgumentException("settle: " + settle + " (expected: >= 0)");
         }
-        return new FolderSource(root.toAbsolutePath().normalize(), settle);
+        return new FolderSource(root.toAbsolutePath().normalize(), settle, metrics);
+    }
+
+    public static FolderSource of(Path root, Duration settle) {
+        return of(root, settle, MetricsRegistry.create());
     }
 
     public static FolderSource of(Path root) {
@@ -173,7 +186,10 @@ public final class FolderSource implements ConfigSource {
                 // same broken file is not re-reported on every unrelated change.
                 files.put(e.getKey(), new FileState(e.getValue(), old == null ? List.of() : old.accepted,
                         parsed.errors));
-                parsed.errors.forEach(err -> log.warn("rejected config: {}", err.message()));
+                parsed.errors.forEach(err -> {
+                    log.warn("rejected config: {}", err.message());
+                    rejected.labels("folder", err.kindLabel()).inc();
+                });
             }
         }
         if (!changed) {
@@ -189,13 +205,19 @@ public final class FolderSource implements ConfigSource {
                 ObjectRef ref = ConfigSnapshot.refOf(r.kind(), r.object());
                 Path owner = owners.putIfAbsent(ref, e.getKey());
                 if (owner != null) {
-                    errors.add(new ConfigError(relative(e.getKey()), ref, "metadata.name",
-                            "already defined in " + relative(owner) + " (expected: each object once)"));
+                    ConfigError dup = new ConfigError(relative(e.getKey()), ref, "metadata.name",
+                            "already defined in " + relative(owner) + " (expected: each object once)");
+                    errors.add(dup);
+                    if (reportedDuplicates.add(dup.message())) {
+                        log.warn("rejected config: {}", dup.message());
+                        rejected.labels("folder", dup.kindLabel()).inc();
+                    }
                     continue;
                 }
                 snapshot.put(r.kind(), r.object());
             }
         }
+        reportedDuplicates.retainAll(errors.stream().map(ConfigError::message).toList());
         listener.onRejected(List.copyOf(errors));
         listener.onSnapshot(snapshot.build());
     }

@@ -1,6 +1,16 @@
 package dev.ambit.istiod.config;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.databind.BeanDescription;
+import com.fasterxml.jackson.databind.DeserializationConfig;
+import com.fasterxml.jackson.databind.DeserializationContext;
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JavaType;
+import com.fasterxml.jackson.databind.JsonDeserializer;
+import com.fasterxml.jackson.databind.deser.BeanDeserializerModifier;
+import com.fasterxml.jackson.databind.deser.std.StdDeserializer;
+import com.fasterxml.jackson.databind.module.SimpleModule;
+import java.io.IOException;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.exc.InvalidFormatException;
@@ -28,7 +38,31 @@ public final class ObjectDecoder {
             // Wrong types and unknown enum values are errors; unknown fields land in the
             // models' additionalProperties, as the API server would keep them.
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
-            .configure(DeserializationFeature.ACCEPT_SINGLE_VALUE_AS_ARRAY, false);
+            .configure(DeserializationFeature.ACCEPT_SINGLE_VALUE_AS_ARRAY, false)
+            .registerModule(new SimpleModule("ambit-strict-enums").setDeserializerModifier(new StrictEnums()));
+
+    /**
+     * fabric8's Istio enums map unknown strings to {@code null} through their
+     * {@code fromValue} creator, which would turn {@code action: PERMIT} into the
+     * default action (ALLOW). Unknown values must be errors instead.
+     */
+    private static final class StrictEnums extends BeanDeserializerModifier {
+        @Override
+        public JsonDeserializer<?> modifyEnumDeserializer(DeserializationConfig config, JavaType type,
+                                                          BeanDescription beanDesc, JsonDeserializer<?> deserializer) {
+            return new StdDeserializer<Object>(type) {
+                @Override
+                public Object deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
+                    String text = p.getText();
+                    Object value = deserializer.deserialize(p, ctxt);
+                    if (value == null && text != null) {
+                        throw InvalidFormatException.from(p, "unknown enum value", text, type.getRawClass());
+                    }
+                    return value;
+                }
+            };
+        }
+    }
     private final ObjectValidator validator = new ObjectValidator();
 
     /**
