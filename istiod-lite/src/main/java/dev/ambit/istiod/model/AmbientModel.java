@@ -103,9 +103,10 @@ public final class AmbientModel {
     }
 
     private MeshResources build() {
-        Map<String, Address> addresses = new TreeMap<>();
-        Map<String, Authorization> authorizations = new TreeMap<>();
-        Map<String, Set<SpiffeId>> identities = new TreeMap<>();
+        // Hash maps while building; MeshResources sorts once.
+        Map<String, Address> addresses = new HashMap<>();
+        Map<String, Authorization> authorizations = new HashMap<>();
+        Map<String, Set<SpiffeId>> identities = new HashMap<>();
 
         List<Pod> pods = config.list(Kind.POD, Pod.class).stream().filter(AmbientModel::live).toList();
         List<io.fabric8.kubernetes.api.model.Service> services =
@@ -113,12 +114,17 @@ public final class AmbientModel {
                         .filter(s -> s.getSpec() != null && !"ExternalName".equals(s.getSpec().getType()))
                         .toList();
 
-        // Services and, per pod, the services it backs.
+        // Services and, per pod, the services it backs. Selectors only reach their own
+        // namespace, so pods are grouped by namespace once instead of scanned per service.
+        Map<String, List<Pod>> podsByNamespace = new HashMap<>();
+        for (Pod pod : pods) {
+            podsByNamespace.computeIfAbsent(pod.getMetadata().getNamespace(), k -> new ArrayList<>()).add(pod);
+        }
         Map<String, Map<String, PortList>> podServices = new HashMap<>();
         for (var svc : services) {
             String key = svc.getMetadata().getNamespace() + "/" + hostname(svc);
             addresses.put(key, Address.newBuilder().setService(service(svc)).build());
-            for (Pod pod : endpoints(svc, pods)) {
+            for (Pod pod : endpoints(svc, podsByNamespace.getOrDefault(svc.getMetadata().getNamespace(), List.of()))) {
                 PortList ports = targetPorts(svc, pod);
                 podServices.computeIfAbsent(podKey(pod), k -> new TreeMap<>()).put(key, ports);
             }
@@ -132,13 +138,18 @@ public final class AmbientModel {
         authorizations.put(mesh.rootNamespace() + "/" + PeerAuthenticationTranslator.STATIC_STRICT,
                 peerAuth.staticStrict());
 
+        Map<String, List<AuthorizationPolicy>> selectorPolicies = new HashMap<>();
+        for (AuthorizationPolicy ap : policies) {
+            if (AuthorizationTranslator.hasSelector(ap)) {
+                selectorPolicies.computeIfAbsent(ap.getMetadata().getNamespace(), k -> new ArrayList<>()).add(ap);
+            }
+        }
         Map<String, Boolean> policyHasWaypointTarget = new HashMap<>();
         for (Pod pod : pods) {
             SpiffeId id = identity(pod);
             String node = pod.getSpec() == null ? null : pod.getSpec().getNodeName();
             if (node != null && !node.isEmpty()) {
-                identities.computeIfAbsent(node, n -> new TreeSet<>(
-                        java.util.Comparator.comparing(SpiffeId::uri))).add(id);
+                identities.computeIfAbsent(node, n -> new java.util.HashSet<>()).add(id);
             }
             if (podIps(pod).isEmpty()) {
                 continue; // not scheduled or not started: nothing to route to yet
@@ -146,9 +157,8 @@ public final class AmbientModel {
             String ns = pod.getMetadata().getNamespace();
             Map<String, String> podLabels = labels(pod.getMetadata().getLabels());
             List<String> podPolicies = new ArrayList<>();
-            for (AuthorizationPolicy ap : policies) {
-                if (AuthorizationTranslator.hasSelector(ap) && ap.getMetadata().getNamespace().equals(ns)
-                        && Selectors.matches(AuthorizationTranslator.selector(ap), podLabels)) {
+            for (AuthorizationPolicy ap : selectorPolicies.getOrDefault(ns, List.of())) {
+                if (Selectors.matches(AuthorizationTranslator.selector(ap), podLabels)) {
                     String key = ns + "/" + ap.getMetadata().getName();
                     podPolicies.add(key);
                     policyHasWaypointTarget.merge(key, workloadWaypoint(pod) != null, Boolean::logicalOr);
@@ -243,7 +253,10 @@ public final class AmbientModel {
         return svc.getMetadata().getName() + "." + svc.getMetadata().getNamespace() + ".svc." + mesh.domainSuffix();
     }
 
-    /** Pods behind a service: selector match, or EndpointSlice references for selector-less services. */
+    /**
+     * Pods behind a service: selector match, or EndpointSlice references for selector-less
+     * services. {@code pods} are the live pods of the service's namespace.
+     */
     private List<Pod> endpoints(io.fabric8.kubernetes.api.model.Service svc, List<Pod> pods) {
         String ns = svc.getMetadata().getNamespace();
         Map<String, String> selector = svc.getSpec().getSelector();
