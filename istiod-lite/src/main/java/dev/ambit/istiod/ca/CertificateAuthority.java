@@ -239,6 +239,49 @@ public final class CertificateAuthority {
         return List.copyOf(chain);
     }
 
+    /**
+     * Issues istiod-lite's own serving certificate (for the TLS xDS and CA port) on
+     * {@code key}, with DNS names such as {@code istiod.istio-system.svc}, so clients
+     * verify the control plane against the same trust bundle as workloads.
+     *
+     * @return the chain, leaf first, root last
+     */
+    public List<X509Certificate> issueServing(java.security.PublicKey key, List<String> dnsNames, Duration lifetime) {
+        requireNonNull(key, "key");
+        requireNonNull(dnsNames, "dnsNames");
+        requireNonNull(lifetime, "lifetime");
+        if (dnsNames.isEmpty()) {
+            throw new IllegalArgumentException("dnsNames: empty (expected: at least one name)");
+        }
+        Instant now = clock.instant().truncatedTo(ChronoUnit.SECONDS);
+        Instant notAfter = now.plus(lifetime);
+        Instant signerNotAfter = signingCertificate.getNotAfter().toInstant();
+        if (notAfter.isAfter(signerNotAfter)) {
+            notAfter = signerNotAfter;
+        }
+        X509v3CertificateBuilder leaf = new X509v3CertificateBuilder(
+                issuerName(signingCertificate), serialNumber(random), Date.from(now.minus(CLOCK_SKEW)),
+                Date.from(notAfter), new X500Name(new RDN[0]),
+                org.bouncycastle.asn1.x509.SubjectPublicKeyInfo.getInstance(key.getEncoded()));
+        try {
+            leaf.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
+            leaf.addExtension(Extension.keyUsage, true,
+                    new KeyUsage(KeyUsage.digitalSignature | KeyUsage.keyEncipherment));
+            leaf.addExtension(Extension.extendedKeyUsage, false,
+                    new ExtendedKeyUsage(new KeyPurposeId[] {KeyPurposeId.id_kp_serverAuth}));
+            leaf.addExtension(Extension.authorityKeyIdentifier, false, authorityKeyIdentifier);
+            GeneralName[] names = dnsNames.stream().map(n -> new GeneralName(GeneralName.dNSName, n))
+                    .toArray(GeneralName[]::new);
+            leaf.addExtension(Extension.subjectAlternativeName, true, new GeneralNames(names));
+        } catch (CertIOException e) {
+            throw new IllegalStateException("cannot encode the extensions of serving certificate " + dnsNames, e);
+        }
+        List<X509Certificate> chain = new ArrayList<>(chainAboveLeaf.size() + 1);
+        chain.add(build(leaf, signingKey, signatureAlgorithm));
+        chain.addAll(chainAboveLeaf);
+        return List.copyOf(chain);
+    }
+
     /** Configures a {@link CertificateAuthority}. */
     public static final class Builder {
         private final Path directory;

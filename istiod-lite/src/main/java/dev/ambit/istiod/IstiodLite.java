@@ -1,0 +1,303 @@
+package dev.ambit.istiod;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.common.http.HttpEndpoints;
+import dev.ambit.common.http.HttpEndpoints.Response;
+import dev.ambit.common.metrics.Histogram;
+import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.istiod.ca.Authentication;
+import dev.ambit.istiod.ca.CaService;
+import dev.ambit.istiod.ca.CallerAuthenticator;
+import dev.ambit.istiod.ca.CertificateAuthority;
+import dev.ambit.istiod.ca.NodeCredentials;
+import dev.ambit.istiod.ca.TokenReviewAuthenticator;
+import dev.ambit.istiod.config.ConfigError;
+import dev.ambit.istiod.config.ConfigException;
+import dev.ambit.istiod.config.ConfigSnapshot;
+import dev.ambit.istiod.config.ConfigSource;
+import dev.ambit.istiod.config.FolderSource;
+import dev.ambit.istiod.config.kube.KubernetesSource;
+import dev.ambit.istiod.model.AmbientModel;
+import dev.ambit.istiod.model.MeshResources;
+import dev.ambit.istiod.xds.XdsServer;
+import dev.ambit.istiod.xds.XdsService;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.grpc.Server;
+import io.grpc.netty.GrpcSslContexts;
+import io.grpc.netty.NettyServerBuilder;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import java.io.IOException;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
+import java.security.cert.X509Certificate;
+import java.security.spec.ECGenParameterSpec;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * istiod-lite: the one wiring class. A config source feeds snapshots to the model
+ * thread, which rebuilds the mesh model and hands it to the xDS service (pushes) and to
+ * the CA (who runs where).
+ *
+ * <p>Listeners: plaintext xDS (15010), xDS and the CA over TLS (15012, serving certificate
+ * issued by the mesh CA), monitoring (15014: {@code /metrics}, {@code /ready},
+ * {@code /debug/model}, {@code /debug/clients}, {@code /debug/config}).
+ */
+public final class IstiodLite implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(IstiodLite.class);
+
+    private final IstiodConfig config;
+    private final MetricsRegistry metrics = MetricsRegistry.create();
+    private final ExecutorService modelThread = Executors.newSingleThreadExecutor(
+            Thread.ofPlatform().name("ambit-model").daemon().factory());
+    private final AtomicReference<ConfigSnapshot> pendingSnapshot = new AtomicReference<>();
+    private final AtomicBoolean rebuildScheduled = new AtomicBoolean();
+    private final CountDownLatch firstModel = new CountDownLatch(1);
+    private final Histogram.Family rebuildSeconds;
+    private volatile MeshResources model = MeshResources.empty();
+    private volatile List<ConfigError> rejected = List.of();
+    private volatile Set<String> lastWarnings = Set.of();
+
+    private ConfigSource source;
+    private KubernetesClient kubernetes;
+    private XdsService xds;
+    private XdsServer plaintext;
+    private Server secure;
+    private HttpEndpoints monitoring;
+
+    private IstiodLite(IstiodConfig config) {
+        this.config = config;
+        this.rebuildSeconds = metrics.histogram("ambit_istiod_model_rebuild_seconds",
+                "Time to rebuild the mesh model from a config snapshot.", Histogram.LATENCY_SECONDS);
+        metrics.gauge("ambit_istiod_config_rejected_inputs", "Inputs currently rejected (last good version in force).",
+                () -> rejected.size());
+        metrics.gauge("ambit_istiod_model_workloads", "Workload and service addresses in the model.",
+                () -> model.addresses().size());
+        metrics.gauge("ambit_istiod_model_authorizations", "Authorization policies in the model.",
+                () -> model.authorizations().size());
+    }
+
+    /** Starts every listener and the config source; returns once the first model is served. */
+    public static IstiodLite start(IstiodConfig config) throws IOException, ConfigException, InterruptedException {
+        requireNonNull(config, "config");
+        IstiodLite istiod = new IstiodLite(config);
+        try {
+            istiod.startAll();
+        } catch (IOException | ConfigException | InterruptedException | RuntimeException e) {
+            istiod.close();
+            throw e;
+        }
+        return istiod;
+    }
+
+    private void startAll() throws IOException, ConfigException, InterruptedException {
+        CertificateAuthority ca = CertificateAuthority.builder(config.caDir())
+                .trustDomain(config.mesh().trustDomain())
+                .leafLifetime(config.certTtl())
+                .build();
+        xds = XdsService.builder(metrics)
+                .debounce(config.debounce(), config.maxDebounce())
+                .build();
+        CaService caService = CaService.of(ca, authenticator(), () -> model, metrics);
+
+        plaintext = XdsServer.builder(xds).address(config.address(config.xdsPort())).build().start();
+        secure = NettyServerBuilder.forAddress(config.address(config.securePort()))
+                .sslContext(serverTls(ca))
+                .addService(xds.bindService())
+                .addService(caService.serviceDefinition())
+                .maxInboundMessageSize(64 << 20)
+                .build()
+                .start();
+        monitoring = HttpEndpoints.builder("monitoring")
+                .get("/metrics", req -> Response.prometheus(metrics.scrape()))
+                .get("/ready", req -> firstModel.getCount() == 0
+                        ? Response.text("ready\n") : Response.status(503, "waiting for the first config snapshot\n"))
+                .get("/healthz", req -> Response.text("ok\n"))
+                .get("/debug/model", req -> Response.json(DebugJson.model(model, rejected)))
+                .get("/debug/clients", req -> Response.json(xds.debugView().toJson()))
+                .get("/debug/config", req -> Response.json(DebugJson.rejected(rejected)))
+                .get("/debug/trust-bundle", req -> Response.text(ca.trustBundlePem()))
+                .bind(config.address(config.monitoringPort()));
+
+        source = config.kubernetes() ? KubernetesSource.builder(kubernetes(), metrics).build()
+                : FolderSource.of(config.configDir(), Duration.ofMillis(100), metrics);
+        source.start(new ConfigSource.Listener() {
+            @Override
+            public void onSnapshot(ConfigSnapshot snapshot) {
+                scheduleRebuild(snapshot);
+            }
+
+            @Override
+            public void onRejected(List<ConfigError> errors) {
+                rejected = List.copyOf(errors);
+            }
+        });
+        if (!firstModel.await(60, TimeUnit.SECONDS)) {
+            throw new IllegalStateException("no mesh model 60 s after " + source.describe()
+                    + " started (see the log for the model thread's error)");
+        }
+        log.info("istiod-lite serving {}: xDS {} (plaintext), {} (TLS, with CA), monitoring {}; trust domain {}",
+                source.describe(), plaintext.localAddress(), secure.getListenSockets(), monitoring.localAddress(),
+                config.mesh().trustDomain());
+    }
+
+    /** Latest snapshot wins: a burst of snapshots costs one rebuild after the one running. */
+    private void scheduleRebuild(ConfigSnapshot snapshot) {
+        pendingSnapshot.set(snapshot);
+        if (rebuildScheduled.compareAndSet(false, true)) {
+            modelThread.execute(this::rebuild);
+        }
+    }
+
+    private void rebuild() {
+        rebuildScheduled.set(false);
+        ConfigSnapshot snapshot = pendingSnapshot.getAndSet(null);
+        if (snapshot == null) {
+            return;
+        }
+        long start = System.nanoTime();
+        try {
+            MeshResources next = AmbientModel.build(snapshot, config.mesh());
+            model = next;
+            xds.update(next);
+            rebuildSeconds.labels().observe((System.nanoTime() - start) / 1e9);
+            Set<String> warnings = new HashSet<>(next.warnings());
+            for (String w : next.warnings()) {
+                if (!lastWarnings.contains(w)) {
+                    log.warn("{}", w);
+                }
+            }
+            lastWarnings = warnings;
+            firstModel.countDown();
+        } catch (RuntimeException e) {
+            // The previous model stays served; the next snapshot retries.
+            log.error("mesh model rebuild failed; still serving the previous model", e);
+        }
+    }
+
+    private CallerAuthenticator authenticator() {
+        if (config.nodeCredentials() != null) {
+            return NodeCredentials.load(config.nodeCredentials());
+        }
+        if (config.kubernetes()) {
+            String[] sa = config.nodeAgentServiceAccount().split("/", 2);
+            if (sa.length != 2) {
+                throw new IllegalArgumentException("--node-agent-sa: " + config.nodeAgentServiceAccount()
+                        + " (expected: <namespace>/<service account>)");
+            }
+            return TokenReviewAuthenticator.of(kubernetes(), sa[0], sa[1]);
+        }
+        log.warn("no --node-credentials: the CA refuses every certificate request");
+        return headers -> Authentication.denied("this istiod-lite has no node credentials "
+                + "(start it with --node-credentials FILE)");
+    }
+
+    private KubernetesClient kubernetes() {
+        if (kubernetes == null) {
+            kubernetes = new KubernetesClientBuilder().build();
+        }
+        return kubernetes;
+    }
+
+    /** TLS 1.3 for 15012 with a serving certificate from the mesh CA (renewed by restart: 1 year). */
+    private SslContext serverTls(CertificateAuthority ca) {
+        try {
+            KeyPairGenerator gen = KeyPairGenerator.getInstance("EC");
+            gen.initialize(new ECGenParameterSpec("secp256r1"));
+            KeyPair key = gen.generateKeyPair();
+            String ns = config.mesh().rootNamespace();
+            List<X509Certificate> chain = ca.issueServing(key.getPublic(), List.of(
+                    "istiod." + ns + ".svc", "istiod." + ns + ".svc." + config.mesh().domainSuffix(),
+                    "istiod-lite", "localhost"), Duration.ofDays(365));
+            return GrpcSslContexts.configure(SslContextBuilder.forServer(key.getPrivate(),
+                    chain.toArray(X509Certificate[]::new)).protocols("TLSv1.3")).build();
+        } catch (java.security.GeneralSecurityException | IOException e) {
+            throw new IllegalStateException("cannot set up TLS for the secure port " + config.securePort(), e);
+        }
+    }
+
+    public MetricsRegistry metrics() {
+        return metrics;
+    }
+
+    public MeshResources model() {
+        return model;
+    }
+
+    public List<ConfigError> rejected() {
+        return rejected;
+    }
+
+    public XdsService xds() {
+        return xds;
+    }
+
+    public int xdsPort() {
+        return plaintext.localAddress().getPort();
+    }
+
+    public int securePort() {
+        return ((java.net.InetSocketAddress) secure.getListenSockets().getFirst()).getPort();
+    }
+
+    public int monitoringPort() {
+        return monitoring.localAddress().getPort();
+    }
+
+    @Override
+    public void close() {
+        List<Throwable> failures = new ArrayList<>();
+        for (AutoCloseable c : new AutoCloseable[] {source, monitoring, plaintext,
+                secure == null ? null : () -> secure.shutdownNow().awaitTermination(5, TimeUnit.SECONDS), xds,
+                kubernetes}) {
+            if (c == null) {
+                continue;
+            }
+            try {
+                c.close();
+            } catch (Exception e) {
+                failures.add(e);
+            }
+        }
+        modelThread.shutdownNow();
+        failures.forEach(f -> log.warn("shutdown step failed", f));
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length == 0 || List.of(args).contains("--help")) {
+            System.out.print(IstiodConfig.USAGE);
+            System.exit(args.length == 0 ? 2 : 0);
+        }
+        IstiodConfig config;
+        try {
+            config = IstiodConfig.parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("istiod-lite: " + e.getMessage());
+            System.err.print(IstiodConfig.USAGE);
+            System.exit(2);
+            return;
+        }
+        IstiodLite istiod = start(config);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(() -> {
+            istiod.close();
+            stopped.countDown();
+        }));
+        stopped.await();
+    }
+}
