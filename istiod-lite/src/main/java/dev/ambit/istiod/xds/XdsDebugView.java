@@ -1,0 +1,254 @@
+package dev.ambit.istiod.xds;
+
+import static java.util.Objects.requireNonNull;
+
+import java.time.Instant;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.SortedMap;
+import java.util.TreeMap;
+
+/**
+ * What the xDS server knows at one instant: the current snapshot and, per connected
+ * client, what it subscribed to, what it was sent and whether it accepted it. For an
+ * admin endpoint: {@link #toJson()} renders it.
+ *
+ * @param snapshot the snapshot being served
+ * @param clients the open streams, oldest first
+ */
+public record XdsDebugView(SnapshotView snapshot, List<ClientView> clients) {
+
+    public XdsDebugView {
+        requireNonNull(snapshot, "snapshot");
+        clients = List.copyOf(requireNonNull(clients, "clients"));
+    }
+
+    /** Where a client stands with the last response of one type. */
+    public enum AckState {
+        /** Nothing sent yet for this type. */
+        NONE,
+        /** The last response is neither ACKed nor NACKed yet. */
+        PENDING,
+        /** The client applied the last response. */
+        ACKED,
+        /** The client rejected the last response; see the NACK message. */
+        NACKED
+    }
+
+    /**
+     * The snapshot being served.
+     *
+     * @param generation how many distinct snapshots were published; 0 before the first,
+     *        while no client gets an answer
+     * @param typeVersions type URL → version of the whole type
+     * @param resources type URL → resource name → resource version
+     */
+    public record SnapshotView(long generation, Map<String, String> typeVersions,
+                               Map<String, SortedMap<String, String>> resources) {
+        public SnapshotView {
+            typeVersions = Map.copyOf(requireNonNull(typeVersions, "typeVersions"));
+            resources = Map.copyOf(requireNonNull(resources, "resources"));
+        }
+    }
+
+    /**
+     * One open stream.
+     *
+     * @param streamId this server's number for the stream
+     * @param nodeId {@code node.id} of the first request; empty until it arrives
+     * @param peer the client's socket address
+     * @param connectedAt when the stream opened
+     * @param awaitingReady true while a response is held back because the client does not
+     *        read fast enough (gRPC flow control); it gets the latest state once it does
+     * @param subscriptions one per type URL the client asked for
+     */
+    public record ClientView(long streamId, String nodeId, String peer, Instant connectedAt, boolean awaitingReady,
+                             List<SubscriptionView> subscriptions) {
+        public ClientView {
+            requireNonNull(nodeId, "nodeId");
+            requireNonNull(peer, "peer");
+            requireNonNull(connectedAt, "connectedAt");
+            subscriptions = List.copyOf(requireNonNull(subscriptions, "subscriptions"));
+        }
+    }
+
+    /**
+     * One type URL on one stream.
+     *
+     * @param typeUrl the type
+     * @param wildcard subscribed to every resource of the type
+     * @param names explicitly subscribed names (beside any wildcard)
+     * @param lastNonce nonce of the last response sent; empty if none
+     * @param ackState whether the last response was ACKed or NACKed
+     * @param lastNackNonce nonce of the last NACKed response; empty if none
+     * @param lastNackMessage the client's error message for it; empty if none
+     * @param responses responses of this type sent on the stream
+     * @param sent name → version the client was last sent (what it should hold)
+     */
+    public record SubscriptionView(String typeUrl, boolean wildcard, List<String> names, String lastNonce,
+                                   AckState ackState, String lastNackNonce, String lastNackMessage, long responses,
+                                   SortedMap<String, String> sent) {
+        public SubscriptionView {
+            requireNonNull(typeUrl, "typeUrl");
+            names = List.copyOf(requireNonNull(names, "names"));
+            requireNonNull(lastNonce, "lastNonce");
+            requireNonNull(ackState, "ackState");
+            requireNonNull(lastNackNonce, "lastNackNonce");
+            requireNonNull(lastNackMessage, "lastNackMessage");
+            requireNonNull(sent, "sent");
+        }
+    }
+
+    /** The client with this node id, or null. */
+    public ClientView client(String nodeId) {
+        for (ClientView c : clients) {
+            if (c.nodeId().equals(nodeId)) {
+                return c;
+            }
+        }
+        return null;
+    }
+
+    /** Renders the view as one JSON object (keys in a fixed order, so diffs read well). */
+    public String toJson() {
+        Json json = new Json();
+        json.open('{');
+        json.key("snapshot").open('{');
+        json.key("generation").value(snapshot.generation());
+        json.key("types").open('{');
+        for (Map.Entry<String, String> type : new TreeMap<>(snapshot.typeVersions()).entrySet()) {
+            json.key(type.getKey()).open('{');
+            json.key("version").value(type.getValue());
+            json.key("resources")
+                    .map(snapshot.resources().getOrDefault(type.getKey(), Collections.emptySortedMap()));
+            json.close('}');
+        }
+        json.close('}');
+        json.close('}');
+        json.key("clients").open('[');
+        for (ClientView c : clients) {
+            json.open('{');
+            json.key("streamId").value(c.streamId());
+            json.key("nodeId").value(c.nodeId());
+            json.key("peer").value(c.peer());
+            json.key("connectedAt").value(c.connectedAt().toString());
+            json.key("awaitingReady").value(c.awaitingReady());
+            json.key("subscriptions").open('[');
+            for (SubscriptionView s : c.subscriptions()) {
+                json.open('{');
+                json.key("typeUrl").value(s.typeUrl());
+                json.key("wildcard").value(s.wildcard());
+                json.key("names").list(s.names());
+                json.key("lastNonce").value(s.lastNonce());
+                json.key("ackState").value(s.ackState().name());
+                json.key("lastNackNonce").value(s.lastNackNonce());
+                json.key("lastNackMessage").value(s.lastNackMessage());
+                json.key("responses").value(s.responses());
+                json.key("sent").map(s.sent());
+                json.close('}');
+            }
+            json.close(']');
+            json.close('}');
+        }
+        json.close(']');
+        json.close('}');
+        return json.toString();
+    }
+
+    /** A minimal JSON writer: enough for strings, numbers, booleans, lists and string maps. */
+    private static final class Json {
+        private final StringBuilder out = new StringBuilder(1024);
+        private boolean needComma;
+
+        Json open(char bracket) {
+            comma();
+            out.append(bracket);
+            needComma = false;
+            return this;
+        }
+
+        Json close(char bracket) {
+            out.append(bracket);
+            needComma = true;
+            return this;
+        }
+
+        Json key(String key) {
+            comma();
+            string(key);
+            out.append(':');
+            needComma = false;
+            return this;
+        }
+
+        Json value(String v) {
+            comma();
+            string(v);
+            needComma = true;
+            return this;
+        }
+
+        Json value(long v) {
+            comma();
+            out.append(v);
+            needComma = true;
+            return this;
+        }
+
+        Json value(boolean v) {
+            comma();
+            out.append(v);
+            needComma = true;
+            return this;
+        }
+
+        Json list(Collection<String> values) {
+            open('[');
+            for (String v : values) {
+                value(v);
+            }
+            return close(']');
+        }
+
+        Json map(Map<String, String> values) {
+            open('{');
+            values.forEach((k, v) -> key(k).value(v));
+            return close('}');
+        }
+
+        private void comma() {
+            if (needComma) {
+                out.append(',');
+            }
+        }
+
+        private void string(String s) {
+            out.append('"');
+            for (int i = 0; i < s.length(); i++) {
+                char c = s.charAt(i);
+                switch (c) {
+                    case '"' -> out.append("\\\"");
+                    case '\\' -> out.append("\\\\");
+                    case '\n' -> out.append("\\n");
+                    case '\r' -> out.append("\\r");
+                    case '\t' -> out.append("\\t");
+                    default -> {
+                        if (c < 0x20) {
+                            out.append(String.format("\\u%04x", (int) c));
+                        } else {
+                            out.append(c);
+                        }
+                    }
+                }
+            }
+            out.append('"');
+        }
+
+        @Override
+        public String toString() {
+            return out.toString();
+        }
+    }
+}

@@ -1,0 +1,230 @@
+package dev.ambit.istiod.xds;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static java.util.Objects.requireNonNull;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.Message;
+import com.google.protobuf.UnsafeByteOperations;
+import dev.ambit.istiod.model.MeshResources;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Collections;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.SortedMap;
+import java.util.TreeMap;
+
+/**
+ * An immutable, versioned set of xDS resources: per type URL, name → {@link XdsResource}.
+ *
+ * <p>Each resource's version is a hash of its deterministic protobuf serialization (map
+ * fields sorted by key), so recomputing the model from the same input gives the same
+ * versions and a client that already holds a resource is not sent it again. Each type
+ * also has a version of its own, a hash of its names and resource versions, which goes
+ * into {@code system_version_info} for debugging.
+ *
+ * <p>Build one from the model with {@link #of(MeshResources)}, or from arbitrary
+ * messages with {@link #builder()}.
+ */
+public final class XdsSnapshot {
+
+    private static final XdsSnapshot EMPTY = new Builder().build();
+
+    private final Map<String, SortedMap<String, XdsResource>> resources;
+    private final Map<String, String> typeVersions;
+
+    private XdsSnapshot(Map<String, SortedMap<String, XdsResource>> resources) {
+        this.resources = resources;
+        Map<String, String> versions = new LinkedHashMap<>();
+        resources.forEach((type, byName) -> versions.put(type, typeVersion(byName)));
+        this.typeVersions = Collections.unmodifiableMap(versions);
+    }
+
+    /** A snapshot with no types and no resources. */
+    public static XdsSnapshot empty() {
+        return EMPTY;
+    }
+
+    /**
+     * The Address and Authorization resources of the model, both types present even
+     * when empty (an empty type is a valid answer: "nothing of this kind exists").
+     */
+    public static XdsSnapshot of(MeshResources mesh) {
+        requireNonNull(mesh, "mesh");
+        Builder builder = builder();
+        for (String typeUrl : new String[] {MeshResources.ADDRESS_TYPE, MeshResources.AUTHORIZATION_TYPE}) {
+            builder.addType(typeUrl);
+            mesh.resources(typeUrl).forEach((name, message) -> builder.add(typeUrl, name, message));
+        }
+        return builder.build();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** The type URLs this snapshot has, in the order they were added. */
+    public Set<String> typeUrls() {
+        return resources.keySet();
+    }
+
+    /** Resources of one type by name; empty for a type this snapshot does not have. */
+    public SortedMap<String, XdsResource> resources(String typeUrl) {
+        requireNonNull(typeUrl, "typeUrl");
+        SortedMap<String, XdsResource> byName = resources.get(typeUrl);
+        return byName != null ? byName : Collections.emptySortedMap();
+    }
+
+    /** Name → version of one type; empty for a type this snapshot does not have. */
+    public SortedMap<String, String> versions(String typeUrl) {
+        SortedMap<String, String> versions = new TreeMap<>();
+        resources(typeUrl).forEach((name, r) -> versions.put(name, r.version()));
+        return Collections.unmodifiableSortedMap(versions);
+    }
+
+    /**
+     * The version of a whole type: equal for equal name → version maps. The version of
+     * an absent type is that of an empty one.
+     */
+    public String version(String typeUrl) {
+        requireNonNull(typeUrl, "typeUrl");
+        String version = typeVersions.get(typeUrl);
+        return version != null ? version : typeVersion(Collections.emptySortedMap());
+    }
+
+    /** True when both snapshots have the same types with the same resource versions. */
+    public boolean sameContent(XdsSnapshot other) {
+        requireNonNull(other, "other");
+        return typeVersions.equals(other.typeVersions);
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder s = new StringBuilder("XdsSnapshot{");
+        resources.forEach((type, byName) -> s.append(type).append('=').append(byName.size())
+                .append("@").append(typeVersions.get(type)).append(", "));
+        if (!resources.isEmpty()) {
+            s.setLength(s.length() - 2);
+        }
+        return s.append('}').toString();
+    }
+
+    /** Hash of a message's deterministic serialization, 16 hex digits (64 bits). */
+    static String resourceVersion(Message message) {
+        return hash(serialize(message));
+    }
+
+    private static byte[] serialize(Message message) {
+        byte[] bytes = new byte[message.getSerializedSize()];
+        CodedOutputStream out = CodedOutputStream.newInstance(bytes);
+        // Map fields otherwise serialize in insertion order, which differs between two
+        // computations of the same model and would change the version for nothing.
+        out.useDeterministicSerialization();
+        try {
+            message.writeTo(out);
+        } catch (IOException e) {
+            throw new UncheckedIOException("serializing " + message.getDescriptorForType().getFullName(), e);
+        }
+        out.checkNoSpaceLeft();
+        return bytes;
+    }
+
+    private static String typeVersion(SortedMap<String, XdsResource> byName) {
+        MessageDigest digest = sha256();
+        for (XdsResource r : byName.values()) {
+            // NUL and newline cannot occur in a version, and separate name from version so
+            // that ("ab", "c") and ("a", "bc") hash differently.
+            digest.update(r.name().getBytes(UTF_8));
+            digest.update((byte) 0);
+            digest.update(r.version().getBytes(UTF_8));
+            digest.update((byte) '\n');
+        }
+        return HexFormat.of().formatHex(digest.digest(), 0, 8);
+    }
+
+    private static String hash(byte[] bytes) {
+        return HexFormat.of().formatHex(sha256().digest(bytes), 0, 8);
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JDK (every JDK must provide it)", e);
+        }
+    }
+
+    /** Collects resources by type URL and name; {@link #build()} computes the versions. */
+    public static final class Builder {
+
+        private static final String TYPE_URL_PREFIX = "type.googleapis.com/";
+
+        private final Map<String, SortedMap<String, XdsResource>> resources = new LinkedHashMap<>();
+
+        private Builder() {}
+
+        /** Declares a type, so that the snapshot has it even with no resources. */
+        public Builder addType(String typeUrl) {
+            checkTypeUrl(typeUrl);
+            resources.computeIfAbsent(typeUrl, t -> new TreeMap<>());
+            return this;
+        }
+
+        /**
+         * Adds one resource. The message's type must be the one the type URL names:
+         * {@code type.googleapis.com/istio.workload.Address} takes {@code Address}.
+         */
+        public Builder add(String typeUrl, String name, Message resource) {
+            checkTypeUrl(typeUrl);
+            requireNonNull(name, "name");
+            requireNonNull(resource, "resource");
+            if (name.isEmpty()) {
+                throw new IllegalArgumentException("resource name of " + typeUrl + ": empty (expected: non-empty)");
+            }
+            if ("*".equals(name)) {
+                throw new IllegalArgumentException("resource name of " + typeUrl
+                        + ": * (expected: not *, it means 'every resource' in a subscription)");
+            }
+            String messageType = resource.getDescriptorForType().getFullName();
+            if (!typeUrl.equals(TYPE_URL_PREFIX + messageType)) {
+                throw new IllegalArgumentException("resource " + name + " of " + typeUrl + ": " + messageType
+                        + " (expected: " + typeUrl.substring(TYPE_URL_PREFIX.length()) + ")");
+            }
+            SortedMap<String, XdsResource> byName = resources.computeIfAbsent(typeUrl, t -> new TreeMap<>());
+            if (byName.containsKey(name)) {
+                throw new IllegalArgumentException("resource " + name + " of " + typeUrl
+                        + ": added twice (expected: unique names within a type)");
+            }
+            byte[] bytes = serialize(resource);
+            // Packed from the same deterministic bytes that were hashed, so what a client
+            // receives is exactly what the version describes.
+            Any packed = Any.newBuilder()
+                    .setTypeUrl(typeUrl)
+                    .setValue(UnsafeByteOperations.unsafeWrap(bytes))
+                    .build();
+            byName.put(name, new XdsResource(name, hash(bytes), packed));
+            return this;
+        }
+
+        public XdsSnapshot build() {
+            Map<String, SortedMap<String, XdsResource>> copy = new LinkedHashMap<>();
+            resources.forEach((type, byName) ->
+                    copy.put(type, Collections.unmodifiableSortedMap(new TreeMap<>(byName))));
+            return new XdsSnapshot(Collections.unmodifiableMap(copy));
+        }
+
+        private static void checkTypeUrl(String typeUrl) {
+            requireNonNull(typeUrl, "typeUrl");
+            if (!typeUrl.startsWith(TYPE_URL_PREFIX) || typeUrl.length() == TYPE_URL_PREFIX.length()) {
+                throw new IllegalArgumentException("type URL: " + typeUrl
+                        + " (expected: type.googleapis.com/<message full name>)");
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+package dev.ambit.istiod.xds;
+
+import static dev.ambit.istiod.xds.TestMesh.policyName;
+import static dev.ambit.istiod.xds.TestMesh.uid;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.ambit.api.security.Authorization;
+import dev.ambit.api.workload.Address;
+import dev.ambit.api.workload.Port;
+import dev.ambit.api.workload.PortList;
+import dev.ambit.api.workload.Workload;
+import dev.ambit.istiod.model.MeshResources;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class XdsSnapshotTest {
+
+    private static final String ADDRESS = MeshResources.ADDRESS_TYPE;
+    private static final String AUTHORIZATION = MeshResources.AUTHORIZATION_TYPE;
+
+    @Test
+    void recomputingTheSameModelKeepsEveryVersion() {
+        XdsSnapshot first = TestMesh.standard().snapshot();
+        XdsSnapshot second = TestMesh.standard().snapshot();
+        assertThat(second.versions(ADDRESS)).isEqualTo(first.versions(ADDRESS)).hasSize(4);
+        assertThat(second.versions(AUTHORIZATION)).isEqualTo(first.versions(AUTHORIZATION)).hasSize(2);
+        assertThat(second.version(ADDRESS)).isEqualTo(first.version(ADDRESS));
+        assertThat(second.sameContent(first)).isTrue();
+    }
+
+    @Test
+    void changingOneResourceChangesOnlyItsVersionAndItsType() {
+        TestMesh mesh = TestMesh.standard();
+        XdsSnapshot before = mesh.snapshot();
+        XdsSnapshot after = mesh.pod("b", "v2").snapshot();
+
+        assertThat(after.versions(ADDRESS).get(uid("b"))).isNotEqualTo(before.versions(ADDRESS).get(uid("b")));
+        for (String name : List.of(uid("a"), uid("c"))) {
+            assertThat(after.versions(ADDRESS).get(name)).isEqualTo(before.versions(ADDRESS).get(name));
+        }
+        assertThat(after.version(ADDRESS)).isNotEqualTo(before.version(ADDRESS));
+        assertThat(after.version(AUTHORIZATION)).isEqualTo(before.version(AUTHORIZATION));
+        assertThat(after.sameContent(before)).isFalse();
+    }
+
+    @Test
+    void mapFieldOrderDoesNotChangeTheVersion() {
+        PortList http = PortList.newBuilder()
+                .addPorts(Port.newBuilder().setServicePort(80).setTargetPort(8080)).build();
+        PortList grpc = PortList.newBuilder()
+                .addPorts(Port.newBuilder().setServicePort(90).setTargetPort(9090)).build();
+        // Same content, map entries inserted in opposite orders: the plain serialization
+        // differs, the deterministic one does not.
+        Address one = Address.newBuilder().setWorkload(Workload.newBuilder().setUid("w")
+                .putServices("shop/a.shop.svc.cluster.local", http)
+                .putServices("shop/z.shop.svc.cluster.local", grpc)).build();
+        Address two = Address.newBuilder().setWorkload(Workload.newBuilder().setUid("w")
+                .putServices("shop/z.shop.svc.cluster.local", grpc)
+                .putServices("shop/a.shop.svc.cluster.local", http)).build();
+        assertThat(one).isEqualTo(two);
+        assertThat(one.toByteString()).isNotEqualTo(two.toByteString());
+
+        assertThat(XdsSnapshot.resourceVersion(one)).isEqualTo(XdsSnapshot.resourceVersion(two));
+        XdsSnapshot a = XdsSnapshot.builder().add(ADDRESS, "w", one).build();
+        XdsSnapshot b = XdsSnapshot.builder().add(ADDRESS, "w", two).build();
+        assertThat(a.resources(ADDRESS).get("w")).isEqualTo(b.resources(ADDRESS).get("w"));
+    }
+
+    @Test
+    void packedResourcesAreTheModelMessages() throws InvalidProtocolBufferException {
+        TestMesh mesh = TestMesh.standard();
+        MeshResources model = mesh.build();
+        XdsSnapshot snapshot = XdsSnapshot.of(model);
+        for (Map.Entry<String, Address> e : model.addresses().entrySet()) {
+            XdsResource r = snapshot.resources(ADDRESS).get(e.getKey());
+            assertThat(r.name()).isEqualTo(e.getKey());
+            assertThat(r.resource().getTypeUrl()).isEqualTo(ADDRESS);
+            assertThat(r.resource().unpack(Address.class)).isEqualTo(e.getValue());
+        }
+        Authorization policy = snapshot.resources(AUTHORIZATION).get(policyName("allow-frontend")).resource()
+                .unpack(Authorization.class);
+        assertThat(policy).isEqualTo(model.authorizations().get(policyName("allow-frontend")));
+    }
+
+    @Test
+    void emptyModelHasBothTypesEmpty() {
+        XdsSnapshot snapshot = XdsSnapshot.of(MeshResources.empty());
+        assertThat(snapshot.typeUrls()).containsExactly(ADDRESS, AUTHORIZATION);
+        assertThat(snapshot.resources(ADDRESS)).isEmpty();
+        assertThat(snapshot.version(ADDRESS)).isEqualTo(XdsSnapshot.empty().version(ADDRESS)).hasSize(16);
+        assertThat(snapshot.resources("type.googleapis.com/envoy.config.cluster.v3.Cluster")).isEmpty();
+    }
+
+    @Test
+    void builderRejectsWhatClientsWouldMisread() {
+        Address address = Address.newBuilder().setWorkload(Workload.newBuilder().setUid("w")).build();
+        assertThatThrownBy(() -> XdsSnapshot.builder().add(AUTHORIZATION, "w", address))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("resource w of " + AUTHORIZATION + ": istio.workload.Address "
+                        + "(expected: istio.security.Authorization)");
+        assertThatThrownBy(() -> XdsSnapshot.builder().add(ADDRESS, "w", address).add(ADDRESS, "w", address))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("added twice");
+        assertThatThrownBy(() -> XdsSnapshot.builder().add(ADDRESS, "", address))
+                .hasMessageContaining("empty (expected: non-empty)");
+        assertThatThrownBy(() -> XdsSnapshot.builder().add(ADDRESS, "*", address))
+                .hasMessageContaining("(expected: not *");
+        assertThatThrownBy(() -> XdsSnapshot.builder().addType("istio.workload.Address"))
+                .hasMessageContaining("(expected: type.googleapis.com/<message full name>)");
+        assertThatThrownBy(() -> XdsSnapshot.builder().add(ADDRESS, "w", null))
+                .isInstanceOf(NullPointerException.class)
+                .hasMessage("resource");
+    }
+}
