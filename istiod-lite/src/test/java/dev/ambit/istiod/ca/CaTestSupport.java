@@ -42,7 +42,7 @@ import org.bouncycastle.pkcs.PKCS10CertificationRequest;
 import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequestBuilder;
 
 /** Keys, CSRs, test CAs and chain validation, all built for real with the JDK and BouncyCastle. */
-final class CaTestSupport {
+public final class CaTestSupport {
 
     private CaTestSupport() {}
 
@@ -52,7 +52,7 @@ final class CaTestSupport {
         return generator.generateKeyPair();
     }
 
-    static KeyPair p256() throws Exception {
+    public static KeyPair p256() throws Exception {
         return ecKeyPair("secp256r1");
     }
 
@@ -78,7 +78,7 @@ final class CaTestSupport {
         return builder.build(new JcaContentSignerBuilder(signatureAlgorithm(keys.getPrivate())).build(keys.getPrivate()));
     }
 
-    static String csrPem(KeyPair keys, String... uriSans) throws Exception {
+    public static String csrPem(KeyPair keys, String... uriSans) throws Exception {
         return pem("CERTIFICATE REQUEST", csr(keys, uriSans).getEncoded());
     }
 
@@ -113,7 +113,7 @@ final class CaTestSupport {
         return Pem.encode(type, der);
     }
 
-    static List<X509Certificate> parseChain(List<String> pems) throws Exception {
+    public static List<X509Certificate> parseChain(List<String> pems) throws Exception {
         CertificateFactory factory = CertificateFactory.getInstance("X.509");
         List<X509Certificate> chain = new ArrayList<>();
         for (String pem : pems) {
@@ -127,7 +127,7 @@ final class CaTestSupport {
      * Validates {@code chain} (leaf first, root last) with the JDK's PKIX validator and
      * {@code root} as the only trust anchor; the chain's own last element is not trusted.
      */
-    static void assertValidatesTo(List<X509Certificate> chain, X509Certificate root) throws Exception {
+    public static void assertValidatesTo(List<X509Certificate> chain, X509Certificate root) throws Exception {
         assertThat(chain.getLast()).isEqualTo(root);
         CertPath path = CertificateFactory.getInstance("X.509").generateCertPath(chain.subList(0, chain.size() - 1));
         PKIXParameters parameters = new PKIXParameters(Set.of(new TrustAnchor(root, null)));

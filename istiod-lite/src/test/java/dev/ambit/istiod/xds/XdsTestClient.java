@@ -28,7 +28,7 @@ import java.util.concurrent.TimeoutException;
  * One delta ADS stream from the test's side, over the async stub: requests are sent from
  * the test thread, responses are queued and taken with bounded waits.
  */
-final class XdsTestClient implements AutoCloseable {
+public final class XdsTestClient implements AutoCloseable {
 
     /** Bound on every wait for something that should happen. */
     static final Duration TIMEOUT = Duration.ofSeconds(10);
@@ -70,23 +70,23 @@ final class XdsTestClient implements AutoCloseable {
     }
 
     /** A client that reads every response as it comes. */
-    static XdsTestClient connect(Channel channel, String nodeId) {
+    public static XdsTestClient connect(Channel channel, String nodeId) {
         return new XdsTestClient(channel, nodeId, true);
     }
 
     /** A client that reads nothing until {@link #startReading()}. */
-    static XdsTestClient connectWithoutReading(Channel channel, String nodeId) {
+    public static XdsTestClient connectWithoutReading(Channel channel, String nodeId) {
         return new XdsTestClient(channel, nodeId, false);
     }
 
-    void startReading() {
+    public void startReading() {
         requests.request(Integer.MAX_VALUE);
     }
 
     // ---- requests ----
 
     /** Sends a request; the first one of the stream carries the node. */
-    synchronized void send(DeltaDiscoveryRequest.Builder request) {
+    public synchronized void send(DeltaDiscoveryRequest.Builder request) {
         if (!nodeSent) {
             request.setNode(Node.newBuilder().setId(nodeId).setCluster("test"));
             nodeSent = true;
@@ -95,35 +95,35 @@ final class XdsTestClient implements AutoCloseable {
     }
 
     /** First request of a type naming nothing: the legacy wildcard. */
-    void subscribeAll(String typeUrl) {
+    public void subscribeAll(String typeUrl) {
         send(DeltaDiscoveryRequest.newBuilder().setTypeUrl(typeUrl));
     }
 
-    void subscribe(String typeUrl, String... names) {
+    public void subscribe(String typeUrl, String... names) {
         send(DeltaDiscoveryRequest.newBuilder().setTypeUrl(typeUrl).addAllResourceNamesSubscribe(List.of(names)));
     }
 
-    void unsubscribe(String typeUrl, String... names) {
+    public void unsubscribe(String typeUrl, String... names) {
         send(DeltaDiscoveryRequest.newBuilder().setTypeUrl(typeUrl).addAllResourceNamesUnsubscribe(List.of(names)));
     }
 
     /** First request of a new stream: wildcard, declaring what the client already holds. */
-    void resumeAll(String typeUrl, Map<String, String> held) {
+    public void resumeAll(String typeUrl, Map<String, String> held) {
         send(DeltaDiscoveryRequest.newBuilder().setTypeUrl(typeUrl).putAllInitialResourceVersions(held));
     }
 
-    void resume(String typeUrl, Map<String, String> held, String... names) {
+    public void resume(String typeUrl, Map<String, String> held, String... names) {
         send(DeltaDiscoveryRequest.newBuilder().setTypeUrl(typeUrl)
                 .addAllResourceNamesSubscribe(List.of(names))
                 .putAllInitialResourceVersions(held));
     }
 
-    void ack(DeltaDiscoveryResponse response) {
+    public void ack(DeltaDiscoveryResponse response) {
         send(DeltaDiscoveryRequest.newBuilder().setTypeUrl(response.getTypeUrl())
                 .setResponseNonce(response.getNonce()));
     }
 
-    void nack(DeltaDiscoveryResponse response, String message) {
+    public void nack(DeltaDiscoveryResponse response, String message) {
         send(DeltaDiscoveryRequest.newBuilder().setTypeUrl(response.getTypeUrl())
                 .setResponseNonce(response.getNonce())
                 .setErrorDetail(com.google.rpc.Status.newBuilder()
@@ -134,11 +134,11 @@ final class XdsTestClient implements AutoCloseable {
     // ---- responses ----
 
     /** The next response; fails the test if none comes within {@link #TIMEOUT}. */
-    DeltaDiscoveryResponse next() {
+    public DeltaDiscoveryResponse next() {
         return next(TIMEOUT);
     }
 
-    DeltaDiscoveryResponse next(Duration timeout) {
+    public DeltaDiscoveryResponse next(Duration timeout) {
         DeltaDiscoveryResponse response;
         try {
             response = responses.poll(timeout.toNanos(), TimeUnit.NANOSECONDS);
@@ -154,7 +154,7 @@ final class XdsTestClient implements AutoCloseable {
     }
 
     /** The next {@code count} responses, by type URL; fails on two of the same type. */
-    Map<String, DeltaDiscoveryResponse> nextByType(int count) {
+    public Map<String, DeltaDiscoveryResponse> nextByType(int count) {
         Map<String, DeltaDiscoveryResponse> byType = new TreeMap<>();
         for (int i = 0; i < count; i++) {
             DeltaDiscoveryResponse r = next();
@@ -167,7 +167,7 @@ final class XdsTestClient implements AutoCloseable {
      * Asserts that nothing arrives for {@code quiet}. A negative can only be shown by
      * waiting; callers pair it with an ordering check where they can.
      */
-    void expectNothing(Duration quiet) {
+    public void expectNothing(Duration quiet) {
         try {
             DeltaDiscoveryResponse unexpected = responses.poll(quiet.toNanos(), TimeUnit.NANOSECONDS);
             if (unexpected != null) {
@@ -180,7 +180,7 @@ final class XdsTestClient implements AutoCloseable {
     }
 
     /** How the stream ended; fails if it is still open after {@link #TIMEOUT}. */
-    Status awaitClosed() {
+    public Status awaitClosed() {
         try {
             return closed.get(TIMEOUT.toNanos(), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
@@ -193,7 +193,7 @@ final class XdsTestClient implements AutoCloseable {
         }
     }
 
-    boolean isClosed() {
+    public boolean isClosed() {
         return closed.isDone();
     }
 
@@ -207,7 +207,7 @@ final class XdsTestClient implements AutoCloseable {
     // ---- reading responses ----
 
     /** Name → version of the resources in a response. */
-    static Map<String, String> versions(DeltaDiscoveryResponse response) {
+    public static Map<String, String> versions(DeltaDiscoveryResponse response) {
         Map<String, String> versions = new TreeMap<>();
         for (Resource r : response.getResourcesList()) {
             assertThat(versions.put(r.getName(), r.getVersion())).as("resource %s twice in one response", r.getName())
@@ -216,11 +216,11 @@ final class XdsTestClient implements AutoCloseable {
         return versions;
     }
 
-    static List<String> names(DeltaDiscoveryResponse response) {
+    public static List<String> names(DeltaDiscoveryResponse response) {
         return new ArrayList<>(versions(response).keySet());
     }
 
-    static String describe(DeltaDiscoveryResponse r) {
+    public static String describe(DeltaDiscoveryResponse r) {
         return r.getTypeUrl() + " nonce " + r.getNonce() + " resources " + versions(r).keySet() + " removed "
                 + r.getRemovedResourcesList();
     }

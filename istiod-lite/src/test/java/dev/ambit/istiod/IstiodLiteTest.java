@@ -1,0 +1,213 @@
+package dev.ambit.istiod;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
+import dev.ambit.api.ca.IstioCertificateRequest;
+import dev.ambit.api.ca.IstioCertificateResponse;
+import dev.ambit.api.ca.IstioCertificateServiceGrpc;
+import dev.ambit.istiod.ca.CaTestSupport;
+import dev.ambit.istiod.ca.NodeCredentials;
+import dev.ambit.istiod.model.MeshResources;
+import dev.ambit.istiod.xds.XdsTestClient;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
+import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.netty.GrpcSslContexts;
+import io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.MetadataUtils;
+import java.io.ByteArrayInputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.KeyPair;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The whole control plane in-process over real sockets: a config folder, delta xDS on
+ * the plaintext port, the CA over TLS, monitoring. Edits to the folder must reach the
+ * client as exactly the changed resources.
+ */
+class IstiodLiteTest {
+
+    private static final String FRONTEND = "Kubernetes//Pod/shop/frontend-7d9f8b6c5-x2k8p";
+    private static final String BACKEND = "Kubernetes//Pod/shop/backend-5c4f7d8e9-qq7zt";
+
+    @TempDir
+    Path tmp;
+
+    private IstiodLite istiod;
+    private ManagedChannel channel;
+    private Path configDir;
+    private String node1Token;
+
+    @BeforeEach
+    void start() throws Exception {
+        configDir = Files.createDirectories(tmp.resolve("config"));
+        try (var files = Files.list(Fixtures.root().resolve("frontend-backend"))) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                Files.copy(f, configDir.resolve(f.getFileName()));
+            }
+        }
+        Path credentials = tmp.resolve("node-credentials");
+        node1Token = NodeCredentials.issue(credentials, "node-1", tmp.resolve("node-1.token"));
+        istiod = IstiodLite.start(IstiodConfig.parse(
+                "--config-dir", configDir.toString(), "--listen-address", "127.0.0.1",
+                "--xds-port", "0", "--secure-port", "0", "--monitoring-port", "0",
+                "--ca-dir", tmp.resolve("ca").toString(), "--node-credentials", credentials.toString(),
+                "--debounce", "20ms", "--max-debounce", "200ms", "--cert-ttl", "1h"));
+        channel = NettyChannelBuilder.forAddress("127.0.0.1", istiod.xdsPort()).usePlaintext().build();
+    }
+
+    @AfterEach
+    void stop() throws InterruptedException {
+        if (channel != null) {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+        if (istiod != null) {
+            istiod.close();
+        }
+    }
+
+    @Test
+    void folderEditsReachClientsAsExactlyTheChangedResources() throws Exception {
+        try (XdsTestClient client = XdsTestClient.connect(channel, "node-agent~10.0.0.1~node-1")) {
+            client.subscribeAll(MeshResources.ADDRESS_TYPE);
+            DeltaDiscoveryResponse addresses = client.next();
+            assertThat(addresses.getTypeUrl()).isEqualTo(MeshResources.ADDRESS_TYPE);
+            assertThat(XdsTestClient.names(addresses))
+                    .containsExactlyInAnyOrderElementsOf(istiod.model().addresses().keySet())
+                    .contains(FRONTEND, BACKEND, "shop/backend.shop.svc.cluster.local");
+            client.ack(addresses);
+            client.subscribeAll(MeshResources.AUTHORIZATION_TYPE);
+            DeltaDiscoveryResponse policies = client.next();
+            assertThat(XdsTestClient.names(policies)).containsExactlyInAnyOrder(
+                    "shop/backend-allow-frontend", "istio-system/istio_converted_static_strict");
+            client.ack(policies);
+
+            // One pod's label changes: that workload, nothing else, no policy push.
+            edit("workloads.yaml", "labels: {app: frontend, version: v1,", "labels: {app: frontend, version: v3,");
+            DeltaDiscoveryResponse change = client.next();
+            assertThat(change.getTypeUrl()).isEqualTo(MeshResources.ADDRESS_TYPE);
+            assertThat(XdsTestClient.names(change)).containsExactly(FRONTEND);
+            assertThat(change.getRemovedResourcesList()).isEmpty();
+            assertThat(change.getResources(0).getResource().unpack(dev.ambit.api.workload.Address.class)
+                    .getWorkload().getCanonicalRevision()).isEqualTo("v3");
+
+            // A NACK is logged and counted; the stream stays and later changes still arrive.
+            client.nack(change, "cannot apply (test)");
+            client.expectNothing(Duration.ofMillis(300));
+            String workloads = Files.readString(configDir.resolve("workloads.yaml"));
+            int start = workloads.indexOf("---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: backend");
+            int end = workloads.indexOf("---", start + 3);
+            Files.writeString(configDir.resolve("workloads.yaml"), workloads.substring(0, start) + workloads.substring(end));
+            DeltaDiscoveryResponse removal = client.next();
+            assertThat(removal.getRemovedResourcesList()).containsExactly(BACKEND);
+            assertThat(removal.getResourcesList()).isEmpty();
+            assertThat(client.isClosed()).isFalse();
+            assertThat(istiod.metrics().value("ambit_istiod_xds_nacks_total", "istio.workload.Address")).isEqualTo(1);
+        }
+    }
+
+    @Test
+    void invalidEditIsReportedAndThePreviousConfigStaysServed() throws Exception {
+        edit("policies.yaml", "action: ALLOW", "action: PERMIT");
+        String rejected = awaitBody("/debug/config", "spec.action");
+        assertThat(rejected).contains("policies.yaml").contains("AuthorizationPolicy shop/backend-allow-frontend")
+                .contains("PERMIT");
+        assertThat(istiod.model().authorizations()).containsKey("shop/backend-allow-frontend");
+        assertThat(get("/metrics")).contains("ambit_istiod_config_rejected_total{source=\"folder\",kind=\"AuthorizationPolicy\"} 1");
+    }
+
+    @Test
+    void caSignsOverTlsForPodsOnTheCallersNodeOnly() throws Exception {
+        X509Certificate root = (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(
+                new ByteArrayInputStream(get("/debug/trust-bundle").getBytes(StandardCharsets.US_ASCII)));
+        ManagedChannel tls = NettyChannelBuilder.forAddress("127.0.0.1", istiod.securePort())
+                .overrideAuthority("istiod.istio-system.svc")
+                .sslContext(GrpcSslContexts.forClient().trustManager(root).build())
+                .build();
+        try {
+            Metadata headers = new Metadata();
+            headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + node1Token);
+            var ca = IstioCertificateServiceGrpc.newBlockingStub(tls)
+                    .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
+                    .withDeadlineAfter(10, TimeUnit.SECONDS);
+            KeyPair key = CaTestSupport.p256();
+            String frontend = "spiffe://cluster.local/ns/shop/sa/frontend";
+            IstioCertificateResponse response = ca.createCertificate(IstioCertificateRequest.newBuilder()
+                    .setCsr(CaTestSupport.csrPem(key, frontend))
+                    .setMetadata(Struct.newBuilder().putFields("ImpersonatedIdentity",
+                            Value.newBuilder().setStringValue(frontend).build()))
+                    .build());
+            List<X509Certificate> chain = CaTestSupport.parseChain(response.getCertChainList());
+            assertThat(chain.getFirst().getSubjectAlternativeNames()).extracting(san -> san.get(1))
+                    .containsExactly(frontend);
+            CaTestSupport.assertValidatesTo(chain, root);
+
+            // backend runs on node-2, not on the caller's node-1.
+            String backend = "spiffe://cluster.local/ns/shop/sa/backend";
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> ca.createCertificate(
+                            IstioCertificateRequest.newBuilder().setCsr(CaTestSupport.csrPem(key, backend)).build()))
+                    .hasMessageContaining("PERMISSION_DENIED").hasMessageContaining("node-1");
+            assertThat(get("/metrics")).contains("ambit_istiod_certificates_signed_total 1");
+        } finally {
+            tls.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void monitoringServesReadinessMetricsAndDebugViews() throws Exception {
+        try (XdsTestClient client = XdsTestClient.connect(channel, "debug-node")) {
+            client.subscribeAll(MeshResources.ADDRESS_TYPE);
+            client.ack(client.next());
+            assertThat(get("/ready")).isEqualTo("ready\n");
+            assertThat(get("/debug/model")).contains(FRONTEND).contains("\"node-2\": [\"spiffe://cluster.local/ns/shop/sa/backend\"]");
+            assertThat(awaitBody("/debug/clients", "ACKED")).contains("debug-node").contains(FRONTEND);
+            assertThat(get("/metrics")).contains("ambit_istiod_xds_connected_clients 1")
+                    .contains("ambit_istiod_xds_pushes_total{type=\"istio.workload.Address\"}")
+                    .contains("ambit_istiod_model_rebuild_seconds_count");
+        }
+    }
+
+    private void edit(String file, String from, String to) throws Exception {
+        Path p = configDir.resolve(file);
+        String content = Files.readString(p);
+        assertThat(content).contains(from);
+        Files.writeString(p, content.replace(from, to));
+    }
+
+    private String get(String path) throws Exception {
+        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                URI.create("http://127.0.0.1:" + istiod.monitoringPort() + path)).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).as("GET %s", path).isEqualTo(200);
+        return r.body();
+    }
+
+    /** Polls until the body contains {@code expected}, up to 10 s. */
+    private String awaitBody(String path, String expected) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        String body;
+        do {
+            body = get(path);
+            if (body.contains(expected)) {
+                return body;
+            }
+            Thread.sleep(50);
+        } while (System.nanoTime() < deadline);
+        return body;
+    }
+}
