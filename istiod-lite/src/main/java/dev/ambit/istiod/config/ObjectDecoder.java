@@ -108,6 +108,21 @@ public final class ObjectDecoder {
         return errors.isEmpty() ? new Result(kind, object, List.of()) : new Result(kind, null, List.copyOf(errors));
     }
 
+    /**
+     * Checks an object that arrived already typed (a built-in kind, decoded by the
+     * Kubernetes client) by the same rules {@link #decode} applies, so both sources accept
+     * and reject the same objects.
+     *
+     * @param origin "kubernetes", for messages
+     * @return the problems found with field paths; empty when the object is acceptable
+     */
+    public List<ConfigError> check(String origin, Kind kind, HasMetadata object) {
+        ObjectRef ref = ConfigSnapshot.refOf(kind, object);
+        List<ConfigError> errors = new ArrayList<>();
+        validator.validate(kind, object, (field, reason) -> errors.add(new ConfigError(origin, ref, field, reason)));
+        return List.copyOf(errors);
+    }
+
     private static ObjectRef refOf(Kind kind, Map<?, ?> document, String defaultNs) {
         if (!(document.get("metadata") instanceof Map<?, ?> meta) || !(meta.get("name") instanceof String name)
                 || name.isEmpty()) {
