@@ -134,7 +134,7 @@ public final class IstiodLite implements AutoCloseable {
                 .get("/debug/trust-bundle", req -> Response.text(ca.trustBundlePem()))
                 .bind(config.address(config.monitoringPort()));
 
-        source = config.kubernetes() ? KubernetesSource.builder(kubernetes(), metrics).build()
+        source = config.kubernetes() ? KubernetesSource.builder(metrics).build()
                 : FolderSource.of(config.configDir(), Duration.ofMillis(100), metrics);
         source.start(new ConfigSource.Listener() {
             @Override
