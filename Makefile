@@ -17,13 +17,14 @@ MVN := mvn -B -ntp
 DEBS := clang llvm libbpf-dev bpftool iproute2 socat util-linux perl
 BENCH_DEBS := iptables
 
-.PHONY: build test demo bench bpf bindings deps bench-deps bpffs jdk clean help
+.PHONY: build test demo bench bench-xds bpf bindings deps bench-deps bpffs jdk clean help
 
 help:
 	@echo "make test    build and run every test (root: eBPF, namespaces)"
 	@echo "make demo    run the local mesh demo"
 	@echo "make build   compile and package without tests"
 	@echo "make bench   capture benchmark: eBPF vs iptables REDIRECT vs none"
+	@echo "make bench-xds  istiod-lite at scale: simulated node agents against delta xDS"
 	@echo "make bpf     compile the eBPF programs only"
 	@echo "make bindings  regenerate the FFM bindings from native-bindings/gen/*.decl"
 
@@ -40,6 +41,10 @@ demo: deps
 
 bench: deps bench-deps build
 	perf/run-capture-bench.sh
+
+# istiod-lite at scale: 100 simulated node agents, 10,000 pods, 1,000 services.
+bench-xds: build
+	perf/run-xds-bench.sh
 
 bpf: deps
 	ebpf/build.sh ebpf/target/classes/dev/ambit/ebpf

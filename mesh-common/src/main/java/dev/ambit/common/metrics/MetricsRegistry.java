@@ -164,7 +164,8 @@ public final class MetricsRegistry {
         if (v == Double.POSITIVE_INFINITY) {
             return "+Inf";
         }
-        return Double.toString(v);
+        // Plain decimals ("0.0005", not "5.0E-4"): same value, easier to read and grep.
+        return java.math.BigDecimal.valueOf(v).stripTrailingZeros().toPlainString();
     }
 
     private static String escapeHelp(String s) {
