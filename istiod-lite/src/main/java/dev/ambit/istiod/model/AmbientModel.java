@@ -242,11 +242,42 @@ public final class AmbientModel {
             int targetPort = target == null ? p.getPort() : target.getIntVal() != null ? target.getIntVal() : 0;
             s.addPorts(Port.newBuilder().setServicePort(p.getPort()).setTargetPort(targetPort));
         }
+        s.addAllSubjectAltNames(subjectAltNames(svc));
         GatewayAddress waypoint = serviceWaypoint(svc);
         if (waypoint != null) {
             s.setWaypoint(waypoint);
         }
         return s.build();
+    }
+
+    /**
+     * Extra identities a client may accept for the service, from Istio's service
+     * annotations: service account names in the service's namespace, and full identities.
+     */
+    private List<String> subjectAltNames(io.fabric8.kubernetes.api.model.Service svc) {
+        Map<String, String> annotations = svc.getMetadata().getAnnotations();
+        if (annotations == null) {
+            return List.of();
+        }
+        Set<String> sans = new TreeSet<>();
+        String accounts = annotations.get("alpha.istio.io/kubernetes-serviceaccounts");
+        if (accounts != null) {
+            for (String sa : accounts.split(",")) {
+                if (!sa.isBlank()) {
+                    sans.add("spiffe://" + mesh.trustDomain() + "/ns/" + svc.getMetadata().getNamespace()
+                            + "/sa/" + sa.strip());
+                }
+            }
+        }
+        String canonical = annotations.get("alpha.istio.io/canonical-serviceaccounts");
+        if (canonical != null) {
+            for (String id : canonical.split(",")) {
+                if (!id.isBlank()) {
+                    sans.add(id.strip().startsWith("spiffe://") ? id.strip() : "spiffe://" + id.strip());
+                }
+            }
+        }
+        return List.copyOf(sans);
     }
 
     private String hostname(io.fabric8.kubernetes.api.model.Service svc) {
