@@ -12,9 +12,12 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HexFormat;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.SortedMap;
@@ -29,8 +32,10 @@ import java.util.TreeMap;
  * also has a version of its own, a hash of its names and resource versions, which goes
  * into {@code system_version_info} for debugging.
  *
- * <p>Build one from the model with {@link #of(MeshResources)}, or from arbitrary
- * messages with {@link #builder()}.
+ * <p>Build one from the model with {@link #of(MeshResources)} (or, after a change of the
+ * model, with {@link #of(MeshResources, XdsSnapshot)}, which reuses what did not change),
+ * or from arbitrary messages with {@link #builder()}. {@link #changesFrom(XdsSnapshot,
+ * String)} tells what differs between two snapshots.
  */
 public final class XdsSnapshot {
 
@@ -56,8 +61,22 @@ public final class XdsSnapshot {
      * when empty (an empty type is a valid answer: "nothing of this kind exists").
      */
     public static XdsSnapshot of(MeshResources mesh) {
+        return of(mesh, EMPTY);
+    }
+
+    /**
+     * Like {@link #of(MeshResources)}, reusing {@code previous}'s {@link XdsResource}
+     * wherever a resource serializes to the same bytes: the result is equal to what
+     * {@link #of(MeshResources)} gives, but unchanged resources keep their very objects.
+     *
+     * <p>A change of the model usually touches a handful of its thousands of resources;
+     * this skips hashing the rest, and lets what was built for their responses (the
+     * shared {@link XdsResource#wire()}, its memoized size) live on.
+     */
+    public static XdsSnapshot of(MeshResources mesh, XdsSnapshot previous) {
         requireNonNull(mesh, "mesh");
-        Builder builder = builder();
+        requireNonNull(previous, "previous");
+        Builder builder = builder().reusing(previous);
         for (String typeUrl : new String[] {MeshResources.ADDRESS_TYPE, MeshResources.AUTHORIZATION_TYPE}) {
             builder.addType(typeUrl);
             mesh.resources(typeUrl).forEach((name, message) -> builder.add(typeUrl, name, message));
@@ -96,6 +115,46 @@ public final class XdsSnapshot {
         requireNonNull(typeUrl, "typeUrl");
         String version = typeVersions.get(typeUrl);
         return version != null ? version : typeVersion(Collections.emptySortedMap());
+    }
+
+    /**
+     * What a client holding {@code previous}'s resources of {@code typeUrl} lacks to hold
+     * this snapshot's: names whose version is new or different here, and names that
+     * {@code previous} has and this snapshot does not. An absent type counts as empty.
+     *
+     * <p>Computed by walking both name-sorted maps side by side, once per snapshot, so
+     * that clients in sync with {@code previous} need not each compare every resource.
+     */
+    public Changes changesFrom(XdsSnapshot previous, String typeUrl) {
+        requireNonNull(previous, "previous");
+        Iterator<XdsResource> before = previous.resources(typeUrl).values().iterator();
+        Iterator<XdsResource> after = resources(typeUrl).values().iterator();
+        List<String> changed = new ArrayList<>();
+        List<String> removed = new ArrayList<>();
+        XdsResource b = next(before);
+        XdsResource a = next(after);
+        while (a != null || b != null) {
+            int order = a == null ? 1 : b == null ? -1 : a.name().compareTo(b.name());
+            if (order < 0) {
+                changed.add(a.name());
+                a = next(after);
+            } else if (order > 0) {
+                removed.add(b.name());
+                b = next(before);
+            } else {
+                // Reused resources are the same object; only rebuilt ones need the compare.
+                if (a != b && !a.version().equals(b.version())) {
+                    changed.add(a.name());
+                }
+                a = next(after);
+                b = next(before);
+            }
+        }
+        return new Changes(List.copyOf(changed), List.copyOf(removed));
+    }
+
+    private static XdsResource next(Iterator<XdsResource> it) {
+        return it.hasNext() ? it.next() : null;
     }
 
     /** True when both snapshots have the same types with the same resource versions. */
@@ -160,14 +219,45 @@ public final class XdsSnapshot {
         }
     }
 
+    /**
+     * The difference from one snapshot to another for one type: what
+     * {@link #changesFrom(XdsSnapshot, String)} returns.
+     *
+     * @param changed names new or at a new version, in name order
+     * @param removed names no longer present, in name order
+     */
+    public record Changes(List<String> changed, List<String> removed) {
+
+        public Changes {
+            changed = List.copyOf(changed);
+            removed = List.copyOf(removed);
+        }
+
+        public boolean isEmpty() {
+            return changed.isEmpty() && removed.isEmpty();
+        }
+    }
+
     /** Collects resources by type URL and name; {@link #build()} computes the versions. */
     public static final class Builder {
 
         private static final String TYPE_URL_PREFIX = "type.googleapis.com/";
 
         private final Map<String, SortedMap<String, XdsResource>> resources = new LinkedHashMap<>();
+        /** Null when not reusing: {@link #EMPTY} itself is built with a builder. */
+        private XdsSnapshot reused;
 
         private Builder() {}
+
+        /**
+         * Takes from {@code previous}, instead of building anew, each resource added later
+         * with the same type, name and serialized bytes. Only an optimization: the
+         * snapshot built is equal either way.
+         */
+        public Builder reusing(XdsSnapshot previous) {
+            this.reused = requireNonNull(previous, "previous");
+            return this;
+        }
 
         /** Declares a type, so that the snapshot has it even with no resources. */
         public Builder addType(String typeUrl) {
@@ -202,6 +292,13 @@ public final class XdsSnapshot {
                         + ": added twice (expected: unique names within a type)");
             }
             byte[] bytes = serialize(resource);
+            XdsResource old = reused == null ? null : reused.resources(typeUrl).get(name);
+            // Comparing bytes costs less than hashing them, and equal bytes mean an equal
+            // version: the old resource is this one already, wire entry included.
+            if (old != null && old.resource().getValue().equals(UnsafeByteOperations.unsafeWrap(bytes))) {
+                byName.put(name, old);
+                return this;
+            }
             // Packed from the same deterministic bytes that were hashed, so what a client
             // receives is exactly what the version describes.
             Any packed = Any.newBuilder()
