@@ -151,18 +151,32 @@ final class Subscription {
 
     /**
      * Like {@link #diff(XdsSnapshot)} for {@code snapshot} of generation
-     * {@code generation}, with the same result. When the client holds exactly generation
-     * {@code generation - 1} and owes nothing else, the result is taken from
-     * {@code changesFromPrevious} (that generation → this one), without comparing every
-     * resource; otherwise (behind by more, named subscriptions, pending answers, a
-     * re-subscription, a reconnect) every resource is compared.
+     * {@code generation}, with the same result, without comparing every resource in the
+     * common cases of a wildcard subscription: when the client holds exactly generation
+     * {@code generation - 1} and owes nothing else, the result is
+     * {@code changesFromPrevious} (that generation → this one); when it holds this
+     * generation already, it is null; when it holds nothing, it is everything, as the
+     * snapshot's shared {@link XdsSnapshot#resourceList(String)}. Otherwise (behind by more,
+     * named subscriptions, pending answers, a re-subscription, a reconnect with
+     * {@code initial_resource_versions}) every resource is compared.
      *
      * @param changesFromPrevious what differs from generation {@code generation - 1}, or
      *        null when unknown
      */
     Delta diff(XdsSnapshot snapshot, long generation, XdsSnapshot.Changes changesFromPrevious) {
-        if (changesFromPrevious != null && mirroredGeneration != 0 && mirroredGeneration == generation - 1
-                && wildcard && !resendAll && mustAnswer.isEmpty() && !initialResponseDue) {
+        boolean owesOnlyChanges = wildcard && !resendAll && mustAnswer.isEmpty() && !initialResponseDue;
+        if (owesOnlyChanges && mirroredGeneration != 0 && mirroredGeneration == generation) {
+            // Already holds this very snapshot (another type's request brought us here).
+            return null;
+        }
+        if (wildcard && sent.isEmpty() && mustAnswer.isEmpty()) {
+            // A new wildcard client holds nothing: it gets everything, in the list the
+            // snapshot keeps for this, shared by all such clients.
+            List<XdsResource> all = snapshot.resourceList(typeUrl);
+            return all.isEmpty() && !initialResponseDue ? null : new Delta(all, List.of(), initialResponseDue);
+        }
+        if (owesOnlyChanges && changesFromPrevious != null && mirroredGeneration != 0
+                && mirroredGeneration == generation - 1) {
             if (changesFromPrevious.isEmpty()) {
                 return null;
             }

@@ -102,6 +102,29 @@ class SubscriptionTest {
                 .extracting(XdsResource::name).containsExactly(uid("a"));
     }
 
+    @Test
+    void newWildcardClientsShareTheSnapshotsListAndAnUpToDateOneGetsNothing() {
+        XdsSnapshot s1 = TestMesh.standard().snapshot();
+        Subscription one = wildcard();
+        Subscription two = wildcard();
+        Delta first = one.diff(s1, 1, null);
+        assertThat(first).isEqualTo(one.diff(s1));
+        assertThat(first.initial()).isTrue();
+        assertThat(first.resources()).isSameAs(two.diff(s1, 1, null).resources())
+                .isSameAs(s1.resourceList(ADDRESS)).hasSize(s1.resources(ADDRESS).size());
+
+        send(one, first, 1);
+        // E.g. the client's first request of another type makes the stream look again.
+        assertThat(one.diff(s1, 1, null)).isNull();
+
+        // A reconnecting client that declares what it holds is compared resource by resource.
+        Subscription resumed = new Subscription(ADDRESS);
+        resumed.start(List.of(), Map.of(uid("a"), s1.resources(ADDRESS).get(uid("a")).version()));
+        Delta resumedDelta = resumed.diff(s1, 1, null);
+        assertThat(resumedDelta).isEqualTo(resumed.diff(s1));
+        assertThat(resumedDelta.resources()).extracting(XdsResource::name).doesNotContain(uid("a"));
+    }
+
     private static Subscription wildcard() {
         Subscription sub = new Subscription(ADDRESS);
         sub.start(List.of(), Map.of());
