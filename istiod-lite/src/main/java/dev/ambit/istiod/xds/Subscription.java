@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import dev.ambit.istiod.xds.XdsDebugView.AckState;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -29,8 +30,11 @@ final class Subscription {
     private final String typeUrl;
     private boolean wildcard;
     private final SortedSet<String> names = new TreeSet<>();
-    /** What the client holds: sent and not removed since (or declared on reconnect). */
-    private final SortedMap<String, String> sent = new TreeMap<>();
+    /**
+     * What the client holds: sent and not removed since (or declared on reconnect).
+     * Hashed, not sorted: a full diff looks up every resource of the snapshot here.
+     */
+    private final Map<String, String> sent = new HashMap<>();
     /** Names to answer on the next response even at an unchanged version (or as removed). */
     private final Set<String> mustAnswer = new TreeSet<>();
     /** The client re-subscribed to "*": send everything again. */
@@ -39,6 +43,14 @@ final class Subscription {
     private boolean initialResponseDue = true;
     /** Generation of the snapshot the client was last brought up to, to tell pushes from answers. */
     private long syncedGeneration;
+    /**
+     * Generation of the snapshot whose resources of this type {@link #sent} holds exactly,
+     * name for name and version for version; 0 when unknown. Only a wildcard subscription
+     * ends up there (it is sent everything), and only one that is, after an answer, has
+     * nothing owed but the snapshot's changes. While it holds, the next generation's diff is
+     * that generation's {@link XdsSnapshot.Changes}.
+     */
+    private long mirroredGeneration;
     /** {@link System#nanoTime()} of the oldest model update not yet sent; 0 when none. */
     private long pushDueSinceNanos;
 
@@ -59,6 +71,7 @@ final class Subscription {
      * removed if they no longer exist.
      */
     void start(List<String> subscribe, Map<String, String> initialVersions) {
+        mirroredGeneration = 0;
         // Incremental xDS: a first request that names nothing subscribes to everything.
         if (subscribe.isEmpty()) {
             wildcard = true;
@@ -86,6 +99,11 @@ final class Subscription {
 
     /** Applies a later request's subscription changes. */
     void change(List<String> subscribe, List<String> unsubscribe) {
+        if (!subscribe.isEmpty() || !unsubscribe.isEmpty()) {
+            // What is owed now also depends on the new subscription: the next diff is a
+            // full one. (A plain ACK or NACK changes nothing and keeps the fast path.)
+            mirroredGeneration = 0;
+        }
         for (String name : subscribe) {
             if (WILDCARD.equals(name)) {
                 wildcard = true;
@@ -128,6 +146,51 @@ final class Subscription {
      * always sent so the client knows it is in sync.
      */
     Delta diff(XdsSnapshot snapshot) {
+        return fullDiff(snapshot);
+    }
+
+    /**
+     * Like {@link #diff(XdsSnapshot)} for {@code snapshot} of generation
+     * {@code generation}, with the same result, without comparing every resource in the
+     * common cases of a wildcard subscription: when the client holds exactly generation
+     * {@code generation - 1} and owes nothing else, the result is
+     * {@code changesFromPrevious} (that generation → this one); when it holds this
+     * generation already, it is null; when it holds nothing, it is everything, as the
+     * snapshot's shared {@link XdsSnapshot#resourceList(String)}. Otherwise (behind by more,
+     * named subscriptions, pending answers, a re-subscription, a reconnect with
+     * {@code initial_resource_versions}) every resource is compared.
+     *
+     * @param changesFromPrevious what differs from generation {@code generation - 1}, or
+     *        null when unknown
+     */
+    Delta diff(XdsSnapshot snapshot, long generation, XdsSnapshot.Changes changesFromPrevious) {
+        boolean owesOnlyChanges = wildcard && !resendAll && mustAnswer.isEmpty() && !initialResponseDue;
+        if (owesOnlyChanges && mirroredGeneration != 0 && mirroredGeneration == generation) {
+            // Already holds this very snapshot (another type's request brought us here).
+            return null;
+        }
+        if (wildcard && sent.isEmpty() && mustAnswer.isEmpty()) {
+            // A new wildcard client holds nothing: it gets everything, in the list the
+            // snapshot keeps for this, shared by all such clients.
+            List<XdsResource> all = snapshot.resourceList(typeUrl);
+            return all.isEmpty() && !initialResponseDue ? null : new Delta(all, List.of(), initialResponseDue);
+        }
+        if (owesOnlyChanges && changesFromPrevious != null && mirroredGeneration != 0
+                && mirroredGeneration == generation - 1) {
+            if (changesFromPrevious.isEmpty()) {
+                return null;
+            }
+            SortedMap<String, XdsResource> current = snapshot.resources(typeUrl);
+            List<XdsResource> changed = new ArrayList<>(changesFromPrevious.changed().size());
+            for (String name : changesFromPrevious.changed()) {
+                changed.add(current.get(name));
+            }
+            return new Delta(List.copyOf(changed), changesFromPrevious.removed(), false);
+        }
+        return fullDiff(snapshot);
+    }
+
+    private Delta fullDiff(XdsSnapshot snapshot) {
         SortedMap<String, XdsResource> current = snapshot.resources(typeUrl);
         List<XdsResource> changed = new ArrayList<>();
         if (wildcard) {
@@ -168,6 +231,8 @@ final class Subscription {
     /** Nothing to send for {@code generation}: the client is up to date with it. */
     void synced(long generation) {
         syncedGeneration = Math.max(syncedGeneration, generation);
+        // Nothing to send means nothing owed: what the client holds is that snapshot.
+        mirroredGeneration = wildcard ? generation : 0;
         pushDueSinceNanos = 0;
     }
 
@@ -202,6 +267,9 @@ final class Subscription {
         ackState = AckState.PENDING;
         responses++;
         syncedGeneration = Math.max(syncedGeneration, generation);
+        // A wildcard diff covers every resource and every held name, so after it the client
+        // holds exactly that snapshot's resources; a named one does not say that.
+        mirroredGeneration = wildcard ? generation : 0;
         long dueSince = pushDueSinceNanos;
         pushDueSinceNanos = 0;
         return dueSince;
@@ -233,6 +301,11 @@ final class Subscription {
 
     long syncedGeneration() {
         return syncedGeneration;
+    }
+
+    /** The generation the client holds exactly, or 0; for tests. */
+    long mirroredGeneration() {
+        return mirroredGeneration;
     }
 
     XdsDebugView.SubscriptionView view() {

@@ -81,8 +81,23 @@ public final class XdsService implements AggregatedDiscoveryServiceGrpc.AsyncSer
 
     private static final Context.Key<SocketAddress> PEER = Context.key("ambit-xds-peer");
 
-    /** The snapshot being served, its number and when the oldest update it carries was made. */
-    record Published(XdsSnapshot snapshot, long generation, long firstUpdateNanos) {}
+    /**
+     * The snapshot being served, its number, when the oldest update it carries was made,
+     * and per type URL what changed from the snapshot of generation {@code generation - 1}
+     * (empty for the first). Streams in sync with that one send just these changes.
+     */
+    record Published(XdsSnapshot snapshot, long generation, long firstUpdateNanos,
+                     Map<String, XdsSnapshot.Changes> changes) {
+
+        Published {
+            changes = Map.copyOf(changes);
+        }
+
+        /** What changed in {@code typeUrl} since the previous generation; null when unknown. */
+        XdsSnapshot.Changes changesFromPrevious(String typeUrl) {
+            return changes.get(typeUrl);
+        }
+    }
 
     private final XdsMetrics metrics;
     private final Executor executor;
@@ -263,13 +278,24 @@ public final class XdsService implements AggregatedDiscoveryServiceGrpc.AsyncSer
     // ---- publishing (on the debounce thread) ----
 
     private void publish(MeshResources resources, long firstUpdateNanos) {
-        XdsSnapshot snapshot = XdsSnapshot.of(resources);
         Published current = published;
+        XdsSnapshot snapshot = current == null
+                ? XdsSnapshot.of(resources)
+                : XdsSnapshot.of(resources, current.snapshot());
         if (current != null && current.snapshot().sameContent(snapshot)) {
             log.debug("Model recomputed with no xDS change; nothing to push");
             return;
         }
-        Published next = new Published(snapshot, current == null ? 1 : current.generation() + 1, firstUpdateNanos);
+        // Once here rather than in every stream: most streams are in sync with the
+        // current snapshot and need only what changed since.
+        Map<String, XdsSnapshot.Changes> changes = new LinkedHashMap<>();
+        if (current != null) {
+            for (String typeUrl : TYPE_URLS) {
+                changes.put(typeUrl, snapshot.changesFrom(current.snapshot(), typeUrl));
+            }
+        }
+        Published next = new Published(snapshot, current == null ? 1 : current.generation() + 1, firstUpdateNanos,
+                changes);
         published = next;
         log.debug("Publishing xDS snapshot {}: {}", next.generation(), snapshot);
         for (XdsStream stream : streams.values()) {

@@ -6,7 +6,6 @@ import com.google.protobuf.ProtocolStringList;
 import dev.ambit.istiod.xds.Subscription.Delta;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
-import io.envoyproxy.envoy.service.discovery.v3.Resource;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -259,7 +258,8 @@ final class XdsStream implements StreamObserver<DeltaDiscoveryRequest> {
                 if (sub == null) {
                     continue;
                 }
-                delta = sub.diff(published.snapshot());
+                delta = sub.diff(published.snapshot(), published.generation(),
+                        published.changesFromPrevious(typeUrl));
                 if (delta == null) {
                     sub.synced(published.generation());
                     continue;
@@ -312,10 +312,8 @@ final class XdsStream implements StreamObserver<DeltaDiscoveryRequest> {
                 .setControlPlane(service.controlPlane())
                 .addAllRemovedResources(delta.removed());
         for (XdsResource r : delta.resources()) {
-            response.addResources(Resource.newBuilder()
-                    .setName(r.name())
-                    .setVersion(r.version())
-                    .setResource(r.resource()));
+            // Shared by every stream: see XdsResource#wire.
+            response.addResources(r.wire());
         }
         return response.build();
     }

@@ -114,4 +114,54 @@ class XdsSnapshotTest {
                 .isInstanceOf(NullPointerException.class)
                 .hasMessage("resource");
     }
+
+    @Test
+    void rebuildingFromThePreviousSnapshotReusesUnchangedResourcesAndEqualsAFreshBuild() {
+        TestMesh mesh = TestMesh.standard();
+        XdsSnapshot before = mesh.snapshot();
+        MeshResources model = mesh.pod("b", "v2").build();
+
+        XdsSnapshot incremental = XdsSnapshot.of(model, before);
+        XdsSnapshot fresh = XdsSnapshot.of(model);
+        for (String type : List.of(ADDRESS, AUTHORIZATION)) {
+            assertThat(incremental.resources(type)).isEqualTo(fresh.resources(type));
+            assertThat(incremental.version(type)).isEqualTo(fresh.version(type));
+        }
+        // Unchanged: the very same objects, so their wire entries are shared too.
+        assertThat(incremental.resources(ADDRESS).get(uid("a"))).isSameAs(before.resources(ADDRESS).get(uid("a")));
+        assertThat(incremental.resources(AUTHORIZATION).get(policyName("allow-frontend")))
+                .isSameAs(before.resources(AUTHORIZATION).get(policyName("allow-frontend")));
+        assertThat(incremental.resources(ADDRESS).get(uid("b"))).isNotSameAs(before.resources(ADDRESS).get(uid("b")));
+    }
+
+    @Test
+    void changesFromNameExactlyTheNewTheChangedAndTheRemoved() {
+        TestMesh mesh = TestMesh.standard();
+        XdsSnapshot before = mesh.snapshot();
+        XdsSnapshot after = XdsSnapshot.of(mesh.pod("b", "v2").pod("z", "v1").removePod("a")
+                .removePolicy("deny-admin").build(), before);
+
+        XdsSnapshot.Changes addresses = after.changesFrom(before, ADDRESS);
+        assertThat(addresses.changed()).containsExactly(uid("b"), uid("z"));
+        assertThat(addresses.removed()).containsExactly(uid("a"));
+        XdsSnapshot.Changes policies = after.changesFrom(before, AUTHORIZATION);
+        assertThat(policies.changed()).isEmpty();
+        assertThat(policies.removed()).containsExactly(policyName("deny-admin"));
+
+        assertThat(after.changesFrom(after, ADDRESS).isEmpty()).isTrue();
+        assertThat(after.changesFrom(XdsSnapshot.empty(), ADDRESS).changed())
+                .containsExactlyElementsOf(after.resources(ADDRESS).keySet());
+        assertThat(XdsSnapshot.empty().changesFrom(after, ADDRESS).removed())
+                .containsExactlyElementsOf(after.resources(ADDRESS).keySet());
+    }
+
+    @Test
+    void wireEntryCarriesNameVersionAndResource() {
+        XdsResource r = TestMesh.standard().snapshot().resources(ADDRESS).get(uid("a"));
+        assertThat(r.wire().getName()).isEqualTo(r.name());
+        assertThat(r.wire().getVersion()).isEqualTo(r.version());
+        assertThat(r.wire().getResource()).isSameAs(r.resource());
+        assertThatThrownBy(() -> new XdsResource("other", r.version(), r.resource(), r.wire()))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
 }
