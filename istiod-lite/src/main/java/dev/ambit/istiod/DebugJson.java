@@ -4,6 +4,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import com.google.protobuf.util.JsonFormat;
 import dev.ambit.common.identity.SpiffeId;
+import dev.ambit.common.json.JsonWriter;
 import dev.ambit.istiod.config.ConfigError;
 import dev.ambit.istiod.model.MeshResources;
 import java.util.List;
@@ -16,67 +17,47 @@ final class DebugJson {
     private DebugJson() {}
 
     static String model(MeshResources model, List<ConfigError> rejected) {
-        StringBuilder out = new StringBuilder("{\n\"addresses\": ");
-        resources(out, model.addresses());
-        out.append(",\n\"authorizations\": ");
-        resources(out, model.authorizations());
-        out.append(",\n\"identitiesByNode\": {");
-        int i = 0;
+        JsonWriter json = new JsonWriter().open('{');
+        resources(json.key("addresses"), model.addresses());
+        resources(json.key("authorizations"), model.authorizations());
+        json.key("identitiesByNode").open('{');
         for (var e : new TreeMap<>(model.identitiesByNode()).entrySet()) {
-            out.append(i++ == 0 ? "\n  " : ",\n  ").append(quote(e.getKey())).append(": [");
-            out.append(String.join(", ", e.getValue().stream().map(SpiffeId::uri).sorted().map(DebugJson::quote).toList()));
-            out.append(']');
+            json.key(e.getKey()).list(e.getValue().stream().map(SpiffeId::uri).sorted().toList());
         }
-        out.append("\n},\n\"warnings\": [");
-        out.append(String.join(",\n  ", model.warnings().stream().map(DebugJson::quote).toList()));
-        out.append("],\n\"rejected\": ").append(rejected(rejected)).append("\n}\n");
-        return out.toString();
+        json.close('}');
+        json.key("warnings").list(model.warnings());
+        rejected(json.key("rejected"), rejected);
+        return json.close('}').toString();
     }
 
     static String rejected(List<ConfigError> errors) {
-        StringBuilder out = new StringBuilder("[");
-        for (int i = 0; i < errors.size(); i++) {
-            ConfigError e = errors.get(i);
-            out.append(i == 0 ? "\n  " : ",\n  ").append("{\"origin\": ").append(quote(e.origin()))
-                    .append(", \"object\": ").append(e.object() == null ? "null" : quote(e.object().toString()))
-                    .append(", \"field\": ").append(quote(e.field()))
-                    .append(", \"reason\": ").append(quote(e.reason())).append('}');
-        }
-        return out.append(errors.isEmpty() ? "]" : "\n]").toString();
+        return rejected(new JsonWriter(), errors).toString();
     }
 
-    private static void resources(StringBuilder out, Map<String, ? extends Message> resources) {
-        JsonFormat.Printer printer = JsonFormat.printer();
-        out.append('{');
-        int i = 0;
+    private static JsonWriter rejected(JsonWriter json, List<ConfigError> errors) {
+        json.open('[');
+        for (ConfigError e : errors) {
+            json.open('{')
+                    .key("origin").value(e.origin())
+                    .key("object").value(e.object() == null ? null : e.object().toString())
+                    .key("field").value(e.field())
+                    .key("reason").value(e.reason())
+                    .close('}');
+        }
+        return json.close(']');
+    }
+
+    private static void resources(JsonWriter json, Map<String, ? extends Message> resources) {
+        JsonFormat.Printer printer = JsonFormat.printer().omittingInsignificantWhitespace();
+        json.open('{');
         for (var e : resources.entrySet()) {
-            out.append(i++ == 0 ? "\n  " : ",\n  ").append(quote(e.getKey())).append(": ");
+            json.key(e.getKey());
             try {
-                out.append(printer.print(e.getValue()).replace("\n", "\n  "));
+                json.raw(printer.print(e.getValue()));
             } catch (InvalidProtocolBufferException ex) {
-                out.append(quote("unprintable: " + ex.getMessage()));
+                json.value("unprintable: " + ex.getMessage());
             }
         }
-        out.append("\n}");
-    }
-
-    static String quote(String s) {
-        StringBuilder q = new StringBuilder("\"");
-        for (char c : s.toCharArray()) {
-            switch (c) {
-                case '"' -> q.append("\\\"");
-                case '\\' -> q.append("\\\\");
-                case '\n' -> q.append("\\n");
-                case '\t' -> q.append("\\t");
-                default -> {
-                    if (c < 0x20) {
-                        q.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        q.append(c);
-                    }
-                }
-            }
-        }
-        return q.append('"').toString();
+        json.close('}');
     }
 }

@@ -175,7 +175,7 @@ class IstiodLiteTest {
             client.subscribeAll(MeshResources.ADDRESS_TYPE);
             client.ack(client.next());
             assertThat(get("/ready")).isEqualTo("ready\n");
-            assertThat(get("/debug/model")).contains(FRONTEND).contains("\"node-2\": [\"spiffe://cluster.local/ns/shop/sa/backend\"]");
+            assertThat(get("/debug/model")).contains(FRONTEND).contains("\"node-2\":[\"spiffe://cluster.local/ns/shop/sa/backend\"]");
             assertThat(awaitBody("/debug/clients", "ACKED")).contains("debug-node").contains(FRONTEND);
             assertThat(get("/metrics")).contains("ambit_istiod_xds_connected_clients 1")
                     .contains("ambit_istiod_xds_pushes_total{type=\"istio.workload.Address\"}")

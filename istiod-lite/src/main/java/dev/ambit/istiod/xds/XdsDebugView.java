@@ -2,8 +2,8 @@ package dev.ambit.istiod.xds;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.json.JsonWriter;
 import java.time.Instant;
-import java.util.Collection;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
@@ -113,7 +113,7 @@ public record XdsDebugView(SnapshotView snapshot, List<ClientView> clients) {
 
     /** Renders the view as one JSON object (keys in a fixed order, so diffs read well). */
     public String toJson() {
-        Json json = new Json();
+        JsonWriter json = new JsonWriter();
         json.open('{');
         json.key("snapshot").open('{');
         json.key("generation").value(snapshot.generation());
@@ -155,100 +155,5 @@ public record XdsDebugView(SnapshotView snapshot, List<ClientView> clients) {
         json.close(']');
         json.close('}');
         return json.toString();
-    }
-
-    /** A minimal JSON writer: enough for strings, numbers, booleans, lists and string maps. */
-    private static final class Json {
-        private final StringBuilder out = new StringBuilder(1024);
-        private boolean needComma;
-
-        Json open(char bracket) {
-            comma();
-            out.append(bracket);
-            needComma = false;
-            return this;
-        }
-
-        Json close(char bracket) {
-            out.append(bracket);
-            needComma = true;
-            return this;
-        }
-
-        Json key(String key) {
-            comma();
-            string(key);
-            out.append(':');
-            needComma = false;
-            return this;
-        }
-
-        Json value(String v) {
-            comma();
-            string(v);
-            needComma = true;
-            return this;
-        }
-
-        Json value(long v) {
-            comma();
-            out.append(v);
-            needComma = true;
-            return this;
-        }
-
-        Json value(boolean v) {
-            comma();
-            out.append(v);
-            needComma = true;
-            return this;
-        }
-
-        Json list(Collection<String> values) {
-            open('[');
-            for (String v : values) {
-                value(v);
-            }
-            return close(']');
-        }
-
-        Json map(Map<String, String> values) {
-            open('{');
-            values.forEach((k, v) -> key(k).value(v));
-            return close('}');
-        }
-
-        private void comma() {
-            if (needComma) {
-                out.append(',');
-            }
-        }
-
-        private void string(String s) {
-            out.append('"');
-            for (int i = 0; i < s.length(); i++) {
-                char c = s.charAt(i);
-                switch (c) {
-                    case '"' -> out.append("\\\"");
-                    case '\\' -> out.append("\\\\");
-                    case '\n' -> out.append("\\n");
-                    case '\r' -> out.append("\\r");
-                    case '\t' -> out.append("\\t");
-                    default -> {
-                        if (c < 0x20) {
-                            out.append(String.format("\\u%04x", (int) c));
-                        } else {
-                            out.append(c);
-                        }
-                    }
-                }
-            }
-            out.append('"');
-        }
-
-        @Override
-        public String toString() {
-            return out.toString();
-        }
     }
 }
