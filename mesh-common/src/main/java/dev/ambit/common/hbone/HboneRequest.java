@@ -58,7 +58,8 @@ public record HboneRequest(InetSocketAddress destination, String forwarded, Stri
     }
 
     static String authorityOf(InetSocketAddress address) {
-        return NetUtil.toSocketAddressString(address.getAddress().getHostAddress(), address.getPort())
+        // RFC 5952 text (compressed IPv6), so both ends and the logs agree on one spelling.
+        return NetUtil.toSocketAddressString(NetUtil.toAddressString(address.getAddress()), address.getPort())
                 .toLowerCase(Locale.ROOT);
     }
 
@@ -147,7 +148,7 @@ public record HboneRequest(InetSocketAddress destination, String forwarded, Stri
         private Forwarded() {}
 
         static String forClient(InetAddress client) {
-            String ip = client.getHostAddress();
+            String ip = NetUtil.toAddressString(client);
             // RFC 7239 §6: an IPv6 node name is bracketed, and then must be a quoted-string.
             return client instanceof java.net.Inet6Address ? "for=\"[" + ip + "]\"" : "for=" + ip;
         }

@@ -102,8 +102,9 @@ class HboneServerTest {
         h2.pump();
         assertThat(decided).singleElement().satisfies(r -> {
             assertThat(r.destination()).isEqualTo(v6);
-            assertThat(r.forwarded()).isEqualTo("for=\"[fd00:0:0:0:0:0:0:7]\"");
-            assertThat(r.forwardedFor()).isEqualTo("fd00:0:0:0:0:0:0:7");
+            assertThat(r.authority()).isEqualTo("[fd00::5]:8080");
+            assertThat(r.forwarded()).isEqualTo("for=\"[fd00::7]\"");
+            assertThat(r.forwardedFor()).isEqualTo("fd00::7");
         });
     }
 
