@@ -164,8 +164,12 @@ public final class HboneClient {
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof Http2ResetFrame reset) {
-                fail(ctx.channel(), new HboneConnectException(authority, "stream reset by the server: "
+                promise.tryFailure(new HboneConnectException(authority, "stream reset by the server: "
                         + Http2Error.valueOf(reset.errorCode()) + " (" + reset.errorCode() + ")", null));
+                // Not closed here: the codec has not closed the stream yet, so close() would answer
+                // the reset with a reset (RFC 9113 §5.4.2). Once it has, close() only releases.
+                Channel stream = ctx.channel();
+                ctx.executor().execute(() -> stream.close());
             }
             ReferenceCountUtil.release(evt);
         }

@@ -69,6 +69,7 @@ public final class Relay {
     private boolean streamEndSent;   // END_STREAM written to the stream
     private boolean streamEof;       // END_STREAM read from the stream
     private boolean tcpOutputShut;   // TCP output shut down after the last byte
+    private boolean streamResetByPeer;
     private boolean done;
 
     private Relay(DuplexChannel tcp, Channel stream, RelayListener listener) {
@@ -253,8 +254,15 @@ public final class Relay {
                 // The socket is already gone; close() below is all that is left to do.
             }
             tcp.close();
-            // Sends RST_STREAM(CANCEL) unless the peer already ended or reset the stream.
-            stream.close();
+            if (streamResetByPeer) {
+                // The RST_STREAM event comes before the codec closes the stream; closing now would
+                // answer a reset with a reset (RFC 9113 §5.4.2 forbids it). Closing once the codec
+                // is done sends nothing and releases DATA still queued in the stream.
+                stream.eventLoop().execute(() -> stream.close());
+            } else {
+                // Sends RST_STREAM(CANCEL) unless the peer already ended the stream.
+                stream.close();
+            }
         }
         report(termination, cause);
     }
@@ -343,6 +351,7 @@ public final class Relay {
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof Http2ResetFrame reset) {
+                streamResetByPeer = true;
                 abort(RelayResult.Termination.STREAM_ABORTED,
                         new IOException("stream reset by peer: " + Http2Error.valueOf(reset.errorCode())
                                 + " (" + reset.errorCode() + ")"));

@@ -1,10 +1,13 @@
 package dev.ambit.common.hbone;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * An HTTP/2 client and server connection as two {@link EmbeddedChannel}s whose bytes
@@ -14,6 +17,9 @@ final class H2Pair {
 
     final EmbeddedChannel client;
     final EmbeddedChannel server;
+    /** Every frame the server sent, as "TYPE stream", e.g. "RST_STREAM 3". */
+    final List<String> serverFrames = new ArrayList<>();
+    private final ByteBuf fromServer = Unpooled.buffer();
 
     H2Pair(ChannelHandler serverHandler) {
         this(serverHandler, true);
@@ -35,14 +41,18 @@ final class H2Pair {
             moved = false;
             client.runPendingTasks();
             server.runPendingTasks();
-            moved |= carry(client, server);
-            moved |= carry(server, client);
+            moved |= carry(client, server, null);
+            moved |= carry(server, client, fromServer);
+            parseServerFrames();
         } while (moved);
     }
 
-    private static boolean carry(EmbeddedChannel from, EmbeddedChannel to) {
+    private static boolean carry(EmbeddedChannel from, EmbeddedChannel to, ByteBuf copy) {
         boolean moved = false;
         for (ByteBuf b; (b = from.readOutbound()) != null; moved = true) {
+            if (copy != null) {
+                copy.writeBytes(b, b.readerIndex(), b.readableBytes());
+            }
             if (to.isOpen()) {
                 to.writeInbound(b);
             } else {
@@ -50,6 +60,24 @@ final class H2Pair {
             }
         }
         return moved;
+    }
+
+    private static final String[] TYPES = {"DATA", "HEADERS", "PRIORITY", "RST_STREAM", "SETTINGS",
+            "PUSH_PROMISE", "PING", "GOAWAY", "WINDOW_UPDATE", "CONTINUATION"};
+
+    /** RFC 9113 §4.1 frame headers: 24-bit length, type, flags, 31-bit stream id. */
+    private void parseServerFrames() {
+        while (fromServer.readableBytes() >= 9) {
+            int length = fromServer.getUnsignedMedium(fromServer.readerIndex());
+            if (fromServer.readableBytes() < 9 + length) {
+                break;
+            }
+            int type = fromServer.getUnsignedByte(fromServer.readerIndex() + 3);
+            int streamId = fromServer.getInt(fromServer.readerIndex() + 5) & 0x7fffffff;
+            serverFrames.add((type < TYPES.length ? TYPES[type] : "TYPE_" + type) + " " + streamId);
+            fromServer.skipBytes(9 + length);
+        }
+        fromServer.discardReadBytes();
     }
 
     /** A raw client stream, its frames going to {@code handler}. */
@@ -63,5 +91,6 @@ final class H2Pair {
         pump();
         client.finishAndReleaseAll();
         server.finishAndReleaseAll();
+        fromServer.release();
     }
 }

@@ -88,13 +88,15 @@ class HboneEndToEndTest {
             decided.add(request);
             int port = request.destination().getPort();
             if (port == echo.getPort() || port == deadPort.getPort()) {
-                return java.util.concurrent.CompletableFuture.completedFuture(HboneTarget.accept(
+                // Decided on another thread, later, as a policy lookup would: the server hops back to its loop.
+                return java.util.concurrent.CompletableFuture.supplyAsync(() -> HboneTarget.accept(
                         (req, loop) -> new Bootstrap().group(loop).channel(NioSocketChannel.class)
                                 .option(ChannelOption.AUTO_READ, false)
                                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                                 .handler(new ChannelInboundHandlerAdapter())
                                 .connect(req.destination()),
-                        serverRelays::add));
+                        serverRelays::add),
+                        java.util.concurrent.CompletableFuture.delayedExecutor(20, TimeUnit.MILLISECONDS));
             }
             return java.util.concurrent.CompletableFuture.completedFuture(
                     HboneTarget.reject(403, "not a local workload"));

@@ -11,6 +11,8 @@ import io.netty.channel.ChannelPromise;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.DefaultHttp2ResetFrame;
+import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.ReferenceCountUtil;
@@ -93,6 +95,38 @@ class HboneServerTest {
         upstream.writeInbound(Unpooled.copiedBuffer("pong", UTF_8));
         h2.pump();
         assertThat(recorder.events).containsExactly("DATA pong");
+    }
+
+    @Test
+    void clientResetOfATunnelResetsTheUpstreamWithoutAnsweringReset() {
+        Future<Http2StreamChannel> tunnel = HboneClient.connect(h2.client, HboneRequest.of(BACKEND));
+        h2.pump();
+        Http2StreamChannel stream = tunnel.getNow();
+        stream.writeAndFlush(new DefaultHttp2ResetFrame(Http2Error.CANCEL));
+        h2.pump();
+
+        assertThat(upstream.isOpen()).isFalse();
+        assertThat(relayed).singleElement()
+                .extracting(RelayResult::termination).isEqualTo(RelayResult.Termination.STREAM_ABORTED);
+        assertThat(h2.serverFrames).as("RFC 9113 §5.4.2: no RST_STREAM in response to RST_STREAM")
+                .doesNotContain("RST_STREAM " + stream.stream().id());
+        assertThat(h2.server.isActive()).isTrue();
+    }
+
+    @Test
+    void upstreamCloseResetsTheTunnelWithConnectError() {
+        FrameRecorder recorder = new FrameRecorder();
+        Future<Http2StreamChannel> tunnel = HboneClient.connect(h2.client, HboneRequest.of(BACKEND));
+        h2.pump();
+        tunnel.getNow().pipeline().addLast(recorder);
+        tunnel.getNow().config().setAutoRead(true);
+        upstream.pipeline().fireExceptionCaught(new java.io.IOException("Connection reset by peer"));
+        h2.pump();
+
+        assertThat(recorder.events).contains("RST " + Http2Error.CONNECT_ERROR.code());
+        assertThat(h2.serverFrames).contains("RST_STREAM " + tunnel.getNow().stream().id());
+        assertThat(relayed).singleElement()
+                .extracting(RelayResult::termination).isEqualTo(RelayResult.Termination.TCP_ABORTED);
     }
 
     @Test
@@ -252,7 +286,7 @@ class HboneServerTest {
     }
 
     @Test
-    void concurrentStreamsAboveTheLimitAreRefused() {
+    void concurrentStreamsLimitIsAdvertised() {
         H2Pair limited = new H2Pair(HboneServer.builder(this::decide).maxConcurrentStreams(1).build()
                 .newConnectionHandler());
         try {
@@ -262,8 +296,50 @@ class HboneServerTest {
             Future<Http2StreamChannel> second = HboneClient.connect(limited.client, HboneRequest.of(BACKEND));
             limited.pump();
             assertThat(first.isDone()).isFalse();
-            assertThat(second.cause()).isInstanceOf(HboneConnectException.class);
+            // The client learnt the limit from the server's SETTINGS and refuses locally.
+            assertThat(second.cause()).isInstanceOf(HboneConnectException.class)
+                    .hasStackTraceContaining("Maximum active streams");
             assertThat(decided).hasSize(1);
+        } finally {
+            limited.close();
+        }
+    }
+
+    @Test
+    void concurrentStreamsAboveTheLimitAreRefusedByTheServer() {
+        // Both requests leave before the client has seen SETTINGS, as from a client ignoring them.
+        H2Pair limited = new H2Pair(HboneServer.builder(this::decide).maxConcurrentStreams(1).build()
+                .newConnectionHandler(), false);
+        try {
+            decision = new CompletableFuture<>();
+            FrameRecorder first = new FrameRecorder();
+            FrameRecorder second = new FrameRecorder();
+            for (FrameRecorder r : List.of(first, second)) {
+                limited.openStream(r).writeAndFlush(new DefaultHttp2HeadersFrame(
+                        new DefaultHttp2Headers().method("CONNECT").authority("10.0.2.5:8080")));
+            }
+            limited.pump();
+            assertThat(first.events).isEmpty();
+            assertThat(second.events).startsWith("RST " + Http2Error.REFUSED_STREAM.code());
+            assertThat(decided).hasSize(1);
+        } finally {
+            limited.close();
+        }
+    }
+
+    @Test
+    void clientReportsAResetBeforeTheResponse() {
+        H2Pair limited = new H2Pair(HboneServer.builder(this::decide).maxConcurrentStreams(1).build()
+                .newConnectionHandler(), false);
+        try {
+            decision = new CompletableFuture<>();
+            Future<Http2StreamChannel> first = HboneClient.connect(limited.client, HboneRequest.of(BACKEND));
+            Future<Http2StreamChannel> second = HboneClient.connect(limited.client, HboneRequest.of(BACKEND));
+            limited.pump();
+            assertThat(first.isDone()).isFalse();
+            assertThat(second.cause()).isInstanceOf(HboneConnectException.class)
+                    .hasMessage("HBONE CONNECT to 10.0.2.5:8080 failed: stream reset by the server: REFUSED_STREAM (7)");
+            assertThat(((HboneConnectException) second.cause()).status()).isZero();
         } finally {
             limited.close();
         }

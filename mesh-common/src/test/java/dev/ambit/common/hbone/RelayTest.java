@@ -197,6 +197,8 @@ class RelayTest {
         stream.pipeline().fireUserEventTriggered(new DefaultHttp2ResetFrame(Http2Error.CANCEL));
 
         assertThat(tcp.isOpen()).isFalse();
+        assertThat(stream.isOpen()).as("closed only after the codec has seen the reset").isTrue();
+        stream.runPendingTasks();
         assertThat(stream.isOpen()).isFalse();
         assertThat(results).singleElement().satisfies(r -> {
             assertThat(r.termination()).isEqualTo(RelayResult.Termination.STREAM_ABORTED);
