@@ -20,6 +20,8 @@ import io.netty.util.ReferenceCountUtil;
 import java.io.IOException;
 import java.nio.channels.ClosedChannelException;
 import java.time.Duration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Relays bytes between a TCP connection and an HBONE stream, both ways, with Netty-style
@@ -50,6 +52,8 @@ import java.time.Duration;
  * (which releases it); anything read after the relay ended is released here.
  */
 public final class Relay {
+
+    private static final Logger log = LoggerFactory.getLogger(Relay.class);
 
     private final DuplexChannel tcp;
     private final Channel stream;
@@ -268,8 +272,14 @@ public final class Relay {
     }
 
     private void report(RelayResult.Termination termination, Throwable cause) {
-        listener.relayEnded(new RelayResult(tcpToStream, streamToTcp,
-                Duration.ofNanos(System.nanoTime() - startNanos), termination, cause));
+        RelayResult result = new RelayResult(tcpToStream, streamToTcp,
+                Duration.ofNanos(System.nanoTime() - startNanos), termination, cause);
+        try {
+            listener.relayEnded(result);
+        } catch (RuntimeException e) {
+            // Telemetry must not disturb the channels, which are already being closed.
+            log.warn("RelayListener failed for {} <-> {}: {}", tcp, stream, result, e);
+        }
     }
 
     /** The relay's handler in the TCP channel's pipeline; always last. */

@@ -268,6 +268,42 @@ class RelayTest {
         otherStream.finishAndReleaseAll();
     }
 
+    @Test
+    void refusesChannelsOnAnotherEventLoop() throws Exception {
+        var group = new io.netty.channel.MultiThreadIoEventLoopGroup(1, io.netty.channel.nio.NioIoHandler.newFactory());
+        try {
+            var socket = new io.netty.channel.socket.nio.NioSocketChannel();
+            group.register(socket).sync();
+            EmbeddedChannel otherStream = new EmbeddedChannel();
+            // Called from the test thread, not the socket's event loop.
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> Relay.start(socket, otherStream, r -> {}))
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageStartingWith("tcp and stream must be registered on the same event loop");
+            assertThat(socket.pipeline().last()).as("nothing installed").isNull();
+            socket.close().sync();
+            otherStream.finishAndReleaseAll();
+        } finally {
+            group.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS).sync();
+        }
+    }
+
+    @Test
+    void aFailingListenerDoesNotBreakTheRelay() {
+        TestTcpChannel otherTcp = new TestTcpChannel();
+        EmbeddedChannel otherStream = new EmbeddedChannel();
+        Relay.start(otherTcp, otherStream, r -> {
+            throw new IllegalStateException("telemetry down");
+        });
+        otherStream.pipeline().fireUserEventTriggered(new DefaultHttp2ResetFrame(Http2Error.CANCEL));
+        otherStream.runPendingTasks();
+        assertThat(otherTcp.isOpen()).isFalse();
+        assertThat(otherStream.isOpen()).isFalse();
+        otherTcp.checkException(); // nothing surfaced in the pipelines
+        otherStream.checkException();
+        otherTcp.finishAndReleaseAll();
+        otherStream.finishAndReleaseAll();
+    }
+
     private static ByteBuf text(String s) {
         return Unpooled.copiedBuffer(s, UTF_8);
     }
