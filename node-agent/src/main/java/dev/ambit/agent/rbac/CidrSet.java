@@ -62,8 +62,9 @@ final class CidrSet {
             }
             long hi = hi(bytes);
             long lo = lo(bytes);
+            // Java shifts longs modulo 64, so a shift by 64 (prefix 0) must be special-cased.
             long maskHi = prefix >= 64 ? -1L : prefix == 0 ? 0 : -1L << (64 - prefix);
-            long maskLo = prefix <= 64 ? 0 : prefix == 128 ? -1L : -1L << (128 - prefix);
+            long maskLo = prefix <= 64 ? 0 : -1L << (128 - prefix);
             // Host bits are cleared rather than rejected: 10.0.0.5/24 means 10.0.0.0/24.
             nets[4 * i] = hi & maskHi;
             nets[4 * i + 1] = lo & maskLo;
