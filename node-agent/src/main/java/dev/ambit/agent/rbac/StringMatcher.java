@@ -2,6 +2,7 @@ package dev.ambit.agent.rbac;
 
 import dev.ambit.api.security.StringMatch;
 
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -35,8 +36,8 @@ final class StringMatcher {
             return null;
         }
         Set<String> exact = new HashSet<>();
-        List<String> prefixes = new java.util.ArrayList<>();
-        List<String> suffixes = new java.util.ArrayList<>();
+        List<String> prefixes = new ArrayList<>();
+        List<String> suffixes = new ArrayList<>();
         boolean presence = false;
         for (StringMatch m : matches) {
             switch (m.getMatchTypeCase()) {

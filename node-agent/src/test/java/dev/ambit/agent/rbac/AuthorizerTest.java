@@ -196,6 +196,21 @@ class AuthorizerTest {
         assertThat(Authorizer.evaluate(mtls(MTLS_FRONTEND), List.of(elsewhere)).policy()).isEqualTo("web/deny");
     }
 
+    @Test
+    void decisionsWithoutDryRunAreSharedNotAllocated() {
+        Authorizer authorizer =
+                Authorizer.of(PolicySet.of(ALLOW_FRONTEND, denyAll("shop", "deny", Scope.WORKLOAD_SELECTOR)));
+        List<String> none = List.of();
+        assertThat(authorizer.authorize(mtls(MTLS_FRONTEND), "shop", none))
+                .isSameAs(authorizer.authorize(mtls(MTLS_FRONTEND), "shop", none));
+        assertThat(authorizer.authorize(mtls(BACKEND), "shop", none))
+                .isSameAs(authorizer.authorize(plaintext(), "shop", none));
+        assertThat(authorizer.authorize(plaintext(), "shop", List.of("shop/deny")))
+                .isSameAs(authorizer.authorize(mtls(BACKEND), "shop", List.of("shop/deny")));
+        assertThat(authorizer.authorize(plaintext(), "web", none))
+                .isSameAs(Authorizer.evaluate(plaintext(), List.of()));
+    }
+
     // Dry run
 
     @Test
