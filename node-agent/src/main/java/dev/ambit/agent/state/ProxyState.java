@@ -69,6 +69,8 @@ public final class ProxyState {
     private final ConcurrentHashMap<String, List<Authorization>> namespacePolicies = new ConcurrentHashMap<>();
     private volatile List<Authorization> globalPolicies = List.of();
     private volatile long generation;
+    /** addressesByName's size, readable without the writer's lock (metrics scrapes). */
+    private volatile int addressCount;
 
     // Writer side, guarded by writeLock: what is needed to undo or recompute an index.
     private final Object writeLock = new Object();
@@ -232,9 +234,7 @@ public final class ProxyState {
 
     /** Address resources held (workloads and services). */
     public int addressCount() {
-        synchronized (writeLock) {
-            return addressesByName.size();
-        }
+        return addressCount;
     }
 
     /** Incremented by every update that changed something; 0 while empty. */
@@ -260,7 +260,7 @@ public final class ProxyState {
     public void applyAddresses(Map<String, Address> upserted, Collection<String> removed) {
         requireNonNull(upserted, "upserted");
         requireNonNull(removed, "removed");
-        Map<String, Object> checked = new LinkedHashMap<>();
+        Map<String, List<?>> checked = new LinkedHashMap<>();
         upserted.forEach((name, address) -> checked.put(name, check(name, address)));
         if (checked.isEmpty() && removed.isEmpty()) {
             return;
@@ -284,6 +284,7 @@ public final class ProxyState {
             for (String key : touchedServices) {
                 rebuildEndpoints(key);
             }
+            addressCount = addressesByName.size();
             generation++;
         }
     }
@@ -366,13 +367,13 @@ public final class ProxyState {
         }
     }
 
-    private void index(Address address, Object parsed, Set<String> touchedServices) {
+    private void index(Address address, List<?> parsed, Set<String> touchedServices) {
         if (address.hasWorkload()) {
             Workload w = address.getWorkload();
             workloadsByUid.put(w.getUid(), w);
-            for (InetAddress ip : (List<InetAddress>) (List<?>) parsed) {
+            for (Object ip : parsed) {
                 // Last writer wins: a new pod may get a deleted pod's IP before the deletion arrives.
-                workloadsByAddress.put(new NetworkAddress(w.getNetwork(), ip), w);
+                workloadsByAddress.put(new NetworkAddress(w.getNetwork(), (InetAddress) ip), w);
             }
             for (String key : w.getServicesMap().keySet()) {
                 serviceMembers.computeIfAbsent(key, k -> new HashSet<>()).add(w.getUid());
@@ -382,8 +383,8 @@ public final class ProxyState {
             Service s = address.getService();
             String key = serviceKey(s);
             servicesByKey.put(key, s);
-            for (NetworkAddress vip : (List<NetworkAddress>) (List<?>) parsed) {
-                servicesByVip.put(vip, s);
+            for (Object vip : parsed) {
+                servicesByVip.put((NetworkAddress) vip, s);
             }
             // Its ports and numeric target ports shape the endpoint lists.
             touchedServices.add(key);
@@ -486,9 +487,9 @@ public final class ProxyState {
 
     /**
      * Checks one Address resource and returns its parsed addresses (workload IPs or
-     * service VIPs), so that indexing cannot fail half way.
+     * service VIPs as {@link NetworkAddress}es), so that indexing cannot fail half way.
      */
-    private static Object check(String name, Address address) {
+    private static List<?> check(String name, Address address) {
         requireNonNull(name, "name");
         requireNonNull(address, "address of " + name);
         switch (address.getTypeCase()) {

@@ -16,6 +16,8 @@ import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.envoyproxy.envoy.service.discovery.v3.Resource;
 import io.grpc.CallCredentials;
 import io.grpc.Channel;
+import io.grpc.ConnectivityState;
+import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
@@ -220,6 +222,12 @@ public final class XdsClient implements AutoCloseable {
         reconnect = null;
         if (closed) {
             return;
+        }
+        if (channel instanceof ManagedChannel managed
+                && managed.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
+            // The channel has its own reconnect backoff (up to two minutes) and fails calls
+            // at once meanwhile: ours decides when to try, so restart its attempts now.
+            managed.resetConnectBackoff();
         }
         Stream stream = new Stream();
         current = stream;
