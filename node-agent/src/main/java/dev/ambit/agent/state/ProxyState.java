@@ -39,6 +39,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * becomes visible entry by entry, so a reader racing with one may see a workload's new
  * address before the service endpoints that include it. That is the same guarantee
  * ztunnel gives, and is harmless because the next connection sees the finished update.
+ * An updated resource never goes missing on the way: its new index entries are written
+ * before the stale ones are dropped, and endpoint lists are replaced whole, never edited.
  * Writers are serialised by a lock.
  *
  * <p>Updates are all-or-nothing: every resource of an update is validated before
@@ -270,16 +272,21 @@ public final class ProxyState {
             for (String name : removed) {
                 Address old = addressesByName.remove(name);
                 if (old != null) {
-                    unindex(old, touchedServices);
+                    unindex(old, null, touchedServices);
                 }
             }
             checked.forEach((name, parsed) -> {
                 Address address = upserted.get(name);
                 Address old = addressesByName.put(name, address);
-                if (old != null) {
-                    unindex(old, touchedServices);
+                if (address.equals(old)) {
+                    return; // unchanged: nothing to reindex
                 }
+                // New entries first, then the old ones the new resource does not replace:
+                // a reader never finds an updated workload's address or uid missing.
                 index(address, parsed, touchedServices);
+                if (old != null) {
+                    unindex(old, address, touchedServices);
+                }
             });
             for (String key : touchedServices) {
                 rebuildEndpoints(key);
@@ -391,15 +398,25 @@ public final class ProxyState {
         }
     }
 
-    private void unindex(Address address, Set<String> touchedServices) {
+    /**
+     * Removes the index entries of {@code address} that still point to it, after its
+     * {@code replacement} (null for a removal) was indexed. remove(key, value) leaves alone
+     * what the replacement, or any newer resource, took over.
+     */
+    private void unindex(Address address, Address replacement, Set<String> touchedServices) {
         if (address.hasWorkload()) {
             Workload w = address.getWorkload();
-            // remove(key, value): only if no newer resource took the uid or the address.
             workloadsByUid.remove(w.getUid(), w);
             for (ByteString bytes : w.getAddressesList()) {
                 workloadsByAddress.remove(new NetworkAddress(w.getNetwork(), ip(bytes)), w);
             }
+            Workload next = replacement != null && replacement.hasWorkload()
+                    && replacement.getWorkload().getUid().equals(w.getUid()) ? replacement.getWorkload() : null;
             for (String key : w.getServicesMap().keySet()) {
+                touchedServices.add(key);
+                if (next != null && next.getServicesMap().containsKey(key)) {
+                    continue; // still a member through the replacement
+                }
                 Set<String> members = serviceMembers.get(key);
                 if (members != null) {
                     members.remove(w.getUid());
@@ -407,7 +424,6 @@ public final class ProxyState {
                         serviceMembers.remove(key);
                     }
                 }
-                touchedServices.add(key);
             }
         } else {
             Service s = address.getService();

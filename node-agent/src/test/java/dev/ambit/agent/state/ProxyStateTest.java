@@ -133,6 +133,38 @@ class ProxyStateTest {
     }
 
     @Test
+    void readersSeeWholeEndpointListsWhileTheWriterUpdates() throws Exception {
+        var failures = new java.util.concurrent.ConcurrentLinkedQueue<String>();
+        var stop = new java.util.concurrent.atomic.AtomicBoolean();
+        List<Thread> readers = new java.util.ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            readers.add(Thread.ofPlatform().start(() -> {
+                while (!stop.get()) {
+                    List<Endpoint> list = state.endpoints(BACKEND, 8080);
+                    // Every list handed out is one whole computation: three members, healthy first.
+                    boolean sorted = true;
+                    for (int j = 1; j < list.size(); j++) {
+                        sorted &= list.get(j - 1).healthy() || !list.get(j).healthy();
+                    }
+                    if (list.size() != 3 || !sorted || state.workloadByAddress(ip("10.0.0.3")) == null) {
+                        failures.add(list.toString());
+                    }
+                }
+            }));
+        }
+        for (int i = 0; i < 2_000; i++) {
+            WorkloadStatus status = i % 2 == 0 ? WorkloadStatus.HEALTHY : WorkloadStatus.UNHEALTHY;
+            state.applyAddresses(Map.of(uid("backend-2"), MeshFixture.workload("backend-2", status,
+                    new String[] {"10.0.0.3"}, Map.of(BACKEND, ports(8080, 9091)))), List.of());
+        }
+        stop.set(true);
+        for (Thread t : readers) {
+            t.join(5_000);
+        }
+        assertThat(failures).as("lists or lookups seen mid-update").isEmpty();
+    }
+
+    @Test
     void aReusedIpSurvivesTheLateRemovalOfItsFormerOwner() {
         // A new pod got backend-3's IP before backend-3's removal arrived.
         Address newcomer = MeshFixture.workload("newcomer", WorkloadStatus.HEALTHY, new String[] {"10.0.0.4"},

@@ -225,6 +225,41 @@ class XdsClientTest {
     }
 
     @Test
+    void nacksAPolicyWhoseActionItDoesNotKnowInsteadOfReadingItAsAllow() throws Exception {
+        XdsService service = service(MetricsRegistry.create(),
+                mesh(MeshFixture.addresses(), MeshFixture.authorizations()));
+        XdsClient client = client(server(service, 0).port());
+        assertThat(client.awaitFirstSync(WAIT)).isTrue();
+
+        // A newer control plane's action (enum value 7): unknown here, so the default
+        // (ALLOW) must not stand in for it.
+        Map<String, Authorization> policies = new TreeMap<>(MeshFixture.authorizations());
+        policies.put("shop/ns-allow", policies.get("shop/ns-allow").toBuilder().setActionValue(7).build());
+        service.update(mesh(MeshFixture.addresses(), policies));
+
+        await("NACK", () -> clientMetrics.value(XdsClientMetrics.NACKS, "istio.security.Authorization") == 1);
+        assertThat(client.lastNack()).contains("shop/ns-allow").contains("unknown scope or action");
+        assertThat(state.policy("shop/ns-allow").getActionValue()).isZero();
+        assertThat(client.isConnected()).isTrue();
+    }
+
+    @Test
+    void retriesUntilTheControlPlaneComesUp() throws Exception {
+        int port;
+        try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1, LOOPBACK)) {
+            port = probe.getLocalPort(); // free now; nothing listens there until the server starts
+        }
+        XdsClient client = client(port);
+        await("a few failed attempts", () -> clientMetrics.value(XdsClientMetrics.STREAMS) >= 3);
+        assertThat(client.isSynced()).isFalse();
+        assertThat(client.isConnected()).isFalse();
+
+        server(service(MetricsRegistry.create(), mesh(MeshFixture.addresses(), MeshFixture.authorizations())), port);
+        assertThat(client.awaitFirstSync(WAIT)).isTrue();
+        assertThat(state.workloadCount()).isEqualTo(4);
+    }
+
+    @Test
     void backoffGrowsWithJitterUpToTheMaximum() {
         XdsClient client = XdsClient.builder(channel(1), state)
                 .backoff(Duration.ofMillis(100), Duration.ofSeconds(15))
