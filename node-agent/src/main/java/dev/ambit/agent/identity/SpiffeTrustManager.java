@@ -9,9 +9,7 @@ import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Set;
 import javax.net.ssl.SSLEngine;
-import javax.net.ssl.SSLSession;
 import javax.net.ssl.X509ExtendedTrustManager;
 
 /**
@@ -19,56 +17,51 @@ import javax.net.ssl.X509ExtendedTrustManager;
  * names exactly one SPIFFE ID in the bundle's trust domain, and, when an expected identity
  * is set (client side), it is that one. Host names play no part: mesh peers are addressed
  * by IP and identified by SPIFFE ID.
- *
- * <p>It also refuses a negotiated cipher suite outside the allowed set: BoringSSL does not
- * let TLS 1.3 suites be configured, so this is where AES-GCM-only is enforced for it.
  */
 final class SpiffeTrustManager extends X509ExtendedTrustManager {
 
     private final TrustBundle bundle;
     private final SpiffeId expected;
-    private final Set<String> allowedCiphers;
     private final Clock clock;
 
-    SpiffeTrustManager(TrustBundle bundle, SpiffeId expected, Set<String> allowedCiphers, Clock clock) {
+    SpiffeTrustManager(TrustBundle bundle, SpiffeId expected, Clock clock) {
         this.bundle = requireNonNull(bundle, "bundle");
         this.expected = expected;
-        this.allowedCiphers = Set.copyOf(allowedCiphers);
         this.clock = requireNonNull(clock, "clock");
     }
 
     @Override
     public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
             throws CertificateException {
-        verify(chain, "client", handshakeCipher(engine));
+        verify(chain, "client");
     }
 
     @Override
     public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
             throws CertificateException {
-        verify(chain, "server", handshakeCipher(engine));
+        verify(chain, "server");
     }
 
     @Override
     public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket)
             throws CertificateException {
-        verify(chain, "client", null);
+        verify(chain, "client");
     }
 
     @Override
     public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket)
             throws CertificateException {
-        verify(chain, "server", null);
+        verify(chain, "server");
     }
 
     @Override
     public void checkClientTrusted(X509Certificate[] chain, String authType) throws CertificateException {
-        verify(chain, "client", null);
+        verify(chain, "client");
     }
 
     @Override
     public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {
-        verify(chain, "server", null);
+        verify(chain, "server");
     }
 
     @Override
@@ -76,12 +69,9 @@ final class SpiffeTrustManager extends X509ExtendedTrustManager {
         return bundle.roots().toArray(X509Certificate[]::new);
     }
 
-    private void verify(X509Certificate[] chain, String role, String cipher) throws CertificateException {
+    private void verify(X509Certificate[] chain, String role) throws CertificateException {
         if (chain == null || chain.length == 0) {
             throw new CertificateException(role + " presented no certificate (expected: a mesh workload certificate)");
-        }
-        if (cipher != null && !allowedCiphers.contains(cipher) && !cipher.startsWith("SSL_NULL")) {
-            throw new CertificateException("cipher suite " + cipher + " (expected: one of " + allowedCiphers + ")");
         }
         List<X509Certificate> list = Arrays.asList(chain);
         bundle.verify(list, clock.instant());
@@ -93,13 +83,5 @@ final class SpiffeTrustManager extends X509ExtendedTrustManager {
         if (expected != null && !expected.equals(actual)) {
             throw new CertificateException(role + " identity mismatch: expected " + expected + ", got " + actual);
         }
-    }
-
-    private static String handshakeCipher(SSLEngine engine) {
-        if (engine == null) {
-            return null;
-        }
-        SSLSession session = engine.getHandshakeSession();
-        return session != null ? session.getCipherSuite() : null;
     }
 }

@@ -19,9 +19,9 @@ import java.time.Clock;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLHandshakeException;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
 import org.slf4j.Logger;
@@ -41,8 +41,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Contexts are cached per certificate version ({@link WorkloadCertificate} instance) and,
  * for clients, per expected identity; a renewed certificate gets new contexts, connections
- * already established keep theirs. ALPN does not fail the handshake when {@code h2} is not
- * agreed (BoringSSL cannot); the HBONE pipeline checks {@link SslHandler#applicationProtocol()}.
+ * already established keep theirs.
+ *
+ * <p>Two properties cannot be enforced inside a BoringSSL handshake: ALPN cannot fail it
+ * when {@code h2} is not agreed, and BoringSSL ignores TLS 1.3 cipher suite configuration
+ * (it would accept a client offering only ChaCha20). The HBONE pipeline therefore calls
+ * {@link #checkNegotiated(SslHandler)} when the handshake completes and closes the
+ * connection if it throws, before any stream is read.
  *
  * <p>Thread-safe.
  */
@@ -125,7 +130,7 @@ public final class TlsContexts {
                             .protocols(TLS_1_3)
                             .ciphers(CIPHER_SUITES)
                             .clientAuth(ClientAuth.REQUIRE)
-                            .trustManager(new SpiffeTrustManager(trustBundle, null, Set.copyOf(CIPHER_SUITES), clock))
+                            .trustManager(new SpiffeTrustManager(trustBundle, null, clock))
                             .applicationProtocolConfig(ALPN_H2)
                             .build();
                     v.server = ctx;
@@ -151,8 +156,7 @@ public final class TlsContexts {
                         .keyManager(certificate.privateKey(), certificate.presentedChain())
                         .protocols(TLS_1_3)
                         .ciphers(CIPHER_SUITES)
-                        .trustManager(new SpiffeTrustManager(trustBundle, expectedServer,
-                                Set.copyOf(CIPHER_SUITES), clock))
+                        .trustManager(new SpiffeTrustManager(trustBundle, expectedServer, clock))
                         // The peer is named by its SPIFFE ID, checked by the trust manager, not by host.
                         .endpointIdentificationAlgorithm(null)
                         .applicationProtocolConfig(ALPN_H2)
@@ -172,6 +176,28 @@ public final class TlsContexts {
         // A different instance is a renewal: replace, so the old version's contexts can go.
         return byIdentity.compute(certificate.identity(),
                 (id, v) -> v != null && v.certificate == certificate ? v : new Versioned(certificate));
+    }
+
+    /**
+     * Checks what the completed handshake negotiated: TLS 1.3, an AES-GCM suite, ALPN {@code h2}.
+     *
+     * @throws SSLHandshakeException naming the parameter, its value and what was expected
+     */
+    public static void checkNegotiated(SslHandler ssl) throws SSLHandshakeException {
+        requireNonNull(ssl, "ssl");
+        SSLSession session = ssl.engine().getSession();
+        if (!TLS_1_3.equals(session.getProtocol())) {
+            throw new SSLHandshakeException("protocol: " + session.getProtocol() + " (expected: " + TLS_1_3 + ")");
+        }
+        if (!CIPHER_SUITES.contains(session.getCipherSuite())) {
+            throw new SSLHandshakeException("cipher suite: " + session.getCipherSuite() + " (expected: one of "
+                    + CIPHER_SUITES + ")");
+        }
+        String alpn = ssl.applicationProtocol();
+        if (!ApplicationProtocolNames.HTTP_2.equals(alpn)) {
+            throw new SSLHandshakeException("ALPN: " + (alpn == null ? "none" : alpn) + " (expected: "
+                    + ApplicationProtocolNames.HTTP_2 + ")");
+        }
     }
 
     /**
@@ -268,7 +294,8 @@ public final class TlsContexts {
         }
 
         private static boolean openSslUsable() {
-            return OpenSsl.isAvailable() && OpenSsl.isAlpnSupported() && SslProvider.isTlsv13Supported(SslProvider.OPENSSL);
+            return OpenSsl.isAvailable() && SslProvider.isAlpnSupported(SslProvider.OPENSSL)
+                    && SslProvider.isTlsv13Supported(SslProvider.OPENSSL);
         }
     }
 }
