@@ -72,7 +72,8 @@ public final class CertificateManager implements AutoCloseable {
     /** One identity's state; guarded by the manager's lock. */
     private static final class Entry {
         final SpiffeId identity;
-        WorkloadCertificate current;
+        /** Written under the lock; volatile so the expiry gauge reads it at scrape time without the lock. */
+        volatile WorkloadCertificate current;
         /** Completed by the next attempt's outcome; what fetch() waits on when nothing valid is cached. */
         CompletableFuture<WorkloadCertificate> next = new CompletableFuture<>();
         boolean inFlight;
@@ -303,10 +304,7 @@ public final class CertificateManager implements AutoCloseable {
     }
 
     private double secondsLeft(Entry e) {
-        WorkloadCertificate c;
-        synchronized (this) {
-            c = e.current;
-        }
+        WorkloadCertificate c = e.current;
         return c == null ? 0 : Duration.between(clock.instant(), c.notAfter()).toMillis() / 1000.0;
     }
 
