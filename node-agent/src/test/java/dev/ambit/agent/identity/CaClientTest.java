@@ -13,7 +13,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
-import java.security.cert.X509Certificate;
 import java.security.spec.ECGenParameterSpec;
 import java.time.Duration;
 import java.time.Instant;
@@ -164,9 +163,5 @@ class CaClientTest {
         assertThatThrownBy(() -> ca.client().validity(Duration.ZERO))
                 .hasMessage("validity: PT0S (expected: at least 1 second)");
         assertThatThrownBy(() -> CaClient.builder(null, dir)).hasMessage("channel");
-    }
-
-    static X509Certificate leaf(WorkloadCertificate c) {
-        return c.leaf();
     }
 }
