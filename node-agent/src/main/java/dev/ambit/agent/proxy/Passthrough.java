@@ -1,0 +1,241 @@
+package dev.ambit.agent.proxy;
+
+import static java.util.Objects.requireNonNull;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.util.ReferenceCountUtil;
+import java.io.IOException;
+import java.nio.channels.ClosedChannelException;
+import java.time.Duration;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Relays bytes between two TCP connections, both ways: the outbound proxy's path to
+ * destinations outside the mesh. The TCP twin of mesh-common's HBONE {@code Relay}.
+ *
+ * <ul>
+ *   <li><b>Backpressure.</b> {@code AUTO_READ} is off on both; a side is read again only
+ *       once everything read from it was written to the other side and that side is
+ *       writable (else when it becomes writable), so a slow reader slows the writer's TCP
+ *       window instead of filling memory.</li>
+ *   <li><b>Half-close.</b> A FIN read from one side becomes {@code shutdownOutput()} on the
+ *       other once the bytes before it are written. When both directions finished, both
+ *       are closed: {@link Result#completed()}.</li>
+ *   <li><b>Abort.</b> An error, reset or early close of one side closes the other with
+ *       {@code SO_LINGER 0}, i.e. a TCP RST, so the peer sees the failure.</li>
+ * </ul>
+ *
+ * <p>Both channels must be registered on one event loop and {@link #start} called from it.
+ * Every buffer read from one side is handed to the write on the other (which releases it);
+ * anything read after the end is released here.
+ */
+public final class Passthrough {
+
+    private static final Logger log = LoggerFactory.getLogger(Passthrough.class);
+
+    /**
+     * How a passthrough ended.
+     *
+     * @param downstreamToUpstream bytes from the client to the destination
+     * @param upstreamToDownstream bytes from the destination to the client
+     * @param duration from {@link #start} to the end
+     * @param completed both directions finished with a FIN
+     * @param cause the error behind an abort, or {@code null}
+     */
+    public record Result(long downstreamToUpstream, long upstreamToDownstream, Duration duration, boolean completed,
+                         Throwable cause) {}
+
+    private final Consumer<Result> listener;
+    private final long startNanos = System.nanoTime();
+    private final Side down;
+    private final Side up;
+    private boolean done;
+
+    private Passthrough(DuplexChannel downstream, DuplexChannel upstream, Consumer<Result> listener) {
+        this.listener = listener;
+        this.down = new Side(downstream);
+        this.up = new Side(upstream);
+        down.other = up;
+        up.other = down;
+    }
+
+    /**
+     * Starts relaying and returns at once; the passthrough owns both channels from now on,
+     * closes both when it ends and then calls {@code listener} once (on the event loop).
+     *
+     * @throws IllegalStateException if not called from the event loop of both channels
+     */
+    public static void start(DuplexChannel downstream, DuplexChannel upstream, Consumer<Result> listener) {
+        requireNonNull(downstream, "downstream");
+        requireNonNull(upstream, "upstream");
+        requireNonNull(listener, "listener");
+        if (!downstream.eventLoop().inEventLoop() || !upstream.eventLoop().inEventLoop()) {
+            throw new IllegalStateException("both channels must be on one event loop, and start called from it: "
+                    + downstream + ", " + upstream);
+        }
+        Passthrough p = new Passthrough(downstream, upstream, listener);
+        for (Side s : new Side[] {p.down, p.up}) {
+            s.channel.config().setAutoRead(false);
+            s.channel.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+            s.channel.pipeline().addLast("passthrough", s);
+        }
+        if (!downstream.isActive() || !upstream.isActive()) {
+            p.abort(new ClosedChannelException());
+        } else {
+            p.down.maybeRead();
+            p.up.maybeRead();
+        }
+    }
+
+    private void maybeComplete() {
+        if (!done && down.outputShut && up.outputShut) {
+            done = true;
+            down.channel.close();
+            up.channel.close();
+            report(true, null);
+        }
+    }
+
+    private void abort(Throwable cause) {
+        if (done) {
+            return;
+        }
+        done = true;
+        for (Side s : new Side[] {down, up}) {
+            try {
+                s.channel.config().setOption(ChannelOption.SO_LINGER, 0);
+            } catch (RuntimeException ignored) {
+                // Already gone; close() is all that is left.
+            }
+            s.channel.close();
+        }
+        report(false, cause);
+    }
+
+    private void report(boolean completed, Throwable cause) {
+        Result r = new Result(down.bytesRead, up.bytesRead, Duration.ofNanos(System.nanoTime() - startNanos),
+                completed, cause);
+        try {
+            listener.accept(r);
+        } catch (RuntimeException e) {
+            log.warn("passthrough listener failed for {} <-> {}: {}", down.channel, up.channel, r, e);
+        }
+    }
+
+    /** One connection: what is read from it goes to {@link #other}. */
+    private final class Side extends ChannelInboundHandlerAdapter {
+        final DuplexChannel channel;
+        Side other;
+        long bytesRead;
+        boolean readRequested;
+        int writesPending;      // writes of this side's bytes still pending on the other side
+        boolean eof;            // FIN read from this side
+        boolean outputShut;     // this side's output shut after the other side's FIN
+        ChannelFuture lastWrite; // last write into this channel
+
+        Side(DuplexChannel channel) {
+            this.channel = channel;
+        }
+
+        void maybeRead() {
+            if (!done && !eof && !readRequested && writesPending == 0 && other.channel.isWritable()) {
+                readRequested = true;
+                channel.read();
+            }
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            readRequested = false;
+            if (done || !(msg instanceof ByteBuf data)) {
+                ReferenceCountUtil.release(msg);
+                return;
+            }
+            int n = data.readableBytes();
+            if (n == 0) {
+                data.release();
+                return;
+            }
+            bytesRead += n;
+            writesPending++;
+            ChannelFuture w = other.channel.writeAndFlush(data); // ownership passes to the write
+            other.lastWrite = w;
+            w.addListener((ChannelFuture f) -> {
+                writesPending--;
+                if (f.isSuccess()) {
+                    maybeRead();
+                } else {
+                    abort(f.cause());
+                }
+            });
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            // A read that produced nothing (or whose write already finished) asks again.
+            readRequested = false;
+            maybeRead();
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof ChannelInputShutdownEvent && !eof && !done) {
+                eof = true;
+                // shutdownOutput would fail writes still queued, so it follows the last one.
+                ChannelFuture last = other.lastWrite;
+                if (last == null || last.isDone()) {
+                    other.shutdownOutput();
+                } else {
+                    last.addListener((ChannelFuture f) -> {
+                        if (f.isSuccess()) {
+                            other.shutdownOutput();
+                        }
+                    });
+                }
+            }
+            ReferenceCountUtil.release(evt);
+        }
+
+        void shutdownOutput() {
+            if (done) {
+                return;
+            }
+            channel.shutdownOutput().addListener((ChannelFuture f) -> {
+                if (f.isSuccess()) {
+                    outputShut = true;
+                    maybeComplete();
+                } else {
+                    abort(f.cause());
+                }
+            });
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            if (channel.isWritable()) {
+                other.maybeRead();
+            }
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            // A socket shut down both ways may be closed by the transport: not an abort.
+            if (!done && !(eof && outputShut)) {
+                abort(new IOException("connection " + channel + " closed before both directions finished"));
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            abort(cause); // typically "Connection reset by peer"
+        }
+    }
+}

@@ -1,0 +1,308 @@
+package dev.ambit.agent.proxy;
+
+import static dev.ambit.agent.state.MeshFixture.ports;
+import static dev.ambit.agent.state.MeshFixture.put;
+import static dev.ambit.agent.state.MeshFixture.service;
+import static dev.ambit.agent.state.MeshFixture.workload;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ambit.agent.identity.CertificateManager;
+import dev.ambit.agent.identity.TlsContexts;
+import dev.ambit.agent.state.ProxyState;
+import dev.ambit.api.workload.Address;
+import dev.ambit.api.workload.TunnelProtocol;
+import dev.ambit.api.workload.WorkloadStatus;
+import dev.ambit.common.identity.SpiffeId;
+import dev.ambit.common.metrics.MetricsRegistry;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.EpollIoHandler;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The outbound proxy end to end on loopback: a real istiod-lite CA, real TLS, real HBONE
+ * peers (mesh-common's server) in front of echo servers, and plain sockets as the pod's app.
+ * The pod is {@code frontend} at 127.0.0.1; backends live at 127.0.0.2 and up.
+ */
+class OutboundTest {
+
+    static final String BACKEND = "shop/backend.shop.svc.cluster.local";
+    static final String EMPTY = "shop/empty.shop.svc.cluster.local";
+    static final SpiffeId FRONTEND_ID = ProxyTestCa.FRONTEND;
+
+    @TempDir
+    Path dir;
+    ProxyTestCa ca;
+    CertificateManager certificates;
+    TlsContexts tls;
+    EventLoopGroup proxyLoops;
+    EventLoopGroup serverLoops;
+    HbonePool pool;
+    Outbound outbound;
+    final MetricsRegistry metrics = MetricsRegistry.create();
+    final ProxyState state = ProxyState.create();
+    final Map<Integer, InetSocketAddress> destinations = new ConcurrentHashMap<>();
+    final List<AutoCloseable> servers = new ArrayList<>();
+    int hbonePort;
+    TestServers.Echo echo;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        ca = new ProxyTestCa(dir, Duration.ofHours(1));
+        ca.placeOnNode(ProxyTestCa.FRONTEND, ProxyTestCa.BACKEND, ProxyTestCa.ELSEWHERE);
+        certificates = CertificateManager.builder(ca.client().trustBundle(ca.bundle()).build())
+                .metrics(MetricsRegistry.create()).build();
+        tls = TlsContexts.builder(ca.bundle()).build();
+        // One proxy loop: every captured connection shares one per-loop pool, which the reuse test counts.
+        proxyLoops = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+        serverLoops = new MultiThreadIoEventLoopGroup(2, EpollIoHandler.newFactory());
+        try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.2"))) {
+            hbonePort = probe.getLocalPort(); // the same port on every 127.0.0.x peer, as 15008 would be
+        }
+        echo = serve(new TestServers.Echo(serverLoops, new InetSocketAddress("127.0.0.5", 0))); // no workload there
+
+        Map<String, Address> addresses = new TreeMap<>();
+        put(addresses, workload("frontend", WorkloadStatus.HEALTHY, new String[] {"127.0.0.1"}, Map.of()));
+        put(addresses, workload("backend-1", WorkloadStatus.HEALTHY, new String[] {"127.0.0.2"},
+                Map.of(BACKEND, ports(8080, 9080))));
+        put(addresses, workload("backend-2", WorkloadStatus.HEALTHY, new String[] {"127.0.0.3"},
+                Map.of(BACKEND, ports(8080, 9080))));
+        put(addresses, service("backend", "10.96.0.10", 8080, 9080));
+        put(addresses, workload("empty-1", WorkloadStatus.UNHEALTHY, new String[] {"127.0.0.9"},
+                Map.of(EMPTY, ports(80, 8080))));
+        put(addresses, service("empty", "10.96.0.12", 80, 8080));
+        state.applyAddresses(addresses, List.of());
+
+        pool = HbonePool.builder(tls).metrics(metrics).build();
+        outbound = Outbound.builder(PodNetwork.host(MeshFixtureUid.FRONTEND), MeshFixtureUid.FRONTEND)
+                .state(state)
+                .certificates(certificates)
+                .pool(pool)
+                .originalDestinations(ch -> Optional.ofNullable(
+                        destinations.remove(((InetSocketAddress) ch.remoteAddress()).getPort())))
+                .eventLoopGroup(proxyLoops)
+                .metrics(metrics)
+                .bindAddress(new InetSocketAddress("127.0.0.1", 0))
+                .hbonePort(hbonePort)
+                .build();
+        outbound.start().sync();
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (outbound != null) {
+            outbound.close();
+        }
+        if (pool != null) {
+            pool.close();
+        }
+        for (AutoCloseable s : servers) {
+            s.close();
+        }
+        if (proxyLoops != null) {
+            proxyLoops.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        }
+        if (serverLoops != null) {
+            serverLoops.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        }
+        if (certificates != null) {
+            certificates.close();
+        }
+        if (ca != null) {
+            ca.close();
+        }
+    }
+
+    @Test
+    void meshedServiceIsTunnelledRoundRobinWithTheSourceIdentity() throws Exception {
+        TestServers.HbonePeer b1 = peer("127.0.0.2", ProxyTestCa.BACKEND, 100);
+        TestServers.HbonePeer b2 = peer("127.0.0.3", ProxyTestCa.BACKEND, 100);
+
+        for (int i = 0; i < 4; i++) {
+            assertThat(exchange(new InetSocketAddress("10.96.0.10", 8080), "hello " + i)).isEqualTo("hello " + i);
+        }
+
+        assertThat(b1.seen).hasSize(2);
+        assertThat(b2.seen).hasSize(2);
+        for (TestServers.HbonePeer p : List.of(b1, b2)) {
+            String ip = ((InetSocketAddress) p.channel.localAddress()).getAddress().getHostAddress();
+            assertThat(p.seen).allSatisfy(s -> {
+                assertThat(s.request().authority()).isEqualTo(ip + ":9080");
+                assertThat(s.request().forwardedFor()).isEqualTo("127.0.0.1");
+                assertThat(s.client()).isEqualTo(FRONTEND_ID);
+                assertThat(s.request().baggage()).contains("k8s.namespace.name=shop");
+                assertThat(s.request().traceparent()).matches("00-[0-9a-f]{32}-[0-9a-f]{16}-00");
+            });
+        }
+        eventually(() -> metrics.scrape().contains("istio_tcp_connections_closed_total"));
+        String scrape = metrics.scrape();
+        assertThat(scrape).contains("connection_security_policy=\"mutual_tls\"")
+                .contains("destination_service=\"backend.shop.svc.cluster.local\"")
+                .contains("source_principal=\"" + FRONTEND_ID.principal() + "\"");
+    }
+
+    @Test
+    void tunnelsShareOnePooledConnectionUpToTheServersStreamLimit() throws Exception {
+        TestServers.HbonePeer many = peer("127.0.0.2", ProxyTestCa.BACKEND, 100);
+        List<Socket> open = new ArrayList<>();
+        try {
+            for (int i = 0; i < 5; i++) {
+                open.add(held(new InetSocketAddress("127.0.0.2", 9080)));
+            }
+            assertThat(many.seen).hasSize(5);
+            assertThat(many.accepts).hasValue(1);
+            assertThat(pool.connectionCount()).isEqualTo(1);
+
+            // A peer allowing 2 concurrent streams: the third tunnel needs a second connection.
+            TestServers.HbonePeer limited = peer("127.0.0.3", ProxyTestCa.BACKEND, 2);
+            for (int i = 0; i < 3; i++) {
+                open.add(held(new InetSocketAddress("127.0.0.3", 9080)));
+            }
+            assertThat(limited.seen).hasSize(3);
+            assertThat(limited.accepts).hasValue(2);
+            assertThat(pool.connectionCount()).isEqualTo(3);
+        } finally {
+            for (Socket s : open) {
+                s.close();
+            }
+        }
+    }
+
+    @Test
+    void aServerWithTheWrongIdentityIsRefused() throws Exception {
+        // State says 127.0.0.2 runs as shop/backend; the server there presents shop/payments.
+        TestServers.HbonePeer impostor = peer("127.0.0.2", ProxyTestCa.ELSEWHERE, 100);
+
+        assertThat(exchange(new InetSocketAddress("127.0.0.2", 9080), "secret")).isEmpty();
+
+        assertThat(impostor.accepts).hasValue(1);
+        assertThat(impostor.seen).isEmpty();
+        assertThat(echo.accepts).hasValue(0);
+        eventually(() -> metrics.value(HbonePool.FAILURES, "handshake") == 1.0);
+        eventually(() -> metrics.value(Outbound.FAILED, "UF") == 1.0);
+        assertThat(metrics.scrape()).contains("response_flags=\"UF\"");
+        assertThat(pool.connectionCount()).isZero();
+    }
+
+    @Test
+    void unmeshedDestinationsArePassedThrough() throws Exception {
+        // Not in the mesh state at all: plain TCP straight to the original destination.
+        assertThat(exchange(echo.address(), "plain")).isEqualTo("plain");
+        assertThat(echo.accepts).hasValue(1);
+
+        // A workload without HBONE: also plain.
+        TestServers.Echo legacyEcho = serve(new TestServers.Echo(serverLoops, new InetSocketAddress("127.0.0.7", 0)));
+        Map<String, Address> legacy = new TreeMap<>();
+        Address w = workload("legacy", WorkloadStatus.HEALTHY, new String[] {"127.0.0.7"}, Map.of());
+        put(legacy, w.toBuilder().setWorkload(w.getWorkload().toBuilder().setTunnelProtocol(TunnelProtocol.NONE))
+                .build());
+        state.applyAddresses(legacy, List.of());
+        assertThat(exchange(legacyEcho.address(), "legacy bytes")).isEqualTo("legacy bytes");
+        assertThat(legacyEcho.accepts).hasValue(1);
+
+        assertThat(pool.connectionCount()).isZero();
+        assertThat(metrics.value(Outbound.ACCEPTED, "passthrough")).isEqualTo(2.0);
+        eventually(() -> metrics.scrape().contains("istio_tcp_received_bytes_total"));
+        assertThat(metrics.scrape()).contains("destination_workload=\"legacy\"");
+    }
+
+    @Test
+    void aServiceWithoutHealthyEndpointsIsClosedWithUH() throws Exception {
+        assertThat(exchange(new InetSocketAddress("10.96.0.12", 80), "anyone?")).isEmpty();
+
+        eventually(() -> metrics.value(Outbound.FAILED, "UH") == 1.0);
+        assertThat(metrics.scrape()).contains("response_flags=\"UH\"")
+                .contains("destination_service=\"empty.shop.svc.cluster.local\"");
+        assertThat(echo.accepts).hasValue(0);
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private TestServers.HbonePeer peer(String ip, SpiffeId identity, int maxStreams) throws Exception {
+        return serve(new TestServers.HbonePeer(serverLoops, new InetSocketAddress(ip, hbonePort), tls,
+                certificates.fetch(identity).get(10, TimeUnit.SECONDS), echo.address(), maxStreams));
+    }
+
+    private <T extends AutoCloseable> T serve(T server) {
+        servers.add(server);
+        return server;
+    }
+
+    /** A captured connection to {@code destination}: bound first, so the test lookup knows its port. */
+    private Socket capture(InetSocketAddress destination) throws IOException {
+        Socket s = new Socket();
+        s.setSoTimeout(10_000);
+        s.bind(new InetSocketAddress("127.0.0.1", 0));
+        destinations.put(s.getLocalPort(), destination);
+        s.connect(outbound.localAddress());
+        return s;
+    }
+
+    /** Sends {@code text}, half-closes and returns all that comes back (empty on a reset). */
+    private String exchange(InetSocketAddress destination, String text) throws IOException {
+        try (Socket s = capture(destination)) {
+            try {
+                s.getOutputStream().write(text.getBytes(StandardCharsets.UTF_8));
+                s.shutdownOutput();
+                return new String(readAll(s.getInputStream()), StandardCharsets.UTF_8);
+            } catch (SocketException e) {
+                return ""; // reset by the proxy
+            }
+        }
+    }
+
+    /** A tunnel proven to work (one echo round trip) and kept open. */
+    private Socket held(InetSocketAddress destination) throws IOException {
+        Socket s = capture(destination);
+        s.getOutputStream().write("ping".getBytes(StandardCharsets.UTF_8));
+        byte[] got = s.getInputStream().readNBytes(4);
+        assertThat(new String(got, StandardCharsets.UTF_8)).isEqualTo("ping");
+        return s;
+    }
+
+    private static byte[] readAll(InputStream in) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        byte[] buf = new byte[4096];
+        for (int n; (n = in.read(buf)) >= 0; ) {
+            out.write(buf, 0, n);
+        }
+        return out.toByteArray();
+    }
+
+    private static void eventually(BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("condition not met within 10 s");
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    /** The fixture's uid scheme. */
+    static final class MeshFixtureUid {
+        static final String FRONTEND = dev.ambit.agent.state.MeshFixture.uid("frontend");
+    }
+}

@@ -1,0 +1,126 @@
+package dev.ambit.agent.proxy;
+
+import dev.ambit.agent.identity.TlsContexts;
+import dev.ambit.agent.identity.WorkloadCertificate;
+import dev.ambit.common.hbone.HboneRequest;
+import dev.ambit.common.hbone.HboneServer;
+import dev.ambit.common.hbone.HboneTarget;
+import dev.ambit.common.identity.SpiffeId;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.handler.ssl.SslContext;
+import io.netty.util.ReferenceCountUtil;
+import java.net.InetSocketAddress;
+import java.util.Queue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/** Real servers on loopback for the outbound tests: a TCP echo server and an HBONE peer in front of one. */
+final class TestServers {
+
+    private TestServers() {}
+
+    /** A TCP echo server that answers a FIN with a FIN; counts accepted connections. */
+    static final class Echo implements AutoCloseable {
+        final AtomicInteger accepts = new AtomicInteger();
+        final Channel channel;
+
+        Echo(EventLoopGroup group, InetSocketAddress bind) {
+            channel = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
+                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                    .childHandler(new ChannelInitializer<>() {
+                        @Override
+                        protected void initChannel(Channel ch) {
+                            accepts.incrementAndGet();
+                            ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                                @Override
+                                public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                                    ctx.writeAndFlush(msg); // the write owns and releases msg
+                                }
+
+                                @Override
+                                public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+                                    if (evt instanceof ChannelInputShutdownEvent) {
+                                        ((DuplexChannel) ctx.channel()).shutdownOutput();
+                                    }
+                                    ReferenceCountUtil.release(evt);
+                                }
+
+                                @Override
+                                public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                                    ctx.close();
+                                }
+                            });
+                        }
+                    })
+                    .bind(bind).syncUninterruptibly().channel();
+        }
+
+        InetSocketAddress address() {
+            return (InetSocketAddress) channel.localAddress();
+        }
+
+        @Override
+        public void close() {
+            channel.close().syncUninterruptibly();
+        }
+    }
+
+    /** What an HBONE peer saw for one tunnel. */
+    record Seen(HboneRequest request, SpiffeId client) {}
+
+    /**
+     * An HBONE server presenting {@code certificate} (TLS from {@link TlsContexts#server}, then
+     * mesh-common's {@link HboneServer}) that relays every tunnel to {@code echo}; it records
+     * the requests and the client identities, and counts TCP accepts.
+     */
+    static final class HbonePeer implements AutoCloseable {
+        final AtomicInteger accepts = new AtomicInteger();
+        final Queue<Seen> seen = new ConcurrentLinkedQueue<>();
+        final Channel channel;
+
+        HbonePeer(EventLoopGroup group, InetSocketAddress bind, TlsContexts tls, WorkloadCertificate certificate,
+                  InetSocketAddress echo, int maxConcurrentStreams) throws Exception {
+            SslContext ssl = tls.server(certificate);
+            HboneServer hbone = HboneServer.builder((request, stream) -> {
+                try {
+                    seen.add(new Seen(request, TlsContexts.peerIdentity(stream.parent())));
+                } catch (Exception e) {
+                    return CompletableFuture.failedFuture(e);
+                }
+                return CompletableFuture.completedFuture(HboneTarget.accept((r, loop) -> new Bootstrap().group(loop)
+                        .channel(EpollSocketChannel.class)
+                        .option(ChannelOption.AUTO_READ, false)
+                        .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                        .handler(new ChannelInboundHandlerAdapter())
+                        .connect(echo)));
+            }).maxConcurrentStreams(maxConcurrentStreams).build();
+            channel = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
+                    .childHandler(new ChannelInitializer<>() {
+                        @Override
+                        protected void initChannel(Channel ch) {
+                            accepts.incrementAndGet();
+                            // The server's SETTINGS wait in the SslHandler until the handshake is done.
+                            ch.pipeline().addLast(ssl.newHandler(ch.alloc()), hbone.newConnectionHandler());
+                        }
+                    })
+                    .bind(bind).syncUninterruptibly().channel();
+        }
+
+        @Override
+        public void close() {
+            channel.close().syncUninterruptibly();
+        }
+    }
+}
