@@ -455,8 +455,12 @@ public final class HbonePool implements AutoCloseable {
             failures.labels(reason).inc();
             state = State.CLOSED;
             pool.remove(this);
+            Throwable root = cause;
+            while (root.getCause() != null && root.getCause() != root) {
+                root = root.getCause(); // "server identity mismatch: ..." rather than the engine's wrapper
+            }
             IOException e = new IOException("HBONE connection to " + key.address + " (expected server identity "
-                    + key.destination + ") failed: " + reason + ": " + cause, cause);
+                    + key.destination + ") failed: " + reason + ": " + root, cause);
             for (Waiter w; (w = waiting.poll()) != null; ) {
                 w.promise.tryFailure(e);
             }

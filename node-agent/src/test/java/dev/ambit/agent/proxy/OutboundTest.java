@@ -238,6 +238,32 @@ class OutboundTest {
         assertThat(echo.accepts).hasValue(0);
     }
 
+    @Test
+    void largeTransfersFlowBothWaysThroughTunnelAndPassthrough() throws Exception {
+        peer("127.0.0.2", ProxyTestCa.BACKEND, 100);
+        byte[] payload = new byte[4 * 1024 * 1024];
+        new java.util.Random(7).nextBytes(payload);
+
+        for (InetSocketAddress destination : List.of(new InetSocketAddress("127.0.0.2", 9080), echo.address())) {
+            try (Socket s = capture(destination)) {
+                // The writer runs apart: the echo answers while we still send, as a real peer would.
+                Thread writer = Thread.ofVirtual().start(() -> {
+                    try {
+                        s.getOutputStream().write(payload);
+                        s.shutdownOutput();
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                });
+                byte[] back = readAll(s.getInputStream());
+                writer.join();
+                assertThat(back).as("echo via " + destination).isEqualTo(payload);
+            }
+        }
+        eventually(() -> metrics.scrape().contains("istio_tcp_sent_bytes_total{"));
+        assertThat(metrics.scrape()).contains("connection_security_policy=\"unknown\"");
+    }
+
     // ------------------------------------------------------------------ helpers
 
     private TestServers.HbonePeer peer(String ip, SpiffeId identity, int maxStreams) throws Exception {

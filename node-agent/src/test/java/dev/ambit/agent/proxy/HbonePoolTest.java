@@ -1,0 +1,137 @@
+package dev.ambit.agent.proxy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ambit.agent.identity.CaClient;
+import dev.ambit.agent.identity.TlsContexts;
+import dev.ambit.agent.identity.WorkloadCertificate;
+import dev.ambit.common.hbone.HboneRequest;
+import dev.ambit.common.metrics.MetricsRegistry;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@link HbonePool} on its own: keys, certificate renewal, idle close. */
+class HbonePoolTest {
+
+    @TempDir
+    Path dir;
+    ProxyTestCa ca;
+    CaClient caClient;
+    TlsContexts tls;
+    EventLoopGroup loops;
+    TestServers.Echo echo;
+    TestServers.HbonePeer peer;
+    HbonePool pool;
+    final MetricsRegistry metrics = MetricsRegistry.create();
+    final PodNetwork network = PodNetwork.host("frontend-pod");
+    InetSocketAddress hboneAddress;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        ca = new ProxyTestCa(dir, Duration.ofHours(1));
+        caClient = ca.client().trustBundle(ca.bundle()).build();
+        tls = TlsContexts.builder(ca.bundle()).build();
+        loops = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+        int port;
+        try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.2"))) {
+            port = probe.getLocalPort();
+        }
+        hboneAddress = new InetSocketAddress("127.0.0.2", port);
+        echo = new TestServers.Echo(loops, new InetSocketAddress("127.0.0.1", 0));
+        peer = new TestServers.HbonePeer(loops, hboneAddress, tls,
+                caClient.issue(ProxyTestCa.BACKEND).get(10, TimeUnit.SECONDS), echo.address(), 100);
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (pool != null) {
+            pool.close();
+        }
+        if (peer != null) {
+            peer.close();
+        }
+        if (echo != null) {
+            echo.close();
+        }
+        if (loops != null) {
+            loops.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        }
+        if (ca != null) {
+            ca.close();
+        }
+    }
+
+    @Test
+    void aRenewedCertificateGetsANewConnection() throws Exception {
+        pool = HbonePool.builder(tls).metrics(metrics).build();
+        WorkloadCertificate first = caClient.issue(ProxyTestCa.FRONTEND).get(10, TimeUnit.SECONDS);
+        WorkloadCertificate renewed = caClient.issue(ProxyTestCa.FRONTEND).get(10, TimeUnit.SECONDS);
+        assertThat(renewed.serialNumber()).isNotEqualTo(first.serialNumber());
+
+        Http2StreamChannel a = open(first);
+        Http2StreamChannel b = open(first);
+        assertThat(b.parent()).isSameAs(a.parent());
+        assertThat(peer.accepts).hasValue(1);
+
+        Http2StreamChannel c = open(renewed);
+        assertThat(c.parent()).isNotSameAs(a.parent());
+        assertThat(peer.accepts).hasValue(2);
+        assertThat(peer.seen).hasSize(3).allSatisfy(s -> assertThat(s.client()).isEqualTo(ProxyTestCa.FRONTEND));
+        assertThat(metrics.value(HbonePool.OPENED)).isEqualTo(2.0);
+        assertThat(metrics.value(HbonePool.STREAMS)).isEqualTo(3.0);
+        a.close().sync();
+        b.close().sync();
+        c.close().sync();
+    }
+
+    @Test
+    void idleConnectionsAreClosed() throws Exception {
+        pool = HbonePool.builder(tls).metrics(metrics).idleTimeout(Duration.ofMillis(200)).build();
+        WorkloadCertificate cert = caClient.issue(ProxyTestCa.FRONTEND).get(10, TimeUnit.SECONDS);
+
+        Http2StreamChannel stream = open(cert);
+        assertThat(pool.connectionCount()).isEqualTo(1);
+        Thread.sleep(400);
+        assertThat(stream.parent().isActive()).as("busy connections stay").isTrue();
+
+        stream.close().sync();
+        eventually(() -> pool.connectionCount() == 0);
+        assertThat(stream.parent().isActive()).isFalse();
+
+        // The next tunnel opens a fresh connection.
+        Http2StreamChannel next = open(cert);
+        assertThat(next.parent()).isNotSameAs(stream.parent());
+        assertThat(peer.accepts).hasValue(2);
+        next.close().sync();
+    }
+
+    private Http2StreamChannel open(WorkloadCertificate cert) throws Exception {
+        EventLoop loop = loops.next();
+        return pool.connect(network, cert, ProxyTestCa.BACKEND, hboneAddress,
+                HboneRequest.of(new InetSocketAddress("127.0.0.2", 9080)), loop).get(10, TimeUnit.SECONDS);
+    }
+
+    private static void eventually(BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("condition not met within 10 s");
+            }
+            Thread.sleep(20);
+        }
+    }
+}
