@@ -5,6 +5,8 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.util.ReferenceCountUtil;
 import java.util.ArrayDeque;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Keeps what a TCP channel reads before its relay is in place, and hands it to the relay
@@ -24,6 +26,8 @@ import java.util.ArrayDeque;
  * channel closes unrelayed is released.
  */
 final class InboundEarlyInput extends ChannelDuplexHandler {
+
+    private static final Logger log = LoggerFactory.getLogger(InboundEarlyInput.class);
 
     private final ArrayDeque<Object> kept = new ArrayDeque<>(2);
     private boolean inputShutdown;
@@ -78,6 +82,15 @@ final class InboundEarlyInput extends ChannelDuplexHandler {
         if (readWanted && !inputShutdown) {
             ctx.read();
         }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        // Before the relay, typically a reset of a client refused or still waiting for the
+        // app: the transport closes the channel after a read error, and whoever relays it
+        // sees it inactive. Not worth more than a debug line.
+        log.debug("{} failed before its relay started", ctx.channel(), cause);
+        ctx.close();
     }
 
     @Override

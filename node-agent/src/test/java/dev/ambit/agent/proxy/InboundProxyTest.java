@@ -108,6 +108,8 @@ class InboundProxyTest {
     static final AtomicInteger appConnections = new AtomicInteger();
     static final List<String> leaks = new CopyOnWriteArrayList<>();
 
+    final java.util.concurrent.atomic.AtomicReference<WorkloadCertificate> podCertificate =
+            new java.util.concurrent.atomic.AtomicReference<>();
     ProxyState state;
     MetricsRegistry metrics;
     Hbone15008Listener hbone;
@@ -150,7 +152,8 @@ class InboundProxyTest {
         setWorkloads();
         InboundContext inbound = InboundContext.builder(PodNetwork.host(POD_UID), state)
                 .podAddresses(List.of(POD_IP)).eventLoopGroup(group).metrics(metrics).build();
-        hbone = Hbone15008Listener.builder(inbound, tls, () -> backendCert)
+        podCertificate.set(backendCert);
+        hbone = Hbone15008Listener.builder(inbound, tls, podCertificate::get)
                 .bindAddress(new InetSocketAddress(POD_IP, 0)).build().start();
         // No sk_lookup here: the test connects to the listener itself and names the app as the
         // original destination, as the steered socket's local address would.
@@ -318,7 +321,59 @@ class InboundProxyTest {
         assertValidClientStillWorks();
     }
 
+    @Test
+    void largeTransfersKeepEveryByteInOrder() throws Exception {
+        String payload = pattern(1 << 20);
+        Channel conn = connect(frontendCert, BACKEND);
+        assertThat(exchange(conn, request(appAddress()), payload)).isEqualTo(payload);
+        String[] labels = {"connection_security_policy", "mutual_tls"};
+        eventually(() -> assertThat(metric("istio_tcp_received_bytes_total", labels)).isEqualTo(1 << 20));
+        assertThat(metric("istio_tcp_sent_bytes_total", labels)).isEqualTo(1 << 20);
+    }
+
+    @Test
+    void everyConnectionUsesThePodsCurrentCertificate() throws Exception {
+        Channel before = connect(frontendCert, BACKEND);
+        WorkloadCertificate renewed = ca.issue(BACKEND);
+        podCertificate.set(renewed);
+        Channel after = connect(frontendCert, BACKEND);
+
+        assertThat(serverSerial(before)).isEqualTo(backendCert.serialNumber());
+        assertThat(serverSerial(after)).isEqualTo(renewed.serialNumber()).isNotEqualTo(backendCert.serialNumber());
+        // The connection made before the renewal keeps working.
+        assertThat(exchange(before, request(appAddress()), "old")).isEqualTo("old");
+        assertThat(exchange(after, request(appAddress()), "new")).isEqualTo("new");
+    }
+
+    @Test
+    void noCertificateYetRefusesTheConnection() throws Exception {
+        podCertificate.set(null);
+        assertThatThrownBy(() -> connect(frontendCert, BACKEND)).isInstanceOf(ExecutionException.class);
+        assertThat(refused(InboundRefusals.NO_CERTIFICATE)).isEqualTo(1);
+        podCertificate.set(backendCert);
+        assertValidClientStillWorks();
+    }
+
     // ---------------------------------------------------------------- 15006
+
+    @Test
+    void plaintextLargeTransferWithBackpressure() throws Exception {
+        String payload = pattern(4 << 20);
+        String echoed;
+        try (Socket s = new Socket(POD_IP, plaintext.localAddress().getPort())) {
+            Thread writer = Thread.ofVirtual().start(() -> {
+                try {
+                    s.getOutputStream().write(payload.getBytes(US_ASCII));
+                    s.shutdownOutput();
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            echoed = new String(s.getInputStream().readAllBytes(), US_ASCII);
+            writer.join();
+        }
+        assertThat(echoed).isEqualTo(payload);
+    }
 
     @Test
     void strictPeerAuthenticationRefusesPlaintext() throws Exception {
@@ -363,6 +418,21 @@ class InboundProxyTest {
     }
 
     // ---------------------------------------------------------------- fixtures
+
+    private static String pattern(int length) {
+        StringBuilder b = new StringBuilder(length);
+        for (int i = 0; b.length() < length; i++) {
+            b.append(i).append(',');
+        }
+        b.setLength(length);
+        return b.toString();
+    }
+
+    private static java.math.BigInteger serverSerial(Channel conn) throws Exception {
+        SslHandler ssl = conn.pipeline().get(SslHandler.class);
+        return ((java.security.cert.X509Certificate) ssl.engine().getSession().getPeerCertificates()[0])
+                .getSerialNumber();
+    }
 
     private void assertValidClientStillWorks() throws Exception {
         Channel conn = connect(frontendCert, BACKEND);
