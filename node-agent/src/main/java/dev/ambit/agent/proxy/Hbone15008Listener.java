@@ -489,14 +489,18 @@ public final class Hbone15008Listener implements AutoCloseable {
 
         /** See {@link HboneServer.Builder#maxHeaderListSize}; larger requests are answered 431. */
         public Builder maxHeaderListSize(int maxHeaderListSize) {
-            HboneServer.builder((r, s) -> null).maxHeaderListSize(maxHeaderListSize); // validates
+            if (maxHeaderListSize <= 0) {
+                throw new IllegalArgumentException("maxHeaderListSize: " + maxHeaderListSize + " (expected: > 0)");
+            }
             this.maxHeaderListSize = maxHeaderListSize;
             return this;
         }
 
         /** See {@link HboneServer.Builder#maxConcurrentStreams}. */
         public Builder maxConcurrentStreams(int maxConcurrentStreams) {
-            HboneServer.builder((r, s) -> null).maxConcurrentStreams(maxConcurrentStreams); // validates
+            if (maxConcurrentStreams <= 0) {
+                throw new IllegalArgumentException("maxConcurrentStreams: " + maxConcurrentStreams + " (expected: > 0)");
+            }
             this.maxConcurrentStreams = maxConcurrentStreams;
             return this;
         }
