@@ -11,6 +11,8 @@ import dev.ambit.api.workload.PortList;
 import dev.ambit.api.workload.Service;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.api.workload.WorkloadStatus;
+import dev.ambit.agent.rbac.CompiledPolicy;
+import dev.ambit.agent.rbac.PolicyLookup;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.ArrayList;
@@ -45,14 +47,17 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * <p>Updates are all-or-nothing: every resource of an update is validated before
  * anything changes, and an {@link IllegalArgumentException} leaves the state as it was,
- * so the xDS client can NACK the response.
+ * so the xDS client can NACK the response. Authorization policies are compiled for the
+ * {@link dev.ambit.agent.rbac.Authorizer} when applied (this class is its
+ * {@link PolicyLookup}); a policy that does not compile rejects its update, because
+ * guessing its meaning could open traffic a DENY was meant to stop.
  *
  * <h2>Names</h2>
  * Address resources are named as Istio names them: a workload by its uid, a service by
  * {@code <namespace>/<hostname>} (the service key, also the key of a workload's
  * {@code services} map). Authorization resources by {@code <namespace>/<name>}.
  */
-public final class ProxyState {
+public final class ProxyState implements PolicyLookup {
 
     /** Lists workloads healthy first, then by uid, so endpoint order is stable. */
     private static final Comparator<Workload> ENDPOINT_ORDER =
@@ -70,6 +75,10 @@ public final class ProxyState {
     private final ConcurrentHashMap<String, Authorization> policiesByName = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, List<Authorization>> namespacePolicies = new ConcurrentHashMap<>();
     private volatile List<Authorization> globalPolicies = List.of();
+    // The same policies compiled, indexed the same way, for the Authorizer (PolicyLookup).
+    private final ConcurrentHashMap<String, CompiledPolicy> compiledByName = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, List<CompiledPolicy>> compiledNamespace = new ConcurrentHashMap<>();
+    private volatile List<CompiledPolicy> compiledGlobal = List.of();
     private volatile long generation;
     /** addressesByName's size, readable without the writer's lock (metrics scrapes). */
     private volatile int addressCount;
@@ -205,6 +214,26 @@ public final class ProxyState {
         return policiesByName.get(name);
     }
 
+    // ---------------------------------------------------------------- PolicyLookup
+
+    /** The GLOBAL policies, compiled; never allocates. */
+    @Override
+    public List<CompiledPolicy> global() {
+        return compiledGlobal;
+    }
+
+    /** The NAMESPACE policies of {@code namespace}, compiled; never allocates. */
+    @Override
+    public List<CompiledPolicy> namespaced(String namespace) {
+        return compiledNamespace.getOrDefault(namespace, List.of());
+    }
+
+    /** The compiled policy named {@code <namespace>/<name>}, or {@code null}. */
+    @Override
+    public CompiledPolicy get(String key) {
+        return compiledByName.get(key);
+    }
+
     // ---------------------------------------------------------------- views
 
     /** Every workload (a live, unmodifiable view). */
@@ -309,11 +338,21 @@ public final class ProxyState {
         if (upserted.isEmpty() && removed.isEmpty()) {
             return;
         }
+        // Compiled before anything changes, so a policy that does not compile rejects the update.
+        Map<String, CompiledPolicy> compiled = new HashMap<>();
+        for (Map.Entry<String, Authorization> e : upserted.entrySet()) {
+            try {
+                compiled.put(e.getKey(), CompiledPolicy.compile(e.getValue()));
+            } catch (IllegalArgumentException ex) {
+                throw new IllegalArgumentException("authorization " + e.getKey() + ": " + ex.getMessage(), ex);
+            }
+        }
         synchronized (writeLock) {
             boolean globalChanged = false;
             Set<String> namespacesChanged = new HashSet<>();
             for (String name : removed) {
                 Authorization old = policiesByName.remove(name);
+                compiledByName.remove(name);
                 if (old != null) {
                     globalChanged |= unscope(name, old, namespacesChanged);
                 }
@@ -322,6 +361,7 @@ public final class ProxyState {
                 String name = e.getKey();
                 Authorization policy = e.getValue();
                 Authorization old = policiesByName.put(name, policy);
+                compiledByName.put(name, compiled.get(name));
                 if (old != null) {
                     globalChanged |= unscope(name, old, namespacesChanged);
                 }
@@ -339,18 +379,29 @@ public final class ProxyState {
             }
             if (globalChanged) {
                 globalPolicies = List.copyOf(globalByName.values());
+                compiledGlobal = compiledOf(globalByName.keySet());
             }
             for (String ns : namespacesChanged) {
                 TreeMap<String, Authorization> byName = namespaceByName.get(ns);
                 if (byName == null || byName.isEmpty()) {
                     namespaceByName.remove(ns);
                     namespacePolicies.remove(ns);
+                    compiledNamespace.remove(ns);
                 } else {
                     namespacePolicies.put(ns, List.copyOf(byName.values()));
+                    compiledNamespace.put(ns, compiledOf(byName.keySet()));
                 }
             }
             generation++;
         }
+    }
+
+    private List<CompiledPolicy> compiledOf(Collection<String> names) {
+        List<CompiledPolicy> out = new ArrayList<>(names.size());
+        for (String name : names) {
+            out.add(compiledByName.get(name));
+        }
+        return List.copyOf(out);
     }
 
     /** Removes a policy from the scope indexes; true if it was a global one. */

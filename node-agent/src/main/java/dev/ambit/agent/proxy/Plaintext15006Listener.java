@@ -1,0 +1,217 @@
+package dev.ambit.agent.proxy;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.agent.rbac.ConnectionAttributes;
+import dev.ambit.agent.rbac.Decision;
+import dev.ambit.agent.telemetry.ConnectionLabels;
+import dev.ambit.api.workload.Workload;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.util.NetUtil;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The plaintext inbound listener of one pod (port 15006, ztunnel's
+ * {@code InboundPassthrough}): connections to the pod's addresses that the {@code sk_lookup}
+ * program steered here because they did not come through HBONE. The original destination is
+ * the accepted socket's <em>local</em> address ({@code sk_lookup} assigns the socket without
+ * rewriting the packet).
+ *
+ * <p>Per connection: the {@link dev.ambit.agent.rbac.Authorizer} decides on a connection
+ * without identity. {@code PeerAuthentication} STRICT arrives as a DENY policy matching
+ * {@code not_principals: presence}, so it denies every plaintext connection; PERMISSIVE
+ * leaves the decision to the other policies. Refused connections are reset (a RST, not a
+ * FIN: the client must not take a refusal for an empty answer), counted in
+ * {@code ambit_agent_inbound_refused_total{reason}} and logged. Allowed ones are connected
+ * to the app from inside the pod (exempt from the redirection, so it does not loop) and
+ * relayed with {@link InboundTcpRelay}; Istio's TCP metrics record them with
+ * {@code connection_security_policy="none"}.
+ */
+public final class Plaintext15006Listener implements AutoCloseable {
+
+    /** The inbound capture port. */
+    public static final int PORT = 15006;
+
+    private static final Logger log = LoggerFactory.getLogger(Plaintext15006Listener.class);
+    private static final String LISTENER = "plaintext";
+
+    private final InboundContext inbound;
+    private final InetSocketAddress bindAddress;
+    private final Function<Channel, InetSocketAddress> originalDestination;
+    private Channel server; // guarded by this
+
+    private Plaintext15006Listener(Builder b) {
+        inbound = b.inbound;
+        bindAddress = b.bindAddress;
+        originalDestination = b.originalDestination;
+    }
+
+    /** Starts a listener for the pod of {@code inbound}. */
+    public static Builder builder(InboundContext inbound) {
+        return new Builder(inbound);
+    }
+
+    /**
+     * Binds the listener (a socket from {@link PodNetwork#newServerChannel()}) and returns it.
+     * Call from a platform thread: it waits for the bind. The redirector is then given
+     * {@link #serverChannel()} to steer the pod's inbound connections to.
+     *
+     * @throws IllegalStateException if it is already started, or the bind fails (with the cause)
+     */
+    public synchronized Plaintext15006Listener start() {
+        if (server != null) {
+            throw new IllegalStateException("already started: " + server);
+        }
+        ChannelFuture bind = new ServerBootstrap()
+                .group(inbound.eventLoopGroup())
+                .channelFactory(inbound.pod()::newServerChannel)
+                // Nothing is read before policy allowed the connection and the app is connected.
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childHandler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        // A client that writes and half-closes at once is read before the app
+                        // is connected (epoll reads on FIN even without AUTO_READ): keep it.
+                        ch.pipeline().addLast(new InboundEarlyInput());
+                        onAccepted((DuplexChannel) ch);
+                    }
+                })
+                .bind(bindAddress)
+                .awaitUninterruptibly();
+        if (!bind.isSuccess()) {
+            throw new IllegalStateException("cannot bind the plaintext inbound listener of pod "
+                    + inbound.pod().podUid() + " to " + bindAddress + ": " + bind.cause().getMessage(), bind.cause());
+        }
+        server = bind.channel();
+        log.info("pod {}: plaintext inbound listening on {}", inbound.pod().podUid(), server.localAddress());
+        return this;
+    }
+
+    /** The listening channel (for the redirector); {@code null} before {@link #start()}. */
+    public synchronized Channel serverChannel() {
+        return server;
+    }
+
+    /** The bound address; {@code null} before {@link #start()}. */
+    public synchronized InetSocketAddress localAddress() {
+        return server == null ? null : (InetSocketAddress) server.localAddress();
+    }
+
+    /** Stops accepting; established connections are relayed until they end. */
+    @Override
+    public synchronized void close() {
+        if (server != null) {
+            server.close().awaitUninterruptibly();
+        }
+    }
+
+    private void onAccepted(DuplexChannel client) {
+        InetSocketAddress source = (InetSocketAddress) client.remoteAddress();
+        InetSocketAddress destination = originalDestination.apply(client);
+        if (!inbound.isPodAddress(destination.getAddress())) {
+            refuse(client, InboundRefusals.NOT_LOCAL, source, destination, "not an address of pod "
+                    + inbound.pod().podUid());
+            return;
+        }
+        Workload target = inbound.state().workloadByAddress(destination.getAddress());
+        if (target == null || !target.getUid().equals(inbound.pod().podUid())) {
+            refuse(client, InboundRefusals.UNKNOWN_WORKLOAD, source, destination,
+                    target == null ? "no workload with this address" : "address belongs to " + target.getUid());
+            return;
+        }
+        // A plaintext client has no identity: the source workload would be a guess, so unknown.
+        ConnectionLabels labels = InboundLabels.of(null, null, target, InboundLabels.NONE);
+        Decision decision = inbound.authorizer().authorize(
+                ConnectionAttributes.plaintext(source.getAddress(), destination.getAddress(), destination.getPort()),
+                target);
+        Instant start = Instant.now();
+        inbound.telemetry().opened(labels);
+        if (!decision.allowed()) {
+            inbound.refusals().count(decision.reason().code());
+            inbound.telemetry().closed(labels, source, destination, 0, 0, start, Duration.ZERO, decision.toString());
+            reset(client);
+            return;
+        }
+        new Bootstrap()
+                .group(client.eventLoop()) // the relay needs both channels on one loop
+                .channelFactory(inbound.pod()::newChannel)
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) inbound.connectTimeout().toMillis())
+                .handler(new InboundEarlyInput())
+                .connect(destination)
+                .addListener((ChannelFuture f) -> {
+                    if (!f.isSuccess()) {
+                        inbound.refusals().refuse(InboundRefusals.UPSTREAM_CONNECT_FAILED, LISTENER, source,
+                                destination, null, String.valueOf(f.cause().getMessage()));
+                        inbound.telemetry().closed(labels.withResponseFlags("UF"), source, destination, 0, 0, start,
+                                Duration.between(start, Instant.now()), null);
+                        reset(client);
+                        return;
+                    }
+                    InboundTcpRelay.start(client, (DuplexChannel) f.channel(), result -> inbound.telemetry()
+                            .closed(labels, source, destination, result.clientToServer(), result.serverToClient(),
+                                    start, result.duration(), null));
+                });
+    }
+
+    private void refuse(DuplexChannel client, String reason, InetSocketAddress source, InetSocketAddress destination,
+                        String detail) {
+        inbound.refusals().refuse(reason, LISTENER, source, destination, null, detail);
+        reset(client);
+    }
+
+    /** Closes with {@code SO_LINGER 0}: the client sees a reset, as if nothing listened. */
+    private static void reset(Channel ch) {
+        try {
+            ch.config().setOption(ChannelOption.SO_LINGER, 0);
+        } catch (RuntimeException ignored) {
+            // already gone
+        }
+        ch.close();
+    }
+
+    /** Configures a {@link Plaintext15006Listener}. */
+    public static final class Builder {
+        private final InboundContext inbound;
+        private InetSocketAddress bindAddress =
+                new InetSocketAddress(NetUtil.createInetAddressFromIpAddressString("0.0.0.0"), PORT);
+        private Function<Channel, InetSocketAddress> originalDestination = ch -> (InetSocketAddress) ch.localAddress();
+
+        private Builder(InboundContext inbound) {
+            this.inbound = requireNonNull(inbound, "inbound");
+        }
+
+        /** Where to listen inside the pod; default {@code 0.0.0.0:15006}. */
+        public Builder bindAddress(InetSocketAddress bindAddress) {
+            this.bindAddress = requireNonNull(bindAddress, "bindAddress");
+            return this;
+        }
+
+        /**
+         * How the original destination of an accepted connection is found; default its local
+         * address, which is what {@code sk_lookup} steering gives. Other capture methods (and
+         * tests without the BPF program) plug in here.
+         */
+        public Builder originalDestination(Function<Channel, InetSocketAddress> originalDestination) {
+            this.originalDestination = requireNonNull(originalDestination, "originalDestination");
+            return this;
+        }
+
+        public Plaintext15006Listener build() {
+            return new Plaintext15006Listener(this);
+        }
+    }
+}
