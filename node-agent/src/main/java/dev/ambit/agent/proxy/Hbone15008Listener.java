@@ -441,7 +441,7 @@ public final class Hbone15008Listener implements AutoCloseable {
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) inbound.connectTimeout().toMillis())
                 // Keeps what the app sends (and its FIN) until the relay is in place.
-                .handler(new InboundEarlyInput())
+                .handler(new EarlyInput())
                 .connect(app);
         connect.addListener((ChannelFuture f) -> {
             if (!f.isSuccess()) {

@@ -35,7 +35,7 @@ import org.slf4j.LoggerFactory;
  * FIN: the client must not take a refusal for an empty answer), counted in
  * {@code ambit_agent_inbound_refused_total{reason}} and logged. Allowed ones are connected
  * to the app from inside the pod (exempt from the redirection, so it does not loop) and
- * relayed with {@link InboundTcpRelay}; Istio's TCP metrics record them with
+ * relayed with {@link TcpRelay}; Istio's TCP metrics record them with
  * {@code connection_security_policy="none"}.
  */
 public final class Plaintext15006Listener implements AutoCloseable {
@@ -76,15 +76,14 @@ public final class Plaintext15006Listener implements AutoCloseable {
         ChannelFuture bind = new ServerBootstrap()
                 .group(inbound.eventLoopGroup())
                 .channelFactory(inbound.pod()::newServerChannel)
-                // Nothing is read before policy allowed the connection and the app is connected.
+                // Reads are the relay's (backpressure); until it starts, EarlyInput's.
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        // A client that writes and half-closes at once is read before the app
-                        // is connected (epoll reads on FIN even without AUTO_READ): keep it.
-                        ch.pipeline().addLast(new InboundEarlyInput());
+                        // A client may write and half-close before the app is connected.
+                        ch.pipeline().addLast(new EarlyInput());
                         onAccepted((DuplexChannel) ch);
                     }
                 })
@@ -150,7 +149,8 @@ public final class Plaintext15006Listener implements AutoCloseable {
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) inbound.connectTimeout().toMillis())
-                .handler(new InboundEarlyInput())
+                // Keeps what the app sends (and its FIN) until the relay is in place.
+                .handler(new EarlyInput())
                 .connect(destination)
                 .addListener((ChannelFuture f) -> {
                     if (!f.isSuccess()) {
@@ -161,7 +161,7 @@ public final class Plaintext15006Listener implements AutoCloseable {
                         reset(client);
                         return;
                     }
-                    InboundTcpRelay.start(client, (DuplexChannel) f.channel(), result -> inbound.telemetry()
+                    TcpRelay.start(client, (DuplexChannel) f.channel(), result -> inbound.telemetry()
                             .closed(labels, source, destination, result.clientToServer(), result.serverToClient(),
                                     start, result.duration(), null));
                 });

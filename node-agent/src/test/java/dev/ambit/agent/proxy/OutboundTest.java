@@ -265,6 +265,33 @@ class OutboundTest {
         assertThat(metrics.scrape()).contains("connection_security_policy=\"unknown\"");
     }
 
+    /**
+     * A client that sends its whole request and half-closes before reading, with a small
+     * receive buffer: the answer must be written to a socket whose FIN was already read,
+     * through many waits for room (EPOLLOUT), by both relays (see EpollHalfClose).
+     */
+    @Test
+    void aClientThatHalfClosesBeforeReadingGetsTheWholeAnswerThroughTunnelAndPassthrough() throws Exception {
+        peer("127.0.0.2", TestCa.BACKEND, 100);
+        byte[] payload = new byte[512 * 1024];
+        new java.util.Random(11).nextBytes(payload);
+
+        for (InetSocketAddress destination : List.of(new InetSocketAddress("127.0.0.2", 9080), echo.address())) {
+            try (Socket s = new Socket()) {
+                s.setSoTimeout(10_000);
+                s.setSendBufferSize(1024 * 1024);
+                s.setReceiveBufferSize(4096);
+                s.bind(new InetSocketAddress("127.0.0.1", 0));
+                destinations.put(s.getLocalPort(), destination);
+                s.connect(outbound.localAddress());
+                s.getOutputStream().write(payload);
+                s.shutdownOutput();
+                Thread.sleep(200); // the relay stalls writing to us, our FIN already read
+                assertThat(readAll(s.getInputStream())).as("echo via " + destination).isEqualTo(payload);
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ helpers
 
     private TestServers.HbonePeer peer(String ip, SpiffeId identity, int maxStreams) throws Exception {
