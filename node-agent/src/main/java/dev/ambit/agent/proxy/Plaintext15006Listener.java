@@ -6,7 +6,6 @@ import dev.ambit.agent.rbac.ConnectionAttributes;
 import dev.ambit.agent.rbac.Decision;
 import dev.ambit.agent.telemetry.ConnectionLabels;
 import dev.ambit.api.workload.Workload;
-import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -18,8 +17,6 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.function.Function;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The plaintext inbound listener of one pod (port 15006, ztunnel's
@@ -43,7 +40,6 @@ public final class Plaintext15006Listener implements AutoCloseable {
     /** The inbound capture port. */
     public static final int PORT = 15006;
 
-    private static final Logger log = LoggerFactory.getLogger(Plaintext15006Listener.class);
     private static final String LISTENER = "plaintext";
 
     private final InboundContext inbound;
@@ -73,7 +69,7 @@ public final class Plaintext15006Listener implements AutoCloseable {
         if (server != null) {
             throw new IllegalStateException("already started: " + server);
         }
-        ChannelFuture bind = new ServerBootstrap()
+        server = inbound.bindListener(new ServerBootstrap()
                 .group(inbound.eventLoopGroup())
                 .channelFactory(inbound.pod()::newServerChannel)
                 // Reads are the relay's (backpressure); until it starts, EarlyInput's.
@@ -86,15 +82,7 @@ public final class Plaintext15006Listener implements AutoCloseable {
                         ch.pipeline().addLast(new EarlyInput());
                         onAccepted((DuplexChannel) ch);
                     }
-                })
-                .bind(bindAddress)
-                .awaitUninterruptibly();
-        if (!bind.isSuccess()) {
-            throw new IllegalStateException("cannot bind the plaintext inbound listener of pod "
-                    + inbound.pod().podUid() + " to " + bindAddress + ": " + bind.cause().getMessage(), bind.cause());
-        }
-        server = bind.channel();
-        log.info("pod {}: plaintext inbound listening on {}", inbound.pod().podUid(), server.localAddress());
+                }), bindAddress, "plaintext");
         return this;
     }
 
@@ -143,22 +131,11 @@ public final class Plaintext15006Listener implements AutoCloseable {
             reset(client);
             return;
         }
-        new Bootstrap()
-                .group(client.eventLoop()) // the relay needs both channels on one loop
-                .channelFactory(inbound.pod()::newChannel)
-                .option(ChannelOption.AUTO_READ, false)
-                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) inbound.connectTimeout().toMillis())
-                // Keeps what the app sends (and its FIN) until the relay is in place.
-                .handler(new EarlyInput())
-                .connect(destination)
+        // The relay needs both channels on one loop: the app is connected on the client's.
+        inbound.connectApp(client.eventLoop(), destination, LISTENER, labels, source, null, start)
                 .addListener((ChannelFuture f) -> {
                     if (!f.isSuccess()) {
-                        inbound.refusals().refuse(InboundRefusals.UPSTREAM_CONNECT_FAILED, LISTENER, source,
-                                destination, null, String.valueOf(f.cause().getMessage()));
-                        inbound.telemetry().closed(labels.withResponseFlags("UF"), source, destination, 0, 0, start,
-                                Duration.between(start, Instant.now()), null);
-                        reset(client);
+                        reset(client); // counted and logged by connectApp
                         return;
                     }
                     TcpRelay.start(client, (DuplexChannel) f.channel(), result -> inbound.telemetry()

@@ -18,6 +18,7 @@ import io.netty.channel.socket.DuplexChannel;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -179,28 +180,13 @@ class TcpRelayTest {
             try (Socket server = destination.accept()) {
                 // More than the path to the slow destination holds, less than the client side
                 // buffers: the write and the FIN complete while the relay is paused.
-                CompletableFuture<Void> sent = CompletableFuture.runAsync(() -> {
-                    try {
-                        client.getOutputStream().write(request);
-                        client.shutdownOutput();
-                    } catch (IOException e) {
-                        throw new RuntimeException(e);
-                    }
-                });
-                sent.get(10, TimeUnit.SECONDS);
+                sendAndHalfClose(client, request).get(10, TimeUnit.SECONDS);
                 Thread.sleep(200); // the FIN reaches the proxy's socket while nothing reads it
                 assertThat(result).isNotDone();
 
                 assertThat(readToEnd(server.getInputStream())).isEqualTo(request);
-                CompletableFuture<byte[]> received = CompletableFuture.supplyAsync(() -> {
-                    try {
-                        return readToEnd(client.getInputStream());
-                    } catch (IOException e) {
-                        throw new RuntimeException(e);
-                    }
-                });
-                server.getOutputStream().write(reply);
-                server.shutdownOutput();
+                CompletableFuture<byte[]> received = receiveToEnd(client);
+                sendAndHalfClose(server, reply).get(20, TimeUnit.SECONDS);
                 assertThat(received.get(20, TimeUnit.SECONDS)).isEqualTo(reply);
             }
         }
@@ -224,15 +210,8 @@ class TcpRelayTest {
                 client.shutdownOutput();
                 assertThat(readToEnd(server.getInputStream())).isEqualTo(ascii("get"));
                 Thread.sleep(100);
-                CompletableFuture<byte[]> received = CompletableFuture.supplyAsync(() -> {
-                    try {
-                        return readToEnd(client.getInputStream());
-                    } catch (IOException e) {
-                        throw new RuntimeException(e);
-                    }
-                });
-                server.getOutputStream().write(reply);
-                server.shutdownOutput();
+                CompletableFuture<byte[]> received = receiveToEnd(client);
+                sendAndHalfClose(server, reply).get(20, TimeUnit.SECONDS);
                 assertThat(received.get(20, TimeUnit.SECONDS)).isEqualTo(reply);
             }
         }
@@ -251,15 +230,7 @@ class TcpRelayTest {
             client.connect(address);
             try (Socket server = destination.accept()) {
                 server.setSendBufferSize(1024 * 1024);
-                CompletableFuture<Void> sent = CompletableFuture.runAsync(() -> {
-                    try {
-                        server.getOutputStream().write(response);
-                        server.shutdownOutput();
-                    } catch (IOException e) {
-                        throw new RuntimeException(e);
-                    }
-                });
-                sent.get(10, TimeUnit.SECONDS);
+                sendAndHalfClose(server, response).get(10, TimeUnit.SECONDS);
                 Thread.sleep(200);
                 assertThat(readToEnd(client.getInputStream())).isEqualTo(response);
                 client.shutdownOutput();
@@ -284,6 +255,34 @@ class TcpRelayTest {
             a.close().syncUninterruptibly();
             b.close().syncUninterruptibly();
         }
+    }
+
+    /** Writes {@code data} and half-closes, on another thread (the write may wait for the reader). */
+    private static CompletableFuture<Void> sendAndHalfClose(Socket socket, byte[] data) {
+        return CompletableFuture.runAsync(() -> {
+            try {
+                socket.getOutputStream().write(data);
+                socket.shutdownOutput();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }, TcpRelayTest::ownThread);
+    }
+
+    /** Reads until the peer's FIN, on another thread. */
+    private static CompletableFuture<byte[]> receiveToEnd(Socket socket) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return readToEnd(socket.getInputStream());
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }, TcpRelayTest::ownThread);
+    }
+
+    /** Each blocking peer on a thread of its own: a shared pool could run them one after the other. */
+    private static void ownThread(Runnable task) {
+        Thread.ofVirtual().start(task);
     }
 
     private static byte[] ascii(String s) {
