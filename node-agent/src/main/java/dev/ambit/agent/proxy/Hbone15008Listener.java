@@ -93,7 +93,7 @@ public final class Hbone15008Listener implements AutoCloseable {
     private final InetSocketAddress bindAddress;
     private final Duration handshakeTimeout;
     private final HboneServer hbone;
-    private Channel server; // guarded by this
+    private final ListenerChannel server = new ListenerChannel();
 
     private Hbone15008Listener(Builder b) {
         inbound = b.inbound;
@@ -130,11 +130,8 @@ public final class Hbone15008Listener implements AutoCloseable {
      *
      * @throws IllegalStateException if it is already started, or the bind fails (with the cause)
      */
-    public synchronized Hbone15008Listener start() {
-        if (server != null) {
-            throw new IllegalStateException("already started: " + server);
-        }
-        server = inbound.bindListener(new ServerBootstrap()
+    public Hbone15008Listener start() {
+        server.bind(() -> inbound.bindListener(new ServerBootstrap()
                 .group(inbound.eventLoopGroup())
                 .channelFactory(inbound.pod()::newServerChannel)
                 .childHandler(new ChannelInitializer<>() {
@@ -142,13 +139,13 @@ public final class Hbone15008Listener implements AutoCloseable {
                     protected void initChannel(Channel ch) {
                         initConnection(ch);
                     }
-                }), bindAddress, "HBONE");
+                }), bindAddress, "HBONE"));
         return this;
     }
 
     /** The bound address; {@code null} before {@link #start()}. */
-    public synchronized InetSocketAddress localAddress() {
-        return server == null ? null : (InetSocketAddress) server.localAddress();
+    public InetSocketAddress localAddress() {
+        return server.localAddress();
     }
 
     /**
@@ -156,10 +153,8 @@ public final class Hbone15008Listener implements AutoCloseable {
      * (draining); the pod's unenrolment closes its network namespace, which ends them.
      */
     @Override
-    public synchronized void close() {
-        if (server != null) {
-            server.close().awaitUninterruptibly();
-        }
+    public void close() {
+        server.close();
     }
 
     // ---------------------------------------------------------------- connections

@@ -45,7 +45,7 @@ public final class Plaintext15006Listener implements AutoCloseable {
     private final InboundContext inbound;
     private final InetSocketAddress bindAddress;
     private final Function<Channel, InetSocketAddress> originalDestination;
-    private Channel server; // guarded by this
+    private final ListenerChannel server = new ListenerChannel();
 
     private Plaintext15006Listener(Builder b) {
         inbound = b.inbound;
@@ -65,11 +65,8 @@ public final class Plaintext15006Listener implements AutoCloseable {
      *
      * @throws IllegalStateException if it is already started, or the bind fails (with the cause)
      */
-    public synchronized Plaintext15006Listener start() {
-        if (server != null) {
-            throw new IllegalStateException("already started: " + server);
-        }
-        server = inbound.bindListener(new ServerBootstrap()
+    public Plaintext15006Listener start() {
+        server.bind(() -> inbound.bindListener(new ServerBootstrap()
                 .group(inbound.eventLoopGroup())
                 .channelFactory(inbound.pod()::newServerChannel)
                 // Reads are the relay's (backpressure); until it starts, EarlyInput's.
@@ -82,26 +79,24 @@ public final class Plaintext15006Listener implements AutoCloseable {
                         ch.pipeline().addLast(new EarlyInput());
                         onAccepted((DuplexChannel) ch);
                     }
-                }), bindAddress, "plaintext");
+                }), bindAddress, "plaintext"));
         return this;
     }
 
     /** The listening channel (for the redirector); {@code null} before {@link #start()}. */
-    public synchronized Channel serverChannel() {
-        return server;
+    public Channel serverChannel() {
+        return server.channel();
     }
 
     /** The bound address; {@code null} before {@link #start()}. */
-    public synchronized InetSocketAddress localAddress() {
-        return server == null ? null : (InetSocketAddress) server.localAddress();
+    public InetSocketAddress localAddress() {
+        return server.localAddress();
     }
 
     /** Stops accepting; established connections are relayed until they end. */
     @Override
-    public synchronized void close() {
-        if (server != null) {
-            server.close().awaitUninterruptibly();
-        }
+    public void close() {
+        server.close();
     }
 
     private void onAccepted(DuplexChannel client) {
