@@ -102,6 +102,8 @@ public final class Relay {
                     + "and Relay.start called from it: " + tcp + ", " + stream);
         }
         Relay relay = new Relay(tcp, stream, listener);
+        // After the TCP peer's FIN its socket is still written to: see EpollHalfClose.
+        EpollHalfClose.keepRegistered(tcp);
         tcp.config().setAutoRead(false);
         tcp.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
         stream.config().setAutoRead(false);

@@ -13,18 +13,14 @@ import dev.ambit.common.hbone.HboneRequest;
 import dev.ambit.common.hbone.HboneServer;
 import dev.ambit.common.hbone.HboneTarget;
 import dev.ambit.common.identity.SpiffeId;
-import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelDuplexHandler;
-import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
-import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http2.Http2FrameStreamEvent;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
@@ -97,7 +93,7 @@ public final class Hbone15008Listener implements AutoCloseable {
     private final InetSocketAddress bindAddress;
     private final Duration handshakeTimeout;
     private final HboneServer hbone;
-    private Channel server; // guarded by this
+    private final ListenerChannel server = new ListenerChannel();
 
     private Hbone15008Listener(Builder b) {
         inbound = b.inbound;
@@ -134,11 +130,8 @@ public final class Hbone15008Listener implements AutoCloseable {
      *
      * @throws IllegalStateException if it is already started, or the bind fails (with the cause)
      */
-    public synchronized Hbone15008Listener start() {
-        if (server != null) {
-            throw new IllegalStateException("already started: " + server);
-        }
-        ChannelFuture bind = new ServerBootstrap()
+    public Hbone15008Listener start() {
+        server.bind(() -> inbound.bindListener(new ServerBootstrap()
                 .group(inbound.eventLoopGroup())
                 .channelFactory(inbound.pod()::newServerChannel)
                 .childHandler(new ChannelInitializer<>() {
@@ -146,21 +139,13 @@ public final class Hbone15008Listener implements AutoCloseable {
                     protected void initChannel(Channel ch) {
                         initConnection(ch);
                     }
-                })
-                .bind(bindAddress)
-                .awaitUninterruptibly();
-        if (!bind.isSuccess()) {
-            throw new IllegalStateException("cannot bind the HBONE listener of pod " + inbound.pod().podUid()
-                    + " to " + bindAddress + ": " + bind.cause().getMessage(), bind.cause());
-        }
-        server = bind.channel();
-        log.info("pod {}: HBONE inbound listening on {}", inbound.pod().podUid(), server.localAddress());
+                }), bindAddress, "HBONE"));
         return this;
     }
 
     /** The bound address; {@code null} before {@link #start()}. */
-    public synchronized InetSocketAddress localAddress() {
-        return server == null ? null : (InetSocketAddress) server.localAddress();
+    public InetSocketAddress localAddress() {
+        return server.localAddress();
     }
 
     /**
@@ -168,10 +153,8 @@ public final class Hbone15008Listener implements AutoCloseable {
      * (draining); the pod's unenrolment closes its network namespace, which ends them.
      */
     @Override
-    public synchronized void close() {
-        if (server != null) {
-            server.close().awaitUninterruptibly();
-        }
+    public void close() {
+        server.close();
     }
 
     // ---------------------------------------------------------------- connections
@@ -398,7 +381,9 @@ public final class Hbone15008Listener implements AutoCloseable {
         }
         inbound.telemetry().opened(labels);
         return CompletableFuture.completedFuture(HboneTarget.accept(
-                (r, loop) -> connectApp(r.destination(), loop, labels, source, peerUri, start),
+                // The UpstreamConnector: if the app is unreachable the HBONE server answers 503 and
+                // there is no relay, so connectApp ends the connection's telemetry itself.
+                (r, loop) -> inbound.connectApp(loop, r.destination(), LISTENER, labels, source, peerUri, start),
                 result -> inbound.telemetry().closed(labels, source, destination, result.streamToTcp(),
                         result.tcpToStream(), start, result.duration(), null)));
     }
@@ -429,30 +414,6 @@ public final class Hbone15008Listener implements AutoCloseable {
     private Workload sourceWorkload(String peerUri, InetAddress address) {
         Workload w = inbound.state().workloadByAddress(address);
         return w != null && InboundLabels.identity(w).equals(peerUri) ? w : null;
-    }
-
-    /** The {@link dev.ambit.common.hbone.UpstreamConnector}: inside the pod, on the tunnel's event loop. */
-    private ChannelFuture connectApp(InetSocketAddress app, EventLoop loop, ConnectionLabels labels,
-                                     InetSocketAddress source, String peerUri, Instant start) {
-        ChannelFuture connect = new Bootstrap()
-                .group(loop)
-                .channelFactory(inbound.pod()::newChannel)
-                .option(ChannelOption.AUTO_READ, false)
-                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) inbound.connectTimeout().toMillis())
-                // Keeps what the app sends (and its FIN) until the relay is in place.
-                .handler(new InboundEarlyInput())
-                .connect(app);
-        connect.addListener((ChannelFuture f) -> {
-            if (!f.isSuccess()) {
-                // The HBONE server answers 503; no relay, so telemetry ends the connection here.
-                inbound.refusals().refuse(InboundRefusals.UPSTREAM_CONNECT_FAILED, LISTENER, source, app, peerUri,
-                        String.valueOf(f.cause().getMessage()));
-                inbound.telemetry().closed(labels.withResponseFlags("UF"), source, app, 0, 0, start,
-                        Duration.between(start, Instant.now()), null);
-            }
-        });
-        return connect;
     }
 
     /** Configures a {@link Hbone15008Listener}. */

@@ -5,12 +5,23 @@ import static java.util.Objects.requireNonNull;
 import dev.ambit.agent.rbac.Authorizer;
 import dev.ambit.agent.state.ProxyState;
 import dev.ambit.agent.telemetry.TcpTelemetry;
+import dev.ambit.agent.telemetry.ConnectionLabels;
 import dev.ambit.common.metrics.MetricsRegistry;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Collection;
 import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * What the inbound listeners of one pod (15008 HBONE, 15006 plaintext) share: the pod and
@@ -25,6 +36,8 @@ import java.util.Set;
  * }</pre>
  */
 public final class InboundContext {
+
+    private static final Logger log = LoggerFactory.getLogger(InboundContext.class);
 
     /** Default time to connect to the app before the tunnel is refused. */
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
@@ -95,6 +108,58 @@ public final class InboundContext {
     /** Whether {@code address} is one of this pod's addresses. */
     boolean isPodAddress(InetAddress address) {
         return podAddresses.contains(address);
+    }
+
+    /**
+     * Binds one of the pod's listeners and waits until it is bound.
+     *
+     * @param name the listener's name in the log line and the error ({@code "HBONE"}, {@code "plaintext"})
+     * @return the listening channel
+     * @throws IllegalStateException if it cannot bind
+     */
+    Channel bindListener(ServerBootstrap bootstrap, InetSocketAddress address, String name) {
+        ChannelFuture bind = bootstrap.bind(address).awaitUninterruptibly();
+        if (!bind.isSuccess()) {
+            throw new IllegalStateException("cannot bind the " + name + " inbound listener of pod " + pod.podUid()
+                    + " to " + address + ": " + bind.cause().getMessage(), bind.cause());
+        }
+        log.info("pod {}: {} inbound listening on {}", pod.podUid(), name, bind.channel().localAddress());
+        return bind.channel();
+    }
+
+    /**
+     * Connects to the app at {@code app} from inside the pod (exempt from the redirection, so
+     * it does not loop back to a listener), on {@code loop}: the relay needs both its channels
+     * on one loop. The channel has {@code AUTO_READ} off and half-closure allowed, and an
+     * {@link EarlyInput} keeps what the app sends (and its FIN) until the relay is in place.
+     *
+     * <p>If the connect fails, the refusal is counted and logged as
+     * {@link InboundRefusals#UPSTREAM_CONNECT_FAILED} and the connection's telemetry is
+     * closed with the {@code UF} flag; the caller only has to turn its client away.
+     *
+     * @param listener the listener's name in the refusal log
+     * @param peerUri the client's proven identity, or {@code null} for a plaintext client
+     * @param start when the connection was opened, for the telemetry
+     */
+    ChannelFuture connectApp(EventLoop loop, InetSocketAddress app, String listener, ConnectionLabels labels,
+                             InetSocketAddress source, String peerUri, Instant start) {
+        ChannelFuture connect = new Bootstrap()
+                .group(loop)
+                .channelFactory(pod::newChannel)
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) connectTimeout.toMillis())
+                .handler(new EarlyInput())
+                .connect(app);
+        connect.addListener((ChannelFuture f) -> {
+            if (!f.isSuccess()) {
+                refusals.refuse(InboundRefusals.UPSTREAM_CONNECT_FAILED, listener, source, app, peerUri,
+                        String.valueOf(f.cause().getMessage()));
+                telemetry.closed(labels.withResponseFlags("UF"), source, app, 0, 0, start,
+                        Duration.between(start, Instant.now()), null);
+            }
+        });
+        return connect;
     }
 
     /** Configures an {@link InboundContext}. */

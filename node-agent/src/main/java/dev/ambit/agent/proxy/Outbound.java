@@ -56,7 +56,7 @@ import org.slf4j.LoggerFactory;
  *       presenting the pod's certificate and requiring the workload's identity, with
  *       {@code Forwarded: for=<pod ip>}, Istio's {@code baggage} and a new
  *       {@code traceparent}. Otherwise (unmeshed or unknown): plain TCP to the destination,
- *       from the pod's namespace ({@link Passthrough}).</li>
+ *       from the pod's namespace ({@link TcpRelay}).</li>
  * </ol>
  *
  * <p>Failures close the client connection with a reset and are reported with Istio's
@@ -130,9 +130,9 @@ public final class Outbound implements AutoCloseable {
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        // Reads are the relay's (backpressure); until it starts, the prefetcher's.
+                        // Reads are the relay's (backpressure); until it starts, EarlyInput's.
                         ch.config().setAutoRead(false);
-                        ch.pipeline().addLast("prefetch", new OutboundPrefetch());
+                        ch.pipeline().addLast("early-input", new EarlyInput());
                         // Registered on its event loop: everything of this connection happens there.
                         handle((DuplexChannel) ch);
                     }
@@ -283,9 +283,9 @@ public final class Outbound implements AutoCloseable {
                     fail(client, labels, peer, route.target, start, "UF", String.valueOf(c.cause()));
                     return;
                 }
-                Passthrough.start(client, upstream, result -> telemetry.closed(
+                TcpRelay.start(client, upstream, result -> telemetry.closed(
                         result.completed() || result.cause() == null ? labels : labels.withResponseFlags("UR"),
-                        peer, route.target, result.downstreamToUpstream(), result.upstreamToDownstream(), start,
+                        peer, route.target, result.clientToServer(), result.serverToClient(), start,
                         result.duration(), null));
             });
         });

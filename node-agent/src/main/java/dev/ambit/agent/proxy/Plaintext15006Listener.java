@@ -6,7 +6,6 @@ import dev.ambit.agent.rbac.ConnectionAttributes;
 import dev.ambit.agent.rbac.Decision;
 import dev.ambit.agent.telemetry.ConnectionLabels;
 import dev.ambit.api.workload.Workload;
-import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -18,8 +17,6 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.function.Function;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The plaintext inbound listener of one pod (port 15006, ztunnel's
@@ -35,7 +32,7 @@ import org.slf4j.LoggerFactory;
  * FIN: the client must not take a refusal for an empty answer), counted in
  * {@code ambit_agent_inbound_refused_total{reason}} and logged. Allowed ones are connected
  * to the app from inside the pod (exempt from the redirection, so it does not loop) and
- * relayed with {@link InboundTcpRelay}; Istio's TCP metrics record them with
+ * relayed with {@link TcpRelay}; Istio's TCP metrics record them with
  * {@code connection_security_policy="none"}.
  */
 public final class Plaintext15006Listener implements AutoCloseable {
@@ -43,13 +40,12 @@ public final class Plaintext15006Listener implements AutoCloseable {
     /** The inbound capture port. */
     public static final int PORT = 15006;
 
-    private static final Logger log = LoggerFactory.getLogger(Plaintext15006Listener.class);
     private static final String LISTENER = "plaintext";
 
     private final InboundContext inbound;
     private final InetSocketAddress bindAddress;
     private final Function<Channel, InetSocketAddress> originalDestination;
-    private Channel server; // guarded by this
+    private final ListenerChannel server = new ListenerChannel();
 
     private Plaintext15006Listener(Builder b) {
         inbound = b.inbound;
@@ -69,52 +65,38 @@ public final class Plaintext15006Listener implements AutoCloseable {
      *
      * @throws IllegalStateException if it is already started, or the bind fails (with the cause)
      */
-    public synchronized Plaintext15006Listener start() {
-        if (server != null) {
-            throw new IllegalStateException("already started: " + server);
-        }
-        ChannelFuture bind = new ServerBootstrap()
+    public Plaintext15006Listener start() {
+        server.bind(() -> inbound.bindListener(new ServerBootstrap()
                 .group(inbound.eventLoopGroup())
                 .channelFactory(inbound.pod()::newServerChannel)
-                // Nothing is read before policy allowed the connection and the app is connected.
+                // Reads are the relay's (backpressure); until it starts, EarlyInput's.
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        // A client that writes and half-closes at once is read before the app
-                        // is connected (epoll reads on FIN even without AUTO_READ): keep it.
-                        ch.pipeline().addLast(new InboundEarlyInput());
+                        // A client may write and half-close before the app is connected.
+                        ch.pipeline().addLast(new EarlyInput());
                         onAccepted((DuplexChannel) ch);
                     }
-                })
-                .bind(bindAddress)
-                .awaitUninterruptibly();
-        if (!bind.isSuccess()) {
-            throw new IllegalStateException("cannot bind the plaintext inbound listener of pod "
-                    + inbound.pod().podUid() + " to " + bindAddress + ": " + bind.cause().getMessage(), bind.cause());
-        }
-        server = bind.channel();
-        log.info("pod {}: plaintext inbound listening on {}", inbound.pod().podUid(), server.localAddress());
+                }), bindAddress, "plaintext"));
         return this;
     }
 
     /** The listening channel (for the redirector); {@code null} before {@link #start()}. */
-    public synchronized Channel serverChannel() {
-        return server;
+    public Channel serverChannel() {
+        return server.channel();
     }
 
     /** The bound address; {@code null} before {@link #start()}. */
-    public synchronized InetSocketAddress localAddress() {
-        return server == null ? null : (InetSocketAddress) server.localAddress();
+    public InetSocketAddress localAddress() {
+        return server.localAddress();
     }
 
     /** Stops accepting; established connections are relayed until they end. */
     @Override
-    public synchronized void close() {
-        if (server != null) {
-            server.close().awaitUninterruptibly();
-        }
+    public void close() {
+        server.close();
     }
 
     private void onAccepted(DuplexChannel client) {
@@ -144,24 +126,14 @@ public final class Plaintext15006Listener implements AutoCloseable {
             reset(client);
             return;
         }
-        new Bootstrap()
-                .group(client.eventLoop()) // the relay needs both channels on one loop
-                .channelFactory(inbound.pod()::newChannel)
-                .option(ChannelOption.AUTO_READ, false)
-                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) inbound.connectTimeout().toMillis())
-                .handler(new InboundEarlyInput())
-                .connect(destination)
+        // The relay needs both channels on one loop: the app is connected on the client's.
+        inbound.connectApp(client.eventLoop(), destination, LISTENER, labels, source, null, start)
                 .addListener((ChannelFuture f) -> {
                     if (!f.isSuccess()) {
-                        inbound.refusals().refuse(InboundRefusals.UPSTREAM_CONNECT_FAILED, LISTENER, source,
-                                destination, null, String.valueOf(f.cause().getMessage()));
-                        inbound.telemetry().closed(labels.withResponseFlags("UF"), source, destination, 0, 0, start,
-                                Duration.between(start, Instant.now()), null);
-                        reset(client);
+                        reset(client); // counted and logged by connectApp
                         return;
                     }
-                    InboundTcpRelay.start(client, (DuplexChannel) f.channel(), result -> inbound.telemetry()
+                    TcpRelay.start(client, (DuplexChannel) f.channel(), result -> inbound.telemetry()
                             .closed(labels, source, destination, result.clientToServer(), result.serverToClient(),
                                     start, result.duration(), null));
                 });

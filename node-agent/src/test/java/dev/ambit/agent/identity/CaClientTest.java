@@ -1,8 +1,9 @@
 package dev.ambit.agent.identity;
 
-import static dev.ambit.agent.identity.TestCa.BACKEND;
-import static dev.ambit.agent.identity.TestCa.ELSEWHERE;
-import static dev.ambit.agent.identity.TestCa.FRONTEND;
+import dev.ambit.testing.TestCa;
+import static dev.ambit.testing.TestCa.BACKEND;
+import static dev.ambit.testing.TestCa.ELSEWHERE;
+import static dev.ambit.testing.TestCa.FRONTEND;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

@@ -1,5 +1,6 @@
 package dev.ambit.agent.proxy;
 
+import dev.ambit.testing.TestCa;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ambit.agent.identity.CaClient;
@@ -29,7 +30,7 @@ class HbonePoolTest {
 
     @TempDir
     Path dir;
-    ProxyTestCa ca;
+    TestCa ca;
     CaClient caClient;
     TlsContexts tls;
     EventLoopGroup loops;
@@ -42,7 +43,7 @@ class HbonePoolTest {
 
     @BeforeEach
     void setUp() throws Exception {
-        ca = new ProxyTestCa(dir, Duration.ofHours(1));
+        ca = new TestCa(dir, Duration.ofHours(1));
         caClient = ca.client().trustBundle(ca.bundle()).build();
         tls = TlsContexts.builder(ca.bundle()).build();
         loops = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
@@ -53,7 +54,7 @@ class HbonePoolTest {
         hboneAddress = new InetSocketAddress("127.0.0.2", port);
         echo = new TestServers.Echo(loops, new InetSocketAddress("127.0.0.1", 0));
         peer = new TestServers.HbonePeer(loops, hboneAddress, tls,
-                caClient.issue(ProxyTestCa.BACKEND).get(10, TimeUnit.SECONDS), echo.address(), 100);
+                caClient.issue(TestCa.BACKEND).get(10, TimeUnit.SECONDS), echo.address(), 100);
     }
 
     @AfterEach
@@ -78,8 +79,8 @@ class HbonePoolTest {
     @Test
     void aRenewedCertificateGetsANewConnection() throws Exception {
         pool = HbonePool.builder(tls).metrics(metrics).build();
-        WorkloadCertificate first = caClient.issue(ProxyTestCa.FRONTEND).get(10, TimeUnit.SECONDS);
-        WorkloadCertificate renewed = caClient.issue(ProxyTestCa.FRONTEND).get(10, TimeUnit.SECONDS);
+        WorkloadCertificate first = caClient.issue(TestCa.FRONTEND).get(10, TimeUnit.SECONDS);
+        WorkloadCertificate renewed = caClient.issue(TestCa.FRONTEND).get(10, TimeUnit.SECONDS);
         assertThat(renewed.serialNumber()).isNotEqualTo(first.serialNumber());
 
         Http2StreamChannel a = open(first);
@@ -90,7 +91,7 @@ class HbonePoolTest {
         Http2StreamChannel c = open(renewed);
         assertThat(c.parent()).isNotSameAs(a.parent());
         assertThat(peer.accepts).hasValue(2);
-        assertThat(peer.seen).hasSize(3).allSatisfy(s -> assertThat(s.client()).isEqualTo(ProxyTestCa.FRONTEND));
+        assertThat(peer.seen).hasSize(3).allSatisfy(s -> assertThat(s.client()).isEqualTo(TestCa.FRONTEND));
         assertThat(metrics.value(HbonePool.OPENED)).isEqualTo(2.0);
         assertThat(metrics.value(HbonePool.STREAMS)).isEqualTo(3.0);
         a.close().sync();
@@ -101,7 +102,7 @@ class HbonePoolTest {
     @Test
     void idleConnectionsAreClosed() throws Exception {
         pool = HbonePool.builder(tls).metrics(metrics).idleTimeout(Duration.ofMillis(200)).build();
-        WorkloadCertificate cert = caClient.issue(ProxyTestCa.FRONTEND).get(10, TimeUnit.SECONDS);
+        WorkloadCertificate cert = caClient.issue(TestCa.FRONTEND).get(10, TimeUnit.SECONDS);
 
         Http2StreamChannel stream = open(cert);
         assertThat(pool.connectionCount()).isEqualTo(1);
@@ -121,7 +122,7 @@ class HbonePoolTest {
 
     private Http2StreamChannel open(WorkloadCertificate cert) throws Exception {
         EventLoop loop = loops.next();
-        return pool.connect(network, cert, ProxyTestCa.BACKEND, hboneAddress,
+        return pool.connect(network, cert, TestCa.BACKEND, hboneAddress,
                 HboneRequest.of(new InetSocketAddress("127.0.0.2", 9080)), loop).get(10, TimeUnit.SECONDS);
     }
 

@@ -1,8 +1,9 @@
 package dev.ambit.agent.proxy;
 
-import static dev.ambit.agent.proxy.InboundTestCa.BACKEND;
-import static dev.ambit.agent.proxy.InboundTestCa.FRONTEND;
-import static dev.ambit.agent.proxy.InboundTestCa.PAYMENTS;
+import dev.ambit.testing.TestCa;
+import static dev.ambit.testing.TestCa.BACKEND;
+import static dev.ambit.testing.TestCa.ELSEWHERE;
+import static dev.ambit.testing.TestCa.FRONTEND;
 import static java.nio.charset.StandardCharsets.US_ASCII;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -69,6 +70,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -98,7 +100,7 @@ class InboundProxyTest {
 
     @TempDir
     static Path dir;
-    static InboundTestCa ca;
+    static TestCa ca;
     static TlsContexts tls;
     static WorkloadCertificate frontendCert;
     static WorkloadCertificate backendCert;
@@ -120,11 +122,12 @@ class InboundProxyTest {
     static void startCaAndApp() throws Exception {
         assertThat(ResourceLeakDetector.getLevel()).isEqualTo(ResourceLeakDetector.Level.PARANOID);
         installLeakListener();
-        ca = new InboundTestCa(dir);
+        ca = new TestCa(dir, Duration.ofHours(1));
+        ca.placeOnNode(FRONTEND, BACKEND, ELSEWHERE);
         tls = TlsContexts.builder(ca.bundle()).build();
         frontendCert = ca.issue(FRONTEND);
         backendCert = ca.issue(BACKEND);
-        paymentsCert = ca.issue(PAYMENTS);
+        paymentsCert = ca.issue(ELSEWHERE);
         group = new MultiThreadIoEventLoopGroup(2, EpollIoHandler.newFactory());
         app = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)

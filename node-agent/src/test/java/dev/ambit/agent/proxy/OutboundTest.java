@@ -1,5 +1,6 @@
 package dev.ambit.agent.proxy;
 
+import dev.ambit.testing.TestCa;
 import static dev.ambit.agent.state.MeshFixture.ports;
 import static dev.ambit.agent.state.MeshFixture.put;
 import static dev.ambit.agent.state.MeshFixture.service;
@@ -50,11 +51,11 @@ class OutboundTest {
 
     static final String BACKEND = "shop/backend.shop.svc.cluster.local";
     static final String EMPTY = "shop/empty.shop.svc.cluster.local";
-    static final SpiffeId FRONTEND_ID = ProxyTestCa.FRONTEND;
+    static final SpiffeId FRONTEND_ID = TestCa.FRONTEND;
 
     @TempDir
     Path dir;
-    ProxyTestCa ca;
+    TestCa ca;
     CertificateManager certificates;
     TlsContexts tls;
     EventLoopGroup proxyLoops;
@@ -70,8 +71,8 @@ class OutboundTest {
 
     @BeforeEach
     void setUp() throws Exception {
-        ca = new ProxyTestCa(dir, Duration.ofHours(1));
-        ca.placeOnNode(ProxyTestCa.FRONTEND, ProxyTestCa.BACKEND, ProxyTestCa.ELSEWHERE);
+        ca = new TestCa(dir, Duration.ofHours(1));
+        ca.placeOnNode(TestCa.FRONTEND, TestCa.BACKEND, TestCa.ELSEWHERE);
         certificates = CertificateManager.builder(ca.client().trustBundle(ca.bundle()).build())
                 .metrics(MetricsRegistry.create()).build();
         tls = TlsContexts.builder(ca.bundle()).build();
@@ -137,8 +138,8 @@ class OutboundTest {
 
     @Test
     void meshedServiceIsTunnelledRoundRobinWithTheSourceIdentity() throws Exception {
-        TestServers.HbonePeer b1 = peer("127.0.0.2", ProxyTestCa.BACKEND, 100);
-        TestServers.HbonePeer b2 = peer("127.0.0.3", ProxyTestCa.BACKEND, 100);
+        TestServers.HbonePeer b1 = peer("127.0.0.2", TestCa.BACKEND, 100);
+        TestServers.HbonePeer b2 = peer("127.0.0.3", TestCa.BACKEND, 100);
 
         for (int i = 0; i < 4; i++) {
             assertThat(exchange(new InetSocketAddress("10.96.0.10", 8080), "hello " + i)).isEqualTo("hello " + i);
@@ -165,7 +166,7 @@ class OutboundTest {
 
     @Test
     void tunnelsShareOnePooledConnectionUpToTheServersStreamLimit() throws Exception {
-        TestServers.HbonePeer many = peer("127.0.0.2", ProxyTestCa.BACKEND, 100);
+        TestServers.HbonePeer many = peer("127.0.0.2", TestCa.BACKEND, 100);
         List<Socket> open = new ArrayList<>();
         try {
             for (int i = 0; i < 5; i++) {
@@ -176,7 +177,7 @@ class OutboundTest {
             assertThat(pool.connectionCount()).isEqualTo(1);
 
             // A peer allowing 2 concurrent streams: the third tunnel needs a second connection.
-            TestServers.HbonePeer limited = peer("127.0.0.3", ProxyTestCa.BACKEND, 2);
+            TestServers.HbonePeer limited = peer("127.0.0.3", TestCa.BACKEND, 2);
             for (int i = 0; i < 3; i++) {
                 open.add(held(new InetSocketAddress("127.0.0.3", 9080)));
             }
@@ -193,7 +194,7 @@ class OutboundTest {
     @Test
     void aServerWithTheWrongIdentityIsRefused() throws Exception {
         // State says 127.0.0.2 runs as shop/backend; the server there presents shop/payments.
-        TestServers.HbonePeer impostor = peer("127.0.0.2", ProxyTestCa.ELSEWHERE, 100);
+        TestServers.HbonePeer impostor = peer("127.0.0.2", TestCa.ELSEWHERE, 100);
 
         assertThat(exchange(new InetSocketAddress("127.0.0.2", 9080), "secret")).isEmpty();
 
@@ -240,7 +241,7 @@ class OutboundTest {
 
     @Test
     void largeTransfersFlowBothWaysThroughTunnelAndPassthrough() throws Exception {
-        peer("127.0.0.2", ProxyTestCa.BACKEND, 100);
+        peer("127.0.0.2", TestCa.BACKEND, 100);
         byte[] payload = new byte[4 * 1024 * 1024];
         new java.util.Random(7).nextBytes(payload);
 
@@ -262,6 +263,33 @@ class OutboundTest {
         }
         eventually(() -> metrics.scrape().contains("istio_tcp_sent_bytes_total{"));
         assertThat(metrics.scrape()).contains("connection_security_policy=\"unknown\"");
+    }
+
+    /**
+     * A client that sends its whole request and half-closes before reading, with a small
+     * receive buffer: the answer must be written to a socket whose FIN was already read,
+     * through many waits for room (EPOLLOUT), by both relays (see EpollHalfClose).
+     */
+    @Test
+    void aClientThatHalfClosesBeforeReadingGetsTheWholeAnswerThroughTunnelAndPassthrough() throws Exception {
+        peer("127.0.0.2", TestCa.BACKEND, 100);
+        byte[] payload = new byte[512 * 1024];
+        new java.util.Random(11).nextBytes(payload);
+
+        for (InetSocketAddress destination : List.of(new InetSocketAddress("127.0.0.2", 9080), echo.address())) {
+            try (Socket s = new Socket()) {
+                s.setSoTimeout(10_000);
+                s.setSendBufferSize(1024 * 1024);
+                s.setReceiveBufferSize(4096);
+                s.bind(new InetSocketAddress("127.0.0.1", 0));
+                destinations.put(s.getLocalPort(), destination);
+                s.connect(outbound.localAddress());
+                s.getOutputStream().write(payload);
+                s.shutdownOutput();
+                Thread.sleep(200); // the relay stalls writing to us, our FIN already read
+                assertThat(readAll(s.getInputStream())).as("echo via " + destination).isEqualTo(payload);
+            }
+        }
     }
 
     // ------------------------------------------------------------------ helpers

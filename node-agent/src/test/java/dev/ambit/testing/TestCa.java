@@ -1,4 +1,8 @@
-package dev.ambit.agent.identity;
+package dev.ambit.testing;
+
+import dev.ambit.agent.identity.CaClient;
+import dev.ambit.agent.identity.TrustBundle;
+import dev.ambit.agent.identity.WorkloadCertificate;
 
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.MetricsRegistry;
@@ -18,29 +22,34 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The real istiod-lite CA, in process, over a real (plaintext) gRPC loopback connection, with
- * node-1's credential issued into a token file the way the agent would find it.
+ * node-1's credential issued into a token file the way the agent would find it. The one CA
+ * fixture of the agent's tests (identity and proxies): certificates under test are the ones
+ * the agent would get in production.
  */
-final class TestCa implements AutoCloseable {
+public final class TestCa implements AutoCloseable {
 
-    static final String TRUST_DOMAIN = "cluster.local";
-    static final SpiffeId FRONTEND = SpiffeId.of(TRUST_DOMAIN, "shop", "frontend");
-    static final SpiffeId BACKEND = SpiffeId.of(TRUST_DOMAIN, "shop", "backend");
-    static final SpiffeId ELSEWHERE = SpiffeId.of(TRUST_DOMAIN, "shop", "payments");
+    public static final String TRUST_DOMAIN = "cluster.local";
+    public static final SpiffeId FRONTEND = SpiffeId.of(TRUST_DOMAIN, "shop", "frontend");
+    public static final SpiffeId BACKEND = SpiffeId.of(TRUST_DOMAIN, "shop", "backend");
+    public static final SpiffeId ELSEWHERE = SpiffeId.of(TRUST_DOMAIN, "shop", "payments");
 
-    final CertificateAuthority ca;
-    final MetricsRegistry caMetrics = MetricsRegistry.create();
-    final AtomicReference<MeshResources> model = new AtomicReference<>();
-    final Path credentials;
-    final Path tokenFile;
-    final Server server;
-    final ManagedChannel channel;
+    public final CertificateAuthority ca;
+    public final MetricsRegistry caMetrics = MetricsRegistry.create();
+    public final AtomicReference<MeshResources> model = new AtomicReference<>();
+    public final Path credentials;
+    public final Path tokenFile;
+    public final Server server;
+    public final ManagedChannel channel;
+    private CaClient issuer;
 
-    TestCa(Path dir, Duration leafLifetime) throws IOException {
+    public TestCa(Path dir, Duration leafLifetime) throws IOException {
         ca = CertificateAuthority.builder(dir.resolve("ca")).trustDomain(TRUST_DOMAIN).leafLifetime(leafLifetime)
                 .build();
         credentials = dir.resolve("node-credentials");
@@ -57,20 +66,29 @@ final class TestCa implements AutoCloseable {
     }
 
     /** From now on, exactly these identities run on node-1. */
-    void placeOnNode(SpiffeId... identities) {
+    public void placeOnNode(SpiffeId... identities) {
         model.set(new MeshResources(Map.of(), Map.of(), Map.of("node-1", Set.of(identities)), List.of()));
     }
 
-    double signed() {
+    public double signed() {
         return caMetrics.value("ambit_istiod_certificates_signed_total");
     }
 
-    TrustBundle bundle() {
+    public TrustBundle bundle() {
         return TrustBundle.of(TRUST_DOMAIN, ca.roots());
     }
 
-    CaClient.Builder client() {
+    public CaClient.Builder client() {
         return CaClient.builder(channel, tokenFile);
+    }
+
+    /** A certificate for {@code identity}, which must be {@linkplain #placeOnNode placed} on node-1. */
+    public WorkloadCertificate issue(SpiffeId identity)
+            throws InterruptedException, ExecutionException, TimeoutException {
+        if (issuer == null) {
+            issuer = client().trustBundle(bundle()).build();
+        }
+        return issuer.issue(identity).get(10, TimeUnit.SECONDS);
     }
 
     @Override

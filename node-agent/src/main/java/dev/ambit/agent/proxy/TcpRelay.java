@@ -2,6 +2,7 @@ package dev.ambit.agent.proxy;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.hbone.EpollHalfClose;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
@@ -19,87 +20,94 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Relays bytes between two TCP connections, both ways: the outbound proxy's path to
- * destinations outside the mesh. The TCP twin of mesh-common's HBONE {@code Relay}.
+ * destinations outside the mesh, and the plaintext inbound path from a client to the app.
+ * The TCP twin of mesh-common's HBONE {@link dev.ambit.common.hbone.Relay}, with its rules:
  *
  * <ul>
  *   <li><b>Backpressure.</b> {@code AUTO_READ} is off on both; a side is read again only
  *       once everything read from it was written to the other side and that side is
  *       writable (else when it becomes writable), so a slow reader slows the writer's TCP
- *       window instead of filling memory.</li>
+ *       window instead of filling memory. Memory per direction stays at one read.</li>
  *   <li><b>Half-close.</b> A FIN read from one side becomes {@code shutdownOutput()} on the
- *       other once the bytes before it are written. When both directions finished, both
- *       are closed: {@link Result#completed()}.</li>
- *   <li><b>Abort.</b> An error, reset or early close of one side closes the other with
- *       {@code SO_LINGER 0}, i.e. a TCP RST, so the peer sees the failure.</li>
+ *       other once the bytes before it are written; the side that sent it is still written
+ *       to, however long the other direction goes on ({@link EpollHalfClose}). When both
+ *       directions finished, both are closed: {@link Result#completed()}.</li>
+ *   <li><b>Abort.</b> An error, reset or early close of one side closes both with
+ *       {@code SO_LINGER 0}, i.e. a TCP RST, so neither peer mistakes it for a clean end.</li>
  * </ul>
  *
  * <p>Both channels must be registered on one event loop and {@link #start} called from it.
- * Every buffer read from one side is handed to the write on the other (which releases it);
- * anything read after the end is released here.
+ * Bytes (and a FIN) that arrived before the relay was in place are kept by {@link EarlyInput}
+ * and replayed on the relay's first read. Every buffer read from one side is handed to the
+ * write on the other (which releases it); anything read after the end is released here.
  */
-public final class Passthrough {
+public final class TcpRelay {
 
-    private static final Logger log = LoggerFactory.getLogger(Passthrough.class);
+    private static final Logger log = LoggerFactory.getLogger(TcpRelay.class);
 
     /**
-     * How a passthrough ended.
+     * How a relay ended.
      *
-     * @param downstreamToUpstream bytes from the client to the destination
-     * @param upstreamToDownstream bytes from the destination to the client
+     * @param clientToServer bytes read from the client (the side that connected to us) and
+     *     written to the server
+     * @param serverToClient bytes read from the server and written to the client
      * @param duration from {@link #start} to the end
-     * @param completed both directions finished with a FIN
+     * @param completed both directions finished with a FIN; otherwise it was aborted
      * @param cause the error behind an abort, or {@code null}
      */
-    public record Result(long downstreamToUpstream, long upstreamToDownstream, Duration duration, boolean completed,
+    public record Result(long clientToServer, long serverToClient, Duration duration, boolean completed,
                          Throwable cause) {}
 
     private final Consumer<Result> listener;
     private final long startNanos = System.nanoTime();
-    private final Side down;
-    private final Side up;
+    private final Side client;
+    private final Side server;
     private boolean done;
 
-    private Passthrough(DuplexChannel downstream, DuplexChannel upstream, Consumer<Result> listener) {
+    private TcpRelay(DuplexChannel client, DuplexChannel server, Consumer<Result> listener) {
         this.listener = listener;
-        this.down = new Side(downstream);
-        this.up = new Side(upstream);
-        down.other = up;
-        up.other = down;
+        this.client = new Side(client);
+        this.server = new Side(server);
+        this.client.other = this.server;
+        this.server.other = this.client;
     }
 
     /**
-     * Starts relaying and returns at once; the passthrough owns both channels from now on,
-     * closes both when it ends and then calls {@code listener} once (on the event loop).
+     * Starts relaying and returns at once; the relay owns both channels from now on, closes
+     * both when it ends and then calls {@code listener} once (on the event loop). A channel
+     * that is no longer active aborts the relay at once.
      *
      * @throws IllegalStateException if not called from the event loop of both channels
      */
-    public static void start(DuplexChannel downstream, DuplexChannel upstream, Consumer<Result> listener) {
-        requireNonNull(downstream, "downstream");
-        requireNonNull(upstream, "upstream");
+    public static void start(DuplexChannel client, DuplexChannel server, Consumer<Result> listener) {
+        requireNonNull(client, "client");
+        requireNonNull(server, "server");
         requireNonNull(listener, "listener");
-        if (!downstream.eventLoop().inEventLoop() || !upstream.eventLoop().inEventLoop()) {
+        if (!client.eventLoop().inEventLoop() || !server.eventLoop().inEventLoop()) {
             throw new IllegalStateException("both channels must be on one event loop, and start called from it: "
-                    + downstream + ", " + upstream);
+                    + client + ", " + server);
         }
-        Passthrough p = new Passthrough(downstream, upstream, listener);
-        for (Side s : new Side[] {p.down, p.up}) {
+        TcpRelay relay = new TcpRelay(client, server, listener);
+        for (Side s : new Side[] {relay.client, relay.server}) {
+            // A side whose peer sent its FIN is still written to: see EpollHalfClose.
+            EpollHalfClose.keepRegistered(s.channel);
             s.channel.config().setAutoRead(false);
             s.channel.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
-            s.channel.pipeline().addLast("passthrough", s);
+            s.channel.pipeline().addLast("tcp-relay", s);
         }
-        if (!downstream.isActive() || !upstream.isActive()) {
-            p.abort(new ClosedChannelException());
+        if (!client.isActive() || !server.isActive()) {
+            relay.abort(new ClosedChannelException());
         } else {
-            p.down.maybeRead();
-            p.up.maybeRead();
+            relay.client.maybeRead();
+            relay.server.maybeRead();
         }
     }
 
     private void maybeComplete() {
-        if (!done && down.outputShut && up.outputShut) {
+        if (!done && client.outputShut && server.outputShut) {
             done = true;
-            down.channel.close();
-            up.channel.close();
+            client.channel.close();
+            server.channel.close();
             report(true, null);
         }
     }
@@ -109,9 +117,9 @@ public final class Passthrough {
             return;
         }
         done = true;
-        for (Side s : new Side[] {down, up}) {
+        for (Side s : new Side[] {client, server}) {
             try {
-                s.channel.config().setOption(ChannelOption.SO_LINGER, 0);
+                s.channel.config().setOption(ChannelOption.SO_LINGER, 0); // close() sends a RST
             } catch (RuntimeException ignored) {
                 // Already gone; close() is all that is left.
             }
@@ -121,16 +129,16 @@ public final class Passthrough {
     }
 
     private void report(boolean completed, Throwable cause) {
-        Result r = new Result(down.bytesRead, up.bytesRead, Duration.ofNanos(System.nanoTime() - startNanos),
+        Result r = new Result(client.bytesRead, server.bytesRead, Duration.ofNanos(System.nanoTime() - startNanos),
                 completed, cause);
         try {
             listener.accept(r);
         } catch (RuntimeException e) {
-            log.warn("passthrough listener failed for {} <-> {}: {}", down.channel, up.channel, r, e);
+            log.warn("relay listener failed for {} <-> {}: {}", client.channel, server.channel, r, e);
         }
     }
 
-    /** One connection: what is read from it goes to {@link #other}. */
+    /** One connection, and the relay's handler in its pipeline: what is read from it goes to {@link #other}. */
     private final class Side extends ChannelInboundHandlerAdapter {
         final DuplexChannel channel;
         Side other;
