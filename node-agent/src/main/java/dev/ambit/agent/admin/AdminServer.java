@@ -122,8 +122,8 @@ public final class AdminServer implements AutoCloseable {
 
     // ---------------------------------------------------------------- /config_dump
 
-    /** The {@code /config_dump} document. Package-private for tests that need no socket. */
-    String configDump() throws InvalidProtocolBufferException {
+    /** The {@code /config_dump} document, built from the live state on every request. */
+    private String configDump() throws InvalidProtocolBufferException {
         JsonWriter json = new JsonWriter().open('{');
         json.key("generation").value(state.generation());
 
