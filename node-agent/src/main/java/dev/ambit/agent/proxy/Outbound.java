@@ -313,7 +313,7 @@ public final class Outbound implements AutoCloseable {
         return new ConnectionLabels("source",
                 source == null ? null : workloadName(source),
                 source == null ? null : source.getNamespace(),
-                source == null ? null : identity(source).principal(),
+                source == null ? null : identity(source).uri(),
                 source == null ? null : source.getCanonicalName(),
                 source == null ? null : source.getCanonicalRevision(),
                 source == null ? null : source.getCanonicalName(),
@@ -322,7 +322,7 @@ public final class Outbound implements AutoCloseable {
                 destination == null ? null : workloadName(destination),
                 destination == null ? null : destination.getNamespace(),
                 destination == null || destination.getTunnelProtocol() != TunnelProtocol.HBONE ? null
-                        : identity(destination).principal(),
+                        : identity(destination).uri(),
                 destination == null ? null : destination.getCanonicalName(),
                 destination == null ? null : destination.getCanonicalRevision(),
                 service == null ? null : service.getHostname(),

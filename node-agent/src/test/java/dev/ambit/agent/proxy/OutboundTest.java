@@ -161,7 +161,7 @@ class OutboundTest {
         String scrape = metrics.scrape();
         assertThat(scrape).contains("connection_security_policy=\"mutual_tls\"")
                 .contains("destination_service=\"backend.shop.svc.cluster.local\"")
-                .contains("source_principal=\"" + FRONTEND_ID.principal() + "\"");
+                .contains("source_principal=\"" + FRONTEND_ID.uri() + "\"");
     }
 
     @Test
