@@ -1,5 +1,6 @@
 package dev.ambit.agent.proxy;
 
+import static dev.ambit.testing.Eventually.eventually;
 import dev.ambit.testing.TestCa;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -126,13 +127,4 @@ class HbonePoolTest {
                 HboneRequest.of(new InetSocketAddress("127.0.0.2", 9080)), loop).get(10, TimeUnit.SECONDS);
     }
 
-    private static void eventually(BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("condition not met within 10 s");
-            }
-            Thread.sleep(20);
-        }
-    }
 }

@@ -1,5 +1,7 @@
 package dev.ambit.agent.proxy;
 
+import static dev.ambit.testing.Eventually.eventually;
+import dev.ambit.testing.MetricSamples;
 import dev.ambit.testing.TestCa;
 import static dev.ambit.testing.TestCa.BACKEND;
 import static dev.ambit.testing.TestCa.ELSEWHERE;
@@ -615,35 +617,7 @@ class InboundProxyTest {
 
     /** The sum of the samples of {@code name} whose labels include every given pair. */
     private double metric(String name, String... pairs) {
-        double sum = 0;
-        for (String line : metrics.scrape().split("\n")) {
-            if (!line.startsWith(name + "{")) {
-                continue;
-            }
-            boolean all = true;
-            for (int i = 0; i < pairs.length; i += 2) {
-                all &= line.contains(pairs[i] + "=\"" + pairs[i + 1] + "\"");
-            }
-            if (all) {
-                sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
-            }
-        }
-        return sum;
-    }
-
-    private static void eventually(Runnable assertion) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (true) {
-            try {
-                assertion.run();
-                return;
-            } catch (AssertionError e) {
-                if (System.nanoTime() > deadline) {
-                    throw e;
-                }
-                Thread.sleep(20);
-            }
-        }
+        return MetricSamples.sum(metrics, name, pairs);
     }
 
     private static InetAddress ip(String literal) {

@@ -1,5 +1,6 @@
 package dev.ambit.agent.proxy;
 
+import static dev.ambit.testing.Eventually.eventually;
 import dev.ambit.testing.TestCa;
 import static dev.ambit.agent.state.MeshFixture.ports;
 import static dev.ambit.agent.state.MeshFixture.put;
@@ -345,15 +346,6 @@ class OutboundTest {
         return out.toByteArray();
     }
 
-    private static void eventually(BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("condition not met within 10 s");
-            }
-            Thread.sleep(20);
-        }
-    }
 
     /** The fixture's uid scheme. */
     static final class MeshFixtureUid {
