@@ -1,6 +1,7 @@
 package dev.ambit.agent.proxy;
 
 import static dev.ambit.testing.Eventually.eventually;
+import dev.ambit.testing.LeakCheck;
 import dev.ambit.testing.MetricSamples;
 import dev.ambit.testing.TestCa;
 import static dev.ambit.testing.TestCa.BACKEND;
@@ -110,7 +111,6 @@ class InboundProxyTest {
     static EventLoopGroup group;
     static Channel app;
     static final AtomicInteger appConnections = new AtomicInteger();
-    static final List<String> leaks = new CopyOnWriteArrayList<>();
 
     final java.util.concurrent.atomic.AtomicReference<WorkloadCertificate> podCertificate =
             new java.util.concurrent.atomic.AtomicReference<>();
@@ -122,8 +122,7 @@ class InboundProxyTest {
 
     @BeforeAll
     static void startCaAndApp() throws Exception {
-        assertThat(ResourceLeakDetector.getLevel()).isEqualTo(ResourceLeakDetector.Level.PARANOID);
-        installLeakListener();
+        LeakCheck.reset();
         ca = new TestCa(dir, Duration.ofHours(1));
         ca.placeOnNode(FRONTEND, BACKEND, ELSEWHERE);
         tls = TlsContexts.builder(ca.bundle()).build();
@@ -175,7 +174,7 @@ class InboundProxyTest {
         }
         hbone.close();
         plaintext.close();
-        assertNoLeaks();
+        LeakCheck.assertNoLeaks();
     }
 
     // ---------------------------------------------------------------- HBONE
@@ -626,26 +625,6 @@ class InboundProxyTest {
         } catch (IOException e) {
             throw new IllegalArgumentException(literal, e);
         }
-    }
-
-    private static void installLeakListener() throws ReflectiveOperationException {
-        var f = Class.forName("io.netty.buffer.AbstractByteBuf").getDeclaredField("leakDetector");
-        f.setAccessible(true);
-        @SuppressWarnings("unchecked")
-        ResourceLeakDetector<ByteBuf> detector = (ResourceLeakDetector<ByteBuf>) f.get(null);
-        detector.setLeakListener((type, records) -> leaks.add(type + ": " + records));
-    }
-
-    private static void assertNoLeaks() throws InterruptedException {
-        for (int i = 0; i < 4; i++) {
-            System.gc();
-            Thread.sleep(20);
-            for (int j = 0; j < 16; j++) {
-                ByteBufAllocator.DEFAULT.buffer(8).release();
-                Unpooled.buffer(8).release();
-            }
-        }
-        assertThat(leaks).as("leaked buffers").isEmpty();
     }
 
     /** The echo app: writes back what it reads, half-closes after the client's FIN. */

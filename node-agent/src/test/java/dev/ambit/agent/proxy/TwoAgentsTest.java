@@ -1,6 +1,7 @@
 package dev.ambit.agent.proxy;
 
 import static dev.ambit.testing.Eventually.eventually;
+import dev.ambit.testing.LeakCheck;
 import dev.ambit.testing.MetricSamples;
 import static dev.ambit.agent.state.MeshFixture.ports;
 import static dev.ambit.agent.state.MeshFixture.put;
@@ -102,8 +103,6 @@ class TwoAgentsTest {
     static final String BYE = "<bye>";
     static final int A_LOOPS = 2;
 
-    static final List<String> leaks = new CopyOnWriteArrayList<>();
-
     @TempDir
     Path dir;
     TestCa ca;
@@ -131,19 +130,9 @@ class TwoAgentsTest {
     Hbone15008Listener hboneB;
     Plaintext15006Listener plaintextB;
 
-    @BeforeAll
-    static void leakDetection() throws ReflectiveOperationException {
-        assertThat(ResourceLeakDetector.getLevel()).isEqualTo(ResourceLeakDetector.Level.PARANOID);
-        var f = Class.forName("io.netty.buffer.AbstractByteBuf").getDeclaredField("leakDetector");
-        f.setAccessible(true);
-        @SuppressWarnings("unchecked")
-        ResourceLeakDetector<ByteBuf> detector = (ResourceLeakDetector<ByteBuf>) f.get(null);
-        detector.setLeakListener((type, records) -> leaks.add(type + ": " + records));
-    }
-
     @BeforeEach
     void startTwoAgents() throws Exception {
-        leaks.clear();
+        LeakCheck.reset();
         ca = new TestCa(dir, Duration.ofHours(1));
         ca.placeOnNode(FRONTEND, BACKEND, IMPOSTOR);
 
@@ -233,7 +222,7 @@ class TwoAgentsTest {
         if (ca != null) {
             ca.close();
         }
-        assertNoLeaks();
+        LeakCheck.assertNoLeaks();
     }
 
     // ---------------------------------------------------------------- cases
@@ -252,20 +241,20 @@ class TwoAgentsTest {
             "source_principal", FRONTEND.uri(), "source_workload", "frontend",
             "destination_principal", BACKEND.uri(), "destination_workload", "backend-1",
             "connection_security_policy", "mutual_tls"};
-        eventually(() -> assertThat(metric(metricsB, "istio_tcp_connections_closed_total", atB)).isEqualTo(1));
-        assertThat(metric(metricsB, "istio_tcp_connections_opened_total", atB)).isEqualTo(1);
-        assertThat(metric(metricsB, "istio_tcp_received_bytes_total", atB)).isEqualTo(received);
-        assertThat(metric(metricsB, "istio_tcp_sent_bytes_total", atB)).isEqualTo(sent);
+        eventually(() -> assertThat(MetricSamples.sum(metricsB, "istio_tcp_connections_closed_total", atB)).isEqualTo(1));
+        assertThat(MetricSamples.sum(metricsB, "istio_tcp_connections_opened_total", atB)).isEqualTo(1);
+        assertThat(MetricSamples.sum(metricsB, "istio_tcp_received_bytes_total", atB)).isEqualTo(received);
+        assertThat(MetricSamples.sum(metricsB, "istio_tcp_sent_bytes_total", atB)).isEqualTo(sent);
         // A (reporter source): the server proved backend; same principal format as B's.
         String[] atA = {"reporter", "source",
             "source_principal", FRONTEND.uri(), "source_workload", "frontend",
             "destination_principal", BACKEND.uri(), "destination_workload", "backend-1",
             "destination_service", "backend.shop.svc.cluster.local",
             "connection_security_policy", "mutual_tls"};
-        eventually(() -> assertThat(metric(metricsA, "istio_tcp_connections_closed_total", atA)).isEqualTo(1));
-        assertThat(metric(metricsA, "istio_tcp_connections_opened_total", atA)).isEqualTo(1);
-        assertThat(metric(metricsA, "istio_tcp_received_bytes_total", atA)).isEqualTo(received);
-        assertThat(metric(metricsA, "istio_tcp_sent_bytes_total", atA)).isEqualTo(sent);
+        eventually(() -> assertThat(MetricSamples.sum(metricsA, "istio_tcp_connections_closed_total", atA)).isEqualTo(1));
+        assertThat(MetricSamples.sum(metricsA, "istio_tcp_connections_opened_total", atA)).isEqualTo(1);
+        assertThat(MetricSamples.sum(metricsA, "istio_tcp_received_bytes_total", atA)).isEqualTo(received);
+        assertThat(MetricSamples.sum(metricsA, "istio_tcp_sent_bytes_total", atA)).isEqualTo(sent);
         assertThat(metricsA.scrape()).doesNotContain("response_flags=\"UF\"");
         assertThat(metricsB.scrape()).doesNotContain(InboundRefusals.METRIC + "{");
         assertThat(hboneAccepts).hasValue(1);
@@ -280,9 +269,9 @@ class TwoAgentsTest {
         assertThat(appConnections).hasValue(0);
         eventually(() -> assertThat(metricsB.value(InboundRefusals.METRIC, "policy_denied")).isEqualTo(1.0));
         eventually(() -> assertThat(metricsA.value(Outbound.FAILED, "UF")).isEqualTo(1.0));
-        eventually(() -> assertThat(metric(metricsA, "istio_tcp_connections_closed_total",
+        eventually(() -> assertThat(MetricSamples.sum(metricsA, "istio_tcp_connections_closed_total",
                 "reporter", "source", "response_flags", "UF", "destination_principal", BACKEND.uri())).isEqualTo(1));
-        assertThat(metric(metricsB, "istio_tcp_connections_closed_total", "reporter", "destination",
+        assertThat(MetricSamples.sum(metricsB, "istio_tcp_connections_closed_total", "reporter", "destination",
                 "source_principal", FRONTEND.uri(), "connection_security_policy", "mutual_tls")).isEqualTo(1);
 
         // The same pushes remove the policy: no restart, the next connection goes through.
@@ -313,12 +302,12 @@ class TwoAgentsTest {
         }
         assertThat(appConnections).hasValue(0);
         eventually(() -> assertThat(metricsB.value(InboundRefusals.METRIC, "policy_denied")).isEqualTo(1.0));
-        assertThat(metric(metricsB, "istio_tcp_connections_closed_total",
+        assertThat(MetricSamples.sum(metricsB, "istio_tcp_connections_closed_total",
                 "connection_security_policy", "none")).isEqualTo(1);
 
         assertThat(exchange("mtls still works")).isEqualTo("mtls still works" + BYE);
         assertThat(appConnections).hasValue(1);
-        eventually(() -> assertThat(metric(metricsB, "istio_tcp_connections_closed_total",
+        eventually(() -> assertThat(MetricSamples.sum(metricsB, "istio_tcp_connections_closed_total",
                 "source_principal", FRONTEND.uri(), "connection_security_policy", "mutual_tls")).isEqualTo(1));
         assertThat(metricsB.value(InboundRefusals.METRIC, "policy_denied")).isEqualTo(1.0);
     }
@@ -334,7 +323,7 @@ class TwoAgentsTest {
         eventually(() -> assertThat(metricsA.value(Outbound.FAILED, "UF")).isEqualTo(1.0));
         assertThat(appConnections).hasValue(0);
         assertThat(poolA.connectionCount()).isZero();
-        assertThat(metric(metricsB, "istio_tcp_connections_opened_total")).isZero();
+        assertThat(MetricSamples.sum(metricsB, "istio_tcp_connections_opened_total")).isZero();
     }
 
     @Test
@@ -365,14 +354,14 @@ class TwoAgentsTest {
         assertThat(poolA.connectionCount()).isEqualTo(hboneAccepts.get());
         long bytesIn = 256L * 1024 * n;
         long bytesOut = bytesIn + (long) BYE.length() * n;
-        eventually(() -> assertThat(metric(metricsB, "istio_tcp_connections_closed_total",
+        eventually(() -> assertThat(MetricSamples.sum(metricsB, "istio_tcp_connections_closed_total",
                 "source_principal", FRONTEND.uri())).isEqualTo(n));
-        assertThat(metric(metricsB, "istio_tcp_received_bytes_total")).isEqualTo(bytesIn);
-        assertThat(metric(metricsB, "istio_tcp_sent_bytes_total")).isEqualTo(bytesOut);
-        eventually(() -> assertThat(metric(metricsA, "istio_tcp_connections_closed_total",
+        assertThat(MetricSamples.sum(metricsB, "istio_tcp_received_bytes_total")).isEqualTo(bytesIn);
+        assertThat(MetricSamples.sum(metricsB, "istio_tcp_sent_bytes_total")).isEqualTo(bytesOut);
+        eventually(() -> assertThat(MetricSamples.sum(metricsA, "istio_tcp_connections_closed_total",
                 "destination_principal", BACKEND.uri())).isEqualTo(n));
-        assertThat(metric(metricsA, "istio_tcp_received_bytes_total")).isEqualTo(bytesIn);
-        assertThat(metric(metricsA, "istio_tcp_sent_bytes_total")).isEqualTo(bytesOut);
+        assertThat(MetricSamples.sum(metricsA, "istio_tcp_received_bytes_total")).isEqualTo(bytesIn);
+        assertThat(MetricSamples.sum(metricsA, "istio_tcp_sent_bytes_total")).isEqualTo(bytesOut);
     }
 
     // ---------------------------------------------------------------- mesh state
@@ -517,23 +506,6 @@ class TwoAgentsTest {
         System.arraycopy(a, 0, out, 0, a.length);
         System.arraycopy(b, 0, out, a.length, b.length);
         return out;
-    }
-
-    /** The sum of the samples of {@code name} whose labels include every given pair. */
-    private static double metric(MetricsRegistry metrics, String name, String... pairs) {
-        return MetricSamples.sum(metrics, name, pairs);
-    }
-
-    private static void assertNoLeaks() throws InterruptedException {
-        for (int i = 0; i < 4; i++) {
-            System.gc();
-            Thread.sleep(20);
-            for (int j = 0; j < 16; j++) {
-                ByteBufAllocator.DEFAULT.buffer(8).release();
-                Unpooled.buffer(8).release();
-            }
-        }
-        assertThat(leaks).as("leaked buffers").isEmpty();
     }
 
     private static InetAddress ip(String literal) {
