@@ -18,16 +18,10 @@ import java.util.TreeMap;
  */
 public final class ConfigSnapshot {
 
-    private static final ConfigSnapshot EMPTY = new ConfigSnapshot(new EnumMap<>(Kind.class));
-
     private final Map<Kind, Map<ObjectRef, HasMetadata>> byKind;
 
     private ConfigSnapshot(Map<Kind, Map<ObjectRef, HasMetadata>> byKind) {
         this.byKind = byKind;
-    }
-
-    public static ConfigSnapshot empty() {
-        return EMPTY;
     }
 
     public static Builder builder() {

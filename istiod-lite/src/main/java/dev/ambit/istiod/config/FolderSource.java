@@ -110,11 +110,6 @@ public final class FolderSource implements ConfigSource {
         thread = Thread.ofPlatform().name("ambit-config-folder").daemon().start(() -> watch(listener));
     }
 
-    /** Re-reads the folder now (tests, SIGHUP); normally the watcher does this. */
-    public void rescanNow(Listener listener) {
-        rescan(listener, false);
-    }
-
     private void watch(Listener listener) {
         while (!closed) {
             try {

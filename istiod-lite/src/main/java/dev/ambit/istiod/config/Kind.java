@@ -13,7 +13,6 @@ import io.fabric8.istio.api.networking.v1.ServiceEntry;
 import io.fabric8.istio.api.networking.v1.VirtualService;
 import io.fabric8.istio.api.security.v1.AuthorizationPolicy;
 import io.fabric8.istio.api.security.v1.PeerAuthentication;
-import java.util.List;
 import java.util.Optional;
 
 /**
@@ -68,11 +67,6 @@ public enum Kind {
             }
         }
         return Optional.empty();
-    }
-
-    /** Kinds Ambit reads but another kind with the same name exists in a different group: for messages. */
-    public static List<String> supported() {
-        return java.util.Arrays.stream(values()).map(Kind::qualifiedName).toList();
     }
 
     public String group() {

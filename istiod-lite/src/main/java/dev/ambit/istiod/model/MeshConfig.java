@@ -25,12 +25,4 @@ public record MeshConfig(String trustDomain, String clusterId, String domainSuff
     public static MeshConfig defaults() {
         return new MeshConfig("cluster.local", "Kubernetes", "cluster.local", "istio-system", "");
     }
-
-    public MeshConfig withTrustDomain(String td) {
-        return new MeshConfig(td, clusterId, domainSuffix, rootNamespace, network);
-    }
-
-    public MeshConfig withRootNamespace(String ns) {
-        return new MeshConfig(trustDomain, clusterId, domainSuffix, ns, network);
-    }
 }

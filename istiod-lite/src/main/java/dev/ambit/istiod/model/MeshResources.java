@@ -2,7 +2,6 @@ package dev.ambit.istiod.model;
 
 import static java.util.Objects.requireNonNull;
 
-import com.google.protobuf.Any;
 import com.google.protobuf.Message;
 import dev.ambit.api.security.Authorization;
 import dev.ambit.api.workload.Address;
@@ -64,11 +63,6 @@ public final class MeshResources {
             case AUTHORIZATION_TYPE -> authorizations;
             default -> Collections.emptySortedMap();
         };
-    }
-
-    /** Resources of one type URL packed for the wire. */
-    public static Any pack(Message resource) {
-        return Any.pack(resource);
     }
 
     /** True when a pod with this identity is scheduled on {@code node}. */
