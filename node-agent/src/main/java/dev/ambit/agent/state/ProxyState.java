@@ -28,6 +28,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * The node agent's view of the mesh, as received over xDS: workloads, services and
@@ -80,6 +81,7 @@ public final class ProxyState implements PolicyLookup {
     private final ConcurrentHashMap<String, List<CompiledPolicy>> compiledNamespace = new ConcurrentHashMap<>();
     private volatile List<CompiledPolicy> compiledGlobal = List.of();
     private volatile long generation;
+    private final CopyOnWriteArrayList<Runnable> listeners = new CopyOnWriteArrayList<>();
     /** addressesByName's size, readable without the writer's lock (metrics scrapes). */
     private volatile int addressCount;
 
@@ -110,6 +112,30 @@ public final class ProxyState implements PolicyLookup {
     /** The network of lookups that do not name one. */
     public String localNetwork() {
         return localNetwork;
+    }
+
+    /**
+     * Calls {@code listener} after every update that changed something, on the updating
+     * thread (the xDS client's), outside the writer's lock. Listeners must be quick: hand
+     * real work to a thread of their own. A listener that throws is logged and skipped.
+     */
+    public void addListener(Runnable listener) {
+        listeners.add(requireNonNull(listener, "listener"));
+    }
+
+    public void removeListener(Runnable listener) {
+        listeners.remove(listener);
+    }
+
+    private void notifyListeners() {
+        for (Runnable l : listeners) {
+            try {
+                l.run();
+            } catch (RuntimeException e) {
+                System.getLogger(ProxyState.class.getName()).log(System.Logger.Level.WARNING,
+                        "state listener " + l + " failed", e);
+            }
+        }
     }
 
     // ---------------------------------------------------------------- hot-path lookups
@@ -323,6 +349,7 @@ public final class ProxyState implements PolicyLookup {
             addressCount = addressesByName.size();
             generation++;
         }
+        notifyListeners();
     }
 
     /**
@@ -394,6 +421,7 @@ public final class ProxyState implements PolicyLookup {
             }
             generation++;
         }
+        notifyListeners();
     }
 
     private List<CompiledPolicy> compiledOf(Collection<String> names) {
