@@ -2,14 +2,12 @@ package dev.ambit.istiod;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Flags;
 import dev.ambit.istiod.model.MeshConfig;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
+import java.util.Set;
 
 /**
  * istiod-lite's settings, from command-line flags ({@code --name=value} or
@@ -81,91 +79,31 @@ public record IstiodConfig(
      * @throws IllegalArgumentException naming the flag and what was expected
      */
     public static IstiodConfig parse(String... args) {
-        Map<String, String> flags = new LinkedHashMap<>();
-        List<String> booleans = List.of("kubernetes");
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            if (!a.startsWith("--")) {
-                throw new IllegalArgumentException("argument: " + a + " (expected: --flag; see --help)");
-            }
-            String name = a.substring(2);
-            String value;
-            int eq = name.indexOf('=');
-            if (eq >= 0) {
-                value = name.substring(eq + 1);
-                name = name.substring(0, eq);
-            } else if (booleans.contains(name)) {
-                value = "true";
-            } else if (i + 1 < args.length) {
-                value = args[++i];
-            } else {
-                throw new IllegalArgumentException("--" + name + ": missing value");
-            }
-            flags.put(name, value);
-        }
-        List<String> known = new ArrayList<>(List.of("config-dir", "kubernetes", "listen-address", "xds-port",
+        Flags flags = Flags.parse(args, Set.of("config-dir", "kubernetes", "listen-address", "xds-port",
                 "secure-port", "monitoring-port", "trust-domain", "cluster-id", "domain-suffix", "root-namespace",
-                "ca-dir", "cert-ttl", "node-credentials", "node-agent-sa", "debounce", "max-debounce"));
-        for (String name : flags.keySet()) {
-            if (!known.contains(name)) {
-                throw new IllegalArgumentException("--" + name + ": unknown flag (expected one of: --"
-                        + String.join(", --", known) + ")");
-            }
-        }
+                "ca-dir", "cert-ttl", "node-credentials", "node-agent-sa", "debounce", "max-debounce"),
+                Set.of("kubernetes"));
         MeshConfig defaults = MeshConfig.defaults();
         MeshConfig mesh = new MeshConfig(
-                flags.getOrDefault("trust-domain", defaults.trustDomain()),
-                flags.getOrDefault("cluster-id", defaults.clusterId()),
-                flags.getOrDefault("domain-suffix", defaults.domainSuffix()),
-                flags.getOrDefault("root-namespace", defaults.rootNamespace()),
+                flags.string("trust-domain", defaults.trustDomain()),
+                flags.string("cluster-id", defaults.clusterId()),
+                flags.string("domain-suffix", defaults.domainSuffix()),
+                flags.string("root-namespace", defaults.rootNamespace()),
                 defaults.network());
         return new IstiodConfig(
-                flags.containsKey("config-dir") ? Path.of(flags.get("config-dir")) : null,
-                Boolean.parseBoolean(flags.getOrDefault("kubernetes", "false")),
-                flags.getOrDefault("listen-address", "0.0.0.0"),
-                intFlag(flags, "xds-port", 15010),
-                intFlag(flags, "secure-port", 15012),
-                intFlag(flags, "monitoring-port", 15014),
+                flags.path("config-dir", null),
+                flags.bool("kubernetes"),
+                flags.string("listen-address", "0.0.0.0"),
+                flags.port("xds-port", 15010),
+                flags.port("secure-port", 15012),
+                flags.port("monitoring-port", 15014),
                 mesh,
-                Path.of(flags.getOrDefault("ca-dir", "ca")),
-                duration("cert-ttl", flags.getOrDefault("cert-ttl", "24h")),
-                flags.containsKey("node-credentials") ? Path.of(flags.get("node-credentials")) : null,
-                flags.getOrDefault("node-agent-sa", "istio-system/ztunnel"),
-                duration("debounce", flags.getOrDefault("debounce", "100ms")),
-                duration("max-debounce", flags.getOrDefault("max-debounce", "1s")));
-    }
-
-    /** "500ms", "30s", "10m", "24h", or an ISO-8601 duration. */
-    static Duration duration(String flag, String v) {
-        try {
-            if (v.startsWith("P") || v.startsWith("p")) {
-                return Duration.parse(v);
-            }
-            if (v.endsWith("ms")) {
-                return Duration.ofMillis(Long.parseLong(v.substring(0, v.length() - 2)));
-            }
-            long n = Long.parseLong(v.substring(0, v.length() - 1));
-            return switch (v.charAt(v.length() - 1)) {
-                case 's' -> Duration.ofSeconds(n);
-                case 'm' -> Duration.ofMinutes(n);
-                case 'h' -> Duration.ofHours(n);
-                default -> throw new NumberFormatException();
-            };
-        } catch (RuntimeException e) {
-            throw new IllegalArgumentException("--" + flag + ": " + v + " (expected: a duration like 500ms, 30s, 10m, 24h)");
-        }
-    }
-
-    private static int intFlag(Map<String, String> flags, String name, int fallback) {
-        String v = flags.get(name);
-        if (v == null) {
-            return fallback;
-        }
-        try {
-            return Integer.parseInt(v);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("--" + name + ": " + v + " (expected: a port number 0-65535)");
-        }
+                flags.path("ca-dir", Path.of("ca")),
+                flags.duration("cert-ttl", "24h"),
+                flags.path("node-credentials", null),
+                flags.string("node-agent-sa", "istio-system/ztunnel"),
+                flags.duration("debounce", "100ms"),
+                flags.duration("max-debounce", "1s"));
     }
 
     private static void port(String flag, int p) {

@@ -39,7 +39,10 @@ public final class TestNetwork implements AutoCloseable {
     private int nextHost = 2;
 
     private TestNetwork() {
-        id = PREFIX + Integer.toHexString(ThreadLocalRandom.current().nextInt(0x10000, 0xfffff));
+        // The owner's pid in the name: a sweep spares networks of test JVMs still running
+        // (other modules' or worktrees' runs in parallel) and removes those of dead ones.
+        id = PREFIX + Long.toString(ProcessHandle.current().pid(), 36) + "_"
+                + Integer.toHexString(ThreadLocalRandom.current().nextInt(0x100, 0xfff));
         cgroupRoot = cgroupRoot();
         cgroupDir = cgroupRoot.resolve(id);
         bpffsRoot = Path.of("/sys/fs/bpf").resolve(id);
@@ -168,12 +171,15 @@ public final class TestNetwork implements AutoCloseable {
         }
     }
 
-    /** Removes everything carrying {@link #PREFIX}: namespaces, cgroups, bpffs folders. */
+    /**
+     * Removes what test runs that are no longer running left behind: namespaces, cgroups
+     * and bpffs folders carrying {@link #PREFIX} whose owner process is gone.
+     */
     public static void sweep() {
         List<String> problems = new ArrayList<>();
         Path bpffs = Path.of("/sys/fs/bpf");
         for (Path p : list(bpffs)) {
-            if (p.getFileName().toString().startsWith(PREFIX)) {
+            if (abandoned(p.getFileName().toString())) {
                 try {
                     EbpfRedirector.uninstall(p);
                 } catch (RuntimeException e) {
@@ -182,7 +188,7 @@ public final class TestNetwork implements AutoCloseable {
             }
         }
         for (Path p : list(cgroupRoot())) {
-            if (p.getFileName().toString().startsWith(PREFIX)) {
+            if (abandoned(p.getFileName().toString())) {
                 removeCgroupTree(p, problems);
             }
         }
@@ -194,17 +200,38 @@ public final class TestNetwork implements AutoCloseable {
         }
     }
 
-    /** Test namespaces present right now. */
-    public static List<String> leftoverNamespaces() {
-        return list(Path.of("/run/netns")).stream().map(p -> p.getFileName().toString())
-                .filter(n -> n.startsWith(PREFIX)).toList();
+    /**
+     * Whether {@code name} is a test object of this JVM or of a test run that has ended
+     * (its owner pid is not running, or the name carries none).
+     */
+    static boolean abandoned(String name) {
+        if (!name.startsWith(PREFIX)) {
+            return false;
+        }
+        int x = name.indexOf('_', PREFIX.length());
+        if (x < 0) {
+            return true;
+        }
+        try {
+            long owner = Long.parseLong(name.substring(PREFIX.length(), x), 36);
+            return owner == ProcessHandle.current().pid()
+                    || ProcessHandle.of(owner).map(ph -> !ph.isAlive()).orElse(true);
+        } catch (NumberFormatException e) {
+            return true;
+        }
     }
 
-    /** Test cgroups and bpffs folders present right now. */
+    /** Test namespaces of this JVM or of ended runs present right now. */
+    public static List<String> leftoverNamespaces() {
+        return list(Path.of("/run/netns")).stream().map(p -> p.getFileName().toString())
+                .filter(TestNetwork::abandoned).toList();
+    }
+
+    /** Test cgroups and bpffs folders of this JVM or of ended runs present right now. */
     public static List<Path> leftoverFiles() {
         List<Path> left = new ArrayList<>();
         for (Path dir : List.of(Path.of("/sys/fs/bpf"), cgroupRoot())) {
-            list(dir).stream().filter(p -> p.getFileName().toString().startsWith(PREFIX)).forEach(left::add);
+            list(dir).stream().filter(p -> abandoned(p.getFileName().toString())).forEach(left::add);
         }
         return left;
     }

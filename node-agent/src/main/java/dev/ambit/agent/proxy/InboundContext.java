@@ -118,7 +118,10 @@ public final class InboundContext {
      * @throws IllegalStateException if it cannot bind
      */
     Channel bindListener(ServerBootstrap bootstrap, InetSocketAddress address, String name) {
-        ChannelFuture bind = bootstrap.bind(address).awaitUninterruptibly();
+        // A restarted agent, or a pod re-enrolled, binds again while the old listener's
+        // connections may still be open or in TIME_WAIT on the same port.
+        ChannelFuture bind = bootstrap.option(io.netty.channel.ChannelOption.SO_REUSEADDR, true)
+                .bind(address).awaitUninterruptibly();
         if (!bind.isSuccess()) {
             throw new IllegalStateException("cannot bind the " + name + " inbound listener of pod " + pod.podUid()
                     + " to " + address + ": " + bind.cause().getMessage(), bind.cause());

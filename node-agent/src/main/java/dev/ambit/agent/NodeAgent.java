@@ -1,0 +1,292 @@
+package dev.ambit.agent;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.agent.admin.AdminServer;
+import dev.ambit.agent.admin.Readiness;
+import dev.ambit.agent.admin.StatsServer;
+import dev.ambit.agent.identity.CaClient;
+import dev.ambit.agent.identity.CertificateManager;
+import dev.ambit.agent.identity.TlsContexts;
+import dev.ambit.agent.identity.TrustBundle;
+import dev.ambit.agent.inpod.Capture;
+import dev.ambit.agent.inpod.InPodManager;
+import dev.ambit.agent.inpod.LocalSandboxes;
+import dev.ambit.agent.inpod.PodProxy;
+import dev.ambit.agent.inpod.SandboxSource;
+import dev.ambit.agent.proxy.HbonePool;
+import dev.ambit.agent.proxy.OriginalDestinations;
+import dev.ambit.agent.redirect.EbpfRedirector;
+import dev.ambit.agent.redirect.RedirectConfig;
+import dev.ambit.agent.state.ProxyState;
+import dev.ambit.agent.xds.XdsClient;
+import dev.ambit.common.metrics.MetricsRegistry;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.GrpcSslContexts;
+import io.grpc.netty.NettyChannelBuilder;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The node agent process: the one class that wires the subsystems together (as ztunnel's
+ * {@code app.rs}). Start order follows the data's path: capture (re-opening the pins a
+ * previous process left, so enrolled pods stay captured and fail closed meanwhile), the
+ * control plane channel (xDS and CA over TLS on 15012), certificates, the data path's
+ * event loops and HBONE pool, pod enrolment (after the first xDS sync), then the stats,
+ * readiness and admin listeners.
+ *
+ * <p>Shutdown ({@link #shutdown()}, SIGTERM): readiness turns false, every pod's listeners
+ * stop accepting, open connections get {@code --drain-timeout} to finish, then everything
+ * closes. Capture stays attached: pods fail closed until the next agent re-enrols them.
+ */
+public final class NodeAgent implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(NodeAgent.class);
+
+    private final NodeAgentConfig config;
+    private final List<AutoCloseable> closeables = new ArrayList<>(); // closed in reverse order
+    private final AtomicBoolean draining = new AtomicBoolean();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final CountDownLatch terminated = new CountDownLatch(1);
+    private final MetricsRegistry metrics = MetricsRegistry.create();
+    private EbpfRedirector redirector;
+    private ProxyState state;
+    private XdsClient xds;
+    private CertificateManager certificates;
+    private InPodManager inpod;
+    private StatsServer stats;
+    private AdminServer admin;
+
+    private NodeAgent(NodeAgentConfig config) {
+        this.config = config;
+    }
+
+    /**
+     * Starts an agent. Returns once every listener is bound; enrolment follows the first
+     * xDS sync in the background.
+     *
+     * @throws RuntimeException naming the part that could not start; what had started is closed
+     */
+    public static NodeAgent start(NodeAgentConfig config) {
+        requireNonNull(config, "config");
+        NodeAgent agent = new NodeAgent(config);
+        try {
+            agent.startAll();
+            return agent;
+        } catch (RuntimeException e) {
+            agent.close();
+            throw e;
+        }
+    }
+
+    private void startAll() {
+        redirector = EbpfRedirector.open(RedirectConfig.builder().bpffsRoot(config.bpffsRoot()).build());
+        closeables.add(redirector);
+        log.info("capture: {} programs under {} ({})", redirector.reopened() ? "re-opened" : "loaded",
+                config.bpffsRoot(), redirector.version());
+
+        TrustBundle bundle = TrustBundle.fromPem(config.trustDomain(), read(config.rootCert(), "root certificate"));
+        ManagedChannel channel = controlPlaneChannel();
+        closeables.add(() -> {
+            channel.shutdownNow();
+            channel.awaitTermination(5, TimeUnit.SECONDS);
+        });
+
+        state = ProxyState.create();
+        xds = XdsClient.builder(channel, state)
+                .nodeId(XdsClient.istioNodeId(config.node(), "ambit-node-agent-" + config.node(), "istio-system"))
+                .bearerToken(this::token)
+                .metrics(metrics)
+                .build();
+        closeables.add(xds);
+
+        certificates = CertificateManager.builder(CaClient.builder(channel, config.token()).trustBundle(bundle).build())
+                .metrics(metrics)
+                .build();
+        closeables.add(certificates);
+        TlsContexts tls = TlsContexts.builder(bundle).provider(config.tlsProvider()).build();
+        log.info("TLS: {}", tls.provider());
+
+        EventLoopGroup group = new MultiThreadIoEventLoopGroup(config.workerThreads(),
+                new DefaultThreadFactory("ambit-worker", true), EpollIoHandler.newFactory());
+        closeables.add(() -> group.shutdownGracefully(0, 2, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS));
+        HbonePool pool = HbonePool.builder(tls).metrics(metrics).build();
+        closeables.add(pool);
+
+        SandboxSource sandboxes = sandboxes();
+        inpod = InPodManager.builder(config.node(),
+                        new PodProxy.Shared(state, certificates, tls, pool, OriginalDestinations.of(redirector), group,
+                                metrics, PodProxy.Ports.ISTIO),
+                        sandboxes, Capture.of(redirector))
+                .ready(xds::isSynced)
+                .drainDeadline(config.drainTimeout())
+                .build();
+        closeables.add(inpod);
+        inpod.start();
+        xds.start();
+
+        Readiness readiness = Readiness.builder()
+                .xdsSynced(xds)
+                .condition("not draining", () -> !draining.get())
+                .build();
+        stats = StatsServer.builder(metrics, readiness)
+                .statsAddress(new InetSocketAddress(config.statsPort()))
+                .readinessAddress(new InetSocketAddress(config.readinessPort()))
+                .start();
+        closeables.add(stats);
+        InetSocketAddress a = config.adminAddress();
+        admin = AdminServer.builder(state).xds(xds).certificates(certificates)
+                .address(new InetSocketAddress(a.getHostString(), a.getPort()))
+                .start();
+        closeables.add(admin);
+        log.info("node agent for node {} started: admin {}, stats {}, readiness {}, control plane {}", config.node(),
+                admin.localAddress(), stats.statsAddress(), stats.readinessAddress(), config.istiod());
+    }
+
+    private SandboxSource sandboxes() {
+        if (config.podsDir() != null) {
+            return LocalSandboxes.of(config.podsDir(), Duration.ofMillis(200));
+        }
+        throw new IllegalStateException("--kubernetes: not wired yet");
+    }
+
+    private ManagedChannel controlPlaneChannel() {
+        InetSocketAddress cp = config.istiodAddress();
+        try {
+            return NettyChannelBuilder.forAddress(cp.getHostString(), cp.getPort())
+                    .overrideAuthority(config.istiodName())
+                    .sslContext(GrpcSslContexts.forClient()
+                            .trustManager(config.rootCert().toFile())
+                            .protocols("TLSv1.3")
+                            .build())
+                    // A full push of a big mesh exceeds gRPC's 4 MiB default.
+                    .maxInboundMessageSize(256 << 20)
+                    .build();
+        } catch (IOException e) {
+            throw new UncheckedIOException("control plane TLS: cannot use root certificate " + config.rootCert()
+                    + ": " + e.getMessage(), e);
+        }
+    }
+
+    private String token() {
+        return read(config.token(), "token").trim();
+    }
+
+    private static String read(java.nio.file.Path file, String what) {
+        try {
+            return Files.readString(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(what + " " + file + ": cannot read: " + e.getMessage()
+                    + " (is it mounted, and readable by the agent?)", e);
+        }
+    }
+
+    public MetricsRegistry metrics() {
+        return metrics;
+    }
+
+    public ProxyState state() {
+        return state;
+    }
+
+    public InPodManager pods() {
+        return inpod;
+    }
+
+    public XdsClient xds() {
+        return xds;
+    }
+
+    public EbpfRedirector redirector() {
+        return redirector;
+    }
+
+    /**
+     * Drains and stops: readiness turns false, pods' listeners stop accepting, open
+     * connections get the drain timeout to finish, then everything closes. Idempotent.
+     */
+    public void shutdown() {
+        if (!draining.compareAndSet(false, true)) {
+            awaitTermination();
+            return;
+        }
+        Duration deadline = config.drainTimeout();
+        log.info("shutting down: draining pod connections for up to {}", deadline);
+        if (inpod != null) {
+            try {
+                int forced = inpod.drainAll(deadline).get(deadline.toMillis() + 10_000, TimeUnit.MILLISECONDS);
+                log.info("drained{}", forced > 0 ? ": " + forced + " connections closed at the deadline" : "");
+            } catch (Exception e) {
+                log.warn("drain did not finish: {}", e.toString());
+            }
+        }
+        close();
+    }
+
+    /** Blocks until {@link #close()} has finished. */
+    public void awaitTermination() {
+        try {
+            terminated.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Closes everything at once, without draining. Capture stays attached. */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        draining.set(true);
+        for (int i = closeables.size() - 1; i >= 0; i--) {
+            try {
+                closeables.get(i).close();
+            } catch (Exception e) {
+                log.warn("closing {}: {}", closeables.get(i), e.toString());
+            }
+        }
+        terminated.countDown();
+    }
+
+    public static void main(String[] args) {
+        if (List.of(args).contains("--help") || List.of(args).contains("-h")) {
+            System.out.print(NodeAgentConfig.USAGE);
+            return;
+        }
+        NodeAgentConfig config;
+        try {
+            config = NodeAgentConfig.parse(System.getenv("NODE_NAME"), args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("node-agent: " + e.getMessage());
+            System.err.print(NodeAgentConfig.USAGE);
+            System.exit(2);
+            return;
+        }
+        NodeAgent agent;
+        try {
+            agent = start(config);
+        } catch (RuntimeException e) {
+            log.error("node agent failed to start: {}", e.getMessage(), e);
+            System.exit(1);
+            return;
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(agent::shutdown, "ambit-shutdown"));
+        agent.awaitTermination();
+    }
+}

@@ -1,0 +1,430 @@
+package dev.ambit.agent.inpod;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.agent.proxy.PodNetwork;
+import dev.ambit.agent.redirect.PodRedirection;
+import dev.ambit.api.workload.NetworkMode;
+import dev.ambit.api.workload.TunnelProtocol;
+import dev.ambit.api.workload.Workload;
+import dev.ambit.common.identity.SpiffeId;
+import dev.ambit.common.metrics.Counter;
+import dev.ambit.common.metrics.MetricsRegistry;
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BooleanSupplier;
+import java.util.function.BiFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Enrols the pods of this node that the mesh marks as ambient, and unenrols those that
+ * leave (ztunnel's workload manager, driven by xDS instead of the CNI plugin).
+ *
+ * <p>A pod is wanted when its workload (from xDS) is on this node, uses HBONE (the
+ * control plane's mark of an ambient pod), is not host-networked, has an IPv4 address,
+ * and its sandbox (cgroup and network namespace) is known. Enrolling opens the pod's
+ * listeners inside its namespace ({@link PodProxy}), points capture at them and fetches
+ * the pod identity's certificate. Unenrolling stops capture first (new connections go
+ * plain, as the pod asked), then drains the listeners.
+ *
+ * <p>Nothing happens before {@code ready} holds (the first xDS sync): an empty state at
+ * start-up must not unenrol anybody. Pods captured by an earlier agent process stay
+ * captured, failing closed, until this process re-enrols them (an update in place: no BPF
+ * reload), or unenrols them if they left the mesh meanwhile. A captured pod whose sandbox
+ * is unknown is left captured: it is either gone (the redirector forgets it) or not
+ * resolved yet, and unenrolling it would let it out of the mesh unprotected.
+ *
+ * <p>All work runs on one platform thread, {@code ambit-enrolment} (entering network
+ * namespaces needs a platform thread); changes are coalesced into one reconciliation.
+ */
+public final class InPodManager implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(InPodManager.class);
+    static final String ENROLLED = "ambit_agent_enrolled_pods";
+    static final String FAILURES = "ambit_agent_enrolment_failures_total";
+    static final Duration RETRY_MIN = Duration.ofMillis(500);
+    static final Duration RETRY_MAX = Duration.ofSeconds(30);
+
+    /** What a wanted pod needs; compared to decide whether an enrolled pod must be redone. */
+    private record Want(Workload workload, PodSandbox sandbox, SpiffeId identity, List<InetAddress> addresses) {
+        boolean sameAs(PodProxy p) {
+            return p.sandbox().equals(sandbox) && p.identity().equals(identity) && p.addresses().equals(addresses)
+                    && p.workloadUid().equals(workload.getUid());
+        }
+    }
+
+    /** One enrolled pod, as {@link #enrolled()} reports it. */
+    public record Enrolled(String pod, String uid, String workloadUid, SpiffeId identity, List<InetAddress> addresses,
+                           String netns) {}
+
+    private final String node;
+    private final PodProxy.Shared shared;
+    private final SandboxSource sandboxes;
+    private final Capture capture;
+    private final BiFunction<String, PodSandbox, PodNetwork> networks;
+    private final BooleanSupplier ready;
+    private final Duration drainDeadline;
+    private final ScheduledExecutorService executor;
+    private final Counter.Family failures;
+    private final AtomicBoolean scheduled = new AtomicBoolean();
+    private final Runnable onChange = this::schedule;
+
+    // Owned by the executor thread.
+    private final Map<String, PodProxy> pods = new LinkedHashMap<>();
+    private final Map<String, Integer> failuresInRow = new HashMap<>();
+    private final Set<String> reportedPending = new HashSet<>();
+    private ScheduledFuture<?> retry;
+    private volatile ScheduledFuture<?> readyWatch;
+    private volatile boolean readySeen;
+    private boolean closed;
+    /** For readers on other threads. */
+    private volatile List<Enrolled> snapshot = List.of();
+    private final Map<String, CompletableFuture<Integer>> draining = new ConcurrentHashMap<>();
+
+    private InPodManager(Builder b) {
+        node = b.node;
+        shared = b.shared;
+        sandboxes = b.sandboxes;
+        capture = b.capture;
+        networks = b.networks;
+        ready = b.ready;
+        drainDeadline = b.drainDeadline;
+        executor = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform()
+                .name("ambit-enrolment").daemon(true).factory());
+        b.shared.metrics().gauge(ENROLLED, "Pods enrolled by this agent.", () -> snapshot.size());
+        failures = b.shared.metrics().counter(FAILURES, "Pod enrolments that failed (retried with backoff).",
+                "reason");
+    }
+
+    public static Builder builder(String node, PodProxy.Shared shared, SandboxSource sandboxes, Capture capture) {
+        return new Builder(node, shared, sandboxes, capture);
+    }
+
+    /** Starts watching xDS state and sandboxes; enrolment begins once {@code ready} holds. */
+    public InPodManager start() {
+        shared.state().addListener(onChange);
+        sandboxes.start(onChange);
+        // The first sync may complete after the update that triggered the last
+        // reconciliation: look again until it has been seen.
+        readyWatch = executor.scheduleWithFixedDelay(() -> {
+            ScheduledFuture<?> w = readyWatch;
+            if (readySeen && w != null) {
+                w.cancel(false);
+            } else {
+                schedule();
+            }
+        }, 100, 100, TimeUnit.MILLISECONDS);
+        schedule();
+        return this;
+    }
+
+    /** Asks for a reconciliation soon (coalesced); e.g. when readiness may have changed. */
+    public void schedule() {
+        if (scheduled.compareAndSet(false, true)) {
+            try {
+                executor.execute(() -> {
+                    scheduled.set(false);
+                    reconcile();
+                });
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                scheduled.set(false); // closed
+            }
+        }
+    }
+
+    /** The pods enrolled by this process now. */
+    public List<Enrolled> enrolled() {
+        return snapshot;
+    }
+
+    /** Pods whose listeners are draining after unenrolment. */
+    public int drainingPods() {
+        return draining.size();
+    }
+
+    /**
+     * Drains every pod's listeners, for shutdown: stops accepting, lets open connections
+     * finish until {@code deadline}, then closes them. Capture stays attached: the pods
+     * fail closed until the next agent process re-enrols them.
+     *
+     * @return completes when all are drained, with the number of connections closed by force
+     */
+    public CompletableFuture<Integer> drainAll(Duration deadline) {
+        requireNonNull(deadline, "deadline");
+        CompletableFuture<List<PodProxy>> taken = CompletableFuture.supplyAsync(() -> {
+            closed = true;
+            if (retry != null) {
+                retry.cancel(false);
+            }
+            List<PodProxy> all = new ArrayList<>(pods.values());
+            pods.clear();
+            publish();
+            return all;
+        }, executor);
+        return taken.thenCompose(all -> {
+            List<CompletableFuture<Integer>> drains = new ArrayList<>(draining.values());
+            all.forEach(p -> drains.add(p.drain(deadline)));
+            return CompletableFuture.allOf(drains.toArray(CompletableFuture[]::new))
+                    .thenApply(v -> drains.stream().mapToInt(CompletableFuture::join).sum());
+        });
+    }
+
+    @Override
+    public void close() {
+        shared.state().removeListener(onChange);
+        sandboxes.close();
+        try {
+            drainAll(Duration.ZERO).get(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            log.warn("closing pod listeners: {}", e.toString());
+        }
+        executor.shutdownNow();
+    }
+
+    // ---------------------------------------------------------------- reconciliation
+
+    private void reconcile() {
+        if (closed) {
+            return;
+        }
+        if (!ready.getAsBoolean()) {
+            log.debug("enrolment waits for the first xDS sync");
+            return;
+        }
+        readySeen = true;
+        Map<String, Want> wanted = wanted();
+        boolean failed = false;
+        // Leavers first: their addresses may be taken over by a new pod in the same pass.
+        for (String uid : new ArrayList<>(pods.keySet())) {
+            Want w = wanted.get(uid);
+            PodProxy p = pods.get(uid);
+            if (w == null) {
+                unenroll(uid, p, "left the mesh");
+            } else if (!w.sameAs(p)) {
+                // Same pod, new address, identity or sandbox: listeners are redone, capture
+                // is updated in place by enrol below (it never lets the pod out).
+                pods.remove(uid);
+                startDrain(uid, p);
+            }
+        }
+        // Pods captured by an earlier process that are no longer wanted, whose sandbox is known.
+        for (String uid : capture.enrolledPods()) {
+            if (!wanted.containsKey(uid) && !pods.containsKey(uid) && knownSandbox(uid)) {
+                try {
+                    capture.unenroll(uid);
+                    log.info("pod {}: unenrolled (captured by an earlier agent, no longer in the mesh)", uid);
+                } catch (RuntimeException e) {
+                    failed = true;
+                    fail(uid, "unenroll", e);
+                }
+            }
+        }
+        for (Want w : wanted.values()) {
+            if (!pods.containsKey(w.sandbox().uid())) {
+                failed |= !enroll(w);
+            }
+        }
+        publish();
+        if (failed) {
+            scheduleRetry();
+        }
+    }
+
+    private Map<String, Want> wanted() {
+        Map<String, Want> out = new LinkedHashMap<>();
+        Set<String> pending = new HashSet<>();
+        for (Workload w : shared.state().workloads()) {
+            if (!node.equals(w.getNode()) || w.getTunnelProtocol() != TunnelProtocol.HBONE
+                    || w.getNetworkMode() == NetworkMode.HOST_NETWORK) {
+                continue;
+            }
+            List<InetAddress> addresses = ipv4(w);
+            String key = w.getNamespace() + "/" + w.getName();
+            var sandbox = sandboxes.find(w.getNamespace(), w.getName());
+            if (addresses.isEmpty() || sandbox.isEmpty()) {
+                pending.add(key);
+                if (reportedPending.add(key)) {
+                    log.info("pod {}: in the mesh but not enrolled yet ({})", key,
+                            addresses.isEmpty() ? "no IPv4 address yet" : "its sandbox is not found on this node");
+                }
+                continue;
+            }
+            out.put(sandbox.get().uid(), new Want(w, sandbox.get(), identity(w), addresses));
+        }
+        reportedPending.retainAll(pending);
+        return out;
+    }
+
+    private boolean knownSandbox(String uid) {
+        return sandboxes.all().stream().anyMatch(s -> s.uid().equals(uid));
+    }
+
+    private boolean enroll(Want w) {
+        PodSandbox s = w.sandbox();
+        PodProxy proxy = null;
+        try {
+            proxy = PodProxy.start(shared, networks.apply(w.workload().getUid(), s), s, w.workload().getUid(), w.identity(), w.addresses());
+            List<Inet4Address> v4 = w.addresses().stream().map(a -> (Inet4Address) a).toList();
+            capture.enroll(new PodRedirection(s.uid(), s.cgroup(), s.netns(), v4, proxy.inboundListenerFd()));
+            pods.put(s.uid(), proxy);
+            failuresInRow.remove(s.uid());
+            shared.certificates().fetch(w.identity()).whenComplete((cert, err) -> {
+                if (err != null) {
+                    log.warn("pod {}: no certificate for {} yet: {} (retried; HBONE to and from this pod waits)",
+                            s.key(), w.identity(), err.getMessage());
+                }
+            });
+            log.info("pod {}: enrolled (uid {}, identity {}, addresses {})", s.key(), s.uid(), w.identity(),
+                    w.addresses());
+            return true;
+        } catch (RuntimeException e) {
+            if (proxy != null) {
+                proxy.drain(Duration.ZERO);
+            }
+            fail(s.key(), "enroll", e);
+            return false;
+        }
+    }
+
+    private void unenroll(String uid, PodProxy p, String why) {
+        pods.remove(uid);
+        try {
+            capture.unenroll(uid);
+        } catch (RuntimeException e) {
+            fail(uid, "unenroll", e);
+        }
+        log.info("pod {}: unenrolled ({}); draining its connections for up to {}", p.sandbox().key(), why,
+                drainDeadline);
+        startDrain(uid, p);
+        if (pods.values().stream().noneMatch(o -> o.identity().equals(p.identity()))) {
+            shared.certificates().forget(p.identity());
+        }
+    }
+
+    private void startDrain(String uid, PodProxy p) {
+        CompletableFuture<Integer> f = p.drain(drainDeadline);
+        String key = uid + "#" + System.identityHashCode(p);
+        draining.put(key, f);
+        f.whenComplete((forced, err) -> {
+            draining.remove(key);
+            if (forced != null && forced > 0) {
+                log.info("pod {}: drain deadline passed, {} connections closed", p.sandbox().key(), forced);
+            }
+        });
+    }
+
+    private void fail(String pod, String what, RuntimeException e) {
+        int n = failuresInRow.merge(pod, 1, Integer::sum);
+        failures.labels(what).inc();
+        if (n == 1 || Integer.bitCount(n) == 1) { // 1st, 2nd, 4th, 8th... failure: not every retry
+            log.warn("pod {}: {} failed (attempt {}): {}", pod, what, n, e.getMessage(), n == 1 ? e : null);
+        }
+    }
+
+    private void scheduleRetry() {
+        if (retry != null && !retry.isDone()) {
+            return;
+        }
+        int n = failuresInRow.values().stream().mapToInt(Integer::intValue).max().orElse(1);
+        long delay = Math.min(RETRY_MAX.toMillis(), RETRY_MIN.toMillis() << Math.min(n - 1, 10));
+        retry = executor.schedule(this::reconcile, delay, TimeUnit.MILLISECONDS);
+    }
+
+    private void publish() {
+        List<Enrolled> out = new ArrayList<>();
+        pods.forEach((uid, p) -> out.add(new Enrolled(p.sandbox().key(), uid, p.workloadUid(), p.identity(),
+                p.addresses(), p.sandbox().netns().toString())));
+        snapshot = List.copyOf(out);
+    }
+
+    static SpiffeId identity(Workload w) {
+        String td = w.getTrustDomain().isEmpty() ? "cluster.local" : w.getTrustDomain();
+        String sa = w.getServiceAccount().isEmpty() ? "default" : w.getServiceAccount();
+        return SpiffeId.of(td, w.getNamespace(), sa);
+    }
+
+    private static List<InetAddress> ipv4(Workload w) {
+        List<InetAddress> out = new ArrayList<>();
+        for (var bytes : w.getAddressesList()) {
+            if (bytes.size() == 4) {
+                try {
+                    out.add(InetAddress.getByAddress(bytes.toByteArray()));
+                } catch (UnknownHostException e) {
+                    throw new AssertionError(e); // four bytes always make an address
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Configures an {@link InPodManager}. */
+    public static final class Builder {
+        private final String node;
+        private final PodProxy.Shared shared;
+        private final SandboxSource sandboxes;
+        private final Capture capture;
+        private BiFunction<String, PodSandbox, PodNetwork> networks =
+                (workloadUid, s) -> PodNetwork.namespace(workloadUid, s.netns());
+        private BooleanSupplier ready = () -> true;
+        private Duration drainDeadline = Duration.ofSeconds(5);
+
+        private Builder(String node, PodProxy.Shared shared, SandboxSource sandboxes, Capture capture) {
+            this.node = requireNonNull(node, "node");
+            this.shared = requireNonNull(shared, "shared");
+            this.sandboxes = requireNonNull(sandboxes, "sandboxes");
+            this.capture = requireNonNull(capture, "capture");
+        }
+
+        /**
+         * How a pod's sockets are made, given its workload uid (which the proxy reports as
+         * the pod's) and sandbox; default: inside its network namespace.
+         */
+        public Builder networks(BiFunction<String, PodSandbox, PodNetwork> networks) {
+            this.networks = requireNonNull(networks, "networks");
+            return this;
+        }
+
+        /** What must hold before anything is enrolled or unenrolled (the first xDS sync). */
+        public Builder ready(BooleanSupplier ready) {
+            this.ready = requireNonNull(ready, "ready");
+            return this;
+        }
+
+        /** How long an unenrolled pod's connections may take to finish. */
+        public Builder drainDeadline(Duration drainDeadline) {
+            requireNonNull(drainDeadline, "drainDeadline");
+            if (drainDeadline.isNegative()) {
+                throw new IllegalArgumentException("drainDeadline: " + drainDeadline + " (expected: >= 0)");
+            }
+            this.drainDeadline = drainDeadline;
+            return this;
+        }
+
+        public InPodManager build() {
+            return new InPodManager(this);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "InPodManager{node=" + node + ", pods=" + Objects.toString(snapshot.size()) + "}";
+    }
+}

@@ -1,0 +1,155 @@
+package dev.ambit.agent.inpod;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.agent.identity.CertificateManager;
+import dev.ambit.agent.identity.TlsContexts;
+import dev.ambit.agent.proxy.Hbone15008Listener;
+import dev.ambit.agent.proxy.HbonePool;
+import dev.ambit.agent.proxy.InboundContext;
+import dev.ambit.agent.proxy.OriginalDestinations;
+import dev.ambit.agent.proxy.Outbound;
+import dev.ambit.agent.proxy.Plaintext15006Listener;
+import dev.ambit.agent.proxy.PodNetwork;
+import dev.ambit.agent.state.ProxyState;
+import dev.ambit.common.identity.SpiffeId;
+import dev.ambit.common.metrics.MetricsRegistry;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.unix.UnixChannel;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The agent's three listeners inside one pod's network namespace: outbound capture on
+ * {@code 127.0.0.1:15001}, HBONE on {@code 0.0.0.0:15008} and inbound plaintext on
+ * {@code 0.0.0.0:15006} (reached through {@code sk_lookup} steering). Created on a platform
+ * thread, because the sockets are made inside the pod's namespace.
+ */
+public final class PodProxy {
+
+    /** What every pod's listeners share: one per agent. */
+    public record Shared(ProxyState state, CertificateManager certificates, TlsContexts tls, HbonePool pool,
+                  OriginalDestinations originalDestinations, EventLoopGroup group, MetricsRegistry metrics,
+                  Ports ports) {
+        public Shared {
+            requireNonNull(state, "state");
+            requireNonNull(certificates, "certificates");
+            requireNonNull(tls, "tls");
+            requireNonNull(pool, "pool");
+            requireNonNull(originalDestinations, "originalDestinations");
+            requireNonNull(group, "group");
+            requireNonNull(metrics, "metrics");
+            requireNonNull(ports, "ports");
+        }
+    }
+
+    /** The in-pod ports: Istio's numbers, other values only for tests. */
+    public record Ports(int outbound, int inbound, int hbone) {
+        public static final Ports ISTIO = new Ports(15001, 15006, 15008);
+    }
+
+    private final PodSandbox sandbox;
+    private final String workloadUid;
+    private final SpiffeId identity;
+    private final List<InetAddress> addresses;
+    private final Outbound outbound;
+    private final Hbone15008Listener hbone;
+    private final Plaintext15006Listener plaintext;
+
+    private PodProxy(PodSandbox sandbox, String workloadUid, SpiffeId identity, List<InetAddress> addresses,
+                     Outbound outbound, Hbone15008Listener hbone, Plaintext15006Listener plaintext) {
+        this.sandbox = sandbox;
+        this.workloadUid = workloadUid;
+        this.identity = identity;
+        this.addresses = addresses;
+        this.outbound = outbound;
+        this.hbone = hbone;
+        this.plaintext = plaintext;
+    }
+
+    /**
+     * Binds the pod's listeners inside its namespace. On failure nothing stays open.
+     *
+     * @throws IllegalStateException naming the pod and the listener that could not bind
+     */
+    static PodProxy start(Shared shared, PodNetwork network, PodSandbox sandbox, String workloadUid,
+                          SpiffeId identity, List<InetAddress> addresses) {
+        Outbound outbound = null;
+        Hbone15008Listener hbone = null;
+        Plaintext15006Listener plaintext = null;
+        try {
+            InboundContext inbound = InboundContext.builder(network, shared.state())
+                    .podAddresses(addresses)
+                    .eventLoopGroup(shared.group())
+                    .metrics(shared.metrics())
+                    .build();
+            hbone = Hbone15008Listener.builder(inbound, shared.tls(), shared.certificates(), identity)
+                    .bindAddress(new InetSocketAddress("0.0.0.0", shared.ports().hbone()))
+                    .build().start();
+            plaintext = Plaintext15006Listener.builder(inbound)
+                    .bindAddress(new InetSocketAddress("0.0.0.0", shared.ports().inbound()))
+                    .build().start();
+            outbound = Outbound.builder(network, workloadUid)
+                    .state(shared.state())
+                    .certificates(shared.certificates())
+                    .pool(shared.pool())
+                    .originalDestinations(shared.originalDestinations())
+                    .eventLoopGroup(shared.group())
+                    .metrics(shared.metrics())
+                    .bindAddress(new InetSocketAddress("127.0.0.1", shared.ports().outbound()))
+                    .hbonePort(shared.ports().hbone())
+                    .build();
+            outbound.start().syncUninterruptibly();
+            return new PodProxy(sandbox, workloadUid, identity, List.copyOf(addresses), outbound, hbone, plaintext);
+        } catch (RuntimeException e) {
+            for (AutoCloseable c : new AutoCloseable[] {outbound, hbone, plaintext}) {
+                if (c != null) {
+                    try {
+                        c.close();
+                    } catch (Exception suppressed) {
+                        e.addSuppressed(suppressed);
+                    }
+                }
+            }
+            throw new IllegalStateException("pod " + sandbox.key() + ": cannot open its listeners in "
+                    + sandbox.netns() + ": " + e.getMessage(), e);
+        }
+    }
+
+    PodSandbox sandbox() {
+        return sandbox;
+    }
+
+    String workloadUid() {
+        return workloadUid;
+    }
+
+    SpiffeId identity() {
+        return identity;
+    }
+
+    List<InetAddress> addresses() {
+        return addresses;
+    }
+
+    /** The inbound plaintext listener's descriptor, for {@code sk_lookup} steering. */
+    int inboundListenerFd() {
+        return ((UnixChannel) plaintext.serverChannel()).fd().intValue();
+    }
+
+    /**
+     * Stops accepting on all three listeners; connections already open carry on until they
+     * end or {@code deadline} passes, when they are closed.
+     *
+     * @return completes when every connection has ended, with the number closed by force
+     */
+    CompletableFuture<Integer> drain(Duration deadline) {
+        outbound.close();
+        hbone.close();
+        plaintext.close();
+        return CompletableFuture.completedFuture(0);
+    }
+}
