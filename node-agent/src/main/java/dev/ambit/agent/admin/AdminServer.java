@@ -41,11 +41,17 @@ import java.util.function.Supplier;
  *       their default are printed too), {@code policies} by
  *       {@code <namespace>/<name>}, {@code certificates} (one per tracked identity) and
  *       {@code xds} (connection state), plus the state's {@code generation}.</li>
- *   <li>{@code GET /logging}: the backend and the level of each of the agent's loggers.</li>
+ *   <li>{@code GET /logging}: the backend, whether levels can change, and the effective
+ *       level of the root, of each of the agent's loggers and of every logger that has a
+ *       level of its own.</li>
  *   <li>{@code POST /logging?level=debug} sets the root level; {@code ?<logger>=<level>}
- *       (for example {@code dev.ambit.agent.proxy=debug}) one logger's. Answers 200 with the
- *       new levels, 400 for an unknown level or no parameter, 501 with the reason when the
- *       logging backend cannot change levels at runtime (slf4j-simple).</li>
+ *       (for example {@code dev.ambit.agent.proxy=debug}) one logger's; {@code level} also
+ *       takes a whole {@linkplain LogLevels#parseSpec spec}, as ztunnel's
+ *       ({@code ?level=info,dev.ambit.agent.proxy=debug}). Changes take effect at once, for
+ *       SLF4J, System.Logger and JUL callers alike, and add to the current levels (loggers not
+ *       named keep theirs). Answers 200 with the new levels, 400 for an unknown level or no
+ *       parameter (changing nothing), 501 with the reason when the logging backend cannot
+ *       change levels at runtime (slf4j-simple; the agent runs on java.util.logging).</li>
  * </ul>
  *
  * <pre>{@code
@@ -60,10 +66,11 @@ public final class AdminServer implements AutoCloseable {
     /** ztunnel's admin port. */
     public static final int DEFAULT_PORT = 15000;
 
-    /** The loggers {@code GET /logging} lists by default: the agent's packages. */
+    /** The loggers {@code GET /logging} lists by default: the agent's packages and its access log. */
     public static final List<String> AGENT_LOGGERS = List.of("dev.ambit.agent", "dev.ambit.agent.admin",
-            "dev.ambit.agent.identity", "dev.ambit.agent.proxy", "dev.ambit.agent.rbac", "dev.ambit.agent.redirect",
-            "dev.ambit.agent.state", "dev.ambit.agent.telemetry", "dev.ambit.agent.xds");
+            "dev.ambit.agent.identity", "dev.ambit.agent.inpod", "dev.ambit.agent.proxy", "dev.ambit.agent.rbac",
+            "dev.ambit.agent.redirect", "dev.ambit.agent.state", "dev.ambit.agent.telemetry", "dev.ambit.agent.xds",
+            "ambit.access");
 
     /** What {@code config_dump} shows of the xDS client; a snapshot. */
     public record XdsStatus(boolean connected, boolean synced, String lastNack) {
@@ -207,6 +214,9 @@ public final class AdminServer implements AutoCloseable {
         for (String l : loggers) {
             levels.put(l, logLevels.level(l));
         }
+        for (String l : logLevels.overridden()) {
+            levels.putIfAbsent(l, logLevels.level(l));
+        }
         json.key("levels").map(levels);
         return json.close('}').toString();
     }
@@ -219,10 +229,17 @@ public final class AdminServer implements AutoCloseable {
         // Validate everything before changing anything, so a bad request changes nothing.
         Map<String, String> changes = new LinkedHashMap<>();
         for (Map.Entry<String, List<String>> e : req.query().entrySet()) {
-            String logger = e.getKey().equals("level") ? LogLevels.ROOT : e.getKey();
-            String level = e.getValue().isEmpty() ? "" : e.getValue().getLast();
+            String value = e.getValue().isEmpty() ? "" : e.getValue().getLast();
             try {
-                changes.put(logger, LogLevels.checkLevel(level));
+                if (e.getKey().equals("level")) {
+                    Map<String, String> spec = LogLevels.parseSpec(value);
+                    if (spec.isEmpty()) {
+                        LogLevels.checkLevel(value); // a blank level: rejected with the usual message
+                    }
+                    changes.putAll(spec);
+                } else {
+                    changes.put(e.getKey().equals("root") ? LogLevels.ROOT : e.getKey(), LogLevels.checkLevel(value));
+                }
             } catch (IllegalArgumentException ex) {
                 return Response.status(400, e.getKey() + ": " + ex.getMessage() + "\n");
             }

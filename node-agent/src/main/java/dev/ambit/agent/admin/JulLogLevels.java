@@ -2,9 +2,14 @@ package dev.ambit.agent.admin;
 
 import static java.util.Objects.requireNonNull;
 
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.logging.Handler;
 import java.util.logging.Level;
+import java.util.logging.LogManager;
 import java.util.logging.Logger;
 
 /**
@@ -15,6 +20,9 @@ import java.util.logging.Logger;
  * INFO and above by default), so setting a logger to {@code debug} alone would change
  * nothing visible. Each change therefore also opens the root handlers to {@link Level#ALL},
  * leaving loggers as the one place levels are decided.
+ *
+ * <p>The node agent's configuration at startup ({@code dev.ambit.agent.AgentLogging}) sets
+ * its levels through this class too. Instances are interchangeable: JUL's state is global.
  */
 public final class JulLogLevels implements LogLevels {
 
@@ -28,9 +36,23 @@ public final class JulLogLevels implements LogLevels {
 
     /**
      * Holds strong references to loggers whose level was set: JUL keeps loggers weakly, so a
-     * logger nobody else references could be collected and lose its level.
+     * logger nobody else references could be collected and lose its level (and a library
+     * that asks for it later would get a fresh one, at the inherited level). Shared by all
+     * instances, as JUL's loggers are.
      */
-    private final Map<String, Logger> pinned = new java.util.concurrent.ConcurrentHashMap<>();
+    private static final Map<String, Logger> pinned = new ConcurrentHashMap<>();
+
+    /**
+     * The JUL level for one of {@link LogLevels#LEVELS}: {@code trace} is {@link Level#FINEST}
+     * (so it includes System.Logger's TRACE, which is FINER), {@code debug} {@link Level#FINE},
+     * {@code info} {@link Level#INFO}, {@code warn} {@link Level#WARNING}, {@code error}
+     * {@link Level#SEVERE}, {@code off} {@link Level#OFF}; as slf4j-jdk14 maps them.
+     *
+     * @throws IllegalArgumentException if {@code level} is not one of {@link LogLevels#LEVELS}
+     */
+    public static Level toJul(String level) {
+        return TO_JUL.get(LogLevels.checkLevel(level));
+    }
 
     @Override
     public String backend() {
@@ -56,9 +78,22 @@ public final class JulLogLevels implements LogLevels {
     }
 
     @Override
+    public List<String> overridden() {
+        List<String> names = new ArrayList<>();
+        for (String name : Collections.list(LogManager.getLogManager().getLoggerNames())) {
+            Logger l = LogManager.getLogManager().getLogger(name);
+            if (!name.isEmpty() && l != null && l.getLevel() != null) {
+                names.add(name);
+            }
+        }
+        Collections.sort(names);
+        return names;
+    }
+
+    @Override
     public void setLevel(String logger, String level) {
         requireNonNull(logger, "logger");
-        Level jul = TO_JUL.get(LogLevels.checkLevel(level));
+        Level jul = toJul(level);
         Logger l = pinned.computeIfAbsent(logger, Logger::getLogger);
         l.setLevel(jul);
         for (Handler h : Logger.getLogger("").getHandlers()) {
@@ -66,7 +101,12 @@ public final class JulLogLevels implements LogLevels {
         }
     }
 
-    private static String fromJul(Level level) {
+    /**
+     * The name of the {@link LogLevels#LEVELS} a JUL level falls in: FINER and below are
+     * {@code trace}, CONFIG {@code debug}, and so on; {@link #toJul}'s inverse.
+     */
+    public static String fromJul(Level level) {
+        requireNonNull(level, "level");
         int v = level.intValue();
         if (v == Level.OFF.intValue()) {
             return "off";

@@ -2,8 +2,10 @@ package dev.ambit.agent.admin;
 
 import static java.util.Objects.requireNonNull;
 
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import org.slf4j.ILoggerFactory;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -15,6 +17,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Levels are SLF4J's names in lower case: {@code trace}, {@code debug}, {@code info},
  * {@code warn}, {@code error}, plus {@code off}. The root logger is named {@link #ROOT}.
+ * Several levels at once are written as a {@linkplain #parseSpec spec}, as ztunnel's
+ * {@code RUST_LOG}: {@code info,dev.ambit.agent.proxy=debug,io.grpc=warn}.
  *
  * <p>To support another backend (Logback, Log4j 2), implement {@link #setLevel} with its
  * API and return the implementation from {@link #detect()} for its logger factory class.
@@ -38,6 +42,14 @@ public interface LogLevels {
 
     /** The effective level of {@code logger} ({@link #ROOT} for the root), one of {@link #LEVELS}. */
     String level(String logger);
+
+    /**
+     * The loggers other than the root that have a level of their own (set at startup or
+     * through {@link #setLevel}), sorted; empty when the backend cannot tell.
+     */
+    default List<String> overridden() {
+        return List.of();
+    }
 
     /**
      * Sets the level of {@code logger} and, through inheritance, of its descendants that
@@ -117,6 +129,42 @@ public interface LogLevels {
             return "warn";
         }
         return logger.isErrorEnabled() ? "error" : "off";
+    }
+
+    /**
+     * Parses a level spec, env_logger's (ztunnel's {@code RUST_LOG}) syntax: comma-separated
+     * directives, each either a bare level, for the root, or {@code <logger>=<level>}, for
+     * that logger and its descendants without a level of their own. For example
+     * {@code info,dev.ambit.agent.proxy=debug,io.grpc=warn}. Whitespace around directives is
+     * ignored, as are empty ones; {@code root=<level>} is the root too; a later directive for
+     * the same logger wins.
+     *
+     * @return logger ({@link #ROOT} for the root) to level (one of {@link #LEVELS}), in the
+     *         order first given; empty for a blank spec
+     * @throws IllegalArgumentException naming the bad directive, if any is not of that form
+     */
+    static Map<String, String> parseSpec(String spec) {
+        requireNonNull(spec, "spec");
+        Map<String, String> levels = new LinkedHashMap<>();
+        for (String part : spec.split(",", -1)) {
+            String directive = part.strip();
+            if (directive.isEmpty()) {
+                continue;
+            }
+            int eq = directive.indexOf('=');
+            String logger = eq < 0 ? ROOT : directive.substring(0, eq).strip();
+            String level = eq < 0 ? directive : directive.substring(eq + 1).strip();
+            if (eq >= 0 && (logger.isEmpty() || logger.equals("root"))) {
+                logger = ROOT;
+            }
+            try {
+                levels.put(logger, checkLevel(level));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("log spec directive '" + directive + "': expected <level> or"
+                        + " <logger>=<level>, level one of " + LEVELS, e);
+            }
+        }
+        return levels;
     }
 
     /**
