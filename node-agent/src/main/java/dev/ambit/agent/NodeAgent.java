@@ -278,6 +278,13 @@ public final class NodeAgent implements AutoCloseable {
             System.exit(2);
             return;
         }
+        try {
+            AgentLogging.configure(config.log(), config.logJson());
+        } catch (IllegalArgumentException e) {
+            System.err.println("node-agent: --log: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
         NodeAgent agent;
         try {
             agent = start(config);

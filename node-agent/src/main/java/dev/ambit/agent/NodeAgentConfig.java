@@ -31,6 +31,7 @@ import java.util.Set;
  * @param workerThreads the event loops of the data path
  * @param drainTimeout how long connections may finish on SIGTERM and on unenrolment
  * @param log the log specification, e.g. {@code info,dev.ambit.agent.proxy=debug}
+ * @param logJson one JSON object per log line instead of text
  */
 public record NodeAgentConfig(
         String node,
@@ -50,7 +51,8 @@ public record NodeAgentConfig(
         TlsContexts.Provider tlsProvider,
         int workerThreads,
         Duration drainTimeout,
-        String log) {
+        String log,
+        boolean logJson) {
 
     static final String USAGE = """
             usage: node-agent --node NAME (--pods-dir DIR | --kubernetes) [options]
@@ -73,6 +75,7 @@ public record NodeAgentConfig(
               --worker-threads N       data-path event loops (default: one per core)
               --drain-timeout D        connections' grace on shutdown and unenrolment (default 5s)
               --log SPEC               log levels, e.g. info,dev.ambit.agent.proxy=debug (default info)
+              --log-json               log lines as JSON objects
             durations: 500ms, 30s, 10m
             """;
 
@@ -115,8 +118,8 @@ public record NodeAgentConfig(
     public static NodeAgentConfig parse(String nodeNameEnv, String... args) {
         Flags f = Flags.parse(args, Set.of("node", "pods-dir", "kubernetes", "istiod", "istiod-name", "root-cert",
                 "token", "trust-domain", "cgroup-root", "bpffs-root", "admin-address", "stats-port",
-                "readiness-port", "transport", "tls-provider", "worker-threads", "drain-timeout", "log"),
-                Set.of("kubernetes"));
+                "readiness-port", "transport", "tls-provider", "worker-threads", "drain-timeout", "log", "log-json"),
+                Set.of("kubernetes", "log-json"));
         InetSocketAddress admin = hostPort("admin-address", f.string("admin-address", "127.0.0.1:15000"));
         return new NodeAgentConfig(
                 f.string("node", nodeNameEnv == null ? "" : nodeNameEnv),
@@ -136,7 +139,8 @@ public record NodeAgentConfig(
                 provider(f.string("tls-provider", "auto")),
                 f.integer("worker-threads", Runtime.getRuntime().availableProcessors(), 1, 256),
                 f.duration("drain-timeout", "5s"),
-                f.string("log", "info"));
+                f.string("log", "info"),
+                f.bool("log-json"));
     }
 
     private static TlsContexts.Provider provider(String v) {
