@@ -20,6 +20,7 @@ import dev.ambit.agent.redirect.EbpfRedirector;
 import dev.ambit.agent.redirect.RedirectConfig;
 import dev.ambit.agent.state.ProxyState;
 import dev.ambit.agent.xds.XdsClient;
+import dev.ambit.common.json.JsonWriter;
 import dev.ambit.common.metrics.MetricsRegistry;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.GrpcSslContexts;
@@ -151,11 +152,28 @@ public final class NodeAgent implements AutoCloseable {
         closeables.add(stats);
         InetSocketAddress a = config.adminAddress();
         admin = AdminServer.builder(state).xds(xds).certificates(certificates)
+                .section("pods", this::writePods)
                 .address(new InetSocketAddress(a.getHostString(), a.getPort()))
                 .start();
         closeables.add(admin);
         log.info("node agent for node {} started: admin {}, stats {}, readiness {}, control plane {}", config.node(),
                 admin.localAddress(), stats.statsAddress(), stats.readinessAddress(), config.istiod());
+    }
+
+    /** The pods this agent has enrolled, for {@code /config_dump}. */
+    private void writePods(JsonWriter json) {
+        json.open('[');
+        for (InPodManager.Enrolled p : inpod.enrolled()) {
+            json.open('{')
+                    .key("pod").value(p.pod())
+                    .key("uid").value(p.uid())
+                    .key("workload").value(p.workloadUid())
+                    .key("identity").value(p.identity().uri())
+                    .key("addresses").open('[');
+            p.addresses().forEach(addr -> json.value(addr.getHostAddress()));
+            json.close(']').key("netns").value(p.netns()).close('}');
+        }
+        json.close(']');
     }
 
     private SandboxSource sandboxes() {

@@ -112,6 +112,9 @@ class NodeAgentFaultsTest {
     @Test
     void controlPlaneStoppedThenAgentCrashedAndRestarted() throws Exception {
         assertThat(call(fe, "hello")).as(agent1.tail(40)).isEqualTo("hello");
+        assertThat(Host.run("nsenter", "--net=" + node2.netns(), "--", "curl", "-sf",
+                "http://127.0.0.1:15000/config_dump")).as("the admin dump lists the enrolled pod")
+                .contains("\"pod\":\"shop/be\"", "\"identity\":\"spiffe://cluster.local/ns/shop/sa/backend\"");
         eventually(() -> assertThat(metrics(node2)).as("the backend's agent saw the frontend's identity")
                 .anySatisfy(line -> assertThat(line).startsWith("istio_tcp_connections_opened_total{")
                         .contains("reporter=\"destination\"", "source_principal=\"" + FRONTEND + "\"",

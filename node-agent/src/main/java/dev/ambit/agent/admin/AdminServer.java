@@ -28,6 +28,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 /**
@@ -101,6 +102,7 @@ public final class AdminServer implements AutoCloseable {
     private final LogLevels logLevels;
     private final List<String> loggers;
     private final Clock clock;
+    private final Map<String, Consumer<JsonWriter>> sections;
     private final HttpEndpoints http;
 
     private AdminServer(Builder b) {
@@ -110,6 +112,7 @@ public final class AdminServer implements AutoCloseable {
         logLevels = b.logLevels != null ? b.logLevels : LogLevels.detect();
         loggers = List.copyOf(b.loggers);
         clock = b.clock;
+        sections = new LinkedHashMap<>(b.sections);
         http = HttpEndpoints.builder("admin")
                 .get("/config_dump", req -> Response.json(configDump()))
                 .get("/logging", req -> Response.json(logging()))
@@ -149,6 +152,10 @@ public final class AdminServer implements AutoCloseable {
 
         json.key("certificates");
         certificates(json);
+
+        for (Map.Entry<String, Consumer<JsonWriter>> e : sections.entrySet()) {
+            e.getValue().accept(json.key(e.getKey()));
+        }
 
         json.key("xds");
         if (xds == null) {
@@ -256,6 +263,7 @@ public final class AdminServer implements AutoCloseable {
 
     /** Configures an {@link AdminServer}; everything but the state is optional. */
     public static final class Builder {
+        private final Map<String, Consumer<JsonWriter>> sections = new LinkedHashMap<>();
         private final ProxyState state;
         private Supplier<XdsStatus> xds;
         private CertificateManager certificates;
@@ -307,6 +315,20 @@ public final class AdminServer implements AutoCloseable {
         /** Where to listen; loopback port {@value AdminServer#DEFAULT_PORT} by default (0 picks a free port). */
         public Builder address(InetSocketAddress address) {
             this.address = requireNonNull(address, "address");
+            return this;
+        }
+
+        /**
+         * Adds a top-level member {@code key} to {@code /config_dump}, written by {@code writer}
+         * (exactly one JSON value) on every request, e.g. the enrolled pods.
+         */
+        public Builder section(String key, Consumer<JsonWriter> writer) {
+            requireNonNull(key, "key");
+            requireNonNull(writer, "writer");
+            if (List.of("generation", "workloads", "services", "policies", "certificates", "xds").contains(key)
+                    || sections.putIfAbsent(key, writer) != null) {
+                throw new IllegalArgumentException("section: " + key + " (already in the dump)");
+            }
             return this;
         }
 
