@@ -11,6 +11,7 @@ import dev.ambit.agent.identity.TlsContexts;
 import dev.ambit.agent.identity.TrustBundle;
 import dev.ambit.agent.inpod.Capture;
 import dev.ambit.agent.inpod.InPodManager;
+import dev.ambit.agent.inpod.KubernetesSandboxes;
 import dev.ambit.agent.inpod.LocalSandboxes;
 import dev.ambit.agent.inpod.PodProxy;
 import dev.ambit.agent.inpod.SandboxSource;
@@ -22,6 +23,8 @@ import dev.ambit.agent.state.ProxyState;
 import dev.ambit.agent.xds.XdsClient;
 import dev.ambit.common.json.JsonWriter;
 import dev.ambit.common.metrics.MetricsRegistry;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.NettyChannelBuilder;
@@ -180,7 +183,10 @@ public final class NodeAgent implements AutoCloseable {
         if (config.podsDir() != null) {
             return LocalSandboxes.of(config.podsDir(), Duration.ofMillis(200));
         }
-        throw new IllegalStateException("--kubernetes: not wired yet");
+        // In-cluster config (service account) or kubeconfig: fabric8's usual discovery.
+        KubernetesClient client = new KubernetesClientBuilder().build();
+        closeables.add(client);
+        return KubernetesSandboxes.builder(client, config.node()).cgroupRoot(config.cgroupRoot()).build();
     }
 
     private ManagedChannel controlPlaneChannel() {
