@@ -509,7 +509,11 @@ class TwoAgentsTest {
             s.setSoTimeout(10_000);
             s.bind(new InetSocketAddress(FRONTEND_IP, 0));
             originalDestinations.put(s.getLocalPort(), BACKEND_VIP);
-            s.connect(outboundA.localAddress(), 10_000);
+            try {
+                s.connect(outboundA.localAddress(), 10_000);
+            } catch (SocketException e) {
+                return new byte[0]; // accepted and reset before connect() returned: a fast refusal
+            }
             Thread writer = Thread.ofVirtual().start(() -> {
                 try {
                     s.getOutputStream().write(payload);
