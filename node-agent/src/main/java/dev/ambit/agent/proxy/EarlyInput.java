@@ -18,19 +18,22 @@ import org.slf4j.LoggerFactory;
  * connection the proxies relay: the client of the outbound and plaintext inbound
  * listeners, and the app connection of both inbound listeners.
  *
- * <p>Why: with {@code AUTO_READ} off, Netty 4.2.18's epoll transport mishandles a peer's
- * FIN that arrives while no read is pending. {@code EPOLLRDHUP} makes it read the socket
- * anyway (data and FIN reach the pipeline, whose tail would drop them before the relay's
- * handler is there), then clearing {@code EPOLLRDHUP} leaves the interest set empty:
- * {@code EpollIoHandler} removes the fd from epoll ({@code EPOLL_CTL_DEL}) but keeps its
- * registration "added", and the next {@code read()} fails with
- * {@code epoll_ctl(MOD): ENOENT}. Clients that write a request and shut down their output at
- * once, and apps that send a banner and close, hit it. This handler therefore (a) keeps a
- * read pending from activation until the FIN or {@link #LIMIT} bytes, (b) keeps whatever
- * the transport delivers, also past the limit, and (c) once the FIN was seen swallows
- * further reads, so the dead registration is never touched. The same bug would later break
- * writes to the half-closed socket; {@link EpollHalfClose#keepRegistered} prevents it and is
- * applied here, as soon as the channel is active.
+ * <p>Why: with {@code AUTO_READ} off, both native transports still read a connection whose
+ * peer sent its FIN while no read is pending: the peer's hang-up ({@code EPOLLRDHUP}, or
+ * io_uring's {@code POLLRDHUP} poll) makes them read the socket anyway, and data and FIN reach
+ * the pipeline, whose tail would drop them before the relay's handler is there. Clients that
+ * write a request and shut down their output at once, and apps that send a banner and close,
+ * hit it. Netty 4.2.18's epoll transport then breaks the socket as well: clearing
+ * {@code EPOLLRDHUP} leaves the interest set empty, {@code EpollIoHandler} removes the fd from
+ * epoll ({@code EPOLL_CTL_DEL}) but keeps its registration "added", and the next
+ * {@code read()} fails with {@code epoll_ctl(MOD): ENOENT}. io_uring has no such bug: reads
+ * after the FIN do nothing and the half-closed socket stays writable ({@code TransportTest}).
+ * This handler therefore (a) keeps a read pending from activation until the FIN or
+ * {@link #LIMIT} bytes, (b) keeps whatever the transport delivers, also past the limit, and
+ * (c) once the FIN was seen swallows further reads, so epoll's dead registration is never
+ * touched. The same epoll bug would later break writes to the half-closed socket;
+ * {@link EpollHalfClose#keepRegistered} prevents it and is applied here, as soon as the channel
+ * is active (it leaves channels of other transports alone).
  *
  * <p>Contract: add it first (before the relay's handler) on a channel with {@code AUTO_READ}
  * off. The first {@code read()} from behind it hands over: the kept buffers, a

@@ -21,6 +21,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
+import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameStreamEvent;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
@@ -68,11 +69,15 @@ import org.slf4j.LoggerFactory;
  * metrics ({@code reporter="destination"}, {@code connection_security_policy="mutual_tls"}).
  * One bad connection or stream never affects the others.
  *
+ * <p>Shutting down: {@link #drain} (SIGTERM, or the pod leaving the mesh) stops accepting,
+ * sends {@code GOAWAY} so clients open no new tunnel, and waits for the open tunnels to end,
+ * up to a deadline; {@link #close} only stops accepting.
+ *
  * <pre>{@code
  * Hbone15008Listener hbone = Hbone15008Listener.builder(inbound, tlsContexts, certificates, podIdentity)
  *         .build().start();
  * ...
- * hbone.close();
+ * hbone.drain(Duration.ofSeconds(30)).join(); // SIGTERM, or the pod leaving the mesh
  * }</pre>
  */
 public final class Hbone15008Listener implements AutoCloseable {
@@ -93,7 +98,7 @@ public final class Hbone15008Listener implements AutoCloseable {
     private final InetSocketAddress bindAddress;
     private final Duration handshakeTimeout;
     private final HboneServer hbone;
-    private final ListenerChannel server = new ListenerChannel();
+    private final ListenerChannel server = new ListenerChannel(Hbone15008Listener::goAway);
 
     private Hbone15008Listener(Builder b) {
         inbound = b.inbound;
@@ -128,12 +133,13 @@ public final class Hbone15008Listener implements AutoCloseable {
      * Binds the listener (a socket from {@link PodNetwork#newServerChannel()}, so inside the
      * pod) and returns it. Call from a platform thread, not an event loop: it waits for the bind.
      *
-     * @throws IllegalStateException if it is already started, or the bind fails (with the cause)
+     * @throws IllegalStateException if it was started or drained before, or the bind fails (with the cause)
      */
     public Hbone15008Listener start() {
         server.bind(() -> inbound.bindListener(new ServerBootstrap()
                 .group(inbound.eventLoopGroup())
                 .channelFactory(inbound.pod()::newServerChannel)
+                .handler(server.acceptHandler())
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
@@ -148,13 +154,52 @@ public final class Hbone15008Listener implements AutoCloseable {
         return server.localAddress();
     }
 
+    /** Downstream connections (TLS, then HTTP/2) accepted by this listener that are still open. */
+    public int activeConnections() {
+        return server.activeConnections();
+    }
+
     /**
-     * Stops accepting. Established connections and their tunnels carry on until they end
-     * (draining); the pod's unenrolment closes its network namespace, which ends them.
+     * Drains the listener: stops accepting at once (the listening socket is closed, so new
+     * connections are refused), sends every established HTTP/2 connection a {@code GOAWAY}
+     * ({@code NO_ERROR}, the last stream it accepted) so that clients open no new tunnel on it
+     * while the tunnels it carries finish, and closes each connection once its last tunnel
+     * ended; a connection still in its TLS handshake is closed at once. The future completes
+     * once every accepted connection is closed. Those still open at {@code deadline} are reset,
+     * with their tunnels, and counted in the future's value. Calling it again returns the same
+     * future (the first deadline holds); a drained listener cannot be started. Returns once the
+     * listening socket is closed, without waiting for connections; the future completes on an
+     * event loop or a timer thread.
+     *
+     * @throws IllegalArgumentException if {@code deadline} is negative
+     */
+    public CompletableFuture<Integer> drain(Duration deadline) {
+        return server.drain(deadline);
+    }
+
+    /**
+     * Stops accepting and waits until the listening socket is closed. Established connections
+     * and their tunnels carry on until they end (use {@link #drain} to end them gracefully);
+     * the pod's unenrolment closes its network namespace, which ends them.
      */
     @Override
     public void close() {
         server.close();
+    }
+
+    /** At the drain's start, on the connection's loop: GOAWAY, then a close once its streams ended. */
+    private static void goAway(Channel ch) {
+        Http2FrameCodec codec = ch.pipeline().get(Http2FrameCodec.class);
+        if (codec == null) {
+            ch.close(); // still in the TLS handshake: no tunnel to wait for
+            return;
+        }
+        // The codec's own timeout (30 s by default) would reset streams before the drain's
+        // deadline, which is what ends them when they outlive it.
+        codec.gracefulShutdownTimeoutMillis(-1);
+        // Through the pipeline: the codec answers a close with GOAWAY and closes once no stream
+        // is left; the TLS handler then sends its close_notify.
+        ch.close();
     }
 
     // ---------------------------------------------------------------- connections

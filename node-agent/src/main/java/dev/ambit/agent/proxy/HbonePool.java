@@ -16,7 +16,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
-import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.codec.http2.Http2GoAwayFrame;
 import io.netty.handler.codec.http2.Http2SettingsFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
@@ -35,10 +35,15 @@ import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -64,6 +69,11 @@ import org.slf4j.LoggerFactory;
  * connection and the stream on one event loop, so there is one pool per event loop (as in
  * Armeria): a connection is registered on, and only touched from, the loop that asked for
  * it, and its state needs no locks. With N loops a destination may have up to N connections.
+ * The loops must be of the {@link PodNetwork}'s {@link Transport}, whose channels they register.
+ *
+ * <p><b>Shutdown.</b> {@link #drain} stops handing out tunnels and closes each connection once
+ * its tunnels ended, up to a deadline; {@link #close} closes every connection gracefully
+ * (GOAWAY, then the close once its streams ended) without waiting.
  *
  * <p><b>TLS.</b> The client context of {@link TlsContexts#client} verifies the server's
  * SPIFFE identity during the handshake; after it, {@link TlsContexts#checkNegotiated} must
@@ -92,6 +102,9 @@ public final class HbonePool implements AutoCloseable {
     private final Gauge open;
     private final Counter streams;
     private final Map<EventLoop, LoopPool> pools = new ConcurrentHashMap<>();
+    private final AtomicBoolean draining = new AtomicBoolean();
+    private final CompletableFuture<Integer> drained = new CompletableFuture<>();
+    private final AtomicInteger forced = new AtomicInteger();
     private volatile boolean closed;
 
     private HbonePool(Builder b) {
@@ -138,6 +151,8 @@ public final class HbonePool implements AutoCloseable {
      * for {@link dev.ambit.common.hbone.Relay#start}. It fails with the connection's cause
      * (connect, TLS handshake, identity mismatch, negotiation) or the CONNECT's
      * ({@link dev.ambit.common.hbone.HboneConnectException}). Cancelling it closes the stream.
+     *
+     * @throws IllegalArgumentException if {@code eventLoop} is not of {@code network}'s transport
      */
     public Future<Http2StreamChannel> connect(PodNetwork network, WorkloadCertificate certificate,
                                               SpiffeId destination, InetSocketAddress address,
@@ -146,6 +161,10 @@ public final class HbonePool implements AutoCloseable {
         requireNonNull(certificate, "certificate");
         requireNonNull(request, "request");
         requireNonNull(eventLoop, "eventLoop");
+        if (!network.transport().isCompatible(eventLoop)) {
+            throw new IllegalArgumentException("eventLoop: " + eventLoop + " (expected: a loop of the "
+                    + network.transport() + " transport, as the pod network's channels)");
+        }
         Key key = new Key(network.podUid(), certificate.identity(), certificate.serialNumber(), destination, address);
         Promise<Http2StreamChannel> promise = eventLoop.newPromise();
         if (closed) {
@@ -165,7 +184,50 @@ public final class HbonePool implements AutoCloseable {
         return (int) open.get();
     }
 
-    /** Closes every pooled connection (their tunnels end); later {@link #connect} calls fail. */
+    /**
+     * Drains the pool (SIGTERM): from now on {@link #connect} fails, as after {@link #close};
+     * connections without tunnels close at once, connecting ones are closed (their waiting
+     * requests fail), and those carrying tunnels take no new one and close after their last
+     * tunnel ended. The future completes once every connection is closed; those still open at
+     * {@code deadline} are reset, with their tunnels, and counted in the future's value.
+     * Calling it again returns the same future (the first deadline holds). Never blocks;
+     * completes on an event loop or timer thread. The event loops that asked for connections
+     * must run until it completes.
+     *
+     * @throws IllegalArgumentException if {@code deadline} is negative
+     */
+    public CompletableFuture<Integer> drain(Duration deadline) {
+        requireNonNull(deadline, "deadline");
+        if (deadline.isNegative()) {
+            throw new IllegalArgumentException("deadline: " + deadline + " (expected: >= 0)");
+        }
+        if (!draining.compareAndSet(false, true)) {
+            return drained;
+        }
+        // Before the snapshot: a pool created later sees it in acquire, and never connects.
+        closed = true;
+        List<CompletableFuture<Void>> loops = new ArrayList<>();
+        for (Map.Entry<EventLoop, LoopPool> e : pools.entrySet()) {
+            LoopPool p = e.getValue();
+            loops.add(p.drained);
+            e.getKey().execute(p::drainAll);
+        }
+        CompletableFuture.allOf(loops.toArray(CompletableFuture[]::new))
+                .whenComplete((v, t) -> drained.complete(forced.get()));
+        if (!drained.isDone()) {
+            CompletableFuture.delayedExecutor(deadline.toNanos(), TimeUnit.NANOSECONDS).execute(() -> {
+                if (!drained.isDone()) {
+                    pools.forEach((loop, p) -> loop.execute(p::forceAll));
+                }
+            });
+        }
+        return drained;
+    }
+
+    /**
+     * Closes every pooled connection (each sends GOAWAY and closes once its tunnels ended);
+     * later {@link #connect} calls fail. See {@link #drain} for a bounded wait.
+     */
     @Override
     public void close() {
         closed = true;
@@ -188,9 +250,34 @@ public final class HbonePool implements AutoCloseable {
     private final class LoopPool {
         private final EventLoop loop;
         private final Map<Key, List<PooledConnection>> byKey = new HashMap<>();
+        /** Every connection whose channel may still be open, also those draining after a GOAWAY. */
+        private final Set<PooledConnection> live = new HashSet<>();
+        /** Completed when drained and {@link #live} is empty. */
+        private final CompletableFuture<Void> drained = new CompletableFuture<>();
+        private boolean draining;
 
         LoopPool(EventLoop loop) {
             this.loop = loop;
+        }
+
+        void drainAll() {
+            draining = true;
+            for (PooledConnection c : new ArrayList<>(live)) {
+                c.shutdown();
+            }
+            maybeDrained();
+        }
+
+        void maybeDrained() {
+            if (draining && live.isEmpty()) {
+                drained.complete(null);
+            }
+        }
+
+        void forceAll() {
+            for (PooledConnection c : new ArrayList<>(live)) {
+                c.force();
+            }
         }
 
         void acquire(Key key, Waiter waiter) {
@@ -209,6 +296,7 @@ public final class HbonePool implements AutoCloseable {
             }
             PooledConnection c = new PooledConnection(this, key);
             list.add(c);
+            live.add(c);
             c.offer(waiter);
             c.start(waiter);
         }
@@ -265,13 +353,15 @@ public final class HbonePool implements AutoCloseable {
                 ssl = tls.client(first.certificate, key.destination);
             } catch (Exception e) {
                 failed("handshake", e);
+                gone();
                 return;
             }
-            EpollSocketChannel ch;
+            SocketChannel ch;
             try {
                 ch = first.network.newChannel();
             } catch (RuntimeException e) {
                 failed("connect", e);
+                gone();
                 return;
             }
             channel = ch;
@@ -283,7 +373,8 @@ public final class HbonePool implements AutoCloseable {
             pool.loop.register(ch).addListener((ChannelFuture r) -> {
                 if (!r.isSuccess()) {
                     failed("connect", r.cause());
-                    ch.close();
+                    ch.unsafe().closeForcibly(); // not registered: there is no pipeline to close through
+                    gone();
                     return;
                 }
                 ch.closeFuture().addListener(f -> closed());
@@ -466,20 +557,56 @@ public final class HbonePool implements AutoCloseable {
             }
         }
 
+        /** Its channel closed, whatever the state: the connection is gone. */
         private void closed() {
-            if (state == State.CONNECTING) {
-                failed("closed", new ClosedChannelException());
+            try {
+                if (state == State.CONNECTING) {
+                    failed("closed", new ClosedChannelException());
+                    return;
+                }
+                if (state == State.CLOSED) {
+                    return;
+                }
+                state = State.CLOSED;
+                cancelIdle();
+                pool.remove(this);
+                if (counted) {
+                    open.dec();
+                }
+            } finally {
+                gone();
+            }
+        }
+
+        /** No channel is or will be open: off the pool's books (a drain waits for this). */
+        private void gone() {
+            if (pool.live.remove(this)) {
+                pool.maybeDrained();
+            }
+        }
+
+        /** The pool drains: no new stream here; closed now if it carries none, else after its last. */
+        void shutdown() {
+            switch (state) {
+                case CONNECTING -> close(); // its waiters fail as it closes
+                case READY -> drain(); // closes at once if it carries no stream
+                case DRAINING, CLOSED -> { } // DRAINING closes after its last stream
+            }
+        }
+
+        /** The drain's deadline: reset now, with its streams. */
+        void force() {
+            if (channel == null || !channel.isOpen()) {
                 return;
             }
-            if (state == State.CLOSED) {
-                return;
+            forced.incrementAndGet();
+            try {
+                channel.config().setOption(ChannelOption.SO_LINGER, 0);
+            } catch (RuntimeException ignored) {
+                // already gone; the close is all that is left
             }
-            state = State.CLOSED;
-            cancelIdle();
-            pool.remove(this);
-            if (counted) {
-                open.dec();
-            }
+            // Not through the pipeline: the HTTP/2 codec would wait for the streams again.
+            channel.unsafe().close(channel.unsafe().voidPromise());
         }
     }
 

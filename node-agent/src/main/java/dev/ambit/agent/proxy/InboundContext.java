@@ -31,8 +31,8 @@ import org.slf4j.LoggerFactory;
  * new addresses is enrolled again with new listeners. Immutable and thread-safe.
  *
  * <pre>{@code
- * InboundContext inbound = InboundContext.builder(PodNetwork.namespace(uid, netns), state)
- *         .podAddresses(List.of(podIp)).eventLoopGroup(epollGroup).metrics(metrics).build();
+ * InboundContext inbound = InboundContext.builder(PodNetwork.namespace(uid, netns, transport), state)
+ *         .podAddresses(List.of(podIp)).eventLoopGroup(loops).metrics(metrics).build(); // loops of transport
  * }</pre>
  */
 public final class InboundContext {
@@ -190,8 +190,10 @@ public final class InboundContext {
         }
 
         /**
-         * The event loops of the listeners and of the connections to the app. Required; an
-         * epoll group, since {@link PodNetwork} creates epoll channels. Not closed by the listeners.
+         * The event loops of the listeners and of the connections to the app. Required; of the
+         * pod network's {@link PodNetwork#transport() transport} (Netty registers a channel only
+         * with a loop of its own transport), e.g. from {@link Transport#newEventLoopGroup}. Not
+         * closed by the listeners.
          */
         public Builder eventLoopGroup(EventLoopGroup group) {
             this.group = requireNonNull(group, "group");
@@ -214,12 +216,20 @@ public final class InboundContext {
             return this;
         }
 
+        /**
+         * @throws IllegalStateException if a required setting is missing
+         * @throws IllegalArgumentException if the event loop group is not of the pod network's transport
+         */
         public InboundContext build() {
             if (podAddresses == null) {
                 throw new IllegalStateException("podAddresses not set");
             }
             if (group == null) {
                 throw new IllegalStateException("eventLoopGroup not set");
+            }
+            if (!pod.transport().isCompatible(group)) {
+                throw new IllegalArgumentException("eventLoopGroup: " + group + " (expected: a group of the "
+                        + pod.transport() + " transport, as the pod network's channels)");
             }
             if (metrics == null) {
                 throw new IllegalStateException("metrics not set");

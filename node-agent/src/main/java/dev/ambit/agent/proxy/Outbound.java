@@ -24,9 +24,8 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.epoll.EpollServerSocketChannel;
-import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.concurrent.Future;
 import java.net.InetAddress;
@@ -35,6 +34,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -65,7 +65,12 @@ import org.slf4j.LoggerFactory;
  * opened). Telemetry reports as {@code reporter="source"}.
  *
  * <p>Each accepted connection stays on one event loop, with its upstream channel or tunnel:
- * no locks on the data path.
+ * no locks on the data path. The event loops are of the {@link PodNetwork}'s
+ * {@link Transport} (epoll or io_uring).
+ *
+ * <p>Shutting down: {@link #drain} (SIGTERM, or the pod leaving the mesh) stops accepting
+ * and waits for the open connections to end, up to a deadline; {@link #close} only stops
+ * accepting.
  */
 public final class Outbound implements AutoCloseable {
 
@@ -92,7 +97,7 @@ public final class Outbound implements AutoCloseable {
     private final Counter.Family failed;
     /** Round-robin position per service key; monotonically increasing, modulo at use. */
     private final ConcurrentHashMap<String, AtomicInteger> roundRobin = new ConcurrentHashMap<>();
-    private volatile EpollServerSocketChannel server;
+    private final ListenerChannel server = new ListenerChannel();
 
     private Outbound(Builder b) {
         network = b.network;
@@ -118,43 +123,70 @@ public final class Outbound implements AutoCloseable {
     /**
      * Binds the listener inside the pod's namespace. The returned future completes when it
      * is bound (or failed to bind).
+     *
+     * @throws IllegalStateException if it was started or drained before
      */
     public ChannelFuture start() {
-        ChannelFuture bound = new ServerBootstrap()
-                .group(group)
-                // Created by the pod's network: the listener lives inside the pod's namespace.
-                .channelFactory(network::newServerChannel)
-                .option(ChannelOption.SO_REUSEADDR, true)
-                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler(new ChannelInitializer<>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        // Reads are the relay's (backpressure); until it starts, EarlyInput's.
-                        ch.config().setAutoRead(false);
-                        ch.pipeline().addLast("early-input", new EarlyInput());
-                        // Registered on its event loop: everything of this connection happens there.
-                        handle((DuplexChannel) ch);
-                    }
-                })
-                .bind(bindAddress);
-        server = (EpollServerSocketChannel) bound.channel();
-        return bound;
+        ChannelFuture[] bound = new ChannelFuture[1];
+        server.bind(() -> {
+            bound[0] = new ServerBootstrap()
+                    .group(group)
+                    // Created by the pod's network: the listener lives inside the pod's namespace.
+                    .channelFactory(network::newServerChannel)
+                    .option(ChannelOption.SO_REUSEADDR, true)
+                    .handler(server.acceptHandler())
+                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                    .childOption(ChannelOption.TCP_NODELAY, true)
+                    .childHandler(new ChannelInitializer<>() {
+                        @Override
+                        protected void initChannel(Channel ch) {
+                            // Reads are the relay's (backpressure); until it starts, EarlyInput's.
+                            ch.config().setAutoRead(false);
+                            ch.pipeline().addLast("early-input", new EarlyInput());
+                            // Registered on its event loop: everything of this connection happens there.
+                            handle((DuplexChannel) ch);
+                        }
+                    })
+                    .bind(bindAddress);
+            return bound[0].channel();
+        });
+        return bound[0];
     }
 
     /** The bound address; {@code null} before {@link #start} completed. */
     public InetSocketAddress localAddress() {
-        EpollServerSocketChannel s = server;
-        return s == null ? null : s.localAddress();
+        return server.localAddress();
     }
 
-    /** Stops accepting; connections already relaying continue until they end. */
+    /** Captured connections accepted by this listener that are still open (failed ones close at once). */
+    public int activeConnections() {
+        return server.activeConnections();
+    }
+
+    /**
+     * Drains the listener: stops accepting at once (the listening socket is closed, so the
+     * pod's new outbound connections are refused), lets every accepted connection relay
+     * (directly or through its HBONE tunnel) until its peers end it, and completes once all
+     * of them ended. Those still open at {@code deadline} are reset, with their upstream
+     * connection or tunnel, and counted in the future's value. Calling it again returns the
+     * same future (the first deadline holds); a drained listener cannot be started. Returns
+     * once the listening socket is closed, without waiting for connections; the future
+     * completes on an event loop or a timer thread. The {@link HbonePool} is not drained: it
+     * is shared by every pod's listener ({@link HbonePool#drain}).
+     *
+     * @throws IllegalArgumentException if {@code deadline} is negative
+     */
+    public CompletableFuture<Integer> drain(Duration deadline) {
+        return server.drain(deadline);
+    }
+
+    /**
+     * Stops accepting and waits until the listening socket is closed; connections already
+     * relaying continue until they end (use {@link #drain} to wait for them, or to end them).
+     */
     @Override
     public void close() {
-        EpollServerSocketChannel s = server;
-        if (s != null) {
-            s.close().syncUninterruptibly();
-        }
+        server.close();
     }
 
     /** What a captured connection is sent to. */
@@ -260,7 +292,7 @@ public final class Outbound implements AutoCloseable {
                              Instant start) {
         ConnectionLabels labels = labels(source, route.workload, route.service, "unknown");
         telemetry.opened(labels);
-        EpollSocketChannel upstream;
+        SocketChannel upstream;
         try {
             upstream = network.newChannel(); // in the pod's namespace: the source is the pod's address
         } catch (RuntimeException e) {
@@ -443,7 +475,11 @@ public final class Outbound implements AutoCloseable {
             return this;
         }
 
-        /** The event loops of the listener and its connections. */
+        /**
+         * The event loops of the listener and its connections. Required; of the network's
+         * {@link PodNetwork#transport() transport} (Netty registers a channel only with a
+         * loop of its own transport), e.g. from {@link Transport#newEventLoopGroup}.
+         */
         public Builder eventLoopGroup(EventLoopGroup group) {
             this.group = requireNonNull(group, "group");
             return this;
@@ -480,7 +516,15 @@ public final class Outbound implements AutoCloseable {
             return this;
         }
 
+        /**
+         * @throws NullPointerException if a required setting is missing
+         * @throws IllegalArgumentException if the event loop group is not of the network's transport
+         */
         public Outbound build() {
+            if (group != null && !network.transport().isCompatible(group)) {
+                throw new IllegalArgumentException("eventLoopGroup: " + group + " (expected: a group of the "
+                        + network.transport() + " transport, as the pod network's channels)");
+            }
             return new Outbound(this);
         }
     }

@@ -16,6 +16,7 @@ import io.netty.util.NetUtil;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.concurrent.CompletableFuture;
 import java.util.function.Function;
 
 /**
@@ -34,6 +35,9 @@ import java.util.function.Function;
  * to the app from inside the pod (exempt from the redirection, so it does not loop) and
  * relayed with {@link TcpRelay}; Istio's TCP metrics record them with
  * {@code connection_security_policy="none"}.
+ *
+ * <p>Shutting down: {@link #drain} (SIGTERM, or the pod leaving the mesh) stops accepting
+ * and waits for the relays to end, up to a deadline; {@link #close} only stops accepting.
  */
 public final class Plaintext15006Listener implements AutoCloseable {
 
@@ -63,12 +67,13 @@ public final class Plaintext15006Listener implements AutoCloseable {
      * Call from a platform thread: it waits for the bind. The redirector is then given
      * {@link #serverChannel()} to steer the pod's inbound connections to.
      *
-     * @throws IllegalStateException if it is already started, or the bind fails (with the cause)
+     * @throws IllegalStateException if it was started or drained before, or the bind fails (with the cause)
      */
     public Plaintext15006Listener start() {
         server.bind(() -> inbound.bindListener(new ServerBootstrap()
                 .group(inbound.eventLoopGroup())
                 .channelFactory(inbound.pod()::newServerChannel)
+                .handler(server.acceptHandler())
                 // Reads are the relay's (backpressure); until it starts, EarlyInput's.
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
@@ -93,7 +98,30 @@ public final class Plaintext15006Listener implements AutoCloseable {
         return server.localAddress();
     }
 
-    /** Stops accepting; established connections are relayed until they end. */
+    /** Connections accepted by this listener that are still open (refused ones close at once). */
+    public int activeConnections() {
+        return server.activeConnections();
+    }
+
+    /**
+     * Drains the listener: stops accepting at once (the listening socket is closed, so the
+     * redirector's steering finds nothing and new connections are refused), lets every
+     * accepted connection relay until its peers end it, and completes once all of them
+     * ended. Those still open at {@code deadline} are reset and counted in the future's
+     * value. Calling it again returns the same future (the first deadline holds); a drained
+     * listener cannot be started. Returns once the listening socket is closed, without waiting
+     * for connections; the future completes on an event loop or a timer thread.
+     *
+     * @throws IllegalArgumentException if {@code deadline} is negative
+     */
+    public CompletableFuture<Integer> drain(Duration deadline) {
+        return server.drain(deadline);
+    }
+
+    /**
+     * Stops accepting and waits until the listening socket is closed; established connections
+     * are relayed until they end (use {@link #drain} to wait for them, or to end them).
+     */
     @Override
     public void close() {
         server.close();

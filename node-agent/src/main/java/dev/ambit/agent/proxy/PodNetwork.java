@@ -3,9 +3,10 @@ package dev.ambit.agent.proxy;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.ffi.NetNs;
-import io.netty.channel.epoll.EpollServerSocketChannel;
-import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.socket.ServerSocketChannel;
+import io.netty.channel.socket.SocketChannel;
 import java.nio.file.Path;
+import java.util.function.Supplier;
 
 /**
  * Where the agent's sockets for one pod live. The in-pod listeners (15001, 15006, 15008)
@@ -15,6 +16,10 @@ import java.nio.file.Path;
  * after the thread leaves. So channels are constructed here, on a platform thread that
  * has entered the namespace, and registered with any event loop afterwards.
  *
+ * <p>Channels are of one {@link Transport} ({@link #transport()}); they are native
+ * ({@link io.netty.channel.unix.UnixChannel}) and can only be registered with an event
+ * loop group of that transport.
+ *
  * <p>Socket creation is behind this interface (as in ztunnel) so the proxy can be tested
  * in the test's own namespace with {@link #host(String)}.
  */
@@ -23,15 +28,24 @@ public interface PodNetwork {
     /** The pod's uid, for logs. */
     String podUid();
 
-    /** A new, unregistered server socket channel inside the pod's network namespace. */
-    EpollServerSocketChannel newServerChannel();
+    /** The transport of the channels made here. */
+    Transport transport();
 
-    /** A new, unregistered TCP channel inside the pod's network namespace. */
-    EpollSocketChannel newChannel();
+    /** A new, unregistered server socket channel of {@link #transport()} inside the pod's network namespace. */
+    ServerSocketChannel newServerChannel();
 
-    /** Sockets in the caller's own namespace: tests, and host-network pods. */
+    /** A new, unregistered TCP channel of {@link #transport()} inside the pod's network namespace. */
+    SocketChannel newChannel();
+
+    /** Epoll sockets in the caller's own namespace: tests, and host-network pods. */
     static PodNetwork host(String podUid) {
+        return host(podUid, Transport.EPOLL);
+    }
+
+    /** Sockets of {@code transport} in the caller's own namespace: tests, and host-network pods. */
+    static PodNetwork host(String podUid, Transport transport) {
         requireNonNull(podUid, "podUid");
+        requireNonNull(transport, "transport");
         return new PodNetwork() {
             @Override
             public String podUid() {
@@ -39,26 +53,39 @@ public interface PodNetwork {
             }
 
             @Override
-            public EpollServerSocketChannel newServerChannel() {
-                return new EpollServerSocketChannel();
+            public Transport transport() {
+                return transport;
             }
 
             @Override
-            public EpollSocketChannel newChannel() {
-                return new EpollSocketChannel();
+            public ServerSocketChannel newServerChannel() {
+                return transport.newServerChannel();
+            }
+
+            @Override
+            public SocketChannel newChannel() {
+                return transport.newChannel();
             }
         };
     }
 
-    /**
-     * Sockets inside the network namespace at {@code netns} ({@code /proc/<pid>/ns/net} or a
-     * bind mount). Each call enters the namespace briefly on the calling platform thread.
-     *
-     * @throws IllegalStateException naming the pod and namespace when entering it fails
-     */
+    /** As {@link #namespace(String, Path, Transport)} with {@link Transport#EPOLL}. */
     static PodNetwork namespace(String podUid, Path netns) {
+        return namespace(podUid, netns, Transport.EPOLL);
+    }
+
+    /**
+     * Sockets of {@code transport} inside the network namespace at {@code netns}
+     * ({@code /proc/<pid>/ns/net} or a bind mount). Each call enters the namespace briefly on
+     * the calling platform thread.
+     *
+     * <p>The channel methods throw {@link IllegalStateException} naming the pod and namespace
+     * when entering it fails.
+     */
+    static PodNetwork namespace(String podUid, Path netns, Transport transport) {
         requireNonNull(podUid, "podUid");
         requireNonNull(netns, "netns");
+        requireNonNull(transport, "transport");
         return new PodNetwork() {
             @Override
             public String podUid() {
@@ -66,16 +93,21 @@ public interface PodNetwork {
             }
 
             @Override
-            public EpollServerSocketChannel newServerChannel() {
-                return in(EpollServerSocketChannel::new);
+            public Transport transport() {
+                return transport;
             }
 
             @Override
-            public EpollSocketChannel newChannel() {
-                return in(EpollSocketChannel::new);
+            public ServerSocketChannel newServerChannel() {
+                return in(transport::newServerChannel);
             }
 
-            private <T> T in(java.util.function.Supplier<T> create) {
+            @Override
+            public SocketChannel newChannel() {
+                return in(transport::newChannel);
+            }
+
+            private <T> T in(Supplier<T> create) {
                 try {
                     return NetNs.callIn(netns, create::get);
                 } catch (Exception e) {

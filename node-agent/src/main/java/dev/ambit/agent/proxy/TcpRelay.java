@@ -30,16 +30,18 @@ import org.slf4j.LoggerFactory;
  *       window instead of filling memory. Memory per direction stays at one read.</li>
  *   <li><b>Half-close.</b> A FIN read from one side becomes {@code shutdownOutput()} on the
  *       other once the bytes before it are written; the side that sent it is still written
- *       to, however long the other direction goes on ({@link EpollHalfClose}). When both
- *       directions finished, both are closed: {@link Result#completed()}.</li>
+ *       to, however long the other direction goes on (on epoll thanks to
+ *       {@link EpollHalfClose}). When both directions finished, both are closed:
+ *       {@link Result#completed()}.</li>
  *   <li><b>Abort.</b> An error, reset or early close of one side closes both with
  *       {@code SO_LINGER 0}, i.e. a TCP RST, so neither peer mistakes it for a clean end.</li>
  * </ul>
  *
- * <p>Both channels must be registered on one event loop and {@link #start} called from it.
- * Bytes (and a FIN) that arrived before the relay was in place are kept by {@link EarlyInput}
- * and replayed on the relay's first read. Every buffer read from one side is handed to the
- * write on the other (which releases it); anything read after the end is released here.
+ * <p>Both channels must be registered on one event loop and {@link #start} called from it
+ * (so they are of one {@link Transport}, epoll or io_uring). Bytes (and a FIN) that arrived
+ * before the relay was in place are kept by {@link EarlyInput} and replayed on the relay's
+ * first read. Every buffer read from one side is handed to the write on the other (which
+ * releases it); anything read after the end is released here.
  */
 public final class TcpRelay {
 
@@ -89,7 +91,8 @@ public final class TcpRelay {
         }
         TcpRelay relay = new TcpRelay(client, server, listener);
         for (Side s : new Side[] {relay.client, relay.server}) {
-            // A side whose peer sent its FIN is still written to: see EpollHalfClose.
+            // A side whose peer sent its FIN is still written to: see EpollHalfClose (epoll
+            // channels only; io_uring keeps half-closed sockets writable by itself).
             EpollHalfClose.keepRegistered(s.channel);
             s.channel.config().setAutoRead(false);
             s.channel.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);

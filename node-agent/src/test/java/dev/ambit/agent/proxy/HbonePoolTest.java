@@ -3,6 +3,7 @@ package dev.ambit.agent.proxy;
 import static dev.ambit.testing.Eventually.eventually;
 import dev.ambit.testing.TestCa;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ambit.agent.identity.CaClient;
 import dev.ambit.agent.identity.TlsContexts;
@@ -19,6 +20,7 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
@@ -119,6 +121,44 @@ class HbonePoolTest {
         assertThat(next.parent()).isNotSameAs(stream.parent());
         assertThat(peer.accepts).hasValue(2);
         next.close().sync();
+    }
+
+    @Test
+    void drainClosesIdleConnectionsAtOnceAndBusyOnesAfterTheirLastTunnel() throws Exception {
+        pool = HbonePool.builder(tls).metrics(metrics).build();
+        WorkloadCertificate first = caClient.issue(TestCa.FRONTEND).get(10, TimeUnit.SECONDS);
+        WorkloadCertificate renewed = caClient.issue(TestCa.FRONTEND).get(10, TimeUnit.SECONDS);
+        Http2StreamChannel busy = open(first);
+        Http2StreamChannel idle = open(renewed); // another key: another connection
+        idle.close().sync();
+        assertThat(pool.connectionCount()).isEqualTo(2);
+
+        CompletableFuture<Integer> drained = pool.drain(Duration.ofSeconds(30));
+
+        assertThat(idle.parent().closeFuture().await(10, TimeUnit.SECONDS)).as("idle: closed at once").isTrue();
+        assertThat(busy.parent().isActive()).as("busy: its tunnel goes on").isTrue();
+        assertThat(busy.isActive()).isTrue();
+        assertThat(drained).isNotDone();
+        assertThatThrownBy(() -> open(first)).hasRootCauseInstanceOf(IllegalStateException.class)
+                .rootCause().hasMessageContaining("closed");
+        assertThat(pool.drain(Duration.ZERO)).as("the same drain").isSameAs(drained);
+
+        busy.close().sync();
+        assertThat(drained.get(10, TimeUnit.SECONDS)).as("force-closed").isZero();
+        assertThat(busy.parent().isActive()).isFalse();
+        assertThat(pool.connectionCount()).isZero();
+    }
+
+    @Test
+    void drainResetsConnectionsWhoseTunnelsOutliveTheDeadline() throws Exception {
+        pool = HbonePool.builder(tls).metrics(metrics).build();
+        Http2StreamChannel busy = open(caClient.issue(TestCa.FRONTEND).get(10, TimeUnit.SECONDS));
+
+        assertThat(pool.drain(Duration.ofMillis(200)).get(10, TimeUnit.SECONDS)).isEqualTo(1);
+
+        assertThat(busy.parent().isActive()).isFalse();
+        assertThat(busy.closeFuture().await(10, TimeUnit.SECONDS)).as("the tunnel ends with it").isTrue();
+        eventually(() -> pool.connectionCount() == 0);
     }
 
     private Http2StreamChannel open(WorkloadCertificate cert) throws Exception {

@@ -10,11 +10,8 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.channel.epoll.EpollServerSocketChannel;
-import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.channel.socket.SocketChannel;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -33,7 +30,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * {@link TcpRelay} with {@link EarlyInput} in front, on real epoll sockets over loopback, as
+ * {@link TcpRelay} with {@link EarlyInput} in front, on real epoll sockets over loopback
+ * ({@link TcpRelayIoUringTest}: the same on io_uring), as
  * the outbound and plaintext inbound proxies use them: a client connects to the "proxy", which
  * connects to a destination and relays. The destination is a blocking {@link ServerSocket},
  * so a test controls exactly when it reads, writes and closes.
@@ -51,9 +49,14 @@ class TcpRelayTest {
     /** SO_SNDBUF of the proxy's connection to the destination; 0 for the default. */
     private int upstreamSendBuffer;
 
+    /** The transport of the proxy's sockets. */
+    Transport transport() {
+        return Transport.EPOLL;
+    }
+
     @BeforeEach
     void setUp() throws IOException {
-        loop = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+        loop = transport().newEventLoopGroup(1, "relay-test");
         destination = new ServerSocket();
         destination.setReceiveBufferSize(4096); // inherited by accepted sockets: a slow reader fills fast
         destination.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
@@ -69,7 +72,7 @@ class TcpRelayTest {
     }
 
     private InetSocketAddress startProxy() {
-        proxy = new ServerBootstrap().group(loop).channel(EpollServerSocketChannel.class)
+        proxy = new ServerBootstrap().group(loop).channelFactory(transport()::newServerChannel)
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childHandler(new ChannelInitializer<>() {
@@ -85,7 +88,7 @@ class TcpRelayTest {
     }
 
     private void connect(DuplexChannel client) {
-        Bootstrap b = new Bootstrap().group(client.eventLoop()).channel(EpollSocketChannel.class)
+        Bootstrap b = new Bootstrap().group(client.eventLoop()).channelFactory(transport()::newChannel)
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .handler(new EarlyInput());
@@ -244,8 +247,8 @@ class TcpRelayTest {
 
     @Test
     void startRefusesChannelsOffTheirEventLoop() {
-        EpollSocketChannel a = new EpollSocketChannel();
-        EpollSocketChannel b = new EpollSocketChannel();
+        SocketChannel a = transport().newChannel();
+        SocketChannel b = transport().newChannel();
         try {
             loop.register(a).syncUninterruptibly();
             loop.register(b).syncUninterruptibly();

@@ -31,18 +31,25 @@ final class TestServers {
 
     private TestServers() {}
 
-    /** A TCP echo server that answers a FIN with a FIN; counts accepted connections. */
+    /** A TCP echo server that answers a FIN with a FIN; counts accepted and open connections. */
     static final class Echo implements AutoCloseable {
         final AtomicInteger accepts = new AtomicInteger();
+        final AtomicInteger open = new AtomicInteger();
         final Channel channel;
 
         Echo(EventLoopGroup group, InetSocketAddress bind) {
-            channel = new ServerBootstrap().group(group).channel(EpollServerSocketChannel.class)
+            this(group, Transport.EPOLL, bind);
+        }
+
+        Echo(EventLoopGroup group, Transport transport, InetSocketAddress bind) {
+            channel = new ServerBootstrap().group(group).channelFactory(transport::newServerChannel)
                     .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                     .childHandler(new ChannelInitializer<>() {
                         @Override
                         protected void initChannel(Channel ch) {
                             accepts.incrementAndGet();
+                            open.incrementAndGet();
+                            ch.closeFuture().addListener(f -> open.decrementAndGet());
                             ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
                                 @Override
                                 public void channelRead(ChannelHandlerContext ctx, Object msg) {
@@ -69,6 +76,11 @@ final class TestServers {
 
         InetSocketAddress address() {
             return (InetSocketAddress) channel.localAddress();
+        }
+
+        /** Connections accepted and not closed yet. */
+        int openConnections() {
+            return open.get();
         }
 
         @Override

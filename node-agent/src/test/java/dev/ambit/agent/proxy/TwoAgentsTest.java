@@ -38,12 +38,10 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.channel.epoll.EpollServerSocketChannel;
-import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.channel.socket.ServerSocketChannel;
+import io.netty.channel.socket.SocketChannel;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.ResourceLeakDetector;
 import java.io.ByteArrayOutputStream;
@@ -61,6 +59,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Random;
+import java.util.concurrent.CompletableFuture;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -84,7 +83,8 @@ import org.junit.jupiter.api.io.TempDir;
  * would push to both), its own {@link CertificateManager} and {@link TlsContexts} from the
  * shared in-process CA, its own event loops and metrics. The app client connects to A's
  * outbound listener as the captured app would, naming the backend Service VIP as its
- * original destination; nothing but A and B sits between it and the app.
+ * original destination; nothing but A and B sits between it and the app. Epoll sockets;
+ * {@link TwoAgentsIoUringTest} runs the same cases on io_uring.
  */
 class TwoAgentsTest {
 
@@ -130,14 +130,19 @@ class TwoAgentsTest {
     Hbone15008Listener hboneB;
     Plaintext15006Listener plaintextB;
 
+    /** The transport of both agents' sockets and of the app. */
+    Transport transport() {
+        return Transport.EPOLL;
+    }
+
     @BeforeEach
     void startTwoAgents() throws Exception {
         LeakCheck.reset();
         ca = new TestCa(dir, Duration.ofHours(1));
         ca.placeOnNode(FRONTEND, BACKEND, IMPOSTOR);
 
-        appLoops = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
-        app = new ServerBootstrap().group(appLoops).channel(EpollServerSocketChannel.class)
+        appLoops = transport().newEventLoopGroup(1, "app");
+        app = new ServerBootstrap().group(appLoops).channelFactory(transport()::newServerChannel)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
@@ -153,13 +158,13 @@ class TwoAgentsTest {
         push(false, false);
 
         // ------------------------------------------------------------ agent B
-        loopsB = new MultiThreadIoEventLoopGroup(2, EpollIoHandler.newFactory());
+        loopsB = transport().newEventLoopGroup(2, "agent-b");
         certificatesB = CertificateManager.builder(ca.client().trustBundle(ca.bundle()).build())
                 .metrics(MetricsRegistry.create()).build();
         certificatesB.fetch(BACKEND).get(10, TimeUnit.SECONDS);
         certificatesB.fetch(IMPOSTOR).get(10, TimeUnit.SECONDS);
         TlsContexts tlsB = TlsContexts.builder(ca.bundle()).build();
-        InboundContext inboundB = InboundContext.builder(countingAccepts(PodNetwork.host(BACKEND_UID)), stateB)
+        InboundContext inboundB = InboundContext.builder(countingAccepts(PodNetwork.host(BACKEND_UID, transport())), stateB)
                 .podAddresses(List.of(BACKEND_IP)).eventLoopGroup(loopsB).metrics(metricsB).build();
         hboneB = Hbone15008Listener.builder(inboundB, tlsB,
                         () -> certificatesB.current(presentedByB.get()).orElse(null))
@@ -172,11 +177,11 @@ class TwoAgentsTest {
                 .build().start();
 
         // ------------------------------------------------------------ agent A
-        loopsA = new MultiThreadIoEventLoopGroup(A_LOOPS, EpollIoHandler.newFactory());
+        loopsA = transport().newEventLoopGroup(A_LOOPS, "agent-a");
         certificatesA = CertificateManager.builder(ca.client().trustBundle(ca.bundle()).build())
                 .metrics(MetricsRegistry.create()).build();
         poolA = HbonePool.builder(TlsContexts.builder(ca.bundle()).build()).metrics(metricsA).build();
-        outboundA = Outbound.builder(PodNetwork.host(FRONTEND_UID), FRONTEND_UID)
+        outboundA = Outbound.builder(PodNetwork.host(FRONTEND_UID, transport()), FRONTEND_UID)
                 .state(stateA)
                 .certificates(certificatesA)
                 .pool(poolA)
@@ -364,6 +369,37 @@ class TwoAgentsTest {
         assertThat(MetricSamples.sum(metricsA, "istio_tcp_sent_bytes_total")).isEqualTo(bytesOut);
     }
 
+    /**
+     * SIGTERM on the backend's node while a tunnel from the frontend is open: B's HBONE
+     * listener drains. The open tunnel keeps carrying bytes both ways and ends as usual, new
+     * connections through A fail (B's listener is gone, and the connection A pooled got
+     * B's GOAWAY), and the drain ends with the tunnel, nothing forced; A's pool is left
+     * without a connection.
+     */
+    @Test
+    void drainingTheBackendsHboneListenerLetsTheOpenTunnelFinish() throws Exception {
+        try (Socket held = new Socket()) {
+            held.setSoTimeout(10_000);
+            held.bind(new InetSocketAddress(FRONTEND_IP, 0));
+            originalDestinations.put(held.getLocalPort(), BACKEND_VIP);
+            held.connect(outboundA.localAddress(), 10_000);
+            roundTrip(held, "before");
+            assertThat(hboneB.activeConnections()).isEqualTo(1);
+
+            CompletableFuture<Integer> drained = hboneB.drain(Duration.ofSeconds(30));
+
+            roundTrip(held, "during the drain");
+            assertThat(exchange("a new connection")).as("what a new connection got").isEmpty();
+            assertThat(drained).isNotDone();
+            held.shutdownOutput();
+            assertThat(new String(readAll(held.getInputStream()), US_ASCII)).isEqualTo(BYE);
+            assertThat(drained.get(10, TimeUnit.SECONDS)).as("force-closed").isZero();
+        }
+        assertThat(hboneB.activeConnections()).isZero();
+        eventually(() -> assertThat(poolA.connectionCount()).isZero());
+        assertThat(hboneAccepts).hasValue(1);
+    }
+
     // ---------------------------------------------------------------- mesh state
 
     /**
@@ -431,8 +467,13 @@ class TwoAgentsTest {
             }
 
             @Override
-            public EpollServerSocketChannel newServerChannel() {
-                EpollServerSocketChannel server = network.newServerChannel();
+            public Transport transport() {
+                return network.transport();
+            }
+
+            @Override
+            public ServerSocketChannel newServerChannel() {
+                ServerSocketChannel server = network.newServerChannel();
                 server.pipeline().addFirst(new ChannelInboundHandlerAdapter() {
                     @Override
                     public void channelRead(ChannelHandlerContext ctx, Object msg) {
@@ -447,7 +488,7 @@ class TwoAgentsTest {
             }
 
             @Override
-            public EpollSocketChannel newChannel() {
+            public SocketChannel newChannel() {
                 return network.newChannel();
             }
         };
@@ -468,7 +509,11 @@ class TwoAgentsTest {
             s.setSoTimeout(10_000);
             s.bind(new InetSocketAddress(FRONTEND_IP, 0));
             originalDestinations.put(s.getLocalPort(), BACKEND_VIP);
-            s.connect(outboundA.localAddress(), 10_000);
+            try {
+                s.connect(outboundA.localAddress(), 10_000);
+            } catch (SocketException e) {
+                return new byte[0]; // accepted and reset before connect() returned: a fast refusal
+            }
             Thread writer = Thread.ofVirtual().start(() -> {
                 try {
                     s.getOutputStream().write(payload);
@@ -486,6 +531,11 @@ class TwoAgentsTest {
             assertThat(writer.join(Duration.ofSeconds(10))).as("writer finished").isTrue();
             return back;
         }
+    }
+
+    private static void roundTrip(Socket s, String text) throws IOException {
+        s.getOutputStream().write(text.getBytes(US_ASCII));
+        assertThat(new String(s.getInputStream().readNBytes(text.length()), US_ASCII)).isEqualTo(text);
     }
 
     private String exchange(String payload) throws Exception {
