@@ -65,6 +65,51 @@ import java.util.logging.Logger;
 public final class AgentLogging {
 
     /** The access log: one structured line per connection, written unformatted. */
+    /**
+     * The value for {@code java.util.logging.manager} that keeps logging alive during
+     * shutdown: JUL's own shutdown hook would otherwise close every handler while the
+     * agent's drain (another hook) is still logging. {@link #shutdownComplete()} closes
+     * them at the very end.
+     */
+    public static final String MANAGER = "dev.ambit.agent.AgentLogging$ShutdownSafeLogManager";
+
+    /** See {@link #MANAGER}. Public because the JDK instantiates it by name. */
+    public static final class ShutdownSafeLogManager extends java.util.logging.LogManager {
+
+        public ShutdownSafeLogManager() {
+        }
+
+        /** Ignored once the JVM is shutting down (JUL's own hook); {@link #shutdownComplete()} resets then. */
+        @Override
+        public void reset() {
+            if (!shuttingDown()) {
+                super.reset();
+            }
+        }
+
+        void resetNow() {
+            super.reset();
+        }
+
+        private static boolean shuttingDown() {
+            Thread probe = new Thread(() -> { });
+            try {
+                Runtime.getRuntime().addShutdownHook(probe);
+                Runtime.getRuntime().removeShutdownHook(probe);
+                return false;
+            } catch (IllegalStateException e) {
+                return true; // "Shutdown in progress"
+            }
+        }
+    }
+
+    /** Flushes and closes the handlers once the agent has finished shutting down. */
+    public static void shutdownComplete() {
+        if (java.util.logging.LogManager.getLogManager() instanceof ShutdownSafeLogManager m) {
+            m.resetNow();
+        }
+    }
+
     public static final String ACCESS_LOGGER = "ambit.access";
 
     /** The spec when none is given. */

@@ -17,6 +17,8 @@ import dev.ambit.agent.inpod.PodProxy;
 import dev.ambit.agent.inpod.SandboxSource;
 import dev.ambit.agent.proxy.HbonePool;
 import dev.ambit.agent.proxy.OriginalDestinations;
+import dev.ambit.agent.proxy.PodNetwork;
+import dev.ambit.agent.proxy.Transport;
 import dev.ambit.agent.redirect.EbpfRedirector;
 import dev.ambit.agent.redirect.RedirectConfig;
 import dev.ambit.agent.state.ProxyState;
@@ -29,9 +31,6 @@ import io.grpc.ManagedChannel;
 import io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.NettyChannelBuilder;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
@@ -60,6 +59,13 @@ import org.slf4j.LoggerFactory;
  */
 public final class NodeAgent implements AutoCloseable {
 
+    static {
+        // Before the first logger exists (the next line): JUL's manager is chosen once.
+        if (System.getProperty("java.util.logging.manager") == null) {
+            System.setProperty("java.util.logging.manager", AgentLogging.MANAGER);
+        }
+    }
+
     private static final Logger log = LoggerFactory.getLogger(NodeAgent.class);
 
     private final NodeAgentConfig config;
@@ -73,6 +79,7 @@ public final class NodeAgent implements AutoCloseable {
     private XdsClient xds;
     private CertificateManager certificates;
     private InPodManager inpod;
+    private HbonePool pool;
     private StatsServer stats;
     private AdminServer admin;
 
@@ -126,10 +133,15 @@ public final class NodeAgent implements AutoCloseable {
         TlsContexts tls = TlsContexts.builder(bundle).provider(config.tlsProvider()).build();
         log.info("TLS: {}", tls.provider());
 
-        EventLoopGroup group = new MultiThreadIoEventLoopGroup(config.workerThreads(),
-                new DefaultThreadFactory("ambit-worker", true), EpollIoHandler.newFactory());
+        Transport transport = Transport.parse(config.transport());
+        if (!transport.isAvailable()) {
+            throw new IllegalStateException("--transport " + transport + " is not available here: "
+                    + transport.unavailabilityCause() + " (use --transport epoll)", transport.unavailabilityCause());
+        }
+        EventLoopGroup group = transport.newEventLoopGroup(config.workerThreads(), "ambit-worker");
+        log.info("data path: {} with {} event loops", transport, config.workerThreads());
         closeables.add(() -> group.shutdownGracefully(0, 2, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS));
-        HbonePool pool = HbonePool.builder(tls).metrics(metrics).build();
+        pool = HbonePool.builder(tls).metrics(metrics).build();
         closeables.add(pool);
 
         SandboxSource sandboxes = sandboxes();
@@ -138,6 +150,7 @@ public final class NodeAgent implements AutoCloseable {
                                 metrics, PodProxy.Ports.ISTIO),
                         sandboxes, Capture.of(redirector))
                 .ready(xds::isSynced)
+                .networks((workloadUid, sandbox) -> PodNetwork.namespace(workloadUid, sandbox.netns(), transport))
                 .drainDeadline(config.drainTimeout())
                 .build();
         closeables.add(inpod);
@@ -251,12 +264,22 @@ public final class NodeAgent implements AutoCloseable {
         }
         Duration deadline = config.drainTimeout();
         log.info("shutting down: draining pod connections for up to {}", deadline);
+        long end = System.nanoTime() + deadline.toNanos();
         if (inpod != null) {
             try {
                 int forced = inpod.drainAll(deadline).get(deadline.toMillis() + 10_000, TimeUnit.MILLISECONDS);
-                log.info("drained{}", forced > 0 ? ": " + forced + " connections closed at the deadline" : "");
+                log.info("pods drained{}", forced > 0 ? ": " + forced + " connections closed at the deadline" : "");
             } catch (Exception e) {
                 log.warn("drain did not finish: {}", e.toString());
+            }
+        }
+        if (pool != null) {
+            // Outbound tunnels have ended with their client connections; what is left is idle.
+            Duration rest = Duration.ofNanos(Math.max(0, end - System.nanoTime()));
+            try {
+                pool.drain(rest).get(rest.toMillis() + 5_000, TimeUnit.MILLISECONDS);
+            } catch (Exception e) {
+                log.warn("HBONE pool drain did not finish: {}", e.toString());
             }
         }
         close();
@@ -317,7 +340,10 @@ public final class NodeAgent implements AutoCloseable {
             System.exit(1);
             return;
         }
-        Runtime.getRuntime().addShutdownHook(new Thread(agent::shutdown, "ambit-shutdown"));
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            agent.shutdown();
+            AgentLogging.shutdownComplete();
+        }, "ambit-shutdown"));
         agent.awaitTermination();
     }
 }

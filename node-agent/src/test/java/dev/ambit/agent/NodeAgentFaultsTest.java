@@ -146,16 +146,19 @@ class NodeAgentFaultsTest {
         awaitEnrolled(be, agent2);
         eventually(() -> assertThat(call(fe, "back")).isEqualTo("back"));
         assertThat(attached(be)).as("the same programs stay attached to the pod's cgroup").isEqualTo(attachedBefore);
-        assertThat(agent2.log()).contains("capture: re-opened programs");
+        assertThat(agent2.log()).contains("capture: re-opened programs", "data path: io_uring");
     }
 
     @Test
     void sigtermDrainsOpenConnectionsAndRefusesNewOnes() throws Exception {
         LongLived conn = open(fe);
         assertThat(conn.exchange("before")).isEqualTo("before");
-        CompletableFuture<Integer> exit = CompletableFuture.supplyAsync(() -> agent2.terminate(30));
-        eventually(() -> assertThat(agent2.log()).contains("shutting down: draining"));
-        assertThat(conn.exchange("during")).as("an open connection keeps flowing while draining").isEqualTo("during");
+        // Its own thread: the common pool has one worker on two cores, and exchange() needs it.
+        CompletableFuture<Integer> exit = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().start(() -> exit.complete(agent2.terminate(30)));
+        eventually(() -> assertThat(agent2.log()).as("%s", agent1.tail(20)).contains("shutting down: draining"));
+        assertThat(conn.exchange("during")).as("an open connection keeps flowing while draining\n%s\n%s",
+                agent2.tail(40), agent1.tail(20)).isEqualTo("during");
         assertThat(call(fe, "new")).as("no new connections while draining").isEmpty();
         assertThat(agent2.isAlive()).as("the agent waits for the open connection").isTrue();
         assertThat(conn.exchange("still")).isEqualTo("still");
@@ -184,7 +187,9 @@ class NodeAgentFaultsTest {
                         "--token", dir.resolve(n + "/token").toString(),
                         "--bpffs-root", net.bpffsRoot().resolve(n).toString(),
                         "--cgroup-root", TestNetwork.cgroupRoot().toString(),
-                        "--worker-threads", "1", "--drain-timeout", "20s"));
+                        "--worker-threads", "1", "--drain-timeout", "20s",
+                        // Both transports in one mesh: node1 on epoll, node2 on io_uring.
+                        "--transport", n.equals("node2") ? "io_uring" : "epoll"));
         daemons.add(d);
         return d;
     }
@@ -253,13 +258,15 @@ class NodeAgentFaultsTest {
 
         String exchange(String line) throws Exception {
             out.println(line);
-            return CompletableFuture.supplyAsync(() -> {
+            CompletableFuture<String> answer = new CompletableFuture<>();
+            Thread.ofPlatform().daemon().start(() -> {
                 try {
-                    return in.readLine();
+                    answer.complete(in.readLine());
                 } catch (IOException e) {
-                    return null;
+                    answer.complete(null);
                 }
-            }).get(5, TimeUnit.SECONDS);
+            });
+            return answer.completeOnTimeout("<no answer in 5 s>", 5, TimeUnit.SECONDS).get();
         }
 
         @Override

@@ -60,6 +60,8 @@ public final class InPodManager implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(InPodManager.class);
     static final String ENROLLED = "ambit_agent_enrolled_pods";
     static final String FAILURES = "ambit_agent_enrolment_failures_total";
+    static final String CONNECTIONS = "ambit_agent_pod_connections";
+    static final String DRAINING = "ambit_agent_draining_pods";
     static final Duration RETRY_MIN = Duration.ofMillis(500);
     static final Duration RETRY_MAX = Duration.ofSeconds(30);
 
@@ -97,6 +99,7 @@ public final class InPodManager implements AutoCloseable {
     private boolean closed;
     /** For readers on other threads. */
     private volatile List<Enrolled> snapshot = List.of();
+    private volatile List<PodProxy> snapshotProxies = List.of();
     private final Map<String, CompletableFuture<Integer>> draining = new ConcurrentHashMap<>();
 
     private InPodManager(Builder b) {
@@ -110,6 +113,10 @@ public final class InPodManager implements AutoCloseable {
         executor = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform()
                 .name("ambit-enrolment").daemon(true).factory());
         b.shared.metrics().gauge(ENROLLED, "Pods enrolled by this agent.", () -> snapshot.size());
+        b.shared.metrics().gauge(CONNECTIONS, "Connections open on the in-pod listeners of enrolled pods.",
+                () -> activeConnections());
+        b.shared.metrics().gauge(DRAINING, "Unenrolled pods whose connections are still draining.",
+                () -> draining.size());
         failures = b.shared.metrics().counter(FAILURES, "Pod enrolments that failed (retried with backoff).",
                 "reason");
     }
@@ -153,6 +160,11 @@ public final class InPodManager implements AutoCloseable {
     /** The pods enrolled by this process now. */
     public List<Enrolled> enrolled() {
         return snapshot;
+    }
+
+    /** Connections open on enrolled pods' listeners now (for metrics and tests). */
+    public int activeConnections() {
+        return snapshotProxies.stream().mapToInt(PodProxy::activeConnections).sum();
     }
 
     /** Pods whose listeners are draining after unenrolment. */
@@ -353,6 +365,7 @@ public final class InPodManager implements AutoCloseable {
         pods.forEach((uid, p) -> out.add(new Enrolled(p.sandbox().key(), uid, p.workloadUid(), p.identity(),
                 p.addresses(), p.sandbox().netns().toString())));
         snapshot = List.copyOf(out);
+        snapshotProxies = List.copyOf(pods.values());
     }
 
     static SpiffeId identity(Workload w) {

@@ -147,9 +147,14 @@ public final class PodProxy {
      * @return completes when every connection has ended, with the number closed by force
      */
     CompletableFuture<Integer> drain(Duration deadline) {
-        outbound.close();
-        hbone.close();
-        plaintext.close();
-        return CompletableFuture.completedFuture(0);
+        List<CompletableFuture<Integer>> drains = List.of(outbound.drain(deadline), hbone.drain(deadline),
+                plaintext.drain(deadline));
+        return CompletableFuture.allOf(drains.toArray(CompletableFuture[]::new))
+                .thenApply(v -> drains.stream().mapToInt(CompletableFuture::join).sum());
+    }
+
+    /** Connections open on the pod's three listeners now. */
+    int activeConnections() {
+        return outbound.activeConnections() + hbone.activeConnections() + plaintext.activeConnections();
     }
 }
