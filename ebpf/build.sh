@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Compiles every hook in src/main/bpf/*.c to a CO-RE BPF object.
 #   ebpf/build.sh OUTPUT_DIR
+# Two loaders, two lists: objects.list is the capture (EbpfRedirector) and svclb.list
+# the local-mode Service load balancer (ServiceBalancer), whose sources are svc_*.c.
+# Neither loader loads, or digests into its version, the other's objects.
 # vmlinux.h comes from the running kernel's BTF (or $AMBIT_VMLINUX_BTF), so the
 # objects carry relocations that libbpf resolves against whichever kernel loads them.
 set -euo pipefail
@@ -23,12 +26,17 @@ fi
 
 arch=$(uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 objects=()
+svclb=()
 for src in "$here"/src/main/bpf/*.c; do
   name=$(basename "$src" .c)
   "$clang" -O2 -g -Wall -Werror -target bpf -D__TARGET_ARCH_"$arch" \
     -I"$gen" -I"$here/src/main/bpf/include" -c "$src" -o "$out/$name.bpf.o"
-  objects+=("$name.bpf.o")
+  case "$name" in
+    svc_*) svclb+=("$name.bpf.o") ;;
+    *) objects+=("$name.bpf.o") ;;
+  esac
 done
-# The loader reads this list to know which objects to load, in order.
+# Each loader reads its list to know which objects to load, in order.
 printf '%s\n' "${objects[@]}" > "$out/objects.list"
-echo "ebpf: built ${objects[*]} into $out"
+printf '%s\n' "${svclb[@]}" > "$out/svclb.list"
+echo "ebpf: built ${objects[*]} ${svclb[*]} into $out"
