@@ -167,7 +167,40 @@ class NodeAgentFaultsTest {
         assertThat(agent2.log()).doesNotContain("connections closed at the deadline");
     }
 
+    @Test
+    void namespaceLeavingTheMeshUnenrolsItsPodsAndTrafficGoesPlain() throws Exception {
+        LongLived conn = open(fe);
+        assertThat(conn.exchange("meshed")).isEqualTo("meshed");
+        assertThat(plaintext(fe, be, "plain")).as("while meshed, a captured direct call is refused by STRICT").isEmpty();
+
+        Path mesh = dir.resolve("config/mesh.yaml");
+        Files.writeString(mesh, Files.readString(mesh).replace("labels: {istio.io/dataplane-mode: ambient}",
+                "labels: {team: shop}"));
+        eventually(() -> {
+            assertThat(listening(fe)).as(agent1.tail(20)).noneMatch(l -> l.contains(":15001 "));
+            assertThat(listening(be)).as(agent2.tail(20)).noneMatch(l -> l.contains(":15008 "));
+        });
+        assertThat(agent2.log()).contains("pod shop/be: unenrolled (left the mesh)");
+        assertThat(conn.exchange("draining")).as("an open connection is drained, not cut").isEqualTo("draining");
+        assertThat(inPodPlain(fe, be, "plain")).as("no capture: straight to the app").isEqualTo("plain");
+
+        // And back: re-enrolled at runtime, without restarting anything.
+        Files.writeString(mesh, Files.readString(mesh).replace("labels: {team: shop}",
+                "labels: {istio.io/dataplane-mode: ambient}"));
+        awaitEnrolled(fe, agent1);
+        awaitEnrolled(be, agent2);
+        eventually(() -> assertThat(call(fe, "meshed again")).isEqualTo("meshed again"));
+        conn.close();
+    }
+
     // ---------------------------------------------------------------- fixture
+
+    /** From inside {@code from} (in its cgroup) straight to the pod's address and app port. */
+    private String inPodPlain(Node from, Node pod, String line) {
+        Host.Result r = net.inPod(from, 15, "sh", "-c", "printf '%s\\n' \"$0\" | socat -t 3 - TCP4:"
+                + pod.address().getHostAddress() + ":" + PORT + ",connect-timeout=3", line);
+        return r.stdout().strip();
+    }
 
     private Daemon startIstiod() throws Exception {
         Daemon d = Daemon.java("istiod", cp.netns(), dir.resolve("istiod.log"), "dev.ambit.istiod.IstiodLite",
