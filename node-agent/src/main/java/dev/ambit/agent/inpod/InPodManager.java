@@ -64,6 +64,8 @@ public final class InPodManager implements AutoCloseable {
     static final String DRAINING = "ambit_agent_draining_pods";
     static final Duration RETRY_MIN = Duration.ofMillis(500);
     static final Duration RETRY_MAX = Duration.ofSeconds(30);
+    /** How long enrolment waits for a pod's first certificate before capturing anyway. */
+    static final Duration CERTIFICATE_WAIT = Duration.ofSeconds(3);
 
     /** What a wanted pod needs; compared to decide whether an enrolled pod must be redone. */
     private record Want(Workload workload, PodSandbox sandbox, SpiffeId identity, List<InetAddress> addresses) {
@@ -292,18 +294,24 @@ public final class InPodManager implements AutoCloseable {
     private boolean enroll(Want w) {
         PodSandbox s = w.sandbox();
         PodProxy proxy = null;
+        // The certificate first, briefly: listeners that cannot present one refuse every
+        // HBONE connection. A CA that is slow or away does not hold capture back, though:
+        // capturing without a certificate fails closed, not capturing would fail open.
+        try {
+            shared.certificates().fetch(w.identity()).get(CERTIFICATE_WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+            log.warn("pod {}: enrolling without a certificate for {} yet ({}); HBONE waits for it", s.key(),
+                    w.identity(), e instanceof java.util.concurrent.TimeoutException ? "the CA is slow" : e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
         try {
             proxy = PodProxy.start(shared, networks.apply(w.workload().getUid(), s), s, w.workload().getUid(), w.identity(), w.addresses());
             List<Inet4Address> v4 = w.addresses().stream().map(a -> (Inet4Address) a).toList();
             capture.enroll(new PodRedirection(s.uid(), s.cgroup(), s.netns(), v4, proxy.inboundListenerFd()));
             pods.put(s.uid(), proxy);
             failuresInRow.remove(s.uid());
-            shared.certificates().fetch(w.identity()).whenComplete((cert, err) -> {
-                if (err != null) {
-                    log.warn("pod {}: no certificate for {} yet: {} (retried; HBONE to and from this pod waits)",
-                            s.key(), w.identity(), err.getMessage());
-                }
-            });
             log.info("pod {}: enrolled (uid {}, identity {}, addresses {})", s.key(), s.uid(), w.identity(),
                     w.addresses());
             return true;
