@@ -3,8 +3,6 @@ package dev.ambit.agent.redirect;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.ffi.Bpf;
-import dev.ambit.ffi.BpfObject;
-import dev.ambit.ffi.Linux;
 import dev.ambit.ffi.NativeException;
 import dev.ambit.ffi.NativeFd;
 import dev.ambit.ffi.NetNs;
@@ -15,28 +13,17 @@ import dev.ambit.ffi.linux.linux_h;
 import io.netty.channel.Channel;
 import io.netty.channel.unix.UnixChannel;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.net.Inet4Address;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.Deque;
-import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
-import java.util.stream.Stream;
 
 /**
  * Captures pod traffic with eBPF, without iptables.
@@ -63,10 +50,9 @@ import java.util.stream.Stream;
 public final class EbpfRedirector implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger(EbpfRedirector.class.getName());
-    private static final String OBJECTS = "dev/ambit/ebpf/";
 
     /** One hook of a pod: which program, attached to what. */
-    private record Hook(String program, String pin, int attachType, boolean onCgroup) {}
+    private record Hook(String program, String pin, int attachType, boolean onCgroup) implements BpfPins.Link {}
 
     // Attach order matters: sockops first, so no redirected connect misses its
     // publisher; sk_lookup last, after the maps it reads are written.
@@ -87,20 +73,18 @@ public final class EbpfRedirector implements AutoCloseable {
             libbpf_h.BPF_MAP_TYPE_SOCKHASH, "sockhash (Linux 4.18+)",
             libbpf_h.BPF_MAP_TYPE_LRU_HASH, "lru_hash (Linux 4.10+)",
             libbpf_h.BPF_MAP_TYPE_LPM_TRIE, "lpm_trie (Linux 4.11+)");
+    private static final BpfPins.ObjectSet OBJECTS = new BpfPins.ObjectSet("objects.list",
+            HOOKS.stream().map(Hook::program).toList(), RedirectMaps.ALL, PROGRAM_TYPES, MAP_TYPES,
+            "Ambit's eBPF capture", null);
 
     private final RedirectConfig config;
-    private final Map<String, NativeFd> programs;
+    private final BpfPins pins;
     private final RedirectMaps maps;
-    private final boolean reopened;
-    private final String version;
 
-    private EbpfRedirector(RedirectConfig config, Map<String, NativeFd> programs, RedirectMaps maps,
-                           boolean reopened, String version) {
+    private EbpfRedirector(RedirectConfig config, BpfPins pins, RedirectMaps maps) {
         this.config = config;
-        this.programs = programs;
+        this.pins = pins;
         this.maps = maps;
-        this.reopened = reopened;
-        this.version = version;
     }
 
     /**
@@ -116,65 +100,37 @@ public final class EbpfRedirector implements AutoCloseable {
             throw new RedirectException("eBPF redirection is unavailable", Bpf.unavailabilityCause());
         }
         Path root = config.bpffsRoot();
-        checkOnBpffs(root);
-        Map<String, byte[]> objects = readObjects();
-        String version = digest(objects);
-        Path progDir = root.resolve("progs").resolve(version);
-        Path mapDir = root.resolve("maps");
-
-        boolean freshRoot = !Files.exists(root);
-        boolean reopened = HOOKS.stream().allMatch(h -> Files.exists(progDir.resolve(h.program())));
-        if (!reopened) {
-            List<BpfObject> opened = new ArrayList<>();
-            try {
-                objects.forEach((name, elf) -> opened.add(BpfObject.open(name, elf)));
-                checkKernel(opened, config.kernelFeatures());
-                loadAndPin(root, opened, progDir, mapDir);
-            } finally {
-                opened.forEach(BpfObject::close);
-            }
-        }
-        Map<String, NativeFd> programs = new LinkedHashMap<>();
+        BpfPins.checkOnBpffs(root);
+        BpfPins pins = BpfPins.open(root, OBJECTS, config.kernelFeatures());
         RedirectMaps maps = null;
         try {
-            for (Hook h : HOOKS) {
-                programs.put(h.program(), Bpf.open(progDir.resolve(h.program())));
-            }
-            maps = RedirectMaps.open(mapDir);
+            maps = RedirectMaps.open(pins.mapDir());
             maps.writeConfig(config.agentMark(), config.outboundPort());
             maps.syncBypassPorts(config.inboundBypassPorts());
             maps.syncExclusions(config.outboundExclusions());
-            EbpfRedirector r = new EbpfRedirector(config, programs, maps, reopened, version);
+            EbpfRedirector r = new EbpfRedirector(config, pins, maps);
             // Also on re-open: an earlier upgrade may have stopped half-way.
             r.retireOtherVersions();
             LOG.log(System.Logger.Level.INFO, "eBPF redirection {0} ({1}) under {2}",
-                    reopened ? "re-opened" : "loaded", version, root);
+                    pins.reopened() ? "re-opened" : "loaded", pins.version(), root);
             return r;
         } catch (RuntimeException e) {
-            programs.values().forEach(NativeFd::close);
             if (maps != null) {
                 maps.close();
             }
-            if (!reopened) {
-                // What this attempt loaded must not be re-opened as if it were complete.
-                try {
-                    deleteTree(freshRoot ? root : progDir);
-                } catch (RuntimeException suppressed) {
-                    e.addSuppressed(suppressed);
-                }
-            }
+            pins.abandon(e);
             throw e instanceof RedirectException ? e : new RedirectException("open pinned eBPF state under " + root, e);
         }
     }
 
     /** True when this instance re-opened pins a previous agent left, false when it loaded them. */
     public boolean reopened() {
-        return reopened;
+        return pins.reopened();
     }
 
     /** Digest of the loaded objects; names the {@code progs/} folder. */
     public String version() {
-        return version;
+        return pins.version();
     }
 
     public RedirectConfig config() {
@@ -183,7 +139,7 @@ public final class EbpfRedirector implements AutoCloseable {
 
     /** The loaded programs as the kernel knows them (ids are stable across agent restarts). */
     public List<Bpf.ProgramInfo> programs() {
-        return programs.values().stream().map(Bpf::programInfo).toList();
+        return pins.programInfos();
     }
 
     /** UIDs of the enrolled pods, from the pinned state (survives restarts). */
@@ -216,7 +172,7 @@ public final class EbpfRedirector implements AutoCloseable {
             } else if (before.isEmpty()) {
                 // Pins without a pod entry were left by an enrolment that crashed half-way:
                 // they may point at another namespace, so start this pod from clean.
-                detachAll(podDir(pod.uid()));
+                BpfPins.detachAll(podDir(pod.uid()));
             }
             checkAddresses(pod, cookie);
             Deque<Runnable> undo = new ArrayDeque<>();
@@ -252,7 +208,7 @@ public final class EbpfRedirector implements AutoCloseable {
     public synchronized boolean unenroll(String uid) {
         requireNonNull(uid, "uid");
         Path dir = podDir(uid);
-        boolean found = detachAll(dir);
+        boolean found = BpfPins.detachAll(dir);
         Optional<RedirectMaps.PodEntry> entry = maps.pod(uid);
         if (entry.isPresent()) {
             found = true;
@@ -303,7 +259,7 @@ public final class EbpfRedirector implements AutoCloseable {
      */
     @Override
     public synchronized void close() {
-        programs.values().forEach(NativeFd::close);
+        pins.close();
         maps.close();
     }
 
@@ -318,17 +274,17 @@ public final class EbpfRedirector implements AutoCloseable {
         }
         Path pods = root.resolve("pods");
         if (Files.isDirectory(pods)) {
-            for (Path dir : list(pods)) {
-                detachAll(dir);
+            for (Path dir : BpfPins.list(pods)) {
+                BpfPins.detachAll(dir);
             }
         }
-        deleteTree(root);
+        BpfPins.deleteTree(root);
     }
 
     // --- enrolment steps ---------------------------------------------------------------
 
     private void forgetSandbox(String uid, RedirectMaps.PodEntry old) {
-        detachPinned(podDir(uid).resolve(NETNS_PIN));
+        BpfPins.detachPinned(podDir(uid).resolve(NETNS_PIN));
         forgetEntries(uid, old);
         LOG.log(System.Logger.Level.INFO, "pod {0} has a new network namespace: dropped the old one''s state", uid);
     }
@@ -346,31 +302,10 @@ public final class EbpfRedirector implements AutoCloseable {
         maps.deletePod(uid);
     }
 
-    private NativeFd openCgroup(PodRedirection pod) {
-        Path path = pod.cgroup();
-        NativeFd fd;
-        try {
-            fd = Linux.open(path, true);
-        } catch (NativeException e) {
-            throw new RedirectException("pod " + pod.uid() + ": cgroup " + path
-                    + (e.errno() == 2 ? " does not exist: is the pod running, and is the cgroup root right?"
-                            : " cannot be opened"), e);
-        }
-        long type;
-        try {
-            type = Linux.fileSystemType(fd);
-        } catch (RuntimeException e) {
-            fd.close();
-            throw e;
-        }
-        if (type != Linux.CGROUP2_MAGIC) {
-            fd.close();
-            throw new RedirectException("pod " + pod.uid() + ": cgroup " + path + " is "
-                    + (type == Linux.CGROUP1_MAGIC ? "on a cgroup v1 hierarchy" : "not a cgroup")
-                    + ": eBPF capture needs the cgroup v2 (unified) hierarchy; pass the pod's folder under its mount"
-                    + " (here: `mount -t cgroup2`)");
-        }
-        return fd;
+    private static NativeFd openCgroup(PodRedirection pod) {
+        return BpfPins.openCgroup(pod.cgroup(), "pod " + pod.uid() + ": ",
+                "is the pod running, and is the cgroup root right?",
+                "eBPF capture needs the cgroup v2 (unified) hierarchy; pass the pod's folder under its mount");
     }
 
     private static NativeFd openNetns(PodRedirection pod) {
@@ -421,19 +356,15 @@ public final class EbpfRedirector implements AutoCloseable {
     private void attach(PodRedirection pod, NativeFd cgroup, NativeFd netns, Deque<Runnable> undo) {
         Path dir = podDir(pod.uid());
         if (!Files.isDirectory(dir)) {
-            createDirectories(dir);
-            undo.push(() -> deleteIfExists(dir));
+            BpfPins.createDirectories(dir);
+            undo.push(() -> BpfPins.deleteIfExists(dir));
         }
         for (Hook h : HOOKS) {
-            Path pin = dir.resolve(h.pin());
-            if (Files.exists(pin)) {
-                continue; // attached by an earlier enrol (maybe by a previous agent)
+            // Null when attached by an earlier enrol (maybe by a previous agent).
+            Path pin = pins.attach(dir, h, h.onCgroup() ? cgroup : netns);
+            if (pin != null) {
+                undo.push(() -> BpfPins.detachPinned(pin));
             }
-            try (NativeFd link = Bpf.createLink(programs.get(h.program()), h.onCgroup() ? cgroup : netns,
-                    h.attachType())) {
-                Bpf.pin(link, pin);
-            }
-            undo.push(() -> detachPinned(pin));
         }
     }
 
@@ -478,204 +409,25 @@ public final class EbpfRedirector implements AutoCloseable {
         return config.bpffsRoot().resolve("pods").resolve(uid);
     }
 
-    /** Detaches and unpins every link pinned in {@code dir}, then removes it; false if it did not exist. */
-    private static boolean detachAll(Path dir) {
-        if (!Files.isDirectory(dir)) {
-            return false;
-        }
-        for (Path pin : list(dir)) {
-            detachPinned(pin);
-        }
-        deleteIfExists(dir);
-        return true;
-    }
-
-    private static void detachPinned(Path pin) {
-        try (NativeFd link = Bpf.open(pin)) {
-            // Detach now rather than when the last reference goes: someone may hold the link.
-            Bpf.detachLink(link);
-        } catch (NativeException e) {
-            // ENOENT: pin already gone; ENOLINK: its cgroup or namespace is gone, so it is detached.
-            if (e.errno() != linux_h.ENOENT && e.errno() != linux_h.ENOLINK) {
-                throw e;
-            }
-        }
-        deleteIfExists(pin);
-    }
-
     // --- loading -----------------------------------------------------------------------
-
-    private static void checkOnBpffs(Path root) {
-        Path existing = root;
-        while (existing != null && !Files.exists(existing)) {
-            existing = existing.getParent();
-        }
-        if (existing == null) {
-            throw new RedirectException("bpffs root " + root + " has no existing parent");
-        }
-        try (NativeFd fd = Linux.open(existing, true)) {
-            if (Linux.fileSystemType(fd) != Linux.BPF_FS_MAGIC) {
-                throw new RedirectException("bpffs root " + root + ": " + existing
-                        + " is not on bpffs: mount it (`mount -t bpf bpf /sys/fs/bpf`) or choose a folder under it");
-            }
-        }
-    }
-
-    private static Map<String, byte[]> readObjects() {
-        ClassLoader cl = EbpfRedirector.class.getClassLoader();
-        Map<String, byte[]> objects = new LinkedHashMap<>();
-        try (InputStream list = cl.getResourceAsStream(OBJECTS + "objects.list")) {
-            if (list == null) {
-                throw new RedirectException("no BPF objects on the class path (" + OBJECTS
-                        + "objects.list): build the ebpf module (make bpf)");
-            }
-            for (String name : new String(list.readAllBytes(), StandardCharsets.UTF_8).split("\n")) {
-                if (name.isBlank()) {
-                    continue;
-                }
-                try (InputStream in = cl.getResourceAsStream(OBJECTS + name.strip())) {
-                    if (in == null) {
-                        throw new RedirectException("BPF object " + name + " listed but missing: rebuild (make bpf)");
-                    }
-                    objects.put(name.strip(), in.readAllBytes());
-                }
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return objects;
-    }
-
-    private static String digest(Map<String, byte[]> objects) {
-        try {
-            MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            objects.forEach((name, bytes) -> {
-                sha.update(name.getBytes(StandardCharsets.UTF_8));
-                sha.update(bytes);
-            });
-            return HexFormat.of().formatHex(sha.digest(), 0, 8);
-        } catch (NoSuchAlgorithmException e) {
-            throw new AssertionError(e);
-        }
-    }
-
-    /** Every program and map type the objects need, asked before anything is loaded. */
-    private static void checkKernel(List<BpfObject> objects, KernelFeatures features) {
-        for (BpfObject obj : objects) {
-            for (String p : obj.programNames()) {
-                int type = obj.programType(p);
-                if (!features.supportsProgramType(type)) {
-                    throw new RedirectException("this kernel lacks BPF program type "
-                            + PROGRAM_TYPES.getOrDefault(type, String.valueOf(type)) + ", needed by " + p + " in "
-                            + obj.name() + ": Ambit's eBPF capture cannot run here; upgrade the node's kernel");
-                }
-            }
-        }
-        for (var m : MAP_TYPES.entrySet()) {
-            if (!features.supportsMapType(m.getKey())) {
-                throw new RedirectException("this kernel lacks BPF map type " + m.getValue()
-                        + ": Ambit's eBPF capture cannot run here; upgrade the node's kernel");
-            }
-        }
-    }
-
-    private static void loadAndPin(Path root, List<BpfObject> objects, Path progDir, Path mapDir) {
-        boolean freshRoot = !Files.exists(root);
-        boolean freshMaps = !Files.exists(mapDir);
-        createDirectories(progDir);
-        createDirectories(mapDir);
-        try {
-            for (BpfObject obj : objects) {
-                for (String map : obj.mapNames()) {
-                    if (RedirectMaps.ALL.contains(map)) {
-                        obj.setPinPath(map, mapDir.resolve(map));
-                    }
-                }
-                obj.load();
-                for (String p : obj.programNames()) {
-                    Path pin = progDir.resolve(p);
-                    deleteIfExists(pin); // left by an interrupted load of this same version
-                    obj.pinProgram(p, pin);
-                }
-            }
-        } catch (RuntimeException e) {
-            // Leave nothing this attempt created; maps that existed before stay (pods use them).
-            deleteTree(freshRoot ? root : progDir);
-            if (freshMaps && !freshRoot) {
-                deleteTree(mapDir);
-            }
-            throw new RedirectException("load eBPF programs into " + root, e);
-        }
-    }
 
     /** After loading a new build: move every pod's links to it and unpin the old programs. */
     private void retireOtherVersions() {
-        Path progs = config.bpffsRoot().resolve("progs");
-        List<Path> old = list(progs).stream().filter(p -> !p.getFileName().toString().equals(version)).toList();
+        List<Path> old = pins.otherVersions();
         if (old.isEmpty()) {
             return;
         }
         Path pods = config.bpffsRoot().resolve("pods");
-        for (Path dir : list(pods)) {
-            try {
-                for (Hook h : HOOKS) {
-                    Path pin = dir.resolve(h.pin());
-                    if (Files.exists(pin)) {
-                        try (NativeFd link = Bpf.open(pin)) {
-                            Bpf.updateLink(link, programs.get(h.program()));
-                        }
-                    }
-                }
-            } catch (NativeException e) {
-                if (e.errno() != linux_h.ENOLINK) {
-                    throw e;
-                }
+        for (Path dir : BpfPins.list(pods)) {
+            if (!pins.updateLinks(dir, HOOKS)) {
                 // The pod's cgroup or namespace went away while no agent was watching.
                 String uid = dir.getFileName().toString();
                 LOG.log(System.Logger.Level.INFO, "pod {0} is gone (its link is defunct): unenrolling it", uid);
                 unenroll(uid);
             }
         }
-        old.forEach(EbpfRedirector::deleteTree);
-        LOG.log(System.Logger.Level.INFO, "moved enrolled pods to eBPF programs {0}, unpinned {1}", version, old);
-    }
-
-    // --- bpffs files ---------------------------------------------------------------------
-
-    private static List<Path> list(Path dir) {
-        try (Stream<Path> s = Files.list(dir)) {
-            return s.sorted().toList();
-        } catch (NoSuchFileException e) {
-            return List.of();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
-
-    private static void createDirectories(Path dir) {
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new UncheckedIOException("create " + dir, e);
-        }
-    }
-
-    private static void deleteIfExists(Path p) {
-        try {
-            Files.deleteIfExists(p);
-        } catch (IOException e) {
-            throw new UncheckedIOException("remove " + p, e);
-        }
-    }
-
-    private static void deleteTree(Path root) {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(root)) {
-            s.sorted(Comparator.reverseOrder()).forEach(EbpfRedirector::deleteIfExists);
-        } catch (IOException e) {
-            throw new UncheckedIOException("remove " + root, e);
-        }
+        old.forEach(BpfPins::deleteTree);
+        LOG.log(System.Logger.Level.INFO, "moved enrolled pods to eBPF programs {0}, unpinned {1}", pins.version(),
+                old);
     }
 }
