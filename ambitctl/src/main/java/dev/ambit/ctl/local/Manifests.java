@@ -79,7 +79,8 @@ public final class Manifests {
             while (it.hasNextValue()) {
                 JsonNode n = it.nextValue();
                 doc++;
-                if (n == null || n.isNull() || n.isMissingNode() || (n.isObject() && n.isEmpty())) {
+                if (n == null || n.isNull() || n.isMissingNode() || (n.isObject() && n.isEmpty())
+                        || (n.isTextual() && n.asText().isBlank())) {
                     continue; // an empty document: "---" at the end of a file
                 }
                 String where = origin + ": document " + doc;
