@@ -275,6 +275,76 @@ public final class KubectlPrinter {
         return selector.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(","));
     }
 
+    // ------------------------------------------------------------------ deployments, namespaces
+
+    /** A Deployment as {@code get deployments} shows it: desired replicas and its pods now. */
+    public record DeploymentRow(KubeObject object, int replicas, int ready, int upToDate, String createdAt) {}
+
+    public static String deployments(List<DeploymentRow> rows, Format f, boolean allNamespaces, Instant now) {
+        return switch (f) {
+            case JSON -> Manifests.toJson(list(rows.stream().map(KubectlPrinter::deploymentObject).toList()));
+            case YAML -> Manifests.toYaml(list(rows.stream().map(KubectlPrinter::deploymentObject).toList()));
+            case NAME -> rows.stream().map(r -> "deployment.apps/" + r.object().name() + "\n").collect(Collectors.joining());
+            case TABLE, WIDE -> {
+                List<String> header = new ArrayList<>();
+                if (allNamespaces) {
+                    header.add("NAMESPACE");
+                }
+                header.addAll(List.of("NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"));
+                if (f == Format.WIDE) {
+                    header.addAll(List.of("CONTAINERS", "IMAGES", "SELECTOR"));
+                }
+                List<List<String>> table = new ArrayList<>();
+                for (DeploymentRow r : rows) {
+                    List<String> row = new ArrayList<>();
+                    if (allNamespaces) {
+                        row.add(r.object().namespace());
+                    }
+                    row.addAll(List.of(r.object().name(), r.ready() + "/" + r.replicas(), String.valueOf(r.upToDate()),
+                            String.valueOf(r.ready()), age(instant(r.createdAt()), now)));
+                    if (f == Format.WIDE) {
+                        List<String> names = new ArrayList<>();
+                        List<String> images = new ArrayList<>();
+                        for (JsonNode c : r.object().spec().path("template").path("spec").path("containers")) {
+                            names.add(c.path("name").asText());
+                            images.add(c.path("image").asText("<none>"));
+                        }
+                        row.addAll(List.of(String.join(",", names), String.join(",", images),
+                                selector(KubeObject.stringMap(r.object().spec().path("selector").path("matchLabels")))));
+                    }
+                    table.add(row);
+                }
+                yield table(header, table);
+            }
+        };
+    }
+
+    static ObjectNode deploymentObject(DeploymentRow r) {
+        ObjectNode o = r.object().tree();
+        o.withObjectProperty("status").put("replicas", r.upToDate()).put("readyReplicas", r.ready())
+                .put("availableReplicas", r.ready()).put("updatedReplicas", r.upToDate());
+        return o;
+    }
+
+    /** {@code get namespaces}: name to creation time ("" when unknown). */
+    public static String namespaces(Map<String, String> namespaces, Format f, Instant now) {
+        List<ObjectNode> objects = new ArrayList<>();
+        namespaces.forEach((name, created) -> {
+            ObjectNode o = NODES.objectNode();
+            o.put("apiVersion", "v1").put("kind", "Namespace");
+            o.putObject("metadata").put("name", name).put("creationTimestamp", created);
+            o.putObject("status").put("phase", "Active");
+            objects.add(o);
+        });
+        return switch (f) {
+            case JSON -> Manifests.toJson(list(objects));
+            case YAML -> Manifests.toYaml(list(objects));
+            case NAME -> namespaces.keySet().stream().map(n -> "namespace/" + n + "\n").collect(Collectors.joining());
+            case TABLE, WIDE -> table(List.of("NAME", "STATUS", "AGE"), namespaces.entrySet().stream()
+                    .map(e -> List.of(e.getKey(), "Active", age(instant(e.getValue()), now))).toList());
+        };
+    }
+
     /** A Kubernetes List, as {@code kubectl get -o json} prints several objects. */
     public static ObjectNode list(List<? extends JsonNode> items) {
         ObjectNode o = NODES.objectNode();

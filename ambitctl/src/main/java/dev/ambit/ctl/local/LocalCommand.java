@@ -277,12 +277,12 @@ public final class LocalCommand {
     // ------------------------------------------------------------------ get
 
     @Command(name = "get", mixinStandardHelpOptions = true,
-            description = "Lists nodes, pods or services, shaped like kubectl's output.")
+            description = "Lists nodes, pods, services, deployments or namespaces, shaped like kubectl's output.")
     static final class Get implements Callable<Integer> {
         @Spec CommandSpec spec;
         @Mixin ClusterOptions cluster;
 
-        @Parameters(index = "0", paramLabel = "TYPE", description = "nodes, pods or services (no, po, svc).")
+        @Parameters(index = "0", paramLabel = "TYPE", description = "nodes, pods, services, deployments or namespaces (no, po, svc, deploy, ns).")
         String type;
 
         @Parameters(index = "1..*", paramLabel = "NAME", description = "Only these names.")
@@ -343,10 +343,48 @@ public final class LocalCommand {
                     count = svcs.size();
                     text = KubectlPrinter.services(svcs, format, all, now);
                 }
-                default -> throw new LocalException("get " + type + ": unknown type (expected: nodes, pods or services)");
+                case "deployment" -> {
+                    ClusterInfo.require(state);
+                    List<ClusterStatus.Pod> pods = ClusterStatus.require(state).pods();
+                    List<KubectlPrinter.DeploymentRow> rows = new ArrayList<>();
+                    for (KubeObject d : new ManifestStore(state).all()) {
+                        if (!d.kind().equals("Deployment") || !(all || d.namespace().equals(ns))
+                                || !(names.isEmpty() || names.contains(d.name())) || !sel.matches(d.labels())) {
+                            continue;
+                        }
+                        String hash = Deployments.templateHash(d);
+                        List<ClusterStatus.Pod> mine = pods.stream()
+                                .filter(p -> p.namespace().equals(d.namespace()) && p.owner().equals(d.name())).toList();
+                        int ready = (int) mine.stream().filter(p -> p.phase().equals("Running")
+                                && p.ready() == p.containers().size() && !p.containers().isEmpty()).count();
+                        int upToDate = (int) mine.stream()
+                                .filter(p -> hash.equals(p.labels().get(Deployments.TEMPLATE_HASH_LABEL))).count();
+                        rows.add(new KubectlPrinter.DeploymentRow(d, Deployments.replicas(d), ready, upToDate,
+                                KubeObject.text(d.tree().path("metadata").path("creationTimestamp"))));
+                    }
+                    count = rows.size();
+                    text = KubectlPrinter.deployments(rows, format, all, now);
+                }
+                case "namespace" -> {
+                    ClusterInfo info = ClusterInfo.require(state);
+                    Map<String, String> nss = new java.util.TreeMap<>();
+                    nss.put("default", info.createdAt());
+                    for (KubeObject o : new ManifestStore(state).all()) {
+                        if (o.kind().equals("Namespace")) {
+                            nss.put(o.name(), KubeObject.text(o.tree().path("metadata").path("creationTimestamp")));
+                        } else if (o.namespaced()) {
+                            nss.putIfAbsent(o.namespace(), "");
+                        }
+                    }
+                    nss.keySet().removeIf(n -> !names.isEmpty() && !names.contains(n));
+                    count = nss.size();
+                    text = KubectlPrinter.namespaces(nss, format, now);
+                }
+                default -> throw new LocalException("get " + type
+                        + ": unknown type (expected: nodes, pods, services, deployments or namespaces)");
             }
             if (count == 0 && (format == KubectlPrinter.Format.TABLE || format == KubectlPrinter.Format.WIDE)) {
-                err(spec).println(kind.startsWith("no") ? "No resources found" : all ? "No resources found"
+                err(spec).println(kind.startsWith("no") || kind.equals("namespace") || all ? "No resources found"
                         : "No resources found in " + ns + " namespace.");
                 return 0;
             }

@@ -44,10 +44,11 @@ public final class ManifestStore {
             placed.add(place(o, explicitNamespace));
         }
         List<Map.Entry<KubeObject, Outcome>> out = new ArrayList<>();
-        for (KubeObject o : placed) {
-            Path file = dir.resolve(o.fileName());
-            String content = Manifests.toYaml(o.tree());
+        for (KubeObject applied : placed) {
+            Path file = dir.resolve(applied.fileName());
             Optional<String> before = read(file);
+            KubeObject o = stamped(applied, before.map(c -> Manifests.parse(c, file.toString(), x -> { })));
+            String content = Manifests.toYaml(o.tree());
             Outcome outcome = before.isEmpty() ? Outcome.CREATED
                     : before.get().equals(content) ? Outcome.UNCHANGED : Outcome.CONFIGURED;
             if (outcome != Outcome.UNCHANGED) {
@@ -56,6 +57,20 @@ public final class ManifestStore {
             out.add(Map.entry(o, outcome));
         }
         return out;
+    }
+
+    /**
+     * The object with {@code metadata.creationTimestamp}: the stored one's when it was
+     * applied before (an update keeps its age), now for a new object.
+     */
+    private static KubeObject stamped(KubeObject o, Optional<List<KubeObject>> stored) {
+        String created = stored.filter(l -> !l.isEmpty())
+                .map(l -> KubeObject.text(l.getFirst().tree().path("metadata").path("creationTimestamp")))
+                .filter(s -> !s.isEmpty())
+                .orElse(java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString());
+        ObjectNode tree = o.tree();
+        tree.withObjectProperty("metadata").put("creationTimestamp", created);
+        return KubeObject.of(tree);
     }
 
     static KubeObject place(KubeObject o, String explicitNamespace) {
