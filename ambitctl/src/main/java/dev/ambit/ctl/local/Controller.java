@@ -323,10 +323,11 @@ public final class Controller {
             return;
         }
         String uid = newUid();
-        String ip = podIps.get(node.name()).allocate(d.key());
         Path cgroup = podsCgroup.resolve(uid);
-        RunningPod p = new RunningPod(d, uid, node.name(), ip, cgroup);
+        RunningPod p = null;
         try {
+            String ip = podIps.get(node.name()).allocate(d.key());
+            p = new RunningPod(d, uid, node.name(), ip, cgroup);
             Topology.createPodNetwork(uid, node.index(), ip);
             Cgroups.create(cgroup);
             Path etc = Topology.etcNetns(p.netns);
@@ -338,8 +339,9 @@ public final class Controller {
             }
             pods.put(p.key(), p);
             createFailures.remove(d.key());
-            // Before the containers start: istiod-lite learns the pod (its identity may then
-            // get certificates) and the agent finds its sandbox, as the CNI plugin would.
+            // The agent's file before the containers start (as the CNI plugin reports a pod
+            // before its containers run); istiod-lite's copy follows at the end of this tick.
+            // Enrolment itself is asynchronous: the first moments of a container may be uncaptured.
             writeHosts(p, services());
             LocalSandboxes.write(state.nodePods(node.name()),
                     new PodSandbox(p.namespace, p.name, uid, cgroup, Topology.netnsPath(p.netns)));
@@ -351,7 +353,11 @@ public final class Controller {
             createFailures.put(d.key(), new Failure(attempts, Instant.now().plus(wait),
                     "sandbox: " + e.getMessage()));
             pods.remove(d.key());
-            removeSandbox(p);
+            if (p != null) {
+                removeSandbox(p);
+            } else {
+                podIps.get(node.name()).release(d.key());
+            }
         }
     }
 
