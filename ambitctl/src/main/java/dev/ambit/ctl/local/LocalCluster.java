@@ -1,0 +1,359 @@
+package dev.ambit.ctl.local;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.agent.redirect.EbpfRedirector;
+import dev.ambit.istiod.ca.NodeCredentials;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Stream;
+
+/** {@code local up}, {@code down} and {@code status}: building, removing and describing a local cluster. */
+public final class LocalCluster {
+
+    /** What {@code local up} needs besides the state folder. */
+    public record UpOptions(int nodes, Home home, Path cgroupRoot, Duration timeout) {
+        public UpOptions {
+            if (nodes < 1 || nodes > Topology.MAX_NODES) {
+                throw new LocalException("--nodes: " + nodes + " (expected: 1-" + Topology.MAX_NODES + ")");
+            }
+            requireNonNull(home, "home");
+            requireNonNull(cgroupRoot, "cgroupRoot");
+            requireNonNull(timeout, "timeout");
+        }
+    }
+
+    private LocalCluster() {
+    }
+
+    static void requireRoot() {
+        if (!"root".equals(System.getProperty("user.name"))) {
+            throw new LocalException("ambitctl local needs root (network namespaces, cgroups, eBPF): run it with sudo");
+        }
+    }
+
+    // ------------------------------------------------------------------ up
+
+    /**
+     * Builds the cluster: network, istiod-lite, one agent per node, the controller; returns
+     * when istiod listens, every agent is ready and the controller has reported. On failure
+     * everything built stays (for its logs); the message names the component, its log, and
+     * {@code local down}.
+     */
+    public static ClusterInfo up(StateDir state, UpOptions o, PrintWriter out) {
+        requireRoot();
+        checkNothingThere(state);
+        Path istiodJar = o.home().istiodJar();
+        Path agentJar = o.home().agentJar();
+        Cgroups.checkRoot(o.cgroupRoot());
+        if (!Files.isDirectory(Path.of("/sys/fs/bpf"))) {
+            throw new LocalException("bpffs is not mounted on /sys/fs/bpf: mount -t bpf bpf /sys/fs/bpf (make deps does it)");
+        }
+        try {
+            Files.createDirectories(state.manifests());
+            Files.createDirectories(state.istiodConfig());
+            Files.createDirectories(state.istiodCa());
+            Files.createDirectories(state.logs());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create state folder " + state.root() + ": " + e.getMessage(), e);
+        }
+        ClusterInfo info = new ClusterInfo(1, state.root().toString(), o.home().root().toString(),
+                o.cgroupRoot().toString(), Instant.now().toString(), null, null, List.of());
+        for (int i = 1; i <= o.nodes(); i++) {
+            String name = Topology.nodeName(i);
+            info = info.withNode(new ClusterInfo.Node(name, i, Topology.nodeNs(i), Topology.nodeAddress(i),
+                    Topology.podCidr(i), Topology.gateway(i), Topology.BPFFS_ROOT.resolve(name).toString(), null));
+        }
+        info.write(state); // from here on, `local down` knows what to remove
+
+        out.println("network: node network " + Topology.NODE_CIDR + " in " + Topology.NET_NS + ", control plane "
+                + Topology.CP_ADDRESS + " in " + Topology.CP_NS);
+        out.flush();
+        Topology.createNodeNetwork();
+        Topology.createControlPlane(o.nodes());
+        for (ClusterInfo.Node n : info.nodes()) {
+            Topology.createNode(n.index(), o.nodes());
+            NodeCredentials.issue(state.credentials(), n.name(), state.nodeToken(n.name()));
+            try {
+                Files.createDirectories(state.nodePods(n.name()));
+                Files.createDirectories(Topology.etcNetns(n.netns()));
+                Files.writeString(Topology.etcNetns(n.netns()).resolve("resolv.conf"), HostsFile.resolvConf(null));
+                Files.writeString(Topology.etcNetns(n.netns()).resolve("hosts"),
+                        HostsFile.hosts(null, n.name(), n.address(), List.of()));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        Cgroups.create(o.cgroupRoot().resolve(Topology.CGROUP_DIR).resolve("pods"));
+        try {
+            Files.createDirectories(Topology.BPFFS_ROOT);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create " + Topology.BPFFS_ROOT + ": " + e.getMessage(), e);
+        }
+
+        out.println("istiod-lite: starting in " + Topology.CP_NS + " (log " + state.istiodLog() + ")");
+        out.flush();
+        ClusterInfo.Daemon istiod = Daemons.start("istiod-lite", Topology.CP_NS, List.of(Daemons.java(),
+                "-Xmx512m", "-XX:+UseSerialGC", "-jar", istiodJar.toString(),
+                "--config-dir", state.istiodConfig().toString(),
+                "--ca-dir", state.istiodCa().toString(),
+                "--node-credentials", state.credentials().toString(),
+                "--listen-address", "0.0.0.0"), state.istiodLog());
+        info = info.withIstiod(istiod);
+        info.write(state);
+        ClusterInfo.Daemon istiodFinal = istiod;
+        await("istiod-lite", istiod, state.istiodLog(), o.timeout(), "listening on " + Topology.CP_ADDRESS + ":15012",
+                () -> NetnsHttp.listening(Topology.CP_NS, "127.0.0.1", 15012) && Files.isRegularFile(state.rootCert()));
+
+        for (ClusterInfo.Node n : info.nodes()) {
+            out.println("node agent " + n.name() + ": starting in " + n.netns() + " at " + n.address() + " (log "
+                    + state.agentLog(n.name()) + ")");
+            out.flush();
+            ClusterInfo.Daemon agent = Daemons.start("node agent " + n.name(), n.netns(), List.of(Daemons.java(),
+                    "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:+UseSerialGC", "-jar", agentJar.toString(),
+                    "--node", n.name(),
+                    "--pods-dir", state.nodePods(n.name()).toString(),
+                    "--istiod", Topology.CP_ADDRESS + ":15012",
+                    "--root-cert", state.rootCert().toString(),
+                    "--token", state.nodeToken(n.name()).toString(),
+                    "--bpffs-root", n.bpffsRoot(),
+                    "--cgroup-root", o.cgroupRoot().toString()), state.agentLog(n.name()));
+            info = info.withNode(n.withAgent(agent));
+            info.write(state);
+        }
+        for (ClusterInfo.Node n : info.nodes()) {
+            await("node agent " + n.name(), n.agent(), state.agentLog(n.name()), o.timeout(),
+                    "ready (GET 127.0.0.1:15021/healthz/ready in " + n.netns() + ")", () -> agentReady(n));
+        }
+
+        out.println("controller: starting (log " + state.controllerLog() + ")");
+        out.flush();
+        ClusterInfo.Daemon controller = Daemons.start("controller", null, List.of(Daemons.java(),
+                "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:+UseSerialGC",
+                "-cp", Home.ownClassPath(), "dev.ambit.ctl.Ambitctl", "local", "controller",
+                "--state-dir=" + state.root()), state.controllerLog());
+        info = info.withController(controller);
+        info.write(state);
+        await("controller", controller, state.controllerLog(), o.timeout(), "reporting in " + state.statusJson(),
+                () -> Files.isRegularFile(state.statusJson()));
+        out.println("local cluster up: " + o.nodes() + " node" + (o.nodes() == 1 ? "" : "s") + ", istiod-lite pid "
+                + istiodFinal.pid() + ", state in " + state.root());
+        out.println("next: ambitctl local apply -f FILE|DIR, ambitctl local get pods -A, ambitctl local down");
+        out.flush();
+        return info;
+    }
+
+    private static void checkNothingThere(StateDir state) {
+        if (ClusterInfo.read(state).isPresent()) {
+            throw new LocalException("a local cluster already exists in " + state.root()
+                    + " (ambitctl local status shows it; ambitctl local down removes it)");
+        }
+        List<String> existing = Topology.existingNamespaces();
+        if (!existing.isEmpty()) {
+            throw new LocalException("network namespaces " + existing + " exist: another local cluster is up, or a"
+                    + " crashed one left them; remove it with ambitctl local down (and its --state-dir)");
+        }
+    }
+
+    static boolean agentReady(ClusterInfo.Node n) {
+        try {
+            return NetnsHttp.get(n.netns(), "127.0.0.1", 15021, "/healthz/ready", Duration.ofSeconds(2)).status() == 200;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static void await(String what, ClusterInfo.Daemon d, Path log, Duration timeout, String condition,
+                              BooleanSupplier ok) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!ok.getAsBoolean()) {
+            if (!d.alive()) {
+                throw new LocalException(what + " exited before " + condition + "; its log " + log + " ends with:\n"
+                        + Daemons.tail(log, 15) + "\n(ambitctl local down removes the partial cluster)");
+            }
+            if (System.nanoTime() > deadline) {
+                throw new LocalException(what + " is not " + condition + " after " + timeout.toSeconds() + " s; its log "
+                        + log + " ends with:\n" + Daemons.tail(log, 15)
+                        + "\n(ambitctl local down removes the partial cluster)");
+            }
+            Cgroups.sleep(200);
+        }
+    }
+
+    // ------------------------------------------------------------------ down
+
+    /**
+     * Removes the cluster and everything a crashed {@code up} or controller may have left:
+     * processes (by pid, then by namespace), pod cgroups, BPF pins, namespaces,
+     * /etc/netns entries, the state folder. Idempotent.
+     *
+     * @return what was removed, one line each; empty when there was nothing
+     */
+    public static List<String> down(StateDir state, Path cgroupRootFlag, PrintWriter out) {
+        requireRoot();
+        List<String> removed = new ArrayList<>();
+        List<String> problems = new ArrayList<>();
+        ClusterInfo info = null;
+        try {
+            info = ClusterInfo.read(state).orElse(null);
+        } catch (LocalException e) {
+            problems.add(e.getMessage());
+        }
+
+        // 1. The controller first, so it does not recreate what is being removed.
+        int controllers = 0;
+        if (info != null && Daemons.stop(info.controller(), 3000)) {
+            controllers++;
+        }
+        for (ProcessHandle h : Daemons.controllers(state)) {
+            Daemons.stop(h, 3000);
+            controllers++;
+        }
+        if (controllers > 0) {
+            removed.add("controller");
+        }
+
+        // 2. Agents and istiod: politely (agents drain), then whatever still runs in our namespaces.
+        if (info != null) {
+            List<ProcessHandle> polite = new ArrayList<>();
+            for (ClusterInfo.Node n : info.nodes()) {
+                if (n.agent() != null) {
+                    n.agent().handle().ifPresent(polite::add);
+                }
+            }
+            if (info.istiod() != null) {
+                info.istiod().handle().ifPresent(polite::add);
+            }
+            polite.forEach(ProcessHandle::destroy);
+            long deadline = System.nanoTime() + 8_000_000_000L;
+            for (ProcessHandle h : polite) {
+                while (h.isAlive() && System.nanoTime() < deadline) {
+                    Cgroups.sleep(50);
+                }
+                if (h.isAlive()) {
+                    h.destroyForcibly();
+                }
+            }
+            if (!polite.isEmpty()) {
+                removed.add(polite.size() + " daemons (istiod-lite, node agents)");
+            }
+        }
+        List<String> namespaces = Topology.existingNamespaces();
+        List<ProcessHandle> leftovers = Daemons.inNamespaces(namespaces);
+        for (ProcessHandle h : leftovers) {
+            h.destroyForcibly();
+        }
+        for (ProcessHandle h : leftovers) {
+            try {
+                h.onExit().get(5, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (Exception e) {
+                problems.add("process " + h.pid() + " in a local cluster namespace did not exit after SIGKILL");
+            }
+        }
+        if (!leftovers.isEmpty()) {
+            removed.add(leftovers.size() + " processes in " + Topology.PREFIX + "* namespaces");
+        }
+
+        // 3. Pod processes (cgroup.kill), BPF pins (they hold the cgroups), then the cgroups.
+        List<Path> cgroupDirs = new ArrayList<>();
+        if (info != null) {
+            cgroupDirs.add(Path.of(info.cgroupRoot()).resolve(Topology.CGROUP_DIR));
+        }
+        if (cgroupRootFlag != null) {
+            cgroupDirs.add(cgroupRootFlag.resolve(Topology.CGROUP_DIR));
+        }
+        for (Path root : List.of(Path.of("/sys/fs/cgroup"), Path.of("/sys/fs/cgroup/unified"))) {
+            cgroupDirs.add(root.resolve(Topology.CGROUP_DIR));
+        }
+        for (Path dir : cgroupDirs.stream().distinct().toList()) {
+            if (Files.isDirectory(dir) && !Cgroups.kill(dir, 5000)) {
+                problems.add("processes still in " + dir + " after cgroup.kill");
+            }
+        }
+        if (Files.isDirectory(Topology.BPFFS_ROOT)) {
+            for (Path pins : list(Topology.BPFFS_ROOT)) {
+                try {
+                    EbpfRedirector.uninstall(pins);
+                } catch (RuntimeException e) {
+                    problems.add("BPF pins " + pins + ": " + e.getMessage());
+                }
+            }
+            try {
+                Topology.deleteTree(Topology.BPFFS_ROOT);
+                removed.add("BPF pins " + Topology.BPFFS_ROOT);
+            } catch (RuntimeException e) {
+                problems.add(e.getMessage());
+            }
+        }
+        for (Path dir : cgroupDirs.stream().distinct().toList()) {
+            if (Files.isDirectory(dir)) {
+                try {
+                    Cgroups.removeTree(dir);
+                    removed.add("cgroups " + dir);
+                } catch (RuntimeException e) {
+                    problems.add(e.getMessage());
+                }
+            }
+        }
+
+        // 4. Namespaces (pods' first: their veths end in the nodes'), their /etc/netns folders.
+        int nsRemoved = 0;
+        List<String> ordered = new ArrayList<>(namespaces);
+        ordered.sort(java.util.Comparator.comparing((String n) -> n.equals(Topology.NET_NS) || n.equals(Topology.CP_NS)
+                || n.startsWith(Topology.PREFIX + "node")));
+        for (String ns : ordered) {
+            try {
+                Topology.deleteNamespace(ns);
+                nsRemoved++;
+            } catch (RuntimeException e) {
+                problems.add(e.getMessage());
+            }
+        }
+        if (nsRemoved > 0) {
+            removed.add(nsRemoved + " network namespaces " + Topology.PREFIX + "*");
+        }
+        for (Path etc : list(Path.of("/etc/netns"))) {
+            if (etc.getFileName().toString().startsWith(Topology.PREFIX)) {
+                Topology.deleteTree(etc);
+            }
+        }
+
+        // 5. The state folder: only what ambitctl writes there, in case --state-dir points somewhere shared.
+        if (Files.isDirectory(state.root())) {
+            for (String entry : List.of("cluster.json", "status.json", "manifests", "istiod", "credentials", "nodes",
+                    "logs", ".cluster.json.tmp", ".status.json.tmp")) {
+                Topology.deleteTree(state.root().resolve(entry));
+            }
+            try {
+                Files.deleteIfExists(state.root());
+                removed.add("state " + state.root());
+            } catch (IOException e) {
+                removed.add("state files in " + state.root() + " (the folder holds other files: kept)");
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new LocalException("local down did not remove everything:\n  " + String.join("\n  ", problems)
+                    + "\n(run ambitctl local down again; if it persists, the items above name what is stuck)");
+        }
+        return removed;
+    }
+
+    private static List<Path> list(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.sorted().toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

@@ -1,0 +1,232 @@
+package dev.ambit.ctl.local;
+
+import static java.util.Objects.requireNonNull;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * The local cluster's network, all of it inside network namespaces named
+ * {@value #PREFIX}{@code *}, nothing in the machine's own:
+ *
+ * <pre>
+ *   ambit-l-net     bridge br0, the node network 10.250.0.0/24
+ *   ambit-l-cp      istiod-lite at 10.250.0.2
+ *   ambit-l-node&lt;i&gt;  node i at 10.250.0.(10+i), forwarding on, gateway 10.244.&lt;i&gt;.1 for its pods,
+ *                   a /32 route per local pod, 10.244.&lt;j&gt;.0/24 via node j
+ *   ambit-l-&lt;8 hex&gt;  a pod: 10.244.&lt;i&gt;.&lt;k&gt;/32 on eth0, default route via 10.244.&lt;i&gt;.1;
+ *                   its veth peer vl&lt;8 hex&gt; lives in its node's namespace
+ * </pre>
+ */
+public final class Topology {
+
+    public static final String PREFIX = "ambit-l-";
+    public static final String NET_NS = PREFIX + "net";
+    public static final String CP_NS = PREFIX + "cp";
+    public static final String CP_ADDRESS = "10.250.0.2";
+    public static final String NODE_CIDR = "10.250.0.0/24";
+    public static final String SERVICE_CIDR = "10.96.0.0/16";
+    public static final int MAX_NODES = 16;
+    /** Parent of every local pin folder: {@code node<i>} below it is one agent's {@code --bpffs-root}. */
+    public static final Path BPFFS_ROOT = Path.of("/sys/fs/bpf/ambit-local");
+    /** Below the cgroup root: one parent cgroup for every pod, {@code pods/<uid>} each. */
+    public static final String CGROUP_DIR = "ambit-local";
+    private static final Path NETNS_DIR = Path.of("/run/netns");
+    private static final Path ETC_NETNS = Path.of("/etc/netns");
+
+    private Topology() {
+    }
+
+    public static String nodeName(int index) {
+        return "node" + index;
+    }
+
+    public static String nodeNs(int index) {
+        return PREFIX + nodeName(index);
+    }
+
+    public static String nodeAddress(int index) {
+        return "10.250.0." + (10 + index);
+    }
+
+    public static String podCidr(int index) {
+        return "10.244." + index + ".0/24";
+    }
+
+    /** The pods' default gateway on node {@code index}: an address of the node namespace's loopback. */
+    public static String gateway(int index) {
+        return "10.244." + index + ".1";
+    }
+
+    /** A pod's namespace: the prefix and the first 8 hex digits of its uid. */
+    public static String podNs(String uid) {
+        return PREFIX + shortId(uid);
+    }
+
+    /** The node-side end of a pod's veth: 10 characters, within the 15 an interface name may have. */
+    public static String podVeth(String uid) {
+        return "vl" + shortId(uid);
+    }
+
+    static String shortId(String uid) {
+        String hex = uid.replace("-", "");
+        if (hex.length() < 8) {
+            throw new IllegalArgumentException("uid: " + uid + " (expected: a UUID)");
+        }
+        return hex.substring(0, 8);
+    }
+
+    public static Path netnsPath(String ns) {
+        return NETNS_DIR.resolve(ns);
+    }
+
+    public static Path etcNetns(String ns) {
+        return ETC_NETNS.resolve(ns);
+    }
+
+    /** Every namespace of a local cluster present now: {@value #PREFIX}* under /run/netns. */
+    public static List<String> existingNamespaces() {
+        List<String> out = new ArrayList<>();
+        if (!Files.isDirectory(NETNS_DIR)) {
+            return out;
+        }
+        try (Stream<Path> s = Files.list(NETNS_DIR)) {
+            s.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(PREFIX)).sorted().forEach(out::add);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return out;
+    }
+
+    public static boolean exists(String ns) {
+        return Files.exists(netnsPath(ns));
+    }
+
+    // ------------------------------------------------------------------ building
+
+    /** The node network: a namespace holding bridge br0. */
+    static void createNodeNetwork() {
+        Sh.run("ip", "netns", "add", NET_NS);
+        Sh.run("ip", "-n", NET_NS, "link", "set", "lo", "up");
+        Sh.run("ip", "-n", NET_NS, "link", "add", "br0", "type", "bridge");
+        Sh.run("ip", "-n", NET_NS, "link", "set", "br0", "up");
+    }
+
+    /** A namespace {@code ns} on the node network at {@code address}/24; its bridge port is {@code port}. */
+    static void attachHost(String ns, String port, String address) {
+        Sh.run("ip", "netns", "add", ns);
+        Sh.run("ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", port, "netns", NET_NS);
+        Sh.run("ip", "-n", NET_NS, "link", "set", port, "master", "br0", "up");
+        Sh.run("ip", "-n", ns, "link", "set", "lo", "up");
+        Sh.run("ip", "-n", ns, "addr", "add", address + "/24", "dev", "eth0");
+        Sh.run("ip", "-n", ns, "link", "set", "eth0", "up");
+    }
+
+    /** Control plane: its namespace, and routes back to every node's pods. */
+    static void createControlPlane(int nodes) {
+        attachHost(CP_NS, "cp", CP_ADDRESS);
+        for (int j = 1; j <= nodes; j++) {
+            Sh.run("ip", "-n", CP_NS, "route", "add", podCidr(j), "via", nodeAddress(j));
+        }
+    }
+
+    /** Node {@code index} of {@code nodes}: namespace, address, forwarding, the pods' gateway, routes to the other nodes' pods. */
+    static void createNode(int index, int nodes) {
+        String ns = nodeNs(index);
+        attachHost(ns, "n" + index, nodeAddress(index));
+        Sh.run("ip", "netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward");
+        Sh.run("ip", "-n", ns, "addr", "add", gateway(index) + "/32", "dev", "lo");
+        for (int j = 1; j <= nodes; j++) {
+            if (j != index) {
+                Sh.run("ip", "-n", ns, "route", "add", podCidr(j), "via", nodeAddress(j));
+            }
+        }
+    }
+
+    /**
+     * A pod's namespace wired to its node: veth {@code eth0} (pod) / {@code vl<id>} (node),
+     * the pod's /32, its default route via the node's gateway, the node's route to it.
+     * On failure the half-built namespace is removed.
+     */
+    static void createPodNetwork(String uid, int nodeIndex, String ip) {
+        requireNonNull(ip, "ip");
+        String ns = podNs(uid);
+        String node = nodeNs(nodeIndex);
+        String veth = podVeth(uid);
+        Sh.run("ip", "netns", "add", ns);
+        try {
+            Sh.run("ip", "-n", node, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns);
+            Sh.run("ip", "-n", node, "link", "set", veth, "up");
+            Sh.run("ip", "-n", ns, "link", "set", "lo", "up");
+            Sh.run("ip", "-n", ns, "addr", "add", ip + "/32", "dev", "eth0");
+            Sh.run("ip", "-n", ns, "link", "set", "eth0", "up");
+            Sh.run("ip", "-n", ns, "route", "add", gateway(nodeIndex), "dev", "eth0", "scope", "link");
+            Sh.run("ip", "-n", ns, "route", "add", "default", "via", gateway(nodeIndex), "dev", "eth0");
+            Sh.run("ip", "-n", node, "route", "add", ip + "/32", "dev", veth);
+        } catch (RuntimeException e) {
+            deletePodNetwork(uid, nodeIndex);
+            throw e;
+        }
+    }
+
+    /**
+     * Removes a pod's network: the node side of its veth first (which takes the pod side
+     * and the node's route with it at once, even while a node agent still holds sockets
+     * in the pod's namespace and so keeps that namespace alive), then the namespace.
+     */
+    static void deletePodNetwork(String uid, int nodeIndex) {
+        String node = nodeNs(nodeIndex);
+        if (exists(node)) {
+            Sh.exec(Sh.DEFAULT_TIMEOUT, List.of("ip", "-n", node, "link", "del", podVeth(uid))); // absent: fine
+        }
+        deleteNamespace(podNs(uid));
+    }
+
+    /** Removes every pod veth ({@code vl<8 hex>}) of node {@code nodeIndex}, with their routes: what a dead controller left. */
+    static int deletePodVeths(int nodeIndex) {
+        String node = nodeNs(nodeIndex);
+        if (!exists(node)) {
+            return 0;
+        }
+        int removed = 0;
+        for (String line : Sh.run("ip", "-n", node, "-o", "link", "show").split("\n")) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("^\\d+: (vl[0-9a-f]{8})[@:]").matcher(line);
+            if (m.find()) {
+                Sh.exec(Sh.DEFAULT_TIMEOUT, List.of("ip", "-n", node, "link", "del", m.group(1)));
+                removed++;
+            }
+        }
+        return removed;
+    }
+
+    /** Removes namespace {@code ns} (its veths go with it) and its /etc/netns folder; quiet when absent. */
+    static void deleteNamespace(String ns) {
+        if (exists(ns)) {
+            Sh.Result r = Sh.exec(Sh.DEFAULT_TIMEOUT, List.of("ip", "netns", "del", ns));
+            if (!r.ok() && exists(ns)) {
+                throw new LocalException("cannot remove network namespace " + ns + ": " + r.stderr().strip()
+                        + " (a process may still hold it: ambitctl local down kills them)");
+            }
+        }
+        deleteTree(etcNetns(ns));
+    }
+
+    static void deleteTree(Path p) {
+        if (!Files.exists(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(p)) {
+            List<Path> all = s.sorted(java.util.Comparator.reverseOrder()).toList();
+            for (Path x : all) {
+                Files.deleteIfExists(x);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot remove " + p + ": " + e.getMessage(), e);
+        }
+    }
+}
