@@ -14,14 +14,14 @@ export MAVEN_OPTS ?= --sun-misc-unsafe-memory-access=allow
 MVN := mvn -B -ntp
 
 # Debian packages: BPF toolchain, namespaces and the clients the root tests use.
-DEBS := clang llvm libbpf-dev bpftool iproute2 socat util-linux perl nodejs
+DEBS := clang llvm libbpf-dev bpftool iproute2 socat util-linux perl nodejs curl
 BENCH_DEBS := iptables
 
 .PHONY: build test demo bench bench-xds bpf bindings deps bench-deps bpffs jdk clean help
 
 help:
 	@echo "make test    build and run every test (root: eBPF, namespaces)"
-	@echo "make demo    run the local mesh demo"
+	@echo "make demo    a two-node mesh on this machine: frontend → backend, a denial, STRICT, metrics"
 	@echo "make build   compile and package without tests"
 	@echo "make bench   capture benchmark: eBPF vs iptables REDIRECT vs none"
 	@echo "make bench-xds  istiod-lite at scale: simulated node agents against delta xDS"
@@ -34,10 +34,9 @@ build: deps
 test: deps
 	$(MVN) install
 
-demo: deps
-	@echo "make demo: the local mesh (ambitctl local, istiod-lite, the node agent's HBONE proxy) is not built yet." >&2
-	@echo "What exists today: eBPF capture and its tests (make test) and the capture benchmark (make bench)." >&2
-	@exit 1
+demo: deps build
+	@if [ "$$(id -u)" != 0 ]; then echo "make demo needs root (network namespaces, eBPF): sudo make demo" >&2; exit 1; fi
+	samples/demo/run.sh
 
 bench: deps bench-deps build
 	perf/run-capture-bench.sh

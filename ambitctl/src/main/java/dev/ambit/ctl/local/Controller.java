@@ -140,7 +140,7 @@ public final class Controller {
         this.cluster = cluster;
         this.podsCgroup = Path.of(cluster.cgroupRoot()).resolve(Topology.CGROUP_DIR).resolve("pods");
         this.log = log;
-        this.balancer = ServiceBalancerHook.notWired(this::log);
+        this.balancer = backends -> { };
         for (ClusterInfo.Node n : cluster.nodes()) {
             podIps.put(n.name(), IpPool.podAddresses(n.index()));
         }
@@ -153,7 +153,7 @@ public final class Controller {
         return new Controller(state, ClusterInfo.require(state), log);
     }
 
-    /** Where the eBPF Service load balancer gets its table; the not-wired placeholder by default. */
+    /** Where the eBPF Service load balancer gets its table (the controller command sets it). */
     public Controller balancer(ServiceBalancerHook hook) {
         this.balancer = requireNonNull(hook, "hook");
         return this;

@@ -3,6 +3,7 @@ package dev.ambit.ctl.local;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.agent.redirect.EbpfRedirector;
+import dev.ambit.agent.redirect.ServiceBalancer;
 import dev.ambit.istiod.ca.NodeCredentials;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -281,7 +282,11 @@ public final class LocalCluster {
         if (Files.isDirectory(Topology.BPFFS_ROOT)) {
             for (Path pins : list(Topology.BPFFS_ROOT)) {
                 try {
-                    EbpfRedirector.uninstall(pins);
+                    if (pins.getFileName().toString().equals(Topology.BALANCER_PINS)) {
+                        ServiceBalancer.uninstall(pins);
+                    } else {
+                        EbpfRedirector.uninstall(pins);
+                    }
                 } catch (RuntimeException e) {
                     problems.add("BPF pins " + pins + ": " + e.getMessage());
                 }

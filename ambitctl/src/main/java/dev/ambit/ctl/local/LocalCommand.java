@@ -1,5 +1,7 @@
 package dev.ambit.ctl.local;
 
+import dev.ambit.agent.redirect.ServiceBalancer;
+
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
@@ -566,6 +568,8 @@ public final class LocalCommand {
         public Integer call() {
             Controller controller = Controller.create(cluster.state(), new PrintStream(System.err, true,
                     StandardCharsets.UTF_8));
+            ServiceBalancer balancer = openBalancer(cluster.state());
+            controller.balancer(ServiceBalancerHook.of(balancer));
             Thread main = Thread.currentThread();
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 controller.stop();
@@ -575,8 +579,26 @@ public final class LocalCommand {
                     // Exiting anyway.
                 }
             }, "ambit-controller-stop"));
-            controller.run();
+            try {
+                controller.run();
+            } finally {
+                balancer.close(); // descriptors only: the attachment stays pinned until local down
+            }
             return 0;
+        }
+
+        /** The Service load balancer on the parent cgroup of every local pod. */
+        private static ServiceBalancer openBalancer(StateDir state) {
+            ClusterInfo info = ClusterInfo.require(state);
+            Path pods = Path.of(info.cgroupRoot()).resolve(Topology.CGROUP_DIR).resolve("pods");
+            try {
+                Files.createDirectories(pods);
+            } catch (IOException e) {
+                throw new LocalException("cannot create the pods' cgroup " + pods + ": " + e.getMessage());
+            }
+            ServiceBalancer balancer = ServiceBalancer.open(Topology.BPFFS_ROOT.resolve(Topology.BALANCER_PINS));
+            balancer.attach(pods);
+            return balancer;
         }
     }
 }

@@ -1,18 +1,20 @@
 package dev.ambit.ctl.local;
 
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.agent.redirect.ServiceBalancer;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Consumer;
 
 /**
  * Where the controller hands every Service's VIP and endpoints to the eBPF Service load
- * balancer ({@code dev.ambit.agent.redirect.ServiceBalancer}, being written), attached to
- * the parent cgroup of all local pods ({@code <cgroup root>/ambit-local/pods}) so that
- * pods outside the mesh reach Service VIPs too (enrolled pods do already: their node
- * agent resolves VIPs from xDS).
- *
- * <p>Until it is wired, {@link #notWired} says so once in the controller's log and does
- * nothing: unmeshed pods connecting to a VIP get "network unreachable".
+ * balancer ({@link ServiceBalancer}), attached to the parent cgroup of all local pods
+ * ({@code <cgroup root>/ambit-local/pods}): local mode has no kube-proxy, and pods outside
+ * the mesh must reach Service VIPs too. Enrolled pods are captured first (their own
+ * cgroup's program runs before the parent's), so their agent still sees the VIP.
  */
 @FunctionalInterface
 public interface ServiceBalancerHook {
@@ -23,19 +25,26 @@ public interface ServiceBalancerHook {
      *
      * @param backends {@code "<vip>:<port>"} of each TCP Service port to the
      *     {@code "<pod ip>:<target port>"} of its ready endpoints, sorted; a Service without
-     *     endpoints maps to an empty list
+     *     endpoints maps to an empty list (connects to it are refused)
      */
     void update(Map<String, List<String>> backends);
 
-    /** The placeholder: logs once that unmeshed pods cannot reach VIPs yet. */
-    static ServiceBalancerHook notWired(Consumer<String> log) {
-        boolean[] said = {false};
+    /** Feeds {@code balancer}. */
+    static ServiceBalancerHook of(ServiceBalancer balancer) {
+        requireNonNull(balancer, "balancer");
         return backends -> {
-            if (!said[0] && !backends.isEmpty()) {
-                said[0] = true;
-                log.accept("service VIPs: " + backends.size() + " service ports known; the eBPF Service load balancer"
-                        + " (dev.ambit.agent.redirect.ServiceBalancer) is not wired yet, so only meshed pods reach VIPs");
-            }
+            Map<InetSocketAddress, List<InetSocketAddress>> table = new LinkedHashMap<>();
+            backends.forEach((vip, endpoints) -> {
+                List<InetSocketAddress> list = new ArrayList<>(endpoints.size());
+                endpoints.forEach(e -> list.add(address(e)));
+                table.put(address(vip), list);
+            });
+            balancer.update(table);
         };
+    }
+
+    private static InetSocketAddress address(String hostPort) {
+        int colon = hostPort.lastIndexOf(':');
+        return new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
     }
 }

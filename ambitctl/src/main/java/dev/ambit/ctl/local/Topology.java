@@ -34,6 +34,8 @@ public final class Topology {
     public static final int MAX_NODES = 16;
     /** Parent of every local pin folder: {@code node<i>} below it is one agent's {@code --bpffs-root}. */
     public static final Path BPFFS_ROOT = Path.of("/sys/fs/bpf/ambit-local");
+    /** The Service load balancer's pin folder under {@link #BPFFS_ROOT} (not a node's). */
+    public static final String BALANCER_PINS = "svclb";
     /** Below the cgroup root: one parent cgroup for every pod, {@code pods/<uid>} each. */
     public static final String CGROUP_DIR = "ambit-local";
     private static final Path NETNS_DIR = Path.of("/run/netns");
