@@ -156,7 +156,9 @@ class LocalClusterTest {
             }
             return answers.size() == 2 ? answers : null;
         });
-        JsonNode workloads = json(ambitctl("config", "workloads", "--node", "node1", "-o", "json", sd));
+        Run dump = ambitctl("config", "workloads", "--node", "node1", "-o", "json", sd);
+        assertThat(dump.code()).as("config workloads: %s %s", dump.err(), dump.out()).isZero();
+        JsonNode workloads = json(dump);
         assertThat(workloads.size()).isEqualTo(3);
         workloads.forEach(w -> assertThat(w.path("tunnelProtocol").asText()).isEqualTo("HBONE"));
         assertThat(ambitctl("config", "certs", "--node", "node1", sd).out())
