@@ -58,9 +58,10 @@ public final class PodProxy {
     private final Outbound outbound;
     private final Hbone15008Listener hbone;
     private final Plaintext15006Listener plaintext;
+    private final HbonePool pool;
 
     private PodProxy(PodSandbox sandbox, String workloadUid, SpiffeId identity, List<InetAddress> addresses,
-                     Outbound outbound, Hbone15008Listener hbone, Plaintext15006Listener plaintext) {
+                     Outbound outbound, Hbone15008Listener hbone, Plaintext15006Listener plaintext, HbonePool pool) {
         this.sandbox = sandbox;
         this.workloadUid = workloadUid;
         this.identity = identity;
@@ -68,6 +69,7 @@ public final class PodProxy {
         this.outbound = outbound;
         this.hbone = hbone;
         this.plaintext = plaintext;
+        this.pool = pool;
     }
 
     /**
@@ -103,7 +105,8 @@ public final class PodProxy {
                     .hbonePort(shared.ports().hbone())
                     .build();
             outbound.start().syncUninterruptibly();
-            return new PodProxy(sandbox, workloadUid, identity, List.copyOf(addresses), outbound, hbone, plaintext);
+            return new PodProxy(sandbox, workloadUid, identity, List.copyOf(addresses), outbound, hbone, plaintext,
+                    shared.pool());
         } catch (RuntimeException e) {
             for (AutoCloseable c : new AutoCloseable[] {outbound, hbone, plaintext}) {
                 if (c != null) {
@@ -149,6 +152,9 @@ public final class PodProxy {
     CompletableFuture<Integer> drain(Duration deadline) {
         List<CompletableFuture<Integer>> drains = List.of(outbound.drain(deadline), hbone.drain(deadline),
                 plaintext.drain(deadline));
+        // Outbound tunnels already open finish on their pooled connections; those close after
+        // their last one instead of idling in a namespace the pod has left.
+        pool.release(workloadUid);
         return CompletableFuture.allOf(drains.toArray(CompletableFuture[]::new))
                 .thenApply(v -> drains.stream().mapToInt(CompletableFuture::join).sum());
     }

@@ -225,6 +225,17 @@ public final class HbonePool implements AutoCloseable {
     }
 
     /**
+     * The pod {@code podUid} (its {@link PodNetwork#podUid()}) left: its pooled connections,
+     * whose sockets live in its namespace, take no new tunnel and close after their last
+     * one (at once when idle), instead of waiting for the idle timeout. Later connects for
+     * the pod open new connections. Returns at once.
+     */
+    public void release(String podUid) {
+        requireNonNull(podUid, "podUid");
+        pools.forEach((loop, p) -> loop.execute(() -> p.release(podUid)));
+    }
+
+    /**
      * Closes every pooled connection (each sends GOAWAY and closes once its tunnels ended);
      * later {@link #connect} calls fail. See {@link #drain} for a bounded wait.
      */
@@ -271,6 +282,14 @@ public final class HbonePool implements AutoCloseable {
         void maybeDrained() {
             if (draining && live.isEmpty()) {
                 drained.complete(null);
+            }
+        }
+
+        void release(String podUid) {
+            for (PooledConnection c : new ArrayList<>(live)) {
+                if (c.key.podUid().equals(podUid)) {
+                    c.shutdown();
+                }
             }
         }
 

@@ -161,6 +161,30 @@ class HbonePoolTest {
         eventually(() -> pool.connectionCount() == 0);
     }
 
+    @Test
+    void releasingAPodClosesItsConnectionsAfterTheirLastTunnelAndKeepsOthers() throws Exception {
+        pool = HbonePool.builder(tls).metrics(metrics).build();
+        WorkloadCertificate cert = caClient.issue(TestCa.FRONTEND).get(10, TimeUnit.SECONDS);
+        Http2StreamChannel busy = open(cert);
+        Http2StreamChannel other = pool.connect(PodNetwork.host("Kubernetes//Pod/shop/other"), cert, TestCa.BACKEND,
+                hboneAddress, HboneRequest.of(new InetSocketAddress("127.0.0.2", 9080)), loops.next())
+                .get(10, TimeUnit.SECONDS);
+        assertThat(pool.connectionCount()).isEqualTo(2);
+
+        pool.release(network.podUid());
+
+        assertThat(busy.isActive()).as("an open tunnel of the released pod goes on").isTrue();
+        busy.close().sync();
+        assertThat(busy.parent().closeFuture().await(10, TimeUnit.SECONDS))
+                .as("its connection closes after its last tunnel").isTrue();
+        assertThat(other.parent().isActive()).as("another pod's connection stays").isTrue();
+        eventually(() -> pool.connectionCount() == 1);
+        Http2StreamChannel again = open(cert);
+        assertThat(again.parent()).as("a new connection for the pod").isNotSameAs(busy.parent());
+        again.close().sync();
+        other.close().sync();
+    }
+
     private Http2StreamChannel open(WorkloadCertificate cert) throws Exception {
         EventLoop loop = loops.next();
         return pool.connect(network, cert, TestCa.BACKEND, hboneAddress,
