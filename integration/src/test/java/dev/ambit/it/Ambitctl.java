@@ -103,8 +103,10 @@ final class Ambitctl {
                 p.waitFor(10, TimeUnit.SECONDS);
                 code = -1;
             }
-            return new Result(args, code, Files.readString(out, StandardCharsets.UTF_8),
+            Result r = new Result(args, code, Files.readString(out, StandardCharsets.UTF_8),
                     Files.readString(err, StandardCharsets.UTF_8), (System.nanoTime() - start) / 1_000_000);
+            trace(r);
+            return r;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot run " + cmd + ": " + e.getMessage(), e);
         } catch (InterruptedException e) {
@@ -114,6 +116,82 @@ final class Ambitctl {
             deleteQuietly(out);
             deleteQuietly(err);
         }
+    }
+
+    /**
+     * A command of the machine itself (bpftool, ip), not ambitctl: for what only the host
+     * sees, such as BPF maps and pins. Bounded by {@code timeout} like the others.
+     */
+    static Result host(Duration timeout, String... cmd) {
+        Path out = null;
+        Path err = null;
+        long start = System.nanoTime();
+        try {
+            out = Files.createTempFile("ambit-it-host", ".out");
+            err = Files.createTempFile("ambit-it-host", ".err");
+            Process p = new ProcessBuilder(cmd)
+                    .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
+                    .redirectOutput(out.toFile())
+                    .redirectError(err.toFile())
+                    .start();
+            int code = -1;
+            if (p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                code = p.exitValue();
+            } else {
+                p.destroyForcibly();
+                p.waitFor(10, TimeUnit.SECONDS);
+            }
+            return new Result(List.of(cmd), code, Files.readString(out, StandardCharsets.UTF_8),
+                    Files.readString(err, StandardCharsets.UTF_8), (System.nanoTime() - start) / 1_000_000);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot run " + List.of(cmd) + ": " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted running " + List.of(cmd), e);
+        } finally {
+            deleteQuietly(out);
+            deleteQuietly(err);
+        }
+    }
+
+    /**
+     * The jars the tests run exist and are not older than their module's classes: after
+     * {@code mvn test} (no package) with a changed source, the tests would otherwise run the
+     * previous build without saying so.
+     */
+    static void requireFreshJars() {
+        for (String module : List.of("ambitctl", "istiod-lite", "node-agent")) {
+            Path jar = REPO.resolve(module).resolve("target").resolve(module + ".jar");
+            Path classes = REPO.resolve(module).resolve("target").resolve("classes");
+            if (!Files.isRegularFile(jar)) {
+                throw new IllegalStateException(jar + " is not built: run `mvn -o -q package -DskipTests` in " + REPO
+                        + " first (the integration tests run the jars)");
+            }
+            try (java.util.stream.Stream<Path> files = Files.walk(classes)) {
+                long jarTime = Files.getLastModifiedTime(jar).toMillis();
+                Path newer = files.filter(Files::isRegularFile).filter(f -> {
+                    try {
+                        return Files.getLastModifiedTime(f).toMillis() > jarTime + 1000;
+                    } catch (IOException e) {
+                        return false;
+                    }
+                }).findFirst().orElse(null);
+                if (newer != null) {
+                    throw new IllegalStateException(jar + " is older than " + newer + ": run `mvn -o -q package"
+                            + " -DskipTests` in " + REPO + " (the integration tests run the jars, not the classes)");
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+
+    /** One line per command in the test output (target/surefire-reports/*-output.txt): what ran, how long it took. */
+    static void trace(Result r) {
+        String cmd = String.join(" ", r.command()).replace("--state-dir=" + STATE + " ", "").replace('\n', ' ');
+        System.out.printf("%s [%5d ms] %s ambitctl %s%n", java.time.LocalTime.now().format(
+                java.time.format.DateTimeFormatter.ofPattern("HH:mm:ss")), r.millis(),
+                r.code() == 0 ? "ok  " : "exit " + r.code(), cmd.length() > 160 ? cmd.substring(0, 160) + "..." : cmd);
     }
 
     /**
@@ -160,8 +238,10 @@ final class Ambitctl {
                     kill();
                     code = -1;
                 }
-                return new Result(command, code, Files.readString(out, StandardCharsets.UTF_8),
+                Result r = new Result(command, code, Files.readString(out, StandardCharsets.UTF_8),
                         Files.readString(err, StandardCharsets.UTF_8), (System.nanoTime() - startNanos) / 1_000_000);
+                trace(r);
+                return r;
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             } catch (InterruptedException e) {

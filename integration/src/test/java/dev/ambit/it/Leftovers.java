@@ -27,6 +27,11 @@ final class Leftovers {
 
     /** Everything found, one description each; empty when the machine is clean. */
     static List<String> find() {
+        return find(Ambitctl.STATE);
+    }
+
+    /** Everything found of a cluster whose state folder was {@code state}. */
+    static List<String> find(Path state) {
         List<String> out = new ArrayList<>();
         List<String> ns = namespaces();
         if (!ns.isEmpty()) {
@@ -44,10 +49,10 @@ final class Leftovers {
                 out.add("cgroup " + c);
             }
         }
-        if (Files.exists(Ambitctl.STATE)) {
-            out.add("state folder " + Ambitctl.STATE + " " + list(Ambitctl.STATE));
+        if (Files.exists(state)) {
+            out.add("state folder " + state + " " + list(state));
         }
-        List<String> procs = processes();
+        List<String> procs = processes(state);
         if (!procs.isEmpty()) {
             out.add("processes " + procs);
         }
@@ -63,9 +68,9 @@ final class Leftovers {
      * Processes of the tests' cluster, found by their command line naming its state folder
      * (daemons and the controller do; pod processes are found by their namespaces above).
      */
-    static List<String> processes() {
-        String marker = Ambitctl.STATE.toString() + "/";
-        String flag = "--state-dir=" + Ambitctl.STATE;
+    static List<String> processes(Path state) {
+        String marker = state.toString() + "/";
+        String flag = "--state-dir=" + state;
         long self = ProcessHandle.current().pid();
         List<String> out = new ArrayList<>();
         for (String pid : list(Path.of("/proc"))) {

@@ -17,44 +17,64 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
+import org.junit.jupiter.api.extension.TestWatcher;
 
 /**
- * One local mesh ({@code ambitctl local up}) for one test class: up before its first test,
- * down after its last, also when a test or the up itself failed, and from a shutdown hook
- * should the JVM be stopped half-way. Registered as
+ * The local mesh ({@code ambitctl local up}) test classes run on, registered as
  * {@code @RegisterExtension static final LocalMesh mesh = LocalMesh.nodes(2);}.
  *
- * <p>Only one local cluster can exist on a machine (fixed namespace names). If one is already
- * there when a class starts, someone may be using it: the class fails, saying so, instead of
- * removing it, except in CI ({@code CI=true}) or with {@code -Dambit.it.takeOver=true}, where
- * it is a leftover to sweep.
+ * <p>Bringing a cluster up and down costs about 20 s, so classes that ask for the same one
+ * (same nodes, same certificate lifetime) share it: it stays up after a class and the next
+ * one checks it is healthy ({@code local status}) and reuses it; each test works in its own
+ * namespaces and deletes them. A class asking for another configuration, a class with a
+ * failure (its cluster may be in any state), an {@link #exclusive()} class, and the end of
+ * the run take it down, as does a shutdown hook should the JVM be stopped half-way; after
+ * every {@code local down} the machine is checked for leftovers.
+ *
+ * <p>Only one local cluster can exist on a machine (fixed namespace names). If one that is
+ * not ours is there, someone may be using it: the class fails, saying so, instead of
+ * removing it, except in CI ({@code CI=true}) or with {@code -Dambit.it.takeOver=true},
+ * where it is a leftover to sweep.
  *
  * <p>Also the tests' window on the mesh: every helper runs {@code bin/ambitctl}.
  */
-final class LocalMesh implements BeforeAllCallback, AfterAllCallback {
+final class LocalMesh implements BeforeAllCallback, AfterAllCallback, TestWatcher {
 
     static final ObjectMapper JSON = new ObjectMapper();
-    /** Where each class's cluster logs are copied before {@code local down} deletes them. */
+    /** Where each class's cluster logs are copied (local down deletes them). */
     static final Path LOGS = Path.of(System.getProperty("ambit.it.logs", "target/it-logs"));
+    private static final ExtensionContext.Namespace STORE = ExtensionContext.Namespace.create(LocalMesh.class);
 
-    private final int nodes;
-    private String certTtl;
-    private volatile boolean up;
-    private Thread shutdownHook;
+    /** What a cluster is built with; classes asking for equal ones share it. */
+    record Config(int nodes, String certTtl) {
+    }
+
+    /** The configuration of the cluster this JVM brought up and has not taken down; null if none. */
+    private static volatile Config running;
+    private static Thread shutdownHook;
+
+    private final Config config;
+    private final boolean exclusive;
+    private volatile boolean failed;
     private String owner = "?";
 
-    private LocalMesh(int nodes) {
-        this.nodes = nodes;
+    private LocalMesh(Config config, boolean exclusive) {
+        this.config = config;
+        this.exclusive = exclusive;
     }
 
     static LocalMesh nodes(int nodes) {
-        return new LocalMesh(nodes);
+        return new LocalMesh(new Config(nodes, null), false);
     }
 
     /** istiod-lite's workload certificate lifetime ({@code local up --cert-ttl}). */
     LocalMesh certTtl(String ttl) {
-        this.certTtl = ttl;
-        return this;
+        return new LocalMesh(new Config(config.nodes(), ttl), exclusive);
+    }
+
+    /** Not shared: taken down after this class (for a class that leaves its cluster changed for good). */
+    LocalMesh exclusive() {
+        return new LocalMesh(config, true);
     }
 
     // ------------------------------------------------------------------ lifecycle
@@ -62,37 +82,93 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback {
     @Override
     public void beforeAll(ExtensionContext context) {
         owner = context.getRequiredTestClass().getSimpleName();
-        requireMachine();
-        shutdownHook = new Thread(this::downQuietly, "ambit-it-down");
-        Runtime.getRuntime().addShutdownHook(shutdownHook);
-        up = true; // from here on, whatever happens, down runs
-        List<String> args = new ArrayList<>(List.of("--nodes", String.valueOf(nodes)));
-        if (certTtl != null) {
-            args.addAll(List.of("--cert-ttl", certTtl));
-        }
-        Ambitctl.Result r = Ambitctl.run(Duration.ofMinutes(3), "local", "up", args.toArray(String[]::new));
-        if (!r.ok()) {
-            // afterAll still runs (JUnit calls it after a failed beforeAll) and takes it down.
-            throw new AssertionError("local up failed: " + r + "\n" + diagnostics());
+        failed = false;
+        // Whatever is still up when the whole run ends goes down then.
+        context.getRoot().getStore(STORE).getOrComputeIfAbsent("end-of-run",
+                k -> (ExtensionContext.Store.CloseableResource) LocalMesh::endOfRun,
+                ExtensionContext.Store.CloseableResource.class);
+        synchronized (LocalMesh.class) {
+            if (running != null && !running.equals(config)) {
+                takeDown();
+            } else if (running != null && !Ambitctl.local("status").ok()) {
+                System.out.println("the shared cluster is not healthy: starting a new one for " + owner);
+                saveLogs(owner + "-unhealthy-before");
+                takeDown();
+            }
+            if (running == null) {
+                bringUp();
+            }
         }
     }
 
     @Override
+    public void testFailed(ExtensionContext context, Throwable cause) {
+        failed = true;
+    }
+
+    @Override
     public void afterAll(ExtensionContext context) {
-        if (!up) {
+        saveLogs(owner);
+        if (failed || exclusive || context.getExecutionException().isPresent()) {
+            synchronized (LocalMesh.class) {
+                takeDown();
+            }
+        }
+    }
+
+    private void bringUp() {
+        requireMachine();
+        if (shutdownHook == null) {
+            shutdownHook = new Thread(LocalMesh::downQuietly, "ambit-it-down");
+            Runtime.getRuntime().addShutdownHook(shutdownHook);
+        }
+        running = config; // from here on, whatever happens, down runs
+        List<String> args = new ArrayList<>(List.of("--nodes", String.valueOf(config.nodes())));
+        if (config.certTtl() != null) {
+            args.addAll(List.of("--cert-ttl", config.certTtl()));
+        }
+        Ambitctl.Result r = Ambitctl.run(Duration.ofMinutes(3), "local", "up", args.toArray(String[]::new));
+        if (!r.ok()) {
+            // afterAll runs after a failed beforeAll too, and takes it down (failed is set).
+            failed = true;
+            throw new AssertionError("local up failed: " + r + "\n" + diagnostics());
+        }
+    }
+
+    /** {@code local down} of our cluster, if one is up, then the machine must be clean. */
+    static void takeDown() {
+        if (running == null) {
             return;
         }
-        try {
-            saveLogs(owner);
-        } finally {
-            Ambitctl.Result down = down();
-            if (!down.ok()) {
-                throw new AssertionError("local down failed: " + down);
-            }
-            List<String> left = Leftovers.find();
-            if (!left.isEmpty()) {
-                throw new AssertionError("local down left " + left);
-            }
+        Ambitctl.Result down = Ambitctl.run(Duration.ofMinutes(2), "local", "down");
+        running = null;
+        if (!down.ok()) {
+            throw new AssertionError("local down failed: " + down);
+        }
+        List<String> left = Leftovers.find();
+        if (!left.isEmpty()) {
+            throw new AssertionError("local down left " + left);
+        }
+    }
+
+    /** For a class that needs the machine to itself (no cluster of ours up). */
+    static void release() {
+        synchronized (LocalMesh.class) {
+            takeDown();
+        }
+    }
+
+    private static void endOfRun() {
+        synchronized (LocalMesh.class) {
+            takeDown();
+        }
+    }
+
+    private static void downQuietly() {
+        if (running != null) {
+            saveLogs("interrupted");
+            Ambitctl.run(Duration.ofMinutes(1), "local", "down");
+            running = null;
         }
     }
 
@@ -108,6 +184,7 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback {
             }
             assumeTrue(false, "needs root: network namespaces, cgroups and eBPF (the integration tests were skipped)");
         }
+        Ambitctl.requireFreshJars();
         List<String> existing = Leftovers.namespaces();
         boolean state = Files.exists(Ambitctl.STATE.resolve("cluster.json"))
                 || Files.exists(Path.of("/run/ambit/local/cluster.json"));
@@ -132,28 +209,6 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback {
 
     static boolean ci() {
         return "true".equalsIgnoreCase(System.getenv("CI"));
-    }
-
-    /** {@code local down}, bounded; and the shutdown hook is no longer needed. */
-    Ambitctl.Result down() {
-        Ambitctl.Result r = Ambitctl.run(Duration.ofMinutes(2), "local", "down");
-        up = false;
-        if (shutdownHook != null) {
-            try {
-                Runtime.getRuntime().removeShutdownHook(shutdownHook);
-            } catch (IllegalStateException ignored) {
-                // Already shutting down: the hook is what called us.
-            }
-        }
-        return r;
-    }
-
-    private void downQuietly() {
-        if (up) {
-            saveLogs(owner + "-interrupted");
-            Ambitctl.run(Duration.ofMinutes(1), "local", "down");
-            up = false;
-        }
     }
 
     /** Copies the cluster's logs to target/it-logs/NAME (down deletes them): what to read after a failure. */
@@ -218,7 +273,7 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback {
 
     /** Deletes namespace {@code ns} and everything in it; for a test's finally. */
     void deleteNamespace(String ns) {
-        if (up) {
+        if (running != null) {
             Ambitctl.local("delete", "ns", ns, "--ignore-not-found");
         }
     }
@@ -273,6 +328,12 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback {
     /** A shell script in the pod: {@code sh -c SCRIPT}. */
     Ambitctl.Result sh(String ns, String pod, Duration timeout, String script) {
         return exec(ns, pod, timeout, "sh", "-c", script);
+    }
+
+    /** One HTTP call (curl) from {@code ns/pod} to {@code host}:8080; true if the server answered. */
+    boolean curl(String ns, String pod, String host) {
+        Ambitctl.Result r = sh(ns, pod, Duration.ofSeconds(15), "curl -sS -m 3 http://" + host + ":8080/");
+        return r.ok() && r.out().startsWith("hello from ");
     }
 
     /** Runs {@code cmd} in node {@code node}'s namespace. */
@@ -347,6 +408,11 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback {
         return json(Ambitctl.run(Ambitctl.DEFAULT_TIMEOUT, "config", "certs", "--node", node, "-o", "json"));
     }
 
+    /** {@code config all --node NODE}: the agent's whole config dump (workloads, services, policies, certificates). */
+    JsonNode configDump(String node) {
+        return json(Ambitctl.run(Ambitctl.DEFAULT_TIMEOUT, "config", "all", "--node", node));
+    }
+
     /** {@code config workloads --node NODE -o json}. */
     JsonNode workloads(String node) {
         return json(Ambitctl.run(Ambitctl.DEFAULT_TIMEOUT, "config", "workloads", "--node", node, "-o", "json"));
@@ -360,7 +426,7 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback {
     /** For failure messages: the cluster's status and the tails of its daemons' logs. */
     String diagnostics() {
         StringBuilder b = new StringBuilder("=== local status:\n").append(Ambitctl.local("status").out());
-        for (int i = 1; i <= nodes; i++) {
+        for (int i = 1; i <= config.nodes(); i++) {
             b.append("=== agent node").append(i).append(" (last 25 lines):\n").append(logTail("node" + i, 25));
         }
         b.append("=== istiod (last 10 lines):\n").append(logTail("istiod", 10));

@@ -8,6 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -18,6 +19,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * {@code istio.io/dataplane-mode=none}; and a namespace leaving and rejoining the mesh at
  * runtime, its pods never restarted.
  */
+@Order(2)
 class PolicyTest {
 
     @RegisterExtension
@@ -106,7 +108,7 @@ class PolicyTest {
             // PERMISSIVE (the default): plaintext from outside the mesh and from the opted-out pod
             // arrives at web's agent as plaintext (so it was not captured on the way out).
             mesh.eventually("plaintext accepted under PERMISSIVE", PROPAGATION, () ->
-                    curl(outside, "outsider", "web.it-peer") && curl(ns, "optout", "web") && curl(ns, "alice", "web"));
+                    mesh.curl(outside, "outsider", "web.it-peer") && mesh.curl(ns, "optout", "web") && mesh.curl(ns, "alice", "web"));
             for (String ip : List.of(optoutIp, outsiderIp)) {
                 mesh.eventually("web's agent logging plaintext from " + ip, Duration.ofSeconds(10), () ->
                         mesh.accessLog("node2").stream().anyMatch(l -> l.path("reporter").asText().equals("destination")
@@ -118,8 +120,8 @@ class PolicyTest {
             // STRICT: plaintext refused, mTLS still fine.
             mesh.apply(Yaml.peerAuthentication(ns, "STRICT"));
             mesh.eventually("STRICT refusing plaintext", PROPAGATION, () ->
-                    !curl(outside, "outsider", "web.it-peer") && !curl(ns, "optout", "web"));
-            assertThat(curl(ns, "alice", "web")).as("mTLS under STRICT").isTrue();
+                    !mesh.curl(outside, "outsider", "web.it-peer") && !mesh.curl(ns, "optout", "web"));
+            assertThat(mesh.curl(ns, "alice", "web")).as("mTLS under STRICT").isTrue();
             mesh.eventually("web's agent logging the refusal of " + outsiderIp, Duration.ofSeconds(10), () ->
                     mesh.accessLog("node2").stream().anyMatch(l -> l.path("reporter").asText().equals("destination")
                             && l.path("src.addr").asText().startsWith(outsiderIp + ":")
@@ -129,7 +131,7 @@ class PolicyTest {
             // Back to PERMISSIVE, explicitly: plaintext accepted again.
             mesh.apply(Yaml.peerAuthentication(ns, "PERMISSIVE"));
             mesh.eventually("PERMISSIVE accepting plaintext again", PROPAGATION, () ->
-                    curl(outside, "outsider", "web.it-peer") && curl(ns, "optout", "web"));
+                    mesh.curl(outside, "outsider", "web.it-peer") && mesh.curl(ns, "optout", "web"));
         } finally {
             mesh.deleteNamespace(ns);
             mesh.deleteNamespace(outside);
@@ -147,7 +149,7 @@ class PolicyTest {
             List<JsonNode> before = mesh.awaitRunning(ns, 2, Duration.ofSeconds(60));
             mesh.awaitEnrolled(ns, "web");
             mesh.awaitEnrolled(ns, "alice");
-            mesh.eventually("alice → web", PROPAGATION, () -> curl(ns, "alice", "web"));
+            mesh.eventually("alice → web", PROPAGATION, () -> mesh.curl(ns, "alice", "web"));
             long meshed = mtlsLines(ns);
             assertThat(meshed).as("alice → web went over mTLS").isPositive();
 
@@ -157,7 +159,7 @@ class PolicyTest {
                     !mesh.listeners(ns, "alice").contains(15001) && !mesh.listeners(ns, "web").contains(15008)
                             && tunnel(ns, "alice").equals("NONE") && tunnel(ns, "web").equals("NONE"));
             long logged = namespaceLines(ns);
-            assertThat(curl(ns, "alice", "web")).as("plain traffic out of the mesh").isTrue();
+            assertThat(mesh.curl(ns, "alice", "web")).as("plain traffic out of the mesh").isTrue();
             LocalMesh.sleep(1000); // an agent would log the call as it closed: give it time to show
             assertThat(namespaceLines(ns)).as("no agent handled the plain call").isEqualTo(logged);
 
@@ -165,7 +167,7 @@ class PolicyTest {
             Ambitctl.localOk("label", "ns", ns, "istio.io/dataplane-mode=ambient");
             mesh.awaitEnrolled(ns, "web");
             mesh.awaitEnrolled(ns, "alice");
-            mesh.eventually("alice → web over mTLS again", PROPAGATION, () -> curl(ns, "alice", "web")
+            mesh.eventually("alice → web over mTLS again", PROPAGATION, () -> mesh.curl(ns, "alice", "web")
                     && mtlsLines(ns) > meshed);
             List<JsonNode> after = mesh.pods(ns);
             for (JsonNode p : before) {
@@ -213,11 +215,6 @@ class PolicyTest {
         });
     }
 
-    /** One HTTP call from {@code ns/pod} to {@code host}:8080; true if the server answered. */
-    private static boolean curl(String ns, String pod, String host) {
-        Ambitctl.Result r = mesh.sh(ns, pod, Duration.ofSeconds(15), "curl -sS -m 3 http://" + host + ":8080/");
-        return r.ok() && r.out().startsWith("hello from ");
-    }
 
     /** The tunnel protocol node1's agent holds for {@code ns/pod}: HBONE (meshed) or NONE. */
     private static String tunnel(String ns, String pod) {

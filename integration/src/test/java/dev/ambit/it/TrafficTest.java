@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -19,6 +20,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * Deployment spread over two nodes answer, and each side's node agent reports who called
  * whom, by SPIFFE identity, in its access log and in Istio's TCP metrics.
  */
+@Order(1)
 class TrafficTest {
 
     @RegisterExtension

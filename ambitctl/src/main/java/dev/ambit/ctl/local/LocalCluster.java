@@ -402,7 +402,10 @@ public final class LocalCluster {
         try {
             info = ClusterInfo.read(state).orElse(null);
         } catch (LocalException e) {
-            problems.add(e.getMessage());
+            // Unreadable (an edit, a full disk): not a failure of down, which finds everything
+            // below by name too; the file goes with the state folder.
+            out.println("warning: " + e.getMessage() + "; removing what is found by name");
+            out.flush();
         }
 
         // 1. The controller first, so it does not recreate what is being removed.

@@ -267,6 +267,9 @@ public final class LocalCommand {
                 }
             }
             if (targets.isEmpty() && files.isEmpty()) {
+                if (ignoreNotFound && !args.isEmpty()) {
+                    return 0; // as kubectl: nothing there is what was asked for
+                }
                 throw new ManifestException("nothing to delete (expected: -f FILE|DIR, or TYPE NAME)");
             }
             int missing = 0;
