@@ -155,9 +155,10 @@ final class Ambitctl {
     }
 
     /**
-     * The jars the tests run exist and are not older than their module's classes: after
+     * The jars the tests run exist and hold what their module's classes hold now: after
      * {@code mvn test} (no package) with a changed source, the tests would otherwise run the
-     * previous build without saying so.
+     * previous build without saying so. Contents, not times: a recompilation of unchanged
+     * sources (Maven does that when a dependency module was rebuilt) is not a stale jar.
      */
     static void requireFreshJars() {
         for (String module : List.of("ambitctl", "istiod-lite", "node-agent")) {
@@ -167,21 +168,23 @@ final class Ambitctl {
                 throw new IllegalStateException(jar + " is not built: run `mvn -o -q package -DskipTests` in " + REPO
                         + " first (the integration tests run the jars)");
             }
-            try (java.util.stream.Stream<Path> files = Files.walk(classes)) {
-                long jarTime = Files.getLastModifiedTime(jar).toMillis();
-                Path newer = files.filter(Files::isRegularFile).filter(f -> {
-                    try {
-                        return Files.getLastModifiedTime(f).toMillis() > jarTime + 1000;
-                    } catch (IOException e) {
-                        return false;
+            try (java.util.zip.ZipFile zip = new java.util.zip.ZipFile(jar.toFile());
+                 java.util.stream.Stream<Path> files = Files.walk(classes)) {
+                for (Path f : files.filter(p -> p.toString().endsWith(".class")).toList()) {
+                    java.util.zip.ZipEntry e = zip.getEntry(classes.relativize(f).toString().replace('\\', '/'));
+                    boolean same = false;
+                    if (e != null) {
+                        try (var in = zip.getInputStream(e)) {
+                            same = java.util.Arrays.equals(in.readAllBytes(), Files.readAllBytes(f));
+                        }
                     }
-                }).findFirst().orElse(null);
-                if (newer != null) {
-                    throw new IllegalStateException(jar + " is older than " + newer + ": run `mvn -o -q package"
-                            + " -DskipTests` in " + REPO + " (the integration tests run the jars, not the classes)");
+                    if (!same) {
+                        throw new IllegalStateException(jar + " does not hold the current " + f + ": run `mvn -o -q"
+                                + " package -DskipTests` in " + REPO + " (the integration tests run the jars, not the classes)");
+                    }
                 }
             } catch (IOException e) {
-                throw new UncheckedIOException(e);
+                throw new UncheckedIOException(jar + ": " + e.getMessage(), e);
             }
         }
     }
