@@ -185,6 +185,7 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback, TestWatche
             assumeTrue(false, "needs root: network namespaces, cgroups and eBPF (the integration tests were skipped)");
         }
         Ambitctl.requireFreshJars();
+        requireTools();
         List<String> existing = Leftovers.namespaces();
         boolean state = Files.exists(Ambitctl.STATE.resolve("cluster.json"))
                 || Files.exists(Path.of("/run/ambit/local/cluster.json"));
@@ -205,6 +206,26 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback, TestWatche
                 + (state ? ", state in /run/ambit/local or " + Ambitctl.STATE : "") + "): someone may be using it, and"
                 + " only one can exist at a time. Not touching it: wait until it is gone (`ambitctl local down` removes"
                 + " it), or run with -Dambit.it.takeOver=true (CI=true does the same) to remove it first.");
+    }
+
+    /**
+     * The clients the tests run in pods (pods see the machine's files) and the tools they
+     * inspect the machine with. openssl and wget are usually there on Debian but are not in
+     * the Makefile's package list: say so rather than fail obscurely inside a pod.
+     */
+    static void requireTools() {
+        List<String> dirs = new ArrayList<>(List.of(System.getenv().getOrDefault("PATH", "").split(":")));
+        dirs.addAll(List.of("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"));
+        List<String> missing = new ArrayList<>();
+        for (String tool : List.of("curl", "wget", "socat", "openssl", "ss", "ip", "bpftool", "sh", "setsid")) {
+            if (dirs.stream().filter(d -> !d.isEmpty()).noneMatch(d -> Files.isExecutable(Path.of(d, tool)))) {
+                missing.add(tool);
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new AssertionError("the integration tests need " + missing + " on this machine (the pods run the"
+                    + " machine's own tools): apt-get install curl wget socat openssl iproute2 bpftool util-linux");
+        }
     }
 
     static boolean ci() {
