@@ -123,44 +123,6 @@ class HbonePoolTest {
         next.close().sync();
     }
 
-    @Test
-    void drainClosesIdleConnectionsAtOnceAndBusyOnesAfterTheirLastTunnel() throws Exception {
-        pool = HbonePool.builder(tls).metrics(metrics).build();
-        WorkloadCertificate first = caClient.issue(TestCa.FRONTEND).get(10, TimeUnit.SECONDS);
-        WorkloadCertificate renewed = caClient.issue(TestCa.FRONTEND).get(10, TimeUnit.SECONDS);
-        Http2StreamChannel busy = open(first);
-        Http2StreamChannel idle = open(renewed); // another key: another connection
-        idle.close().sync();
-        assertThat(pool.connectionCount()).isEqualTo(2);
-
-        CompletableFuture<Integer> drained = pool.drain(Duration.ofSeconds(30));
-
-        assertThat(idle.parent().closeFuture().await(10, TimeUnit.SECONDS)).as("idle: closed at once").isTrue();
-        assertThat(busy.parent().isActive()).as("busy: its tunnel goes on").isTrue();
-        assertThat(busy.isActive()).isTrue();
-        assertThat(drained).isNotDone();
-        assertThatThrownBy(() -> open(first)).hasRootCauseInstanceOf(IllegalStateException.class)
-                .rootCause().hasMessageContaining("closed");
-        assertThat(pool.drain(Duration.ZERO)).as("the same drain").isSameAs(drained);
-
-        busy.close().sync();
-        assertThat(drained.get(10, TimeUnit.SECONDS)).as("force-closed").isZero();
-        assertThat(busy.parent().isActive()).isFalse();
-        assertThat(pool.connectionCount()).isZero();
-    }
-
-    @Test
-    void drainResetsConnectionsWhoseTunnelsOutliveTheDeadline() throws Exception {
-        pool = HbonePool.builder(tls).metrics(metrics).build();
-        Http2StreamChannel busy = open(caClient.issue(TestCa.FRONTEND).get(10, TimeUnit.SECONDS));
-
-        assertThat(pool.drain(Duration.ofMillis(200)).get(10, TimeUnit.SECONDS)).isEqualTo(1);
-
-        assertThat(busy.parent().isActive()).isFalse();
-        assertThat(busy.closeFuture().await(10, TimeUnit.SECONDS)).as("the tunnel ends with it").isTrue();
-        eventually(() -> pool.connectionCount() == 0);
-    }
-
     /**
      * Pod churn (found by the integration tests): a pod goes away without its connections being
      * closed, and a new pod of the same identity gets its address. The new pod must not inherit
@@ -199,15 +161,53 @@ class HbonePoolTest {
         unknown.close().sync();
     }
 
-    private Http2StreamChannel open(WorkloadCertificate cert, String destinationUid) throws Exception {
-        EventLoop loop = loops.next();
-        return pool.connect(network, cert, TestCa.BACKEND, destinationUid, hboneAddress,
-                HboneRequest.of(new InetSocketAddress("127.0.0.2", 9080)), loop).get(10, TimeUnit.SECONDS);
+    @Test
+    void drainClosesIdleConnectionsAtOnceAndBusyOnesAfterTheirLastTunnel() throws Exception {
+        pool = HbonePool.builder(tls).metrics(metrics).build();
+        WorkloadCertificate first = caClient.issue(TestCa.FRONTEND).get(10, TimeUnit.SECONDS);
+        WorkloadCertificate renewed = caClient.issue(TestCa.FRONTEND).get(10, TimeUnit.SECONDS);
+        Http2StreamChannel busy = open(first);
+        Http2StreamChannel idle = open(renewed); // another key: another connection
+        idle.close().sync();
+        assertThat(pool.connectionCount()).isEqualTo(2);
+
+        CompletableFuture<Integer> drained = pool.drain(Duration.ofSeconds(30));
+
+        assertThat(idle.parent().closeFuture().await(10, TimeUnit.SECONDS)).as("idle: closed at once").isTrue();
+        assertThat(busy.parent().isActive()).as("busy: its tunnel goes on").isTrue();
+        assertThat(busy.isActive()).isTrue();
+        assertThat(drained).isNotDone();
+        assertThatThrownBy(() -> open(first)).hasRootCauseInstanceOf(IllegalStateException.class)
+                .rootCause().hasMessageContaining("closed");
+        assertThat(pool.drain(Duration.ZERO)).as("the same drain").isSameAs(drained);
+
+        busy.close().sync();
+        assertThat(drained.get(10, TimeUnit.SECONDS)).as("force-closed").isZero();
+        assertThat(busy.parent().isActive()).isFalse();
+        assertThat(pool.connectionCount()).isZero();
+    }
+
+    @Test
+    void drainResetsConnectionsWhoseTunnelsOutliveTheDeadline() throws Exception {
+        pool = HbonePool.builder(tls).metrics(metrics).build();
+        Http2StreamChannel busy = open(caClient.issue(TestCa.FRONTEND).get(10, TimeUnit.SECONDS));
+
+        assertThat(pool.drain(Duration.ofMillis(200)).get(10, TimeUnit.SECONDS)).isEqualTo(1);
+
+        assertThat(busy.parent().isActive()).isFalse();
+        assertThat(busy.closeFuture().await(10, TimeUnit.SECONDS)).as("the tunnel ends with it").isTrue();
+        eventually(() -> pool.connectionCount() == 0);
     }
 
     private Http2StreamChannel open(WorkloadCertificate cert) throws Exception {
         EventLoop loop = loops.next();
         return pool.connect(network, cert, TestCa.BACKEND, hboneAddress,
+                HboneRequest.of(new InetSocketAddress("127.0.0.2", 9080)), loop).get(10, TimeUnit.SECONDS);
+    }
+
+    private Http2StreamChannel open(WorkloadCertificate cert, String destinationUid) throws Exception {
+        EventLoop loop = loops.next();
+        return pool.connect(network, cert, TestCa.BACKEND, destinationUid, hboneAddress,
                 HboneRequest.of(new InetSocketAddress("127.0.0.2", 9080)), loop).get(10, TimeUnit.SECONDS);
     }
 
