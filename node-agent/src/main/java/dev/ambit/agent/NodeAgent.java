@@ -143,6 +143,8 @@ public final class NodeAgent implements AutoCloseable {
         closeables.add(() -> group.shutdownGracefully(0, 2, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS));
         pool = HbonePool.builder(tls).metrics(metrics).build();
         closeables.add(pool);
+        // Pods that left the mesh's view: their pooled connections go now, not after the idle timeout.
+        state.addListener(() -> pool.retainDestinations(uid -> state.workload(uid) != null));
 
         SandboxSource sandboxes = sandboxes();
         inpod = InPodManager.builder(config.node(),

@@ -20,9 +20,11 @@ import java.util.Optional;
  * @param cgroupRoot the cgroup v2 mount used
  * @param istiod the control plane process, or null before it started
  * @param controller the controller process, or null before it started
+ * @param certTtl istiod-lite's {@code --cert-ttl} (e.g. {@code 60s}), or null for its default;
+ *     kept so that {@code local start istiod} restarts it with the same lifetime
  */
 public record ClusterInfo(int version, String stateDir, String home, String cgroupRoot, String createdAt,
-                          Daemon istiod, Daemon controller, List<Node> nodes) {
+                          Daemon istiod, Daemon controller, List<Node> nodes, String certTtl) {
 
     static final ObjectMapper MAPPER = Manifests.JSON.copy()
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
@@ -62,11 +64,11 @@ public record ClusterInfo(int version, String stateDir, String home, String cgro
     }
 
     ClusterInfo withIstiod(Daemon d) {
-        return new ClusterInfo(version, stateDir, home, cgroupRoot, createdAt, d, controller, nodes);
+        return new ClusterInfo(version, stateDir, home, cgroupRoot, createdAt, d, controller, nodes, certTtl);
     }
 
     ClusterInfo withController(Daemon d) {
-        return new ClusterInfo(version, stateDir, home, cgroupRoot, createdAt, istiod, d, nodes);
+        return new ClusterInfo(version, stateDir, home, cgroupRoot, createdAt, istiod, d, nodes, certTtl);
     }
 
     ClusterInfo withNode(Node n) {
@@ -74,7 +76,7 @@ public record ClusterInfo(int version, String stateDir, String home, String cgro
         next.removeIf(x -> x.name().equals(n.name()));
         next.add(n);
         next.sort(java.util.Comparator.comparingInt(Node::index));
-        return new ClusterInfo(version, stateDir, home, cgroupRoot, createdAt, istiod, controller, next);
+        return new ClusterInfo(version, stateDir, home, cgroupRoot, createdAt, istiod, controller, next, certTtl);
     }
 
     public Optional<Node> node(String name) {

@@ -30,4 +30,27 @@ public final class Durations {
             default -> Duration.ofHours(n);
         };
     }
+
+    /**
+     * {@code d} in the same form, in the largest unit that holds it exactly ({@code 60s},
+     * {@code 1500ms}, {@code 10m}): what istiod-lite's and the agent's duration flags accept.
+     *
+     * @throws IllegalArgumentException for a negative or zero duration, or one with nanoseconds
+     */
+    public static String format(Duration d) {
+        if (d.isNegative() || d.isZero() || d.toNanosPart() % 1_000_000 != 0) {
+            throw new IllegalArgumentException("duration " + d + " (expected: positive, whole milliseconds)");
+        }
+        long ms = d.toMillis();
+        if (ms % 3_600_000 == 0) {
+            return ms / 3_600_000 + "h";
+        }
+        if (ms % 60_000 == 0) {
+            return ms / 60_000 + "m";
+        }
+        if (ms % 1000 == 0) {
+            return ms / 1000 + "s";
+        }
+        return ms + "ms";
+    }
 }

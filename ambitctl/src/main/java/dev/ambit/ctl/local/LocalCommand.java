@@ -32,6 +32,7 @@ import picocli.CommandLine.Spec;
         description = {"A mesh on this machine: nodes and pods as network namespaces, a real istiod-lite and node agents.",
                 "Needs root. Everything lives in namespaces named ambit-l-*; `local down` removes all of it."},
         subcommands = {LocalCommand.Up.class, LocalCommand.Down.class, LocalCommand.Status.class,
+                LocalCommand.Kill.class, LocalCommand.Start.class,
                 LocalCommand.Apply.class, LocalCommand.Delete.class, LocalCommand.Get.class, LocalCommand.Exec.class,
                 LocalCommand.Logs.class, LocalCommand.Label.class, LocalCommand.ControllerCommand.class})
 public final class LocalCommand {
@@ -63,10 +64,55 @@ public final class LocalCommand {
                 description = "How long each daemon may take to become ready (default: ${DEFAULT-VALUE}).")
         String timeout;
 
+        @Option(names = "--cert-ttl", paramLabel = "DURATION",
+                description = "Workload certificate lifetime, passed to istiod-lite (default: its own, 24h); e.g. 60s"
+                        + " to watch renewals (at half life).")
+        String certTtl;
+
         @Override
         public Integer call() {
             LocalCluster.up(cluster.state(), new LocalCluster.UpOptions(nodes, Home.detect(home), cluster.cgroupRoot(),
-                    Durations.parse("--timeout", timeout)), out(spec));
+                    Durations.parse("--timeout", timeout),
+                    certTtl == null ? null : Durations.parse("--cert-ttl", certTtl)), out(spec));
+            return 0;
+        }
+    }
+
+    @Command(name = "kill", mixinStandardHelpOptions = true,
+            description = {"Crashes daemons for fault tests: SIGKILL, no drain; they stay down until `local start`.",
+                    "COMPONENT: istiod, controller, or a node (node1, or agent-node1) for its agent."})
+    static final class Kill implements Callable<Integer> {
+        @Spec CommandSpec spec;
+        @Mixin ClusterOptions cluster;
+
+        @Parameters(paramLabel = "COMPONENT", arity = "1..*")
+        List<String> components;
+
+        @Override
+        public Integer call() {
+            LocalCluster.kill(cluster.state(), components, out(spec));
+            return 0;
+        }
+    }
+
+    @Command(name = "start", mixinStandardHelpOptions = true,
+            description = {"Starts daemons that are down (all of them when none is named) as `local up` did,",
+                    "and waits for each to be ready. Running ones are left alone."})
+    static final class Start implements Callable<Integer> {
+        @Spec CommandSpec spec;
+        @Mixin ClusterOptions cluster;
+
+        @Parameters(paramLabel = "COMPONENT", arity = "0..*",
+                description = "istiod, controller, or a node (node1, or agent-node1) for its agent.")
+        List<String> components = List.of();
+
+        @Option(names = "--timeout", defaultValue = "90s",
+                description = "How long each daemon may take to become ready (default: ${DEFAULT-VALUE}).")
+        String timeout;
+
+        @Override
+        public Integer call() {
+            LocalCluster.start(cluster.state(), components, Durations.parse("--timeout", timeout), out(spec));
             return 0;
         }
     }
@@ -221,6 +267,9 @@ public final class LocalCommand {
                 }
             }
             if (targets.isEmpty() && files.isEmpty()) {
+                if (ignoreNotFound && !args.isEmpty()) {
+                    return 0; // as kubectl: nothing there is what was asked for
+                }
                 throw new ManifestException("nothing to delete (expected: -f FILE|DIR, or TYPE NAME)");
             }
             int missing = 0;

@@ -44,6 +44,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Predicate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -54,9 +55,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Keys.</b> A connection serves one {@link Key}: the source pod (its sockets live in
  * that pod's namespace, so its address is the source), the source identity and the serial of
- * the certificate it presents, the destination identity the server must prove, and the
- * destination {@code ip:15008}. A renewed certificate has a new serial, so new tunnels go
- * to new connections and the old ones close once idle.
+ * the certificate it presents, the destination identity the server must prove, the
+ * destination workload's uid when known, and the destination {@code ip:15008}. A renewed
+ * certificate has a new serial, so new tunnels go to new connections and the old ones close
+ * once idle. A pod that took over the address of one that went away is another workload, so
+ * it never inherits that one's connections: those may be dead (the old pod's network was
+ * removed before anything closed them), and a tunnel sent on one would be reset by the new
+ * pod's kernel. {@link #retainDestinations} closes them as their workloads leave the mesh's view.
  *
  * <p><b>Capacity.</b> A connection takes streams up to the server's
  * {@code SETTINGS_MAX_CONCURRENT_STREAMS}; beyond that another connection is opened. Until
@@ -130,15 +135,17 @@ public final class HbonePool implements AutoCloseable {
      * @param serial the presented certificate's serial: a renewal starts new connections
      * @param destination the identity the server must prove
      * @param address the server's HBONE address ({@code ip:15008})
+     * @param destinationUid the destination workload's uid, or "" when not known
      */
     public record Key(String podUid, SpiffeId source, BigInteger serial, SpiffeId destination,
-                      InetSocketAddress address) {
+                      InetSocketAddress address, String destinationUid) {
         public Key {
             requireNonNull(podUid, "podUid");
             requireNonNull(source, "source");
             requireNonNull(serial, "serial");
             requireNonNull(destination, "destination");
             requireNonNull(address, "address");
+            requireNonNull(destinationUid, "destinationUid");
         }
     }
 
@@ -157,7 +164,18 @@ public final class HbonePool implements AutoCloseable {
     public Future<Http2StreamChannel> connect(PodNetwork network, WorkloadCertificate certificate,
                                               SpiffeId destination, InetSocketAddress address,
                                               HboneRequest request, EventLoop eventLoop) {
+        return connect(network, certificate, destination, "", address, request, eventLoop);
+    }
+
+    /**
+     * {@link #connect(PodNetwork, WorkloadCertificate, SpiffeId, InetSocketAddress, HboneRequest, EventLoop)}
+     * to the workload {@code destinationUid} (part of the key; see {@link #retainDestinations}).
+     */
+    public Future<Http2StreamChannel> connect(PodNetwork network, WorkloadCertificate certificate,
+                                              SpiffeId destination, String destinationUid,
+                                              InetSocketAddress address, HboneRequest request, EventLoop eventLoop) {
         requireNonNull(network, "network");
+        requireNonNull(destinationUid, "destinationUid");
         requireNonNull(certificate, "certificate");
         requireNonNull(request, "request");
         requireNonNull(eventLoop, "eventLoop");
@@ -165,7 +183,8 @@ public final class HbonePool implements AutoCloseable {
             throw new IllegalArgumentException("eventLoop: " + eventLoop + " (expected: a loop of the "
                     + network.transport() + " transport, as the pod network's channels)");
         }
-        Key key = new Key(network.podUid(), certificate.identity(), certificate.serialNumber(), destination, address);
+        Key key = new Key(network.podUid(), certificate.identity(), certificate.serialNumber(), destination, address,
+                destinationUid);
         Promise<Http2StreamChannel> promise = eventLoop.newPromise();
         if (closed) {
             return promise.setFailure(new IllegalStateException("HBONE pool closed"));
@@ -182,6 +201,18 @@ public final class HbonePool implements AutoCloseable {
     /** Connections open now, over all event loops (for tests and debugging; not atomic). */
     public int connectionCount() {
         return (int) open.get();
+    }
+
+    /**
+     * Connections to a workload for which {@code present} is false (its uid left the mesh's
+     * view: the pod went away) take no new tunnel and close after their last one (at once
+     * when idle), rather than lingering until the idle timeout, possibly dead. Connections
+     * whose destination uid is not known are kept. Returns at once; cheap enough to call on
+     * every xDS update ({@code present} is called on the event loops).
+     */
+    public void retainDestinations(Predicate<String> present) {
+        requireNonNull(present, "present");
+        pools.forEach((loop, p) -> loop.execute(() -> p.retainDestinations(present)));
     }
 
     /**
@@ -324,6 +355,15 @@ public final class HbonePool implements AutoCloseable {
             List<PooledConnection> list = byKey.get(c.key);
             if (list != null && list.remove(c) && list.isEmpty()) {
                 byKey.remove(c.key);
+            }
+        }
+
+        void retainDestinations(Predicate<String> present) {
+            for (PooledConnection c : new ArrayList<>(live)) {
+                String uid = c.key.destinationUid();
+                if (!uid.isEmpty() && !present.test(uid)) {
+                    c.shutdown();
+                }
             }
         }
 

@@ -261,15 +261,17 @@ public final class Outbound implements AutoCloseable {
                 fail(client, labels, peer, route.target, start, "UF", "no certificate for " + sourceId + ": " + error);
                 return;
             }
-            tunnel(client, cert, destinationId, hboneAddress, request, labels, peer, route.target, start);
+            tunnel(client, cert, destinationId, route.workload.getUid(), hboneAddress, request, labels, peer,
+                    route.target, start);
         }));
     }
 
-    private void tunnel(DuplexChannel client, WorkloadCertificate cert, SpiffeId destinationId,
+    private void tunnel(DuplexChannel client, WorkloadCertificate cert, SpiffeId destinationId, String destinationUid,
                         InetSocketAddress hboneAddress, HboneRequest request, ConnectionLabels labels,
                         InetSocketAddress peer, InetSocketAddress target, Instant start) {
-        Future<Http2StreamChannel> f = pool.connect(network, cert, destinationId, hboneAddress, request,
-                client.eventLoop());
+        // Keyed by the destination's uid too: a pod that reuses a gone pod's address gets fresh connections.
+        Future<Http2StreamChannel> f = pool.connect(network, cert, destinationId, destinationUid, hboneAddress,
+                request, client.eventLoop());
         client.closeFuture().addListener(c -> f.cancel(false)); // the client gave up while connecting
         f.addListener((Future<Http2StreamChannel> r) -> {
             if (!r.isSuccess()) {

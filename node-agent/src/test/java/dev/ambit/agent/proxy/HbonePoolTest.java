@@ -123,6 +123,44 @@ class HbonePoolTest {
         next.close().sync();
     }
 
+    /**
+     * Pod churn (found by the integration tests): a pod goes away without its connections being
+     * closed, and a new pod of the same identity gets its address. The new pod must not inherit
+     * the old one's (dead) connections, and those close as the old pod leaves the mesh's view.
+     */
+    @Test
+    void aWorkloadThatLeftLosesItsConnectionsAndOneReusingItsAddressGetsItsOwn() throws Exception {
+        pool = HbonePool.builder(tls).metrics(metrics).build();
+        WorkloadCertificate cert = caClient.issue(TestCa.FRONTEND).get(10, TimeUnit.SECONDS);
+        String gone = "Kubernetes//Pod/shop/backend-1";
+        String successor = "Kubernetes//Pod/shop/backend-2";
+        Http2StreamChannel old = open(cert, gone);
+        old.close().sync(); // idle: it would otherwise stay for the idle timeout (a minute)
+
+        Http2StreamChannel fresh = open(cert, successor);
+        assertThat(fresh.parent()).as("same address and identity, another workload").isNotSameAs(old.parent());
+        assertThat(peer.accepts).hasValue(2);
+        Http2StreamChannel unknown = open(cert); // no destination uid: never released by uid
+        assertThat(pool.connectionCount()).isEqualTo(3);
+
+        pool.retainDestinations(uid -> !uid.equals(gone));
+        assertThat(old.parent().closeFuture().await(10, TimeUnit.SECONDS)).as("the gone workload's connection")
+                .isTrue();
+        eventually(() -> pool.connectionCount() == 2);
+
+        // Now the successor leaves too, while it carries a tunnel: that one goes on, then the connection closes.
+        pool.retainDestinations(uid -> false);
+        Thread.sleep(100);
+        assertThat(fresh.isActive()).as("an open tunnel goes on").isTrue();
+        assertThat(unknown.parent().isActive()).as("unknown destinations are kept").isTrue();
+        Http2StreamChannel next = open(cert, successor);
+        assertThat(next.parent()).as("no new tunnel on a released connection").isNotSameAs(fresh.parent());
+        fresh.close().sync();
+        assertThat(fresh.parent().closeFuture().await(10, TimeUnit.SECONDS)).isTrue();
+        next.close().sync();
+        unknown.close().sync();
+    }
+
     @Test
     void drainClosesIdleConnectionsAtOnceAndBusyOnesAfterTheirLastTunnel() throws Exception {
         pool = HbonePool.builder(tls).metrics(metrics).build();
@@ -188,6 +226,12 @@ class HbonePoolTest {
     private Http2StreamChannel open(WorkloadCertificate cert) throws Exception {
         EventLoop loop = loops.next();
         return pool.connect(network, cert, TestCa.BACKEND, hboneAddress,
+                HboneRequest.of(new InetSocketAddress("127.0.0.2", 9080)), loop).get(10, TimeUnit.SECONDS);
+    }
+
+    private Http2StreamChannel open(WorkloadCertificate cert, String destinationUid) throws Exception {
+        EventLoop loop = loops.next();
+        return pool.connect(network, cert, TestCa.BACKEND, destinationUid, hboneAddress,
                 HboneRequest.of(new InetSocketAddress("127.0.0.2", 9080)), loop).get(10, TimeUnit.SECONDS);
     }
 
