@@ -14,7 +14,7 @@ export MAVEN_OPTS ?= --sun-misc-unsafe-memory-access=allow
 MVN := mvn -B -ntp
 
 # Debian packages: BPF toolchain, namespaces and the clients the root tests use.
-DEBS := clang llvm libbpf-dev bpftool iproute2 socat util-linux perl nodejs curl
+DEBS := clang llvm libbpf-dev bpftool iproute2 socat util-linux perl nodejs curl wget openssl
 BENCH_DEBS := iptables
 
 .PHONY: build test demo bench bench-xds bpf bindings deps bench-deps bpffs jdk clean help
