@@ -65,22 +65,17 @@ final class Yaml {
 
     /** One server pod on {@code node}, labels app=NAME plus {@code labels}. */
     static String serverPod(String ns, String name, String serviceAccount, String node, Map<String, String> labels) {
-        return """
-                apiVersion: v1
-                kind: Pod
-                metadata:
-                  name: %1$s
-                  namespace: %2$s
-                  labels: {%5$s}
-                spec:
-                  serviceAccountName: %3$s
-                  nodeName: %4$s
-                  containers:
-                """.formatted(name, ns, serviceAccount, node, labels(name, labels)) + SERVER_CONTAINERS + "---\n";
+        return pod(ns, name, serviceAccount, node, labels, SERVER_CONTAINERS);
     }
 
     /** A client pod (it sleeps; the tests exec curl, socat, wget in it) on {@code node}. */
     static String clientPod(String ns, String name, String serviceAccount, String node, Map<String, String> labels) {
+        return pod(ns, name, serviceAccount, node, labels,
+                "  - {name: client, image: ignored, command: [sleep, \"100000\"]}\n");
+    }
+
+    private static String pod(String ns, String name, String serviceAccount, String node, Map<String, String> labels,
+                              String containers) {
         return """
                 apiVersion: v1
                 kind: Pod
@@ -92,9 +87,7 @@ final class Yaml {
                   serviceAccountName: %3$s
                   nodeName: %4$s
                   containers:
-                  - {name: client, image: ignored, command: [sleep, "100000"]}
-                ---
-                """.formatted(name, ns, serviceAccount, node, labels(name, labels));
+                """.formatted(name, ns, serviceAccount, node, labels(name, labels)) + containers + "---\n";
     }
 
     /** A Service for pods with app=APP: HTTP 8080 and echo 9000. */
