@@ -1,5 +1,9 @@
 package dev.ambit.ctl.local;
 
+import java.nio.charset.StandardCharsets;
+import java.io.UncheckedIOException;
+import java.io.InputStream;
+import java.util.concurrent.CompletableFuture;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -156,12 +160,12 @@ class LocalClusterTest {
             }
             return answers.size() == 2 ? answers : null;
         });
-        Run dump = ambitctl("config", "workloads", "--node", "node1", "-o", "json", sd);
+        Run dump = ambitctlProcess("config", "workloads", "--node", "node1", "-o", "json", sd);
         assertThat(dump.code()).as("config workloads: %s %s", dump.err(), dump.out()).isZero();
         JsonNode workloads = json(dump);
-        assertThat(workloads.size()).isEqualTo(3);
+        assertThat(workloads.size()).as("workloads in %s", dump.out()).isEqualTo(3);
         workloads.forEach(w -> assertThat(w.path("tunnelProtocol").asText()).isEqualTo("HBONE"));
-        assertThat(ambitctl("config", "certs", "--node", "node1", sd).out())
+        assertThat(ambitctlProcess("config", "certs", "--node", "node1", sd).out())
                 .contains("spiffe://cluster.local/ns/demo/sa/default   Available");
         ClusterStatus.Pod client = ClusterStatus.require(new StateDir(stateDir)).pod("demo", "client");
         assertThat(listeners(client.netns())).contains(15001, 15006, 15008);
@@ -170,7 +174,7 @@ class LocalClusterTest {
         Run label = ambitctl("local", "label", "ns", "demo", "istio.io/dataplane-mode-", sd);
         assertThat(label.out()).contains("namespace/demo labeled");
         eventually("pods unenrolled", Duration.ofSeconds(30), () -> {
-            JsonNode w = json(ambitctl("config", "workloads", "--node", "node1", "-o", "json", sd));
+            JsonNode w = json(ambitctlProcess("config", "workloads", "--node", "node1", "-o", "json", sd));
             boolean none = w.size() == 3;
             for (JsonNode x : w) {
                 none &= x.path("tunnelProtocol").asText().equals("NONE");
@@ -233,6 +237,42 @@ class LocalClusterTest {
         StringWriter err = new StringWriter();
         int code = Ambitctl.execute(new PrintWriter(out, true), new PrintWriter(err, true), args);
         return new Run(code, out.toString(), err.toString());
+    }
+
+    /**
+     * The CLI in a JVM of its own, as a user runs it. {@code config} run inside this test
+     * JVM has answered with an empty workload map while the same command in its own JVM
+     * shows the full dump (cause not found yet; see the closing note of the stop that
+     * added this).
+     */
+    private static Run ambitctlProcess(String... args) {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                "dev.ambit.ctl.Ambitctl"));
+        cmd.addAll(List.of(args));
+        try {
+            Process p = new ProcessBuilder(cmd).start();
+            var out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
+            var err = CompletableFuture.supplyAsync(() -> read(p.getErrorStream()));
+            if (!p.waitFor(60, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new AssertionError("ambitctl " + String.join(" ", args) + ": no exit in 60 s");
+            }
+            return new Run(p.exitValue(), out.join(), err.join());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    private static String read(InputStream in) {
+        try {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     private static JsonNode json(Run r) {
