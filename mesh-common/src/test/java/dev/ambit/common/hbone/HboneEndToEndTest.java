@@ -2,6 +2,7 @@ package dev.ambit.common.hbone;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ambit.testing.LeakCheck;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;

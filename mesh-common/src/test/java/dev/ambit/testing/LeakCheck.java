@@ -1,4 +1,4 @@
-package dev.ambit.common.hbone;
+package dev.ambit.testing;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -12,11 +12,11 @@ import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * Turns Netty's leak reports (paranoid level, set by the build) into test failures: the
- * detector only logs, so a listener collects what it reports. Leaks are found when the
- * leaked buffer is garbage collected and a later allocation polls the detector, hence
- * the GC-and-allocate loop in {@link #assertNoLeaks()}.
+ * detector only logs, so one listener, installed once per JVM, collects what it reports.
+ * Leaks are found when the leaked buffer is garbage collected and a later allocation
+ * polls the detector, hence the GC-and-allocate loop in {@link #assertNoLeaks()}.
  */
-final class LeakCheck {
+public final class LeakCheck {
 
     private static final List<String> leaks = new CopyOnWriteArrayList<>();
 
@@ -35,12 +35,22 @@ final class LeakCheck {
 
     private LeakCheck() {}
 
-    /** Call before a test so the listener is installed. */
-    static void install() {
+    /**
+     * Call before a test: checks the level. Reports from earlier tests are kept, so a leak
+     * found late still fails the next check (use {@link #reset()} to forget them).
+     */
+    public static void install() {
         assertThat(ResourceLeakDetector.getLevel()).isEqualTo(ResourceLeakDetector.Level.PARANOID);
     }
 
-    static void assertNoLeaks() throws InterruptedException {
+    /** Call before a test: checks the level and forgets reports from earlier tests. */
+    public static void reset() {
+        assertThat(ResourceLeakDetector.getLevel()).isEqualTo(ResourceLeakDetector.Level.PARANOID);
+        leaks.clear();
+    }
+
+    /** Fails if Netty reported a leaked buffer since {@link #reset()}. */
+    public static void assertNoLeaks() throws InterruptedException {
         for (int i = 0; i < 4; i++) {
             System.gc();
             Thread.sleep(20);
