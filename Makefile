@@ -19,15 +19,16 @@ DEBS := clang llvm libbpf-dev bpftool iproute2 socat util-linux perl nodejs curl
 BENCH_DEBS := iptables haproxy nginx-light libnginx-mod-stream stunnel4 wrk iperf3
 # Extra options of the L4 bench, e.g. make bench BENCH_ARGS=--pin (perf/run-l4-bench.sh --help).
 BENCH_ARGS ?=
+JMH_ARGS ?=
 
-.PHONY: build test demo bench bench-l4 bench-capture bench-build bench-xds bpf bindings deps bench-deps bpffs jdk clean help
+.PHONY: build test demo bench bench-l4 bench-jmh bench-capture bench-build bench-xds bpf bindings deps bench-deps bpffs jdk clean help
 
 help:
 	@echo "make test    build and run every test (root: eBPF, namespaces)"
 	@echo "make demo    a two-node mesh on this machine: frontend → backend, a denial, STRICT, metrics"
 	@echo "make build   compile and package without tests"
-	@echo "make bench   L4 path side by side (direct, ambit-l4, haproxy, nginx stream, stunnel)"
-	@echo "make bench-l4  the L4 comparison alone (BENCH_ARGS=--pin ...)"
+	@echo "make bench   L4 path side by side (direct, ambit-l4, haproxy, nginx stream, stunnel), then JMH"
+	@echo "make bench-l4 / bench-jmh  one half of it (BENCH_ARGS=--pin ..., JMH_ARGS=...)"
 	@echo "make bench-capture  capture benchmark: eBPF vs iptables REDIRECT vs none"
 	@echo "make bench-xds  istiod-lite at scale: simulated node agents against delta xDS"
 	@echo "make bpf     compile the eBPF programs only"
@@ -43,12 +44,16 @@ demo: deps build
 	@if [ "$$(id -u)" != 0 ]; then echo "make demo needs root (network namespaces, eBPF): sudo make demo" >&2; exit 1; fi
 	samples/demo/run.sh
 
-# The L4 comparison (perf/results/latest.json).
-bench: bench-l4
+# The L4 comparison (perf/results/latest.json), then the JMH micro-benchmarks
+# (perf/results/jmh-latest.json, short iterations: JMH_ARGS for more, see perf/run-jmh.sh).
+bench: bench-l4 bench-jmh
 
 bench-l4: deps bench-deps bench-build
 	@if [ "$$(id -u)" != 0 ]; then echo "make bench needs root (network namespaces, eBPF): sudo make bench" >&2; exit 1; fi
 	perf/run-l4-bench.sh $(BENCH_ARGS)
+
+bench-jmh: deps bench-build
+	perf/run-jmh.sh $(JMH_ARGS)
 
 bench-capture: deps bench-deps bench-build
 	perf/run-capture-bench.sh
