@@ -44,14 +44,14 @@ public final class L4Bench {
             "-XX:+UseSerialGC");
 
     record Options(double seconds, int runs, double warmup, boolean pin, List<String> scenarios, List<String> loads,
-                   Path out, int workers, List<String> agentJvm, boolean keep, Path repo) {}
+                   Path out, int workers, List<String> agentJvm, boolean keep, Path repo, Path jfr, Path profile) {}
 
     static String usage() {
         return """
                 usage: L4Bench [options]
                   --duration S      seconds per measured run (default 10)
                   --runs N          measured runs per scenario and load (default 2)
-                  --warmup S        uncounted wrk -c16 seconds per scenario before the runs (default 5)
+                  --warmup S        uncounted wrk -c16 seconds per scenario before the runs (default 20)
                   --pin             services (proxies, backend, agents, istiod-lite) on CPU 0, load on CPU 1
                   --scenarios LIST  comma-separated subset of %s
                   --loads LIST      comma-separated subset of %s
@@ -60,13 +60,17 @@ public final class L4Bench {
                   --out FILE        results (default perf/results/latest.json; details beside it)
                   --keep            keep the work folder (configs, logs) instead of deleting it
                   --repo DIR        the repository root with the built jars (default .)
+                  --jfr DIR         record the agents with JFR (settings=profile) over the measured runs,
+                                    into DIR/agent-node1.jfr and DIR/agent-node2.jfr
+                  --profile DIR     CPU-profile the agents with async-profiler over the measured runs
+                                    (Java and native frames): DIR/agent-nodeN.collapsed and .html
                 """.formatted(String.join(",", SCENARIOS), String.join(",", LOADS), String.join(" ", AGENT_JVM));
     }
 
     static Options parse(String[] args) {
         double seconds = 10;
         int runs = 2;
-        double warmup = 5;
+        double warmup = 20;
         boolean pin = false;
         boolean keep = false;
         List<String> scenarios = SCENARIOS;
@@ -75,6 +79,8 @@ public final class L4Bench {
         int workers = 1;
         List<String> agentJvm = AGENT_JVM;
         Path repo = Path.of(".");
+        Path jfr = null;
+        Path profile = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             Function<String, String> next = what -> {
@@ -100,6 +106,8 @@ public final class L4Bench {
                         case "--agent-jvm" -> agentJvm = List.of(v.trim().split("\\s+"));
                         case "--out" -> out = Path.of(v);
                         case "--repo" -> repo = Path.of(v);
+                        case "--jfr" -> jfr = Path.of(v).toAbsolutePath();
+                        case "--profile" -> profile = Path.of(v).toAbsolutePath();
                         default -> throw new IllegalArgumentException("unknown option " + a);
                     }
                 }
@@ -108,7 +116,7 @@ public final class L4Bench {
         if (seconds < 1 || runs < 1 || warmup < 0 || workers < 1) {
             throw new IllegalArgumentException("--duration >= 1, --runs >= 1, --warmup >= 0, --workers >= 1");
         }
-        return new Options(seconds, runs, warmup, pin, scenarios, loads, out, workers, agentJvm, keep, repo);
+        return new Options(seconds, runs, warmup, pin, scenarios, loads, out, workers, agentJvm, keep, repo, jfr, profile);
     }
 
     private static List<String> subset(String v, List<String> all, String what) {
@@ -215,6 +223,8 @@ public final class L4Bench {
                 for (Scenario s : scenarios) {
                     runner.warmUp(s);
                 }
+                Jfr jfr = o.jfr() == null ? null : Jfr.start(o.jfr(), scenarios);
+                AsyncProfiler profiler = o.profile() == null ? null : AsyncProfiler.start(o.profile(), scenarios);
                 for (int run = 1; run <= o.runs(); run++) {
                     for (Scenario s : scenarios) {
                         for (String load : o.loads()) {
@@ -223,6 +233,12 @@ public final class L4Bench {
                             System.out.println(Runner.describe(m));
                         }
                     }
+                }
+                if (jfr != null) {
+                    jfr.stop();
+                }
+                if (profiler != null) {
+                    profiler.stop();
                 }
                 ok = true;
             } finally {
