@@ -39,7 +39,8 @@ public final class HboneClient {
 
     /**
      * A handler for a new client connection's pipeline (after TLS): it replaces itself with
-     * an {@link io.netty.handler.codec.http2.Http2FrameCodec} in client mode, server push
+     * the connection's flush consolidation ({@link ConnectionFlushes}), an
+     * {@link io.netty.handler.codec.http2.Http2FrameCodec} in client mode, server push
      * disabled, and the {@link Http2MultiplexHandler} that {@link #connect} needs.
      */
     public static ChannelHandler newConnectionHandler() {
@@ -47,6 +48,7 @@ public final class HboneClient {
             @Override
             protected void initChannel(Channel ch) {
                 ch.pipeline().addLast(
+                        ConnectionFlushes.newHandler(),
                         Http2FrameCodecBuilder.forClient().initialSettings(new Http2Settings().pushEnabled(false)).build(),
                         // Servers cannot open streams towards us (push is off), so no inbound stream handler.
                         new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));

@@ -58,7 +58,8 @@ public final class HboneServer {
     }
 
     /**
-     * A new handler for one connection's pipeline; it replaces itself with an
+     * A new handler for one connection's pipeline; it replaces itself with the connection's
+     * flush consolidation ({@link ConnectionFlushes}), an
      * {@link Http2FrameCodec} (server mode, this server's limits) and an
      * {@link Http2MultiplexHandler} that gives each stream its CONNECT handler.
      */
@@ -66,7 +67,7 @@ public final class HboneServer {
         return new ChannelInitializer<>() {
             @Override
             protected void initChannel(Channel ch) {
-                ch.pipeline().addLast(newFrameCodec(), new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
+                ch.pipeline().addLast(ConnectionFlushes.newHandler(), newFrameCodec(), new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
                     @Override
                     protected void initChannel(Http2StreamChannel stream) {
                         // Before channelActive, so nothing is read beyond what the handler asks for.
