@@ -60,7 +60,8 @@ public final class HboneServer {
     /**
      * A new handler for one connection's pipeline; it replaces itself with the connection's
      * flush consolidation ({@link ConnectionFlushes}), an
-     * {@link Http2FrameCodec} (server mode, this server's limits) and an
+     * {@link Http2FrameCodec} (server mode, this server's limits, HBONE's flow-control
+     * windows: {@link FlowControl}) and an
      * {@link Http2MultiplexHandler} that gives each stream its CONNECT handler.
      */
     public ChannelHandler newConnectionHandler() {
@@ -80,7 +81,7 @@ public final class HboneServer {
     }
 
     private Http2FrameCodec newFrameCodec() {
-        Http2Settings settings = new Http2Settings()
+        Http2Settings settings = FlowControl.withStreamWindow(new Http2Settings())
                 .maxHeaderListSize(maxHeaderListSize)
                 .maxConcurrentStreams(maxConcurrentStreams);
         return Http2FrameCodecBuilder.forServer()
