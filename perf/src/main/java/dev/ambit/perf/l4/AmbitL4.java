@@ -15,9 +15,9 @@ import java.util.List;
 
 /**
  * Ambit's L4 path as in production: istiod-lite and one node agent per node as separate
- * processes ({@code java -jar}, the JVM flags {@code ambitctl local} uses unless
- * {@code --agent-jvm} says otherwise), each in its node's namespace; the agents get their
- * configuration over delta xDS and their workload certificates (ECDSA P-256, SPIFFE) from
+ * processes ({@code java -jar}; the agents with {@link L4Bench#AGENT_JVM} unless
+ * {@code --agent-jvm} says otherwise, istiod-lite as {@code ambitctl local} runs it), each
+ * in its node's namespace; the agents get their configuration over delta xDS and their workload certificates (ECDSA P-256, SPIFFE) from
  * istiod-lite's CA. The client pod ({@code node1}) and the server pod ({@code node2}) are
  * enrolled: the client's {@code connect()} to the server pod's address is captured by
  * {@code cgroup/connect4} onto its agent's in-pod 15001 listener, carried over HBONE
@@ -27,6 +27,7 @@ import java.util.List;
  */
 final class AmbitL4 implements Scenario {
 
+    private final String name;
     private final BenchEnv env;
     private final Node cp;
     private final Node node1;
@@ -39,7 +40,12 @@ final class AmbitL4 implements Scenario {
     private Proc agent1;
     private Proc agent2;
 
-    AmbitL4(BenchEnv env, Path repo, Node cp, Node node1, Node node2, Node client, Node server) {
+    /**
+     * {@code name} is the scenario's ({@code ambit-l4}, or {@code ambit-l4-base} for the
+     * build in {@code repo} that {@code --baseline} compares against in the same run).
+     */
+    AmbitL4(String name, BenchEnv env, Path repo, Node cp, Node node1, Node node2, Node client, Node server) {
+        this.name = name;
         this.env = env;
         this.repo = repo;
         this.cp = cp;
@@ -51,7 +57,7 @@ final class AmbitL4 implements Scenario {
 
     @Override
     public String name() {
-        return "ambit-l4";
+        return name;
     }
 
     @Override
@@ -86,17 +92,19 @@ final class AmbitL4 implements Scenario {
 
     @Override
     public void start() throws Exception {
-        Path dir = Files.createDirectories(env.dir().resolve("ambit"));
+        Path dir = Files.createDirectories(env.dir().resolve(name));
         writeConfig(dir);
-        NodeCredentials.issue(dir.resolve("credentials"), "node1", dir.resolve("node1/token"));
-        NodeCredentials.issue(dir.resolve("credentials"), "node2", dir.resolve("node2/token"));
-        LocalSandboxes.write(dir.resolve("node1/pods"), new PodSandbox("bench", "client",
-                env.net().id() + "-client", client.cgroup(), client.netns()));
-        LocalSandboxes.write(dir.resolve("node2/pods"), new PodSandbox("bench", "server",
-                env.net().id() + "-server", server.cgroup(), server.netns()));
+        String n1 = node1.name();
+        String n2 = node2.name();
+        NodeCredentials.issue(dir.resolve("credentials"), n1, dir.resolve(n1 + "/token"));
+        NodeCredentials.issue(dir.resolve("credentials"), n2, dir.resolve(n2 + "/token"));
+        LocalSandboxes.write(dir.resolve(n1 + "/pods"), new PodSandbox("bench", "client",
+                env.net().id() + "-" + client.name(), client.cgroup(), client.netns()));
+        LocalSandboxes.write(dir.resolve(n2 + "/pods"), new PodSandbox("bench", "server",
+                env.net().id() + "-" + server.name(), server.cgroup(), server.netns()));
 
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        istiod = Proc.start("istiod-lite", cp.netns(), null, env.serviceCpus(), dir.resolve("istiod.log"),
+        istiod = Proc.start(name + "-istiod-lite", cp.netns(), null, env.serviceCpus(), dir.resolve("istiod.log"),
                 List.of(java.toString(), "-Xmx512m", "-XX:+UseSerialGC", "-jar",
                         repo.resolve("istiod-lite/target/istiod-lite.jar").toString(),
                         "--config-dir", dir.resolve("config").toString(), "--ca-dir", dir.resolve("ca").toString(),
@@ -123,7 +131,7 @@ final class AmbitL4 implements Scenario {
                 "--bpffs-root", env.net().bpffsRoot().resolve(n).toString(),
                 "--cgroup-root", TestNetwork.cgroupRoot().toString(),
                 "--worker-threads", Integer.toString(env.workers())));
-        Proc p = Proc.start("agent-" + n, node.netns(), null, env.serviceCpus(), dir.resolve("agent-" + n + ".log"),
+        Proc p = Proc.start(name + "-agent-" + n, node.netns(), null, env.serviceCpus(), dir.resolve("agent-" + n + ".log"),
                 cmd);
         started.add(p);
         return p;
@@ -159,7 +167,7 @@ final class AmbitL4 implements Scenario {
                 kind: Pod
                 metadata: {name: client, namespace: bench, labels: {app: client}}
                 spec:
-                  nodeName: node1
+                  nodeName: %5$s
                   serviceAccountName: client
                   containers: [{name: wrk, image: none}]
                 status: {phase: Running, podIP: %1$s, podIPs: [{ip: %1$s}], conditions: [{type: Ready, status: "True"}]}
@@ -168,7 +176,7 @@ final class AmbitL4 implements Scenario {
                 kind: Pod
                 metadata: {name: server, namespace: bench, labels: {app: server}}
                 spec:
-                  nodeName: node2
+                  nodeName: %6$s
                   serviceAccountName: server
                   containers: [{name: nginx, image: none, ports: [{containerPort: %3$d}, {containerPort: %4$d}]}]
                 status: {phase: Running, podIP: %2$s, podIPs: [{ip: %2$s}], conditions: [{type: Ready, status: "True"}]}
@@ -177,7 +185,8 @@ final class AmbitL4 implements Scenario {
                 kind: PeerAuthentication
                 metadata: {name: default, namespace: bench}
                 spec: {mtls: {mode: STRICT}}
-                """.formatted(BenchEnv.ip(client), BenchEnv.ip(server), BenchEnv.HTTP_PORT, BenchEnv.IPERF_PORT));
+                """.formatted(BenchEnv.ip(client), BenchEnv.ip(server), BenchEnv.HTTP_PORT, BenchEnv.IPERF_PORT,
+                        node1.name(), node2.name()));
     }
 
     @Override
@@ -185,7 +194,7 @@ final class AmbitL4 implements Scenario {
         for (int i = started.size() - 1; i >= 0; i--) {
             started.get(i).close();
         }
-        for (String n : List.of("node1", "node2")) {
+        for (String n : List.of(node1.name(), node2.name())) {
             try {
                 EbpfRedirector.uninstall(env.net().bpffsRoot().resolve(n));
             } catch (RuntimeException e) {

@@ -13,8 +13,8 @@ import java.util.List;
  * async-profiler (from Maven Central, {@code tools.profiler:async-profiler}) attached to the
  * node agents over the measured runs with {@code jcmd JVMTI.agent_load}: CPU samples with
  * Java and native frames (BoringSSL, the kernel's socket calls), which JFR's execution
- * samples miss. Writes {@code agent-nodeN.collapsed} (one stack per line and its sample
- * count, for flame graph tools or grep) and {@code agent-nodeN.html} (a flame graph).
+ * samples miss. Writes {@code <scenario>-agent-<node>.collapsed} (one stack per line and its sample
+ * count, for flame graph tools or grep) and {@code .html} (a flame graph).
  */
 final class AsyncProfiler {
 
@@ -55,7 +55,7 @@ final class AsyncProfiler {
 
     void stop() {
         for (int i = 0; i < agents.size(); i++) {
-            Path base = dir.resolve("agent-node" + (i + 1));
+            Path base = dir.resolve(agents.get(i).name());
             command(agents.get(i), "dump,collapsed,file=" + base + ".collapsed");
             command(agents.get(i), "stop,file=" + base + ".html");
             System.out.println("async-profiler CPU profile of " + agents.get(i).name() + ": " + base

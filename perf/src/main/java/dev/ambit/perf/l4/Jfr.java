@@ -40,7 +40,7 @@ final class Jfr {
 
     void stop() {
         for (int i = 0; i < agents.size(); i++) {
-            Path file = dir.resolve("agent-node" + (i + 1) + ".jfr");
+            Path file = dir.resolve(agents.get(i).name() + ".jfr");
             jcmd(agents.get(i), "JFR.stop", "name=l4bench", "filename=" + file);
             System.out.println("JFR recording of " + agents.get(i).name() + ": " + file);
         }

@@ -39,12 +39,20 @@ public final class L4Bench {
     static final List<String> SCENARIOS = List.of("direct", "ambit-l4", "haproxy-mtls", "nginx-stream-mtls",
             "stunnel-mtls");
     static final List<String> LOADS = List.of("c16", "c1", "iperf");
-    /** The agent's JVM flags as {@code ambitctl local} runs it. */
-    static final List<String> AGENT_JVM = List.of("--enable-native-access=ALL-UNNAMED", "-Xmx256m",
-            "-XX:+UseSerialGC");
+    /**
+     * The node agent's JVM flags: the production flags this bench recommends (README,
+     * Benchmark). A 48 MiB heap cap (the agent's live heap under load is about 10-15 MiB;
+     * relayed bytes live in Netty's direct buffers, outside it), the serial collector (one
+     * worker, small heap), small thread stacks and code cache, and glibc's free memory given
+     * back every 5 s (C2's compiler arenas). {@code ambitctl local} still starts agents with
+     * {@code -Xmx256m -XX:+UseSerialGC}, whose heap alone keeps about 100 MiB more resident.
+     */
+    static final List<String> AGENT_JVM = List.of("--enable-native-access=ALL-UNNAMED", "-Xms16m", "-Xmx48m",
+            "-XX:+UseSerialGC", "-Xss256k", "-XX:ReservedCodeCacheSize=32m", "-XX:TrimNativeHeapInterval=5000");
 
     record Options(double seconds, int runs, double warmup, boolean pin, List<String> scenarios, List<String> loads,
-                   Path out, int workers, List<String> agentJvm, boolean keep, Path repo, Path jfr, Path profile) {}
+                   Path out, int workers, List<String> agentJvm, boolean keep, Path repo, Path jfr, Path profile,
+                   Path baseline) {}
 
     static String usage() {
         return """
@@ -60,10 +68,12 @@ public final class L4Bench {
                   --out FILE        results (default perf/results/latest.json; details beside it)
                   --keep            keep the work folder (configs, logs) instead of deleting it
                   --repo DIR        the repository root with the built jars (default .)
+                  --baseline DIR    also run ambit-l4-base: Ambit built in DIR (another checkout, after
+                                    mvn -o -q package -DskipTests there), same flags, same run: before/after
                   --jfr DIR         record the agents with JFR (settings=profile) over the measured runs,
-                                    into DIR/agent-node1.jfr and DIR/agent-node2.jfr
+                                    into DIR/<scenario>-agent-<node>.jfr
                   --profile DIR     CPU-profile the agents with async-profiler over the measured runs
-                                    (Java and native frames): DIR/agent-nodeN.collapsed and .html
+                                    (Java and native frames): DIR/<scenario>-agent-<node>.collapsed and .html
                 """.formatted(String.join(",", SCENARIOS), String.join(",", LOADS), String.join(" ", AGENT_JVM));
     }
 
@@ -81,6 +91,7 @@ public final class L4Bench {
         Path repo = Path.of(".");
         Path jfr = null;
         Path profile = null;
+        Path baseline = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             Function<String, String> next = what -> {
@@ -108,6 +119,7 @@ public final class L4Bench {
                         case "--repo" -> repo = Path.of(v);
                         case "--jfr" -> jfr = Path.of(v).toAbsolutePath();
                         case "--profile" -> profile = Path.of(v).toAbsolutePath();
+                        case "--baseline" -> baseline = Path.of(v).toAbsolutePath();
                         default -> throw new IllegalArgumentException("unknown option " + a);
                     }
                 }
@@ -116,7 +128,7 @@ public final class L4Bench {
         if (seconds < 1 || runs < 1 || warmup < 0 || workers < 1) {
             throw new IllegalArgumentException("--duration >= 1, --runs >= 1, --warmup >= 0, --workers >= 1");
         }
-        return new Options(seconds, runs, warmup, pin, scenarios, loads, out, workers, agentJvm, keep, repo, jfr, profile);
+        return new Options(seconds, runs, warmup, pin, scenarios, loads, out, workers, agentJvm, keep, repo, jfr, profile, baseline);
     }
 
     private static List<String> subset(String v, List<String> all, String what) {
@@ -159,6 +171,10 @@ public final class L4Bench {
                 System.err.println(o.repo().resolve(jar) + " missing: build first (mvn -o -q package -DskipTests)");
                 System.exit(2);
             }
+            if (o.baseline() != null && !Files.isRegularFile(o.baseline().resolve(jar))) {
+                System.err.println("--baseline: " + o.baseline().resolve(jar) + " missing: build that checkout first");
+                System.exit(2);
+            }
         }
         try {
             L4Report report = run(o);
@@ -193,7 +209,11 @@ public final class L4Bench {
                 Backend backend = Backend.start(env, server);
                 open.add(backend);
                 int port = 10001;
-                for (String name : o.scenarios()) {
+                List<String> names = new ArrayList<>(o.scenarios());
+                if (o.baseline() != null) {
+                    names.add(names.indexOf("ambit-l4") + 1, "ambit-l4-base");
+                }
+                for (String name : names) {
                     Scenario s = switch (name) {
                         case "direct" -> new Direct(client, server);
                         case "ambit-l4" -> {
@@ -203,7 +223,16 @@ public final class L4Bench {
                             Node meshClient = net.pod("ca");
                             Node meshServer = net.pod("sa");
                             open.add(Backend.start(env, meshServer));
-                            yield new AmbitL4(env, o.repo(), cp, node1, node2, meshClient, meshServer);
+                            yield new AmbitL4(name, env, o.repo(), cp, node1, node2, meshClient, meshServer);
+                        }
+                        case "ambit-l4-base" -> {
+                            Node cp = net.host("cpb");
+                            Node node3 = net.host("node3");
+                            Node node4 = net.host("node4");
+                            Node meshClient = net.pod("cb");
+                            Node meshServer = net.pod("sb");
+                            open.add(Backend.start(env, meshServer));
+                            yield new AmbitL4(name, env, o.baseline(), cp, node3, node4, meshClient, meshServer);
                         }
                         case "haproxy-mtls" -> new PeerPair(name, PeerPair.Kind.HAPROXY, env, client, server, port++);
                         case "nginx-stream-mtls" -> new PeerPair(name, PeerPair.Kind.NGINX_STREAM, env, client,

@@ -108,7 +108,7 @@ final class L4Report {
     /** The targets for ambit-l4 against the best mTLS pair, from this run (figures, not assertions). */
     String targets() {
         StringBuilder sb = new StringBuilder("Targets (ambit-l4 against the mTLS pairs, this run):\n");
-        List<String> pairs = scenarios().stream().filter(s -> !s.equals(DIRECT) && !s.equals(AMBIT)).toList();
+        List<String> pairs = scenarios().stream().filter(s -> s.endsWith("-mtls")).toList();
         if (!scenarios().contains(AMBIT) || pairs.isEmpty()) {
             return sb.append("  (needs ambit-l4 and at least one pair)\n").toString();
         }
