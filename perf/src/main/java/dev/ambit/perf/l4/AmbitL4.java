@@ -17,8 +17,8 @@ import java.util.List;
  * Ambit's L4 path as in production: istiod-lite and one node agent per node as separate
  * processes ({@code java -jar}; the agents with {@link L4Bench#AGENT_JVM} unless
  * {@code --agent-jvm} says otherwise, istiod-lite as {@code ambitctl local} runs it), each
- * in its node's namespace; the agents get their configuration over delta xDS and their workload certificates (ECDSA P-256, SPIFFE) from
- * istiod-lite's CA. The client pod ({@code node1}) and the server pod ({@code node2}) are
+ * in its node's namespace; the agents get their configuration over delta xDS and their
+ * workload certificates (ECDSA P-256, SPIFFE) from istiod-lite's CA. The client pod ({@code node1}) and the server pod ({@code node2}) are
  * enrolled: the client's {@code connect()} to the server pod's address is captured by
  * {@code cgroup/connect4} onto its agent's in-pod 15001 listener, carried over HBONE
  * (HTTP/2 CONNECT in mutual TLS 1.3) to the server pod's 15008, and the server's agent
