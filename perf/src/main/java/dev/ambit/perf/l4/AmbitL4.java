@@ -131,6 +131,7 @@ final class AmbitL4 implements Scenario {
                 "--bpffs-root", env.net().bpffsRoot().resolve(n).toString(),
                 "--cgroup-root", TestNetwork.cgroupRoot().toString(),
                 "--worker-threads", Integer.toString(env.workers())));
+        cmd.addAll(env.agentArgs());
         Proc p = Proc.start(name + "-agent-" + n, node.netns(), null, env.serviceCpus(), dir.resolve("agent-" + n + ".log"),
                 cmd);
         started.add(p);

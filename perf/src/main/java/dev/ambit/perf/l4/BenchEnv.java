@@ -11,7 +11,8 @@ import java.util.List;
  * What every scenario shares: the throw-away network, the work folder, and where services
  * run ({@link #serviceCpus}: {@code null} unless pinned).
  */
-record BenchEnv(TestNetwork net, Path dir, String serviceCpus, String loadCpus, int workers, List<String> agentJvm) {
+record BenchEnv(TestNetwork net, Path dir, String serviceCpus, String loadCpus, int workers, List<String> agentJvm,
+                List<String> agentArgs) {
 
     /** Ports of the backend inside each server pod. */
     static final int HTTP_PORT = 80;

@@ -52,7 +52,7 @@ public final class L4Bench {
 
     record Options(double seconds, int runs, double warmup, boolean pin, List<String> scenarios, List<String> loads,
                    Path out, int workers, List<String> agentJvm, boolean keep, Path repo, Path jfr, Path profile,
-                   Path baseline) {}
+                   Path baseline, List<String> agentArgs) {}
 
     static String usage() {
         return """
@@ -65,6 +65,7 @@ public final class L4Bench {
                   --loads LIST      comma-separated subset of %s
                   --workers N       worker threads/processes per proxy (default 1; agent --worker-threads)
                   --agent-jvm FLAGS the node agent's JVM flags, space-separated (default: %s)
+                  --agent-args ARGS extra node agent arguments, space-separated (e.g. "--transport io_uring")
                   --out FILE        results (default perf/results/latest.json; details beside it)
                   --keep            keep the work folder (configs, logs) instead of deleting it
                   --repo DIR        the repository root with the built jars (default .)
@@ -92,6 +93,7 @@ public final class L4Bench {
         Path jfr = null;
         Path profile = null;
         Path baseline = null;
+        List<String> agentArgs = List.of();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             Function<String, String> next = what -> {
@@ -120,6 +122,7 @@ public final class L4Bench {
                         case "--jfr" -> jfr = Path.of(v).toAbsolutePath();
                         case "--profile" -> profile = Path.of(v).toAbsolutePath();
                         case "--baseline" -> baseline = Path.of(v).toAbsolutePath();
+                        case "--agent-args" -> agentArgs = List.of(v.trim().split("\\s+"));
                         default -> throw new IllegalArgumentException("unknown option " + a);
                     }
                 }
@@ -128,7 +131,8 @@ public final class L4Bench {
         if (seconds < 1 || runs < 1 || warmup < 0 || workers < 1) {
             throw new IllegalArgumentException("--duration >= 1, --runs >= 1, --warmup >= 0, --workers >= 1");
         }
-        return new Options(seconds, runs, warmup, pin, scenarios, loads, out, workers, agentJvm, keep, repo, jfr, profile, baseline);
+        return new Options(seconds, runs, warmup, pin, scenarios, loads, out, workers, agentJvm, keep, repo, jfr, profile, baseline,
+                agentArgs);
     }
 
     private static List<String> subset(String v, List<String> all, String what) {
@@ -200,7 +204,7 @@ public final class L4Bench {
         boolean ok = false;
         try (TestNetwork net = TestNetwork.create()) {
             BenchEnv env = new BenchEnv(net, dir, o.pin() ? "0" : null, o.pin() ? "1" : null, o.workers(),
-                    o.agentJvm());
+                    o.agentJvm(), o.agentArgs());
             Node client = net.pod("c");
             Node server = net.pod("s");
             List<Scenario> scenarios = new ArrayList<>();
