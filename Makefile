@@ -15,15 +15,21 @@ MVN := mvn -B -ntp
 
 # Debian packages: BPF toolchain, namespaces and the clients the root tests use.
 DEBS := clang llvm libbpf-dev bpftool iproute2 socat util-linux perl nodejs curl wget openssl
-BENCH_DEBS := iptables
+# perf/: iptables for the capture bench; the peers, the backend and the load for the L4 bench.
+BENCH_DEBS := iptables haproxy nginx-light libnginx-mod-stream stunnel4 wrk iperf3
+# Extra options of the L4 bench, e.g. make bench BENCH_ARGS=--pin (perf/run-l4-bench.sh --help).
+BENCH_ARGS ?=
+JMH_ARGS ?=
 
-.PHONY: build test demo bench bench-xds bpf bindings deps bench-deps bpffs jdk clean help
+.PHONY: build test demo bench bench-l4 bench-jmh bench-capture bench-build bench-xds bpf bindings deps bench-deps bpffs jdk clean help
 
 help:
 	@echo "make test    build and run every test (root: eBPF, namespaces)"
 	@echo "make demo    a two-node mesh on this machine: frontend → backend, a denial, STRICT, metrics"
 	@echo "make build   compile and package without tests"
-	@echo "make bench   capture benchmark: eBPF vs iptables REDIRECT vs none"
+	@echo "make bench   L4 path side by side (direct, ambit-l4, haproxy, nginx stream, stunnel), then JMH"
+	@echo "make bench-l4 / bench-jmh  one half of it (BENCH_ARGS=--pin ..., JMH_ARGS=...)"
+	@echo "make bench-capture  capture benchmark: eBPF vs iptables REDIRECT vs none"
 	@echo "make bench-xds  istiod-lite at scale: simulated node agents against delta xDS"
 	@echo "make bpf     compile the eBPF programs only"
 	@echo "make bindings  regenerate the FFM bindings from native-bindings/gen/*.decl"
@@ -38,8 +44,23 @@ demo: deps build
 	@if [ "$$(id -u)" != 0 ]; then echo "make demo needs root (network namespaces, eBPF): sudo make demo" >&2; exit 1; fi
 	samples/demo/run.sh
 
-bench: deps bench-deps build
+# The L4 comparison (perf/results/latest.json), then the JMH micro-benchmarks
+# (perf/results/jmh-latest.json, short iterations: JMH_ARGS for more, see perf/run-jmh.sh).
+bench: bench-l4 bench-jmh
+
+bench-l4: deps bench-deps bench-build
+	@if [ "$$(id -u)" != 0 ]; then echo "make bench needs root (network namespaces, eBPF): sudo make bench" >&2; exit 1; fi
+	perf/run-l4-bench.sh $(BENCH_ARGS)
+
+bench-jmh: deps bench-build
+	perf/run-jmh.sh $(JMH_ARGS)
+
+bench-capture: deps bench-deps bench-build
 	perf/run-capture-bench.sh
+
+# package, not install: the benches run from the modules' target folders.
+bench-build: deps
+	$(MVN) -q package -DskipTests
 
 # istiod-lite at scale: 100 simulated node agents, 10,000 pods, 1,000 services.
 bench-xds: build
@@ -65,6 +86,8 @@ deps: jdk bpffs
 bench-deps:
 	@missing=""; for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root to install$$missing (sudo make ...)" >&2; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 

@@ -39,15 +39,20 @@ public final class HboneClient {
 
     /**
      * A handler for a new client connection's pipeline (after TLS): it replaces itself with
-     * an {@link io.netty.handler.codec.http2.Http2FrameCodec} in client mode, server push
-     * disabled, and the {@link Http2MultiplexHandler} that {@link #connect} needs.
+     * the connection's flush consolidation ({@link ConnectionFlushes}), an
+     * {@link io.netty.handler.codec.http2.Http2FrameCodec} in client mode, server push
+     * disabled, HBONE's flow-control windows ({@link FlowControl}), and the
+     * {@link Http2MultiplexHandler} that {@link #connect} needs.
      */
     public static ChannelHandler newConnectionHandler() {
         return new ChannelInitializer<>() {
             @Override
             protected void initChannel(Channel ch) {
                 ch.pipeline().addLast(
-                        Http2FrameCodecBuilder.forClient().initialSettings(new Http2Settings().pushEnabled(false)).build(),
+                        ConnectionFlushes.newHandler(),
+                        Http2FrameCodecBuilder.forClient()
+                                .initialSettings(FlowControl.withStreamWindow(new Http2Settings().pushEnabled(false)))
+                                .build(),
                         // Servers cannot open streams towards us (push is off), so no inbound stream handler.
                         new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
             }

@@ -58,15 +58,17 @@ public final class HboneServer {
     }
 
     /**
-     * A new handler for one connection's pipeline; it replaces itself with an
-     * {@link Http2FrameCodec} (server mode, this server's limits) and an
+     * A new handler for one connection's pipeline; it replaces itself with the connection's
+     * flush consolidation ({@link ConnectionFlushes}), an
+     * {@link Http2FrameCodec} (server mode, this server's limits, HBONE's flow-control
+     * windows: {@link FlowControl}) and an
      * {@link Http2MultiplexHandler} that gives each stream its CONNECT handler.
      */
     public ChannelHandler newConnectionHandler() {
         return new ChannelInitializer<>() {
             @Override
             protected void initChannel(Channel ch) {
-                ch.pipeline().addLast(newFrameCodec(), new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
+                ch.pipeline().addLast(ConnectionFlushes.newHandler(), newFrameCodec(), new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
                     @Override
                     protected void initChannel(Http2StreamChannel stream) {
                         // Before channelActive, so nothing is read beyond what the handler asks for.
@@ -79,7 +81,7 @@ public final class HboneServer {
     }
 
     private Http2FrameCodec newFrameCodec() {
-        Http2Settings settings = new Http2Settings()
+        Http2Settings settings = FlowControl.withStreamWindow(new Http2Settings())
                 .maxHeaderListSize(maxHeaderListSize)
                 .maxConcurrentStreams(maxConcurrentStreams);
         return Http2FrameCodecBuilder.forServer()

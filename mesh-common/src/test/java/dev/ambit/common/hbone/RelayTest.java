@@ -74,15 +74,19 @@ class RelayTest {
     }
 
     @Test
-    void tcpIsNotReadAgainUntilTheStreamWriteCompletes() {
+    void tcpIsReadAheadOfOnePendingStreamWriteButNotOfTwo() {
         streamGate.close();
         tcp.writeInbound(text("one"));
         assertThat(streamGate.heldWrites()).isEqualTo(1);
-        assertThat(tcpGate.reads).as("no read while the write is pending").isEqualTo(1);
+        assertThat(tcpGate.reads).as("one write pending: read ahead").isEqualTo(2);
+        tcp.writeInbound(text("two"));
+        assertThat(streamGate.heldWrites()).isEqualTo(2);
+        assertThat(tcpGate.reads).as("two writes pending: no read").isEqualTo(2);
 
         streamGate.open();
-        assertThat(tcpGate.reads).isEqualTo(2);
+        assertThat(tcpGate.reads).isEqualTo(3);
         assertThat(readData(stream)).isEqualTo("one");
+        assertThat(readData(stream)).isEqualTo("two");
     }
 
     @Test
@@ -99,15 +103,19 @@ class RelayTest {
     }
 
     @Test
-    void streamIsNotReadAgainUntilTheTcpWriteCompletes() {
+    void streamIsReadAheadOfOnePendingTcpWriteButNotOfTwo() {
         tcpGate.close();
         stream.writeInbound(new DefaultHttp2DataFrame(text("one")));
         assertThat(tcpGate.heldWrites()).isEqualTo(1);
-        assertThat(streamGate.reads).isEqualTo(1);
+        assertThat(streamGate.reads).as("one write pending: read ahead").isEqualTo(2);
+        stream.writeInbound(new DefaultHttp2DataFrame(text("two")));
+        assertThat(tcpGate.heldWrites()).isEqualTo(2);
+        assertThat(streamGate.reads).as("two writes pending: no read").isEqualTo(2);
 
         tcpGate.open();
-        assertThat(streamGate.reads).isEqualTo(2);
+        assertThat(streamGate.reads).isEqualTo(3);
         assertThat(readBytes(tcp)).isEqualTo("one");
+        assertThat(readBytes(tcp)).isEqualTo("two");
     }
 
     @Test

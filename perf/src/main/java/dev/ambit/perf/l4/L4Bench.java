@@ -1,0 +1,351 @@
+package dev.ambit.perf.l4;
+
+import dev.ambit.testing.Host;
+import dev.ambit.testing.TestNetwork;
+import dev.ambit.testing.TestNetwork.Node;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.stream.Stream;
+
+/**
+ * The L4 path side by side with its peers and the physical limit, in one run: {@code direct}
+ * (no proxy), {@code ambit-l4} (eBPF capture, agent, HBONE, agent), {@code haproxy-mtls},
+ * {@code nginx-stream-mtls} and {@code stunnel-mtls} (pairs of TCP proxies speaking mutual
+ * TLS 1.3 with ECDSA P-256 certificates), all in the same throw-away topology: a client pod
+ * on node 1 and a server pod on node 2 (network namespaces and cgroups of a
+ * {@link TestNetwork}) with nginx serving a 100-byte body (keep-alive) and an iperf3 server.
+ *
+ * <p>Loads, each run {@code --runs} times (default 2, interleaved over the scenarios so
+ * drift hits all alike) after one uncounted warm-up per scenario: {@code wrk -t1 -c16
+ * --latency} ({@code c16}), {@code wrk -t1 -c1 --latency} ({@code c1}, unloaded latency),
+ * one iperf3 stream ({@code iperf}). Proxy CPU is utime + stime of the proxy processes over
+ * the run; RSS is sampled every 100 ms.
+ *
+ * <p>Must run as root. Everything it creates carries {@link TestNetwork}'s prefix and is
+ * removed at the end, also on failure. See {@code perf/run-l4-bench.sh} and
+ * {@link #usage()}.
+ */
+public final class L4Bench {
+
+    static final List<String> SCENARIOS = List.of("direct", "ambit-l4", "haproxy-mtls", "nginx-stream-mtls",
+            "stunnel-mtls");
+    static final List<String> LOADS = List.of("c16", "c1", "iperf");
+    /**
+     * The node agent's JVM flags: the production flags this bench recommends (README,
+     * Benchmark). A 48 MiB heap cap (the agent's live heap under load is about 10-15 MiB;
+     * relayed bytes live in Netty's direct buffers, outside it), the serial collector (one
+     * worker, small heap), small thread stacks and code cache, and glibc's free memory given
+     * back every 5 s (C2's compiler arenas). {@code ambitctl local} still starts agents with
+     * {@code -Xmx256m -XX:+UseSerialGC}, whose heap alone keeps about 100 MiB more resident.
+     */
+    static final List<String> AGENT_JVM = List.of("--enable-native-access=ALL-UNNAMED", "-Xms16m", "-Xmx48m",
+            "-XX:+UseSerialGC", "-Xss256k", "-XX:ReservedCodeCacheSize=32m", "-XX:TrimNativeHeapInterval=5000");
+
+    record Options(double seconds, int runs, double warmup, boolean pin, List<String> scenarios, List<String> loads,
+                   Path out, int workers, List<String> agentJvm, boolean keep, Path repo, Path jfr, Path profile,
+                   Path baseline, List<String> agentArgs) {}
+
+    static String usage() {
+        return """
+                usage: L4Bench [options]
+                  --duration S      seconds per measured run (default 10)
+                  --runs N          measured runs per scenario and load (default 2)
+                  --warmup S        uncounted wrk -c16 seconds per scenario before the runs (default 20)
+                  --pin             services (proxies, backend, agents, istiod-lite) on CPU 0, load on CPU 1
+                  --scenarios LIST  comma-separated subset of %s
+                  --loads LIST      comma-separated subset of %s
+                  --workers N       worker threads/processes per proxy (default 1; agent --worker-threads)
+                  --agent-jvm FLAGS the node agent's JVM flags, space-separated (default: %s)
+                  --agent-args ARGS extra node agent arguments, space-separated (e.g. "--transport io_uring")
+                  --out FILE        results (default perf/results/latest.json; details beside it)
+                  --keep            keep the work folder (configs, logs) instead of deleting it
+                  --repo DIR        the repository root with the built jars (default .)
+                  --baseline DIR    also run ambit-l4-base: Ambit built in DIR (another checkout, after
+                                    mvn -o -q package -DskipTests there), same flags, same run: before/after
+                  --jfr DIR         record the agents with JFR (settings=profile) over the measured runs,
+                                    into DIR/<scenario>-agent-<node>.jfr
+                  --profile DIR     CPU-profile the agents with async-profiler over the measured runs
+                                    (Java and native frames): DIR/<scenario>-agent-<node>.collapsed and .html
+                """.formatted(String.join(",", SCENARIOS), String.join(",", LOADS), String.join(" ", AGENT_JVM));
+    }
+
+    static Options parse(String[] args) {
+        double seconds = 10;
+        int runs = 2;
+        double warmup = 20;
+        boolean pin = false;
+        boolean keep = false;
+        List<String> scenarios = SCENARIOS;
+        List<String> loads = LOADS;
+        Path out = Path.of("perf/results/latest.json");
+        int workers = 1;
+        List<String> agentJvm = AGENT_JVM;
+        Path repo = Path.of(".");
+        Path jfr = null;
+        Path profile = null;
+        Path baseline = null;
+        List<String> agentArgs = List.of();
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            Function<String, String> next = what -> {
+                throw new IllegalArgumentException(a + " needs " + what);
+            };
+            String v = i + 1 < args.length ? args[i + 1] : null;
+            switch (a) {
+                case "--pin" -> pin = true;
+                case "--keep" -> keep = true;
+                case "--help", "-h" -> throw new IllegalArgumentException("");
+                default -> {
+                    if (v == null) {
+                        next.apply("a value");
+                    }
+                    i++;
+                    switch (a) {
+                        case "--duration" -> seconds = Double.parseDouble(v);
+                        case "--runs" -> runs = Integer.parseInt(v);
+                        case "--warmup" -> warmup = Double.parseDouble(v);
+                        case "--scenarios" -> scenarios = subset(v, SCENARIOS, "scenario");
+                        case "--loads" -> loads = subset(v, LOADS, "load");
+                        case "--workers" -> workers = Integer.parseInt(v);
+                        case "--agent-jvm" -> agentJvm = List.of(v.trim().split("\\s+"));
+                        case "--out" -> out = Path.of(v);
+                        case "--repo" -> repo = Path.of(v);
+                        case "--jfr" -> jfr = Path.of(v).toAbsolutePath();
+                        case "--profile" -> profile = Path.of(v).toAbsolutePath();
+                        case "--baseline" -> baseline = Path.of(v).toAbsolutePath();
+                        case "--agent-args" -> agentArgs = List.of(v.trim().split("\\s+"));
+                        default -> throw new IllegalArgumentException("unknown option " + a);
+                    }
+                }
+            }
+        }
+        if (seconds < 1 || runs < 1 || warmup < 0 || workers < 1) {
+            throw new IllegalArgumentException("--duration >= 1, --runs >= 1, --warmup >= 0, --workers >= 1");
+        }
+        return new Options(seconds, runs, warmup, pin, scenarios, loads, out, workers, agentJvm, keep, repo, jfr, profile, baseline,
+                agentArgs);
+    }
+
+    private static List<String> subset(String v, List<String> all, String what) {
+        List<String> chosen = new ArrayList<>();
+        for (String s : v.split(",")) {
+            if (!all.contains(s.trim())) {
+                throw new IllegalArgumentException("unknown " + what + " " + s + " (expected one of " + all + ")");
+            }
+            chosen.add(s.trim());
+        }
+        // The canonical order, whatever order they were given in.
+        return all.stream().filter(chosen::contains).toList();
+    }
+
+    public static void main(String[] args) {
+        Options o;
+        try {
+            o = parse(args);
+        } catch (IllegalArgumentException e) {
+            if (!e.getMessage().isEmpty()) {
+                System.err.println(e.getMessage());
+            }
+            System.err.print(usage());
+            System.exit(2);
+            return;
+        }
+        if (!"root".equals(System.getProperty("user.name"))) {
+            System.err.println("L4Bench must run as root (network namespaces, cgroups, eBPF): sudo perf/run-l4-bench.sh");
+            System.exit(2);
+        }
+        List<String> missing = Stream.of("wrk", "iperf3", "haproxy", "nginx", "stunnel4", "openssl", "taskset",
+                "nsenter", "curl", "ss").filter(t -> !Host.exec(5, "sh", "-c", "command -v " + t).ok()).toList();
+        if (!missing.isEmpty() || !Files.isRegularFile(Path.of("/usr/lib/nginx/modules/ngx_stream_module.so"))) {
+            System.err.println("missing: " + missing + " (and/or nginx's stream module): make bench-deps installs"
+                    + " haproxy nginx-light libnginx-mod-stream stunnel4 wrk iperf3");
+            System.exit(2);
+        }
+        for (String jar : List.of("node-agent/target/node-agent.jar", "istiod-lite/target/istiod-lite.jar")) {
+            if (o.scenarios().contains("ambit-l4") && !Files.isRegularFile(o.repo().resolve(jar))) {
+                System.err.println(o.repo().resolve(jar) + " missing: build first (mvn -o -q package -DskipTests)");
+                System.exit(2);
+            }
+            if (o.baseline() != null && !Files.isRegularFile(o.baseline().resolve(jar))) {
+                System.err.println("--baseline: " + o.baseline().resolve(jar) + " missing: build that checkout first");
+                System.exit(2);
+            }
+        }
+        try {
+            L4Report report = run(o);
+            System.out.println();
+            System.out.println(report.table());
+            Files.createDirectories(o.out().toAbsolutePath().getParent());
+            Files.writeString(o.out(), report.json());
+            Path details = o.out().resolveSibling(o.out().getFileName().toString().replace(".json", "")
+                    + "-details.json");
+            Files.writeString(details, report.detailsJson());
+            System.out.println("Figures written to " + o.out() + " (details: " + details + ")");
+        } catch (Exception e) {
+            System.err.println("L4Bench failed: " + e.getMessage());
+            e.printStackTrace();
+            System.exit(1);
+        }
+    }
+
+    static L4Report run(Options o) throws Exception {
+        String loadavg = Files.readString(Path.of("/proc/loadavg")).strip();
+        Path dir = Files.createTempDirectory("ambit-l4-bench-");
+        List<Measurement> results = new ArrayList<>();
+        boolean ok = false;
+        try (TestNetwork net = TestNetwork.create()) {
+            BenchEnv env = new BenchEnv(net, dir, o.pin() ? "0" : null, o.pin() ? "1" : null, o.workers(),
+                    o.agentJvm(), o.agentArgs());
+            Node client = net.pod("c");
+            Node server = net.pod("s");
+            List<Scenario> scenarios = new ArrayList<>();
+            List<AutoCloseable> open = new ArrayList<>();
+            try {
+                Backend backend = Backend.start(env, server);
+                open.add(backend);
+                int port = 10001;
+                List<String> names = new ArrayList<>(o.scenarios());
+                if (o.baseline() != null) {
+                    names.add(names.indexOf("ambit-l4") + 1, "ambit-l4-base");
+                }
+                for (String name : names) {
+                    Scenario s = switch (name) {
+                        case "direct" -> new Direct(client, server);
+                        case "ambit-l4" -> {
+                            Node cp = net.host("cp");
+                            Node node1 = net.host("node1");
+                            Node node2 = net.host("node2");
+                            Node meshClient = net.pod("ca");
+                            Node meshServer = net.pod("sa");
+                            open.add(Backend.start(env, meshServer));
+                            yield new AmbitL4(name, env, o.repo(), cp, node1, node2, meshClient, meshServer);
+                        }
+                        case "ambit-l4-base" -> {
+                            Node cp = net.host("cpb");
+                            Node node3 = net.host("node3");
+                            Node node4 = net.host("node4");
+                            Node meshClient = net.pod("cb");
+                            Node meshServer = net.pod("sb");
+                            open.add(Backend.start(env, meshServer));
+                            yield new AmbitL4(name, env, o.baseline(), cp, node3, node4, meshClient, meshServer);
+                        }
+                        case "haproxy-mtls" -> new PeerPair(name, PeerPair.Kind.HAPROXY, env, client, server, port++);
+                        case "nginx-stream-mtls" -> new PeerPair(name, PeerPair.Kind.NGINX_STREAM, env, client,
+                                server, port++);
+                        case "stunnel-mtls" -> new PeerPair(name, PeerPair.Kind.STUNNEL, env, client, server, port++);
+                        default -> throw new IllegalArgumentException(name);
+                    };
+                    open.add(s);
+                    System.out.println("starting " + name);
+                    s.start();
+                    scenarios.add(s);
+                }
+                for (Scenario s : scenarios) {
+                    check(env, s);
+                }
+                Runner runner = new Runner(env, o);
+                for (Scenario s : scenarios) {
+                    runner.warmUp(s);
+                }
+                Jfr jfr = o.jfr() == null ? null : Jfr.start(o.jfr(), scenarios);
+                AsyncProfiler profiler = o.profile() == null ? null : AsyncProfiler.start(o.profile(), scenarios);
+                for (int run = 1; run <= o.runs(); run++) {
+                    for (Scenario s : scenarios) {
+                        for (String load : o.loads()) {
+                            Measurement m = runner.measure(s, load, run);
+                            results.add(m);
+                            System.out.println(Runner.describe(m));
+                        }
+                    }
+                }
+                if (jfr != null) {
+                    jfr.stop();
+                }
+                if (profiler != null) {
+                    profiler.stop();
+                }
+                ok = true;
+            } finally {
+                for (int i = open.size() - 1; i >= 0; i--) {
+                    try {
+                        open.get(i).close();
+                    } catch (Exception e) {
+                        System.err.println("closing: " + e);
+                    }
+                }
+            }
+        } finally {
+            if (o.keep() || !ok) {
+                System.out.println("work folder (configs, logs): " + dir);
+            } else {
+                deleteTree(dir);
+            }
+        }
+        return new L4Report(new L4Report.Environment(Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(),
+                System.getProperty("os.version"), Runtime.getRuntime().availableProcessors(),
+                System.getProperty("java.version"), loadavg, o.pin(), o.seconds(), o.runs(), o.warmup(), o.workers(),
+                o.agentJvm(), versions()), results);
+    }
+
+    /** One request through the scenario must return the backend's 100 bytes. */
+    private static void check(BenchEnv env, Scenario s) throws InterruptedException {
+        String got = "";
+        for (int i = 0; i < 50; i++) {
+            Host.Result r = env.net().inPod(s.client(), 10, "curl", "-s", "-m", "5", s.httpUrl());
+            got = r.stdout();
+            if (got.equals(Backend.BODY)) {
+                return;
+            }
+            Thread.sleep(200);
+        }
+        StringBuilder logs = new StringBuilder();
+        s.proxies().forEach(p -> logs.append('\n').append(p.tail(30)));
+        throw new IllegalStateException(s.name() + ": " + s.httpUrl() + " from pod " + s.client().name()
+                + " answered " + got.length() + " bytes, not the backend's 100" + logs);
+    }
+
+    private static Map<String, String> versions() {
+        Map<String, String> v = new LinkedHashMap<>();
+        v.put("wrk", first(Host.exec(5, "wrk", "-v"), 0));
+        v.put("iperf3", first(Host.exec(5, "iperf3", "-v"), 0));
+        v.put("haproxy", first(Host.exec(5, "haproxy", "-v"), 0));
+        v.put("nginx", first(Host.exec(5, "nginx", "-v"), 0));
+        v.put("stunnel", containing(Host.exec(5, "stunnel4", "-version"), "stunnel "));
+        v.put("openssl", first(Host.exec(5, "openssl", "version"), 0));
+        return v;
+    }
+
+    private static String first(Host.Result r, int line) {
+        String all = (r.stdout() + "\n" + r.stderr()).strip();
+        return Arrays.stream(all.split("\n")).map(String::strip).filter(l -> !l.isEmpty()).skip(line).findFirst()
+                .orElse("?");
+    }
+
+    private static String containing(Host.Result r, String word) {
+        return Arrays.stream((r.stdout() + "\n" + r.stderr()).split("\n")).map(String::strip)
+                .filter(l -> l.contains(word)).findFirst().orElse("?");
+    }
+
+    private static void deleteTree(Path dir) {
+        try (Stream<Path> s = Files.walk(dir)) {
+            s.sorted((a, b) -> b.getNameCount() - a.getNameCount()).forEach(p -> {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException ignored) {
+                    // best effort
+                }
+            });
+        } catch (IOException ignored) {
+            // best effort
+        }
+    }
+}

@@ -1,0 +1,130 @@
+package dev.ambit.perf.l4;
+
+import dev.ambit.testing.Host;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * CPU time and resident memory of a process and everything it forked, from {@code /proc}:
+ * {@code utime + stime} of {@code /proc/<pid>/stat} (all threads, also those that ended)
+ * and {@code VmRSS} of {@code /proc/<pid>/status}.
+ */
+final class ProcStats {
+
+    /** Clock ticks per second of {@code /proc/<pid>/stat}'s times. */
+    static final long CLK_TCK = clockTicks();
+
+    private ProcStats() {}
+
+    /** CPU time (user + system) of {@code pid} and its descendants, in milliseconds; 0 if it is gone. */
+    static long cpuMillis(long pid) {
+        long ticks = 0;
+        for (long p : tree(pid)) {
+            ticks += cpuTicks(p);
+        }
+        return ticks * 1000 / CLK_TCK;
+    }
+
+    /** Resident memory of {@code pid} and its descendants, in KiB; 0 if it is gone. */
+    static long rssKib(long pid) {
+        long kib = 0;
+        for (long p : tree(pid)) {
+            kib += rssOne(p);
+        }
+        return kib;
+    }
+
+    private static List<Long> tree(long pid) {
+        List<Long> pids = new ArrayList<>();
+        pids.add(pid);
+        ProcessHandle.of(pid).ifPresent(h -> h.descendants().forEach(d -> pids.add(d.pid())));
+        return pids;
+    }
+
+    private static long cpuTicks(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+            // Fields after the command (which may hold spaces) start after the last ')'.
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).trim().split(" ");
+            // f[0] is field 3 (state): utime is field 14, stime field 15.
+            return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+
+    private static long rssOne(long pid) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.substring(6).trim().split("\\s+")[0]);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // gone
+        }
+        return 0;
+    }
+
+    private static long clockTicks() {
+        try {
+            Host.Result r = Host.exec(5, "getconf", "CLK_TCK");
+            return r.ok() ? Long.parseLong(r.stdout().strip()) : 100;
+        } catch (RuntimeException e) {
+            return 100;
+        }
+    }
+
+    /**
+     * Samples the resident memory of a set of processes every {@code periodMillis} on a
+     * thread of its own, keeping each one's peak, until closed.
+     */
+    static final class RssSampler implements AutoCloseable {
+        private final long[] pids;
+        private final long[] peakKib;
+        private final Thread thread;
+        private volatile boolean stop;
+
+        RssSampler(List<Long> pids, long periodMillis) {
+            this.pids = pids.stream().mapToLong(Long::longValue).toArray();
+            this.peakKib = new long[this.pids.length];
+            thread = Thread.ofPlatform().daemon().name("rss-sampler").start(() -> {
+                while (!stop) {
+                    sample();
+                    try {
+                        TimeUnit.MILLISECONDS.sleep(periodMillis);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            });
+        }
+
+        private synchronized void sample() {
+            for (int i = 0; i < pids.length; i++) {
+                peakKib[i] = Math.max(peakKib[i], rssKib(pids[i]));
+            }
+        }
+
+        /** Peak resident memory of each process (and its descendants), in KiB, in the order given. */
+        synchronized long[] peaks() {
+            return peakKib.clone();
+        }
+
+        @Override
+        public void close() {
+            stop = true;
+            thread.interrupt();
+            try {
+                thread.join(1000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            sample(); // one last look at the end of the run
+        }
+    }
+}
