@@ -1,5 +1,6 @@
 package dev.ambit.common.hbone;
 
+import dev.ambit.testing.LeakCheck;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.netty.channel.embedded.EmbeddedChannel;
