@@ -44,4 +44,16 @@ class FlowControlTest {
                     .isEqualTo(FlowControl.CONNECTION_WINDOW);
         }
     }
+
+    @Test
+    void eachEndMaySendFramesAsLargeAsOneRelayRead() {
+        for (EmbeddedChannel end : new EmbeddedChannel[] {h2.client, h2.server}) {
+            Http2FrameCodec codec = end.pipeline().get(Http2FrameCodec.class);
+            // Granted by the peer's SETTINGS_MAX_FRAME_SIZE: a 64 KiB read leaves as one DATA frame.
+            assertThat(codec.encoder().configuration().frameSizePolicy().maxFrameSize()).as("frames it sends")
+                    .isEqualTo(FlowControl.MAX_FRAME);
+            assertThat(codec.decoder().localSettings().maxFrameSize()).as("frames it accepts")
+                    .isEqualTo(FlowControl.MAX_FRAME);
+        }
+    }
 }
