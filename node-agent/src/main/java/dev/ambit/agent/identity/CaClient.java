@@ -18,7 +18,6 @@ import io.grpc.stub.ClientCalls;
 import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -36,17 +35,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import org.bouncycastle.asn1.pkcs.PKCSObjectIdentifiers;
-import org.bouncycastle.asn1.x500.X500Name;
-import org.bouncycastle.asn1.x509.Extension;
-import org.bouncycastle.asn1.x509.ExtensionsGenerator;
-import org.bouncycastle.asn1.x509.GeneralName;
-import org.bouncycastle.asn1.x509.GeneralNames;
-import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
-import org.bouncycastle.operator.OperatorCreationException;
-import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
-import org.bouncycastle.pkcs.PKCS10CertificationRequest;
-import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequestBuilder;
 
 /**
  * Asks the mesh CA ({@code istio.v1.auth.IstioCertificateService/CreateCertificate}) for
@@ -247,20 +235,9 @@ public final class CaClient implements CertificateIssuer {
     /** PEM PKCS#10, empty subject, exactly one (critical) URI SAN: what the CA accepts and all it keeps. */
     static String csr(KeyPair keys, SpiffeId identity) {
         try {
-            ExtensionsGenerator extensions = new ExtensionsGenerator();
-            extensions.addExtension(Extension.subjectAlternativeName, true,
-                    new GeneralNames(new GeneralName(GeneralName.uniformResourceIdentifier, identity.uri())));
-            PKCS10CertificationRequest csr = new JcaPKCS10CertificationRequestBuilder(new X500Name(""),
-                    keys.getPublic())
-                    .addAttribute(PKCSObjectIdentifiers.pkcs_9_at_extensionRequest, extensions.generate())
-                    .build(new JcaContentSignerBuilder("SHA256withECDSA").build(keys.getPrivate()));
-            StringWriter out = new StringWriter();
-            try (JcaPEMWriter writer = new JcaPEMWriter(out)) {
-                writer.writeObject(csr);
-            }
-            return out.toString();
-        } catch (IOException | OperatorCreationException e) {
-            throw new IllegalStateException("cannot build a CSR for " + identity, e);
+            return CertificationRequest.pem(keys, identity);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("cannot sign a CSR for " + identity + " with SHA256withECDSA", e);
         }
     }
 

@@ -9,6 +9,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ambit.istiod.ca.CertificateAuthority;
 import dev.ambit.istiod.ca.NodeCredentials;
+import dev.ambit.common.identity.SpiffeId;
 import java.io.StringReader;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,6 +26,7 @@ import org.bouncycastle.asn1.x509.Extensions;
 import org.bouncycastle.asn1.x509.GeneralName;
 import org.bouncycastle.asn1.x509.GeneralNames;
 import org.bouncycastle.openssl.PEMParser;
+import org.bouncycastle.operator.jcajce.JcaContentVerifierProviderBuilder;
 import org.bouncycastle.pkcs.PKCS10CertificationRequest;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -79,21 +81,39 @@ class CaClientTest {
 
     @Test
     void csrHasExactlyTheIdentityAsItsOnlyUriSan() throws Exception {
+        assertCsrNamesOnly(BACKEND);
+    }
+
+    @Test
+    void csrOfALongIdentityUsesLongDerLengths() throws Exception {
+        // Namespace and service account at Kubernetes' 63-character limit, and a long trust
+        // domain: the SAN alone passes 255 bytes, so its lengths take two bytes.
+        assertCsrNamesOnly(SpiffeId.of("a".repeat(100) + ".example", "n".repeat(63), "s".repeat(63)));
+    }
+
+    private static void assertCsrNamesOnly(SpiffeId identity) throws Exception {
         KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
         g.initialize(new ECGenParameterSpec("secp256r1"));
         KeyPair keys = g.generateKeyPair();
 
-        String pem = CaClient.csr(keys, BACKEND);
+        String pem = CaClient.csr(keys, identity);
 
         try (PEMParser parser = new PEMParser(new StringReader(pem))) {
             PKCS10CertificationRequest csr = (PKCS10CertificationRequest) parser.readObject();
             assertThat(csr.getSubject().getRDNs()).isEmpty();
+            assertThat(csr.isSignatureValid(new JcaContentVerifierProviderBuilder().build(csr.getSubjectPublicKeyInfo())))
+                    .as("signature").isTrue();
+            assertThat(csr.getSubjectPublicKeyInfo().getEncoded()).isEqualTo(keys.getPublic().getEncoded());
+            assertThat(csr.getSignatureAlgorithm().getAlgorithm().getId()).isEqualTo("1.2.840.10045.4.3.2");
+            assertThat(csr.getAttributes()).hasSize(1);
             Extensions ext = Extensions.getInstance(csr.getAttributes(PKCSObjectIdentifiers.pkcs_9_at_extensionRequest)[0]
                     .getAttrValues().getObjectAt(0));
             GeneralName[] names = GeneralNames.fromExtensions(ext, Extension.subjectAlternativeName).getNames();
             assertThat(names).hasSize(1);
             assertThat(names[0].getTagNo()).isEqualTo(GeneralName.uniformResourceIdentifier);
-            assertThat(names[0].getName().toString()).isEqualTo(BACKEND.uri());
+            assertThat(names[0].getName().toString()).isEqualTo(identity.uri());
+            assertThat(ext.getExtension(Extension.subjectAlternativeName).isCritical()).isTrue();
+            assertThat(ext.getExtensionOIDs()).hasSize(1);
         }
     }
 
