@@ -2,6 +2,7 @@ package dev.ambit.ctl.local;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.agent.AgentJvm;
 import dev.ambit.agent.redirect.EbpfRedirector;
 import dev.ambit.agent.redirect.ServiceBalancer;
 import dev.ambit.istiod.ca.NodeCredentials;
@@ -167,15 +168,18 @@ public final class LocalCluster {
 
     /** Node {@code n}'s agent's command line. */
     static List<String> agentCommand(StateDir state, Path agentJar, ClusterInfo.Node n, String cgroupRoot) {
-        return List.of(Daemons.java(),
-                "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:+UseSerialGC", "-jar", agentJar.toString(),
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Daemons.java());
+        cmd.addAll(AgentJvm.OPTIONS); // the flags a DaemonSet runs the agent with
+        cmd.addAll(List.of("-jar", agentJar.toString(),
                 "--node", n.name(),
                 "--pods-dir", state.nodePods(n.name()).toString(),
                 "--istiod", Topology.CP_ADDRESS + ":15012",
                 "--root-cert", state.rootCert().toString(),
                 "--token", state.nodeToken(n.name()).toString(),
                 "--bpffs-root", n.bpffsRoot(),
-                "--cgroup-root", cgroupRoot);
+                "--cgroup-root", cgroupRoot));
+        return List.copyOf(cmd);
     }
 
     /** The controller's command line: this very ambitctl, hidden subcommand {@code local controller}. */

@@ -3,6 +3,7 @@ package dev.ambit.ctl.local;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ambit.agent.AgentJvm;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -57,7 +58,10 @@ class DaemonControlTest {
     void agentAndControllerCommandLinesNameTheirNodeAndState() {
         ClusterInfo.Node n = new ClusterInfo.Node("node2", 2, "ambit-l-node2", "10.250.0.12", "10.244.2.0/24",
                 "10.244.2.1", "/sys/fs/bpf/ambit-local/node2", null);
-        assertThat(LocalCluster.agentCommand(STATE, Path.of("/r/node-agent.jar"), n, "/sys/fs/cgroup"))
+        List<String> agent = LocalCluster.agentCommand(STATE, Path.of("/r/node-agent.jar"), n, "/sys/fs/cgroup");
+        // The JVM flags the agent is sized for, before the jar.
+        assertThat(agent.subList(1, 1 + AgentJvm.OPTIONS.size())).isEqualTo(AgentJvm.OPTIONS);
+        assertThat(agent)
                 .containsSubsequence("--node", "node2", "--pods-dir", "/run/ambit/test-state/nodes/node2/pods",
                         "--bpffs-root", "/sys/fs/bpf/ambit-local/node2", "--cgroup-root", "/sys/fs/cgroup");
         assertThat(LocalCluster.controllerCommand(STATE)).endsWith("local", "controller",

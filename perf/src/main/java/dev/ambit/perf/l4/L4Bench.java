@@ -1,5 +1,6 @@
 package dev.ambit.perf.l4;
 
+import dev.ambit.agent.AgentJvm;
 import dev.ambit.testing.Host;
 import dev.ambit.testing.TestNetwork;
 import dev.ambit.testing.TestNetwork.Node;
@@ -39,16 +40,8 @@ public final class L4Bench {
     static final List<String> SCENARIOS = List.of("direct", "ambit-l4", "haproxy-mtls", "nginx-stream-mtls",
             "stunnel-mtls");
     static final List<String> LOADS = List.of("c16", "c1", "iperf");
-    /**
-     * The node agent's JVM flags: the production flags this bench recommends (README,
-     * Benchmark). A 48 MiB heap cap (the agent's live heap under load is about 10-15 MiB;
-     * relayed bytes live in Netty's direct buffers, outside it), the serial collector (one
-     * worker, small heap), small thread stacks and code cache, and glibc's free memory given
-     * back every 5 s (C2's compiler arenas). {@code ambitctl local} still starts agents with
-     * {@code -Xmx256m -XX:+UseSerialGC}, whose heap alone keeps about 100 MiB more resident.
-     */
-    static final List<String> AGENT_JVM = List.of("--enable-native-access=ALL-UNNAMED", "-Xms16m", "-Xmx48m",
-            "-XX:+UseSerialGC", "-Xss256k", "-XX:ReservedCodeCacheSize=32m", "-XX:TrimNativeHeapInterval=5000");
+    /** The node agent's JVM flags: the ones it is sized for ({@link AgentJvm#OPTIONS}), as {@code ambitctl local} uses. */
+    static final List<String> AGENT_JVM = AgentJvm.OPTIONS;
 
     record Options(double seconds, int runs, double warmup, boolean pin, List<String> scenarios, List<String> loads,
                    Path out, int workers, List<String> agentJvm, boolean keep, Path repo, Path jfr, Path profile,
