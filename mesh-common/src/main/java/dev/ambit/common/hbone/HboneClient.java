@@ -52,6 +52,8 @@ public final class HboneClient {
                         ConnectionFlushes.newHandler(),
                         Http2FrameCodecBuilder.forClient()
                                 .initialSettings(FlowControl.withStreamWindow(new Http2Settings().pushEnabled(false)))
+                                .decoderEnforceMaxRstFramesPerWindow(ResetLimit.MAX_PER_WINDOW, ResetLimit.WINDOW_SECONDS)
+                                .encoderEnforceMaxRstFramesPerWindow(ResetLimit.MAX_PER_WINDOW, ResetLimit.WINDOW_SECONDS)
                                 .build(),
                         // Servers cannot open streams towards us (push is off), so no inbound stream handler.
                         new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));

@@ -89,6 +89,8 @@ public final class HboneServer {
                 // A CONNECT without :authority is answered 400 by the stream handler,
                 // rather than reset by the codec with PROTOCOL_ERROR: clearer to clients.
                 .validateRequiredPseudoHeaders(false)
+                .decoderEnforceMaxRstFramesPerWindow(ResetLimit.MAX_PER_WINDOW, ResetLimit.WINDOW_SECONDS)
+                .encoderEnforceMaxRstFramesPerWindow(ResetLimit.MAX_PER_WINDOW, ResetLimit.WINDOW_SECONDS)
                 .build();
     }
 

@@ -115,6 +115,51 @@ class HboneServerTest {
     }
 
     @Test
+    void clientsResettingManyTunnelsDoNotCloseTheConnection() {
+        // Clients that abort (RST) their connections reset their tunnels: on a pooled HBONE
+        // connection a few hundred a minute is churn, not an attack; Netty's HTTP/2 server
+        // default (200 RST_STREAM in 30 s, then GOAWAY) would cut every other tunnel on it.
+        decision = new CompletableFuture<>(); // undecided: the reset arrives first
+        int tunnels = 500; // Netty closes at 201
+        for (int i = 0; i < tunnels; i++) {
+            Http2StreamChannel stream = h2.openStream(new FrameRecorder());
+            stream.write(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().method("CONNECT").authority("10.0.2.5:8080")));
+            stream.writeAndFlush(new DefaultHttp2ResetFrame(Http2Error.CANCEL));
+            h2.pump();
+        }
+
+        assertThat(decided).hasSize(tunnels);
+        assertThat(h2.serverFrames).noneMatch(f -> f.startsWith("GOAWAY"));
+        assertThat(h2.server.isActive()).isTrue();
+        assertThat(h2.client.isActive()).isTrue();
+    }
+
+    @Test
+    void upstreamsResettingManyTunnelsDoNotCloseTheClientsConnection() {
+        // The other way: each upstream reset becomes a RST_STREAM(CONNECT_ERROR) to the client
+        // end, which must not give up the pooled connection either.
+        List<TestTcpChannel> upstreams = new ArrayList<>();
+        decision = CompletableFuture.completedFuture(HboneTarget.accept((req, loop) -> {
+            TestTcpChannel u = new TestTcpChannel();
+            upstreams.add(u);
+            return u.newPromise().setSuccess();
+        }, relayed::add));
+        int tunnels = 500; // Netty closes at 201
+        for (int i = 0; i < tunnels; i++) {
+            Future<Http2StreamChannel> tunnel = HboneClient.connect(h2.client, HboneRequest.of(BACKEND));
+            h2.pump();
+            assertThat(tunnel.isSuccess()).as("tunnel %d", i).isTrue();
+            upstreams.getLast().pipeline().fireExceptionCaught(new java.io.IOException("Connection reset by peer"));
+            h2.pump();
+        }
+
+        assertThat(h2.serverFrames).filteredOn(f -> f.startsWith("RST_STREAM")).hasSize(tunnels);
+        assertThat(h2.client.isActive()).isTrue();
+        assertThat(h2.server.isActive()).isTrue();
+        upstreams.forEach(TestTcpChannel::finishAndReleaseAll);
+    }
+
+    @Test
     void upstreamCloseResetsTheTunnelWithConnectError() {
         FrameRecorder recorder = new FrameRecorder();
         Future<Http2StreamChannel> tunnel = HboneClient.connect(h2.client, HboneRequest.of(BACKEND));
