@@ -60,13 +60,15 @@ public final class TcpTelemetry {
     public void closed(ConnectionLabels labels, InetSocketAddress source, InetSocketAddress destination,
                        long receivedBytes, long sentBytes, Instant start, Duration duration, String denial) {
         String[] values = labels.values();
-        closed.labels(values).inc();
+        // Bytes before the close count: whoever sees the connection closed (a scrape, a test
+        // polling for it) also sees all of its bytes.
         if (receivedBytes > 0) {
             received.labels(values).inc(receivedBytes);
         }
         if (sentBytes > 0) {
             sent.labels(values).inc(sentBytes);
         }
+        closed.labels(values).inc();
         if (access.isInfoEnabled()) {
             access.info(accessLine(labels, source, destination, receivedBytes, sentBytes, start, duration, denial));
         }
