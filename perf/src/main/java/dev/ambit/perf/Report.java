@@ -1,7 +1,9 @@
 package dev.ambit.perf;
 
+import static dev.ambit.common.json.JsonWriter.quote;
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.json.JsonWriter;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -129,7 +131,7 @@ public final class Report {
                                 + " \"p50_us\": %s, \"p90_us\": %s, \"p99_us\": %s, \"note\": %s}%s%n",
                         r.run(), l.connections(), r.errors(), l.errors(), r.mismatches(), r.bypassed(),
                         fmt("%.3f", l.seconds()), num(l.cps()), num(l.p50Micros()), num(l.p90Micros()), num(l.p99Micros()),
-                        r.note().map(Report::quote).orElse("null"), j + 1 < s.runs().size() ? "," : ""));
+                        r.note().map(JsonWriter::quote).orElse("null"), j + 1 < s.runs().size() ? "," : ""));
             }
             sb.append("     ]}").append(i + 1 < summaries.size() ? "," : "").append('\n');
         }
@@ -151,26 +153,5 @@ public final class Report {
 
     private static String fmt(String format, Object... args) {
         return String.format(Locale.ROOT, format, args);
-    }
-
-    static String quote(String s) {
-        StringBuilder sb = new StringBuilder("\"");
-        for (char c : s.toCharArray()) {
-            switch (c) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                case '\n' -> sb.append("\\n");
-                case '\r' -> sb.append("\\r");
-                case '\t' -> sb.append("\\t");
-                default -> {
-                    if (c < 0x20) {
-                        sb.append(fmt("\\u%04x", (int) c));
-                    } else {
-                        sb.append(c);
-                    }
-                }
-            }
-        }
-        return sb.append('"').toString();
     }
 }

@@ -1,5 +1,8 @@
 package dev.ambit.perf.l4;
 
+import static dev.ambit.common.json.JsonWriter.quote;
+
+import dev.ambit.common.json.JsonWriter;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -189,7 +192,7 @@ final class L4Report {
         sb.append(fmt("  \"pinned\": %s, \"seconds\": %s, \"runs_per_scenario\": %d, \"warmup_seconds\": %s,"
                         + " \"workers\": %d,%n  \"agent_jvm\": %s,%n", env.pinned(), num(env.seconds(), 1), env.runs(),
                 num(env.warmupSeconds(), 1), env.workers(),
-                "[" + String.join(", ", env.agentJvm().stream().map(L4Report::quote).toList()) + "]"));
+                "[" + String.join(", ", env.agentJvm().stream().map(JsonWriter::quote).toList()) + "]"));
         Map<String, String> v = new LinkedHashMap<>(env.versions());
         sb.append("  \"versions\": {");
         int k = 0;
@@ -233,26 +236,5 @@ final class L4Report {
 
     private static String fmt(String format, Object... args) {
         return String.format(Locale.ROOT, format, args);
-    }
-
-    static String quote(String s) {
-        StringBuilder sb = new StringBuilder("\"");
-        for (char c : s.toCharArray()) {
-            switch (c) {
-                case '"' -> sb.append("\\\"");
-                case '\\' -> sb.append("\\\\");
-                case '\n' -> sb.append("\\n");
-                case '\r' -> sb.append("\\r");
-                case '\t' -> sb.append("\\t");
-                default -> {
-                    if (c < 0x20) {
-                        sb.append(fmt("\\u%04x", (int) c));
-                    } else {
-                        sb.append(c);
-                    }
-                }
-            }
-        }
-        return sb.append('"').toString();
     }
 }
