@@ -2,12 +2,11 @@ package dev.ambit.common.hbone;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ambit.testing.EchoHandler;
 import dev.ambit.testing.LeakCheck;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
-import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
@@ -15,7 +14,6 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
-import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
@@ -80,7 +78,7 @@ class HboneEndToEndTest {
 
         echo = bind(new ServerBootstrap().group(serverGroup).channel(NioServerSocketChannel.class)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childHandler(new Echo()));
+                .childHandler(EchoHandler.INSTANCE));
         try (ServerSocket s = new ServerSocket(0, 1, LOOPBACK)) {
             deadPort = new InetSocketAddress(LOOPBACK, s.getLocalPort()); // closed again: refuses
         }
@@ -280,25 +278,4 @@ class HboneEndToEndTest {
         assertThat(q).hasSize(size);
     }
 
-    /** Echoes bytes; answers a FIN with a FIN once everything is written back. */
-    @io.netty.channel.ChannelHandler.Sharable
-    private static final class Echo extends ChannelInboundHandlerAdapter {
-        @Override
-        public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            ctx.write(msg);
-        }
-
-        @Override
-        public void channelReadComplete(ChannelHandlerContext ctx) {
-            ctx.flush();
-        }
-
-        @Override
-        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-            if (evt instanceof ChannelInputShutdownEvent) {
-                ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f ->
-                        ((DuplexChannel) ctx.channel()).shutdownOutput().addListener(ChannelFutureListener.CLOSE));
-            }
-        }
-    }
 }

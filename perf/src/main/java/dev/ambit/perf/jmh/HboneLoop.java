@@ -5,12 +5,11 @@ import dev.ambit.common.hbone.HboneRequest;
 import dev.ambit.common.hbone.HboneServer;
 import dev.ambit.common.hbone.HboneTarget;
 import dev.ambit.common.hbone.Relay;
+import dev.ambit.testing.EchoHandler;
 import dev.ambit.testing.TestCa;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
-import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -21,7 +20,6 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
-import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.ssl.SslHandler;
@@ -61,7 +59,7 @@ final class HboneLoop implements AutoCloseable {
         InetSocketAddress echo = bind(new ServerBootstrap().group(serverLoop).channel(EpollServerSocketChannel.class)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler(new Echo()));
+                .childHandler(EchoHandler.INSTANCE));
         HboneServer hbone = HboneServer.builder((request, stream) -> CompletableFuture.completedFuture(
                 HboneTarget.accept((req, loop) -> new Bootstrap().group(loop).channel(EpollSocketChannel.class)
                         .option(ChannelOption.AUTO_READ, false)
@@ -120,28 +118,6 @@ final class HboneLoop implements AutoCloseable {
                     tcp.close();
                 }
             });
-        }
-    }
-
-    /** Echoes bytes; answers a FIN with a FIN once everything is written back. */
-    @ChannelHandler.Sharable
-    private static final class Echo extends ChannelInboundHandlerAdapter {
-        @Override
-        public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            ctx.write(msg);
-        }
-
-        @Override
-        public void channelReadComplete(ChannelHandlerContext ctx) {
-            ctx.flush();
-        }
-
-        @Override
-        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-            if (evt instanceof ChannelInputShutdownEvent) {
-                ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f ->
-                        ((DuplexChannel) ctx.channel()).shutdownOutput().addListener(ChannelFutureListener.CLOSE));
-            }
         }
     }
 
