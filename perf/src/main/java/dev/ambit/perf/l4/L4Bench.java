@@ -286,7 +286,7 @@ public final class L4Bench {
         return new L4Report(new L4Report.Environment(Instant.now().truncatedTo(ChronoUnit.SECONDS).toString(),
                 System.getProperty("os.version"), Runtime.getRuntime().availableProcessors(),
                 System.getProperty("java.version"), loadavg, o.pin(), o.seconds(), o.runs(), o.warmup(), o.workers(),
-                o.agentJvm(), versions()), results);
+                o.agentJvm(), o.agentArgs(), o.jfr() != null || o.profile() != null, versions()), results);
     }
 
     /** One request through the scenario must return the backend's 100 bytes. */

@@ -24,7 +24,7 @@ final class L4Report {
     /** Where and how the figures were taken. */
     record Environment(String timestamp, String kernel, int cpus, String java, String loadavg, boolean pinned,
                        double seconds, int runs, double warmupSeconds, int workers, List<String> agentJvm,
-                       Map<String, String> versions) {}
+                       List<String> agentArgs, boolean profiled, Map<String, String> versions) {}
 
     private final Environment env;
     private final List<Measurement> all;
@@ -115,6 +115,18 @@ final class L4Report {
         if (!scenarios().contains(AMBIT) || pairs.isEmpty()) {
             return sb.append("  (needs ambit-l4 and at least one pair)\n").toString();
         }
+        // A run with socket errors or non-2xx answers counted its failures as requests (wrk does)
+        // and left timed-out requests out of its latencies: its figures compare nothing.
+        String failed = all.stream().filter(m -> m.wrk() != null && m.wrk().errors() > 0)
+                .map(m -> m.scenario() + " " + m.load() + " run " + m.run() + ": " + m.wrk().errors() + " errors")
+                .collect(java.util.stream.Collectors.joining("; "));
+        if (!failed.isEmpty()) {
+            return sb.append("  INVALID, runs with errors (fix them before comparing): ").append(failed).append('\n')
+                    .toString();
+        }
+        if (env.profiled()) {
+            sb.append("  (agents profiled during the measured runs: their CPU and rates carry the profiler's cost)\n");
+        }
         List<Measurement> a16 = runs(AMBIT, "c16");
         String best = pairs.stream().filter(p -> !runs(p, "c16").isEmpty())
                 .max(Comparator.comparingDouble(p -> mean(runs(p, "c16"), m -> m.wrk().rps()))).orElse(null);
@@ -190,9 +202,11 @@ final class L4Report {
         sb.append(fmt("  \"timestamp\": %s, \"kernel\": %s, \"cpus\": %d, \"java\": %s, \"loadavg_before\": %s,%n",
                 quote(env.timestamp()), quote(env.kernel()), env.cpus(), quote(env.java()), quote(env.loadavg())));
         sb.append(fmt("  \"pinned\": %s, \"seconds\": %s, \"runs_per_scenario\": %d, \"warmup_seconds\": %s,"
-                        + " \"workers\": %d,%n  \"agent_jvm\": %s,%n", env.pinned(), num(env.seconds(), 1), env.runs(),
-                num(env.warmupSeconds(), 1), env.workers(),
-                "[" + String.join(", ", env.agentJvm().stream().map(JsonWriter::quote).toList()) + "]"));
+                        + " \"workers\": %d,%n  \"agent_jvm\": %s, \"agent_args\": %s, \"profiled\": %s,%n",
+                env.pinned(), num(env.seconds(), 1), env.runs(), num(env.warmupSeconds(), 1), env.workers(),
+                "[" + String.join(", ", env.agentJvm().stream().map(JsonWriter::quote).toList()) + "]",
+                "[" + String.join(", ", env.agentArgs().stream().map(JsonWriter::quote).toList()) + "]",
+                env.profiled()));
         Map<String, String> v = new LinkedHashMap<>(env.versions());
         sb.append("  \"versions\": {");
         int k = 0;

@@ -64,7 +64,9 @@ class ParsersTest {
 
     @Test
     void resultsFileHasTheIssuesSchemaOneEntryPerRun() throws Exception {
-        Wrk w = Wrk.parse(WRK).orElseThrow();
+        Wrk parsed = Wrk.parse(WRK).orElseThrow();
+        Wrk w = new Wrk(parsed.requests(), parsed.seconds(), parsed.rps(), parsed.p50Ms(), parsed.p90Ms(),
+                parsed.p99Ms(), 0, 0);
         List<Measurement> ms = new ArrayList<>();
         for (int run = 1; run <= 2; run++) {
             ms.add(new Measurement("direct", "c16", run, 0, new long[0], 10_000, w, null));
@@ -74,7 +76,7 @@ class ParsersTest {
                     new Iperf(2.5, 10, 0)));
         }
         L4Report report = new L4Report(new L4Report.Environment("t", "k", 2, "25", "0", false, 10, 2, 20, 1,
-                List.of("-Xmx48m"), Map.of()), ms);
+                List.of("-Xmx48m"), List.of(), false, Map.of()), ms);
         JsonNode root = new ObjectMapper().readTree(report.json());
         assertThat(root.fieldNames()).toIterable().containsExactly("runs", "iperf");
         assertThat(root.get("runs")).hasSize(6);
@@ -89,5 +91,20 @@ class ParsersTest {
         assertThat(root.get("iperf").get(0).get("proxy_cpu_cores").asDouble()).isCloseTo(0.9, within(1e-9));
         new ObjectMapper().readTree(report.detailsJson());
         assertThat(report.table()).contains("best pair at c16: nginx-stream-mtls");
+    }
+
+    @Test
+    void targetsAreNotComparedWhenARunHadErrors() {
+        Wrk failing = Wrk.parse(WRK).orElseThrow(); // 3 socket errors, 4 non-2xx
+        Wrk clean = new Wrk(failing.requests(), failing.seconds(), failing.rps(), failing.p50Ms(), failing.p90Ms(),
+                failing.p99Ms(), 0, 0);
+        List<Measurement> ms = List.of(
+                new Measurement("ambit-l4", "c16", 1, 10_000, new long[] {40 * 1024}, 10_000, failing, null),
+                new Measurement("nginx-stream-mtls", "c16", 1, 12_000, new long[] {9000}, 10_000, clean, null));
+        L4Report report = new L4Report(new L4Report.Environment("t", "k", 2, "25", "0", false, 10, 1, 20, 1,
+                List.of(), List.of(), false, Map.of()), ms);
+
+        assertThat(report.targets()).contains("INVALID", "ambit-l4 c16 run 1: 7 errors")
+                .doesNotContain("best pair at c16", "met");
     }
 }
