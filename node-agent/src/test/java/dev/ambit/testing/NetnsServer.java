@@ -8,6 +8,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.EpollIoHandler;
@@ -56,6 +57,9 @@ public final class NetnsServer implements AutoCloseable {
             throws Exception {
         List<Channel> held = batch.held;
         ServerBootstrap b = new ServerBootstrap().group(GROUP).channel(EpollServerSocketChannel.class)
+                // As the agent's listeners: a client's FIN does not close our side, so a batch
+                // still holds (and looks up) a connection whose client has already gone.
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childHandler(new ChannelInboundHandlerAdapter() {
                     @Override
                     public boolean isSharable() {

@@ -195,13 +195,18 @@ public final class L4Bench {
         Path dir = Files.createTempDirectory("ambit-l4-bench-");
         List<Measurement> results = new ArrayList<>();
         boolean ok = false;
-        try (TestNetwork net = TestNetwork.create()) {
+        // Ctrl-C or SIGTERM skip the finally blocks: the shutdown hook closes the same things.
+        Teardown open = new Teardown();
+        Thread hook = new Thread(open, "l4-bench-teardown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            TestNetwork net = TestNetwork.create();
+            open.add(net);
             BenchEnv env = new BenchEnv(net, dir, o.pin() ? "0" : null, o.pin() ? "1" : null, o.workers(),
                     o.agentJvm(), o.agentArgs());
             Node client = net.pod("c");
             Node server = net.pod("s");
             List<Scenario> scenarios = new ArrayList<>();
-            List<AutoCloseable> open = new ArrayList<>();
             try {
                 Backend backend = Backend.start(env, server);
                 open.add(backend);
@@ -268,12 +273,11 @@ public final class L4Bench {
                 }
                 ok = true;
             } finally {
-                for (int i = open.size() - 1; i >= 0; i--) {
-                    try {
-                        open.get(i).close();
-                    } catch (Exception e) {
-                        System.err.println("closing: " + e);
-                    }
+                open.run();
+                try {
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                } catch (IllegalStateException shuttingDown) {
+                    // the hook is running or has run: nothing left to close
                 }
             }
         } finally {
@@ -326,6 +330,31 @@ public final class L4Bench {
     private static String containing(Host.Result r, String word) {
         return Arrays.stream((r.stdout() + "\n" + r.stderr()).split("\n")).map(String::strip)
                 .filter(l -> l.contains(word)).findFirst().orElse("?");
+    }
+
+    /** Closes what a run opened, in reverse order and once: at the end of the run, or from the shutdown hook. */
+    private static final class Teardown implements Runnable {
+        private final List<AutoCloseable> open = new ArrayList<>();
+        private boolean done;
+
+        synchronized void add(AutoCloseable c) {
+            open.add(c);
+        }
+
+        @Override
+        public synchronized void run() {
+            if (done) {
+                return;
+            }
+            done = true;
+            for (int i = open.size() - 1; i >= 0; i--) {
+                try {
+                    open.get(i).close();
+                } catch (Exception e) {
+                    System.err.println("closing: " + e);
+                }
+            }
+        }
     }
 
     private static void deleteTree(Path dir) {
