@@ -4,20 +4,13 @@
 # connection (-prof gc). Short iterations by default (about 3 minutes on 2 cores); any
 # argument is passed to JMH instead (e.g. perf/run-jmh.sh -f 3 -wi 5 -i 10 RelayBench).
 # Writes perf/results/jmh-latest.json. Run after the build (mvn -o -q package -DskipTests).
-set -eu
-cd "$(dirname "$0")/.."
-export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
-if [ ! -f perf/target/perf-0.1.0-SNAPSHOT.jar ] || [ ! -d perf/target/lib ]; then
-  echo "perf/target/perf-0.1.0-SNAPSHOT.jar or perf/target/lib missing: build first with" >&2
-  echo "  mvn -o -q package -DskipTests   (from $(pwd))" >&2
-  exit 1
-fi
+. "$(dirname "$0")/lib.sh"
 mkdir -p perf/results
 if [ $# -eq 0 ]; then
   set -- -f 1 -wi 3 -w 2s -i 3 -r 2s -prof gc
 fi
 # Forked benchmark JVMs get the agent's production setting: Netty's leak detection off.
 exec "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED \
-  -cp 'perf/target/perf-0.1.0-SNAPSHOT.jar:perf/target/lib/*' org.openjdk.jmh.Main \
+  -cp "$PERF_CP" org.openjdk.jmh.Main \
   -jvmArgsAppend "--enable-native-access=ALL-UNNAMED -Dio.netty.leakDetection.level=disabled -Xmx256m" \
   -rf json -rff perf/results/jmh-latest.json "$@"
