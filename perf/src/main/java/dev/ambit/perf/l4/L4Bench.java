@@ -218,24 +218,9 @@ public final class L4Bench {
                 for (String name : names) {
                     Scenario s = switch (name) {
                         case "direct" -> new Direct(client, server);
-                        case "ambit-l4" -> {
-                            Node cp = net.host("cp");
-                            Node node1 = net.host("node1");
-                            Node node2 = net.host("node2");
-                            Node meshClient = net.pod("ca");
-                            Node meshServer = net.pod("sa");
-                            open.add(Backend.start(env, meshServer));
-                            yield new AmbitL4(name, env, o.repo(), cp, node1, node2, meshClient, meshServer);
-                        }
-                        case "ambit-l4-base" -> {
-                            Node cp = net.host("cpb");
-                            Node node3 = net.host("node3");
-                            Node node4 = net.host("node4");
-                            Node meshClient = net.pod("cb");
-                            Node meshServer = net.pod("sb");
-                            open.add(Backend.start(env, meshServer));
-                            yield new AmbitL4(name, env, o.baseline(), cp, node3, node4, meshClient, meshServer);
-                        }
+                        case "ambit-l4" -> ambit(name, env, open, o.repo(), "cp", "node1", "node2", "ca", "sa");
+                        case "ambit-l4-base" -> ambit(name, env, open, o.baseline(), "cpb", "node3", "node4", "cb",
+                                "sb");
                         case "haproxy-mtls" -> new PeerPair(name, PeerPair.Kind.HAPROXY, env, client, server, port++);
                         case "nginx-stream-mtls" -> new PeerPair(name, PeerPair.Kind.NGINX_STREAM, env, client,
                                 server, port++);
@@ -330,6 +315,22 @@ public final class L4Bench {
     private static String containing(Host.Result r, String word) {
         return Arrays.stream((r.stdout() + "\n" + r.stderr()).split("\n")).map(String::strip)
                 .filter(l -> l.contains(word)).findFirst().orElse("?");
+    }
+
+    /**
+     * An Ambit build ({@code repo}) on hosts and pods of its own, named as given: istiod-lite on
+     * {@code cp}, agents on two nodes, and a client and a server pod with their own backend.
+     */
+    private static AmbitL4 ambit(String name, BenchEnv env, Teardown open, Path repo, String cp, String node1,
+                                 String node2, String client, String server) throws Exception {
+        TestNetwork net = env.net();
+        Node cpHost = net.host(cp);
+        Node host1 = net.host(node1);
+        Node host2 = net.host(node2);
+        Node meshClient = net.pod(client);
+        Node meshServer = net.pod(server);
+        open.add(Backend.start(env, meshServer));
+        return new AmbitL4(name, env, repo, cpHost, host1, host2, meshClient, meshServer);
     }
 
     /** Closes what a run opened, in reverse order and once: at the end of the run, or from the shutdown hook. */
