@@ -79,9 +79,10 @@ public final class CaptureBench {
     }
 
     public static void main(String[] args) {
-        if (args.length > 1) {
+        // An option (--help, or a flag meant for the L4 bench) is not a results path.
+        if (args.length > 1 || (args.length == 1 && args[0].startsWith("-"))) {
             System.err.println("usage: CaptureBench [RESULTS_JSON] (default " + DEFAULT_RESULTS + ")");
-            System.exit(2);
+            System.exit(args.length == 1 && (args[0].equals("--help") || args[0].equals("-h")) ? 0 : 2);
         }
         if (!"root".equals(System.getProperty("user.name"))) {
             System.err.println("CaptureBench must run as root: it creates network namespaces, cgroups and eBPF"
