@@ -16,12 +16,16 @@ import java.util.Optional;
  *
  * @param updatedAt when the controller wrote it (its heartbeat)
  * @param controllerPid the controller process
+ * @param manifestErrors the applied manifests the controller cannot read, one line each
+ *                       naming the file and why (see {@link StoredManifests})
  */
-public record ClusterStatus(String updatedAt, long controllerPid, List<Pod> pods, List<Service> services) {
+public record ClusterStatus(String updatedAt, long controllerPid, List<Pod> pods, List<Service> services,
+                            List<String> manifestErrors) {
 
     public ClusterStatus {
         pods = pods == null ? List.of() : List.copyOf(pods);
         services = services == null ? List.of() : List.copyOf(services);
+        manifestErrors = manifestErrors == null ? List.of() : List.copyOf(manifestErrors);
     }
 
     /**

@@ -63,8 +63,8 @@ public final class Controller {
     private final Map<Path, String> hostsWritten = new HashMap<>();
     private ServiceBalancerHook balancer;
     private Map<String, List<String>> lastBackends = Map.of();
+    private final StoredManifests storedManifests;
     private List<KubeObject> manifests = List.of();
-    private Object manifestStamp;
     private String lastStatus = "";
     private Instant lastStatusWrite = Instant.EPOCH;
     private volatile boolean stopped;
@@ -141,6 +141,7 @@ public final class Controller {
         this.podsCgroup = Path.of(cluster.cgroupRoot()).resolve(Topology.CGROUP_DIR).resolve("pods");
         this.log = log;
         this.balancer = backends -> { };
+        this.storedManifests = new StoredManifests(state.manifests(), this::log);
         for (ClusterInfo.Node n : cluster.nodes()) {
             podIps.put(n.name(), IpPool.podAddresses(n.index()));
         }
@@ -217,29 +218,11 @@ public final class Controller {
     }
 
     private void reloadManifests() {
-        List<Object> stamp = new ArrayList<>();
-        List<Path> files = listFiles(state.manifests());
-        for (Path f : files) {
-            try {
-                stamp.add(List.of(f.getFileName().toString(), Files.getLastModifiedTime(f), Files.size(f)));
-            } catch (IOException e) {
-                stamp.add(f.getFileName().toString()); // removed meanwhile: the next tick sees it
-            }
+        if (storedManifests.refresh()) {
+            manifests = storedManifests.objects();
+            log("manifests: " + manifests.size() + " objects"
+                    + (storedManifests.errors().isEmpty() ? "" : ", " + storedManifests.errors().size() + " files unreadable"));
         }
-        if (stamp.equals(manifestStamp)) {
-            return;
-        }
-        List<KubeObject> next = new ArrayList<>();
-        for (Path f : files) {
-            try {
-                next.addAll(Manifests.parse(Files.readString(f), f.toString(), this::log));
-            } catch (IOException | RuntimeException e) {
-                log("manifest " + f + " ignored: " + e.getMessage());
-            }
-        }
-        manifests = List.copyOf(next);
-        manifestStamp = stamp;
-        log("manifests: " + manifests.size() + " objects");
     }
 
     private Map<String, Desired> desiredPods() {
@@ -659,9 +642,7 @@ public final class Controller {
                 if (v == null) {
                     continue; // no VIP (a conflict, logged): istiod-lite would route nowhere
                 }
-                ObjectNode spec = tree.withObjectProperty("spec");
-                spec.put("clusterIP", v.vip());
-                spec.putArray("clusterIPs").add(v.vip());
+                Services.withClusterIp(tree, v.vip());
             }
             desired.put(dir.resolve(o.fileName()), Manifests.toYaml(tree));
         }
@@ -674,7 +655,12 @@ public final class Controller {
                 written.put(e.getKey(), e.getValue());
             }
         }
+        Set<String> unknown = storedManifests.unknown();
         for (Path f : listFiles(dir)) {
+            String name = f.getFileName().toString();
+            if (unknown.contains(name) && !name.startsWith("pod.") && !name.startsWith("deployment.")) {
+                continue; // its manifest cannot be read: istiod-lite keeps the last copy rather than losing it
+            }
             if (!desired.containsKey(f)) {
                 try {
                     Files.deleteIfExists(f);
@@ -808,9 +794,7 @@ public final class Controller {
         for (ServiceView v : services.values()) {
             KubeObject o = v.object();
             ObjectNode tree = o.tree();
-            ObjectNode spec = tree.withObjectProperty("spec");
-            spec.put("clusterIP", v.vip());
-            spec.putArray("clusterIPs").add(v.vip());
+            ObjectNode spec = Services.withClusterIp(tree, v.vip()).withObjectProperty("spec");
             if (!spec.has("type")) {
                 spec.put("type", "ClusterIP");
             }
@@ -819,13 +803,14 @@ public final class Controller {
                     ports.isEmpty() ? "<none>" : ports, Services.selector(o), o.labels(),
                     serviceCreated.getOrDefault(o.namespace() + "/" + o.name(), ""), v.endpoints(), tree));
         }
-        ClusterStatus status = new ClusterStatus("", ProcessHandle.current().pid(), out, svcs);
+        List<String> errors = storedManifests.errors();
+        ClusterStatus status = new ClusterStatus("", ProcessHandle.current().pid(), out, svcs, errors);
         String content = Manifests.toJson(status);
         Instant now = Instant.now();
         if (content.equals(lastStatus) && now.isBefore(lastStatusWrite.plus(STATUS_REFRESH))) {
             return;
         }
-        ClusterStatus stamped = new ClusterStatus(now.toString(), status.controllerPid(), out, svcs);
+        ClusterStatus stamped = new ClusterStatus(now.toString(), status.controllerPid(), out, svcs, errors);
         Manifests.writeAtomically(state.statusJson(), Manifests.toJson(stamped));
         lastStatus = content;
         lastStatusWrite = now;

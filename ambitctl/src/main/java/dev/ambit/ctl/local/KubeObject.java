@@ -22,15 +22,17 @@ public final class KubeObject {
     private static final Set<String> CLUSTER_SCOPED = Set.of("Namespace", "GatewayClass");
 
     private final ObjectNode tree;
+    private final String origin;
 
-    private KubeObject(ObjectNode tree) {
+    private KubeObject(ObjectNode tree, String origin) {
         this.tree = tree;
+        this.origin = origin;
     }
 
     /** Wraps a copy of {@code tree}; it must have {@code kind}, {@code apiVersion} and {@code metadata.name}. */
     public static KubeObject of(ObjectNode tree) {
         requireNonNull(tree, "tree");
-        KubeObject o = new KubeObject(tree.deepCopy());
+        KubeObject o = new KubeObject(tree.deepCopy(), "");
         if (o.kind().isEmpty() || o.apiVersion().isEmpty()) {
             throw new IllegalArgumentException("missing apiVersion or kind (expected: e.g. apiVersion: v1, kind: Pod)");
         }
@@ -54,6 +56,24 @@ public final class KubeObject {
             case "gateway.networking.k8s.io" -> true;
             default -> group.endsWith(".istio.io");
         };
+    }
+
+    /**
+     * Where the object was read, for messages: {@code demo.yaml: document 3} ("" when not
+     * known). Not part of the object's identity.
+     */
+    public String origin() {
+        return origin;
+    }
+
+    /** This object, read from {@code origin}. */
+    public KubeObject from(String origin) {
+        return new KubeObject(tree, requireNonNull(origin, "origin"));
+    }
+
+    /** {@code Kind namespace/name} (or {@code Kind name}), as istiod-lite names objects in its messages. */
+    public String describe() {
+        return kind() + " " + (namespaced() && !namespace().isEmpty() ? namespace() + "/" : "") + name();
     }
 
     public String apiVersion() {
@@ -110,7 +130,7 @@ public final class KubeObject {
         }
         ObjectNode copy = tree.deepCopy();
         copy.withObjectProperty("metadata").put("namespace", ns);
-        return new KubeObject(copy);
+        return new KubeObject(copy, origin);
     }
 
     /** Identity across applies: kind (with group), namespace and name. */

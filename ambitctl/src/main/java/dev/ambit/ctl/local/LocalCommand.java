@@ -181,6 +181,12 @@ public final class LocalCommand {
                 status.pods().forEach(p -> phases.merge(p.phase(), 1L, Long::sum));
                 out.println("pods: " + (phases.isEmpty() ? "none" : phases.toString().replaceAll("[{}]", ""))
                         + "; services: " + status.services().size());
+                if (controllerUp && !status.manifestErrors().isEmpty()) {
+                    // Never applied by this ambitctl (apply checks every object): a hand edit or an older version.
+                    healthy = false;
+                    out.println("applied manifests the controller cannot read (fix or delete them, then apply again):");
+                    status.manifestErrors().forEach(e -> out.println("  " + e));
+                }
             }
             return healthy ? 0 : 1;
         }
@@ -193,7 +199,9 @@ public final class LocalCommand {
     // ------------------------------------------------------------------ apply / delete / label
 
     @Command(name = "apply", mixinStandardHelpOptions = true,
-            description = "Applies Kubernetes YAML: Namespace, ServiceAccount, Pod, Deployment, Service, Istio and Gateway API objects.")
+            description = {"Applies Kubernetes YAML: Namespace, ServiceAccount, Pod, Deployment, Service, Istio and Gateway API objects.",
+                    "Every object is checked first, as the API server and Istio's validating webhook would (istiod-lite's own",
+                    "decoder and validator, etcd's 1.5 MiB object limit); if any is refused, nothing is stored and the exit code is 1."})
     static final class Apply implements Callable<Integer> {
         @Spec CommandSpec spec;
         @Mixin ClusterOptions cluster;
@@ -213,7 +221,10 @@ public final class LocalCommand {
             for (Path f : files) {
                 objects.addAll(Manifests.read(f, msg -> err(spec).println("warning: " + msg)));
             }
-            for (Map.Entry<KubeObject, ManifestStore.Outcome> e : new ManifestStore(state).apply(objects, namespace)) {
+            List<Map.Entry<KubeObject, ManifestStore.Outcome>> applied = new ManifestStore(state).apply(objects, namespace);
+            // Only now, with everything stored: a refused apply printed nothing as created or configured.
+            for (Map.Entry<KubeObject, ManifestStore.Outcome> e : applied) {
+                Admission.unread(e.getKey()).ifPresent(w -> err(spec).println("warning: " + w));
                 out(spec).println(e.getKey().reference() + " " + e.getValue().name().toLowerCase(java.util.Locale.ROOT));
             }
             return 0;
@@ -248,6 +259,8 @@ public final class LocalCommand {
             for (Path f : files) {
                 targets.addAll(Manifests.read(f, msg -> { }));
             }
+            store.checkForDelete(targets, namespace); // a file apply would refuse deletes nothing either
+            int unreadableDeleted = 0;
             if (!args.isEmpty()) {
                 if (args.size() < 2) {
                     throw new ManifestException("delete " + args.getFirst() + ": missing NAME (expected: delete TYPE NAME...)");
@@ -256,6 +269,11 @@ public final class LocalCommand {
                 for (String name : args.subList(1, args.size())) {
                     String ns = namespace != null ? namespace : "default";
                     KubeObject o = store.find(kindKey, ns, name).orElse(null);
+                    if (o == null && store.deleteUnreadable(kindKey, ns, name)) {
+                        out(spec).println(kindKey + "/" + name + " deleted (its stored manifest could not be read)");
+                        unreadableDeleted++;
+                        continue;
+                    }
                     if (o == null) {
                         if (!ignoreNotFound) {
                             throw new LocalException(args.getFirst() + " \"" + name + "\" not found in namespace " + ns
@@ -267,7 +285,7 @@ public final class LocalCommand {
                 }
             }
             if (targets.isEmpty() && files.isEmpty()) {
-                if (ignoreNotFound && !args.isEmpty()) {
+                if ((ignoreNotFound || unreadableDeleted > 0) && !args.isEmpty()) {
                     return 0; // as kubectl: nothing there is what was asked for
                 }
                 throw new ManifestException("nothing to delete (expected: -f FILE|DIR, or TYPE NAME)");

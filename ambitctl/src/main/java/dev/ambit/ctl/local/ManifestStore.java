@@ -9,7 +9,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -26,6 +28,7 @@ public final class ManifestStore {
     public enum Outcome { CREATED, CONFIGURED, UNCHANGED }
 
     private final Path dir;
+    private final Admission admission = new Admission();
 
     public ManifestStore(StateDir state) {
         this.dir = requireNonNull(state, "state").manifests();
@@ -33,44 +36,129 @@ public final class ManifestStore {
 
     /**
      * Puts {@code objects} in {@code namespace} (those that do not say; an object naming
-     * another namespace than an explicit {@code -n} is an error, as with kubectl) and stores
-     * them. Every object is checked before any is written.
+     * another namespace than an explicit {@code -n} is an error, as with kubectl), checks
+     * every one of them ({@link Admission}: istiod-lite's decoder and validator, the size
+     * limits) and stores them: all of them, or, when any is refused, none.
      *
      * @param explicitNamespace {@code -n}, or null
+     * @return what happened to each object, in order
+     * @throws ManifestException naming every refused object (file, object, field, reason);
+     *         nothing was written
      */
     public List<Map.Entry<KubeObject, Outcome>> apply(List<KubeObject> objects, String explicitNamespace) {
         List<KubeObject> placed = new ArrayList<>();
         for (KubeObject o : objects) {
             placed.add(place(o, explicitNamespace));
         }
+        Map<Path, String> staged = new LinkedHashMap<>();
         List<Map.Entry<KubeObject, Outcome>> out = new ArrayList<>();
+        List<String> problems = new ArrayList<>();
         for (KubeObject applied : placed) {
             Path file = dir.resolve(applied.fileName());
-            Optional<String> before = read(file);
-            KubeObject o = stamped(applied, before.map(c -> Manifests.parse(c, file.toString(), x -> { })));
+            // An object given twice in one apply: the later one wins, as applied one after the other.
+            Optional<String> before = staged.containsKey(file) ? Optional.of(staged.get(file)) : read(file);
+            KubeObject o = stamped(applied, before);
             String content = Manifests.toYaml(o.tree());
+            problems.addAll(admission.check(o));
             Outcome outcome = before.isEmpty() ? Outcome.CREATED
                     : before.get().equals(content) ? Outcome.UNCHANGED : Outcome.CONFIGURED;
             if (outcome != Outcome.UNCHANGED) {
-                Manifests.writeAtomically(file, content);
+                staged.put(file, content);
             }
             out.add(Map.entry(o, outcome));
         }
+        refuseIfAny(problems, placed.size(), "applied");
+        commit(staged);
         return out;
     }
 
     /**
-     * The object with {@code metadata.creationTimestamp}: the stored one's when it was
-     * applied before (an update keeps its age), now for a new object.
+     * Checks the objects of a {@code delete -f} as {@link #apply} would: a file that could
+     * not be applied does not delete anything either.
+     *
+     * @throws ManifestException naming every refused object; nothing was deleted
      */
-    private static KubeObject stamped(KubeObject o, Optional<List<KubeObject>> stored) {
-        String created = stored.filter(l -> !l.isEmpty())
-                .map(l -> KubeObject.text(l.getFirst().tree().path("metadata").path("creationTimestamp")))
+    public void checkForDelete(List<KubeObject> objects, String explicitNamespace) {
+        List<String> problems = new ArrayList<>();
+        for (KubeObject o : objects) {
+            problems.addAll(admission.check(place(o, explicitNamespace)));
+        }
+        refuseIfAny(problems, objects.size(), "deleted");
+    }
+
+    private static void refuseIfAny(List<String> problems, int objects, String verb) {
+        if (problems.isEmpty()) {
+            return;
+        }
+        // The exception handler prints "error: " before the first line.
+        throw new ManifestException(String.join("\nerror: ", problems) + "\nerror: nothing " + verb + ": "
+                + problems.size() + " problem" + (problems.size() == 1 ? "" : "s") + " in " + objects + " object"
+                + (objects == 1 ? "" : "s") + " (all objects of one invocation or none)");
+    }
+
+    /**
+     * Writes every staged file, or none: each is written beside its target first, then
+     * renamed over it; a rename that fails puts back what the earlier ones replaced.
+     */
+    private void commit(Map<Path, String> staged) {
+        Map<Path, Path> temps = new LinkedHashMap<>();
+        Map<Path, Optional<String>> replaced = new LinkedHashMap<>();
+        try {
+            Files.createDirectories(dir);
+            for (Map.Entry<Path, String> e : staged.entrySet()) {
+                Path tmp = e.getKey().resolveSibling("." + e.getKey().getFileName() + ".tmp");
+                Files.writeString(tmp, e.getValue(), StandardCharsets.UTF_8);
+                temps.put(e.getKey(), tmp);
+            }
+            for (Map.Entry<Path, Path> e : temps.entrySet()) {
+                Optional<String> previous = read(e.getKey());
+                Files.move(e.getValue(), e.getKey(), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                replaced.put(e.getKey(), previous);
+            }
+        } catch (IOException | UncheckedIOException e) {
+            for (Map.Entry<Path, Optional<String>> r : replaced.entrySet()) {
+                try {
+                    if (r.getValue().isPresent()) {
+                        Manifests.writeAtomically(r.getKey(), r.getValue().get());
+                    } else {
+                        Files.deleteIfExists(r.getKey());
+                    }
+                } catch (IOException | UncheckedIOException ignored) {
+                    // Reported below with the original failure.
+                }
+            }
+            throw new UncheckedIOException("cannot store the manifests in " + dir + " (nothing applied): "
+                    + e.getMessage(), e instanceof IOException io ? io : new IOException(e));
+        } finally {
+            for (Path tmp : temps.values()) {
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException ignored) {
+                    // A leftover dot file: nobody reads it.
+                }
+            }
+        }
+    }
+
+    /**
+     * The object with {@code metadata.creationTimestamp}: the stored one's when it was
+     * applied before (an update keeps its age), now for a new object or when the stored
+     * one cannot be read.
+     */
+    private static KubeObject stamped(KubeObject o, Optional<String> stored) {
+        String created = stored.flatMap(c -> {
+                    try {
+                        return Manifests.parseStored(c, "stored").stream().findFirst();
+                    } catch (RuntimeException e) {
+                        return Optional.empty(); // replaced by this apply
+                    }
+                })
+                .map(x -> KubeObject.text(x.tree().path("metadata").path("creationTimestamp")))
                 .filter(s -> !s.isEmpty())
                 .orElse(java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString());
         ObjectNode tree = o.tree();
         tree.withObjectProperty("metadata").put("creationTimestamp", created);
-        return KubeObject.of(tree);
+        return KubeObject.of(tree).from(o.origin());
     }
 
     static KubeObject place(KubeObject o, String explicitNamespace) {
@@ -117,21 +205,68 @@ public final class ManifestStore {
         return Optional.empty();
     }
 
-    /** Every stored object. */
+    /** Every stored object; a stored file that cannot be read is left out (see {@link #unreadable()}). */
     public List<KubeObject> all() {
         List<KubeObject> out = new ArrayList<>();
+        for (Path f : files()) {
+            try {
+                out.addAll(Manifests.readStored(f));
+            } catch (ManifestException e) {
+                // Shown by local status (the controller reports it); here it must not stop get or delete.
+            }
+        }
+        return out;
+    }
+
+    /** Why each stored file that cannot be read cannot be read: one line each, empty when all can. */
+    public List<String> unreadable() {
+        List<String> out = new ArrayList<>();
+        for (Path f : files()) {
+            try {
+                Manifests.readStored(f);
+            } catch (ManifestException e) {
+                out.add(e.getMessage());
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Removes the stored file of {@code kindKey} {@code namespace}/{@code name} without
+     * reading it: for an object whose file cannot be read, so {@link #find} does not see it.
+     *
+     * @return whether there was such a file
+     */
+    public boolean deleteUnreadable(String kindKey, String namespace, String name) {
+        Path namespaced = dir.resolve(kindKey + "." + namespace + "." + name + ".yaml");
+        Path clusterScoped = dir.resolve(kindKey + "." + name + ".yaml");
+        for (Path f : List.of(namespaced, clusterScoped)) {
+            if (Files.isRegularFile(f) && !readable(f)) {
+                return deleteFile(f);
+            }
+        }
+        return false;
+    }
+
+    private static boolean readable(Path f) {
+        try {
+            Manifests.readStored(f);
+            return true;
+        } catch (ManifestException e) {
+            return false;
+        }
+    }
+
+    private List<Path> files() {
         if (!Files.isDirectory(dir)) {
-            return out;
+            return List.of();
         }
         try (Stream<Path> s = Files.list(dir)) {
-            for (Path f : s.filter(p -> p.getFileName().toString().endsWith(".yaml")).sorted().toList()) {
-                Optional<String> content = read(f);
-                content.ifPresent(c -> out.addAll(Manifests.parse(c, f.toString(), skipped -> { })));
-            }
+            return s.filter(p -> p.getFileName().toString().endsWith(".yaml") && !p.getFileName().toString().startsWith("."))
+                    .sorted().toList();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        return out;
     }
 
     /**
@@ -160,7 +295,8 @@ public final class ManifestStore {
             }
             labels.put(key, value);
         }
-        KubeObject next = KubeObject.of(tree);
+        KubeObject next = KubeObject.of(tree).from("label");
+        refuseIfAny(admission.check(next), 1, "labelled");
         Manifests.writeAtomically(dir.resolve(next.fileName()), Manifests.toYaml(next.tree()));
         return next;
     }

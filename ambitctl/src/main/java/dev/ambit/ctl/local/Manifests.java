@@ -15,6 +15,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import com.fasterxml.jackson.dataformat.yaml.util.StringQuotingChecker;
+import dev.ambit.common.config.Limits;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -26,6 +28,11 @@ import java.util.List;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.yaml.snakeyaml.LoaderOptions;
+import org.yaml.snakeyaml.error.YAMLException;
+import org.yaml.snakeyaml.nodes.NodeId;
+import org.yaml.snakeyaml.nodes.Tag;
+import org.yaml.snakeyaml.resolver.Resolver;
 
 /**
  * Reading and writing Kubernetes manifests: multi-document YAML (or JSON), {@code kind: List}
@@ -36,18 +43,61 @@ public final class Manifests {
     /** JSON, pretty as kubectl prints it (4 spaces, {@code "key": value}), for state files and {@code -o json}. */
     public static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
             .setDefaultPrettyPrinter(kubectlStyle());
-    /** YAML without the leading {@code ---}, with minimal quotes. */
-    public static final YAMLMapper YAML = YAMLMapper.builder(YAMLFactory.builder()
-                    .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
-                    .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES)
-                    .build())
-            .build();
+    /**
+     * YAML without the leading {@code ---}, with minimal quotes: a string is written plain
+     * only when YAML 1.1 (SnakeYAML, which istiod-lite's folder reads with, and Jackson when
+     * the controller reads it back) reads it back as that same string. Jackson's own check
+     * leaves {@code 0x1f}, {@code 1e3}, {@code 1_000}, {@code 1:20}, {@code 2024-01-01} or
+     * {@code .inf} plain, which come back as numbers, dates or not at all: a namespace
+     * named {@code 1e3} in a DENY rule would have become {@code "1000.0"}.
+     *
+     * <p>Reads user input of any size: each object is then held to the limits by {@link Admission}.
+     */
+    public static final YAMLMapper YAML = mapper(Integer.MAX_VALUE);
+    /**
+     * Reads stored manifests (the controller, {@link ManifestStore}): accepts every file
+     * {@code apply} writes (at most {@link Limits#MAX_FILE_BYTES} bytes, so at most that
+     * many code points), and no more.
+     */
+    static final YAMLMapper STORED_YAML = mapper(Limits.MAX_FILE_BYTES);
 
     // DNS-1123: names of namespaces (labels) and of most objects (subdomains).
     private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
     private static final Pattern DNS_SUBDOMAIN = Pattern.compile("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?");
 
     private Manifests() {
+    }
+
+    private static YAMLMapper mapper(int codePointLimit) {
+        LoaderOptions options = new LoaderOptions();
+        options.setCodePointLimit(codePointLimit);
+        return YAMLMapper.builder(YAMLFactory.builder()
+                        .loaderOptions(options)
+                        .stringQuotingChecker(new Yaml11Quoting())
+                        .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
+                        .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES)
+                        .build())
+                .build();
+    }
+
+    /** Quotes what Jackson would, and every string YAML 1.1 would not read back as a string. */
+    private static final class Yaml11Quoting extends StringQuotingChecker.Default {
+        private static final long serialVersionUID = 1L;
+        private static final Resolver RESOLVER = new Resolver();
+
+        @Override
+        public boolean needToQuoteName(String name) {
+            return super.needToQuoteName(name) || !plainIsString(name);
+        }
+
+        @Override
+        public boolean needToQuoteValue(String value) {
+            return super.needToQuoteValue(value) || !plainIsString(value);
+        }
+
+        private static boolean plainIsString(String s) {
+            return Tag.STR.equals(RESOLVER.resolve(NodeId.scalar, s, true));
+        }
     }
 
     private static DefaultPrettyPrinter kubectlStyle() {
@@ -69,13 +119,17 @@ public final class Manifests {
      * @throws ManifestException naming the origin, the document and what is wrong
      */
     public static List<KubeObject> parse(String content, String origin, Consumer<String> skipped) {
+        return parse(YAML, content, origin, skipped);
+    }
+
+    private static List<KubeObject> parse(YAMLMapper yaml, String content, String origin, Consumer<String> skipped) {
         requireNonNull(content, "content");
         requireNonNull(origin, "origin");
         requireNonNull(skipped, "skipped");
         List<KubeObject> out = new ArrayList<>();
         int doc = 0;
-        try (JsonParser parser = YAML.getFactory().createParser(content);
-             MappingIterator<JsonNode> it = YAML.readValues(parser, JsonNode.class)) {
+        try (JsonParser parser = yaml.getFactory().createParser(content);
+             MappingIterator<JsonNode> it = yaml.readValues(parser, JsonNode.class)) {
             while (it.hasNextValue()) {
                 JsonNode n = it.nextValue();
                 doc++;
@@ -101,8 +155,38 @@ public final class Manifests {
                     + (e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ")"));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        } catch (YAMLException e) {
+            // SnakeYAML's own limits (code points, nesting, aliases) surface unwrapped.
+            throw new ManifestException(origin + ": cannot read: " + e.getMessage());
         }
         return out;
+    }
+
+    /**
+     * The objects of one stored manifest ({@code STATE/manifests}, written by {@code apply}).
+     *
+     * @throws ManifestException naming the file and the reason, the limit for a file over
+     *         {@link Limits#MAX_FILE_BYTES}, which {@code apply} never writes
+     */
+    public static List<KubeObject> readStored(Path file) {
+        requireNonNull(file, "file");
+        String content;
+        try {
+            long size = Files.size(file);
+            if (size > Limits.MAX_FILE_BYTES) {
+                throw new ManifestException(file + ": " + Limits.overLimit("the file", size, Limits.MAX_FILE_BYTES,
+                        "the largest manifest file ambitctl local writes and reads"));
+            }
+            content = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new ManifestException(file + ": cannot read: " + e.getMessage());
+        }
+        return parseStored(content, file.toString());
+    }
+
+    /** {@link #parse} for the content of a stored manifest. */
+    static List<KubeObject> parseStored(String content, String origin) {
+        return parse(STORED_YAML, content, origin, skipped -> { });
     }
 
     private static void add(JsonNode n, String where, List<KubeObject> out, Consumer<String> skipped) {
@@ -111,7 +195,7 @@ public final class Manifests {
         }
         KubeObject o;
         try {
-            o = KubeObject.of((ObjectNode) n);
+            o = KubeObject.of((ObjectNode) n).from(where);
         } catch (IllegalArgumentException e) {
             throw new ManifestException(where + ": " + e.getMessage());
         }

@@ -1,6 +1,7 @@
 package dev.ambit.ctl.local;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -76,6 +77,17 @@ public final class Services {
     /** {@code spec.selector}; empty for a selector-less Service. */
     public static Map<String, String> selector(KubeObject svc) {
         return KubeObject.stringMap(svc.spec().path("selector"));
+    }
+
+    /**
+     * {@code tree} (a Service) with its VIP in {@code spec.clusterIP} and {@code spec.clusterIPs},
+     * as the controller hands it to istiod-lite and shows it.
+     */
+    public static ObjectNode withClusterIp(ObjectNode tree, String vip) {
+        ObjectNode spec = tree.withObjectProperty("spec");
+        spec.put("clusterIP", vip);
+        spec.putArray("clusterIPs").add(vip);
+        return tree;
     }
 
     /** {@code spec.clusterIP} as written: "" when ambitctl should allocate one, "None" for a headless Service. */
