@@ -156,6 +156,32 @@ class ApplyFailsClosedTest {
         }
     }
 
+    @Test
+    @Order(3)
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aStoredManifestTheControllerCannotReadIsShownByLocalStatus() throws IOException {
+        // Not something apply writes: a hand edit (or an older ambitctl) in the state folder.
+        Path handmade = Ambitctl.STATE.resolve("manifests").resolve("authorizationpolicy." + NS + ".handmade.yaml");
+        try {
+            Files.writeString(handmade, "# " + "x".repeat(3 * 1024 * 1024) + "\n" + Yaml.authorizationPolicy(NS,
+                    "handmade", "web", "DENY", INTRUDER), StandardCharsets.UTF_8);
+            Ambitctl.Result status = mesh.eventually("local status reporting the unreadable manifest", PROPAGATION, () -> {
+                Ambitctl.Result r = Ambitctl.local("status");
+                return !r.ok() && r.out().contains(handmade.toString()) ? r : null;
+            });
+            assertThat(status.out()).contains("applied manifests the controller cannot read")
+                    .contains("over the limit of " + 3 * 1024 * 1024 + " bytes");
+            assertThat(mesh.logTail("controller", 50)).contains("manifest cannot be read: " + handmade);
+
+            // delete by name removes it although it cannot be read; the cluster is healthy again.
+            Ambitctl.localOk("delete", "authorizationpolicy", "handmade", "-n", NS);
+            assertThat(handmade).doesNotExist();
+            mesh.eventually("local status healthy again", PROPAGATION, () -> Ambitctl.local("status").ok());
+        } finally {
+            Files.deleteIfExists(handmade);
+        }
+    }
+
     // ------------------------------------------------------------------ helpers
 
     /** A DENY on web from {@code count} made-up principals ({@code format} with the index) then the intruder. */
