@@ -189,6 +189,23 @@ public final class Controller {
 
     void tick() {
         reloadManifests();
+        Map<String, Desired> desired = Map.of();
+        try {
+            desired = reconcilePods();
+        } catch (RuntimeException e) {
+            // Logged and retried next tick; what istiod-lite reads is still written below, so a
+            // pod problem never holds back a policy change.
+            log("reconciling pods failed (retrying): " + e);
+        }
+        Map<String, ServiceView> services = services();
+        writeIstiodConfig(services);
+        writeHostsFiles(services);
+        updateBalancer(services);
+        writeStatus(desired, services);
+    }
+
+    /** Pods made to match the manifests: deleted, created, their containers supervised; returns the desired pods. */
+    private Map<String, Desired> reconcilePods() {
         Map<String, Desired> desired = desiredPods();
         List<RunningPod> doomed = new ArrayList<>();
         for (RunningPod p : pods.values()) {
@@ -210,11 +227,7 @@ public final class Controller {
             }
         }
         supervise();
-        Map<String, ServiceView> services = services();
-        writeIstiodConfig(services);
-        writeHostsFiles(services);
-        updateBalancer(services);
-        writeStatus(desired, services);
+        return desired;
     }
 
     private void reloadManifests() {
