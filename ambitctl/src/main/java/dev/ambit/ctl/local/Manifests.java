@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.core.util.DefaultIndenter;
 import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import com.fasterxml.jackson.core.util.Separators;
@@ -18,6 +19,7 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import com.fasterxml.jackson.dataformat.yaml.util.StringQuotingChecker;
 import dev.ambit.common.config.Limits;
 import java.io.IOException;
+import java.io.StringReader;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -30,6 +32,8 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.error.YAMLException;
+import org.yaml.snakeyaml.events.AliasEvent;
+import org.yaml.snakeyaml.events.Event;
 import org.yaml.snakeyaml.nodes.NodeId;
 import org.yaml.snakeyaml.nodes.Tag;
 import org.yaml.snakeyaml.resolver.Resolver;
@@ -77,6 +81,8 @@ public final class Manifests {
                         .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
                         .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES)
                         .build())
+                // kubectl refuses a key given twice; taking the last one would silently pick one meaning.
+                .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
                 .build();
     }
 
@@ -126,6 +132,7 @@ public final class Manifests {
         requireNonNull(content, "content");
         requireNonNull(origin, "origin");
         requireNonNull(skipped, "skipped");
+        refuseAliases(content, origin);
         List<KubeObject> out = new ArrayList<>();
         int doc = 0;
         try (JsonParser parser = yaml.getFactory().createParser(content);
@@ -211,6 +218,30 @@ public final class Manifests {
             throw new ManifestException(where + ": " + o.reference() + ": " + e.getMessage());
         }
         out.add(o);
+    }
+
+    /**
+     * Jackson reads a YAML alias ({@code *name}) as the string {@code "name"}, not as the
+     * anchored value: {@code principals: [*denied]} would deny a principal called "denied".
+     * Aliases are refused rather than misread.
+     */
+    private static void refuseAliases(String content, String origin) {
+        if (content.indexOf('*') < 0) {
+            return;
+        }
+        LoaderOptions options = new LoaderOptions();
+        options.setCodePointLimit(Integer.MAX_VALUE);
+        try {
+            for (Event e : new org.yaml.snakeyaml.Yaml(options).parse(new StringReader(content))) {
+                if (e instanceof AliasEvent alias) {
+                    throw new ManifestException(origin + ": line " + (alias.getStartMark().getLine() + 1) + ": YAML alias *"
+                            + alias.getAnchor() + " (expected: the value written out; ambitctl local does not expand"
+                            + " aliases)");
+                }
+            }
+        } catch (YAMLException e) {
+            // Not YAML: the parse below reports it with its line.
+        }
     }
 
     /** Checks what {@code ambitctl local} relies on: names, and for workloads a command to run. */

@@ -119,6 +119,31 @@ class ManifestsTest {
     }
 
     @Test
+    void refusesWhatItWouldMisreadAliasesAndKeysGivenTwice() {
+        // Jackson would read *denied as the string "denied": a DENY on a principal nobody has.
+        assertThatThrownBy(() -> Manifests.parse("""
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: deny, namespace: shop}
+                x-denied: &denied cluster.local/ns/shop/sa/intruder
+                spec:
+                  action: DENY
+                  rules: [{from: [{source: {principals: [*denied]}}]}]
+                """, "alias.yaml", s -> { })).hasMessageContaining("alias.yaml: line 7: YAML alias *denied");
+        assertThatThrownBy(() -> Manifests.parse("""
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: deny, namespace: shop}
+                spec:
+                  action: DENY
+                  action: ALLOW
+                """, "twice.yaml", s -> { })).hasMessageContaining("twice.yaml: invalid YAML: Duplicate field 'action'");
+        // A '*' inside a value is not an alias.
+        assertThat(Manifests.parse("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: a, annotations: {x: \"*\"}}\n",
+                "star.yaml", s -> { })).hasSize(1);
+    }
+
+    @Test
     void placesObjectsInTheirNamespaceOrTheOneGiven() {
         KubeObject noNs = Manifests.parse("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: a}\n", "a", s -> { })
                 .getFirst();
