@@ -41,7 +41,12 @@ import org.slf4j.LoggerFactory;
  *       both directions have finished, both channels are closed: {@link RelayResult.Termination#COMPLETED}.</li>
  *   <li><b>Abort.</b> A TCP reset, error or early close resets the stream with
  *       {@code CONNECT_ERROR} (RFC 9113 §8.5); an RST_STREAM, error or early close of the
- *       stream closes TCP with {@code SO_LINGER 0}, i.e. a TCP RST.</li>
+ *       stream (its HTTP/2 connection gone without END_STREAM, a drain deadline) closes TCP
+ *       with {@code SO_LINGER 0}, i.e. a TCP RST, never a FIN.</li>
+ *   <li><b>Process death.</b> The caller arms the TCP socket with {@link Linger#resetOnClose}
+ *       when it is accepted or connected, so a dying agent resets it too; the relay restores
+ *       the normal linger only as it shuts the TCP output down after END_STREAM
+ *       ({@link Linger}).</li>
  * </ul>
  *
  * <p>Both channels must be registered on the same event loop and {@link #start} must be
@@ -119,6 +124,9 @@ public final class Relay {
         EpollHalfClose.keepRegistered(tcp);
         tcp.config().setAutoRead(false);
         tcp.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+        // Normally armed when accepted or connected already; a relay never ends its TCP side with a
+        // FIN by accident, not even when this process dies.
+        Linger.resetOnClose(tcp);
         stream.config().setAutoRead(false);
         tcp.pipeline().addLast("hbone-relay-tcp", relay.new TcpSide());
         stream.pipeline().addLast("hbone-relay-stream", relay.new StreamSide());
@@ -230,7 +238,9 @@ public final class Relay {
         if (done) {
             return;
         }
-        tcp.shutdownOutput().addListener((ChannelFuture f) -> {
+        // The graceful close of the TCP socket begins: its FIN and the bytes before it must be
+        // delivered even if this process dies now, so the linger is normal from here (Linger).
+        Linger.shutdownGracefully(tcp).addListener((ChannelFuture f) -> {
             if (f.isSuccess()) {
                 tcpOutputShut = true;
                 maybeComplete();
@@ -259,20 +269,14 @@ public final class Relay {
         }
         done = true;
         if (termination == RelayResult.Termination.TCP_ABORTED) {
-            tcp.close();
+            Linger.reset(tcp);
             if (stream.isActive()) {
                 stream.writeAndFlush(new DefaultHttp2ResetFrame(Http2Error.CONNECT_ERROR))
                         .addListener((ChannelFuture f) -> stream.close());
             }
         } else {
-            // SO_LINGER 0 turns the close into a RST, which is what the stream's abort means.
-            // Channels without the option (not a socket) just close.
-            try {
-                tcp.config().setOption(ChannelOption.SO_LINGER, 0);
-            } catch (RuntimeException ignored) {
-                // The socket is already gone; close() below is all that is left to do.
-            }
-            tcp.close();
+            // A RST, never a FIN: the application must not take the lost rest for a clean end.
+            Linger.reset(tcp);
             if (streamResetByPeer) {
                 // The RST_STREAM event comes before the codec closes the stream; closing now would
                 // answer a reset with a reset (RFC 9113 §5.4.2 forbids it). Closing once the codec

@@ -65,6 +65,7 @@ class HboneEndToEndTest {
     private final Queue<RelayResult> clientRelays = new ConcurrentLinkedQueue<>();
     private final Queue<HboneRequest> decided = new ConcurrentLinkedQueue<>();
     private final AtomicInteger hboneConnections = new AtomicInteger();
+    private final Queue<Channel> serverConnections = new ConcurrentLinkedQueue<>();
     private volatile InetSocketAddress echo; // read on the client loop
     private InetSocketAddress deadPort;
     private Channel h2;
@@ -106,6 +107,7 @@ class HboneEndToEndTest {
                     @Override
                     protected void initChannel(Channel ch) {
                         hboneConnections.incrementAndGet();
+                        serverConnections.add(ch);
                         ch.pipeline().addLast(hbone.newConnectionHandler());
                     }
                 }));
@@ -243,6 +245,56 @@ class HboneEndToEndTest {
         awaitSize(clientRelays, 1);
         assertThat(serverRelays.peek().termination()).isEqualTo(RelayResult.Termination.TCP_ABORTED);
         assertThat(clientRelays.peek().termination()).isEqualTo(RelayResult.Termination.STREAM_ABORTED);
+    }
+
+    @Test
+    void anHboneConnectionLostWithoutEndStreamReachesTheAppAsReset() throws Exception {
+        try (Socket app = new Socket(LOOPBACK, outboundListener.getPort())) {
+            app.setSoTimeout(10_000);
+            app.getOutputStream().write("hello".getBytes());
+            InputStream in = app.getInputStream();
+            assertThat(in.readNBytes(5)).isEqualTo("hello".getBytes()); // the tunnel is up and relaying
+            // The server's end of the HBONE connection goes away mid-stream: a TCP FIN without
+            // GOAWAY or END_STREAM, as when the peer agent dies. The app must not see a clean end.
+            Channel connection = serverConnections.peek();
+            connection.eventLoop().submit(() -> connection.unsafe().close(connection.unsafe().voidPromise())).sync();
+            assertThat(org.assertj.core.api.Assertions.catchThrowable(() -> {
+                while (in.read() >= 0) {
+                    // drain until the reset
+                }
+            })).isInstanceOf(java.net.SocketException.class).hasMessageContaining("Connection reset");
+        }
+        awaitSize(clientRelays, 1);
+        assertThat(clientRelays.peek().termination()).isEqualTo(RelayResult.Termination.STREAM_ABORTED);
+    }
+
+    @Test
+    void anUpstreamsGracefulEndReachesTheAppAsEveryByteThenEof() throws Exception {
+        // The upstream sends its answer and closes at once, before the app even half-closed.
+        byte[] answer = new byte[256 * 1024];
+        new Random(7).nextBytes(answer);
+        echo = bind(new ServerBootstrap().group(serverGroup).channel(NioServerSocketChannel.class)
+                .childHandler(new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        ctx.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer(answer))
+                                .addListener(io.netty.channel.ChannelFutureListener.CLOSE);
+                    }
+
+                    @Override
+                    public boolean isSharable() {
+                        return true;
+                    }
+                }));
+        try (Socket app = new Socket(LOOPBACK, outboundListener.getPort())) {
+            app.setSoTimeout(10_000);
+            InputStream in = app.getInputStream();
+            assertThat(in.readNBytes(answer.length)).isEqualTo(answer);
+            assertThat(in.read()).as("the upstream's FIN, relayed as a FIN").isEqualTo(-1);
+            app.shutdownOutput();
+        }
+        awaitSize(clientRelays, 1);
+        assertThat(clientRelays.peek().termination()).isEqualTo(RelayResult.Termination.COMPLETED);
     }
 
     private byte[] roundTrip(ExecutorService threads, byte[] payload) throws Exception {

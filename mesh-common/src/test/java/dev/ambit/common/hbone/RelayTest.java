@@ -132,6 +132,12 @@ class RelayTest {
     }
 
     @Test
+    void tcpIsArmedToResetWhenTheRelayStarts() {
+        // A dying process closes it with a RST, not a FIN (Linger).
+        assertThat(tcp.linger()).isZero();
+    }
+
+    @Test
     void tcpFinFirstThenEndStreamCompletes() {
         tcp.writeInbound(text("request"));
         tcp.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
@@ -143,6 +149,7 @@ class RelayTest {
         end.release();
         assertThat(results).as("the other direction is still open").isEmpty();
         assertThat(tcp.isOpen()).isTrue();
+        assertThat(tcp.linger()).as("the app's FIN does not disarm: the agent still owes it the response").isZero();
 
         // The response still flows after the client's FIN.
         stream.writeInbound(new DefaultHttp2DataFrame(text("response")));
@@ -158,6 +165,9 @@ class RelayTest {
             assertThat(r.cause()).isNull();
         });
         assertThat(tcp.isOpen()).isFalse();
+        assertThat(tcp.lingerAtShutdownOutput()).as("graceful close: normal linger before the FIN")
+                .isEqualTo(TestTcpChannel.DEFAULT_LINGER);
+        assertThat(tcp.lingerAtClose()).as("a clean end closes without a reset").isEqualTo(TestTcpChannel.DEFAULT_LINGER);
         assertThat(stream.isOpen()).isFalse();
         assertThat((Object) stream.readOutbound()).as("no RST_STREAM after a clean end").isNull();
     }
@@ -167,6 +177,8 @@ class RelayTest {
         stream.writeInbound(new DefaultHttp2DataFrame(text("last words"), true));
         assertThat(readBytes(tcp)).isEqualTo("last words");
         assertThat(tcp.isOutputShutdown()).isTrue();
+        assertThat(tcp.lingerAtShutdownOutput()).as("the graceful close began: disarmed before the FIN")
+                .isEqualTo(TestTcpChannel.DEFAULT_LINGER);
         assertThat(results).isEmpty();
 
         tcp.writeInbound(text("reply"));
@@ -194,6 +206,19 @@ class RelayTest {
     }
 
     @Test
+    void aStreamResetAfterTheGracefulHalfCloseResetsTcpAgain() {
+        stream.writeInbound(new DefaultHttp2DataFrame(text("done"), true));
+        assertThat(readBytes(tcp)).isEqualTo("done");
+        assertThat(tcp.lingerAtShutdownOutput()).isEqualTo(TestTcpChannel.DEFAULT_LINGER);
+        // The app is still sending when the stream fails: its socket is reset, not closed.
+        stream.pipeline().fireUserEventTriggered(new DefaultHttp2ResetFrame(Http2Error.CANCEL));
+        stream.runPendingTasks();
+        assertThat(tcp.lingerAtClose()).isZero();
+        assertThat(results).singleElement()
+                .extracting(RelayResult::termination).isEqualTo(RelayResult.Termination.STREAM_ABORTED);
+    }
+
+    @Test
     void trailersWithEndStreamHalfClose() {
         stream.writeInbound(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers(), true));
         assertThat(tcp.isOutputShutdown()).isTrue();
@@ -206,6 +231,7 @@ class RelayTest {
         stream.pipeline().fireUserEventTriggered(new DefaultHttp2ResetFrame(Http2Error.CANCEL));
 
         assertThat(tcp.isOpen()).isFalse();
+        assertThat(tcp.lingerAtClose()).as("closed with a RST").isZero();
         assertThat(stream.isOpen()).as("closed only after the codec has seen the reset").isTrue();
         stream.runPendingTasks();
         assertThat(stream.isOpen()).isFalse();
@@ -248,6 +274,7 @@ class RelayTest {
         stream.close();
         stream.runPendingTasks();
         assertThat(tcp.isOpen()).isFalse();
+        assertThat(tcp.lingerAtClose()).as("the HBONE side lost without END_STREAM: a RST").isZero();
         assertThat(results).singleElement()
                 .extracting(RelayResult::termination).isEqualTo(RelayResult.Termination.STREAM_ABORTED);
     }

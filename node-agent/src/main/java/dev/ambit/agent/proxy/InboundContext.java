@@ -151,6 +151,8 @@ public final class InboundContext {
                 .channelFactory(pod::newChannel)
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                // Reset, never FIN, unless the relay ends it gracefully; also if this process dies (Linger).
+                .option(ChannelOption.SO_LINGER, 0)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) connectTimeout.toMillis())
                 .handler(new EarlyInput())
                 .connect(app);

@@ -137,6 +137,8 @@ public final class Outbound implements AutoCloseable {
                     .handler(server.acceptHandler())
                     .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                     .childOption(ChannelOption.TCP_NODELAY, true)
+                    // Reset, never FIN, unless a relay ends it gracefully; also if this process dies (Linger).
+                    .childOption(ChannelOption.SO_LINGER, 0)
                     .childHandler(new ChannelInitializer<>() {
                         @Override
                         protected void initChannel(Channel ch) {

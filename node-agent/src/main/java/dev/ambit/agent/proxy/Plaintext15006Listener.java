@@ -6,6 +6,7 @@ import dev.ambit.agent.rbac.ConnectionAttributes;
 import dev.ambit.agent.rbac.Decision;
 import dev.ambit.agent.telemetry.ConnectionLabels;
 import dev.ambit.api.workload.Workload;
+import dev.ambit.common.hbone.Linger;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -77,6 +78,8 @@ public final class Plaintext15006Listener implements AutoCloseable {
                 // Reads are the relay's (backpressure); until it starts, EarlyInput's.
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                // Reset, never FIN, unless the relay ends it gracefully; also if this process dies (Linger).
+                .childOption(ChannelOption.SO_LINGER, 0)
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
@@ -175,12 +178,7 @@ public final class Plaintext15006Listener implements AutoCloseable {
 
     /** Closes with {@code SO_LINGER 0}: the client sees a reset, as if nothing listened. */
     private static void reset(Channel ch) {
-        try {
-            ch.config().setOption(ChannelOption.SO_LINGER, 0);
-        } catch (RuntimeException ignored) {
-            // already gone
-        }
-        ch.close();
+        Linger.reset(ch);
     }
 
     /** Configures a {@link Plaintext15006Listener}. */

@@ -3,6 +3,7 @@ package dev.ambit.agent.proxy;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.common.hbone.EpollHalfClose;
+import dev.ambit.common.hbone.Linger;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
@@ -35,6 +36,10 @@ import org.slf4j.LoggerFactory;
  *       {@link Result#completed()}.</li>
  *   <li><b>Abort.</b> An error, reset or early close of one side closes both with
  *       {@code SO_LINGER 0}, i.e. a TCP RST, so neither peer mistakes it for a clean end.</li>
+ *   <li><b>Process death.</b> Both sockets carry {@code SO_LINGER 0} (armed when accepted or
+ *       connected, and again here) until the relay shuts one's output down after the other's
+ *       FIN: a dying agent resets them rather than closing them with a FIN
+ *       ({@link Linger}).</li>
  * </ul>
  *
  * <p>Both channels must be registered on one event loop and {@link #start} called from it
@@ -96,6 +101,8 @@ public final class TcpRelay {
             EpollHalfClose.keepRegistered(s.channel);
             s.channel.config().setAutoRead(false);
             s.channel.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+            // Normally armed when accepted or connected already: see Linger.
+            Linger.resetOnClose(s.channel);
             s.channel.pipeline().addLast("tcp-relay", s);
         }
         if (!client.isActive() || !server.isActive()) {
@@ -121,12 +128,7 @@ public final class TcpRelay {
         }
         done = true;
         for (Side s : new Side[] {client, server}) {
-            try {
-                s.channel.config().setOption(ChannelOption.SO_LINGER, 0); // close() sends a RST
-            } catch (RuntimeException ignored) {
-                // Already gone; close() is all that is left.
-            }
-            s.channel.close();
+            Linger.reset(s.channel); // also a side whose graceful close had begun
         }
         report(false, cause);
     }
@@ -219,7 +221,9 @@ public final class TcpRelay {
             if (done) {
                 return;
             }
-            channel.shutdownOutput().addListener((ChannelFuture f) -> {
+            // This socket's graceful close begins: its FIN and the bytes before it are the kernel's
+            // to deliver from now on, even if this process dies (Linger).
+            Linger.shutdownGracefully(channel).addListener((ChannelFuture f) -> {
                 if (f.isSuccess()) {
                     outputShut = true;
                     maybeComplete();

@@ -155,12 +155,49 @@ class TcpRelayTest {
             assertThat(server.getInputStream().read()).isEqualTo('x');
             server.setSoLinger(true, 0);
             server.close();
-            assertThatThrownBy(() -> readToEnd(client.getInputStream())).isInstanceOf(SocketException.class);
+            assertThatThrownBy(() -> readToEnd(client.getInputStream())).isInstanceOf(SocketException.class)
+                    .hasMessageContaining("Connection reset");
         }
         TcpRelay.Result r = result.get(10, TimeUnit.SECONDS);
         assertThat(r.completed()).isFalse();
         assertThat(r.cause()).isNotNull();
         assertThat(r.clientToServer()).isEqualTo(1);
+    }
+
+    /** The destination answers and closes (not a half-close): the client gets every byte, then a clean EOF. */
+    @Test
+    void aGracefulCloseOfTheDestinationReachesTheClientAsEveryByteThenEof() throws Exception {
+        InetSocketAddress address = startProxy();
+        byte[] reply = pattern(1024 * 1024);
+        try (Socket client = new Socket(address.getAddress(), address.getPort())) {
+            client.setSoTimeout(20_000);
+            try (Socket server = destination.accept()) {
+                CompletableFuture<byte[]> received = receiveToEnd(client);
+                server.getOutputStream().write(reply);
+                server.close();
+                assertThat(received.get(20, TimeUnit.SECONDS)).as("every byte, then EOF").isEqualTo(reply);
+            }
+        }
+        TcpRelay.Result r = result.get(10, TimeUnit.SECONDS);
+        assertThat(r.serverToClient()).isEqualTo(reply.length);
+    }
+
+    /** The client goes away with a reset mid-transfer: the destination's read fails too, it does not end. */
+    @Test
+    void aClientResetReachesTheDestinationAsAReset() throws Exception {
+        InetSocketAddress address = startProxy();
+        try (Socket client = new Socket(address.getAddress(), address.getPort());
+             Socket server = destination.accept()) {
+            server.setSoTimeout(20_000);
+            client.getOutputStream().write(ascii("partial upload"));
+            assertThat(server.getInputStream().readNBytes(7)).isEqualTo(ascii("partial"));
+            client.setSoLinger(true, 0);
+            client.close();
+            assertThatThrownBy(() -> readToEnd(server.getInputStream())).isInstanceOf(SocketException.class)
+                    .hasMessageContaining("Connection reset");
+        }
+        TcpRelay.Result r = result.get(10, TimeUnit.SECONDS);
+        assertThat(r.completed()).isFalse();
     }
 
     /**

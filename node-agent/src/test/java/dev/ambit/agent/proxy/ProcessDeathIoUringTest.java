@@ -1,0 +1,19 @@
+package dev.ambit.agent.proxy;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import org.junit.jupiter.api.BeforeAll;
+
+/** Every {@link ProcessDeathTest} case with the proxy on io_uring sockets and loops. */
+class ProcessDeathIoUringTest extends ProcessDeathTest {
+
+    @BeforeAll
+    static void ioUringAvailable() {
+        assumeTrue(Transport.IO_URING.isAvailable(), () -> "io_uring: " + Transport.IO_URING.unavailabilityCause());
+    }
+
+    @Override
+    Transport transport() {
+        return Transport.IO_URING;
+    }
+}
