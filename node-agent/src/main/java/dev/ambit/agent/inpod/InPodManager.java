@@ -192,6 +192,10 @@ public final class InPodManager implements AutoCloseable {
             return CompletableFuture.failedFuture(new IllegalArgumentException("pod " + sandbox.key()
                     + ": no IPv4 address in " + addresses + " (expected: the pod's addresses; IPv6 is not captured)"));
         }
+        if (!java.nio.file.Files.exists(sandbox.netns())) {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("pod " + sandbox.key() + ": netns "
+                    + sandbox.netns() + " does not exist (expected: the pod sandbox's network namespace, created first)"));
+        }
         return CompletableFuture.runAsync(() -> {
             if (closed) {
                 throw new IllegalStateException("the agent is shutting down");
@@ -287,6 +291,8 @@ public final class InPodManager implements AutoCloseable {
         if (closed) {
             return;
         }
+        // A pod whose DEL never came (its caller crashed): its sandbox is gone, so is the report.
+        announced.values().removeIf(a -> !java.nio.file.Files.exists(a.sandbox().netns()));
         boolean synced = ready.getAsBoolean();
         if (synced) {
             readySeen = true;
