@@ -80,7 +80,8 @@ class PodStartCaptureTest {
                     && l.path("src.workload").asText().equals("frontend")
                     && l.path("security").asText().equals("mutual_tls")));
             LocalMesh.sleep(3000); // a few more probes once meshed: STRICT refuses
-            assertThat(answers(probe)).as("plaintext answers from late at any time\n%s", mesh.diagnostics()).isEmpty();
+            assertThat(answers(probe)).as(() -> "plaintext answers from late at any time\n" + mesh.diagnostics())
+                    .isEmpty();
             assertThat(probe.outSoFar()).as("the probe ran").contains("PROBE");
         } finally {
             probe.kill();
@@ -115,7 +116,7 @@ class PodStartCaptureTest {
                     && l.path("dst.workload").asText().equals("orphan")
                     && l.path("security").asText().equals("mutual_tls")));
             LocalMesh.sleep(3000);
-            assertThat(answers(probe)).as("plaintext answers from orphan at any time\n%s", mesh.diagnostics())
+            assertThat(answers(probe)).as(() -> "plaintext answers from orphan at any time\n" + mesh.diagnostics())
                     .isEmpty();
             assertThat(probe.outSoFar()).as("the probe ran").contains("PROBE");
         } finally {

@@ -166,6 +166,7 @@ final class PodGate {
         private ScheduledFuture<?> recheck;
         private String listener;
         private BooleanSupplier ready;
+        private long resets;
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
@@ -216,9 +217,12 @@ final class PodGate {
                 while (!waiting.isEmpty() && now - waiting.peek().deadline() >= 0) {
                     Waiting w = waiting.poll();
                     held.labels(listener, "reset").inc();
-                    log.info("pod {}: {} connection from {} reset: {} not known after {}", pod, listener,
-                            w.child().remoteAddress(), binding == null ? "its workload" : "its workload or certificate",
-                            wait);
+                    // 1st, 2nd, 4th, 8th... reset of this listener at info: a client retrying fast
+                    // does not flood the log (the counter has them all).
+                    boolean loud = Long.bitCount(++resets) == 1;
+                    (loud ? log.atInfo() : log.atDebug()).log("pod {}: {} connection from {} reset: {} not known"
+                            + " after {} (reset {} of this listener)", pod, listener, w.child().remoteAddress(),
+                            binding == null ? "its workload" : "its workload or certificate", wait, resets);
                     reset(w.child());
                 }
             }
