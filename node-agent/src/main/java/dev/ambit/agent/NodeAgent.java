@@ -10,6 +10,7 @@ import dev.ambit.agent.identity.CertificateManager;
 import dev.ambit.agent.identity.TlsContexts;
 import dev.ambit.agent.identity.TrustBundle;
 import dev.ambit.agent.inpod.Capture;
+import dev.ambit.agent.inpod.CniServer;
 import dev.ambit.agent.inpod.InPodManager;
 import dev.ambit.agent.inpod.KubernetesSandboxes;
 import dev.ambit.agent.inpod.LocalSandboxes;
@@ -51,8 +52,8 @@ import org.slf4j.LoggerFactory;
  * {@code app.rs}). Start order follows the data's path: capture (re-opening the pins a
  * previous process left, so enrolled pods stay captured and fail closed meanwhile), the
  * control plane channel (xDS and CA over TLS on 15012), certificates, the data path's
- * event loops and HBONE pool, pod enrolment (after the first xDS sync), then the stats,
- * readiness and admin listeners.
+ * event loops and HBONE pool, pod enrolment (the CNI endpoint at once, xDS-driven after the
+ * first sync), then the stats, readiness and admin listeners.
  *
  * <p>Shutdown ({@link #shutdown()}, SIGTERM): readiness turns false, every pod's listeners
  * stop accepting, open connections get {@code --drain-timeout} to finish, then everything
@@ -155,9 +156,13 @@ public final class NodeAgent implements AutoCloseable {
                 .ready(xds::isSynced)
                 .networks((workloadUid, sandbox) -> PodNetwork.namespace(workloadUid, sandbox.netns(), transport))
                 .drainDeadline(config.drainTimeout())
+                .connectionWait(config.connectionWait())
                 .build();
         closeables.add(inpod);
         inpod.start();
+        // Pods reported here are captured before their containers start, xDS or not.
+        CniServer cni = CniServer.start(config.cniSocket(), CniServer.Pods.of(inpod));
+        closeables.add(cni);
         xds.start();
 
         Readiness readiness = Readiness.builder()

@@ -30,6 +30,9 @@ import java.util.Set;
  * @param tlsProvider BoringSSL (with the JDK's as fallback when AUTO), or the JDK's
  * @param workerThreads the event loops of the data path
  * @param drainTimeout how long connections may finish on SIGTERM and on unenrolment
+ * @param cniSocket the unix socket of the enrolment endpoint ({@code CniServer})
+ * @param connectionWait how long a connection of a captured pod whose workload or certificate
+ *     is not known yet waits before it is reset
  * @param log the log specification, e.g. {@code info,dev.ambit.agent.proxy=debug}
  * @param logJson one JSON object per log line instead of text
  */
@@ -51,6 +54,8 @@ public record NodeAgentConfig(
         TlsContexts.Provider tlsProvider,
         int workerThreads,
         Duration drainTimeout,
+        Path cniSocket,
+        Duration connectionWait,
         String log,
         boolean logJson) {
 
@@ -74,6 +79,9 @@ public record NodeAgentConfig(
               --tls-provider P         auto (default: BoringSSL, else the JDK), openssl or jdk
               --worker-threads N       data-path event loops (default: one per core)
               --drain-timeout D        connections' grace on shutdown and unenrolment (default 5s)
+              --cni-socket FILE        enrolment endpoint, HTTP/JSON on a unix socket (default /var/run/ambit/cni.sock)
+              --connection-wait D      how long a captured pod's connections wait for its workload and
+                                       certificate before they are reset (default 10s)
               --log SPEC               log levels, e.g. info,dev.ambit.agent.proxy=debug (default info)
               --log-json               log lines as JSON objects
             durations: 500ms, 30s, 10m
@@ -102,6 +110,11 @@ public record NodeAgentConfig(
         if (drainTimeout.isNegative()) {
             throw new IllegalArgumentException("--drain-timeout: " + drainTimeout + " (expected: >= 0)");
         }
+        requireNonNull(cniSocket, "cniSocket");
+        requireNonNull(connectionWait, "connectionWait");
+        if (connectionWait.isNegative()) {
+            throw new IllegalArgumentException("--connection-wait: " + connectionWait + " (expected: >= 0)");
+        }
         requireNonNull(log, "log");
     }
 
@@ -118,7 +131,8 @@ public record NodeAgentConfig(
     public static NodeAgentConfig parse(String nodeNameEnv, String... args) {
         Flags f = Flags.parse(args, Set.of("node", "pods-dir", "kubernetes", "istiod", "istiod-name", "root-cert",
                 "token", "trust-domain", "cgroup-root", "bpffs-root", "admin-address", "stats-port",
-                "readiness-port", "transport", "tls-provider", "worker-threads", "drain-timeout", "log", "log-json"),
+                "readiness-port", "transport", "tls-provider", "worker-threads", "drain-timeout", "cni-socket",
+                "connection-wait", "log", "log-json"),
                 Set.of("kubernetes", "log-json"));
         InetSocketAddress admin = hostPort("admin-address", f.string("admin-address", "127.0.0.1:15000"));
         return new NodeAgentConfig(
@@ -139,6 +153,8 @@ public record NodeAgentConfig(
                 provider(f.string("tls-provider", "auto")),
                 f.integer("worker-threads", Runtime.getRuntime().availableProcessors(), 1, 256),
                 f.duration("drain-timeout", "5s"),
+                f.path("cni-socket", Path.of("/var/run/ambit/cni.sock")),
+                f.duration("connection-wait", "10s"),
                 f.string("log", "info"),
                 f.bool("log-json"));
     }

@@ -24,19 +24,24 @@ class NodeAgentConfigTest {
         assertThat(c.transport()).isEqualTo("epoll");
         assertThat(c.tlsProvider()).isEqualTo(TlsContexts.Provider.AUTO);
         assertThat(c.drainTimeout()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(c.cniSocket()).isEqualTo(Path.of("/var/run/ambit/cni.sock"));
+        assertThat(c.connectionWait()).isEqualTo(Duration.ofSeconds(10));
     }
 
     @Test
     void localModeFlags() {
         NodeAgentConfig c = NodeAgentConfig.parse(null, "--node", "node1", "--pods-dir", "/run/pods",
                 "--istiod", "10.250.0.2:15012", "--cgroup-root", "/sys/fs/cgroup/unified", "--tls-provider", "jdk",
-                "--drain-timeout", "500ms", "--log", "debug", "--log-json");
+                "--drain-timeout", "500ms", "--log", "debug", "--log-json", "--cni-socket", "/run/n1/cni.sock",
+                "--connection-wait", "2s");
         assertThat(c.podsDir()).isEqualTo(Path.of("/run/pods"));
         assertThat(c.kubernetes()).isFalse();
         assertThat(c.istiodAddress().getHostString()).isEqualTo("10.250.0.2");
         assertThat(c.tlsProvider()).isEqualTo(TlsContexts.Provider.JDK);
         assertThat(c.drainTimeout()).isEqualTo(Duration.ofMillis(500));
         assertThat(c.logJson()).isTrue();
+        assertThat(c.cniSocket()).isEqualTo(Path.of("/run/n1/cni.sock"));
+        assertThat(c.connectionWait()).isEqualTo(Duration.ofSeconds(2));
     }
 
     @Test

@@ -215,6 +215,7 @@ class NodeAgentFaultsTest {
         String n = node.name();
         Daemon d = Daemon.java("agent-" + n, node.netns(), dir.resolve(n + ".log"), "dev.ambit.agent.NodeAgent",
                 List.of("--node", n, "--pods-dir", dir.resolve(n + "/pods").toString(),
+                        "--cni-socket", dir.resolve(n + "/cni.sock").toString(),
                         "--istiod", cp.address().getHostAddress() + ":15012",
                         "--root-cert", dir.resolve("ca/ambit-root-cert.pem").toString(),
                         "--token", dir.resolve(n + "/token").toString(),

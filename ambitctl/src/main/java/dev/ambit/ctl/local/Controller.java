@@ -37,7 +37,8 @@ import java.util.stream.Stream;
  * hosts file) created and deleted, containers run as processes and restarted per
  * {@code restartPolicy}, Service VIPs allocated — then writes what istiod-lite reads
  * ({@code istiod/config}), what each node agent reads ({@code nodes/<node>/pods}) and
- * {@code status.json}.
+ * {@code status.json}. A meshed pod's containers start only once its node's agent has
+ * captured it ({@link PodEnrolment}, the CNI plugin's part).
  *
  * <p>Single-threaded: all state below belongs to the loop. It starts clean: sandboxes a
  * previous controller left are removed first (pods get new uids and addresses).
@@ -62,6 +63,7 @@ public final class Controller {
     private final Map<Path, String> written = new HashMap<>();
     private final Map<Path, String> hostsWritten = new HashMap<>();
     private ServiceBalancerHook balancer;
+    private final PodEnrolment enrolment;
     private Map<String, List<String>> lastBackends = Map.of();
     private final StoredManifests storedManifests;
     private List<KubeObject> manifests = List.of();
@@ -85,6 +87,8 @@ public final class Controller {
         ObjectNode spec;
         final PodTemplate template;
         final List<ContainerRun> containers = new ArrayList<>();
+        /** In the ambient mesh: its containers start only once its node's agent captured it. */
+        boolean meshed;
         String phase = "Running";
 
         RunningPod(Desired d, String uid, String node, String ip, Path cgroup) {
@@ -142,6 +146,8 @@ public final class Controller {
         this.log = log;
         this.balancer = backends -> { };
         this.storedManifests = new StoredManifests(state.manifests(), this::log);
+        this.enrolment = new PodEnrolment(state::nodeCniSocket, new CniClient(PodEnrolment.CALL_TIMEOUT), Instant::now,
+                this::log);
         for (ClusterInfo.Node n : cluster.nodes()) {
             podIps.put(n.name(), IpPool.podAddresses(n.index()));
         }
@@ -294,6 +300,16 @@ public final class Controller {
         return best;
     }
 
+    /** The labels of Namespace {@code ns} as applied; none if it was not applied. */
+    private Map<String, String> namespaceLabels(String ns) {
+        for (KubeObject o : manifests) {
+            if (o.kind().equals("Namespace") && o.name().equals(ns)) {
+                return o.labels();
+            }
+        }
+        return Map.of();
+    }
+
     private static ObjectNode metadataOf(JsonNode source, String namespace, String name) {
         ObjectNode meta = NODES.objectNode();
         meta.put("name", name);
@@ -333,11 +349,15 @@ public final class Controller {
             for (PodTemplate.Container c : d.template().containers()) {
                 p.containers.add(new ContainerRun(c));
             }
+            p.meshed = PodEnrolment.meshed(KubeObject.stringMap(d.metadata().path("labels")),
+                    namespaceLabels(d.namespace()));
+            if (p.meshed) {
+                p.phase = "Pending"; // until its agent has captured it (supervise)
+            }
             pods.put(p.key(), p);
             createFailures.remove(d.key());
-            // The agent's file before the containers start (as the CNI plugin reports a pod
-            // before its containers run); istiod-lite's copy follows at the end of this tick.
-            // Enrolment itself is asynchronous: the first moments of a container may be uncaptured.
+            // The agent's file before the containers start; istiod-lite's copy follows at the end
+            // of this tick. A meshed pod's containers wait for its agent's CNI answer (supervise).
             writeHosts(p, services());
             LocalSandboxes.write(state.nodePods(node.name()),
                     new PodSandbox(p.namespace, p.name, uid, cgroup, Topology.netnsPath(p.netns)));
@@ -382,6 +402,9 @@ public final class Controller {
                 LocalSandboxes.remove(state.nodePods(p.node), p.namespace, p.name);
             } catch (IOException e) {
                 log("pod " + p.key() + ": cannot remove its sandbox file: " + e.getMessage());
+            }
+            if (p.meshed) {
+                enrolment.forget(p.node, p.uid);
             }
             for (long pid : allPids(p.cgroup)) {
                 ProcessHandle.of(pid).ifPresent(ProcessHandle::destroy);
@@ -440,6 +463,13 @@ public final class Controller {
     private void supervise() {
         Instant now = Instant.now();
         for (RunningPod p : pods.values()) {
+            if (p.meshed && !enrolment.admit(p.node, new CniClient.Pod(p.uid, p.namespace, p.name,
+                    Topology.netnsPath(p.netns), p.cgroup, List.of(p.ip)))) {
+                continue; // ContainerCreating: never run outside the mesh (PodEnrolment)
+            }
+            if (p.phase.equals("Pending")) {
+                p.phase = "Running";
+            }
             String policy = p.template.restartPolicy();
             for (ContainerRun c : p.containers) {
                 if (c.process != null && !c.process.isAlive()) {
@@ -728,7 +758,11 @@ public final class Controller {
                     st.putObject("terminated").put("exitCode", c.exitCode == null ? 0 : c.exitCode)
                             .put("reason", c.exitCode != null && c.exitCode == 0 ? "Completed" : "Error");
                 } else {
-                    st.putObject("waiting").put("reason", waitingReason(c));
+                    ObjectNode w = st.putObject("waiting").put("reason", waitingReason(c));
+                    String why = enrolment.waiting(p.uid);
+                    if (why != null) {
+                        w.put("message", why);
+                    }
                 }
             }
         }
@@ -791,7 +825,8 @@ public final class Controller {
                 cs.add(new ClusterStatus.Container(c.spec.name(), st, reason, c.restarts, c.exitCode,
                         c.process != null ? c.process.pid() : 0, c.commandLine, c.env));
             }
-            out.add(new ClusterStatus.Pod(p.namespace, p.name, p.uid, p.node, p.ip, p.phase, "", restarts,
+            out.add(new ClusterStatus.Pod(p.namespace, p.name, p.uid, p.node, p.ip, p.phase,
+                    enrolment.waiting(p.uid) != null ? "ContainerCreating" : "", restarts,
                     p.created.toString(), p.netns, p.cgroup.toString(), p.owner,
                     KubeObject.stringMap(p.metadata.path("labels")), cs, podObject(p, true)));
         }

@@ -174,6 +174,7 @@ public final class LocalCluster {
         cmd.addAll(List.of("-jar", agentJar.toString(),
                 "--node", n.name(),
                 "--pods-dir", state.nodePods(n.name()).toString(),
+                "--cni-socket", state.nodeCniSocket(n.name()).toString(),
                 "--istiod", Topology.CP_ADDRESS + ":15012",
                 "--root-cert", state.rootCert().toString(),
                 "--token", state.nodeToken(n.name()).toString(),

@@ -67,6 +67,11 @@ public record StateDir(Path root) {
         return node(node).resolve("pods");
     }
 
+    /** The node agent's enrolment socket (its CNI endpoint), which the controller calls before starting a meshed pod. */
+    public Path nodeCniSocket(String node) {
+        return node(node).resolve("cni.sock");
+    }
+
     public Path logs() {
         return root.resolve("logs");
     }

@@ -63,7 +63,7 @@ class DaemonControlTest {
         assertThat(agent.subList(1, 1 + AgentJvm.OPTIONS.size())).isEqualTo(AgentJvm.OPTIONS);
         assertThat(agent)
                 .containsSubsequence("--node", "node2", "--pods-dir", "/run/ambit/test-state/nodes/node2/pods",
-                        "--bpffs-root", "/sys/fs/bpf/ambit-local/node2", "--cgroup-root", "/sys/fs/cgroup");
+                        "--cni-socket", "/run/ambit/test-state/nodes/node2/cni.sock", "--bpffs-root", "/sys/fs/bpf/ambit-local/node2", "--cgroup-root", "/sys/fs/cgroup");
         assertThat(LocalCluster.controllerCommand(STATE)).endsWith("local", "controller",
                 "--state-dir=/run/ambit/test-state");
     }

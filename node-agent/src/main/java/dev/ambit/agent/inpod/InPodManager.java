@@ -35,22 +35,29 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Enrols the pods of this node that the mesh marks as ambient, and unenrols those that
- * leave (ztunnel's workload manager, driven by xDS instead of the CNI plugin).
+ * Enrols the pods of this node that are in the mesh, and unenrols those that leave
+ * (ztunnel's workload manager). Two ways in:
+ * <ul>
+ *   <li>the CNI path ({@link #add}, {@link CniServer}): a pod reported as its sandbox is
+ *       created, before its containers start, is captured at once, whether or not xDS has
+ *       sent its workload yet; its listeners hold connections until the workload and its
+ *       certificate are known ({@link PodGate}), so it is never outside the mesh;
+ *   <li>the xDS path: a workload on this node that uses HBONE (the control plane's mark of an
+ *       ambient pod), is not host-networked, has an IPv4 address, and whose sandbox is known
+ *       from the {@link SandboxSource}.
+ * </ul>
+ * Enrolling opens the pod's listeners inside its namespace ({@link PodProxy}) and points
+ * capture at them; binding it to its workload (when xDS has it) starts fetching the identity's
+ * certificate. Unenrolling stops capture first (new connections go plain, as the pod asked),
+ * then drains the listeners. A pod reported over CNI that xDS says is not ambient is
+ * unenrolled.
  *
- * <p>A pod is wanted when its workload (from xDS) is on this node, uses HBONE (the
- * control plane's mark of an ambient pod), is not host-networked, has an IPv4 address,
- * and its sandbox (cgroup and network namespace) is known. Enrolling opens the pod's
- * listeners inside its namespace ({@link PodProxy}), points capture at them and fetches
- * the pod identity's certificate. Unenrolling stops capture first (new connections go
- * plain, as the pod asked), then drains the listeners.
- *
- * <p>Nothing happens before {@code ready} holds (the first xDS sync): an empty state at
- * start-up must not unenrol anybody. Pods captured by an earlier agent process stay
- * captured, failing closed, until this process re-enrols them (an update in place: no BPF
- * reload), or unenrols them if they left the mesh meanwhile. A captured pod whose sandbox
- * is unknown is left captured: it is either gone (the redirector forgets it) or not
- * resolved yet, and unenrolling it would let it out of the mesh unprotected.
+ * <p>Before {@code ready} holds (the first xDS sync) only CNI-reported pods are enrolled, and
+ * nobody is unenrolled: an empty state at start-up must not unenrol anybody. Pods captured by
+ * an earlier agent process stay captured, failing closed, until this process re-enrols them
+ * (an update in place: no BPF reload), or unenrols them if they left the mesh meanwhile. A
+ * captured pod whose sandbox is unknown is left captured: it is either gone (the redirector
+ * forgets it) or not resolved yet, and unenrolling it would let it out of the mesh unprotected.
  *
  * <p>All work runs on one platform thread, {@code ambit-enrolment} (entering network
  * namespaces needs a platform thread); changes are coalesced into one reconciliation.
@@ -64,16 +71,22 @@ public final class InPodManager implements AutoCloseable {
     static final String DRAINING = "ambit_agent_draining_pods";
     static final Duration RETRY_MIN = Duration.ofMillis(500);
     static final Duration RETRY_MAX = Duration.ofSeconds(30);
-    /** How long enrolment waits for a pod's first certificate before capturing anyway. */
-    static final Duration CERTIFICATE_WAIT = Duration.ofSeconds(3);
+    /** Default of {@link Builder#connectionWait}. */
+    public static final Duration DEFAULT_CONNECTION_WAIT = Duration.ofSeconds(10);
 
-    /** What a wanted pod needs; compared to decide whether an enrolled pod must be redone. */
+    /**
+     * What a wanted pod needs; compared to decide whether an enrolled pod must be redone.
+     * {@code workload} and {@code identity} are null for a pod reported over CNI whose
+     * workload xDS has not sent yet: its listeners are bound to it later, in place.
+     */
     private record Want(Workload workload, PodSandbox sandbox, SpiffeId identity, List<InetAddress> addresses) {
         boolean sameAs(PodProxy p) {
-            return p.sandbox().equals(sandbox) && p.identity().equals(identity) && p.addresses().equals(addresses)
-                    && p.workloadUid().equals(workload.getUid());
+            return p.sandbox().equals(sandbox) && p.addresses().equals(addresses);
         }
     }
+
+    /** A pod reported over CNI: its sandbox and addresses, before (or without) xDS. */
+    private record Announced(PodSandbox sandbox, List<InetAddress> addresses) {}
 
     /** One enrolled pod, as {@link #enrolled()} reports it. */
     public record Enrolled(String pod, String uid, String workloadUid, SpiffeId identity, List<InetAddress> addresses,
@@ -86,6 +99,7 @@ public final class InPodManager implements AutoCloseable {
     private final BiFunction<String, PodSandbox, PodNetwork> networks;
     private final BooleanSupplier ready;
     private final Duration drainDeadline;
+    private final Duration connectionWait;
     private final ScheduledExecutorService executor;
     private final Counter.Family failures;
     private final AtomicBoolean scheduled = new AtomicBoolean();
@@ -94,6 +108,8 @@ public final class InPodManager implements AutoCloseable {
     // Owned by the executor thread.
     private final Map<String, PodProxy> pods = new LinkedHashMap<>();
     private final Map<String, Integer> failuresInRow = new HashMap<>();
+    private final Map<String, Announced> announced = new LinkedHashMap<>();
+    private final Map<String, String> lastFailure = new HashMap<>();
     private final Set<String> reportedPending = new HashSet<>();
     private ScheduledFuture<?> retry;
     private volatile ScheduledFuture<?> readyWatch;
@@ -112,6 +128,7 @@ public final class InPodManager implements AutoCloseable {
         networks = b.networks;
         ready = b.ready;
         drainDeadline = b.drainDeadline;
+        connectionWait = b.connectionWait;
         executor = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform()
                 .name("ambit-enrolment").daemon(true).factory());
         b.shared.metrics().gauge(ENROLLED, "Pods enrolled by this agent.", () -> snapshot.size());
@@ -157,6 +174,61 @@ public final class InPodManager implements AutoCloseable {
                 scheduled.set(false); // closed
             }
         }
+    }
+
+    /**
+     * The CNI ADD: captures the pod now, before its containers start, whether or not its
+     * workload is known yet (its connections wait for it, {@link PodGate}). Idempotent: a pod
+     * already enrolled with this sandbox and these addresses completes at once.
+     *
+     * @return completes once the pod is captured, or exceptionally with the reason it is not
+     *     (the caller keeps the pod from starting and asks again)
+     */
+    public CompletableFuture<Void> add(PodSandbox sandbox, List<InetAddress> addresses) {
+        requireNonNull(sandbox, "sandbox");
+        requireNonNull(addresses, "addresses");
+        List<InetAddress> v4 = addresses.stream().filter(a -> a instanceof Inet4Address).toList();
+        if (v4.isEmpty()) {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("pod " + sandbox.key()
+                    + ": no IPv4 address in " + addresses + " (expected: the pod's addresses; IPv6 is not captured)"));
+        }
+        if (!java.nio.file.Files.exists(sandbox.netns())) {
+            return CompletableFuture.failedFuture(new IllegalArgumentException("pod " + sandbox.key() + ": netns "
+                    + sandbox.netns() + " does not exist (expected: the pod sandbox's network namespace, created first)"));
+        }
+        return CompletableFuture.runAsync(() -> {
+            if (closed) {
+                throw new IllegalStateException("the agent is shutting down");
+            }
+            // Another pod under the same name (a re-created pod) replaces the earlier report.
+            announced.values().removeIf(a -> a.sandbox().key().equals(sandbox.key())
+                    && !a.sandbox().uid().equals(sandbox.uid()));
+            announced.put(sandbox.uid(), new Announced(sandbox, List.copyOf(v4)));
+            reconcile();
+            if (!pods.containsKey(sandbox.uid())) {
+                throw new IllegalStateException(lastFailure.getOrDefault(sandbox.uid(), "not enrolled")
+                        + (announced.containsKey(sandbox.uid()) ? "" : " (xDS says the pod is not in the ambient mesh)"));
+            }
+        }, executor);
+    }
+
+    /**
+     * The CNI DEL: stops capturing the pod with this UID (if it is) and drains its listeners.
+     * Idempotent: an unknown pod completes at once.
+     */
+    public CompletableFuture<Void> remove(String uid) {
+        requireNonNull(uid, "uid");
+        return CompletableFuture.runAsync(() -> {
+            announced.remove(uid);
+            PodProxy p = pods.get(uid);
+            if (p != null) {
+                unenroll(uid, p, "deleted (CNI DEL)");
+            } else if (capture.enrolledPods().contains(uid)) {
+                capture.unenroll(uid);
+                log.info("pod {}: unenrolled (deleted, CNI DEL)", uid);
+            }
+            publish();
+        }, executor);
     }
 
     /** The pods enrolled by this process now. */
@@ -219,28 +291,46 @@ public final class InPodManager implements AutoCloseable {
         if (closed) {
             return;
         }
-        if (!ready.getAsBoolean()) {
+        // A pod whose DEL never came (its caller crashed): its sandbox is gone, so is the report.
+        announced.values().removeIf(a -> !java.nio.file.Files.exists(a.sandbox().netns()));
+        boolean synced = ready.getAsBoolean();
+        if (synced) {
+            readySeen = true;
+        } else if (announced.isEmpty()) {
             log.debug("enrolment waits for the first xDS sync");
             return;
         }
-        readySeen = true;
-        Map<String, Want> wanted = wanted();
+        Map<String, Want> wanted = synced ? wanted() : new LinkedHashMap<>();
+        Set<String> notAmbient = synced ? notAmbient() : Set.of();
+        for (Announced a : announced.values()) {
+            String uid = a.sandbox().uid();
+            if (notAmbient.contains(a.sandbox().key())) {
+                continue; // xDS says it is not in the mesh: it goes like any other leaver
+            }
+            // Known to xDS already (with its addresses), or not yet: captured all the same.
+            wanted.putIfAbsent(uid, new Want(null, a.sandbox(), null, a.addresses()));
+        }
         boolean failed = false;
-        // Leavers first: their addresses may be taken over by a new pod in the same pass.
+        // Leavers first: their addresses may be taken over by a new pod in the same pass. Before
+        // the first sync nothing leaves: only what CNI reported is added.
         for (String uid : new ArrayList<>(pods.keySet())) {
             Want w = wanted.get(uid);
             PodProxy p = pods.get(uid);
             if (w == null) {
-                unenroll(uid, p, "left the mesh");
+                if (synced) {
+                    unenroll(uid, p, "left the mesh");
+                }
             } else if (!w.sameAs(p)) {
-                // Same pod, new address, identity or sandbox: listeners are redone, capture
-                // is updated in place by enrol below (it never lets the pod out).
+                // Same pod, new address or sandbox: listeners are redone, capture is updated in
+                // place by enrol below (it never lets the pod out).
                 pods.remove(uid);
                 startDrain(uid, p);
             }
         }
+        announced.keySet().removeIf(uid -> notAmbient.contains(announced.get(uid).sandbox().key())
+                && !pods.containsKey(uid));
         // Pods captured by an earlier process that are no longer wanted, whose sandbox is known.
-        for (String uid : capture.enrolledPods()) {
+        for (String uid : synced ? capture.enrolledPods() : List.<String>of()) {
             if (!wanted.containsKey(uid) && !pods.containsKey(uid) && knownSandbox(uid)) {
                 try {
                     capture.unenroll(uid);
@@ -255,11 +345,49 @@ public final class InPodManager implements AutoCloseable {
             if (!pods.containsKey(w.sandbox().uid())) {
                 failed |= !enroll(w);
             }
+            PodProxy p = pods.get(w.sandbox().uid());
+            if (p != null && w.workload() != null) {
+                bind(p, w);
+            }
         }
         publish();
         if (failed) {
             scheduleRetry();
         }
+    }
+
+    /** Binds an enrolled pod to its workload (first time, or a new identity): its connections may go. */
+    private void bind(PodProxy p, Want w) {
+        PodGate.Binding b = p.gate().binding();
+        if (b != null && b.workloadUid().equals(w.workload().getUid()) && b.identity().equals(w.identity())) {
+            return;
+        }
+        p.gate().bind(w.workload().getUid(), w.identity());
+        log.info("pod {}: bound to workload {} (identity {})", p.sandbox().key(), w.workload().getUid(),
+                w.identity());
+        // The certificate is fetched (and retried) in the background; the gate waits for it.
+        shared.certificates().fetch(w.identity()).whenComplete((c, e) -> {
+            if (e != null) {
+                log.warn("pod {}: no certificate for {} yet ({}); its connections wait for it",
+                        p.sandbox().key(), w.identity(), e.getMessage());
+            }
+        });
+        if (b != null && !b.identity().equals(w.identity())
+                && pods.values().stream().noneMatch(o -> b.identity().equals(o.identity()))) {
+            shared.certificates().forget(b.identity());
+        }
+    }
+
+    /** {@code namespace/name} of this node's workloads that xDS says are not ambient. */
+    private Set<String> notAmbient() {
+        Set<String> out = new HashSet<>();
+        for (Workload w : shared.state().workloads()) {
+            if (node.equals(w.getNode()) && (w.getTunnelProtocol() != TunnelProtocol.HBONE
+                    || w.getNetworkMode() == NetworkMode.HOST_NETWORK)) {
+                out.add(w.getNamespace() + "/" + w.getName());
+            }
+        }
+        return out;
     }
 
     private Map<String, Want> wanted() {
@@ -272,7 +400,7 @@ public final class InPodManager implements AutoCloseable {
             }
             List<InetAddress> addresses = ipv4(w);
             String key = w.getNamespace() + "/" + w.getName();
-            var sandbox = sandboxes.find(w.getNamespace(), w.getName());
+            var sandbox = findSandbox(w.getNamespace(), w.getName());
             if (addresses.isEmpty() || sandbox.isEmpty()) {
                 pending.add(key);
                 if (reportedPending.add(key)) {
@@ -287,38 +415,44 @@ public final class InPodManager implements AutoCloseable {
         return out;
     }
 
+    /** The sandbox of pod {@code namespace/name}: as CNI reported it, else from the sandbox source. */
+    private java.util.Optional<PodSandbox> findSandbox(String namespace, String name) {
+        String key = namespace + "/" + name;
+        for (Announced a : announced.values()) {
+            if (a.sandbox().key().equals(key)) {
+                return java.util.Optional.of(a.sandbox());
+            }
+        }
+        return sandboxes.find(namespace, name);
+    }
+
     private boolean knownSandbox(String uid) {
-        return sandboxes.all().stream().anyMatch(s -> s.uid().equals(uid));
+        return announced.containsKey(uid) || sandboxes.all().stream().anyMatch(s -> s.uid().equals(uid));
     }
 
     private boolean enroll(Want w) {
         PodSandbox s = w.sandbox();
         PodProxy proxy = null;
-        // The certificate first, briefly: listeners that cannot present one refuse every
-        // HBONE connection. A CA that is slow or away does not hold capture back, though:
-        // capturing without a certificate fails closed, not capturing would fail open.
+        // No wait for the certificate (or the workload): the listeners hold connections until
+        // both are there. Capturing without them fails closed, not capturing would fail open.
         try {
-            shared.certificates().fetch(w.identity()).get(CERTIFICATE_WAIT.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
-            log.warn("pod {}: enrolling without a certificate for {} yet ({}); HBONE waits for it", s.key(),
-                    w.identity(), e instanceof java.util.concurrent.TimeoutException ? "the CA is slow" : e.getCause());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
-        }
-        try {
-            proxy = PodProxy.start(shared, networks.apply(w.workload().getUid(), s), s, w.workload().getUid(), w.identity(), w.addresses());
+            PodGate gate = new PodGate(s.key(), shared.state(), shared.certificates(), shared.ports(), connectionWait,
+                    shared.metrics());
+            proxy = PodProxy.start(shared, networks.apply(s.uid(), s), s, gate, w.addresses());
             List<Inet4Address> v4 = w.addresses().stream().map(a -> (Inet4Address) a).toList();
             capture.enroll(new PodRedirection(s.uid(), s.cgroup(), s.netns(), v4, proxy.inboundListenerFd()));
             pods.put(s.uid(), proxy);
             failuresInRow.remove(s.uid());
-            log.info("pod {}: enrolled (uid {}, identity {}, addresses {})", s.key(), s.uid(), w.identity(),
-                    w.addresses());
+            lastFailure.remove(s.uid());
+            log.info("pod {}: enrolled (uid {}, {}, addresses {})", s.key(), s.uid(),
+                    w.workload() == null ? "workload not known yet: its connections wait for it"
+                            : "identity " + w.identity(), w.addresses());
             return true;
         } catch (RuntimeException e) {
             if (proxy != null) {
                 proxy.drain(Duration.ZERO);
             }
+            lastFailure.put(s.uid(), e.getMessage());
             fail(s.key(), "enroll", e);
             return false;
         }
@@ -334,8 +468,9 @@ public final class InPodManager implements AutoCloseable {
         log.info("pod {}: unenrolled ({}); draining its connections for up to {}", p.sandbox().key(), why,
                 drainDeadline);
         startDrain(uid, p);
-        if (pods.values().stream().noneMatch(o -> o.identity().equals(p.identity()))) {
-            shared.certificates().forget(p.identity());
+        SpiffeId identity = p.identity();
+        if (identity != null && pods.values().stream().noneMatch(o -> identity.equals(o.identity()))) {
+            shared.certificates().forget(identity);
         }
     }
 
@@ -370,7 +505,8 @@ public final class InPodManager implements AutoCloseable {
 
     private void publish() {
         List<Enrolled> out = new ArrayList<>();
-        pods.forEach((uid, p) -> out.add(new Enrolled(p.sandbox().key(), uid, p.workloadUid(), p.identity(),
+        pods.forEach((uid, p) -> out.add(new Enrolled(p.sandbox().key(), uid, p.gate().binding() == null ? ""
+                : p.workloadUid(), p.identity(),
                 p.addresses(), p.sandbox().netns().toString())));
         snapshot = List.copyOf(out);
         snapshotProxies = List.copyOf(pods.values());
@@ -406,6 +542,7 @@ public final class InPodManager implements AutoCloseable {
                 (workloadUid, s) -> PodNetwork.namespace(workloadUid, s.netns());
         private BooleanSupplier ready = () -> true;
         private Duration drainDeadline = Duration.ofSeconds(5);
+        private Duration connectionWait = DEFAULT_CONNECTION_WAIT;
 
         private Builder(String node, PodProxy.Shared shared, SandboxSource sandboxes, Capture capture) {
             this.node = requireNonNull(node, "node");
@@ -415,8 +552,9 @@ public final class InPodManager implements AutoCloseable {
         }
 
         /**
-         * How a pod's sockets are made, given its workload uid (which the proxy reports as
-         * the pod's) and sandbox; default: inside its network namespace.
+         * How a pod's sockets are made, given its pod UID and sandbox; default: inside its
+         * network namespace. (The listeners report the workload uid the pod is bound to, not
+         * this network's {@link PodNetwork#podUid()}.)
          */
         public Builder networks(BiFunction<String, PodSandbox, PodNetwork> networks) {
             this.networks = requireNonNull(networks, "networks");
@@ -436,6 +574,19 @@ public final class InPodManager implements AutoCloseable {
                 throw new IllegalArgumentException("drainDeadline: " + drainDeadline + " (expected: >= 0)");
             }
             this.drainDeadline = drainDeadline;
+            return this;
+        }
+
+        /**
+         * How long a connection of an enrolled pod whose workload or certificate is not known
+         * yet is held before it is reset ({@link PodGate}).
+         */
+        public Builder connectionWait(Duration connectionWait) {
+            requireNonNull(connectionWait, "connectionWait");
+            if (connectionWait.isNegative()) {
+                throw new IllegalArgumentException("connectionWait: " + connectionWait + " (expected: >= 0)");
+            }
+            this.connectionWait = connectionWait;
             return this;
         }
 

@@ -52,19 +52,17 @@ public final class PodProxy {
     }
 
     private final PodSandbox sandbox;
-    private final String workloadUid;
-    private final SpiffeId identity;
+    private final PodGate gate;
     private final List<InetAddress> addresses;
     private final Outbound outbound;
     private final Hbone15008Listener hbone;
     private final Plaintext15006Listener plaintext;
     private final HbonePool pool;
 
-    private PodProxy(PodSandbox sandbox, String workloadUid, SpiffeId identity, List<InetAddress> addresses,
+    private PodProxy(PodSandbox sandbox, PodGate gate, List<InetAddress> addresses,
                      Outbound outbound, Hbone15008Listener hbone, Plaintext15006Listener plaintext, HbonePool pool) {
         this.sandbox = sandbox;
-        this.workloadUid = workloadUid;
-        this.identity = identity;
+        this.gate = gate;
         this.addresses = addresses;
         this.outbound = outbound;
         this.hbone = hbone;
@@ -73,28 +71,31 @@ public final class PodProxy {
     }
 
     /**
-     * Binds the pod's listeners inside its namespace. On failure nothing stays open.
+     * Binds the pod's listeners inside its namespace, behind {@code gate}: they serve the
+     * workload the gate is bound to, and hold connections until it is known ({@link PodGate}).
+     * On failure nothing stays open.
      *
      * @throws IllegalStateException naming the pod and the listener that could not bind
      */
-    static PodProxy start(Shared shared, PodNetwork network, PodSandbox sandbox, String workloadUid,
-                          SpiffeId identity, List<InetAddress> addresses) {
+    static PodProxy start(Shared shared, PodNetwork podNetwork, PodSandbox sandbox, PodGate gate,
+                          List<InetAddress> addresses) {
         Outbound outbound = null;
         Hbone15008Listener hbone = null;
         Plaintext15006Listener plaintext = null;
+        PodNetwork network = gate.network(podNetwork);
         try {
             InboundContext inbound = InboundContext.builder(network, shared.state())
                     .podAddresses(addresses)
                     .eventLoopGroup(shared.group())
                     .metrics(shared.metrics())
                     .build();
-            hbone = Hbone15008Listener.builder(inbound, shared.tls(), shared.certificates(), identity)
+            hbone = Hbone15008Listener.builder(inbound, shared.tls(), gate::certificate)
                     .bindAddress(new InetSocketAddress("0.0.0.0", shared.ports().hbone()))
                     .build().start();
             plaintext = Plaintext15006Listener.builder(inbound)
                     .bindAddress(new InetSocketAddress("0.0.0.0", shared.ports().inbound()))
                     .build().start();
-            outbound = Outbound.builder(network, workloadUid)
+            outbound = Outbound.builder(network, gate::workloadUid)
                     .state(shared.state())
                     .certificates(shared.certificates())
                     .pool(shared.pool())
@@ -105,7 +106,7 @@ public final class PodProxy {
                     .hbonePort(shared.ports().hbone())
                     .build();
             outbound.start().syncUninterruptibly();
-            return new PodProxy(sandbox, workloadUid, identity, List.copyOf(addresses), outbound, hbone, plaintext,
+            return new PodProxy(sandbox, gate, List.copyOf(addresses), outbound, hbone, plaintext,
                     shared.pool());
         } catch (RuntimeException e) {
             for (AutoCloseable c : new AutoCloseable[] {outbound, hbone, plaintext}) {
@@ -126,12 +127,19 @@ public final class PodProxy {
         return sandbox;
     }
 
-    String workloadUid() {
-        return workloadUid;
+    PodGate gate() {
+        return gate;
     }
 
+    /** The workload served, or a placeholder while it is not known ({@link PodGate#workloadUid()}). */
+    String workloadUid() {
+        return gate.workloadUid();
+    }
+
+    /** The identity the pod runs as; {@code null} while its workload is not known. */
     SpiffeId identity() {
-        return identity;
+        PodGate.Binding b = gate.binding();
+        return b == null ? null : b.identity();
     }
 
     List<InetAddress> addresses() {
@@ -154,7 +162,7 @@ public final class PodProxy {
                 plaintext.drain(deadline));
         // Outbound tunnels already open finish on their pooled connections; those close after
         // their last one instead of idling in a namespace the pod has left.
-        pool.release(workloadUid);
+        pool.release(gate.workloadUid());
         return CompletableFuture.allOf(drains.toArray(CompletableFuture[]::new))
                 .thenApply(v -> drains.stream().mapToInt(CompletableFuture::join).sum());
     }

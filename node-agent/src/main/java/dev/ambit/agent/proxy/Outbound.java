@@ -38,6 +38,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -83,7 +84,7 @@ public final class Outbound implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Outbound.class);
 
     private final PodNetwork network;
-    private final String workloadUid;
+    private final Supplier<String> workloadUid;
     private final ProxyState state;
     private final CertificateManager certificates;
     private final HbonePool pool;
@@ -117,6 +118,15 @@ public final class Outbound implements AutoCloseable {
 
     /** Starts configuring the outbound listener of the pod whose workload uid is {@code workloadUid}. */
     public static Builder builder(PodNetwork network, String workloadUid) {
+        requireNonNull(workloadUid, "workloadUid");
+        return new Builder(network, () -> workloadUid);
+    }
+
+    /**
+     * As {@link #builder(PodNetwork, String)}, with the pod's workload uid read per connection:
+     * for a pod captured before its workload was known (it is bound later).
+     */
+    public static Builder builder(PodNetwork network, Supplier<String> workloadUid) {
         return new Builder(network, workloadUid);
     }
 
@@ -197,13 +207,14 @@ public final class Outbound implements AutoCloseable {
     private void handle(DuplexChannel client) {
         Instant start = Instant.now();
         InetSocketAddress peer = (InetSocketAddress) client.remoteAddress();
-        Workload source = state.workload(workloadUid);
+        String sourceUid = workloadUid.get();
+        Workload source = state.workload(sourceUid);
         Optional<InetSocketAddress> original = destinations.lookup(client);
         if (original.isEmpty() || source == null) {
             // Without a destination there is nowhere to go; without the pod's workload there is
             // no identity to present: both fail closed.
             refuse(client, labels(source, null, null, "unknown"), peer, null, start, "NR",
-                    original.isEmpty() ? "no original destination" : "pod workload " + workloadUid + " unknown");
+                    original.isEmpty() ? "no original destination" : "pod workload " + sourceUid + " unknown");
             return;
         }
         InetSocketAddress dst = original.get();
@@ -442,7 +453,7 @@ public final class Outbound implements AutoCloseable {
     /** Configures an {@link Outbound}. */
     public static final class Builder {
         private final PodNetwork network;
-        private final String workloadUid;
+        private final Supplier<String> workloadUid;
         private ProxyState state;
         private CertificateManager certificates;
         private HbonePool pool;
@@ -453,7 +464,7 @@ public final class Outbound implements AutoCloseable {
         private int hbonePort = HbonePool.DEFAULT_PORT;
         private Duration connectTimeout = Duration.ofSeconds(10);
 
-        private Builder(PodNetwork network, String workloadUid) {
+        private Builder(PodNetwork network, Supplier<String> workloadUid) {
             this.network = requireNonNull(network, "network");
             this.workloadUid = requireNonNull(workloadUid, "workloadUid");
         }

@@ -125,6 +125,7 @@ final class AmbitL4 implements Scenario {
         cmd.addAll(env.agentJvm());
         cmd.addAll(List.of("-jar", repo.resolve("node-agent/target/node-agent.jar").toString(),
                 "--node", n, "--pods-dir", dir.resolve(n + "/pods").toString(),
+                "--cni-socket", dir.resolve(n + "/cni.sock").toString(),
                 "--istiod", BenchEnv.ip(cp) + ":15012",
                 "--root-cert", dir.resolve("ca/ambit-root-cert.pem").toString(),
                 "--token", dir.resolve(n + "/token").toString(),
