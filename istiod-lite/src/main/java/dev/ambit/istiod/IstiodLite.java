@@ -16,6 +16,7 @@ import dev.ambit.istiod.config.ConfigError;
 import dev.ambit.istiod.config.ConfigException;
 import dev.ambit.istiod.config.ConfigSnapshot;
 import dev.ambit.istiod.config.ConfigSource;
+import dev.ambit.istiod.config.FailClosed;
 import dev.ambit.istiod.config.FolderSource;
 import dev.ambit.istiod.config.kube.KubernetesSource;
 import dev.ambit.istiod.model.AmbientModel;
@@ -71,6 +72,7 @@ public final class IstiodLite implements AutoCloseable {
     private final Histogram.Family rebuildSeconds;
     private volatile MeshResources model = MeshResources.empty();
     private volatile List<ConfigError> rejected = List.of();
+    private volatile List<FailClosed> failClosed = List.of();
     private volatile Set<String> lastWarnings = Set.of();
 
     private ConfigSource source;
@@ -86,6 +88,9 @@ public final class IstiodLite implements AutoCloseable {
                 "Time to rebuild the mesh model from a config snapshot.", Histogram.LATENCY_SECONDS);
         metrics.gauge("ambit_istiod_config_rejected_inputs", "Inputs currently rejected (last good version in force).",
                 () -> rejected.size());
+        metrics.gauge("ambit_istiod_config_fail_closed_objects",
+                "Rejected security objects (AuthorizationPolicy, PeerAuthentication) failing closed in their scope.",
+                () -> failClosed.size());
         metrics.gauge("ambit_istiod_model_workloads", "Workload and service addresses in the model.",
                 () -> model.addresses().size());
         metrics.gauge("ambit_istiod_model_authorizations", "Authorization policies in the model.",
@@ -128,9 +133,9 @@ public final class IstiodLite implements AutoCloseable {
                 .get("/ready", req -> firstModel.getCount() == 0
                         ? Response.text("ready\n") : Response.status(503, "waiting for the first config snapshot\n"))
                 .get("/healthz", req -> Response.text("ok\n"))
-                .get("/debug/model", req -> Response.json(DebugJson.model(model, rejected)))
+                .get("/debug/model", req -> Response.json(DebugJson.model(model, rejected, failClosed)))
                 .get("/debug/clients", req -> Response.json(xds.debugView().toJson()))
-                .get("/debug/config", req -> Response.json(DebugJson.rejected(rejected)))
+                .get("/debug/config", req -> Response.json(DebugJson.rejected(rejected, failClosed)))
                 .get("/debug/trust-bundle", req -> Response.text(ca.trustBundlePem()))
                 .bind(config.address(config.monitoringPort()));
 
@@ -174,6 +179,7 @@ public final class IstiodLite implements AutoCloseable {
         try {
             MeshResources next = AmbientModel.build(snapshot, config.mesh());
             model = next;
+            failClosed = snapshot.failClosed();
             xds.update(next);
             rebuildSeconds.labels().observe((System.nanoTime() - start) / 1e9);
             Set<String> warnings = new HashSet<>(next.warnings());
