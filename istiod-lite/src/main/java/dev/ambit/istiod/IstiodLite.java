@@ -2,6 +2,7 @@ package dev.ambit.istiod;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Limits;
 import dev.ambit.common.http.HttpEndpoints;
 import dev.ambit.common.http.HttpEndpoints.Response;
 import dev.ambit.common.metrics.Histogram;
@@ -125,7 +126,7 @@ public final class IstiodLite implements AutoCloseable {
                 .sslContext(serverTls(ca))
                 .addService(xds.bindService())
                 .addService(caService.serviceDefinition())
-                .maxInboundMessageSize(64 << 20)
+                .maxInboundMessageSize(Limits.MAX_GRPC_MESSAGE_BYTES)
                 .build()
                 .start();
         monitoring = HttpEndpoints.builder("monitoring")
