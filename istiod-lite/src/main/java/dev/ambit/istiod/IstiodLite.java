@@ -22,6 +22,8 @@ import dev.ambit.istiod.config.FolderSource;
 import dev.ambit.istiod.config.kube.KubernetesSource;
 import dev.ambit.istiod.model.AmbientModel;
 import dev.ambit.istiod.model.MeshResources;
+import dev.ambit.istiod.webhook.ValidationWebhook;
+import dev.ambit.istiod.webhook.WebhookConfiguration;
 import dev.ambit.istiod.xds.XdsServer;
 import dev.ambit.istiod.xds.XdsService;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -56,8 +58,9 @@ import org.slf4j.LoggerFactory;
  * the CA (who runs where).
  *
  * <p>Listeners: plaintext xDS (15010), xDS and the CA over TLS (15012, serving certificate
- * issued by the mesh CA), monitoring (15014: {@code /metrics}, {@code /ready},
- * {@code /debug/model}, {@code /debug/clients}, {@code /debug/config}).
+ * issued by the mesh CA), monitoring (15014: {@code /metrics}, {@code /ready}, and for
+ * loopback callers or valid tokens {@code /debug/model}, {@code /debug/clients},
+ * {@code /debug/config}), and in Kubernetes mode the validating webhook (15017, HTTPS).
  */
 public final class IstiodLite implements AutoCloseable {
 
@@ -82,6 +85,7 @@ public final class IstiodLite implements AutoCloseable {
     private XdsServer plaintext;
     private Server secure;
     private HttpEndpoints monitoring;
+    private ValidationWebhook webhook;
 
     private IstiodLite(IstiodConfig config) {
         this.config = config;
@@ -129,16 +133,22 @@ public final class IstiodLite implements AutoCloseable {
                 .maxInboundMessageSize(Limits.MAX_GRPC_MESSAGE_BYTES)
                 .build()
                 .start();
+        DebugAccess debug = config.debugTokenFile() != null ? DebugAccess.tokenFile(config.debugTokenFile())
+                : config.kubernetes() ? DebugAccess.tokenReview(kubernetes(), config.namespace())
+                : DebugAccess.loopbackOnly();
         monitoring = HttpEndpoints.builder("monitoring")
                 .get("/metrics", req -> Response.prometheus(metrics.scrape()))
                 .get("/ready", req -> firstModel.getCount() == 0
                         ? Response.text("ready\n") : Response.status(503, "waiting for the first config snapshot\n"))
                 .get("/healthz", req -> Response.text("ok\n"))
-                .get("/debug/model", req -> Response.json(DebugJson.model(model, rejected, failClosed)))
-                .get("/debug/clients", req -> Response.json(xds.debugView().toJson()))
-                .get("/debug/config", req -> Response.json(DebugJson.rejected(rejected, failClosed)))
-                .get("/debug/trust-bundle", req -> Response.text(ca.trustBundlePem()))
+                .get("/debug/model", guarded(debug, req -> Response.json(DebugJson.model(model, rejected, failClosed))))
+                .get("/debug/clients", guarded(debug, req -> Response.json(xds.debugView().toJson())))
+                .get("/debug/config", guarded(debug, req -> Response.json(DebugJson.rejected(rejected, failClosed))))
+                .get("/debug/trust-bundle", guarded(debug, req -> Response.text(ca.trustBundlePem())))
                 .bind(config.address(config.monitoringPort()));
+        if (config.kubernetes()) {
+            webhook = startWebhook(ca);
+        }
 
         source = config.kubernetes() ? KubernetesSource.builder(metrics).build()
                 : FolderSource.of(config.configDir(), Duration.ofMillis(100), metrics);
@@ -160,6 +170,29 @@ public final class IstiodLite implements AutoCloseable {
         log.info("istiod-lite serving {}: xDS {} (plaintext), {} (TLS, with CA), monitoring {}; trust domain {}",
                 source.describe(), plaintext.localAddress(), secure.getListenSockets(), monitoring.localAddress(),
                 config.mesh().trustDomain());
+    }
+
+    /** {@code /debug/*}: the whole model, so only for loopback callers or valid tokens ({@link DebugAccess}). */
+    private static HttpEndpoints.Handler guarded(DebugAccess access, HttpEndpoints.Handler handler) {
+        return req -> {
+            Response refusal = access.refusal(req);
+            return refusal != null ? refusal : handler.handle(req);
+        };
+    }
+
+    /** The validating webhook, with a serving certificate from the mesh CA for the Service's names. */
+    private ValidationWebhook startWebhook(CertificateAuthority ca) throws IOException {
+        try {
+            KeyPairGenerator gen = KeyPairGenerator.getInstance("EC");
+            gen.initialize(new ECGenParameterSpec("secp256r1"));
+            KeyPair key = gen.generateKeyPair();
+            String host = config.serviceName() + "." + config.namespace();
+            List<X509Certificate> chain = ca.issueServing(key.getPublic(), List.of(host + ".svc",
+                    host + ".svc." + config.mesh().domainSuffix(), host), Duration.ofDays(365));
+            return ValidationWebhook.start(config.address(config.webhookPort()), key.getPrivate(), chain, metrics);
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException("cannot set up TLS for the webhook port " + config.webhookPort(), e);
+        }
     }
 
     /** Latest snapshot wins: a burst of snapshots costs one rebuild after the one running. */
@@ -262,6 +295,11 @@ public final class IstiodLite implements AutoCloseable {
         return ((java.net.InetSocketAddress) secure.getListenSockets().getFirst()).getPort();
     }
 
+    /** The validating webhook's port (Kubernetes mode), or -1. */
+    public int webhookPort() {
+        return webhook == null ? -1 : webhook.localAddress().getPort();
+    }
+
     public int monitoringPort() {
         return monitoring.localAddress().getPort();
     }
@@ -269,7 +307,7 @@ public final class IstiodLite implements AutoCloseable {
     @Override
     public void close() {
         List<Throwable> failures = new ArrayList<>();
-        for (AutoCloseable c : new AutoCloseable[] {source, monitoring, plaintext,
+        for (AutoCloseable c : new AutoCloseable[] {source, webhook, monitoring, plaintext,
                 secure == null ? null : () -> secure.shutdownNow().awaitTermination(5, TimeUnit.SECONDS), xds,
                 kubernetes}) {
             if (c == null) {
@@ -297,6 +335,12 @@ public final class IstiodLite implements AutoCloseable {
             System.err.println("istiod-lite: " + e.getMessage());
             System.err.print(IstiodConfig.USAGE);
             System.exit(2);
+            return;
+        }
+        if (config.printWebhookConfiguration()) {
+            CertificateAuthority ca = CertificateAuthority.builder(config.caDir())
+                    .trustDomain(config.mesh().trustDomain()).build();
+            System.out.print(WebhookConfiguration.yaml(config.serviceName(), config.namespace(), ca.trustBundlePem()));
             return;
         }
         IstiodLite istiod = start(config);
