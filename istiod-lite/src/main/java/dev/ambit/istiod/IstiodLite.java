@@ -91,7 +91,7 @@ public final class IstiodLite implements AutoCloseable {
         this.config = config;
         this.rebuildSeconds = metrics.histogram("ambit_istiod_model_rebuild_seconds",
                 "Time to rebuild the mesh model from a config snapshot.", Histogram.LATENCY_SECONDS);
-        metrics.gauge("ambit_istiod_config_rejected_inputs", "Inputs currently rejected (last good version in force).",
+        metrics.gauge("ambit_istiod_config_rejected_inputs", "Inputs currently rejected (security objects fail closed, others keep their last good version).",
                 () -> rejected.size());
         metrics.gauge("ambit_istiod_config_fail_closed_objects",
                 "Rejected security objects (AuthorizationPolicy, PeerAuthentication) failing closed in their scope.",

@@ -218,6 +218,29 @@ class KubernetesSourceTest {
     }
 
     @Test
+    void invalidSecurityObjectsPresentAtStartFailClosed() throws Exception {
+        // As if written while the validating webhook was down.
+        createShop();
+        cluster.apply(allowFrontend("ALLOW").replace("{app: web}", "{\"app/web/x\": web}"));
+        cluster.apply("""
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: default, namespace: shop}
+                spec: {mtls: {mode: OPTIONAL}}
+                """);
+        start(builder());
+
+        assertThat(listener.lastErrors).extracting(ConfigError::field)
+                .containsExactlyInAnyOrder("spec.selector.matchLabels.app/web/x", "spec.mtls.mode");
+        assertThat(policy(listener.lastSnapshot, "allow-frontend")).isEmpty();
+        assertThat(listener.lastSnapshot.failClosed())
+                .extracting(f -> f.ref().kind(), FailClosed::effect, FailClosed::selector)
+                .containsExactly(
+                        org.assertj.core.groups.Tuple.tuple(Kind.AUTHORIZATION_POLICY, FailClosed.Effect.ALLOW_NOTHING, null),
+                        org.assertj.core.groups.Tuple.tuple(Kind.PEER_AUTHENTICATION, FailClosed.Effect.STRICT, null));
+    }
+
+    @Test
     void builtInObjectsAreCheckedByTheSameRules() throws Exception {
         createShop();
         // The mock server does not validate; a real one would reject this name too,
