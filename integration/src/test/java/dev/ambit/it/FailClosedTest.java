@@ -60,8 +60,10 @@ class FailClosedTest {
 
             // Hand edits in istiod-lite's folder: ALLOW → PERMIT, STRICT → OPTIONAL. The
             // controller does not rewrite a file whose manifest did not change.
-            editConfig("." + ns + ".web-allow-alice.yaml", "(?m)^(\\s*action:\\s*)\"?ALLOW\"?", "$1PERMIT");
-            editConfig("." + ns + ".default.yaml", "(?m)^(\\s*mode:\\s*)\"?STRICT\"?", "$1OPTIONAL");
+            editConfig("AuthorizationPolicy", "." + ns + ".web-allow-alice.yaml",
+                    "(?m)^(\\s*action:\\s*)\"?ALLOW\"?", "$1PERMIT");
+            editConfig("PeerAuthentication", "." + ns + ".default.yaml",
+                    "(?m)^(\\s*mode:\\s*)\"?STRICT\"?", "$1OPTIONAL");
             mesh.eventually("both edits reported on /debug/config", PROPAGATION, () -> {
                 String config = debugConfig();
                 return config.contains("AuthorizationPolicy " + ns + "/web-allow-alice")
@@ -122,12 +124,13 @@ class FailClosedTest {
         return r.out();
     }
 
-    /** Rewrites the one file in istiod-lite's config folder whose name ends with {@code suffix}. */
-    private static void editConfig(String suffix, String regex, String replacement) {
+    /** Rewrites the file of a {@code kind} object in istiod-lite's config folder whose name ends with {@code suffix}. */
+    private static void editConfig(String kind, String suffix, String regex, String replacement) {
         Path dir = Ambitctl.STATE.resolve("istiod").resolve("config");
         try (Stream<Path> files = Files.list(dir)) {
-            Path file = files.filter(f -> f.getFileName().toString().endsWith(suffix)).findFirst()
-                    .orElseThrow(() -> new AssertionError("no file *" + suffix + " in " + dir));
+            Path file = files.filter(f -> f.getFileName().toString().endsWith(suffix)
+                            && LocalMesh.read(f).contains(kind)).findFirst()
+                    .orElseThrow(() -> new AssertionError("no " + kind + " file *" + suffix + " in " + dir));
             String before = Files.readString(file);
             String after = before.replaceAll(regex, replacement);
             assertThat(after).as("edit of " + file).isNotEqualTo(before);

@@ -37,12 +37,13 @@ import java.util.function.LongSupplier;
  *       held up by API server round trips.</li>
  * </ul>
  *
- * A missing or invalid token answers 401, a valid token of someone else 403.
+ * A missing or invalid token answers 401, a valid token of someone else 403, a review the
+ * API server cannot answer 503.
  * {@code /metrics}, {@code /ready} and {@code /healthz} stay open.
  */
 final class DebugAccess {
 
-    /** Decides on a presented token: {@code null} when accepted, else the reason for a 403. */
+    /** Decides on a presented token: {@link Verdict#OK}, or the status (401, 403, 503) and reason. */
     @FunctionalInterface
     interface TokenCheck {
         Verdict check(String token);
