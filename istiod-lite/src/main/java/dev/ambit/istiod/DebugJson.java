@@ -6,6 +6,7 @@ import com.google.protobuf.util.JsonFormat;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.json.JsonWriter;
 import dev.ambit.istiod.config.ConfigError;
+import dev.ambit.istiod.config.FailClosed;
 import dev.ambit.istiod.model.MeshResources;
 import java.util.List;
 import java.util.Map;
@@ -16,7 +17,7 @@ final class DebugJson {
 
     private DebugJson() {}
 
-    static String model(MeshResources model, List<ConfigError> rejected) {
+    static String model(MeshResources model, List<ConfigError> rejected, List<FailClosed> failClosed) {
         JsonWriter json = new JsonWriter().open('{');
         resources(json.key("addresses"), model.addresses());
         resources(json.key("authorizations"), model.authorizations());
@@ -26,22 +27,31 @@ final class DebugJson {
         }
         json.close('}');
         json.key("warnings").list(model.warnings());
-        rejected(json.key("rejected"), rejected);
+        rejected(json.key("rejected"), rejected, failClosed);
         return json.close('}').toString();
     }
 
-    static String rejected(List<ConfigError> errors) {
-        return rejected(new JsonWriter(), errors).toString();
+    /**
+     * Each rejected input with what is enforced instead: {@code enforced} describes the
+     * fail-closed stand-in(s) of a security object, or says the last good version (if
+     * any) of another kind stays in force.
+     */
+    static String rejected(List<ConfigError> errors, List<FailClosed> failClosed) {
+        return rejected(new JsonWriter(), errors, failClosed).toString();
     }
 
-    private static JsonWriter rejected(JsonWriter json, List<ConfigError> errors) {
+    private static JsonWriter rejected(JsonWriter json, List<ConfigError> errors, List<FailClosed> failClosed) {
         json.open('[');
         for (ConfigError e : errors) {
+            List<String> enforced = failClosed.stream().filter(f -> f.reasons().contains(e))
+                    .map(f -> f.ref() + ": " + f.describe()).distinct().toList();
             json.open('{')
                     .key("origin").value(e.origin())
                     .key("object").value(e.object() == null ? null : e.object().toString())
                     .key("field").value(e.field())
                     .key("reason").value(e.reason())
+                    .key("enforced").value(enforced.isEmpty()
+                            ? "rejected: the last good version, if any, stays in force" : String.join("; ", enforced))
                     .close('}');
         }
         return json.close(']');

@@ -28,7 +28,12 @@ public record IstiodConfig(
         Path nodeCredentials,
         String nodeAgentServiceAccount,
         Duration debounce,
-        Duration maxDebounce) {
+        Duration maxDebounce,
+        Path debugTokenFile,
+        int webhookPort,
+        String serviceName,
+        String namespace,
+        boolean printWebhookConfiguration) {
 
     static final String USAGE = """
             usage: istiod-lite (--config-dir DIR | --kubernetes) [options]
@@ -50,11 +55,22 @@ public record IstiodConfig(
                                           (default istio-system/ztunnel)
               --debounce DURATION         quiet time before a push (default 100ms)
               --max-debounce DURATION     longest a push waits (default 1s)
+              --debug-token-file FILE     folder mode: /debug/* also answers callers sending
+                                          "Authorization: Bearer <the file's token>"
+                                          (otherwise loopback callers only)
+              --webhook-port N            Kubernetes mode: validating webhook, HTTPS (default 15017)
+              --service-name NAME         istiod-lite's Service, named in the webhook's serving
+                                          certificate NAME.NS.svc (default istiod-lite)
+              --namespace NS              istiod-lite's namespace: its service accounts may read
+                                          /debug/* (default: the root namespace)
+              --print-webhook-configuration
+                                          print the ValidatingWebhookConfiguration (caBundle =
+                                          the root of --ca-dir) and exit
             durations: 500ms, 30s, 10m, 24h
             """;
 
     public IstiodConfig {
-        if ((configDir == null) == !kubernetes) {
+        if (!printWebhookConfiguration && (configDir == null) == !kubernetes) {
             throw new IllegalArgumentException("config source: give exactly one of --config-dir DIR or --kubernetes");
         }
         requireNonNull(listenAddress, "listenAddress");
@@ -67,6 +83,9 @@ public record IstiodConfig(
         requireNonNull(nodeAgentServiceAccount, "nodeAgentServiceAccount");
         positive("debounce", debounce);
         positive("max-debounce", maxDebounce);
+        port("webhook-port", webhookPort);
+        requireNonNull(serviceName, "serviceName");
+        requireNonNull(namespace, "namespace");
     }
 
     public InetSocketAddress address(int port) {
@@ -81,8 +100,9 @@ public record IstiodConfig(
     public static IstiodConfig parse(String... args) {
         Flags flags = Flags.parse(args, Set.of("config-dir", "kubernetes", "listen-address", "xds-port",
                 "secure-port", "monitoring-port", "trust-domain", "cluster-id", "domain-suffix", "root-namespace",
-                "ca-dir", "cert-ttl", "node-credentials", "node-agent-sa", "debounce", "max-debounce"),
-                Set.of("kubernetes"));
+                "ca-dir", "cert-ttl", "node-credentials", "node-agent-sa", "debounce", "max-debounce",
+                "debug-token-file", "webhook-port", "service-name", "namespace", "print-webhook-configuration"),
+                Set.of("kubernetes", "print-webhook-configuration"));
         MeshConfig defaults = MeshConfig.defaults();
         MeshConfig mesh = new MeshConfig(
                 flags.string("trust-domain", defaults.trustDomain()),
@@ -103,7 +123,12 @@ public record IstiodConfig(
                 flags.path("node-credentials", null),
                 flags.string("node-agent-sa", "istio-system/ztunnel"),
                 flags.duration("debounce", "100ms"),
-                flags.duration("max-debounce", "1s"));
+                flags.duration("max-debounce", "1s"),
+                flags.path("debug-token-file", null),
+                flags.port("webhook-port", 15017),
+                flags.string("service-name", "istiod-lite"),
+                flags.string("namespace", mesh.rootNamespace()),
+                flags.bool("print-webhook-configuration"));
     }
 
     private static void port(String flag, int p) {

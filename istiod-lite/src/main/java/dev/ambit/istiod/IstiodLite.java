@@ -2,6 +2,7 @@ package dev.ambit.istiod;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Limits;
 import dev.ambit.common.http.HttpEndpoints;
 import dev.ambit.common.http.HttpEndpoints.Response;
 import dev.ambit.common.metrics.Histogram;
@@ -16,10 +17,13 @@ import dev.ambit.istiod.config.ConfigError;
 import dev.ambit.istiod.config.ConfigException;
 import dev.ambit.istiod.config.ConfigSnapshot;
 import dev.ambit.istiod.config.ConfigSource;
+import dev.ambit.istiod.config.FailClosed;
 import dev.ambit.istiod.config.FolderSource;
 import dev.ambit.istiod.config.kube.KubernetesSource;
 import dev.ambit.istiod.model.AmbientModel;
 import dev.ambit.istiod.model.MeshResources;
+import dev.ambit.istiod.webhook.ValidationWebhook;
+import dev.ambit.istiod.webhook.WebhookConfiguration;
 import dev.ambit.istiod.xds.XdsServer;
 import dev.ambit.istiod.xds.XdsService;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -54,8 +58,9 @@ import org.slf4j.LoggerFactory;
  * the CA (who runs where).
  *
  * <p>Listeners: plaintext xDS (15010), xDS and the CA over TLS (15012, serving certificate
- * issued by the mesh CA), monitoring (15014: {@code /metrics}, {@code /ready},
- * {@code /debug/model}, {@code /debug/clients}, {@code /debug/config}).
+ * issued by the mesh CA), monitoring (15014: {@code /metrics}, {@code /ready}, and for
+ * loopback callers or valid tokens {@code /debug/model}, {@code /debug/clients},
+ * {@code /debug/config}), and in Kubernetes mode the validating webhook (15017, HTTPS).
  */
 public final class IstiodLite implements AutoCloseable {
 
@@ -71,6 +76,7 @@ public final class IstiodLite implements AutoCloseable {
     private final Histogram.Family rebuildSeconds;
     private volatile MeshResources model = MeshResources.empty();
     private volatile List<ConfigError> rejected = List.of();
+    private volatile List<FailClosed> failClosed = List.of();
     private volatile Set<String> lastWarnings = Set.of();
 
     private ConfigSource source;
@@ -79,13 +85,17 @@ public final class IstiodLite implements AutoCloseable {
     private XdsServer plaintext;
     private Server secure;
     private HttpEndpoints monitoring;
+    private ValidationWebhook webhook;
 
     private IstiodLite(IstiodConfig config) {
         this.config = config;
         this.rebuildSeconds = metrics.histogram("ambit_istiod_model_rebuild_seconds",
                 "Time to rebuild the mesh model from a config snapshot.", Histogram.LATENCY_SECONDS);
-        metrics.gauge("ambit_istiod_config_rejected_inputs", "Inputs currently rejected (last good version in force).",
+        metrics.gauge("ambit_istiod_config_rejected_inputs", "Inputs currently rejected (security objects fail closed, others keep their last good version).",
                 () -> rejected.size());
+        metrics.gauge("ambit_istiod_config_fail_closed_objects",
+                "Rejected security objects (AuthorizationPolicy, PeerAuthentication) failing closed in their scope.",
+                () -> failClosed.size());
         metrics.gauge("ambit_istiod_model_workloads", "Workload and service addresses in the model.",
                 () -> model.addresses().size());
         metrics.gauge("ambit_istiod_model_authorizations", "Authorization policies in the model.",
@@ -120,19 +130,25 @@ public final class IstiodLite implements AutoCloseable {
                 .sslContext(serverTls(ca))
                 .addService(xds.bindService())
                 .addService(caService.serviceDefinition())
-                .maxInboundMessageSize(64 << 20)
+                .maxInboundMessageSize(Limits.MAX_GRPC_MESSAGE_BYTES)
                 .build()
                 .start();
+        DebugAccess debug = config.debugTokenFile() != null ? DebugAccess.tokenFile(config.debugTokenFile())
+                : config.kubernetes() ? DebugAccess.tokenReview(kubernetes(), config.namespace())
+                : DebugAccess.loopbackOnly();
         monitoring = HttpEndpoints.builder("monitoring")
                 .get("/metrics", req -> Response.prometheus(metrics.scrape()))
                 .get("/ready", req -> firstModel.getCount() == 0
                         ? Response.text("ready\n") : Response.status(503, "waiting for the first config snapshot\n"))
                 .get("/healthz", req -> Response.text("ok\n"))
-                .get("/debug/model", req -> Response.json(DebugJson.model(model, rejected)))
-                .get("/debug/clients", req -> Response.json(xds.debugView().toJson()))
-                .get("/debug/config", req -> Response.json(DebugJson.rejected(rejected)))
-                .get("/debug/trust-bundle", req -> Response.text(ca.trustBundlePem()))
+                .get("/debug/model", guarded(debug, req -> Response.json(DebugJson.model(model, rejected, failClosed))))
+                .get("/debug/clients", guarded(debug, req -> Response.json(xds.debugView().toJson())))
+                .get("/debug/config", guarded(debug, req -> Response.json(DebugJson.rejected(rejected, failClosed))))
+                .get("/debug/trust-bundle", guarded(debug, req -> Response.text(ca.trustBundlePem())))
                 .bind(config.address(config.monitoringPort()));
+        if (config.kubernetes()) {
+            webhook = startWebhook(ca);
+        }
 
         source = config.kubernetes() ? KubernetesSource.builder(metrics).build()
                 : FolderSource.of(config.configDir(), Duration.ofMillis(100), metrics);
@@ -156,6 +172,29 @@ public final class IstiodLite implements AutoCloseable {
                 config.mesh().trustDomain());
     }
 
+    /** {@code /debug/*}: the whole model, so only for loopback callers or valid tokens ({@link DebugAccess}). */
+    private static HttpEndpoints.Handler guarded(DebugAccess access, HttpEndpoints.Handler handler) {
+        return req -> {
+            Response refusal = access.refusal(req);
+            return refusal != null ? refusal : handler.handle(req);
+        };
+    }
+
+    /** The validating webhook, with a serving certificate from the mesh CA for the Service's names. */
+    private ValidationWebhook startWebhook(CertificateAuthority ca) throws IOException {
+        try {
+            KeyPairGenerator gen = KeyPairGenerator.getInstance("EC");
+            gen.initialize(new ECGenParameterSpec("secp256r1"));
+            KeyPair key = gen.generateKeyPair();
+            String host = config.serviceName() + "." + config.namespace();
+            List<X509Certificate> chain = ca.issueServing(key.getPublic(), List.of(host + ".svc",
+                    host + ".svc." + config.mesh().domainSuffix(), host), Duration.ofDays(365));
+            return ValidationWebhook.start(config.address(config.webhookPort()), key.getPrivate(), chain, metrics);
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException("cannot set up TLS for the webhook port " + config.webhookPort(), e);
+        }
+    }
+
     /** Latest snapshot wins: a burst of snapshots costs one rebuild after the one running. */
     private void scheduleRebuild(ConfigSnapshot snapshot) {
         pendingSnapshot.set(snapshot);
@@ -174,6 +213,7 @@ public final class IstiodLite implements AutoCloseable {
         try {
             MeshResources next = AmbientModel.build(snapshot, config.mesh());
             model = next;
+            failClosed = snapshot.failClosed();
             xds.update(next);
             rebuildSeconds.labels().observe((System.nanoTime() - start) / 1e9);
             Set<String> warnings = new HashSet<>(next.warnings());
@@ -255,6 +295,11 @@ public final class IstiodLite implements AutoCloseable {
         return ((java.net.InetSocketAddress) secure.getListenSockets().getFirst()).getPort();
     }
 
+    /** The validating webhook's port (Kubernetes mode), or -1. */
+    public int webhookPort() {
+        return webhook == null ? -1 : webhook.localAddress().getPort();
+    }
+
     public int monitoringPort() {
         return monitoring.localAddress().getPort();
     }
@@ -262,7 +307,7 @@ public final class IstiodLite implements AutoCloseable {
     @Override
     public void close() {
         List<Throwable> failures = new ArrayList<>();
-        for (AutoCloseable c : new AutoCloseable[] {source, monitoring, plaintext,
+        for (AutoCloseable c : new AutoCloseable[] {source, webhook, monitoring, plaintext,
                 secure == null ? null : () -> secure.shutdownNow().awaitTermination(5, TimeUnit.SECONDS), xds,
                 kubernetes}) {
             if (c == null) {
@@ -290,6 +335,12 @@ public final class IstiodLite implements AutoCloseable {
             System.err.println("istiod-lite: " + e.getMessage());
             System.err.print(IstiodConfig.USAGE);
             System.exit(2);
+            return;
+        }
+        if (config.printWebhookConfiguration()) {
+            CertificateAuthority ca = CertificateAuthority.builder(config.caDir())
+                    .trustDomain(config.mesh().trustDomain()).build();
+            System.out.print(WebhookConfiguration.yaml(config.serviceName(), config.namespace(), ca.trustBundlePem()));
             return;
         }
         IstiodLite istiod = start(config);

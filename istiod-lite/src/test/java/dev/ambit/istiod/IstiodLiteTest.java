@@ -7,6 +7,10 @@ import com.google.protobuf.Value;
 import dev.ambit.api.ca.IstioCertificateRequest;
 import dev.ambit.api.ca.IstioCertificateResponse;
 import dev.ambit.api.ca.IstioCertificateServiceGrpc;
+import dev.ambit.api.security.Action;
+import dev.ambit.api.security.Authorization;
+import dev.ambit.api.security.Rule;
+import dev.ambit.api.security.Scope;
 import dev.ambit.istiod.ca.CaTestSupport;
 import dev.ambit.istiod.ca.NodeCredentials;
 import dev.ambit.istiod.model.MeshResources;
@@ -123,13 +127,109 @@ class IstiodLiteTest {
     }
 
     @Test
-    void invalidEditIsReportedAndThePreviousConfigStaysServed() throws Exception {
+    void invalidEditFailsClosedAndARestartServesTheSamePolicy() throws Exception {
         edit("policies.yaml", "action: ALLOW", "action: PERMIT");
         String rejected = awaitBody("/debug/config", "spec.action");
         assertThat(rejected).contains("policies.yaml").contains("AuthorizationPolicy shop/backend-allow-frontend")
-                .contains("PERMIT");
-        assertThat(istiod.model().authorizations()).containsKey("shop/backend-allow-frontend");
-        assertThat(get("/metrics")).contains("ambit_istiod_config_rejected_total{source=\"folder\",kind=\"AuthorizationPolicy\"} 1");
+                .contains("PERMIT").contains("fail closed: all traffic denied to workloads in namespace shop");
+        // Not the old ALLOW kept in memory: a DENY of every connection to the selected backend.
+        Authorization served = awaitAuthorization("shop/backend-allow-frontend", a -> a.getAction() == Action.DENY);
+        assertThat(served.getScope()).isEqualTo(Scope.WORKLOAD_SELECTOR);
+        assertThat(served.getRulesList()).containsExactly(Rule.getDefaultInstance());
+        assertThat(istiod.model().addresses().get(BACKEND).getWorkload().getAuthorizationPoliciesList())
+                .contains("shop/backend-allow-frontend");
+        assertThat(get("/metrics"))
+                .contains("ambit_istiod_config_rejected_total{source=\"folder\",kind=\"AuthorizationPolicy\"} 1")
+                .contains("ambit_istiod_config_fail_closed_objects 1");
+
+        var before = served();
+        restart();
+        assertThat(served()).isEqualTo(before);
+        assertThat(get("/debug/config")).contains("spec.action").contains("fail closed");
+    }
+
+    @Test
+    void invalidSecurityFilesPresentAtStartFailClosed() throws Exception {
+        istiod.close();
+        istiod = null;
+        // The namespace-wide PeerAuthentication becomes OPTIONAL (not a mode), and a new
+        // namespace-wide ALLOW with a broken selector appears in legacy.
+        edit("policies.yaml", "mtls: {mode: STRICT}", "mtls: {mode: OPTIONAL}");
+        Files.writeString(configDir.resolve("legacy-policy.yaml"), """
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: legacy-allow, namespace: legacy}
+                spec:
+                  selector: {matchLabels: {"run/x/y": client}}
+                  rules: [{}]
+                """);
+        Files.writeString(configDir.resolve("broken.yaml"), """
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: x, namespace: legacy
+                """);
+        restart();
+        String config = get("/debug/config");
+        assertThat(config).contains("policies.yaml").contains("PeerAuthentication shop/default")
+                .contains("spec.mtls.mode").contains("OPTIONAL").contains("fail closed: mTLS STRICT for every workload in namespace shop");
+        assertThat(config).contains("legacy-policy.yaml").contains("spec.selector.matchLabels.run/x/y")
+                .contains("an ALLOW policy that allows nothing for every workload in namespace legacy");
+        assertThat(config).contains("broken.yaml").contains("invalid YAML")
+                .contains("fail closed: mTLS STRICT for every workload in namespace legacy");
+        // shop's workloads are STRICT; legacy's client is STRICT too (the unreadable file) and
+        // under an ALLOW-nothing policy for its whole namespace.
+        String strict = "istio-system/istio_converted_static_strict";
+        assertThat(istiod.model().addresses().get(FRONTEND).getWorkload().getAuthorizationPoliciesList()).contains(strict);
+        assertThat(istiod.model().addresses().get("Kubernetes//Pod/legacy/client").getWorkload()
+                .getAuthorizationPoliciesList()).contains(strict);
+        Authorization legacy = istiod.model().authorizations().get("legacy/legacy-allow");
+        assertThat(legacy.getAction()).isEqualTo(Action.ALLOW);
+        assertThat(legacy.getScope()).isEqualTo(Scope.NAMESPACE);
+        assertThat(legacy.getRulesList()).isEmpty();
+        assertThat(get("/metrics")).contains("ambit_istiod_config_fail_closed_objects 3");
+    }
+
+    /** What a real delta xDS client receives: every resource by type and name, serialized. */
+    private java.util.Map<String, com.google.protobuf.ByteString> served() throws Exception {
+        java.util.Map<String, com.google.protobuf.ByteString> out = new java.util.TreeMap<>();
+        ManagedChannel ch = NettyChannelBuilder.forAddress("127.0.0.1", istiod.xdsPort()).usePlaintext().build();
+        try (XdsTestClient client = XdsTestClient.connect(ch, "restart-check")) {
+            for (String type : List.of(MeshResources.ADDRESS_TYPE, MeshResources.AUTHORIZATION_TYPE)) {
+                client.subscribeAll(type);
+                DeltaDiscoveryResponse r = client.next();
+                assertThat(r.getTypeUrl()).isEqualTo(type);
+                r.getResourcesList().forEach(res -> out.put(type + " " + res.getName(), res.getResource().getValue()));
+                client.ack(r);
+            }
+        } finally {
+            ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+        return out;
+    }
+
+    private void restart() throws Exception {
+        if (istiod != null) {
+            istiod.close();
+        }
+        istiod = IstiodLite.start(IstiodConfig.parse(
+                "--config-dir", configDir.toString(), "--listen-address", "127.0.0.1",
+                "--xds-port", "0", "--secure-port", "0", "--monitoring-port", "0",
+                "--ca-dir", tmp.resolve("ca").toString(), "--node-credentials", tmp.resolve("node-credentials").toString(),
+                "--debounce", "20ms", "--max-debounce", "200ms", "--cert-ttl", "1h"));
+    }
+
+    private Authorization awaitAuthorization(String name, java.util.function.Predicate<Authorization> condition)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        Authorization a;
+        do {
+            a = istiod.model().authorizations().get(name);
+            if (a != null && condition.test(a)) {
+                return a;
+            }
+            Thread.sleep(50);
+        } while (System.nanoTime() < deadline);
+        throw new AssertionError("authorization " + name + " never matched; last: " + a);
     }
 
     @Test

@@ -220,7 +220,7 @@ public final class NodeAgent implements AutoCloseable {
                             .protocols("TLSv1.3")
                             .build())
                     // A full push of a big mesh exceeds gRPC's 4 MiB default.
-                    .maxInboundMessageSize(256 << 20)
+                    .maxInboundMessageSize(dev.ambit.common.config.Limits.MAX_GRPC_MESSAGE_BYTES)
                     .build();
         } catch (IOException e) {
             throw new UncheckedIOException("control plane TLS: cannot use root certificate " + config.rootCert()

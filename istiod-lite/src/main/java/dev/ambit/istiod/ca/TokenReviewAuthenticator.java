@@ -123,6 +123,17 @@ public final class TokenReviewAuthenticator implements CallerAuthenticator {
     }
 
     private TokenReviewStatus review(String token) {
+        return review(client, token, audiences);
+    }
+
+    /**
+     * Asks the API server to review {@code token} for {@code audiences}: the status, or
+     * {@code null} when it answered none.
+     *
+     * @throws IllegalStateException when the API server cannot review it (unreachable, or
+     *         istiod-lite lacks {@code create} on tokenreviews)
+     */
+    public static TokenReviewStatus review(KubernetesClient client, String token, List<String> audiences) {
         TokenReview review = new TokenReviewBuilder()
                 .withNewSpec().withToken(token).withAudiences(audiences).endSpec()
                 .build();

@@ -12,7 +12,7 @@ public final class ConfigMetrics {
 
     /** Inputs rejected by validation, by source ("folder", "kubernetes") and kind. */
     public static Counter.Family rejected(MetricsRegistry metrics) {
-        return metrics.counter(REJECTED, "Config inputs rejected by validation; the last good version stays in force.",
+        return metrics.counter(REJECTED, "Config inputs rejected by validation; security objects fail closed, others keep their last good version.",
                 "source", "kind");
     }
 }

@@ -19,9 +19,19 @@ import java.util.TreeMap;
 public final class ConfigSnapshot {
 
     private final Map<Kind, Map<ObjectRef, HasMetadata>> byKind;
+    private final List<FailClosed> failClosed;
 
-    private ConfigSnapshot(Map<Kind, Map<ObjectRef, HasMetadata>> byKind) {
+    private ConfigSnapshot(Map<Kind, Map<ObjectRef, HasMetadata>> byKind, List<FailClosed> failClosed) {
         this.byKind = byKind;
+        this.failClosed = failClosed;
+    }
+
+    /**
+     * The rejected security objects and what stands in for each, ordered by object. The
+     * model enforces them; they are not in {@link #list} or {@link #objects}.
+     */
+    public List<FailClosed> failClosed() {
+        return failClosed;
     }
 
     public static Builder builder() {
@@ -73,14 +83,21 @@ public final class ConfigSnapshot {
 
     @Override
     public String toString() {
-        return "ConfigSnapshot{" + size() + " objects}";
+        return "ConfigSnapshot{" + size() + " objects, " + failClosed.size() + " failed closed}";
     }
 
     /** Collects objects; a later put for the same reference replaces the earlier one. */
     public static final class Builder {
         private final Map<Kind, Map<ObjectRef, HasMetadata>> byKind = new EnumMap<>(Kind.class);
+        private final List<FailClosed> failClosed = new java.util.ArrayList<>();
 
         private Builder() {}
+
+        /** Adds a rejected security object's stand-in. */
+        public Builder failClosed(FailClosed stand) {
+            failClosed.add(requireNonNull(stand, "stand"));
+            return this;
+        }
 
         public Builder put(Kind kind, HasMetadata object) {
             requireNonNull(kind, "kind");
@@ -105,7 +122,7 @@ public final class ConfigSnapshot {
         public ConfigSnapshot build() {
             Map<Kind, Map<ObjectRef, HasMetadata>> copy = new EnumMap<>(Kind.class);
             byKind.forEach((k, v) -> copy.put(k, Collections.unmodifiableMap(new TreeMap<>(v))));
-            return new ConfigSnapshot(copy);
+            return new ConfigSnapshot(copy, failClosed.stream().sorted().distinct().toList());
         }
     }
 

@@ -4,8 +4,10 @@ import java.util.List;
 
 /**
  * Where the mesh's configuration comes from. A source delivers complete snapshots; an
- * object that fails validation is reported and left out, and the last good version of
- * it (if any) stays in the snapshot until the input is fixed.
+ * object that fails validation is reported and left out. A security object
+ * (AuthorizationPolicy, PeerAuthentication) is replaced by its {@link FailClosed}
+ * stand-in in {@link ConfigSnapshot#failClosed()}; for other kinds the last good version
+ * (if any) stays in the snapshot until the input is fixed.
  */
 public interface ConfigSource extends AutoCloseable {
 

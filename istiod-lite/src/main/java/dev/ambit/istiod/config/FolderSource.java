@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import dev.ambit.common.config.Limits;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.MetricsRegistry;
 import org.slf4j.Logger;
@@ -37,9 +38,14 @@ import org.yaml.snakeyaml.error.YAMLException;
  * {@code .yml} and {@code .json} file below it, multi-document, {@code kind: List}
  * included, and watches it for changes.
  *
- * <p>A file is the unit of acceptance: when any object in a file is rejected, the file's
- * last good content stays in force (or nothing, for a new file) until it is fixed;
- * other files are unaffected. Objects of kinds Ambit does not read (Deployments,
+ * <p>Security objects (AuthorizationPolicy, PeerAuthentication) are taken from each
+ * file's current content only: a valid one is accepted, an invalid one fails closed in
+ * its scope ({@link FailClosed}), also when the file does not parse at all, so a restart
+ * serves the same policy as before it. For every other kind a file is the unit of
+ * acceptance: when any object in a file is rejected, the file's last good content of
+ * those kinds stays in force (or nothing, for a new file) until it is fixed; other
+ * files are unaffected. Files over {@link Limits#MAX_FILE_BYTES} and objects over
+ * {@link Limits#MAX_OBJECT_BYTES} are rejected with the limit named. Objects of kinds Ambit does not read (Deployments,
  * ConfigMaps, ...) are skipped silently. Namespaced objects without a namespace land in
  * {@code default}, as with kubectl.
  */
@@ -58,7 +64,11 @@ public final class FolderSource implements ConfigSource {
     private volatile boolean closed;
 
     /** What one file last contributed. */
-    private record FileState(String content, List<ObjectDecoder.Result> accepted, List<ConfigError> errors) {}
+    private record FileState(String content, List<ObjectDecoder.Result> accepted, List<ConfigError> errors,
+                             List<FailClosed> failClosed) {}
+
+    /** Marks content read from a file over {@link Limits#MAX_FILE_BYTES}: the size follows, then the head. */
+    private static final String OVERSIZED = "\u0000oversized:";
 
     private FolderSource(Path root, Duration settle, MetricsRegistry metrics) {
         this.root = root;
@@ -154,7 +164,7 @@ public final class FolderSource implements ConfigSource {
                 if (Files.isRegularFile(p) && !name.startsWith(".")
                         && (name.endsWith(".yaml") || name.endsWith(".yml") || name.endsWith(".json"))) {
                     try {
-                        current.put(p, Files.readString(p, StandardCharsets.UTF_8));
+                        current.put(p, read(p));
                     } catch (IOException e) {
                         // Deleted between walk and read: the next event rescans.
                         log.debug("config file {} vanished while reading", p);
@@ -173,19 +183,13 @@ public final class FolderSource implements ConfigSource {
                 continue;
             }
             changed = true;
-            FileState parsed = parse(e.getKey(), e.getValue());
-            if (parsed.errors.isEmpty()) {
-                files.put(e.getKey(), parsed);
-            } else {
-                // Keep what this file last contributed; remember the new content so the
-                // same broken file is not re-reported on every unrelated change.
-                files.put(e.getKey(), new FileState(e.getValue(), old == null ? List.of() : old.accepted,
-                        parsed.errors));
-                parsed.errors.forEach(err -> {
-                    log.warn("rejected config: {}", err.message());
-                    rejected.labels("folder", err.kindLabel()).inc();
-                });
-            }
+            FileState parsed = parse(e.getKey(), e.getValue(), old);
+            files.put(e.getKey(), parsed);
+            parsed.errors.forEach(err -> {
+                log.warn("rejected config: {}", err.message());
+                rejected.labels("folder", err.kindLabel()).inc();
+            });
+            parsed.failClosed.forEach(fc -> log.warn("{} {}: {}", fc.ref(), fc.origin(), fc.describe()));
         }
         if (!changed) {
             return;
@@ -196,6 +200,7 @@ public final class FolderSource implements ConfigSource {
         List<ConfigError> errors = new ArrayList<>();
         for (var e : new TreeMap<>(files).entrySet()) {
             errors.addAll(e.getValue().errors);
+            e.getValue().failClosed.forEach(snapshot::failClosed);
             for (ObjectDecoder.Result r : e.getValue().accepted) {
                 ObjectRef ref = ConfigSnapshot.refOf(r.kind(), r.object());
                 Path owner = owners.putIfAbsent(ref, e.getKey());
@@ -203,6 +208,10 @@ public final class FolderSource implements ConfigSource {
                     ConfigError dup = new ConfigError(relative(e.getKey()), ref, "metadata.name",
                             "already defined in " + relative(owner) + " (expected: each object once)");
                     errors.add(dup);
+                    if (FailClosed.isSecurity(ref.kind())) {
+                        // Which of the two was meant is unknown: the namespace fails closed.
+                        snapshot.failClosed(FailClosed.wholeNamespace(ref, dup.origin(), List.of(dup)));
+                    }
                     if (reportedDuplicates.add(dup.message())) {
                         log.warn("rejected config: {}", dup.message());
                         rejected.labels("folder", dup.kindLabel()).inc();
@@ -217,13 +226,43 @@ public final class FolderSource implements ConfigSource {
         listener.onSnapshot(snapshot.build());
     }
 
-    private FileState parse(Path file, String content) {
+    /** Reads a file; one over {@link Limits#MAX_FILE_BYTES} is read only that far, to be reported. */
+    private static String read(Path p) throws IOException {
+        try (var in = Files.newInputStream(p)) {
+            byte[] head = in.readNBytes(Limits.MAX_FILE_BYTES + 1);
+            if (head.length <= Limits.MAX_FILE_BYTES) {
+                return new String(head, StandardCharsets.UTF_8);
+            }
+            long size = Files.size(p);
+            return OVERSIZED + size + "\n" + new String(head, StandardCharsets.UTF_8);
+        }
+    }
+
+    /**
+     * Parses one file's new content. Security objects take effect from the new content
+     * alone: valid ones are accepted, invalid ones fail closed, so the result does not
+     * depend on what was read before (a restart serves the same policy). Other kinds keep
+     * the file's last good version while the file has errors.
+     */
+    private FileState parse(Path file, String content, FileState old) {
         String origin = relative(file);
+        List<ObjectDecoder.Result> lastGoodOthers = old == null ? List.of()
+                : old.accepted.stream().filter(r -> !FailClosed.isSecurity(r.kind())).toList();
+        if (content.startsWith(OVERSIZED)) {
+            long size = Long.parseLong(content.substring(OVERSIZED.length(), content.indexOf('\n')));
+            ConfigError error = new ConfigError(origin, null, "", Limits.overLimit("the file", size,
+                    Limits.MAX_FILE_BYTES, "the API server's request limit; split it into several files"));
+            return unreadable(origin, content, old, lastGoodOthers, error);
+        }
         List<ObjectDecoder.Result> accepted = new ArrayList<>();
         List<ConfigError> errors = new ArrayList<>();
+        List<FailClosed> failClosed = new ArrayList<>();
         List<Map<?, ?>> documents = new ArrayList<>();
+        boolean unattributed = false;
         try {
-            Yaml yaml = new Yaml(new SafeConstructor(new LoaderOptions()));
+            LoaderOptions options = new LoaderOptions();
+            options.setCodePointLimit(Limits.MAX_FILE_BYTES);
+            Yaml yaml = new Yaml(new SafeConstructor(options));
             int index = 0;
             for (Object doc : yaml.loadAll(content)) {
                 index++;
@@ -233,12 +272,17 @@ public final class FolderSource implements ConfigSource {
                 if (!(doc instanceof Map<?, ?> map)) {
                     errors.add(new ConfigError(origin + " (document " + index + ")", null, "",
                             "not an object (expected: a Kubernetes manifest with apiVersion and kind)"));
+                    unattributed = true;
                     continue;
                 }
                 if ("List".equals(map.get("kind")) && map.get("items") instanceof List<?> items) {
                     for (Object item : items) {
                         if (item instanceof Map<?, ?> m) {
                             documents.add(m);
+                        } else {
+                            errors.add(new ConfigError(origin + " (document " + index + ")", null, "items",
+                                    "an item that is not an object (expected: Kubernetes manifests)"));
+                            unattributed = true;
                         }
                     }
                 } else {
@@ -248,27 +292,68 @@ public final class FolderSource implements ConfigSource {
         } catch (MarkedYAMLException e) {
             var mark = e.getProblemMark();
             String where = mark == null ? "" : "line " + (mark.getLine() + 1) + ", column " + (mark.getColumn() + 1) + ": ";
-            return new FileState(content, List.of(), List.of(new ConfigError(origin, null, "",
-                    "invalid YAML: " + where + e.getProblem())));
+            return unreadable(origin, content, old, lastGoodOthers,
+                    new ConfigError(origin, null, "", "invalid YAML: " + where + e.getProblem()));
         } catch (YAMLException e) {
-            return new FileState(content, List.of(), List.of(new ConfigError(origin, null, "",
-                    "invalid YAML: " + e.getMessage())));
+            return unreadable(origin, content, old, lastGoodOthers,
+                    new ConfigError(origin, null, "", "invalid YAML: " + e.getMessage()));
         }
         Map<ObjectRef, Boolean> seen = new LinkedHashMap<>();
-        for (Map<?, ?> doc : documents) {
-            ObjectDecoder.Result r = decoder.decode(origin, doc, "default");
+        for (int i = 0; i < documents.size(); i++) {
+            ObjectDecoder.Result r = decoder.decode(origin, documents.get(i), "default", "unnamed-" + (i + 1));
             if (!r.ok()) {
                 errors.addAll(r.errors());
+                if (r.failClosed() != null) {
+                    failClosed.add(r.failClosed());
+                } else if (r.kind() == null) {
+                    // Not readable as any kind: it may have been a security object. (A security
+                    // object naming an impossible namespace applies to no workload: reported only.)
+                    unattributed = true;
+                }
             } else if (r.kind() != null) {
                 ObjectRef ref = ConfigSnapshot.refOf(r.kind(), r.object());
                 if (seen.put(ref, Boolean.TRUE) != null) {
-                    errors.add(new ConfigError(origin, ref, "metadata.name", "defined twice in this file"));
+                    ConfigError dup = new ConfigError(origin, ref, "metadata.name", "defined twice in this file");
+                    errors.add(dup);
+                    if (FailClosed.isSecurity(ref.kind())) {
+                        failClosed.add(FailClosed.wholeNamespace(ref, origin, List.of(dup)));
+                    }
                 } else {
                     accepted.add(r);
                 }
             }
         }
-        return new FileState(content, List.copyOf(accepted), List.copyOf(errors));
+        if (unattributed) {
+            // A broken document that may have been a security object: fail closed where the
+            // file's text, or what it held before, says security objects live.
+            failClosed.addAll(FailClosed.attributeText(origin, content, "default", previousSecurity(old), errors));
+        }
+        if (!errors.isEmpty()) {
+            List<ObjectDecoder.Result> kept = new ArrayList<>(lastGoodOthers);
+            accepted.stream().filter(r -> FailClosed.isSecurity(r.kind())).forEach(kept::add);
+            accepted = kept;
+        }
+        return new FileState(content, List.copyOf(accepted), List.copyOf(errors), List.copyOf(failClosed));
+    }
+
+    /** A file that cannot be read object by object: other kinds keep their last good version. */
+    private FileState unreadable(String origin, String content, FileState old,
+                                 List<ObjectDecoder.Result> lastGoodOthers, ConfigError error) {
+        List<FailClosed> failClosed = FailClosed.attributeText(origin, content, "default", previousSecurity(old),
+                List.of(error));
+        return new FileState(content, lastGoodOthers, List.of(error), failClosed);
+    }
+
+    /** The security objects a file held before (accepted or failed closed), as kind and namespace. */
+    private static List<ObjectRef> previousSecurity(FileState old) {
+        if (old == null) {
+            return List.of();
+        }
+        List<ObjectRef> out = new ArrayList<>();
+        old.accepted.stream().filter(r -> FailClosed.isSecurity(r.kind()))
+                .forEach(r -> out.add(ConfigSnapshot.refOf(r.kind(), r.object())));
+        old.failClosed.forEach(fc -> out.add(fc.ref()));
+        return out;
     }
 
     private String relative(Path file) {

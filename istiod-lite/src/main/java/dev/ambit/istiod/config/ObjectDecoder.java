@@ -14,6 +14,7 @@ import java.io.IOException;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import dev.ambit.common.config.Limits;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -27,8 +28,15 @@ import java.util.Map;
  */
 public final class ObjectDecoder {
 
-    /** A decoded object, or why it was rejected (never both). */
-    public record Result(Kind kind, HasMetadata object, List<ConfigError> errors) {
+    /**
+     * A decoded object, or why it was rejected (never both). A rejected security object
+     * also carries its {@link FailClosed} stand-in when its kind and namespace could be read.
+     */
+    public record Result(Kind kind, HasMetadata object, List<ConfigError> errors, FailClosed failClosed) {
+        public Result(Kind kind, HasMetadata object, List<ConfigError> errors) {
+            this(kind, object, errors, null);
+        }
+
         public boolean ok() {
             return errors.isEmpty();
         }
@@ -76,10 +84,18 @@ public final class ObjectDecoder {
      *         that is an error)
      */
     public Result decode(String origin, Map<?, ?> document, String defaultNs) {
+        return decode(origin, document, defaultNs, "unnamed");
+    }
+
+    /**
+     * Decodes one document; a rejected security object that names no usable name fails
+     * closed under {@code fallbackName}.
+     */
+    public Result decode(String origin, Map<?, ?> document, String defaultNs, String fallbackName) {
         Object apiVersion = document.get("apiVersion");
         Object kindName = document.get("kind");
         if (!(apiVersion instanceof String av) || !(kindName instanceof String kn)) {
-            return new Result(null, null, List.of(new ConfigError(origin, null, "",
+            return rejected(null, origin, document, defaultNs, fallbackName, List.of(new ConfigError(origin, null, "",
                     "not a Kubernetes object: apiVersion and kind must be strings")));
         }
         Kind kind = Kind.of(av, kn).orElse(null);
@@ -87,15 +103,21 @@ public final class ObjectDecoder {
             return new Result(null, null, List.of());
         }
         ObjectRef ref = refOf(kind, document, defaultNs);
+        long size = sizeOf(document);
+        if (size > Limits.MAX_OBJECT_BYTES) {
+            return rejected(kind, origin, document, defaultNs, fallbackName, List.of(new ConfigError(origin, ref, "",
+                    Limits.overLimit("the object", size, Limits.MAX_OBJECT_BYTES,
+                            "etcd's default object size; split it into several objects"))));
+        }
         if (ref == null) {
-            return new Result(kind, null, List.of(new ConfigError(origin, null, "metadata.name",
-                    kn + " without metadata.name (expected: a name)")));
+            return rejected(kind, origin, document, defaultNs, fallbackName, List.of(new ConfigError(origin, null,
+                    "metadata.name", kn + " without metadata.name (expected: a name)")));
         }
         HasMetadata object;
         try {
             object = mapper.convertValue(document, kind.type());
         } catch (IllegalArgumentException e) {
-            return new Result(kind, null, List.of(describe(origin, ref, e)));
+            return rejected(kind, origin, document, defaultNs, fallbackName, List.of(describe(origin, ref, e)));
         }
         // Store every version under the group's model version, so the model sees one type.
         object.setApiVersion(kind.apiVersion());
@@ -105,7 +127,22 @@ public final class ObjectDecoder {
         }
         List<ConfigError> errors = new ArrayList<>();
         validator.validate(kind, object, (field, reason) -> errors.add(new ConfigError(origin, ref, field, reason)));
-        return errors.isEmpty() ? new Result(kind, object, List.of()) : new Result(kind, null, List.copyOf(errors));
+        return errors.isEmpty() ? new Result(kind, object, List.of())
+                : rejected(kind, origin, document, defaultNs, fallbackName, List.copyOf(errors));
+    }
+
+    private static Result rejected(Kind kind, String origin, Map<?, ?> document, String defaultNs, String fallbackName,
+                                   List<ConfigError> errors) {
+        return new Result(kind, null, errors, FailClosed.attribute(origin, document, defaultNs, fallbackName, errors));
+    }
+
+    /** The object's size as JSON, the form the API server stores it in (etcd's limit applies to it). */
+    private long sizeOf(Map<?, ?> document) {
+        try {
+            return mapper.writeValueAsBytes(document).length;
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            return 0; // not serialisable: conversion below reports what is wrong
+        }
     }
 
     /**

@@ -76,11 +76,19 @@ final class ObjectValidator {
             if (keyProblem != null) {
                 problems.add(field + "." + k, keyProblem);
             }
-            if (v == null || v.length() > 63 || (!v.isEmpty() && !LABEL_NAME.matcher(v).matches())) {
-                problems.add(field + "." + k, "invalid label value \"" + v + "\" (expected: at most 63 "
-                        + "letters, digits, '-', '_' or '.', starting and ending with a letter or digit)");
+            String valueProblem = labelValueProblem(v);
+            if (valueProblem != null) {
+                problems.add(field + "." + k, valueProblem);
             }
         });
+    }
+
+    static String labelValueProblem(String v) {
+        if (v == null || v.length() > 63 || (!v.isEmpty() && !LABEL_NAME.matcher(v).matches())) {
+            return "invalid label value \"" + v + "\" (expected: at most 63 "
+                    + "letters, digits, '-', '_' or '.', starting and ending with a letter or digit)";
+        }
+        return null;
     }
 
     static String labelKeyProblem(String key) {

@@ -19,6 +19,7 @@ import dev.ambit.api.workload.WorkloadType;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.istiod.config.Cidr;
 import dev.ambit.istiod.config.ConfigSnapshot;
+import dev.ambit.istiod.config.FailClosed;
 import dev.ambit.istiod.config.Kind;
 import io.fabric8.istio.api.security.v1.AuthorizationPolicy;
 import io.fabric8.istio.api.security.v1.PeerAuthentication;
@@ -34,6 +35,7 @@ import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.Gateway;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -134,7 +136,23 @@ public final class AmbientModel {
         List<AuthorizationPolicy> policies = config.list(Kind.AUTHORIZATION_POLICY, AuthorizationPolicy.class)
                 .stream().filter(AuthorizationTranslator::forNodeAgent).toList();
         PeerAuthenticationTranslator peerAuth = new PeerAuthenticationTranslator(mesh,
-                config.list(Kind.PEER_AUTHENTICATION, PeerAuthentication.class), warnings::add);
+                config.list(Kind.PEER_AUTHENTICATION, PeerAuthentication.class), config.failClosed(), warnings::add);
+        // Rejected AuthorizationPolicies fail closed under their own name (made unique).
+        Set<String> taken = new HashSet<>();
+        policies.forEach(ap -> taken.add(ap.getMetadata().getNamespace() + "/" + ap.getMetadata().getName()));
+        Map<String, FailClosed> failedPolicies = new TreeMap<>();
+        for (FailClosed fc : config.failClosed()) {
+            warnings.add(fc.ref() + " (" + fc.origin() + ") is invalid: " + fc.reasons().getFirst().field()
+                    + (fc.reasons().getFirst().field().isEmpty() ? "" : ": ") + fc.reasons().getFirst().reason()
+                    + "; " + fc.describe());
+            if (fc.ref().kind() == Kind.AUTHORIZATION_POLICY && fc.effect() != FailClosed.Effect.NONE) {
+                String key = fc.namespace() + "/" + fc.ref().name();
+                while (!taken.add(key)) {
+                    key += "-invalid";
+                }
+                failedPolicies.put(key, fc);
+            }
+        }
         authorizations.put(mesh.rootNamespace() + "/" + PeerAuthenticationTranslator.STATIC_STRICT,
                 peerAuth.staticStrict());
 
@@ -164,6 +182,11 @@ public final class AmbientModel {
                     policyHasWaypointTarget.merge(key, workloadWaypoint(pod) != null, Boolean::logicalOr);
                 }
             }
+            failedPolicies.forEach((key, fc) -> {
+                if (fc.selector() != null && fc.namespace().equals(ns) && Selectors.matches(fc.selector(), podLabels)) {
+                    podPolicies.add(key);
+                }
+            });
             PeerAuthenticationTranslator.Result pa = peerAuth.forWorkload(ns, podLabels);
             podPolicies.addAll(pa.references());
             authorizations.putAll(pa.converted());
@@ -180,6 +203,8 @@ public final class AmbientModel {
                 authorizations.put(key, a);
             }
         }
+        failedPolicies.forEach((key, fc) -> authorizations.put(key,
+                AuthorizationTranslator.failClosed(fc, key.substring(key.indexOf('/') + 1), mesh)));
         return new MeshResources(addresses, authorizations, identities, warnings);
     }
 

@@ -12,6 +12,7 @@ import dev.ambit.api.security.Scope;
 import dev.ambit.api.security.ServiceAccountMatch;
 import dev.ambit.api.security.StringMatch;
 import dev.ambit.istiod.config.Cidr;
+import dev.ambit.istiod.config.FailClosed;
 import io.fabric8.istio.api.api.security.v1beta1.AuthorizationPolicyAction;
 import io.fabric8.istio.api.api.security.v1beta1.Condition;
 import io.fabric8.istio.api.api.security.v1beta1.Operation;
@@ -73,6 +74,26 @@ final class AuthorizationTranslator {
 
     static Map<String, String> selector(AuthorizationPolicy policy) {
         return hasSelector(policy) ? policy.getSpec().getSelector().getMatchLabels() : Map.of();
+    }
+
+    /**
+     * What the node agent enforces for a rejected AuthorizationPolicy: an ALLOW without
+     * rules (matches nothing, so the workloads in scope get only what other ALLOW policies
+     * allow) or a DENY with one empty rule (matches every connection). Scope as for a valid
+     * policy: the selector's workloads, else the namespace, the root namespace mesh-wide.
+     */
+    static Authorization failClosed(FailClosed fc, String name, MeshConfig mesh) {
+        Authorization.Builder out = Authorization.newBuilder()
+                .setName(name)
+                .setNamespace(fc.namespace())
+                .setDryRun(fc.dryRun())
+                .setScope(fc.selector() != null ? Scope.WORKLOAD_SELECTOR
+                        : fc.namespace().equals(mesh.rootNamespace()) ? Scope.GLOBAL : Scope.NAMESPACE);
+        return switch (fc.effect()) {
+            case ALLOW_NOTHING -> out.setAction(Action.ALLOW).build();
+            case DENY_ALL -> out.setAction(Action.DENY).addRules(Rule.getDefaultInstance()).build();
+            default -> throw new IllegalArgumentException("effect: " + fc.effect() + " (expected: ALLOW_NOTHING or DENY_ALL)");
+        };
     }
 
     /** The translated policy, or {@code null} when the node agent has nothing to enforce. */

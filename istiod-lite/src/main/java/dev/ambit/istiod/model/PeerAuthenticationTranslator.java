@@ -8,6 +8,7 @@ import dev.ambit.api.security.Match;
 import dev.ambit.api.security.Rule;
 import dev.ambit.api.security.Scope;
 import dev.ambit.api.security.StringMatch;
+import dev.ambit.istiod.config.FailClosed;
 import io.fabric8.istio.api.api.security.v1beta1.PeerAuthenticationMutualTLS;
 import io.fabric8.istio.api.api.security.v1beta1.PeerAuthenticationMutualTLSMode;
 import io.fabric8.istio.api.security.v1.PeerAuthentication;
@@ -26,6 +27,9 @@ import java.util.function.Consumer;
  * root namespace; UNSET inherits; with several candidates the oldest wins. DISABLE means
  * PERMISSIVE here: the agent always uses mTLS when the peer can.
  *
+ * <p>A rejected PeerAuthentication ({@link FailClosed}) makes every workload in its scope
+ * STRICT, beating every valid policy.
+ *
  * <p>Every workload whose effective mode is STRICT on all ports references the static
  * policy {@value #STATIC_STRICT}; a workload policy with port-level modes becomes its own
  * {@code converted_peer_authentication_<name>} policy naming the ports.
@@ -42,10 +46,13 @@ final class PeerAuthenticationTranslator {
     private final MeshConfig mesh;
     private final Consumer<String> warnings;
     private final Map<String, List<PeerAuthentication>> byNamespace = new TreeMap<>();
+    private final List<FailClosed> failedStrict;
 
-    PeerAuthenticationTranslator(MeshConfig mesh, List<PeerAuthentication> policies, Consumer<String> warnings) {
+    PeerAuthenticationTranslator(MeshConfig mesh, List<PeerAuthentication> policies, List<FailClosed> failClosed,
+                                 Consumer<String> warnings) {
         this.mesh = mesh;
         this.warnings = warnings;
+        this.failedStrict = failClosed.stream().filter(f -> f.effect() == FailClosed.Effect.STRICT).toList();
         for (PeerAuthentication p : policies) {
             byNamespace.computeIfAbsent(p.getMetadata().getNamespace(), k -> new ArrayList<>()).add(p);
         }
@@ -67,6 +74,9 @@ final class PeerAuthenticationTranslator {
     record Result(List<String> references, Map<String, Authorization> converted) {}
 
     Result forWorkload(String namespace, Map<String, String> labels) {
+        if (failedClosed(namespace, labels)) {
+            return new Result(List.of(staticName()), Map.of());
+        }
         boolean inheritedStrict = inheritedStrict(namespace);
         Optional<PeerAuthentication> workloadPolicy = byNamespace.getOrDefault(namespace, List.of()).stream()
                 .filter(p -> hasSelector(p) && Selectors.matches(p.getSpec().getSelector().getMatchLabels(), labels))
@@ -110,6 +120,22 @@ final class PeerAuthenticationTranslator {
                 .build();
         String key = namespace + "/" + name;
         return new Result(List.of(key), Map.of(key, converted));
+    }
+
+    /**
+     * A rejected PeerAuthentication covering the workload (its namespace and selector, or
+     * mesh-wide from the root namespace) makes it STRICT, whatever valid policies say.
+     */
+    private boolean failedClosed(String namespace, Map<String, String> labels) {
+        for (FailClosed f : failedStrict) {
+            boolean inNamespace = f.namespace().equals(namespace)
+                    && (f.selector() == null || Selectors.matches(f.selector(), labels));
+            boolean meshWide = f.namespace().equals(mesh.rootNamespace()) && f.selector() == null;
+            if (inNamespace || meshWide) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private boolean inheritedStrict(String namespace) {

@@ -39,7 +39,7 @@ public final class XdsServer implements AutoCloseable {
 
     /** Istio's plaintext xDS port. */
     public static final int DEFAULT_PORT = 15010;
-    public static final int DEFAULT_MAX_INBOUND_MESSAGE_SIZE = 64 * 1024 * 1024;
+    public static final int DEFAULT_MAX_INBOUND_MESSAGE_SIZE = dev.ambit.common.config.Limits.MAX_GRPC_MESSAGE_BYTES;
 
     private final XdsService service;
     private final InetSocketAddress address;

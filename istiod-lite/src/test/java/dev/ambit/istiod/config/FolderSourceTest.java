@@ -15,7 +15,10 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Folder mode: invalid input is named (file, object, field), and the last good config stays. */
+/**
+ * Folder mode: invalid input is named (file, object, field); an invalid security object
+ * fails closed, other kinds keep the file's last good config.
+ */
 class FolderSourceTest {
 
     private static final String GOOD_POLICY = """
@@ -67,7 +70,7 @@ class FolderSourceTest {
     }
 
     @Test
-    void unknownEnumValueNamesFileObjectAndFieldAndKeepsTheLastGoodConfig() throws Exception {
+    void unknownEnumValueNamesFileObjectAndFieldAndFailsClosed() throws Exception {
         Files.writeString(dir.resolve("policy.yaml"), GOOD_POLICY.replace("action: ALLOW", "action: PERMIT"));
         List<ConfigError> errors = nextRejection();
         assertThat(errors).singleElement().satisfies(e -> {
@@ -78,8 +81,14 @@ class FolderSourceTest {
             assertThat(e.message()).startsWith("policy.yaml: AuthorizationPolicy shop/allow-frontend: spec.action: ");
         });
         assertThat(metrics.value(ConfigMetrics.REJECTED, "folder", "AuthorizationPolicy")).isEqualTo(1);
-        // The previous version is still the one in force.
-        assertThat(policy(nextSnapshot()).getSpec().getAction().name()).isEqualTo("ALLOW");
+        // Not the previous version (a restart would not have it): a DENY of everything it selected.
+        ConfigSnapshot failed = nextSnapshot();
+        assertThat(failed.get(Kind.AUTHORIZATION_POLICY, "shop", "allow-frontend", AuthorizationPolicy.class)).isEmpty();
+        assertThat(failed.failClosed()).singleElement().satisfies(f -> {
+            assertThat(f.effect()).isEqualTo(FailClosed.Effect.DENY_ALL);
+            assertThat(f.selector()).isEqualTo(java.util.Map.of("app", "backend"));
+            assertThat(f.origin()).isEqualTo("policy.yaml");
+        });
 
         // Fixing the file recovers: no errors, the new content is served.
         Files.writeString(dir.resolve("policy.yaml"), GOOD_POLICY.replace("action: ALLOW", "action: DENY"));
@@ -105,10 +114,17 @@ class FolderSourceTest {
         assertThat(errors.get(1).object().name()).isEqualTo("bad-selector");
         assertThat(errors.get(1).reason()).contains("invalid label key");
         assertThat(errors.get(2).reason()).contains("10.0.0.300/8").contains("not an IP address or CIDR");
-        // The whole file keeps its last good content.
+        // Each fails closed: ALLOW policies that allow nothing, the one with the broken
+        // selector for the whole namespace.
         ConfigSnapshot snapshot = nextSnapshot();
-        assertThat(snapshot.list(Kind.AUTHORIZATION_POLICY, AuthorizationPolicy.class))
-                .extracting(p -> p.getMetadata().getName()).containsExactly("allow-frontend");
+        assertThat(snapshot.list(Kind.AUTHORIZATION_POLICY, AuthorizationPolicy.class)).isEmpty();
+        assertThat(snapshot.failClosed()).extracting(f -> f.ref().name(), FailClosed::effect, FailClosed::selector)
+                .containsExactly(
+                        org.assertj.core.groups.Tuple.tuple("allow-frontend", FailClosed.Effect.ALLOW_NOTHING,
+                                java.util.Map.of("app", "backend")),
+                        org.assertj.core.groups.Tuple.tuple("bad-ip", FailClosed.Effect.ALLOW_NOTHING,
+                                java.util.Map.of("app", "backend")),
+                        org.assertj.core.groups.Tuple.tuple("bad-selector", FailClosed.Effect.ALLOW_NOTHING, null));
     }
 
     @Test

@@ -49,12 +49,30 @@ public final class HttpEndpoints implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(HttpEndpoints.class);
 
-    /** What a handler sees of a request. */
-    public record Request(String method, String path, Map<String, List<String>> query, String body) {
+    /**
+     * What a handler sees of a request: also the peer's address (for loopback-only
+     * endpoints) and the headers, by lower-case name (first value).
+     */
+    public record Request(String method, String path, Map<String, List<String>> query, String body,
+                          InetSocketAddress remoteAddress, Map<String, String> headers) {
+        public Request {
+            headers = Map.copyOf(headers);
+        }
+
+        /** A request without peer address or headers (tests, internal callers). */
+        public Request(String method, String path, Map<String, List<String>> query, String body) {
+            this(method, path, query, body, null, Map.of());
+        }
+
         /** First value of a query parameter, or {@code fallback}. */
         public String param(String name, String fallback) {
             List<String> v = query.get(name);
             return v == null || v.isEmpty() ? fallback : v.getFirst();
+        }
+
+        /** A header's first value, or {@code null}; {@code name} in lower case. */
+        public String header(String name) {
+            return headers.get(name);
         }
     }
 
@@ -181,8 +199,12 @@ public final class HttpEndpoints implements AutoCloseable {
                         : Response.status(404, "no endpoint " + uri.path() + "; try " + routes.keySet() + "\n");
             } else {
                 try {
+                    Map<String, String> headers = new LinkedHashMap<>();
+                    req.headers().forEach(h -> headers.putIfAbsent(h.getKey().toLowerCase(java.util.Locale.ROOT),
+                            h.getValue()));
                     response = handler.handle(new Request(req.method().name(), uri.path(), uri.parameters(),
-                            req.content().toString(StandardCharsets.UTF_8)));
+                            req.content().toString(StandardCharsets.UTF_8),
+                            (InetSocketAddress) ctx.channel().remoteAddress(), headers));
                 } catch (Exception e) {
                     log.warn("{} endpoint {} failed", name, uri.path(), e);
                     response = Response.status(500, e.toString() + "\n");

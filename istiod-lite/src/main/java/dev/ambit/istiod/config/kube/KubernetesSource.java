@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.istiod.config.ConfigError;
+import dev.ambit.istiod.config.FailClosed;
 import dev.ambit.istiod.config.ConfigException;
 import dev.ambit.istiod.config.ConfigMetrics;
 import dev.ambit.istiod.config.ConfigSnapshot;
@@ -59,8 +60,10 @@ import org.slf4j.LoggerFactory;
  * origin {@value #ORIGIN}, the object, the field path and the reason. Built-in objects
  * are checked by the same rules.
  *
- * <p>The object is the unit of acceptance: an invalid update keeps the object's last
- * accepted version in force and is reported through {@link Listener#onRejected} and counted
+ * <p>The object is the unit of acceptance. An invalid security object (AuthorizationPolicy,
+ * PeerAuthentication, e.g. written while the validating webhook was down) fails closed in
+ * its scope ({@link FailClosed}), whether it arrives at start or as an update; an invalid
+ * update of any other kind keeps the object's last accepted version in force. Either is reported through {@link Listener#onRejected} and counted
  * in {@code ambit_istiod_config_rejected_total{source="kubernetes",kind}} (once per object
  * each time its errors change); fixing or deleting the object clears the report.
  *
@@ -99,6 +102,8 @@ public final class KubernetesSource implements ConfigSource {
     private final Map<Kind, KindWatch> watches = new EnumMap<>(Kind.class);
     private final Map<ObjectRef, HasMetadata> accepted = new HashMap<>();
     private final Map<ObjectRef, List<ConfigError>> rejected = new HashMap<>();
+    /** Rejected security objects: they never keep a last good version, they fail closed. */
+    private final Map<ObjectRef, FailClosed> failClosed = new HashMap<>();
     /** The resourceVersion last decoded per object, so replays of the same version are skipped. */
     private final Map<ObjectRef, String> seenVersions = new HashMap<>();
     private long generation;
@@ -428,7 +433,7 @@ public final class KubernetesSource implements ConfigSource {
     /** Forgets objects of {@code kind} not in {@code keep}. Called with lock held. */
     private void retainOnly(Kind kind, Set<ObjectRef> keep) {
         Set<ObjectRef> gone = new HashSet<>();
-        for (Map<ObjectRef, ?> m : List.of(accepted, rejected, seenVersions)) {
+        for (Map<ObjectRef, ?> m : List.of(accepted, rejected, seenVersions, failClosed)) {
             m.keySet().stream().filter(ref -> ref.kind() == kind && !keep.contains(ref)).forEach(gone::add);
         }
         boolean changed = false;
@@ -448,7 +453,8 @@ public final class KubernetesSource implements ConfigSource {
      */
     private void apply(Kind kind, ObjectRef ref, HasMetadata current) {
         if (current == null) {
-            boolean changed = accepted.remove(ref) != null | rejected.remove(ref) != null;
+            boolean changed = accepted.remove(ref) != null | rejected.remove(ref) != null
+                    | failClosed.remove(ref) != null;
             seenVersions.remove(ref);
             if (changed) {
                 changed();
@@ -463,16 +469,28 @@ public final class KubernetesSource implements ConfigSource {
         ObjectDecoder.Result result = decode(kind, ref, current);
         if (result.ok()) {
             accepted.put(ref, result.object());
+            failClosed.remove(ref);
             if (rejected.remove(ref) != null) {
                 log.info("config {} is valid again: accepted", ref);
             }
         } else {
             List<ConfigError> previous = rejected.put(ref, result.errors());
+            String consequence;
+            if (FailClosed.isSecurity(kind)) {
+                // Never the last good version: a restart would not have it, and the served
+                // policy must not depend on when istiod-lite started.
+                FailClosed stand = result.failClosed() != null ? result.failClosed()
+                        : FailClosed.wholeNamespace(ref, ORIGIN, result.errors());
+                accepted.remove(ref);
+                failClosed.put(ref, stand);
+                consequence = " (" + stand.describe() + ")";
+            } else {
+                consequence = accepted.containsKey(ref) ? " (keeping its last accepted version)" : "";
+            }
             // Same errors again (a status-only update): already counted and logged.
             if (!result.errors().equals(previous)) {
                 rejectedTotal.labels(ORIGIN, kind.kind()).inc();
-                result.errors().forEach(e -> log.warn("rejected config: {}{}", e.message(),
-                        accepted.containsKey(ref) ? " (keeping its last accepted version)" : ""));
+                result.errors().forEach(e -> log.warn("rejected config: {}{}", e.message(), consequence));
             }
         }
         changed();
@@ -527,6 +545,7 @@ public final class KubernetesSource implements ConfigSource {
             deliveredGeneration = generation;
             ConfigSnapshot.Builder builder = ConfigSnapshot.builder();
             accepted.forEach((ref, object) -> builder.put(ref.kind(), object));
+            failClosed.values().forEach(builder::failClosed);
             snapshot = builder.build();
             errors = new TreeMap<>(rejected).values().stream().flatMap(List::stream).toList();
             target = listener;

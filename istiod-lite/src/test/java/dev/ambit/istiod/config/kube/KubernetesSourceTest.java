@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.istiod.config.ConfigError;
+import dev.ambit.istiod.config.FailClosed;
 import dev.ambit.istiod.config.ConfigException;
 import dev.ambit.istiod.config.ConfigMetrics;
 import dev.ambit.istiod.config.ConfigSnapshot;
@@ -157,14 +158,15 @@ class KubernetesSourceTest {
     }
 
     @Test
-    void invalidCustomResourceIsRejectedAndLastGoodVersionStays() throws Exception {
+    void invalidSecurityObjectIsRejectedAndFailsClosedInsteadOfKeepingItsLastVersion() throws Exception {
         createShop();
         cluster.apply(allowFrontend("ALLOW"));
         start(builder());
         assertThat(policy(listener.lastSnapshot, "allow-frontend").orElseThrow().getSpec().getAction())
                 .isEqualTo(AuthorizationPolicyAction.ALLOW);
 
-        // An invalid update: the previous version stays in force.
+        // An invalid update: not the previous version (a restart would not have it) but a
+        // DENY of everything the policy selected (the action is unknown).
         cluster.apply(allowFrontend("PERMIT"));
         List<ConfigError> errors = listener.awaitRejected("allow-frontend rejected", e -> !e.isEmpty());
         assertThat(errors).singleElement().satisfies(e -> {
@@ -174,9 +176,13 @@ class KubernetesSourceTest {
             assertThat(e.reason()).contains("PERMIT");
             assertThat(e.message()).startsWith("kubernetes: AuthorizationPolicy shop/allow-frontend: spec.action: ");
         });
-        ConfigSnapshot kept = listener.nextSnapshot();
-        assertThat(policy(kept, "allow-frontend").orElseThrow().getSpec().getAction())
-                .isEqualTo(AuthorizationPolicyAction.ALLOW);
+        ConfigSnapshot failed = listener.nextSnapshot();
+        assertThat(policy(failed, "allow-frontend")).isEmpty();
+        assertThat(failed.failClosed()).singleElement().satisfies(f -> {
+            assertThat(f.ref()).isEqualTo(ALLOW_FRONTEND);
+            assertThat(f.effect()).isEqualTo(FailClosed.Effect.DENY_ALL);
+            assertThat(f.reasons()).singleElement().extracting(ConfigError::field).isEqualTo("spec.action");
+        });
         assertThat(rejectedCount(Kind.AUTHORIZATION_POLICY)).isEqualTo(1);
 
         // A new invalid object: reported with the path to the bad entry, never in a snapshot.
@@ -187,7 +193,11 @@ class KubernetesSourceTest {
             assertThat(e.field()).isEqualTo("spec.rules[0].from[0].source.ipBlocks[0]");
             assertThat(e.reason()).contains("10.0.0.300/8");
         });
-        assertThat(policy(listener.nextSnapshot(), "office-only")).isEmpty();
+        ConfigSnapshot withBoth = listener.nextSnapshot();
+        assertThat(policy(withBoth, "office-only")).isEmpty();
+        assertThat(withBoth.failClosed()).extracting(f -> f.ref().name(), FailClosed::effect).containsExactly(
+                org.assertj.core.groups.Tuple.tuple("allow-frontend", FailClosed.Effect.DENY_ALL),
+                org.assertj.core.groups.Tuple.tuple("office-only", FailClosed.Effect.ALLOW_NOTHING));
         assertThat(rejectedCount(Kind.AUTHORIZATION_POLICY)).isEqualTo(2);
 
         // Fixing one clears its error and puts the fixed version in force.
@@ -205,6 +215,29 @@ class KubernetesSourceTest {
         assertThat(policy(clean, "office-only")).isEmpty();
         assertThat(policy(clean, "allow-frontend")).isPresent();
         assertThat(rejectedCount(Kind.AUTHORIZATION_POLICY)).as("fixes and deletes count nothing").isEqualTo(2);
+    }
+
+    @Test
+    void invalidSecurityObjectsPresentAtStartFailClosed() throws Exception {
+        // As if written while the validating webhook was down.
+        createShop();
+        cluster.apply(allowFrontend("ALLOW").replace("{app: web}", "{\"app/web/x\": web}"));
+        cluster.apply("""
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: default, namespace: shop}
+                spec: {mtls: {mode: OPTIONAL}}
+                """);
+        start(builder());
+
+        assertThat(listener.lastErrors).extracting(ConfigError::field)
+                .containsExactlyInAnyOrder("spec.selector.matchLabels.app/web/x", "spec.mtls.mode");
+        assertThat(policy(listener.lastSnapshot, "allow-frontend")).isEmpty();
+        assertThat(listener.lastSnapshot.failClosed())
+                .extracting(f -> f.ref().kind(), FailClosed::effect, FailClosed::selector)
+                .containsExactly(
+                        org.assertj.core.groups.Tuple.tuple(Kind.AUTHORIZATION_POLICY, FailClosed.Effect.ALLOW_NOTHING, null),
+                        org.assertj.core.groups.Tuple.tuple(Kind.PEER_AUTHENTICATION, FailClosed.Effect.STRICT, null));
     }
 
     @Test

@@ -1,0 +1,56 @@
+package dev.ambit.istiod.webhook;
+
+import static java.util.Objects.requireNonNull;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+
+/**
+ * The {@code ValidatingWebhookConfiguration} that registers {@link ValidationWebhook}
+ * with the API server ({@code istiod-lite --print-webhook-configuration} prints it; the
+ * Helm chart installs it). Like Istio's {@code istio-validator}: the Istio API groups
+ * istiod-lite reads, CREATE and UPDATE, {@code failurePolicy: Fail} (nothing unchecked is
+ * stored while the webhook is unreachable), {@code sideEffects: None}, and the mesh CA's
+ * root as {@code caBundle}, which signed the webhook's serving certificate. The Service
+ * maps port 443 to the webhook's 15017, as istiod's does.
+ */
+public final class WebhookConfiguration {
+
+    private WebhookConfiguration() {}
+
+    /**
+     * The configuration as YAML.
+     *
+     * @param serviceName   istiod-lite's Service
+     * @param namespace     its namespace
+     * @param caBundlePem   the CA root certificate(s), PEM
+     */
+    public static String yaml(String serviceName, String namespace, String caBundlePem) {
+        requireNonNull(serviceName, "serviceName");
+        requireNonNull(namespace, "namespace");
+        requireNonNull(caBundlePem, "caBundlePem");
+        String caBundle = Base64.getEncoder().encodeToString(caBundlePem.getBytes(StandardCharsets.US_ASCII));
+        return """
+                apiVersion: admissionregistration.k8s.io/v1
+                kind: ValidatingWebhookConfiguration
+                metadata:
+                  name: %1$s-validator-%2$s
+                  labels: {app: istiod-lite}
+                webhooks:
+                - name: validation.%1$s.%2$s.ambit.dev
+                  admissionReviewVersions: [v1]
+                  sideEffects: None
+                  failurePolicy: Fail
+                  timeoutSeconds: 10
+                  clientConfig:
+                    service: {name: %1$s, namespace: %2$s, path: %3$s, port: 443}
+                    caBundle: %4$s
+                  rules:
+                  - operations: [CREATE, UPDATE]
+                    apiGroups: [security.istio.io, networking.istio.io]
+                    apiVersions: ["*"]
+                    resources: ["*"]
+                    scope: "*"
+                """.formatted(serviceName, namespace, ValidationWebhook.PATH, caBundle);
+    }
+}

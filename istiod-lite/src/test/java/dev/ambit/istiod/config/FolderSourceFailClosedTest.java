@@ -1,0 +1,205 @@
+package dev.ambit.istiod.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ambit.common.config.Limits;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Folder mode: inputs that cannot be read object by object still fail closed where they
+ * can be attributed, size limits are named, and a fresh start reads the same policy.
+ */
+class FolderSourceFailClosedTest {
+
+    @TempDir
+    Path dir;
+
+    private final LinkedBlockingQueue<ConfigSnapshot> snapshots = new LinkedBlockingQueue<>();
+    private final LinkedBlockingQueue<List<ConfigError>> rejections = new LinkedBlockingQueue<>();
+    private FolderSource source;
+
+    private final ConfigSource.Listener listener = new ConfigSource.Listener() {
+        @Override
+        public void onSnapshot(ConfigSnapshot snapshot) {
+            snapshots.add(snapshot);
+        }
+
+        @Override
+        public void onRejected(List<ConfigError> errors) {
+            rejections.add(errors);
+        }
+    };
+
+    @AfterEach
+    void stop() {
+        if (source != null) {
+            source.close();
+        }
+    }
+
+    /** A DENY policy in shop naming {@code count} principals. */
+    static String denyPolicy(String name, int count) {
+        StringBuilder s = new StringBuilder("""
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: %s, namespace: shop}
+                spec:
+                  action: DENY
+                  rules:
+                  - from:
+                    - source:
+                        principals:
+                """.formatted(name));
+        for (int i = 0; i < count; i++) {
+            s.append("        - cluster.local/ns/tenant-").append(i % 997).append("/sa/client-").append(i).append('\n');
+        }
+        return s.toString();
+    }
+
+    @Test
+    void objectOverTheLimitIsRejectedNamingItAndFailsClosed() throws Exception {
+        String big = denyPolicy("blocklist", 40_000);
+        assertThat(big.length()).isBetween(Limits.MAX_OBJECT_BYTES, Limits.MAX_FILE_BYTES);
+        Files.writeString(dir.resolve("blocklist.yaml"), big);
+        start();
+        List<ConfigError> errors = rejections.poll();
+        assertThat(errors).singleElement().satisfies(e -> {
+            assertThat(e.object()).isEqualTo(ObjectRef.of(Kind.AUTHORIZATION_POLICY, "shop", "blocklist"));
+            assertThat(e.reason()).contains("over the limit of " + Limits.MAX_OBJECT_BYTES + " bytes");
+        });
+        assertThat(snapshots.poll().failClosed()).singleElement().satisfies(f -> {
+            assertThat(f.effect()).isEqualTo(FailClosed.Effect.DENY_ALL);
+            assertThat(f.selector()).isNull();
+            assertThat(f.namespace()).isEqualTo("shop");
+        });
+    }
+
+    @Test
+    void fileOverTheLimitIsRejectedNamingItAndFailsClosedWhereItsTextSays() throws Exception {
+        String policy = denyPolicy("part", 20_000);
+        StringBuilder file = new StringBuilder();
+        for (int i = 0; file.length() <= Limits.MAX_FILE_BYTES; i++) {
+            file.append(policy.replace("name: part", "name: part-" + i)).append("---\n");
+        }
+        Files.writeString(dir.resolve("huge.yaml"), file);
+        start();
+        assertThat(rejections.poll()).singleElement().satisfies(e -> {
+            assertThat(e.origin()).isEqualTo("huge.yaml");
+            assertThat(e.reason()).contains("the file is " + Files.size(dir.resolve("huge.yaml")) + " bytes")
+                    .contains("over the limit of " + Limits.MAX_FILE_BYTES + " bytes");
+        });
+        assertThat(snapshots.poll().failClosed()).singleElement().satisfies(f -> {
+            assertThat(f.ref().kind()).isEqualTo(Kind.AUTHORIZATION_POLICY);
+            assertThat(f.namespace()).isEqualTo("shop");
+            assertThat(f.effect()).isEqualTo(FailClosed.Effect.DENY_ALL);
+        });
+    }
+
+    @Test
+    void brokenFileFailsClosedWhereItHeldSecurityObjectsAndARestartAgrees() throws Exception {
+        Files.writeString(dir.resolve("mtls.yaml"), """
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: default, namespace: shop}
+                spec: {mtls: {mode: PERMISSIVE}}
+                """);
+        start();
+        assertThat(rejections.poll()).isEmpty();
+        assertThat(snapshots.poll().failClosed()).isEmpty();
+
+        // A document that is not even an object: nothing says what it was but the file's
+        // history and text, which name PeerAuthentication in shop.
+        Files.writeString(dir.resolve("mtls.yaml"), """
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: default, namespace: shop}
+                spec: {mtls: {mode: PERMISSIVE}}
+                ---
+                - just a list
+                """);
+        assertThat(next(rejections)).singleElement().satisfies(e ->
+                assertThat(e.reason()).startsWith("not an object"));
+        List<FailClosed> edited = next(snapshots).failClosed();
+        assertThat(edited).singleElement().satisfies(f -> {
+            assertThat(f.ref().kind()).isEqualTo(Kind.PEER_AUTHENTICATION);
+            assertThat(f.namespace()).isEqualTo("shop");
+            assertThat(f.effect()).isEqualTo(FailClosed.Effect.STRICT);
+        });
+
+        source.close();
+        start();
+        assertThat(rejections.poll()).hasSize(1);
+        assertThat(snapshots.poll().failClosed()).isEqualTo(edited);
+    }
+
+    @Test
+    void invalidMetadataStillFailsClosedInTheNamespaceAndAnUnattributableOneIsOnlyReported() throws Exception {
+        Files.writeString(dir.resolve("p.yaml"), """
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {namespace: shop}
+                spec: {action: DENY, rules: [{from: [{source: {namespaces: [legacy]}}]}]}
+                ---
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: x, namespace: Not_A_Namespace}
+                spec: {mtls: {mode: STRICT}}
+                """);
+        start();
+        assertThat(rejections.poll()).extracting(ConfigError::field)
+                .containsExactly("metadata.name", "metadata.namespace");
+        assertThat(snapshots.poll().failClosed()).singleElement().satisfies(f -> {
+            assertThat(f.ref()).isEqualTo(ObjectRef.of(Kind.AUTHORIZATION_POLICY, "shop", "unnamed-1"));
+            assertThat(f.effect()).isEqualTo(FailClosed.Effect.DENY_ALL);
+            assertThat(f.selector()).isNull();
+        });
+    }
+
+    @Test
+    void auditAndSelectorScopes() throws Exception {
+        Files.writeString(dir.resolve("p.yaml"), """
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: audit, namespace: shop}
+                spec: {action: AUDIT, rules: [{to: [{operation: {ports: ["99999"]}}]}]}
+                ---
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: custom, namespace: shop}
+                spec: {action: CUSTOM, selector: {matchLabels: {app: web}}}
+                ---
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: web, namespace: istio-system}
+                spec: {selector: {matchLabels: {app: web}}, mtls: {mode: OPTIONAL}}
+                """);
+        start();
+        assertThat(rejections.poll()).hasSize(3);
+        assertThat(snapshots.poll().failClosed())
+                .extracting(f -> f.ref().name(), FailClosed::effect, FailClosed::selector)
+                .containsExactly(
+                        org.assertj.core.groups.Tuple.tuple("audit", FailClosed.Effect.NONE, null),
+                        org.assertj.core.groups.Tuple.tuple("custom", FailClosed.Effect.DENY_ALL, Map.of("app", "web")),
+                        org.assertj.core.groups.Tuple.tuple("web", FailClosed.Effect.STRICT, Map.of("app", "web")));
+    }
+
+    private void start() throws ConfigException {
+        source = FolderSource.of(dir, Duration.ofMillis(50));
+        source.start(listener);
+    }
+
+    private static <T> T next(LinkedBlockingQueue<T> queue) throws InterruptedException {
+        T t = queue.poll(10, TimeUnit.SECONDS);
+        assertThat(t).as("delivered by the watcher").isNotNull();
+        return t;
+    }
+}
