@@ -20,8 +20,12 @@ BENCH_DEBS := iptables haproxy nginx-light libnginx-mod-stream stunnel4 wrk iper
 # Extra options of the L4 bench, e.g. make bench BENCH_ARGS=--pin (perf/run-l4-bench.sh --help).
 BENCH_ARGS ?=
 JMH_ARGS ?=
+# images/: podman runs the built images in images-test (runc: crun refuses hybrid cgroup trees).
+IMAGE_DEBS := podman runc bc
+# Extra options of images/build.sh, e.g. make images IMAGES_ARGS="--push registry.example.com/ambit --tag 0.1.0".
+IMAGES_ARGS ?=
 
-.PHONY: build test demo bench bench-l4 bench-jmh bench-capture bench-build bench-xds bpf bindings deps bench-deps bpffs jdk clean help
+.PHONY: images images-test images-deps build test demo bench bench-l4 bench-jmh bench-capture bench-build bench-xds bpf bindings deps bench-deps bpffs jdk clean help
 
 help:
 	@echo "make test    build and run every test (root: eBPF, namespaces)"
@@ -31,6 +35,8 @@ help:
 	@echo "make bench-l4 / bench-jmh  one half of it (BENCH_ARGS=--pin ..., JMH_ARGS=...)"
 	@echo "make bench-capture  capture benchmark: eBPF vs iptables REDIRECT vs none"
 	@echo "make bench-xds  istiod-lite at scale: simulated node agents against delta xDS"
+	@echo "make images  OCI archives of istiod-lite, node-agent, ambitctl in images/target/archives (IMAGES_ARGS=--push REGISTRY)"
+	@echo "make images-test  build the images, then podman load and run each (root)"
 	@echo "make bpf     compile the eBPF programs only"
 	@echo "make bindings  regenerate the FFM bindings from native-bindings/gen/*.decl"
 
@@ -65,6 +71,23 @@ bench-build: deps
 # istiod-lite at scale: 100 simulated node agents, 10,000 pods, 1,000 services.
 bench-xds: build
 	perf/run-xds-bench.sh
+
+# From scratch with jib-core: a jlinked JDK 25, Debian's glibc and libbpf, the jars (images/build.sh).
+images: deps
+	$(MVN) -q package -DskipTests
+	images/build.sh $(IMAGES_ARGS)
+
+images-test: images images-deps
+	@if [ "$$(id -u)" != 0 ]; then echo "make images-test needs root (podman, bpffs)" >&2; exit 1; fi
+	images/test.sh
+
+images-deps:
+	@missing=""; for p in $(IMAGE_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root to install$$missing (sudo make ...)" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 bpf: deps
 	ebpf/build.sh ebpf/target/classes/dev/ambit/ebpf

@@ -3,6 +3,9 @@ package dev.ambit.ctl;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.ctl.config.ConfigCommand;
+import dev.ambit.ctl.install.InstallCommand;
+import dev.ambit.ctl.install.PrecheckCommand;
+import dev.ambit.ctl.install.UninstallCommand;
 import dev.ambit.ctl.local.LocalCommand;
 import dev.ambit.ctl.local.LocalException;
 import dev.ambit.ctl.local.ManifestException;
@@ -18,7 +21,8 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "ambitctl", mixinStandardHelpOptions = true, version = "ambitctl 0.1.0",
         description = "Ambit's command line: a local mesh (local), a node agent's view (config).",
-        subcommands = {LocalCommand.class, ConfigCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {LocalCommand.class, ConfigCommand.class, InstallCommand.class, UninstallCommand.class,
+                PrecheckCommand.class, CommandLine.HelpCommand.class})
 public final class Ambitctl {
 
     public static void main(String[] args) {

@@ -337,6 +337,19 @@ public final class NodeAgent implements AutoCloseable {
         leakDetectionOffUnlessAsked();
         if (List.of(args).contains("--help") || List.of(args).contains("-h")) {
             System.out.print(NodeAgentConfig.USAGE);
+            System.out.print(KernelCheck.USAGE);
+            return;
+        }
+        if (List.of(args).contains("--version")) {
+            System.out.println("node-agent " + KernelCheck.version());
+            return;
+        }
+        if (List.of(args).contains("--prepare-node")) {
+            System.exit(NodePreparation.prepareFromFlags(System.out, args));
+            return;
+        }
+        if (List.of(args).contains("--check-kernel")) {
+            System.exit(KernelCheck.checkFromFlags(args));
             return;
         }
         NodeAgentConfig config;

@@ -1,0 +1,280 @@
+package dev.ambit.charts;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.marcnuri.helm.Helm;
+import com.marcnuri.helm.LintResult;
+import dev.ambit.agent.NodeAgentConfig;
+import dev.ambit.agent.NodePreparation;
+import dev.ambit.common.config.Flags;
+import dev.ambit.istiod.IstiodConfig;
+import dev.ambit.istiod.ca.CertificateAuthority;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.PodSpec;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.Volume;
+import io.fabric8.kubernetes.api.model.VolumeMount;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.api.model.apps.DaemonSet;
+import io.fabric8.kubernetes.api.model.apps.Deployment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class ChartsTest {
+
+    @TempDir
+    Path tmp;
+
+    /** The cluster Helm's lookup sees (KUBECONFIG): empty unless a test puts something there. */
+    static MockApiServer cluster;
+
+    @BeforeAll
+    static void vendorSubChartsAndStartTheCluster() throws Exception {
+        // helm dependency update: the umbrella's sub-charts into charts/ambit/charts/ (git-ignored).
+        new Helm(Charts.chart("ambit")).dependency().update().call();
+        cluster = new MockApiServer(crds());
+        cluster.writeKubeconfig();
+    }
+
+    @AfterAll
+    static void stopTheCluster() {
+        if (cluster != null) {
+            cluster.close();
+        }
+    }
+
+    static List<CustomResourceDefinition> crds() {
+        return Charts.documents(Charts.render("base")).stream().map(TypedModel::typed)
+                .filter(CustomResourceDefinition.class::isInstance).map(CustomResourceDefinition.class::cast).toList();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"base", "istiod-lite", "node-agent", "gateway", "ambit"})
+    void lintIsClean(String chart) {
+        LintResult lint = new Helm(Charts.chart(chart)).lint().strict().call();
+        assertThat(lint.isFailed()).as(String.join("\n", lint.getMessages())).isFalse();
+        assertThat(lint.getMessages()).noneMatch(m -> m.contains("[ERROR]") || m.contains("[WARNING]"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"base", "istiod-lite", "node-agent", "gateway", "ambit"})
+    void everyObjectIsTypedWithNoUnknownField(String chart) {
+        List<GenericKubernetesResource> docs = Charts.documents(Charts.render(chart));
+        assertThat(docs).isNotEmpty();
+        for (GenericKubernetesResource doc : docs) {
+            HasMetadata typed = TypedModel.typed(doc);
+            assertThat(TypedModel.unknownFields(typed))
+                    .as(chart + ": " + doc.getKind() + " " + doc.getMetadata().getName()).isEmpty();
+        }
+    }
+
+    @Test
+    void unknownFieldsAreFoundWhereTheyAre() {
+        GenericKubernetesResource typo = Charts.documents("""
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata: {name: x}
+                spec:
+                  selector: {matchLabels: {app: x}}
+                  template:
+                    metadata: {labels: {app: x}}
+                    spec:
+                      containers:
+                      - name: x
+                        image: x
+                        imagePullPolicyy: Always
+                """).get(0);
+        assertThat(TypedModel.unknownFields(TypedModel.typed(typo)))
+                .containsExactly("spec.template.spec.containers[0].imagePullPolicyy");
+    }
+
+    @Test
+    void umbrellaInstallsTheLot() {
+        Map<String, List<String>> byKind = Charts.documents(Charts.render("ambit")).stream()
+                .collect(Collectors.groupingBy(GenericKubernetesResource::getKind,
+                        Collectors.mapping(r -> r.getMetadata().getName(), Collectors.toList())));
+        assertThat(byKind.get("CustomResourceDefinition")).containsExactlyInAnyOrder(
+                "authorizationpolicies.security.istio.io", "peerauthentications.security.istio.io",
+                "requestauthentications.security.istio.io", "virtualservices.networking.istio.io",
+                "destinationrules.networking.istio.io", "serviceentries.networking.istio.io",
+                "gateways.networking.istio.io", "telemetries.telemetry.istio.io");
+        assertThat(byKind.get("Deployment")).containsExactly("istiod");
+        assertThat(byKind.get("DaemonSet")).containsExactly("ambit-node-agent");
+        assertThat(byKind.get("Service")).containsExactly("istiod");
+        assertThat(byKind.get("PodDisruptionBudget")).containsExactly("istiod");
+        assertThat(byKind.get("Secret")).containsExactly("cacerts");
+    }
+
+    @Test
+    void crdsAreStructural() {
+        List<CustomResourceDefinition> crds = crds();
+        assertThat(crds).hasSize(8);
+        for (CustomResourceDefinition crd : crds) {
+            assertThat(crd.getSpec().getPreserveUnknownFields()).as(crd.getMetadata().getName()).isNotEqualTo(true);
+            crd.getSpec().getVersions().forEach(v -> {
+                assertThat(v.getSchema().getOpenAPIV3Schema().getType()).as(crd.getMetadata().getName()).isEqualTo("object");
+                assertThat(v.getSchema().getOpenAPIV3Schema().getProperties()).containsKey("spec");
+            });
+            assertThat(crd.getSpec().getVersions()).filteredOn(v -> v.getStorage()).hasSize(1);
+        }
+    }
+
+    @Test
+    void istiodArgumentsAreIstiodLitesFlags() {
+        Deployment d = only(Charts.render("istiod-lite", null, Map.of("global.trustDomain", "example.org",
+                "global.clusterName", "east")), Deployment.class);
+        Container c = d.getSpec().getTemplate().getSpec().getContainers().get(0);
+        IstiodConfig config = IstiodConfig.parse(c.getArgs().toArray(String[]::new));
+        assertThat(config.kubernetes()).isTrue();
+        assertThat(config.mesh().trustDomain()).isEqualTo("example.org");
+        assertThat(config.mesh().clusterId()).isEqualTo("east");
+        assertThat(config.mesh().rootNamespace()).isEqualTo(Charts.NAMESPACE);
+        assertThat(config.nodeAgentServiceAccount()).isEqualTo("istio-system/ambit-node-agent");
+        assertThat(config.caDir()).isEqualTo(Path.of("/etc/cacerts"));
+        assertThat(mount(c, "cacerts").getMountPath()).isEqualTo("/etc/cacerts");
+        assertThat(c.getReadinessProbe().getHttpGet().getPort().getIntVal()).isEqualTo(config.monitoringPort());
+        assertThat(d.getSpec().getTemplate().getSpec().getSecurityContext().getRunAsNonRoot()).isTrue();
+    }
+
+    @Test
+    void nodeAgentDaemonSetCarriesWhatTheAgentNeedsAndNoMore() {
+        DaemonSet ds = only(Charts.render("node-agent"), DaemonSet.class);
+        PodSpec pod = ds.getSpec().getTemplate().getSpec();
+        Container agent = pod.getContainers().get(0);
+
+        // Its arguments are the agent's flags, pointing where the volumes are mounted.
+        NodeAgentConfig config = NodeAgentConfig.parse("node-1", agent.getArgs().toArray(String[]::new));
+        assertThat(config.kubernetes()).isTrue();
+        assertThat(config.istiod()).isEqualTo("istiod.istio-system.svc:15012");
+        assertThat(config.istiodName()).isEqualTo("istiod.istio-system.svc");
+        assertThat(config.cgroupRoot()).isEqualTo(Path.of(mount(agent, "cgroup").getMountPath()));
+        assertThat(config.bpffsRoot().startsWith(mount(agent, "bpffs").getMountPath())).isTrue();
+        assertThat(config.rootCert().startsWith(mount(agent, "root-cert").getMountPath())).isTrue();
+        assertThat(config.token()).isEqualTo(Path.of(mount(agent, "istio-token").getMountPath(), "istio-token"));
+        assertThat(agent.getEnv()).anySatisfy(e -> {
+            assertThat(e.getName()).isEqualTo("NODE_NAME");
+            assertThat(e.getValueFrom().getFieldRef().getFieldPath()).isEqualTo("spec.nodeName");
+        });
+
+        // Non-privileged, exactly these capabilities, read-only root.
+        var sc = agent.getSecurityContext();
+        assertThat(sc.getPrivileged()).isFalse();
+        assertThat(sc.getReadOnlyRootFilesystem()).isTrue();
+        assertThat(sc.getCapabilities().getDrop()).containsExactly("ALL");
+        assertThat(sc.getCapabilities().getAdd())
+                .containsExactlyInAnyOrder("BPF", "PERFMON", "NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE");
+        assertThat(mount(agent, "bpffs").getMountPropagation()).isEqualTo("HostToContainer");
+        assertThat(mount(agent, "cgroup").getMountPropagation()).isEqualTo("HostToContainer");
+        assertThat(mount(agent, "cgroup").getReadOnly()).isTrue();
+
+        // The init container mounts for the host (Bidirectional), the only privileged part.
+        Container init = pod.getInitContainers().get(0);
+        assertThat(init.getSecurityContext().getPrivileged()).isTrue();
+        assertThat(mount(init, "bpffs").getMountPropagation()).isEqualTo("Bidirectional");
+        assertThat(mount(init, "cgroup").getMountPropagation()).isEqualTo("Bidirectional");
+        // Its flags are --prepare-node's, preparing exactly what the agent then uses.
+        Flags prepare = Flags.parse(init.getArgs().toArray(String[]::new), NodePreparation.FLAGS, Set.of("prepare-node"));
+        assertThat(prepare.bool("prepare-node")).isTrue();
+        assertThat(prepare.path("cgroup-root", null)).isEqualTo(config.cgroupRoot());
+        assertThat(prepare.path("bpffs-root", null)).isEqualTo(config.bpffsRoot());
+
+        Volume token = volume(pod, "istio-token");
+        assertThat(token.getProjected().getSources().get(0).getServiceAccountToken().getAudience()).isEqualTo("istio-ca");
+        assertThat(volume(pod, "root-cert").getSecret().getItems()).singleElement()
+                .satisfies(i -> assertThat(i.getKey()).isEqualTo("root-cert.pem"));
+        assertThat(agent.getReadinessProbe().getHttpGet().getPort().getIntVal()).isEqualTo(config.readinessPort());
+        assertThat(agent.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/healthz/ready");
+        assertThat(ds.getSpec().getTemplate().getMetadata().getLabels()).containsEntry("istio.io/dataplane-mode", "none");
+        assertThat(pod.getPriorityClassName()).isEqualTo("system-node-critical");
+        assertThat(pod.getTolerations()).singleElement().satisfies(t -> {
+            assertThat(t.getOperator()).isEqualTo("Exists");
+            assertThat(t.getKey()).isNull();
+        });
+        var rolling = ds.getSpec().getUpdateStrategy().getRollingUpdate();
+        assertThat(rolling.getMaxSurge().getIntVal()).isEqualTo(1);
+        assertThat(rolling.getMaxUnavailable().getIntVal()).isZero();
+    }
+
+    @Test
+    void platformAndCgroupRootValues() {
+        DaemonSet hybrid = only(Charts.render("node-agent", null, Map.of("cgroupRoot", "/sys/fs/cgroup/unified")),
+                DaemonSet.class);
+        assertThat(volume(hybrid.getSpec().getTemplate().getSpec(), "cgroup").getHostPath().getPath())
+                .isEqualTo("/sys/fs/cgroup/unified");
+        List<GenericKubernetesResource> gke = Charts.documents(
+                Charts.render("node-agent", null, Map.of("global.platform", "gke")));
+        assertThat(gke).anySatisfy(r -> assertThat(r.getKind()).isEqualTo("ResourceQuota"));
+        assertThat(Charts.documents(Charts.render("node-agent")))
+                .noneSatisfy(r -> assertThat(r.getKind()).isEqualTo("ResourceQuota"));
+    }
+
+    @Test
+    void generatedCaSecretIsOneIstiodLiteSignsWith() throws Exception {
+        Secret secret = only(Charts.render("istiod-lite"), Secret.class);
+        Path dir = Files.createDirectory(tmp.resolve("cacerts"));
+        for (Map.Entry<String, String> e : secret.getData().entrySet()) {
+            Files.write(dir.resolve(e.getKey()), Base64.getDecoder().decode(e.getValue()));
+        }
+        assertThat(secret.getData()).containsOnlyKeys(CertificateAuthority.PLUGIN_CERT, CertificateAuthority.PLUGIN_KEY,
+                CertificateAuthority.PLUGIN_ROOT, CertificateAuthority.PLUGIN_CHAIN);
+        CertificateAuthority ca = CertificateAuthority.of(dir);
+        assertThat(ca).isNotNull();
+        assertThat(secret.getMetadata().getAnnotations()).containsEntry("helm.sh/resource-policy", "keep");
+    }
+
+    @Test
+    void valuesViolatingTheSchemaAreRefusedNamingTheValue() throws Exception {
+        Path values = Files.writeString(tmp.resolve("bad.yaml"), """
+                global:
+                  imagePullPolicy: Sometimes
+                """);
+        assertThatThrownBy(() -> Charts.render("istiod-lite", values, Map.of()))
+                .hasMessageContaining("/global/imagePullPolicy")
+                .hasMessageContaining("'Always', 'IfNotPresent', 'Never'");
+        Path agent = Files.writeString(tmp.resolve("agent.yaml"), """
+                nodeAgent:
+                  drainTimeout: soon
+                """);
+        assertThatThrownBy(() -> Charts.render("ambit", agent, Map.of()))
+                .hasMessageContaining("drainTimeout");
+        assertThatThrownBy(() -> Charts.render("node-agent", null, Map.of("tolerance", "x")))
+                .hasMessageContaining("tolerance");
+    }
+
+    static <T> T only(String yaml, Class<T> type) {
+        List<T> found = new ArrayList<>();
+        for (GenericKubernetesResource doc : Charts.documents(yaml)) {
+            HasMetadata typed = TypedModel.typed(doc);
+            if (type.isInstance(typed)) {
+                found.add(type.cast(typed));
+            }
+        }
+        assertThat(found).as(type.getSimpleName()).hasSize(1);
+        return found.get(0);
+    }
+
+    static VolumeMount mount(Container c, String volume) {
+        return c.getVolumeMounts().stream().filter(m -> m.getName().equals(volume)).findFirst()
+                .orElseThrow(() -> new AssertionError(c.getName() + ": no mount of " + volume));
+    }
+
+    static Volume volume(PodSpec pod, String name) {
+        return pod.getVolumes().stream().filter(v -> v.getName().equals(name)).findFirst()
+                .orElseThrow(() -> new AssertionError("no volume " + name));
+    }
+}
