@@ -259,12 +259,46 @@ class XdsClientTest {
         assertThat(state.workloadCount()).isEqualTo(4);
     }
 
+    /**
+     * The control plane away for 10 s: with the default backoff (capped at 1 s) and the
+     * channel's own reconnect backoff cut short, the client is back within 2 s of its return.
+     */
+    @Test
+    void reconnectsWithinTwoSecondsOfTheControlPlanesReturnAfterTenSecondsAway() throws Exception {
+        XdsService first = service(MetricsRegistry.create(),
+                mesh(MeshFixture.addresses(), MeshFixture.authorizations()));
+        XdsServer server = server(first, 0);
+        int port = server.port();
+        XdsClient client = XdsClient.builder(channel(port), state)
+                .nodeId(NODE_ID)
+                .metrics(clientMetrics)
+                .build(); // the default backoff: what the agent runs with
+        closeables.add(client);
+        client.start();
+        assertThat(client.awaitFirstSync(WAIT)).isTrue();
+
+        server.close();
+        await("disconnected", () -> !client.isConnected());
+        Thread.sleep(10_000);
+        assertThat(client.isConnected()).isFalse();
+        double attempts = clientMetrics.value(XdsClientMetrics.STREAMS);
+
+        server(service(MetricsRegistry.create(), mesh(MeshFixture.addresses(), MeshFixture.authorizations())), port);
+        long back = System.nanoTime();
+        await("reconnected", client::isConnected);
+        long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - back);
+        assertThat(millis).as("reconnected after the control plane was back (ms)").isLessThanOrEqualTo(2_000);
+        // It kept trying, about once a second, while the control plane was away.
+        assertThat(attempts).as("streams attempted during the 10 s outage").isGreaterThanOrEqualTo(8);
+    }
+
     @Test
     void backoffGrowsWithJitterUpToTheMaximum() {
         XdsClient client = XdsClient.builder(channel(1), state)
                 .backoff(Duration.ofMillis(100), Duration.ofSeconds(15))
                 .build();
         closeables.add(client);
+        assertThat(XdsClient.DEFAULT_MAX_BACKOFF).isEqualTo(Duration.ofSeconds(1));
         for (int i = 0; i < 100; i++) {
             assertThat(client.backoffMillis(0)).isBetween(50L, 100L);
             assertThat(client.backoffMillis(3)).isBetween(400L, 800L);
