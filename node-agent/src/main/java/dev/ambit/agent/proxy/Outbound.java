@@ -446,7 +446,11 @@ public final class Outbound implements AutoCloseable {
             if (route.key != null) {
                 health.failed(route.key, reason);
             }
-            if (service != null && attempts < maxAttempts && deadline - System.nanoTime() > 0 && client.isActive()) {
+            if (!client.isActive()) {
+                clientGone(route); // it gave up meanwhile: nobody to fail over for
+                return;
+            }
+            if (service != null && attempts < maxAttempts && deadline - System.nanoTime() > 0) {
                 log.debug("outbound {} -> {} of pod {}: attempt {} to {} failed ({}): {}; trying another endpoint",
                         peer, dst, network.podUid(), attempts, route.target, reason, why);
                 failovers.labels(reason).inc();

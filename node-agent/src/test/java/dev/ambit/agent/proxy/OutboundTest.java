@@ -260,6 +260,53 @@ class OutboundTest {
     }
 
     @Test
+    void anEndpointThatNeverAnswersTimesOutAndIsFailedOver() throws Exception {
+        TestServers.HbonePeer live = peer("127.0.0.2", TestCa.BACKEND, 100);
+        // 127.0.0.3 accepts TCP and then says nothing: no TLS handshake, no CONNECT answer.
+        try (ServerSocket silent = new ServerSocket(hbonePort, 50, InetAddress.getByName("127.0.0.3"))) {
+            List<Socket> accepted = new java.util.concurrent.CopyOnWriteArrayList<>();
+            Thread acceptor = Thread.ofVirtual().start(() -> {
+                try {
+                    while (true) {
+                        accepted.add(silent.accept());
+                    }
+                } catch (IOException closed) {
+                    // the test ended
+                }
+            });
+            Outbound quick = Outbound.builder(PodNetwork.host(MeshFixtureUid.FRONTEND), MeshFixtureUid.FRONTEND)
+                    .state(state).certificates(certificates).pool(pool)
+                    .originalDestinations(ch -> Optional.ofNullable(
+                            destinations.remove(((InetSocketAddress) ch.remoteAddress()).getPort())))
+                    .eventLoopGroup(proxyLoops).metrics(metrics).endpointHealth(health)
+                    .bindAddress(new InetSocketAddress("127.0.0.1", 0)).hbonePort(hbonePort)
+                    .connectTimeout(Duration.ofMillis(500))
+                    .build();
+            quick.start().sync();
+            Outbound main = outbound;
+            outbound = quick;
+            try {
+                for (int i = 0; i < 4; i++) {
+                    long t0 = System.nanoTime();
+                    assertThat(exchange(new InetSocketAddress("10.96.0.10", 8080), "slow " + i)).isEqualTo("slow " + i);
+                    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+                }
+            } finally {
+                outbound = main;
+                quick.close();
+                for (Socket s : accepted) {
+                    s.close();
+                }
+                silent.close();
+                acceptor.join(5_000);
+            }
+        }
+        assertThat(live.seen).hasSize(4);
+        assertThat(metrics.value(Outbound.FAILOVERS, "timeout")).isEqualTo(1.0);
+        assertThat(metrics.value(EndpointHealth.EJECTIONS, "timeout")).isEqualTo(1.0);
+    }
+
+    @Test
     void aPolicyDenialIsAnAnswerNotFailedOver() throws Exception {
         TestServers.HbonePeer allowing = peer("127.0.0.2", TestCa.BACKEND, 100);
         TestServers.HbonePeer denying = peer("127.0.0.3", TestCa.BACKEND, 100);
