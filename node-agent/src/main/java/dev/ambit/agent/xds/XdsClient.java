@@ -54,9 +54,11 @@ import org.slf4j.LoggerFactory;
  * jitter ({@link Builder#backoff}; 100 ms doubling up to 1 s by default, so an agent is back
  * within about a second of the control plane's return however long it was away) and sends,
  * per type, the names and versions it holds as {@code initial_resource_versions}, so the
- * server sends only what changed. Each attempt first cuts short the channel's own reconnect
- * backoff ({@link ManagedChannel#resetConnectBackoff}; gRPC's grows to two minutes and fails
- * calls at once meanwhile), so the attempt really connects. The state
+ * server sends only what changed. gRPC's channel has a reconnect backoff of its own (growing
+ * to two minutes, failing calls at once meanwhile): while it is in TRANSIENT_FAILURE each
+ * backoff step cuts it short ({@link ManagedChannel#resetConnectBackoff}) instead of opening a
+ * stream that would fail without trying, and the stream opens as soon as the channel leaves
+ * that state. The state
  * is never cleared while disconnected: the data path keeps serving the last known
  * configuration, which is what a node agent must do when the control plane is down.
  *
@@ -99,6 +101,8 @@ public final class XdsClient implements AutoCloseable {
     private final Set<String> synced = new java.util.HashSet<>();
     private Stream current;
     private ScheduledFuture<?> reconnect;
+    /** Set while a callback waits for the channel to leave TRANSIENT_FAILURE. */
+    private AtomicBoolean channelWatch;
     private int failures;
     private boolean closed;
 
@@ -231,9 +235,8 @@ public final class XdsClient implements AutoCloseable {
         }
         if (channel instanceof ManagedChannel managed
                 && managed.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
-            // The channel has its own reconnect backoff (up to two minutes) and fails calls
-            // at once meanwhile: ours decides when to try, so restart its attempts now.
-            managed.resetConnectBackoff();
+            awaitChannel(managed);
+            return;
         }
         Stream stream = new Stream();
         current = stream;
@@ -254,6 +257,35 @@ public final class XdsClient implements AutoCloseable {
                     .putAllInitialResourceVersions(versions.get(type))
                     .build());
         }
+    }
+
+    /**
+     * The channel is in TRANSIENT_FAILURE: it has its own reconnect backoff (growing to two
+     * minutes) and fails calls at once meanwhile, so a stream opened now would fail without
+     * trying. Ours decides when to try: restart the channel's attempt now, open the stream as
+     * soon as the channel leaves TRANSIENT_FAILURE (connecting or ready), and if it is still
+     * there after our next backoff step, restart it again. The stream follows the control
+     * plane's return by one connect, not by a backoff step.
+     */
+    private void awaitChannel(ManagedChannel managed) {
+        managed.resetConnectBackoff();
+        if (channelWatch == null) {
+            // One watch per stay in TRANSIENT_FAILURE: the channel keeps its callbacks until it changes.
+            AtomicBoolean fired = new AtomicBoolean();
+            channelWatch = fired;
+            managed.notifyWhenStateChanged(ConnectivityState.TRANSIENT_FAILURE, () -> callbacks.execute(() -> {
+                if (channelWatch == fired) {
+                    channelWatch = null;
+                }
+                if (fired.compareAndSet(false, true) && !closed && current == null) {
+                    if (reconnect != null) {
+                        reconnect.cancel(false);
+                    }
+                    connect();
+                }
+            }));
+        }
+        reconnect = executor.schedule(this::connect, backoffMillis(failures++), TimeUnit.MILLISECONDS);
     }
 
     private void received(Stream stream, DeltaDiscoveryResponse response) {
