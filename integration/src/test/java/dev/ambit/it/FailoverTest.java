@@ -65,6 +65,9 @@ class FailoverTest {
             assertThat(ok).as("calls to the VIP with one replica's agent down that reached the live replica:\n%s\n%s",
                     out, mesh.diagnostics()).isEqualTo(50);
 
+            // Ejections last 5 s and more: two more calls make sure one of them met web-b lately
+            // (round robin), whichever moment the 50 calls ended at.
+            assertThat(calls(ns, 2)).doesNotContain("fail");
             JsonNode endpoints = mesh.configDump("node1").path("endpoints");
             assertThat(endpoints.isArray()).as("config dump of node1 has an endpoints section: %s", endpoints).isTrue();
             JsonNode dead = null;
