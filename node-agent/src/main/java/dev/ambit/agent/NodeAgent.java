@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import dev.ambit.agent.admin.AdminServer;
 import dev.ambit.agent.admin.Readiness;
 import dev.ambit.agent.admin.StatsServer;
+import dev.ambit.agent.health.EndpointHealth;
 import dev.ambit.agent.identity.CaClient;
 import dev.ambit.agent.identity.CertificateManager;
 import dev.ambit.agent.identity.TlsContexts;
@@ -145,13 +146,18 @@ public final class NodeAgent implements AutoCloseable {
         closeables.add(() -> group.shutdownGracefully(0, 2, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS));
         pool = HbonePool.builder(tls).metrics(metrics).build();
         closeables.add(pool);
-        // Pods that left the mesh's view: their pooled connections go now, not after the idle timeout.
-        state.addListener(() -> pool.retainDestinations(uid -> state.workload(uid) != null));
+        EndpointHealth endpointHealth = EndpointHealth.builder().metrics(metrics).build();
+        // Pods that left the mesh's view: their pooled connections go now, not after the idle
+        // timeout, and their endpoints' health is forgotten.
+        state.addListener(() -> {
+            pool.retainDestinations(uid -> state.workload(uid) != null);
+            endpointHealth.retainWorkloads(uid -> state.workload(uid) != null);
+        });
 
         SandboxSource sandboxes = sandboxes();
         inpod = InPodManager.builder(config.node(),
                         new PodProxy.Shared(state, certificates, tls, pool, OriginalDestinations.of(redirector), group,
-                                metrics, PodProxy.Ports.ISTIO),
+                                metrics, PodProxy.Ports.ISTIO, endpointHealth),
                         sandboxes, Capture.of(redirector))
                 .ready(xds::isSynced)
                 .networks((workloadUid, sandbox) -> PodNetwork.namespace(workloadUid, sandbox.netns(), transport))
@@ -175,7 +181,7 @@ public final class NodeAgent implements AutoCloseable {
                 .start();
         closeables.add(stats);
         InetSocketAddress a = config.adminAddress();
-        admin = AdminServer.builder(state).xds(xds).certificates(certificates)
+        admin = AdminServer.builder(state).xds(xds).certificates(certificates).endpointHealth(endpointHealth)
                 .section("pods", this::writePods)
                 .address(new InetSocketAddress(a.getHostString(), a.getPort()))
                 .start();

@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.MessageOrBuilder;
 import com.google.protobuf.util.JsonFormat;
+import dev.ambit.agent.health.EndpointHealth;
 import dev.ambit.agent.identity.CertificateManager;
 import dev.ambit.agent.identity.WorkloadCertificate;
 import dev.ambit.agent.state.ProxyState;
@@ -41,7 +42,8 @@ import java.util.function.Supplier;
  *       so bytes fields such as addresses are base64; fields at
  *       their default are printed too), {@code policies} by
  *       {@code <namespace>/<name>}, {@code certificates} (one per tracked identity) and
- *       {@code xds} (connection state), plus the state's {@code generation}.</li>
+ *       {@code xds} (connection state), plus the state's {@code generation}, and with
+ *       {@link Builder#endpointHealth} the outbound {@code endpoints}' passive health.</li>
  *   <li>{@code GET /logging}: the backend, whether levels can change, and the effective
  *       level of the root, of each of the agent's loggers and of every logger that has a
  *       level of its own.</li>
@@ -69,7 +71,7 @@ public final class AdminServer implements AutoCloseable {
 
     /** The loggers {@code GET /logging} lists by default: the agent's packages and its access log. */
     public static final List<String> AGENT_LOGGERS = List.of("dev.ambit.agent", "dev.ambit.agent.admin",
-            "dev.ambit.agent.identity", "dev.ambit.agent.inpod", "dev.ambit.agent.proxy", "dev.ambit.agent.rbac",
+            "dev.ambit.agent.health", "dev.ambit.agent.identity", "dev.ambit.agent.inpod", "dev.ambit.agent.proxy", "dev.ambit.agent.rbac",
             "dev.ambit.agent.redirect", "dev.ambit.agent.state", "dev.ambit.agent.telemetry", "dev.ambit.agent.xds",
             "ambit.access");
 
@@ -316,6 +318,16 @@ public final class AdminServer implements AutoCloseable {
         public Builder address(InetSocketAddress address) {
             this.address = requireNonNull(address, "address");
             return this;
+        }
+
+        /**
+         * Shows the passive health of the outbound endpoints as {@code endpoints}: each tracked
+         * endpoint's {@code address}, {@code workload}, {@code state} ({@code healthy} or
+         * {@code ejected}) and counts ({@link EndpointHealth#writeJson}).
+         */
+        public Builder endpointHealth(EndpointHealth health) {
+            requireNonNull(health, "health");
+            return section("endpoints", health::writeJson);
         }
 
         /**

@@ -11,6 +11,8 @@ import dev.ambit.common.identity.SpiffeId;
 import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.ClientInterceptors;
+import io.grpc.ConnectivityState;
+import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -48,7 +50,9 @@ import java.util.concurrent.TimeUnit;
  * given, or else the root of the first answer (safe only because the channel to the CA is
  * itself authenticated).
  *
- * <p>The channel, and its TLS to port 15012, belong to the caller. Thread-safe.
+ * <p>The channel, and its TLS to port 15012, belong to the caller; a {@link ManagedChannel}
+ * in {@code TRANSIENT_FAILURE} has its reconnect backoff cut short before a request, so a
+ * retry after the CA's return connects at once. Thread-safe.
  */
 public final class CaClient implements CertificateIssuer {
 
@@ -111,6 +115,12 @@ public final class CaClient implements CertificateIssuer {
         } catch (CaException e) {
             result.completeExceptionally(e);
             return result;
+        }
+        if (channel instanceof ManagedChannel managed
+                && managed.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
+            // gRPC's own reconnect backoff grows to two minutes and fails calls at once
+            // meanwhile; the caller's retry (CertificateManager's backoff) decides when to try.
+            managed.resetConnectBackoff();
         }
         // The headers go on this call only: a shared interceptor would have to guess which token is current.
         Channel withHeaders = ClientInterceptors.intercept(channel, MetadataUtils.newAttachHeadersInterceptor(headers));

@@ -2,6 +2,7 @@ package dev.ambit.agent.identity;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.backoff.Backoff;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.Gauge;
@@ -60,8 +61,7 @@ public final class CertificateManager implements AutoCloseable {
     private final Clock clock;
     private final double renewAt;
     private final double jitter;
-    private final Duration initialBackoff;
-    private final Duration maxBackoff;
+    private final Backoff backoff;
     private final Gauge.Family expiry;
     private final Counter failures;
     private final Counter renewals;
@@ -98,8 +98,7 @@ public final class CertificateManager implements AutoCloseable {
         this.clock = b.clock;
         this.renewAt = b.renewAt;
         this.jitter = b.jitter;
-        this.initialBackoff = b.initialBackoff;
-        this.maxBackoff = b.maxBackoff;
+        this.backoff = Backoff.of(b.initialBackoff, b.maxBackoff).withJitter(0.2);
         this.expiry = b.metrics.gauge(EXPIRY, "Seconds until the current workload certificate expires.",
                 "identity");
         this.failures = b.metrics.counter(FAILURES, "Failed workload certificate fetches and renewals.").labels();
@@ -293,14 +292,12 @@ public final class CertificateManager implements AutoCloseable {
         return delay.isNegative() ? Duration.ZERO : delay;
     }
 
-    /** initialBackoff * 2^(failures-1), capped at maxBackoff, with up to 20% taken off at random. */
+    /**
+     * initialBackoff * 2^(failures-1), capped at maxBackoff, with up to 20% taken off at random
+     * (spreads the retries of many identities, e.g. after a CA outage, apart).
+     */
     Duration backoff(int consecutiveFailures) {
-        long base = initialBackoff.toNanos();
-        int shift = Math.min(consecutiveFailures - 1, 30);
-        long nanos = base > (maxBackoff.toNanos() >> shift) ? maxBackoff.toNanos() : base << shift;
-        nanos = Math.min(nanos, maxBackoff.toNanos());
-        // Jitter spreads retries of many identities (e.g. after a CA outage) apart.
-        return Duration.ofNanos((long) (nanos * (1 - ThreadLocalRandom.current().nextDouble(0.2))));
+        return backoff.delay(consecutiveFailures - 1);
     }
 
     private double secondsLeft(Entry e) {
@@ -342,7 +339,8 @@ public final class CertificateManager implements AutoCloseable {
         private double renewAt = 0.5;
         private double jitter = 0.05;
         private Duration initialBackoff = Duration.ofMillis(500);
-        private Duration maxBackoff = Duration.ofSeconds(30);
+        // Small: a pod waiting for its first certificate stays unserved until the CA answers.
+        private Duration maxBackoff = Duration.ofSeconds(5);
 
         private Builder(CertificateIssuer issuer) {
             this.issuer = requireNonNull(issuer, "issuer");
@@ -383,7 +381,7 @@ public final class CertificateManager implements AutoCloseable {
             return this;
         }
 
-        /** The first retry's delay and the cap of the doubling; 500 ms and 30 s by default. */
+        /** The first retry's delay and the cap of the doubling; 500 ms and 5 s by default. */
         public Builder backoff(Duration initial, Duration max) {
             requireNonNull(initial, "initial");
             requireNonNull(max, "max");

@@ -2,6 +2,7 @@ package dev.ambit.agent.inpod;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.agent.health.EndpointHealth;
 import dev.ambit.agent.identity.CertificateManager;
 import dev.ambit.agent.identity.TlsContexts;
 import dev.ambit.agent.proxy.Hbone15008Listener;
@@ -33,7 +34,7 @@ public final class PodProxy {
     /** What every pod's listeners share: one per agent. */
     public record Shared(ProxyState state, CertificateManager certificates, TlsContexts tls, HbonePool pool,
                   OriginalDestinations originalDestinations, EventLoopGroup group, MetricsRegistry metrics,
-                  Ports ports) {
+                  Ports ports, EndpointHealth endpointHealth) {
         public Shared {
             requireNonNull(state, "state");
             requireNonNull(certificates, "certificates");
@@ -43,6 +44,15 @@ public final class PodProxy {
             requireNonNull(group, "group");
             requireNonNull(metrics, "metrics");
             requireNonNull(ports, "ports");
+            requireNonNull(endpointHealth, "endpointHealth");
+        }
+
+        /** With a passive endpoint health of its own (metrics in a private registry). */
+        public Shared(ProxyState state, CertificateManager certificates, TlsContexts tls, HbonePool pool,
+                      OriginalDestinations originalDestinations, EventLoopGroup group, MetricsRegistry metrics,
+                      Ports ports) {
+            this(state, certificates, tls, pool, originalDestinations, group, metrics, ports,
+                    EndpointHealth.builder().build());
         }
     }
 
@@ -104,6 +114,7 @@ public final class PodProxy {
                     .metrics(shared.metrics())
                     .bindAddress(new InetSocketAddress("127.0.0.1", shared.ports().outbound()))
                     .hbonePort(shared.ports().hbone())
+                    .endpointHealth(shared.endpointHealth())
                     .build();
             outbound.start().syncUninterruptibly();
             return new PodProxy(sandbox, gate, List.copyOf(addresses), outbound, hbone, plaintext,

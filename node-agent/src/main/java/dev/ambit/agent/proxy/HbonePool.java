@@ -156,7 +156,8 @@ public final class HbonePool implements AutoCloseable {
      *
      * <p>The future completes on {@code eventLoop} and the stream is registered on it, ready
      * for {@link dev.ambit.common.hbone.Relay#start}. It fails with the connection's cause
-     * (connect, TLS handshake, identity mismatch, negotiation) or the CONNECT's
+     * ({@link ConnectionFailedException}: connect, TLS handshake, identity mismatch,
+     * negotiation) or the CONNECT's
      * ({@link dev.ambit.common.hbone.HboneConnectException}). Cancelling it closes the stream.
      *
      * @throws IllegalArgumentException if {@code eventLoop} is not of {@code network}'s transport
@@ -609,8 +610,8 @@ public final class HbonePool implements AutoCloseable {
             while (root.getCause() != null && root.getCause() != root) {
                 root = root.getCause(); // "server identity mismatch: ..." rather than the engine's wrapper
             }
-            IOException e = new IOException("HBONE connection to " + key.address + " (expected server identity "
-                    + key.destination + ") failed: " + reason + ": " + root, cause);
+            IOException e = new ConnectionFailedException(reason, "HBONE connection to " + key.address
+                    + " (expected server identity " + key.destination + ") failed: " + reason + ": " + root, cause);
             for (Waiter w; (w = waiting.poll()) != null; ) {
                 w.promise.tryFailure(e);
             }
@@ -666,6 +667,27 @@ public final class HbonePool implements AutoCloseable {
             }
             // Not through the pipeline: the HTTP/2 codec would wait for the streams again.
             channel.unsafe().close(channel.unsafe().voidPromise());
+        }
+    }
+
+    /**
+     * The pooled connection a tunnel was waiting for could not be made usable: nothing was
+     * sent to the server. {@link #reason()} is the {@value #FAILURES} label: {@code connect}
+     * (refused, timed out, unreachable), {@code handshake} (TLS, including the server's
+     * identity), {@code negotiation} (TLS parameters) or {@code closed} (closed before the
+     * server's HTTP/2 SETTINGS).
+     */
+    public static final class ConnectionFailedException extends IOException {
+        private final String reason;
+
+        ConnectionFailedException(String reason, String message, Throwable cause) {
+            super(message, cause);
+            this.reason = requireNonNull(reason, "reason");
+        }
+
+        /** {@code connect}, {@code handshake}, {@code negotiation} or {@code closed}. */
+        public String reason() {
+            return reason;
         }
     }
 

@@ -2,15 +2,16 @@ package dev.ambit.agent.proxy;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.agent.health.EndpointHealth;
 import dev.ambit.agent.identity.CertificateManager;
 import dev.ambit.agent.identity.WorkloadCertificate;
-import dev.ambit.agent.state.Endpoint;
 import dev.ambit.agent.state.ProxyState;
 import dev.ambit.agent.telemetry.ConnectionLabels;
 import dev.ambit.agent.telemetry.TcpTelemetry;
 import dev.ambit.api.workload.Service;
 import dev.ambit.api.workload.TunnelProtocol;
 import dev.ambit.api.workload.Workload;
+import dev.ambit.common.hbone.HboneConnectException;
 import dev.ambit.common.hbone.HboneRequest;
 import dev.ambit.common.hbone.Relay;
 import dev.ambit.common.hbone.RelayResult;
@@ -20,24 +21,25 @@ import dev.ambit.common.metrics.MetricsRegistry;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.List;
+import java.util.HashSet;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -50,7 +52,8 @@ import org.slf4j.LoggerFactory;
  * <ol>
  *   <li>The original destination comes from {@link OriginalDestinations}.</li>
  *   <li>It is resolved in {@link ProxyState}: a Service VIP:port picks one of the service's
- *       healthy endpoints, round robin per service, with the endpoint's target port; a
+ *       healthy endpoints, round robin per service, with the endpoint's target port, avoiding
+ *       those {@link EndpointHealth} ejected unless all are ({@link EndpointPicker}); a
  *       workload address is that workload; anything else is unknown.</li>
  *   <li>A destination workload using HBONE gets a tunnel through the {@link HbonePool} to
  *       {@code <workload ip>:15008}, {@code :authority} {@code <workload ip>:<target port>},
@@ -60,10 +63,21 @@ import org.slf4j.LoggerFactory;
  *       from the pod's namespace ({@link TcpRelay}).</li>
  * </ol>
  *
+ * <p><b>Failover.</b> When a Service endpoint cannot be reached (TCP connect refused or timed
+ * out, TLS handshake failed, the {@code CONNECT} reset or unanswered, or answered 502/503/504
+ * by the destination's agent), the endpoint is reported to {@link EndpointHealth} and
+ * another endpoint of the service is tried, up to {@link Builder#failover} attempts within
+ * its budget, as Envoy's TCP proxy with {@code max_connect_attempts}. Only before the relay
+ * starts: the client's early bytes wait in {@link EarlyInput}, so they are sent once, to the
+ * endpoint that answered. A destination that answers with a refusal (403 for a policy, 400)
+ * decided, and is not second-guessed elsewhere. A connection to a workload address (not a
+ * VIP) has one destination and one attempt.
+ *
  * <p>Failures close the client connection with a reset and are reported with Istio's
  * response flags: {@code NR} (no original destination, or the pod is unknown), {@code UH}
- * (the service has no healthy endpoint), {@code UF} (the upstream or tunnel could not be
- * opened). Telemetry reports as {@code reporter="source"}.
+ * (the service has no endpoint xDS reports healthy; ejected ones are still tried), {@code UF}
+ * (no attempt could open the upstream or tunnel). Telemetry reports as
+ * {@code reporter="source"}, once per connection, with the endpoint of the last attempt.
  *
  * <p>Each accepted connection stays on one event loop, with its upstream channel or tunnel:
  * no locks on the data path. The event loops are of the {@link PodNetwork}'s
@@ -80,6 +94,7 @@ public final class Outbound implements AutoCloseable {
 
     public static final String ACCEPTED = "ambit_outbound_connections_total";
     public static final String FAILED = "ambit_outbound_failures_total";
+    public static final String FAILOVERS = "ambit_outbound_failovers_total";
 
     private static final Logger log = LoggerFactory.getLogger(Outbound.class);
 
@@ -94,10 +109,13 @@ public final class Outbound implements AutoCloseable {
     private final InetSocketAddress bindAddress;
     private final int hbonePort;
     private final Duration connectTimeout;
+    private final int maxAttempts;
+    private final Duration connectBudget;
+    private final EndpointHealth health;
+    private final EndpointPicker picker;
     private final Counter.Family accepted;
     private final Counter.Family failed;
-    /** Round-robin position per service key; monotonically increasing, modulo at use. */
-    private final ConcurrentHashMap<String, AtomicInteger> roundRobin = new ConcurrentHashMap<>();
+    private final Counter.Family failovers;
     private final ListenerChannel server = new ListenerChannel();
 
     private Outbound(Builder b) {
@@ -112,8 +130,14 @@ public final class Outbound implements AutoCloseable {
         bindAddress = b.bindAddress;
         hbonePort = b.hbonePort;
         connectTimeout = b.connectTimeout;
+        maxAttempts = b.maxAttempts;
+        connectBudget = b.connectBudget;
+        health = b.health != null ? b.health : EndpointHealth.builder().build();
+        picker = new EndpointPicker(state, health);
         accepted = b.metrics.counter(ACCEPTED, "Connections accepted by outbound listeners, by route.", "route");
         failed = b.metrics.counter(FAILED, "Outbound connections that failed, by response flag.", "flag");
+        failovers = b.metrics.counter(FAILOVERS,
+                "Outbound connect attempts that failed and were retried on another endpoint, by reason.", "reason");
     }
 
     /** Starts configuring the outbound listener of the pod whose workload uid is {@code workloadUid}. */
@@ -201,8 +225,13 @@ public final class Outbound implements AutoCloseable {
         server.close();
     }
 
-    /** What a captured connection is sent to. */
-    private record Route(Workload workload, Service service, InetSocketAddress target) {}
+    /** Where one attempt of a captured connection goes; {@code key} only for a Service's endpoint. */
+    private record Route(Workload workload, Service service, InetSocketAddress target, EndpointHealth.Key key) {
+        boolean hbone() {
+            return workload != null && workload.getTunnelProtocol() == TunnelProtocol.HBONE
+                    && OutboundLabels.address(workload) != null;
+        }
+    }
 
     private void handle(DuplexChannel client) {
         Instant start = Instant.now();
@@ -213,132 +242,259 @@ public final class Outbound implements AutoCloseable {
         if (original.isEmpty() || source == null) {
             // Without a destination there is nowhere to go; without the pod's workload there is
             // no identity to present: both fail closed.
-            refuse(client, labels(source, null, null, "unknown"), peer, null, start, "NR",
+            refuse(client, OutboundLabels.labels(source, null, null, "unknown"), peer, null, start, "NR",
                     original.isEmpty() ? "no original destination" : "pod workload " + sourceUid + " unknown");
             return;
         }
         InetSocketAddress dst = original.get();
         Service service = state.serviceByVip(dst.getAddress(), dst.getPort());
-        Route route;
-        if (service != null) {
-            Endpoint e = pick(service, dst.getPort());
-            if (e == null) {
-                refuse(client, labels(source, null, service, "unknown"), peer, dst, start, "UH",
-                        "no healthy endpoint of " + ProxyState.serviceKey(service) + ":" + dst.getPort());
-                return;
-            }
-            InetAddress ip = address(e.workload());
-            route = new Route(e.workload(), service, ip == null ? dst : new InetSocketAddress(ip, e.targetPort()));
-        } else {
-            route = new Route(state.workloadByAddress(dst.getAddress()), null, dst);
-        }
-        if (route.workload != null && route.workload.getTunnelProtocol() == TunnelProtocol.HBONE
-                && address(route.workload) != null) {
-            accepted.labels("hbone").inc();
-            hbone(client, source, route, peer, start);
-        } else {
-            accepted.labels("passthrough").inc();
-            passthrough(client, source, route, peer, start);
-        }
-    }
-
-    /** The next healthy endpoint, round robin; {@code null} if none is healthy. */
-    private Endpoint pick(Service service, int port) {
-        List<Endpoint> endpoints = state.endpoints(service, port);
-        int healthy = 0; // healthy endpoints come first
-        while (healthy < endpoints.size() && endpoints.get(healthy).healthy()) {
-            healthy++;
-        }
-        if (healthy == 0) {
-            return null;
-        }
-        AtomicInteger next = roundRobin.computeIfAbsent(ProxyState.serviceKey(service), k -> new AtomicInteger());
-        return endpoints.get(Math.floorMod(next.getAndIncrement(), healthy));
-    }
-
-    private void hbone(DuplexChannel client, Workload source, Route route, InetSocketAddress peer, Instant start) {
-        ConnectionLabels labels = labels(source, route.workload, route.service, "mutual_tls");
-        SpiffeId sourceId = identity(source);
-        SpiffeId destinationId = identity(route.workload);
-        InetAddress sourceIp = address(source);
-        InetSocketAddress hboneAddress = new InetSocketAddress(route.target.getAddress(), hbonePort);
-        HboneRequest request = HboneRequest.builder(route.target)
-                .forwardedFor(sourceIp != null ? sourceIp : peer.getAddress())
-                .baggage(baggage(source))
-                .traceparent(traceparent())
-                .build();
-        EventLoop loop = client.eventLoop();
-        telemetry.opened(labels);
-        certificates.fetch(sourceId).whenComplete((cert, error) -> loop.execute(() -> {
-            if (error != null) {
-                fail(client, labels, peer, route.target, start, "UF", "no certificate for " + sourceId + ": " + error);
-                return;
-            }
-            tunnel(client, cert, destinationId, route.workload.getUid(), hboneAddress, request, labels, peer,
-                    route.target, start);
-        }));
-    }
-
-    private void tunnel(DuplexChannel client, WorkloadCertificate cert, SpiffeId destinationId, String destinationUid,
-                        InetSocketAddress hboneAddress, HboneRequest request, ConnectionLabels labels,
-                        InetSocketAddress peer, InetSocketAddress target, Instant start) {
-        // Keyed by the destination's uid too: a pod that reuses a gone pod's address gets fresh connections.
-        Future<Http2StreamChannel> f = pool.connect(network, cert, destinationId, destinationUid, hboneAddress,
-                request, client.eventLoop());
-        client.closeFuture().addListener(c -> f.cancel(false)); // the client gave up while connecting
-        f.addListener((Future<Http2StreamChannel> r) -> {
-            if (!r.isSuccess()) {
-                if (!r.isCancelled()) {
-                    fail(client, labels, peer, target, start, "UF", String.valueOf(r.cause()));
-                } else {
-                    telemetry.closed(labels.withResponseFlags("DC"), peer, target, 0, 0, start,
-                            Duration.between(start, Instant.now()), null);
-                }
-                return;
-            }
-            Relay.start(client, r.getNow(), (RelayResult result) -> telemetry.closed(
-                    result.termination() == RelayResult.Termination.STREAM_ABORTED ? labels.withResponseFlags("UR")
-                            : labels, peer, target, result.tcpToStream(), result.streamToTcp(), start,
-                    result.duration(), null));
-        });
-    }
-
-    private void passthrough(DuplexChannel client, Workload source, Route route, InetSocketAddress peer,
-                             Instant start) {
-        ConnectionLabels labels = labels(source, route.workload, route.service, "unknown");
-        telemetry.opened(labels);
-        SocketChannel upstream;
-        try {
-            upstream = network.newChannel(); // in the pod's namespace: the source is the pod's address
-        } catch (RuntimeException e) {
-            fail(client, labels, peer, route.target, start, "UF", e.toString());
+        if (service != null && !picker.hasHealthy(service, dst.getPort())) {
+            refuse(client, OutboundLabels.labels(source, null, service, "unknown"), peer, dst, start, "UH",
+                    "no healthy endpoint of " + ProxyState.serviceKey(service) + ":" + dst.getPort());
             return;
         }
-        upstream.config().setAutoRead(false);
-        upstream.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
-        upstream.config().setOption(ChannelOption.TCP_NODELAY, true);
-        upstream.config().setOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) connectTimeout.toMillis());
-        client.eventLoop().register(upstream).addListener((ChannelFuture r) -> {
-            if (!r.isSuccess()) {
-                upstream.unsafe().closeForcibly();
-                fail(client, labels, peer, route.target, start, "UF", String.valueOf(r.cause()));
-                return;
-            }
-            upstream.connect(route.target).addListener((ChannelFuture c) -> {
-                if (!c.isSuccess()) {
-                    upstream.close();
-                    fail(client, labels, peer, route.target, start, "UF", String.valueOf(c.cause()));
-                    return;
-                }
-                TcpRelay.start(client, upstream, result -> telemetry.closed(
-                        result.completed() || result.cause() == null ? labels : labels.withResponseFlags("UR"),
-                        peer, route.target, result.clientToServer(), result.serverToClient(), start,
-                        result.duration(), null));
-            });
-        });
+        new Attempts(client, source, service, dst, peer, start).next();
     }
 
-    /** Refused before any upstream was tried: counted as opened and closed at once. */
+    /**
+     * The EndpointHealth reason when {@code cause} says the endpoint could not be reached, so
+     * another one may be tried; {@code null} when the destination answered (a 401/403 policy
+     * denial, a 400) or the failure is local (the pool closed): trying elsewhere would only
+     * repeat it, or get round a decision that was the destination's to make.
+     */
+    static String unreachable(Throwable cause) {
+        if (cause instanceof HbonePool.ConnectionFailedException e) {
+            return e.reason(); // connect, handshake, negotiation, closed: nothing reached the server
+        }
+        if (cause instanceof HboneConnectException e) {
+            return switch (e.status()) {
+                case 0 -> "no_answer"; // reset or closed without a response
+                // The destination's agent could not reach its app (or does not know it yet):
+                // Envoy's gateway errors, which its outlier detection counts against the host.
+                case 502, 503, 504 -> "unavailable";
+                default -> null;
+            };
+        }
+        return null;
+    }
+
+    /**
+     * The attempts of one captured connection to reach an upstream: a Service's connection
+     * tries up to {@code maxAttempts} endpoints within {@code connectBudget}, each attempt
+     * bounded by {@code connectTimeout}. Nothing is read from the client before an attempt
+     * succeeded ({@link EarlyInput} holds its early bytes until the relay starts), so no byte
+     * is lost or sent twice. Touched only from the client's event loop.
+     */
+    private final class Attempts {
+        private final DuplexChannel client;
+        private final Workload source;
+        private final Service service;
+        private final InetSocketAddress dst;
+        private final InetSocketAddress peer;
+        private final Instant start;
+        private final long deadline;
+        private final Set<EndpointHealth.Key> tried = new HashSet<>(4);
+        private int attempts;
+        private Route last;
+        private WorkloadCertificate certificate;
+
+        Attempts(DuplexChannel client, Workload source, Service service, InetSocketAddress dst,
+                 InetSocketAddress peer, Instant start) {
+            this.client = client;
+            this.source = source;
+            this.service = service;
+            this.dst = dst;
+            this.peer = peer;
+            this.start = start;
+            this.deadline = System.nanoTime() + connectBudget.toNanos();
+        }
+
+        void next() {
+            Route route;
+            if (service == null) {
+                route = new Route(state.workloadByAddress(dst.getAddress()), null, dst, null);
+            } else {
+                EndpointPicker.Pick p = picker.next(service, dst, tried);
+                if (p == null) { // the endpoints went away meanwhile
+                    String why = "no healthy endpoint of " + ProxyState.serviceKey(service) + ":" + dst.getPort();
+                    if (last == null) {
+                        refuse(client, OutboundLabels.labels(source, null, service, "unknown"), peer, dst, start,
+                                "UH", why);
+                    } else {
+                        giveUp(last, why + " left to try");
+                    }
+                    return;
+                }
+                tried.add(p.key());
+                if (p.panic()) {
+                    log.debug("outbound {} -> {}: every endpoint left is ejected, trying {} anyway", peer, dst, p.key());
+                }
+                route = new Route(p.endpoint().workload(), service, p.target(), p.key());
+            }
+            last = route;
+            if (++attempts == 1) {
+                accepted.labels(route.hbone() ? "hbone" : "passthrough").inc();
+            }
+            if (route.hbone()) {
+                hbone(route);
+            } else {
+                passthrough(route);
+            }
+        }
+
+        private void hbone(Route route) {
+            if (certificate != null) {
+                tunnel(route);
+                return;
+            }
+            SpiffeId sourceId = OutboundLabels.identity(source);
+            EventLoop loop = client.eventLoop();
+            certificates.fetch(sourceId).whenComplete((cert, error) -> loop.execute(() -> {
+                if (error != null) {
+                    giveUp(route, "no certificate for " + sourceId + ": " + error);
+                    return;
+                }
+                certificate = cert;
+                tunnel(route);
+            }));
+        }
+
+        private void tunnel(Route route) {
+            if (!client.isActive()) {
+                clientGone(route);
+                return;
+            }
+            InetAddress sourceIp = OutboundLabels.address(source);
+            InetSocketAddress hboneAddress = new InetSocketAddress(route.target.getAddress(), hbonePort);
+            HboneRequest request = HboneRequest.builder(route.target)
+                    .forwardedFor(sourceIp != null ? sourceIp : peer.getAddress())
+                    .baggage(OutboundLabels.baggage(source))
+                    .traceparent(OutboundLabels.traceparent())
+                    .build();
+            // Keyed by the destination's uid too: a pod that reuses a gone pod's address gets fresh connections.
+            Future<Http2StreamChannel> f = pool.connect(network, certificate, OutboundLabels.identity(route.workload),
+                    route.workload.getUid(), hboneAddress, request, client.eventLoop());
+            long timeout = attemptTimeoutNanos();
+            boolean[] timedOut = new boolean[1];
+            // TCP connect is bounded by the pool; the handshake and the CONNECT's answer by this.
+            ScheduledFuture<?> timer = client.eventLoop().schedule(() -> {
+                timedOut[0] = true;
+                f.cancel(false);
+            }, timeout, TimeUnit.NANOSECONDS);
+            client.closeFuture().addListener(c -> f.cancel(false)); // the client gave up while connecting
+            f.addListener((Future<Http2StreamChannel> r) -> {
+                timer.cancel(false);
+                if (r.isSuccess()) {
+                    succeeded(route);
+                    ConnectionLabels labels = labels(route);
+                    telemetry.opened(labels);
+                    Relay.start(client, r.getNow(), (RelayResult result) -> telemetry.closed(
+                            result.termination() == RelayResult.Termination.STREAM_ABORTED
+                                    ? labels.withResponseFlags("UR") : labels, peer, route.target,
+                            result.tcpToStream(), result.streamToTcp(), start, result.duration(), null));
+                } else if (timedOut[0]) {
+                    failed(route, "timeout", "no tunnel to " + hboneAddress + " within "
+                            + TimeUnit.NANOSECONDS.toMillis(timeout) + " ms");
+                } else if (r.isCancelled()) {
+                    clientGone(route);
+                } else {
+                    failed(route, unreachable(r.cause()), String.valueOf(r.cause()));
+                }
+            });
+        }
+
+        private void passthrough(Route route) {
+            SocketChannel upstream;
+            try {
+                upstream = network.newChannel(); // in the pod's namespace: the source is the pod's address
+            } catch (RuntimeException e) {
+                giveUp(route, e.toString());
+                return;
+            }
+            upstream.config().setAutoRead(false);
+            upstream.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+            upstream.config().setOption(ChannelOption.TCP_NODELAY, true);
+            upstream.config().setOption(ChannelOption.CONNECT_TIMEOUT_MILLIS,
+                    (int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(attemptTimeoutNanos())));
+            client.eventLoop().register(upstream).addListener((ChannelFuture r) -> {
+                if (!r.isSuccess()) {
+                    upstream.unsafe().closeForcibly();
+                    giveUp(route, String.valueOf(r.cause())); // local: not the endpoint's failure
+                    return;
+                }
+                upstream.connect(route.target).addListener((ChannelFuture c) -> {
+                    if (!c.isSuccess()) {
+                        upstream.close();
+                        failed(route, c.cause() instanceof ConnectTimeoutException ? "timeout" : "connect",
+                                String.valueOf(c.cause()));
+                        return;
+                    }
+                    succeeded(route);
+                    ConnectionLabels labels = labels(route);
+                    telemetry.opened(labels);
+                    TcpRelay.start(client, upstream, result -> telemetry.closed(
+                            result.completed() || result.cause() == null ? labels : labels.withResponseFlags("UR"),
+                            peer, route.target, result.clientToServer(), result.serverToClient(), start,
+                            result.duration(), null));
+                });
+            });
+        }
+
+        private void succeeded(Route route) {
+            if (route.key != null) {
+                health.succeeded(route.key);
+            }
+        }
+
+        /**
+         * An attempt failed: {@code reason} (an {@link EndpointHealth} reason) non-null means
+         * the endpoint could not be reached, which counts against it and, for a Service, lets
+         * another endpoint be tried while attempts and time are left.
+         */
+        private void failed(Route route, String reason, String why) {
+            if (reason == null) {
+                giveUp(route, why);
+                return;
+            }
+            if (route.key != null) {
+                health.failed(route.key, reason);
+            }
+            if (!client.isActive()) {
+                clientGone(route); // it gave up meanwhile: nobody to fail over for
+                return;
+            }
+            if (service != null && attempts < maxAttempts && deadline - System.nanoTime() > 0) {
+                log.debug("outbound {} -> {} of pod {}: attempt {} to {} failed ({}): {}; trying another endpoint",
+                        peer, dst, network.podUid(), attempts, route.target, reason, why);
+                failovers.labels(reason).inc();
+                next();
+                return;
+            }
+            giveUp(route, attempts > 1 ? why + " (after " + attempts + " endpoints)" : why);
+        }
+
+        private void giveUp(Route route, String why) {
+            refuse(client, labels(route), peer, route.target, start, "UF", why);
+        }
+
+        private void clientGone(Route route) {
+            ConnectionLabels labels = labels(route);
+            telemetry.opened(labels);
+            telemetry.closed(labels.withResponseFlags("DC"), peer, route.target, 0, 0, start,
+                    Duration.between(start, Instant.now()), null);
+        }
+
+        private ConnectionLabels labels(Route route) {
+            return OutboundLabels.labels(source, route.workload, route.service, route.hbone() ? "mutual_tls" : "unknown");
+        }
+
+        private long attemptTimeoutNanos() {
+            return Math.max(TimeUnit.MILLISECONDS.toNanos(1), Math.min(connectTimeout.toNanos(),
+                    deadline - System.nanoTime()));
+        }
+    }
+
+    /** Refused before any upstream was tried, or after every attempt failed: opened and closed at once. */
     private void refuse(DuplexChannel client, ConnectionLabels labels, InetSocketAddress peer, InetSocketAddress dst,
                         Instant start, String flag, String why) {
         telemetry.opened(labels);
@@ -356,100 +512,6 @@ public final class Outbound implements AutoCloseable {
         failed.labels(flag).inc();
     }
 
-    private static ConnectionLabels labels(Workload source, Workload destination, Service service, String security) {
-        return new ConnectionLabels("source",
-                source == null ? null : workloadName(source),
-                source == null ? null : source.getNamespace(),
-                source == null ? null : identity(source).uri(),
-                source == null ? null : source.getCanonicalName(),
-                source == null ? null : source.getCanonicalRevision(),
-                source == null ? null : source.getCanonicalName(),
-                source == null ? null : source.getCanonicalRevision(),
-                source == null ? null : source.getClusterId(),
-                destination == null ? null : workloadName(destination),
-                destination == null ? null : destination.getNamespace(),
-                destination == null || destination.getTunnelProtocol() != TunnelProtocol.HBONE ? null
-                        : identity(destination).uri(),
-                destination == null ? null : destination.getCanonicalName(),
-                destination == null ? null : destination.getCanonicalRevision(),
-                service == null ? null : service.getHostname(),
-                service == null ? null : service.getName(),
-                service == null ? null : service.getNamespace(),
-                destination == null ? null : destination.getCanonicalName(),
-                destination == null ? null : destination.getCanonicalRevision(),
-                destination == null ? null : destination.getClusterId(),
-                security, null);
-    }
-
-    private static String workloadName(Workload w) {
-        return w.getWorkloadName().isEmpty() ? w.getName() : w.getWorkloadName();
-    }
-
-    static SpiffeId identity(Workload w) {
-        String sa = w.getServiceAccount().isEmpty() ? "default" : w.getServiceAccount();
-        String td = w.getTrustDomain().isEmpty() ? "cluster.local" : w.getTrustDomain();
-        return SpiffeId.of(td, w.getNamespace(), sa);
-    }
-
-    private static InetAddress address(Workload w) {
-        if (w == null || w.getAddressesCount() == 0) {
-            return null;
-        }
-        try {
-            return InetAddress.getByAddress(w.getAddresses(0).toByteArray()); // raw bytes: no DNS
-        } catch (java.net.UnknownHostException e) {
-            return null;
-        }
-    }
-
-    /** Istio's baggage for the source: the peer learns who is calling without asking the control plane. */
-    static String baggage(Workload w) {
-        StringBuilder b = new StringBuilder();
-        append(b, "k8s.cluster.name", w.getClusterId());
-        append(b, "k8s.namespace.name", w.getNamespace());
-        String kind = switch (w.getWorkloadType()) {
-            case DEPLOYMENT -> "deployment";
-            case CRONJOB -> "cronjob";
-            case JOB -> "job";
-            default -> "pod";
-        };
-        append(b, "k8s." + kind + ".name", workloadName(w));
-        append(b, "service.name", w.getCanonicalName());
-        append(b, "service.version", w.getCanonicalRevision());
-        return b.toString();
-    }
-
-    private static void append(StringBuilder b, String key, String value) {
-        if (value == null || value.isEmpty()) {
-            return;
-        }
-        if (!b.isEmpty()) {
-            b.append(',');
-        }
-        b.append(key).append('=').append(value);
-    }
-
-    /** A new W3C trace context: version 00, random trace and span ids, not sampled. */
-    static String traceparent() {
-        ThreadLocalRandom r = ThreadLocalRandom.current();
-        long hi;
-        long lo;
-        do {
-            hi = r.nextLong();
-            lo = r.nextLong();
-        } while (hi == 0 && lo == 0); // all-zero ids are invalid
-        long span;
-        do {
-            span = r.nextLong();
-        } while (span == 0);
-        return "00-" + hex(hi) + hex(lo) + "-" + hex(span) + "-00";
-    }
-
-    private static String hex(long v) {
-        String s = Long.toHexString(v);
-        return "0".repeat(16 - s.length()) + s;
-    }
-
     /** Configures an {@link Outbound}. */
     public static final class Builder {
         private final PodNetwork network;
@@ -463,6 +525,9 @@ public final class Outbound implements AutoCloseable {
         private InetSocketAddress bindAddress = new InetSocketAddress(InetAddress.getLoopbackAddress(), DEFAULT_PORT);
         private int hbonePort = HbonePool.DEFAULT_PORT;
         private Duration connectTimeout = Duration.ofSeconds(10);
+        private int maxAttempts = 3;
+        private Duration connectBudget = Duration.ofSeconds(15);
+        private EndpointHealth health;
 
         private Builder(PodNetwork network, Supplier<String> workloadUid) {
             this.network = requireNonNull(network, "network");
@@ -521,13 +586,42 @@ public final class Outbound implements AutoCloseable {
             return this;
         }
 
-        /** Connect timeout of passthrough upstreams; 10 seconds by default. */
+        /**
+         * How long one attempt may take to open its upstream: the TCP connect of a passthrough,
+         * the tunnel (connect, TLS, {@code CONNECT} answered) of HBONE; 10 seconds by default.
+         */
         public Builder connectTimeout(Duration connectTimeout) {
             requireNonNull(connectTimeout, "connectTimeout");
             if (connectTimeout.isNegative() || connectTimeout.isZero()) {
                 throw new IllegalArgumentException("connectTimeout: " + connectTimeout + " (expected: > 0)");
             }
             this.connectTimeout = connectTimeout;
+            return this;
+        }
+
+        /**
+         * A Service's connection tries up to {@code maxAttempts} endpoints (1: no failover),
+         * all within {@code budget} from its accept; 3 and 15 seconds by default.
+         */
+        public Builder failover(int maxAttempts, Duration budget) {
+            if (maxAttempts < 1) {
+                throw new IllegalArgumentException("maxAttempts: " + maxAttempts + " (expected: >= 1)");
+            }
+            requireNonNull(budget, "budget");
+            if (budget.isNegative() || budget.isZero()) {
+                throw new IllegalArgumentException("budget: " + budget + " (expected: > 0)");
+            }
+            this.maxAttempts = maxAttempts;
+            this.connectBudget = budget;
+            return this;
+        }
+
+        /**
+         * The passive health of endpoints; normally one per agent, shared by all pods' outbound
+         * listeners (and shown by the admin server). A private one by default.
+         */
+        public Builder endpointHealth(EndpointHealth health) {
+            this.health = requireNonNull(health, "health");
             return this;
         }
 

@@ -8,6 +8,7 @@ import com.google.rpc.Code;
 import dev.ambit.agent.state.ProxyState;
 import dev.ambit.api.security.Authorization;
 import dev.ambit.api.workload.Address;
+import dev.ambit.common.backoff.Backoff;
 import dev.ambit.common.metrics.MetricsRegistry;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
@@ -33,7 +34,6 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
@@ -51,8 +51,14 @@ import org.slf4j.LoggerFactory;
  * the state is unchanged; otherwise it is ACKed with its nonce.
  *
  * <p>When the stream fails, the client reconnects after an exponential backoff with
- * jitter ({@link Builder#backoff}) and sends, per type, the names and versions it holds
- * as {@code initial_resource_versions}, so the server sends only what changed. The state
+ * jitter ({@link Builder#backoff}; 100 ms doubling up to 1 s by default, so an agent is back
+ * within about a second of the control plane's return however long it was away) and sends,
+ * per type, the names and versions it holds as {@code initial_resource_versions}, so the
+ * server sends only what changed. gRPC's channel has a reconnect backoff of its own (growing
+ * to two minutes, failing calls at once meanwhile): while it is in TRANSIENT_FAILURE each
+ * backoff step cuts it short ({@link ManagedChannel#resetConnectBackoff}) instead of opening a
+ * stream that would fail without trying, and the stream opens as soon as the channel leaves
+ * that state. The state
  * is never cleared while disconnected: the data path keeps serving the last known
  * configuration, which is what a node agent must do when the control plane is down.
  *
@@ -68,7 +74,11 @@ public final class XdsClient implements AutoCloseable {
     public static final List<String> TYPE_URLS = List.of(ADDRESS_TYPE, AUTHORIZATION_TYPE);
 
     public static final Duration DEFAULT_INITIAL_BACKOFF = Duration.ofMillis(100);
-    public static final Duration DEFAULT_MAX_BACKOFF = Duration.ofSeconds(15);
+    /**
+     * Small on purpose: a failed attempt costs one TCP connect, and an agent disconnected
+     * longer than this can miss that long of the mesh's changes after the control plane is back.
+     */
+    public static final Duration DEFAULT_MAX_BACKOFF = Duration.ofSeconds(1);
 
     private static final Logger log = LoggerFactory.getLogger(XdsClient.class);
     private static final Metadata.Key<String> AUTHORIZATION =
@@ -77,8 +87,7 @@ public final class XdsClient implements AutoCloseable {
     private final Channel channel;
     private final ProxyState state;
     private final Node node;
-    private final Duration initialBackoff;
-    private final Duration maxBackoff;
+    private final Backoff backoff;
     private final CallCredentials credentials;
     private final XdsClientMetrics metrics;
     private final ScheduledExecutorService executor;
@@ -92,6 +101,8 @@ public final class XdsClient implements AutoCloseable {
     private final Set<String> synced = new java.util.HashSet<>();
     private Stream current;
     private ScheduledFuture<?> reconnect;
+    /** Set while a callback waits for the channel to leave TRANSIENT_FAILURE. */
+    private AtomicBoolean channelWatch;
     private int failures;
     private boolean closed;
 
@@ -102,8 +113,7 @@ public final class XdsClient implements AutoCloseable {
         channel = b.channel;
         state = b.state;
         node = Node.newBuilder().setId(b.nodeId).setUserAgentName("ambit-node-agent").build();
-        initialBackoff = b.initialBackoff;
-        maxBackoff = b.maxBackoff;
+        backoff = Backoff.of(b.initialBackoff, b.maxBackoff);
         credentials = b.token == null ? null : new BearerToken(b.token);
         metrics = new XdsClientMetrics(b.metrics, state);
         for (String type : TYPE_URLS) {
@@ -225,9 +235,8 @@ public final class XdsClient implements AutoCloseable {
         }
         if (channel instanceof ManagedChannel managed
                 && managed.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
-            // The channel has its own reconnect backoff (up to two minutes) and fails calls
-            // at once meanwhile: ours decides when to try, so restart its attempts now.
-            managed.resetConnectBackoff();
+            awaitChannel(managed);
+            return;
         }
         Stream stream = new Stream();
         current = stream;
@@ -248,6 +257,35 @@ public final class XdsClient implements AutoCloseable {
                     .putAllInitialResourceVersions(versions.get(type))
                     .build());
         }
+    }
+
+    /**
+     * The channel is in TRANSIENT_FAILURE: it has its own reconnect backoff (growing to two
+     * minutes) and fails calls at once meanwhile, so a stream opened now would fail without
+     * trying. Ours decides when to try: restart the channel's attempt now, open the stream as
+     * soon as the channel leaves TRANSIENT_FAILURE (connecting or ready), and if it is still
+     * there after our next backoff step, restart it again. The stream follows the control
+     * plane's return by one connect, not by a backoff step.
+     */
+    private void awaitChannel(ManagedChannel managed) {
+        managed.resetConnectBackoff();
+        if (channelWatch == null) {
+            // One watch per stay in TRANSIENT_FAILURE: the channel keeps its callbacks until it changes.
+            AtomicBoolean fired = new AtomicBoolean();
+            channelWatch = fired;
+            managed.notifyWhenStateChanged(ConnectivityState.TRANSIENT_FAILURE, () -> callbacks.execute(() -> {
+                if (channelWatch == fired) {
+                    channelWatch = null;
+                }
+                if (fired.compareAndSet(false, true) && !closed && current == null) {
+                    if (reconnect != null) {
+                        reconnect.cancel(false);
+                    }
+                    connect();
+                }
+            }));
+        }
+        reconnect = executor.schedule(this::connect, backoffMillis(failures++), TimeUnit.MILLISECONDS);
     }
 
     private void received(Stream stream, DeltaDiscoveryResponse response) {
@@ -354,15 +392,11 @@ public final class XdsClient implements AutoCloseable {
     }
 
     /**
-     * Exponential backoff with "equal jitter": half the step is fixed, half random, so
-     * agents restarted together do not reconnect in lockstep, yet never retry at once.
+     * Exponential backoff with "equal jitter" ({@link Backoff}): half the step is fixed, half
+     * random, so agents restarted together do not reconnect in lockstep, yet never retry at once.
      */
     long backoffMillis(int attempt) {
-        long initial = initialBackoff.toMillis();
-        long max = maxBackoff.toMillis();
-        long step = attempt >= 30 ? max : Math.min(max, initial << Math.min(attempt, 30));
-        long half = Math.max(1, step / 2);
-        return half + ThreadLocalRandom.current().nextLong(half + 1);
+        return backoff.delay(attempt).toMillis();
     }
 
     private void setConnected(boolean up) {

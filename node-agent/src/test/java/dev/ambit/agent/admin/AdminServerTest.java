@@ -169,6 +169,25 @@ class AdminServerTest {
     }
 
     @Test
+    void configDumpShowsEachEndpointsPassiveHealth() throws Exception {
+        dev.ambit.agent.health.EndpointHealth health = dev.ambit.agent.health.EndpointHealth.builder().build();
+        health.failed(new dev.ambit.agent.health.EndpointHealth.Key("Kubernetes//Pod/shop/web-b",
+                new InetSocketAddress("10.244.2.2", 8080)), "connect");
+        AdminServer admin = start(AdminServer.builder(state).endpointHealth(health));
+
+        com.google.gson.JsonArray endpoints = json(Http.get(admin.localAddress(), "/config_dump"))
+                .getAsJsonArray("endpoints");
+
+        assertThat(endpoints).hasSize(1);
+        JsonObject e = endpoints.get(0).getAsJsonObject();
+        assertThat(e.get("address").getAsString()).isEqualTo("10.244.2.2:8080");
+        assertThat(e.get("workload").getAsString()).isEqualTo("Kubernetes//Pod/shop/web-b");
+        assertThat(e.get("state").getAsString()).isEqualTo("ejected");
+        assertThat(e.get("ejected_for_ms").getAsLong()).isBetween(1L, 5_000L);
+        assertThat(e.get("last_failure").getAsString()).isEqualTo("connect");
+    }
+
+    @Test
     void unknownPathIs404AndWrongMethodIs405() throws Exception {
         AdminServer admin = start(AdminServer.builder(state));
 

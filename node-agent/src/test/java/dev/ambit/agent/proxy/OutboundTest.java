@@ -8,6 +8,7 @@ import static dev.ambit.agent.state.MeshFixture.service;
 import static dev.ambit.agent.state.MeshFixture.workload;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ambit.agent.health.EndpointHealth;
 import dev.ambit.agent.identity.CertificateManager;
 import dev.ambit.agent.identity.TlsContexts;
 import dev.ambit.agent.state.ProxyState;
@@ -65,6 +66,7 @@ class OutboundTest {
     Outbound outbound;
     final MetricsRegistry metrics = MetricsRegistry.create();
     final ProxyState state = ProxyState.create();
+    final EndpointHealth health = EndpointHealth.builder().metrics(metrics).build();
     final Map<Integer, InetSocketAddress> destinations = new ConcurrentHashMap<>();
     final List<AutoCloseable> servers = new ArrayList<>();
     int hbonePort;
@@ -108,6 +110,7 @@ class OutboundTest {
                 .metrics(metrics)
                 .bindAddress(new InetSocketAddress("127.0.0.1", 0))
                 .hbonePort(hbonePort)
+                .endpointHealth(health)
                 .build();
         outbound.start().sync();
     }
@@ -206,6 +209,146 @@ class OutboundTest {
         eventually(() -> metrics.value(Outbound.FAILED, "UF") == 1.0);
         assertThat(metrics.scrape()).contains("response_flags=\"UF\"");
         assertThat(pool.connectionCount()).isZero();
+    }
+
+    @Test
+    void aRefusingEndpointIsFailedOverOnceThenEjectedAndEarlyBytesArriveOnce() throws Exception {
+        // backend-2 (127.0.0.3) has no HBONE listener: its connects are refused.
+        TestServers.HbonePeer live = peer("127.0.0.2", TestCa.BACKEND, 100);
+        byte[] big = new byte[64 * 1024]; // fits the socket buffers: all of it is sent before the proxy reads
+        new java.util.Random(3).nextBytes(big);
+        String early = new String(big, StandardCharsets.ISO_8859_1);
+
+        for (int i = 0; i < 10; i++) {
+            // Written and half-closed before the proxy even picked: these are early bytes.
+            String text = i < 2 ? early + i : "hello " + i;
+            String back = exchange(new InetSocketAddress("10.96.0.10", 8080), text, StandardCharsets.ISO_8859_1);
+            assertThat(back.length()).as("bytes echoed on connection %d", i).isEqualTo(text.length());
+            assertThat(back.equals(text)).as("connection %d echoed its bytes once, in order", i).isTrue();
+        }
+
+        assertThat(live.seen).as("one CONNECT per connection, all on the live endpoint").hasSize(10);
+        assertThat(metrics.value(Outbound.FAILOVERS, "connect")).as("failovers").isEqualTo(1.0);
+        assertThat(metrics.value(EndpointHealth.EJECTIONS, "connect")).isEqualTo(1.0);
+        assertThat(metrics.value(EndpointHealth.EJECTED)).isEqualTo(1.0);
+        assertThat(health.statuses()).singleElement().satisfies(s -> {
+            assertThat(s.key().address()).isEqualTo(new InetSocketAddress("127.0.0.3", 9080));
+            assertThat(s.ejected()).isTrue();
+        });
+        assertThat(metrics.value(Outbound.FAILED, "UF")).isZero();
+        eventually(() -> metrics.scrape().contains("istio_tcp_connections_closed_total"));
+        assertThat(metrics.scrape()).doesNotContain("response_flags=\"UF\"")
+                .doesNotContain("destination_workload=\"backend-2\"");
+    }
+
+    @Test
+    void whenEveryEndpointIsEjectedTheyAreTriedAnyway() throws Exception {
+        // Nobody listens: the first connection tries both endpoints and fails; both are ejected.
+        assertThat(exchange(new InetSocketAddress("10.96.0.10", 8080), "nobody")).isEmpty();
+        eventually(() -> metrics.value(Outbound.FAILED, "UF") == 1.0);
+        assertThat(metrics.value(EndpointHealth.EJECTED)).isEqualTo(2.0);
+        assertThat(metrics.scrape()).contains("response_flags=\"UF\"").doesNotContain("response_flags=\"UH\"");
+
+        // Both come back while still ejected: panic mode tries them rather than failing with none.
+        TestServers.HbonePeer b1 = peer("127.0.0.2", TestCa.BACKEND, 100);
+        TestServers.HbonePeer b2 = peer("127.0.0.3", TestCa.BACKEND, 100);
+        for (int i = 0; i < 4; i++) {
+            assertThat(exchange(new InetSocketAddress("10.96.0.10", 8080), "back " + i)).isEqualTo("back " + i);
+        }
+        assertThat(b1.seen.size() + b2.seen.size()).isEqualTo(4);
+        assertThat(metrics.value(EndpointHealth.EJECTED)).as("still ejected: they return on time").isEqualTo(2.0);
+    }
+
+    @Test
+    void anEndpointThatNeverAnswersTimesOutAndIsFailedOver() throws Exception {
+        TestServers.HbonePeer live = peer("127.0.0.2", TestCa.BACKEND, 100);
+        // 127.0.0.3 accepts TCP and then says nothing: no TLS handshake, no CONNECT answer.
+        try (ServerSocket silent = new ServerSocket(hbonePort, 50, InetAddress.getByName("127.0.0.3"))) {
+            List<Socket> accepted = new java.util.concurrent.CopyOnWriteArrayList<>();
+            Thread acceptor = Thread.ofVirtual().start(() -> {
+                try {
+                    while (true) {
+                        accepted.add(silent.accept());
+                    }
+                } catch (IOException closed) {
+                    // the test ended
+                }
+            });
+            Outbound quick = Outbound.builder(PodNetwork.host(MeshFixtureUid.FRONTEND), MeshFixtureUid.FRONTEND)
+                    .state(state).certificates(certificates).pool(pool)
+                    .originalDestinations(ch -> Optional.ofNullable(
+                            destinations.remove(((InetSocketAddress) ch.remoteAddress()).getPort())))
+                    .eventLoopGroup(proxyLoops).metrics(metrics).endpointHealth(health)
+                    .bindAddress(new InetSocketAddress("127.0.0.1", 0)).hbonePort(hbonePort)
+                    .connectTimeout(Duration.ofMillis(500))
+                    .build();
+            quick.start().sync();
+            Outbound main = outbound;
+            outbound = quick;
+            try {
+                for (int i = 0; i < 4; i++) {
+                    long t0 = System.nanoTime();
+                    assertThat(exchange(new InetSocketAddress("10.96.0.10", 8080), "slow " + i)).isEqualTo("slow " + i);
+                    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+                }
+            } finally {
+                outbound = main;
+                quick.close();
+                for (Socket s : accepted) {
+                    s.close();
+                }
+                silent.close();
+                acceptor.join(5_000);
+            }
+        }
+        assertThat(live.seen).hasSize(4);
+        assertThat(metrics.value(Outbound.FAILOVERS, "timeout")).isEqualTo(1.0);
+        assertThat(metrics.value(EndpointHealth.EJECTIONS, "timeout")).isEqualTo(1.0);
+    }
+
+    @Test
+    void aPolicyDenialIsAnAnswerNotFailedOver() throws Exception {
+        TestServers.HbonePeer allowing = peer("127.0.0.2", TestCa.BACKEND, 100);
+        TestServers.HbonePeer denying = peer("127.0.0.3", TestCa.BACKEND, 100);
+        denying.refuseWith = 403;
+
+        int answered = 0;
+        for (int i = 0; i < 4; i++) {
+            if (exchange(new InetSocketAddress("10.96.0.10", 8080), "hi " + i).equals("hi " + i)) {
+                answered++;
+            }
+        }
+
+        assertThat(answered).as("round robin: half allowed, half denied").isEqualTo(2);
+        assertThat(allowing.seen).hasSize(2);
+        assertThat(denying.seen).as("each denied connection asked once, not retried elsewhere").hasSize(2);
+        eventually(() -> metrics.value(Outbound.FAILED, "UF") == 2.0);
+        assertThat(metrics.value(Outbound.FAILOVERS, "connect")).isZero();
+        assertThat(health.ejectedCount()).as("a denial says nothing about the endpoint's health").isZero();
+    }
+
+    @Test
+    void aRefusingPassthroughEndpointIsFailedOver() throws Exception {
+        // Two endpoints outside the mesh (no HBONE): one refuses, the other is an echo.
+        TestServers.Echo legacyEcho = serve(new TestServers.Echo(serverLoops, new InetSocketAddress("127.0.0.7", 0)));
+        int port = legacyEcho.address().getPort();
+        Map<String, Address> legacy = new TreeMap<>();
+        String svc = "shop/legacy.shop.svc.cluster.local";
+        for (String[] w : List.of(new String[] {"legacy-1", "127.0.0.6"}, new String[] {"legacy-2", "127.0.0.7"})) {
+            Address a = workload(w[0], WorkloadStatus.HEALTHY, new String[] {w[1]}, Map.of(svc, ports(80, port)));
+            put(legacy, a.toBuilder().setWorkload(a.getWorkload().toBuilder().setTunnelProtocol(TunnelProtocol.NONE))
+                    .build());
+        }
+        put(legacy, service("legacy", "10.96.0.14", 80, port));
+        state.applyAddresses(legacy, List.of());
+
+        for (int i = 0; i < 4; i++) {
+            assertThat(exchange(new InetSocketAddress("10.96.0.14", 80), "plain " + i)).isEqualTo("plain " + i);
+        }
+        assertThat(legacyEcho.accepts).hasValue(4);
+        assertThat(metrics.value(Outbound.FAILOVERS, "connect")).isEqualTo(1.0);
+        assertThat(health.isEjected(new EndpointHealth.Key(dev.ambit.agent.state.MeshFixture.uid("legacy-1"),
+                new InetSocketAddress("127.0.0.6", port)))).isTrue();
     }
 
     @Test
@@ -317,11 +460,16 @@ class OutboundTest {
 
     /** Sends {@code text}, half-closes and returns all that comes back (empty on a reset). */
     private String exchange(InetSocketAddress destination, String text) throws IOException {
+        return exchange(destination, text, StandardCharsets.UTF_8);
+    }
+
+    private String exchange(InetSocketAddress destination, String text, java.nio.charset.Charset charset)
+            throws IOException {
         try (Socket s = capture(destination)) {
             try {
-                s.getOutputStream().write(text.getBytes(StandardCharsets.UTF_8));
+                s.getOutputStream().write(text.getBytes(charset));
                 s.shutdownOutput();
-                return new String(readAll(s.getInputStream()), StandardCharsets.UTF_8);
+                return new String(readAll(s.getInputStream()), charset);
             } catch (SocketException e) {
                 return ""; // reset by the proxy
             }

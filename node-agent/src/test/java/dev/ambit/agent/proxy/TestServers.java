@@ -101,6 +101,8 @@ final class TestServers {
         final AtomicInteger accepts = new AtomicInteger();
         final Queue<Seen> seen = new ConcurrentLinkedQueue<>();
         final Channel channel;
+        /** Non-zero: every CONNECT is answered with this status (a policy denial is 403). */
+        volatile int refuseWith;
 
         HbonePeer(EventLoopGroup group, InetSocketAddress bind, TlsContexts tls, WorkloadCertificate certificate,
                   InetSocketAddress echo, int maxConcurrentStreams) throws Exception {
@@ -110,6 +112,9 @@ final class TestServers {
                     seen.add(new Seen(request, TlsContexts.peerIdentity(stream.parent())));
                 } catch (Exception e) {
                     return CompletableFuture.failedFuture(e);
+                }
+                if (refuseWith != 0) {
+                    return CompletableFuture.completedFuture(HboneTarget.reject(refuseWith, "refused by the test"));
                 }
                 return CompletableFuture.completedFuture(HboneTarget.accept((r, loop) -> new Bootstrap().group(loop)
                         .channel(EpollSocketChannel.class)

@@ -1,0 +1,85 @@
+package dev.ambit.agent.proxy;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.agent.health.EndpointHealth;
+import dev.ambit.agent.state.Endpoint;
+import dev.ambit.agent.state.ProxyState;
+import dev.ambit.api.workload.Service;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Picks a Service's endpoint for one connection attempt of the outbound proxy: round robin
+ * per service over the endpoints xDS says are healthy, leaving out those the connection
+ * already tried and, while others remain, those {@link EndpointHealth} has ejected. When
+ * every untried endpoint is ejected they are picked anyway (Envoy's panic mode: a guess
+ * beats failing with no upstream), so ejection never turns into {@code UH} by itself.
+ * Thread-safe; one per outbound listener.
+ */
+final class EndpointPicker {
+
+    /**
+     * One attempt's endpoint.
+     *
+     * @param endpoint the service's endpoint
+     * @param target its address and target port (the VIP's address if the workload has none)
+     * @param key its key in {@link EndpointHealth}
+     * @param panic true if every candidate was ejected and this one was picked anyway
+     */
+    record Pick(Endpoint endpoint, InetSocketAddress target, EndpointHealth.Key key, boolean panic) {}
+
+    private final ProxyState state;
+    private final EndpointHealth health;
+    /** Round-robin position per service key; monotonically increasing, modulo at use. */
+    private final ConcurrentHashMap<String, AtomicInteger> roundRobin = new ConcurrentHashMap<>();
+
+    EndpointPicker(ProxyState state, EndpointHealth health) {
+        this.state = requireNonNull(state, "state");
+        this.health = requireNonNull(health, "health");
+    }
+
+    /** Whether {@code service} has an endpoint on {@code port} that xDS reports healthy. */
+    boolean hasHealthy(Service service, int port) {
+        List<Endpoint> endpoints = state.endpoints(service, port);
+        return !endpoints.isEmpty() && endpoints.getFirst().healthy(); // healthy ones come first
+    }
+
+    /**
+     * The next endpoint of {@code service} on {@code vip}'s port not in {@code tried};
+     * {@code null} if none is left.
+     */
+    Pick next(Service service, InetSocketAddress vip, Set<EndpointHealth.Key> tried) {
+        List<Endpoint> endpoints = state.endpoints(service, vip.getPort());
+        List<Pick> candidates = new ArrayList<>(endpoints.size());
+        List<Pick> available = new ArrayList<>(endpoints.size());
+        for (Endpoint e : endpoints) {
+            if (!e.healthy()) {
+                break; // healthy ones come first
+            }
+            InetAddress ip = OutboundLabels.address(e.workload());
+            InetSocketAddress target = ip == null ? vip : new InetSocketAddress(ip, e.targetPort());
+            EndpointHealth.Key key = new EndpointHealth.Key(e.workload().getUid(), target);
+            if (tried.contains(key)) {
+                continue;
+            }
+            candidates.add(new Pick(e, target, key, false));
+            if (!health.isEjected(key)) {
+                available.add(candidates.getLast());
+            }
+        }
+        if (candidates.isEmpty()) {
+            return null;
+        }
+        boolean panic = available.isEmpty();
+        List<Pick> from = panic ? candidates : available;
+        AtomicInteger next = roundRobin.computeIfAbsent(ProxyState.serviceKey(service), k -> new AtomicInteger());
+        Pick p = from.get(Math.floorMod(next.getAndIncrement(), from.size()));
+        return panic ? new Pick(p.endpoint(), p.target(), p.key(), true) : p;
+    }
+}
