@@ -25,6 +25,7 @@ import dev.ambit.agent.redirect.EbpfRedirector;
 import dev.ambit.agent.redirect.RedirectConfig;
 import dev.ambit.agent.state.ProxyState;
 import dev.ambit.agent.xds.XdsClient;
+import dev.ambit.common.config.Limits;
 import dev.ambit.common.json.JsonWriter;
 import dev.ambit.common.metrics.MetricsRegistry;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -226,7 +227,7 @@ public final class NodeAgent implements AutoCloseable {
                             .protocols("TLSv1.3")
                             .build())
                     // A full push of a big mesh exceeds gRPC's 4 MiB default.
-                    .maxInboundMessageSize(dev.ambit.common.config.Limits.MAX_GRPC_MESSAGE_BYTES)
+                    .maxInboundMessageSize(Limits.MAX_GRPC_MESSAGE_BYTES)
                     .build();
         } catch (IOException e) {
             throw new UncheckedIOException("control plane TLS: cannot use root certificate " + config.rootCert()
