@@ -7,6 +7,7 @@ import dev.ambit.agent.identity.WorkloadCertificate;
 import dev.ambit.agent.proxy.PodNetwork;
 import dev.ambit.agent.proxy.Transport;
 import dev.ambit.agent.state.ProxyState;
+import dev.ambit.api.workload.Workload;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.MetricsRegistry;
@@ -36,24 +37,37 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>outbound (15001): the pod's workload and its identity's certificate (the source of an
  *       HBONE tunnel must present it);
- *   <li>inbound plaintext (15006): the pod's workload, so its policies (STRICT refuses) are
- *       known before anything reaches the app;
- *   <li>HBONE (15008): the workload and the certificate to present.
+ *   <li>inbound plaintext (15006): the pod's workload and its policies, so nothing reaches
+ *       the app before what guards it is known: the first xDS sync is complete (it brings the
+ *       namespace and mesh-wide policies, which the workload does not name) and every policy
+ *       the workload names ({@code authorization_policies}) is in the state. The
+ *       {@link dev.ambit.agent.rbac.Authorizer} skips a named policy it does not know, and
+ *       within one xDS update an Address can arrive before the Authorization it names; a
+ *       connection is held until the policy is there, and reset (fail closed) if it is not by
+ *       the deadline;
+ *   <li>HBONE (15008): what inbound needs, and the certificate to present.
  * </ul>
- * Once everything is there the gate costs one volatile read and two map lookups per
- * accepted connection.
+ * Once everything is there the gate costs one volatile read and a few map lookups (the
+ * workload, each policy it names) per accepted connection.
  *
  * <p>Holding happens in the listening channel's pipeline, ahead of the listener's own
  * handlers ({@link #network}): an accepted connection is not registered with an event loop
  * while held, so nothing reads from it. Held connections are rechecked every
  * {@value #RECHECK_MILLIS} ms on the listening channel's event loop; closing the listener
- * resets them. Thread-safe.
+ * resets them. At most {@value #MAX_HELD} connections are held per listener; one beyond that
+ * is reset at once (outcome {@code overflow}). Thread-safe.
  */
 final class PodGate {
 
     private static final Logger log = LoggerFactory.getLogger(PodGate.class);
     static final String HELD = "ambit_agent_pod_not_ready_connections_total";
     static final long RECHECK_MILLIS = 50;
+    /**
+     * Connections held per listener at most. Each is an accepted socket (a file descriptor)
+     * plus a queue entry; a client connecting in a loop to a pod that never becomes ready
+     * must not exhaust the agent's descriptors. Far above what a starting app opens.
+     */
+    static final int MAX_HELD = 1024;
 
     /** The pod's workload, as xDS names it, and the identity it runs as. */
     record Binding(String workloadUid, SpiffeId identity) {
@@ -68,11 +82,17 @@ final class PodGate {
     private final CertificateManager certificates;
     private final PodProxy.Ports ports;
     private final Duration wait;
+    private final BooleanSupplier synced;
     private final Counter.Family held;
+    private int maxHeld = MAX_HELD;
     private volatile Binding binding;
 
+    /**
+     * @param synced whether the first xDS sync is complete (every resource type, so the
+     *     namespace and mesh-wide policies are known)
+     */
     PodGate(String pod, ProxyState state, CertificateManager certificates, PodProxy.Ports ports, Duration wait,
-            MetricsRegistry metrics) {
+            BooleanSupplier synced, MetricsRegistry metrics) {
         this.pod = requireNonNull(pod, "pod");
         this.state = requireNonNull(state, "state");
         this.certificates = requireNonNull(certificates, "certificates");
@@ -82,8 +102,10 @@ final class PodGate {
             throw new IllegalArgumentException("wait: " + wait + " (expected: >= 0)");
         }
         this.wait = wait;
+        this.synced = requireNonNull(synced, "synced");
         this.held = metrics.counter(HELD, "Connections to or from a pod accepted before its workload or certificate"
-                + " was known, by listener and outcome (released once known, or reset at the deadline).",
+                + " was known, by listener and outcome (released once known, reset at the deadline, or overflow: reset at once"
+                + " because " + MAX_HELD + " were held already).",
                 "listener", "outcome");
     }
 
@@ -118,12 +140,31 @@ final class PodGate {
         return workloadKnown() && certificate() != null;
     }
 
+    /** The workload is known, the first sync is complete, and every policy the workload names is known. */
     boolean inboundReady() {
-        return workloadKnown();
+        Binding b = binding;
+        Workload w = b == null ? null : state.workload(b.workloadUid());
+        if (w == null || !synced.getAsBoolean()) {
+            return false;
+        }
+        for (int i = 0; i < w.getAuthorizationPoliciesCount(); i++) {
+            if (state.get(w.getAuthorizationPolicies(i)) == null) {
+                return false;
+            }
+        }
+        return true;
     }
 
     boolean hboneReady() {
-        return workloadKnown() && certificate() != null;
+        return inboundReady() && certificate() != null;
+    }
+
+    /** For tests: a lower cap than {@link #MAX_HELD}. */
+    void maxHeld(int max) {
+        if (max < 0) {
+            throw new IllegalArgumentException("max: " + max + " (expected: >= 0)");
+        }
+        maxHeld = max;
     }
 
     /**
@@ -179,6 +220,15 @@ final class PodGate {
                 ctx.fireChannelRead(child);
                 return;
             }
+            if (waiting.size() >= maxHeld) {
+                held.labels(listener, "overflow").inc();
+                boolean loud = Long.bitCount(++resets) == 1;
+                (loud ? log.atInfo() : log.atDebug()).log("pod {}: {} connection from {} reset: {} connections held"
+                        + " already, waiting for the pod to be ready (reset {} of this listener)", pod, listener,
+                        child.remoteAddress(), waiting.size(), resets);
+                reset(child);
+                return;
+            }
             waiting.add(new Waiting(child, System.nanoTime() + wait.toNanos()));
             if (recheck == null) {
                 recheck = ctx.executor().scheduleWithFixedDelay(() -> recheck(ctx), RECHECK_MILLIS, RECHECK_MILLIS,
@@ -222,7 +272,8 @@ final class PodGate {
                     boolean loud = Long.bitCount(++resets) == 1;
                     (loud ? log.atInfo() : log.atDebug()).log("pod {}: {} connection from {} reset: {} not known"
                             + " after {} (reset {} of this listener)", pod, listener, w.child().remoteAddress(),
-                            binding == null ? "its workload" : "its workload or certificate", wait, resets);
+                            binding == null ? "its workload" : "its workload, a policy it names or its certificate",
+                            wait, resets);
                     reset(w.child());
                 }
             }

@@ -8,6 +8,9 @@ import dev.ambit.agent.identity.CertificateManager;
 import dev.ambit.agent.proxy.PodNetwork;
 import dev.ambit.agent.proxy.Transport;
 import dev.ambit.agent.state.ProxyState;
+import dev.ambit.api.security.Action;
+import dev.ambit.api.security.Authorization;
+import dev.ambit.api.security.Scope;
 import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.common.identity.SpiffeId;
@@ -28,6 +31,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -46,6 +50,7 @@ class PodGateTest {
 
     private final ProxyState state = ProxyState.create();
     private final MetricsRegistry metrics = MetricsRegistry.create();
+    private final AtomicBoolean synced = new AtomicBoolean(true);
     private EventLoopGroup group;
     private CertificateManager certificates;
     private Channel server;
@@ -67,7 +72,7 @@ class PodGateTest {
     }
 
     private PodGate gate(Duration wait) {
-        PodGate gate = new PodGate("shop/web", state, certificates, PORTS, wait, metrics);
+        PodGate gate = new PodGate("shop/web", state, certificates, PORTS, wait, synced::get, metrics);
         PodNetwork network = gate.network(PodNetwork.host("pod-uid"));
         server = new ServerBootstrap().group(group)
                 .channelFactory(network::newServerChannel)
@@ -89,8 +94,9 @@ class PodGateTest {
         return s;
     }
 
-    private void addWorkload() {
-        Workload w = Workload.newBuilder().setUid(WORKLOAD).setName("web").setNamespace("shop").build();
+    private void addWorkload(String... policies) {
+        Workload w = Workload.newBuilder().setUid(WORKLOAD).setName("web").setNamespace("shop")
+                .addAllAuthorizationPolicies(List.of(policies)).build();
         state.applyAddresses(Map.of(WORKLOAD, Address.newBuilder().setWorkload(w).build()), List.of());
     }
 
@@ -156,7 +162,7 @@ class PodGateTest {
 
     @Test
     void outboundAndHboneAlsoNeedTheCertificate() {
-        PodGate gate = new PodGate("shop/web", state, certificates, PORTS, Duration.ofSeconds(1), metrics);
+        PodGate gate = new PodGate("shop/web", state, certificates, PORTS, Duration.ofSeconds(1), synced::get, metrics);
         assertThat(gate.workloadUid()).contains("shop/web").isNotEqualTo(WORKLOAD);
         gate.bind(WORKLOAD, ID);
         addWorkload();
@@ -178,9 +184,74 @@ class PodGateTest {
         }
     }
 
+    private void addPolicy(String name) {
+        state.applyAuthorizations(Map.of("shop/" + name, Authorization.newBuilder().setName(name).setNamespace("shop")
+                .setScope(Scope.WORKLOAD_SELECTOR).setAction(Action.DENY).build()), List.of());
+    }
+
+    @Test
+    void inboundWaitsForThePolicyItsWorkloadNamesThenServes() throws Exception {
+        PodGate gate = gate(Duration.ofSeconds(10));
+        gate.bind(WORKLOAD, ID);
+        addWorkload("shop/deny-all"); // the Address came before the Authorization it names
+        assertThat(gate.inboundReady()).isFalse();
+        try (Socket s = connect()) {
+            Thread.sleep(300); // held: the Authorizer would skip the unknown policy (fail open)
+            assertThat(s.getInputStream().available()).isZero();
+            addPolicy("deny-all");
+            assertThat(readAll(s)).isEqualTo("served");
+        }
+        assertThat(gate.inboundReady()).isTrue();
+        assertThat(held("released")).isEqualTo(1.0);
+    }
+
+    @Test
+    void namedPolicyThatNeverArrivesResetsTheConnection() throws Exception {
+        PodGate gate = gate(Duration.ofMillis(300));
+        gate.bind(WORKLOAD, ID);
+        addWorkload("shop/deny-all");
+        try (Socket s = connect()) {
+            assertThatThrownBy(() -> readAll(s)).isInstanceOf(SocketException.class).hasMessageContaining("reset");
+        }
+        assertThat(held("reset")).isEqualTo(1.0);
+        assertThat(gate.hboneReady()).isFalse();
+    }
+
+    @Test
+    void inboundWaitsForTheFirstSync() {
+        // Namespace and mesh-wide policies are not named by the workload: only a complete
+        // first sync says they are all there.
+        PodGate gate = new PodGate("shop/web", state, certificates, PORTS, Duration.ofSeconds(1), synced::get, metrics);
+        gate.bind(WORKLOAD, ID);
+        addWorkload();
+        synced.set(false);
+        assertThat(gate.inboundReady()).isFalse();
+        synced.set(true);
+        assertThat(gate.inboundReady()).isTrue();
+    }
+
+    @Test
+    void connectionsBeyondTheCapAreResetAtOnce() throws Exception {
+        PodGate gate = gate(Duration.ofSeconds(30));
+        gate.maxHeld(2);
+        try (Socket a = connect(); Socket b = connect(); Socket c = connect()) {
+            long start = System.nanoTime();
+            // The third is reset at once, long before the 30 s wait; the first two stay held.
+            assertThatThrownBy(() -> readAll(c)).isInstanceOf(SocketException.class).hasMessageContaining("reset");
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(10));
+            assertThat(held("overflow")).isEqualTo(1.0);
+            gate.bind(WORKLOAD, ID);
+            addWorkload();
+            assertThat(readAll(a)).isEqualTo("served");
+            assertThat(readAll(b)).isEqualTo("served");
+        }
+        assertThat(held("released")).isEqualTo(2.0);
+        assertThat(PodGate.MAX_HELD).isEqualTo(1024);
+    }
+
     @Test
     void negativeWaitIsRefused() {
-        assertThatThrownBy(() -> new PodGate("shop/web", state, certificates, PORTS, Duration.ofMillis(-1), metrics))
+        assertThatThrownBy(() -> new PodGate("shop/web", state, certificates, PORTS, Duration.ofMillis(-1), synced::get, metrics))
                 .hasMessage("wait: PT-0.001S (expected: >= 0)");
     }
 }
