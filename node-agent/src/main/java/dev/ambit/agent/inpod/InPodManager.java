@@ -20,7 +20,6 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -85,9 +84,6 @@ public final class InPodManager implements AutoCloseable {
         }
     }
 
-    /** A pod reported over CNI: its sandbox and addresses, before (or without) xDS. */
-    private record Announced(PodSandbox sandbox, List<InetAddress> addresses) {}
-
     /** One enrolled pod, as {@link #enrolled()} reports it. */
     public record Enrolled(String pod, String uid, String workloadUid, SpiffeId identity, List<InetAddress> addresses,
                            String netns) {}
@@ -108,7 +104,7 @@ public final class InPodManager implements AutoCloseable {
     // Owned by the executor thread.
     private final Map<String, PodProxy> pods = new LinkedHashMap<>();
     private final Map<String, Integer> failuresInRow = new HashMap<>();
-    private final Map<String, Announced> announced = new LinkedHashMap<>();
+    private final AnnouncedPods announced = new AnnouncedPods();
     private final Map<String, String> lastFailure = new HashMap<>();
     private final Set<String> reportedPending = new HashSet<>();
     private ScheduledFuture<?> retry;
@@ -200,34 +196,41 @@ public final class InPodManager implements AutoCloseable {
             if (closed) {
                 throw new IllegalStateException("the agent is shutting down");
             }
-            // Another pod under the same name (a re-created pod) replaces the earlier report.
-            announced.values().removeIf(a -> a.sandbox().key().equals(sandbox.key())
-                    && !a.sandbox().uid().equals(sandbox.uid()));
-            announced.put(sandbox.uid(), new Announced(sandbox, List.copyOf(v4)));
+            announced.put(sandbox, v4);
             reconcile();
             if (!pods.containsKey(sandbox.uid())) {
                 throw new IllegalStateException(lastFailure.getOrDefault(sandbox.uid(), "not enrolled")
-                        + (announced.containsKey(sandbox.uid()) ? "" : " (xDS says the pod is not in the ambient mesh)"));
+                        + (announced.contains(sandbox.uid()) ? "" : " (xDS says the pod is not in the ambient mesh)"));
             }
         }, executor);
     }
 
     /**
-     * The CNI DEL: stops capturing the pod with this UID (if it is) and drains its listeners.
-     * Idempotent: an unknown pod completes at once.
+     * The CNI DEL: forgets the pod's report, stops capturing it and drains its listeners,
+     * unless xDS still marks it ambient and its netns exists: then it stays captured (letting
+     * a live pod go would leave it outside the mesh until an unrelated change) and leaves
+     * like any pod, when xDS or the sandbox source says so. Idempotent.
      */
     public CompletableFuture<Void> remove(String uid) {
         requireNonNull(uid, "uid");
         return CompletableFuture.runAsync(() -> {
             announced.remove(uid);
-            PodProxy p = pods.get(uid);
-            if (p != null) {
-                unenroll(uid, p, "deleted (CNI DEL)");
-            } else if (capture.enrolledPods().contains(uid)) {
-                capture.unenroll(uid);
-                log.info("pod {}: unenrolled (deleted, CNI DEL)", uid);
+            Want w = wanted().get(uid);
+            if (w != null && java.nio.file.Files.exists(w.sandbox().netns())) {
+                log.info("pod {}: CNI DEL, but xDS still marks it ambient and its netns {} exists: it stays"
+                        + " captured", w.sandbox().key(), w.sandbox().netns());
+            } else {
+                PodProxy p = pods.get(uid);
+                if (p != null) {
+                    unenroll(uid, p, "deleted (CNI DEL)");
+                } else if (capture.enrolledPods().contains(uid)) {
+                    capture.unenroll(uid);
+                    log.info("pod {}: unenrolled (deleted, CNI DEL)", uid);
+                }
             }
-            publish();
+            // Enrols what is still wanted (also a pod captured by an earlier process), publishes.
+            reconcile();
+            publish(); // reconcile returns early before the first sync
         }, executor);
     }
 
@@ -292,7 +295,7 @@ public final class InPodManager implements AutoCloseable {
             return;
         }
         // A pod whose DEL never came (its caller crashed): its sandbox is gone, so is the report.
-        announced.values().removeIf(a -> !java.nio.file.Files.exists(a.sandbox().netns()));
+        announced.forgetGone();
         boolean synced = ready.getAsBoolean();
         if (synced) {
             readySeen = true;
@@ -302,7 +305,7 @@ public final class InPodManager implements AutoCloseable {
         }
         Map<String, Want> wanted = synced ? wanted() : new LinkedHashMap<>();
         Set<String> notAmbient = synced ? notAmbient() : Set.of();
-        for (Announced a : announced.values()) {
+        for (AnnouncedPods.Announced a : announced.all()) {
             String uid = a.sandbox().uid();
             if (notAmbient.contains(a.sandbox().key())) {
                 continue; // xDS says it is not in the mesh: it goes like any other leaver
@@ -327,8 +330,7 @@ public final class InPodManager implements AutoCloseable {
                 startDrain(uid, p);
             }
         }
-        announced.keySet().removeIf(uid -> notAmbient.contains(announced.get(uid).sandbox().key())
-                && !pods.containsKey(uid));
+        announced.forgetNotAmbient(notAmbient, pods::containsKey);
         // Pods captured by an earlier process that are no longer wanted, whose sandbox is known.
         for (String uid : synced ? capture.enrolledPods() : List.<String>of()) {
             if (!wanted.containsKey(uid) && !pods.containsKey(uid) && knownSandbox(uid)) {
@@ -417,17 +419,12 @@ public final class InPodManager implements AutoCloseable {
 
     /** The sandbox of pod {@code namespace/name}: as CNI reported it, else from the sandbox source. */
     private java.util.Optional<PodSandbox> findSandbox(String namespace, String name) {
-        String key = namespace + "/" + name;
-        for (Announced a : announced.values()) {
-            if (a.sandbox().key().equals(key)) {
-                return java.util.Optional.of(a.sandbox());
-            }
-        }
-        return sandboxes.find(namespace, name);
+        var reported = announced.find(namespace + "/" + name);
+        return reported.isPresent() ? reported : sandboxes.find(namespace, name);
     }
 
     private boolean knownSandbox(String uid) {
-        return announced.containsKey(uid) || sandboxes.all().stream().anyMatch(s -> s.uid().equals(uid));
+        return announced.contains(uid) || sandboxes.all().stream().anyMatch(s -> s.uid().equals(uid));
     }
 
     private boolean enroll(Want w) {
@@ -437,7 +434,7 @@ public final class InPodManager implements AutoCloseable {
         // both are there. Capturing without them fails closed, not capturing would fail open.
         try {
             PodGate gate = new PodGate(s.key(), shared.state(), shared.certificates(), shared.ports(), connectionWait,
-                    shared.metrics());
+                    ready, shared.metrics());
             proxy = PodProxy.start(shared, networks.apply(s.uid(), s), s, gate, w.addresses());
             List<Inet4Address> v4 = w.addresses().stream().map(a -> (Inet4Address) a).toList();
             capture.enroll(new PodRedirection(s.uid(), s.cgroup(), s.netns(), v4, proxy.inboundListenerFd()));
@@ -597,6 +594,6 @@ public final class InPodManager implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "InPodManager{node=" + node + ", pods=" + Objects.toString(snapshot.size()) + "}";
+        return "InPodManager{node=" + node + ", pods=" + snapshot.size() + "}";
     }
 }

@@ -62,6 +62,8 @@ class InPodManagerCniTest {
     private HbonePool pool;
     private InPodManager manager;
     private PodSandbox sandbox;
+    /** What the sandbox source (the container runtime) knows; none unless a test says so. */
+    private volatile PodSandbox known;
 
     @BeforeEach
     void setUp() throws Exception {
@@ -98,12 +100,15 @@ class InPodManagerCniTest {
 
             @Override
             public Optional<PodSandbox> find(String namespace, String name) {
-                return Optional.empty();
+                PodSandbox k = known;
+                return k != null && k.namespace().equals(namespace) && k.name().equals(name) ? Optional.of(k)
+                        : Optional.empty();
             }
 
             @Override
             public Collection<PodSandbox> all() {
-                return List.of();
+                PodSandbox k = known;
+                return k == null ? List.of() : List.of(k);
             }
 
             @Override
@@ -186,13 +191,41 @@ class InPodManagerCniTest {
     }
 
     @Test
+    void delOfAPodXdsStillWantsWhoseNetnsExistsKeepsItCaptured() throws Exception {
+        manager.add(sandbox, List.of(InetAddress.getByName("10.244.2.5"))).get(10, TimeUnit.SECONDS);
+        workload(TunnelProtocol.HBONE);
+        synced.set(true);
+        known = sandbox; // the container runtime still has the sandbox
+        manager.schedule();
+        eventually(() -> assertThat(manager.enrolled().getFirst().workloadUid()).isEqualTo(WORKLOAD));
+
+        // A DEL while the pod lives and xDS still marks it ambient: it must not leave the mesh.
+        manager.remove(UID).get(10, TimeUnit.SECONDS);
+        assertThat(captured).containsExactly("enroll " + UID);
+        assertThat(manager.enrolled()).singleElement().satisfies(e -> assertThat(e.uid()).isEqualTo(UID));
+
+        // Once its sandbox is gone it leaves, as any pod does.
+        known = null;
+        Files.delete(sandbox.netns());
+        manager.schedule();
+        // The snapshot is published after capture is undone: wait for both.
+        eventually(() -> {
+            assertThat(captured).containsExactly("enroll " + UID, "unenroll " + UID);
+            assertThat(manager.enrolled()).isEmpty();
+        });
+    }
+
+    @Test
     void reportedPodThatXdsSaysIsNotAmbientIsUnenrolled() throws Exception {
         manager.add(sandbox, List.of(InetAddress.getByName("10.244.2.5"))).get(10, TimeUnit.SECONDS);
         workload(TunnelProtocol.NONE);
         synced.set(true);
         manager.schedule();
-        eventually(() -> assertThat(captured).containsExactly("enroll " + UID, "unenroll " + UID));
-        assertThat(manager.enrolled()).isEmpty();
+        // The snapshot is published after capture is undone: wait for both.
+        eventually(() -> {
+            assertThat(captured).containsExactly("enroll " + UID, "unenroll " + UID);
+            assertThat(manager.enrolled()).isEmpty();
+        });
         // Reported again while xDS still says so: refused, naming why.
         assertThatThrownBy(() -> manager.add(sandbox, List.of(InetAddress.getByName("10.244.2.5")))
                 .get(10, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class)
