@@ -34,7 +34,9 @@ import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.function.Function;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -67,8 +69,9 @@ import org.slf4j.LoggerFactory;
  * idempotent. Requests are limited to {@value #MAX_REQUEST_BYTES} bytes; one request per
  * connection is enough ({@code Connection: close} is honoured, keep-alive works too).
  *
- * <p>The socket file is created with mode 0600 (who may write to it decides what the agent
- * captures); a stale file from an earlier process is replaced. One event loop thread,
+ * <p>The socket file has mode 0600 from the moment anyone can reach it (who may write to it
+ * decides what the agent captures; {@link #bindPrivately}); a stale file from an earlier
+ * process is replaced. One event loop thread,
  * {@code ambit-cni}; the enrolment itself runs on {@link InPodManager}'s thread.
  */
 public final class CniServer implements AutoCloseable {
@@ -119,9 +122,7 @@ public final class CniServer implements AutoCloseable {
         group = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("ambit-cni", true),
                 EpollIoHandler.newFactory());
         try {
-            Files.createDirectories(path.toAbsolutePath().getParent());
-            Files.deleteIfExists(path); // a stale socket of an earlier process: bind would fail
-            channel = new ServerBootstrap()
+            channel = bindPrivately(path, at -> new ServerBootstrap()
                     .group(group)
                     .channel(EpollServerDomainSocketChannel.class)
                     .childHandler(new ChannelInitializer<>() {
@@ -131,14 +132,41 @@ public final class CniServer implements AutoCloseable {
                                     new Dispatcher(pods));
                         }
                     })
-                    .bind(new DomainSocketAddress(path.toFile())).syncUninterruptibly().channel();
-            Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-------"));
+                    .bind(new DomainSocketAddress(at.toFile())).syncUninterruptibly().channel());
         } catch (IOException | RuntimeException e) {
             group.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
             throw new IllegalStateException("CNI endpoint: cannot listen on unix socket " + path + ": " + e.getMessage()
                     + " (is the folder writable, and on a file system that takes sockets?)", e);
         }
         log.info("CNI endpoint listening on unix socket {}", path);
+    }
+
+    /**
+     * Binds a unix socket at {@code path} with mode 0600 such that nobody else can connect at
+     * any moment: {@code bind} creates the socket (mode from the umask) inside a fresh folder
+     * of mode 0700 next to {@code path}; it is made 0600 there and then renamed to
+     * {@code path} (atomically, replacing a stale socket of an earlier process). Binding at
+     * {@code path} and changing the mode afterwards would leave a window in which any local
+     * user could connect and ask the agent to capture (or release) a pod.
+     *
+     * @param bind binds a listening socket at the path it is given
+     */
+    static <T> T bindPrivately(Path path, Function<Path, T> bind) throws IOException {
+        Path dir = path.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        // A short name: a unix socket path is limited to 107 bytes.
+        Path staging = Files.createTempDirectory(dir, ".c",
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        Path at = staging.resolve("s");
+        try {
+            T bound = bind.apply(at);
+            Files.setPosixFilePermissions(at, PosixFilePermissions.fromString("rw-------"));
+            Files.move(at, path, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            return bound;
+        } finally {
+            Files.deleteIfExists(at);
+            Files.deleteIfExists(staging);
+        }
     }
 
     /**

@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
+import java.util.stream.Stream;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
@@ -91,6 +92,35 @@ class CniServerTest {
         assertThat(calls).containsExactly("add " + new PodSandbox("shop", "web-1", "0b6f-11ee",
                 Path.of("/sys/fs/cgroup/kubepods/pod0b6f"), Path.of("/var/run/netns/cni-1")) + " [/10.244.1.7]");
         assertThat(Files.getPosixFilePermissions(socket)).isEqualTo(PosixFilePermissions.fromString("rw-------"));
+    }
+
+    @Test
+    void socketIsReachableByOthersAtNoMoment() throws Exception {
+        Path target = dir.resolve("private/cni.sock");
+        Files.createDirectories(target.getParent());
+        Files.writeString(target, "stale"); // an earlier process's leftover is replaced
+        List<String> seen = new CopyOnWriteArrayList<>();
+        try (var server = java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            CniServer.bindPrivately(target, at -> {
+                try {
+                    // Bound inside a folder only the agent's user may enter, not at the target yet.
+                    seen.add(PosixFilePermissions.toString(Files.getPosixFilePermissions(at.getParent())));
+                    seen.add(String.valueOf(at.getParent().equals(target.getParent())));
+                    server.bind(UnixDomainSocketAddress.of(at));
+                    return server;
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            assertThat(seen).containsExactly("rwx------", "false");
+            assertThat(Files.getPosixFilePermissions(target)).isEqualTo(PosixFilePermissions.fromString("rw-------"));
+            try (Stream<Path> left = Files.list(target.getParent())) {
+                assertThat(left).containsExactly(target); // the staging folder is gone
+            }
+            try (SocketChannel c = SocketChannel.open(UnixDomainSocketAddress.of(target))) {
+                assertThat(c.isConnected()).isTrue(); // the moved socket is the listening one
+            }
+        }
     }
 
     @Test
