@@ -17,7 +17,6 @@ import dev.ambit.common.hbone.Relay;
 import dev.ambit.common.hbone.RelayResult;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
-import dev.ambit.common.metrics.MetricsRegistry;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -66,7 +65,7 @@ import org.slf4j.LoggerFactory;
  * <p><b>Failover.</b> When a Service endpoint cannot be reached (TCP connect refused or timed
  * out, TLS handshake failed, the {@code CONNECT} reset or unanswered, or answered 502/503/504
  * by the destination's agent), the endpoint is reported to {@link EndpointHealth} and
- * another endpoint of the service is tried, up to {@link Builder#failover} attempts within
+ * another endpoint of the service is tried, up to {@link OutboundBuilder#failover} attempts within
  * its budget, as Envoy's TCP proxy with {@code max_connect_attempts}. Only before the relay
  * starts: the client's early bytes wait in {@link EarlyInput}, so they are sent once, to the
  * endpoint that answered. A destination that answers with a refusal (403 for a policy, 400)
@@ -118,7 +117,7 @@ public final class Outbound implements AutoCloseable {
     private final Counter.Family failovers;
     private final ListenerChannel server = new ListenerChannel();
 
-    private Outbound(Builder b) {
+    Outbound(OutboundBuilder b) {
         network = b.network;
         workloadUid = b.workloadUid;
         state = requireNonNull(b.state, "state");
@@ -141,17 +140,17 @@ public final class Outbound implements AutoCloseable {
     }
 
     /** Starts configuring the outbound listener of the pod whose workload uid is {@code workloadUid}. */
-    public static Builder builder(PodNetwork network, String workloadUid) {
+    public static OutboundBuilder builder(PodNetwork network, String workloadUid) {
         requireNonNull(workloadUid, "workloadUid");
-        return new Builder(network, () -> workloadUid);
+        return new OutboundBuilder(network, () -> workloadUid);
     }
 
     /**
      * As {@link #builder(PodNetwork, String)}, with the pod's workload uid read per connection:
      * for a pod captured before its workload was known (it is bound later).
      */
-    public static Builder builder(PodNetwork network, Supplier<String> workloadUid) {
-        return new Builder(network, workloadUid);
+    public static OutboundBuilder builder(PodNetwork network, Supplier<String> workloadUid) {
+        return new OutboundBuilder(network, workloadUid);
     }
 
     /**
@@ -510,131 +509,5 @@ public final class Outbound implements AutoCloseable {
         telemetry.closed(labels.withResponseFlags(flag), peer, dst, 0, 0, start,
                 Duration.between(start, Instant.now()), why);
         failed.labels(flag).inc();
-    }
-
-    /** Configures an {@link Outbound}. */
-    public static final class Builder {
-        private final PodNetwork network;
-        private final Supplier<String> workloadUid;
-        private ProxyState state;
-        private CertificateManager certificates;
-        private HbonePool pool;
-        private OriginalDestinations destinations;
-        private EventLoopGroup group;
-        private MetricsRegistry metrics = MetricsRegistry.create();
-        private InetSocketAddress bindAddress = new InetSocketAddress(InetAddress.getLoopbackAddress(), DEFAULT_PORT);
-        private int hbonePort = HbonePool.DEFAULT_PORT;
-        private Duration connectTimeout = Duration.ofSeconds(10);
-        private int maxAttempts = 3;
-        private Duration connectBudget = Duration.ofSeconds(15);
-        private EndpointHealth health;
-
-        private Builder(PodNetwork network, Supplier<String> workloadUid) {
-            this.network = requireNonNull(network, "network");
-            this.workloadUid = requireNonNull(workloadUid, "workloadUid");
-        }
-
-        public Builder state(ProxyState state) {
-            this.state = requireNonNull(state, "state");
-            return this;
-        }
-
-        public Builder certificates(CertificateManager certificates) {
-            this.certificates = requireNonNull(certificates, "certificates");
-            return this;
-        }
-
-        /** The HBONE pool; normally one per agent, shared by all pods' outbound listeners. */
-        public Builder pool(HbonePool pool) {
-            this.pool = requireNonNull(pool, "pool");
-            return this;
-        }
-
-        public Builder originalDestinations(OriginalDestinations destinations) {
-            this.destinations = requireNonNull(destinations, "destinations");
-            return this;
-        }
-
-        /**
-         * The event loops of the listener and its connections. Required; of the network's
-         * {@link PodNetwork#transport() transport} (Netty registers a channel only with a
-         * loop of its own transport), e.g. from {@link Transport#newEventLoopGroup}.
-         */
-        public Builder eventLoopGroup(EventLoopGroup group) {
-            this.group = requireNonNull(group, "group");
-            return this;
-        }
-
-        /** Where telemetry and the listener's counters go; a private registry by default. */
-        public Builder metrics(MetricsRegistry metrics) {
-            this.metrics = requireNonNull(metrics, "metrics");
-            return this;
-        }
-
-        /** {@code 127.0.0.1:15001} (inside the pod) by default. */
-        public Builder bindAddress(InetSocketAddress bindAddress) {
-            this.bindAddress = requireNonNull(bindAddress, "bindAddress");
-            return this;
-        }
-
-        /** The peers' HBONE port; 15008 by default (other values are for tests). */
-        public Builder hbonePort(int hbonePort) {
-            if (hbonePort <= 0 || hbonePort > 65535) {
-                throw new IllegalArgumentException("hbonePort: " + hbonePort + " (expected: 1-65535)");
-            }
-            this.hbonePort = hbonePort;
-            return this;
-        }
-
-        /**
-         * How long one attempt may take to open its upstream: the TCP connect of a passthrough,
-         * the tunnel (connect, TLS, {@code CONNECT} answered) of HBONE; 10 seconds by default.
-         */
-        public Builder connectTimeout(Duration connectTimeout) {
-            requireNonNull(connectTimeout, "connectTimeout");
-            if (connectTimeout.isNegative() || connectTimeout.isZero()) {
-                throw new IllegalArgumentException("connectTimeout: " + connectTimeout + " (expected: > 0)");
-            }
-            this.connectTimeout = connectTimeout;
-            return this;
-        }
-
-        /**
-         * A Service's connection tries up to {@code maxAttempts} endpoints (1: no failover),
-         * all within {@code budget} from its accept; 3 and 15 seconds by default.
-         */
-        public Builder failover(int maxAttempts, Duration budget) {
-            if (maxAttempts < 1) {
-                throw new IllegalArgumentException("maxAttempts: " + maxAttempts + " (expected: >= 1)");
-            }
-            requireNonNull(budget, "budget");
-            if (budget.isNegative() || budget.isZero()) {
-                throw new IllegalArgumentException("budget: " + budget + " (expected: > 0)");
-            }
-            this.maxAttempts = maxAttempts;
-            this.connectBudget = budget;
-            return this;
-        }
-
-        /**
-         * The passive health of endpoints; normally one per agent, shared by all pods' outbound
-         * listeners (and shown by the admin server). A private one by default.
-         */
-        public Builder endpointHealth(EndpointHealth health) {
-            this.health = requireNonNull(health, "health");
-            return this;
-        }
-
-        /**
-         * @throws NullPointerException if a required setting is missing
-         * @throws IllegalArgumentException if the event loop group is not of the network's transport
-         */
-        public Outbound build() {
-            if (group != null && !network.transport().isCompatible(group)) {
-                throw new IllegalArgumentException("eventLoopGroup: " + group + " (expected: a group of the "
-                        + network.transport() + " transport, as the pod network's channels)");
-            }
-            return new Outbound(this);
-        }
     }
 }
