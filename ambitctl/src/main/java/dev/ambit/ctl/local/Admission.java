@@ -6,6 +6,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.ambit.common.config.Limits;
+import dev.ambit.istiod.config.ApiKinds;
 import dev.ambit.istiod.config.ConfigError;
 import dev.ambit.istiod.config.Kind;
 import dev.ambit.istiod.config.ObjectDecoder;
@@ -22,8 +23,14 @@ import org.yaml.snakeyaml.constructor.SafeConstructor;
 /**
  * What the API server and Istio's validating webhook would refuse, checked for every object
  * of a {@code local apply} (and {@code delete -f}) before anything is stored: an object
- * istiod-lite would reject must never replace the version in force, because istiod-lite
- * keeps a rejected file's last good version only in memory and a restart would lose it.
+ * istiod-lite would reject must never replace the version in force. istiod-lite would fail a
+ * rejected security object closed (deny, or STRICT, in its namespace) rather than keep the
+ * old version, so storing it would turn a working policy into an outage.
+ *
+ * <p>An object of an Istio group ({@code *.istio.io}) or of the Gateway API is refused unless
+ * its group, version and kind are ones the API server serves ({@link ApiKinds}: "no matches
+ * for kind"), naming the likely spelling: a misspelt kind must not be stored as a kind
+ * istiod-lite does not read, since it would take the valid object's file and place.
  *
  * <p>Each object is checked in the form istiod-lite will read: the YAML the controller
  * writes into its folder (a Service with its VIP), read back with SnakeYAML as istiod-lite's
@@ -66,6 +73,10 @@ final class Admission {
                     "the largest manifest file the local controller and istiod-lite's folder read,"
                             + " Limits.MAX_FILE_BYTES; split it into several objects"));
         }
+        Optional<String> unknown = ApiKinds.problem(o.apiVersion(), o.kind());
+        if (unknown.isPresent()) {
+            return List.of(what + unknown.get());
+        }
         Optional<Kind> kind = Kind.of(o.apiVersion(), o.kind());
         if (kind.isEmpty()) {
             return List.of(); // not read by istiod-lite: ambitctl's own checks (Manifests.validate) apply
@@ -87,7 +98,8 @@ final class Admission {
 
     /**
      * Why istiod-lite will not act on {@code o} although it is stored: an Istio or Gateway
-     * API kind it does not read (RequestAuthentication, Sidecar, GRPCRoute ...); empty for
+     * API kind it does not read, spelt right (RequestAuthentication, Sidecar, GRPCRoute ...:
+     * {@link #check} refuses the misspelt); empty for
      * the kinds it reads and for those the controller runs itself.
      */
     static Optional<String> unread(KubeObject o) {

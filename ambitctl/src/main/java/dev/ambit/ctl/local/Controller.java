@@ -207,10 +207,18 @@ public final class Controller {
         writeIstiodConfig(services);
         writeHostsFiles(services);
         updateBalancer(services);
+        // Last: asking a node agent to capture a meshed pod blocks up to CniClient's timeout
+        // (10 s) per pending pod, and a slow agent must never delay a policy change written above.
+        // The pods are already in istiod-lite's folder, so their agent can learn their workload.
+        try {
+            supervise();
+        } catch (RuntimeException e) {
+            log("supervising pods failed (retrying): " + e);
+        }
         writeStatus(desired, services);
     }
 
-    /** Pods made to match the manifests: deleted, created, their containers supervised; returns the desired pods. */
+    /** Pods made to match the manifests: deleted and created (not yet supervised); returns the desired pods. */
     private Map<String, Desired> reconcilePods() {
         Map<String, Desired> desired = desiredPods();
         List<RunningPod> doomed = new ArrayList<>();
@@ -232,8 +240,7 @@ public final class Controller {
                 }
             }
         }
-        supervise();
-        return desired;
+        return desired; // their containers: supervise(), after the files others read
     }
 
     private void reloadManifests() {

@@ -3,6 +3,7 @@ package dev.ambit.ctl.local;
 import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ambit.istiod.config.ApiKinds;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -60,6 +61,7 @@ public final class ManifestStore {
             KubeObject o = stamped(applied, before);
             String content = Manifests.toYaml(o.tree());
             problems.addAll(admission.check(o));
+            collision(o, before).ifPresent(problems::add);
             Outcome outcome = before.isEmpty() ? Outcome.CREATED
                     : before.get().equals(content) ? Outcome.UNCHANGED : Outcome.CONFIGURED;
             if (outcome != Outcome.UNCHANGED) {
@@ -138,6 +140,31 @@ public final class ManifestStore {
                 }
             }
         }
+    }
+
+    /**
+     * Why {@code o} may not take the file of the object stored there: file names lower-case
+     * the kind, so another kind or group (a kind differing in letter case only) would
+     * silently replace a different object. Admission already refuses unknown kinds; this
+     * guards the stored object whatever reaches here. A stored object of a misspelt Istio kind
+     * (stored before Admission refused those) may be replaced: that is its repair.
+     */
+    private static Optional<String> collision(KubeObject o, Optional<String> stored) {
+        Optional<KubeObject> there = stored.flatMap(c -> {
+            try {
+                return Manifests.parseStored(c, "stored").stream().findFirst();
+            } catch (RuntimeException e) {
+                return Optional.empty(); // an unreadable file: replacing it is the way to repair it
+            }
+        });
+        if (there.isEmpty() || (there.get().kind().equals(o.kind()) && there.get().group().equals(o.group()))
+                || ApiKinds.problem(there.get().apiVersion(), there.get().kind()).isPresent()) {
+            return Optional.empty(); // the same kind, or a misspelt one stored before Admission refused those
+        }
+        String origin = o.origin().isEmpty() ? "(input)" : o.origin();
+        return Optional.of(origin + ": " + o.describe() + " (" + o.apiVersion() + "): would replace "
+                + there.get().describe() + " (" + there.get().apiVersion() + "), stored in the same file "
+                + o.fileName() + " (expected: the stored object's kind and group, or delete it first)");
     }
 
     /**

@@ -2,6 +2,8 @@ package dev.ambit.ctl.local;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.backoff.Backoff;
+
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -27,6 +29,9 @@ final class PodEnrolment {
     static final String DATAPLANE_MODE = "istio.io/dataplane-mode";
     static final long RETRY_MIN_MILLIS = 200;
     static final long RETRY_MAX_MILLIS = 3_000;
+    /** Without jitter: one controller thread asks in turn, so retries cannot meet in lockstep. */
+    private static final Backoff RETRY = Backoff.of(Duration.ofMillis(RETRY_MIN_MILLIS),
+            Duration.ofMillis(RETRY_MAX_MILLIS)).withJitter(0);
 
     /** The agent's side, as the controller sees it: {@link CniClient} in production. */
     interface Agent {
@@ -91,8 +96,7 @@ final class PodEnrolment {
             return true;
         } catch (Exception e) {
             String reason = "waiting for " + node + "'s node agent to capture the pod: " + e.getMessage();
-            long delay = Math.min(RETRY_MAX_MILLIS, RETRY_MIN_MILLIS << Math.min(attempts - 1, 10));
-            pods.put(pod.uid(), new State(false, attempts, now.plusMillis(delay), reason));
+            pods.put(pod.uid(), new State(false, attempts, now.plus(RETRY.delay(attempts - 1)), reason));
             if (attempts == 1 || Integer.bitCount(attempts) == 1) { // not every retry
                 log.accept("pod " + pod.namespace() + "/" + pod.name() + ": " + reason + " (attempt " + attempts
                         + ", retrying)");

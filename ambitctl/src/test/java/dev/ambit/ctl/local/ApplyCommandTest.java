@@ -215,6 +215,53 @@ class ApplyCommandTest {
     }
 
     @Test
+    void aMisspeltKindOrGroupIsRefusedWithTheSpellingAndTheStoredPolicyStays() throws IOException {
+        assertThat(run("apply", "-f", file("demo.yaml", NAMESPACE + ALLOW + STRICT)).code).isZero();
+        Map<String, String> before = stored();
+
+        String lower = file("lower.yaml", ALLOW.replace("kind: AuthorizationPolicy", "kind: Authorizationpolicy"));
+        Run r = run("apply", "-f", lower);
+        assertThat(r.code).isEqualTo(1);
+        assertThat(r.err).contains("error: " + lower + ": document 1: Authorizationpolicy shop/backend-allow-frontend:"
+                + " no matches for kind \"Authorizationpolicy\" in version \"security.istio.io/v1\""
+                + " (did you mean kind: AuthorizationPolicy?)").contains("nothing applied");
+
+        Run group = run("apply", "-f", file("group.yaml", STRICT.replace("security.istio.io", "securty.istio.io")));
+        assertThat(group.code).isEqualTo(1);
+        assertThat(group.err).contains("PeerAuthentication shop/default: no matches for kind \"PeerAuthentication\""
+                + " in version \"securty.istio.io/v1\" (did you mean apiVersion: security.istio.io/v1?)");
+
+        Run route = run("apply", "-f", file("route.yaml", """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HttpRoute
+                metadata: {name: web, namespace: shop}
+                spec: {}
+                """));
+        assertThat(route.code).isEqualTo(1);
+        assertThat(route.err).contains("(did you mean kind: HTTPRoute?)");
+
+        Run delete = run("delete", "-f", lower);
+        assertThat(delete.code).isEqualTo(1);
+        assertThat(stored()).as("the policies in force are untouched").isEqualTo(before);
+    }
+
+    @Test
+    void anObjectNeverTakesTheFileOfAStoredObjectOfAnotherKind() throws IOException {
+        assertThat(run("apply", "-f", file("demo.yaml", NAMESPACE + STRICT)).code).isZero();
+        // Only by hand: a valid object stored under the name another kind's object would get.
+        Files.move(state.manifests().resolve("peerauthentication.shop.default.yaml"),
+                state.manifests().resolve("authorizationpolicy.shop.default.yaml"));
+        Map<String, String> before = stored();
+
+        Run r = run("apply", "-f", file("p.yaml", ALLOW.replace("backend-allow-frontend", "default")));
+
+        assertThat(r.code).isEqualTo(1);
+        assertThat(r.err).contains("AuthorizationPolicy shop/default (security.istio.io/v1): would replace"
+                + " PeerAuthentication shop/default (security.istio.io/v1), stored in the same file");
+        assertThat(stored()).isEqualTo(before);
+    }
+
+    @Test
     void labelRefusesAValueIstiodLiteWouldReject() throws IOException {
         assertThat(run("apply", "-f", file("ns.yaml", NAMESPACE)).code).isZero();
         Map<String, String> before = stored();

@@ -66,7 +66,7 @@ public record FailClosed(ObjectRef ref, String origin, Effect effect, Map<String
     private static final String SECURITY_GROUP = "security.istio.io";
     private static final Pattern DNS1123_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
     private static final Pattern TEXT_KIND = Pattern.compile(
-            "(?m)(?:^|[{,\\s])\"?kind\"?\\s*:\\s*[\"']?(AuthorizationPolicy|PeerAuthentication)\\b");
+            "(?m)(?:^|[{,\\s])\"?kind\"?\\s*:\\s*[\"']?((?i)AuthorizationPolicy|PeerAuthentication)\\b");
     private static final Pattern TEXT_NAMESPACE = Pattern.compile(
             "(?m)(?:^|[{,\\s])\"?namespace\"?\\s*:\\s*[\"']?([a-z0-9]([-a-z0-9]*[a-z0-9])?)[\"']?\\s*(?:[,}]|$)");
 
@@ -162,7 +162,7 @@ public record FailClosed(ObjectRef ref, String origin, Effect effect, Map<String
         Set<Kind> kinds = new TreeSet<>();
         Matcher k = TEXT_KIND.matcher(text);
         while (k.find()) {
-            kinds.add(k.group(1).equals("AuthorizationPolicy") ? Kind.AUTHORIZATION_POLICY : Kind.PEER_AUTHENTICATION);
+            kinds.add(k.group(1).equalsIgnoreCase("AuthorizationPolicy") ? Kind.AUTHORIZATION_POLICY : Kind.PEER_AUTHENTICATION);
         }
         Set<String> namespaces = new TreeSet<>();
         Matcher n = TEXT_NAMESPACE.matcher(text);
@@ -189,22 +189,56 @@ public record FailClosed(ObjectRef ref, String origin, Effect effect, Map<String
         return out;
     }
 
-    /** The security kind a document claims, or {@code null}; a missing apiVersion still counts. */
+    /**
+     * Whether a rejected document says what it is and that is not a security kind, even read
+     * leniently ({@code networking.istio.io/v1 VirtualServise}): nothing to fail closed.
+     */
+    static boolean readableAsOtherKind(Map<?, ?> document) {
+        return document.get("apiVersion") instanceof String av && !av.isEmpty() && document.get("kind") instanceof String
+                && securityKind(av, document.get("kind")) == null;
+    }
+
+    /**
+     * The security kind a document claims, or {@code null}. Lenient on purpose, since it only
+     * ever makes a rejected document fail closed: the kind is matched case-insensitively, and
+     * any group that looks like {@code security.istio.io} (one containing "istio", or a few
+     * typos away) counts, as does a missing apiVersion. A misspelt policy must not vanish.
+     */
     static Kind securityKind(Object apiVersion, Object kind) {
         if (!(kind instanceof String k)) {
             return null;
         }
         if (apiVersion instanceof String av && !av.isEmpty()) {
             int slash = av.indexOf('/');
-            if (!SECURITY_GROUP.equals(slash < 0 ? av : av.substring(0, slash))) {
+            String group = (slash < 0 ? av : av.substring(0, slash)).toLowerCase(java.util.Locale.ROOT);
+            if (!group.contains("istio") && editDistance(group, SECURITY_GROUP) > 3) {
                 return null;
             }
         }
-        return switch (k) {
-            case "AuthorizationPolicy" -> Kind.AUTHORIZATION_POLICY;
-            case "PeerAuthentication" -> Kind.PEER_AUTHENTICATION;
-            default -> null;
-        };
+        if (k.equalsIgnoreCase("AuthorizationPolicy")) {
+            return Kind.AUTHORIZATION_POLICY;
+        }
+        return k.equalsIgnoreCase("PeerAuthentication") ? Kind.PEER_AUTHENTICATION : null;
+    }
+
+    /** Levenshtein distance, for group names (short). */
+    private static int editDistance(String a, String b) {
+        int[] prev = new int[b.length() + 1];
+        int[] cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            prev[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int sub = prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
+                cur[j] = Math.min(sub, Math.min(prev[j], cur[j - 1]) + 1);
+            }
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return prev[b.length()];
     }
 
     /** {@code matchLabels} when the selector is absent-or-valid; {@code null} (whole namespace) otherwise. */

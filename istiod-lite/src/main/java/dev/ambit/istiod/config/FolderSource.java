@@ -305,7 +305,7 @@ public final class FolderSource implements ConfigSource {
                 errors.addAll(r.errors());
                 if (r.failClosed() != null) {
                     failClosed.add(r.failClosed());
-                } else if (r.kind() == null) {
+                } else if (r.kind() == null && !FailClosed.readableAsOtherKind(documents.get(i))) {
                     // Not readable as any kind: it may have been a security object. (A security
                     // object naming an impossible namespace applies to no workload: reported only.)
                     unattributed = true;

@@ -20,6 +20,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Turns one parsed manifest (a YAML or JSON object as maps and lists) into the typed
@@ -81,7 +82,9 @@ public final class ObjectDecoder {
      * @param defaultNs namespace for namespaced objects that name none (kubectl's "default")
      * @return the object, or {@code null} object with errors; {@code kind} is {@code null}
      *         for documents that are not a kind Ambit reads (the caller decides whether
-     *         that is an error)
+     *         that is an error); an Istio or Gateway API document whose group, version or
+     *         kind the API server would not know ({@link ApiKinds}) is an error, failing
+     *         closed when it looks like a security object ({@link FailClosed#attribute})
      */
     public Result decode(String origin, Map<?, ?> document, String defaultNs) {
         return decode(origin, document, defaultNs, "unnamed");
@@ -99,6 +102,16 @@ public final class ObjectDecoder {
                     "not a Kubernetes object: apiVersion and kind must be strings")));
         }
         Kind kind = Kind.of(av, kn).orElse(null);
+        Optional<String> unknown = ApiKinds.problem(av, kn);
+        if (unknown.isPresent()) {
+            // A misspelt Istio or Gateway API kind, group or version is an error, never a kind
+            // skipped as unread: it may have been meant to replace a policy.
+            ObjectRef ref = kind == null ? null : refOf(kind, document, defaultNs);
+            String what = ref != null ? "" : kn + " " + (document.get("metadata") instanceof Map<?, ?> m
+                    ? (m.get("namespace") instanceof String ns ? ns + "/" : "") + m.get("name") : "(no metadata)") + ": ";
+            return rejected(kind, origin, document, defaultNs, fallbackName,
+                    List.of(new ConfigError(origin, ref, "", what + unknown.get())));
+        }
         if (kind == null) {
             return new Result(null, null, List.of());
         }

@@ -192,6 +192,68 @@ class FolderSourceFailClosedTest {
                         org.assertj.core.groups.Tuple.tuple("web", FailClosed.Effect.STRICT, Map.of("app", "web")));
     }
 
+    @Test
+    void misspeltKindOrGroupIsAnErrorAndASecurityLookalikeFailsClosed() throws Exception {
+        Files.writeString(dir.resolve("typos.yaml"), """
+                apiVersion: security.istio.io/v1
+                kind: Authorizationpolicy
+                metadata: {name: backend-allow-frontend, namespace: shop}
+                spec: {action: ALLOW, rules: [{from: [{source: {namespaces: [shop]}}]}]}
+                ---
+                apiVersion: securty.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: default, namespace: pay}
+                spec: {mtls: {mode: PERMISSIVE}}
+                ---
+                apiVersion: security.istio.io/v2
+                kind: AuthorizationPolicy
+                metadata: {name: deny-legacy, namespace: bank}
+                spec: {action: DENY, rules: [{from: [{source: {namespaces: [legacy]}}]}]}
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: VirtualServise
+                metadata: {name: reviews, namespace: shop}
+                spec: {hosts: [reviews]}
+                """);
+        // Real Istio kinds istiod-lite does not read, spelt right: no error.
+        Files.writeString(dir.resolve("unread.yaml"), """
+                apiVersion: security.istio.io/v1
+                kind: RequestAuthentication
+                metadata: {name: jwt, namespace: shop}
+                spec: {}
+                ---
+                apiVersion: networking.istio.io/v1beta1
+                kind: Sidecar
+                metadata: {name: default, namespace: shop}
+                spec: {}
+                """);
+        start();
+        List<ConfigError> errors = rejections.poll();
+        assertThat(errors).extracting(ConfigError::reason).containsExactlyInAnyOrder(
+                "Authorizationpolicy shop/backend-allow-frontend: no matches for kind \"Authorizationpolicy\""
+                        + " in version \"security.istio.io/v1\" (did you mean kind: AuthorizationPolicy?)",
+                "PeerAuthentication pay/default: no matches for kind \"PeerAuthentication\""
+                        + " in version \"securty.istio.io/v1\" (did you mean apiVersion: security.istio.io/v1?)",
+                "no matches for kind \"AuthorizationPolicy\" in version \"security.istio.io/v2\""
+                        + " (did you mean apiVersion: security.istio.io/v1?)",
+                "VirtualServise shop/reviews: no matches for kind \"VirtualServise\" in version"
+                        + " \"networking.istio.io/v1\" (expected one of: VirtualService, DestinationRule, ServiceEntry,"
+                        + " Gateway, Sidecar, WorkloadEntry, WorkloadGroup, EnvoyFilter, ProxyConfig)");
+        assertThat(errors).allSatisfy(e -> assertThat(e.origin()).isEqualTo("typos.yaml"));
+        assertThat(snapshots.poll().failClosed())
+                .extracting(f -> f.ref().toString(), FailClosed::effect)
+                .containsExactlyInAnyOrder(
+                        org.assertj.core.groups.Tuple.tuple(
+                                ObjectRef.of(Kind.AUTHORIZATION_POLICY, "shop", "backend-allow-frontend").toString(),
+                                FailClosed.Effect.ALLOW_NOTHING),
+                        org.assertj.core.groups.Tuple.tuple(
+                                ObjectRef.of(Kind.PEER_AUTHENTICATION, "pay", "default").toString(),
+                                FailClosed.Effect.STRICT),
+                        org.assertj.core.groups.Tuple.tuple(
+                                ObjectRef.of(Kind.AUTHORIZATION_POLICY, "bank", "deny-legacy").toString(),
+                                FailClosed.Effect.DENY_ALL));
+    }
+
     private void start() throws ConfigException {
         source = FolderSource.of(dir, Duration.ofMillis(50));
         source.start(listener);
