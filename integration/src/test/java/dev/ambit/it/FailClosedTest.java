@@ -24,7 +24,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * the restart both policies were gone: a denied caller got through and plaintext reached
  * a STRICT workload.
  */
-@Order(7)
+@Order(3)
 class FailClosedTest {
 
     @RegisterExtension
