@@ -141,10 +141,10 @@ public final class IstiodLite implements AutoCloseable {
                 .get("/ready", req -> firstModel.getCount() == 0
                         ? Response.text("ready\n") : Response.status(503, "waiting for the first config snapshot\n"))
                 .get("/healthz", req -> Response.text("ok\n"))
-                .get("/debug/model", guarded(debug, req -> Response.json(DebugJson.model(model, rejected, failClosed))))
-                .get("/debug/clients", guarded(debug, req -> Response.json(xds.debugView().toJson())))
-                .get("/debug/config", guarded(debug, req -> Response.json(DebugJson.rejected(rejected, failClosed))))
-                .get("/debug/trust-bundle", guarded(debug, req -> Response.text(ca.trustBundlePem())))
+                .getAsync("/debug/model", guarded(debug, req -> Response.json(DebugJson.model(model, rejected, failClosed))))
+                .getAsync("/debug/clients", guarded(debug, req -> Response.json(xds.debugView().toJson())))
+                .getAsync("/debug/config", guarded(debug, req -> Response.json(DebugJson.rejected(rejected, failClosed))))
+                .getAsync("/debug/trust-bundle", guarded(debug, req -> Response.text(ca.trustBundlePem())))
                 .bind(config.address(config.monitoringPort()));
         if (config.kubernetes()) {
             webhook = startWebhook(ca);
@@ -173,11 +173,17 @@ public final class IstiodLite implements AutoCloseable {
     }
 
     /** {@code /debug/*}: the whole model, so only for loopback callers or valid tokens ({@link DebugAccess}). */
-    private static HttpEndpoints.Handler guarded(DebugAccess access, HttpEndpoints.Handler handler) {
-        return req -> {
-            Response refusal = access.refusal(req);
-            return refusal != null ? refusal : handler.handle(req);
-        };
+    static HttpEndpoints.AsyncHandler guarded(DebugAccess access, HttpEndpoints.Handler handler) {
+        return req -> access.refusal(req).thenApply(refusal -> {
+            if (refusal != null) {
+                return refusal;
+            }
+            try {
+                return handler.handle(req);
+            } catch (Exception e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        });
     }
 
     /** The validating webhook, with a serving certificate from the mesh CA for the Service's names. */
