@@ -22,6 +22,7 @@ import dev.ambit.istiod.config.FolderSource;
 import dev.ambit.istiod.config.kube.KubernetesSource;
 import dev.ambit.istiod.model.AmbientModel;
 import dev.ambit.istiod.model.MeshResources;
+import dev.ambit.istiod.webhook.CaBundlePatcher;
 import dev.ambit.istiod.webhook.ValidationWebhook;
 import dev.ambit.istiod.webhook.WebhookConfiguration;
 import dev.ambit.istiod.xds.XdsServer;
@@ -148,6 +149,7 @@ public final class IstiodLite implements AutoCloseable {
                 .bind(config.address(config.monitoringPort()));
         if (config.kubernetes()) {
             webhook = startWebhook(ca);
+            registerWebhook(CaBundlePatcher.kubernetes(kubernetes()), config.webhookConfigName(), ca.trustBundlePem());
         }
 
         source = config.kubernetes() ? KubernetesSource.builder(metrics).build()
@@ -198,6 +200,20 @@ public final class IstiodLite implements AutoCloseable {
             return ValidationWebhook.start(config.address(config.webhookPort()), key.getPrivate(), chain, metrics);
         } catch (java.security.GeneralSecurityException e) {
             throw new IllegalStateException("cannot set up TLS for the webhook port " + config.webhookPort(), e);
+        }
+    }
+
+    /**
+     * Fills in the webhook configuration's caBundle. Not fatal when it fails: istiod-lite
+     * still serves the mesh, only the API server cannot call the webhook (with
+     * {@code failurePolicy: Fail} it then refuses Istio objects, naming the webhook).
+     */
+    static void registerWebhook(CaBundlePatcher patcher, String name, String caBundlePem) {
+        try {
+            patcher.patch(name, caBundlePem);
+            log.info("validating webhook: caBundle of ValidatingWebhookConfiguration {} set", name);
+        } catch (IllegalStateException e) {
+            log.error("validating webhook: {}", e.getMessage());
         }
     }
 
@@ -266,10 +282,16 @@ public final class IstiodLite implements AutoCloseable {
             KeyPairGenerator gen = KeyPairGenerator.getInstance("EC");
             gen.initialize(new ECGenParameterSpec("secp256r1"));
             KeyPair key = gen.generateKeyPair();
-            String ns = config.mesh().rootNamespace();
-            List<X509Certificate> chain = ca.issueServing(key.getPublic(), List.of(
-                    "istiod." + ns + ".svc", "istiod." + ns + ".svc." + config.mesh().domainSuffix(),
-                    "istiod-lite", "localhost"), Duration.ofDays(365));
+            // <service>.<namespace>.svc, as the webhook's; and in the root namespace, the name the
+            // node agents check by default, when the two namespaces differ.
+            Set<String> names = new java.util.LinkedHashSet<>();
+            for (String ns : List.of(config.namespace(), config.mesh().rootNamespace())) {
+                names.add(config.serviceName() + "." + ns + ".svc");
+                names.add(config.serviceName() + "." + ns + ".svc." + config.mesh().domainSuffix());
+            }
+            names.add("istiod-lite");
+            names.add("localhost");
+            List<X509Certificate> chain = ca.issueServing(key.getPublic(), List.copyOf(names), Duration.ofDays(365));
             return GrpcSslContexts.configure(SslContextBuilder.forServer(key.getPrivate(),
                     chain.toArray(X509Certificate[]::new)).protocols("TLSv1.3")).build();
         } catch (java.security.GeneralSecurityException | IOException e) {
