@@ -28,3 +28,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end }}
+
+{{- /* The ValidatingWebhookConfiguration: WebhookConfiguration.name(service, namespace). */ -}}
+{{- define "istiod.webhookConfigName" -}}
+{{- /* trimSuffix: helm lint renders without a namespace */ -}}
+{{ printf "%s-validator-%s" (include "istiod.name" .) .Release.Namespace | trimSuffix "-" }}
+{{- end }}

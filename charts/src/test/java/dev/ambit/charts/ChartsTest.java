@@ -10,11 +10,15 @@ import dev.ambit.agent.NodePreparation;
 import dev.ambit.common.config.Flags;
 import dev.ambit.istiod.IstiodConfig;
 import dev.ambit.istiod.ca.CertificateAuthority;
+import dev.ambit.istiod.webhook.WebhookConfiguration;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingWebhookConfiguration;
+import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
 import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.VolumeMount;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
@@ -118,6 +122,7 @@ class ChartsTest {
         assertThat(byKind.get("Service")).containsExactly("istiod");
         assertThat(byKind.get("PodDisruptionBudget")).containsExactly("istiod");
         assertThat(byKind.get("Secret")).containsExactly("cacerts");
+        assertThat(byKind.get("ValidatingWebhookConfiguration")).containsExactly("istiod-validator-istio-system");
     }
 
     @Test
@@ -149,6 +154,47 @@ class ChartsTest {
         assertThat(mount(c, "cacerts").getMountPath()).isEqualTo("/etc/cacerts");
         assertThat(c.getReadinessProbe().getHttpGet().getPort().getIntVal()).isEqualTo(config.monitoringPort());
         assertThat(d.getSpec().getTemplate().getSpec().getSecurityContext().getRunAsNonRoot()).isTrue();
+    }
+
+    @Test
+    void theWebhookIsRegisteredAsIstiodLitePrintsItAndPointsAtItsService() {
+        String rendered = Charts.render("istiod-lite");
+        Container c = only(rendered, Deployment.class).getSpec().getTemplate().getSpec().getContainers().get(0);
+        IstiodConfig config = IstiodConfig.parse(c.getArgs().toArray(String[]::new));
+        assertThat(config.serviceName()).isEqualTo(IstiodConfig.DEFAULT_SERVICE_NAME);
+        assertThat(config.namespace()).isEqualTo(Charts.NAMESPACE);
+
+        // The Service istiod-lite's certificates name, 443 -> the webhook port.
+        Service service = only(rendered, Service.class);
+        assertThat(service.getMetadata().getName()).isEqualTo(config.serviceName());
+        assertThat(service.getSpec().getPorts()).anySatisfy(p -> {
+            assertThat(p.getPort()).isEqualTo(443);
+            assertThat(p.getTargetPort().getIntVal()).isEqualTo(config.webhookPort());
+        });
+
+        // The chart's configuration is what --print-webhook-configuration prints, caBundle aside
+        // (istiod-lite fills it in at start, into the object --webhook-config-name names).
+        ValidatingWebhookConfiguration chart = only(rendered, ValidatingWebhookConfiguration.class);
+        ValidatingWebhookConfiguration printed = (ValidatingWebhookConfiguration) TypedModel.typed(
+                Charts.documents(WebhookConfiguration.yaml(config.serviceName(), config.namespace(), "x")).get(0));
+        assertThat(chart.getMetadata().getName()).isEqualTo(config.webhookConfigName())
+                .isEqualTo(printed.getMetadata().getName());
+        assertThat(chart.getWebhooks()).singleElement().satisfies(w -> {
+            assertThat(w.getClientConfig().getCaBundle()).isNull();
+            printed.getWebhooks().getFirst().getClientConfig().setCaBundle(null);
+            assertThat(w).isEqualTo(printed.getWebhooks().getFirst());
+            assertThat(w.getFailurePolicy()).isEqualTo("Fail");
+            assertThat(w.getClientConfig().getService().getPath()).isEqualTo("/validate");
+        });
+
+        // istiod-lite may get and patch that one object, and no other.
+        ClusterRole role = only(rendered, ClusterRole.class);
+        assertThat(role.getRules()).filteredOn(r -> r.getApiGroups().contains("admissionregistration.k8s.io"))
+                .singleElement().satisfies(r -> {
+                    assertThat(r.getResources()).containsExactly("validatingwebhookconfigurations");
+                    assertThat(r.getResourceNames()).containsExactly(config.webhookConfigName());
+                    assertThat(r.getVerbs()).containsExactlyInAnyOrder("get", "update", "patch");
+                });
     }
 
     @Test

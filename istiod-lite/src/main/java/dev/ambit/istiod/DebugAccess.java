@@ -18,7 +18,12 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
 import java.util.function.LongSupplier;
 
 /**
@@ -32,13 +37,17 @@ import java.util.function.LongSupplier;
  *       constant time; without the flag only loopback callers are served);</li>
  *   <li>Kubernetes mode: a service account token of istiod-lite's own namespace
  *       ({@code system:serviceaccount:<namespace>:*}), checked with a TokenReview for
- *       audience {@value TokenReviewAuthenticator#DEFAULT_AUDIENCE}. Accepted tokens are
- *       remembered for a minute, so scrapes of {@code /metrics} on the same event loop are not
- *       held up by API server round trips.</li>
+ *       audience {@value TokenReviewAuthenticator#DEFAULT_AUDIENCE}.</li>
  * </ul>
  *
+ * A check never runs on the monitoring event loop (which also serves {@code /ready} and
+ * {@code /metrics}): it runs on a virtual thread and the response follows asynchronously.
+ * Verdicts are remembered for a minute (accepted and rejected alike, at most
+ * {@value #MAX_REMEMBERED} tokens each, by SHA-256), so a caller cycling bogus tokens costs at
+ * most {@value #MAX_CONCURRENT_CHECKS} API round trips at a time: beyond that it gets 503 at once.
+ *
  * A missing or invalid token answers 401, a valid token of someone else 403, a review the
- * API server cannot answer 503.
+ * API server cannot answer (or too many reviews in flight) 503.
  * {@code /metrics}, {@code /ready} and {@code /healthz} stay open.
  */
 final class DebugAccess {
@@ -55,11 +64,21 @@ final class DebugAccess {
     }
 
     private static final long REMEMBER_NANOS = 60_000_000_000L;
+    static final int MAX_REMEMBERED = 1000;
+    static final int MAX_CONCURRENT_CHECKS = 4;
+
+    private static final Executor CHECKS = Executors.newThreadPerTaskExecutor(
+            Thread.ofVirtual().name("ambit-debug-token-check-", 0).factory());
 
     private final TokenCheck check;
     private final String how;
     private final LongSupplier clock;
     private final Map<String, Long> accepted = new ConcurrentHashMap<>();
+    /** Rejected tokens: their refusal and when it expires. */
+    private final Map<String, Remembered> rejected = new ConcurrentHashMap<>();
+    private final Semaphore inFlight = new Semaphore(MAX_CONCURRENT_CHECKS);
+
+    private record Remembered(Response refusal, long until) {}
 
     private DebugAccess(TokenCheck check, String how, LongSupplier clock) {
         this.check = check;
@@ -125,33 +144,64 @@ final class DebugAccess {
         return new DebugAccess(requireNonNull(check, "check"), how, clock);
     }
 
-    /** {@code null} when the request may be served; otherwise the refusal. */
-    Response refusal(Request request) {
+    /**
+     * Completes with {@code null} when the request may be served, otherwise with the refusal.
+     * Returns at once: a token check that needs the API server runs on another thread.
+     */
+    CompletionStage<Response> refusal(Request request) {
         InetSocketAddress peer = request.remoteAddress();
         if (peer != null && peer.getAddress() != null && peer.getAddress().isLoopbackAddress()) {
-            return null;
+            return CompletableFuture.completedFuture(null);
         }
         String authorization = request.header("authorization");
         if (check == null || authorization == null || !authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            return Response.status(401, "debug endpoints answer " + how + "\n");
+            return CompletableFuture.completedFuture(Response.status(401, "debug endpoints answer " + how + "\n"));
         }
         String token = authorization.substring(7).trim();
         String key = HexFormat.of().formatHex(sha256(token));
-        Long until = accepted.get(key);
         long now = clock.getAsLong();
+        Long until = accepted.get(key);
         if (until != null && until - now > 0) {
-            return null;
+            return CompletableFuture.completedFuture(null);
         }
+        Remembered no = rejected.get(key);
+        if (no != null && no.until() - now > 0) {
+            return CompletableFuture.completedFuture(no.refusal());
+        }
+        if (!inFlight.tryAcquire()) {
+            return CompletableFuture.completedFuture(Response.status(503, "debug endpoints: "
+                    + MAX_CONCURRENT_CHECKS + " token checks already in flight; retry shortly\n"));
+        }
+        try {
+            return CompletableFuture.supplyAsync(() -> decide(key, token), CHECKS)
+                    .whenComplete((r, e) -> inFlight.release());
+        } catch (RuntimeException e) {
+            inFlight.release();
+            throw e;
+        }
+    }
+
+    private Response decide(String key, String token) {
         Verdict v = check.check(token);
+        long now = clock.getAsLong();
         if (v.status() == 200) {
-            if (accepted.size() > 1000) {
-                accepted.clear(); // bounded: a flood of tokens costs reviews, not memory
-            }
-            accepted.put(key, now + REMEMBER_NANOS);
+            remember(accepted, key, now + REMEMBER_NANOS);
+            rejected.remove(key);
             return null;
         }
         accepted.remove(key);
-        return Response.status(v.status(), "debug endpoints: " + v.reason() + "; they answer " + how + "\n");
+        Response refusal = Response.status(v.status(), "debug endpoints: " + v.reason() + "; they answer " + how + "\n");
+        if (v.status() != 503) { // an API server outage is not the token's fault: retry next time
+            remember(rejected, key, new Remembered(refusal, now + REMEMBER_NANOS));
+        }
+        return refusal;
+    }
+
+    private static <V> void remember(Map<String, V> map, String key, V value) {
+        if (map.size() >= MAX_REMEMBERED) {
+            map.clear(); // bounded: a flood of tokens costs (bounded) reviews, not memory
+        }
+        map.put(key, value);
     }
 
     private static byte[] sha256(String s) {

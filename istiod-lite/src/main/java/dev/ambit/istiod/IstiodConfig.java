@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import dev.ambit.common.config.Flags;
 import dev.ambit.istiod.model.MeshConfig;
+import dev.ambit.istiod.webhook.WebhookConfiguration;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -33,7 +34,14 @@ public record IstiodConfig(
         int webhookPort,
         String serviceName,
         String namespace,
+        String webhookConfigName,
         boolean printWebhookConfiguration) {
+
+    /**
+     * istiod-lite's Service, as Istio's ({@code istiod}): the Helm chart's Service, the name in
+     * the serving certificates of 15012 and 15017 ({@code istiod.<namespace>.svc}).
+     */
+    public static final String DEFAULT_SERVICE_NAME = "istiod";
 
     static final String USAGE = """
             usage: istiod-lite (--config-dir DIR | --kubernetes) [options]
@@ -59,10 +67,13 @@ public record IstiodConfig(
                                           "Authorization: Bearer <the file's token>"
                                           (otherwise loopback callers only)
               --webhook-port N            Kubernetes mode: validating webhook, HTTPS (default 15017)
-              --service-name NAME         istiod-lite's Service, named in the webhook's serving
-                                          certificate NAME.NS.svc (default istiod-lite)
+              --service-name NAME         istiod-lite's Service, named in the serving certificates
+                                          of 15012 and 15017: NAME.NS.svc (default istiod)
               --namespace NS              istiod-lite's namespace: its service accounts may read
                                           /debug/* (default: the root namespace)
+              --webhook-config-name NAME  Kubernetes mode: the ValidatingWebhookConfiguration
+                                          whose caBundle istiod-lite fills in at start
+                                          (default <service-name>-validator-<namespace>)
               --print-webhook-configuration
                                           print the ValidatingWebhookConfiguration (caBundle =
                                           the root of --ca-dir) and exit
@@ -86,6 +97,7 @@ public record IstiodConfig(
         port("webhook-port", webhookPort);
         requireNonNull(serviceName, "serviceName");
         requireNonNull(namespace, "namespace");
+        requireNonNull(webhookConfigName, "webhookConfigName");
     }
 
     public InetSocketAddress address(int port) {
@@ -101,7 +113,8 @@ public record IstiodConfig(
         Flags flags = Flags.parse(args, Set.of("config-dir", "kubernetes", "listen-address", "xds-port",
                 "secure-port", "monitoring-port", "trust-domain", "cluster-id", "domain-suffix", "root-namespace",
                 "ca-dir", "cert-ttl", "node-credentials", "node-agent-sa", "debounce", "max-debounce",
-                "debug-token-file", "webhook-port", "service-name", "namespace", "print-webhook-configuration"),
+                "debug-token-file", "webhook-port", "service-name", "namespace", "webhook-config-name",
+                "print-webhook-configuration"),
                 Set.of("kubernetes", "print-webhook-configuration"));
         MeshConfig defaults = MeshConfig.defaults();
         MeshConfig mesh = new MeshConfig(
@@ -110,6 +123,8 @@ public record IstiodConfig(
                 flags.string("domain-suffix", defaults.domainSuffix()),
                 flags.string("root-namespace", defaults.rootNamespace()),
                 defaults.network());
+        String serviceName = flags.string("service-name", DEFAULT_SERVICE_NAME);
+        String namespace = flags.string("namespace", mesh.rootNamespace());
         return new IstiodConfig(
                 flags.path("config-dir", null),
                 flags.bool("kubernetes"),
@@ -126,8 +141,9 @@ public record IstiodConfig(
                 flags.duration("max-debounce", "1s"),
                 flags.path("debug-token-file", null),
                 flags.port("webhook-port", 15017),
-                flags.string("service-name", "istiod-lite"),
-                flags.string("namespace", mesh.rootNamespace()),
+                serviceName,
+                namespace,
+                flags.string("webhook-config-name", WebhookConfiguration.name(serviceName, namespace)),
                 flags.bool("print-webhook-configuration"));
     }
 

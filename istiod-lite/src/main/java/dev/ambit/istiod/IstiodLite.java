@@ -22,6 +22,7 @@ import dev.ambit.istiod.config.FolderSource;
 import dev.ambit.istiod.config.kube.KubernetesSource;
 import dev.ambit.istiod.model.AmbientModel;
 import dev.ambit.istiod.model.MeshResources;
+import dev.ambit.istiod.webhook.CaBundlePatcher;
 import dev.ambit.istiod.webhook.ValidationWebhook;
 import dev.ambit.istiod.webhook.WebhookConfiguration;
 import dev.ambit.istiod.xds.XdsServer;
@@ -141,13 +142,14 @@ public final class IstiodLite implements AutoCloseable {
                 .get("/ready", req -> firstModel.getCount() == 0
                         ? Response.text("ready\n") : Response.status(503, "waiting for the first config snapshot\n"))
                 .get("/healthz", req -> Response.text("ok\n"))
-                .get("/debug/model", guarded(debug, req -> Response.json(DebugJson.model(model, rejected, failClosed))))
-                .get("/debug/clients", guarded(debug, req -> Response.json(xds.debugView().toJson())))
-                .get("/debug/config", guarded(debug, req -> Response.json(DebugJson.rejected(rejected, failClosed))))
-                .get("/debug/trust-bundle", guarded(debug, req -> Response.text(ca.trustBundlePem())))
+                .getAsync("/debug/model", guarded(debug, req -> Response.json(DebugJson.model(model, rejected, failClosed))))
+                .getAsync("/debug/clients", guarded(debug, req -> Response.json(xds.debugView().toJson())))
+                .getAsync("/debug/config", guarded(debug, req -> Response.json(DebugJson.rejected(rejected, failClosed))))
+                .getAsync("/debug/trust-bundle", guarded(debug, req -> Response.text(ca.trustBundlePem())))
                 .bind(config.address(config.monitoringPort()));
         if (config.kubernetes()) {
             webhook = startWebhook(ca);
+            registerWebhook(CaBundlePatcher.kubernetes(kubernetes()), config.webhookConfigName(), ca.trustBundlePem());
         }
 
         source = config.kubernetes() ? KubernetesSource.builder(metrics).build()
@@ -173,11 +175,17 @@ public final class IstiodLite implements AutoCloseable {
     }
 
     /** {@code /debug/*}: the whole model, so only for loopback callers or valid tokens ({@link DebugAccess}). */
-    private static HttpEndpoints.Handler guarded(DebugAccess access, HttpEndpoints.Handler handler) {
-        return req -> {
-            Response refusal = access.refusal(req);
-            return refusal != null ? refusal : handler.handle(req);
-        };
+    static HttpEndpoints.AsyncHandler guarded(DebugAccess access, HttpEndpoints.Handler handler) {
+        return req -> access.refusal(req).thenApply(refusal -> {
+            if (refusal != null) {
+                return refusal;
+            }
+            try {
+                return handler.handle(req);
+            } catch (Exception e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        });
     }
 
     /** The validating webhook, with a serving certificate from the mesh CA for the Service's names. */
@@ -192,6 +200,20 @@ public final class IstiodLite implements AutoCloseable {
             return ValidationWebhook.start(config.address(config.webhookPort()), key.getPrivate(), chain, metrics);
         } catch (java.security.GeneralSecurityException e) {
             throw new IllegalStateException("cannot set up TLS for the webhook port " + config.webhookPort(), e);
+        }
+    }
+
+    /**
+     * Fills in the webhook configuration's caBundle. Not fatal when it fails: istiod-lite
+     * still serves the mesh, only the API server cannot call the webhook (with
+     * {@code failurePolicy: Fail} it then refuses Istio objects, naming the webhook).
+     */
+    static void registerWebhook(CaBundlePatcher patcher, String name, String caBundlePem) {
+        try {
+            patcher.patch(name, caBundlePem);
+            log.info("validating webhook: caBundle of ValidatingWebhookConfiguration {} set", name);
+        } catch (IllegalStateException e) {
+            log.error("validating webhook: {}", e.getMessage());
         }
     }
 
@@ -260,10 +282,16 @@ public final class IstiodLite implements AutoCloseable {
             KeyPairGenerator gen = KeyPairGenerator.getInstance("EC");
             gen.initialize(new ECGenParameterSpec("secp256r1"));
             KeyPair key = gen.generateKeyPair();
-            String ns = config.mesh().rootNamespace();
-            List<X509Certificate> chain = ca.issueServing(key.getPublic(), List.of(
-                    "istiod." + ns + ".svc", "istiod." + ns + ".svc." + config.mesh().domainSuffix(),
-                    "istiod-lite", "localhost"), Duration.ofDays(365));
+            // <service>.<namespace>.svc, as the webhook's; and in the root namespace, the name the
+            // node agents check by default, when the two namespaces differ.
+            Set<String> names = new java.util.LinkedHashSet<>();
+            for (String ns : List.of(config.namespace(), config.mesh().rootNamespace())) {
+                names.add(config.serviceName() + "." + ns + ".svc");
+                names.add(config.serviceName() + "." + ns + ".svc." + config.mesh().domainSuffix());
+            }
+            names.add("istiod-lite");
+            names.add("localhost");
+            List<X509Certificate> chain = ca.issueServing(key.getPublic(), List.copyOf(names), Duration.ofDays(365));
             return GrpcSslContexts.configure(SslContextBuilder.forServer(key.getPrivate(),
                     chain.toArray(X509Certificate[]::new)).protocols("TLSv1.3")).build();
         } catch (java.security.GeneralSecurityException | IOException e) {

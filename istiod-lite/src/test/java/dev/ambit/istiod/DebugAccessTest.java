@@ -2,7 +2,9 @@ package dev.ambit.istiod;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ambit.common.http.HttpEndpoints;
 import dev.ambit.common.http.HttpEndpoints.Request;
+import dev.ambit.common.http.HttpEndpoints.Response;
 import io.fabric8.kubernetes.api.model.authentication.TokenReview;
 import io.fabric8.kubernetes.api.model.authentication.TokenReviewStatusBuilder;
 import io.fabric8.kubernetes.api.model.authentication.UserInfoBuilder;
@@ -23,10 +25,15 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Queue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -75,9 +82,9 @@ class DebugAccessTest {
     @Test
     void withoutATokenFileOnlyLoopbackIsServed() {
         DebugAccess access = DebugAccess.loopbackOnly();
-        assertThat(access.refusal(request("10.1.2.3", TOKEN)).status()).isEqualTo(401);
-        assertThat(access.refusal(request("127.0.0.1", null))).isNull();
-        assertThat(access.refusal(request("::1", null))).isNull();
+        assertThat(refusalOf(access, request("10.1.2.3", TOKEN)).status()).isEqualTo(401);
+        assertThat(refusalOf(access, request("127.0.0.1", null))).isNull();
+        assertThat(refusalOf(access, request("::1", null))).isNull();
     }
 
     @Test
@@ -103,17 +110,80 @@ class DebugAccessTest {
             }).always();
             DebugAccess access = DebugAccess.tokenReview(client, "istio-system");
 
-            assertThat(access.refusal(request("10.1.2.3", "operator"))).isNull();
-            assertThat(access.refusal(request("10.1.2.3", "operator"))).isNull();
+            assertThat(refusalOf(access, request("10.1.2.3", "operator"))).isNull();
+            assertThat(refusalOf(access, request("10.1.2.3", "operator"))).isNull();
             assertThat(reviews).as("an accepted token is remembered").hasValue(1);
-            var outsider = access.refusal(request("10.1.2.3", "outsider"));
+            Response outsider = refusalOf(access, request("10.1.2.3", "outsider"));
             assertThat(outsider.status()).isEqualTo(403);
             assertThat(outsider.body()).contains("system:serviceaccount:shop:frontend").contains("istio-system");
-            assertThat(access.refusal(request("10.1.2.3", "forged")).status()).isEqualTo(401);
-            assertThat(access.refusal(request("10.1.2.3", null)).status()).isEqualTo(401);
+            assertThat(refusalOf(access, request("10.1.2.3", "forged")).status()).isEqualTo(401);
+            assertThat(refusalOf(access, request("10.1.2.3", null)).status()).isEqualTo(401);
         } finally {
             apiServer.destroy();
         }
+    }
+
+    @Test
+    void aSlowTokenReviewDoesNotHoldTheMonitoringEventLoop() throws Exception {
+        InetAddress external = nonLoopbackAddress();
+        Assumptions.assumeTrue(external != null, "this host has no non-loopback IPv4 address to call from");
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicInteger checks = new AtomicInteger();
+        DebugAccess access = DebugAccess.tokenCheck(token -> {
+            checks.incrementAndGet();
+            try {
+                release.await(30, TimeUnit.SECONDS); // an API server that takes its time
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return new DebugAccess.Verdict(401, "token rejected");
+        }, "with a token", System::nanoTime);
+        try (HttpEndpoints http = HttpEndpoints.builder("test-monitoring")
+                .get("/ready", req -> Response.text("ready\n"))
+                .get("/metrics", req -> Response.prometheus("up 1\n"))
+                .getAsync("/debug/config", IstiodLite.guarded(access, req -> Response.json("{}")))
+                .bind(new InetSocketAddress("0.0.0.0", 0))) {
+            String remote = "http://" + external.getHostAddress() + ":" + http.localAddress().getPort();
+            HttpClient client = HttpClient.newHttpClient();
+            List<CompletableFuture<HttpResponse<String>>> debug = new ArrayList<>();
+            for (int i = 0; i < DebugAccess.MAX_CONCURRENT_CHECKS + 3; i++) {
+                debug.add(client.sendAsync(HttpRequest.newBuilder(URI.create(remote + "/debug/config"))
+                        .header("Authorization", "Bearer bogus-" + i).build(), HttpResponse.BodyHandlers.ofString()));
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (checks.get() < DebugAccess.MAX_CONCURRENT_CHECKS && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertThat(checks).as("reviews in flight").hasValue(DebugAccess.MAX_CONCURRENT_CHECKS);
+
+            long start = System.nanoTime();
+            assertThat(get(remote + "/ready", null).statusCode()).isEqualTo(200);
+            assertThat(get(remote + "/metrics", null).statusCode()).isEqualTo(200);
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).as("/ready and /metrics while reviews hang")
+                    .isLessThan(Duration.ofSeconds(5));
+            long refusedAtOnce = debug.stream().filter(CompletableFuture::isDone).count();
+            // the requests over the bound were answered 503 without waiting for a review
+            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (debug.stream().filter(CompletableFuture::isDone).count() < 3 && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertThat(debug.stream().filter(CompletableFuture::isDone).map(f -> f.join().statusCode()))
+                    .as("answered before any review finished (%d at the first look)", refusedAtOnce)
+                    .containsExactly(503, 503, 503);
+
+            release.countDown();
+            for (CompletableFuture<HttpResponse<String>> f : debug) {
+                assertThat(f.get(10, TimeUnit.SECONDS).statusCode()).isIn(401, 503);
+            }
+            int before = checks.get();
+            HttpResponse<String> again = get(remote + "/debug/config", "bogus-0");
+            assertThat(again.statusCode()).isEqualTo(401);
+            assertThat(checks).as("a rejected token is remembered, not reviewed again").hasValue(before);
+        }
+    }
+
+    private static Response refusalOf(DebugAccess access, Request request) {
+        return access.refusal(request).toCompletableFuture().join();
     }
 
     private static Request request(String peer, String token) {

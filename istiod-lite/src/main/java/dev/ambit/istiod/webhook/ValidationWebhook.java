@@ -52,6 +52,24 @@ public final class ValidationWebhook implements AutoCloseable {
     static final String ORIGIN = "admission";
 
     private static final Logger log = LoggerFactory.getLogger(ValidationWebhook.class);
+
+    /**
+     * Longest a request may take to arrive, and a response to leave, in seconds: the API
+     * server gives up on a review after {@code timeoutSeconds: 10}, so a connection still
+     * sending (or not reading) after that is a slow client holding one of the 2 threads.
+     * The JDK's server closes such connections (and never-used ones) after this time.
+     */
+    static final long MAX_EXCHANGE_SECONDS = 10;
+
+    static {
+        // The JDK's HTTP server reads its timeouts from these system properties once, when its
+        // classes load (istiod-lite loads them here first); an operator's own -D value wins.
+        for (String p : new String[] {"sun.net.httpserver.maxReqTime", "sun.net.httpserver.maxRspTime"}) {
+            if (System.getProperty(p) == null) {
+                System.setProperty(p, Long.toString(MAX_EXCHANGE_SECONDS));
+            }
+        }
+    }
     /** An UPDATE carries object and oldObject, each up to the object limit, plus the review around them. */
     private static final int MAX_REVIEW_BYTES = 2 * Limits.MAX_OBJECT_BYTES + 64 * 1024;
 

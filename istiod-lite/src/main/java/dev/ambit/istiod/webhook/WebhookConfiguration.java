@@ -18,6 +18,11 @@ public final class WebhookConfiguration {
 
     private WebhookConfiguration() {}
 
+    /** Its name: {@code <service>-validator-<namespace>} (Istio's is {@code istio-validator-<namespace>}). */
+    public static String name(String serviceName, String namespace) {
+        return serviceName + "-validator-" + namespace;
+    }
+
     /**
      * The configuration as YAML.
      *
@@ -34,7 +39,7 @@ public final class WebhookConfiguration {
                 apiVersion: admissionregistration.k8s.io/v1
                 kind: ValidatingWebhookConfiguration
                 metadata:
-                  name: %1$s-validator-%2$s
+                  name: %5$s
                   labels: {app: istiod-lite}
                 webhooks:
                 - name: validation.%1$s.%2$s.ambit.dev
@@ -51,6 +56,6 @@ public final class WebhookConfiguration {
                     apiVersions: ["*"]
                     resources: ["*"]
                     scope: "*"
-                """.formatted(serviceName, namespace, ValidationWebhook.PATH, caBundle);
+                """.formatted(serviceName, namespace, ValidationWebhook.PATH, caBundle, name(serviceName, namespace));
     }
 }

@@ -131,6 +131,58 @@ class ValidationWebhookTest {
         assertThat(r.getStatus().getMessage()).contains("over the limit of " + Limits.MAX_OBJECT_BYTES + " bytes");
     }
 
+    @Test
+    void slowClientsCannotHoldTheWebhook() throws Exception {
+        // As many slow clients as the webhook has threads: each sends its headers and a piece
+        // of the body, then stalls.
+        List<SSLSocket> slow = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; i < 2; i++) {
+                SSLSocket s = connect();
+                s.getOutputStream().write(("POST /validate HTTP/1.1\r\nHost: " + SERVICE_HOST
+                        + "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"kind\"")
+                        .getBytes(StandardCharsets.US_ASCII));
+                s.getOutputStream().flush();
+                slow.add(s);
+            }
+            // The review's own 10 s start when it connects: it must not time out in the queue
+            // just as the stalled ones free the threads.
+            Thread.sleep(5_000);
+            long start = System.nanoTime();
+            // A real review still gets its answer once the stalled ones time out.
+            assertThat(review("CREATE", policy("ALLOW", List.of("cluster.local/ns/shop/sa/frontend"))).getAllowed())
+                    .isTrue();
+            assertThat(Duration.ofNanos(System.nanoTime() - start))
+                    .isLessThan(Duration.ofSeconds(ValidationWebhook.MAX_EXCHANGE_SECONDS + 15));
+            for (SSLSocket s : slow) {
+                s.setSoTimeout(30_000);
+                int read;
+                try {
+                    read = s.getInputStream().read();
+                } catch (java.net.SocketException reset) {
+                    read = -1; // a reset is the server closing it too
+                }
+                assertThat(read).as("the server closed the stalled connection").isEqualTo(-1);
+            }
+        } finally {
+            for (SSLSocket s : slow) {
+                s.close();
+            }
+        }
+    }
+
+    private SSLSocket connect() throws Exception {
+        Socket plain = new Socket(InetAddress.getLoopbackAddress(), webhook.localAddress().getPort());
+        SSLSocket socket = (SSLSocket) tls.getSocketFactory().createSocket(plain, SERVICE_HOST,
+                webhook.localAddress().getPort(), true);
+        socket.setSoTimeout(30_000); // without server timeouts the handshake waits for a free thread forever
+        SSLParameters params = socket.getSSLParameters();
+        params.setServerNames(List.of(new SNIHostName(SERVICE_HOST)));
+        socket.setSSLParameters(params);
+        socket.startHandshake();
+        return socket;
+    }
+
     /**
      * POST /validate over TLS to the loopback listener, verifying the certificate for the
      * Service's name as the API server does (HTTPS endpoint identification, SNI).

@@ -31,13 +31,16 @@ import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * A small HTTP/1.1 server for monitoring, health and admin endpoints (not the data
- * path): one event loop thread, requests up to 64 KiB, handlers that return quickly.
+ * path): one event loop thread, requests up to 64 KiB, handlers that return quickly
+ * ({@link Handler}) or answer later without holding the thread ({@link AsyncHandler}).
  *
  * <pre>{@code
  * HttpEndpoints http = HttpEndpoints.builder("monitoring")
@@ -101,6 +104,16 @@ public final class HttpEndpoints implements AutoCloseable {
         Response handle(Request request) throws Exception;
     }
 
+    /**
+     * Answers one request later: for handlers that wait on something (an API server call).
+     * Called on the event loop, it must return at once; the response is written whenever
+     * the stage completes, from any thread, so the event loop keeps serving other requests.
+     */
+    @FunctionalInterface
+    public interface AsyncHandler {
+        CompletionStage<Response> handle(Request request) throws Exception;
+    }
+
     public static Builder builder(String name) {
         return new Builder(name);
     }
@@ -108,7 +121,7 @@ public final class HttpEndpoints implements AutoCloseable {
     /** Routes by exact path and method. */
     public static final class Builder {
         private final String name;
-        private final Map<String, Handler> routes = new LinkedHashMap<>();
+        private final Map<String, AsyncHandler> routes = new LinkedHashMap<>();
 
         private Builder(String name) {
             this.name = requireNonNull(name, "name");
@@ -123,6 +136,16 @@ public final class HttpEndpoints implements AutoCloseable {
         }
 
         public Builder route(String method, String path, Handler handler) {
+            requireNonNull(handler, "handler");
+            return routeAsync(method, path, req -> CompletableFuture.completedFuture(handler.handle(req)));
+        }
+
+        /** A GET whose response comes later ({@link AsyncHandler}). */
+        public Builder getAsync(String path, AsyncHandler handler) {
+            return routeAsync("GET", path, handler);
+        }
+
+        public Builder routeAsync(String method, String path, AsyncHandler handler) {
             requireNonNull(method, "method");
             requireNonNull(path, "path");
             requireNonNull(handler, "handler");
@@ -146,7 +169,7 @@ public final class HttpEndpoints implements AutoCloseable {
     private final EventLoopGroup group;
     private final Channel channel;
 
-    private HttpEndpoints(String name, Map<String, Handler> routes, InetSocketAddress address) {
+    private HttpEndpoints(String name, Map<String, AsyncHandler> routes, InetSocketAddress address) {
         group = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("ambit-http-" + name, true),
                 NioIoHandler.newFactory());
         try {
@@ -180,9 +203,9 @@ public final class HttpEndpoints implements AutoCloseable {
 
     private static final class Dispatcher extends SimpleChannelInboundHandler<FullHttpRequest> {
         private final String name;
-        private final Map<String, Handler> routes;
+        private final Map<String, AsyncHandler> routes;
 
-        Dispatcher(String name, Map<String, Handler> routes) {
+        Dispatcher(String name, Map<String, AsyncHandler> routes) {
             this.name = name;
             this.routes = routes;
         }
@@ -190,32 +213,54 @@ public final class HttpEndpoints implements AutoCloseable {
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest req) {
             QueryStringDecoder uri = new QueryStringDecoder(req.uri());
-            Handler handler = routes.get(req.method().name() + " " + uri.path());
-            Response response;
+            AsyncHandler handler = routes.get(req.method().name() + " " + uri.path());
+            boolean keepAlive = HttpUtil.isKeepAlive(req);
             if (handler == null) {
                 boolean otherMethod = routes.keySet().stream().anyMatch(k -> k.endsWith(" " + uri.path()));
-                response = otherMethod
+                write(ctx, keepAlive, otherMethod
                         ? Response.status(405, "method " + req.method() + " not allowed on " + uri.path() + "\n")
-                        : Response.status(404, "no endpoint " + uri.path() + "; try " + routes.keySet() + "\n");
-            } else {
-                try {
-                    Map<String, String> headers = new LinkedHashMap<>();
-                    req.headers().forEach(h -> headers.putIfAbsent(h.getKey().toLowerCase(java.util.Locale.ROOT),
-                            h.getValue()));
-                    response = handler.handle(new Request(req.method().name(), uri.path(), uri.parameters(),
-                            req.content().toString(StandardCharsets.UTF_8),
-                            (InetSocketAddress) ctx.channel().remoteAddress(), headers));
-                } catch (Exception e) {
-                    log.warn("{} endpoint {} failed", name, uri.path(), e);
-                    response = Response.status(500, e.toString() + "\n");
-                }
+                        : Response.status(404, "no endpoint " + uri.path() + "; try " + routes.keySet() + "\n"));
+                return;
             }
+            CompletionStage<Response> pending;
+            try {
+                Map<String, String> headers = new LinkedHashMap<>();
+                req.headers().forEach(h -> headers.putIfAbsent(h.getKey().toLowerCase(java.util.Locale.ROOT),
+                        h.getValue()));
+                pending = requireNonNull(handler.handle(new Request(req.method().name(), uri.path(),
+                        uri.parameters(), req.content().toString(StandardCharsets.UTF_8),
+                        (InetSocketAddress) ctx.channel().remoteAddress(), headers)), "response stage");
+            } catch (Exception e) {
+                pending = CompletableFuture.failedFuture(e);
+            }
+            // HTTP/1.1 without pipelining support here: one request at a time per connection,
+            // so reads pause until this response is written (AUTO_READ stays on otherwise).
+            ctx.channel().config().setAutoRead(false);
+            pending.whenComplete((response, failure) -> {
+                Response out = response;
+                if (failure != null || out == null) {
+                    log.warn("{} endpoint {} failed", name, uri.path(), failure);
+                    out = Response.status(500, (failure == null ? "no response" : failure.toString()) + "\n");
+                }
+                Response answer = out;
+                Runnable send = () -> {
+                    write(ctx, keepAlive, answer);
+                    ctx.channel().config().setAutoRead(true);
+                };
+                if (ctx.executor().inEventLoop()) {
+                    send.run();
+                } else {
+                    ctx.executor().execute(send);
+                }
+            });
+        }
+
+        private static void write(ChannelHandlerContext ctx, boolean keepAlive, Response response) {
             FullHttpResponse out = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
                     HttpResponseStatus.valueOf(response.status()),
                     Unpooled.copiedBuffer(response.body(), StandardCharsets.UTF_8));
             out.headers().set(HttpHeaderNames.CONTENT_TYPE, response.contentType());
             HttpUtil.setContentLength(out, out.content().readableBytes());
-            boolean keepAlive = HttpUtil.isKeepAlive(req);
             if (keepAlive) {
                 out.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
                 ctx.writeAndFlush(out);
