@@ -297,6 +297,12 @@ public final class FolderSource implements ConfigSource {
         } catch (YAMLException e) {
             return unreadable(origin, content, old, lastGoodOthers,
                     new ConfigError(origin, null, "", "invalid YAML: " + e.getMessage()));
+        } catch (RuntimeException e) {
+            // SnakeYAML's constructors throw plain runtime exceptions for scalars that match a
+            // YAML 1.1 pattern but do not convert ("._" as a float: NumberFormatException).
+            // That is an unreadable file too, never a reason to stop a rescan or the start.
+            return unreadable(origin, content, old, lastGoodOthers,
+                    new ConfigError(origin, null, "", "invalid YAML: " + e));
         }
         Map<ObjectRef, Boolean> seen = new LinkedHashMap<>();
         for (int i = 0; i < documents.size(); i++) {

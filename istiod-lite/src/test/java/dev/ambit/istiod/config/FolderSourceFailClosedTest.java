@@ -254,6 +254,36 @@ class FolderSourceFailClosedTest {
                                 FailClosed.Effect.DENY_ALL));
     }
 
+    @Test
+    void aScalarSnakeYamlCannotConstructIsInvalidYamlNotACrashAndFailsClosed() throws Exception {
+        // "._" matches YAML 1.1's float pattern but is no number: SnakeYAML throws
+        // NumberFormatException, not a YAMLException. It must count as an unreadable file (at
+        // start and on an edit), never stop istiod-lite or every later rescan.
+        String broken = """
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: default, namespace: shop}
+                spec: {mtls: {mode: STRICT}}
+                note: ._
+                """;
+        Files.writeString(dir.resolve("mtls.yaml"), broken);
+        start();
+        assertThat(rejections.poll()).singleElement().satisfies(e -> {
+            assertThat(e.origin()).isEqualTo("mtls.yaml");
+            assertThat(e.reason()).startsWith("invalid YAML");
+        });
+        assertThat(snapshots.poll().failClosed()).singleElement().satisfies(f -> {
+            assertThat(f.ref().kind()).isEqualTo(Kind.PEER_AUTHENTICATION);
+            assertThat(f.namespace()).isEqualTo("shop");
+            assertThat(f.effect()).isEqualTo(FailClosed.Effect.STRICT);
+        });
+
+        // A later edit of another file still goes through.
+        Files.writeString(dir.resolve("deny.yaml"), denyPolicy("deny", 1));
+        ConfigSnapshot after = next(snapshots);
+        assertThat(after.failClosed()).hasSize(1);
+    }
+
     private void start() throws ConfigException {
         source = FolderSource.of(dir, Duration.ofMillis(50));
         source.start(listener);
