@@ -40,8 +40,7 @@ class AbortTest {
     /** Whatever a test killed comes back, so the next test (and class) starts from a whole cluster. */
     @AfterEach
     void restartAnythingDown() {
-        Ambitctl.Result r = Ambitctl.run(Duration.ofMinutes(2), "local", "start");
-        assertThat(r.ok()).as("local start after the test: %s", r).isTrue();
+        mesh.startAnythingDown();
     }
 
     @Test

@@ -75,8 +75,7 @@ class ApplyFailsClosedTest {
     /** Whatever a failed test left down comes back. */
     @AfterEach
     void restartAnythingDown() {
-        Ambitctl.Result r = Ambitctl.run(Duration.ofMinutes(2), "local", "start");
-        assertThat(r.ok()).as("local start after the test: %s", r).isTrue();
+        mesh.startAnythingDown();
     }
 
     @Test

@@ -33,8 +33,7 @@ class FailoverTest {
     /** Whatever a test left down comes back, so the next test starts from a whole cluster. */
     @AfterEach
     void restartAnythingDown() {
-        Ambitctl.Result r = Ambitctl.run(Duration.ofMinutes(2), "local", "start");
-        assertThat(r.ok()).as("local start after the test: %s", r).isTrue();
+        mesh.startAnythingDown();
     }
 
     @Test

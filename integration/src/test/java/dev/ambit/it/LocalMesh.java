@@ -1,5 +1,6 @@
 package dev.ambit.it;
 
+import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -467,6 +468,16 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback, TestWatche
     }
 
     // ------------------------------------------------------------------ waiting
+
+    /**
+     * {@code local start}: brings back whatever a test killed (istiod, an agent, the
+     * controller), so the next test, and the next class sharing this cluster, start from a
+     * whole cluster. For the fault tests' {@code @AfterEach}.
+     */
+    void startAnythingDown() {
+        Ambitctl.Result r = Ambitctl.run(Duration.ofMinutes(2), "local", "start");
+        assertThat(r.ok()).as("local start after the test: %s", r).isTrue();
+    }
 
     /**
      * Polls {@code check} (every 500 ms) until it returns non-null (or {@code true}); fails

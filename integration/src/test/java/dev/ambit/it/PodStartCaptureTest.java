@@ -34,8 +34,7 @@ class PodStartCaptureTest {
 
     @AfterEach
     void restartAnythingDown() {
-        Ambitctl.Result r = Ambitctl.run(Duration.ofMinutes(2), "local", "start");
-        assertThat(r.ok()).as("local start after the test: %s", r).isTrue();
+        mesh.startAnythingDown();
         mesh.deleteNamespace(NS);
         mesh.deleteNamespace(OUT);
     }
