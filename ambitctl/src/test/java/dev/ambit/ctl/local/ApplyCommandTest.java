@@ -129,17 +129,7 @@ class ApplyCommandTest {
         for (int i = 0; i <= 90_000; i++) {
             principals.append(i == 0 ? "" : ", ").append("\"cluster.local/ns/q/sa/").append("%05d".formatted(i)).append('"');
         }
-        String huge = """
-                apiVersion: security.istio.io/v1
-                kind: AuthorizationPolicy
-                metadata: {name: deny-many, namespace: shop}
-                spec:
-                  action: DENY
-                  rules:
-                  - from:
-                    - source:
-                        principals: [%s]
-                """.formatted(principals);
+        String huge = denyMany(principals.toString());
         assertThat(huge.length()).isGreaterThan(2_700_000);
 
         Run r = run("apply", "-f", file("huge.yaml", NAMESPACE + huge));
@@ -157,17 +147,7 @@ class ApplyCommandTest {
             principals.append(i == 0 ? "" : ", ").append("\"cluster.local/ns/it-apply-elsewhere/sa/caller-number-")
                     .append("%06d".formatted(i)).append('"');
         }
-        String large = """
-                apiVersion: security.istio.io/v1
-                kind: AuthorizationPolicy
-                metadata: {name: deny-many, namespace: shop}
-                spec:
-                  action: DENY
-                  rules:
-                  - from:
-                    - source:
-                        principals: [%s, "cluster.local/ns/shop/sa/intruder"]
-                """.formatted(principals);
+        String large = denyMany(principals + ", \"cluster.local/ns/shop/sa/intruder\"");
 
         Run r = run("apply", "-f", file("large.yaml", large));
 
@@ -335,5 +315,20 @@ class ApplyCommandTest {
             }
         }
         return out;
+    }
+
+    /** The DENY policy {@code shop/deny-many} naming {@code principals}, a YAML flow list's items. */
+    private static String denyMany(String principals) {
+        return """
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: deny-many, namespace: shop}
+                spec:
+                  action: DENY
+                  rules:
+                  - from:
+                    - source:
+                        principals: [%s]
+                """.formatted(principals);
     }
 }
