@@ -23,21 +23,11 @@ class FolderSourceFailClosedTest {
     @TempDir
     Path dir;
 
-    private final LinkedBlockingQueue<ConfigSnapshot> snapshots = new LinkedBlockingQueue<>();
-    private final LinkedBlockingQueue<List<ConfigError>> rejections = new LinkedBlockingQueue<>();
+    private final Deliveries listener = new Deliveries();
+    private final LinkedBlockingQueue<ConfigSnapshot> snapshots = listener.snapshots;
+    private final LinkedBlockingQueue<List<ConfigError>> rejections = listener.rejections;
     private FolderSource source;
 
-    private final ConfigSource.Listener listener = new ConfigSource.Listener() {
-        @Override
-        public void onSnapshot(ConfigSnapshot snapshot) {
-            snapshots.add(snapshot);
-        }
-
-        @Override
-        public void onRejected(List<ConfigError> errors) {
-            rejections.add(errors);
-        }
-    };
 
     @AfterEach
     void stop() {
