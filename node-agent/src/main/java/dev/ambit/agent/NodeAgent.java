@@ -2,14 +2,6 @@ package dev.ambit.agent;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.ambit.agent.admin.AdminServer;
-import dev.ambit.agent.admin.Readiness;
-import dev.ambit.agent.admin.StatsServer;
-import dev.ambit.agent.health.EndpointHealth;
-import dev.ambit.agent.identity.CaClient;
-import dev.ambit.agent.identity.CertificateManager;
-import dev.ambit.agent.identity.TlsContexts;
-import dev.ambit.agent.identity.TrustBundle;
 import dev.ambit.agent.inpod.Capture;
 import dev.ambit.agent.inpod.CniServer;
 import dev.ambit.agent.inpod.InPodManager;
@@ -17,17 +9,26 @@ import dev.ambit.agent.inpod.KubernetesSandboxes;
 import dev.ambit.agent.inpod.LocalSandboxes;
 import dev.ambit.agent.inpod.PodProxy;
 import dev.ambit.agent.inpod.SandboxSource;
-import dev.ambit.agent.proxy.HbonePool;
 import dev.ambit.agent.proxy.OriginalDestinations;
 import dev.ambit.agent.proxy.PodNetwork;
-import dev.ambit.agent.proxy.Transport;
 import dev.ambit.agent.redirect.EbpfRedirector;
 import dev.ambit.agent.redirect.RedirectConfig;
-import dev.ambit.agent.state.ProxyState;
-import dev.ambit.agent.xds.XdsClient;
 import dev.ambit.common.config.Limits;
 import dev.ambit.common.json.JsonWriter;
 import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.proxy.admin.AdminServer;
+import dev.ambit.proxy.admin.ProxyLogging;
+import dev.ambit.proxy.admin.Readiness;
+import dev.ambit.proxy.admin.StatsServer;
+import dev.ambit.proxy.health.EndpointHealth;
+import dev.ambit.proxy.identity.CaClient;
+import dev.ambit.proxy.identity.CertificateManager;
+import dev.ambit.proxy.identity.TlsContexts;
+import dev.ambit.proxy.identity.TrustBundle;
+import dev.ambit.proxy.net.HbonePool;
+import dev.ambit.proxy.net.Transport;
+import dev.ambit.proxy.state.ProxyState;
+import dev.ambit.proxy.xds.XdsClient;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.grpc.ManagedChannel;
@@ -66,7 +67,7 @@ public final class NodeAgent implements AutoCloseable {
     static {
         // Before the first logger exists (the next line): JUL's manager is chosen once.
         if (System.getProperty("java.util.logging.manager") == null) {
-            System.setProperty("java.util.logging.manager", AgentLogging.MANAGER);
+            System.setProperty("java.util.logging.manager", ProxyLogging.MANAGER);
         }
     }
 
@@ -369,7 +370,7 @@ public final class NodeAgent implements AutoCloseable {
             return;
         }
         try {
-            AgentLogging.configure(config.log(), config.logJson());
+            ProxyLogging.configure(config.log(), config.logJson());
         } catch (IllegalArgumentException e) {
             System.err.println("node-agent: --log: " + e.getMessage());
             System.exit(2);
@@ -385,7 +386,7 @@ public final class NodeAgent implements AutoCloseable {
         }
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             agent.shutdown();
-            AgentLogging.shutdownComplete();
+            ProxyLogging.shutdownComplete();
         }, "ambit-shutdown"));
         agent.awaitTermination();
     }

@@ -2,8 +2,8 @@ package dev.ambit.agent;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.ambit.agent.identity.TlsContexts;
 import dev.ambit.common.config.Flags;
+import dev.ambit.proxy.identity.TlsContexts;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -3,7 +3,7 @@ package dev.ambit.agent;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.ambit.agent.identity.TlsContexts;
+import dev.ambit.proxy.identity.TlsContexts;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;

@@ -2,15 +2,15 @@ package dev.ambit.agent.inpod;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.ambit.agent.identity.CertificateManager;
-import dev.ambit.agent.identity.WorkloadCertificate;
 import dev.ambit.agent.proxy.PodNetwork;
-import dev.ambit.agent.proxy.Transport;
-import dev.ambit.agent.state.ProxyState;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.proxy.identity.CertificateManager;
+import dev.ambit.proxy.identity.WorkloadCertificate;
+import dev.ambit.proxy.net.Transport;
+import dev.ambit.proxy.state.ProxyState;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -41,7 +41,7 @@ import org.slf4j.LoggerFactory;
  *       the app before what guards it is known: the first xDS sync is complete (it brings the
  *       namespace and mesh-wide policies, which the workload does not name) and every policy
  *       the workload names ({@code authorization_policies}) is in the state. The
- *       {@link dev.ambit.agent.rbac.Authorizer} skips a named policy it does not know, and
+ *       {@link dev.ambit.proxy.authz.Authorizer} skips a named policy it does not know, and
  *       within one xDS update an Address can arrive before the Authorization it names; a
  *       connection is held until the policy is there, and reset (fail closed) if it is not by
  *       the deadline;

@@ -2,19 +2,19 @@ package dev.ambit.agent.inpod;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.ambit.agent.health.EndpointHealth;
-import dev.ambit.agent.identity.CertificateManager;
-import dev.ambit.agent.identity.TlsContexts;
 import dev.ambit.agent.proxy.Hbone15008Listener;
-import dev.ambit.agent.proxy.HbonePool;
 import dev.ambit.agent.proxy.InboundContext;
 import dev.ambit.agent.proxy.OriginalDestinations;
 import dev.ambit.agent.proxy.Outbound;
 import dev.ambit.agent.proxy.Plaintext15006Listener;
 import dev.ambit.agent.proxy.PodNetwork;
-import dev.ambit.agent.state.ProxyState;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.proxy.health.EndpointHealth;
+import dev.ambit.proxy.identity.CertificateManager;
+import dev.ambit.proxy.identity.TlsContexts;
+import dev.ambit.proxy.net.HbonePool;
+import dev.ambit.proxy.state.ProxyState;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.unix.UnixChannel;
 import java.net.InetAddress;

@@ -2,10 +2,10 @@ package dev.ambit.agent.proxy;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.ambit.agent.health.EndpointHealth;
-import dev.ambit.agent.state.Endpoint;
-import dev.ambit.agent.state.ProxyState;
 import dev.ambit.api.workload.Service;
+import dev.ambit.proxy.health.EndpointHealth;
+import dev.ambit.proxy.state.Endpoint;
+import dev.ambit.proxy.state.ProxyState;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;

@@ -2,17 +2,18 @@ package dev.ambit.agent.proxy;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.ambit.agent.identity.CertificateManager;
-import dev.ambit.agent.identity.TlsContexts;
-import dev.ambit.agent.identity.WorkloadCertificate;
-import dev.ambit.agent.rbac.ConnectionAttributes;
-import dev.ambit.agent.rbac.Decision;
-import dev.ambit.agent.telemetry.ConnectionLabels;
 import dev.ambit.api.workload.Workload;
-import dev.ambit.common.hbone.HboneRequest;
-import dev.ambit.common.hbone.HboneServer;
-import dev.ambit.common.hbone.HboneTarget;
 import dev.ambit.common.identity.SpiffeId;
+import dev.ambit.proxy.authz.ConnectionAttributes;
+import dev.ambit.proxy.authz.Decision;
+import dev.ambit.proxy.hbone.HboneRequest;
+import dev.ambit.proxy.hbone.HboneServer;
+import dev.ambit.proxy.hbone.HboneTarget;
+import dev.ambit.proxy.identity.CertificateManager;
+import dev.ambit.proxy.identity.TlsContexts;
+import dev.ambit.proxy.identity.WorkloadCertificate;
+import dev.ambit.proxy.net.ListenerChannel;
+import dev.ambit.proxy.telemetry.ConnectionLabels;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelDuplexHandler;
@@ -56,9 +57,9 @@ import org.slf4j.LoggerFactory;
  * {@link TlsContexts#checkNegotiated} and the peer's identity; then per tunnel:
  * <ol>
  *   <li>{@code :authority} must be one of the pod's addresses, else {@code 403};</li>
- *   <li>the destination workload must be in {@link dev.ambit.agent.state.ProxyState} under
+ *   <li>the destination workload must be in {@link dev.ambit.proxy.state.ProxyState} under
  *       this pod's uid, else {@code 503};</li>
- *   <li>the {@link dev.ambit.agent.rbac.Authorizer} decides on the peer identity, the source
+ *   <li>the {@link dev.ambit.proxy.authz.Authorizer} decides on the peer identity, the source
  *       address ({@code Forwarded: for=} when present, else the TLS peer) and the
  *       destination port; a denial is {@code 403} naming the policy;</li>
  *   <li>the app is connected from inside the pod (the redirection exempts connections from
@@ -384,7 +385,7 @@ public final class Hbone15008Listener implements AutoCloseable {
 
     // ---------------------------------------------------------------- tunnels
 
-    /** The {@link dev.ambit.common.hbone.HboneDecider}: runs on the connection's event loop, never blocks. */
+    /** The {@link dev.ambit.proxy.hbone.HboneDecider}: runs on the connection's event loop, never blocks. */
     private CompletionStage<HboneTarget> decide(HboneRequest request, Channel stream) {
         Channel connection = stream.parent();
         SpiffeId peer = connection.attr(PEER).get();

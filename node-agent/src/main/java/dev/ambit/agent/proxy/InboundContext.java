@@ -2,11 +2,13 @@ package dev.ambit.agent.proxy;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.ambit.agent.rbac.Authorizer;
-import dev.ambit.agent.state.ProxyState;
-import dev.ambit.agent.telemetry.TcpTelemetry;
-import dev.ambit.agent.telemetry.ConnectionLabels;
 import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.proxy.authz.Authorizer;
+import dev.ambit.proxy.net.EarlyInput;
+import dev.ambit.proxy.net.Transport;
+import dev.ambit.proxy.state.ProxyState;
+import dev.ambit.proxy.telemetry.ConnectionLabels;
+import dev.ambit.proxy.telemetry.TcpTelemetry;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;

@@ -1,7 +1,7 @@
 package dev.ambit.agent.proxy;
 
-import dev.ambit.agent.telemetry.ConnectionLabels;
 import dev.ambit.api.workload.Workload;
+import dev.ambit.proxy.telemetry.ConnectionLabels;
 
 /** Istio's TCP metric labels for an inbound connection (reporter "destination"). */
 final class InboundLabels {

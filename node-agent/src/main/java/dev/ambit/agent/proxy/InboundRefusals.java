@@ -11,7 +11,7 @@ import org.slf4j.LoggerFactory;
 /**
  * Counts and logs inbound connections and tunnels refused before they reached the app:
  * {@code ambit_agent_inbound_refused_total{reason}} plus one JSON line on the
- * {@code ambit.access} logger (the logger {@link dev.ambit.agent.telemetry.TcpTelemetry}
+ * {@code ambit.access} logger (the logger {@link dev.ambit.proxy.telemetry.TcpTelemetry}
  * writes accepted connections to), so every refusal shows up in the access log even when
  * it happened before anything about the connection was known (no TLS, no identity).
  *

@@ -2,10 +2,12 @@ package dev.ambit.agent.proxy;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.ambit.agent.health.EndpointHealth;
-import dev.ambit.agent.identity.CertificateManager;
-import dev.ambit.agent.state.ProxyState;
 import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.proxy.health.EndpointHealth;
+import dev.ambit.proxy.identity.CertificateManager;
+import dev.ambit.proxy.net.HbonePool;
+import dev.ambit.proxy.net.Transport;
+import dev.ambit.proxy.state.ProxyState;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;

@@ -1,10 +1,10 @@
 package dev.ambit.agent.proxy;
 
-import dev.ambit.agent.telemetry.ConnectionLabels;
 import dev.ambit.api.workload.Service;
 import dev.ambit.api.workload.TunnelProtocol;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.common.identity.SpiffeId;
+import dev.ambit.proxy.telemetry.ConnectionLabels;
 import java.net.InetAddress;
 import java.util.concurrent.ThreadLocalRandom;
 

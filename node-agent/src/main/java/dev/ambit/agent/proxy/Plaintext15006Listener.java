@@ -2,11 +2,14 @@ package dev.ambit.agent.proxy;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.ambit.agent.rbac.ConnectionAttributes;
-import dev.ambit.agent.rbac.Decision;
-import dev.ambit.agent.telemetry.ConnectionLabels;
 import dev.ambit.api.workload.Workload;
-import dev.ambit.common.hbone.Linger;
+import dev.ambit.proxy.authz.ConnectionAttributes;
+import dev.ambit.proxy.authz.Decision;
+import dev.ambit.proxy.hbone.Linger;
+import dev.ambit.proxy.net.EarlyInput;
+import dev.ambit.proxy.net.ListenerChannel;
+import dev.ambit.proxy.net.TcpRelay;
+import dev.ambit.proxy.telemetry.ConnectionLabels;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -27,7 +30,7 @@ import java.util.function.Function;
  * the accepted socket's <em>local</em> address ({@code sk_lookup} assigns the socket without
  * rewriting the packet).
  *
- * <p>Per connection: the {@link dev.ambit.agent.rbac.Authorizer} decides on a connection
+ * <p>Per connection: the {@link dev.ambit.proxy.authz.Authorizer} decides on a connection
  * without identity. {@code PeerAuthentication} STRICT arrives as a DENY policy matching
  * {@code not_principals: presence}, so it denies every plaintext connection; PERMISSIVE
  * leaves the decision to the other policies. Refused connections are reset (a RST, not a

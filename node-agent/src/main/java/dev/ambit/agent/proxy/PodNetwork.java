@@ -3,6 +3,8 @@ package dev.ambit.agent.proxy;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.ffi.NetNs;
+import dev.ambit.proxy.net.SocketFactory;
+import dev.ambit.proxy.net.Transport;
 import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import java.nio.file.Path;
@@ -23,19 +25,16 @@ import java.util.function.Supplier;
  * <p>Socket creation is behind this interface (as in ztunnel) so the proxy can be tested
  * in the test's own namespace with {@link #host(String)}.
  */
-public interface PodNetwork {
+public interface PodNetwork extends SocketFactory {
 
     /** The pod's uid, for logs. */
     String podUid();
 
-    /** The transport of the channels made here. */
-    Transport transport();
-
-    /** A new, unregistered server socket channel of {@link #transport()} inside the pod's network namespace. */
-    ServerSocketChannel newServerChannel();
-
-    /** A new, unregistered TCP channel of {@link #transport()} inside the pod's network namespace. */
-    SocketChannel newChannel();
+    /** The pod's uid: the pool keeps each pod's connections apart. */
+    @Override
+    default String owner() {
+        return podUid();
+    }
 
     /** Epoll sockets in the caller's own namespace: tests, and host-network pods. */
     static PodNetwork host(String podUid) {

@@ -1,21 +1,24 @@
 package dev.ambit.agent.proxy;
 
-import static dev.ambit.agent.state.MeshFixture.put;
-import static dev.ambit.agent.state.MeshFixture.workload;
+import static dev.ambit.proxy.state.MeshFixture.put;
+import static dev.ambit.proxy.state.MeshFixture.workload;
 import static dev.ambit.testing.Eventually.eventually;
 import static java.nio.charset.StandardCharsets.US_ASCII;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.ambit.agent.identity.CertificateManager;
-import dev.ambit.agent.identity.TlsContexts;
-import dev.ambit.agent.state.MeshFixture;
-import dev.ambit.agent.state.ProxyState;
 import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.WorkloadStatus;
-import dev.ambit.common.hbone.HboneClient;
-import dev.ambit.common.hbone.HboneRequest;
 import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.proxy.hbone.HboneClient;
+import dev.ambit.proxy.hbone.HboneRequest;
+import dev.ambit.proxy.identity.CertificateManager;
+import dev.ambit.proxy.identity.TlsContexts;
+import dev.ambit.proxy.net.HbonePool;
+import dev.ambit.proxy.net.TestServers;
+import dev.ambit.proxy.net.Transport;
+import dev.ambit.proxy.state.MeshFixture;
+import dev.ambit.proxy.state.ProxyState;
 import dev.ambit.testing.LeakCheck;
 import dev.ambit.testing.TestCa;
 import io.netty.bootstrap.Bootstrap;

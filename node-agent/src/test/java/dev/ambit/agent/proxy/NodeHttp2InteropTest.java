@@ -1,12 +1,11 @@
 package dev.ambit.agent.proxy;
 
+import static dev.ambit.proxy.state.MeshFixture.ports;
+import static dev.ambit.proxy.state.MeshFixture.put;
+import static dev.ambit.proxy.state.MeshFixture.service;
+import static dev.ambit.proxy.state.MeshFixture.uid;
+import static dev.ambit.proxy.state.MeshFixture.workload;
 import static dev.ambit.testing.Eventually.eventually;
-import dev.ambit.testing.MetricSamples;
-import static dev.ambit.agent.state.MeshFixture.ports;
-import static dev.ambit.agent.state.MeshFixture.put;
-import static dev.ambit.agent.state.MeshFixture.service;
-import static dev.ambit.agent.state.MeshFixture.uid;
-import static dev.ambit.agent.state.MeshFixture.workload;
 import static java.nio.charset.StandardCharsets.US_ASCII;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -14,14 +13,16 @@ import static org.assertj.core.api.Assertions.fail;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import dev.ambit.agent.identity.CertificateManager;
-import dev.ambit.agent.identity.TlsContexts;
-import dev.ambit.agent.identity.WorkloadCertificate;
-import dev.ambit.agent.state.ProxyState;
 import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.WorkloadStatus;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.proxy.identity.CertificateManager;
+import dev.ambit.proxy.identity.TlsContexts;
+import dev.ambit.proxy.identity.WorkloadCertificate;
+import dev.ambit.proxy.net.HbonePool;
+import dev.ambit.proxy.state.ProxyState;
+import dev.ambit.testing.MetricSamples;
 import dev.ambit.testing.TestCa;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;

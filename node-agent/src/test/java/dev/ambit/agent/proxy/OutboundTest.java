@@ -1,22 +1,24 @@
 package dev.ambit.agent.proxy;
 
+import static dev.ambit.proxy.state.MeshFixture.ports;
+import static dev.ambit.proxy.state.MeshFixture.put;
+import static dev.ambit.proxy.state.MeshFixture.service;
+import static dev.ambit.proxy.state.MeshFixture.workload;
 import static dev.ambit.testing.Eventually.eventually;
-import dev.ambit.testing.TestCa;
-import static dev.ambit.agent.state.MeshFixture.ports;
-import static dev.ambit.agent.state.MeshFixture.put;
-import static dev.ambit.agent.state.MeshFixture.service;
-import static dev.ambit.agent.state.MeshFixture.workload;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.ambit.agent.health.EndpointHealth;
-import dev.ambit.agent.identity.CertificateManager;
-import dev.ambit.agent.identity.TlsContexts;
-import dev.ambit.agent.state.ProxyState;
 import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.TunnelProtocol;
 import dev.ambit.api.workload.WorkloadStatus;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.proxy.health.EndpointHealth;
+import dev.ambit.proxy.identity.CertificateManager;
+import dev.ambit.proxy.identity.TlsContexts;
+import dev.ambit.proxy.net.HbonePool;
+import dev.ambit.proxy.net.TestServers;
+import dev.ambit.proxy.state.ProxyState;
+import dev.ambit.testing.TestCa;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.EpollIoHandler;
@@ -347,7 +349,7 @@ class OutboundTest {
         }
         assertThat(legacyEcho.accepts).hasValue(4);
         assertThat(metrics.value(Outbound.FAILOVERS, "connect")).isEqualTo(1.0);
-        assertThat(health.isEjected(new EndpointHealth.Key(dev.ambit.agent.state.MeshFixture.uid("legacy-1"),
+        assertThat(health.isEjected(new EndpointHealth.Key(dev.ambit.proxy.state.MeshFixture.uid("legacy-1"),
                 new InetSocketAddress("127.0.0.6", port)))).isTrue();
     }
 
@@ -497,6 +499,6 @@ class OutboundTest {
 
     /** The fixture's uid scheme. */
     static final class MeshFixtureUid {
-        static final String FRONTEND = dev.ambit.agent.state.MeshFixture.uid("frontend");
+        static final String FRONTEND = dev.ambit.proxy.state.MeshFixture.uid("frontend");
     }
 }

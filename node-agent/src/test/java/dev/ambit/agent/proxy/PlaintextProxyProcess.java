@@ -1,13 +1,15 @@
 package dev.ambit.agent.proxy;
 
-import static dev.ambit.agent.state.MeshFixture.put;
-import static dev.ambit.agent.state.MeshFixture.uid;
-import static dev.ambit.agent.state.MeshFixture.workload;
+import static dev.ambit.proxy.state.MeshFixture.put;
+import static dev.ambit.proxy.state.MeshFixture.uid;
+import static dev.ambit.proxy.state.MeshFixture.workload;
 
-import dev.ambit.agent.state.ProxyState;
 import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.WorkloadStatus;
 import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.proxy.net.TcpRelay;
+import dev.ambit.proxy.net.Transport;
+import dev.ambit.proxy.state.ProxyState;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;

@@ -3,6 +3,7 @@ package dev.ambit.agent.proxy;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowable;
 
+import dev.ambit.proxy.net.Transport;
 import dev.ambit.testing.Daemon;
 import java.io.IOException;
 import java.io.InputStream;
@@ -25,7 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The proxy process dies (SIGKILL) while relaying: the applications on both sides must see
  * a reset, never a clean end of stream, unless the relay had already ended their direction
- * gracefully ({@link dev.ambit.common.hbone.Linger}). The proxy is a real
+ * gracefully ({@link dev.ambit.proxy.hbone.Linger}). The proxy is a real
  * {@link Plaintext15006Listener} in a child JVM ({@link PlaintextProxyProcess}); client and
  * app are blocking sockets of this JVM. Epoll; {@link ProcessDeathIoUringTest} runs the same
  * on io_uring.

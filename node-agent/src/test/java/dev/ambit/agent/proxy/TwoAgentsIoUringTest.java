@@ -2,6 +2,7 @@ package dev.ambit.agent.proxy;
 
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.ambit.proxy.net.Transport;
 import org.junit.jupiter.api.BeforeAll;
 
 /** Every {@link TwoAgentsTest} case with both agents (and the app) on io_uring sockets and loops. */

@@ -1,12 +1,7 @@
 package dev.ambit.perf.jmh;
 
-import static dev.ambit.agent.state.MeshFixture.ip;
+import static dev.ambit.proxy.state.MeshFixture.ip;
 
-import dev.ambit.agent.rbac.Authorizer;
-import dev.ambit.agent.rbac.ConnectionAttributes;
-import dev.ambit.agent.rbac.Decision;
-import dev.ambit.agent.state.MeshFixture;
-import dev.ambit.agent.state.ProxyState;
 import dev.ambit.api.security.Action;
 import dev.ambit.api.security.Authorization;
 import dev.ambit.api.security.Clause;
@@ -17,6 +12,11 @@ import dev.ambit.api.security.StringMatch;
 import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.api.workload.WorkloadStatus;
+import dev.ambit.proxy.authz.Authorizer;
+import dev.ambit.proxy.authz.ConnectionAttributes;
+import dev.ambit.proxy.authz.Decision;
+import dev.ambit.proxy.state.MeshFixture;
+import dev.ambit.proxy.state.ProxyState;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;

@@ -1,7 +1,7 @@
 package dev.ambit.perf.jmh;
 
-import dev.ambit.agent.identity.TlsContexts;
-import dev.ambit.agent.identity.WorkloadCertificate;
+import dev.ambit.proxy.identity.TlsContexts;
+import dev.ambit.proxy.identity.WorkloadCertificate;
 import dev.ambit.testing.TestCa;
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,10 +1,10 @@
 package dev.ambit.perf.jmh;
 
-import dev.ambit.common.hbone.HboneClient;
-import dev.ambit.common.hbone.HboneRequest;
-import dev.ambit.common.hbone.HboneServer;
-import dev.ambit.common.hbone.HboneTarget;
-import dev.ambit.common.hbone.Relay;
+import dev.ambit.proxy.hbone.HboneClient;
+import dev.ambit.proxy.hbone.HboneRequest;
+import dev.ambit.proxy.hbone.HboneServer;
+import dev.ambit.proxy.hbone.HboneTarget;
+import dev.ambit.proxy.hbone.Relay;
 import dev.ambit.testing.EchoHandler;
 import dev.ambit.testing.TestCa;
 import io.netty.bootstrap.Bootstrap;

@@ -1,12 +1,12 @@
 package dev.ambit.perf.jmh;
 
-import dev.ambit.agent.state.Endpoint;
-import dev.ambit.agent.state.MeshFixture;
-import dev.ambit.agent.state.ProxyState;
 import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.Service;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.api.workload.WorkloadStatus;
+import dev.ambit.proxy.state.Endpoint;
+import dev.ambit.proxy.state.MeshFixture;
+import dev.ambit.proxy.state.ProxyState;
 import java.net.InetAddress;
 import java.util.HashMap;
 import java.util.List;

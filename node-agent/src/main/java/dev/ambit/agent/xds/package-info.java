@@ -1,6 +1,0 @@
-/**
- * The node agent's control-plane client: delta ADS for Istio's workload
- * ({@code istio.workload.Address}) and authorization ({@code istio.security.Authorization})
- * resources, applied to a {@link dev.ambit.agent.state.ProxyState}.
- */
-package dev.ambit.agent.xds;

@@ -1,0 +1,121 @@
+package dev.ambit.proxy.admin;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.common.http.HttpEndpoints;
+import dev.ambit.common.http.HttpEndpoints.Response;
+import dev.ambit.common.metrics.MetricsRegistry;
+import java.net.InetSocketAddress;
+import java.util.List;
+
+/**
+ * The agent's two scrape and probe ports, as ztunnel's (on all interfaces by default: the
+ * kubelet and Prometheus reach them from outside the pod):
+ *
+ * <ul>
+ *   <li>{@value #DEFAULT_STATS_PORT} {@code GET /metrics}: the registry in Prometheus text
+ *       format.</li>
+ *   <li>{@value #DEFAULT_READINESS_PORT} {@code GET /healthz/ready}: 200 {@code ready} when
+ *       every {@link Readiness} condition holds, otherwise 503 naming each one that does
+ *       not, one per line.</li>
+ * </ul>
+ *
+ * <p>Separate ports so a slow or large scrape never delays a probe, and so each can be
+ * exposed (or not) on its own.
+ *
+ * <pre>{@code
+ * StatsServer stats = StatsServer.builder(registry, Readiness.builder().xdsSynced(xds).build())
+ *         .start();
+ * }</pre>
+ */
+public final class StatsServer implements AutoCloseable {
+
+    public static final int DEFAULT_STATS_PORT = 15020;
+    public static final int DEFAULT_READINESS_PORT = 15021;
+
+    public static Builder builder(MetricsRegistry metrics, Readiness readiness) {
+        return new Builder(metrics, readiness);
+    }
+
+    private final HttpEndpoints stats;
+    private final HttpEndpoints ready;
+
+    private StatsServer(Builder b) {
+        MetricsRegistry metrics = b.metrics;
+        Readiness readiness = b.readiness;
+        stats = HttpEndpoints.builder("stats")
+                .get("/metrics", req -> Response.prometheus(metrics.scrape()))
+                .bind(b.statsAddress);
+        try {
+            ready = HttpEndpoints.builder("readiness")
+                    .get("/healthz/ready", req -> {
+                        List<String> waiting = readiness.notReady();
+                        if (waiting.isEmpty()) {
+                            return Response.text("ready\n");
+                        }
+                        return Response.status(503, "not ready:\n" + String.join("\n", waiting) + "\n");
+                    })
+                    .bind(b.readinessAddress);
+        } catch (RuntimeException e) {
+            // Do not leak the first port when the second cannot be bound.
+            stats.close();
+            throw e;
+        }
+    }
+
+    /** Where {@code /metrics} is served (the bound port when configured with 0). */
+    public InetSocketAddress statsAddress() {
+        return stats.localAddress();
+    }
+
+    /** Where {@code /healthz/ready} is served (the bound port when configured with 0). */
+    public InetSocketAddress readinessAddress() {
+        return ready.localAddress();
+    }
+
+    @Override
+    public void close() {
+        try {
+            ready.close();
+        } finally {
+            stats.close();
+        }
+    }
+
+    /** Configures a {@link StatsServer}. */
+    public static final class Builder {
+        private final MetricsRegistry metrics;
+        private final Readiness readiness;
+        private InetSocketAddress statsAddress = new InetSocketAddress(DEFAULT_STATS_PORT);
+        private InetSocketAddress readinessAddress = new InetSocketAddress(DEFAULT_READINESS_PORT);
+
+        private Builder(MetricsRegistry metrics, Readiness readiness) {
+            this.metrics = requireNonNull(metrics, "metrics");
+            this.readiness = requireNonNull(readiness, "readiness");
+        }
+
+        /** Where to serve {@code /metrics}; all interfaces, port {@value StatsServer#DEFAULT_STATS_PORT} by default. */
+        public Builder statsAddress(InetSocketAddress address) {
+            this.statsAddress = requireNonNull(address, "address");
+            return this;
+        }
+
+        /**
+         * Where to serve {@code /healthz/ready}; all interfaces, port
+         * {@value StatsServer#DEFAULT_READINESS_PORT} by default.
+         */
+        public Builder readinessAddress(InetSocketAddress address) {
+            this.readinessAddress = requireNonNull(address, "address");
+            return this;
+        }
+
+        /**
+         * Binds both ports and starts serving.
+         *
+         * @throws IllegalStateException naming the address when either cannot be bound
+         */
+        public StatsServer start() {
+            return new StatsServer(this);
+        }
+    }
+}

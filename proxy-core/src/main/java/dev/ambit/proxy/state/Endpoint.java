@@ -1,0 +1,28 @@
+package dev.ambit.proxy.state;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.api.workload.Workload;
+import dev.ambit.api.workload.WorkloadStatus;
+
+/**
+ * A workload backing a service port, with the port the workload listens on for it.
+ *
+ * @param workload the backing workload
+ * @param targetPort the workload's port for the service port asked for, resolved from the
+ *        workload's {@code PortList} (or the service's numeric target port)
+ */
+public record Endpoint(Workload workload, int targetPort) {
+
+    public Endpoint {
+        requireNonNull(workload, "workload");
+        if (targetPort <= 0 || targetPort > 65535) {
+            throw new IllegalArgumentException("targetPort: " + targetPort + " (expected: 1-65535)");
+        }
+    }
+
+    /** Whether the control plane reports the workload ready to serve. */
+    public boolean healthy() {
+        return workload.getStatus() == WorkloadStatus.HEALTHY;
+    }
+}
