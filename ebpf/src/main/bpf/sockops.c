@@ -8,7 +8,7 @@
  * removed when the client closes: a client that writes and closes at once reaches
  * TCP_CLOSE (its FIN_WAIT2 turns into a timewait socket) possibly before the agent
  * accepts, and would lose its destination. Only a handshake that failed (SYN_SENT ->
- * CLOSE: refused, agent down) removes it here; unenrolment removes a pod's entries and
+ * CLOSE: refused, agent down) removes it here; unenrollment removes a pod's entries and
  * the LRU bounds what an agent crash can leave.
  */
 #include "ambit_maps.h"

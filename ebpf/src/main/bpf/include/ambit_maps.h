@@ -104,7 +104,7 @@ struct {
 } ambit_in_lsnr SEC(".maps");
 
 /* Enrolled pods, for the agent only (no program reads it): pod UID -> what
- * unenrolment must undo, so it works after an agent restart and after the pod's
+ * unenrollment must undo, so it works after an agent restart and after the pod's
  * network namespace is gone. */
 #define AMBIT_POD_UID_LEN 64
 #define AMBIT_POD_MAX_ADDRS 8

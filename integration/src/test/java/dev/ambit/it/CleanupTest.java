@@ -88,7 +88,7 @@ class CleanupTest {
             assertThat(pids).as("istiod, two agents, controller").hasSize(4);
 
             // Break it: crash the control plane, the controller and one agent (no drain, no
-            // unenrolment: node1's pods stay enrolled, pins and maps full), leave a process in a
+            // unenrollment: node1's pods stay enrolled, pins and maps full), leave a process in a
             // pod that nothing tracks, and corrupt cluster.json as a crash mid-write would.
             assertThat(foreign(Ambitctl.DEFAULT_TIMEOUT, "kill", "controller", "istiod", "node1").ok()).isTrue();
             Ambitctl.Result stray = foreign(Duration.ofSeconds(30), "exec", "-n", NS, "client", "--timeout", "10s",

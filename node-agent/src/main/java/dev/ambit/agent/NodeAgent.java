@@ -55,12 +55,12 @@ import org.slf4j.LoggerFactory;
  * {@code app.rs}). Start order follows the data's path: capture (re-opening the pins a
  * previous process left, so enrolled pods stay captured and fail closed meanwhile), the
  * control plane channel (xDS and CA over TLS on 15012), certificates, the data path's
- * event loops and HBONE pool, pod enrolment (the CNI endpoint at once, xDS-driven after the
+ * event loops and HBONE pool, pod enrollment (the CNI endpoint at once, xDS-driven after the
  * first sync), then the stats, readiness and admin listeners.
  *
  * <p>Shutdown ({@link #shutdown()}, SIGTERM): readiness turns false, every pod's listeners
  * stop accepting, open connections get {@code --drain-timeout} to finish, then everything
- * closes. Capture stays attached: pods fail closed until the next agent re-enrols them.
+ * closes. Capture stays attached: pods fail closed until the next agent re-enrolls them.
  */
 public final class NodeAgent implements AutoCloseable {
 
@@ -93,7 +93,7 @@ public final class NodeAgent implements AutoCloseable {
     }
 
     /**
-     * Starts an agent. Returns once every listener is bound; enrolment follows the first
+     * Starts an agent. Returns once every listener is bound; enrollment follows the first
      * xDS sync in the background.
      *
      * @throws RuntimeException naming the part that could not start; what had started is closed

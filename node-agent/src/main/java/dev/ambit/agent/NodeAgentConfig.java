@@ -29,8 +29,8 @@ import java.util.Set;
  * @param transport Netty transport: epoll, or io_uring
  * @param tlsProvider BoringSSL (with the JDK's as fallback when AUTO), or the JDK's
  * @param workerThreads the event loops of the data path
- * @param drainTimeout how long connections may finish on SIGTERM and on unenrolment
- * @param cniSocket the unix socket of the enrolment endpoint ({@code CniServer})
+ * @param drainTimeout how long connections may finish on SIGTERM and on unenrollment
+ * @param cniSocket the unix socket of the enrollment endpoint ({@code CniServer})
  * @param connectionWait how long a connection of a captured pod whose workload or certificate
  *     is not known yet waits before it is reset
  * @param log the log specification, e.g. {@code info,dev.ambit.agent.proxy=debug}
@@ -78,8 +78,8 @@ public record NodeAgentConfig(
               --transport T            epoll (default) or io_uring
               --tls-provider P         auto (default: BoringSSL, else the JDK), openssl or jdk
               --worker-threads N       data-path event loops (default: one per core)
-              --drain-timeout D        connections' grace on shutdown and unenrolment (default 5s)
-              --cni-socket FILE        enrolment endpoint, HTTP/JSON on a unix socket (default /var/run/ambit/cni.sock)
+              --drain-timeout D        connections' grace on shutdown and unenrollment (default 5s)
+              --cni-socket FILE        enrollment endpoint, HTTP/JSON on a unix socket (default /var/run/ambit/cni.sock)
               --connection-wait D      how long a captured pod's connections wait for its workload and
                                        certificate before they are reset (default 10s)
               --log SPEC               log levels, e.g. info,dev.ambit.agent.proxy=debug (default info)

@@ -141,7 +141,7 @@ class NodeAgentFaultsTest {
         assertThat(plaintext(outside, be, "plaintext")).as("plaintext straight to the pod is dropped, not let through")
                 .isEmpty();
 
-        // ---- restarted: it re-enrols the pod in place, without reloading the programs
+        // ---- restarted: it re-enrolls the pod in place, without reloading the programs
         agent2 = startAgent(node2);
         awaitEnrolled(be, agent2);
         eventually(() -> assertThat(call(fe, "back")).isEqualTo("back"));
@@ -168,7 +168,7 @@ class NodeAgentFaultsTest {
     }
 
     @Test
-    void namespaceLeavingTheMeshUnenrolsItsPodsAndTrafficGoesPlain() throws Exception {
+    void namespaceLeavingTheMeshUnenrollsItsPodsAndTrafficGoesPlain() throws Exception {
         LongLived conn = open(fe);
         assertThat(conn.exchange("meshed")).isEqualTo("meshed");
         assertThat(plaintext(fe, be, "plain")).as("while meshed, a captured direct call is refused by STRICT").isEmpty();

@@ -28,7 +28,7 @@ final class EbpfCapture implements Capture {
     private OneByteListener outbound;
     private OneByteListener inbound;
 
-    /** Enrols {@code pod} with {@code redirector} per run; every connection must have been headed to {@code expected}. */
+    /** Enrolls {@code pod} with {@code redirector} per run; every connection must have been headed to {@code expected}. */
     EbpfCapture(EventLoopGroup group, EbpfRedirector redirector, Node pod, InetSocketAddress expected) {
         this.group = requireNonNull(group, "group");
         this.redirector = requireNonNull(redirector, "redirector");
@@ -59,7 +59,7 @@ final class EbpfCapture implements Capture {
         outbound = OneByteListener.capturing(group, pod.netns(),
                 new InetSocketAddress("127.0.0.1", redirector.config().outboundPort()), expected,
                 redirector::originalDestination);
-        // Enrolment also steers inbound traffic, so it wants the pod's inbound listener;
+        // Enrollment also steers inbound traffic, so it wants the pod's inbound listener;
         // the bench sends none, but the agent's shape is kept so the attach cost is the real one.
         inbound = OneByteListener.plain(group, pod.netns(),
                 new InetSocketAddress("0.0.0.0", redirector.config().inboundPort()));

@@ -75,7 +75,7 @@ public final class InstallCommand implements Callable<Integer> {
             }
         }
         spec.commandLine().getOut().println("Ambit installed in " + namespace + " (" + objects.size() + " objects)."
-                + " Enrol a namespace: kubectl label namespace NAME istio.io/dataplane-mode=ambient");
+                + " Enroll a namespace: kubectl label namespace NAME istio.io/dataplane-mode=ambient");
         return 0;
     }
 

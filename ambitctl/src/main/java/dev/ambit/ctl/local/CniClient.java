@@ -21,10 +21,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * The caller's side of a node agent's enrolment socket ({@link CniServer}: HTTP/1.1 and JSON
+ * The caller's side of a node agent's enrollment socket ({@link CniServer}: HTTP/1.1 and JSON
  * on a unix domain socket), as a CNI plugin calls it. One request per connection.
  */
-final class CniClient implements PodEnrolment.Agent {
+final class CniClient implements PodEnrollment.Agent {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int MAX_RESPONSE_BYTES = 64 * 1024;

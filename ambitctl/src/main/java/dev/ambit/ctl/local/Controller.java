@@ -38,7 +38,7 @@ import java.util.stream.Stream;
  * {@code restartPolicy}, Service VIPs allocated — then writes what istiod-lite reads
  * ({@code istiod/config}), what each node agent reads ({@code nodes/<node>/pods}) and
  * {@code status.json}. A meshed pod's containers start only once its node's agent has
- * captured it ({@link PodEnrolment}, the CNI plugin's part).
+ * captured it ({@link PodEnrollment}, the CNI plugin's part).
  *
  * <p>Single-threaded: all state below belongs to the loop. It starts clean: sandboxes a
  * previous controller left are removed first (pods get new uids and addresses).
@@ -63,7 +63,7 @@ public final class Controller {
     private final Map<Path, String> written = new HashMap<>();
     private final Map<Path, String> hostsWritten = new HashMap<>();
     private ServiceBalancerHook balancer;
-    private final PodEnrolment enrolment;
+    private final PodEnrollment enrollment;
     private Map<String, List<String>> lastBackends = Map.of();
     private final StoredManifests storedManifests;
     private List<KubeObject> manifests = List.of();
@@ -146,7 +146,7 @@ public final class Controller {
         this.log = log;
         this.balancer = backends -> { };
         this.storedManifests = new StoredManifests(state.manifests(), this::log);
-        this.enrolment = new PodEnrolment(state::nodeCniSocket, new CniClient(PodEnrolment.CALL_TIMEOUT), Instant::now,
+        this.enrollment = new PodEnrollment(state::nodeCniSocket, new CniClient(PodEnrollment.CALL_TIMEOUT), Instant::now,
                 this::log);
         for (ClusterInfo.Node n : cluster.nodes()) {
             podIps.put(n.name(), IpPool.podAddresses(n.index()));
@@ -356,7 +356,7 @@ public final class Controller {
             for (PodTemplate.Container c : d.template().containers()) {
                 p.containers.add(new ContainerRun(c));
             }
-            p.meshed = PodEnrolment.meshed(KubeObject.stringMap(d.metadata().path("labels")),
+            p.meshed = PodEnrollment.meshed(KubeObject.stringMap(d.metadata().path("labels")),
                     namespaceLabels(d.namespace()));
             if (p.meshed) {
                 p.phase = "Pending"; // until its agent has captured it (supervise)
@@ -397,7 +397,7 @@ public final class Controller {
     }
 
     /**
-     * Stops and removes pods: the agent's file first (it unenrols), then SIGTERM to every
+     * Stops and removes pods: the agent's file first (it unenrolls), then SIGTERM to every
      * process, up to 2 s for all of them together, then {@code cgroup.kill}, then the sandbox.
      */
     private void deletePods(List<RunningPod> doomed) {
@@ -411,7 +411,7 @@ public final class Controller {
                 log("pod " + p.key() + ": cannot remove its sandbox file: " + e.getMessage());
             }
             if (p.meshed) {
-                enrolment.forget(p.node, p.uid);
+                enrollment.forget(p.node, p.uid);
             }
             for (long pid : allPids(p.cgroup)) {
                 ProcessHandle.of(pid).ifPresent(ProcessHandle::destroy);
@@ -470,9 +470,9 @@ public final class Controller {
     private void supervise() {
         Instant now = Instant.now();
         for (RunningPod p : pods.values()) {
-            if (p.meshed && !enrolment.admit(p.node, new CniClient.Pod(p.uid, p.namespace, p.name,
+            if (p.meshed && !enrollment.admit(p.node, new CniClient.Pod(p.uid, p.namespace, p.name,
                     Topology.netnsPath(p.netns), p.cgroup, List.of(p.ip)))) {
-                continue; // ContainerCreating: never run outside the mesh (PodEnrolment)
+                continue; // ContainerCreating: never run outside the mesh (PodEnrollment)
             }
             if (p.phase.equals("Pending")) {
                 p.phase = "Running";
@@ -766,7 +766,7 @@ public final class Controller {
                             .put("reason", c.exitCode != null && c.exitCode == 0 ? "Completed" : "Error");
                 } else {
                     ObjectNode w = st.putObject("waiting").put("reason", waitingReason(c));
-                    String why = enrolment.waiting(p.uid);
+                    String why = enrollment.waiting(p.uid);
                     if (why != null) {
                         w.put("message", why);
                     }
@@ -833,7 +833,7 @@ public final class Controller {
                         c.process != null ? c.process.pid() : 0, c.commandLine, c.env));
             }
             out.add(new ClusterStatus.Pod(p.namespace, p.name, p.uid, p.node, p.ip, p.phase,
-                    enrolment.waiting(p.uid) != null ? "ContainerCreating" : "", restarts,
+                    enrollment.waiting(p.uid) != null ? "ContainerCreating" : "", restarts,
                     p.created.toString(), p.netns, p.cgroup.toString(), p.owner,
                     KubeObject.stringMap(p.metadata.path("labels")), cs, podObject(p, true)));
         }

@@ -67,7 +67,7 @@ public record StateDir(Path root) {
         return node(node).resolve("pods");
     }
 
-    /** The node agent's enrolment socket (its CNI endpoint), which the controller calls before starting a meshed pod. */
+    /** The node agent's enrollment socket (its CNI endpoint), which the controller calls before starting a meshed pod. */
     public Path nodeCniSocket(String node) {
         return node(node).resolve("cni.sock");
     }

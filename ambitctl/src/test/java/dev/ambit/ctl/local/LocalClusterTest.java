@@ -30,7 +30,7 @@ import org.junit.jupiter.api.Timeout;
  * The whole local mesh, as a user drives it (root only): {@code local up} with two nodes,
  * real istiod-lite and node agents; a namespace labelled ambient with a two-replica
  * backend Deployment and a client pod; calls by Service name through the mesh reach both
- * replicas; removing the namespace's label at runtime unenrols the pods; {@code local
+ * replicas; removing the namespace's label at runtime unenrolls the pods; {@code local
  * down} leaves nothing behind. Needs the daemon jars (istiod-lite, node-agent packaged)
  * and socat.
  */
@@ -113,7 +113,7 @@ class LocalClusterTest {
 
     @Test
     @Timeout(value = 6, unit = TimeUnit.MINUTES)
-    void upApplyCallThroughTheMeshUnenrolAndDown() throws Exception {
+    void upApplyCallThroughTheMeshUnenrollAndDown() throws Exception {
         String sd = "--state-dir=" + stateDir;
         Run up = ambitctl("local", "up", "--nodes", "2", sd, "--cgroup-root", cgroupRoot().toString());
         assertThat(up.code()).as("local up: %s%s", up.out(), up.err()).isZero();

@@ -49,8 +49,8 @@ import java.util.regex.Pattern;
  * ambient conventions so a real ztunnel would read the same thing.
  *
  * <ul>
- *   <li><b>Enrolment.</b> {@code istio.io/dataplane-mode=ambient} on the pod or its
- *       namespace enrols it; the pod's label beats the namespace's, and {@code =none} on
+ *   <li><b>Enrollment.</b> {@code istio.io/dataplane-mode=ambient} on the pod or its
+ *       namespace enrolls it; the pod's label beats the namespace's, and {@code =none} on
  *       a pod opts it out. Host-network pods and pods with an injected sidecar are never
  *       enrolled. Enrolled pods get tunnel protocol HBONE, others NONE (the agent still
  *       needs them for identity and passthrough).</li>

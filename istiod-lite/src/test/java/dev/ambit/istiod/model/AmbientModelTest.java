@@ -15,14 +15,14 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import org.junit.jupiter.api.Test;
 
-/** Enrolment precedence and the CA's view, on top of the golden files. */
+/** Enrollment precedence and the CA's view, on top of the golden files. */
 class AmbientModelTest {
 
     private static final MeshConfig MESH = MeshConfig.defaults();
     private static final String FRONTEND = AmbientModel.podUid(MESH, "shop", "frontend-7d9f8b6c5-x2k8p");
 
     @Test
-    void namespaceLabelEnrolsAndItsRemovalUnenrols() {
+    void namespaceLabelEnrollsAndItsRemovalUnenrolls() {
         ConfigSnapshot base = Fixtures.snapshot("frontend-backend");
         assertThat(workload(AmbientModel.build(base, MESH), FRONTEND).getTunnelProtocol()).isEqualTo(TunnelProtocol.HBONE);
 

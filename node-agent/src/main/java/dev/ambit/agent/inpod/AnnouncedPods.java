@@ -14,7 +14,7 @@ import java.util.function.Predicate;
  * The pods reported over CNI ({@link InPodManager#add}), by pod UID: their sandbox and
  * addresses, known before (or without) xDS. A report lasts until DEL, until xDS says the pod
  * is not ambient, or until its network namespace is gone (a DEL that never came). Not
- * thread-safe: owned by {@link InPodManager}'s enrolment thread.
+ * thread-safe: owned by {@link InPodManager}'s enrollment thread.
  */
 final class AnnouncedPods {
 

@@ -7,7 +7,7 @@ import dev.ambit.agent.redirect.PodRedirection;
 import java.util.List;
 
 /**
- * Traffic capture as enrolment sees it: {@link EbpfRedirector} in the agent, a recording
+ * Traffic capture as enrollment sees it: {@link EbpfRedirector} in the agent, a recording
  * fake in tests that have no kernel programs to spare.
  */
 public interface Capture {

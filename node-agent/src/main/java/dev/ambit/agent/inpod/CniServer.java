@@ -47,7 +47,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The agent's enrolment endpoint: HTTP/1.1 with JSON bodies on a unix domain socket, what a
+ * The agent's enrollment endpoint: HTTP/1.1 with JSON bodies on a unix domain socket, what a
  * CNI plugin (or {@code ambitctl local}'s controller) calls when it creates or deletes a pod
  * sandbox, before the pod's containers start. As Istio's CNI plugin hands pods to its node
  * agent: the plugin holds the pod until the agent answers, so a pod never runs uncaptured.
@@ -72,7 +72,7 @@ import org.slf4j.LoggerFactory;
  * <p>The socket file has mode 0600 from the moment anyone can reach it (who may write to it
  * decides what the agent captures; {@link #bindPrivately}); a stale file from an earlier
  * process is replaced. One event loop thread,
- * {@code ambit-cni}; the enrolment itself runs on {@link InPodManager}'s thread.
+ * {@code ambit-cni}; the enrollment itself runs on {@link InPodManager}'s thread.
  */
 public final class CniServer implements AutoCloseable {
 

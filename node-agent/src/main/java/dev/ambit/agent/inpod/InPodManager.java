@@ -34,7 +34,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Enrols the pods of this node that are in the mesh, and unenrols those that leave
+ * Enrolls the pods of this node that are in the mesh, and unenrolls those that leave
  * (ztunnel's workload manager). Two ways in:
  * <ul>
  *   <li>the CNI path ({@link #add}, {@link CniServer}): a pod reported as its sandbox is
@@ -52,20 +52,20 @@ import org.slf4j.LoggerFactory;
  * unenrolled.
  *
  * <p>Before {@code ready} holds (the first xDS sync) only CNI-reported pods are enrolled, and
- * nobody is unenrolled: an empty state at start-up must not unenrol anybody. Pods captured by
- * an earlier agent process stay captured, failing closed, until this process re-enrols them
- * (an update in place: no BPF reload), or unenrols them if they left the mesh meanwhile. A
+ * nobody is unenrolled: an empty state at start-up must not unenroll anybody. Pods captured by
+ * an earlier agent process stay captured, failing closed, until this process re-enrolls them
+ * (an update in place: no BPF reload), or unenrolls them if they left the mesh meanwhile. A
  * captured pod whose sandbox is unknown is left captured: it is either gone (the redirector
  * forgets it) or not resolved yet, and unenrolling it would let it out of the mesh unprotected.
  *
- * <p>All work runs on one platform thread, {@code ambit-enrolment} (entering network
+ * <p>All work runs on one platform thread, {@code ambit-enrollment} (entering network
  * namespaces needs a platform thread); changes are coalesced into one reconciliation.
  */
 public final class InPodManager implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(InPodManager.class);
     static final String ENROLLED = "ambit_agent_enrolled_pods";
-    static final String FAILURES = "ambit_agent_enrolment_failures_total";
+    static final String FAILURES = "ambit_agent_enrollment_failures_total";
     static final String CONNECTIONS = "ambit_agent_pod_connections";
     static final String DRAINING = "ambit_agent_draining_pods";
     static final Duration RETRY_MIN = Duration.ofMillis(500);
@@ -126,13 +126,13 @@ public final class InPodManager implements AutoCloseable {
         drainDeadline = b.drainDeadline;
         connectionWait = b.connectionWait;
         executor = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform()
-                .name("ambit-enrolment").daemon(true).factory());
+                .name("ambit-enrollment").daemon(true).factory());
         b.shared.metrics().gauge(ENROLLED, "Pods enrolled by this agent.", () -> snapshot.size());
         b.shared.metrics().gauge(CONNECTIONS, "Connections open on the in-pod listeners of enrolled pods.",
                 () -> activeConnections());
         b.shared.metrics().gauge(DRAINING, "Unenrolled pods whose connections are still draining.",
                 () -> draining.size());
-        failures = b.shared.metrics().counter(FAILURES, "Pod enrolments that failed (retried with backoff).",
+        failures = b.shared.metrics().counter(FAILURES, "Pod enrollments that failed (retried with backoff).",
                 "reason");
     }
 
@@ -140,7 +140,7 @@ public final class InPodManager implements AutoCloseable {
         return new Builder(node, shared, sandboxes, capture);
     }
 
-    /** Starts watching xDS state and sandboxes; enrolment begins once {@code ready} holds. */
+    /** Starts watching xDS state and sandboxes; enrollment begins once {@code ready} holds. */
     public InPodManager start() {
         shared.state().addListener(onChange);
         sandboxes.start(onChange);
@@ -228,7 +228,7 @@ public final class InPodManager implements AutoCloseable {
                     log.info("pod {}: unenrolled (deleted, CNI DEL)", uid);
                 }
             }
-            // Enrols what is still wanted (also a pod captured by an earlier process), publishes.
+            // Enrolls what is still wanted (also a pod captured by an earlier process), publishes.
             reconcile();
             publish(); // reconcile returns early before the first sync
         }, executor);
@@ -244,7 +244,7 @@ public final class InPodManager implements AutoCloseable {
         return snapshotProxies.stream().mapToInt(PodProxy::activeConnections).sum();
     }
 
-    /** Pods whose listeners are draining after unenrolment. */
+    /** Pods whose listeners are draining after unenrollment. */
     public int drainingPods() {
         return draining.size();
     }
@@ -252,7 +252,7 @@ public final class InPodManager implements AutoCloseable {
     /**
      * Drains every pod's listeners, for shutdown: stops accepting, lets open connections
      * finish until {@code deadline}, then closes them. Capture stays attached: the pods
-     * fail closed until the next agent process re-enrols them.
+     * fail closed until the next agent process re-enrolls them.
      *
      * @return completes when all are drained, with the number of connections closed by force
      */
@@ -300,7 +300,7 @@ public final class InPodManager implements AutoCloseable {
         if (synced) {
             readySeen = true;
         } else if (announced.isEmpty()) {
-            log.debug("enrolment waits for the first xDS sync");
+            log.debug("enrollment waits for the first xDS sync");
             return;
         }
         Map<String, Want> wanted = synced ? wanted() : new LinkedHashMap<>();
@@ -325,7 +325,7 @@ public final class InPodManager implements AutoCloseable {
                 }
             } else if (!w.sameAs(p)) {
                 // Same pod, new address or sandbox: listeners are redone, capture is updated in
-                // place by enrol below (it never lets the pod out).
+                // place by enroll below (it never lets the pod out).
                 pods.remove(uid);
                 startDrain(uid, p);
             }

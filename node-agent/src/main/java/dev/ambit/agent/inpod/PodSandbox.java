@@ -5,7 +5,7 @@ import static java.util.Objects.requireNonNull;
 import java.nio.file.Path;
 
 /**
- * Where one running pod lives on this node: what enrolment needs besides the pod's
+ * Where one running pod lives on this node: what enrollment needs besides the pod's
  * workload from xDS.
  *
  * @param namespace the pod's Kubernetes namespace

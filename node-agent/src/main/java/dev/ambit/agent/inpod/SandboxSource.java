@@ -5,7 +5,7 @@ import java.util.Optional;
 
 /**
  * Finds the sandboxes (cgroup and network namespace) of the pods running on this node.
- * The workloads to enrol come from xDS; this tells where each one runs. Two
+ * The workloads to enroll come from xDS; this tells where each one runs. Two
  * implementations: {@link LocalSandboxes} reads what {@code ambitctl local} reports, and
  * {@link KubernetesSandboxes} finds Kubernetes pods from their UID under the cgroup root.
  *

@@ -181,7 +181,7 @@ public final class Hbone15008Listener implements AutoCloseable {
     /**
      * Stops accepting and waits until the listening socket is closed. Established connections
      * and their tunnels carry on until they end (use {@link #drain} to end them gracefully);
-     * the pod's unenrolment closes its network namespace, which ends them.
+     * the pod's unenrollment closes its network namespace, which ends them.
      */
     @Override
     public void close() {

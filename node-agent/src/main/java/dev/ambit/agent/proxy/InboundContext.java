@@ -29,7 +29,7 @@ import org.slf4j.LoggerFactory;
  * What the inbound listeners of one pod (15008 HBONE, 15006 plaintext) share: the pod and
  * its addresses, the mesh state and its authorizer, the event loops, and telemetry.
  *
- * <p>The pod's addresses are fixed at enrolment, as the redirection's are: a pod that gets
+ * <p>The pod's addresses are fixed at enrollment, as the redirection's are: a pod that gets
  * new addresses is enrolled again with new listeners. Immutable and thread-safe.
  *
  * <pre>{@code

@@ -45,7 +45,7 @@ import java.util.OptionalLong;
  * {@code ROOT/pods/<uid>/<link>}. VERSION is a digest of the objects, so a new agent
  * build loads its programs once and moves existing links onto them.
  *
- * <p>Thread-safe; enrolment calls are serialised.
+ * <p>Thread-safe; enrollment calls are serialised.
  */
 public final class EbpfRedirector implements AutoCloseable {
 
@@ -152,12 +152,12 @@ public final class EbpfRedirector implements AutoCloseable {
      * agent restart, or with new addresses, a new listener or a new sandbox) updates it
      * in place. Call from a platform thread: it enters the pod's namespace briefly.
      *
-     * @throws RedirectException naming the path or object at fault. A first enrolment
+     * @throws RedirectException naming the path or object at fault. A first enrollment
      *     that fails leaves nothing attached; a failed update leaves the pod captured
      */
     public synchronized void enroll(PodRedirection pod) {
         requireNonNull(pod, "pod");
-        String who = "enrol pod " + pod.uid();
+        String who = "enroll pod " + pod.uid();
         try (NativeFd cgroup = openCgroup(pod); NativeFd netns = openNetns(pod)) {
             long cookie = NetNs.cookie(netns);
             checkListener(pod, cookie);
@@ -170,7 +170,7 @@ public final class EbpfRedirector implements AutoCloseable {
                 forgetSandbox(pod.uid(), before.get());
                 before = Optional.empty();
             } else if (before.isEmpty()) {
-                // Pins without a pod entry were left by an enrolment that crashed half-way:
+                // Pins without a pod entry were left by an enrollment that crashed half-way:
                 // they may point at another namespace, so start this pod from clean.
                 BpfPins.detachAll(podDir(pod.uid()));
             }
@@ -281,7 +281,7 @@ public final class EbpfRedirector implements AutoCloseable {
         BpfPins.deleteTree(root);
     }
 
-    // --- enrolment steps ---------------------------------------------------------------
+    // --- enrollment steps ---------------------------------------------------------------
 
     private void forgetSandbox(String uid, RedirectMaps.PodEntry old) {
         BpfPins.detachPinned(podDir(uid).resolve(NETNS_PIN));
@@ -348,7 +348,7 @@ public final class EbpfRedirector implements AutoCloseable {
             if (owner.isPresent() && owner.getAsLong() != cookie) {
                 String other = maps.podByCookie(owner.getAsLong()).orElse("an unknown pod");
                 throw new RedirectException("pod " + pod.uid() + ": address " + a.getHostAddress()
-                        + " is already enrolled by pod " + other + ": unenrol that pod first");
+                        + " is already enrolled by pod " + other + ": unenroll that pod first");
             }
         }
     }
@@ -360,7 +360,7 @@ public final class EbpfRedirector implements AutoCloseable {
             undo.push(() -> BpfPins.deleteIfExists(dir));
         }
         for (Hook h : HOOKS) {
-            // Null when attached by an earlier enrol (maybe by a previous agent).
+            // Null when attached by an earlier enroll (maybe by a previous agent).
             Path pin = pins.attach(dir, h, h.onCgroup() ? cgroup : netns);
             if (pin != null) {
                 undo.push(() -> BpfPins.detachPinned(pin));
@@ -369,7 +369,7 @@ public final class EbpfRedirector implements AutoCloseable {
     }
 
     /**
-     * Writes the pod's map entries. Undo removes what a first enrolment added; after an
+     * Writes the pod's map entries. Undo removes what a first enrollment added; after an
      * update it restores the pod entry (a replaced listener cannot be put back, and
      * the one it replaced is normally the closed socket of a previous agent).
      */

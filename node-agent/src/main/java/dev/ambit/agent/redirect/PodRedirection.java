@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.regex.Pattern;
 
 /**
- * What enrolment needs to know about one pod.
+ * What enrollment needs to know about one pod.
  *
  * @param uid the pod's UID; names its pins, so it must be a plain token
  * @param cgroup the pod's cgroup folder on the cgroup v2 hierarchy

@@ -26,7 +26,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The enrolment socket's protocol ({@link CniServer}): a real unix socket, a recording {@code Pods}. */
+/** The enrollment socket's protocol ({@link CniServer}): a real unix socket, a recording {@code Pods}. */
 class CniServerTest {
 
     private static final String ADD = """

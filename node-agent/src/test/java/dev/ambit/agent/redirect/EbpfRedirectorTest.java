@@ -229,7 +229,7 @@ class EbpfRedirectorTest {
 
     // Must show 4
     @Test
-    void unenrolGoesDirectAndARestartedAgentReusesThePins() throws Exception {
+    void unenrollGoesDirectAndARestartedAgentReusesThePins() throws Exception {
         Node pod = net.pod("a");
         Node remote = net.host("r");
         remoteServer(remote, 8080);
@@ -267,7 +267,7 @@ class EbpfRedirectorTest {
         assertThat(Bpf.loadedPrograms("ambit_")).hasSize(kernelPrograms);
         assertThat(redirector.enrolledPods()).containsExactly("uid-" + pod.name());
 
-        enroll(pod, startAgentListeners(pod)); // re-enrol with the new listeners
+        enroll(pod, startAgentListeners(pod)); // re-enroll with the new listeners
         assertThat(net.connectFromPod(pod, r, 8080, 0).stdout().strip()).isEqualTo("OUT " + r + ":8080");
         assertThat(connectFromNamespace(remote.netns(), pod.address().getHostAddress(), 8080))
                 .isEqualTo("IN " + pod.address().getHostAddress() + ":8080");

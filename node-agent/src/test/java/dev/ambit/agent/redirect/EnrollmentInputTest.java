@@ -28,11 +28,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * Bad input to loading and enrolment: each error names the path or feature at fault,
+ * Bad input to loading and enrollment: each error names the path or feature at fault,
  * and nothing is left attached or pinned afterwards.
  */
 @ExtendWith(NoLeftovers.class)
-class EnrolmentInputTest {
+class EnrollmentInputTest {
 
     private static int programsBefore;
 
@@ -202,7 +202,7 @@ class EnrolmentInputTest {
         closeables.add(notListening);
         assertThatThrownBy(() -> redirector.enroll(podWith(pod.cgroup(), pod.netns(), notListening.intValue())))
                 .isInstanceOf(RedirectException.class)
-                .hasMessageContaining("enrol pod uid-a")
+                .hasMessageContaining("enroll pod uid-a")
                 .hasMessageContaining("ambit_in_lsnr");
         assertNothingAttached(pod);
     }
@@ -211,7 +211,7 @@ class EnrolmentInputTest {
     void aFailureAfterTheCgroupLinksAreAttachedDetachesThem() throws Exception {
         redirector = open();
         // Fill the pod's namespace with sk_lookup links up to the kernel's limit (64), so
-        // the last attach of the enrolment fails after the cgroup links exist.
+        // the last attach of the enrollment fails after the cgroup links exist.
         List<NativeFd> filler = new ArrayList<>();
         Path program = net.bpffsRoot().resolve("progs").resolve(redirector.version()).resolve("ambit_sk_lookup");
         try (NativeFd prog = Bpf.open(program); NativeFd ns = NetNs.openNetns(pod.netns())) {
@@ -220,7 +220,7 @@ class EnrolmentInputTest {
             }
             assertThatThrownBy(() -> redirector.enroll(podWith(pod.cgroup(), pod.netns(), inboundListener(pod))))
                     .isInstanceOf(RedirectException.class)
-                    .hasMessageContaining("enrol pod uid-a")
+                    .hasMessageContaining("enroll pod uid-a")
                     .hasMessageContaining("attach")
                     .hasMessageContaining(pod.netns().toString());
         } finally {

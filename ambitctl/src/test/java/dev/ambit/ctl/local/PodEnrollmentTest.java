@@ -18,10 +18,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The controller's gate on meshed pods ({@link PodEnrolment}) and its client of the agent's
- * enrolment socket ({@link CniClient}) against the agent's real server ({@link CniServer}).
+ * The controller's gate on meshed pods ({@link PodEnrollment}) and its client of the agent's
+ * enrollment socket ({@link CniClient}) against the agent's real server ({@link CniServer}).
  */
-class PodEnrolmentTest {
+class PodEnrollmentTest {
 
     private static final CniClient.Pod POD = new CniClient.Pod("u-1", "shop", "web", Path.of("/run/netns/ambit-l-u1"),
             Path.of("/sys/fs/cgroup/ambit-local/pods/u-1"), List.of("10.244.2.5"));
@@ -30,7 +30,7 @@ class PodEnrolmentTest {
     Path dir;
 
     /** A fake agent: refuses while {@code up} is false; records calls. */
-    private static final class FakeAgent implements PodEnrolment.Agent {
+    private static final class FakeAgent implements PodEnrollment.Agent {
         boolean up;
         final List<String> calls = new ArrayList<>();
 
@@ -50,13 +50,13 @@ class PodEnrolmentTest {
 
     @Test
     void meshedFollowsIstiosLabels() {
-        Map<String, String> ambient = Map.of(PodEnrolment.DATAPLANE_MODE, "ambient");
-        Map<String, String> none = Map.of(PodEnrolment.DATAPLANE_MODE, "none");
-        assertThat(PodEnrolment.meshed(Map.of(), ambient)).as("namespace label").isTrue();
-        assertThat(PodEnrolment.meshed(none, ambient)).as("pod opts out").isFalse();
-        assertThat(PodEnrolment.meshed(ambient, Map.of())).as("pod label alone").isTrue();
-        assertThat(PodEnrolment.meshed(Map.of("app", "web"), Map.of())).as("neither").isFalse();
-        assertThat(PodEnrolment.meshed(Map.of(), Map.of(PodEnrolment.DATAPLANE_MODE, "sidecar"))).isFalse();
+        Map<String, String> ambient = Map.of(PodEnrollment.DATAPLANE_MODE, "ambient");
+        Map<String, String> none = Map.of(PodEnrollment.DATAPLANE_MODE, "none");
+        assertThat(PodEnrollment.meshed(Map.of(), ambient)).as("namespace label").isTrue();
+        assertThat(PodEnrollment.meshed(none, ambient)).as("pod opts out").isFalse();
+        assertThat(PodEnrollment.meshed(ambient, Map.of())).as("pod label alone").isTrue();
+        assertThat(PodEnrollment.meshed(Map.of("app", "web"), Map.of())).as("neither").isFalse();
+        assertThat(PodEnrollment.meshed(Map.of(), Map.of(PodEnrollment.DATAPLANE_MODE, "sidecar"))).isFalse();
     }
 
     @Test
@@ -64,7 +64,7 @@ class PodEnrolmentTest {
         FakeAgent agent = new FakeAgent();
         Instant[] now = {Instant.parse("2026-01-01T00:00:00Z")};
         List<String> log = new ArrayList<>();
-        PodEnrolment e = new PodEnrolment(node -> Path.of("/state/nodes/" + node + "/cni.sock"), agent,
+        PodEnrollment e = new PodEnrollment(node -> Path.of("/state/nodes/" + node + "/cni.sock"), agent,
                 () -> now[0], log::add);
 
         assertThat(e.admit("node2", POD)).isFalse();
@@ -73,16 +73,16 @@ class PodEnrolmentTest {
         // Not asked again before the backoff.
         assertThat(e.admit("node2", POD)).isFalse();
         assertThat(agent.calls).hasSize(1);
-        now[0] = now[0].plusMillis(PodEnrolment.RETRY_MIN_MILLIS);
+        now[0] = now[0].plusMillis(PodEnrollment.RETRY_MIN_MILLIS);
         assertThat(e.admit("node2", POD)).isFalse();
         assertThat(agent.calls).hasSize(2);
         // Backoff doubles, capped.
-        now[0] = now[0].plusMillis(PodEnrolment.RETRY_MIN_MILLIS);
+        now[0] = now[0].plusMillis(PodEnrollment.RETRY_MIN_MILLIS);
         assertThat(e.admit("node2", POD)).isFalse();
         assertThat(agent.calls).hasSize(2);
 
         agent.up = true;
-        now[0] = now[0].plusMillis(PodEnrolment.RETRY_MAX_MILLIS);
+        now[0] = now[0].plusMillis(PodEnrollment.RETRY_MAX_MILLIS);
         assertThat(e.admit("node2", POD)).isTrue();
         assertThat(e.waiting("u-1")).isNull();
         assertThat(agent.calls).containsExactly("add /state/nodes/node2/cni.sock u-1",

@@ -16,7 +16,7 @@ import java.util.function.Supplier;
  * Holds a meshed pod's containers until its node's agent has captured it: the job Istio's
  * CNI plugin does in a kubelet, which does not start a pod's containers before the plugin
  * answered. The controller asks {@link #admit} before starting a meshed pod's containers;
- * this calls the node agent's enrolment socket ({@link CniClient}) and says yes only once
+ * this calls the node agent's enrollment socket ({@link CniClient}) and says yes only once
  * the agent answered that capture is in place. While the agent is down or refuses, the pod
  * waits ({@code ContainerCreating}, {@link #waiting}) and is asked about again with backoff
  * ({@value #RETRY_MIN_MILLIS} ms doubling up to {@value #RETRY_MAX_MILLIS} ms).
@@ -24,7 +24,7 @@ import java.util.function.Supplier;
  * <p>Which pods are meshed is Istio's rule ({@link #meshed}). Unmeshed pods never come here:
  * they start as soon as their sandbox exists. Single-threaded (the controller's loop).
  */
-final class PodEnrolment {
+final class PodEnrollment {
 
     static final String DATAPLANE_MODE = "istio.io/dataplane-mode";
     static final long RETRY_MIN_MILLIS = 200;
@@ -50,7 +50,7 @@ final class PodEnrolment {
     private final java.util.function.Consumer<String> log;
     private final Map<String, State> pods = new HashMap<>();
 
-    PodEnrolment(Function<String, Path> socketOfNode, Agent agent, Supplier<Instant> clock,
+    PodEnrollment(Function<String, Path> socketOfNode, Agent agent, Supplier<Instant> clock,
                  java.util.function.Consumer<String> log) {
         this.socketOfNode = requireNonNull(socketOfNode, "socketOfNode");
         this.agent = requireNonNull(agent, "agent");
