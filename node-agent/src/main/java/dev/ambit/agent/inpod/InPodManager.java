@@ -10,6 +10,7 @@ import dev.ambit.api.workload.Workload;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.proxy.identity.WorkloadIdentity;
 import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
@@ -411,7 +412,7 @@ public final class InPodManager implements AutoCloseable {
                 }
                 continue;
             }
-            out.put(sandbox.get().uid(), new Want(w, sandbox.get(), identity(w), addresses));
+            out.put(sandbox.get().uid(), new Want(w, sandbox.get(), WorkloadIdentity.of(w), addresses));
         }
         reportedPending.retainAll(pending);
         return out;
@@ -507,12 +508,6 @@ public final class InPodManager implements AutoCloseable {
                 p.addresses(), p.sandbox().netns().toString())));
         snapshot = List.copyOf(out);
         snapshotProxies = List.copyOf(pods.values());
-    }
-
-    static SpiffeId identity(Workload w) {
-        String td = w.getTrustDomain().isEmpty() ? "cluster.local" : w.getTrustDomain();
-        String sa = w.getServiceAccount().isEmpty() ? "default" : w.getServiceAccount();
-        return SpiffeId.of(td, w.getNamespace(), sa);
     }
 
     private static List<InetAddress> ipv4(Workload w) {

@@ -3,11 +3,13 @@ package dev.ambit.agent.proxy;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.api.workload.Service;
+import dev.ambit.api.workload.Workload;
 import dev.ambit.proxy.health.EndpointHealth;
 import dev.ambit.proxy.state.Endpoint;
 import dev.ambit.proxy.state.ProxyState;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -62,7 +64,7 @@ final class EndpointPicker {
             if (!e.healthy()) {
                 break; // healthy ones come first
             }
-            InetAddress ip = OutboundLabels.address(e.workload());
+            InetAddress ip = address(e.workload());
             InetSocketAddress target = ip == null ? vip : new InetSocketAddress(ip, e.targetPort());
             EndpointHealth.Key key = new EndpointHealth.Key(e.workload().getUid(), target);
             if (tried.contains(key)) {
@@ -81,5 +83,17 @@ final class EndpointPicker {
         AtomicInteger next = roundRobin.computeIfAbsent(ProxyState.serviceKey(service), k -> new AtomicInteger());
         Pick p = from.get(Math.floorMod(next.getAndIncrement(), from.size()));
         return panic ? new Pick(p.endpoint(), p.target(), p.key(), true) : p;
+    }
+
+    /** The workload's first address; {@code null} if it has none. */
+    static InetAddress address(Workload w) {
+        if (w == null || w.getAddressesCount() == 0) {
+            return null;
+        }
+        try {
+            return InetAddress.getByAddress(w.getAddresses(0).toByteArray()); // raw bytes: no DNS
+        } catch (UnknownHostException e) {
+            return null;
+        }
     }
 }

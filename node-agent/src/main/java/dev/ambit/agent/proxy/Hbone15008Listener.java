@@ -12,8 +12,11 @@ import dev.ambit.proxy.hbone.HboneTarget;
 import dev.ambit.proxy.identity.CertificateManager;
 import dev.ambit.proxy.identity.TlsContexts;
 import dev.ambit.proxy.identity.WorkloadCertificate;
+import dev.ambit.proxy.identity.WorkloadIdentity;
 import dev.ambit.proxy.net.ListenerChannel;
 import dev.ambit.proxy.telemetry.ConnectionLabels;
+import dev.ambit.proxy.telemetry.ConnectionLabels.Reporter;
+import dev.ambit.proxy.telemetry.ConnectionLabels.SecurityPolicy;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelDuplexHandler;
@@ -414,8 +417,12 @@ public final class Hbone15008Listener implements AutoCloseable {
                     e.getMessage());
             return reject(403, "peer identity not usable for authorization");
         }
-        ConnectionLabels labels = InboundLabels.of(sourceWorkload(peerUri, source.getAddress()), peerUri, target,
-                InboundLabels.MUTUAL_TLS);
+        ConnectionLabels labels = ConnectionLabels.builder(Reporter.DESTINATION)
+                .source(sourceWorkload(peer, source.getAddress()))
+                .peer(peer)
+                .destination(target, null) // HBONE names the pod, not the service the client chose, as in ztunnel
+                .security(SecurityPolicy.MUTUAL_TLS)
+                .build();
         Decision decision = inbound.authorizer().authorize(attributes, target);
         Instant start = Instant.now();
         if (!decision.allowed()) {
@@ -457,9 +464,9 @@ public final class Hbone15008Listener implements AutoCloseable {
      * The workload the client runs as: the one at its address, but only if its identity is
      * the one the peer proved (an address alone, or a Forwarded header, proves nothing).
      */
-    private Workload sourceWorkload(String peerUri, InetAddress address) {
+    private Workload sourceWorkload(SpiffeId peer, InetAddress address) {
         Workload w = inbound.state().workloadByAddress(address);
-        return w != null && InboundLabels.identity(w).equals(peerUri) ? w : null;
+        return w != null && WorkloadIdentity.is(w, peer) ? w : null;
     }
 
     /** Configures a {@link Hbone15008Listener}. */

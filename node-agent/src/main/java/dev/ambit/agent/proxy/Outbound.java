@@ -14,14 +14,19 @@ import dev.ambit.proxy.hbone.RelayResult;
 import dev.ambit.proxy.health.EndpointHealth;
 import dev.ambit.proxy.identity.CertificateManager;
 import dev.ambit.proxy.identity.WorkloadCertificate;
+import dev.ambit.proxy.identity.WorkloadIdentity;
 import dev.ambit.proxy.net.EarlyInput;
 import dev.ambit.proxy.net.HbonePool;
 import dev.ambit.proxy.net.ListenerChannel;
 import dev.ambit.proxy.net.TcpRelay;
 import dev.ambit.proxy.net.Transport;
 import dev.ambit.proxy.state.ProxyState;
+import dev.ambit.proxy.telemetry.Baggage;
 import dev.ambit.proxy.telemetry.ConnectionLabels;
+import dev.ambit.proxy.telemetry.ConnectionLabels.Reporter;
+import dev.ambit.proxy.telemetry.ConnectionLabels.SecurityPolicy;
 import dev.ambit.proxy.telemetry.TcpTelemetry;
+import dev.ambit.proxy.telemetry.Traceparent;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -233,7 +238,7 @@ public final class Outbound implements AutoCloseable {
     private record Route(Workload workload, Service service, InetSocketAddress target, EndpointHealth.Key key) {
         boolean hbone() {
             return workload != null && workload.getTunnelProtocol() == TunnelProtocol.HBONE
-                    && OutboundLabels.address(workload) != null;
+                    && EndpointPicker.address(workload) != null;
         }
     }
 
@@ -246,14 +251,14 @@ public final class Outbound implements AutoCloseable {
         if (original.isEmpty() || source == null) {
             // Without a destination there is nowhere to go; without the pod's workload there is
             // no identity to present: both fail closed.
-            refuse(client, OutboundLabels.labels(source, null, null, "unknown"), peer, null, start, "NR",
+            refuse(client, labels(source, null, null, false), peer, null, start, "NR",
                     original.isEmpty() ? "no original destination" : "pod workload " + sourceUid + " unknown");
             return;
         }
         InetSocketAddress dst = original.get();
         Service service = state.serviceByVip(dst.getAddress(), dst.getPort());
         if (service != null && !picker.hasHealthy(service, dst.getPort())) {
-            refuse(client, OutboundLabels.labels(source, null, service, "unknown"), peer, dst, start, "UH",
+            refuse(client, labels(source, null, service, false), peer, dst, start, "UH",
                     "no healthy endpoint of " + ProxyState.serviceKey(service) + ":" + dst.getPort());
             return;
         }
@@ -322,7 +327,7 @@ public final class Outbound implements AutoCloseable {
                 if (p == null) { // the endpoints went away meanwhile
                     String why = "no healthy endpoint of " + ProxyState.serviceKey(service) + ":" + dst.getPort();
                     if (last == null) {
-                        refuse(client, OutboundLabels.labels(source, null, service, "unknown"), peer, dst, start,
+                        refuse(client, Outbound.labels(source, null, service, false), peer, dst, start,
                                 "UH", why);
                     } else {
                         giveUp(last, why + " left to try");
@@ -351,7 +356,7 @@ public final class Outbound implements AutoCloseable {
                 tunnel(route);
                 return;
             }
-            SpiffeId sourceId = OutboundLabels.identity(source);
+            SpiffeId sourceId = WorkloadIdentity.of(source);
             EventLoop loop = client.eventLoop();
             certificates.fetch(sourceId).whenComplete((cert, error) -> loop.execute(() -> {
                 if (error != null) {
@@ -368,15 +373,15 @@ public final class Outbound implements AutoCloseable {
                 clientGone(route);
                 return;
             }
-            InetAddress sourceIp = OutboundLabels.address(source);
+            InetAddress sourceIp = EndpointPicker.address(source);
             InetSocketAddress hboneAddress = new InetSocketAddress(route.target.getAddress(), hbonePort);
             HboneRequest request = HboneRequest.builder(route.target)
                     .forwardedFor(sourceIp != null ? sourceIp : peer.getAddress())
-                    .baggage(OutboundLabels.baggage(source))
-                    .traceparent(OutboundLabels.traceparent())
+                    .baggage(Baggage.of(source))
+                    .traceparent(Traceparent.random())
                     .build();
             // Keyed by the destination's uid too: a pod that reuses a gone pod's address gets fresh connections.
-            Future<Http2StreamChannel> f = pool.connect(network, certificate, OutboundLabels.identity(route.workload),
+            Future<Http2StreamChannel> f = pool.connect(network, certificate, WorkloadIdentity.of(route.workload),
                     route.workload.getUid(), hboneAddress, request, client.eventLoop());
             long timeout = attemptTimeoutNanos();
             boolean[] timedOut = new boolean[1];
@@ -489,13 +494,22 @@ public final class Outbound implements AutoCloseable {
         }
 
         private ConnectionLabels labels(Route route) {
-            return OutboundLabels.labels(source, route.workload, route.service, route.hbone() ? "mutual_tls" : "unknown");
+            return Outbound.labels(source, route.workload, route.service, route.hbone());
         }
 
         private long attemptTimeoutNanos() {
             return Math.max(TimeUnit.MILLISECONDS.toNanos(1), Math.min(connectTimeout.toNanos(),
                     deadline - System.nanoTime()));
         }
+    }
+
+    /** The source's report of a connection; {@code destination} and {@code service} may be unknown (null). */
+    private static ConnectionLabels labels(Workload source, Workload destination, Service service, boolean tunnel) {
+        return ConnectionLabels.builder(Reporter.SOURCE)
+                .source(source)
+                .destination(destination, service)
+                .security(tunnel ? SecurityPolicy.MUTUAL_TLS : SecurityPolicy.UNKNOWN)
+                .build();
     }
 
     /** Refused before any upstream was tried, or after every attempt failed: opened and closed at once. */

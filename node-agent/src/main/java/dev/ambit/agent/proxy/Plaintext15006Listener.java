@@ -10,6 +10,8 @@ import dev.ambit.proxy.net.EarlyInput;
 import dev.ambit.proxy.net.ListenerChannel;
 import dev.ambit.proxy.net.TcpRelay;
 import dev.ambit.proxy.telemetry.ConnectionLabels;
+import dev.ambit.proxy.telemetry.ConnectionLabels.Reporter;
+import dev.ambit.proxy.telemetry.ConnectionLabels.SecurityPolicy;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -148,7 +150,10 @@ public final class Plaintext15006Listener implements AutoCloseable {
             return;
         }
         // A plaintext client has no identity: the source workload would be a guess, so unknown.
-        ConnectionLabels labels = InboundLabels.of(null, null, target, InboundLabels.NONE);
+        ConnectionLabels labels = ConnectionLabels.builder(Reporter.DESTINATION)
+                .destination(target, null)
+                .security(SecurityPolicy.NONE)
+                .build();
         Decision decision = inbound.authorizer().authorize(
                 ConnectionAttributes.plaintext(source.getAddress(), destination.getAddress(), destination.getPort()),
                 target);

@@ -2,38 +2,72 @@ package dev.ambit.proxy.telemetry;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.api.workload.Service;
+import dev.ambit.api.workload.TunnelProtocol;
+import dev.ambit.api.workload.Workload;
+import dev.ambit.common.identity.SpiffeId;
+import dev.ambit.proxy.identity.WorkloadIdentity;
+import java.util.Arrays;
+
 /**
- * Istio's standard TCP metric labels for one connection, as a node agent reports them.
- * Unknown values are {@code "unknown"}, as in Istio; {@code response_flags} is {@code "-"}
- * when nothing went wrong.
+ * Istio's standard TCP metric labels for one connection, as a proxy reports them. Immutable;
+ * made by {@link #builder(Reporter)} from the connection's two workloads, so every proxy
+ * derives the labels the same way:
  *
- * @param reporter "source" (outbound, the client's agent) or "destination" (inbound)
+ * <pre>{@code
+ * ConnectionLabels.builder(Reporter.SOURCE)
+ *         .source(client)
+ *         .destination(server, service)
+ *         .security(SecurityPolicy.MUTUAL_TLS)
+ *         .build();
+ * }</pre>
+ *
+ * <p>Unknown values are {@code "unknown"}, as in Istio; {@code response_flags} is {@code "-"}
+ * when nothing went wrong.
  */
-public record ConnectionLabels(
-        String reporter,
-        String sourceWorkload,
-        String sourceWorkloadNamespace,
-        String sourcePrincipal,
-        String sourceApp,
-        String sourceVersion,
-        String sourceCanonicalService,
-        String sourceCanonicalRevision,
-        String sourceCluster,
-        String destinationWorkload,
-        String destinationWorkloadNamespace,
-        String destinationPrincipal,
-        String destinationApp,
-        String destinationVersion,
-        String destinationService,
-        String destinationServiceName,
-        String destinationServiceNamespace,
-        String destinationCanonicalService,
-        String destinationCanonicalRevision,
-        String destinationCluster,
-        String connectionSecurityPolicy,
-        String responseFlags) {
+public final class ConnectionLabels {
 
     public static final String UNKNOWN = "unknown";
+
+    /** Who reports the connection: Istio's {@code reporter} label. */
+    public enum Reporter {
+        /** The client's proxy (outbound). */
+        SOURCE("source"),
+        /** The server's proxy (inbound). */
+        DESTINATION("destination");
+
+        private final String label;
+
+        Reporter(String label) {
+            this.label = label;
+        }
+
+        /** The label value. */
+        public String label() {
+            return label;
+        }
+    }
+
+    /** How the connection was secured: Istio's {@code connection_security_policy} label. */
+    public enum SecurityPolicy {
+        /** Mutual TLS (HBONE): both identities proven. */
+        MUTUAL_TLS("mutual_tls"),
+        /** Known to be plaintext (an inbound connection that bypassed the tunnel). */
+        NONE("none"),
+        /** Not known to the reporter (an outbound connection passed through as plain TCP). */
+        UNKNOWN("unknown");
+
+        private final String label;
+
+        SecurityPolicy(String label) {
+            this.label = label;
+        }
+
+        /** The label value. */
+        public String label() {
+            return label;
+        }
+    }
 
     /** Label names in the order of {@link #values()}; Istio's names so dashboards carry over. */
     static final String[] NAMES = {
@@ -44,37 +78,156 @@ public record ConnectionLabels(
         "destination_service_namespace", "destination_canonical_service", "destination_canonical_revision",
         "destination_cluster", "request_protocol", "connection_security_policy", "response_flags"
     };
+    static final int RESPONSE_FLAGS = NAMES.length - 1;
 
-    public ConnectionLabels {
-        requireNonNull(reporter, "reporter");
-        if (!reporter.equals("source") && !reporter.equals("destination")) {
-            throw new IllegalArgumentException("reporter: " + reporter + " (expected: source or destination)");
-        }
+    private final Reporter reporter;
+    // Computed once: every counter update and the access log read them.
+    private final String[] values;
+
+    private ConnectionLabels(Reporter reporter, String[] values) {
+        this.reporter = reporter;
+        this.values = values;
     }
 
-    /** Values in the order of {@link #NAMES}; {@code null} becomes "unknown". */
-    String[] values() {
-        return new String[] {
-            reporter, or(sourceWorkload), or(sourceWorkloadNamespace), or(sourcePrincipal), or(sourceApp),
-            or(sourceVersion), or(sourceCanonicalService), or(sourceCanonicalRevision), or(sourceCluster),
-            or(destinationWorkload), or(destinationWorkloadNamespace), or(destinationPrincipal), or(destinationApp),
-            or(destinationVersion), or(destinationService), or(destinationServiceName),
-            or(destinationServiceNamespace), or(destinationCanonicalService), or(destinationCanonicalRevision),
-            or(destinationCluster), "tcp", or(connectionSecurityPolicy), responseFlags == null ? "-" : responseFlags
-        };
+    /** Labels for a connection {@code reporter} reports. */
+    public static Builder builder(Reporter reporter) {
+        return new Builder(requireNonNull(reporter, "reporter"));
     }
 
-    /** The same connection with other response flags (a denial, an upstream failure). */
+    public Reporter reporter() {
+        return reporter;
+    }
+
+    /** The same connection with other response flags (a denial, an upstream failure); null means none. */
     public ConnectionLabels withResponseFlags(String flags) {
-        return new ConnectionLabels(reporter, sourceWorkload, sourceWorkloadNamespace, sourcePrincipal, sourceApp,
-                sourceVersion, sourceCanonicalService, sourceCanonicalRevision, sourceCluster, destinationWorkload,
-                destinationWorkloadNamespace, destinationPrincipal, destinationApp, destinationVersion,
-                destinationService, destinationServiceName, destinationServiceNamespace,
-                destinationCanonicalService, destinationCanonicalRevision, destinationCluster,
-                connectionSecurityPolicy, flags);
+        String[] v = values.clone();
+        v[RESPONSE_FLAGS] = flags == null ? "-" : flags;
+        return new ConnectionLabels(reporter, v);
     }
 
-    private static String or(String v) {
-        return v == null || v.isEmpty() ? UNKNOWN : v;
+    /** Values in the order of {@link #NAMES}, never null; shared, so callers must not modify it. */
+    String[] values() {
+        return values;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof ConnectionLabels other && Arrays.equals(values, other.values);
+    }
+
+    @Override
+    public int hashCode() {
+        return Arrays.hashCode(values);
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder s = new StringBuilder("ConnectionLabels{");
+        for (int i = 0; i < NAMES.length; i++) {
+            s.append(i == 0 ? "" : ", ").append(NAMES[i]).append('=').append(values[i]);
+        }
+        return s.append('}').toString();
+    }
+
+    /** Istio's workload name: the owning workload's (a Deployment's), else the pod's own. */
+    static String workloadName(Workload w) {
+        return w.getWorkloadName().isEmpty() ? w.getName() : w.getWorkloadName();
+    }
+
+    /**
+     * Collects the connection's two workloads. Principals follow from the reporter: a proxy
+     * knows its own workload's identity, and the peer's only when mutual TLS proved it.
+     */
+    public static final class Builder {
+
+        private final Reporter reporter;
+        private Workload source;
+        private Workload destination;
+        private Service service;
+        private SpiffeId peer;
+        private SecurityPolicy security = SecurityPolicy.UNKNOWN;
+
+        private Builder(Reporter reporter) {
+            this.reporter = reporter;
+        }
+
+        /** The client's workload; {@code null} (the default) when it is not a known workload. */
+        public Builder source(Workload source) {
+            this.source = source;
+            return this;
+        }
+
+        /**
+         * The server's workload and the service the client addressed; either may be {@code null}
+         * (unknown; no service when the client addressed a pod).
+         */
+        public Builder destination(Workload destination, Service service) {
+            this.destination = destination;
+            this.service = service;
+            return this;
+        }
+
+        /**
+         * The identity the peer proved with mutual TLS, or {@code null} (the default) when none
+         * was. For the {@link Reporter#DESTINATION destination} it is the source principal.
+         * For the {@link Reporter#SOURCE source} the destination principal is otherwise the
+         * destination workload's identity when it is reached over HBONE, whose handshake checks
+         * exactly that identity.
+         */
+        public Builder peer(SpiffeId peer) {
+            this.peer = peer;
+            return this;
+        }
+
+        /** How the connection is secured; {@link SecurityPolicy#UNKNOWN} by default. */
+        public Builder security(SecurityPolicy security) {
+            this.security = requireNonNull(security, "security");
+            return this;
+        }
+
+        public ConnectionLabels build() {
+            String sourcePrincipal;
+            String destinationPrincipal;
+            if (reporter == Reporter.SOURCE) {
+                sourcePrincipal = source == null ? null : WorkloadIdentity.of(source).uri();
+                destinationPrincipal = peer != null ? peer.uri()
+                        : destination != null && destination.getTunnelProtocol() == TunnelProtocol.HBONE
+                        ? WorkloadIdentity.of(destination).uri() : null;
+            } else {
+                sourcePrincipal = peer == null ? null : peer.uri();
+                destinationPrincipal = destination == null ? null : WorkloadIdentity.of(destination).uri();
+            }
+            Workload s = source;
+            Workload d = destination;
+            return new ConnectionLabels(reporter, new String[] {
+                reporter.label(),
+                or(s == null ? null : workloadName(s)),
+                or(s == null ? null : s.getNamespace()),
+                or(sourcePrincipal),
+                or(s == null ? null : s.getCanonicalName()),          // source_app
+                or(s == null ? null : s.getCanonicalRevision()),      // source_version
+                or(s == null ? null : s.getCanonicalName()),          // source_canonical_service
+                or(s == null ? null : s.getCanonicalRevision()),      // source_canonical_revision
+                or(s == null ? null : s.getClusterId()),
+                or(d == null ? null : workloadName(d)),
+                or(d == null ? null : d.getNamespace()),
+                or(destinationPrincipal),
+                or(d == null ? null : d.getCanonicalName()),          // destination_app
+                or(d == null ? null : d.getCanonicalRevision()),      // destination_version
+                or(service == null ? null : service.getHostname()),
+                or(service == null ? null : service.getName()),
+                or(service == null ? null : service.getNamespace()),
+                or(d == null ? null : d.getCanonicalName()),          // destination_canonical_service
+                or(d == null ? null : d.getCanonicalRevision()),      // destination_canonical_revision
+                or(d == null ? null : d.getClusterId()),
+                "tcp",
+                security.label(),
+                "-"
+            });
+        }
+
+        private static String or(String v) {
+            return v == null || v.isEmpty() ? UNKNOWN : v;
+        }
     }
 }

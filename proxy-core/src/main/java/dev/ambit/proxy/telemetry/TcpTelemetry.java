@@ -79,7 +79,7 @@ public final class TcpTelemetry {
         String[] v = labels.values();
         return new JsonWriter().open('{')
                 .key("start").value(start.toString())
-                .key("reporter").value(labels.reporter())
+                .key("reporter").value(v[0])
                 .key("src.addr").value(address(source))
                 .key("src.workload").value(v[1])
                 .key("src.namespace").value(v[2])

@@ -3,7 +3,13 @@ package dev.ambit.proxy.telemetry;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ambit.api.workload.Service;
+import dev.ambit.api.workload.TunnelProtocol;
+import dev.ambit.api.workload.Workload;
+import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.proxy.telemetry.ConnectionLabels.Reporter;
+import dev.ambit.proxy.telemetry.ConnectionLabels.SecurityPolicy;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.time.Instant;
@@ -11,10 +17,24 @@ import org.junit.jupiter.api.Test;
 
 class TcpTelemetryTest {
 
-    private static final ConnectionLabels INBOUND = new ConnectionLabels("destination",
-            "frontend", "shop", "spiffe://cluster.local/ns/shop/sa/frontend", "frontend", "v1", "frontend", "v1",
-            "Kubernetes", "backend", "shop", "spiffe://cluster.local/ns/shop/sa/backend", "backend", "v2",
-            "backend.shop.svc.cluster.local", "backend", "shop", "backend", "v2", "Kubernetes", "mutual_tls", null);
+    static final Workload FRONTEND = workload("frontend", "v1");
+    static final Workload BACKEND = workload("backend", "v2");
+    static final Service BACKEND_SERVICE = Service.newBuilder().setName("backend").setNamespace("shop")
+            .setHostname("backend.shop.svc.cluster.local").build();
+
+    private static final ConnectionLabels INBOUND = ConnectionLabels.builder(Reporter.DESTINATION)
+            .source(FRONTEND)
+            .peer(SpiffeId.parse("spiffe://cluster.local/ns/shop/sa/frontend"))
+            .destination(BACKEND, BACKEND_SERVICE)
+            .security(SecurityPolicy.MUTUAL_TLS)
+            .build();
+
+    static Workload workload(String app, String version) {
+        return Workload.newBuilder().setUid("Kubernetes//Pod/shop/" + app + "-0").setName(app + "-0")
+                .setWorkloadName(app).setNamespace("shop").setServiceAccount(app).setCanonicalName(app)
+                .setCanonicalRevision(version).setClusterId("Kubernetes").setTunnelProtocol(TunnelProtocol.HBONE)
+                .build();
+    }
 
     @Test
     void countsWithIstiosNamesAndLabels() {
@@ -42,9 +62,13 @@ class TcpTelemetryTest {
 
     @Test
     void accessLineCarriesIdentitiesBytesAndDenial() {
-        ConnectionLabels denied = new ConnectionLabels("destination", null, null, null, null, null, null, null,
-                null, "backend", "shop", "spiffe://cluster.local/ns/shop/sa/backend", null, null, null, null, null,
-                null, null, null, "none", "UAEX");
+        Workload backend = Workload.newBuilder().setName("backend").setNamespace("shop").setServiceAccount("backend")
+                .build();
+        ConnectionLabels denied = ConnectionLabels.builder(Reporter.DESTINATION)
+                .destination(backend, null)
+                .security(SecurityPolicy.NONE)
+                .build()
+                .withResponseFlags("UAEX");
         String line = TcpTelemetry.accessLine(denied, new InetSocketAddress("10.244.1.20", 51000),
                 new InetSocketAddress("10.244.2.10", 9090), 0, 0, Instant.parse("2026-11-21T10:00:00Z"),
                 Duration.ZERO, "STRICT: plaintext refused");
@@ -58,9 +82,9 @@ class TcpTelemetryTest {
 
     @Test
     void reporterIsChecked() {
-        assertThatThrownBy(() -> new ConnectionLabels("client", null, null, null, null, null, null, null, null,
-                null, null, null, null, null, null, null, null, null, null, null, null, null))
-                .hasMessageContaining("reporter: client (expected: source or destination)");
+        assertThatThrownBy(() -> ConnectionLabels.builder(null))
+                .isInstanceOf(NullPointerException.class)
+                .hasMessage("reporter");
         assertThat(INBOUND.withResponseFlags("UF").values()[22]).isEqualTo("UF");
     }
 }
