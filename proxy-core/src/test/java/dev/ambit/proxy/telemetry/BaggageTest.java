@@ -28,7 +28,7 @@ class BaggageTest {
 
     @Test
     void leavesOutEmptyFields() {
-        Workload w = Workload.newBuilder().setName("solo").setNamespace("ns").build();
+        Workload w = Workload.newBuilder().setName("solo").setNamespace("ns").setWorkloadType(WorkloadType.POD).build();
         assertThat(Baggage.of(w)).isEqualTo("k8s.namespace.name=ns,k8s.pod.name=solo");
         assertThat(Baggage.of(Workload.getDefaultInstance())).isEmpty();
         assertThatThrownBy(() -> Baggage.of(null)).hasMessage("source");
