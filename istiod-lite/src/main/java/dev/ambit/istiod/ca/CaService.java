@@ -10,6 +10,7 @@ import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.Histogram;
 import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.common.pem.Pem;
 import dev.ambit.istiod.model.MeshResources;
 import io.grpc.Context;
 import io.grpc.Contexts;

@@ -3,6 +3,7 @@ package dev.ambit.istiod.ca;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.common.identity.SpiffeId;
+import dev.ambit.common.pem.Pem;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.math.BigInteger;

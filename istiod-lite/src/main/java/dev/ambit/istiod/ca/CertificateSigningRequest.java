@@ -2,8 +2,8 @@ package dev.ambit.istiod.ca;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.pem.Pem;
 import java.io.IOException;
-import java.io.StringReader;
 import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
 import java.security.interfaces.ECPublicKey;
@@ -23,7 +23,6 @@ import org.bouncycastle.asn1.x509.GeneralNames;
 import org.bouncycastle.asn1.x509.SubjectPublicKeyInfo;
 import org.bouncycastle.asn1.x9.ECNamedCurveTable;
 import org.bouncycastle.asn1.x9.X9ObjectIdentifiers;
-import org.bouncycastle.openssl.PEMParser;
 import org.bouncycastle.operator.OperatorCreationException;
 import org.bouncycastle.operator.jcajce.JcaContentVerifierProviderBuilder;
 import org.bouncycastle.pkcs.PKCS10CertificationRequest;
@@ -91,26 +90,30 @@ public final class CertificateSigningRequest {
     }
 
     private static PKCS10CertificationRequest readPem(String pem) {
-        Object first;
-        Object second;
-        try (PEMParser parser = new PEMParser(new StringReader(pem))) {
-            first = parser.readObject();
-            second = first == null ? null : parser.readObject();
-        } catch (IOException | RuntimeException e) {
-            // Bad base64 and bad DER surface as assorted exceptions; all mean the same to the caller.
+        List<Pem.Block> blocks;
+        try {
+            blocks = Pem.decode("CSR", pem);
+        } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("CSR: malformed PEM or DER (" + e.getMessage() + ")", e);
         }
-        if (first == null) {
+        if (blocks.isEmpty()) {
             throw new IllegalArgumentException("CSR: no PEM block (expected: -----BEGIN CERTIFICATE REQUEST-----)");
         }
-        if (!(first instanceof PKCS10CertificationRequest request)) {
-            throw new IllegalArgumentException("CSR: PEM holds a " + Pem.describe(first)
+        Pem.Block first = blocks.getFirst();
+        // "NEW CERTIFICATE REQUEST" is the label older tools (and RFC 7468's notes) use for the same thing.
+        if (!first.type().equals("CERTIFICATE REQUEST") && !first.type().equals("NEW CERTIFICATE REQUEST")) {
+            throw new IllegalArgumentException("CSR: PEM holds a " + first.type()
                     + " (expected: a CERTIFICATE REQUEST)");
         }
-        if (second != null) {
+        if (blocks.size() > 1) {
             throw new IllegalArgumentException("CSR: more than one PEM block (expected: one CERTIFICATE REQUEST)");
         }
-        return request;
+        try {
+            return new PKCS10CertificationRequest(first.der());
+        } catch (IOException | RuntimeException e) {
+            // Bad DER surfaces as assorted exceptions; all mean the same to the caller.
+            throw new IllegalArgumentException("CSR: malformed PEM or DER (" + e.getMessage() + ")", e);
+        }
     }
 
     private static ECPublicKey p256Key(SubjectPublicKeyInfo spki) {

@@ -2,6 +2,7 @@ package dev.ambit.istiod.ca;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ambit.common.pem.Pem;
 import java.io.ByteArrayInputStream;
 import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;

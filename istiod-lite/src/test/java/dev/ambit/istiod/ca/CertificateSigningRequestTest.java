@@ -5,6 +5,7 @@ import static dev.ambit.istiod.ca.CaTestSupport.p256;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ambit.common.pem.Pem;
 import java.security.KeyPair;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;

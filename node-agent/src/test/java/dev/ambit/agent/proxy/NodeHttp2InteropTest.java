@@ -49,7 +49,6 @@ import java.nio.file.Path;
 import java.security.cert.CertificateEncodingException;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
-import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -404,9 +403,7 @@ class NodeHttp2InteropTest {
     }
 
     private static String pem(String type, byte[] der) {
-        return "-----BEGIN " + type + "-----\n"
-                + Base64.getMimeEncoder(64, "\n".getBytes(US_ASCII)).encodeToString(der)
-                + "\n-----END " + type + "-----\n";
+        return dev.ambit.common.pem.Pem.encode(type, der); // qualified: this test has its own Pem record
     }
 
     /** A script's JSON configuration. */

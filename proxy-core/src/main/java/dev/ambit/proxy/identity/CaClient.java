@@ -8,6 +8,7 @@ import dev.ambit.api.ca.IstioCertificateRequest;
 import dev.ambit.api.ca.IstioCertificateResponse;
 import dev.ambit.api.ca.IstioCertificateServiceGrpc;
 import dev.ambit.common.identity.SpiffeId;
+import dev.ambit.common.pem.Pem;
 import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.ClientInterceptors;
@@ -169,7 +170,7 @@ public final class CaClient implements CertificateIssuer {
         List<X509Certificate> chain = new ArrayList<>();
         try {
             for (String pem : response.getCertChainList()) {
-                chain.addAll(Certificates.parsePemChain(pem));
+                chain.addAll(Pem.certificates("PEM", pem));
             }
         } catch (IllegalArgumentException e) {
             throw bad(identity, "the CA's chain does not parse: " + e.getMessage(), e);

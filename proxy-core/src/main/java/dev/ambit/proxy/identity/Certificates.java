@@ -3,59 +3,20 @@ package dev.ambit.proxy.identity;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.common.identity.SpiffeId;
-import java.io.ByteArrayInputStream;
-import java.nio.charset.StandardCharsets;
 import java.security.cert.CertificateException;
-import java.security.cert.CertificateFactory;
 import java.security.cert.CertificateParsingException;
 import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
-/** PEM parsing and SPIFFE identity extraction shared by the CA client and the TLS side. */
+/** SPIFFE identity extraction shared by the CA client and the TLS side (PEM is mesh-common's {@code Pem}). */
 final class Certificates {
 
-    private static final Pattern PEM_CERTIFICATE = Pattern.compile(
-            "-----BEGIN CERTIFICATE-----[\\s\\S]*?-----END CERTIFICATE-----");
     // RFC 5280 GeneralName tag for uniformResourceIdentifier.
     private static final int URI_SAN = 6;
 
     private Certificates() {}
-
-    /**
-     * Every {@code CERTIFICATE} block of {@code pem}, in order.
-     *
-     * @throws IllegalArgumentException when there is none or one does not parse
-     */
-    static List<X509Certificate> parsePemChain(String pem) {
-        List<X509Certificate> out = new ArrayList<>();
-        Matcher m = PEM_CERTIFICATE.matcher(pem);
-        while (m.find()) {
-            out.addAll(parse(m.group()));
-        }
-        if (out.isEmpty()) {
-            throw new IllegalArgumentException("PEM: no CERTIFICATE block (expected: at least one)");
-        }
-        return out;
-    }
-
-    private static List<X509Certificate> parse(String block) {
-        try {
-            CertificateFactory factory = CertificateFactory.getInstance("X.509");
-            Collection<? extends java.security.cert.Certificate> certs = factory.generateCertificates(
-                    new ByteArrayInputStream(block.getBytes(StandardCharsets.US_ASCII)));
-            List<X509Certificate> out = new ArrayList<>();
-            for (java.security.cert.Certificate c : certs) {
-                out.add((X509Certificate) c);
-            }
-            return out;
-        } catch (CertificateException e) {
-            throw new IllegalArgumentException("PEM: unparseable certificate (" + e.getMessage() + ")", e);
-        }
-    }
 
     /** The URI SANs of {@code certificate}, in order; empty when it has none or they do not parse. */
     static List<String> uriSans(X509Certificate certificate) {

@@ -3,12 +3,12 @@ package dev.ambit.proxy.identity;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.common.identity.SpiffeId;
+import dev.ambit.common.pem.Pem;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
 import java.security.Signature;
-import java.util.Base64;
 
 /**
  * A PKCS#10 certification request (RFC 2986) in PEM, written with the JDK's signature and a
@@ -48,9 +48,7 @@ final class CertificationRequest {
         requireNonNull(keys, "keys");
         requireNonNull(identity, "identity");
         byte[] der = der(keys, identity);
-        return "-----BEGIN CERTIFICATE REQUEST-----\n"
-                + Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(der)
-                + "\n-----END CERTIFICATE REQUEST-----\n";
+        return Pem.encode("CERTIFICATE REQUEST", der);
     }
 
     static byte[] der(KeyPair keys, SpiffeId identity) throws GeneralSecurityException {

@@ -2,6 +2,7 @@ package dev.ambit.proxy.identity;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.pem.Pem;
 import java.security.GeneralSecurityException;
 import java.security.cert.CertPath;
 import java.security.cert.CertPathValidator;
@@ -64,7 +65,7 @@ public final class TrustBundle {
      */
     public static TrustBundle fromPem(String trustDomain, String pem) {
         requireNonNull(pem, "pem");
-        return of(trustDomain, Certificates.parsePemChain(pem));
+        return of(trustDomain, Pem.certificates("PEM", pem));
     }
 
     /** The trust domain peers verified against this bundle must belong to. */
