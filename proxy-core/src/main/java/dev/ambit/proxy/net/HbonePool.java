@@ -46,7 +46,7 @@ import java.util.function.Predicate;
  * stream (its streams finish); one that closes leaves the pool; one without streams for
  * {@link Builder#idleTimeout} is closed.
  *
- * <p><b>Event loops.</b> {@link dev.ambit.proxy.hbone.Relay} needs the captured TCP
+ * <p><b>Event loops.</b> {@link Relay} needs the captured TCP
  * connection and the stream on one event loop, so there is one pool per event loop (as in
  * Armeria): a connection is registered on, and only touched from, the loop that asked for
  * it, and its state needs no locks ({@link LoopPool}, holding {@link PooledConnection}s). With N
@@ -116,7 +116,7 @@ public final class HbonePool implements AutoCloseable {
      * which must prove {@code destination}.
      *
      * <p>The future completes on {@code eventLoop} and the stream is registered on it, ready
-     * for {@link dev.ambit.proxy.hbone.Relay#start}. It fails with the connection's cause
+     * for {@link Relay#start}. It fails with the connection's cause
      * ({@link ConnectionFailedException}: connect, TLS handshake, identity mismatch,
      * negotiation) or the CONNECT's
      * ({@link dev.ambit.proxy.hbone.HboneConnectException}). Cancelling it closes the stream.
