@@ -13,16 +13,14 @@ import dev.ambit.proxy.identity.CertificateManager;
 import dev.ambit.proxy.identity.TlsContexts;
 import dev.ambit.proxy.identity.WorkloadCertificate;
 import dev.ambit.proxy.identity.WorkloadIdentity;
-import dev.ambit.proxy.net.ListenerChannel;
-import dev.ambit.proxy.telemetry.ConnectionLabels;
+import dev.ambit.proxy.net.ProxyListener;
 import dev.ambit.proxy.telemetry.ConnectionLabels.Reporter;
 import dev.ambit.proxy.telemetry.ConnectionLabels.SecurityPolicy;
-import io.netty.bootstrap.ServerBootstrap;
+import dev.ambit.proxy.telemetry.ConnectionLabels;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
 import io.netty.handler.codec.http2.Http2FrameCodec;
@@ -74,8 +72,11 @@ import org.slf4j.LoggerFactory;
  * One bad connection or stream never affects the others.
  *
  * <p>Shutting down: {@link #drain} (SIGTERM, or the pod leaving the mesh) stops accepting,
- * sends {@code GOAWAY} so clients open no new tunnel, and waits for the open tunnels to end,
- * up to a deadline; {@link #close} only stops accepting.
+ * sends every established HTTP/2 connection a {@code GOAWAY} ({@code NO_ERROR}, the last
+ * stream it accepted) so clients open no new tunnel on it, closes each once its last tunnel
+ * ended (one still in its TLS handshake at once), and resets what is left at its deadline;
+ * {@link #close} only stops accepting (the pod's unenrollment closes its network namespace,
+ * which ends the rest).
  *
  * <pre>{@code
  * Hbone15008Listener hbone = Hbone15008Listener.builder(inbound, tlsContexts, certificates, podIdentity)
@@ -84,7 +85,7 @@ import org.slf4j.LoggerFactory;
  * hbone.drain(Duration.ofSeconds(30)).join(); // SIGTERM, or the pod leaving the mesh
  * }</pre>
  */
-public final class Hbone15008Listener implements AutoCloseable {
+public final class Hbone15008Listener extends ProxyListener {
 
     /** The HBONE port. */
     public static final int PORT = 15008;
@@ -102,9 +103,9 @@ public final class Hbone15008Listener implements AutoCloseable {
     private final InetSocketAddress bindAddress;
     private final Duration handshakeTimeout;
     private final HboneServer hbone;
-    private final ListenerChannel server = new ListenerChannel(Hbone15008Listener::goAway);
 
     private Hbone15008Listener(Builder b) {
+        super(Hbone15008Listener::goAway);
         inbound = b.inbound;
         tls = b.tls;
         certificate = b.certificate;
@@ -140,55 +141,8 @@ public final class Hbone15008Listener implements AutoCloseable {
      * @throws IllegalStateException if it was started or drained before, or the bind fails (with the cause)
      */
     public Hbone15008Listener start() {
-        server.bind(() -> inbound.bindListener(new ServerBootstrap()
-                .group(inbound.eventLoopGroup())
-                .channelFactory(inbound.pod()::newServerChannel)
-                .handler(server.acceptHandler())
-                .childHandler(new ChannelInitializer<>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        initConnection(ch);
-                    }
-                }), bindAddress, "HBONE"));
+        bind(() -> inbound.bindListener(bootstrap(inbound.eventLoopGroup(), inbound.pod()), bindAddress, "HBONE"));
         return this;
-    }
-
-    /** The bound address; {@code null} before {@link #start()}. */
-    public InetSocketAddress localAddress() {
-        return server.localAddress();
-    }
-
-    /** Downstream connections (TLS, then HTTP/2) accepted by this listener that are still open. */
-    public int activeConnections() {
-        return server.activeConnections();
-    }
-
-    /**
-     * Drains the listener: stops accepting at once (the listening socket is closed, so new
-     * connections are refused), sends every established HTTP/2 connection a {@code GOAWAY}
-     * ({@code NO_ERROR}, the last stream it accepted) so that clients open no new tunnel on it
-     * while the tunnels it carries finish, and closes each connection once its last tunnel
-     * ended; a connection still in its TLS handshake is closed at once. The future completes
-     * once every accepted connection is closed. Those still open at {@code deadline} are reset,
-     * with their tunnels, and counted in the future's value. Calling it again returns the same
-     * future (the first deadline holds); a drained listener cannot be started. Returns once the
-     * listening socket is closed, without waiting for connections; the future completes on an
-     * event loop or a timer thread.
-     *
-     * @throws IllegalArgumentException if {@code deadline} is negative
-     */
-    public CompletableFuture<Integer> drain(Duration deadline) {
-        return server.drain(deadline);
-    }
-
-    /**
-     * Stops accepting and waits until the listening socket is closed. Established connections
-     * and their tunnels carry on until they end (use {@link #drain} to end them gracefully);
-     * the pod's unenrollment closes its network namespace, which ends them.
-     */
-    @Override
-    public void close() {
-        server.close();
     }
 
     /** At the drain's start, on the connection's loop: GOAWAY, then a close once its streams ended. */
@@ -208,7 +162,8 @@ public final class Hbone15008Listener implements AutoCloseable {
 
     // ---------------------------------------------------------------- connections
 
-    private void initConnection(Channel ch) {
+    @Override
+    protected void initConnection(Channel ch) {
         WorkloadCertificate cert = certificate.get();
         if (cert == null) {
             refuse(ch, InboundRefusals.NO_CERTIFICATE, null, "the pod has no certificate yet");

@@ -9,28 +9,26 @@ import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.proxy.hbone.HboneConnectException;
 import dev.ambit.proxy.hbone.HboneRequest;
-import dev.ambit.proxy.hbone.Relay;
-import dev.ambit.proxy.hbone.RelayResult;
 import dev.ambit.proxy.health.EndpointHealth;
 import dev.ambit.proxy.identity.CertificateManager;
 import dev.ambit.proxy.identity.WorkloadCertificate;
 import dev.ambit.proxy.identity.WorkloadIdentity;
 import dev.ambit.proxy.net.EarlyInput;
 import dev.ambit.proxy.net.HbonePool;
-import dev.ambit.proxy.net.ListenerChannel;
+import dev.ambit.proxy.net.ProxyListener;
+import dev.ambit.proxy.net.Relay;
+import dev.ambit.proxy.net.RelayResult;
 import dev.ambit.proxy.net.TcpRelay;
 import dev.ambit.proxy.net.Transport;
 import dev.ambit.proxy.state.ProxyState;
 import dev.ambit.proxy.telemetry.Baggage;
-import dev.ambit.proxy.telemetry.ConnectionLabels;
 import dev.ambit.proxy.telemetry.ConnectionLabels.Reporter;
 import dev.ambit.proxy.telemetry.ConnectionLabels.SecurityPolicy;
+import dev.ambit.proxy.telemetry.ConnectionLabels;
 import dev.ambit.proxy.telemetry.TcpTelemetry;
 import dev.ambit.proxy.telemetry.Traceparent;
-import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.EventLoop;
@@ -47,7 +45,6 @@ import java.time.Instant;
 import java.util.HashSet;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -93,10 +90,11 @@ import org.slf4j.LoggerFactory;
  * {@link Transport} (epoll or io_uring).
  *
  * <p>Shutting down: {@link #drain} (SIGTERM, or the pod leaving the mesh) stops accepting
- * and waits for the open connections to end, up to a deadline; {@link #close} only stops
- * accepting.
+ * and waits for the open connections to end (directly relayed or through their HBONE tunnel),
+ * up to a deadline; {@link #close} only stops accepting. The {@link HbonePool} is not drained:
+ * it is shared by every pod's listener ({@link HbonePool#drain}).
  */
-public final class Outbound implements AutoCloseable {
+public final class Outbound extends ProxyListener {
 
     /** Istio's outbound capture port. */
     public static final int DEFAULT_PORT = 15001;
@@ -125,7 +123,6 @@ public final class Outbound implements AutoCloseable {
     private final Counter.Family accepted;
     private final Counter.Family failed;
     private final Counter.Family failovers;
-    private final ListenerChannel server = new ListenerChannel();
 
     Outbound(OutboundBuilder b) {
         network = b.network;
@@ -170,68 +167,14 @@ public final class Outbound implements AutoCloseable {
      * @throws IllegalStateException if it was started or drained before
      */
     public ChannelFuture start() {
-        ChannelFuture[] bound = new ChannelFuture[1];
-        server.bind(() -> {
-            bound[0] = new ServerBootstrap()
-                    .group(group)
-                    // Created by the pod's network: the listener lives inside the pod's namespace.
-                    .channelFactory(network::newServerChannel)
-                    .option(ChannelOption.SO_REUSEADDR, true)
-                    .handler(server.acceptHandler())
-                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                    .childOption(ChannelOption.TCP_NODELAY, true)
-                    // Reset, never FIN, unless a relay ends it gracefully; also if this process dies (Linger).
-                    .childOption(ChannelOption.SO_LINGER, 0)
-                    .childHandler(new ChannelInitializer<>() {
-                        @Override
-                        protected void initChannel(Channel ch) {
-                            // Reads are the relay's (backpressure); until it starts, EarlyInput's.
-                            ch.config().setAutoRead(false);
-                            ch.pipeline().addLast("early-input", new EarlyInput());
-                            // Registered on its event loop: everything of this connection happens there.
-                            handle((DuplexChannel) ch);
-                        }
-                    })
-                    .bind(bindAddress);
-            return bound[0].channel();
-        });
-        return bound[0];
+        // Sockets from the pod's network: the listener lives inside the pod's namespace.
+        return bind(relayBootstrap(group, network).childOption(ChannelOption.TCP_NODELAY, true), bindAddress);
     }
 
-    /** The bound address; {@code null} before {@link #start} completed. */
-    public InetSocketAddress localAddress() {
-        return server.localAddress();
-    }
-
-    /** Captured connections accepted by this listener that are still open (failed ones close at once). */
-    public int activeConnections() {
-        return server.activeConnections();
-    }
-
-    /**
-     * Drains the listener: stops accepting at once (the listening socket is closed, so the
-     * pod's new outbound connections are refused), lets every accepted connection relay
-     * (directly or through its HBONE tunnel) until its peers end it, and completes once all
-     * of them ended. Those still open at {@code deadline} are reset, with their upstream
-     * connection or tunnel, and counted in the future's value. Calling it again returns the
-     * same future (the first deadline holds); a drained listener cannot be started. Returns
-     * once the listening socket is closed, without waiting for connections; the future
-     * completes on an event loop or a timer thread. The {@link HbonePool} is not drained: it
-     * is shared by every pod's listener ({@link HbonePool#drain}).
-     *
-     * @throws IllegalArgumentException if {@code deadline} is negative
-     */
-    public CompletableFuture<Integer> drain(Duration deadline) {
-        return server.drain(deadline);
-    }
-
-    /**
-     * Stops accepting and waits until the listening socket is closed; connections already
-     * relaying continue until they end (use {@link #drain} to wait for them, or to end them).
-     */
     @Override
-    public void close() {
-        server.close();
+    protected void initConnection(Channel ch) {
+        // Registered on its event loop: everything of this connection happens there.
+        handle((DuplexChannel) ch);
     }
 
     /** Where one attempt of a captured connection goes; {@code key} only for a Service's endpoint. */

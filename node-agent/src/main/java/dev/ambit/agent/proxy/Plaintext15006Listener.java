@@ -5,24 +5,19 @@ import static java.util.Objects.requireNonNull;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.proxy.authz.ConnectionAttributes;
 import dev.ambit.proxy.authz.Decision;
-import dev.ambit.proxy.hbone.Linger;
-import dev.ambit.proxy.net.EarlyInput;
-import dev.ambit.proxy.net.ListenerChannel;
+import dev.ambit.proxy.net.Linger;
+import dev.ambit.proxy.net.ProxyListener;
 import dev.ambit.proxy.net.TcpRelay;
-import dev.ambit.proxy.telemetry.ConnectionLabels;
 import dev.ambit.proxy.telemetry.ConnectionLabels.Reporter;
 import dev.ambit.proxy.telemetry.ConnectionLabels.SecurityPolicy;
-import io.netty.bootstrap.ServerBootstrap;
+import dev.ambit.proxy.telemetry.ConnectionLabels;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.NetUtil;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.concurrent.CompletableFuture;
 import java.util.function.Function;
 
 /**
@@ -45,7 +40,7 @@ import java.util.function.Function;
  * <p>Shutting down: {@link #drain} (SIGTERM, or the pod leaving the mesh) stops accepting
  * and waits for the relays to end, up to a deadline; {@link #close} only stops accepting.
  */
-public final class Plaintext15006Listener implements AutoCloseable {
+public final class Plaintext15006Listener extends ProxyListener {
 
     /** The inbound capture port. */
     public static final int PORT = 15006;
@@ -55,7 +50,6 @@ public final class Plaintext15006Listener implements AutoCloseable {
     private final InboundContext inbound;
     private final InetSocketAddress bindAddress;
     private final Function<Channel, InetSocketAddress> originalDestination;
-    private final ListenerChannel server = new ListenerChannel();
 
     private Plaintext15006Listener(Builder b) {
         inbound = b.inbound;
@@ -76,63 +70,14 @@ public final class Plaintext15006Listener implements AutoCloseable {
      * @throws IllegalStateException if it was started or drained before, or the bind fails (with the cause)
      */
     public Plaintext15006Listener start() {
-        server.bind(() -> inbound.bindListener(new ServerBootstrap()
-                .group(inbound.eventLoopGroup())
-                .channelFactory(inbound.pod()::newServerChannel)
-                .handler(server.acceptHandler())
-                // Reads are the relay's (backpressure); until it starts, EarlyInput's.
-                .childOption(ChannelOption.AUTO_READ, false)
-                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                // Reset, never FIN, unless the relay ends it gracefully; also if this process dies (Linger).
-                .childOption(ChannelOption.SO_LINGER, 0)
-                .childHandler(new ChannelInitializer<>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        // A client may write and half-close before the app is connected.
-                        ch.pipeline().addLast(new EarlyInput());
-                        onAccepted((DuplexChannel) ch);
-                    }
-                }), bindAddress, "plaintext"));
+        bind(() -> inbound.bindListener(relayBootstrap(inbound.eventLoopGroup(), inbound.pod()), bindAddress,
+                "plaintext"));
         return this;
     }
 
-    /** The listening channel (for the redirector); {@code null} before {@link #start()}. */
-    public Channel serverChannel() {
-        return server.channel();
-    }
-
-    /** The bound address; {@code null} before {@link #start()}. */
-    public InetSocketAddress localAddress() {
-        return server.localAddress();
-    }
-
-    /** Connections accepted by this listener that are still open (refused ones close at once). */
-    public int activeConnections() {
-        return server.activeConnections();
-    }
-
-    /**
-     * Drains the listener: stops accepting at once (the listening socket is closed, so the
-     * redirector's steering finds nothing and new connections are refused), lets every
-     * accepted connection relay until its peers end it, and completes once all of them
-     * ended. Those still open at {@code deadline} are reset and counted in the future's
-     * value. Calling it again returns the same future (the first deadline holds); a drained
-     * listener cannot be started. Returns once the listening socket is closed, without waiting
-     * for connections; the future completes on an event loop or a timer thread.
-     *
-     * @throws IllegalArgumentException if {@code deadline} is negative
-     */
-    public CompletableFuture<Integer> drain(Duration deadline) {
-        return server.drain(deadline);
-    }
-
-    /**
-     * Stops accepting and waits until the listening socket is closed; established connections
-     * are relayed until they end (use {@link #drain} to wait for them, or to end them).
-     */
     @Override
-    public void close() {
-        server.close();
+    protected void initConnection(Channel ch) {
+        onAccepted((DuplexChannel) ch);
     }
 
     private void onAccepted(DuplexChannel client) {

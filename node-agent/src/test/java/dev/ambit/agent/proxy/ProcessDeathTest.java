@@ -26,7 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The proxy process dies (SIGKILL) while relaying: the applications on both sides must see
  * a reset, never a clean end of stream, unless the relay had already ended their direction
- * gracefully ({@link dev.ambit.proxy.hbone.Linger}). The proxy is a real
+ * gracefully ({@link dev.ambit.proxy.net.Linger}). The proxy is a real
  * {@link Plaintext15006Listener} in a child JVM ({@link PlaintextProxyProcess}); client and
  * app are blocking sockets of this JVM. Epoll; {@link ProcessDeathIoUringTest} runs the same
  * on io_uring.

@@ -4,7 +4,7 @@ import dev.ambit.proxy.hbone.HboneClient;
 import dev.ambit.proxy.hbone.HboneRequest;
 import dev.ambit.proxy.hbone.HboneServer;
 import dev.ambit.proxy.hbone.HboneTarget;
-import dev.ambit.proxy.hbone.Relay;
+import dev.ambit.proxy.net.Relay;
 import dev.ambit.testing.EchoHandler;
 import dev.ambit.testing.TestCa;
 import io.netty.bootstrap.Bootstrap;

@@ -2,6 +2,7 @@ package dev.ambit.proxy.hbone;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.proxy.net.Relay;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandler;

@@ -1,5 +1,6 @@
 package dev.ambit.proxy.hbone;
 
+import dev.ambit.proxy.net.Relay;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;

@@ -2,6 +2,8 @@ package dev.ambit.proxy.hbone;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.proxy.net.RelayListener;
+
 /**
  * What {@link HboneDecider} decided for one {@code CONNECT}: relay it to an upstream, or
  * refuse it with a status.

@@ -8,10 +8,12 @@
  *       upstream and relays.</li>
  *   <li>{@link dev.ambit.proxy.hbone.HboneClient}: opens a tunnel on an existing HTTP/2
  *       connection.</li>
- *   <li>{@link dev.ambit.proxy.hbone.Relay}: moves bytes between a TCP channel and a tunnel
- *       stream with backpressure, half-close and reset semantics, and reports
- *       {@link dev.ambit.proxy.hbone.RelayResult}s for telemetry.</li>
+ *   <li>{@link dev.ambit.proxy.net.HbonePool}: pooled client connections, one
+ *       {@code CONNECT} stream per tunnel.</li>
  * </ul>
+ *
+ * The bytes of a tunnel are moved by {@link dev.ambit.proxy.net.Relay} (in {@code net}, next
+ * to the TCP-to-TCP {@link dev.ambit.proxy.net.TcpRelay}).
  *
  * TLS, connection pooling and policy are the caller's; everything here runs on the
  * connection's event loop and never blocks.

@@ -1,6 +1,5 @@
 package dev.ambit.proxy.net;
 
-import dev.ambit.proxy.hbone.EpollHalfClose;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;

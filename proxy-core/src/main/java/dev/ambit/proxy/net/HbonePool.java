@@ -3,50 +3,26 @@ package dev.ambit.proxy.net;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.common.identity.SpiffeId;
-import dev.ambit.common.metrics.Counter;
-import dev.ambit.common.metrics.Gauge;
 import dev.ambit.common.metrics.MetricsRegistry;
-import dev.ambit.proxy.hbone.HboneClient;
 import dev.ambit.proxy.hbone.HboneRequest;
 import dev.ambit.proxy.identity.TlsContexts;
 import dev.ambit.proxy.identity.WorkloadCertificate;
-import io.netty.channel.Channel;
-import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
-import io.netty.channel.socket.SocketChannel;
-import io.netty.handler.codec.http2.Http2GoAwayFrame;
-import io.netty.handler.codec.http2.Http2SettingsFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
-import io.netty.handler.ssl.SslContext;
-import io.netty.handler.ssl.SslHandler;
-import io.netty.handler.ssl.SslHandshakeCompletionEvent;
-import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
-import io.netty.util.concurrent.ScheduledFuture;
 import java.io.IOException;
 import java.math.BigInteger;
 import java.net.InetSocketAddress;
-import java.nio.channels.ClosedChannelException;
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Predicate;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Pooled HBONE connections (HTTP/2 over mutual TLS 1.3) of the outbound proxy, as
@@ -70,10 +46,11 @@ import org.slf4j.LoggerFactory;
  * stream (its streams finish); one that closes leaves the pool; one without streams for
  * {@link Builder#idleTimeout} is closed.
  *
- * <p><b>Event loops.</b> {@link dev.ambit.proxy.hbone.Relay} needs the captured TCP
+ * <p><b>Event loops.</b> {@link Relay} needs the captured TCP
  * connection and the stream on one event loop, so there is one pool per event loop (as in
  * Armeria): a connection is registered on, and only touched from, the loop that asked for
- * it, and its state needs no locks. With N loops a destination may have up to N connections.
+ * it, and its state needs no locks ({@link LoopPool}, holding {@link PooledConnection}s). With N
+ * loops a destination may have up to N connections.
  * The loops must be of the {@link SocketFactory}'s {@link Transport}, whose channels they register.
  *
  * <p><b>Shutdown.</b> {@link #drain} stops handing out tunnels and closes each connection once
@@ -97,29 +74,13 @@ public final class HbonePool implements AutoCloseable {
     public static final String OPEN = "ambit_hbone_pool_connections";
     public static final String STREAMS = "ambit_hbone_pool_streams_total";
 
-    private static final Logger log = LoggerFactory.getLogger(HbonePool.class);
-
-    private final TlsContexts tls;
-    private final Duration idleTimeout;
-    private final Duration connectTimeout;
-    private final Counter opened;
-    private final Counter.Family failures;
-    private final Gauge open;
-    private final Counter streams;
+    private final PoolContext context;
     private final Map<EventLoop, LoopPool> pools = new ConcurrentHashMap<>();
     private final AtomicBoolean draining = new AtomicBoolean();
     private final CompletableFuture<Integer> drained = new CompletableFuture<>();
-    private final AtomicInteger forced = new AtomicInteger();
-    private volatile boolean closed;
 
     private HbonePool(Builder b) {
-        tls = b.tls;
-        idleTimeout = b.idleTimeout;
-        connectTimeout = b.connectTimeout;
-        opened = b.metrics.counter(OPENED, "HBONE connections established by the outbound pool.").labels();
-        failures = b.metrics.counter(FAILURES, "HBONE connections that failed before they were usable.", "reason");
-        open = b.metrics.gauge(OPEN, "HBONE connections open in the outbound pool.").labels();
-        streams = b.metrics.counter(STREAMS, "HBONE CONNECT streams opened by the outbound pool.").labels();
+        context = new PoolContext(b.tls, b.idleTimeout, b.connectTimeout, b.metrics, PooledConnection::connect);
     }
 
     /** Starts a pool whose connections use {@code tls}. */
@@ -155,7 +116,7 @@ public final class HbonePool implements AutoCloseable {
      * which must prove {@code destination}.
      *
      * <p>The future completes on {@code eventLoop} and the stream is registered on it, ready
-     * for {@link dev.ambit.proxy.hbone.Relay#start}. It fails with the connection's cause
+     * for {@link Relay#start}. It fails with the connection's cause
      * ({@link ConnectionFailedException}: connect, TLS handshake, identity mismatch,
      * negotiation) or the CONNECT's
      * ({@link dev.ambit.proxy.hbone.HboneConnectException}). Cancelling it closes the stream.
@@ -187,7 +148,7 @@ public final class HbonePool implements AutoCloseable {
         Key key = new Key(network.owner(), certificate.identity(), certificate.serialNumber(), destination, address,
                 destinationUid);
         Promise<Http2StreamChannel> promise = eventLoop.newPromise();
-        if (closed) {
+        if (context.closed) {
             return promise.setFailure(new IllegalStateException("HBONE pool closed"));
         }
         Waiter waiter = new Waiter(network, certificate, request, promise);
@@ -201,7 +162,7 @@ public final class HbonePool implements AutoCloseable {
 
     /** Connections open now, over all event loops (for tests and debugging; not atomic). */
     public int connectionCount() {
-        return (int) open.get();
+        return (int) context.open.get();
     }
 
     /**
@@ -237,15 +198,15 @@ public final class HbonePool implements AutoCloseable {
             return drained;
         }
         // Before the snapshot: a pool created later sees it in acquire, and never connects.
-        closed = true;
+        context.closed = true;
         List<CompletableFuture<Void>> loops = new ArrayList<>();
         for (Map.Entry<EventLoop, LoopPool> e : pools.entrySet()) {
             LoopPool p = e.getValue();
-            loops.add(p.drained);
+            loops.add(p.drained());
             e.getKey().execute(p::drainAll);
         }
         CompletableFuture.allOf(loops.toArray(CompletableFuture[]::new))
-                .whenComplete((v, t) -> drained.complete(forced.get()));
+                .whenComplete((v, t) -> drained.complete(context.forced.get()));
         if (!drained.isDone()) {
             CompletableFuture.delayedExecutor(deadline.toNanos(), TimeUnit.NANOSECONDS).execute(() -> {
                 if (!drained.isDone()) {
@@ -273,7 +234,7 @@ public final class HbonePool implements AutoCloseable {
      */
     @Override
     public void close() {
-        closed = true;
+        context.closed = true;
         for (Map.Entry<EventLoop, LoopPool> e : pools.entrySet()) {
             LoopPool p = e.getValue();
             e.getKey().execute(p::closeAll);
@@ -281,393 +242,7 @@ public final class HbonePool implements AutoCloseable {
     }
 
     private LoopPool pool(EventLoop loop) {
-        return pools.computeIfAbsent(loop, LoopPool::new);
-    }
-
-    private record Waiter(SocketFactory network, WorkloadCertificate certificate, HboneRequest request,
-                          Promise<Http2StreamChannel> promise) {}
-
-    private enum State { CONNECTING, READY, DRAINING, CLOSED }
-
-    /** The connections of one event loop; touched only from it. */
-    private final class LoopPool {
-        private final EventLoop loop;
-        private final Map<Key, List<PooledConnection>> byKey = new HashMap<>();
-        /** Every connection whose channel may still be open, also those draining after a GOAWAY. */
-        private final Set<PooledConnection> live = new HashSet<>();
-        /** Completed when drained and {@link #live} is empty. */
-        private final CompletableFuture<Void> drained = new CompletableFuture<>();
-        private boolean draining;
-
-        LoopPool(EventLoop loop) {
-            this.loop = loop;
-        }
-
-        void drainAll() {
-            draining = true;
-            for (PooledConnection c : new ArrayList<>(live)) {
-                c.shutdown();
-            }
-            maybeDrained();
-        }
-
-        void maybeDrained() {
-            if (draining && live.isEmpty()) {
-                drained.complete(null);
-            }
-        }
-
-        void release(String podUid) {
-            for (PooledConnection c : new ArrayList<>(live)) {
-                if (c.key.podUid().equals(podUid)) {
-                    c.shutdown();
-                }
-            }
-        }
-
-        void forceAll() {
-            for (PooledConnection c : new ArrayList<>(live)) {
-                c.force();
-            }
-        }
-
-        void acquire(Key key, Waiter waiter) {
-            if (waiter.promise.isDone()) {
-                return; // cancelled while queued
-            }
-            if (closed) {
-                waiter.promise.tryFailure(new IllegalStateException("HBONE pool closed"));
-                return;
-            }
-            List<PooledConnection> list = byKey.computeIfAbsent(key, k -> new ArrayList<>(2));
-            for (PooledConnection c : list) {
-                if (c.offer(waiter)) {
-                    return;
-                }
-            }
-            PooledConnection c = new PooledConnection(this, key);
-            list.add(c);
-            live.add(c);
-            c.offer(waiter);
-            c.start(waiter);
-        }
-
-        void remove(PooledConnection c) {
-            List<PooledConnection> list = byKey.get(c.key);
-            if (list != null && list.remove(c) && list.isEmpty()) {
-                byKey.remove(c.key);
-            }
-        }
-
-        void retainDestinations(Predicate<String> present) {
-            for (PooledConnection c : new ArrayList<>(live)) {
-                String uid = c.key.destinationUid();
-                if (!uid.isEmpty() && !present.test(uid)) {
-                    c.shutdown();
-                }
-            }
-        }
-
-        void closeAll() {
-            for (List<PooledConnection> list : new ArrayList<>(byKey.values())) {
-                for (PooledConnection c : new ArrayList<>(list)) {
-                    c.close();
-                }
-            }
-        }
-    }
-
-    /** One HTTP/2 connection and its streams. */
-    private final class PooledConnection {
-        private final LoopPool pool;
-        private final Key key;
-        private final ArrayDeque<Waiter> waiting = new ArrayDeque<>();
-        private State state = State.CONNECTING;
-        private Channel channel;
-        private int maxStreams = Integer.MAX_VALUE;
-        private int active;
-        private boolean counted;
-        private ScheduledFuture<?> idleTimer;
-
-        PooledConnection(LoopPool pool, Key key) {
-            this.pool = pool;
-            this.key = key;
-        }
-
-        /** Takes {@code waiter} if this connection can: connecting, or ready with a free stream. */
-        boolean offer(Waiter waiter) {
-            if (state == State.CONNECTING) {
-                waiting.add(waiter);
-                return true;
-            }
-            if (state == State.READY && active < maxStreams) {
-                openStream(waiter);
-                return true;
-            }
-            return false;
-        }
-
-        void start(Waiter first) {
-            SslContext ssl;
-            try {
-                ssl = tls.client(first.certificate, key.destination);
-            } catch (Exception e) {
-                failed("handshake", e);
-                gone();
-                return;
-            }
-            SocketChannel ch;
-            try {
-                ch = first.network.newChannel();
-            } catch (RuntimeException e) {
-                failed("connect", e);
-                gone();
-                return;
-            }
-            channel = ch;
-            ch.config().setOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) connectTimeout.toMillis());
-            ch.config().setOption(ChannelOption.TCP_NODELAY, true);
-            SslHandler sslHandler = ssl.newHandler(ch.alloc());
-            ch.pipeline().addLast("tls", sslHandler);
-            ch.pipeline().addLast("hbone-setup", new Setup());
-            pool.loop.register(ch).addListener((ChannelFuture r) -> {
-                if (!r.isSuccess()) {
-                    failed("connect", r.cause());
-                    ch.unsafe().closeForcibly(); // not registered: there is no pipeline to close through
-                    gone();
-                    return;
-                }
-                ch.closeFuture().addListener(f -> closed());
-                ch.connect(key.address).addListener((ChannelFuture c) -> {
-                    if (!c.isSuccess()) {
-                        failed("connect", c.cause());
-                        ch.close();
-                    }
-                });
-            });
-        }
-
-        /** After the handshake: the server's identity was verified, negotiation is checked here. */
-        private final class Setup extends ChannelInboundHandlerAdapter {
-            @Override
-            public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-                if (evt instanceof SslHandshakeCompletionEvent done) {
-                    if (!done.isSuccess()) {
-                        failed("handshake", done.cause());
-                        ctx.close();
-                        return;
-                    }
-                    try {
-                        TlsContexts.checkNegotiated(ctx.pipeline().get(SslHandler.class));
-                    } catch (IOException e) {
-                        failed("negotiation", e);
-                        ctx.close();
-                        return;
-                    }
-                    // Added synchronously: records decoded in the same read (the server's
-                    // SETTINGS) reach the codec, not the pipeline's tail.
-                    ctx.pipeline().addLast("hbone-client", HboneClient.newConnectionHandler());
-                    ctx.pipeline().addLast("hbone-pool", new ConnectionEvents());
-                    ctx.pipeline().remove(this);
-                }
-                ctx.fireUserEventTriggered(evt);
-            }
-
-            @Override
-            public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-                failed("handshake", cause);
-                ctx.close();
-            }
-        }
-
-        /** Connection-level frames the multiplexer passes on: SETTINGS and GOAWAY. */
-        private final class ConnectionEvents extends ChannelInboundHandlerAdapter {
-            @Override
-            public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                try {
-                    if (msg instanceof Http2SettingsFrame settings) {
-                        Long max = settings.settings().maxConcurrentStreams();
-                        maxStreams = max == null ? Integer.MAX_VALUE : (int) Math.min(max, Integer.MAX_VALUE);
-                        if (state == State.CONNECTING) {
-                            ready();
-                        }
-                    } else if (msg instanceof Http2GoAwayFrame) {
-                        drain();
-                    }
-                } finally {
-                    ReferenceCountUtil.release(msg);
-                }
-            }
-
-            @Override
-            public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-                log.debug("HBONE connection {} to {} failed", ctx.channel(), key.address, cause);
-                ctx.close();
-            }
-        }
-
-        private void ready() {
-            state = State.READY;
-            counted = true;
-            opened.inc();
-            open.inc();
-            // Those beyond the server's limit are placed again: another connection takes them.
-            List<Waiter> overflow = new ArrayList<>();
-            for (Waiter w; (w = waiting.poll()) != null; ) {
-                if (active < maxStreams) {
-                    openStream(w);
-                } else {
-                    overflow.add(w);
-                }
-            }
-            for (Waiter w : overflow) {
-                pool.acquire(key, w);
-            }
-            maybeIdle();
-        }
-
-        private void openStream(Waiter waiter) {
-            if (waiter.promise.isDone()) {
-                return;
-            }
-            active++;
-            cancelIdle();
-            streams.inc();
-            Future<Http2StreamChannel> f = HboneClient.connect(channel, waiter.request);
-            waiter.promise.addListener(p -> {
-                if (p.isCancelled()) {
-                    f.cancel(false);
-                }
-            });
-            f.addListener((Future<Http2StreamChannel> r) -> {
-                if (r.isSuccess()) {
-                    Http2StreamChannel stream = r.getNow();
-                    stream.closeFuture().addListener(c -> release());
-                    if (!waiter.promise.trySuccess(stream)) {
-                        stream.close();
-                    }
-                } else {
-                    release();
-                    waiter.promise.tryFailure(r.cause());
-                }
-            });
-        }
-
-        private void release() {
-            active--;
-            maybeIdle();
-        }
-
-        private void maybeIdle() {
-            if (state == State.DRAINING && active == 0) {
-                close(); // drained: nothing left to wait for
-            } else if (state == State.READY && active == 0 && idleTimer == null) {
-                idleTimer = pool.loop.schedule(() -> {
-                    idleTimer = null;
-                    if (active == 0 && state == State.READY) {
-                        close();
-                    }
-                }, idleTimeout.toNanos(), TimeUnit.NANOSECONDS);
-            }
-        }
-
-        private void cancelIdle() {
-            if (idleTimer != null) {
-                idleTimer.cancel(false);
-                idleTimer = null;
-            }
-        }
-
-        private void drain() {
-            if (state == State.READY || state == State.CONNECTING) {
-                state = State.DRAINING;
-                pool.remove(this);
-                cancelIdle();
-                for (Waiter w; (w = waiting.poll()) != null; ) {
-                    pool.acquire(key, w);
-                }
-                maybeIdle();
-            }
-        }
-
-        void close() {
-            if (channel != null) {
-                channel.close();
-            } else {
-                closed();
-            }
-        }
-
-        /** A failure before the connection became usable: counted, and its waiters fail. */
-        private void failed(String reason, Throwable cause) {
-            if (state != State.CONNECTING) {
-                return;
-            }
-            failures.labels(reason).inc();
-            state = State.CLOSED;
-            pool.remove(this);
-            Throwable root = cause;
-            while (root.getCause() != null && root.getCause() != root) {
-                root = root.getCause(); // "server identity mismatch: ..." rather than the engine's wrapper
-            }
-            IOException e = new ConnectionFailedException(reason, "HBONE connection to " + key.address
-                    + " (expected server identity " + key.destination + ") failed: " + reason + ": " + root, cause);
-            for (Waiter w; (w = waiting.poll()) != null; ) {
-                w.promise.tryFailure(e);
-            }
-        }
-
-        /** Its channel closed, whatever the state: the connection is gone. */
-        private void closed() {
-            try {
-                if (state == State.CONNECTING) {
-                    failed("closed", new ClosedChannelException());
-                    return;
-                }
-                if (state == State.CLOSED) {
-                    return;
-                }
-                state = State.CLOSED;
-                cancelIdle();
-                pool.remove(this);
-                if (counted) {
-                    open.dec();
-                }
-            } finally {
-                gone();
-            }
-        }
-
-        /** No channel is or will be open: off the pool's books (a drain waits for this). */
-        private void gone() {
-            if (pool.live.remove(this)) {
-                pool.maybeDrained();
-            }
-        }
-
-        /** The pool drains: no new stream here; closed now if it carries none, else after its last. */
-        void shutdown() {
-            switch (state) {
-                case CONNECTING -> close(); // its waiters fail as it closes
-                case READY -> drain(); // closes at once if it carries no stream
-                case DRAINING, CLOSED -> { } // DRAINING closes after its last stream
-            }
-        }
-
-        /** The drain's deadline: reset now, with its streams. */
-        void force() {
-            if (channel == null || !channel.isOpen()) {
-                return;
-            }
-            forced.incrementAndGet();
-            try {
-                channel.config().setOption(ChannelOption.SO_LINGER, 0);
-            } catch (RuntimeException ignored) {
-                // already gone; the close is all that is left
-            }
-            // Not through the pipeline: the HTTP/2 codec would wait for the streams again.
-            channel.unsafe().close(channel.unsafe().voidPromise());
-        }
+        return pools.computeIfAbsent(loop, l -> new LoopPool(context, l));
     }
 
     /**

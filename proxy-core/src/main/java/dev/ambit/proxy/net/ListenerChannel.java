@@ -20,9 +20,8 @@ import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 /**
- * The listening channel of one of the proxy's listeners ({@link Outbound},
- * {@link Hbone15008Listener}, {@link Plaintext15006Listener}) and the connections it
- * accepted: bound at most once, readable from any thread, closed or drained on demand.
+ * The listening channel of one of the proxy's listeners (a {@link ProxyListener}) and the
+ * connections it accepted: bound at most once, readable from any thread, closed or drained on demand.
  * Thread-safe; every method may be called before the bind and after the close.
  *
  * <p>Accepted connections are seen by {@link #acceptHandler()}, which goes into the

@@ -2,8 +2,6 @@ package dev.ambit.proxy.net;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.ambit.proxy.hbone.EpollHalfClose;
-import dev.ambit.proxy.hbone.Linger;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
@@ -22,7 +20,7 @@ import org.slf4j.LoggerFactory;
 /**
  * Relays bytes between two TCP connections, both ways: the outbound proxy's path to
  * destinations outside the mesh, and the plaintext inbound path from a client to the app.
- * The TCP twin of mesh-common's HBONE {@link dev.ambit.proxy.hbone.Relay}, with its rules:
+ * The TCP twin of the HBONE {@link Relay}, with its rules:
  *
  * <ul>
  *   <li><b>Backpressure.</b> {@code AUTO_READ} is off on both; a side is read again only

@@ -2,6 +2,8 @@ package dev.ambit.proxy.hbone;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ambit.proxy.net.Relay;
+import dev.ambit.proxy.net.RelayResult;
 import dev.ambit.testing.EchoHandler;
 import dev.ambit.testing.LeakCheck;
 import io.netty.bootstrap.Bootstrap;

@@ -3,6 +3,9 @@ package dev.ambit.proxy.hbone;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ambit.proxy.net.Linger;
+import dev.ambit.proxy.net.Relay;
+import dev.ambit.proxy.net.RelayResult;
 import dev.ambit.testing.LeakCheck;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;

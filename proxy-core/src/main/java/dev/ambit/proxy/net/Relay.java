@@ -1,4 +1,4 @@
-package dev.ambit.proxy.hbone;
+package dev.ambit.proxy.net;
 
 import static java.util.Objects.requireNonNull;
 
@@ -51,7 +51,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Both channels must be registered on the same event loop and {@link #start} must be
  * called from it: the relay keeps its state in plain fields. For the server side that
- * means the caller (see {@link UpstreamConnector}) registers the upstream TCP channel on
+ * means the caller (see {@link dev.ambit.proxy.hbone.UpstreamConnector}) registers the upstream TCP channel on
  * the HBONE stream's event loop; for the client side, the HTTP/2 connection is opened on
  * the event loop of the captured TCP connection.
  *
@@ -65,7 +65,7 @@ public final class Relay {
     /**
      * Writes of one side's bytes that may still be pending on the other side when that side
      * is read again. One, not zero: a write that completes a little later (its flush
-     * consolidated to the end of the event-loop pass, see {@link ConnectionFlushes}, or a
+     * consolidated to the end of the event-loop pass, see {@code dev.ambit.proxy.hbone.ConnectionFlushes}, or a
      * full socket buffer) would otherwise leave no read requested when the read event ends,
      * and epoll then disarms the socket and arms it again when the write completes: two
      * {@code epoll_ctl} calls per chunk, which were about a fifth of an agent's CPU per

@@ -1,4 +1,4 @@
-package dev.ambit.proxy.hbone;
+package dev.ambit.proxy.net;
 
 import io.netty.channel.Channel;
 import java.lang.reflect.Field;

@@ -1,4 +1,4 @@
-package dev.ambit.proxy.hbone;
+package dev.ambit.proxy.net;
 
 import static java.util.Objects.requireNonNull;
 

@@ -1,4 +1,4 @@
-package dev.ambit.proxy.hbone;
+package dev.ambit.proxy.net;
 
 /** Told once how a {@link Relay} ended; runs on the relay's event loop, so keep it short. */
 @FunctionalInterface
