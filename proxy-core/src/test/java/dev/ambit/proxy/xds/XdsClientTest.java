@@ -9,6 +9,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.Any;
+import dev.ambit.api.TypeUrls;
 import dev.ambit.api.security.Authorization;
 import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.WorkloadStatus;
@@ -199,7 +200,7 @@ class XdsClientTest {
                     .anyMatch(s -> s.ackState() == XdsDebugView.AckState.NACKED);
         });
         XdsDebugView.SubscriptionView nacked = service.debugView().client(NODE_ID).subscriptions().stream()
-                .filter(s -> s.typeUrl().equals(XdsClient.ADDRESS_TYPE)).findFirst().orElseThrow();
+                .filter(s -> s.typeUrl().equals(TypeUrls.ADDRESS)).findFirst().orElseThrow();
         assertThat(nacked.ackState()).isEqualTo(XdsDebugView.AckState.NACKED);
         assertThat(nacked.lastNackMessage()).contains(uid("frontend")).contains("cannot unpack");
         assertThat(client.lastNack()).isEqualTo(nacked.lastNackMessage());
@@ -440,7 +441,7 @@ class XdsClientTest {
                 Resource r = b.getResources(i);
                 if (r.getName().equals(target)) {
                     Any wrong = r.getResource().toBuilder()
-                            .setTypeUrl(XdsClient.AUTHORIZATION_TYPE)
+                            .setTypeUrl(TypeUrls.AUTHORIZATION)
                             .build();
                     b.setResources(i, r.toBuilder().setResource(wrong));
                 }
