@@ -273,7 +273,7 @@ class XdsClientTest {
                 mesh(MeshFixture.addresses(), MeshFixture.authorizations()));
         XdsServer server = server(first, 0);
         int port = server.port();
-        XdsClient client = XdsClient.builder(channel(port), state)
+        XdsClient client = XdsClient.builder(channel(port)).handlers(state.handlers())
                 .nodeId(NODE_ID)
                 .metrics(clientMetrics)
                 .build(); // the default backoff: what the agent runs with
@@ -296,7 +296,7 @@ class XdsClientTest {
 
     @Test
     void backoffGrowsWithJitterUpToTheMaximum() {
-        XdsClient client = XdsClient.builder(channel(1), state)
+        XdsClient client = XdsClient.builder(channel(1)).handlers(state.handlers())
                 .backoff(Duration.ofMillis(100), Duration.ofSeconds(15))
                 .build();
         closeables.add(client);
@@ -307,10 +307,10 @@ class XdsClientTest {
             assertThat(client.backoffMillis(20)).isBetween(7_500L, 15_000L);
             assertThat(client.backoffMillis(Integer.MAX_VALUE)).isBetween(7_500L, 15_000L);
         }
-        assertThatThrownBy(() -> XdsClient.builder(channel(1), state).backoff(Duration.ZERO, Duration.ofSeconds(1)))
+        assertThatThrownBy(() -> XdsClient.builder(channel(1)).backoff(Duration.ZERO, Duration.ofSeconds(1)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("backoff: PT0S (expected: positive)");
-        assertThatThrownBy(() -> XdsClient.builder(channel(1), state).nodeId(" "))
+        assertThatThrownBy(() -> XdsClient.builder(channel(1)).nodeId(" "))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageStartingWith("nodeId: blank");
         assertThat(NODE_ID).isEqualTo("ztunnel~10.0.0.100~ztunnel-abc.istio-system~istio-system.svc.cluster.local");
@@ -369,7 +369,7 @@ class XdsClientTest {
     }
 
     private XdsClient client(int port) {
-        XdsClient client = XdsClient.builder(channel(port), state)
+        XdsClient client = XdsClient.builder(channel(port)).handlers(state.handlers())
                 .nodeId(NODE_ID)
                 .backoff(Duration.ofMillis(20), Duration.ofMillis(200))
                 .bearerToken(() -> "s3cret")
