@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.Struct;
 import com.google.protobuf.Value;
+import dev.ambit.api.TypeUrls;
 import dev.ambit.api.ca.IstioCertificateRequest;
 import dev.ambit.api.ca.IstioCertificateResponse;
 import dev.ambit.api.ca.IstioCertificateServiceGrpc;
@@ -13,7 +14,6 @@ import dev.ambit.api.security.Rule;
 import dev.ambit.api.security.Scope;
 import dev.ambit.istiod.ca.CaTestSupport;
 import dev.ambit.istiod.ca.NodeCredentials;
-import dev.ambit.istiod.model.MeshResources;
 import dev.ambit.istiod.xds.XdsTestClient;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.grpc.ManagedChannel;
@@ -89,14 +89,14 @@ class IstiodLiteTest {
     @Test
     void folderEditsReachClientsAsExactlyTheChangedResources() throws Exception {
         try (XdsTestClient client = XdsTestClient.connect(channel, "node-agent~10.0.0.1~node-1")) {
-            client.subscribeAll(MeshResources.ADDRESS_TYPE);
+            client.subscribeAll(TypeUrls.ADDRESS);
             DeltaDiscoveryResponse addresses = client.next();
-            assertThat(addresses.getTypeUrl()).isEqualTo(MeshResources.ADDRESS_TYPE);
+            assertThat(addresses.getTypeUrl()).isEqualTo(TypeUrls.ADDRESS);
             assertThat(XdsTestClient.names(addresses))
                     .containsExactlyInAnyOrderElementsOf(istiod.model().addresses().keySet())
                     .contains(FRONTEND, BACKEND, "shop/backend.shop.svc.cluster.local");
             client.ack(addresses);
-            client.subscribeAll(MeshResources.AUTHORIZATION_TYPE);
+            client.subscribeAll(TypeUrls.AUTHORIZATION);
             DeltaDiscoveryResponse policies = client.next();
             assertThat(XdsTestClient.names(policies)).containsExactlyInAnyOrder(
                     "shop/backend-allow-frontend", "istio-system/istio_converted_static_strict");
@@ -105,7 +105,7 @@ class IstiodLiteTest {
             // One pod's label changes: that workload, nothing else, no policy push.
             edit("workloads.yaml", "labels: {app: frontend, version: v1,", "labels: {app: frontend, version: v3,");
             DeltaDiscoveryResponse change = client.next();
-            assertThat(change.getTypeUrl()).isEqualTo(MeshResources.ADDRESS_TYPE);
+            assertThat(change.getTypeUrl()).isEqualTo(TypeUrls.ADDRESS);
             assertThat(XdsTestClient.names(change)).containsExactly(FRONTEND);
             assertThat(change.getRemovedResourcesList()).isEmpty();
             assertThat(change.getResources(0).getResource().unpack(dev.ambit.api.workload.Address.class)
@@ -194,7 +194,7 @@ class IstiodLiteTest {
         java.util.Map<String, com.google.protobuf.ByteString> out = new java.util.TreeMap<>();
         ManagedChannel ch = NettyChannelBuilder.forAddress("127.0.0.1", istiod.xdsPort()).usePlaintext().build();
         try (XdsTestClient client = XdsTestClient.connect(ch, "restart-check")) {
-            for (String type : List.of(MeshResources.ADDRESS_TYPE, MeshResources.AUTHORIZATION_TYPE)) {
+            for (String type : List.of(TypeUrls.ADDRESS, TypeUrls.AUTHORIZATION)) {
                 client.subscribeAll(type);
                 DeltaDiscoveryResponse r = client.next();
                 assertThat(r.getTypeUrl()).isEqualTo(type);
@@ -272,7 +272,7 @@ class IstiodLiteTest {
     @Test
     void monitoringServesReadinessMetricsAndDebugViews() throws Exception {
         try (XdsTestClient client = XdsTestClient.connect(channel, "debug-node")) {
-            client.subscribeAll(MeshResources.ADDRESS_TYPE);
+            client.subscribeAll(TypeUrls.ADDRESS);
             client.ack(client.next());
             assertThat(get("/ready")).isEqualTo("ready\n");
             assertThat(get("/debug/model")).contains(FRONTEND).contains("\"node-2\":[\"spiffe://cluster.local/ns/shop/sa/backend\"]");

@@ -2,10 +2,10 @@ package dev.ambit.istiod;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ambit.api.TypeUrls;
 import dev.ambit.api.security.Action;
 import dev.ambit.api.security.Authorization;
 import dev.ambit.common.config.Limits;
-import dev.ambit.istiod.model.MeshResources;
 import dev.ambit.istiod.xds.XdsTestClient;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.grpc.ManagedChannel;
@@ -53,7 +53,7 @@ class LargePolicyTest {
             ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", istiod.xdsPort()).usePlaintext()
                     .maxInboundMessageSize(Limits.MAX_GRPC_MESSAGE_BYTES).build();
             try (XdsTestClient client = XdsTestClient.connect(channel, "large-policy")) {
-                client.subscribeAll(MeshResources.AUTHORIZATION_TYPE);
+                client.subscribeAll(TypeUrls.AUTHORIZATION);
                 DeltaDiscoveryResponse r = client.next();
                 var resource = r.getResourcesList().stream().filter(x -> x.getName().equals("shop/blocklist"))
                         .findFirst().orElseThrow();

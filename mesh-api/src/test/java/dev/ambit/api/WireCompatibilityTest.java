@@ -11,6 +11,11 @@ import dev.ambit.api.security.Authorization;
 import dev.ambit.api.security.StringMatch;
 import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.Workload;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -30,6 +35,19 @@ class WireCompatibilityTest {
                 .isEqualTo("type.googleapis.com/istio.security.Authorization");
         assertThat(IstioCertificateServiceGrpc.getCreateCertificateMethod().getFullMethodName())
                 .isEqualTo("istio.v1.auth.IstioCertificateService/CreateCertificate");
+    }
+
+    @Test
+    void typeUrlConstantsAreWhatAnyPackWrites() {
+        assertThat(TypeUrls.ADDRESS).isEqualTo(Any.pack(Address.getDefaultInstance()).getTypeUrl());
+        assertThat(TypeUrls.WORKLOAD).isEqualTo(Any.pack(Workload.getDefaultInstance()).getTypeUrl());
+        assertThat(TypeUrls.AUTHORIZATION).isEqualTo(Any.pack(Authorization.getDefaultInstance()).getTypeUrl());
+        assertThat(TypeUrls.LISTENER).isEqualTo(TypeUrls.of(Listener.getDescriptor()));
+        assertThat(TypeUrls.ROUTE_CONFIGURATION).isEqualTo(TypeUrls.of(RouteConfiguration.getDescriptor()));
+        assertThat(TypeUrls.CLUSTER).isEqualTo(TypeUrls.of(Cluster.getDescriptor()));
+        assertThat(TypeUrls.CLUSTER_LOAD_ASSIGNMENT).isEqualTo(TypeUrls.of(ClusterLoadAssignment.getDescriptor()));
+        assertThat(TypeUrls.SECRET).isEqualTo(TypeUrls.of(Secret.getDescriptor()));
+        assertThat(TypeUrls.messageName(TypeUrls.ADDRESS)).isEqualTo("istio.workload.Address");
     }
 
     @Test

@@ -124,7 +124,8 @@ public final class NodeAgent implements AutoCloseable {
         });
 
         state = ProxyState.create();
-        xds = XdsClient.builder(channel, state)
+        xds = XdsClient.builder(channel)
+                .handlers(state.handlers())
                 .nodeId(XdsClient.istioNodeId(config.node(), "ambit-node-agent-" + config.node(), "istio-system"))
                 .bearerToken(this::token)
                 .metrics(metrics)

@@ -3,6 +3,7 @@ package dev.ambit.istiod.model;
 import static java.util.Objects.requireNonNull;
 
 import com.google.protobuf.Message;
+import dev.ambit.api.TypeUrls;
 import dev.ambit.api.security.Authorization;
 import dev.ambit.api.workload.Address;
 import dev.ambit.common.identity.SpiffeId;
@@ -22,9 +23,6 @@ import java.util.TreeMap;
  * Authorization resources by {@code <ns>/<name>}.
  */
 public final class MeshResources {
-
-    public static final String ADDRESS_TYPE = "type.googleapis.com/istio.workload.Address";
-    public static final String AUTHORIZATION_TYPE = "type.googleapis.com/istio.security.Authorization";
 
     private static final MeshResources EMPTY = new MeshResources(Map.of(), Map.of(), Map.of(), List.of());
 
@@ -59,8 +57,8 @@ public final class MeshResources {
     /** Resources of one xDS type URL, by name. */
     public SortedMap<String, ? extends Message> resources(String typeUrl) {
         return switch (typeUrl) {
-            case ADDRESS_TYPE -> addresses;
-            case AUTHORIZATION_TYPE -> authorizations;
+            case TypeUrls.ADDRESS -> addresses;
+            case TypeUrls.AUTHORIZATION -> authorizations;
             default -> Collections.emptySortedMap();
         };
     }

@@ -2,6 +2,7 @@ package dev.ambit.istiod.xds;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.api.TypeUrls;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.Gauge;
 import dev.ambit.common.metrics.Histogram;
@@ -39,7 +40,7 @@ final class XdsMetrics {
 
     /** The label value for a type URL. */
     static String typeLabel(String typeUrl) {
-        return typeUrl.substring(typeUrl.lastIndexOf('/') + 1);
+        return TypeUrls.messageName(typeUrl);
     }
 
     void responseSent(String typeUrl, int resources) {

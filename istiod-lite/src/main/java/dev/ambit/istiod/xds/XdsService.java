@@ -2,6 +2,7 @@ package dev.ambit.istiod.xds;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.api.TypeUrls;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.istiod.model.MeshResources;
 import io.envoyproxy.envoy.config.core.v3.ControlPlane;
@@ -45,7 +46,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The delta ADS server ({@code DeltaAggregatedResources}) for workload discovery:
- * {@value MeshResources#ADDRESS_TYPE} and {@value MeshResources#AUTHORIZATION_TYPE}.
+ * {@value TypeUrls#ADDRESS} and {@value TypeUrls#AUTHORIZATION}.
  *
  * <p>Feed it the model with {@link #update(MeshResources)} from any thread; bursts are
  * debounced and the latest model wins. Each connected client then gets, per type it
@@ -74,7 +75,7 @@ public final class XdsService implements AggregatedDiscoveryServiceGrpc.AsyncSer
     private static final Logger log = LoggerFactory.getLogger(XdsService.class);
 
     /** The type URLs served, in the order they are pushed within one update. */
-    public static final List<String> TYPE_URLS = List.of(MeshResources.ADDRESS_TYPE, MeshResources.AUTHORIZATION_TYPE);
+    public static final List<String> TYPE_URLS = List.of(TypeUrls.ADDRESS, TypeUrls.AUTHORIZATION);
 
     public static final Duration DEFAULT_QUIET_PERIOD = Duration.ofMillis(100);
     public static final Duration DEFAULT_MAX_DELAY = Duration.ofSeconds(1);

@@ -7,6 +7,7 @@ import com.google.protobuf.Any;
 import com.google.protobuf.CodedOutputStream;
 import com.google.protobuf.Message;
 import com.google.protobuf.UnsafeByteOperations;
+import dev.ambit.api.TypeUrls;
 import dev.ambit.istiod.model.MeshResources;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -83,7 +84,7 @@ public final class XdsSnapshot {
         requireNonNull(mesh, "mesh");
         requireNonNull(previous, "previous");
         Builder builder = builder().reusing(previous);
-        for (String typeUrl : new String[] {MeshResources.ADDRESS_TYPE, MeshResources.AUTHORIZATION_TYPE}) {
+        for (String typeUrl : new String[] {TypeUrls.ADDRESS, TypeUrls.AUTHORIZATION}) {
             builder.addType(typeUrl);
             mesh.resources(typeUrl).forEach((name, message) -> builder.add(typeUrl, name, message));
         }
@@ -256,8 +257,6 @@ public final class XdsSnapshot {
     /** Collects resources by type URL and name; {@link #build()} computes the versions. */
     public static final class Builder {
 
-        private static final String TYPE_URL_PREFIX = "type.googleapis.com/";
-
         private final Map<String, SortedMap<String, XdsResource>> resources = new LinkedHashMap<>();
         /** Null when not reusing: {@link #EMPTY} itself is built with a builder. */
         private XdsSnapshot reused;
@@ -297,9 +296,9 @@ public final class XdsSnapshot {
                         + ": * (expected: not *, it means 'every resource' in a subscription)");
             }
             String messageType = resource.getDescriptorForType().getFullName();
-            if (!typeUrl.equals(TYPE_URL_PREFIX + messageType)) {
+            if (!typeUrl.equals(TypeUrls.of(resource.getDescriptorForType()))) {
                 throw new IllegalArgumentException("resource " + name + " of " + typeUrl + ": " + messageType
-                        + " (expected: " + typeUrl.substring(TYPE_URL_PREFIX.length()) + ")");
+                        + " (expected: " + TypeUrls.messageName(typeUrl) + ")");
             }
             SortedMap<String, XdsResource> byName = resources.computeIfAbsent(typeUrl, t -> new TreeMap<>());
             if (byName.containsKey(name)) {
@@ -333,7 +332,7 @@ public final class XdsSnapshot {
 
         private static void checkTypeUrl(String typeUrl) {
             requireNonNull(typeUrl, "typeUrl");
-            if (!typeUrl.startsWith(TYPE_URL_PREFIX) || typeUrl.length() == TYPE_URL_PREFIX.length()) {
+            if (!typeUrl.startsWith(TypeUrls.PREFIX) || typeUrl.length() == TypeUrls.PREFIX.length()) {
                 throw new IllegalArgumentException("type URL: " + typeUrl
                         + " (expected: type.googleapis.com/<message full name>)");
             }

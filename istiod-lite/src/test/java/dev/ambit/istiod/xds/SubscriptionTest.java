@@ -3,7 +3,7 @@ package dev.ambit.istiod.xds;
 import static dev.ambit.istiod.xds.TestMesh.uid;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.ambit.istiod.model.MeshResources;
+import dev.ambit.api.TypeUrls;
 import dev.ambit.istiod.xds.Subscription.Delta;
 import java.util.List;
 import java.util.Map;
@@ -12,7 +12,7 @@ import org.junit.jupiter.api.Test;
 /** The incremental diff of {@link Subscription}: same answers as the full diff, less work. */
 class SubscriptionTest {
 
-    private static final String ADDRESS = MeshResources.ADDRESS_TYPE;
+    private static final String ADDRESS = TypeUrls.ADDRESS;
 
     @Test
     void wildcardClientInSyncGetsExactlyTheTransitionChanges() {

@@ -4,8 +4,8 @@ import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ambit.api.TypeUrls;
 import dev.ambit.common.metrics.MetricsRegistry;
-import dev.ambit.istiod.model.MeshResources;
 import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
 import io.grpc.MethodDescriptor;
@@ -87,7 +87,7 @@ class XdsServerTest {
         XdsServer server = start(XdsServer.builder(service).shutdownTimeout(Duration.ofSeconds(2)));
         service.update(TestMesh.standard().build());
         XdsTestClient client = XdsTestClient.connect(channel(server), "node-1");
-        client.subscribeAll(MeshResources.ADDRESS_TYPE);
+        client.subscribeAll(TypeUrls.ADDRESS);
         client.next();
 
         long start = System.nanoTime();

@@ -11,10 +11,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 
 import com.google.protobuf.InvalidProtocolBufferException;
+import dev.ambit.api.TypeUrls;
 import dev.ambit.api.security.Authorization;
 import dev.ambit.api.workload.Address;
 import dev.ambit.common.metrics.MetricsRegistry;
-import dev.ambit.istiod.model.MeshResources;
 import dev.ambit.istiod.xds.XdsDebugView.AckState;
 import dev.ambit.istiod.xds.XdsDebugView.ClientView;
 import dev.ambit.istiod.xds.XdsDebugView.SubscriptionView;
@@ -51,8 +51,8 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class XdsServiceTest {
 
-    private static final String ADDRESS = MeshResources.ADDRESS_TYPE;
-    private static final String AUTHORIZATION = MeshResources.AUTHORIZATION_TYPE;
+    private static final String ADDRESS = TypeUrls.ADDRESS;
+    private static final String AUTHORIZATION = TypeUrls.AUTHORIZATION;
     private static final String ADDRESS_LABEL = "istio.workload.Address";
 
     /** How long "no response" is watched for; debouncing in these tests is 20 ms. */
@@ -495,7 +495,7 @@ class XdsServiceTest {
         TestMesh mesh = TestMesh.standard();
         publish(mesh);
         XdsTestClient client = client("node-envoy");
-        client.subscribeAll("type.googleapis.com/envoy.config.cluster.v3.Cluster");
+        client.subscribeAll(TypeUrls.CLUSTER);
         client.expectNothing(QUIET);
         client.subscribeAll(ADDRESS);
         DeltaDiscoveryResponse r = client.next();

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.InvalidProtocolBufferException;
+import dev.ambit.api.TypeUrls;
 import dev.ambit.api.security.Authorization;
 import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.Port;
@@ -18,8 +19,8 @@ import org.junit.jupiter.api.Test;
 
 class XdsSnapshotTest {
 
-    private static final String ADDRESS = MeshResources.ADDRESS_TYPE;
-    private static final String AUTHORIZATION = MeshResources.AUTHORIZATION_TYPE;
+    private static final String ADDRESS = TypeUrls.ADDRESS;
+    private static final String AUTHORIZATION = TypeUrls.AUTHORIZATION;
 
     @Test
     void recomputingTheSameModelKeepsEveryVersion() {
@@ -91,7 +92,7 @@ class XdsSnapshotTest {
         assertThat(snapshot.typeUrls()).containsExactly(ADDRESS, AUTHORIZATION);
         assertThat(snapshot.resources(ADDRESS)).isEmpty();
         assertThat(snapshot.version(ADDRESS)).isEqualTo(XdsSnapshot.empty().version(ADDRESS)).hasSize(16);
-        assertThat(snapshot.resources("type.googleapis.com/envoy.config.cluster.v3.Cluster")).isEmpty();
+        assertThat(snapshot.resources(TypeUrls.CLUSTER)).isEmpty();
     }
 
     @Test

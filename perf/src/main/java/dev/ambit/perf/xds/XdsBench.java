@@ -1,5 +1,6 @@
 package dev.ambit.perf.xds;
 
+import dev.ambit.api.TypeUrls;
 import dev.ambit.istiod.model.AmbientModel;
 import dev.ambit.istiod.model.MeshConfig;
 import dev.ambit.istiod.model.MeshResources;
@@ -156,7 +157,7 @@ public final class XdsBench {
             this.policies = policies;
             this.complete = complete;
             requests = AggregatedDiscoveryServiceGrpc.newStub(channel).deltaAggregatedResources(this);
-            for (String type : List.of(MeshResources.ADDRESS_TYPE, MeshResources.AUTHORIZATION_TYPE)) {
+            for (String type : List.of(TypeUrls.ADDRESS, TypeUrls.AUTHORIZATION)) {
                 send(DeltaDiscoveryRequest.newBuilder().setTypeUrl(type)
                         .setNode(Node.newBuilder().setId("ztunnel~" + node)).build());
             }
@@ -173,7 +174,7 @@ public final class XdsBench {
 
         @Override
         public void onNext(DeltaDiscoveryResponse r) {
-            var seen = r.getTypeUrl().equals(MeshResources.ADDRESS_TYPE) ? seenAddresses : seenPolicies;
+            var seen = r.getTypeUrl().equals(TypeUrls.ADDRESS) ? seenAddresses : seenPolicies;
             boolean hit = false;
             for (var res : r.getResourcesList()) {
                 seen.put(res.getName(), Boolean.TRUE);

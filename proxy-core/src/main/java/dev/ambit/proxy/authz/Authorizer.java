@@ -4,7 +4,9 @@ import static java.util.Objects.requireNonNull;
 
 import dev.ambit.api.security.Scope;
 import dev.ambit.api.workload.Workload;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * Decides whether an inbound connection may reach a workload, with Istio's L4
@@ -54,29 +56,54 @@ public final class Authorizer {
         requireNonNull(namespace, "namespace");
         requireNonNull(workloadPolicies, "workloadPolicies");
         Evaluation e = new Evaluation(connection);
+        select(namespace, workloadPolicies, e);
+        return e.decision();
+    }
+
+    /**
+     * The policies {@link #authorize(ConnectionAttributes, Workload)} considers for
+     * {@code destination}, each once, in the order it considers them: GLOBAL, then the
+     * namespace's, then those the workload names. For inspection (it allocates), not the
+     * data path.
+     */
+    public List<CompiledPolicy> applicable(Workload destination) {
+        requireNonNull(destination, "destination");
+        return applicable(destination.getNamespace(), destination.getAuthorizationPoliciesList());
+    }
+
+    /** As {@link #applicable(Workload)}, for a workload in {@code namespace} that names {@code workloadPolicies}. */
+    public List<CompiledPolicy> applicable(String namespace, List<String> workloadPolicies) {
+        requireNonNull(namespace, "namespace");
+        requireNonNull(workloadPolicies, "workloadPolicies");
+        List<CompiledPolicy> out = new ArrayList<>();
+        select(namespace, workloadPolicies, out::add);
+        return List.copyOf(out);
+    }
+
+    /** The one place that picks the policies applying to a destination. */
+    private void select(String namespace, List<String> workloadPolicies, Consumer<CompiledPolicy> sink) {
         // Scopes are checked again here so that a lookup returning a policy under the wrong
         // scope cannot widen it, and no policy is counted twice.
         List<CompiledPolicy> global = policies.global();
         for (int i = 0; i < global.size(); i++) {
             CompiledPolicy p = global.get(i);
             if (p.scope() == Scope.GLOBAL) {
-                e.consider(p);
+                sink.accept(p);
             }
         }
         List<CompiledPolicy> namespaced = policies.namespaced(namespace);
         for (int i = 0; i < namespaced.size(); i++) {
             CompiledPolicy p = namespaced.get(i);
             if (p.scope() == Scope.NAMESPACE && p.namespace().equals(namespace)) {
-                e.consider(p);
+                sink.accept(p);
             }
         }
         for (int i = 0; i < workloadPolicies.size(); i++) {
             CompiledPolicy p = policies.get(workloadPolicies.get(i));
             if (p != null && p.scope() == Scope.WORKLOAD_SELECTOR && !listedBefore(workloadPolicies, i)) {
-                e.consider(p);
+                sink.accept(p);
             }
         }
-        return e.decision();
     }
 
     /**

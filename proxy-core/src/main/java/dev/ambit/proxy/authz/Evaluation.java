@@ -2,13 +2,15 @@ package dev.ambit.proxy.authz;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * One authorization in progress: the connection in the form the matchers read (addresses
  * as 128-bit longs, converted once) and the tally of matching policies. The only object
- * allocated per decision unless dry-run policies apply.
+ * allocated per decision unless dry-run policies apply. A {@link Consumer} of the policies
+ * that apply, so that {@link Authorizer} selects them in one place without a lambda per decision.
  */
-final class Evaluation {
+final class Evaluation implements Consumer<CompiledPolicy> {
 
     final String principal;
     final String namespace;
@@ -41,6 +43,12 @@ final class Evaluation {
         dstHi = CidrSet.hi(dst);
         dstLo = CidrSet.lo(dst);
         port = c.destinationPort();
+    }
+
+    /** Counts one applicable policy, as {@link #consider}. */
+    @Override
+    public void accept(CompiledPolicy p) {
+        consider(p);
     }
 
     /** Counts one applicable policy. Each policy must be offered at most once. */

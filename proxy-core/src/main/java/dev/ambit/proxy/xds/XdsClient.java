@@ -4,12 +4,12 @@ import static java.util.Objects.requireNonNull;
 
 import com.google.protobuf.Any;
 import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
 import com.google.rpc.Code;
-import dev.ambit.api.security.Authorization;
-import dev.ambit.api.workload.Address;
+import dev.ambit.api.TypeUrls;
 import dev.ambit.common.backoff.Backoff;
 import dev.ambit.common.metrics.MetricsRegistry;
-import dev.ambit.proxy.state.ProxyState;
+import dev.ambit.proxy.xds.ResourceHandler.Rejection;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
@@ -24,6 +24,7 @@ import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -41,14 +42,18 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A delta ADS client ({@code DeltaAggregatedResources}) that keeps a {@link ProxyState}
- * in step with the control plane, as ztunnel does with istiod.
+ * A delta ADS client ({@code DeltaAggregatedResources}) that keeps a proxy's view in step
+ * with the control plane, as ztunnel's does with istiod: one {@link ResourceHandler} per
+ * resource type, all types on one stream.
  *
- * <p>It subscribes, wildcard, to {@value #ADDRESS_TYPE} and {@value #AUTHORIZATION_TYPE}
- * and applies each response to the state: added or updated resources, then removed
- * names. A response is applied whole or not at all: if any resource does not unpack or
- * is rejected by the state, the response is NACKed ({@code error_detail} says why) and
- * the state is unchanged; otherwise it is ACKed with its nonce.
+ * <p>It subscribes, wildcard, to the type of every handler registered
+ * ({@link Builder#handler}, e.g. the node agent's state for {@code istio.workload.Address}
+ * and {@code istio.security.Authorization}) and hands each response to its type's
+ * handler: added or updated resources, then removed names. A response is applied whole or
+ * not at all: if any resource does not unpack or the handler rejects one, the response is
+ * NACKed ({@code error_detail} says why) and the handler's state is unchanged; otherwise it
+ * is ACKed with its nonce. ACKs and NACKs are per type: a NACK of one type leaves the
+ * others as they are.
  *
  * <p>When the stream fails, the client reconnects after an exponential backoff with
  * jitter ({@link Builder#backoff}; 100 ms doubling up to 1 s by default, so an agent is back
@@ -63,15 +68,10 @@ import org.slf4j.LoggerFactory;
  * configuration, which is what a node agent must do when the control plane is down.
  *
  * <p>All stream work runs on one thread ({@code ambit-xds-client}) owned by the client,
- * so responses are applied in order and the state has a single writer. The channel is
+ * so responses are applied in order and each handler has a single caller. The channel is
  * the caller's (TLS, if any, is configured there) and is not shut down by {@link #close()}.
  */
 public final class XdsClient implements AutoCloseable {
-
-    public static final String ADDRESS_TYPE = "type.googleapis.com/istio.workload.Address";
-    public static final String AUTHORIZATION_TYPE = "type.googleapis.com/istio.security.Authorization";
-    /** The types subscribed to, in the order the first requests are sent. */
-    public static final List<String> TYPE_URLS = List.of(ADDRESS_TYPE, AUTHORIZATION_TYPE);
 
     public static final Duration DEFAULT_INITIAL_BACKOFF = Duration.ofMillis(100);
     /**
@@ -85,7 +85,8 @@ public final class XdsClient implements AutoCloseable {
             Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
     private final Channel channel;
-    private final ProxyState state;
+    /** By type URL, in registration order: the order the first requests are sent. */
+    private final Map<String, ResourceHandler<?>> handlers;
     private final Node node;
     private final Backoff backoff;
     private final CallCredentials credentials;
@@ -97,6 +98,7 @@ public final class XdsClient implements AutoCloseable {
     private final CountDownLatch firstSync = new CountDownLatch(1);
 
     // Owned by the executor thread.
+    /** Per type, the names and versions held: what a reconnect sends as initial_resource_versions. */
     private final Map<String, Map<String, String>> versions = new HashMap<>();
     private final Set<String> synced = new java.util.HashSet<>();
     private Stream current;
@@ -111,12 +113,12 @@ public final class XdsClient implements AutoCloseable {
 
     private XdsClient(Builder b) {
         channel = b.channel;
-        state = b.state;
+        handlers = new LinkedHashMap<>(b.handlers);
         node = Node.newBuilder().setId(b.nodeId).setUserAgentName("ambit-node-agent").build();
         backoff = Backoff.of(b.initialBackoff, b.maxBackoff);
         credentials = b.token == null ? null : new BearerToken(b.token);
-        metrics = new XdsClientMetrics(b.metrics, state);
-        for (String type : TYPE_URLS) {
+        metrics = new XdsClientMetrics(b.metrics, handlers.keySet());
+        for (String type : handlers.keySet()) {
             versions.put(type, new HashMap<>());
         }
         executor = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -134,11 +136,11 @@ public final class XdsClient implements AutoCloseable {
     }
 
     /**
-     * A builder for a client on {@code channel} (plaintext or TLS, as the caller built it)
-     * feeding {@code state}.
+     * A builder for a client on {@code channel} (plaintext or TLS, as the caller built it);
+     * register at least one {@link Builder#handler}.
      */
-    public static Builder builder(Channel channel, ProxyState state) {
-        return new Builder(channel, state);
+    public static Builder builder(Channel channel) {
+        return new Builder(channel);
     }
 
     /**
@@ -181,9 +183,9 @@ public final class XdsClient implements AutoCloseable {
         return connected;
     }
 
-    /** The state this client feeds. */
-    public ProxyState state() {
-        return state;
+    /** The type URLs subscribed to, in the order their first requests are sent. */
+    public List<String> typeUrls() {
+        return List.copyOf(handlers.keySet());
     }
 
     /** The node id sent to the control plane. */
@@ -248,7 +250,7 @@ public final class XdsClient implements AutoCloseable {
             stub = stub.withCallCredentials(credentials);
         }
         stub.deltaAggregatedResources(stream);
-        for (String type : TYPE_URLS) {
+        for (String type : handlers.keySet()) {
             // No resource_names_subscribe: the first request of a type is then a wildcard
             // subscription (incremental xDS). The versions held let the server skip them.
             stream.send(DeltaDiscoveryRequest.newBuilder()
@@ -316,9 +318,10 @@ public final class XdsClient implements AutoCloseable {
                 .setTypeUrl(type)
                 .setResponseNonce(response.getNonce())
                 .build());
-        if (synced.add(type) && synced.size() == TYPE_URLS.size()) {
-            log.info("xDS: first sync complete ({} workloads, {} services, {} policies)",
-                    state.workloadCount(), state.serviceCount(), state.policyCount());
+        if (synced.add(type) && synced.size() == handlers.size()) {
+            List<String> held = new ArrayList<>();
+            versions.forEach((t, names) -> held.add(names.size() + " " + XdsClientMetrics.typeLabel(t)));
+            log.info("xDS: first sync complete ({})", String.join(", ", held));
             firstSync.countDown();
         }
     }
@@ -329,17 +332,17 @@ public final class XdsClient implements AutoCloseable {
         Map<String, String> held = versions.get(type);
         if (held == null) {
             throw new XdsException("type URL '" + type + "' was not subscribed to (expected: one of "
-                    + TYPE_URLS + ")");
+                    + handlers.keySet() + ")");
         }
         List<String> removed = response.getRemovedResourcesList();
+        List<Rejection> rejected;
         try {
-            if (type.equals(ADDRESS_TYPE)) {
-                state.applyAddresses(unpack(response, Address.class), removed);
-            } else {
-                state.applyAuthorizations(unpack(response, Authorization.class), removed);
-            }
+            rejected = applyTo(handlers.get(type), response, removed);
         } catch (IllegalArgumentException e) {
             throw new XdsException(e.getMessage(), e);
+        }
+        if (!rejected.isEmpty()) {
+            throw new XdsException(String.join("; ", rejected.stream().map(Rejection::reason).toList()));
         }
         for (String name : removed) {
             held.remove(name);
@@ -347,14 +350,15 @@ public final class XdsClient implements AutoCloseable {
         for (Resource r : response.getResourcesList()) {
             held.put(r.getName(), r.getVersion());
         }
+        metrics.held(type, held.size());
         if (log.isDebugEnabled()) {
             log.debug("xDS: applied {} response {}: {} resources, {} removed", type, response.getNonce(),
                     response.getResourcesCount(), removed.size());
         }
     }
 
-    private static <T extends com.google.protobuf.Message> Map<String, T> unpack(DeltaDiscoveryResponse response,
-                                                                                 Class<T> type) {
+    private static <T extends Message> List<Rejection> applyTo(ResourceHandler<T> handler,
+                                                               DeltaDiscoveryResponse response, List<String> removed) {
         Map<String, T> out = new LinkedHashMap<>();
         for (Resource r : response.getResourcesList()) {
             if (r.getName().isEmpty()) {
@@ -365,14 +369,13 @@ public final class XdsClient implements AutoCloseable {
             }
             Any any = r.getResource();
             try {
-                // unpack() checks the type URL: a wrong message type is an error, not garbage.
-                out.put(r.getName(), any.unpack(type));
+                out.put(r.getName(), requireNonNull(handler.parse(any), "parsed " + r.getName()));
             } catch (InvalidProtocolBufferException e) {
                 throw new XdsException(r.getName() + ": cannot unpack " + any.getTypeUrl() + " as "
                         + response.getTypeUrl() + ": " + e.getMessage(), e);
             }
         }
-        return out;
+        return handler.apply(out, removed);
     }
 
     private void ended(Stream stream, Throwable cause) {
@@ -471,16 +474,40 @@ public final class XdsClient implements AutoCloseable {
     /** Configures an {@link XdsClient}. */
     public static final class Builder {
         private final Channel channel;
-        private final ProxyState state;
+        private final Map<String, ResourceHandler<?>> handlers = new LinkedHashMap<>();
         private String nodeId = "ambit-node-agent";
         private Duration initialBackoff = DEFAULT_INITIAL_BACKOFF;
         private Duration maxBackoff = DEFAULT_MAX_BACKOFF;
         private Supplier<String> token;
         private MetricsRegistry metrics;
 
-        private Builder(Channel channel, ProxyState state) {
+        private Builder(Channel channel) {
             this.channel = requireNonNull(channel, "channel");
-            this.state = requireNonNull(state, "state");
+        }
+
+        /**
+         * Subscribes to {@code handler}'s type and hands it that type's responses. Types are
+         * subscribed in the order their handlers are registered.
+         */
+        public Builder handler(ResourceHandler<?> handler) {
+            requireNonNull(handler, "handler");
+            String type = requireNonNull(handler.typeUrl(), "handler.typeUrl()");
+            if (!type.startsWith(TypeUrls.PREFIX) || type.length() == TypeUrls.PREFIX.length()) {
+                throw new IllegalArgumentException("type URL of " + handler + ": " + type
+                        + " (expected: " + TypeUrls.PREFIX + "<message full name>)");
+            }
+            ResourceHandler<?> previous = handlers.putIfAbsent(type, handler);
+            if (previous != null) {
+                throw new IllegalArgumentException("type URL " + type + ": handled by " + previous + " already"
+                        + " (expected: one handler per type; combine them in one handler)");
+            }
+            return this;
+        }
+
+        /** Registers each of {@code handlers}, in order, as {@link #handler}. */
+        public Builder handlers(Iterable<? extends ResourceHandler<?>> handlers) {
+            requireNonNull(handlers, "handlers").forEach(this::handler);
+            return this;
         }
 
         /** {@code node.id} sent to the control plane, e.g. {@link XdsClient#istioNodeId}. */
@@ -521,6 +548,10 @@ public final class XdsClient implements AutoCloseable {
         }
 
         public XdsClient build() {
+            if (handlers.isEmpty()) {
+                throw new IllegalStateException("xDS client without a handler (expected: at least one, "
+                        + "e.g. .handlers(proxyState.handlers()))");
+            }
             if (metrics == null) {
                 metrics = MetricsRegistry.create();
             }

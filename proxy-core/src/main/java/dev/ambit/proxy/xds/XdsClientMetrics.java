@@ -2,10 +2,11 @@ package dev.ambit.proxy.xds;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.api.TypeUrls;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.Gauge;
 import dev.ambit.common.metrics.MetricsRegistry;
-import dev.ambit.proxy.state.ProxyState;
+import java.util.Collection;
 
 /**
  * The xDS client's metrics. The {@code type} label is the resource's message name, the
@@ -26,10 +27,11 @@ final class XdsClientMetrics {
     private final Counter.Family nacks;
     private final Counter streams;
     private final Gauge lastUpdate;
+    private final Gauge.Family resources;
 
-    XdsClientMetrics(MetricsRegistry registry, ProxyState state) {
+    XdsClientMetrics(MetricsRegistry registry, Collection<String> typeUrls) {
         requireNonNull(registry, "registry");
-        requireNonNull(state, "state");
+        requireNonNull(typeUrls, "typeUrls");
         connected = registry.gauge(CONNECTED,
                 "1 while the delta xDS stream to the control plane is up (a response arrived on it), else 0.")
                 .labels();
@@ -39,13 +41,19 @@ final class XdsClientMetrics {
                 .labels();
         lastUpdate = registry.gauge(LAST_UPDATE,
                 "Unix time of the last delta xDS response applied; 0 before the first.").labels();
-        Gauge.Family resources = registry.gauge(RESOURCES, "Resources held, by resource type.", "type");
-        resources.labels(typeLabel(XdsClient.ADDRESS_TYPE)).bind(state::addressCount);
-        resources.labels(typeLabel(XdsClient.AUTHORIZATION_TYPE)).bind(state::policyCount);
+        resources = registry.gauge(RESOURCES, "Resources held, by resource type.", "type");
+        for (String type : typeUrls) {
+            resources.labels(typeLabel(type)).set(0);
+        }
     }
 
     static String typeLabel(String typeUrl) {
-        return typeUrl.substring(typeUrl.lastIndexOf('/') + 1);
+        return TypeUrls.messageName(typeUrl);
+    }
+
+    /** The number of resources of {@code typeUrl} held after a response was applied. */
+    void held(String typeUrl, int count) {
+        resources.labels(typeLabel(typeUrl)).set(count);
     }
 
     void connected(boolean up) {

@@ -1,6 +1,8 @@
 /**
- * The node agent's control-plane client: delta ADS for Istio's workload
- * ({@code istio.workload.Address}) and authorization ({@code istio.security.Authorization})
- * resources, applied to a {@link dev.ambit.proxy.state.ProxyState}.
+ * The proxies' control-plane client: one delta ADS stream on which
+ * {@link dev.ambit.proxy.xds.XdsClient} subscribes to the type of every
+ * {@link dev.ambit.proxy.xds.ResourceHandler} registered (the node agent's are
+ * {@link dev.ambit.proxy.state.ProxyState#handlers()}, for Istio's workload and
+ * authorization resources), ACKing or NACKing each type on its own.
  */
 package dev.ambit.proxy.xds;

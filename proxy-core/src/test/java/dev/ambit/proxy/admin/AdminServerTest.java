@@ -152,7 +152,7 @@ class AdminServerTest {
     void configDumpOfAnEmptyAgentWithARealXdsClient() throws Exception {
         ManagedChannel nowhere = NettyChannelBuilder.forAddress("127.0.0.1", 1).usePlaintext().build();
         closeables.add(nowhere::shutdownNow);
-        XdsClient xds = XdsClient.builder(nowhere, state).build();
+        XdsClient xds = XdsClient.builder(nowhere).handlers(state.handlers()).build();
         closeables.add(xds);
 
         AdminServer admin = start(AdminServer.builder(state).xds(xds));

@@ -94,7 +94,7 @@ class StatsServerTest {
     @Test
     void xdsSyncedIsNotReadyBeforeTheClientSynced() throws Exception {
         ManagedChannel nowhere = NettyChannelBuilder.forAddress("127.0.0.1", 1).usePlaintext().build();
-        try (XdsClient xds = XdsClient.builder(nowhere, ProxyState.create()).build()) {
+        try (XdsClient xds = XdsClient.builder(nowhere).handlers(ProxyState.create().handlers()).build()) {
             // Never started, so never synced.
             start(Readiness.builder().xdsSynced(xds).build());
 

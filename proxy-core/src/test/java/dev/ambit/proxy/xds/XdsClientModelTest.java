@@ -73,7 +73,7 @@ class XdsClientModelTest {
                 .usePlaintext()
                 .build();
         ProxyState state = ProxyState.create();
-        client = XdsClient.builder(channel, state)
+        client = XdsClient.builder(channel).handlers(state.handlers())
                 .nodeId(XdsClient.istioNodeId("10.244.2.1", "ztunnel-node-2", "istio-system"))
                 .build()
                 .start();

@@ -9,6 +9,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.Any;
+import dev.ambit.api.TypeUrls;
 import dev.ambit.api.security.Authorization;
 import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.WorkloadStatus;
@@ -199,7 +200,7 @@ class XdsClientTest {
                     .anyMatch(s -> s.ackState() == XdsDebugView.AckState.NACKED);
         });
         XdsDebugView.SubscriptionView nacked = service.debugView().client(NODE_ID).subscriptions().stream()
-                .filter(s -> s.typeUrl().equals(XdsClient.ADDRESS_TYPE)).findFirst().orElseThrow();
+                .filter(s -> s.typeUrl().equals(TypeUrls.ADDRESS)).findFirst().orElseThrow();
         assertThat(nacked.ackState()).isEqualTo(XdsDebugView.AckState.NACKED);
         assertThat(nacked.lastNackMessage()).contains(uid("frontend")).contains("cannot unpack");
         assertThat(client.lastNack()).isEqualTo(nacked.lastNackMessage());
@@ -272,7 +273,7 @@ class XdsClientTest {
                 mesh(MeshFixture.addresses(), MeshFixture.authorizations()));
         XdsServer server = server(first, 0);
         int port = server.port();
-        XdsClient client = XdsClient.builder(channel(port), state)
+        XdsClient client = XdsClient.builder(channel(port)).handlers(state.handlers())
                 .nodeId(NODE_ID)
                 .metrics(clientMetrics)
                 .build(); // the default backoff: what the agent runs with
@@ -295,7 +296,7 @@ class XdsClientTest {
 
     @Test
     void backoffGrowsWithJitterUpToTheMaximum() {
-        XdsClient client = XdsClient.builder(channel(1), state)
+        XdsClient client = XdsClient.builder(channel(1)).handlers(state.handlers())
                 .backoff(Duration.ofMillis(100), Duration.ofSeconds(15))
                 .build();
         closeables.add(client);
@@ -306,10 +307,10 @@ class XdsClientTest {
             assertThat(client.backoffMillis(20)).isBetween(7_500L, 15_000L);
             assertThat(client.backoffMillis(Integer.MAX_VALUE)).isBetween(7_500L, 15_000L);
         }
-        assertThatThrownBy(() -> XdsClient.builder(channel(1), state).backoff(Duration.ZERO, Duration.ofSeconds(1)))
+        assertThatThrownBy(() -> XdsClient.builder(channel(1)).backoff(Duration.ZERO, Duration.ofSeconds(1)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("backoff: PT0S (expected: positive)");
-        assertThatThrownBy(() -> XdsClient.builder(channel(1), state).nodeId(" "))
+        assertThatThrownBy(() -> XdsClient.builder(channel(1)).nodeId(" "))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageStartingWith("nodeId: blank");
         assertThat(NODE_ID).isEqualTo("ztunnel~10.0.0.100~ztunnel-abc.istio-system~istio-system.svc.cluster.local");
@@ -368,7 +369,7 @@ class XdsClientTest {
     }
 
     private XdsClient client(int port) {
-        XdsClient client = XdsClient.builder(channel(port), state)
+        XdsClient client = XdsClient.builder(channel(port)).handlers(state.handlers())
                 .nodeId(NODE_ID)
                 .backoff(Duration.ofMillis(20), Duration.ofMillis(200))
                 .bearerToken(() -> "s3cret")
@@ -440,7 +441,7 @@ class XdsClientTest {
                 Resource r = b.getResources(i);
                 if (r.getName().equals(target)) {
                     Any wrong = r.getResource().toBuilder()
-                            .setTypeUrl(XdsClient.AUTHORIZATION_TYPE)
+                            .setTypeUrl(TypeUrls.AUTHORIZATION)
                             .build();
                     b.setResources(i, r.toBuilder().setResource(wrong));
                 }
