@@ -1,7 +1,7 @@
 package dev.ambit.agent.proxy;
 
-import static dev.ambit.proxy.state.MeshFixture.put;
-import static dev.ambit.proxy.state.MeshFixture.workload;
+import static dev.ambit.testing.MeshFixture.put;
+import static dev.ambit.testing.MeshFixture.workload;
 import static dev.ambit.testing.Eventually.eventually;
 import static java.nio.charset.StandardCharsets.US_ASCII;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -17,10 +17,10 @@ import dev.ambit.proxy.identity.TlsContexts;
 import dev.ambit.proxy.net.HbonePool;
 import dev.ambit.proxy.net.TestServers;
 import dev.ambit.proxy.net.Transport;
-import dev.ambit.proxy.state.MeshFixture;
+import dev.ambit.testing.MeshFixture;
 import dev.ambit.proxy.state.ProxyState;
 import dev.ambit.testing.LeakCheck;
-import dev.ambit.testing.TestCa;
+import dev.ambit.proxy.identity.TestCa;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;

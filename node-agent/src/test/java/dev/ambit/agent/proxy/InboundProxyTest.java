@@ -1,9 +1,9 @@
 package dev.ambit.agent.proxy;
 
 import static dev.ambit.testing.Eventually.eventually;
-import static dev.ambit.testing.TestCa.BACKEND;
-import static dev.ambit.testing.TestCa.ELSEWHERE;
-import static dev.ambit.testing.TestCa.FRONTEND;
+import static dev.ambit.proxy.identity.TestCa.BACKEND;
+import static dev.ambit.proxy.identity.TestCa.ELSEWHERE;
+import static dev.ambit.proxy.identity.TestCa.FRONTEND;
 import static java.nio.charset.StandardCharsets.US_ASCII;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -31,7 +31,7 @@ import dev.ambit.proxy.identity.WorkloadCertificate;
 import dev.ambit.proxy.state.ProxyState;
 import dev.ambit.testing.LeakCheck;
 import dev.ambit.testing.MetricSamples;
-import dev.ambit.testing.TestCa;
+import dev.ambit.proxy.identity.TestCa;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;

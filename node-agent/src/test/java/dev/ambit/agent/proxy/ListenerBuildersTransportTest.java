@@ -10,7 +10,7 @@ import dev.ambit.proxy.identity.TlsContexts;
 import dev.ambit.proxy.net.HbonePool;
 import dev.ambit.proxy.net.Transport;
 import dev.ambit.proxy.state.ProxyState;
-import dev.ambit.testing.TestCa;
+import dev.ambit.proxy.identity.TestCa;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetAddress;
 import java.nio.file.Path;

@@ -1,10 +1,10 @@
 package dev.ambit.agent.proxy;
 
-import static dev.ambit.proxy.state.MeshFixture.ports;
-import static dev.ambit.proxy.state.MeshFixture.put;
-import static dev.ambit.proxy.state.MeshFixture.service;
-import static dev.ambit.proxy.state.MeshFixture.uid;
-import static dev.ambit.proxy.state.MeshFixture.workload;
+import static dev.ambit.testing.MeshFixture.ports;
+import static dev.ambit.testing.MeshFixture.put;
+import static dev.ambit.testing.MeshFixture.service;
+import static dev.ambit.testing.MeshFixture.uid;
+import static dev.ambit.testing.MeshFixture.workload;
 import static dev.ambit.testing.Eventually.eventually;
 import static java.nio.charset.StandardCharsets.US_ASCII;
 import static java.nio.charset.StandardCharsets.UTF_8;
@@ -23,7 +23,7 @@ import dev.ambit.proxy.identity.WorkloadCertificate;
 import dev.ambit.proxy.net.HbonePool;
 import dev.ambit.proxy.state.ProxyState;
 import dev.ambit.testing.MetricSamples;
-import dev.ambit.testing.TestCa;
+import dev.ambit.proxy.identity.TestCa;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;

@@ -1,9 +1,9 @@
 package dev.ambit.agent.proxy;
 
-import static dev.ambit.proxy.state.MeshFixture.ports;
-import static dev.ambit.proxy.state.MeshFixture.put;
-import static dev.ambit.proxy.state.MeshFixture.service;
-import static dev.ambit.proxy.state.MeshFixture.workload;
+import static dev.ambit.testing.MeshFixture.ports;
+import static dev.ambit.testing.MeshFixture.put;
+import static dev.ambit.testing.MeshFixture.service;
+import static dev.ambit.testing.MeshFixture.workload;
 import static dev.ambit.testing.Eventually.eventually;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -18,7 +18,8 @@ import dev.ambit.proxy.identity.TlsContexts;
 import dev.ambit.proxy.net.HbonePool;
 import dev.ambit.proxy.net.TestServers;
 import dev.ambit.proxy.state.ProxyState;
-import dev.ambit.testing.TestCa;
+import dev.ambit.proxy.identity.TestCa;
+import dev.ambit.testing.MeshFixture;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.EpollIoHandler;
@@ -349,7 +350,7 @@ class OutboundTest {
         }
         assertThat(legacyEcho.accepts).hasValue(4);
         assertThat(metrics.value(Outbound.FAILOVERS, "connect")).isEqualTo(1.0);
-        assertThat(health.isEjected(new EndpointHealth.Key(dev.ambit.proxy.state.MeshFixture.uid("legacy-1"),
+        assertThat(health.isEjected(new EndpointHealth.Key(MeshFixture.uid("legacy-1"),
                 new InetSocketAddress("127.0.0.6", port)))).isTrue();
     }
 
@@ -499,6 +500,6 @@ class OutboundTest {
 
     /** The fixture's uid scheme. */
     static final class MeshFixtureUid {
-        static final String FRONTEND = dev.ambit.proxy.state.MeshFixture.uid("frontend");
+        static final String FRONTEND = MeshFixture.uid("frontend");
     }
 }

@@ -1,8 +1,8 @@
 package dev.ambit.agent.proxy;
 
-import static dev.ambit.proxy.state.MeshFixture.put;
-import static dev.ambit.proxy.state.MeshFixture.uid;
-import static dev.ambit.proxy.state.MeshFixture.workload;
+import static dev.ambit.testing.MeshFixture.put;
+import static dev.ambit.testing.MeshFixture.uid;
+import static dev.ambit.testing.MeshFixture.workload;
 
 import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.WorkloadStatus;

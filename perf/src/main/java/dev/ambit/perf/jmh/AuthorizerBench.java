@@ -1,6 +1,6 @@
 package dev.ambit.perf.jmh;
 
-import static dev.ambit.proxy.state.MeshFixture.ip;
+import static dev.ambit.testing.MeshFixture.ip;
 
 import dev.ambit.api.security.Action;
 import dev.ambit.api.security.Authorization;
@@ -15,7 +15,7 @@ import dev.ambit.api.workload.WorkloadStatus;
 import dev.ambit.proxy.authz.Authorizer;
 import dev.ambit.proxy.authz.ConnectionAttributes;
 import dev.ambit.proxy.authz.Decision;
-import dev.ambit.proxy.state.MeshFixture;
+import dev.ambit.testing.MeshFixture;
 import dev.ambit.proxy.state.ProxyState;
 import java.util.List;
 import java.util.Map;

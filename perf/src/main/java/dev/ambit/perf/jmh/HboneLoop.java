@@ -6,7 +6,7 @@ import dev.ambit.proxy.hbone.HboneServer;
 import dev.ambit.proxy.hbone.HboneTarget;
 import dev.ambit.proxy.net.Relay;
 import dev.ambit.testing.EchoHandler;
-import dev.ambit.testing.TestCa;
+import dev.ambit.testing.InProcessCa;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -82,7 +82,7 @@ final class HboneLoop implements AutoCloseable {
                 .handler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) throws Exception {
-                        ch.pipeline().addLast(certs.tls.client(certs.frontend, TestCa.BACKEND).newHandler(ch.alloc()),
+                        ch.pipeline().addLast(certs.tls.client(certs.frontend, InProcessCa.BACKEND).newHandler(ch.alloc()),
                                 HboneClient.newConnectionHandler());
                     }
                 })

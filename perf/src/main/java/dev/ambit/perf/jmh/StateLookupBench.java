@@ -5,7 +5,7 @@ import dev.ambit.api.workload.Service;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.api.workload.WorkloadStatus;
 import dev.ambit.proxy.state.Endpoint;
-import dev.ambit.proxy.state.MeshFixture;
+import dev.ambit.testing.MeshFixture;
 import dev.ambit.proxy.state.ProxyState;
 import java.net.InetAddress;
 import java.util.HashMap;

@@ -1,6 +1,6 @@
 package dev.ambit.perf.jmh;
 
-import dev.ambit.testing.TestCa;
+import dev.ambit.testing.InProcessCa;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.ssl.SslContext;
 import io.netty.util.ReferenceCountUtil;
@@ -43,7 +43,7 @@ public class TlsHandshakeBench {
     @Setup(Level.Trial)
     public void setUp() throws Exception {
         certs = new Certificates();
-        client = certs.tls.client(certs.frontend, TestCa.BACKEND);
+        client = certs.tls.client(certs.frontend, InProcessCa.BACKEND);
         server = certs.tls.server(certs.backend);
         if (!"TLSv1.3".equals(handshake())) {
             throw new IllegalStateException("not TLS 1.3");

@@ -1,7 +1,7 @@
 package dev.ambit.proxy.admin;
 
-import static dev.ambit.testing.TestCa.BACKEND;
-import static dev.ambit.testing.TestCa.FRONTEND;
+import static dev.ambit.proxy.identity.TestCa.BACKEND;
+import static dev.ambit.proxy.identity.TestCa.FRONTEND;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.gson.JsonArray;
@@ -10,10 +10,10 @@ import com.google.gson.JsonParser;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.identity.CertificateManager;
 import dev.ambit.proxy.identity.WorkloadCertificate;
-import dev.ambit.proxy.state.MeshFixture;
+import dev.ambit.testing.MeshFixture;
 import dev.ambit.proxy.state.ProxyState;
 import dev.ambit.proxy.xds.XdsClient;
-import dev.ambit.testing.TestCa;
+import dev.ambit.proxy.identity.TestCa;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
 import java.net.InetAddress;

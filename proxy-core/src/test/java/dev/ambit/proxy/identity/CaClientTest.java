@@ -1,15 +1,14 @@
 package dev.ambit.proxy.identity;
 
-import static dev.ambit.testing.TestCa.BACKEND;
-import static dev.ambit.testing.TestCa.ELSEWHERE;
-import static dev.ambit.testing.TestCa.FRONTEND;
+import static dev.ambit.proxy.identity.TestCa.BACKEND;
+import static dev.ambit.proxy.identity.TestCa.ELSEWHERE;
+import static dev.ambit.proxy.identity.TestCa.FRONTEND;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.istiod.ca.CertificateAuthority;
 import dev.ambit.istiod.ca.NodeCredentials;
-import dev.ambit.testing.TestCa;
 import java.io.StringReader;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,13 +1,12 @@
 package dev.ambit.proxy.identity;
 
-import static dev.ambit.testing.TestCa.BACKEND;
-import static dev.ambit.testing.TestCa.FRONTEND;
+import static dev.ambit.proxy.identity.TestCa.BACKEND;
+import static dev.ambit.proxy.identity.TestCa.FRONTEND;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.ambit.common.identity.SpiffeId;
-import dev.ambit.testing.TestCa;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;

@@ -1,10 +1,9 @@
 package dev.ambit.proxy.identity;
 
-import static dev.ambit.testing.TestCa.FRONTEND;
+import static dev.ambit.proxy.identity.TestCa.FRONTEND;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.ambit.testing.TestCa;
 import java.nio.file.Path;
 import java.security.cert.CertificateException;
 import java.time.Duration;

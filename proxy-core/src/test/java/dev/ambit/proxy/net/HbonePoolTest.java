@@ -9,7 +9,7 @@ import dev.ambit.proxy.hbone.HboneRequest;
 import dev.ambit.proxy.identity.CaClient;
 import dev.ambit.proxy.identity.TlsContexts;
 import dev.ambit.proxy.identity.WorkloadCertificate;
-import dev.ambit.testing.TestCa;
+import dev.ambit.proxy.identity.TestCa;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;

@@ -3,7 +3,7 @@ package dev.ambit.proxy.net;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ambit.proxy.hbone.HboneRequest;
-import dev.ambit.testing.TestCa;
+import dev.ambit.proxy.identity.TestCa;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.concurrent.Promise;
 import java.math.BigInteger;

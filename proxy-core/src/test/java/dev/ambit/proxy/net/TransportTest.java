@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.ambit.proxy.identity.TlsContexts;
 import dev.ambit.testing.LeakCheck;
-import dev.ambit.testing.TestCa;
+import dev.ambit.proxy.identity.TestCa;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;

@@ -1,6 +1,6 @@
 package dev.ambit.proxy.state;
 
-import static dev.ambit.proxy.state.MeshFixture.policy;
+import static dev.ambit.testing.MeshFixture.policy;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -9,6 +9,7 @@ import dev.ambit.api.security.Authorization;
 import dev.ambit.api.security.Scope;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.proxy.authz.CompiledPolicy;
+import dev.ambit.testing.MeshFixture;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;

@@ -1,6 +1,6 @@
 package dev.ambit.proxy.state;
 
-import static dev.ambit.proxy.state.MeshFixture.uid;
+import static dev.ambit.testing.MeshFixture.uid;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.Any;
@@ -11,6 +11,7 @@ import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.api.workload.WorkloadStatus;
 import dev.ambit.proxy.xds.ResourceHandler.Rejection;
+import dev.ambit.testing.MeshFixture;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;

@@ -1,6 +1,6 @@
 package dev.ambit.proxy.state;
 
-import static dev.ambit.proxy.state.MeshFixture.policy;
+import static dev.ambit.testing.MeshFixture.policy;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -14,6 +14,7 @@ import dev.ambit.api.security.StringMatch;
 import dev.ambit.proxy.authz.Authorizer;
 import dev.ambit.proxy.authz.CompiledPolicy;
 import dev.ambit.proxy.authz.ConnectionAttributes;
+import dev.ambit.testing.MeshFixture;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeEach;

@@ -1,11 +1,11 @@
 package dev.ambit.proxy.state;
 
-import static dev.ambit.proxy.state.MeshFixture.BACKEND;
-import static dev.ambit.proxy.state.MeshFixture.BACKEND_VIP;
-import static dev.ambit.proxy.state.MeshFixture.FRONTEND_VIP;
-import static dev.ambit.proxy.state.MeshFixture.ip;
-import static dev.ambit.proxy.state.MeshFixture.ports;
-import static dev.ambit.proxy.state.MeshFixture.uid;
+import static dev.ambit.testing.MeshFixture.BACKEND;
+import static dev.ambit.testing.MeshFixture.BACKEND_VIP;
+import static dev.ambit.testing.MeshFixture.FRONTEND_VIP;
+import static dev.ambit.testing.MeshFixture.ip;
+import static dev.ambit.testing.MeshFixture.ports;
+import static dev.ambit.testing.MeshFixture.uid;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -16,6 +16,7 @@ import dev.ambit.api.security.Scope;
 import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.api.workload.WorkloadStatus;
+import dev.ambit.testing.MeshFixture;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeEach;

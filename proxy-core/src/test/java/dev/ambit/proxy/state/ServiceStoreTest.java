@@ -1,15 +1,16 @@
 package dev.ambit.proxy.state;
 
-import static dev.ambit.proxy.state.MeshFixture.BACKEND;
-import static dev.ambit.proxy.state.MeshFixture.BACKEND_VIP;
-import static dev.ambit.proxy.state.MeshFixture.ip;
-import static dev.ambit.proxy.state.MeshFixture.ports;
+import static dev.ambit.testing.MeshFixture.BACKEND;
+import static dev.ambit.testing.MeshFixture.BACKEND_VIP;
+import static dev.ambit.testing.MeshFixture.ip;
+import static dev.ambit.testing.MeshFixture.ports;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ambit.api.workload.PortList;
 import dev.ambit.api.workload.Service;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.api.workload.WorkloadStatus;
+import dev.ambit.testing.MeshFixture;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeEach;

@@ -1,12 +1,13 @@
 package dev.ambit.proxy.state;
 
-import static dev.ambit.proxy.state.MeshFixture.ip;
-import static dev.ambit.proxy.state.MeshFixture.uid;
+import static dev.ambit.testing.MeshFixture.ip;
+import static dev.ambit.testing.MeshFixture.uid;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.ambit.api.workload.Workload;
 import dev.ambit.api.workload.WorkloadStatus;
+import dev.ambit.testing.MeshFixture;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;

@@ -1,6 +1,6 @@
 package dev.ambit.proxy.xds;
 
-import static dev.ambit.proxy.state.MeshFixture.ip;
+import static dev.ambit.testing.MeshFixture.ip;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ambit.api.security.Authorization;

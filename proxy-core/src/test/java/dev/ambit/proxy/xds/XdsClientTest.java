@@ -1,10 +1,10 @@
 package dev.ambit.proxy.xds;
 
-import static dev.ambit.proxy.state.MeshFixture.BACKEND;
-import static dev.ambit.proxy.state.MeshFixture.BACKEND_VIP;
-import static dev.ambit.proxy.state.MeshFixture.ip;
-import static dev.ambit.proxy.state.MeshFixture.ports;
-import static dev.ambit.proxy.state.MeshFixture.uid;
+import static dev.ambit.testing.MeshFixture.BACKEND;
+import static dev.ambit.testing.MeshFixture.BACKEND_VIP;
+import static dev.ambit.testing.MeshFixture.ip;
+import static dev.ambit.testing.MeshFixture.ports;
+import static dev.ambit.testing.MeshFixture.uid;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -18,7 +18,7 @@ import dev.ambit.istiod.model.MeshResources;
 import dev.ambit.istiod.xds.XdsDebugView;
 import dev.ambit.istiod.xds.XdsServer;
 import dev.ambit.istiod.xds.XdsService;
-import dev.ambit.proxy.state.MeshFixture;
+import dev.ambit.testing.MeshFixture;
 import dev.ambit.proxy.state.ProxyState;
 import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
 import io.envoyproxy.envoy.service.discovery.v3.Resource;

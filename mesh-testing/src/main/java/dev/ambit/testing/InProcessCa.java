@@ -6,9 +6,6 @@ import dev.ambit.istiod.ca.CaService;
 import dev.ambit.istiod.ca.CertificateAuthority;
 import dev.ambit.istiod.ca.NodeCredentials;
 import dev.ambit.istiod.model.MeshResources;
-import dev.ambit.proxy.identity.CaClient;
-import dev.ambit.proxy.identity.TrustBundle;
-import dev.ambit.proxy.identity.WorkloadCertificate;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.netty.NettyChannelBuilder;
@@ -21,18 +18,17 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The real istiod-lite CA, in process, over a real (plaintext) gRPC loopback connection, with
- * node-1's credential issued into a token file the way the agent would find it. The one CA
- * fixture of the agent's tests (identity and proxies): certificates under test are the ones
- * the agent would get in production.
+ * node-1's credential issued into a token file the way the agent would find it. Certificates
+ * under test are the ones a proxy would get in production: ask for them with proxy-core's
+ * {@code CaClient} over {@link #channel} with {@link #tokenFile}. proxy-core's tests wrap that
+ * in their {@code TestCa}; this module stays free of proxy-core types so those tests can use it.
  */
-public final class TestCa implements AutoCloseable {
+public class InProcessCa implements AutoCloseable {
 
     public static final String TRUST_DOMAIN = "cluster.local";
     public static final SpiffeId FRONTEND = SpiffeId.of(TRUST_DOMAIN, "shop", "frontend");
@@ -46,9 +42,8 @@ public final class TestCa implements AutoCloseable {
     public final Path tokenFile;
     public final Server server;
     public final ManagedChannel channel;
-    private CaClient issuer;
 
-    public TestCa(Path dir, Duration leafLifetime) throws IOException {
+    public InProcessCa(Path dir, Duration leafLifetime) throws IOException {
         ca = CertificateAuthority.builder(dir.resolve("ca")).trustDomain(TRUST_DOMAIN).leafLifetime(leafLifetime)
                 .build();
         credentials = dir.resolve("node-credentials");
@@ -71,23 +66,6 @@ public final class TestCa implements AutoCloseable {
 
     public double signed() {
         return caMetrics.value("ambit_istiod_certificates_signed_total");
-    }
-
-    public TrustBundle bundle() {
-        return TrustBundle.of(TRUST_DOMAIN, ca.roots());
-    }
-
-    public CaClient.Builder client() {
-        return CaClient.builder(channel, tokenFile);
-    }
-
-    /** A certificate for {@code identity}, which must be {@linkplain #placeOnNode placed} on node-1. */
-    public WorkloadCertificate issue(SpiffeId identity)
-            throws InterruptedException, ExecutionException, TimeoutException {
-        if (issuer == null) {
-            issuer = client().trustBundle(bundle()).build();
-        }
-        return issuer.issue(identity).get(10, TimeUnit.SECONDS);
     }
 
     @Override

@@ -1,9 +1,9 @@
 package dev.ambit.testing;
 
-import dev.ambit.agent.redirect.EbpfRedirector;
-
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
 import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.nio.file.Files;
@@ -63,6 +63,42 @@ public final class TestNetwork implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             net.close();
             throw e instanceof IOException io ? new UncheckedIOException(io) : (RuntimeException) e;
+        }
+    }
+
+    /**
+     * Detaches and removes the eBPF pins under {@code root} with the node agent's own
+     * {@code EbpfRedirector.uninstall}. The agent depends on this module (its tests use it), so
+     * the method is found by name; without the agent on the class path nothing could have
+     * pinned links there, and the folder is simply deleted.
+     */
+    private static void uninstallPins(Path root) {
+        Method uninstall;
+        try {
+            uninstall = Class.forName("dev.ambit.agent.redirect.EbpfRedirector").getMethod("uninstall", Path.class);
+        } catch (ClassNotFoundException | NoSuchMethodException e) {
+            deleteTree(root);
+            return;
+        }
+        try {
+            uninstall.invoke(null, root);
+        } catch (InvocationTargetException e) {
+            throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void deleteTree(Path root) {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(root)) {
+            for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("remove " + root, e);
         }
     }
 
@@ -157,7 +193,7 @@ public final class TestNetwork implements AutoCloseable {
         List<String> problems = new ArrayList<>();
         // Pins first: they hold links on the cgroups and namespaces below.
         try {
-            EbpfRedirector.uninstall(bpffsRoot);
+            uninstallPins(bpffsRoot);
         } catch (RuntimeException e) {
             problems.add("bpffs " + bpffsRoot + ": " + e.getMessage());
         }
@@ -181,7 +217,7 @@ public final class TestNetwork implements AutoCloseable {
         for (Path p : list(bpffs)) {
             if (abandoned(p.getFileName().toString())) {
                 try {
-                    EbpfRedirector.uninstall(p);
+                    uninstallPins(p);
                 } catch (RuntimeException e) {
                     problems.add(p + ": " + e.getMessage());
                 }

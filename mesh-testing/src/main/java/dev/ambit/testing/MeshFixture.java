@@ -1,4 +1,4 @@
-package dev.ambit.proxy.state;
+package dev.ambit.testing;
 
 import com.google.protobuf.ByteString;
 import dev.ambit.api.security.Action;
