@@ -5,15 +5,15 @@ import java.security.GeneralSecurityException;
 import java.util.Arrays;
 
 /**
- * The few DER (X.690) operations PEM's key forms need: one tag-length-value read at an offset,
- * and one written. Definite lengths only, as DER requires.
+ * The few DER (X.690) operations PEM's key forms and a CSR need: one tag-length-value read at an
+ * offset, and one written ({@link #tlv}). Definite lengths only, as DER requires.
  *
  * @param tag the identifier octet (single-byte tags only)
  * @param start offset of the tag
  * @param contentStart offset of the content
  * @param end offset just past the content
  */
-record Der(int tag, int start, int contentStart, int end) {
+public record Der(int tag, int start, int contentStart, int end) {
 
     static final int INTEGER = 0x02;
     static final int OCTET_STRING = 0x04;
@@ -68,7 +68,7 @@ record Der(int tag, int start, int contentStart, int end) {
     }
 
     /** One element whose content is the concatenation of {@code parts}. */
-    static byte[] tlv(int tag, byte[]... parts) {
+    public static byte[] tlv(int tag, byte[]... parts) {
         int length = 0;
         for (byte[] p : parts) {
             length += p.length;

@@ -3,8 +3,8 @@ package dev.ambit.proxy.identity;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.common.identity.SpiffeId;
+import dev.ambit.common.pem.Der;
 import dev.ambit.common.pem.Pem;
-import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
@@ -76,26 +76,7 @@ final class CertificationRequest {
         return tlv(SEQUENCE, info, tlv(SEQUENCE, tlv(OID, ECDSA_WITH_SHA256)), tlv(BIT_STRING, bits));
     }
 
-    /** One DER tag-length-value whose value is the concatenation of {@code parts}. */
     private static byte[] tlv(int tag, byte[]... parts) {
-        int length = 0;
-        for (byte[] p : parts) {
-            length += p.length;
-        }
-        ByteArrayOutputStream out = new ByteArrayOutputStream(length + 6);
-        out.write(tag);
-        if (length < 0x80) {
-            out.write(length);
-        } else {
-            int bytes = (32 - Integer.numberOfLeadingZeros(length) + 7) / 8;
-            out.write(0x80 | bytes);
-            for (int i = bytes - 1; i >= 0; i--) {
-                out.write(length >>> (8 * i));
-            }
-        }
-        for (byte[] p : parts) {
-            out.writeBytes(p);
-        }
-        return out.toByteArray();
+        return Der.tlv(tag, parts);
     }
 }
