@@ -2,6 +2,7 @@ package dev.ambit.istiod.xds;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.IstioPorts;
 import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
 import io.grpc.BindableService;
 import io.grpc.Server;
@@ -38,7 +39,7 @@ public final class XdsServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(XdsServer.class);
 
     /** Istio's plaintext xDS port. */
-    public static final int DEFAULT_PORT = 15010;
+    public static final int DEFAULT_PORT = IstioPorts.ISTIOD_XDS_PLAINTEXT;
     public static final int DEFAULT_MAX_INBOUND_MESSAGE_SIZE = dev.ambit.common.config.Limits.MAX_GRPC_MESSAGE_BYTES;
 
     private final XdsService service;

@@ -3,6 +3,7 @@ package dev.ambit.agent.proxy;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.api.workload.Workload;
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.proxy.authz.ConnectionAttributes;
 import dev.ambit.proxy.authz.Decision;
@@ -88,7 +89,7 @@ import org.slf4j.LoggerFactory;
 public final class Hbone15008Listener extends ProxyListener {
 
     /** The HBONE port. */
-    public static final int PORT = 15008;
+    public static final int PORT = IstioPorts.HBONE;
 
     /** Default time a client has to finish the TLS handshake. */
     public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);

@@ -2,6 +2,7 @@ package dev.ambit.proxy.net;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.hbone.HboneRequest;
@@ -67,7 +68,7 @@ import java.util.function.Predicate;
 public final class HbonePool implements AutoCloseable {
 
     /** Istio's HBONE port. */
-    public static final int DEFAULT_PORT = 15008;
+    public static final int DEFAULT_PORT = IstioPorts.HBONE;
 
     public static final String OPENED = "ambit_hbone_pool_connections_opened_total";
     public static final String FAILURES = "ambit_hbone_pool_connection_failures_total";
