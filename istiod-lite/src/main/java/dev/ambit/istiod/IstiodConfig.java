@@ -2,6 +2,7 @@ package dev.ambit.istiod;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.config.Flags;
 import dev.ambit.common.config.IstioPorts;
 import dev.ambit.istiod.model.MeshConfig;
@@ -156,8 +157,6 @@ public record IstiodConfig(
 
     private static void positive(String flag, Duration d) {
         requireNonNull(d, flag);
-        if (d.isNegative() || d.isZero()) {
-            throw new IllegalArgumentException("--" + flag + ": " + d + " (expected: positive)");
-        }
+        Checks.positive(d, "--" + flag);
     }
 }

@@ -2,6 +2,7 @@ package dev.ambit.agent;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.config.Flags;
 import dev.ambit.common.config.IstioPorts;
 import dev.ambit.proxy.identity.TlsContexts;
@@ -108,14 +109,10 @@ public record NodeAgentConfig(
         requireNonNull(transport, "transport");
         requireNonNull(tlsProvider, "tlsProvider");
         requireNonNull(drainTimeout, "drainTimeout");
-        if (drainTimeout.isNegative()) {
-            throw new IllegalArgumentException("--drain-timeout: " + drainTimeout + " (expected: >= 0)");
-        }
+        Checks.notNegative(drainTimeout, "--drain-timeout");
         requireNonNull(cniSocket, "cniSocket");
         requireNonNull(connectionWait, "connectionWait");
-        if (connectionWait.isNegative()) {
-            throw new IllegalArgumentException("--connection-wait: " + connectionWait + " (expected: >= 0)");
-        }
+        Checks.notNegative(connectionWait, "--connection-wait");
         requireNonNull(log, "log");
     }
 

@@ -3,6 +3,7 @@ package dev.ambit.agent.proxy;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.api.workload.Workload;
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.config.IstioPorts;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.proxy.authz.ConnectionAttributes;
@@ -449,28 +450,21 @@ public final class Hbone15008Listener extends ProxyListener {
 
         /** How long a client has to complete the TLS handshake. */
         public Builder handshakeTimeout(Duration handshakeTimeout) {
-            requireNonNull(handshakeTimeout, "handshakeTimeout");
-            if (handshakeTimeout.isNegative() || handshakeTimeout.isZero()) {
-                throw new IllegalArgumentException("handshakeTimeout: " + handshakeTimeout + " (expected: > 0)");
-            }
+            Checks.positive(handshakeTimeout, "handshakeTimeout");
             this.handshakeTimeout = handshakeTimeout;
             return this;
         }
 
         /** See {@link HboneServer.Builder#maxHeaderListSize}; larger requests are answered 431. */
         public Builder maxHeaderListSize(int maxHeaderListSize) {
-            if (maxHeaderListSize <= 0) {
-                throw new IllegalArgumentException("maxHeaderListSize: " + maxHeaderListSize + " (expected: > 0)");
-            }
+            Checks.positive(maxHeaderListSize, "maxHeaderListSize");
             this.maxHeaderListSize = maxHeaderListSize;
             return this;
         }
 
         /** See {@link HboneServer.Builder#maxConcurrentStreams}. */
         public Builder maxConcurrentStreams(int maxConcurrentStreams) {
-            if (maxConcurrentStreams <= 0) {
-                throw new IllegalArgumentException("maxConcurrentStreams: " + maxConcurrentStreams + " (expected: > 0)");
-            }
+            Checks.positive(maxConcurrentStreams, "maxConcurrentStreams");
             this.maxConcurrentStreams = maxConcurrentStreams;
             return this;
         }

@@ -2,6 +2,7 @@ package dev.ambit.agent.redirect;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.config.IstioPorts;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -147,9 +148,7 @@ public final class RedirectConfig {
         }
 
         private static int checkPort(int port, String name) {
-            if (port < 1 || port > 65535) {
-                throw new IllegalArgumentException(name + ": " + port + " (expected: 1-65535)");
-            }
+            Checks.port(port, name);
             return port;
         }
     }

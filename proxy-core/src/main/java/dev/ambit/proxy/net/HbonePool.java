@@ -2,6 +2,7 @@ package dev.ambit.proxy.net;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.config.IstioPorts;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.MetricsRegistry;
@@ -191,10 +192,7 @@ public final class HbonePool implements AutoCloseable {
      * @throws IllegalArgumentException if {@code deadline} is negative
      */
     public CompletableFuture<Integer> drain(Duration deadline) {
-        requireNonNull(deadline, "deadline");
-        if (deadline.isNegative()) {
-            throw new IllegalArgumentException("deadline: " + deadline + " (expected: >= 0)");
-        }
+        Checks.notNegative(deadline, "deadline");
         if (!draining.compareAndSet(false, true)) {
             return drained;
         }
@@ -301,10 +299,7 @@ public final class HbonePool implements AutoCloseable {
         }
 
         private static Duration positive(Duration d, String name) {
-            requireNonNull(d, name);
-            if (d.isNegative() || d.isZero()) {
-                throw new IllegalArgumentException(name + ": " + d + " (expected: > 0)");
-            }
+            Checks.positive(d, name);
             return d;
         }
     }

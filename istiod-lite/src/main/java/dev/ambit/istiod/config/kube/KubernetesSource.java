@@ -2,6 +2,7 @@ package dev.ambit.istiod.config.kube;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.istiod.config.ConfigError;
 import dev.ambit.istiod.config.FailClosed;
@@ -530,20 +531,14 @@ public final class KubernetesSource implements ConfigSource {
 
         /** How long {@link #start} waits for every kind's initial list. Default 1 minute. */
         public Builder syncTimeout(Duration syncTimeout) {
-            requireNonNull(syncTimeout, "syncTimeout");
-            if (syncTimeout.isNegative() || syncTimeout.isZero()) {
-                throw new IllegalArgumentException("syncTimeout: " + syncTimeout + " (expected: positive)");
-            }
+            Checks.positive(syncTimeout, "syncTimeout");
             this.syncTimeout = syncTimeout;
             return this;
         }
 
         /** How long changes after the first one are collected into one snapshot. Default 100 ms. */
         public Builder debounce(Duration debounce) {
-            requireNonNull(debounce, "debounce");
-            if (debounce.isNegative()) {
-                throw new IllegalArgumentException("debounce: " + debounce + " (expected: >= 0)");
-            }
+            Checks.notNegative(debounce, "debounce");
             this.debounce = debounce;
             return this;
         }
