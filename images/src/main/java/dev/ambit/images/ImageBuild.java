@@ -17,6 +17,7 @@ import com.google.cloud.tools.jib.api.buildplan.ImageFormat;
 import com.google.cloud.tools.jib.api.buildplan.Port;
 import com.google.cloud.tools.jib.frontend.CredentialRetrieverFactory;
 import dev.ambit.agent.AgentJvm;
+import dev.ambit.common.config.IstioPorts;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -82,16 +83,16 @@ public final class ImageBuild {
         return List.of(
                 new Component("istiod-lite", "istiod-lite/target/istiod-lite.jar",
                         "Ambit's control plane: Istio config to delta xDS, and the mesh CA", USER, controlPlaneJvm,
-                        List.of(15010, 15012, 15014, 15017), false),
+                        List.of(IstioPorts.ISTIOD_XDS_PLAINTEXT, IstioPorts.ISTIOD_SECURE, IstioPorts.CONTROL_PLANE_MONITORING, IstioPorts.WEBHOOK), false),
                 new Component("node-agent", "node-agent/target/node-agent.jar",
                         "Ambit's node agent: eBPF capture, HBONE mTLS tunnels, L4 policy", "0:0", agentJvm,
-                        List.of(15008, 15020, 15021), true),
+                        List.of(IstioPorts.HBONE, IstioPorts.MERGED_METRICS, IstioPorts.HEALTH), true),
                 new Component("ambitctl", "ambitctl/target/ambitctl.jar",
                         "Ambit's command line", USER, cliJvm, List.of(), false),
                 // The waypoint / ingress gateway (L7) has no module yet (issue 17): its image
                 // goes here, with the gateway chart's image slot already pointing at it.
                 new Component("waypoint", null, "Ambit's waypoint and ingress gateway (not built yet)", USER,
-                        controlPlaneJvm, List.of(15008, 15021, 15090), false));
+                        controlPlaneJvm, List.of(IstioPorts.HBONE, IstioPorts.HEALTH, IstioPorts.PROMETHEUS), false));
     }
 
     public static void main(String[] args) throws Exception {

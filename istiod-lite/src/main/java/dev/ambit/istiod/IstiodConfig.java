@@ -2,7 +2,9 @@ package dev.ambit.istiod;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.config.Flags;
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.istiod.model.MeshConfig;
 import dev.ambit.istiod.webhook.WebhookConfiguration;
 import java.net.InetSocketAddress;
@@ -129,9 +131,9 @@ public record IstiodConfig(
                 flags.path("config-dir", null),
                 flags.bool("kubernetes"),
                 flags.string("listen-address", "0.0.0.0"),
-                flags.port("xds-port", 15010),
-                flags.port("secure-port", 15012),
-                flags.port("monitoring-port", 15014),
+                flags.port("xds-port", IstioPorts.ISTIOD_XDS_PLAINTEXT),
+                flags.port("secure-port", IstioPorts.ISTIOD_SECURE),
+                flags.port("monitoring-port", IstioPorts.CONTROL_PLANE_MONITORING),
                 mesh,
                 flags.path("ca-dir", Path.of("ca")),
                 flags.duration("cert-ttl", "24h"),
@@ -140,7 +142,7 @@ public record IstiodConfig(
                 flags.duration("debounce", "100ms"),
                 flags.duration("max-debounce", "1s"),
                 flags.path("debug-token-file", null),
-                flags.port("webhook-port", 15017),
+                flags.port("webhook-port", IstioPorts.WEBHOOK),
                 serviceName,
                 namespace,
                 flags.string("webhook-config-name", WebhookConfiguration.name(serviceName, namespace)),
@@ -155,8 +157,6 @@ public record IstiodConfig(
 
     private static void positive(String flag, Duration d) {
         requireNonNull(d, flag);
-        if (d.isNegative() || d.isZero()) {
-            throw new IllegalArgumentException("--" + flag + ": " + d + " (expected: positive)");
-        }
+        Checks.positive(d, "--" + flag);
     }
 }

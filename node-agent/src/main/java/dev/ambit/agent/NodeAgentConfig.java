@@ -2,7 +2,9 @@ package dev.ambit.agent;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.config.Flags;
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.proxy.identity.TlsContexts;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -107,14 +109,10 @@ public record NodeAgentConfig(
         requireNonNull(transport, "transport");
         requireNonNull(tlsProvider, "tlsProvider");
         requireNonNull(drainTimeout, "drainTimeout");
-        if (drainTimeout.isNegative()) {
-            throw new IllegalArgumentException("--drain-timeout: " + drainTimeout + " (expected: >= 0)");
-        }
+        Checks.notNegative(drainTimeout, "--drain-timeout");
         requireNonNull(cniSocket, "cniSocket");
         requireNonNull(connectionWait, "connectionWait");
-        if (connectionWait.isNegative()) {
-            throw new IllegalArgumentException("--connection-wait: " + connectionWait + " (expected: >= 0)");
-        }
+        Checks.notNegative(connectionWait, "--connection-wait");
         requireNonNull(log, "log");
     }
 
@@ -134,12 +132,12 @@ public record NodeAgentConfig(
                 "readiness-port", "transport", "tls-provider", "worker-threads", "drain-timeout", "cni-socket",
                 "connection-wait", "log", "log-json"),
                 Set.of("kubernetes", "log-json"));
-        InetSocketAddress admin = hostPort("admin-address", f.string("admin-address", "127.0.0.1:15000"));
+        InetSocketAddress admin = hostPort("admin-address", f.string("admin-address", "127.0.0.1:" + IstioPorts.ADMIN));
         return new NodeAgentConfig(
                 f.string("node", nodeNameEnv == null ? "" : nodeNameEnv),
                 f.path("pods-dir", null),
                 f.bool("kubernetes"),
-                f.string("istiod", "istiod.istio-system.svc:15012"),
+                f.string("istiod", "istiod.istio-system.svc:" + IstioPorts.ISTIOD_SECURE),
                 f.string("istiod-name", "istiod.istio-system.svc"),
                 f.path("root-cert", Path.of("/var/run/secrets/istio/root-cert.pem")),
                 f.path("token", Path.of("/var/run/secrets/tokens/istio-token")),
@@ -147,8 +145,8 @@ public record NodeAgentConfig(
                 f.path("cgroup-root", Path.of("/sys/fs/cgroup")),
                 f.path("bpffs-root", Path.of("/sys/fs/bpf/ambit")),
                 admin,
-                f.port("stats-port", 15020),
-                f.port("readiness-port", 15021),
+                f.port("stats-port", IstioPorts.MERGED_METRICS),
+                f.port("readiness-port", IstioPorts.HEALTH),
                 f.string("transport", "epoll"),
                 provider(f.string("tls-provider", "auto")),
                 f.integer("worker-threads", Runtime.getRuntime().availableProcessors(), 1, 256),

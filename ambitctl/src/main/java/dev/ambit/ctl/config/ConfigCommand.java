@@ -1,6 +1,7 @@
 package dev.ambit.ctl.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.ctl.local.ClusterInfo;
 import dev.ambit.ctl.local.ClusterOptions;
 import dev.ambit.ctl.local.LocalException;
@@ -61,9 +62,9 @@ public final class ConfigCommand implements Callable<Integer> {
     public static JsonNode dump(ClusterInfo.Node n) {
         NetnsHttp.Response r;
         try {
-            r = NetnsHttp.get(n.netns(), "127.0.0.1", 15000, "/config_dump", Duration.ofSeconds(10));
+            r = NetnsHttp.get(n.netns(), "127.0.0.1", IstioPorts.ADMIN, "/config_dump", Duration.ofSeconds(10));
         } catch (IOException e) {
-            throw new LocalException("node agent of " + n.name() + " does not answer on 127.0.0.1:15000 in " + n.netns()
+            throw new LocalException("node agent of " + n.name() + " does not answer on 127.0.0.1:" + IstioPorts.ADMIN + " in " + n.netns()
                     + ": " + e.getMessage() + " (is it running? ambitctl local status; ambitctl local logs " + n.name() + ")");
         }
         if (r.status() != 200) {

@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import dev.ambit.agent.AgentJvm;
 import dev.ambit.agent.redirect.EbpfRedirector;
 import dev.ambit.agent.redirect.ServiceBalancer;
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.istiod.ca.NodeCredentials;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -175,7 +176,7 @@ public final class LocalCluster {
                 "--node", n.name(),
                 "--pods-dir", state.nodePods(n.name()).toString(),
                 "--cni-socket", state.nodeCniSocket(n.name()).toString(),
-                "--istiod", Topology.CP_ADDRESS + ":15012",
+                "--istiod", Topology.CP_ADDRESS + ":" + IstioPorts.ISTIOD_SECURE,
                 "--root-cert", state.rootCert().toString(),
                 "--token", state.nodeToken(n.name()).toString(),
                 "--bpffs-root", n.bpffsRoot(),
@@ -192,13 +193,13 @@ public final class LocalCluster {
     }
 
     private static void awaitIstiod(StateDir state, ClusterInfo.Daemon istiod, Duration timeout) {
-        await("istiod-lite", istiod, state.istiodLog(), timeout, "listening on " + Topology.CP_ADDRESS + ":15012",
-                () -> NetnsHttp.listening(Topology.CP_NS, "127.0.0.1", 15012) && Files.isRegularFile(state.rootCert()));
+        await("istiod-lite", istiod, state.istiodLog(), timeout, "listening on " + Topology.CP_ADDRESS + ":" + IstioPorts.ISTIOD_SECURE,
+                () -> NetnsHttp.listening(Topology.CP_NS, "127.0.0.1", IstioPorts.ISTIOD_SECURE) && Files.isRegularFile(state.rootCert()));
     }
 
     private static void awaitAgent(StateDir state, ClusterInfo.Node n, Duration timeout) {
         await("node agent " + n.name(), n.agent(), state.agentLog(n.name()), timeout,
-                "ready (GET 127.0.0.1:15021/healthz/ready in " + n.netns() + ")", () -> agentReady(n));
+                "ready (GET 127.0.0.1:" + IstioPorts.HEALTH + "/healthz/ready in " + n.netns() + ")", () -> agentReady(n));
     }
 
     // ------------------------------------------------------------------ kill / start
@@ -367,7 +368,7 @@ public final class LocalCluster {
 
     static boolean agentReady(ClusterInfo.Node n) {
         try {
-            return NetnsHttp.get(n.netns(), "127.0.0.1", 15021, "/healthz/ready", Duration.ofSeconds(2)).status() == 200;
+            return NetnsHttp.get(n.netns(), "127.0.0.1", IstioPorts.HEALTH, "/healthz/ready", Duration.ofSeconds(2)).status() == 200;
         } catch (IOException e) {
             return false;
         }

@@ -1,6 +1,7 @@
 package dev.ambit.ctl.local;
 
 import dev.ambit.agent.redirect.ServiceBalancer;
+import dev.ambit.common.config.IstioPorts;
 
 import java.io.File;
 import java.io.IOException;
@@ -158,7 +159,7 @@ public final class LocalCommand {
             boolean istiodUp = info.istiod() != null && info.istiod().alive();
             healthy &= istiodUp;
             rows.add(List.of("istiod-lite", Topology.CP_NS, Topology.CP_ADDRESS, pid(info.istiod()),
-                    !istiodUp ? "Down" : NetnsHttp.listening(Topology.CP_NS, "127.0.0.1", 15012) ? "Running" : "Starting",
+                    !istiodUp ? "Down" : NetnsHttp.listening(Topology.CP_NS, "127.0.0.1", IstioPorts.ISTIOD_SECURE) ? "Running" : "Starting",
                     state.istiodLog().toString()));
             for (ClusterInfo.Node n : info.nodes()) {
                 boolean up = n.agent() != null && n.agent().alive();

@@ -2,6 +2,7 @@ package dev.ambit.istiod.ca;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.pem.Pem;
 import java.io.IOException;
@@ -196,10 +197,7 @@ public final class CertificateAuthority {
     public List<X509Certificate> sign(CertificateSigningRequest csr, SpiffeId identity, Duration requestedLifetime) {
         requireNonNull(csr, "csr");
         requireNonNull(identity, "identity");
-        requireNonNull(requestedLifetime, "requestedLifetime");
-        if (requestedLifetime.isNegative() || requestedLifetime.isZero()) {
-            throw new IllegalArgumentException("requestedLifetime: " + requestedLifetime + " (expected: positive)");
-        }
+        Checks.positive(requestedLifetime, "requestedLifetime");
         if (!identity.trustDomain().equals(trustDomain)) {
             throw new IllegalArgumentException("identity: " + identity + " (expected: in trust domain "
                     + trustDomain + ")");
@@ -305,10 +303,7 @@ public final class CertificateAuthority {
 
         /** How long leaves are valid at most; 24 hours by default. Requests may ask for less. */
         public Builder leafLifetime(Duration leafLifetime) {
-            requireNonNull(leafLifetime, "leafLifetime");
-            if (leafLifetime.isNegative() || leafLifetime.isZero()) {
-                throw new IllegalArgumentException("leafLifetime: " + leafLifetime + " (expected: positive)");
-            }
+            Checks.positive(leafLifetime, "leafLifetime");
             this.leafLifetime = leafLifetime;
             return this;
         }

@@ -16,6 +16,7 @@ import dev.ambit.api.workload.TunnelProtocol;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.api.workload.WorkloadStatus;
 import dev.ambit.api.workload.WorkloadType;
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.istiod.config.Cidr;
 import dev.ambit.istiod.config.ConfigSnapshot;
@@ -75,7 +76,7 @@ public final class AmbientModel {
     static final String USE_WAYPOINT_NS = "istio.io/use-waypoint-namespace";
     static final String WAYPOINT_FOR = "istio.io/waypoint-for";
     static final String GATEWAY_NAME = "gateway.networking.k8s.io/gateway-name";
-    static final int HBONE_PORT = 15008;
+    static final int HBONE_PORT = IstioPorts.HBONE;
 
     private static final Pattern CRONJOB_JOB = Pattern.compile("(.+)-\\d{8,}");
 

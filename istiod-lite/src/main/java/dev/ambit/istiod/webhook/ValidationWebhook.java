@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpsConfigurator;
 import com.sun.net.httpserver.HttpsServer;
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.common.config.Limits;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.MetricsRegistry;
@@ -47,7 +48,7 @@ import org.slf4j.LoggerFactory;
 public final class ValidationWebhook implements AutoCloseable {
 
     /** Istio's webhook port. */
-    public static final int DEFAULT_PORT = 15017;
+    public static final int DEFAULT_PORT = IstioPorts.WEBHOOK;
     public static final String PATH = "/validate";
     static final String ORIGIN = "admission";
 

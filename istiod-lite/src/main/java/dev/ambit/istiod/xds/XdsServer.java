@@ -2,6 +2,8 @@ package dev.ambit.istiod.xds;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
+import dev.ambit.common.config.IstioPorts;
 import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
 import io.grpc.BindableService;
 import io.grpc.Server;
@@ -38,7 +40,7 @@ public final class XdsServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(XdsServer.class);
 
     /** Istio's plaintext xDS port. */
-    public static final int DEFAULT_PORT = 15010;
+    public static final int DEFAULT_PORT = IstioPorts.ISTIOD_XDS_PLAINTEXT;
     public static final int DEFAULT_MAX_INBOUND_MESSAGE_SIZE = dev.ambit.common.config.Limits.MAX_GRPC_MESSAGE_BYTES;
 
     private final XdsService service;
@@ -187,9 +189,7 @@ public final class XdsServer implements AutoCloseable {
 
         /** Largest request accepted; default 64 MiB. */
         public Builder maxInboundMessageSize(int bytes) {
-            if (bytes <= 0) {
-                throw new IllegalArgumentException("maxInboundMessageSize: " + bytes + " (expected: > 0)");
-            }
+            Checks.positive(bytes, "maxInboundMessageSize");
             this.maxInboundMessageSize = bytes;
             return this;
         }
@@ -204,9 +204,7 @@ public final class XdsServer implements AutoCloseable {
         /** The most frequent client pings tolerated; default every 5 s. */
         public Builder permitKeepAliveTime(Duration time) {
             requireNonNull(time, "time");
-            if (time.isNegative()) {
-                throw new IllegalArgumentException("permitKeepAliveTime: " + time + " (expected: >= 0)");
-            }
+            Checks.notNegative(time, "permitKeepAliveTime");
             this.permitKeepAliveTime = time;
             return this;
         }
@@ -223,9 +221,7 @@ public final class XdsServer implements AutoCloseable {
         /** How long {@link XdsServer#close()} waits for calls to end; default 5 s. */
         public Builder shutdownTimeout(Duration timeout) {
             requireNonNull(timeout, "timeout");
-            if (timeout.isNegative()) {
-                throw new IllegalArgumentException("shutdownTimeout: " + timeout + " (expected: >= 0)");
-            }
+            Checks.notNegative(timeout, "shutdownTimeout");
             this.shutdownTimeout = timeout;
             return this;
         }
@@ -235,10 +231,7 @@ public final class XdsServer implements AutoCloseable {
         }
 
         private static Duration positive(Duration d, String what) {
-            requireNonNull(d, what);
-            if (d.isNegative() || d.isZero()) {
-                throw new IllegalArgumentException(what + ": " + d + " (expected: positive)");
-            }
+            Checks.positive(d, what);
             return d;
         }
     }

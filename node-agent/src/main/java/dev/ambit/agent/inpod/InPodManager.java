@@ -7,6 +7,7 @@ import dev.ambit.agent.redirect.PodRedirection;
 import dev.ambit.api.workload.NetworkMode;
 import dev.ambit.api.workload.TunnelProtocol;
 import dev.ambit.api.workload.Workload;
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.MetricsRegistry;
@@ -561,10 +562,7 @@ public final class InPodManager implements AutoCloseable {
 
         /** How long an unenrolled pod's connections may take to finish. */
         public Builder drainDeadline(Duration drainDeadline) {
-            requireNonNull(drainDeadline, "drainDeadline");
-            if (drainDeadline.isNegative()) {
-                throw new IllegalArgumentException("drainDeadline: " + drainDeadline + " (expected: >= 0)");
-            }
+            Checks.notNegative(drainDeadline, "drainDeadline");
             this.drainDeadline = drainDeadline;
             return this;
         }
@@ -574,10 +572,7 @@ public final class InPodManager implements AutoCloseable {
          * yet is held before it is reset ({@link PodGate}).
          */
         public Builder connectionWait(Duration connectionWait) {
-            requireNonNull(connectionWait, "connectionWait");
-            if (connectionWait.isNegative()) {
-                throw new IllegalArgumentException("connectionWait: " + connectionWait + " (expected: >= 0)");
-            }
+            Checks.notNegative(connectionWait, "connectionWait");
             this.connectionWait = connectionWait;
             return this;
         }

@@ -2,6 +2,7 @@ package dev.ambit.agent.inpod;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
 import java.io.IOException;
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;
@@ -67,10 +68,7 @@ public final class LocalSandboxes implements SandboxSource {
     /** Watches {@code dir}, rescanning every {@code interval}. */
     public static LocalSandboxes of(Path dir, Duration interval) {
         requireNonNull(dir, "dir");
-        requireNonNull(interval, "interval");
-        if (interval.isNegative() || interval.isZero()) {
-            throw new IllegalArgumentException("interval: " + interval + " (expected: positive)");
-        }
+        Checks.positive(interval, "interval");
         return new LocalSandboxes(dir, interval);
     }
 

@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import dev.ambit.agent.proxy.PodNetwork;
 import dev.ambit.api.workload.Workload;
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.MetricsRegistry;
@@ -97,10 +98,7 @@ final class PodGate {
         this.state = requireNonNull(state, "state");
         this.certificates = requireNonNull(certificates, "certificates");
         this.ports = requireNonNull(ports, "ports");
-        requireNonNull(wait, "wait");
-        if (wait.isNegative()) {
-            throw new IllegalArgumentException("wait: " + wait + " (expected: >= 0)");
-        }
+        Checks.notNegative(wait, "wait");
         this.wait = wait;
         this.synced = requireNonNull(synced, "synced");
         this.held = metrics.counter(HELD, "Connections to or from a pod accepted before its workload or certificate"
@@ -161,9 +159,7 @@ final class PodGate {
 
     /** For tests: a lower cap than {@link #MAX_HELD}. */
     void maxHeld(int max) {
-        if (max < 0) {
-            throw new IllegalArgumentException("max: " + max + " (expected: >= 0)");
-        }
+        Checks.notNegative(max, "max");
         maxHeld = max;
     }
 

@@ -8,6 +8,7 @@ import dev.ambit.agent.proxy.OriginalDestinations;
 import dev.ambit.agent.proxy.Outbound;
 import dev.ambit.agent.proxy.Plaintext15006Listener;
 import dev.ambit.agent.proxy.PodNetwork;
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.health.EndpointHealth;
@@ -58,7 +59,7 @@ public final class PodProxy {
 
     /** The in-pod ports: Istio's numbers, other values only for tests. */
     public record Ports(int outbound, int inbound, int hbone) {
-        public static final Ports ISTIO = new Ports(15001, 15006, 15008);
+        public static final Ports ISTIO = new Ports(IstioPorts.OUTBOUND, IstioPorts.INBOUND_PLAINTEXT, IstioPorts.HBONE);
     }
 
     private final PodSandbox sandbox;

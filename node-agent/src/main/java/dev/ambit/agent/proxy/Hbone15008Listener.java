@@ -3,6 +3,8 @@ package dev.ambit.agent.proxy;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.api.workload.Workload;
+import dev.ambit.common.config.Checks;
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.proxy.authz.ConnectionAttributes;
 import dev.ambit.proxy.authz.Decision;
@@ -88,7 +90,7 @@ import org.slf4j.LoggerFactory;
 public final class Hbone15008Listener extends ProxyListener {
 
     /** The HBONE port. */
-    public static final int PORT = 15008;
+    public static final int PORT = IstioPorts.HBONE;
 
     /** Default time a client has to finish the TLS handshake. */
     public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
@@ -448,28 +450,21 @@ public final class Hbone15008Listener extends ProxyListener {
 
         /** How long a client has to complete the TLS handshake. */
         public Builder handshakeTimeout(Duration handshakeTimeout) {
-            requireNonNull(handshakeTimeout, "handshakeTimeout");
-            if (handshakeTimeout.isNegative() || handshakeTimeout.isZero()) {
-                throw new IllegalArgumentException("handshakeTimeout: " + handshakeTimeout + " (expected: > 0)");
-            }
+            Checks.positive(handshakeTimeout, "handshakeTimeout");
             this.handshakeTimeout = handshakeTimeout;
             return this;
         }
 
         /** See {@link HboneServer.Builder#maxHeaderListSize}; larger requests are answered 431. */
         public Builder maxHeaderListSize(int maxHeaderListSize) {
-            if (maxHeaderListSize <= 0) {
-                throw new IllegalArgumentException("maxHeaderListSize: " + maxHeaderListSize + " (expected: > 0)");
-            }
+            Checks.positive(maxHeaderListSize, "maxHeaderListSize");
             this.maxHeaderListSize = maxHeaderListSize;
             return this;
         }
 
         /** See {@link HboneServer.Builder#maxConcurrentStreams}. */
         public Builder maxConcurrentStreams(int maxConcurrentStreams) {
-            if (maxConcurrentStreams <= 0) {
-                throw new IllegalArgumentException("maxConcurrentStreams: " + maxConcurrentStreams + " (expected: > 0)");
-            }
+            Checks.positive(maxConcurrentStreams, "maxConcurrentStreams");
             this.maxConcurrentStreams = maxConcurrentStreams;
             return this;
         }

@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import dev.ambit.api.workload.Service;
 import dev.ambit.api.workload.TunnelProtocol;
 import dev.ambit.api.workload.Workload;
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.proxy.hbone.HboneConnectException;
@@ -97,7 +98,7 @@ import org.slf4j.LoggerFactory;
 public final class Outbound extends ProxyListener {
 
     /** Istio's outbound capture port. */
-    public static final int DEFAULT_PORT = 15001;
+    public static final int DEFAULT_PORT = IstioPorts.OUTBOUND;
 
     public static final String ACCEPTED = "ambit_outbound_connections_total";
     public static final String FAILED = "ambit_outbound_failures_total";

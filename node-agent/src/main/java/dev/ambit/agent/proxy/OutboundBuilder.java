@@ -2,6 +2,7 @@ package dev.ambit.agent.proxy;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.health.EndpointHealth;
 import dev.ambit.proxy.identity.CertificateManager;
@@ -81,9 +82,7 @@ public final class OutboundBuilder {
 
     /** The peers' HBONE port; 15008 by default (other values are for tests). */
     public OutboundBuilder hbonePort(int hbonePort) {
-        if (hbonePort <= 0 || hbonePort > 65535) {
-            throw new IllegalArgumentException("hbonePort: " + hbonePort + " (expected: 1-65535)");
-        }
+        Checks.port(hbonePort, "hbonePort");
         this.hbonePort = hbonePort;
         return this;
     }
@@ -93,10 +92,7 @@ public final class OutboundBuilder {
      * the tunnel (connect, TLS, {@code CONNECT} answered) of HBONE; 10 seconds by default.
      */
     public OutboundBuilder connectTimeout(Duration connectTimeout) {
-        requireNonNull(connectTimeout, "connectTimeout");
-        if (connectTimeout.isNegative() || connectTimeout.isZero()) {
-            throw new IllegalArgumentException("connectTimeout: " + connectTimeout + " (expected: > 0)");
-        }
+        Checks.positive(connectTimeout, "connectTimeout");
         this.connectTimeout = connectTimeout;
         return this;
     }
@@ -109,10 +105,7 @@ public final class OutboundBuilder {
         if (maxAttempts < 1) {
             throw new IllegalArgumentException("maxAttempts: " + maxAttempts + " (expected: >= 1)");
         }
-        requireNonNull(budget, "budget");
-        if (budget.isNegative() || budget.isZero()) {
-            throw new IllegalArgumentException("budget: " + budget + " (expected: > 0)");
-        }
+        Checks.positive(budget, "budget");
         this.maxAttempts = maxAttempts;
         this.connectBudget = budget;
         return this;

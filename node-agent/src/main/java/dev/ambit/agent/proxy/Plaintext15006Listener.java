@@ -3,6 +3,7 @@ package dev.ambit.agent.proxy;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.api.workload.Workload;
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.proxy.authz.ConnectionAttributes;
 import dev.ambit.proxy.authz.Decision;
 import dev.ambit.proxy.net.Linger;
@@ -43,7 +44,7 @@ import java.util.function.Function;
 public final class Plaintext15006Listener extends ProxyListener {
 
     /** The inbound capture port. */
-    public static final int PORT = 15006;
+    public static final int PORT = IstioPorts.INBOUND_PLAINTEXT;
 
     private static final String LISTENER = "plaintext";
 

@@ -2,6 +2,7 @@ package dev.ambit.agent.redirect;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
 import java.net.Inet4Address;
 import java.nio.file.Path;
 import java.util.List;
@@ -35,8 +36,6 @@ public record PodRedirection(String uid, Path cgroup, Path netns, List<Inet4Addr
             throw new IllegalArgumentException("addresses: " + addresses.size() + " for pod " + uid
                     + " (expected: 1-" + MAX_ADDRESSES + ")");
         }
-        if (inboundListenerFd < 0) {
-            throw new IllegalArgumentException("inboundListenerFd: " + inboundListenerFd + " (expected: >= 0)");
-        }
+        Checks.notNegative(inboundListenerFd, "inboundListenerFd");
     }
 }

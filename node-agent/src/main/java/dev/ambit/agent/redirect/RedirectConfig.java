@@ -2,6 +2,8 @@ package dev.ambit.agent.redirect;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
+import dev.ambit.common.config.IstioPorts;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -12,9 +14,9 @@ import java.util.Set;
 public final class RedirectConfig {
 
     /** Istio's ports, so tooling and NetworkPolicies carry over. */
-    public static final int OUTBOUND_PORT = 15001;
-    public static final int INBOUND_PORT = 15006;
-    public static final int HBONE_PORT = 15008;
+    public static final int OUTBOUND_PORT = IstioPorts.OUTBOUND;
+    public static final int INBOUND_PORT = IstioPorts.INBOUND_PLAINTEXT;
+    public static final int HBONE_PORT = IstioPorts.HBONE;
     /** The mark ztunnel puts on its own sockets; capture skips sockets carrying it. */
     public static final int DEFAULT_AGENT_MARK = 0x539;
 
@@ -146,9 +148,7 @@ public final class RedirectConfig {
         }
 
         private static int checkPort(int port, String name) {
-            if (port < 1 || port > 65535) {
-                throw new IllegalArgumentException(name + ": " + port + " (expected: 1-65535)");
-            }
+            Checks.port(port, name);
             return port;
         }
     }

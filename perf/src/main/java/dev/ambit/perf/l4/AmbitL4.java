@@ -3,6 +3,7 @@ package dev.ambit.perf.l4;
 import dev.ambit.agent.inpod.LocalSandboxes;
 import dev.ambit.agent.inpod.PodSandbox;
 import dev.ambit.agent.redirect.EbpfRedirector;
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.istiod.ca.NodeCredentials;
 import dev.ambit.testing.Host;
 import dev.ambit.testing.TestNetwork;
@@ -111,11 +112,11 @@ final class AmbitL4 implements Scenario {
                         "--node-credentials", dir.resolve("credentials").toString(),
                         "--listen-address", "0.0.0.0"));
         started.add(istiod);
-        BenchEnv.awaitListening(cp, istiod, Duration.ofSeconds(60), 15012);
+        BenchEnv.awaitListening(cp, istiod, Duration.ofSeconds(60), IstioPorts.ISTIOD_SECURE);
         agent1 = agent(dir, java, node1);
         agent2 = agent(dir, java, node2);
-        BenchEnv.awaitListening(client, agent1, Duration.ofSeconds(60), 15001);
-        BenchEnv.awaitListening(server, agent2, Duration.ofSeconds(60), 15008, 15006);
+        BenchEnv.awaitListening(client, agent1, Duration.ofSeconds(60), IstioPorts.OUTBOUND);
+        BenchEnv.awaitListening(server, agent2, Duration.ofSeconds(60), IstioPorts.HBONE, IstioPorts.INBOUND_PLAINTEXT);
     }
 
     private Proc agent(Path dir, Path java, Node node) {
@@ -126,7 +127,7 @@ final class AmbitL4 implements Scenario {
         cmd.addAll(List.of("-jar", repo.resolve("node-agent/target/node-agent.jar").toString(),
                 "--node", n, "--pods-dir", dir.resolve(n + "/pods").toString(),
                 "--cni-socket", dir.resolve(n + "/cni.sock").toString(),
-                "--istiod", BenchEnv.ip(cp) + ":15012",
+                "--istiod", BenchEnv.ip(cp) + ":" + IstioPorts.ISTIOD_SECURE,
                 "--root-cert", dir.resolve("ca/ambit-root-cert.pem").toString(),
                 "--token", dir.resolve(n + "/token").toString(),
                 "--bpffs-root", env.net().bpffsRoot().resolve(n).toString(),

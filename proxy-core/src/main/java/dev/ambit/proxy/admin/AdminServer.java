@@ -8,6 +8,7 @@ import com.google.protobuf.util.JsonFormat;
 import dev.ambit.api.security.Authorization;
 import dev.ambit.api.workload.Service;
 import dev.ambit.api.workload.Workload;
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.common.http.HttpEndpoints;
 import dev.ambit.common.http.HttpEndpoints.Request;
 import dev.ambit.common.http.HttpEndpoints.Response;
@@ -67,7 +68,7 @@ import java.util.function.Supplier;
 public final class AdminServer implements AutoCloseable {
 
     /** ztunnel's admin port. */
-    public static final int DEFAULT_PORT = 15000;
+    public static final int DEFAULT_PORT = IstioPorts.ADMIN;
 
     /** The loggers {@code GET /logging} lists by default: the agent's packages and its access log. */
     public static final List<String> AGENT_LOGGERS = List.of("dev.ambit.agent", "dev.ambit.proxy.admin",

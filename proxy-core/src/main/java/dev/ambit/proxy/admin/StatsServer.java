@@ -2,6 +2,7 @@ package dev.ambit.proxy.admin;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.common.http.HttpEndpoints;
 import dev.ambit.common.http.HttpEndpoints.Response;
 import dev.ambit.common.metrics.MetricsRegistry;
@@ -30,8 +31,8 @@ import java.util.List;
  */
 public final class StatsServer implements AutoCloseable {
 
-    public static final int DEFAULT_STATS_PORT = 15020;
-    public static final int DEFAULT_READINESS_PORT = 15021;
+    public static final int DEFAULT_STATS_PORT = IstioPorts.MERGED_METRICS;
+    public static final int DEFAULT_READINESS_PORT = IstioPorts.HEALTH;
 
     public static Builder builder(MetricsRegistry metrics, Readiness readiness) {
         return new Builder(metrics, readiness);

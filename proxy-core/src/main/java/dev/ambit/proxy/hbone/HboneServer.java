@@ -2,6 +2,7 @@ package dev.ambit.proxy.hbone;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
 import dev.ambit.proxy.net.Relay;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
@@ -107,9 +108,7 @@ public final class HboneServer {
 
         /** Largest accepted request header list (HPACK-decoded size, RFC 9113 §6.5.2). */
         public Builder maxHeaderListSize(int maxHeaderListSize) {
-            if (maxHeaderListSize <= 0) {
-                throw new IllegalArgumentException("maxHeaderListSize: " + maxHeaderListSize + " (expected: > 0)");
-            }
+            Checks.positive(maxHeaderListSize, "maxHeaderListSize");
             this.maxHeaderListSize = maxHeaderListSize;
             return this;
         }

@@ -7,6 +7,7 @@ import com.google.protobuf.Value;
 import dev.ambit.api.ca.IstioCertificateRequest;
 import dev.ambit.api.ca.IstioCertificateResponse;
 import dev.ambit.api.ca.IstioCertificateServiceGrpc;
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.pem.Pem;
 import io.grpc.CallOptions;
@@ -284,10 +285,7 @@ public final class CaClient implements CertificateIssuer {
 
         /** How long one CreateCertificate call may take; 10 seconds by default. */
         public Builder deadline(Duration deadline) {
-            requireNonNull(deadline, "deadline");
-            if (deadline.isNegative() || deadline.isZero()) {
-                throw new IllegalArgumentException("deadline: " + deadline + " (expected: positive)");
-            }
+            Checks.positive(deadline, "deadline");
             this.deadline = deadline;
             return this;
         }

@@ -2,6 +2,7 @@ package dev.ambit.proxy.identity;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.identity.SpiffeId;
 import io.netty.channel.Channel;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
@@ -260,9 +261,7 @@ public final class TlsContexts {
 
         /** How many expected server identities' client contexts to keep per certificate; 256 by default. */
         public Builder clientContextsPerCertificate(int n) {
-            if (n <= 0) {
-                throw new IllegalArgumentException("clientContextsPerCertificate: " + n + " (expected: > 0)");
-            }
+            Checks.positive(n, "clientContextsPerCertificate");
             this.clientContextsPerCertificate = n;
             return this;
         }

@@ -2,6 +2,8 @@ package dev.ambit.proxy.net;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.hbone.HboneRequest;
@@ -67,7 +69,7 @@ import java.util.function.Predicate;
 public final class HbonePool implements AutoCloseable {
 
     /** Istio's HBONE port. */
-    public static final int DEFAULT_PORT = 15008;
+    public static final int DEFAULT_PORT = IstioPorts.HBONE;
 
     public static final String OPENED = "ambit_hbone_pool_connections_opened_total";
     public static final String FAILURES = "ambit_hbone_pool_connection_failures_total";
@@ -190,10 +192,7 @@ public final class HbonePool implements AutoCloseable {
      * @throws IllegalArgumentException if {@code deadline} is negative
      */
     public CompletableFuture<Integer> drain(Duration deadline) {
-        requireNonNull(deadline, "deadline");
-        if (deadline.isNegative()) {
-            throw new IllegalArgumentException("deadline: " + deadline + " (expected: >= 0)");
-        }
+        Checks.notNegative(deadline, "deadline");
         if (!draining.compareAndSet(false, true)) {
             return drained;
         }
@@ -300,10 +299,7 @@ public final class HbonePool implements AutoCloseable {
         }
 
         private static Duration positive(Duration d, String name) {
-            requireNonNull(d, name);
-            if (d.isNegative() || d.isZero()) {
-                throw new IllegalArgumentException(name + ": " + d + " (expected: > 0)");
-            }
+            Checks.positive(d, name);
             return d;
         }
     }

@@ -2,6 +2,7 @@ package dev.ambit.proxy.net;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandler;
@@ -120,10 +121,7 @@ public final class ListenerChannel {
      * @throws IllegalArgumentException if {@code deadline} is negative
      */
     public CompletableFuture<Integer> drain(Duration deadline) {
-        requireNonNull(deadline, "deadline");
-        if (deadline.isNegative()) {
-            throw new IllegalArgumentException("deadline: " + deadline + " (expected: >= 0)");
-        }
+        Checks.notNegative(deadline, "deadline");
         Channel listener;
         synchronized (this) {
             if (draining) {

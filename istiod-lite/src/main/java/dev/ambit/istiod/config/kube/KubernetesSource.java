@@ -2,7 +2,7 @@ package dev.ambit.istiod.config.kube;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.ambit.common.metrics.Counter;
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.istiod.config.ConfigError;
 import dev.ambit.istiod.config.FailClosed;
@@ -19,7 +19,6 @@ import io.fabric8.kubernetes.api.model.ListOptionsBuilder;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
-import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.FilterWatchListDeletable;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
@@ -36,10 +35,8 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -86,7 +83,7 @@ public final class KubernetesSource implements ConfigSource {
      * Every other kind is read generically and decoded by {@link ObjectDecoder}; a kind
      * added to {@link Kind} later takes that path unless it is listed here.
      */
-    private static final Set<Kind> BUILT_IN =
+    static final Set<Kind> BUILT_IN =
             EnumSet.of(Kind.NAMESPACE, Kind.POD, Kind.SERVICE, Kind.SERVICE_ACCOUNT, Kind.ENDPOINT_SLICE);
 
     private final KubernetesClient client;
@@ -94,18 +91,11 @@ public final class KubernetesSource implements ConfigSource {
     private final Duration syncTimeout;
     private final Duration debounce;
     private final Duration crdRecheckInterval;
-    private final Counter.Family rejectedTotal;
-    private final ObjectDecoder decoder = new ObjectDecoder();
 
     private final Object lock = new Object();
     // Everything below is guarded by lock, except where noted.
     private final Map<Kind, KindWatch> watches = new EnumMap<>(Kind.class);
-    private final Map<ObjectRef, HasMetadata> accepted = new HashMap<>();
-    private final Map<ObjectRef, List<ConfigError>> rejected = new HashMap<>();
-    /** Rejected security objects: they never keep a last good version, they fail closed. */
-    private final Map<ObjectRef, FailClosed> failClosed = new HashMap<>();
-    /** The resourceVersion last decoded per object, so replays of the same version are skipped. */
-    private final Map<ObjectRef, String> seenVersions = new HashMap<>();
+    private final ObjectBook book;
     private long generation;
     private boolean synced;
     private boolean deliveryScheduled;
@@ -118,34 +108,14 @@ public final class KubernetesSource implements ConfigSource {
     private long deliveredGeneration = -1;
     private List<ConfigError> deliveredErrors;
 
-    /** One kind's informer, or none while the cluster does not serve the kind. Guarded by lock. */
-    private static final class KindWatch {
-        final Kind kind;
-        final String version;
-        /** Completes once the kind has been listed or found absent; never exceptionally. */
-        final CompletableFuture<Void> ready = new CompletableFuture<>();
-        SharedIndexInformer<? extends HasMetadata> informer;
-        boolean absent;
-        boolean probing;
-        volatile String lastError;
-
-        KindWatch(Kind kind, String version) {
-            this.kind = kind;
-            this.version = version;
-        }
-
-        String apiVersion() {
-            return kind.group().isEmpty() ? version : kind.group() + "/" + version;
-        }
-    }
-
     private KubernetesSource(Builder b) {
         this.groupVersions = Map.copyOf(b.groupVersions);
         this.client = newClient(b.config, groupVersions);
         this.syncTimeout = b.syncTimeout;
         this.debounce = b.debounce;
         this.crdRecheckInterval = b.crdRecheckInterval;
-        this.rejectedTotal = ConfigMetrics.rejected(b.metrics);
+        this.book = new ObjectBook(client.getKubernetesSerialization(), kind -> watches.get(kind).apiVersion(),
+                ConfigMetrics.rejected(b.metrics));
     }
 
     /**
@@ -239,7 +209,7 @@ public final class KubernetesSource implements ConfigSource {
             throw new ConfigException(where + ": interrupted while waiting for the initial lists", e);
         } catch (ExecutionException e) {
             close();
-            throw new ConfigException(where + ": initial list failed: " + describe(e), e.getCause());
+            throw new ConfigException(where + ": initial list failed: " + ApiErrors.describe(e), e.getCause());
         }
         synchronized (lock) {
             synced = true;
@@ -273,10 +243,10 @@ public final class KubernetesSource implements ConfigSource {
             operation(w).list(new ListOptionsBuilder().withLimit(1L).build());
             served = true;
         } catch (RuntimeException e) {
-            served = !isNotFound(e);
+            served = !ApiErrors.isNotFound(e);
             // Anything but 404 (403, timeouts) is left to the informer, which retries and
             // whose last error start() reports if the kind never syncs.
-            w.lastError = describe(e);
+            w.lastError = ApiErrors.describe(e);
         }
         synchronized (lock) {
             w.probing = false;
@@ -314,7 +284,7 @@ public final class KubernetesSource implements ConfigSource {
                     return; // close() stopped it first
                 }
             }
-            w.lastError = describe(e);
+            w.lastError = ApiErrors.describe(e);
             log.warn("cannot start reading {} from {}", w.kind.qualifiedName(), client.getMasterUrl(), e);
         }
     }
@@ -335,8 +305,8 @@ public final class KubernetesSource implements ConfigSource {
 
     /** Decides whether the informer retries: always, except when the kind is no longer served. */
     private boolean onInformerError(KindWatch w, SharedIndexInformer<? extends HasMetadata> informer, Throwable t) {
-        if (!isNotFound(t)) {
-            w.lastError = describe(t);
+        if (!ApiErrors.isNotFound(t)) {
+            w.lastError = ApiErrors.describe(t);
             return true;
         }
         synchronized (lock) {
@@ -432,92 +402,15 @@ public final class KubernetesSource implements ConfigSource {
 
     /** Forgets objects of {@code kind} not in {@code keep}. Called with lock held. */
     private void retainOnly(Kind kind, Set<ObjectRef> keep) {
-        Set<ObjectRef> gone = new HashSet<>();
-        for (Map<ObjectRef, ?> m : List.of(accepted, rejected, seenVersions, failClosed)) {
-            m.keySet().stream().filter(ref -> ref.kind() == kind && !keep.contains(ref)).forEach(gone::add);
-        }
-        boolean changed = false;
-        for (ObjectRef ref : gone) {
-            changed |= accepted.remove(ref) != null | rejected.remove(ref) != null;
-            seenVersions.remove(ref);
-        }
-        if (changed) {
+        if (book.retainOnly(kind, keep)) {
             changed();
         }
     }
 
-    /**
-     * Brings one object up to date with {@code current}, the informer's present version of
-     * it ({@code null} once deleted). Called with lock held, so decoding and committing one
-     * version cannot interleave with an older one.
-     */
+    /** Brings one object up to date with {@code current} ({@code null} once deleted). Called with lock held. */
     private void apply(Kind kind, ObjectRef ref, HasMetadata current) {
-        if (current == null) {
-            boolean changed = accepted.remove(ref) != null | rejected.remove(ref) != null
-                    | failClosed.remove(ref) != null;
-            seenVersions.remove(ref);
-            if (changed) {
-                changed();
-            }
-            return;
-        }
-        String version = current.getMetadata().getResourceVersion();
-        if (version != null && version.equals(seenVersions.get(ref))) {
-            return;
-        }
-        seenVersions.put(ref, version);
-        ObjectDecoder.Result result = decode(kind, ref, current);
-        if (result.ok()) {
-            accepted.put(ref, result.object());
-            failClosed.remove(ref);
-            if (rejected.remove(ref) != null) {
-                log.info("config {} is valid again: accepted", ref);
-            }
-        } else {
-            List<ConfigError> previous = rejected.put(ref, result.errors());
-            String consequence;
-            if (FailClosed.isSecurity(kind)) {
-                // Never the last good version: a restart would not have it, and the served
-                // policy must not depend on when istiod-lite started.
-                FailClosed stand = result.failClosed() != null ? result.failClosed()
-                        : FailClosed.wholeNamespace(ref, ORIGIN, result.errors());
-                accepted.remove(ref);
-                failClosed.put(ref, stand);
-                consequence = " (" + stand.describe() + ")";
-            } else {
-                consequence = accepted.containsKey(ref) ? " (keeping its last accepted version)" : "";
-            }
-            // Same errors again (a status-only update): already counted and logged.
-            if (!result.errors().equals(previous)) {
-                rejectedTotal.labels(ORIGIN, kind.kind()).inc();
-                result.errors().forEach(e -> log.warn("rejected config: {}{}", e.message(), consequence));
-            }
-        }
-        changed();
-    }
-
-    @SuppressWarnings("unchecked")
-    private ObjectDecoder.Result decode(Kind kind, ObjectRef ref, HasMetadata current) {
-        try {
-            if (BUILT_IN.contains(kind)) {
-                List<ConfigError> errors = decoder.check(ORIGIN, kind, current);
-                return new ObjectDecoder.Result(kind, errors.isEmpty() ? current : null, errors);
-            }
-            Map<String, Object> document = client.getKubernetesSerialization().convertValue(current, Map.class);
-            // Items of a list may leave apiVersion and kind to the list.
-            document.putIfAbsent("apiVersion", watches.get(kind).apiVersion());
-            document.putIfAbsent("kind", kind.kind());
-            ObjectDecoder.Result result = decoder.decode(ORIGIN, document, ref.namespace());
-            if (result.kind() != kind) {
-                return new ObjectDecoder.Result(kind, null, List.of(new ConfigError(ORIGIN, ref, "kind",
-                        "\"" + document.get("kind") + "\" served as " + kind.qualifiedName()
-                                + " (expected: " + kind.kind() + ")")));
-            }
-            return result;
-        } catch (RuntimeException e) {
-            log.warn("cannot decode {}", ref, e);
-            return new ObjectDecoder.Result(kind, null, List.of(new ConfigError(ORIGIN, ref, "",
-                    "cannot decode: " + e + " (a bug in Ambit: please report it with the object)")));
+        if (book.apply(kind, ref, current)) {
+            changed();
         }
     }
 
@@ -543,11 +436,8 @@ public final class KubernetesSource implements ConfigSource {
                 return;
             }
             deliveredGeneration = generation;
-            ConfigSnapshot.Builder builder = ConfigSnapshot.builder();
-            accepted.forEach((ref, object) -> builder.put(ref.kind(), object));
-            failClosed.values().forEach(builder::failClosed);
-            snapshot = builder.build();
-            errors = new TreeMap<>(rejected).values().stream().flatMap(List::stream).toList();
+            snapshot = book.snapshot();
+            errors = book.errors();
             target = listener;
         }
         try {
@@ -616,31 +506,6 @@ public final class KubernetesSource implements ConfigSource {
         client.close();
     }
 
-    private static boolean isNotFound(Throwable t) {
-        for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
-            if (c instanceof KubernetesClientException k && k.getCode() == 404) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    /** One line for logs and errors: the HTTP status and the API server's message when there is one. */
-    static String describe(Throwable t) {
-        Throwable c = t;
-        while ((c instanceof CompletionException || c instanceof ExecutionException) && c.getCause() != null) {
-            c = c.getCause();
-        }
-        for (Throwable k = c; k != null; k = k.getCause() == k ? null : k.getCause()) {
-            if (k instanceof KubernetesClientException kce && kce.getCode() > 0) {
-                String message = kce.getStatus() != null && kce.getStatus().getMessage() != null
-                        ? kce.getStatus().getMessage() : kce.getMessage();
-                return "HTTP " + kce.getCode() + ": " + message;
-            }
-        }
-        return c.getMessage() != null ? c.getMessage() : c.toString();
-    }
-
     /** Builds a {@link KubernetesSource}. */
     public static final class Builder {
         private final MetricsRegistry metrics;
@@ -666,20 +531,14 @@ public final class KubernetesSource implements ConfigSource {
 
         /** How long {@link #start} waits for every kind's initial list. Default 1 minute. */
         public Builder syncTimeout(Duration syncTimeout) {
-            requireNonNull(syncTimeout, "syncTimeout");
-            if (syncTimeout.isNegative() || syncTimeout.isZero()) {
-                throw new IllegalArgumentException("syncTimeout: " + syncTimeout + " (expected: positive)");
-            }
+            Checks.positive(syncTimeout, "syncTimeout");
             this.syncTimeout = syncTimeout;
             return this;
         }
 
         /** How long changes after the first one are collected into one snapshot. Default 100 ms. */
         public Builder debounce(Duration debounce) {
-            requireNonNull(debounce, "debounce");
-            if (debounce.isNegative()) {
-                throw new IllegalArgumentException("debounce: " + debounce + " (expected: >= 0)");
-            }
+            Checks.notNegative(debounce, "debounce");
             this.debounce = debounce;
             return this;
         }
