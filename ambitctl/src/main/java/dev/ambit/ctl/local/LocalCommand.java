@@ -1,7 +1,5 @@
 package dev.ambit.ctl.local;
 
-import dev.ambit.agent.redirect.ServiceBalancer;
-
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
