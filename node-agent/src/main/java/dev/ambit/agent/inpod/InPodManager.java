@@ -7,6 +7,7 @@ import dev.ambit.agent.redirect.PodRedirection;
 import dev.ambit.api.workload.NetworkMode;
 import dev.ambit.api.workload.TunnelProtocol;
 import dev.ambit.api.workload.Workload;
+import dev.ambit.common.backoff.Backoff;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.MetricsRegistry;
@@ -70,6 +71,8 @@ public final class InPodManager implements AutoCloseable {
     static final String DRAINING = "ambit_agent_draining_pods";
     static final Duration RETRY_MIN = Duration.ofMillis(500);
     static final Duration RETRY_MAX = Duration.ofSeconds(30);
+    /** Without jitter: one agent retries its own pods; nothing to spread out. */
+    private static final Backoff RETRY = Backoff.of(RETRY_MIN, RETRY_MAX).withJitter(0);
     /** Default of {@link Builder#connectionWait}. */
     public static final Duration DEFAULT_CONNECTION_WAIT = Duration.ofSeconds(10);
 
@@ -496,7 +499,7 @@ public final class InPodManager implements AutoCloseable {
             return;
         }
         int n = failuresInRow.values().stream().mapToInt(Integer::intValue).max().orElse(1);
-        long delay = Math.min(RETRY_MAX.toMillis(), RETRY_MIN.toMillis() << Math.min(n - 1, 10));
+        long delay = RETRY.delay(n - 1).toMillis();
         retry = executor.schedule(this::reconcile, delay, TimeUnit.MILLISECONDS);
     }
 
