@@ -6,7 +6,7 @@
  *
  * Only the svc_* objects include this header: the capture objects neither carry these
  * maps nor change (nor does their version digest) when the balancer does. Changing a
- * layout here changes the ABI with node-agent/.../redirect/ServiceMaps.java: change
+ * layout here changes the ABI with ambitctl/.../local/ServiceMaps.java: change
  * both together.
  *
  * A Service points at a backend set; a set is written once and never changed. The

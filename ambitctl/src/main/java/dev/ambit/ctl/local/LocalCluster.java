@@ -4,7 +4,6 @@ import static java.util.Objects.requireNonNull;
 
 import dev.ambit.agent.AgentJvm;
 import dev.ambit.agent.redirect.EbpfRedirector;
-import dev.ambit.agent.redirect.ServiceBalancer;
 import dev.ambit.common.config.IstioPorts;
 import dev.ambit.istiod.ca.NodeCredentials;
 import java.io.IOException;

@@ -1,26 +1,17 @@
 package dev.ambit.ctl.local;
 
-import dev.ambit.agent.redirect.ServiceBalancer;
 import dev.ambit.common.config.IstioPorts;
-
-import java.io.File;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;
-import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -34,7 +25,7 @@ import picocli.CommandLine.Spec;
                 "Needs root. Everything lives in namespaces named ambit-l-*; `local down` removes all of it."},
         subcommands = {LocalCommand.Up.class, LocalCommand.Down.class, LocalCommand.Status.class,
                 LocalCommand.Kill.class, LocalCommand.Start.class,
-                LocalCommand.Apply.class, LocalCommand.Delete.class, LocalCommand.Get.class, LocalCommand.Exec.class,
+                LocalCommand.Apply.class, LocalCommand.Delete.class, GetCommand.class, ExecCommand.class,
                 LocalCommand.Logs.class, LocalCommand.Label.class, LocalCommand.ControllerCommand.class})
 public final class LocalCommand {
 
@@ -344,231 +335,7 @@ public final class LocalCommand {
         }
     }
 
-    // ------------------------------------------------------------------ get
-
-    @Command(name = "get", mixinStandardHelpOptions = true,
-            description = "Lists nodes, pods, services, deployments or namespaces, shaped like kubectl's output.")
-    static final class Get implements Callable<Integer> {
-        @Spec CommandSpec spec;
-        @Mixin ClusterOptions cluster;
-
-        @Parameters(index = "0", paramLabel = "TYPE", description = "nodes, pods, services, deployments or namespaces (no, po, svc, deploy, ns).")
-        String type;
-
-        @Parameters(index = "1..*", paramLabel = "NAME", description = "Only these names.")
-        List<String> names = List.of();
-
-        @Option(names = {"-n", "--namespace"}, description = "Namespace (default: default).")
-        String namespace;
-
-        @Option(names = {"-A", "--all-namespaces"}, description = "Every namespace.")
-        boolean all;
-
-        @Option(names = {"-l", "--selector"}, description = "Label selector: key=value, key!=value, key, !key; comma-separated.")
-        String selector;
-
-        @Option(names = {"-o", "--output"}, description = "wide, json, yaml or name.")
-        String output;
-
-        @Override
-        public Integer call() {
-            StateDir state = cluster.state();
-            KubectlPrinter.Format format = KubectlPrinter.Format.parse(output);
-            Selector sel = Selector.parse(selector);
-            String ns = namespace != null ? namespace : "default";
-            Instant now = Instant.now();
-            String kind = ManifestStore.kindKey(type);
-            String text;
-            int count;
-            switch (kind) {
-                case "no", "node", "nodes" -> {
-                    ClusterInfo info = ClusterInfo.require(state);
-                    String kernel = System.getProperty("os.version");
-                    List<KubectlPrinter.NodeRow> rows = info.nodes().stream()
-                            .filter(n -> names.isEmpty() || names.contains(n.name()))
-                            .filter(n -> sel.matches(Map.of("kubernetes.io/hostname", n.name())))
-                            .map(n -> new KubectlPrinter.NodeRow(n.name(), n.address(), n.podCidr(),
-                                    n.agent() != null && n.agent().alive() && LocalCluster.agentReady(n), info.createdAt(),
-                                    kernel))
-                            .toList();
-                    count = rows.size();
-                    text = KubectlPrinter.nodes(rows, format, now);
-                }
-                case "pod" -> {
-                    List<ClusterStatus.Pod> pods = ClusterStatus.require(state).pods().stream()
-                            .filter(p -> all || p.namespace().equals(ns))
-                            .filter(p -> names.isEmpty() || names.contains(p.name()))
-                            .filter(p -> sel.matches(p.labels()))
-                            .sorted(Comparator.comparing(ClusterStatus.Pod::namespace).thenComparing(ClusterStatus.Pod::name))
-                            .toList();
-                    count = pods.size();
-                    text = KubectlPrinter.pods(pods, format, all, now);
-                }
-                case "service" -> {
-                    List<ClusterStatus.Service> svcs = ClusterStatus.require(state).services().stream()
-                            .filter(s -> all || s.namespace().equals(ns))
-                            .filter(s -> names.isEmpty() || names.contains(s.name()))
-                            .filter(s -> sel.matches(s.labels()))
-                            .toList();
-                    count = svcs.size();
-                    text = KubectlPrinter.services(svcs, format, all, now);
-                }
-                case "deployment" -> {
-                    ClusterInfo.require(state);
-                    List<ClusterStatus.Pod> pods = ClusterStatus.require(state).pods();
-                    List<KubectlPrinter.DeploymentRow> rows = new ArrayList<>();
-                    for (KubeObject d : new ManifestStore(state).all()) {
-                        if (!d.kind().equals("Deployment") || !(all || d.namespace().equals(ns))
-                                || !(names.isEmpty() || names.contains(d.name())) || !sel.matches(d.labels())) {
-                            continue;
-                        }
-                        String hash = Deployments.templateHash(d);
-                        List<ClusterStatus.Pod> mine = pods.stream()
-                                .filter(p -> p.namespace().equals(d.namespace()) && p.owner().equals(d.name())).toList();
-                        int ready = (int) mine.stream().filter(p -> p.phase().equals("Running")
-                                && p.ready() == p.containers().size() && !p.containers().isEmpty()).count();
-                        int upToDate = (int) mine.stream()
-                                .filter(p -> hash.equals(p.labels().get(Deployments.TEMPLATE_HASH_LABEL))).count();
-                        rows.add(new KubectlPrinter.DeploymentRow(d, Deployments.replicas(d), ready, upToDate,
-                                KubeObject.text(d.tree().path("metadata").path("creationTimestamp"))));
-                    }
-                    count = rows.size();
-                    text = KubectlPrinter.deployments(rows, format, all, now);
-                }
-                case "namespace" -> {
-                    ClusterInfo info = ClusterInfo.require(state);
-                    Map<String, String> nss = new java.util.TreeMap<>();
-                    nss.put("default", info.createdAt());
-                    for (KubeObject o : new ManifestStore(state).all()) {
-                        if (o.kind().equals("Namespace")) {
-                            nss.put(o.name(), KubeObject.text(o.tree().path("metadata").path("creationTimestamp")));
-                        } else if (o.namespaced()) {
-                            nss.putIfAbsent(o.namespace(), "");
-                        }
-                    }
-                    nss.keySet().removeIf(n -> !names.isEmpty() && !names.contains(n));
-                    count = nss.size();
-                    text = KubectlPrinter.namespaces(nss, format, now);
-                }
-                default -> throw new LocalException("get " + type
-                        + ": unknown type (expected: nodes, pods, services, deployments or namespaces)");
-            }
-            if (count == 0 && (format == KubectlPrinter.Format.TABLE || format == KubectlPrinter.Format.WIDE)) {
-                err(spec).println(kind.startsWith("no") || kind.equals("namespace") || all ? "No resources found"
-                        : "No resources found in " + ns + " namespace.");
-                return 0;
-            }
-            out(spec).print(text);
-            return 0;
-        }
-    }
-
-    // ------------------------------------------------------------------ exec / logs
-
-    @Command(name = "exec", mixinStandardHelpOptions = true,
-            description = {"Runs a command inside a pod (its network namespace, cgroup and /etc/hosts):",
-                    "  exec [-n NS] POD|deploy/NAME -- CMD...",
-                    "or inside a node's namespace:  exec --node NODE -- CMD..."})
-    static final class Exec implements Callable<Integer> {
-        @Spec CommandSpec spec;
-        @Mixin ClusterOptions cluster;
-
-        @Option(names = {"-n", "--namespace"}, description = "The pod's namespace (default: default).")
-        String namespace;
-
-        @Option(names = "--node", paramLabel = "NODE", description = "Run in this node's namespace instead of a pod.")
-        String node;
-
-        @Option(names = {"-i", "--stdin"}, description = "Pass stdin to the command (default: /dev/null).")
-        boolean stdin;
-
-        @Option(names = "--timeout", paramLabel = "DURATION", description = "Kill the command after this long, e.g. 30s.")
-        String timeout;
-
-        @Parameters(paramLabel = "[POD] -- CMD", description = "The pod (unless --node), then the command.")
-        List<String> args = List.of();
-
-        @Override
-        public Integer call() throws Exception {
-            StateDir state = cluster.state();
-            ClusterInfo info = ClusterInfo.require(state);
-            List<String> rest = new ArrayList<>(args);
-            ProcessBuilder pb;
-            if (node != null) {
-                ClusterInfo.Node n = info.node(node).orElseThrow(() -> new LocalException("node " + node
-                        + " not found (nodes: " + info.nodeNames() + ")"));
-                List<String> cmd = command(rest);
-                List<String> full = new ArrayList<>(List.of("ip", "netns", "exec", n.netns()));
-                full.addAll(cmd);
-                pb = new ProcessBuilder(full).redirectErrorStream(false);
-            } else {
-                if (rest.isEmpty() || rest.getFirst().equals("--")) {
-                    throw new LocalException("exec: missing POD (expected: exec [-n NS] POD|deploy/NAME -- CMD...)");
-                }
-                String target = rest.removeFirst();
-                ClusterStatus.Pod pod = ClusterStatus.require(state).pod(namespace != null ? namespace : "default", target);
-                if (!pod.phase().equals("Running") || pod.netns().isEmpty()) {
-                    throw new LocalException("pod " + pod.key() + " is " + pod.phase()
-                            + (pod.reason().isEmpty() ? "" : " (" + pod.reason() + ")") + ": exec needs a running pod");
-                }
-                Map<String, String> env = pod.containers().isEmpty() ? Map.of() : pod.containers().getFirst().env();
-                pb = Controller.podProcess(Path.of(pod.cgroup()), pod.netns(), command(rest), env, "/", pod.name());
-                pb.redirectErrorStream(false);
-            }
-            pb.redirectInput(stdin ? ProcessBuilder.Redirect.INHERIT : ProcessBuilder.Redirect.from(new File("/dev/null")));
-            Process p = pb.start();
-            Thread o = pump(p.getInputStream(), out(spec));
-            Thread e = pump(p.getErrorStream(), err(spec));
-            boolean finished;
-            if (timeout != null) {
-                finished = p.waitFor(Durations.parse("--timeout", timeout).toMillis(), TimeUnit.MILLISECONDS);
-                if (!finished) {
-                    p.destroyForcibly();
-                    p.waitFor(5, TimeUnit.SECONDS);
-                }
-            } else {
-                p.waitFor();
-                finished = true;
-            }
-            o.join(5000);
-            e.join(5000);
-            out(spec).flush();
-            err(spec).flush();
-            if (!finished) {
-                err(spec).println("error: command killed after " + timeout);
-                return 124;
-            }
-            return p.exitValue();
-        }
-
-        private static List<String> command(List<String> rest) {
-            List<String> cmd = new ArrayList<>(rest);
-            if (!cmd.isEmpty() && cmd.getFirst().equals("--")) {
-                cmd.removeFirst();
-            }
-            if (cmd.isEmpty()) {
-                throw new LocalException("exec: missing command (expected: ... -- CMD [ARGS...])");
-            }
-            return cmd;
-        }
-
-        private static Thread pump(InputStream in, PrintWriter to) {
-            return Thread.ofPlatform().daemon().start(() -> {
-                try (Reader r = new java.io.InputStreamReader(in, StandardCharsets.UTF_8)) {
-                    char[] buf = new char[8192];
-                    int n;
-                    while ((n = r.read(buf)) >= 0) {
-                        synchronized (to) {
-                            to.write(buf, 0, n);
-                            to.flush();
-                        }
-                    }
-                } catch (IOException ignored) {
-                    // The process is gone.
-                }
-            });
-        }
-    }
+    // ------------------------------------------------------------------ logs
 
     @Command(name = "logs", mixinStandardHelpOptions = true,
             description = {"Prints a log: a component (istiod, controller, agent-NODE or NODE) or a pod's container",

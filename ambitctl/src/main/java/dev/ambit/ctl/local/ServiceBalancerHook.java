@@ -2,7 +2,6 @@ package dev.ambit.ctl.local;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.ambit.agent.redirect.ServiceBalancer;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -56,8 +56,8 @@ class PodTemplateTest {
 
     @Test
     void backoffIsExponentialAndBounded() {
-        assertThat(Controller.backoff(0).toMillis()).isEqualTo(1000);
-        assertThat(Controller.backoff(3).toMillis()).isEqualTo(8000);
-        assertThat(Controller.backoff(50).toSeconds()).isEqualTo(20);
+        assertThat(PodSupervisor.backoff(0).toMillis()).isEqualTo(1000);
+        assertThat(PodSupervisor.backoff(3).toMillis()).isEqualTo(8000);
+        assertThat(PodSupervisor.backoff(50).toSeconds()).isEqualTo(20);
     }
 }

@@ -7,10 +7,10 @@ import dev.ambit.agent.redirect.PodRedirection;
 import dev.ambit.api.workload.NetworkMode;
 import dev.ambit.api.workload.TunnelProtocol;
 import dev.ambit.api.workload.Workload;
+import dev.ambit.common.backoff.Backoff;
 import dev.ambit.common.config.Checks;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
-import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.identity.WorkloadIdentity;
 import java.net.Inet4Address;
 import java.net.InetAddress;
@@ -30,8 +30,8 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.BooleanSupplier;
 import java.util.function.BiFunction;
+import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -72,6 +72,8 @@ public final class InPodManager implements AutoCloseable {
     static final String DRAINING = "ambit_agent_draining_pods";
     static final Duration RETRY_MIN = Duration.ofMillis(500);
     static final Duration RETRY_MAX = Duration.ofSeconds(30);
+    /** Without jitter: one agent retries its own pods; nothing to spread out. */
+    private static final Backoff RETRY = Backoff.of(RETRY_MIN, RETRY_MAX).withJitter(0);
     /** Default of {@link Builder#connectionWait}. */
     public static final Duration DEFAULT_CONNECTION_WAIT = Duration.ofSeconds(10);
 
@@ -498,7 +500,7 @@ public final class InPodManager implements AutoCloseable {
             return;
         }
         int n = failuresInRow.values().stream().mapToInt(Integer::intValue).max().orElse(1);
-        long delay = Math.min(RETRY_MAX.toMillis(), RETRY_MIN.toMillis() << Math.min(n - 1, 10));
+        long delay = RETRY.delay(n - 1).toMillis();
         retry = executor.schedule(this::reconcile, delay, TimeUnit.MILLISECONDS);
     }
 

@@ -2,6 +2,7 @@ package dev.ambit.agent.inpod;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.backoff.Backoff;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.PodStatus;
@@ -72,6 +73,8 @@ public final class KubernetesSandboxes implements SandboxSource {
     private final String nodeName;
     private final CgroupPods cgroups;
     private final long retryNanos;
+    /** Without jitter: one informer's own retries, and the warning names the exact interval. */
+    private final Backoff backoff;
 
     private final Object lock = new Object();
     // Guarded by lock.
@@ -123,6 +126,7 @@ public final class KubernetesSandboxes implements SandboxSource {
         this.nodeName = b.nodeName;
         this.cgroups = new CgroupPods(b.cgroupRoot);
         this.retryNanos = b.retryInterval.toNanos();
+        this.backoff = Backoff.of(b.retryInterval, b.retryInterval.multipliedBy(MAX_BACKOFF)).withJitter(0);
     }
 
     /**
@@ -492,7 +496,7 @@ public final class KubernetesSandboxes implements SandboxSource {
         }
         String problem = "pod " + t.key() + " (uid " + t.uid + "): " + reason;
         problems.put(t.key(), problem);
-        long delay = retryNanos * Math.min(MAX_BACKOFF, 1L << Math.min(t.failures, 30));
+        long delay = backoff.delay(t.failures).toNanos();
         t.failures++;
         t.nextAttemptNanos = now + delay;
         if (!t.warned && now - t.unresolvedSinceNanos >= WARN_AFTER_NANOS) {

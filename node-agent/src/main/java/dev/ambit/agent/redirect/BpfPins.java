@@ -26,15 +26,18 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * Pinned eBPF objects under a bpffs root, as {@link EbpfRedirector} and {@link ServiceBalancer}
- * keep them: {@code ROOT/progs/VERSION/<program>}, {@code ROOT/maps/<map>}, and links pinned
+ * Pinned eBPF objects under a bpffs root, as {@link EbpfRedirector} and ambitctl's Service load
+ * balancer (local mode) keep them: {@code ROOT/progs/VERSION/<program>}, {@code ROOT/maps/<map>}, and links pinned
  * in folders of their own, one folder per thing they are attached to. VERSION is a digest of
  * the objects, so a new build loads its programs once and moves existing links onto them.
  *
  * <p>An instance holds this build's programs, opened from their pins; the static methods
  * load, pin, detach and remove. Each user passes what differs: its {@link ObjectSet}.
+ *
+ * <p>Public for the Service load balancer, which lives with its only user (ambitctl) but
+ * loads its programs the way capture does; the rest of capture stays package-private.
  */
-final class BpfPins implements AutoCloseable {
+public final class BpfPins implements AutoCloseable {
 
     /** Where the ebpf module puts the objects and their lists on the class path. */
     private static final String OBJECTS = "dev/ambit/ebpf/";
@@ -52,11 +55,11 @@ final class BpfPins implements AutoCloseable {
      * @param ifMapsKept advice for a load that fails while maps were pinned before (a
      *     changed map layout may be why); null for none
      */
-    record ObjectSet(String list, List<String> programs, Collection<String> maps, Map<Integer, String> programTypes,
+    public record ObjectSet(String list, List<String> programs, Collection<String> maps, Map<Integer, String> programTypes,
                      Map<Integer, String> mapTypes, String who, String ifMapsKept) {}
 
     /** A link one user pins: which program, pinned under which name, attached how. */
-    interface Link {
+    public interface Link {
         String program();
 
         String pin();
@@ -83,6 +86,11 @@ final class BpfPins implements AutoCloseable {
      *
      * @throws RedirectException naming the missing kernel feature or the verifier's complaint
      */
+    public static BpfPins open(Path root, ObjectSet set) {
+        return open(root, set, KernelFeatures.running());
+    }
+
+    /** {@link #open(Path, ObjectSet)} asking {@code features} instead of the running kernel (tests). */
     static BpfPins open(Path root, ObjectSet set, KernelFeatures features) {
         Map<String, byte[]> objects = readObjects(set);
         String version = digest(objects);
@@ -115,26 +123,26 @@ final class BpfPins implements AutoCloseable {
     }
 
     /** True when the programs were re-opened from pins left earlier, false when this loaded them. */
-    boolean reopened() {
+    public boolean reopened() {
         return reopened;
     }
 
     /** Digest of the objects; names the {@code progs/} folder. */
-    String version() {
+    public String version() {
         return version;
     }
 
-    Path mapDir() {
+    public Path mapDir() {
         return root.resolve("maps");
     }
 
     /** The programs as the kernel knows them. */
-    List<Bpf.ProgramInfo> programInfos() {
+    public List<Bpf.ProgramInfo> programInfos() {
         return programs.values().stream().map(Bpf::programInfo).toList();
     }
 
     /** The {@code progs/} folders of other builds. */
-    List<Path> otherVersions() {
+    public List<Path> otherVersions() {
         return list(root.resolve("progs")).stream()
                 .filter(p -> !p.getFileName().toString().equals(version)).toList();
     }
@@ -146,7 +154,7 @@ final class BpfPins implements AutoCloseable {
      *
      * @return the new pin, or null if there was one
      */
-    Path attach(Path dir, Link link, NativeFd target) {
+    public Path attach(Path dir, Link link, NativeFd target) {
         Path pin = dir.resolve(link.pin());
         if (Files.exists(pin)) {
             return null;
@@ -164,7 +172,7 @@ final class BpfPins implements AutoCloseable {
      * @return false when a link is defunct: the kernel answers ENOLINK once the cgroup or
      *     namespace it was attached to is gone
      */
-    boolean updateLinks(Path dir, List<? extends Link> links) {
+    public boolean updateLinks(Path dir, List<? extends Link> links) {
         try {
             for (Link l : links) {
                 Path pin = dir.resolve(l.pin());
@@ -187,7 +195,7 @@ final class BpfPins implements AutoCloseable {
      * For a user whose open failed after these were opened: closes them and, if this
      * loaded them, unpins them; failures to unpin are added to {@code e}.
      */
-    void abandon(RuntimeException e) {
+    public void abandon(RuntimeException e) {
         close();
         if (!reopened) {
             // What this attempt loaded must not be re-opened as if it were complete.
@@ -208,7 +216,7 @@ final class BpfPins implements AutoCloseable {
     // --- links ---------------------------------------------------------------------------
 
     /** Detaches and unpins every link pinned in {@code dir}, then removes it; false if it did not exist. */
-    static boolean detachAll(Path dir) {
+    public static boolean detachAll(Path dir) {
         if (!Files.isDirectory(dir)) {
             return false;
         }
@@ -219,7 +227,7 @@ final class BpfPins implements AutoCloseable {
         return true;
     }
 
-    static void detachPinned(Path pin) {
+    public static void detachPinned(Path pin) {
         try (NativeFd link = Bpf.open(pin)) {
             // Detach now rather than when the last reference goes: someone may hold the link.
             Bpf.detachLink(link);
@@ -239,7 +247,7 @@ final class BpfPins implements AutoCloseable {
      * @param ifMissing the advice when it does not exist
      * @param ifNotV2 why it must be on cgroup v2 and what to pass instead
      */
-    static NativeFd openCgroup(Path cgroup, String errorPrefix, String ifMissing, String ifNotV2) {
+    public static NativeFd openCgroup(Path cgroup, String errorPrefix, String ifMissing, String ifNotV2) {
         NativeFd fd;
         try {
             fd = Linux.open(cgroup, true);
@@ -265,7 +273,7 @@ final class BpfPins implements AutoCloseable {
 
     // --- loading -----------------------------------------------------------------------
 
-    static void checkOnBpffs(Path root) {
+    public static void checkOnBpffs(Path root) {
         Path existing = root;
         while (existing != null && !Files.exists(existing)) {
             existing = existing.getParent();
@@ -380,7 +388,7 @@ final class BpfPins implements AutoCloseable {
     // --- bpffs files ---------------------------------------------------------------------
 
     /** The entries of {@code dir}, sorted; none if it does not exist. */
-    static List<Path> list(Path dir) {
+    public static List<Path> list(Path dir) {
         try (Stream<Path> s = Files.list(dir)) {
             return s.sorted().toList();
         } catch (NoSuchFileException e) {
@@ -390,7 +398,7 @@ final class BpfPins implements AutoCloseable {
         }
     }
 
-    static void createDirectories(Path dir) {
+    public static void createDirectories(Path dir) {
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
@@ -398,7 +406,7 @@ final class BpfPins implements AutoCloseable {
         }
     }
 
-    static void deleteIfExists(Path p) {
+    public static void deleteIfExists(Path p) {
         try {
             Files.deleteIfExists(p);
         } catch (IOException e) {
@@ -406,7 +414,7 @@ final class BpfPins implements AutoCloseable {
         }
     }
 
-    static void deleteTree(Path root) {
+    public static void deleteTree(Path root) {
         if (!Files.exists(root)) {
             return;
         }

@@ -281,6 +281,16 @@ public final class EbpfRedirector implements AutoCloseable {
         BpfPins.deleteTree(root);
     }
 
+    /**
+     * True when {@code root} holds this capture's pins (its pods' links or its config map).
+     * Another eBPF user (ambitctl's Service load balancer) must not share the folder: each
+     * keeps its programs in {@code progs/} and retires the versions it does not know.
+     */
+    public static boolean holdsPins(Path root) {
+        requireNonNull(root, "root");
+        return Files.exists(root.resolve("pods")) || Files.exists(root.resolve("maps").resolve(RedirectMaps.CONFIG));
+    }
+
     // --- enrollment steps ---------------------------------------------------------------
 
     private void forgetSandbox(String uid, RedirectMaps.PodEntry old) {

@@ -8,11 +8,11 @@ public final class RedirectException extends RuntimeException {
 
     private static final long serialVersionUID = 1L;
 
-    RedirectException(String message) {
+    public RedirectException(String message) {
         super(message);
     }
 
-    RedirectException(String message, Throwable cause) {
+    public RedirectException(String message, Throwable cause) {
         super(message + (cause != null && cause.getMessage() != null ? ": " + cause.getMessage() : ""), cause);
     }
 }

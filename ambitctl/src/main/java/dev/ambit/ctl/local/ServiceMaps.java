@@ -1,4 +1,4 @@
-package dev.ambit.agent.redirect;
+package dev.ambit.ctl.local;
 
 import dev.ambit.ffi.BpfMap;
 import dev.ambit.ffi.Sockets;

@@ -1,8 +1,12 @@
-package dev.ambit.agent.redirect;
+package dev.ambit.ctl.local;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.ambit.agent.redirect.EbpfRedirector;
+import dev.ambit.agent.redirect.PodRedirection;
+import dev.ambit.agent.redirect.RedirectConfig;
+import dev.ambit.agent.redirect.RedirectException;
 import dev.ambit.ffi.Bpf;
 import dev.ambit.ffi.Linux;
 import dev.ambit.ffi.NativeFd;
@@ -25,6 +29,7 @@ import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -145,8 +150,22 @@ class ServiceBalancerTest {
     }
 
     private void awaitProgramsUnloaded() throws InterruptedException {
-        EbpfRedirectorTest.awaitTrue(() -> Bpf.loadedPrograms("ambit_svc").stream()
+        awaitTrue(() -> Bpf.loadedPrograms("ambit_svc").stream()
                 .noneMatch(p -> programIds.contains(p.id())), "the balancer's programs are unloaded");
+    }
+
+    private static void awaitTrue(BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting until " + what);
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    private static String hostPort(InetSocketAddress a) {
+        return a.getAddress().getHostAddress() + ":" + a.getPort();
     }
 
     private int[] attached(Path cgroup, int attachType) {
@@ -319,7 +338,7 @@ class ServiceBalancerTest {
         assertThat(attached(podsCgroup(), libbpf_h.BPF_CGROUP_INET4_CONNECT)).containsExactly(after.get(0).id());
         assertThat(attached(podsCgroup(), libbpf_h.BPF_CGROUP_INET6_CONNECT)).containsExactly(after.get(1).id());
         Set<Integer> oldIds = new HashSet<>(before.stream().map(Bpf.ProgramInfo::id).toList());
-        EbpfRedirectorTest.awaitTrue(() -> Bpf.loadedPrograms("ambit_svc").stream()
+        awaitTrue(() -> Bpf.loadedPrograms("ambit_svc").stream()
                 .noneMatch(p -> oldIds.contains(p.id())), "the old build's programs are unloaded");
         assertThat(balancer.services()).as("maps reused").containsExactly(Map.entry(VIP, List.of(b1)));
         assertThat(connect(pod, VIP_IP, 80, 3).stdout().strip()).isEqualTo("B1");
@@ -369,7 +388,7 @@ class ServiceBalancerTest {
 
         // The kernel releases a removed cgroup's links from a work item: until then they
         // still look attached, and detach leaves them.
-        EbpfRedirectorTest.awaitTrue(() -> {
+        awaitTrue(() -> {
             balancer.detach(gone);
             try (var dirs = Files.list(links)) {
                 return dirs.count() == 1;
@@ -395,7 +414,7 @@ class ServiceBalancerTest {
         balancer.update(Map.of(VIP, List.of(b1, b2)));
         redirector = EbpfRedirector.open(RedirectConfig.builder().bpffsRoot(net.bpffsRoot()).build());
         NetnsServer out = keep(NetnsServer.start(meshed.netns(), new InetSocketAddress("127.0.0.1", 15001),
-                c -> "OUT " + redirector.originalDestination(c).map(EbpfRedirectorTest::hostPort).orElse("none")));
+                c -> "OUT " + redirector.originalDestination(c).map(ServiceBalancerTest::hostPort).orElse("none")));
         NetnsServer in = keep(NetnsServer.start(meshed.netns(), new InetSocketAddress("0.0.0.0", 15006), c -> "IN"));
 
         // The balancer first, then capture; then capture first, then the balancer.

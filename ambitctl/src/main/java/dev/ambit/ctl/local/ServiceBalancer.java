@@ -1,7 +1,10 @@
-package dev.ambit.agent.redirect;
+package dev.ambit.ctl.local;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.agent.redirect.BpfPins;
+import dev.ambit.agent.redirect.EbpfRedirector;
+import dev.ambit.agent.redirect.RedirectException;
 import dev.ambit.ffi.Bpf;
 import dev.ambit.ffi.NativeFd;
 import dev.ambit.ffi.libbpf.libbpf_h;
@@ -91,7 +94,7 @@ public final class ServiceBalancer implements AutoCloseable {
         }
         BpfPins.checkOnBpffs(root);
         checkNotRedirectorRoot(root);
-        BpfPins pins = BpfPins.open(root, OBJECTS, KernelFeatures.running());
+        BpfPins pins = BpfPins.open(root, OBJECTS);
         ServiceMaps maps = null;
         try {
             maps = ServiceMaps.open(pins.mapDir());
@@ -308,7 +311,7 @@ public final class ServiceBalancer implements AutoCloseable {
      * sharing a folder, each would unpin the other's.
      */
     private static void checkNotRedirectorRoot(Path root) {
-        if (Files.exists(root.resolve("pods")) || Files.exists(root.resolve("maps").resolve(RedirectMaps.CONFIG))) {
+        if (EbpfRedirector.holdsPins(root)) {
             throw new RedirectException("bpffs root " + root + " holds eBPF capture (EbpfRedirector) pins:"
                     + " give the Service load balancer a folder of its own, e.g. " + root.resolve("svclb"));
         }

@@ -1,0 +1,115 @@
+package dev.ambit.ctl.local;
+
+import static java.util.Objects.requireNonNull;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.function.Consumer;
+
+/**
+ * The Services of the local cluster, kube-controller-manager's and kube-proxy's part: each
+ * applied Service gets a VIP (its explicit {@code clusterIP}, or one from the Service range,
+ * kept while the Service exists) and its endpoints, the ready pods it selects. Single-threaded
+ * (the controller's loop).
+ */
+final class ServiceRegistry {
+
+    private final IpPool serviceIps;
+    private final Consumer<String> log;
+    private final Map<String, String> serviceCreated = new HashMap<>();
+
+    /** VIPs from {@code serviceIps}; conflicts (a taken or out-of-range clusterIP) go to {@code log}. */
+    ServiceRegistry(IpPool serviceIps, Consumer<String> log) {
+        this.serviceIps = requireNonNull(serviceIps, "serviceIps");
+        this.log = requireNonNull(log, "log");
+    }
+
+    /**
+     * Every Service of {@code manifests} with its VIP and endpoints among {@code pods}, by
+     * {@code namespace/name}. A Service whose VIP conflicts is left out (and logged); the
+     * VIPs of Services no longer applied are free again.
+     */
+    Map<String, ServiceView> update(List<KubeObject> manifests, Collection<RunningPod> pods) {
+        Map<String, ServiceView> out = new TreeMap<>();
+        Set<String> present = new HashSet<>();
+        for (KubeObject o : manifests) {
+            if (!o.kind().equals("Service")) {
+                continue;
+            }
+            String key = o.namespace() + "/" + o.name();
+            present.add(key);
+            String explicit = Services.explicitClusterIp(o);
+            String vip;
+            try {
+                if (explicit.equals("None")) {
+                    serviceIps.release(key);
+                    vip = "None";
+                } else if (!explicit.isEmpty()) {
+                    serviceIps.reserve(explicit, key);
+                    vip = explicit;
+                } else {
+                    vip = serviceIps.allocate(key);
+                }
+            } catch (LocalException e) {
+                log.accept("service " + key + ": " + e.getMessage());
+                continue;
+            }
+            serviceCreated.putIfAbsent(key, Instant.now().toString());
+            List<Services.ServicePort> ports = Services.ports(o);
+            Map<String, String> selector = Services.selector(o);
+            List<String> endpoints = new ArrayList<>();
+            Map<String, List<String>> backends = new TreeMap<>();
+            for (Services.ServicePort sp : ports) {
+                if (sp.protocol().equals("TCP") && !vip.equals("None")) {
+                    backends.put(vip + ":" + sp.port(), new ArrayList<>());
+                }
+            }
+            for (RunningPod p : pods) {
+                if (!p.namespace.equals(o.namespace()) || !p.phase.equals("Running")
+                        || !Selector.serviceSelects(selector, KubeObject.stringMap(p.metadata.path("labels")))) {
+                    continue;
+                }
+                List<PodTemplate.Port> cports = p.template.containers().stream().flatMap(c -> c.ports().stream()).toList();
+                for (Services.ServicePort sp : ports) {
+                    int target = sp.targetFor(cports);
+                    if (target > 0) {
+                        endpoints.add(p.ip + ":" + target);
+                        List<String> b = backends.get(vip + ":" + sp.port());
+                        if (b != null) {
+                            b.add(p.ip + ":" + target);
+                        }
+                    }
+                }
+            }
+            backends.values().forEach(l -> l.sort(null));
+            out.put(key, new ServiceView(o, vip, ports, endpoints.stream().sorted().distinct().toList(), backends));
+        }
+        // Services gone: their VIPs are free again.
+        for (String key : new ArrayList<>(serviceCreated.keySet())) {
+            if (!present.contains(key)) {
+                serviceIps.release(key);
+                serviceCreated.remove(key);
+            }
+        }
+        return out;
+    }
+
+    /** When Service {@code key} ({@code namespace/name}) first got its VIP; empty if it has none. */
+    String createdAt(String key) {
+        return serviceCreated.getOrDefault(key, "");
+    }
+
+    /** What the eBPF Service load balancer gets: every TCP {@code vip:port} with its backends. */
+    static Map<String, List<String>> backends(Map<String, ServiceView> services) {
+        Map<String, List<String>> backends = new TreeMap<>();
+        services.values().forEach(s -> backends.putAll(s.backends()));
+        return backends;
+    }
+}

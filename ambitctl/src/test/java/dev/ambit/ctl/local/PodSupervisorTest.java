@@ -1,0 +1,55 @@
+package dev.ambit.ctl.local;
+
+import static dev.ambit.ctl.local.ControllerFixtures.CLUSTER;
+import static dev.ambit.ctl.local.ControllerFixtures.parse;
+import static dev.ambit.ctl.local.ControllerFixtures.running;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class PodSupervisorTest {
+
+    private final PodSupervisor supervisor = new PodSupervisor(new StateDir(Path.of("/run/ambit/test-state")), CLUSTER,
+            new PodEnrollment(n -> Path.of("/nonexistent"), new CniClient(PodEnrollment.CALL_TIMEOUT), Instant::now,
+                    m -> { }), m -> { });
+
+    @Test
+    void restartsBackOffFromOneSecondDoublingUpToTwenty() {
+        assertThat(List.of(0, 1, 2, 3, 4, 5, 50)).map(n -> PodSupervisor.backoff(n).toMillis())
+                .containsExactly(1000L, 2000L, 4000L, 8000L, 16000L, 20000L, 20000L);
+    }
+
+    @Test
+    void aContainerSeesItsPodAndItsFieldRefs() {
+        RunningPod p = running(parse("""
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: web, namespace: demo}
+                spec:
+                  containers:
+                  - name: c
+                    command: [sleep]
+                    env:
+                    - {name: HOST, valueFrom: {fieldRef: {fieldPath: status.hostIP}}}
+                    - {name: PLAIN, value: x}
+                """).getFirst(), "node1", "10.244.1.9", "abcdef01-0000-0000-0000-000000000000");
+        Map<String, String> env = supervisor.containerEnv(p, p.template.containers().getFirst());
+        assertThat(env).containsEntry("POD_NAME", "web").containsEntry("POD_NAMESPACE", "demo")
+                .containsEntry("POD_IP", "10.244.1.9").containsEntry("NODE_NAME", "node1")
+                .containsEntry("HOST", "10.10.0.11").containsEntry("PLAIN", "x");
+    }
+
+    @Test
+    void aPodProcessJoinsItsCgroupThenEntersItsNamespaceWithAClearedEnvironment() {
+        ProcessBuilder pb = PodSupervisor.podProcess(Path.of("/cg/pod"), "ambit-l-abcdef01", List.of("echo", "hi"),
+                Map.of("A", "1"), "", "web");
+        assertThat(pb.command()).startsWith("/bin/sh", "-c").endsWith("/cg/pod", "ambit-l-abcdef01", "echo", "hi");
+        assertThat(pb.environment()).containsEntry("A", "1").containsEntry("HOSTNAME", "web")
+                .containsEntry("HOME", "/root").containsKey("PATH").hasSize(4);
+        assertThat(pb.directory()).isEqualTo(new java.io.File("/"));
+    }
+}
