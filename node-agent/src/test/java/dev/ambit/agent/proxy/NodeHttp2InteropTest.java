@@ -115,7 +115,7 @@ class NodeHttp2InteropTest {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast(new TwoAgentsTest.EchoThenBye());
+                        ch.pipeline().addLast(new TwoAgents.EchoThenBye());
                     }
                 })
                 .bind(new InetSocketAddress(BACKEND_IP, 0)).sync().channel();
