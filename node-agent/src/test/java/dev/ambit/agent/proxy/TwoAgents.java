@@ -8,6 +8,7 @@ import static dev.ambit.testing.MeshFixture.workload;
 import static java.nio.charset.StandardCharsets.US_ASCII;
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.api.security.Authorization;
 import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.WorkloadStatus;
 import dev.ambit.common.identity.SpiffeId;
@@ -125,7 +126,6 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
     private ProxyState stateB;
     private MetricsRegistry metricsB;
     private CertificateManager certificatesB;
-    private TlsContexts tlsB;
     private InboundContext inboundB;
     private Hbone15008Listener hboneB;
     private Plaintext15006Listener plaintextB;
@@ -235,7 +235,7 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
         for (SpiffeId id : backendIdentities) {
             certificatesB.fetch(id).get(10, TimeUnit.SECONDS);
         }
-        tlsB = TlsContexts.builder(ca.bundle()).build();
+        TlsContexts tlsB = TlsContexts.builder(ca.bundle()).build();
         inboundB = InboundContext.builder(countingAccepts(PodNetwork.host(backendUid, transport)), stateB)
                 .podAddresses(List.of(backendIp)).eventLoopGroup(loopsOfB).metrics(metricsB).build();
         hboneB = Hbone15008Listener.builder(inboundB, tlsB,
@@ -280,11 +280,11 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
 
     /**
      * What istiod-lite pushes to both agents: the two workloads (HBONE), the backend Service
-     * (VIP 10.96.0.20:8080 → the app's port) with {@code policies} applied first (as the xDS
-     * client does), {@code references} named by the backend, and the policies in
-     * {@code removed} deleted afterwards where present.
+     * (VIP 10.96.0.20:8080 → the app's port). The backend references every one of
+     * {@code policies}, which are applied before the workloads (as the xDS client does); those
+     * named in {@code removed} are deleted afterwards where present.
      */
-    void push(Map<String, dev.ambit.api.security.Authorization> policies, List<String> removed) {
+    void push(Map<String, Authorization> policies, List<String> removed) {
         int appPort = appAddress().getPort();
         Map<String, Address> addresses = new TreeMap<>();
         put(addresses, workload("frontend", WorkloadStatus.HEALTHY,
@@ -319,14 +319,6 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
         return ca;
     }
 
-    InetAddress frontendIp() {
-        return frontendIp;
-    }
-
-    InetAddress backendIp() {
-        return backendIp;
-    }
-
     InetSocketAddress appAddress() {
         return (InetSocketAddress) appChannel.localAddress();
     }
@@ -359,10 +351,6 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
         return loopsOfA;
     }
 
-    ProxyState stateA() {
-        return stateA;
-    }
-
     MetricsRegistry metricsA() {
         return metricsA;
     }
@@ -375,20 +363,12 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
         return outboundA;
     }
 
-    ProxyState stateB() {
-        return stateB;
-    }
-
     MetricsRegistry metricsB() {
         return metricsB;
     }
 
     InboundContext inboundB() {
         return inboundB;
-    }
-
-    TlsContexts tlsB() {
-        return tlsB;
     }
 
     Hbone15008Listener hboneB() {
