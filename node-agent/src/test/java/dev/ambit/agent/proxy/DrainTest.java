@@ -1,25 +1,15 @@
 package dev.ambit.agent.proxy;
 
-import static dev.ambit.testing.MeshFixture.put;
-import static dev.ambit.testing.MeshFixture.workload;
 import static dev.ambit.testing.Eventually.eventually;
 import static java.nio.charset.StandardCharsets.US_ASCII;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.ambit.api.workload.Address;
-import dev.ambit.api.workload.WorkloadStatus;
-import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.hbone.HboneClient;
 import dev.ambit.proxy.hbone.HboneRequest;
-import dev.ambit.proxy.identity.CertificateManager;
 import dev.ambit.proxy.identity.TlsContexts;
-import dev.ambit.proxy.net.HbonePool;
 import dev.ambit.proxy.net.TestServers;
 import dev.ambit.proxy.net.Transport;
-import dev.ambit.testing.MeshFixture;
-import dev.ambit.proxy.state.ProxyState;
-import dev.ambit.testing.LeakCheck;
 import dev.ambit.proxy.identity.TestCa;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.Unpooled;
@@ -27,7 +17,6 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
-import io.netty.channel.EventLoopGroup;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 import io.netty.handler.codec.http2.Http2DataFrame;
 import io.netty.handler.codec.http2.Http2Error;
@@ -43,13 +32,10 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
-import java.util.TreeMap;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -58,11 +44,11 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Draining the three listeners on real sockets over loopback (epoll; {@link DrainIoUringTest}:
- * io_uring): the {@code backend-1} pod at 127.0.0.2 with its HBONE and plaintext inbound
+ * io_uring), set up by {@link TwoAgents}: the {@code backend-1} pod at 127.0.0.2 with its HBONE and plaintext inbound
  * listeners in front of an echo app, and the {@code frontend} pod's outbound listener at
  * 127.0.0.1, passing through to an echo server outside the mesh (127.0.0.5).
  *
@@ -74,28 +60,21 @@ import org.junit.jupiter.api.io.TempDir;
 @Timeout(60)
 class DrainTest {
 
-    static final InetAddress POD_IP = ip("127.0.0.2");
-    static final String POD_UID = MeshFixture.uid("backend-1");
-    static final String FRONTEND_UID = MeshFixture.uid("frontend");
+    static final InetAddress POD_IP = TwoAgents.ip("127.0.0.2");
     /** Longer than any case: a drain that must end by itself would fail its assertions first. */
     static final Duration LONG = Duration.ofSeconds(30);
     static final Duration SHORT = Duration.ofMillis(300);
 
-    @TempDir
-    Path dir;
-    TestCa ca;
-    TlsContexts tls;
-    CertificateManager certificates;
-    EventLoopGroup group;
-    TestServers.Echo app;
     TestServers.Echo outside;
-    final ProxyState state = ProxyState.create();
-    final MetricsRegistry metrics = MetricsRegistry.create();
-    InboundContext inbound;
-    Hbone15008Listener hbone;
-    Plaintext15006Listener plaintext;
-    HbonePool pool;
-    Outbound outbound;
+
+    /** Backend at 127.0.0.2 before a plain echo app; the frontend (127.0.0.1) passes through to {@link #outside}. */
+    @RegisterExtension
+    final TwoAgents agents = TwoAgents.builder()
+            .transport(transport()) // a subclass's override: it reads no field of the subclass
+            .podAddresses("127.0.0.1", "127.0.0.2")
+            .app(TwoAgents.Echo::new)
+            .originalDestinations(ch -> Optional.of(outside.address())) // outside the mesh: passthrough
+            .build();
     final List<AutoCloseable> closeables = new ArrayList<>();
 
     /** The transport of every socket here. */
@@ -104,116 +83,69 @@ class DrainTest {
     }
 
     @BeforeEach
-    void setUp() throws Exception {
-        LeakCheck.reset();
-        ca = new TestCa(dir, Duration.ofHours(1));
-        ca.placeOnNode(TestCa.FRONTEND, TestCa.BACKEND);
-        tls = TlsContexts.builder(ca.bundle()).build();
-        certificates = CertificateManager.builder(ca.client().trustBundle(ca.bundle()).build())
-                .metrics(MetricsRegistry.create()).build();
-        group = transport().newEventLoopGroup(2, "drain-test");
-        app = new TestServers.Echo(group, transport(), new InetSocketAddress(POD_IP, 0));
-        outside = new TestServers.Echo(group, transport(), new InetSocketAddress("127.0.0.5", 0));
-
-        Map<String, Address> addresses = new TreeMap<>();
-        put(addresses, workload("backend-1", WorkloadStatus.HEALTHY, new String[] {"127.0.0.2"}, Map.of()));
-        put(addresses, workload("frontend", WorkloadStatus.HEALTHY, new String[] {"127.0.0.1"}, Map.of()));
-        state.applyAddresses(addresses, List.of());
-
-        inbound = InboundContext.builder(PodNetwork.host(POD_UID, transport()), state)
-                .podAddresses(List.of(POD_IP)).eventLoopGroup(group).metrics(metrics).build();
-        var backendCert = ca.issue(TestCa.BACKEND);
-        hbone = Hbone15008Listener.builder(inbound, tls, () -> backendCert)
-                .bindAddress(new InetSocketAddress(POD_IP, 0)).build().start();
-        plaintext = Plaintext15006Listener.builder(inbound)
-                .bindAddress(new InetSocketAddress(POD_IP, 0))
-                .originalDestination(ch -> app.address())
-                .build().start();
-
-        pool = HbonePool.builder(tls).metrics(metrics).build();
-        outbound = Outbound.builder(PodNetwork.host(FRONTEND_UID, transport()), FRONTEND_UID)
-                .state(state)
-                .certificates(certificates)
-                .pool(pool)
-                .originalDestinations(ch -> Optional.of(outside.address())) // outside the mesh: passthrough
-                .eventLoopGroup(group)
-                .metrics(metrics)
-                .bindAddress(new InetSocketAddress("127.0.0.1", 0))
-                .build();
-        outbound.start().sync();
+    void startOutside() {
+        outside = new TestServers.Echo(agents.appLoops(), agents.transport(), new InetSocketAddress("127.0.0.5", 0));
     }
 
     @AfterEach
-    void tearDown() throws Exception {
+    void closeClientsAndOutside() throws Exception {
         for (AutoCloseable c : closeables) {
             c.close();
         }
-        for (AutoCloseable c : new AutoCloseable[] {outbound, pool, hbone, plaintext, app, outside}) {
-            if (c != null) {
-                c.close();
-            }
+        if (outside != null) {
+            outside.close();
         }
-        if (group != null) {
-            assertThat(group.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS)).isTrue();
-        }
-        if (certificates != null) {
-            certificates.close();
-        }
-        if (ca != null) {
-            ca.close();
-        }
-        LeakCheck.assertNoLeaks();
     }
 
     // ---------------------------------------------------------------- plaintext 15006
 
     @Test
     void plaintextDrainRefusesNewConnectionsAndEndsWithTheOpenOne() throws Exception {
-        InetSocketAddress address = plaintext.localAddress();
+        InetSocketAddress address = agents.plaintextB().localAddress();
         try (Socket client = connect(address)) {
             roundTrip(client, "before");
-            eventually(() -> assertThat(plaintext.activeConnections()).isEqualTo(1));
+            eventually(() -> assertThat(agents.plaintextB().activeConnections()).isEqualTo(1));
 
-            CompletableFuture<Integer> drained = plaintext.drain(LONG);
+            CompletableFuture<Integer> drained = agents.plaintextB().drain(LONG);
 
-            assertThat(plaintext.serverChannel().isOpen()).as("listening socket").isFalse();
+            assertThat(agents.plaintextB().serverChannel().isOpen()).as("listening socket").isFalse();
             assertRefused(address);
             roundTrip(client, "during the drain");
             assertThat(drained).isNotDone();
-            assertThat(plaintext.activeConnections()).isEqualTo(1);
-            assertThat(plaintext.drain(Duration.ZERO)).as("the same drain").isSameAs(drained);
+            assertThat(agents.plaintextB().activeConnections()).isEqualTo(1);
+            assertThat(agents.plaintextB().drain(Duration.ZERO)).as("the same drain").isSameAs(drained);
 
             client.shutdownOutput();
             assertThat(client.getInputStream().read()).as("the app's FIN, relayed").isEqualTo(-1);
             assertThat(drained.get(10, TimeUnit.SECONDS)).as("force-closed").isZero();
         }
-        assertThat(plaintext.activeConnections()).isZero();
+        assertThat(agents.plaintextB().activeConnections()).isZero();
     }
 
     @Test
     void plaintextDrainResetsAConnectionThatOutlivesTheDeadline() throws Exception {
-        try (Socket client = connect(plaintext.localAddress())) {
+        try (Socket client = connect(agents.plaintextB().localAddress())) {
             roundTrip(client, "before");
-            eventually(() -> assertThat(plaintext.activeConnections()).isEqualTo(1));
+            eventually(() -> assertThat(agents.plaintextB().activeConnections()).isEqualTo(1));
 
-            assertThat(plaintext.drain(SHORT).get(10, TimeUnit.SECONDS)).as("force-closed").isEqualTo(1);
+            assertThat(agents.plaintextB().drain(SHORT).get(10, TimeUnit.SECONDS)).as("force-closed").isEqualTo(1);
 
             assertReset(client);
         }
-        assertThat(plaintext.activeConnections()).isZero();
-        eventually(() -> assertThat(app.openConnections()).as("the app's side of the relay").isZero());
+        assertThat(agents.plaintextB().activeConnections()).isZero();
+        eventually(() -> assertThat(agents.openAppConnections()).as("the app's side of the relay").isZero());
     }
 
     // ---------------------------------------------------------------- outbound 15001
 
     @Test
     void outboundDrainRefusesNewConnectionsAndEndsWithTheOpenOne() throws Exception {
-        InetSocketAddress address = outbound.localAddress();
+        InetSocketAddress address = agents.outboundA().localAddress();
         try (Socket client = connect(address)) {
             roundTrip(client, "before");
-            eventually(() -> assertThat(outbound.activeConnections()).isEqualTo(1));
+            eventually(() -> assertThat(agents.outboundA().activeConnections()).isEqualTo(1));
 
-            CompletableFuture<Integer> drained = outbound.drain(LONG);
+            CompletableFuture<Integer> drained = agents.outboundA().drain(LONG);
 
             assertRefused(address);
             roundTrip(client, "during the drain");
@@ -223,16 +155,16 @@ class DrainTest {
             assertThat(client.getInputStream().read()).isEqualTo(-1);
             assertThat(drained.get(10, TimeUnit.SECONDS)).isZero();
         }
-        assertThat(outbound.activeConnections()).isZero();
-        assertThatThrownBy(outbound::start).isInstanceOf(IllegalStateException.class).hasMessageContaining("drained");
+        assertThat(agents.outboundA().activeConnections()).isZero();
+        assertThatThrownBy(agents.outboundA()::start).isInstanceOf(IllegalStateException.class).hasMessageContaining("drained");
     }
 
     @Test
     void outboundDrainResetsAConnectionThatOutlivesTheDeadline() throws Exception {
-        try (Socket client = connect(outbound.localAddress())) {
+        try (Socket client = connect(agents.outboundA().localAddress())) {
             roundTrip(client, "before");
 
-            assertThat(outbound.drain(SHORT).get(10, TimeUnit.SECONDS)).isEqualTo(1);
+            assertThat(agents.outboundA().drain(SHORT).get(10, TimeUnit.SECONDS)).isEqualTo(1);
 
             assertReset(client);
         }
@@ -246,14 +178,14 @@ class DrainTest {
         HboneConnection conn = hboneConnection();
         Tunnel tunnel = conn.open();
         tunnel.roundTrip("before");
-        eventually(() -> assertThat(hbone.activeConnections()).isEqualTo(1));
+        eventually(() -> assertThat(agents.hboneB().activeConnections()).isEqualTo(1));
 
-        CompletableFuture<Integer> drained = hbone.drain(LONG);
+        CompletableFuture<Integer> drained = agents.hboneB().drain(LONG);
 
         GoAway goAway = conn.goAway.get(10, TimeUnit.SECONDS);
         assertThat(goAway.errorCode()).isEqualTo(Http2Error.NO_ERROR.code());
         assertThat(goAway.lastStreamId()).as("the tunnels it carries finish").isEqualTo(tunnel.stream.stream().id());
-        assertRefused(hbone.localAddress());
+        assertRefused(agents.hboneB().localAddress());
         tunnel.roundTrip("during the drain");
         assertThat(drained).isNotDone();
         assertThat(conn.channel.isActive()).isTrue();
@@ -262,7 +194,7 @@ class DrainTest {
         assertThat(tunnel.ended.get(10, TimeUnit.SECONDS)).as("the app's FIN, as END_STREAM").isTrue();
         assertThat(conn.channel.closeFuture().await(10, TimeUnit.SECONDS)).as("closed by the server").isTrue();
         assertThat(drained.get(10, TimeUnit.SECONDS)).isZero();
-        assertThat(hbone.activeConnections()).isZero();
+        assertThat(agents.hboneB().activeConnections()).isZero();
     }
 
     @Test
@@ -273,7 +205,7 @@ class DrainTest {
         tunnel.end();
         assertThat(tunnel.ended.get(10, TimeUnit.SECONDS)).isTrue();
 
-        assertThat(hbone.drain(LONG).get(10, TimeUnit.SECONDS)).isZero();
+        assertThat(agents.hboneB().drain(LONG).get(10, TimeUnit.SECONDS)).isZero();
 
         assertThat(conn.goAway.get(10, TimeUnit.SECONDS).errorCode()).isEqualTo(Http2Error.NO_ERROR.code());
         assertThat(conn.channel.closeFuture().await(10, TimeUnit.SECONDS)).isTrue();
@@ -285,35 +217,35 @@ class DrainTest {
         Tunnel tunnel = conn.open();
         tunnel.roundTrip("before");
 
-        assertThat(hbone.drain(SHORT).get(10, TimeUnit.SECONDS)).as("force-closed").isEqualTo(1);
+        assertThat(agents.hboneB().drain(SHORT).get(10, TimeUnit.SECONDS)).as("force-closed").isEqualTo(1);
 
         assertThat(conn.channel.closeFuture().await(10, TimeUnit.SECONDS)).isTrue();
         assertThat(tunnel.ended.get(10, TimeUnit.SECONDS)).as("a clean end of the tunnel").isFalse();
-        eventually(() -> assertThat(app.openConnections()).as("the app's side of the relay").isZero());
+        eventually(() -> assertThat(agents.openAppConnections()).as("the app's side of the relay").isZero());
     }
 
     // ---------------------------------------------------------------- all
 
     @Test
     void aListenerDrainedBeforeItStartedCompletesAtOnceAndCannotStart() throws Exception {
-        Plaintext15006Listener unstarted = Plaintext15006Listener.builder(inbound)
+        Plaintext15006Listener unstarted = Plaintext15006Listener.builder(agents.inboundB())
                 .bindAddress(new InetSocketAddress(POD_IP, 0)).build();
 
         assertThat(unstarted.drain(LONG).get(10, TimeUnit.SECONDS)).isZero();
 
         assertThatThrownBy(unstarted::start).isInstanceOf(IllegalStateException.class)
                 .hasMessageContaining("drained");
-        assertThatThrownBy(() -> hbone.drain(Duration.ofSeconds(-1)))
+        assertThatThrownBy(() -> agents.hboneB().drain(Duration.ofSeconds(-1)))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("deadline: PT-1S (expected: >= 0)");
     }
 
     @Test
     void drainWithoutConnectionsCompletesAtOnce() throws Exception {
-        assertThat(hbone.drain(LONG).get(10, TimeUnit.SECONDS)).isZero();
-        assertThat(plaintext.drain(LONG).get(10, TimeUnit.SECONDS)).isZero();
-        assertThat(outbound.drain(LONG).get(10, TimeUnit.SECONDS)).isZero();
-        assertThat(pool.drain(LONG).get(10, TimeUnit.SECONDS)).isZero();
+        assertThat(agents.hboneB().drain(LONG).get(10, TimeUnit.SECONDS)).isZero();
+        assertThat(agents.plaintextB().drain(LONG).get(10, TimeUnit.SECONDS)).isZero();
+        assertThat(agents.outboundA().drain(LONG).get(10, TimeUnit.SECONDS)).isZero();
+        assertThat(agents.poolA().drain(LONG).get(10, TimeUnit.SECONDS)).isZero();
     }
 
     // ---------------------------------------------------------------- helpers
@@ -350,10 +282,11 @@ class DrainTest {
 
     /** A frontend's HTTP/2 connection to the HBONE listener over mutual TLS. */
     private HboneConnection hboneConnection() throws Exception {
-        SslContext context = tls.client(ca.issue(TestCa.FRONTEND), TestCa.BACKEND);
+        SslContext context = TlsContexts.builder(agents.ca().bundle()).build()
+                .client(agents.ca().issue(TestCa.FRONTEND), TestCa.BACKEND);
         HboneConnection conn = new HboneConnection();
         CompletableFuture<Void> ready = new CompletableFuture<>();
-        Channel ch = new Bootstrap().group(group).channelFactory(transport()::newChannel)
+        Channel ch = new Bootstrap().group(agents.loopsA()).channelFactory(agents.transport()::newChannel)
                 .handler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel c) {
@@ -369,7 +302,7 @@ class DrainTest {
                         });
                     }
                 })
-                .connect(hbone.localAddress()).sync().channel();
+                .connect(agents.hboneB().localAddress()).sync().channel();
         closeables.add(() -> ch.close().sync());
         ready.get(10, TimeUnit.SECONDS);
         conn.channel = ch;
@@ -382,7 +315,7 @@ class DrainTest {
 
         Tunnel open() throws Exception {
             Http2StreamChannel stream = HboneClient.connect(channel,
-                    HboneRequest.builder(app.address()).forwardedFor(ip("127.0.0.1")).build())
+                    HboneRequest.builder(agents.appAddress()).forwardedFor(TwoAgents.ip("127.0.0.1")).build())
                     .get(10, TimeUnit.SECONDS);
             Tunnel t = new Tunnel(stream);
             stream.eventLoop().submit(() -> {
@@ -463,14 +396,6 @@ class DrainTest {
             public void channelInactive(ChannelHandlerContext ctx) {
                 ended.complete(false);
             }
-        }
-    }
-
-    private static InetAddress ip(String literal) {
-        try {
-            return InetAddress.getByName(literal);
-        } catch (IOException e) {
-            throw new IllegalArgumentException(literal, e);
         }
     }
 }

@@ -1,10 +1,5 @@
 package dev.ambit.agent.proxy;
 
-import static dev.ambit.testing.MeshFixture.ports;
-import static dev.ambit.testing.MeshFixture.put;
-import static dev.ambit.testing.MeshFixture.service;
-import static dev.ambit.testing.MeshFixture.uid;
-import static dev.ambit.testing.MeshFixture.workload;
 import static dev.ambit.testing.Eventually.eventually;
 import static java.nio.charset.StandardCharsets.US_ASCII;
 import static java.nio.charset.StandardCharsets.UTF_8;
@@ -13,35 +8,18 @@ import static org.assertj.core.api.Assertions.fail;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import dev.ambit.api.workload.Address;
-import dev.ambit.api.workload.WorkloadStatus;
 import dev.ambit.common.identity.SpiffeId;
-import dev.ambit.common.metrics.MetricsRegistry;
-import dev.ambit.proxy.identity.CertificateManager;
-import dev.ambit.proxy.identity.TlsContexts;
 import dev.ambit.proxy.identity.WorkloadCertificate;
-import dev.ambit.proxy.net.HbonePool;
-import dev.ambit.proxy.state.ProxyState;
 import dev.ambit.testing.MetricSamples;
 import dev.ambit.proxy.identity.TestCa;
-import io.netty.bootstrap.ServerBootstrap;
-import io.netty.channel.Channel;
-import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
-import io.netty.channel.EventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.channel.epoll.EpollServerSocketChannel;
 import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
-import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
@@ -49,17 +27,13 @@ import java.nio.file.Path;
 import java.security.cert.CertificateEncodingException;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
-import java.util.List;
-import java.util.Map;
-import java.util.Optional;
-import java.util.TreeMap;
 import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -78,80 +52,32 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class NodeHttp2InteropTest {
 
-    static final String FRONTEND_UID = uid("frontend");
-    static final String BACKEND_UID = uid("backend-1");
-    static final InetAddress FRONTEND_IP = ip("127.0.0.2");
-    static final InetAddress BACKEND_IP = ip("127.0.0.3");
-    static final String BACKEND_SERVICE = "shop/backend.shop.svc.cluster.local";
-    static final InetSocketAddress BACKEND_VIP = new InetSocketAddress(ip("10.96.0.20"), 8080);
+    static final InetAddress FRONTEND_IP = TwoAgents.ip("127.0.0.2");
+    static final InetAddress BACKEND_IP = TwoAgents.ip("127.0.0.3");
+    static final InetSocketAddress BACKEND_VIP = TwoAgents.BACKEND_VIP;
     static final SpiffeId FRONTEND = TestCa.FRONTEND;
     static final SpiffeId BACKEND = TestCa.BACKEND;
-    static final String BYE = TwoAgentsTest.BYE;
+    static final String BYE = TwoAgents.BYE;
     static final Duration SCRIPT_TIMEOUT = Duration.ofSeconds(20);
+
+    /** Each case starts the one agent it talks to; no leak check, as before the extension. */
+    @RegisterExtension
+    final TwoAgents agents = TwoAgents.builder().startAgents(false).leakCheck(false).build();
 
     @TempDir
     Path dir;
-    TestCa ca;
-    EventLoopGroup appLoops;
-    Channel app;
-    EventLoopGroup loops;
-    final ProxyState state = ProxyState.create();
-    final MetricsRegistry metrics = MetricsRegistry.create();
-    CertificateManager certificates;
-    Hbone15008Listener hboneB;
-    HbonePool poolA;
-    Outbound outboundA;
-    final Map<Integer, InetSocketAddress> originalDestinations = new ConcurrentHashMap<>();
     Process nodeServer;
     Path nodeServerStderr;
 
     @BeforeEach
-    void setUp() throws Exception {
+    void nodeInstalled() {
         node(); // fail early, with the hint, when node is missing
-        ca = new TestCa(dir, Duration.ofHours(1));
-        appLoops = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
-        app = new ServerBootstrap().group(appLoops).channel(EpollServerSocketChannel.class)
-                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childHandler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast(new TwoAgentsTest.EchoThenBye());
-                    }
-                })
-                .bind(new InetSocketAddress(BACKEND_IP, 0)).sync().channel();
-        loops = new MultiThreadIoEventLoopGroup(2, EpollIoHandler.newFactory());
-        certificates = CertificateManager.builder(ca.client().trustBundle(ca.bundle()).build())
-                .metrics(MetricsRegistry.create()).build();
-        push();
     }
 
     @AfterEach
-    void tearDown() throws Exception {
+    void stopNodeServer() throws Exception {
         if (nodeServer != null) {
             nodeServer.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-        }
-        if (outboundA != null) {
-            outboundA.close();
-        }
-        if (poolA != null) {
-            poolA.close();
-        }
-        if (hboneB != null) {
-            hboneB.close();
-        }
-        if (app != null) {
-            app.close().sync();
-        }
-        for (EventLoopGroup g : new EventLoopGroup[] {loops, appLoops}) {
-            if (g != null) {
-                assertThat(g.shutdownGracefully(0, 1, TimeUnit.SECONDS).await(10, TimeUnit.SECONDS)).isTrue();
-            }
-        }
-        if (certificates != null) {
-            certificates.close();
-        }
-        if (ca != null) {
-            ca.close();
         }
     }
 
@@ -159,8 +85,8 @@ class NodeHttp2InteropTest {
 
     @Test
     void nodeClientTunnelsThroughTheHboneListenerWithItsMeshIdentity() throws Exception {
-        startHboneListener();
-        Pem frontend = pem("frontend", ca.issue(FRONTEND));
+        agents.startAgentB();
+        Pem frontend = pem("frontend", agents.ca().issue(FRONTEND));
         String payload = "hello backend, this is node";
 
         JsonObject out = runClient(clientConfig(payload).put("cert", frontend.chain).put("key", frontend.key));
@@ -181,7 +107,7 @@ class NodeHttp2InteropTest {
 
     @Test
     void nodeClientWithoutACertificateIsRefused() throws Exception {
-        startHboneListener();
+        agents.startAgentB();
 
         JsonObject out = runClient(clientConfig("anonymous").put("expectRefused", true));
 
@@ -189,7 +115,7 @@ class NodeHttp2InteropTest {
         // TLS 1.3: the client's handshake completes first, then the server's alert arrives.
         assertThat(out.get("error").getAsString()).isEqualTo("ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED");
         assertThat(out.has("status")).as("got a CONNECT response").isFalse();
-        eventually(() -> assertThat(metrics.value(InboundRefusals.METRIC, InboundRefusals.NO_CLIENT_CERTIFICATE))
+        eventually(() -> assertThat(agents.metricsB().value(InboundRefusals.METRIC, InboundRefusals.NO_CLIENT_CERTIFICATE))
                 .isEqualTo(1.0));
         assertThat(metric("istio_tcp_connections_opened_total")).isZero();
     }
@@ -198,13 +124,13 @@ class NodeHttp2InteropTest {
 
     @Test
     void outboundTunnelsToANodeHboneServerWithTheFrontendIdentity() throws Exception {
-        Pem backend = pem("backend", ca.issue(BACKEND));
+        Pem backend = pem("backend", agents.ca().issue(BACKEND));
         BlockingQueue<JsonObject> events = startNodeServer(new Config()
                 .put("host", BACKEND_IP.getHostAddress()).put("ca", backend.root)
                 .put("cert", backend.chain).put("key", backend.key));
         JsonObject listening = next(events);
         int port = listening.get("listening").getAsInt();
-        startOutbound(port);
+        agents.startAgentA(port);
         String payload = "hello node, this is frontend";
 
         assertThat(exchange(payload)).isEqualTo(payload + BYE);
@@ -213,7 +139,7 @@ class NodeHttp2InteropTest {
         assertThat(seen.get("method").getAsString()).isEqualTo("CONNECT");
         assertThat(seen.get("peer").getAsString()).isEqualTo("URI:" + FRONTEND.uri());
         assertThat(seen.get("authority").getAsString())
-                .isEqualTo(BACKEND_IP.getHostAddress() + ":" + appAddress().getPort());
+                .isEqualTo(BACKEND_IP.getHostAddress() + ":" + agents.appAddress().getPort());
         assertThat(seen.get("forwarded").getAsString()).isEqualTo("for=" + FRONTEND_IP.getHostAddress());
         assertThat(seen.get("traceparent").getAsString()).matches("00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]");
         assertThat(seen.get("baggage").getAsString()).contains("k8s.namespace.name=shop");
@@ -230,57 +156,13 @@ class NodeHttp2InteropTest {
 
     // ---------------------------------------------------------------- agents
 
-    private void startHboneListener() throws Exception {
-        int port;
-        try (ServerSocket probe = new ServerSocket(0, 1, BACKEND_IP)) {
-            port = probe.getLocalPort();
-        }
-        certificates.fetch(BACKEND).get(10, TimeUnit.SECONDS);
-        InboundContext inbound = InboundContext.builder(PodNetwork.host(BACKEND_UID), state)
-                .podAddresses(List.of(BACKEND_IP)).eventLoopGroup(loops).metrics(metrics).build();
-        hboneB = Hbone15008Listener.builder(inbound, TlsContexts.builder(ca.bundle()).build(),
-                        () -> certificates.current(BACKEND).orElse(null))
-                .bindAddress(new InetSocketAddress(BACKEND_IP, port)).build().start();
-    }
-
-    private void startOutbound(int hbonePort) throws Exception {
-        poolA = HbonePool.builder(TlsContexts.builder(ca.bundle()).build()).metrics(metrics).build();
-        outboundA = Outbound.builder(PodNetwork.host(FRONTEND_UID), FRONTEND_UID)
-                .state(state)
-                .certificates(certificates)
-                .pool(poolA)
-                .originalDestinations(ch -> Optional.ofNullable(
-                        originalDestinations.remove(((InetSocketAddress) ch.remoteAddress()).getPort())))
-                .eventLoopGroup(loops)
-                .metrics(metrics)
-                .bindAddress(new InetSocketAddress("127.0.0.1", 0))
-                .hbonePort(hbonePort)
-                .build();
-        outboundA.start().sync();
-    }
-
-    /** The frontend, backend-1 (HBONE) and the backend Service VIP → the echo app's port. */
-    private void push() {
-        int appPort = appAddress().getPort();
-        Map<String, Address> addresses = new TreeMap<>();
-        put(addresses, workload("frontend", WorkloadStatus.HEALTHY, new String[] {"127.0.0.2"}, Map.of()));
-        put(addresses, workload("backend-1", WorkloadStatus.HEALTHY, new String[] {"127.0.0.3"},
-                Map.of(BACKEND_SERVICE, ports(8080, appPort))));
-        put(addresses, service("backend", "10.96.0.20", 8080, appPort));
-        state.applyAddresses(addresses, List.of());
-    }
-
-    private InetSocketAddress appAddress() {
-        return (InetSocketAddress) app.localAddress();
-    }
-
     /** The frontend app's connection to the backend VIP via A's outbound: payload, FIN, all that comes back. */
     private String exchange(String payload) throws Exception {
         try (Socket s = new Socket()) {
             s.setSoTimeout(10_000);
             s.bind(new InetSocketAddress(FRONTEND_IP, 0));
-            originalDestinations.put(s.getLocalPort(), BACKEND_VIP);
-            s.connect(outboundA.localAddress(), 10_000);
+            agents.originalDestination(s.getLocalPort(), BACKEND_VIP);
+            s.connect(agents.outboundA().localAddress(), 10_000);
             s.getOutputStream().write(payload.getBytes(US_ASCII));
             s.shutdownOutput();
             return new String(s.getInputStream().readAllBytes(), US_ASCII);
@@ -290,9 +172,9 @@ class NodeHttp2InteropTest {
     // ---------------------------------------------------------------- node
 
     private Config clientConfig(String payload) throws Exception {
-        return new Config().put("host", BACKEND_IP.getHostAddress()).put("port", hboneB.localAddress().getPort())
+        return new Config().put("host", BACKEND_IP.getHostAddress()).put("port", agents.hboneB().localAddress().getPort())
                 .put("localAddress", FRONTEND_IP.getHostAddress())
-                .put("authority", BACKEND_IP.getHostAddress() + ":" + appAddress().getPort())
+                .put("authority", BACKEND_IP.getHostAddress() + ":" + agents.appAddress().getPort())
                 .put("ca", root()).put("expectPeer", BACKEND.uri()).put("payload", payload);
     }
 
@@ -392,7 +274,7 @@ class NodeHttp2InteropTest {
 
     private String root() throws IOException {
         StringBuilder roots = new StringBuilder();
-        for (X509Certificate x : ca.bundle().roots()) {
+        for (X509Certificate x : agents.ca().bundle().roots()) {
             try {
                 roots.append(pem("CERTIFICATE", x.getEncoded()));
             } catch (CertificateEncodingException e) {
@@ -432,15 +314,8 @@ class NodeHttp2InteropTest {
 
     // ---------------------------------------------------------------- helpers
 
+    /** One agent runs per case: the metric summed over both agents' registries is that agent's. */
     private double metric(String name, String... pairs) {
-        return MetricSamples.sum(metrics, name, pairs);
-    }
-
-    private static InetAddress ip(String literal) {
-        try {
-            return InetAddress.getByName(literal);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return MetricSamples.sum(agents.metricsA(), name, pairs) + MetricSamples.sum(agents.metricsB(), name, pairs);
     }
 }
