@@ -2,6 +2,7 @@ package dev.ambit.agent;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.agent.admin.AgentAdmin;
 import dev.ambit.agent.inpod.Capture;
 import dev.ambit.agent.inpod.CniServer;
 import dev.ambit.agent.inpod.InPodManager;
@@ -14,7 +15,6 @@ import dev.ambit.agent.proxy.PodNetwork;
 import dev.ambit.agent.redirect.EbpfRedirector;
 import dev.ambit.agent.redirect.RedirectConfig;
 import dev.ambit.common.config.Limits;
-import dev.ambit.common.json.JsonWriter;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.admin.AdminServer;
 import dev.ambit.proxy.admin.ProxyLogging;
@@ -184,29 +184,12 @@ public final class NodeAgent implements AutoCloseable {
                 .start();
         closeables.add(stats);
         InetSocketAddress a = config.adminAddress();
-        admin = AdminServer.builder(state).xds(xds).certificates(certificates).endpointHealth(endpointHealth)
-                .section("pods", this::writePods)
+        admin = AgentAdmin.builder(state, xds, certificates, endpointHealth, inpod::enrolled)
                 .address(new InetSocketAddress(a.getHostString(), a.getPort()))
                 .start();
         closeables.add(admin);
         log.info("node agent for node {} started: admin {}, stats {}, readiness {}, control plane {}", config.node(),
                 admin.localAddress(), stats.statsAddress(), stats.readinessAddress(), config.istiod());
-    }
-
-    /** The pods this agent has enrolled, for {@code /config_dump}. */
-    private void writePods(JsonWriter json) {
-        json.open('[');
-        for (InPodManager.Enrolled p : inpod.enrolled()) {
-            json.open('{')
-                    .key("pod").value(p.pod())
-                    .key("uid").value(p.uid())
-                    .key("workload").value(p.workloadUid())
-                    .key("identity").value(p.identity().uri())
-                    .key("addresses").open('[');
-            p.addresses().forEach(addr -> json.value(addr.getHostAddress()));
-            json.close(']').key("netns").value(p.netns()).close('}');
-        }
-        json.close(']');
     }
 
     private SandboxSource sandboxes() {

@@ -15,7 +15,7 @@ import java.util.Map;
 /**
  * A node agent's {@code /config_dump} as tables, in the shape of
  * {@code istioctl ztunnel-config}: workloads, services, policies, certificates. Pure
- * functions of the dump (see the node agent's AdminServer for its JSON).
+ * functions of the dump (see the node agent's AgentAdmin for its JSON).
  */
 public final class ConfigDumpPrinter {
 

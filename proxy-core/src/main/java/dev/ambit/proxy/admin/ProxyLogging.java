@@ -22,7 +22,7 @@ import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 
 /**
- * The node agent's logging, set up once by its main class. Everything the agent and its
+ * A proxy's logging, set up once by its main class. Everything the proxy and its
  * libraries log goes to {@code java.util.logging}: SLF4J through slf4j-jdk14 (the agent,
  * Netty), System.Logger by the JDK's default, gRPC directly. {@link #configure} gives JUL
  * one handler, on stderr, one line per event:

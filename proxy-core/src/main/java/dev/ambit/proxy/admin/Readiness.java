@@ -10,7 +10,7 @@ import java.util.Map;
 import java.util.function.BooleanSupplier;
 
 /**
- * Named conditions that must all hold for the agent to be ready, checked on every probe.
+ * Named conditions that must all hold for a proxy to be ready, checked on every probe.
  * Names are what {@code /healthz/ready} reports while not ready, so they should say what is
  * awaited (for example {@code "xds synced"}).
  *
@@ -64,7 +64,7 @@ public final class Readiness {
         return order;
     }
 
-    /** Collects conditions; with none, the agent is always ready. */
+    /** Collects conditions; with none, the proxy is always ready. */
     public static final class Builder {
         private final Map<String, BooleanSupplier> conditions = new LinkedHashMap<>();
 

@@ -10,7 +10,7 @@ import java.net.InetSocketAddress;
 import java.util.List;
 
 /**
- * The agent's two scrape and probe ports, as ztunnel's (on all interfaces by default: the
+ * A proxy's two scrape and probe ports, as ztunnel's (on all interfaces by default: the
  * kubelet and Prometheus reach them from outside the pod):
  *
  * <ul>

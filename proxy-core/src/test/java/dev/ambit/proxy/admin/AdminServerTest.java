@@ -1,56 +1,41 @@
 package dev.ambit.proxy.admin;
 
-import static dev.ambit.proxy.identity.TestCa.BACKEND;
-import static dev.ambit.proxy.identity.TestCa.FRONTEND;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.ambit.common.http.HttpEndpoints.Response;
 import dev.ambit.common.metrics.MetricsRegistry;
-import dev.ambit.proxy.identity.CertificateManager;
-import dev.ambit.proxy.identity.WorkloadCertificate;
-import dev.ambit.testing.MeshFixture;
-import dev.ambit.proxy.state.ProxyState;
-import dev.ambit.proxy.xds.XdsClient;
-import dev.ambit.proxy.identity.TestCa;
-import io.grpc.ManagedChannel;
-import io.grpc.netty.NettyChannelBuilder;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.http.HttpResponse;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
+/** The shell: sections and routes a process registers, {@code /logging} with its loggers. */
 class AdminServerTest {
 
     private static final InetSocketAddress ANY_LOOPBACK = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
 
-    @TempDir
-    Path dir;
-
-    private final ProxyState state = ProxyState.create();
-    private final List<AutoCloseable> closeables = new ArrayList<>();
+    private final List<AdminServer> servers = new ArrayList<>();
+    // JUL is global: whatever a test changes is put back afterwards.
+    private final JulSnapshot jul = JulSnapshot.take();
 
     @AfterEach
-    void close() throws Exception {
-        for (AutoCloseable c : closeables.reversed()) {
-            c.close();
-        }
+    void close() {
+        servers.forEach(AdminServer::close);
+        jul.restore();
     }
 
     private AdminServer start(AdminServer.Builder builder) {
         AdminServer server = builder.address(ANY_LOOPBACK).start();
-        closeables.add(server);
+        servers.add(server);
         return server;
     }
 
@@ -61,137 +46,128 @@ class AdminServerTest {
     }
 
     @Test
-    void configDumpShowsWorkloadsServicesPoliciesCertificatesAndXds() throws Exception {
-        state.applyAddresses(MeshFixture.addresses(), List.of());
-        state.applyAuthorizations(MeshFixture.authorizations(), List.of());
-        TestCa ca = new TestCa(dir, Duration.ofHours(1));
-        closeables.add(ca);
-        CertificateManager manager = CertificateManager.builder(ca.client().trustBundle(ca.bundle()).build())
-                .metrics(MetricsRegistry.create())
-                .build();
-        closeables.add(manager);
-        WorkloadCertificate issued = manager.fetch(FRONTEND).get(10, TimeUnit.SECONDS);
-        AtomicReference<AdminServer.XdsStatus> xds =
-                new AtomicReference<>(new AdminServer.XdsStatus(true, true, "bad resource shop/x"));
+    void configDumpIsTheSectionsInRegistrationOrderWrittenPerRequest() throws Exception {
+        AtomicInteger requests = new AtomicInteger();
+        AdminServer admin = start(AdminServer.builder()
+                .section("zeta", json -> json.value("last registered first"))
+                .section("routes", json -> json.open('[').value("a").value("b").close(']'))
+                .section("count", json -> json.value(requests.incrementAndGet()))
+                .section("alpha", json -> json.open('{').key("nested").value(true).close('}')));
 
-        AdminServer admin = start(AdminServer.builder(state).certificates(manager).xdsStatus(xds::get));
-        JsonObject dump = json(Http.get(admin.localAddress(), "/config_dump"));
+        HttpResponse<String> r = Http.get(admin.localAddress(), "/config_dump");
+        JsonObject dump = json(r);
 
-        assertThat(dump.get("generation").getAsLong()).isEqualTo(state.generation()).isPositive();
-
-        JsonObject workloads = dump.getAsJsonObject("workloads");
-        assertThat(workloads.keySet()).containsExactly(MeshFixture.uid("backend-1"), MeshFixture.uid("backend-2"),
-                MeshFixture.uid("backend-3"), MeshFixture.uid("frontend"));
-        JsonObject backend2 = workloads.getAsJsonObject(MeshFixture.uid("backend-2"));
-        // Protobuf JSON: camelCase field names, enum names, bytes in base64.
-        assertThat(backend2.get("name").getAsString()).isEqualTo("backend-2");
-        assertThat(backend2.get("status").getAsString()).isEqualTo("UNHEALTHY");
-        assertThat(backend2.get("serviceAccount").getAsString()).isEqualTo("backend");
-        assertThat(backend2.getAsJsonArray("addresses")).hasSize(2);
-        assertThat(backend2.getAsJsonObject("services").keySet()).containsExactly(MeshFixture.BACKEND);
-
-        JsonObject services = dump.getAsJsonObject("services");
-        assertThat(services.keySet()).containsExactly(MeshFixture.BACKEND, MeshFixture.FRONTEND);
-        assertThat(services.getAsJsonObject(MeshFixture.BACKEND).get("hostname").getAsString())
-                .isEqualTo("backend.shop.svc.cluster.local");
-        assertThat(services.getAsJsonObject(MeshFixture.BACKEND).getAsJsonArray("ports")).hasSize(2);
-
-        JsonObject policies = dump.getAsJsonObject("policies");
-        assertThat(policies.keySet()).containsExactlyInAnyOrderElementsOf(MeshFixture.authorizations().keySet());
-        assertThat(policies.getAsJsonObject("istio-system/global-deny").get("scope").getAsString())
-                .isEqualTo("GLOBAL");
-
-        JsonArray certificates = dump.getAsJsonArray("certificates");
-        assertThat(certificates).hasSize(1);
-        JsonObject cert = certificates.get(0).getAsJsonObject();
-        assertThat(cert.get("identity").getAsString()).isEqualTo(FRONTEND.uri());
-        assertThat(cert.get("state").getAsString()).isEqualTo("valid");
-        assertThat(cert.get("serial").getAsString()).isEqualTo(issued.serialNumber().toString(16));
-        assertThat(Instant.parse(cert.get("notBefore").getAsString())).isEqualTo(issued.notBefore());
-        assertThat(Instant.parse(cert.get("notAfter").getAsString())).isEqualTo(issued.notAfter());
-        assertThat(cert.get("secondsToExpiry").getAsLong()).isBetween(3_000L, 3_600L);
-        assertThat(cert.get("chainLength").getAsInt()).isEqualTo(issued.chain().size()).isPositive();
-
-        JsonObject xdsJson = dump.getAsJsonObject("xds");
-        assertThat(xdsJson.get("connected").getAsBoolean()).isTrue();
-        assertThat(xdsJson.get("synced").getAsBoolean()).isTrue();
-        assertThat(xdsJson.get("lastNack").getAsString()).isEqualTo("bad resource shop/x");
-
-        // Read per request: changes show up in the next dump.
-        xds.set(new AdminServer.XdsStatus(false, true, ""));
-        state.applyAddresses(Map.of(), List.of(MeshFixture.uid("backend-3")));
-        manager.forget(FRONTEND);
-        dump = json(Http.get(admin.localAddress(), "/config_dump"));
-        assertThat(dump.getAsJsonObject("workloads").keySet()).doesNotContain(MeshFixture.uid("backend-3"));
-        assertThat(dump.getAsJsonObject("xds").get("connected").getAsBoolean()).isFalse();
-        assertThat(dump.getAsJsonArray("certificates")).isEmpty();
+        assertThat(dump.keySet()).containsExactly("zeta", "routes", "count", "alpha");
+        assertThat(r.body()).isEqualTo(
+                "{\"zeta\":\"last registered first\",\"routes\":[\"a\",\"b\"],\"count\":1,\"alpha\":{\"nested\":true}}");
+        assertThat(json(Http.get(admin.localAddress(), "/config_dump")).get("count").getAsInt()).isEqualTo(2);
     }
 
     @Test
-    void configDumpReportsATrackedIdentityWithoutCertificateAsPending() throws Exception {
-        TestCa ca = new TestCa(dir, Duration.ofHours(1));
-        closeables.add(ca);
-        ca.placeOnNode(FRONTEND); // BACKEND is not on node-1: the CA refuses it, retries continue.
-        CertificateManager manager = CertificateManager.builder(ca.client().trustBundle(ca.bundle()).build())
-                .metrics(MetricsRegistry.create())
-                .backoff(Duration.ofMinutes(1), Duration.ofMinutes(1))
-                .build();
-        closeables.add(manager);
-        manager.fetch(BACKEND).handle((c, e) -> null).get(10, TimeUnit.SECONDS);
+    void withoutSectionsTheDumpIsAnEmptyObject() throws Exception {
+        AdminServer admin = start(AdminServer.builder());
 
-        AdminServer admin = start(AdminServer.builder(state).certificates(manager));
-        JsonObject dump = json(Http.get(admin.localAddress(), "/config_dump"));
-
-        JsonObject cert = dump.getAsJsonArray("certificates").get(0).getAsJsonObject();
-        assertThat(cert.get("identity").getAsString()).isEqualTo(BACKEND.uri());
-        assertThat(cert.get("state").getAsString()).isEqualTo("pending");
-        assertThat(cert.has("serial")).isFalse();
+        assertThat(Http.get(admin.localAddress(), "/config_dump").body()).isEqualTo("{}");
     }
 
     @Test
-    void configDumpOfAnEmptyAgentWithARealXdsClient() throws Exception {
-        ManagedChannel nowhere = NettyChannelBuilder.forAddress("127.0.0.1", 1).usePlaintext().build();
-        closeables.add(nowhere::shutdownNow);
-        XdsClient xds = XdsClient.builder(nowhere).handlers(state.handlers()).build();
-        closeables.add(xds);
+    void aFailingSectionAnswers500NamingTheFailure() throws Exception {
+        AdminServer admin = start(AdminServer.builder().section("broken", json -> {
+            throw new IllegalStateException("store closed");
+        }));
 
-        AdminServer admin = start(AdminServer.builder(state).xds(xds));
-        JsonObject dump = json(Http.get(admin.localAddress(), "/config_dump"));
+        HttpResponse<String> r = Http.get(admin.localAddress(), "/config_dump");
 
-        assertThat(dump.getAsJsonObject("workloads").keySet()).isEmpty();
-        assertThat(dump.getAsJsonObject("services").keySet()).isEmpty();
-        assertThat(dump.getAsJsonObject("policies").keySet()).isEmpty();
-        assertThat(dump.getAsJsonArray("certificates")).isEmpty();
-        JsonObject xdsJson = dump.getAsJsonObject("xds");
-        assertThat(xdsJson.get("connected").getAsBoolean()).isFalse();
-        assertThat(xdsJson.get("synced").getAsBoolean()).isFalse();
-        assertThat(xdsJson.get("lastNack").getAsString()).isEmpty();
+        assertThat(r.statusCode()).isEqualTo(500);
+        assertThat(r.body()).contains("store closed");
     }
 
     @Test
-    void configDumpShowsEachEndpointsPassiveHealth() throws Exception {
-        dev.ambit.proxy.health.EndpointHealth health = dev.ambit.proxy.health.EndpointHealth.builder().build();
-        health.failed(new dev.ambit.proxy.health.EndpointHealth.Key("Kubernetes//Pod/shop/web-b",
-                new InetSocketAddress("10.244.2.2", 8080)), "connect");
-        AdminServer admin = start(AdminServer.builder(state).endpointHealth(health));
+    void sectionNamesAreUniqueAndNotBlank() {
+        AdminServer.Builder b = AdminServer.builder().section("pods", json -> json.value(1));
 
-        com.google.gson.JsonArray endpoints = json(Http.get(admin.localAddress(), "/config_dump"))
-                .getAsJsonArray("endpoints");
+        assertThatThrownBy(() -> b.section("pods", json -> json.value(2)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("pods");
+        assertThatThrownBy(() -> b.section(" ", json -> json.value(2)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("blank");
+    }
 
-        assertThat(endpoints).hasSize(1);
-        JsonObject e = endpoints.get(0).getAsJsonObject();
-        assertThat(e.get("address").getAsString()).isEqualTo("10.244.2.2:8080");
-        assertThat(e.get("workload").getAsString()).isEqualTo("Kubernetes//Pod/shop/web-b");
-        assertThat(e.get("state").getAsString()).isEqualTo("ejected");
-        assertThat(e.get("ejected_for_ms").getAsLong()).isBetween(1L, 5_000L);
-        assertThat(e.get("last_failure").getAsString()).isEqualTo("connect");
+    @Test
+    void loggingListsTheRootThenTheConfiguredLoggersThenOverriddenOnes() throws Exception {
+        Logger.getLogger("").setLevel(Level.INFO);
+        Logger.getLogger("test.waypoint.http").setLevel(Level.FINE);
+        AdminServer admin = start(AdminServer.builder()
+                .loggers(List.of("test.waypoint", "test.access"))
+                .logLevels(new JulLogLevels()));
+
+        JsonObject levels = json(Http.get(admin.localAddress(), "/logging")).getAsJsonObject("levels");
+
+        assertThat(levels.keySet()).startsWith("root", "test.waypoint", "test.access").contains("test.waypoint.http");
+        assertThat(levels.get("test.waypoint").getAsString()).isEqualTo("info");
+        assertThat(levels.get("test.waypoint.http").getAsString()).isEqualTo("debug");
+
+        levels = json(Http.post(admin.localAddress(), "/logging?test.waypoint=warn")).getAsJsonObject("levels");
+
+        assertThat(levels.get("test.waypoint").getAsString()).isEqualTo("warn");
+        assertThat(levels.get("test.access").getAsString()).isEqualTo("info");
+        assertThat(Logger.getLogger("test.waypoint.x").isLoggable(Level.INFO))
+                .isFalse();
+    }
+
+    @Test
+    void withoutLoggersLoggingListsTheRootAndOverriddenOnes() throws Exception {
+        AdminServer admin = start(AdminServer.builder().logLevels(LogLevels.readOnly("fake-backend", "read-only")));
+
+        JsonObject logging = json(Http.get(admin.localAddress(), "/logging"));
+
+        assertThat(logging.getAsJsonObject("levels").keySet()).first().isEqualTo("root");
+        assertThat(logging.getAsJsonObject("levels").keySet()).doesNotContain("dev.ambit.agent");
+    }
+
+    @Test
+    void extraRoutesAreServedBesideTheShellsOwn() throws Exception {
+        AdminServer admin = start(AdminServer.builder()
+                .route("GET", "/debug/routes", req -> Response.json("{\"routes\":" + req.query().size() + "}")));
+
+        assertThat(json(Http.get(admin.localAddress(), "/debug/routes?a=1")).get("routes").getAsInt()).isEqualTo(1);
+        assertThat(Http.get(admin.localAddress(), "/config_dump").statusCode()).isEqualTo(200);
+    }
+
+    @Test
+    void routesCannotTakeTheShellsPathsOrRepeat() {
+        AdminServer.Builder b = AdminServer.builder().route("GET", "/debug", req -> Response.text("ok\n"));
+
+        assertThatThrownBy(() -> b.route("GET", "/config_dump", req -> Response.text("mine\n")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("/config_dump");
+        assertThatThrownBy(() -> b.route("PUT", "/logging", req -> Response.text("mine\n")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("/logging");
+        assertThatThrownBy(() -> b.route("GET", "/debug", req -> Response.text("again\n")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("GET /debug");
     }
 
     @Test
     void unknownPathIs404AndWrongMethodIs405() throws Exception {
-        AdminServer admin = start(AdminServer.builder(state));
+        AdminServer admin = start(AdminServer.builder());
 
         assertThat(Http.get(admin.localAddress(), "/stats").statusCode()).isEqualTo(404);
         assertThat(Http.post(admin.localAddress(), "/config_dump").statusCode()).isEqualTo(405);
+    }
+
+    @Test
+    void readinessWithAFalseSupplierAnswers503NamingIt() throws Exception {
+        Readiness readiness = Readiness.builder()
+                .condition("always", () -> true)
+                .condition("routes loaded", () -> false)
+                .build();
+        try (StatsServer stats = StatsServer.builder(MetricsRegistry.create(), readiness)
+                .statsAddress(ANY_LOOPBACK)
+                .readinessAddress(ANY_LOOPBACK)
+                .start()) {
+            HttpResponse<String> r = Http.get(stats.readinessAddress(), "/healthz/ready");
+
+            assertThat(r.statusCode()).isEqualTo(503);
+            assertThat(r.body()).isEqualTo("not ready:\nroutes loaded\n");
+            assertThat(readiness.notReady()).containsExactly("routes loaded");
+        }
     }
 }

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.ambit.proxy.admin.ProxyLogging;
-import dev.ambit.proxy.state.ProxyState;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.net.InetAddress;
@@ -26,6 +25,8 @@ class LoggingEndpointTest {
     private static final InetSocketAddress ANY_LOOPBACK = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
     private static final String PROXY = "dev.ambit.agent.proxy";
     private static final String XDS = "dev.ambit.proxy.xds";
+    /** The loggers {@code /logging} lists besides the root (a proxy's own list, as the node agent's). */
+    private static final List<String> LOGGERS = List.of("dev.ambit.agent", PROXY, XDS, ProxyLogging.ACCESS_LOGGER);
 
     private final List<AdminServer> servers = new ArrayList<>();
     // JUL is global: whatever a test changes is put back afterwards.
@@ -38,7 +39,7 @@ class LoggingEndpointTest {
     }
 
     private AdminServer start(LogLevels levels) {
-        AdminServer.Builder b = AdminServer.builder(ProxyState.create()).address(ANY_LOOPBACK);
+        AdminServer.Builder b = AdminServer.builder().loggers(LOGGERS).address(ANY_LOOPBACK);
         if (levels != null) {
             b.logLevels(levels);
         }

@@ -1,0 +1,69 @@
+package dev.ambit.agent.admin;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.agent.inpod.InPodManager;
+import dev.ambit.common.json.JsonWriter;
+import dev.ambit.proxy.admin.AdminServer;
+import dev.ambit.proxy.admin.ConfigDumpSections;
+import dev.ambit.proxy.health.EndpointHealth;
+import dev.ambit.proxy.identity.CertificateManager;
+import dev.ambit.proxy.state.ProxyState;
+import dev.ambit.proxy.xds.XdsClient;
+import java.util.List;
+import java.util.function.Supplier;
+
+/**
+ * What the node agent's admin endpoint shows: its {@code /config_dump} sections, in this
+ * order, {@code generation}, {@code workloads} by uid, {@code services} by
+ * {@code <namespace>/<hostname>}, {@code policies} by {@code <namespace>/<name>},
+ * {@code certificates} (one per tracked identity), {@code endpoints} (the outbound endpoints'
+ * passive health), {@code pods} (the enrolled pods) and {@code xds} (connection state), see
+ * {@link ConfigDumpSections}; and the loggers {@code /logging} lists ({@link #LOGGERS}).
+ * {@code ambitctl config} reads this dump, so its shape is an interface.
+ */
+public final class AgentAdmin {
+
+    /** The loggers {@code GET /logging} lists: the agent's packages and its access log. */
+    public static final List<String> LOGGERS = List.of("dev.ambit.agent", "dev.ambit.proxy.admin",
+            "dev.ambit.proxy.health", "dev.ambit.proxy.identity", "dev.ambit.agent.inpod", "dev.ambit.agent.proxy",
+            "dev.ambit.proxy.authz", "dev.ambit.agent.redirect", "dev.ambit.proxy.state", "dev.ambit.proxy.telemetry",
+            "dev.ambit.proxy.xds", "ambit.access");
+
+    private AgentAdmin() {}
+
+    /**
+     * An admin server builder with the node agent's sections and loggers; the caller sets
+     * the address and starts it.
+     */
+    public static AdminServer.Builder builder(ProxyState state, XdsClient xds, CertificateManager certificates,
+            EndpointHealth endpointHealth, Supplier<List<InPodManager.Enrolled>> pods) {
+        requireNonNull(pods, "pods");
+        return AdminServer.builder()
+                .section("generation", ConfigDumpSections.generation(state))
+                .section("workloads", ConfigDumpSections.workloads(state))
+                .section("services", ConfigDumpSections.services(state))
+                .section("policies", ConfigDumpSections.policies(state))
+                .section("certificates", ConfigDumpSections.certificates(certificates))
+                .section("endpoints", ConfigDumpSections.endpoints(endpointHealth))
+                .section("pods", json -> writePods(json, pods.get()))
+                .section("xds", ConfigDumpSections.xds(xds))
+                .loggers(LOGGERS);
+    }
+
+    /** The pods this agent has enrolled. */
+    static void writePods(JsonWriter json, List<InPodManager.Enrolled> pods) {
+        json.open('[');
+        for (InPodManager.Enrolled p : pods) {
+            json.open('{')
+                    .key("pod").value(p.pod())
+                    .key("uid").value(p.uid())
+                    .key("workload").value(p.workloadUid())
+                    .key("identity").value(p.identity().uri())
+                    .key("addresses").open('[');
+            p.addresses().forEach(addr -> json.value(addr.getHostAddress()));
+            json.close(']').key("netns").value(p.netns()).close('}');
+        }
+        json.close(']');
+    }
+}
