@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import dev.ambit.common.config.Checks;
 import dev.ambit.common.config.Limits;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.MetricsRegistry;
@@ -82,11 +83,8 @@ public final class FolderSource implements ConfigSource {
      */
     public static FolderSource of(Path root, Duration settle, MetricsRegistry metrics) {
         requireNonNull(root, "root");
-        requireNonNull(settle, "settle");
+        Checks.notNegative(settle, "settle");
         requireNonNull(metrics, "metrics");
-        if (settle.isNegative()) {
-            throw new IllegalArgumentException("settle: " + settle + " (expected: >= 0)");
-        }
         return new FolderSource(root.toAbsolutePath().normalize(), settle, metrics);
     }
 

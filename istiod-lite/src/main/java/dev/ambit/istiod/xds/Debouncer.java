@@ -7,6 +7,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import dev.ambit.common.config.Checks;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -51,9 +52,7 @@ final class Debouncer<T> {
     static void checkTimes(Duration quietPeriod, Duration maxDelay) {
         requireNonNull(quietPeriod, "quietPeriod");
         requireNonNull(maxDelay, "maxDelay");
-        if (quietPeriod.isNegative()) {
-            throw new IllegalArgumentException("debounce quiet period: " + quietPeriod + " (expected: >= 0)");
-        }
+        Checks.notNegative(quietPeriod, "debounce quiet period");
         if (maxDelay.compareTo(quietPeriod) < 0) {
             throw new IllegalArgumentException("debounce max delay: " + maxDelay
                     + " (expected: >= the quiet period " + quietPeriod + ")");

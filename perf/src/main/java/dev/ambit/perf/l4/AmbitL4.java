@@ -144,7 +144,7 @@ final class AmbitL4 implements Scenario {
     String metrics(int node) {
         Node n = node == 1 ? node1 : node2;
         return Host.exec(10, "nsenter", "--net=" + n.netns(), "--", "curl", "-sf",
-                "http://127.0.0.1:15020/metrics").stdout();
+                "http://127.0.0.1:" + IstioPorts.MERGED_METRICS + "/metrics").stdout();
     }
 
     private void writeConfig(Path dir) throws Exception {

@@ -2,6 +2,7 @@ package dev.ambit.proxy.net;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.common.config.Checks;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.IoEventLoopGroup;
 import io.netty.channel.IoHandler;
@@ -144,9 +145,7 @@ public enum Transport {
      */
     public MultiThreadIoEventLoopGroup newEventLoopGroup(int threads, String threadNamePrefix) {
         requireNonNull(threadNamePrefix, "threadNamePrefix");
-        if (threads <= 0) {
-            throw new IllegalArgumentException("threads: " + threads + " (expected: > 0)");
-        }
+        Checks.positive(threads, "threads");
         if (!isAvailable()) {
             Throwable cause = unavailabilityCause();
             throw new IllegalStateException(configName + " is not available on this host: " + cause

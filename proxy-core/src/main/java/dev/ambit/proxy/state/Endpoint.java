@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import dev.ambit.api.workload.Workload;
 import dev.ambit.api.workload.WorkloadStatus;
+import dev.ambit.common.config.Checks;
 
 /**
  * A workload backing a service port, with the port the workload listens on for it.
@@ -16,9 +17,7 @@ public record Endpoint(Workload workload, int targetPort) {
 
     public Endpoint {
         requireNonNull(workload, "workload");
-        if (targetPort <= 0 || targetPort > 65535) {
-            throw new IllegalArgumentException("targetPort: " + targetPort + " (expected: 1-65535)");
-        }
+        Checks.port(targetPort, "targetPort");
     }
 
     /** Whether the control plane reports the workload ready to serve. */
