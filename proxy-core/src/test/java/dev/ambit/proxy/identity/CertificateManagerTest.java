@@ -167,12 +167,14 @@ class CertificateManagerTest {
 
     @Test
     void forgetStopsRenewalAndDropsTheGauge() throws Exception {
-        start(Duration.ofSeconds(2));
+        // Renewal would come at half life (2 s); the wait after forget passes that point. A
+        // shorter TTL let a loaded machine renew between the fetch and the forget.
+        start(Duration.ofSeconds(4));
         manager.fetch(FRONTEND).get(10, TimeUnit.SECONDS);
         assertThat(metrics.scrape()).contains(FRONTEND.uri());
 
         manager.forget(FRONTEND);
-        Thread.sleep(1_500);
+        Thread.sleep(2_500);
 
         assertThat(manager.identities()).isEmpty();
         assertThat(manager.current(FRONTEND)).isEmpty();
