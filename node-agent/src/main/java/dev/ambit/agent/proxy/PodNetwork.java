@@ -43,29 +43,8 @@ public interface PodNetwork extends SocketFactory {
 
     /** Sockets of {@code transport} in the caller's own namespace: tests, and host-network pods. */
     static PodNetwork host(String podUid, Transport transport) {
-        requireNonNull(podUid, "podUid");
-        requireNonNull(transport, "transport");
-        return new PodNetwork() {
-            @Override
-            public String podUid() {
-                return podUid;
-            }
-
-            @Override
-            public Transport transport() {
-                return transport;
-            }
-
-            @Override
-            public ServerSocketChannel newServerChannel() {
-                return transport.newServerChannel();
-            }
-
-            @Override
-            public SocketChannel newChannel() {
-                return transport.newChannel();
-            }
-        };
+        SocketFactory sockets = SocketFactory.host(podUid, transport);
+        return of(podUid, transport, sockets::newServerChannel, sockets::newChannel);
     }
 
     /** As {@link #namespace(String, Path, Transport)} with {@link Transport#EPOLL}. */
@@ -85,6 +64,21 @@ public interface PodNetwork extends SocketFactory {
         requireNonNull(podUid, "podUid");
         requireNonNull(netns, "netns");
         requireNonNull(transport, "transport");
+        return of(podUid, transport, () -> in(podUid, netns, transport::newServerChannel),
+                () -> in(podUid, netns, transport::newChannel));
+    }
+
+    private static <T> T in(String podUid, Path netns, Supplier<T> create) {
+        try {
+            return NetNs.callIn(netns, create::get);
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot create a socket in pod " + podUid + "'s network namespace "
+                    + netns + ": " + e.getMessage() + " (is the pod still running?)", e);
+        }
+    }
+
+    private static PodNetwork of(String podUid, Transport transport, Supplier<ServerSocketChannel> servers,
+                                 Supplier<SocketChannel> clients) {
         return new PodNetwork() {
             @Override
             public String podUid() {
@@ -98,21 +92,17 @@ public interface PodNetwork extends SocketFactory {
 
             @Override
             public ServerSocketChannel newServerChannel() {
-                return in(transport::newServerChannel);
+                return servers.get();
             }
 
             @Override
             public SocketChannel newChannel() {
-                return in(transport::newChannel);
+                return clients.get();
             }
 
-            private <T> T in(Supplier<T> create) {
-                try {
-                    return NetNs.callIn(netns, create::get);
-                } catch (Exception e) {
-                    throw new IllegalStateException("cannot create a socket in pod " + podUid + "'s network namespace "
-                            + netns + ": " + e.getMessage() + " (is the pod still running?)", e);
-                }
+            @Override
+            public String toString() {
+                return "PodNetwork(" + podUid + ", " + transport + ")";
             }
         };
     }
