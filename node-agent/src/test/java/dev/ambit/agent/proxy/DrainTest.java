@@ -72,7 +72,7 @@ class DrainTest {
     final TwoAgents agents = TwoAgents.builder()
             .transport(transport()) // a subclass's override: it reads no field of the subclass
             .podAddresses("127.0.0.1", "127.0.0.2")
-            .app(TwoAgents.Echo::new)
+            .app(TestServers.EchoHandler::new)
             .originalDestinations(ch -> Optional.of(outside.address())) // outside the mesh: passthrough
             .build();
     final List<AutoCloseable> closeables = new ArrayList<>();

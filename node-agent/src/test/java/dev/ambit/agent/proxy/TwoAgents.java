@@ -466,27 +466,6 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
         }
     }
 
-    /** Echoes, and half-closes after the client's FIN. */
-    static final class Echo extends ChannelInboundHandlerAdapter {
-        @Override
-        public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            ctx.writeAndFlush(msg);
-        }
-
-        @Override
-        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-            if (evt instanceof ChannelInputShutdownEvent) {
-                ((DuplexChannel) ctx.channel()).shutdownOutput();
-            }
-            ReferenceCountUtil.release(evt);
-        }
-
-        @Override
-        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            ctx.close();
-        }
-    }
-
     // ---------------------------------------------------------------- builder
 
     /** Builds a {@link TwoAgents}; every setting has a default fitting the two-node case. */

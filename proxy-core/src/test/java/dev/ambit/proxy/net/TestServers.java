@@ -32,6 +32,30 @@ public final class TestServers {
 
     private TestServers() {}
 
+    /**
+     * The echo of a child channel with {@code ALLOW_HALF_CLOSURE}: writes back each read at
+     * once and answers the client's FIN with a FIN. {@link Echo}'s handler, and any test app's.
+     */
+    public static final class EchoHandler extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ctx.writeAndFlush(msg); // the write owns and releases msg
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof ChannelInputShutdownEvent) {
+                ((DuplexChannel) ctx.channel()).shutdownOutput();
+            }
+            ReferenceCountUtil.release(evt);
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            ctx.close();
+        }
+    }
+
     /** A TCP echo server that answers a FIN with a FIN; counts accepted and open connections. */
     public static final class Echo implements AutoCloseable {
         public final AtomicInteger accepts = new AtomicInteger();
@@ -51,25 +75,7 @@ public final class TestServers {
                             accepts.incrementAndGet();
                             open.incrementAndGet();
                             ch.closeFuture().addListener(f -> open.decrementAndGet());
-                            ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
-                                @Override
-                                public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                                    ctx.writeAndFlush(msg); // the write owns and releases msg
-                                }
-
-                                @Override
-                                public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-                                    if (evt instanceof ChannelInputShutdownEvent) {
-                                        ((DuplexChannel) ctx.channel()).shutdownOutput();
-                                    }
-                                    ReferenceCountUtil.release(evt);
-                                }
-
-                                @Override
-                                public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-                                    ctx.close();
-                                }
-                            });
+                            ch.pipeline().addLast(new EchoHandler());
                         }
                     })
                     .bind(bind).syncUninterruptibly().channel();
