@@ -2,8 +2,6 @@ package dev.ambit.proxy.state;
 
 import static java.util.Objects.requireNonNull;
 
-import com.google.protobuf.Any;
-import com.google.protobuf.InvalidProtocolBufferException;
 import dev.ambit.api.TypeUrls;
 import dev.ambit.api.security.Authorization;
 import dev.ambit.api.workload.Address;
@@ -327,9 +325,8 @@ public final class ProxyState implements PolicyLookup {
         }
 
         @Override
-        public T parse(Any resource) throws InvalidProtocolBufferException {
-            // unpack() checks the type URL: a wrong message type is an error, not garbage.
-            return resource.unpack(type);
+        public Class<T> messageType() {
+            return type;
         }
 
         @Override

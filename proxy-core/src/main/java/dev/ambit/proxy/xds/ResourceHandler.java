@@ -23,12 +23,18 @@ public interface ResourceHandler<T extends Message> {
     /** The type URL handled, e.g. {@link dev.ambit.api.TypeUrls#ADDRESS}; one handler per type URL. */
     String typeUrl();
 
+    /** The message class of {@link #typeUrl()}'s resources. */
+    Class<T> messageType();
+
     /**
-     * Parses one resource body of {@link #typeUrl()}.
+     * Parses one resource body of {@link #typeUrl()}: unpacks a {@link #messageType()}.
      *
      * @throws InvalidProtocolBufferException if it is not a {@code T}; the response is NACKed
      */
-    T parse(Any resource) throws InvalidProtocolBufferException;
+    default T parse(Any resource) throws InvalidProtocolBufferException {
+        // unpack() checks the body's own type URL: a wrong message type is an error, not garbage.
+        return resource.unpack(messageType());
+    }
 
     /**
      * Applies one response: adds or replaces the resources in {@code updates} (name →

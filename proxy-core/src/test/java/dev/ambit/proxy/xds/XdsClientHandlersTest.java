@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.Any;
-import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import dev.ambit.api.TypeUrls;
 import dev.ambit.api.workload.Address;
@@ -195,8 +194,8 @@ class XdsClientHandlersTest {
         }
 
         @Override
-        public T parse(Any resource) throws InvalidProtocolBufferException {
-            return resource.unpack(type);
+        public Class<T> messageType() {
+            return type;
         }
 
         @Override
