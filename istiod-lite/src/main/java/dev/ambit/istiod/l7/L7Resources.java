@@ -1,0 +1,73 @@
+package dev.ambit.istiod.l7;
+
+import static java.util.Objects.requireNonNull;
+
+import com.google.protobuf.Message;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The Envoy resources istiod-lite's L7 translation produced from one config snapshot:
+ * per waypoint ({@code "NS/NAME"}) and for proxyless gRPC clients, each as
+ * type URL → resource name → message. Immutable.
+ */
+public final class L7Resources {
+
+    private static final L7Resources EMPTY = new L7Resources(Map.of(), Map.of(), List.of());
+
+    private final Map<String, Map<String, Map<String, Message>>> waypoints;
+    private final Map<String, Map<String, Message>> grpc;
+    private final List<String> warnings;
+
+    private L7Resources(Map<String, Map<String, Map<String, Message>>> waypoints,
+                       Map<String, Map<String, Message>> grpc, List<String> warnings) {
+        this.waypoints = waypoints;
+        this.grpc = grpc;
+        this.warnings = warnings;
+    }
+
+    /** Copies its arguments (deeply, to immutable maps in the iteration order given). */
+    public static L7Resources of(Map<String, Map<String, Map<String, Message>>> waypoints,
+                                 Map<String, Map<String, Message>> grpc, List<String> warnings) {
+        requireNonNull(waypoints, "waypoints");
+        requireNonNull(grpc, "grpc");
+        requireNonNull(warnings, "warnings");
+        var w = new java.util.LinkedHashMap<String, Map<String, Map<String, Message>>>();
+        waypoints.forEach((k, v) -> w.put(k, copy(v)));
+        return new L7Resources(java.util.Collections.unmodifiableMap(w), copy(grpc), List.copyOf(warnings));
+    }
+
+    public static L7Resources empty() {
+        return EMPTY;
+    }
+
+    private static Map<String, Map<String, Message>> copy(Map<String, Map<String, Message>> byType) {
+        var out = new java.util.LinkedHashMap<String, Map<String, Message>>();
+        byType.forEach((type, byName) -> out.put(type,
+                java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(byName))));
+        return java.util.Collections.unmodifiableMap(out);
+    }
+
+    /** One waypoint's resources by type URL; empty when this waypoint is unknown. */
+    public Map<String, Map<String, Message>> forWaypoint(String namespace, String name) {
+        requireNonNull(namespace, "namespace");
+        requireNonNull(name, "name");
+        return waypoints.getOrDefault(namespace + "/" + name, Map.of());
+    }
+
+    /** What proxyless gRPC clients are served, by type URL. */
+    public Map<String, Map<String, Message>> forGrpc() {
+        return grpc;
+    }
+
+    /** {@code "NS/NAME"} of every waypoint that has resources. */
+    public Set<String> waypoints() {
+        return waypoints.keySet();
+    }
+
+    /** What the translation left out or rejected: object, field and reason, one line each. */
+    public List<String> warnings() {
+        return warnings;
+    }
+}

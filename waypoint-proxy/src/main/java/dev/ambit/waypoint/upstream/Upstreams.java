@@ -1,0 +1,27 @@
+package dev.ambit.waypoint.upstream;
+
+import java.net.InetSocketAddress;
+import java.util.Set;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * The cluster manager: the one place where an endpoint of a cluster is picked and a
+ * connection to it is opened or reused (HBONE through proxy-core's HbonePool when the
+ * endpoint's {@code envoy.transport_socket_match} metadata has {@code tunnel: http},
+ * plaintext otherwise). Failures complete exceptionally with {@link UpstreamException}.
+ */
+public interface Upstreams {
+
+    /**
+     * Sends one buffered request to an endpoint of {@code request.cluster()} and completes
+     * with the whole response. Takes ownership of the request message (releases it).
+     */
+    CompletionStage<UpstreamResponse> send(UpstreamRequest request);
+
+    /**
+     * Opens a byte tunnel (TCP proxy, an upgraded WebSocket) to an endpoint of
+     * {@code cluster}, or to {@code originalDestination} for an ORIGINAL_DST cluster.
+     */
+    CompletionStage<UpstreamTunnel> open(String cluster, InetSocketAddress originalDestination,
+                                        Set<InetSocketAddress> excludedHosts);
+}
