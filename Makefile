@@ -35,7 +35,7 @@ help:
 	@echo "make bench-l4 / bench-jmh  one half of it (BENCH_ARGS=--pin ..., JMH_ARGS=...)"
 	@echo "make bench-capture  capture benchmark: eBPF vs iptables REDIRECT vs none"
 	@echo "make bench-xds  istiod-lite at scale: simulated node agents against delta xDS"
-	@echo "make images  OCI archives of istiod-lite, node-agent, ambitctl in images/target/archives (IMAGES_ARGS=--push REGISTRY)"
+	@echo "make images  OCI archives of istiod-lite, node-agent, waypoint, ambitctl in images/target/archives (IMAGES_ARGS=--push REGISTRY)"
 	@echo "make images-test  build the images, then podman load and run each (root)"
 	@echo "make bpf     compile the eBPF programs only"
 	@echo "make bindings  regenerate the FFM bindings from native-bindings/gen/*.decl"

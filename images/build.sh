@@ -35,7 +35,7 @@ for tool in java jlink jdeps; do
 done
 arch="$(dpkg --print-architecture)"
 multiarch="$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)"
-components=(istiod-lite node-agent ambitctl)
+components=(istiod-lite node-agent waypoint-proxy ambitctl)
 for c in "${components[@]}" images; do
   [[ -f "$repo/$c/target/$c.jar" ]] || { echo "images/build.sh: $repo/$c/target/$c.jar is not built: mvn -B -q package -DskipTests" >&2; exit 1; }
 done

@@ -89,9 +89,10 @@ public final class ImageBuild {
                         List.of(IstioPorts.HBONE, IstioPorts.MERGED_METRICS, IstioPorts.HEALTH), true),
                 new Component("ambitctl", "ambitctl/target/ambitctl.jar",
                         "Ambit's command line", USER, cliJvm, List.of(), false),
-                // The waypoint / ingress gateway (L7) has no module yet (issue 17): its image
-                // goes here, with the gateway chart's image slot already pointing at it.
-                new Component("waypoint", null, "Ambit's waypoint and ingress gateway (not built yet)", USER,
+                // The waypoint (and, with issue 16, the ingress gateway): the L7 engine. The
+                // gateway chart's and istiod-lite's deployer's image slot "waypoint" points here.
+                new Component("waypoint", "waypoint-proxy/target/waypoint-proxy.jar",
+                        "Ambit's waypoint: HBONE in, L7 routing, retries, timeouts, faults, HBONE out", USER,
                         controlPlaneJvm, List.of(IstioPorts.HBONE, IstioPorts.HEALTH, IstioPorts.PROMETHEUS), false));
     }
 
