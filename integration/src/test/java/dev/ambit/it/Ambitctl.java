@@ -161,7 +161,7 @@ final class Ambitctl {
      * sources (Maven does that when a dependency module was rebuilt) is not a stale jar.
      */
     static void requireFreshJars() {
-        for (String module : List.of("ambitctl", "istiod-lite", "node-agent")) {
+        for (String module : List.of("ambitctl", "istiod-lite", "node-agent", "waypoint-proxy")) {
             Path jar = REPO.resolve(module).resolve("target").resolve(module + ".jar");
             Path classes = REPO.resolve(module).resolve("target").resolve("classes");
             if (!Files.isRegularFile(jar)) {
