@@ -296,12 +296,13 @@ final class Http1Pool {
             boolean keepAlive = !closeAfter && HttpUtil.isKeepAlive(response)
                     && status.code() != HttpResponseStatus.SWITCHING_PROTOCOLS.code();
             stripHopByHop(response.headers());
-            exchange.succeed(response);
+            // Back in the pool before the caller hears of the response: its next request finds it idle.
             if (keepAlive) {
                 release(this);
             } else {
                 ctx.close();
             }
+            exchange.succeed(response);
         }
 
         @Override
