@@ -40,12 +40,15 @@ final class Exchange {
         return request;
     }
 
-    /** What to do if the exchange fails from outside (timeout) while {@code abandon}'s carrier holds it. */
+    /**
+     * What to do if the exchange fails from outside (timeout) while {@code abandon}'s carrier
+     * holds it; run at once if it already failed. {@code null}: the carrier let go of it.
+     */
     void onAbandon(Runnable abandon) {
         boolean run;
         synchronized (this) {
             this.abandon = abandon;
-            run = result.isDone() && !succeeded();
+            run = abandon != null && result.isDone() && !succeeded();
         }
         if (run) {
             abandon.run();

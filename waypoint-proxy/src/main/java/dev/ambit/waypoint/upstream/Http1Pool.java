@@ -48,6 +48,7 @@ final class Http1Pool {
     private final Duration idleTimeout;
     private final int maxResponseBytes;
     private final ArrayDeque<Connection> idle = new ArrayDeque<>();
+    private boolean closed;
     private int open;
     private long opened;
     private long reused;
@@ -67,31 +68,45 @@ final class Http1Pool {
         Connection c = takeIdle();
         if (c != null) {
             metrics.reused(exchange.cluster);
-            c.channel.eventLoop().execute(() -> c.start(exchange));
+            // An idle connection the server closed meanwhile carried nothing: a new one takes the request.
+            c.channel.eventLoop().execute(() -> c.start(exchange, () -> connect(exchange, connectTimeout, loop)));
             return;
         }
+        connect(exchange, connectTimeout, loop);
+    }
+
+    private void connect(Exchange exchange, Duration connectTimeout, EventLoop loop) {
         connector.connect(endpoint, connectTimeout, loop, false).whenComplete((ch, error) -> {
             if (error != null) {
                 exchange.fail(UpstreamMetrics.asUpstream(endpoint.address(), error));
                 return;
             }
-            Connection conn = new Connection(ch);
-            synchronized (this) {
-                open++;
-                opened++;
-            }
             metrics.connectionOpened(exchange.cluster, "http1", endpoint.hbone());
-            ch.closeFuture().addListener(f -> gone(conn));
-            ch.pipeline().addLast("http1-codec", new HttpClientCodec());
-            ch.pipeline().addLast("http1-aggregator", new HttpObjectAggregator(maxResponseBytes));
-            ch.pipeline().addLast("http1-exchange", conn);
-            ch.config().setAutoRead(true); // an idle connection notices the server's close
+            Connection conn = attach(ch);
             if (exchange.isDone()) {
                 release(conn); // timed out while connecting: the connection serves the next request
             } else {
-                conn.start(exchange);
+                conn.start(exchange, null);
             }
         });
+    }
+
+    /**
+     * Makes {@code ch} (connected, bytes in and out, on its event loop) one of this pool's
+     * connections: the HTTP/1.1 client codec, the response aggregator, the exchange handler.
+     */
+    Connection attach(Channel ch) {
+        Connection conn = new Connection(ch);
+        synchronized (this) {
+            open++;
+            opened++;
+        }
+        ch.closeFuture().addListener(f -> gone(conn));
+        ch.pipeline().addLast("http1-codec", new HttpClientCodec());
+        ch.pipeline().addLast("http1-aggregator", new HttpObjectAggregator(maxResponseBytes));
+        ch.pipeline().addLast("http1-exchange", conn);
+        ch.config().setAutoRead(true); // an idle connection notices the server's close
+        return conn;
     }
 
     private synchronized Connection takeIdle() {
@@ -109,7 +124,7 @@ final class Http1Pool {
     private void release(Connection c) {
         boolean keep;
         synchronized (this) {
-            keep = c.channel.isActive() && idle.size() < maxIdle;
+            keep = !closed && c.channel.isActive() && idle.size() < maxIdle;
             if (keep) {
                 idle.addFirst(c);
                 c.idleTimer = c.channel.eventLoop().schedule(() -> expire(c), idleTimeout.toNanos(),
@@ -149,10 +164,11 @@ final class Http1Pool {
         return idle.size();
     }
 
-    /** Closes the idle connections (busy ones close when their exchange ends: they are not taken back). */
+    /** Closes the idle connections; busy ones close when their exchange ends (they are not taken back). */
     void close() {
         List<Connection> all;
         synchronized (this) {
+            closed = true;
             all = List.copyOf(idle);
             idle.clear();
         }
@@ -220,11 +236,10 @@ final class Http1Pool {
     }
 
     /** One connection and its current exchange; runs on the channel's event loop. */
-    private final class Connection extends ChannelInboundHandlerAdapter {
+    final class Connection extends ChannelInboundHandlerAdapter {
         final Channel channel;
         volatile ScheduledFuture<?> idleTimer;
         private Exchange current;
-        private boolean closeAfter;
 
         Connection(Channel channel) {
             this.channel = channel;
@@ -238,7 +253,15 @@ final class Http1Pool {
             }
         }
 
-        void start(Exchange exchange) {
+        /**
+         * Sends {@code exchange}'s request (on the loop); when the connection turns out closed
+         * before anything was written, {@code stale} (if given) sends it elsewhere.
+         */
+        void start(Exchange exchange, Runnable stale) {
+            if (!channel.isActive() && stale != null && !exchange.isDone()) {
+                stale.run();
+                return;
+            }
             FullHttpRequest request = exchange.takeRequest();
             if (request == null) {
                 release(this); // the exchange ended meanwhile (timeout); nothing was sent here
@@ -252,11 +275,8 @@ final class Http1Pool {
             }
             current = exchange;
             exchange.onAbandon(() -> Connector.abort(channel));
-            closeAfter = !HttpUtil.isKeepAlive(request);
+            // The downstream's Connection header is about the downstream connection; this one is ours.
             toHttp1(request);
-            if (closeAfter) {
-                request.headers().set(HttpHeaderNames.CONNECTION, "close");
-            }
             channel.writeAndFlush(request).addListener((ChannelFuture w) -> {
                 if (!w.isSuccess() && current == exchange) {
                     current = null;
@@ -293,9 +313,15 @@ final class Http1Pool {
                 return;
             }
             current = null;
-            boolean keepAlive = !closeAfter && HttpUtil.isKeepAlive(response)
+            boolean keepAlive = HttpUtil.isKeepAlive(response)
                     && status.code() != HttpResponseStatus.SWITCHING_PROTOCOLS.code();
             stripHopByHop(response.headers());
+            exchange.onAbandon(null); // its timeout must not close the connection the next request gets
+            if (exchange.isDone()) {
+                response.release(); // timed out just now: its abandon is closing this connection
+                ctx.close();
+                return;
+            }
             // Back in the pool before the caller hears of the response: its next request finds it idle.
             if (keepAlive) {
                 release(this);

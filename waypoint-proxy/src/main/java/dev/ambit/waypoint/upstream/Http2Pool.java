@@ -55,6 +55,7 @@ final class Http2Pool {
     private final Duration idleTimeout;
     private final int maxResponseBytes;
     private final List<Connection> connections = new ArrayList<>();
+    private boolean closed;
     private long opened;
     private long streams;
 
@@ -90,6 +91,7 @@ final class Http2Pool {
             }
             if (target == null) {
                 target = new Connection();
+                target.draining = closed; // a pool dropped meanwhile: this connection serves this request only
                 connections.add(target);
                 opened++;
                 dial = true;
@@ -150,16 +152,19 @@ final class Http2Pool {
         return n;
     }
 
+    /**
+     * Takes no new stream: each connection closes (GOAWAY first, from the codec) once its
+     * streams ended, at once when it carries none; a connecting one closes when it is up.
+     */
     void close() {
         List<Connection> all;
         synchronized (this) {
+            closed = true;
             all = List.copyOf(connections);
+            connections.clear();
+            all.forEach(c -> c.draining = true);
         }
-        for (Connection c : all) {
-            if (c.channel != null) {
-                c.channel.close();
-            }
-        }
+        all.forEach(Connection::maybeIdle);
     }
 
     synchronized void dump(JsonWriter json) {
