@@ -30,6 +30,7 @@ import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.ScheduledFuture;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -79,7 +80,7 @@ final class Http2Pool {
                 if (c.draining) {
                     continue;
                 }
-                if (c.channel == null) {
+                if (!c.ready) {
                     target = c; // still connecting: wait for it rather than opening another
                     break;
                 }
@@ -98,7 +99,7 @@ final class Http2Pool {
             }
             target.active++;
             target.cancelIdleTimer();
-            if (target.channel == null) {
+            if (!target.ready) {
                 target.waiting.add(exchange);
             }
         }
@@ -113,6 +114,8 @@ final class Http2Pool {
     }
 
     private void dial(Connection c, String cluster, Duration connectTimeout, EventLoop loop) {
+        c.connectTimeout = connectTimeout;
+        c.loop = loop;
         connector.connect(endpoint, connectTimeout, loop, false).whenComplete((ch, error) -> {
             List<Exchange> waiting;
             if (error != null) {
@@ -130,15 +133,17 @@ final class Http2Pool {
                     .initialSettings(Http2Settings.defaultSettings().pushEnabled(false)).build());
             ch.pipeline().addLast("h2-multiplex", new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
             ch.pipeline().addLast("h2-connection", c);
-            ch.closeFuture().addListener(f -> c.closed());
-            ch.config().setAutoRead(true);
             synchronized (this) {
                 c.channel = ch;
-                waiting = List.copyOf(c.waiting);
-                c.waiting.clear();
             }
-            waiting.forEach(c::openStream);
-            c.maybeIdle();
+            ch.closeFuture().addListener(f -> c.closed());
+            // Streams wait for the server's first SETTINGS (its stream limit), within the connect timeout.
+            ch.eventLoop().schedule(() -> {
+                if (!c.ready) {
+                    ch.close();
+                }
+            }, connectTimeout.toNanos(), TimeUnit.NANOSECONDS);
+            ch.config().setAutoRead(true);
         });
     }
 
@@ -176,7 +181,7 @@ final class Http2Pool {
         json.key("connections").open('[');
         for (Connection c : connections) {
             json.open('{');
-            json.key("state").value(c.channel == null ? "connecting" : c.draining ? "draining" : "ready");
+            json.key("state").value(!c.ready ? "connecting" : c.draining ? "draining" : "ready");
             json.key("active_streams").value(c.active);
             json.key("max_streams").value(c.maxStreams == Integer.MAX_VALUE ? -1 : c.maxStreams);
             json.close('}');
@@ -189,6 +194,10 @@ final class Http2Pool {
     private final class Connection extends ChannelInboundHandlerAdapter {
         final ArrayDeque<Exchange> waiting = new ArrayDeque<>();
         volatile Channel channel;
+        Duration connectTimeout;
+        EventLoop loop;
+        /** The server's first SETTINGS arrived: streams may open. */
+        boolean ready;
         int active;
         int maxStreams = Integer.MAX_VALUE;
         boolean draining;
@@ -278,11 +287,38 @@ final class Http2Pool {
         }
 
         void closed() {
+            List<Exchange> stranded;
             synchronized (Http2Pool.this) {
                 draining = true;
                 connections.remove(this);
                 cancelIdleTimer();
+                stranded = List.copyOf(waiting);
+                waiting.clear();
             }
+            UpstreamException e = Failures.connect(endpoint.address(), new IOException(
+                    "HTTP/2 connection closed before the server's SETTINGS"));
+            stranded.forEach(x -> x.fail(e));
+        }
+
+        /** The first SETTINGS: the waiting requests open streams up to the limit; the others go elsewhere. */
+        private void ready() {
+            List<Exchange> now = new ArrayList<>();
+            List<Exchange> elsewhere = new ArrayList<>();
+            synchronized (Http2Pool.this) {
+                ready = true;
+                int room = maxStreams - (active - waiting.size());
+                for (Exchange x; (x = waiting.poll()) != null; ) {
+                    if (room-- > 0) {
+                        now.add(x);
+                    } else {
+                        active--;
+                        elsewhere.add(x);
+                    }
+                }
+            }
+            now.forEach(this::openStream);
+            elsewhere.forEach(x -> send(x, connectTimeout, loop));
+            maybeIdle();
         }
 
         @Override
@@ -290,10 +326,15 @@ final class Http2Pool {
             try {
                 if (msg instanceof Http2SettingsFrame settings) {
                     Long max = settings.settings().maxConcurrentStreams();
-                    if (max != null) {
-                        synchronized (Http2Pool.this) {
+                    boolean first;
+                    synchronized (Http2Pool.this) {
+                        if (max != null) {
                             maxStreams = (int) Math.min(max, Integer.MAX_VALUE);
                         }
+                        first = !ready;
+                    }
+                    if (first) {
+                        ready();
                     }
                 } else if (msg instanceof Http2GoAwayFrame) {
                     synchronized (Http2Pool.this) {

@@ -177,6 +177,22 @@ class ClusterManagerTest {
     }
 
     @Test
+    void http2OpensAnotherConnectionBeyondTheServersStreamLimit() throws Exception {
+        Backends.Server h2 = new Backends.Server(loops, "127.0.0.1", true, 2, (ctx, request) ->
+                ctx.executor().schedule(() -> ctx.writeAndFlush(Backends.text("ok")), 200, TimeUnit.MILLISECONDS));
+        closeables.add(h2);
+        configure(new TestConfig(1).cluster(TestConfig.http2(C), TestConfig.endpoint(h2.address())));
+        List<CompletionStage<UpstreamResponse>> all = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            all.add(send(C, get("/" + i), Set.of(), Duration.ofSeconds(5)));
+        }
+        for (CompletionStage<UpstreamResponse> s : all) {
+            assertThat(body(s)).isEqualTo("ok");
+        }
+        assertThat(h2.accepts.get()).as("2 streams per connection").isEqualTo(3);
+    }
+
+    @Test
     void useDownstreamProtocolSendsHttp2OnlyForHttp2Requests() throws Exception {
         Backends.Server h2 = server(true, Backends.ok("h2"));
         Backends.Server h1 = server(false, Backends.ok("h1"));
