@@ -11,10 +11,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 import java.util.function.Predicate;
 
 /**
@@ -138,7 +140,7 @@ public final class EndpointPicker {
      * Forgets clusters for which {@code present} is false and, in those kept, idle counters
      * of endpoints no longer listed by {@code endpoints}; called when the configuration changes.
      */
-    public void retain(Predicate<String> present, java.util.function.Function<String, Set<InetSocketAddress>> endpoints) {
+    public void retain(Predicate<String> present, Function<String, Set<InetSocketAddress>> endpoints) {
         clusters.keySet().removeIf(name -> !present.test(name));
         clusters.forEach((name, s) -> {
             Set<InetSocketAddress> listed = endpoints.apply(name);
@@ -149,7 +151,7 @@ public final class EndpointPicker {
     /** The picker's state per cluster: cursor, panics, UH count, outstanding requests per endpoint. */
     public void dump(JsonWriter json) {
         json.open('{');
-        for (Map.Entry<String, ClusterState> c : new java.util.TreeMap<>(clusters).entrySet()) {
+        for (Map.Entry<String, ClusterState> c : new TreeMap<>(clusters).entrySet()) {
             ClusterState s = c.getValue();
             json.key(c.getKey()).open('{');
             json.key("round_robin_cursor").value(s.cursor.get());

@@ -134,6 +134,27 @@ class ClusterManagerTest {
     }
 
     @Test
+    void http1IdleConnectionsAreBoundedInNumberAndTime() throws Exception {
+        Backends.Server a = server(false, (ctx, request) ->
+                ctx.executor().schedule(() -> ctx.writeAndFlush(Backends.text("a")), 100, TimeUnit.MILLISECONDS));
+        configure(new TestConfig(1).cluster(TestConfig.http1(C), TestConfig.endpoint(a.address())));
+        manager.close();
+        manager = ClusterManager.builder(config::get, network, loops).metrics(metrics)
+                .maxIdleConnectionsPerEndpoint(1).idleTimeout(Duration.ofSeconds(1)).build();
+        List<CompletionStage<UpstreamResponse>> all = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            all.add(send(C, get("/"), Set.of(), Duration.ZERO));
+        }
+        for (CompletionStage<UpstreamResponse> s : all) {
+            assertThat(body(s)).isEqualTo("a");
+        }
+        assertThat(a.accepts.get()).as("one connection per concurrent request").isEqualTo(3);
+        Eventually.eventually(() -> a.open.get() == 1); // one idle connection kept
+        Eventually.eventually(() -> a.open.get() == 0); // and closed after the idle timeout
+        assertThat(manager.openConnections(a.address())).isZero();
+    }
+
+    @Test
     void http1ConnectionCloseIsNotReused() throws Exception {
         Backends.Server a = server(false, (ctx, request) -> {
             FullHttpResponse r = Backends.text("bye");
