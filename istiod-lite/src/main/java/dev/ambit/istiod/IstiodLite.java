@@ -287,7 +287,8 @@ public final class IstiodLite implements AutoCloseable {
                 throw new IllegalArgumentException("--node-agent-sa: " + config.nodeAgentServiceAccount()
                         + " (expected: <namespace>/<service account>)");
             }
-            return TokenReviewAuthenticator.of(kubernetes(), sa[0], sa[1]);
+            // withWorkloads: a waypoint obtains its own identity with its pod's token (deploy.WaypointDeployer).
+            return TokenReviewAuthenticator.of(kubernetes(), sa[0], sa[1]).withWorkloads();
         }
         log.warn("no --node-credentials: the CA refuses every certificate request");
         return headers -> Authentication.denied("this istiod-lite has no node credentials "
