@@ -4,7 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ambit.common.backoff.Backoff;
 import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.istiod.config.ConfigError;
 import dev.ambit.istiod.config.ConfigSnapshot;
+import dev.ambit.istiod.config.ConfigSource;
+import dev.ambit.istiod.config.kube.KubernetesSource;
 import dev.ambit.istiod.config.Kind;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConfigMap;
@@ -406,6 +409,51 @@ class WaypointDeployerTest {
             Thread.sleep(20);
         }
         assertThat(WaypointStatus.isProgrammed(gateway("waypoint").getStatus())).isTrue();
+    }
+
+    @Test
+    void fedByTheKubernetesSourceItsOwnStatusWritesDoNotLoop() throws Exception {
+        deployer.close();
+        MetricsRegistry m = MetricsRegistry.create();
+        deployer = WaypointDeployer.builder(Fabric8ClusterWriter.of(client), m)
+                .image("waypoint:test").istiodAddress("istiod.istio-system.svc:15012")
+                .pendingBackoff(Backoff.of(Duration.ofMillis(50), Duration.ofMillis(200)))
+                .build();
+        deployer.start();
+        createGateway("waypoint", "istio-waypoint", 15008, "HBONE");
+        try (KubernetesSource source = KubernetesSource.builder(m).config(client.getConfiguration())
+                .debounce(Duration.ofMillis(20)).build()) {
+            source.start(new ConfigSource.Listener() {
+                @Override
+                public void onSnapshot(ConfigSnapshot snapshot) {
+                    deployer.onSnapshot(snapshot);
+                }
+
+                @Override
+                public void onRejected(List<ConfigError> errors) {
+                    assertThat(errors).isEmpty();
+                }
+            });
+            long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+            while (client.apps().deployments().inNamespace(NS).withName("waypoint").get() == null
+                    && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            clusterAllocates("waypoint", "10.96.0.23");
+            while (!WaypointStatus.isProgrammed(gateway("waypoint").getStatus()) && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertThat(WaypointStatus.isProgrammed(gateway("waypoint").getStatus())).isTrue();
+
+            // Each status write comes back as a Gateway update; the deployer finds nothing to change.
+            Thread.sleep(1000);
+            double writes = m.value("ambit_deployer_status_updates_total");
+            String version = gateway("waypoint").getMetadata().getResourceVersion();
+            Thread.sleep(1500);
+            assertThat(m.value("ambit_deployer_status_updates_total")).isEqualTo(writes);
+            assertThat(gateway("waypoint").getMetadata().getResourceVersion()).isEqualTo(version);
+            assertThat(m.value("ambit_deployer_applies_total", "Deployment", "updated")).isZero();
+        }
     }
 
     private static void assertOwnedBy(HasMetadata o, Gateway gw) {
