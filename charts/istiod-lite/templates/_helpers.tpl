@@ -14,6 +14,15 @@ istiod{{ with .Values.global.revision }}-{{ . }}{{ end }}
 {{- end -}}
 {{- end }}
 
+{{- /* The image of the waypoints the deployer creates (istiod-lite's --waypoint-image). */ -}}
+{{- define "istiod.waypointImage" -}}
+{{- if contains "/" .Values.deployer.waypointImage -}}
+{{ .Values.deployer.waypointImage }}
+{{- else -}}
+{{ .Values.global.hub }}/{{ .Values.deployer.waypointImage }}:{{ .Values.global.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end }}
+
 {{- define "istiod.selectorLabels" -}}
 app: istiod
 istio.io/rev: {{ .Values.global.revision | default "default" }}

@@ -157,6 +157,36 @@ class ChartsTest {
     }
 
     @Test
+    void theWaypointDeployerGetsItsImageAndExactlyItsRbac() {
+        String rendered = Charts.render("istiod-lite", null, Map.of("global.hub", "registry.example/ambit",
+                "global.tag", "1.2.3"));
+        Container c = only(rendered, Deployment.class).getSpec().getTemplate().getSpec().getContainers().get(0);
+        assertThat(IstiodConfig.parse(c.getArgs().toArray(String[]::new)).waypointImage())
+                .isEqualTo("registry.example/ambit/waypoint:1.2.3");
+        ClusterRole role = only(rendered, ClusterRole.class);
+        assertThat(role.getRules()).anySatisfy(r -> {
+            assertThat(r.getApiGroups()).containsExactly("apps");
+            assertThat(r.getResources()).containsExactly("deployments");
+            assertThat(r.getVerbs()).containsExactlyInAnyOrder("get", "create", "update", "patch");
+        });
+        assertThat(role.getRules()).anySatisfy(r -> {
+            assertThat(r.getResources()).containsExactly("gateways/status");
+            assertThat(r.getVerbs()).contains("update");
+        });
+        assertThat(role.getRules()).anySatisfy(r -> {
+            assertThat(r.getResources()).containsExactly("configmaps");
+            assertThat(r.getResourceNames()).containsExactly("istio-ca-root-cert");
+        });
+
+        // Disabled: no deployer in istiod-lite, none of its rules.
+        String off = Charts.render("istiod-lite", null, Map.of("deployer.enabled", false));
+        Container offC = only(off, Deployment.class).getSpec().getTemplate().getSpec().getContainers().get(0);
+        assertThat(IstiodConfig.parse(offC.getArgs().toArray(String[]::new)).waypointImage()).isEmpty();
+        assertThat(only(off, ClusterRole.class).getRules()).noneSatisfy(r ->
+                assertThat(r.getApiGroups()).contains("apps"));
+    }
+
+    @Test
     void theWebhookIsRegisteredAsIstiodLitePrintsItAndPointsAtItsService() {
         String rendered = Charts.render("istiod-lite");
         Container c = only(rendered, Deployment.class).getSpec().getTemplate().getSpec().getContainers().get(0);

@@ -37,13 +37,17 @@ public record IstiodConfig(
         String serviceName,
         String namespace,
         String webhookConfigName,
-        boolean printWebhookConfiguration) {
+        boolean printWebhookConfiguration,
+        String waypointImage) {
 
     /**
      * istiod-lite's Service, as Istio's ({@code istiod}): the Helm chart's Service, the name in
      * the serving certificates of 15012 and 15017 ({@code istiod.<namespace>.svc}).
      */
     public static final String DEFAULT_SERVICE_NAME = "istiod";
+
+    /** The waypoint image unless {@code --waypoint-image} says otherwise (the charts pass the release's). */
+    public static final String DEFAULT_WAYPOINT_IMAGE = "ghcr.io/ambit-mesh/waypoint:latest";
 
     static final String USAGE = """
             usage: istiod-lite (--config-dir DIR | --kubernetes) [options]
@@ -79,6 +83,9 @@ public record IstiodConfig(
               --print-webhook-configuration
                                           print the ValidatingWebhookConfiguration (caBundle =
                                           the root of --ca-dir) and exit
+              --waypoint-image IMAGE      Kubernetes mode: the image of the waypoints deployed
+                                          for Gateways of class istio-waypoint; empty: deploy
+                                          none (default ghcr.io/ambit-mesh/waypoint:latest)
             durations: 500ms, 30s, 10m, 24h
             """;
 
@@ -100,6 +107,7 @@ public record IstiodConfig(
         requireNonNull(serviceName, "serviceName");
         requireNonNull(namespace, "namespace");
         requireNonNull(webhookConfigName, "webhookConfigName");
+        requireNonNull(waypointImage, "waypointImage");
     }
 
     public InetSocketAddress address(int port) {
@@ -116,7 +124,7 @@ public record IstiodConfig(
                 "secure-port", "monitoring-port", "trust-domain", "cluster-id", "domain-suffix", "root-namespace",
                 "ca-dir", "cert-ttl", "node-credentials", "node-agent-sa", "debounce", "max-debounce",
                 "debug-token-file", "webhook-port", "service-name", "namespace", "webhook-config-name",
-                "print-webhook-configuration"),
+                "print-webhook-configuration", "waypoint-image"),
                 Set.of("kubernetes", "print-webhook-configuration"));
         MeshConfig defaults = MeshConfig.defaults();
         MeshConfig mesh = new MeshConfig(
@@ -146,7 +154,8 @@ public record IstiodConfig(
                 serviceName,
                 namespace,
                 flags.string("webhook-config-name", WebhookConfiguration.name(serviceName, namespace)),
-                flags.bool("print-webhook-configuration"));
+                flags.bool("print-webhook-configuration"),
+                flags.string("waypoint-image", DEFAULT_WAYPOINT_IMAGE));
     }
 
     private static void port(String flag, int p) {

@@ -20,6 +20,8 @@ import dev.ambit.istiod.config.ConfigSource;
 import dev.ambit.istiod.config.FailClosed;
 import dev.ambit.istiod.config.FolderSource;
 import dev.ambit.istiod.config.kube.KubernetesSource;
+import dev.ambit.istiod.deploy.Fabric8ClusterWriter;
+import dev.ambit.istiod.deploy.WaypointDeployer;
 import dev.ambit.istiod.model.AmbientModel;
 import dev.ambit.istiod.model.MeshResources;
 import dev.ambit.istiod.webhook.CaBundlePatcher;
@@ -87,6 +89,7 @@ public final class IstiodLite implements AutoCloseable {
     private Server secure;
     private HttpEndpoints monitoring;
     private ValidationWebhook webhook;
+    private WaypointDeployer deployer;
 
     private IstiodLite(IstiodConfig config) {
         this.config = config;
@@ -150,6 +153,7 @@ public final class IstiodLite implements AutoCloseable {
         if (config.kubernetes()) {
             webhook = startWebhook(ca);
             registerWebhook(CaBundlePatcher.kubernetes(kubernetes()), config.webhookConfigName(), ca.trustBundlePem());
+            deployer = config.waypointImage().isEmpty() ? null : startWaypointDeployer(ca);
         }
 
         source = config.kubernetes() ? KubernetesSource.builder(metrics).build()
@@ -158,6 +162,9 @@ public final class IstiodLite implements AutoCloseable {
             @Override
             public void onSnapshot(ConfigSnapshot snapshot) {
                 scheduleRebuild(snapshot);
+                if (deployer != null) {
+                    deployer.onSnapshot(snapshot); // waypoint Gateways → Deployments, Services, status
+                }
             }
 
             @Override
@@ -217,6 +224,24 @@ public final class IstiodLite implements AutoCloseable {
         }
     }
 
+    /**
+     * Kubernetes mode: deploys a waypoint for every Gateway of class {@code istio-waypoint}
+     * (folder mode: {@code ambitctl local}'s controller runs waypoints itself).
+     */
+    private WaypointDeployer startWaypointDeployer(CertificateAuthority ca) {
+        WaypointDeployer d = WaypointDeployer.builder(Fabric8ClusterWriter.of(kubernetes()), metrics)
+                .image(config.waypointImage())
+                .istiodAddress(config.serviceName() + "." + config.namespace() + ".svc:"
+                        + dev.ambit.common.config.IstioPorts.ISTIOD_SECURE)
+                .trustDomain(config.mesh().trustDomain())
+                .clusterId(config.mesh().clusterId())
+                .domainSuffix(config.mesh().domainSuffix())
+                .rootCert(ca::trustBundlePem)
+                .build();
+        d.start();
+        return d;
+    }
+
     /** Latest snapshot wins: a burst of snapshots costs one rebuild after the one running. */
     private void scheduleRebuild(ConfigSnapshot snapshot) {
         pendingSnapshot.set(snapshot);
@@ -262,7 +287,8 @@ public final class IstiodLite implements AutoCloseable {
                 throw new IllegalArgumentException("--node-agent-sa: " + config.nodeAgentServiceAccount()
                         + " (expected: <namespace>/<service account>)");
             }
-            return TokenReviewAuthenticator.of(kubernetes(), sa[0], sa[1]);
+            // withWorkloads: a waypoint obtains its own identity with its pod's token (deploy.WaypointDeployer).
+            return TokenReviewAuthenticator.of(kubernetes(), sa[0], sa[1]).withWorkloads();
         }
         log.warn("no --node-credentials: the CA refuses every certificate request");
         return headers -> Authentication.denied("this istiod-lite has no node credentials "
@@ -335,7 +361,7 @@ public final class IstiodLite implements AutoCloseable {
     @Override
     public void close() {
         List<Throwable> failures = new ArrayList<>();
-        for (AutoCloseable c : new AutoCloseable[] {source, webhook, monitoring, plaintext,
+        for (AutoCloseable c : new AutoCloseable[] {source, deployer, webhook, monitoring, plaintext,
                 secure == null ? null : () -> secure.shutdownNow().awaitTermination(5, TimeUnit.SECONDS), xds,
                 kubernetes}) {
             if (c == null) {

@@ -1,5 +1,7 @@
 package dev.ambit.ctl.install;
 
+import dev.ambit.istiod.deploy.ClusterWriter;
+import dev.ambit.istiod.deploy.Fabric8ClusterWriter;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -63,15 +65,16 @@ public final class InstallCommand implements Callable<Integer> {
         }
         List<HasMetadata> objects = Manifests.objects(yaml);
         try (KubernetesClient client = clients.get()) {
-            ClusterWriter writer = new Fabric8ClusterWriter(client);
+            ClusterWriter writer = Fabric8ClusterWriter.of(client);
             // The node agent's pods use hostPID, host paths and a privileged init container:
             // Pod Security admission must allow them in this namespace (Istio's ambient docs
             // label istio-system the same way).
             writer.apply(new NamespaceBuilder().withNewMetadata().withName(namespace)
                     .addToLabels("pod-security.kubernetes.io/enforce", "privileged").endMetadata().build());
             for (HasMetadata o : objects) {
-                writer.apply(o);
-                spec.commandLine().getOut().println(o.getKind() + " " + qualified(o) + " applied");
+                ClusterWriter.Outcome outcome = writer.apply(o).outcome();
+                spec.commandLine().getOut().println(o.getKind() + " " + qualified(o) + " "
+                        + outcome.name().toLowerCase(java.util.Locale.ROOT));
             }
         }
         spec.commandLine().getOut().println("Ambit installed in " + namespace + " (" + objects.size() + " objects)."

@@ -1,5 +1,7 @@
 package dev.ambit.ctl.install;
 
+import dev.ambit.istiod.deploy.ClusterWriter;
+import dev.ambit.istiod.deploy.Fabric8ClusterWriter;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
@@ -62,7 +64,7 @@ public final class UninstallCommand implements Callable<Integer> {
         Collections.reverse(objects);
         int deleted = 0;
         try (KubernetesClient client = clients.get()) {
-            ClusterWriter writer = new Fabric8ClusterWriter(client);
+            ClusterWriter writer = Fabric8ClusterWriter.of(client);
             for (HasMetadata o : objects) {
                 Map<String, String> annotations = o.getMetadata().getAnnotations();
                 boolean keep = annotations != null && "keep".equals(annotations.get("helm.sh/resource-policy"));

@@ -39,11 +39,12 @@ import org.slf4j.LoggerFactory;
  * workloads on their node.
  *
  * <p>A request is granted when, in this order: the caller authenticates as a node agent
- * ({@link CallerAuthenticator}); the CSR parses, verifies and has an EC P-256 key; it names
+ * ({@link CallerAuthenticator}) or as a workload speaking for itself; the CSR parses, verifies and has an EC P-256 key; it names
  * exactly one URI SAN, a SPIFFE ID in the CA's trust domain; if the request metadata has
  * {@value #IMPERSONATED_IDENTITY} (how a node agent says which workload it acts for), the
  * SAN equals it; and a pod with that identity is scheduled on the caller's node according
- * to the latest model. Refusals carry the reason in the status description:
+ * to the latest model, or, for a workload ({@link Authentication.Workload}, e.g. a waypoint),
+ * the SAN is the workload's own {@code spiffe://<td>/ns/<namespace>/sa/<service account>}. Refusals carry the reason in the status description:
  * PERMISSION_DENIED for who-may-have-what, INVALID_ARGUMENT for malformed requests,
  * UNAVAILABLE when the credential cannot be checked now.
  *
@@ -83,6 +84,8 @@ public final class CaService extends IstioCertificateServiceGrpc.IstioCertificat
         SAN_MISMATCH(Status.Code.PERMISSION_DENIED),
         /** No pod with the identity is scheduled on the caller's node. */
         NOT_ON_NODE(Status.Code.PERMISSION_DENIED),
+        /** A workload asked for an identity other than its own. */
+        NOT_OWN_IDENTITY(Status.Code.PERMISSION_DENIED),
         /** A fault on istiod-lite's side: wiring, or signing itself failed. */
         INTERNAL(Status.Code.INTERNAL);
 
@@ -195,7 +198,12 @@ public final class CaService extends IstioCertificateServiceGrpc.IstioCertificat
             throw new Refusal(Reason.INTERNAL, "CA service registered without its interceptor"
                     + " (expected: server.addService(caService.serviceDefinition()))");
         }
-        attempt.node = authenticate(headers);
+        Authentication caller = authenticate(headers);
+        attempt.node = switch (caller) {
+            case Authentication.Node(String node) -> node;
+            case Authentication.Workload(String ns, String sa) -> "(workload " + ns + "/" + sa + ")";
+            case Authentication.Denied d -> throw new IllegalStateException("unreachable: denied caller");
+        };
 
         Duration lifetime = lifetime(request);
         CertificateSigningRequest csr;
@@ -214,6 +222,14 @@ public final class CaService extends IstioCertificateServiceGrpc.IstioCertificat
             throw new Refusal(Reason.WRONG_TRUST_DOMAIN, "identity " + san + " is outside trust domain "
                     + ca.trustDomain());
         }
+        if (caller instanceof Authentication.Workload(String ns, String sa)) {
+            SpiffeId own = SpiffeId.of(ca.trustDomain(), ns, sa);
+            if (!san.equals(own)) {
+                throw new Refusal(Reason.NOT_OWN_IDENTITY, "identity " + san + " is not the caller's own ("
+                        + own + ": a workload may obtain its own identity only)");
+            }
+            return lifetime == null ? ca.sign(csr, san) : ca.sign(csr, san, lifetime);
+        }
         MeshResources resources = model.get();
         if (resources == null || !resources.runsOn(san, attempt.node)) {
             throw new Refusal(Reason.NOT_ON_NODE, "identity " + san + " does not run on node " + attempt.node
@@ -222,7 +238,7 @@ public final class CaService extends IstioCertificateServiceGrpc.IstioCertificat
         return lifetime == null ? ca.sign(csr, san) : ca.sign(csr, san, lifetime);
     }
 
-    private String authenticate(Metadata headers) throws Refusal {
+    private Authentication authenticate(Metadata headers) throws Refusal {
         Authentication result;
         try {
             result = authenticator.authenticate(headers);
@@ -232,10 +248,10 @@ public final class CaService extends IstioCertificateServiceGrpc.IstioCertificat
             logger.error("CA: cannot authenticate a caller: {}", e.getMessage(), logger.isDebugEnabled() ? e : null);
             throw new Refusal(Reason.AUTH_UNAVAILABLE, "the caller's credential cannot be checked now, retry later");
         }
-        return switch (result) {
-            case Authentication.Node(String node) -> node;
-            case Authentication.Denied(String reason) -> throw new Refusal(Reason.BAD_CREDENTIAL, reason);
-        };
+        if (result instanceof Authentication.Denied(String reason)) {
+            throw new Refusal(Reason.BAD_CREDENTIAL, reason);
+        }
+        return result;
     }
 
     /** The requested lifetime, or {@code null} for the CA's full lifetime (0, the proto default). */

@@ -17,7 +17,7 @@ public interface CallerAuthenticator {
     Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
     /**
-     * The node the caller speaks for, or {@link Authentication.Denied} with a reason safe to
+     * The node the caller speaks for (or the workload speaking for itself), or {@link Authentication.Denied} with a reason safe to
      * return to the caller.
      *
      * @throws RuntimeException when the credential cannot be checked right now (API server

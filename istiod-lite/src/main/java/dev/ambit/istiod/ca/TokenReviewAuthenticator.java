@@ -27,9 +27,16 @@ import java.util.regex.Pattern;
  * {@code spec.nodeName} used, provided its UID is still the token's {@value #POD_UID_EXTRA}
  * (a deleted pod's token does not speak for a new pod of the same name).
  *
+ * <p>{@linkplain #withWorkloads With workloads}, a token of any other service account
+ * {@code NS/SA} is accepted too, as {@link Authentication.Workload}, when it is bound to a pod
+ * that still exists (same UID) in NS and runs as SA: the CA then issues it
+ * {@code spiffe://<td>/ns/NS/sa/SA} only. This is how a waypoint, which no node agent speaks
+ * for, obtains its own certificate, as Istio's CA serves every workload its own identity.
+ *
  * <p>istiod-lite's service account needs {@code create} on
  * {@code tokenreviews.authentication.k8s.io} and {@code get} on pods in the node agent's
- * namespace. Each call is one or two blocking API server round trips.
+ * namespace (with workloads: in every namespace). Each call is one or two blocking API
+ * server round trips.
  */
 public final class TokenReviewAuthenticator implements CallerAuthenticator {
 
@@ -39,18 +46,29 @@ public final class TokenReviewAuthenticator implements CallerAuthenticator {
     static final String POD_NAME_EXTRA = "authentication.kubernetes.io/pod-name";
     static final String POD_UID_EXTRA = "authentication.kubernetes.io/pod-uid";
     private static final Pattern K8S_NAME = Pattern.compile("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?");
+    private static final String SA_USER_PREFIX = "system:serviceaccount:";
 
     private final KubernetesClient client;
     private final String namespace;
     private final String expectedUser;
     private final List<String> audiences;
+    private final boolean workloads;
 
-    private TokenReviewAuthenticator(KubernetesClient client, String namespace, String serviceAccount,
-                                     List<String> audiences) {
+    private TokenReviewAuthenticator(KubernetesClient client, String namespace, String expectedUser,
+                                     List<String> audiences, boolean workloads) {
         this.client = client;
         this.namespace = namespace;
-        this.expectedUser = "system:serviceaccount:" + namespace + ':' + serviceAccount;
+        this.expectedUser = expectedUser;
         this.audiences = audiences;
+        this.workloads = workloads;
+    }
+
+    /**
+     * This authenticator, also accepting pod-bound tokens of other service accounts as
+     * {@link Authentication.Workload} (each may obtain its own identity only).
+     */
+    public TokenReviewAuthenticator withWorkloads() {
+        return new TokenReviewAuthenticator(client, namespace, expectedUser, audiences, true);
     }
 
     /** Accepts tokens of {@code serviceAccount} in {@code namespace} for audience {@value #DEFAULT_AUDIENCE}. */
@@ -74,7 +92,8 @@ public final class TokenReviewAuthenticator implements CallerAuthenticator {
             // An empty list would make the API server accept tokens minted for anything.
             throw new IllegalArgumentException("audiences: [] (expected: at least one, e.g. " + DEFAULT_AUDIENCE + ")");
         }
-        return new TokenReviewAuthenticator(client, namespace, serviceAccount, List.copyOf(audiences));
+        return new TokenReviewAuthenticator(client, namespace, SA_USER_PREFIX + namespace + ':' + serviceAccount,
+                List.copyOf(audiences), false);
     }
 
     /**
@@ -104,11 +123,14 @@ public final class TokenReviewAuthenticator implements CallerAuthenticator {
         }
         UserInfo user = status.getUser();
         String username = user == null ? null : user.getUsername();
+        Map<String, List<String>> extra = user == null || user.getExtra() == null ? Map.of() : user.getExtra();
         if (!expectedUser.equals(username)) {
+            if (workloads && username != null && username.startsWith(SA_USER_PREFIX)) {
+                return workload(username, extra);
+            }
             return Authentication.denied("caller " + username + " is not the node agent (expected: " + expectedUser
                     + ")");
         }
-        Map<String, List<String>> extra = user.getExtra() == null ? Map.of() : user.getExtra();
         String node = single(extra, NODE_NAME_EXTRA);
         if (node != null) {
             return Authentication.node(node);
@@ -120,6 +142,41 @@ public final class TokenReviewAuthenticator implements CallerAuthenticator {
                     + " token of the node agent's pod, audience " + audiences.getFirst() + ")");
         }
         return nodeOfPod(podName, podUid);
+    }
+
+    /** A workload's own identity, for a token bound to a pod that still exists and runs as the token's account. */
+    private Authentication workload(String username, Map<String, List<String>> extra) {
+        String[] parts = username.substring(SA_USER_PREFIX.length()).split(":", -1);
+        if (parts.length != 2 || !K8S_NAME.matcher(parts[0]).matches() || !K8S_NAME.matcher(parts[1]).matches()) {
+            return Authentication.denied("caller " + username
+                    + " (expected: system:serviceaccount:<namespace>:<service account>)");
+        }
+        String ns = parts[0];
+        String sa = parts[1];
+        String podName = single(extra, POD_NAME_EXTRA);
+        String podUid = single(extra, POD_UID_EXTRA);
+        if (podName == null || podUid == null) {
+            return Authentication.denied("token of " + ns + "/" + sa + " is not bound to a pod (expected: a"
+                    + " projected service account token of the pod, audience " + audiences.getFirst() + ")");
+        }
+        Pod pod;
+        try {
+            pod = client.pods().inNamespace(ns).withName(podName).get();
+        } catch (KubernetesClientException e) {
+            throw new IllegalStateException("reading pod " + ns + '/' + podName + " failed (" + describe(e)
+                    + "); istiod-lite needs 'get' on pods in " + ns, e);
+        }
+        if (pod == null || pod.getMetadata() == null || !podUid.equals(pod.getMetadata().getUid())) {
+            return Authentication.denied("pod " + ns + '/' + podName + " (uid " + podUid
+                    + ") of the token no longer exists");
+        }
+        String podSa = pod.getSpec() == null || pod.getSpec().getServiceAccountName() == null
+                || pod.getSpec().getServiceAccountName().isEmpty() ? "default" : pod.getSpec().getServiceAccountName();
+        if (!podSa.equals(sa)) {
+            return Authentication.denied("pod " + ns + '/' + podName + " runs as service account " + podSa
+                    + " (expected: " + sa + ", the token's)");
+        }
+        return Authentication.workload(ns, sa);
     }
 
     private TokenReviewStatus review(String token) {

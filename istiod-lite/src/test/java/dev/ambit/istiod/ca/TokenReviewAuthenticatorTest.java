@@ -238,6 +238,94 @@ class TokenReviewAuthenticatorTest {
         }
     }
 
+    @Test
+    void withWorkloadsAPodBoundTokenSpeaksForItsOwnServiceAccountOnly() {
+        TokenReviewAuthenticator workloads = authenticator.withWorkloads();
+        Pod pod = client.pods().inNamespace("shop").resource(new PodBuilder()
+                .withNewMetadata().withName("waypoint-7d9f").endMetadata()
+                .withNewSpec().withNodeName("node-a").withServiceAccountName("waypoint").endSpec()
+                .build()).create();
+        String uid = pod.getMetadata().getUid();
+        minted.put("wp", new Minted("istio-ca", "system:serviceaccount:shop:waypoint", Map.of(
+                "authentication.kubernetes.io/pod-name", List.of("waypoint-7d9f"),
+                "authentication.kubernetes.io/pod-uid", List.of(uid))));
+        minted.put("wp-unbound", new Minted("istio-ca", "system:serviceaccount:shop:waypoint", Map.of()));
+        minted.put("wp-gone", new Minted("istio-ca", "system:serviceaccount:shop:waypoint", Map.of(
+                "authentication.kubernetes.io/pod-name", List.of("waypoint-7d9f"),
+                "authentication.kubernetes.io/pod-uid", List.of("uid-of-a-deleted-pod"))));
+        minted.put("other-sa", new Minted("istio-ca", "system:serviceaccount:shop:web", Map.of(
+                "authentication.kubernetes.io/pod-name", List.of("waypoint-7d9f"),
+                "authentication.kubernetes.io/pod-uid", List.of(uid))));
+
+        assertThat(workloads.authenticate(bearer("wp"))).isEqualTo(Authentication.workload("shop", "waypoint"));
+        assertThat(workloads.authenticate(bearer("wp-unbound"))).isEqualTo(Authentication.denied(
+                "token of shop/waypoint is not bound to a pod (expected: a projected service account token of the"
+                        + " pod, audience istio-ca)"));
+        assertThat(workloads.authenticate(bearer("wp-gone"))).isEqualTo(Authentication.denied(
+                "pod shop/waypoint-7d9f (uid uid-of-a-deleted-pod) of the token no longer exists"));
+        assertThat(workloads.authenticate(bearer("other-sa"))).isEqualTo(Authentication.denied(
+                "pod shop/waypoint-7d9f runs as service account waypoint (expected: web, the token's)"));
+        // Without withWorkloads only the node agent is accepted, as before.
+        assertThat(authenticator.authenticate(bearer("wp"))).isInstanceOf(Authentication.Denied.class);
+        // The node agent is still a node agent.
+        minted.put("agent-a", new Minted("istio-ca", AGENT_USER,
+                Map.of("authentication.kubernetes.io/node-name", List.of("node-a"))));
+        assertThat(workloads.authenticate(bearer("agent-a"))).isEqualTo(Authentication.node("node-a"));
+    }
+
+    @Test
+    void aWorkloadObtainsItsOwnIdentityAndNothingElseOverGrpc() throws Exception {
+        Pod pod = client.pods().inNamespace("shop").resource(new PodBuilder()
+                .withNewMetadata().withName("waypoint-7d9f").endMetadata()
+                .withNewSpec().withNodeName("node-a").withServiceAccountName("waypoint").endSpec()
+                .build()).create();
+        minted.put("wp", new Minted("istio-ca", "system:serviceaccount:shop:waypoint", Map.of(
+                "authentication.kubernetes.io/pod-name", List.of("waypoint-7d9f"),
+                "authentication.kubernetes.io/pod-uid", List.of(pod.getMetadata().getUid()))));
+        SpiffeId own = SpiffeId.of("cluster.local", "shop", "waypoint");
+        SpiffeId web = SpiffeId.of("cluster.local", "shop", "web");
+        // The model places web on node-a: a node agent there could get it, the waypoint may not.
+        MeshResources model = new MeshResources(Map.of(), Map.of(), Map.of("node-a", Set.of(web)), List.of());
+        java.nio.file.Path caDir = java.nio.file.Files.createTempDirectory("ambit-ca-test");
+        MetricsRegistry metrics = MetricsRegistry.create();
+        Server server = null;
+        ManagedChannel channel = null;
+        try {
+            CaService service = CaService.of(CertificateAuthority.of(caDir), authenticator.withWorkloads(),
+                    () -> model, metrics);
+            server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+                    .addService(service.serviceDefinition()).build().start();
+            channel = NettyChannelBuilder.forAddress("127.0.0.1", server.getPort()).usePlaintext().build();
+            Metadata headers = new Metadata();
+            headers.put(CallerAuthenticator.AUTHORIZATION, "Bearer wp");
+            var stub = IstioCertificateServiceGrpc.newBlockingStub(channel)
+                    .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
+                    .withDeadlineAfter(10, TimeUnit.SECONDS);
+
+            IstioCertificateResponse response =
+                    stub.createCertificate(CaServiceTest.request(csrPem(p256(), own.uri()), own, 0));
+            X509Certificate leaf = CaTestSupport.parseChain(response.getCertChainList()).getFirst();
+            assertThat(leaf.getSubjectAlternativeNames()).containsExactly(List.of(6, own.uri()));
+
+            StatusRuntimeException refused = catchThrowableOfType(StatusRuntimeException.class,
+                    () -> stub.createCertificate(CaServiceTest.request(csrPem(p256(), web.uri()), web, 0)));
+            assertThat(refused.getStatus().getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
+            assertThat(refused.getStatus().getDescription()).isEqualTo("identity " + web + " is not the caller's own ("
+                    + own + ": a workload may obtain its own identity only)");
+            assertThat(metrics.value(CaService.DENIED, "not_own_identity")).isEqualTo(1);
+        } finally {
+            if (channel != null) {
+                channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+            }
+            if (server != null) {
+                server.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+            }
+            try (var files = java.nio.file.Files.walk(caDir)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
     private void forbidTokenReviews() {
         apiServer.clearExpectations();
         apiServer.expect().post().withPath(REVIEWS).andReturn(403, new StatusBuilder()
