@@ -100,11 +100,18 @@ final class HttpRouteTranslator {
                 : r.getSpec().getParentRefs()) {
             String ns = p.getNamespace() == null ? r.getMetadata().getNamespace() : p.getNamespace();
             if ("Service".equals(p.getKind()) && host.equals(hosts.resolve(p.getName(), ns))
-                    && (p.getPort() == null || p.getPort() == port)) {
+                    && (p.getPort() == null || p.getPort() == port)
+                    && (p.getSectionName() == null || p.getSectionName().equals(portName(host, port)))) {
                 return true;
             }
         }
         return false;
+    }
+
+    /** For a Service parent, {@code sectionName} names the port. */
+    private String portName(String host, int port) {
+        return catalog.byHostname(host).flatMap(svc -> ServiceCatalog.tcpPorts(svc).stream()
+                .filter(p -> p.getPort() == port).map(p -> p.getName()).findFirst()).orElse(null);
     }
 
     private static int pathRank(HTTPRouteMatch m) {
