@@ -1,0 +1,119 @@
+package dev.ambit.istiod.grpc;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.Message;
+import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.istiod.l7.L7Resources;
+import dev.ambit.istiod.xds.XdsDebugView;
+import dev.ambit.istiod.xds.XdsServer;
+import dev.ambit.istiod.xds.XdsService;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * grpc-java's own xDS client ({@code io.grpc:grpc-xds}) against istiod-lite's
+ * state-of-the-world ADS: {@code xds:///host:port} channels, bootstrapped as a proxyless
+ * gRPC app in Istio is (node metadata {@code GENERATOR: grpc}, insecure channel
+ * credentials to the plaintext xDS port), calling two real gRPC servers.
+ *
+ * <p>One xDS server and one bootstrap for the class: grpc-java reads the bootstrap once
+ * per process.
+ */
+@Timeout(value = 180, unit = TimeUnit.SECONDS)
+class ProxylessGrpcTest {
+
+    static final int CALLS = 500;
+    static final String HANDMADE = "handmade.default.svc.cluster.local";
+    static final int HANDMADE_PORT = 7071;
+
+    static EchoBackends backends;
+    static XdsService xds;
+    static XdsServer server;
+
+    @BeforeAll
+    static void start() throws IOException {
+        backends = EchoBackends.start();
+        xds = XdsService.builder(MetricsRegistry.create()).debounce(Duration.ZERO, Duration.ZERO).build();
+        server = XdsServer.builder(xds).address(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
+                .shutdownTimeout(Duration.ofSeconds(2)).build().start();
+        System.setProperty("io.grpc.xds.bootstrapConfig", bootstrap(server.port()));
+        Map<String, Map<String, Message>> grpc = new LinkedHashMap<>();
+        merge(grpc, HandBuiltGrpcResources.of(HANDMADE, HANDMADE_PORT, backends.port(), 80, 20));
+        xds.update(dev.ambit.istiod.model.MeshResources.empty(), L7Resources.of(Map.of(), grpc, List.of()));
+    }
+
+    @AfterAll
+    static void stop() throws InterruptedException {
+        System.clearProperty("io.grpc.xds.bootstrapConfig");
+        if (server != null) {
+            server.close();
+        }
+        if (backends != null) {
+            backends.close();
+        }
+    }
+
+    /** gRFC A27's bootstrap, as Istio's agent writes it for proxyless gRPC. */
+    static String bootstrap(int xdsPort) {
+        return """
+                {
+                  "xds_servers": [{
+                    "server_uri": "127.0.0.1:%d",
+                    "channel_creds": [{"type": "insecure"}],
+                    "server_features": ["xds_v3"]
+                  }],
+                  "node": {
+                    "id": "sidecar~127.0.0.1~client-0.default~default.svc.cluster.local",
+                    "metadata": {"GENERATOR": "grpc", "NAMESPACE": "default"}
+                  }
+                }
+                """.formatted(xdsPort);
+    }
+
+    static void merge(Map<String, Map<String, Message>> into, Map<String, Map<String, Message>> from) {
+        from.forEach((type, byName) -> into.computeIfAbsent(type, t -> new TreeMap<>()).putAll(byName));
+    }
+
+    @Test
+    void handBuiltResourcesWeightedSplitAndHeaderRouteAreFollowed() throws InterruptedException {
+        ManagedChannel channel = Grpc.newChannelBuilder("xds:///" + HANDMADE + ":" + HANDMADE_PORT,
+                InsecureChannelCredentials.create()).build();
+        try {
+            Map<String, Integer> split = EchoBackends.versions(channel, CALLS, Map.of());
+            assertV1Share(split, 80);
+            Map<String, Integer> jason = EchoBackends.versions(channel, 100, Map.of("end-user", "jason"));
+            assertThat(jason).containsExactly(Map.entry("v2", 100));
+            // The channel's xDS client came through SotW, as a gRPC client, and ACKed all four types.
+            XdsDebugView.ClientView client = xds.debugView().clients().stream()
+                    .filter(c -> c.protocol() == XdsDebugView.Protocol.SOTW).findFirst().orElseThrow();
+            assertThat(client.subscriptions()).extracting(XdsDebugView.SubscriptionView::ackState)
+                    .hasSize(4).containsOnly(XdsDebugView.AckState.ACKED);
+        } finally {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    /** v1's share of {@link #CALLS} calls is {@code expected} ± 6 points. */
+    static void assertV1Share(Map<String, Integer> counts, int expected) {
+        assertThat(counts.keySet()).as("versions answering: %s", counts).containsOnly("v1", "v2");
+        int total = counts.values().stream().mapToInt(Integer::intValue).sum();
+        assertThat(total).isEqualTo(CALLS);
+        double share = 100.0 * counts.getOrDefault("v1", 0) / total;
+        assertThat(share).as("v1 share in %% of %s", counts).isBetween(expected - 6.0, expected + 6.0);
+    }
+}
