@@ -20,10 +20,21 @@ public final class ConfigSnapshot {
 
     private final Map<Kind, Map<ObjectRef, HasMetadata>> byKind;
     private final List<FailClosed> failClosed;
+    private final Map<ObjectRef, String> origins;
 
-    private ConfigSnapshot(Map<Kind, Map<ObjectRef, HasMetadata>> byKind, List<FailClosed> failClosed) {
+    private ConfigSnapshot(Map<Kind, Map<ObjectRef, HasMetadata>> byKind, List<FailClosed> failClosed,
+                           Map<ObjectRef, String> origins) {
         this.byKind = byKind;
         this.failClosed = failClosed;
+        this.origins = origins;
+    }
+
+    /**
+     * Where an accepted object came from (its file in folder mode, {@code kubernetes}
+     * otherwise), for messages about it; empty when the source did not say.
+     */
+    public Optional<String> origin(ObjectRef ref) {
+        return Optional.ofNullable(origins.get(ref));
     }
 
     /**
@@ -90,6 +101,7 @@ public final class ConfigSnapshot {
     public static final class Builder {
         private final Map<Kind, Map<ObjectRef, HasMetadata>> byKind = new EnumMap<>(Kind.class);
         private final List<FailClosed> failClosed = new java.util.ArrayList<>();
+        private final Map<ObjectRef, String> origins = new java.util.HashMap<>();
 
         private Builder() {}
 
@@ -108,6 +120,14 @@ public final class ConfigSnapshot {
             }
             ObjectRef ref = refOf(kind, object);
             byKind.computeIfAbsent(kind, k -> new TreeMap<>()).put(ref, object);
+            origins.remove(ref);
+            return this;
+        }
+
+        /** {@link #put(Kind, HasMetadata)}, remembering where the object came from ({@link #origin}). */
+        public Builder put(Kind kind, HasMetadata object, String origin) {
+            put(kind, object);
+            origins.put(refOf(kind, object), requireNonNull(origin, "origin"));
             return this;
         }
 
@@ -116,13 +136,14 @@ public final class ConfigSnapshot {
             if (m != null) {
                 m.remove(ref);
             }
+            origins.remove(ref);
             return this;
         }
 
         public ConfigSnapshot build() {
             Map<Kind, Map<ObjectRef, HasMetadata>> copy = new EnumMap<>(Kind.class);
             byKind.forEach((k, v) -> copy.put(k, Collections.unmodifiableMap(new TreeMap<>(v))));
-            return new ConfigSnapshot(copy, failClosed.stream().sorted().distinct().toList());
+            return new ConfigSnapshot(copy, failClosed.stream().sorted().distinct().toList(), Map.copyOf(origins));
         }
     }
 

@@ -216,7 +216,7 @@ public final class FolderSource implements ConfigSource {
                     }
                     continue;
                 }
-                snapshot.put(r.kind(), r.object());
+                snapshot.put(r.kind(), r.object(), relative(e.getKey()));
             }
         }
         reportedDuplicates.retainAll(errors.stream().map(ConfigError::message).toList());

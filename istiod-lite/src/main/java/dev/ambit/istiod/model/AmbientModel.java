@@ -24,26 +24,17 @@ import dev.ambit.istiod.config.FailClosed;
 import dev.ambit.istiod.config.Kind;
 import io.fabric8.istio.api.security.v1.AuthorizationPolicy;
 import io.fabric8.istio.api.security.v1.PeerAuthentication;
-import io.fabric8.kubernetes.api.model.Container;
-import io.fabric8.kubernetes.api.model.ContainerPort;
 import io.fabric8.kubernetes.api.model.IntOrString;
-import io.fabric8.kubernetes.api.model.Namespace;
-import io.fabric8.kubernetes.api.model.OwnerReference;
 import io.fabric8.kubernetes.api.model.Pod;
-import io.fabric8.kubernetes.api.model.PodIP;
 import io.fabric8.kubernetes.api.model.ServicePort;
-import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
-import io.fabric8.kubernetes.api.model.gatewayapi.v1.Gateway;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.regex.Pattern;
 
 /**
  * The ambient model: from a config snapshot to what node agents need, following Istio's
@@ -71,26 +62,17 @@ import java.util.regex.Pattern;
  */
 public final class AmbientModel {
 
-    static final String DATAPLANE_MODE = "istio.io/dataplane-mode";
-    static final String USE_WAYPOINT = "istio.io/use-waypoint";
-    static final String USE_WAYPOINT_NS = "istio.io/use-waypoint-namespace";
-    static final String WAYPOINT_FOR = "istio.io/waypoint-for";
-    static final String GATEWAY_NAME = "gateway.networking.k8s.io/gateway-name";
     static final int HBONE_PORT = IstioPorts.HBONE;
-
-    private static final Pattern CRONJOB_JOB = Pattern.compile("(.+)-\\d{8,}");
 
     private final ConfigSnapshot config;
     private final MeshConfig mesh;
     private final List<String> warnings = new ArrayList<>();
-    private final Map<String, Map<String, String>> namespaceLabels = new HashMap<>();
+    private final ServiceCatalog catalog;
 
     private AmbientModel(ConfigSnapshot config, MeshConfig mesh) {
         this.config = config;
         this.mesh = mesh;
-        for (Namespace ns : config.list(Kind.NAMESPACE, Namespace.class)) {
-            namespaceLabels.put(ns.getMetadata().getName(), labels(ns.getMetadata().getLabels()));
-        }
+        this.catalog = ServiceCatalog.of(config, mesh);
     }
 
     /** Computes every resource for this snapshot. */
@@ -111,25 +93,17 @@ public final class AmbientModel {
         Map<String, Authorization> authorizations = new HashMap<>();
         Map<String, Set<SpiffeId>> identities = new HashMap<>();
 
-        List<Pod> pods = config.list(Kind.POD, Pod.class).stream().filter(AmbientModel::live).toList();
-        List<io.fabric8.kubernetes.api.model.Service> services =
-                config.list(Kind.SERVICE, io.fabric8.kubernetes.api.model.Service.class).stream()
-                        .filter(s -> s.getSpec() != null && !"ExternalName".equals(s.getSpec().getType()))
-                        .toList();
-
-        // Services and, per pod, the services it backs. Selectors only reach their own
-        // namespace, so pods are grouped by namespace once instead of scanned per service.
-        Map<String, List<Pod>> podsByNamespace = new HashMap<>();
-        for (Pod pod : pods) {
-            podsByNamespace.computeIfAbsent(pod.getMetadata().getNamespace(), k -> new ArrayList<>()).add(pod);
-        }
+        List<Pod> pods = catalog.pods();
+        // Services and, per pod, the services it backs.
         Map<String, Map<String, PortList>> podServices = new HashMap<>();
-        for (var svc : services) {
+        for (var svc : catalog.services()) {
             String key = svc.getMetadata().getNamespace() + "/" + hostname(svc);
             addresses.put(key, Address.newBuilder().setService(service(svc)).build());
-            for (Pod pod : endpoints(svc, podsByNamespace.getOrDefault(svc.getMetadata().getNamespace(), List.of()))) {
-                PortList ports = targetPorts(svc, pod);
-                podServices.computeIfAbsent(podKey(pod), k -> new TreeMap<>()).put(key, ports);
+            for (Pod pod : catalog.endpoints(svc)) {
+                PortList.Builder ports = PortList.newBuilder();
+                Workloads.targetPorts(svc, pod).forEach((service, target) ->
+                        ports.addPorts(Port.newBuilder().setServicePort(service).setTargetPort(target)));
+                podServices.computeIfAbsent(podKey(pod), k -> new TreeMap<>()).put(key, ports.build());
             }
         }
 
@@ -170,7 +144,7 @@ public final class AmbientModel {
             if (node != null && !node.isEmpty()) {
                 identities.computeIfAbsent(node, n -> new java.util.HashSet<>()).add(id);
             }
-            if (podIps(pod).isEmpty()) {
+            if (Workloads.ips(pod).isEmpty()) {
                 continue; // not scheduled or not started: nothing to route to yet
             }
             String ns = pod.getMetadata().getNamespace();
@@ -211,28 +185,25 @@ public final class AmbientModel {
 
     private Workload workload(Pod pod, SpiffeId id, Map<String, PortList> services, List<String> policies) {
         var meta = pod.getMetadata();
-        Map<String, String> podLabels = labels(meta.getLabels());
-        String[] typeAndName = workloadTypeAndName(pod);
+        Workloads.Owner owner = Workloads.owner(pod);
         Workload.Builder w = Workload.newBuilder()
                 .setUid(podUid(mesh, meta.getNamespace(), meta.getName()))
                 .setName(meta.getName())
                 .setNamespace(meta.getNamespace())
                 .setNetwork(mesh.network())
-                .setTunnelProtocol(enrolled(pod) ? TunnelProtocol.HBONE : TunnelProtocol.NONE)
+                .setTunnelProtocol(catalog.enrolled(pod) ? TunnelProtocol.HBONE : TunnelProtocol.NONE)
                 .setTrustDomain(id.trustDomain())
                 .setServiceAccount(id.serviceAccount())
                 .setNode(nullToEmpty(pod.getSpec().getNodeName()))
-                .setCanonicalName(first(podLabels, typeAndName[1], "service.istio.io/canonical-name",
-                        "app.kubernetes.io/name", "app"))
-                .setCanonicalRevision(first(podLabels, "latest", "service.istio.io/canonical-revision",
-                        "app.kubernetes.io/version", "version"))
-                .setWorkloadType(WorkloadType.valueOf(typeAndName[0]))
-                .setWorkloadName(typeAndName[1])
+                .setCanonicalName(Workloads.canonicalName(pod))
+                .setCanonicalRevision(Workloads.canonicalRevision(pod))
+                .setWorkloadType(WorkloadType.valueOf(owner.type()))
+                .setWorkloadName(owner.name())
                 .putAllServices(services)
                 .addAllAuthorizationPolicies(policies)
-                .setStatus(ready(pod) ? WorkloadStatus.HEALTHY : WorkloadStatus.UNHEALTHY)
+                .setStatus(Workloads.ready(pod) ? WorkloadStatus.HEALTHY : WorkloadStatus.UNHEALTHY)
                 .setClusterId(mesh.clusterId());
-        for (byte[] ip : podIps(pod)) {
+        for (byte[] ip : Workloads.addresses(pod)) {
             w.addAddresses(ByteString.copyFrom(ip));
         }
         if (Boolean.TRUE.equals(pod.getSpec().getHostNetwork())) {
@@ -251,19 +222,11 @@ public final class AmbientModel {
                 .setName(svc.getMetadata().getName())
                 .setNamespace(svc.getMetadata().getNamespace())
                 .setHostname(hostname(svc));
-        List<String> ips = spec.getClusterIPs() != null && !spec.getClusterIPs().isEmpty()
-                ? spec.getClusterIPs() : spec.getClusterIP() == null ? List.of() : List.of(spec.getClusterIP());
-        for (String ip : ips) {
-            Cidr addr = ip == null || ip.equals("None") ? null : Cidr.parse(ip);
-            if (addr != null) {
-                s.addAddresses(NetworkAddress.newBuilder().setNetwork(mesh.network())
-                        .setAddress(ByteString.copyFrom(addr.address())));
-            }
+        for (String ip : ServiceCatalog.vips(svc)) {
+            s.addAddresses(NetworkAddress.newBuilder().setNetwork(mesh.network())
+                    .setAddress(ByteString.copyFrom(Cidr.parse(ip).address())));
         }
-        for (ServicePort p : spec.getPorts() == null ? List.<ServicePort>of() : spec.getPorts()) {
-            if (p.getProtocol() != null && !p.getProtocol().equals("TCP")) {
-                continue; // UDP/SCTP never pass through the node agent
-            }
+        for (ServicePort p : ServiceCatalog.tcpPorts(svc)) {
             IntOrString target = p.getTargetPort();
             int targetPort = target == null ? p.getPort() : target.getIntVal() != null ? target.getIntVal() : 0;
             s.addPorts(Port.newBuilder().setServicePort(p.getPort()).setTargetPort(targetPort));
@@ -307,130 +270,36 @@ public final class AmbientModel {
     }
 
     private String hostname(io.fabric8.kubernetes.api.model.Service svc) {
-        return svc.getMetadata().getName() + "." + svc.getMetadata().getNamespace() + ".svc." + mesh.domainSuffix();
-    }
-
-    /**
-     * Pods behind a service: selector match, or EndpointSlice references for selector-less
-     * services. {@code pods} are the live pods of the service's namespace.
-     */
-    private List<Pod> endpoints(io.fabric8.kubernetes.api.model.Service svc, List<Pod> pods) {
-        String ns = svc.getMetadata().getNamespace();
-        Map<String, String> selector = svc.getSpec().getSelector();
-        if (selector != null && !selector.isEmpty()) {
-            return pods.stream().filter(p -> p.getMetadata().getNamespace().equals(ns)
-                    && Selectors.matches(selector, labels(p.getMetadata().getLabels()))).toList();
-        }
-        Set<String> names = new LinkedHashSet<>();
-        for (EndpointSlice slice : config.list(Kind.ENDPOINT_SLICE, ns, EndpointSlice.class)) {
-            if (!svc.getMetadata().getName().equals(labels(slice.getMetadata().getLabels())
-                    .get("kubernetes.io/service-name")) || slice.getEndpoints() == null) {
-                continue;
-            }
-            for (var ep : slice.getEndpoints()) {
-                if (ep.getTargetRef() != null && "Pod".equals(ep.getTargetRef().getKind())) {
-                    names.add(ep.getTargetRef().getName());
-                }
-            }
-        }
-        return pods.stream().filter(p -> p.getMetadata().getNamespace().equals(ns)
-                && names.contains(p.getMetadata().getName())).toList();
-    }
-
-    /** Service ports as this pod serves them: named target ports resolved against its containers. */
-    private static PortList targetPorts(io.fabric8.kubernetes.api.model.Service svc, Pod pod) {
-        PortList.Builder out = PortList.newBuilder();
-        for (ServicePort p : svc.getSpec().getPorts() == null ? List.<ServicePort>of() : svc.getSpec().getPorts()) {
-            if (p.getProtocol() != null && !p.getProtocol().equals("TCP")) {
-                continue;
-            }
-            IntOrString target = p.getTargetPort();
-            Integer port = target == null ? p.getPort()
-                    : target.getIntVal() != null ? target.getIntVal() : containerPort(pod, target.getStrVal());
-            if (port != null) {
-                out.addPorts(Port.newBuilder().setServicePort(p.getPort()).setTargetPort(port));
-            }
-        }
-        return out.build();
-    }
-
-    private static Integer containerPort(Pod pod, String name) {
-        for (Container c : pod.getSpec().getContainers() == null ? List.<Container>of() : pod.getSpec().getContainers()) {
-            for (ContainerPort cp : c.getPorts() == null ? List.<ContainerPort>of() : c.getPorts()) {
-                if (name.equals(cp.getName())) {
-                    return cp.getContainerPort();
-                }
-            }
-        }
-        return null; // Istio's rule: a pod without the named port does not serve that service port
-    }
-
-    private boolean enrolled(Pod pod) {
-        if (Boolean.TRUE.equals(pod.getSpec().getHostNetwork())) {
-            return false;
-        }
-        var annotations = pod.getMetadata().getAnnotations();
-        if (annotations != null && annotations.containsKey("sidecar.istio.io/status")) {
-            return false;
-        }
-        String podMode = labels(pod.getMetadata().getLabels()).get(DATAPLANE_MODE);
-        if (podMode != null) {
-            return podMode.equals("ambient");
-        }
-        return "ambient".equals(namespaceLabels.getOrDefault(pod.getMetadata().getNamespace(), Map.of())
-                .get(DATAPLANE_MODE));
+        return catalog.hostname(svc);
     }
 
     private GatewayAddress workloadWaypoint(Pod pod) {
-        if (labels(pod.getMetadata().getLabels()).containsKey(GATEWAY_NAME)) {
-            return null; // a waypoint's own pods never go through a waypoint
-        }
-        String ns = pod.getMetadata().getNamespace();
-        return waypoint(labels(pod.getMetadata().getLabels()), ns, "workload",
-                "Pod " + ns + "/" + pod.getMetadata().getName());
+        return gatewayAddress(catalog.workloadWaypoint(pod, warnings::add));
     }
 
     private GatewayAddress serviceWaypoint(io.fabric8.kubernetes.api.model.Service svc) {
-        Map<String, String> selector = svc.getSpec().getSelector();
-        if ((selector != null && selector.containsKey(GATEWAY_NAME))
-                || labels(svc.getMetadata().getLabels()).containsKey(GATEWAY_NAME)) {
-            return null; // the waypoint's own service: sending it to itself would loop
-        }
-        String ns = svc.getMetadata().getNamespace();
-        return waypoint(labels(svc.getMetadata().getLabels()), ns, "service",
-                "Service " + ns + "/" + svc.getMetadata().getName());
+        return gatewayAddress(catalog.serviceWaypoint(svc, warnings::add));
     }
 
-    /** The waypoint named by the object's label, else its namespace's, if it serves {@code trafficType}. */
-    private GatewayAddress waypoint(Map<String, String> objectLabels, String ns, String trafficType, String who) {
-        Map<String, String> source = objectLabels.containsKey(USE_WAYPOINT) ? objectLabels
-                : namespaceLabels.getOrDefault(ns, Map.of());
-        String name = source.get(USE_WAYPOINT);
-        if (name == null || name.isEmpty() || name.equals("none")) {
+    /**
+     * Where node agents send a waypoint's traffic: its VIP, else its hostname. A waypoint
+     * that does not exist keeps its hostname without an address, so node agents refuse the
+     * traffic instead of sending it around the waypoint (fail closed).
+     */
+    private GatewayAddress gatewayAddress(ServiceCatalog.WaypointBinding binding) {
+        if (binding == null) {
             return null;
         }
-        String wpNs = source.getOrDefault(USE_WAYPOINT_NS, ns);
-        Gateway gateway = config.get(Kind.GATEWAY, wpNs, name, Gateway.class).orElse(null);
-        String waypointFor = gateway == null ? "service"
-                : labels(gateway.getMetadata().getLabels()).getOrDefault(WAYPOINT_FOR, "service");
-        if (!(waypointFor.equals(trafficType) || waypointFor.equals("all"))) {
-            return null;
-        }
-        var wpService = config.get(Kind.SERVICE, wpNs, name, io.fabric8.kubernetes.api.model.Service.class);
-        if (gateway == null && wpService.isEmpty()) {
-            warnings.add(who + ": waypoint " + wpNs + "/" + name + " does not exist (no Gateway or Service "
-                    + "of that name); traffic is not sent to a waypoint until it does");
-            return null;
-        }
-        String ip = wpService.map(s -> s.getSpec().getClusterIP()).orElse(null);
+        String ip = binding.service() == null || binding.service().getSpec() == null ? null
+                : binding.service().getSpec().getClusterIP();
         Cidr addr = ip == null || ip.equals("None") ? null : Cidr.parse(ip);
         GatewayAddress.Builder g = GatewayAddress.newBuilder().setHboneMtlsPort(HBONE_PORT);
         if (addr != null) {
             g.setAddress(NetworkAddress.newBuilder().setNetwork(mesh.network())
                     .setAddress(ByteString.copyFrom(addr.address())));
         } else {
-            g.setHostname(NamespacedHostname.newBuilder().setNamespace(wpNs)
-                    .setHostname(name + "." + wpNs + ".svc." + mesh.domainSuffix()));
+            g.setHostname(NamespacedHostname.newBuilder().setNamespace(binding.namespace())
+                    .setHostname(binding.name() + "." + binding.namespace() + ".svc." + mesh.domainSuffix()));
         }
         return g.build();
     }
@@ -441,79 +310,8 @@ public final class AmbientModel {
         return SpiffeId.of(mesh.trustDomain(), pod.getMetadata().getNamespace(), sa);
     }
 
-    /** {type, name} from the controlling owner, as Istio derives it. */
-    private static String[] workloadTypeAndName(Pod pod) {
-        var owners = pod.getMetadata().getOwnerReferences();
-        OwnerReference owner = owners == null ? null : owners.stream()
-                .filter(o -> Boolean.TRUE.equals(o.getController())).findFirst()
-                .orElse(owners.isEmpty() ? null : owners.getFirst());
-        if (owner == null) {
-            return new String[] {"POD", pod.getMetadata().getName()};
-        }
-        String hash = labels(pod.getMetadata().getLabels()).get("pod-template-hash");
-        return switch (owner.getKind()) {
-            case "ReplicaSet" -> hash != null && owner.getName().endsWith("-" + hash)
-                    ? new String[] {"DEPLOYMENT", owner.getName().substring(0, owner.getName().length() - hash.length() - 1)}
-                    : new String[] {"POD", owner.getName()};
-            case "Job" -> {
-                var m = CRONJOB_JOB.matcher(owner.getName());
-                yield m.matches() ? new String[] {"CRONJOB", m.group(1)} : new String[] {"JOB", owner.getName()};
-            }
-            default -> new String[] {"POD", owner.getName()};
-        };
-    }
-
-    private static List<byte[]> podIps(Pod pod) {
-        if (pod.getStatus() == null) {
-            return List.of();
-        }
-        List<String> ips = new ArrayList<>();
-        if (pod.getStatus().getPodIPs() != null) {
-            for (PodIP ip : pod.getStatus().getPodIPs()) {
-                if (ip.getIp() != null) {
-                    ips.add(ip.getIp());
-                }
-            }
-        }
-        if (ips.isEmpty() && pod.getStatus().getPodIP() != null) {
-            ips.add(pod.getStatus().getPodIP());
-        }
-        List<byte[]> out = new ArrayList<>();
-        for (String ip : ips) {
-            Cidr c = Cidr.parse(ip);
-            if (c != null) {
-                out.add(c.address());
-            }
-        }
-        return out;
-    }
-
-    private static boolean live(Pod pod) {
-        String phase = pod.getStatus() == null ? null : pod.getStatus().getPhase();
-        return !"Succeeded".equals(phase) && !"Failed".equals(phase) && pod.getSpec() != null;
-    }
-
-    private static boolean ready(Pod pod) {
-        if (pod.getMetadata().getDeletionTimestamp() != null || pod.getStatus() == null
-                || pod.getStatus().getConditions() == null) {
-            return false;
-        }
-        return pod.getStatus().getConditions().stream()
-                .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
-    }
-
     private static String podKey(Pod pod) {
         return pod.getMetadata().getNamespace() + "/" + pod.getMetadata().getName();
-    }
-
-    private static String first(Map<String, String> labels, String fallback, String... keys) {
-        for (String k : keys) {
-            String v = labels.get(k);
-            if (v != null && !v.isEmpty()) {
-                return v;
-            }
-        }
-        return fallback;
     }
 
     private static Map<String, String> labels(Map<String, String> labels) {

@@ -3,12 +3,12 @@ package dev.ambit.istiod.model;
 import java.util.Map;
 
 /** Label selector matching (equality only, as Istio's matchLabels and Service selectors). */
-final class Selectors {
+public final class Selectors {
 
     private Selectors() {}
 
     /** True when every selector entry is in {@code labels}; an empty selector matches everything. */
-    static boolean matches(Map<String, String> selector, Map<String, String> labels) {
+    public static boolean matches(Map<String, String> selector, Map<String, String> labels) {
         if (selector == null || selector.isEmpty()) {
             return true;
         }

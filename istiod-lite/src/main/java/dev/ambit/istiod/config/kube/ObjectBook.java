@@ -123,7 +123,7 @@ final class ObjectBook {
     /** The accepted objects and the fail-closed stands, as one snapshot. */
     ConfigSnapshot snapshot() {
         ConfigSnapshot.Builder builder = ConfigSnapshot.builder();
-        accepted.forEach((ref, object) -> builder.put(ref.kind(), object));
+        accepted.forEach((ref, object) -> builder.put(ref.kind(), object, ORIGIN));
         failClosed.values().forEach(builder::failClosed);
         return builder.build();
     }

@@ -1,0 +1,217 @@
+package dev.ambit.istiod.l7;
+
+import dev.ambit.istiod.config.ConfigSnapshot;
+import dev.ambit.istiod.config.Kind;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.fabric8.istio.api.api.networking.v1alpha3.LoadBalancerSettings;
+import io.fabric8.istio.api.api.networking.v1alpha3.LoadBalancerSettingsSimple;
+import io.fabric8.istio.api.api.networking.v1alpha3.LoadBalancerSettingsSimpleLB;
+import io.fabric8.istio.api.api.networking.v1alpha3.Subset;
+import io.fabric8.istio.api.api.networking.v1alpha3.TrafficPolicy;
+import io.fabric8.istio.api.api.networking.v1alpha3.TrafficPolicyPortTrafficPolicy;
+import io.fabric8.istio.api.networking.v1.DestinationRule;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The DestinationRules by host, as the L7 translation applies them: subsets (by labels) and
+ * {@code trafficPolicy.loadBalancer.simple}, per port and per subset.
+ *
+ * <p>Several rules for one host: as Istio merges them, the oldest rule (creation time, then
+ * namespace/name) comes first; subsets of later rules are added when their name is new
+ * (a repeated name is reported and ignored) and the traffic policy is the first one set.
+ * Settings that belong to the next issue (connectionPool, outlierDetection, consistentHash)
+ * and others not translated are reported as warnings, never silently dropped.
+ */
+final class DestinationRules {
+
+    /** What applies to one host. */
+    static final class HostPolicy {
+        final Map<String, Subset> subsets = new LinkedHashMap<>();
+        TrafficPolicy policy;
+    }
+
+    private final Map<String, HostPolicy> byHost = new HashMap<>();
+
+    DestinationRules(ConfigSnapshot config, Hosts hosts, Problems problems) {
+        List<DestinationRule> rules = new ArrayList<>(config.list(Kind.DESTINATION_RULE, DestinationRule.class));
+        rules.sort(Comparator.comparing((DestinationRule d) -> Hosts.created(d)).thenComparing(Hosts::key));
+        for (DestinationRule dr : rules) {
+            var spec = dr.getSpec();
+            if (spec == null || spec.getHost() == null || spec.getHost().isEmpty()) {
+                problems.field(Kind.DESTINATION_RULE, dr, "spec.host", "missing (expected: a service host)");
+                continue;
+            }
+            warnUntranslated(dr, problems);
+            String host = hosts.resolve(spec.getHost(), dr.getMetadata().getNamespace());
+            HostPolicy hp = byHost.computeIfAbsent(host, h -> new HostPolicy());
+            if (hp.policy == null) {
+                hp.policy = spec.getTrafficPolicy();
+            } else if (spec.getTrafficPolicy() != null) {
+                problems.field(Kind.DESTINATION_RULE, dr, "spec.trafficPolicy", "an older DestinationRule for "
+                        + host + " already sets the traffic policy; this one is not applied");
+            }
+            List<Subset> subsets = spec.getSubsets() == null ? List.of() : spec.getSubsets();
+            for (int i = 0; i < subsets.size(); i++) {
+                Subset s = subsets.get(i);
+                if (s == null || s.getName() == null || s.getName().isEmpty()) {
+                    continue; // the validator rejects nameless subsets
+                }
+                if (hp.subsets.putIfAbsent(s.getName(), s) != null) {
+                    problems.field(Kind.DESTINATION_RULE, dr, "spec.subsets[" + i + "]", "subset \"" + s.getName()
+                            + "\" of " + host + " is already defined by an older DestinationRule; this one is ignored");
+                }
+            }
+        }
+    }
+
+    HostPolicy forHost(String host) {
+        return byHost.get(host);
+    }
+
+    boolean hasSubset(String host, String subset) {
+        HostPolicy hp = byHost.get(host);
+        return hp != null && hp.subsets.containsKey(subset);
+    }
+
+    /**
+     * The load balancing policy of {@code host:port} (subset may be empty): the subset's
+     * port-level, the subset's, the rule's port-level, the rule's setting, else Istio's
+     * default LEAST_REQUEST.
+     */
+    Cluster.LbPolicy lbPolicy(String host, int port, String subset) {
+        HostPolicy hp = byHost.get(host);
+        if (hp == null) {
+            return Cluster.LbPolicy.LEAST_REQUEST;
+        }
+        Subset s = subset.isEmpty() ? null : hp.subsets.get(subset);
+        LoadBalancerSettingsSimpleLB lb = null;
+        if (s != null) {
+            lb = simple(s.getTrafficPolicy(), port);
+        }
+        if (lb == null) {
+            lb = simple(hp.policy, port);
+        }
+        if (lb == null) {
+            return Cluster.LbPolicy.LEAST_REQUEST;
+        }
+        return switch (lb) {
+            case ROUND_ROBIN -> Cluster.LbPolicy.ROUND_ROBIN;
+            case RANDOM -> Cluster.LbPolicy.RANDOM;
+            default -> Cluster.LbPolicy.LEAST_REQUEST; // LEAST_REQUEST, LEAST_CONN, UNSPECIFIED
+        };
+    }
+
+    private static LoadBalancerSettingsSimpleLB simple(TrafficPolicy tp, int port) {
+        if (tp == null) {
+            return null;
+        }
+        if (tp.getPortLevelSettings() != null) {
+            for (TrafficPolicyPortTrafficPolicy p : tp.getPortLevelSettings()) {
+                if (p.getPort() != null && p.getPort().getNumber() != null && p.getPort().getNumber() == port) {
+                    var lb = simple(p.getLoadBalancer());
+                    if (lb != null) {
+                        return lb;
+                    }
+                }
+            }
+        }
+        return simple(tp.getLoadBalancer());
+    }
+
+    private static LoadBalancerSettingsSimpleLB simple(LoadBalancerSettings lb) {
+        return lb != null && lb.getLbPolicy() instanceof LoadBalancerSettingsSimple s ? s.getSimple() : null;
+    }
+
+    private static void warnUntranslated(DestinationRule dr, Problems problems) {
+        var spec = dr.getSpec();
+        if (spec.getWorkloadSelector() != null) {
+            problems.field(Kind.DESTINATION_RULE, dr, "spec.workloadSelector", "not supported by waypoints "
+                    + "(the rule is applied to every client of the host)");
+        }
+        if (spec.getExportTo() != null && !spec.getExportTo().isEmpty()) {
+            problems.field(Kind.DESTINATION_RULE, dr, "spec.exportTo", "not applied (visible mesh-wide)");
+        }
+        trafficPolicy(dr, "spec.trafficPolicy", spec.getTrafficPolicy(), problems);
+        List<Subset> subsets = spec.getSubsets() == null ? List.of() : spec.getSubsets();
+        for (int i = 0; i < subsets.size(); i++) {
+            if (subsets.get(i) != null) {
+                trafficPolicy(dr, "spec.subsets[" + i + "].trafficPolicy", subsets.get(i).getTrafficPolicy(), problems);
+            }
+        }
+    }
+
+    private static void trafficPolicy(DestinationRule dr, String path, TrafficPolicy tp, Problems problems) {
+        if (tp == null) {
+            return;
+        }
+        String next = "not applied yet (load balancing beyond simple, circuit breaking and outlier "
+                + "detection come with issue 15)";
+        if (tp.getConnectionPool() != null) {
+            problems.field(Kind.DESTINATION_RULE, dr, path + ".connectionPool", next);
+        }
+        if (tp.getOutlierDetection() != null) {
+            problems.field(Kind.DESTINATION_RULE, dr, path + ".outlierDetection", next);
+        }
+        loadBalancer(dr, path + ".loadBalancer", tp.getLoadBalancer(), problems, next);
+        if (tp.getTls() != null) {
+            problems.field(Kind.DESTINATION_RULE, dr, path + ".tls", "not applied (the waypoint reaches "
+                    + "meshed endpoints over HBONE mTLS, others in plaintext)");
+        }
+        if (tp.getProxyProtocol() != null) {
+            problems.field(Kind.DESTINATION_RULE, dr, path + ".proxyProtocol", "not supported");
+        }
+        if (tp.getTunnel() != null) {
+            problems.field(Kind.DESTINATION_RULE, dr, path + ".tunnel", "not supported");
+        }
+        if (tp.getRetryBudget() != null) {
+            problems.field(Kind.DESTINATION_RULE, dr, path + ".retryBudget", "not supported");
+        }
+        if (tp.getPortLevelSettings() != null) {
+            for (int i = 0; i < tp.getPortLevelSettings().size(); i++) {
+                var p = tp.getPortLevelSettings().get(i);
+                String pp = path + ".portLevelSettings[" + i + "]";
+                if (p.getConnectionPool() != null) {
+                    problems.field(Kind.DESTINATION_RULE, dr, pp + ".connectionPool", next);
+                }
+                if (p.getOutlierDetection() != null) {
+                    problems.field(Kind.DESTINATION_RULE, dr, pp + ".outlierDetection", next);
+                }
+                if (p.getTls() != null) {
+                    problems.field(Kind.DESTINATION_RULE, dr, pp + ".tls", "not applied (the waypoint reaches "
+                            + "meshed endpoints over HBONE mTLS, others in plaintext)");
+                }
+                loadBalancer(dr, pp + ".loadBalancer", p.getLoadBalancer(), problems, next);
+            }
+        }
+    }
+
+    private static void loadBalancer(DestinationRule dr, String path, LoadBalancerSettings lb, Problems problems,
+                                     String next) {
+        if (lb == null) {
+            return;
+        }
+        if (lb.getLbPolicy() != null && !(lb.getLbPolicy() instanceof LoadBalancerSettingsSimple)) {
+            problems.field(Kind.DESTINATION_RULE, dr, path + ".consistentHash", next);
+        }
+        if (lb.getLbPolicy() instanceof LoadBalancerSettingsSimple s && s.getSimple() != null) {
+            switch (s.getSimple()) {
+                case PASSTHROUGH -> problems.field(Kind.DESTINATION_RULE, dr, path + ".simple",
+                        "PASSTHROUGH is not supported; LEAST_REQUEST is used");
+                case LEAST_CONN -> problems.field(Kind.DESTINATION_RULE, dr, path + ".simple",
+                        "LEAST_CONN is deprecated; applied as LEAST_REQUEST");
+                default -> { }
+            }
+        }
+        if (lb.getLocalityLbSetting() != null) {
+            problems.field(Kind.DESTINATION_RULE, dr, path + ".localityLbSetting", next);
+        }
+        if (lb.getWarmup() != null || lb.getWarmupDurationSecs() != null) {
+            problems.field(Kind.DESTINATION_RULE, dr, path + ".warmup", next);
+        }
+    }
+}

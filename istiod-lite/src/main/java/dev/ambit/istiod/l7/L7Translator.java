@@ -1,0 +1,212 @@
+package dev.ambit.istiod.l7;
+
+import static java.util.Objects.requireNonNull;
+
+import com.google.protobuf.Message;
+import dev.ambit.api.TypeUrls;
+import dev.ambit.istiod.config.ConfigSnapshot;
+import dev.ambit.istiod.config.Kind;
+import dev.ambit.istiod.config.ObjectRef;
+import dev.ambit.istiod.model.MeshConfig;
+import dev.ambit.istiod.model.ServiceCatalog;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import io.envoyproxy.envoy.config.listener.v3.FilterChain;
+import io.envoyproxy.envoy.config.route.v3.Route;
+import io.envoyproxy.envoy.config.route.v3.RouteAction;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.config.route.v3.RouteMatch;
+import io.envoyproxy.envoy.config.route.v3.VirtualHost;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.ServicePort;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.Gateway;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Istio / Gateway API objects → Envoy resources, per waypoint and for proxyless gRPC.
+ *
+ * <p>Which waypoints exist, which services each serves and the services' ports, protocols
+ * and endpoints come from {@link ServiceCatalog}, the same view the ambient model has. The
+ * routes of a host come from the VirtualServices ({@code gateways} empty or naming
+ * {@code mesh}) and GAMMA HTTPRoutes ({@code parentRefs} of kind Service) for that host.
+ * <b>Precedence</b>: several VirtualServices or HTTPRoutes for one host conflict as on
+ * Istio's mesh gateway (IST0109): the oldest (creation time, then namespace/name) is
+ * applied, the others are reported and not applied to that host. HTTPRoutes attached to
+ * the same Service count as one, their rules in that same order.
+ *
+ * <p><b>Last good version.</b> An object the translation must reject (a destination subset
+ * no DestinationRule defines, or what {@link L7Validation} finds) is reported with its
+ * origin, field and reason, and its last accepted version stays in force: this translator
+ * keeps the last good version of every routing object it has seen. Syntactic problems are
+ * normally stopped earlier by the config sources (the validator rejects them; the sources
+ * keep the last good file or object), so this is the semantic counterpart. Thread-safe.
+ */
+public final class L7Translator {
+
+    private static final Logger log = LoggerFactory.getLogger(L7Translator.class);
+
+    private final MeshConfig mesh;
+    private final Map<ObjectRef, HasMetadata> lastGood = new HashMap<>();
+    private L7Resources last = L7Resources.empty();
+
+    private L7Translator(MeshConfig mesh) {
+        this.mesh = mesh;
+    }
+
+    public static L7Translator of(MeshConfig mesh) {
+        return new L7Translator(requireNonNull(mesh, "mesh"));
+    }
+
+    /** Translates one snapshot; never throws on user input (an internal error keeps the previous result). */
+    public synchronized L7Resources translate(ConfigSnapshot config) {
+        requireNonNull(config, "config");
+        try {
+            last = new Translation(config).run();
+        } catch (RuntimeException e) {
+            log.error("L7 translation failed; keeping the previous resources", e);
+            List<String> warnings = new ArrayList<>(last.warnings());
+            warnings.add("L7 translation failed (a bug in Ambit, please report it): " + e
+                    + "; the previous resources stay in force");
+            last = L7Resources.of(Map.of(), Map.of(), warnings);
+        }
+        return last;
+    }
+
+    /** One run over one snapshot. */
+    private final class Translation {
+        private final ConfigSnapshot config;
+        private final ServiceCatalog catalog;
+        private final Hosts hosts;
+        private final Problems problems;
+        private final DestinationRules rules;
+        private final ClusterTranslator clusters;
+        private final RouteSources sources;
+
+        Translation(ConfigSnapshot config) {
+            this.config = config;
+            this.catalog = ServiceCatalog.of(config, mesh);
+            this.hosts = new Hosts(mesh);
+            this.problems = new Problems(config);
+            this.rules = new DestinationRules(config, hosts, problems);
+            this.clusters = new ClusterTranslator(catalog, rules);
+            RouteTranslator routes = new RouteTranslator(hosts, catalog, problems);
+            L7Validation validation = new L7Validation(hosts, rules, catalog);
+            this.sources = new RouteSources(config, catalog, hosts, routes, validation, problems, lastGood);
+        }
+
+        L7Resources run() {
+            Map<String, Map<String, Map<String, Message>>> waypoints = new LinkedHashMap<>();
+            for (Gateway gw : catalog.waypoints()) {
+                String key = gw.getMetadata().getNamespace() + "/" + gw.getMetadata().getName();
+                waypoints.put(key, waypoint(key));
+            }
+            return L7Resources.of(waypoints, grpc(), problems.all());
+        }
+
+        private Map<String, Map<String, Message>> waypoint(String key) {
+            Map<String, Message> routeConfigs = new TreeMap<>();
+            Map<String, Cluster> cl = new TreeMap<>();
+            Map<String, ClusterLoadAssignment> cla = new TreeMap<>();
+            List<FilterChain> chains = new ArrayList<>();
+            Set<String> referenced = new LinkedHashSet<>();
+            for (Service svc : catalog.services()) {
+                var binding = catalog.serviceWaypoint(svc, line -> { });
+                if (binding == null || !binding.key().equals(key)) {
+                    continue;
+                }
+                String host = catalog.hostname(svc);
+                List<String> vips = ServiceCatalog.vips(svc);
+                clusters.addService(svc, false, cl, cla);
+                for (ServicePort p : ServiceCatalog.tcpPorts(svc)) {
+                    boolean http = ServiceCatalog.protocol(p).isHttp();
+                    String name = Listeners.chainName(p.getPort(), http, host);
+                    if (!vips.isEmpty()) {
+                        chains.add(Listeners.chain(name, vips, p.getPort(), http,
+                                ClusterTranslator.name(p.getPort(), "", host)));
+                    }
+                    if (http) {
+                        routeConfigs.put(name, routeConfiguration(name, host + ":" + p.getPort(), List.of("*"),
+                                host, p.getPort(), false, referenced));
+                    }
+                }
+            }
+            for (String name : referenced) {
+                if (!clusters.add(name, false, cl, cla)) {
+                    problems.note("waypoint " + key + ": a route sends traffic to " + name + ", which does not "
+                            + "exist (no such service, port or subset); those requests fail with 503");
+                }
+            }
+            cl.put(ClusterTranslator.PASSTHROUGH, ClusterTranslator.passthrough());
+            Map<String, Map<String, Message>> out = new LinkedHashMap<>();
+            out.put(TypeUrls.LISTENER, Map.of(Listeners.WAYPOINT_LISTENER, Listeners.waypoint(chains)));
+            out.put(TypeUrls.ROUTE_CONFIGURATION, routeConfigs);
+            out.put(TypeUrls.CLUSTER, new TreeMap<>(cl));
+            out.put(TypeUrls.CLUSTER_LOAD_ASSIGNMENT, new TreeMap<>(cla));
+            return out;
+        }
+
+        /** Every mesh service port as proxyless gRPC clients ask for it: {@code host:port}. */
+        private Map<String, Map<String, Message>> grpc() {
+            Map<String, Message> listeners = new TreeMap<>();
+            Map<String, Message> routeConfigs = new TreeMap<>();
+            Map<String, Cluster> cl = new TreeMap<>();
+            Map<String, ClusterLoadAssignment> cla = new TreeMap<>();
+            Set<String> referenced = new LinkedHashSet<>();
+            for (Service svc : catalog.services()) {
+                String host = catalog.hostname(svc);
+                clusters.addService(svc, true, cl, cla);
+                String shortName = svc.getMetadata().getName();
+                String ns = svc.getMetadata().getNamespace();
+                for (ServicePort p : ServiceCatalog.tcpPorts(svc)) {
+                    String name = host + ":" + p.getPort();
+                    listeners.put(name, Listeners.grpc(name));
+                    List<String> domains = new ArrayList<>();
+                    for (String d : List.of(host, shortName + "." + ns + ".svc", shortName + "." + ns, shortName)) {
+                        domains.add(d);
+                        domains.add(d + ":" + p.getPort());
+                    }
+                    routeConfigs.put(name, routeConfiguration(name, name, domains, host, p.getPort(), true, referenced));
+                }
+            }
+            for (String name : referenced) {
+                clusters.add(name, true, cl, cla);
+            }
+            Map<String, Map<String, Message>> out = new LinkedHashMap<>();
+            out.put(TypeUrls.LISTENER, listeners);
+            out.put(TypeUrls.ROUTE_CONFIGURATION, routeConfigs);
+            out.put(TypeUrls.CLUSTER, new TreeMap<>(cl));
+            out.put(TypeUrls.CLUSTER_LOAD_ASSIGNMENT, new TreeMap<>(cla));
+            return out;
+        }
+
+        private RouteConfiguration routeConfiguration(String name, String vhostName, List<String> domains,
+                                                      String host, int port, boolean grpc, Set<String> referenced) {
+            List<Route> routes = sources.routes(host, port, grpc, referenced);
+            if (routes == null) {
+                String cluster = ClusterTranslator.name(port, "", host);
+                referenced.add(cluster);
+                RouteAction.Builder action = RouteAction.newBuilder().setCluster(cluster)
+                        .setTimeout(com.google.protobuf.Duration.getDefaultInstance());
+                if (!grpc) {
+                    action.setRetryPolicy(RouteTranslator.defaultRetryPolicy());
+                }
+                routes = List.of(Route.newBuilder().setName("default")
+                        .setMatch(RouteMatch.newBuilder().setPrefix("/")).setRoute(action).build());
+            }
+            return RouteConfiguration.newBuilder().setName(name)
+                    .addVirtualHosts(VirtualHost.newBuilder().setName(vhostName).addAllDomains(domains)
+                            .addAllRoutes(routes))
+                    .build();
+        }
+    }
+}

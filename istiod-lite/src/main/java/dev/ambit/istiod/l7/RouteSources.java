@@ -1,0 +1,154 @@
+package dev.ambit.istiod.l7;
+
+import dev.ambit.istiod.config.ConfigSnapshot;
+import dev.ambit.istiod.config.Kind;
+import dev.ambit.istiod.config.ObjectRef;
+import dev.ambit.istiod.model.ServiceCatalog;
+import io.envoyproxy.envoy.config.route.v3.Route;
+import io.fabric8.istio.api.networking.v1.VirtualService;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.ParentReference;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Which routing object applies to which host: the accepted (or last good) VirtualServices
+ * and HTTPRoutes, and per host the one that wins (oldest first, see {@link L7Translator}).
+ */
+final class RouteSources {
+
+    /** VirtualServices or the HTTPRoutes attached to one host. */
+    private record Source(HasMetadata first, VirtualService vs, List<HTTPRoute> httpRoutes) {
+        String created() {
+            return Hosts.created(first);
+        }
+    }
+
+    private final RouteTranslator translator;
+    private final HttpRouteTranslator httpRoutes;
+    private final Map<String, Source> byHost = new HashMap<>();
+
+    RouteSources(ConfigSnapshot config, ServiceCatalog catalog, Hosts hosts, RouteTranslator translator,
+                 L7Validation validation, Problems problems, Map<ObjectRef, HasMetadata> lastGood) {
+        this.translator = translator;
+        this.httpRoutes = new HttpRouteTranslator(hosts, catalog, problems, translator);
+        Set<ObjectRef> present = new HashSet<>();
+        Map<String, List<Source>> candidates = new HashMap<>();
+        for (VirtualService vs : config.list(Kind.VIRTUAL_SERVICE, VirtualService.class)) {
+            present.add(ConfigSnapshot.refOf(Kind.VIRTUAL_SERVICE, vs));
+            VirtualService use = accepted(Kind.VIRTUAL_SERVICE, vs, validation.check(vs), problems, lastGood);
+            if (use == null || use.getSpec() == null || !forMesh(use)) {
+                continue;
+            }
+            validation.untranslated(use, problems);
+            String ns = use.getMetadata().getNamespace();
+            Set<String> covered = new HashSet<>();
+            for (String h : use.getSpec().getHosts() == null ? List.<String>of() : use.getSpec().getHosts()) {
+                String pattern = hosts.resolve(h, ns);
+                for (Service svc : catalog.services()) {
+                    String host = catalog.hostname(svc);
+                    if (Hosts.covers(pattern, host) && covered.add(host)) {
+                        candidates.computeIfAbsent(host, k -> new ArrayList<>()).add(new Source(use, use, null));
+                    }
+                }
+            }
+        }
+        Map<String, List<HTTPRoute>> routesByHost = new HashMap<>();
+        List<HTTPRoute> all = new ArrayList<>(config.list(Kind.HTTP_ROUTE, HTTPRoute.class));
+        all.sort(Comparator.comparing((HTTPRoute r) -> Hosts.created(r)).thenComparing(Hosts::key));
+        for (HTTPRoute r : all) {
+            present.add(ConfigSnapshot.refOf(Kind.HTTP_ROUTE, r));
+            HTTPRoute use = accepted(Kind.HTTP_ROUTE, r, validation.check(r), problems, lastGood);
+            if (use == null || use.getSpec() == null) {
+                continue;
+            }
+            for (String host : serviceParents(use, catalog)) {
+                routesByHost.computeIfAbsent(host, k -> new ArrayList<>()).add(use);
+            }
+        }
+        routesByHost.forEach((host, routes) -> candidates.computeIfAbsent(host, k -> new ArrayList<>())
+                .add(new Source(routes.getFirst(), null, List.copyOf(routes))));
+        candidates.forEach((host, list) -> {
+            list.sort(Comparator.comparing(Source::created).thenComparing(s -> Hosts.key(s.first())));
+            Source winner = list.getFirst();
+            byHost.put(host, winner);
+            for (Source loser : list.subList(1, list.size())) {
+                Kind kind = loser.vs() != null ? Kind.VIRTUAL_SERVICE : Kind.HTTP_ROUTE;
+                problems.object(kind, loser.first(), "conflicts with the older " + Problems.describe(
+                        winner.vs() != null ? Kind.VIRTUAL_SERVICE : Kind.HTTP_ROUTE, winner.first())
+                        + " for host " + host + " (as Istio, the oldest applies); not applied to that host");
+            }
+        });
+        lastGood.keySet().removeIf(ref -> (ref.kind() == Kind.VIRTUAL_SERVICE || ref.kind() == Kind.HTTP_ROUTE)
+                && !present.contains(ref));
+    }
+
+    /** VirtualServices apply to waypoints when {@code gateways} is empty or names {@code mesh}. */
+    private static boolean forMesh(VirtualService vs) {
+        List<String> gateways = vs.getSpec().getGateways();
+        return gateways == null || gateways.isEmpty() || gateways.contains("mesh");
+    }
+
+    /** The hostnames of the Services an HTTPRoute attaches to (GAMMA). */
+    private static Set<String> serviceParents(HTTPRoute r, ServiceCatalog catalog) {
+        Set<String> out = new java.util.LinkedHashSet<>();
+        for (ParentReference p : r.getSpec().getParentRefs() == null ? List.<ParentReference>of()
+                : r.getSpec().getParentRefs()) {
+            if (!"Service".equals(p.getKind()) || !(p.getGroup() == null || p.getGroup().isEmpty()
+                    || p.getGroup().equals("core"))) {
+                continue;
+            }
+            String ns = p.getNamespace() == null ? r.getMetadata().getNamespace() : p.getNamespace();
+            catalog.config().get(Kind.SERVICE, ns, p.getName(), Service.class)
+                    .ifPresent(svc -> out.add(catalog.hostname(svc)));
+        }
+        return out;
+    }
+
+    /**
+     * The version of an object to use: itself when it has no problems (it becomes the last
+     * good one), else its last good version (or none), with the problems reported.
+     */
+    @SuppressWarnings("unchecked")
+    private static <T extends HasMetadata> T accepted(Kind kind, T object, List<L7Validation.Problem> found,
+                                                      Problems problems, Map<ObjectRef, HasMetadata> lastGood) {
+        ObjectRef ref = ConfigSnapshot.refOf(kind, object);
+        if (found.isEmpty()) {
+            lastGood.put(ref, object);
+            return object;
+        }
+        T previous = (T) lastGood.get(ref);
+        String consequence = previous != null ? "rejected; its last good version stays in force"
+                : "rejected; it is not applied until fixed";
+        for (L7Validation.Problem p : found) {
+            problems.field(kind, object, p.field(), p.reason() + " (" + consequence + ")");
+        }
+        return previous;
+    }
+
+    /**
+     * The routes for {@code host:port}, adding the clusters they use to {@code clusters};
+     * {@code null} when no routing object applies (the caller routes everything to the service).
+     */
+    List<Route> routes(String host, int port, boolean grpc, Set<String> clusters) {
+        Source s = byHost.get(host);
+        if (s == null) {
+            return null;
+        }
+        Set<String> used = new java.util.LinkedHashSet<>();
+        List<Route> routes = s.vs() != null ? translator.routes(s.vs(), port, grpc, used)
+                : httpRoutes.routes(s.httpRoutes(), host, port, grpc, used);
+        if (routes.isEmpty()) {
+            return null; // nothing for this port: Istio falls back to the default route
+        }
+        clusters.addAll(used);
+        return routes;
+    }
+}
