@@ -250,12 +250,12 @@ public final class IstiodLite implements AutoCloseable {
         long start = System.nanoTime();
         try {
             MeshResources next = AmbientModel.build(snapshot, config.mesh());
+            model = next;
+            failClosed = snapshot.failClosed();
             // Never throws on user input: a rejected routing object keeps its last good
             // version inside the translator and comes back as a warning.
             L7Resources nextL7 = l7Translator.translate(snapshot);
-            model = next;
             l7 = nextL7;
-            failClosed = snapshot.failClosed();
             xds.update(next, nextL7);
             rebuildSeconds.labels().observe((System.nanoTime() - start) / 1e9);
             // Each warning once while it holds, not on every rebuild.
