@@ -19,7 +19,8 @@ import java.util.regex.Pattern;
 
 /**
  * Checks what the API server's schema would not: names, label selectors, addresses,
- * ports and condition keys. Reports every problem found with the field path.
+ * ports, condition keys, and the routing objects' regexes, weights and durations
+ * ({@link dev.ambit.istiod.l7.L7Validation}). Reports every problem found with the field path.
  */
 final class ObjectValidator {
 
@@ -51,6 +52,9 @@ final class ObjectValidator {
             case Service svc when svc.getSpec() != null -> validate(svc, problems);
             default -> { }
         }
+        // Routing objects: regexes in RE2 syntax, weights, durations, percentages, retry
+        // conditions (the checks that need no other object; the translator does the rest).
+        dev.ambit.istiod.l7.L7Validation.validate(kind, object, problems::add);
     }
 
     private static void validateMetadata(Kind kind, HasMetadata object, Problems problems) {

@@ -150,12 +150,12 @@ final class RouteTranslator {
             b.addQueryParameters(q);
         });
         if (m.getSourceLabels() != null && !m.getSourceLabels().isEmpty()) {
-            problems.field(Kind.VIRTUAL_SERVICE, vs, path + ".sourceLabels", "not supported by waypoints "
-                    + "(Istio ignores it in ambient too); the match applies to every source");
+            problems.field(Kind.VIRTUAL_SERVICE, vs, path + ".sourceLabels", "not supported by waypoints; "
+                    + "the match applies to every source");
         }
         if (m.getSourceNamespace() != null && !m.getSourceNamespace().isEmpty()) {
-            problems.field(Kind.VIRTUAL_SERVICE, vs, path + ".sourceNamespace", "not supported by waypoints "
-                    + "(Istio ignores it in ambient too); the match applies to every source");
+            problems.field(Kind.VIRTUAL_SERVICE, vs, path + ".sourceNamespace", "not supported by waypoints; "
+                    + "the match applies to every source");
         }
         if (m.getGateways() != null && !m.getGateways().isEmpty() && !m.getGateways().contains("mesh")) {
             problems.field(Kind.VIRTUAL_SERVICE, vs, path + ".gateways", "names no \"mesh\"; ignored for waypoints");
