@@ -146,6 +146,7 @@ class ProxylessGrpcTest {
 
     @Test
     void virtualServiceSplitsEightyTwenty() throws InterruptedException {
+        assertEndpointsUsableByGrpcJava();
         ManagedChannel channel = Grpc.newChannelBuilder(ECHO_TARGET, InsecureChannelCredentials.create()).build();
         try {
             assertV1Share(EchoBackends.versions(channel, CALLS, Map.of()), 80);
@@ -156,6 +157,7 @@ class ProxylessGrpcTest {
 
     @Test
     void headerMatchSendsOneCallerToV2OnlyAndOthersByTheWeights() throws InterruptedException {
+        assertEndpointsUsableByGrpcJava();
         ManagedChannel jason = Grpc.newChannelBuilder(ECHO_TARGET, InsecureChannelCredentials.create()).build();
         ManagedChannel others = Grpc.newChannelBuilder(ECHO_TARGET, InsecureChannelCredentials.create()).build();
         try {
@@ -185,6 +187,27 @@ class ProxylessGrpcTest {
         } finally {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
+    }
+
+    /**
+     * grpc-java drops a {@code LocalityLbEndpoints} without a {@code load_balancing_weight}
+     * ("No usable endpoint from cluster"); Istio sets it (to the number of endpoints). Said
+     * up front so that a failure names the missing field rather than a failed call.
+     */
+    static void assertEndpointsUsableByGrpcJava() {
+        Map<String, Message> assignments = translated.forGrpc().getOrDefault(
+                dev.ambit.api.TypeUrls.CLUSTER_LOAD_ASSIGNMENT, Map.of());
+        assertThat(assignments).as("translated ClusterLoadAssignments; warnings %s", translated.warnings())
+                .containsKeys("outbound|7070|v1|echo.default.svc.cluster.local",
+                        "outbound|7070|v2|echo.default.svc.cluster.local");
+        assignments.forEach((name, message) -> {
+            var cla = (io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment) message;
+            for (var locality : cla.getEndpointsList()) {
+                assertThat(locality.getLoadBalancingWeight().getValue())
+                        .as("%s: endpoints[].load_balancing_weight (grpc-java ignores a locality without one)", name)
+                        .isPositive();
+            }
+        });
     }
 
     /** v1's share of {@link #CALLS} calls is {@code expected} ± 6 points. */
