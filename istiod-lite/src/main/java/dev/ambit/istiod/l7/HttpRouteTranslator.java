@@ -51,7 +51,7 @@ final class HttpRouteTranslator {
     private final ServiceCatalog catalog;
     private final Problems problems;
 
-    HttpRouteTranslator(Hosts hosts, ServiceCatalog catalog, Problems problems, RouteTranslator unused) {
+    HttpRouteTranslator(Hosts hosts, ServiceCatalog catalog, Problems problems) {
         this.hosts = hosts;
         this.catalog = catalog;
         this.problems = problems;

@@ -77,7 +77,12 @@ public final class L7Translator {
             List<String> warnings = new ArrayList<>(last.warnings());
             warnings.add("L7 translation failed (a bug in Ambit, please report it): " + e
                     + "; the previous resources stay in force");
-            last = L7Resources.of(Map.of(), Map.of(), warnings);
+            Map<String, Map<String, Map<String, Message>>> waypoints = new LinkedHashMap<>();
+            for (String key : last.waypoints()) {
+                String[] nsName = key.split("/", 2);
+                waypoints.put(key, last.forWaypoint(nsName[0], nsName[1]));
+            }
+            last = L7Resources.of(waypoints, last.forGrpc(), warnings);
         }
         return last;
     }

@@ -124,9 +124,43 @@ public final class L7Validation {
         }
     }
 
-    /** Reports what a VirtualService sets that the translation does not apply (warnings, not errors). */
+    /**
+     * Reports what a VirtualService sets that the translation does not apply, and hosts
+     * that name nothing in the mesh (warnings, not errors: a service may appear later).
+     */
     void untranslated(VirtualService vs, Problems problems) {
         var spec = vs.getSpec();
+        String ns = vs.getMetadata().getNamespace();
+        List<String> vsHosts = spec.getHosts() == null ? List.of() : spec.getHosts();
+        for (int i = 0; i < vsHosts.size(); i++) {
+            String pattern = hosts.resolve(vsHosts.get(i), ns);
+            if (catalog.services().stream().noneMatch(svc -> Hosts.covers(pattern, catalog.hostname(svc)))) {
+                problems.field(Kind.VIRTUAL_SERVICE, vs, "spec.hosts[" + i + "]", "no service in the mesh is "
+                        + pattern + "; nothing to route for it");
+            }
+        }
+        List<HTTPRoute> routes = spec.getHttp() == null ? List.of() : spec.getHttp();
+        for (int i = 0; i < routes.size(); i++) {
+            HTTPRoute h = routes.get(i);
+            if (h == null) {
+                continue;
+            }
+            List<HTTPRouteDestination> dests = h.getRoute() == null ? List.of() : h.getRoute();
+            for (int j = 0; j < dests.size(); j++) {
+                if (dests.get(j) != null) {
+                    destination(vs, dests.get(j).getDestination(), "spec.http[" + i + "].route[" + j + "].destination",
+                            problems);
+                }
+            }
+            destination(vs, h.getMirror(), "spec.http[" + i + "].mirror", problems);
+            List<HTTPMirrorPolicy> mirrors = h.getMirrors() == null ? List.of() : h.getMirrors();
+            for (int j = 0; j < mirrors.size(); j++) {
+                if (mirrors.get(j) != null) {
+                    destination(vs, mirrors.get(j).getDestination(), "spec.http[" + i + "].mirrors[" + j
+                            + "].destination", problems);
+                }
+            }
+        }
         if (spec.getTcp() != null && !spec.getTcp().isEmpty()) {
             problems.field(Kind.VIRTUAL_SERVICE, vs, "spec.tcp", "TCP routes are not supported by waypoints; "
                     + "TCP ports go to the service itself");
@@ -150,6 +184,23 @@ public final class L7Validation {
                     problems.field(Kind.VIRTUAL_SERVICE, vs, "spec.http[" + i + "]." + k, "unknown field; ignored");
                 }
             }
+        }
+    }
+
+    /** A destination whose service or port does not exist: its requests fail with 503, as in Istio. */
+    private void destination(VirtualService vs, Destination d, String path, Problems problems) {
+        if (d == null || d.getHost() == null) {
+            return;
+        }
+        String host = hosts.resolve(d.getHost(), vs.getMetadata().getNamespace());
+        var svc = catalog.byHostname(host).orElse(null);
+        if (svc == null) {
+            problems.field(Kind.VIRTUAL_SERVICE, vs, path + ".host", "no service " + host + " in the mesh; "
+                    + "requests routed there fail with 503 until it exists");
+        } else if (d.getPort() != null && d.getPort().getNumber() != null && ServiceCatalog.tcpPorts(svc).stream()
+                .noneMatch(p -> p.getPort().longValue() == d.getPort().getNumber())) {
+            problems.field(Kind.VIRTUAL_SERVICE, vs, path + ".port.number", "service " + host + " has no port "
+                    + d.getPort().getNumber() + "; requests routed there fail with 503");
         }
     }
 

@@ -57,8 +57,12 @@ final class RouteFeatures {
         this.problems = problems;
     }
 
-    /** Route-level headers, fault and CORS. */
-    void decorate(VirtualService vs, HTTPRoute h, String path, Route.Builder route) {
+    /**
+     * Route-level headers, fault and CORS. Proxyless gRPC clients get no fault or CORS
+     * configuration: their listener has only the router, and grpc-java rejects a route
+     * configuration carrying a filter config it does not know.
+     */
+    void decorate(VirtualService vs, HTTPRoute h, String path, boolean grpc, Route.Builder route) {
         Headers headers = h.getHeaders();
         if (headers != null) {
             List<HeaderValueOption> req = new ArrayList<>();
@@ -69,6 +73,9 @@ final class RouteFeatures {
             List<String> respRemove = new ArrayList<>();
             operations(headers.getResponse(), resp, respRemove);
             route.addAllResponseHeadersToAdd(resp).addAllResponseHeadersToRemove(respRemove);
+        }
+        if (grpc) {
+            return;
         }
         if (h.getFault() != null) {
             HTTPFault fault = fault(vs, h.getFault(), path + ".fault");

@@ -38,7 +38,7 @@ final class RouteSources {
     RouteSources(ConfigSnapshot config, ServiceCatalog catalog, Hosts hosts, RouteTranslator translator,
                  L7Validation validation, Problems problems, Map<ObjectRef, HasMetadata> lastGood) {
         this.translator = translator;
-        this.httpRoutes = new HttpRouteTranslator(hosts, catalog, problems, translator);
+        this.httpRoutes = new HttpRouteTranslator(hosts, catalog, problems);
         Set<ObjectRef> present = new HashSet<>();
         Map<String, List<Source>> candidates = new HashMap<>();
         for (VirtualService vs : config.list(Kind.VIRTUAL_SERVICE, VirtualService.class)) {

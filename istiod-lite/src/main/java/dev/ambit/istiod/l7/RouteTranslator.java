@@ -96,7 +96,7 @@ final class RouteTranslator {
             if (!action(vs, h, path, port, grpc, template, clusters)) {
                 continue;
             }
-            features.decorate(vs, h, path, template);
+            features.decorate(vs, h, path, grpc, template);
             List<HTTPMatchRequest> matches = h.getMatch() == null || h.getMatch().isEmpty()
                     ? java.util.Collections.singletonList(null) : h.getMatch();
             for (int j = 0; j < matches.size(); j++) {

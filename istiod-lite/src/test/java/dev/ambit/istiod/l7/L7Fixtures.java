@@ -67,6 +67,11 @@ final class L7Fixtures implements AutoCloseable {
         });
     }
 
+    /** The snapshot the start delivered (synchronously). */
+    ConfigSnapshot first() {
+        return snapshots.remove();
+    }
+
     /** The next snapshot delivered, once the source has been quiet for half a second (a change may take several). */
     ConfigSnapshot next() throws InterruptedException {
         ConfigSnapshot s = snapshots.poll(20, TimeUnit.SECONDS);

@@ -44,7 +44,7 @@ class L7GoldenTest {
         L7Translator translator = L7Translator.of(MeshConfig.defaults());
         List<String> actualFiles = new ArrayList<>();
         try (L7Fixtures fixtures = new L7Fixtures(name, scratch)) {
-            L7Resources resources = translator.translate(fixtures.next());
+            L7Resources resources = translator.translate(fixtures.first());
             List<ConfigError> rejected = fixtures.errors();
             Path update = L7Fixtures.ROOT.resolve(name).resolve("update");
             if (Files.isDirectory(update)) {

@@ -2,6 +2,7 @@ package dev.ambit.istiod.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.ambit.api.workload.Service;
 import dev.ambit.api.workload.TunnelProtocol;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.common.identity.SpiffeId;
@@ -66,6 +67,33 @@ class AmbientModelTest {
         MeshResources b = AmbientModel.build(s, MESH);
         assertThat(a.addresses()).isEqualTo(b.addresses());
         assertThat(a.authorizations()).isEqualTo(b.authorizations());
+    }
+
+    @Test
+    void missingWaypointFailsClosedWithItsHostnameAndAWarning() {
+        ConfigSnapshot base = Fixtures.snapshot("frontend-backend");
+        Namespace shop = base.get(Kind.NAMESPACE, "", "shop", Namespace.class).orElseThrow();
+        ConfigSnapshot named = with(base, Kind.NAMESPACE, new NamespaceBuilder(shop).editMetadata()
+                .addToLabels("istio.io/use-waypoint", "gone").endMetadata().build());
+        MeshResources r = AmbientModel.build(named, MESH);
+        Service backend = r.addresses().values().stream().filter(a -> a.hasService()).map(a -> a.getService())
+                .filter(s -> s.getNamespace().equals("shop")).findFirst().orElseThrow();
+        // Not "no waypoint" (which would send the traffic around it): a hostname without an
+        // address, so node agents refuse the traffic until the waypoint exists.
+        assertThat(backend.hasWaypoint()).isTrue();
+        assertThat(backend.getWaypoint().hasAddress()).isFalse();
+        assertThat(backend.getWaypoint().getHostname().getHostname()).isEqualTo("gone.shop.svc.cluster.local");
+        assertThat(backend.getWaypoint().getHostname().getNamespace()).isEqualTo("shop");
+        assertThat(r.warnings()).anySatisfy(w -> assertThat(w).startsWith("Service shop/")
+                .contains("waypoint shop/gone does not exist"));
+
+        // Opting out on the service beats the namespace's label.
+        var svc = named.list(Kind.SERVICE, "shop", io.fabric8.kubernetes.api.model.Service.class).getFirst();
+        ConfigSnapshot optedOut = with(named, Kind.SERVICE, new io.fabric8.kubernetes.api.model.ServiceBuilder(svc)
+                .editMetadata().addToLabels("istio.io/use-waypoint", "none").endMetadata().build());
+        Service out = AmbientModel.build(optedOut, MESH).addresses()
+                .get("shop/" + svc.getMetadata().getName() + ".shop.svc.cluster.local").getService();
+        assertThat(out.hasWaypoint()).isFalse();
     }
 
     private static Workload workload(MeshResources r, String uid) {

@@ -115,6 +115,24 @@ class ValidationWebhookTest {
     }
 
     @Test
+    void virtualServiceWithAnInvalidRe2RegexOrNegativeWeightIsDenied() throws Exception {
+        GenericKubernetesResource vs = new GenericKubernetesResource();
+        vs.setApiVersion("networking.istio.io/v1");
+        vs.setKind("VirtualService");
+        vs.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName("reviews")
+                .withNamespace("shop").build());
+        vs.setAdditionalProperty("spec", Map.of("hosts", List.of("reviews"), "http", List.of(Map.of(
+                "match", List.of(Map.of("uri", Map.of("regex", "/a(?!b)"))),
+                "route", List.of(Map.of("destination", Map.of("host", "reviews"), "weight", -1),
+                        Map.of("destination", Map.of("host", "ratings"), "weight", 5))))));
+        AdmissionResponse r = review("CREATE", vs);
+        assertThat(r.getAllowed()).isFalse();
+        assertThat(r.getStatus().getMessage()).contains("VirtualService shop/reviews")
+                .contains("spec.http[0].match[0].uri.regex: invalid RE2 regex \"/a(?!b)\"")
+                .contains("spec.http[0].route[0].weight: negative weight -1");
+    }
+
+    @Test
     void deleteIsAllowedEvenOfAnInvalidObject() throws Exception {
         assertThat(review("DELETE", policy("PERMIT", List.of())).getAllowed()).isTrue();
     }

@@ -1,0 +1,26 @@
+/**
+ * L7 translation: Istio VirtualService / DestinationRule and Gateway API HTTPRoute (GAMMA)
+ * → Envoy Listener, RouteConfiguration, Cluster and ClusterLoadAssignment, per waypoint and
+ * for proxyless gRPC clients. {@link dev.ambit.istiod.l7.L7Translator} is the entry point.
+ *
+ * <p>Decisions where Istio leaves room or Ambit differs, in one place:
+ * <ul>
+ *   <li>Several VirtualServices (or HTTPRoutes) for one host: the oldest applies
+ *       (creationTimestamp, then namespace/name), as on Istio's mesh gateway; the others
+ *       are reported (IST0109), not merged. HTTPRoutes attached to the same Service are
+ *       one source, ordered by Gateway API precedence.</li>
+ *   <li>A VirtualService that yields no route for a port (all its matches name other
+ *       ports) leaves that port on the default route; one that yields routes gets no
+ *       catch-all (unmatched requests get 404 NR).</li>
+ *   <li>Istio's default retry policy is served without {@code retriable_status_codes}
+ *       (Istio's {@code EXCLUDE_UNSAFE_503_FROM_DEFAULT_RETRY} behaviour).</li>
+ *   <li>DestinationRules for one host merge oldest first: subsets by new name, the
+ *       first traffic policy set. connectionPool, outlierDetection, consistentHash,
+ *       locality and warm-up settings are reported, not applied (issue 15).</li>
+ *   <li>Rejected routing objects keep their last good version: syntactic problems in
+ *       the config sources ({@link dev.ambit.istiod.l7.L7Validation} via the object
+ *       validator), semantic ones (unknown subset) in the translator.</li>
+ *   <li>GRPCRoute is not translated (it needs a new config kind).</li>
+ * </ul>
+ */
+package dev.ambit.istiod.l7;
