@@ -23,8 +23,9 @@ import org.slf4j.LoggerFactory;
  * @param source what these were built from; the same object next time means no change
  * @param waypoints waypoint key → its resources of the four Envoy types
  * @param grpc what proxyless gRPC clients get
+ * @param problems resources left out (see {@link #of}), each logged once while it lasts
  */
-record L7Snapshots(L7Resources source, Map<String, XdsSnapshot> waypoints, XdsSnapshot grpc) {
+record L7Snapshots(L7Resources source, Map<String, XdsSnapshot> waypoints, XdsSnapshot grpc, Set<String> problems) {
 
     private static final Logger log = LoggerFactory.getLogger(L7Snapshots.class);
 
@@ -33,14 +34,15 @@ record L7Snapshots(L7Resources source, Map<String, XdsSnapshot> waypoints, XdsSn
             TypeUrls.LISTENER, TypeUrls.ROUTE_CONFIGURATION);
 
     /** The four Envoy types, each empty: what a client that is no known waypoint gets. */
-    static final XdsSnapshot EMPTY = build(Map.of(), XdsSnapshot.empty(), "nobody");
+    static final XdsSnapshot EMPTY = build(Map.of(), XdsSnapshot.empty(), "nobody", new TreeSet<>());
 
-    static final L7Snapshots NONE = new L7Snapshots(L7Resources.empty(), Map.of(), EMPTY);
+    static final L7Snapshots NONE = new L7Snapshots(L7Resources.empty(), Map.of(), EMPTY, Set.of());
 
     L7Snapshots {
         requireNonNull(source, "source");
         waypoints = Collections.unmodifiableMap(new LinkedHashMap<>(waypoints));
         requireNonNull(grpc, "grpc");
+        problems = Set.copyOf(problems);
     }
 
     /**
@@ -54,16 +56,24 @@ record L7Snapshots(L7Resources source, Map<String, XdsSnapshot> waypoints, XdsSn
             return previous;
         }
         Map<String, XdsSnapshot> waypoints = new LinkedHashMap<>();
+        Set<String> problems = new TreeSet<>();
         for (String key : new TreeSet<>(l7.waypoints())) {
             int slash = key.indexOf('/');
             if (slash <= 0 || slash == key.length() - 1) {
-                log.error("L7 resources name a waypoint '{}' (expected: NS/NAME); not served", key);
+                problems.add("L7 resources name a waypoint '" + key + "' (expected: NS/NAME); not served");
                 continue;
             }
             waypoints.put(key, build(l7.forWaypoint(key.substring(0, slash), key.substring(slash + 1)),
-                    previous.waypoint(key), "waypoint " + key));
+                    previous.waypoint(key), "waypoint " + key, problems));
         }
-        return new L7Snapshots(l7, waypoints, build(l7.forGrpc(), previous.grpc(), "proxyless gRPC"));
+        XdsSnapshot grpc = build(l7.forGrpc(), previous.grpc(), "proxyless gRPC", problems);
+        for (String problem : problems) {
+            // A bug of the translator, not of user input; once, not on every rebuild.
+            if (!previous.problems().contains(problem)) {
+                log.error("{}", problem);
+            }
+        }
+        return new L7Snapshots(l7, waypoints, grpc, problems);
     }
 
     /** The snapshot of waypoint {@code key}; {@link #EMPTY} for an unknown one or an empty key. */
@@ -111,22 +121,23 @@ record L7Snapshots(L7Resources source, Map<String, XdsSnapshot> waypoints, XdsSn
      * type URL, or of a type that is not one of the four, is left out with an error: one
      * bad entry from the translator must not stop the rest from being served.
      */
-    private static XdsSnapshot build(Map<String, Map<String, Message>> byType, XdsSnapshot previous, String what) {
+    private static XdsSnapshot build(Map<String, Map<String, Message>> byType, XdsSnapshot previous, String what,
+                                     Set<String> problems) {
         XdsSnapshot.Builder builder = XdsSnapshot.builder().reusing(previous);
         for (String typeUrl : ENVOY_TYPES) {
             builder.addType(typeUrl);
         }
         byType.forEach((typeUrl, byName) -> {
             if (!ENVOY_TYPES.contains(typeUrl)) {
-                log.error("L7 resources of {}: type {} is not served (expected one of {}); left out", what, typeUrl,
-                        ENVOY_TYPES);
+                problems.add("L7 resources of " + what + ": type " + typeUrl + " is not served (expected one of "
+                        + ENVOY_TYPES + "); left out");
                 return;
             }
             byName.forEach((name, message) -> {
                 try {
                     builder.add(typeUrl, name, message);
                 } catch (IllegalArgumentException e) {
-                    log.error("L7 resources of {}: {}; left out", what, e.getMessage());
+                    problems.add("L7 resources of " + what + ": " + e.getMessage() + "; left out");
                 }
             });
         });

@@ -62,6 +62,8 @@ class L7SnapshotsTest {
                 L7Snapshots.NONE);
         assertThat(s.waypoint("shop/wp").resources(TypeUrls.CLUSTER)).containsOnlyKeys("good");
         assertThat(s.waypoint("shop/wp").typeUrls()).doesNotContain(TypeUrls.ADDRESS);
+        assertThat(s.problems()).hasSize(2).anySatisfy(p -> assertThat(p).contains("resource bad of "
+                + TypeUrls.CLUSTER + ": envoy.config.listener.v3.Listener"));
     }
 
     @Test
