@@ -22,11 +22,14 @@ import dev.ambit.istiod.config.FolderSource;
 import dev.ambit.istiod.config.kube.KubernetesSource;
 import dev.ambit.istiod.deploy.Fabric8ClusterWriter;
 import dev.ambit.istiod.deploy.WaypointDeployer;
+import dev.ambit.istiod.l7.L7Resources;
+import dev.ambit.istiod.l7.L7Translator;
 import dev.ambit.istiod.model.AmbientModel;
 import dev.ambit.istiod.model.MeshResources;
 import dev.ambit.istiod.webhook.CaBundlePatcher;
 import dev.ambit.istiod.webhook.ValidationWebhook;
 import dev.ambit.istiod.webhook.WebhookConfiguration;
+import dev.ambit.istiod.xds.L7DebugJson;
 import dev.ambit.istiod.xds.XdsServer;
 import dev.ambit.istiod.xds.XdsService;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -57,13 +60,16 @@ import org.slf4j.LoggerFactory;
 
 /**
  * istiod-lite: the one wiring class. A config source feeds snapshots to the model
- * thread, which rebuilds the mesh model and hands it to the xDS service (pushes) and to
- * the CA (who runs where).
+ * thread, which rebuilds the mesh model (workloads, policies) and translates the L7
+ * objects (VirtualService, DestinationRule, HTTPRoute → Envoy resources per waypoint and
+ * for proxyless gRPC) from the same snapshot, and hands both to the xDS service (pushes);
+ * the mesh model also goes to the CA (who runs where).
  *
  * <p>Listeners: plaintext xDS (15010), xDS and the CA over TLS (15012, serving certificate
  * issued by the mesh CA), monitoring (15014: {@code /metrics}, {@code /ready}, and for
  * loopback callers or valid tokens {@code /debug/model}, {@code /debug/clients},
- * {@code /debug/config}), and in Kubernetes mode the validating webhook (15017, HTTPS).
+ * {@code /debug/config}, {@code /debug/l7[?waypoint=NS/NAME]}), and in Kubernetes mode the
+ * validating webhook (15017, HTTPS).
  */
 public final class IstiodLite implements AutoCloseable {
 
@@ -78,6 +84,9 @@ public final class IstiodLite implements AutoCloseable {
     private final CountDownLatch firstModel = new CountDownLatch(1);
     private final Histogram.Family rebuildSeconds;
     private volatile MeshResources model = MeshResources.empty();
+    private volatile L7Resources l7 = L7Resources.empty();
+    /** Keeps the last good version of each routing object across snapshots; used on the model thread. */
+    private final L7Translator l7Translator;
     private volatile List<ConfigError> rejected = List.of();
     private volatile List<FailClosed> failClosed = List.of();
     private volatile Set<String> lastWarnings = Set.of();
@@ -93,6 +102,7 @@ public final class IstiodLite implements AutoCloseable {
 
     private IstiodLite(IstiodConfig config) {
         this.config = config;
+        this.l7Translator = L7Translator.of(config.mesh());
         this.rebuildSeconds = metrics.histogram("ambit_istiod_model_rebuild_seconds",
                 "Time to rebuild the mesh model from a config snapshot.", Histogram.LATENCY_SECONDS);
         metrics.gauge("ambit_istiod_config_rejected_inputs", "Inputs currently rejected (security objects fail closed, others keep their last good version).",
@@ -104,6 +114,10 @@ public final class IstiodLite implements AutoCloseable {
                 () -> model.addresses().size());
         metrics.gauge("ambit_istiod_model_authorizations", "Authorization policies in the model.",
                 () -> model.authorizations().size());
+        metrics.gauge("ambit_istiod_model_waypoints", "Waypoints with L7 resources in the model.",
+                () -> l7.waypoints().size());
+        metrics.gauge("ambit_istiod_l7_warnings", "Problems the L7 translation reports (see /debug/l7).",
+                () -> l7.warnings().size());
     }
 
     /** Starts every listener and the config source; returns once the first model is served. */
@@ -148,6 +162,8 @@ public final class IstiodLite implements AutoCloseable {
                 .getAsync("/debug/model", guarded(debug, req -> Response.json(DebugJson.model(model, rejected, failClosed))))
                 .getAsync("/debug/clients", guarded(debug, req -> Response.json(xds.debugView().toJson())))
                 .getAsync("/debug/config", guarded(debug, req -> Response.json(DebugJson.rejected(rejected, failClosed))))
+                .getAsync("/debug/l7", guarded(debug, req -> Response.json(
+                        L7DebugJson.render(l7, req.param("waypoint", "")))))
                 .getAsync("/debug/trust-bundle", guarded(debug, req -> Response.text(ca.trustBundlePem())))
                 .bind(config.address(config.monitoringPort()));
         if (config.kubernetes()) {
@@ -261,10 +277,16 @@ public final class IstiodLite implements AutoCloseable {
             MeshResources next = AmbientModel.build(snapshot, config.mesh());
             model = next;
             failClosed = snapshot.failClosed();
-            xds.update(next);
+            // Never throws on user input: a rejected routing object keeps its last good
+            // version inside the translator and comes back as a warning.
+            L7Resources nextL7 = l7Translator.translate(snapshot);
+            l7 = nextL7;
+            xds.update(next, nextL7);
             rebuildSeconds.labels().observe((System.nanoTime() - start) / 1e9);
+            // Each warning once while it holds, not on every rebuild.
             Set<String> warnings = new HashSet<>(next.warnings());
-            for (String w : next.warnings()) {
+            warnings.addAll(nextL7.warnings());
+            for (String w : warnings) {
                 if (!lastWarnings.contains(w)) {
                     log.warn("{}", w);
                 }
@@ -331,6 +353,11 @@ public final class IstiodLite implements AutoCloseable {
 
     public MeshResources model() {
         return model;
+    }
+
+    /** The L7 resources of the last rebuild (what waypoints and gRPC clients are served). */
+    public L7Resources l7() {
+        return l7;
     }
 
     public List<ConfigError> rejected() {

@@ -270,6 +270,77 @@ class IstiodLiteTest {
     }
 
     @Test
+    void aWaypointGetsItsEnvoyResourcesAndRouteEditsReachIt() throws Exception {
+        Files.writeString(configDir.resolve("waypoint.yaml"), """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: waypoint, namespace: shop, labels: {istio.io/waypoint-for: service}}
+                spec:
+                  gatewayClassName: istio-waypoint
+                  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+                ---
+                apiVersion: v1
+                kind: Service
+                metadata: {name: waypoint, namespace: shop, labels: {gateway.networking.k8s.io/gateway-name: waypoint}}
+                spec:
+                  selector: {gateway.networking.k8s.io/gateway-name: waypoint}
+                  clusterIP: 10.96.0.99
+                  clusterIPs: [10.96.0.99]
+                  ports: [{name: mesh, port: 15008}]
+                """);
+        edit("namespaces.yaml", "    istio.io/dataplane-mode: ambient\n",
+                "    istio.io/dataplane-mode: ambient\n    istio.io/use-waypoint: waypoint\n");
+        String chain = "inbound-vip|8080|http|backend.shop.svc.cluster.local";
+        awaitBody("/debug/l7?waypoint=shop/waypoint", chain);
+
+        // As the waypoint identifies itself (CONTRACT.md): NAMESPACE + the gateway-name label.
+        Struct labels = Struct.newBuilder().putFields("gateway.networking.k8s.io/gateway-name",
+                Value.newBuilder().setStringValue("waypoint").build()).build();
+        io.envoyproxy.envoy.config.core.v3.Node node = io.envoyproxy.envoy.config.core.v3.Node.newBuilder()
+                .setId("waypoint~10.244.1.50~waypoint-5f6d7c8b9-abcde.shop~shop.svc.cluster.local")
+                .setMetadata(Struct.newBuilder()
+                        .putFields("NAMESPACE", Value.newBuilder().setStringValue("shop").build())
+                        .putFields("GENERATOR", Value.newBuilder().setStringValue("waypoint").build())
+                        .putFields("LABELS", Value.newBuilder().setStructValue(labels).build()))
+                .build();
+        try (XdsTestClient waypoint = XdsTestClient.connect(channel, node)) {
+            waypoint.subscribeAll(TypeUrls.LISTENER);
+            DeltaDiscoveryResponse lds = waypoint.next();
+            assertThat(XdsTestClient.names(lds)).containsExactly("waypoint");
+            assertThat(lds.getResources(0).getResource().unpack(io.envoyproxy.envoy.config.listener.v3.Listener.class)
+                    .getFilterChainsList()).extracting(io.envoyproxy.envoy.config.listener.v3.FilterChain::getName)
+                    .contains(chain);
+            waypoint.ack(lds);
+            waypoint.subscribe(TypeUrls.ROUTE_CONFIGURATION, chain);
+            DeltaDiscoveryResponse rds = waypoint.next();
+            assertThat(XdsTestClient.names(rds)).containsExactly(chain);
+            waypoint.ack(rds);
+
+            // A VirtualService for backend: the route is pushed to the waypoint.
+            Files.writeString(configDir.resolve("backend-vs.yaml"), """
+                    apiVersion: networking.istio.io/v1
+                    kind: VirtualService
+                    metadata: {name: backend, namespace: shop}
+                    spec:
+                      hosts: [backend]
+                      http:
+                      - name: slow
+                        timeout: 3s
+                        route:
+                        - destination: {host: backend}
+                    """);
+            DeltaDiscoveryResponse pushed = waypoint.next();
+            assertThat(pushed.getTypeUrl()).isEqualTo(TypeUrls.ROUTE_CONFIGURATION);
+            var route = pushed.getResources(0).getResource()
+                    .unpack(io.envoyproxy.envoy.config.route.v3.RouteConfiguration.class)
+                    .getVirtualHosts(0).getRoutes(0);
+            assertThat(route.getRoute().getTimeout().getSeconds()).isEqualTo(3);
+            assertThat(awaitBody("/debug/clients", "\"proxy\":\"shop/waypoint\"")).contains("RouteConfiguration");
+            assertThat(get("/metrics")).contains("ambit_istiod_model_waypoints 1");
+        }
+    }
+
+    @Test
     void monitoringServesReadinessMetricsAndDebugViews() throws Exception {
         try (XdsTestClient client = XdsTestClient.connect(channel, "debug-node")) {
             client.subscribeAll(TypeUrls.ADDRESS);

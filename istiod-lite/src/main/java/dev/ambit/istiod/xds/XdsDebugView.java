@@ -15,14 +15,27 @@ import java.util.TreeMap;
  * client, what it subscribed to, what it was sent and whether it accepted it. For an
  * admin endpoint: {@link #toJson()} renders it.
  *
- * @param snapshot the snapshot being served
+ * @param snapshot the Address/Authorization snapshot every client shares
+ * @param waypoints waypoint {@code "NS/NAME"} → the Envoy resources served to it
+ * @param grpc the Envoy resources served to proxyless gRPC clients
  * @param clients the open streams, oldest first
  */
-public record XdsDebugView(SnapshotView snapshot, List<ClientView> clients) {
+public record XdsDebugView(SnapshotView snapshot, Map<String, SnapshotView> waypoints, SnapshotView grpc,
+                           List<ClientView> clients) {
 
     public XdsDebugView {
         requireNonNull(snapshot, "snapshot");
+        waypoints = Collections.unmodifiableMap(new TreeMap<>(requireNonNull(waypoints, "waypoints")));
+        requireNonNull(grpc, "grpc");
         clients = List.copyOf(requireNonNull(clients, "clients"));
+    }
+
+    /** Which ADS method a client uses. */
+    public enum Protocol {
+        /** {@code DeltaAggregatedResources}: node agents, waypoints. */
+        DELTA,
+        /** {@code StreamAggregatedResources}: proxyless gRPC. */
+        SOTW
     }
 
     /** Where a client stands with the last response of one type. */
@@ -63,10 +76,15 @@ public record XdsDebugView(SnapshotView snapshot, List<ClientView> clients) {
      * @param awaitingReady true while a response is held back because the client does not
      *        read fast enough (gRPC flow control); it gets the latest state once it does
      * @param subscriptions one per type URL the client asked for
+     * @param protocol delta or state of the world
+     * @param proxy the waypoint {@code "NS/NAME"} the client is served as, {@code grpc} for
+     *        a proxyless gRPC client, or empty
      */
     public record ClientView(long streamId, String nodeId, String peer, Instant connectedAt, boolean awaitingReady,
-                             List<SubscriptionView> subscriptions) {
+                             List<SubscriptionView> subscriptions, Protocol protocol, String proxy) {
         public ClientView {
+            requireNonNull(protocol, "protocol");
+            requireNonNull(proxy, "proxy");
             requireNonNull(nodeId, "nodeId");
             requireNonNull(peer, "peer");
             requireNonNull(connectedAt, "connectedAt");
@@ -115,23 +133,23 @@ public record XdsDebugView(SnapshotView snapshot, List<ClientView> clients) {
     public String toJson() {
         JsonWriter json = new JsonWriter();
         json.open('{');
-        json.key("snapshot").open('{');
-        json.key("generation").value(snapshot.generation());
-        json.key("types").open('{');
-        for (Map.Entry<String, String> type : new TreeMap<>(snapshot.typeVersions()).entrySet()) {
-            json.key(type.getKey()).open('{');
-            json.key("version").value(type.getValue());
-            json.key("resources")
-                    .map(snapshot.resources().getOrDefault(type.getKey(), Collections.emptySortedMap()));
-            json.close('}');
+        json.key("snapshot");
+        snapshotJson(json, snapshot);
+        json.key("waypoints").open('{');
+        for (Map.Entry<String, SnapshotView> w : waypoints.entrySet()) {
+            json.key(w.getKey());
+            snapshotJson(json, w.getValue());
         }
         json.close('}');
-        json.close('}');
+        json.key("grpc");
+        snapshotJson(json, grpc);
         json.key("clients").open('[');
         for (ClientView c : clients) {
             json.open('{');
             json.key("streamId").value(c.streamId());
             json.key("nodeId").value(c.nodeId());
+            json.key("protocol").value(c.protocol().name());
+            json.key("proxy").value(c.proxy());
             json.key("peer").value(c.peer());
             json.key("connectedAt").value(c.connectedAt().toString());
             json.key("awaitingReady").value(c.awaitingReady());
@@ -155,5 +173,20 @@ public record XdsDebugView(SnapshotView snapshot, List<ClientView> clients) {
         json.close(']');
         json.close('}');
         return json.toString();
+    }
+
+    private static void snapshotJson(JsonWriter json, SnapshotView snapshot) {
+        json.open('{');
+        json.key("generation").value(snapshot.generation());
+        json.key("types").open('{');
+        for (Map.Entry<String, String> type : new TreeMap<>(snapshot.typeVersions()).entrySet()) {
+            json.key(type.getKey()).open('{');
+            json.key("version").value(type.getValue());
+            json.key("resources")
+                    .map(snapshot.resources().getOrDefault(type.getKey(), Collections.emptySortedMap()));
+            json.close('}');
+        }
+        json.close('}');
+        json.close('}');
     }
 }

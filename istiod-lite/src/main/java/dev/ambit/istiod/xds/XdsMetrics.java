@@ -28,14 +28,14 @@ final class XdsMetrics {
 
     XdsMetrics(MetricsRegistry registry) {
         requireNonNull(registry, "registry");
-        pushes = registry.counter(PUSHES, "Delta xDS responses sent, by resource type.", "type");
+        pushes = registry.counter(PUSHES, "xDS responses sent (delta and state of the world), by resource type.", "type");
         pushSeconds = registry.histogram(PUSH_SECONDS,
                 "Time from the model update to the response being written to the client, by resource type.",
                 Histogram.LATENCY_SECONDS, "type");
-        connectedClients = registry.gauge(CONNECTED_CLIENTS, "Open delta xDS streams.").labels();
-        nacks = registry.counter(NACKS, "Delta xDS responses rejected by clients, by resource type.", "type");
+        connectedClients = registry.gauge(CONNECTED_CLIENTS, "Open xDS streams (delta and state of the world).").labels();
+        nacks = registry.counter(NACKS, "xDS responses rejected by clients (NACKs), by resource type.", "type");
         resourcesSent = registry.counter(RESOURCES_SENT,
-                "Resources sent in delta xDS responses, by resource type.", "type");
+                "Resources sent in xDS responses, by resource type.", "type");
     }
 
     /** The label value for a type URL. */

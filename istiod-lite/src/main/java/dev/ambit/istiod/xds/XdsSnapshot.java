@@ -51,7 +51,7 @@ public final class XdsSnapshot {
     private XdsSnapshot(Map<String, SortedMap<String, XdsResource>> resources) {
         this.resources = resources;
         Map<String, String> versions = new LinkedHashMap<>();
-        resources.forEach((type, byName) -> versions.put(type, typeVersion(byName)));
+        resources.forEach((type, byName) -> versions.put(type, typeVersion(byName.values())));
         this.typeVersions = Collections.unmodifiableMap(versions);
     }
 
@@ -130,7 +130,7 @@ public final class XdsSnapshot {
     public String version(String typeUrl) {
         requireNonNull(typeUrl, "typeUrl");
         String version = typeVersions.get(typeUrl);
-        return version != null ? version : typeVersion(Collections.emptySortedMap());
+        return version != null ? version : typeVersion(List.of());
     }
 
     /**
@@ -210,9 +210,10 @@ public final class XdsSnapshot {
         return bytes;
     }
 
-    private static String typeVersion(SortedMap<String, XdsResource> byName) {
+    /** Hash of resources' names and versions, in the order given (name order for a type's). */
+    static String typeVersion(Iterable<XdsResource> resources) {
         MessageDigest digest = sha256();
-        for (XdsResource r : byName.values()) {
+        for (XdsResource r : resources) {
             // NUL and newline cannot occur in a version, and separate name from version so
             // that ("ab", "c") and ("a", "bc") hash differently.
             digest.update(r.name().getBytes(UTF_8));

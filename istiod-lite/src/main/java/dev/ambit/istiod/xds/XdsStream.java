@@ -37,8 +37,13 @@ import org.slf4j.LoggerFactory;
  * on-ready callback and then diffs against the snapshot current at that time, so a slow
  * client never has more than what it is already reading buffered for it, and it gets
  * the latest state in one response instead of every intermediate one.
+ *
+ * <p>Per proxy: the node of the first request says which waypoint the client is
+ * ({@link NodeMetadata#waypointKey()}); the Envoy types are served from that waypoint's
+ * snapshot for the life of the stream, the other types from the shared one. A waypoint
+ * that reconnects under another name opens a new stream, as Envoy does.
  */
-final class XdsStream implements StreamObserver<DeltaDiscoveryRequest> {
+final class XdsStream implements StreamObserver<DeltaDiscoveryRequest>, AdsStream {
 
     private static final Logger log = LoggerFactory.getLogger(XdsStream.class);
 
@@ -56,6 +61,11 @@ final class XdsStream implements StreamObserver<DeltaDiscoveryRequest> {
     private final Map<String, Subscription> subscriptions = new LinkedHashMap<>();
     /** From the first request that carries one. Guarded by {@link #lock}. */
     private String nodeId = "";
+    /**
+     * Waypoint "NS/NAME" this client is, from the first request's node; empty for any
+     * other client. Written once, before the first push, on the serial executor.
+     */
+    private volatile String proxyKey = "";
 
     /** Set when a response is held back by flow control; the on-ready callback clears it. */
     private volatile boolean awaitingReady;
@@ -77,7 +87,8 @@ final class XdsStream implements StreamObserver<DeltaDiscoveryRequest> {
         out.setOnCancelHandler(() -> closeState("cancelled"));
     }
 
-    long id() {
+    @Override
+    public long id() {
         return id;
     }
 
@@ -122,12 +133,14 @@ final class XdsStream implements StreamObserver<DeltaDiscoveryRequest> {
     // ---- from the service ----
 
     /** A new snapshot is current: send each subscription what changed. */
-    void snapshotPublished() {
+    @Override
+    public void snapshotPublished() {
         run(this::push);
     }
 
     /** Ends the stream with {@code status}; the client is expected to reconnect. */
-    void shutdown(Status status) {
+    @Override
+    public void shutdown(Status status) {
         run(() -> {
             if (!outClosed) {
                 outClosed = true;
@@ -141,13 +154,15 @@ final class XdsStream implements StreamObserver<DeltaDiscoveryRequest> {
         closeState("server shutting down");
     }
 
-    XdsDebugView.ClientView view() {
+    @Override
+    public XdsDebugView.ClientView view() {
         synchronized (lock) {
             List<XdsDebugView.SubscriptionView> views = new ArrayList<>(subscriptions.size());
             for (Subscription s : subscriptions.values()) {
                 views.add(s.view());
             }
-            return new XdsDebugView.ClientView(id, nodeId, peer, connectedAt, awaitingReady, views);
+            return new XdsDebugView.ClientView(id, nodeId, peer, connectedAt, awaitingReady, views,
+                    XdsDebugView.Protocol.DELTA, proxyKey);
         }
     }
 
@@ -174,7 +189,13 @@ final class XdsStream implements StreamObserver<DeltaDiscoveryRequest> {
         synchronized (lock) {
             if (nodeId.isEmpty() && request.hasNode() && !request.getNode().getId().isEmpty()) {
                 nodeId = request.getNode().getId();
-                log.info("xDS client {} connected from {} (stream {})", nodeId, peer, id);
+                proxyKey = NodeMetadata.of(request.getNode()).waypointKey();
+                if (proxyKey.isEmpty()) {
+                    log.info("xDS client {} connected from {} (stream {})", nodeId, peer, id);
+                } else {
+                    log.info("xDS client {} connected from {} (stream {}) as waypoint {}", nodeId, peer, id,
+                            proxyKey);
+                }
             }
             node = nodeId;
         }
@@ -250,16 +271,17 @@ final class XdsStream implements StreamObserver<DeltaDiscoveryRequest> {
             // No model yet: answering now would tell clients that nothing exists.
             return;
         }
+        String proxy = proxyKey;
         for (String typeUrl : service.typeUrls()) {
             Subscription sub;
             Delta delta;
+            XdsSnapshot snapshot = published.snapshotFor(typeUrl, proxy);
             synchronized (lock) {
                 sub = subscriptions.get(typeUrl);
                 if (sub == null) {
                     continue;
                 }
-                delta = sub.diff(published.snapshot(), published.generation(),
-                        published.changesFromPrevious(typeUrl));
+                delta = sub.diff(snapshot, published.generation(), published.changesFromPrevious(typeUrl, proxy));
                 if (delta == null) {
                     sub.synced(published.generation());
                     continue;
@@ -281,7 +303,7 @@ final class XdsStream implements StreamObserver<DeltaDiscoveryRequest> {
             long dueSince;
             synchronized (lock) {
                 String nonce = service.nextNonce();
-                response = response(typeUrl, published.snapshot().version(typeUrl), nonce, delta);
+                response = response(typeUrl, snapshot.version(typeUrl), nonce, delta);
                 dueSince = sub.sent(delta, nonce, published.generation());
             }
             try {

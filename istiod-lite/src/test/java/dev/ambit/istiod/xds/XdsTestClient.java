@@ -33,14 +33,14 @@ public final class XdsTestClient implements AutoCloseable {
     /** Bound on every wait for something that should happen. */
     static final Duration TIMEOUT = Duration.ofSeconds(10);
 
-    private final String nodeId;
+    private final Node node;
     private final BlockingQueue<DeltaDiscoveryResponse> responses = new LinkedBlockingQueue<>();
     private final CompletableFuture<Status> closed = new CompletableFuture<>();
     private final ClientCallStreamObserver<DeltaDiscoveryRequest> requests;
     private boolean nodeSent;
 
-    private XdsTestClient(Channel channel, String nodeId, boolean reading) {
-        this.nodeId = nodeId;
+    private XdsTestClient(Channel channel, Node node, boolean reading) {
+        this.node = node;
         requests = (ClientCallStreamObserver<DeltaDiscoveryRequest>) AggregatedDiscoveryServiceGrpc.newStub(channel)
                 .deltaAggregatedResources(new ClientResponseObserver<DeltaDiscoveryRequest, DeltaDiscoveryResponse>() {
                     @Override
@@ -71,12 +71,17 @@ public final class XdsTestClient implements AutoCloseable {
 
     /** A client that reads every response as it comes. */
     public static XdsTestClient connect(Channel channel, String nodeId) {
-        return new XdsTestClient(channel, nodeId, true);
+        return new XdsTestClient(channel, Node.newBuilder().setId(nodeId).setCluster("test").build(), true);
+    }
+
+    /** A client that reads every response and sends {@code node} (metadata and all) first. */
+    public static XdsTestClient connect(Channel channel, Node node) {
+        return new XdsTestClient(channel, node, true);
     }
 
     /** A client that reads nothing until {@link #startReading()}. */
     public static XdsTestClient connectWithoutReading(Channel channel, String nodeId) {
-        return new XdsTestClient(channel, nodeId, false);
+        return new XdsTestClient(channel, Node.newBuilder().setId(nodeId).setCluster("test").build(), false);
     }
 
     public void startReading() {
@@ -88,7 +93,7 @@ public final class XdsTestClient implements AutoCloseable {
     /** Sends a request; the first one of the stream carries the node. */
     public synchronized void send(DeltaDiscoveryRequest.Builder request) {
         if (!nodeSent) {
-            request.setNode(Node.newBuilder().setId(nodeId).setCluster("test"));
+            request.setNode(node);
             nodeSent = true;
         }
         requests.onNext(request.build());
