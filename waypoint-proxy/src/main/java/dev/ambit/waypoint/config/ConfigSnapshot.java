@@ -67,10 +67,12 @@ public final class ConfigSnapshot implements WaypointConfig {
      * A snapshot of these (validated) resources.
      *
      * @param listenerPort the port the waypoint serves HBONE on; the listener must be there
+     * @param changed the names this update brings (a conflict is blamed on them)
      * @throws InvalidConfigException naming the resource and field when the resources do not fit
      *     together (a listener on another port, two listeners, two chains with the same match)
      */
-    static ConfigSnapshot of(long version, int listenerPort, SortedMap<String, Held<Listener>> listeners,
+    static ConfigSnapshot of(long version, int listenerPort, java.util.Set<String> changed,
+                             SortedMap<String, Held<Listener>> listeners,
                              SortedMap<String, Held<RouteConfiguration>> routes, SortedMap<String, Held<Cluster>> clusters,
                              SortedMap<String, Held<ClusterLoadAssignment>> assignments) {
         FilterChainTable chains = FilterChainTable.EMPTY;
@@ -87,8 +89,11 @@ public final class ConfigSnapshot implements WaypointConfig {
                         + port + " not served by this waypoint (expected: " + listenerPort + ", its HBONE port)");
             }
             if (served != null) {
-                throw new InvalidConfigException(l.getName(), "Listener " + l.getName() + ": address: port "
-                        + port + " already served by listener " + served + " (expected: one listener)");
+                // Blame the listener this update brought, not the one already serving.
+                String culprit = changed.contains(served) && !changed.contains(l.getName()) ? served : l.getName();
+                String other = culprit.equals(served) ? l.getName() : served;
+                throw new InvalidConfigException(culprit, "Listener " + culprit + ": address: port "
+                        + port + " already served by listener " + other + " (expected: one listener)");
             }
             served = l.getName();
             try {

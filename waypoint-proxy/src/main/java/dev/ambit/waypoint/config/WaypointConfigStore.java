@@ -155,7 +155,7 @@ public final class WaypointConfigStore {
                     e = merged(e, (Map<String, ClusterLoadAssignment>) updates, removes, version, now);
             default -> throw new IllegalArgumentException("type URL: " + type + " (expected: one of the four Envoy types)");
         }
-        return ConfigSnapshot.of(version, listenerPort, l, r, cl, e);
+        return ConfigSnapshot.of(version, listenerPort, updates.keySet(), l, r, cl, e);
     }
 
     private static <T extends Message> SortedMap<String, Held<T>> merged(SortedMap<String, Held<T>> held,
