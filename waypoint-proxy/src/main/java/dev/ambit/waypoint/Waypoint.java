@@ -290,6 +290,16 @@ public final class Waypoint implements AutoCloseable {
         return admin.localAddress();
     }
 
+    /** Where Prometheus {@code /metrics} listens. */
+    public InetSocketAddress statsAddress() {
+        return stats.statsAddress();
+    }
+
+    /** Where {@code /healthz/ready} listens. */
+    public InetSocketAddress readinessAddress() {
+        return stats.readinessAddress();
+    }
+
     /** Drains and stops: readiness turns false, the data path drains, then everything closes. Idempotent. */
     public void shutdown() {
         if (!draining.compareAndSet(false, true)) {

@@ -37,7 +37,8 @@ class WaypointAdminDumpTest {
                 .clock(Clock.fixed(Instant.parse("2026-12-06T21:00:00Z"), ZoneOffset.UTC)).build();
         EnvoyConfigDumpTest.fill(store);
         SpiffeId id = SpiffeId.parse("spiffe://cluster.local/ns/shop/sa/waypoint");
-        try (CertificateManager certificates = CertificateManager.builder(i -> new CompletableFuture<>()).build();
+        try (CertificateManager certificates = CertificateManager.builder(i -> new CompletableFuture<>())
+                     .metrics(dev.ambit.common.metrics.MetricsRegistry.create()).build();
              AdminServer admin = WaypointAdmin.builder(store, ProxyState.create(), certificates,
                              () -> new ConfigDumpSections.XdsStatus(true, true, ""))
                      .address(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
