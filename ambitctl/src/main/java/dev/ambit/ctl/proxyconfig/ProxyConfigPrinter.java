@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.ambit.ctl.local.KubectlPrinter;
 import dev.ambit.ctl.local.Manifests;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 
@@ -211,31 +212,47 @@ public final class ProxyConfigPrinter {
 
     // ---------------------------------------------------------------- clusters
 
-    /** One row per cluster, Istio's name {@code <direction>|<port>|<subset>|<host>} taken apart. */
+    /**
+     * One row per cluster, Istio's name {@code <direction>|<port>|<subset>|<host>} taken apart,
+     * sorted as istioctl sorts them: by host, port, subset (none first), direction.
+     */
     static String clusters(JsonNode dump) {
-        List<List<String>> rows = new ArrayList<>();
+        List<String[]> parsed = new ArrayList<>();
+        List<List<String>> nacked = new ArrayList<>();
         for (JsonNode d : dump.path("dynamic_active_clusters")) {
             JsonNode c = d.path("cluster");
             if (c.isMissingNode()) {
-                rows.add(List.of("-", "-", "-", "-", "-", "NACKED: " + firstLine(d.path("error_state").path("details").asText())));
+                nacked.add(List.of("-", "-", "-", "-", "-", "NACKED: " + firstLine(d.path("error_state").path("details").asText())));
                 continue;
             }
             String name = c.path("name").asText();
             String type = c.path("type").asText("STATIC");
             String[] parts = name.split("\\|", -1);
-            if (parts.length == 4) {
-                rows.add(List.of(parts[3], parts[1], or(parts[2]), parts[0], type, "-"));
-            } else {
-                rows.add(List.of(name, "-", "-", "-", type, "-"));
-            }
+            parsed.add(parts.length == 4 ? new String[] {parts[3], parts[1], parts[2], parts[0], type}
+                    : new String[] {name, "", "", "", type});
         }
+        parsed.sort(Comparator.comparing((String[] r) -> r[0]).thenComparingInt(r -> port(r[1]))
+                .thenComparing(r -> r[2]).thenComparing(r -> r[3]));
+        List<List<String>> rows = new ArrayList<>();
+        for (String[] r : parsed) {
+            rows.add(List.of(r[0], or(r[1]), or(r[2]), or(r[3]), r[4], "-"));
+        }
+        rows.addAll(nacked);
         return KubectlPrinter.table(List.of("SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE"),
                 rows);
     }
 
+    private static int port(String s) {
+        try {
+            return Integer.parseInt(s);
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
     // ---------------------------------------------------------------- endpoints
 
-    /** One row per endpoint of every cluster: address, health from EDS, outlier state, cluster. */
+    /** One row per endpoint of every cluster: address, health from EDS, outlier state, cluster; sorted as istioctl, by address then cluster. */
     static String endpoints(JsonNode dump) {
         List<List<String>> rows = new ArrayList<>();
         for (JsonNode d : dump.path("dynamic_endpoint_configs")) {
@@ -251,6 +268,7 @@ public final class ProxyConfigPrinter {
                 }
             }
         }
+        rows.sort(Comparator.comparing((List<String> r) -> r.get(0)).thenComparing(r -> r.get(3)));
         return KubectlPrinter.table(List.of("ENDPOINT", "STATUS", "OUTLIER CHECK", "CLUSTER"), rows);
     }
 
