@@ -30,7 +30,7 @@ class ProxyConfigCommandTest {
 
         Run clusters = run("pc", "clusters", "-f", file.toString(), "-o", "json");
         assertThat(clusters.code).isZero();
-        assertThat(clusters.out).contains("\"@type\" : \"type.googleapis.com/envoy.admin.v3.ClustersConfigDump\"");
+        assertThat(clusters.out).contains("\"@type\": \"type.googleapis.com/envoy.admin.v3.ClustersConfigDump\"");
 
         Run all = run("proxy-config", "all", "--file", file.toString());
         assertThat(all.out).contains("\"configs\"", "\"waypoint\"", "\"certificates\"");

@@ -100,6 +100,36 @@ class ResourceValidatorTest {
     }
 
     @Test
+    void everyTypedConfigSiteKnowsItsNames() {
+        RetryPolicy omitCanary = Resources.istioDefaultRetries().toBuilder()
+                .addRetryHostPredicate(RetryPolicy.RetryHostPredicate.newBuilder()
+                        .setName("envoy.retry_host_predicates.omit_canary_hosts")
+                        .setTypedConfig(Any.pack(Buffer.getDefaultInstance())))
+                .build();
+        assertThat(problems(route(m -> m.setPrefix("/"), RouteAction.newBuilder().setCluster(CLUSTER)
+                .setRetryPolicy(omitCanary).build()))).containsExactly("RouteConfiguration r: virtual_hosts[0].routes[0]"
+                + ".route.retry_policy.retry_host_predicate[1].name: \"envoy.retry_host_predicates.omit_canary_hosts\" "
+                + "not supported by this waypoint (expected one of [envoy.retry_host_predicates.previous_hosts])");
+
+        Cluster tcpOptions = Resources.edsCluster(CLUSTER, true).toBuilder().putTypedExtensionProtocolOptions(
+                "envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions", Any.pack(Buffer.getDefaultInstance())).build();
+        assertThat(ResourceValidator.validate(CLUSTER, tcpOptions)).containsExactly("Cluster " + CLUSTER
+                + ": typed_extension_protocol_options[\"envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions\"]: "
+                + "\"envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions\" not supported by this waypoint (expected one "
+                + "of [envoy.extensions.upstreams.http.v3.HttpProtocolOptions])");
+
+        Listener.Builder l = Resources.listener().toBuilder();
+        l.getFilterChainsBuilder(1).setFilters(0, Filter.newBuilder().setName("envoy.filters.network.redis_proxy")
+                .setTypedConfig(Any.pack(Buffer.getDefaultInstance())));
+        l.getFilterChainsBuilder(1).addFilters(Resources.tcpFilter("x", "y"));
+        assertThat(ResourceValidator.validate("waypoint", l.build())).containsExactly(
+                "Listener waypoint: filter_chains[1].filters[0].name: \"envoy.filters.network.redis_proxy\" not "
+                        + "supported by this waypoint (expected one of " + FieldTable.NETWORK_FILTERS.keySet() + ")",
+                "Listener waypoint: filter_chains[1].filters: 2 network filters (expected: exactly one, "
+                        + FieldTable.NETWORK_FILTERS.keySet() + ")");
+    }
+
+    @Test
     void valuesAreCheckedAsEnvoyChecksThem() {
         assertThat(problems(route(m -> m.setSafeRegex(RegexMatcher.newBuilder().setRegex("/a(?=b)")), null)))
                 .singleElement().asString()
