@@ -1,10 +1,414 @@
 package dev.ambit.waypoint;
 
-/** The waypoint process: the one wiring class (flags, certificates, xDS, listeners, admin). */
-public final class Waypoint {
-    private Waypoint() {}
+import static java.util.Objects.requireNonNull;
+
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
+import dev.ambit.common.config.Limits;
+import dev.ambit.common.identity.SpiffeId;
+import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.proxy.admin.AdminServer;
+import dev.ambit.proxy.admin.ConfigDumpSections;
+import dev.ambit.proxy.admin.ProxyLogging;
+import dev.ambit.proxy.admin.Readiness;
+import dev.ambit.proxy.admin.StatsServer;
+import dev.ambit.proxy.identity.CaClient;
+import dev.ambit.proxy.identity.CertificateManager;
+import dev.ambit.proxy.identity.TlsContexts;
+import dev.ambit.proxy.identity.TrustBundle;
+import dev.ambit.proxy.net.HbonePool;
+import dev.ambit.proxy.net.SocketFactory;
+import dev.ambit.proxy.net.Transport;
+import dev.ambit.proxy.state.ProxyState;
+import dev.ambit.proxy.xds.XdsClient;
+import dev.ambit.waypoint.config.WaypointConfigStore;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.GrpcSslContexts;
+import io.grpc.netty.NettyChannelBuilder;
+import io.netty.channel.EventLoopGroup;
+import io.netty.util.ResourceLeakDetector;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The waypoint process: the one class that wires the parts together (as {@code NodeAgent}
+ * does for the agent). Start order: the control-plane channels (xDS and CA over TLS on
+ * 15012, one channel when they share an address), the waypoint's own certificate
+ * ({@code spiffe://TD/ns/NS/sa/SA}), the xDS client (Istio's Address and Authorization into
+ * {@link ProxyState}, Envoy's four types into {@link WaypointConfigStore}, one delta ADS
+ * stream, node id and metadata per CONTRACT.md), the data path's event loops, TLS and HBONE
+ * pool, the data path itself ({@link #startDataPath}), then stats, readiness and admin.
+ *
+ * <p>Ready ({@code /healthz/ready}) once the first xDS sync and the certificate are in and the
+ * data path is listening. Shutdown (SIGTERM): readiness turns false, the data path drains for
+ * {@code --drain-timeout}, then everything closes.
+ */
+public final class Waypoint implements AutoCloseable {
+
+    static {
+        // Before the first logger exists (the next line): JUL's manager is chosen once.
+        if (System.getProperty("java.util.logging.manager") == null) {
+            System.setProperty("java.util.logging.manager", ProxyLogging.MANAGER);
+        }
+    }
+
+    private static final Logger log = LoggerFactory.getLogger(Waypoint.class);
+
+    /** {@code node.user_agent_name} of a waypoint (CONTRACT.md). */
+    public static final String USER_AGENT = "ambit-waypoint";
+    /** The label naming a waypoint pod's Gateway, in the node metadata's {@code LABELS}. */
+    public static final String GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
+
+    private final WaypointFlags flags;
+    private final List<AutoCloseable> closeables = new ArrayList<>(); // closed in reverse order
+    private final AtomicBoolean draining = new AtomicBoolean();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final CountDownLatch terminated = new CountDownLatch(1);
+    private final MetricsRegistry metrics = MetricsRegistry.create();
+    private final WaypointConfigStore config;
+    private final ProxyState state = ProxyState.create();
+    private XdsClient xds;
+    private CertificateManager certificates;
+    private HbonePool pool;
+    private DataPath dataPath = DataPath.NONE;
+    private StatsServer stats;
+    private AdminServer admin;
+
+    private Waypoint(WaypointFlags flags) {
+        this.flags = flags;
+        this.config = WaypointConfigStore.builder().listenerPort(flags.hbonePort()).build();
+    }
+
+    /**
+     * Starts a waypoint. Returns once every listener is bound; xDS and the certificate follow
+     * in the background (readiness reports them).
+     *
+     * @throws RuntimeException naming the part that could not start; what had started is closed
+     */
+    public static Waypoint start(WaypointFlags flags) {
+        requireNonNull(flags, "flags");
+        Waypoint w = new Waypoint(flags);
+        try {
+            w.startAll();
+            return w;
+        } catch (RuntimeException e) {
+            w.close();
+            throw e;
+        }
+    }
+
+    private void startAll() {
+        TrustBundle bundle = TrustBundle.fromPem(flags.trustDomain(), read(flags.rootCert(), "root certificate"));
+        ManagedChannel xdsChannel = channel(flags.xds(), flags.plaintext());
+        ManagedChannel caChannel = flags.sharedChannel() ? xdsChannel : channel(flags.ca(), false);
+
+        xds = XdsClient.builder(xdsChannel)
+                .handlers(state.handlers())
+                .handlers(config.handlers())
+                .nodeId(flags.nodeId())
+                .userAgentName(USER_AGENT)
+                .nodeMetadata(nodeMetadata(flags))
+                .bearerToken(this::token)
+                .metrics(metrics)
+                .build();
+        closeables.add(xds);
+
+        SpiffeId identity = flags.identity();
+        certificates = CertificateManager.builder(CaClient.builder(caChannel, flags.tokenFile()).trustBundle(bundle).build())
+                .metrics(metrics)
+                .build();
+        closeables.add(certificates);
+        // Tracked from now on: renewed at half life, retried with backoff while the CA is away.
+        certificates.fetch(identity).whenComplete((c, e) -> {
+            if (e != null) {
+                log.warn("certificate for {}: {} (retrying)", identity.uri(), e.getMessage());
+            } else {
+                log.info("certificate for {}: serial {}, valid until {}", identity.uri(), c.serialNumber().toString(16),
+                        c.notAfter());
+            }
+        });
+        TlsContexts tls = TlsContexts.builder(bundle).provider(flags.tlsProvider()).build();
+        log.info("TLS: {}", tls.provider());
+
+        Transport transport = Transport.parse(flags.transport());
+        if (!transport.isAvailable()) {
+            throw new IllegalStateException("--transport " + transport + " is not available here: "
+                    + transport.unavailabilityCause() + " (use --transport epoll)", transport.unavailabilityCause());
+        }
+        EventLoopGroup workers = transport.newEventLoopGroup(flags.workerThreads(), "ambit-worker");
+        closeables.add(() -> workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS));
+        pool = HbonePool.builder(tls).metrics(metrics).build();
+        closeables.add(pool);
+        // Endpoints that left the mesh's view: their pooled connections go now, not after the idle timeout.
+        state.addListener(() -> pool.retainDestinations(uid -> state.workload(uid) != null));
+        xds.start();
+
+        dataPath = requireNonNull(startDataPath(new DataPath.Context(flags, config, state, certificates, identity, tls,
+                transport, workers, SocketFactory.host("waypoint", transport), pool, metrics)), "startDataPath");
+        closeables.add(dataPath);
+
+        Readiness readiness = Readiness.builder()
+                .xdsSynced(xds)
+                .condition("certificate", () -> certificates.current(identity).isPresent())
+                .condition("data path listening", () -> dataPath != DataPath.NONE)
+                .condition("not draining", () -> !draining.get())
+                .build();
+        InetAddress listen = listenAddress();
+        stats = StatsServer.builder(metrics, readiness)
+                .statsAddress(new InetSocketAddress(listen, flags.statsPort()))
+                .readinessAddress(new InetSocketAddress(listen, flags.readyPort()))
+                .start();
+        closeables.add(stats);
+        admin = WaypointAdmin.builder(config, state, certificates, () -> ConfigDumpSections.XdsStatus.of(xds))
+                .address(new InetSocketAddress(InetAddress.getLoopbackAddress(), flags.adminPort()))
+                .start();
+        closeables.add(admin);
+        log.info("waypoint {}/{} ({}) started as {}: admin {}, stats {}, readiness {}, xDS {}{}", flags.namespace(),
+                flags.name(), flags.podName(), identity.uri(), admin.localAddress(), stats.statsAddress(),
+                stats.readinessAddress(), flags.xdsAddress(), flags.plaintext() ? " (plaintext)" : "");
+    }
+
+    /**
+     * THE DATA-PATH SEAM (issue 14 merge). Starts the HBONE listener on {@code --hbone-port}
+     * (package {@code dev.ambit.waypoint.http}: terminate HBONE with {@code ctx.certificates()}'s
+     * certificate for {@code ctx.identity()}, pick the filter chain from
+     * {@code ctx.config().current().filterChain(dst ip, port)}, run the HTTP engine or TCP relay)
+     * and the cluster manager (package {@code dev.ambit.waypoint.upstream}: {@code Upstreams} over
+     * {@code ctx.pool()}), and returns them as one {@link DataPath} to drain and close.
+     *
+     * <p>Everything it needs is built and owned by the wiring and comes in {@code ctx}; what it
+     * returns is closed with the process. Until the engine and cluster manager are connected here
+     * the waypoint serves config, admin and stats only and is never ready.
+     */
+    private DataPath startDataPath(DataPath.Context ctx) {
+        // MERGE: connect dev.ambit.waypoint.http and dev.ambit.waypoint.upstream here.
+        log.warn("data path not connected in this build: nothing listens on {}:{}; the waypoint stays unready",
+                ctx.flags().listenAddress(), ctx.flags().hbonePort());
+        return DataPath.NONE;
+    }
+
+    /** CONTRACT.md's node metadata: istiod-lite serves a waypoint its resources by LABELS and NAMESPACE. */
+    static Struct nodeMetadata(WaypointFlags flags) {
+        return Struct.newBuilder()
+                .putFields("NAMESPACE", string(flags.namespace()))
+                .putFields("NAME", string(flags.podName()))
+                .putFields("SERVICE_ACCOUNT", string(flags.serviceAccount()))
+                .putFields("LABELS", Value.newBuilder().setStructValue(Struct.newBuilder()
+                        .putFields(GATEWAY_NAME_LABEL, string(flags.name()))).build())
+                .putFields("GENERATOR", string("waypoint"))
+                .putFields("CLUSTER_ID", string(flags.clusterId()))
+                .build();
+    }
+
+    private static Value string(String s) {
+        return Value.newBuilder().setStringValue(s).build();
+    }
+
+    private InetAddress listenAddress() {
+        String a = flags.listenAddress();
+        if (!a.matches("[0-9A-Fa-f:.]+")) {
+            throw new IllegalArgumentException("--listen-address: " + a + " (expected: an IP address)");
+        }
+        try {
+            return InetAddress.getByName(a); // a literal: no lookup
+        } catch (IOException e) {
+            throw new IllegalArgumentException("--listen-address: " + a + " (expected: an IP address)", e);
+        }
+    }
+
+    private ManagedChannel channel(InetSocketAddress address, boolean plaintext) {
+        NettyChannelBuilder b = NettyChannelBuilder.forAddress(address.getHostString(), address.getPort())
+                // A full push of a big mesh exceeds gRPC's 4 MiB default.
+                .maxInboundMessageSize(Limits.MAX_GRPC_MESSAGE_BYTES);
+        if (plaintext) {
+            b.usePlaintext();
+        } else {
+            try {
+                b.overrideAuthority(flags.istiodName()).sslContext(GrpcSslContexts.forClient()
+                        .trustManager(flags.rootCert().toFile())
+                        .protocols("TLSv1.3")
+                        .build());
+            } catch (IOException e) {
+                throw new UncheckedIOException("control plane TLS: cannot use root certificate " + flags.rootCert()
+                        + ": " + e.getMessage(), e);
+            }
+        }
+        ManagedChannel channel = b.build();
+        closeables.add(() -> {
+            channel.shutdownNow();
+            channel.awaitTermination(5, TimeUnit.SECONDS);
+        });
+        return channel;
+    }
+
+    private String token() {
+        return read(flags.tokenFile(), "token").trim();
+    }
+
+    private static String read(Path file, String what) {
+        try {
+            return Files.readString(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(what + " " + file + ": cannot read: " + e.getMessage()
+                    + " (is it mounted, and readable by the waypoint?)", e);
+        }
+    }
+
+    public WaypointConfigStore config() {
+        return config;
+    }
+
+    public ProxyState state() {
+        return state;
+    }
+
+    public XdsClient xds() {
+        return xds;
+    }
+
+    public MetricsRegistry metrics() {
+        return metrics;
+    }
+
+    /** Where admin listens (the bound port when configured with 0). */
+    public InetSocketAddress adminAddress() {
+        return admin.localAddress();
+    }
+
+    /** Where Prometheus {@code /metrics} listens. */
+    public InetSocketAddress statsAddress() {
+        return stats.statsAddress();
+    }
+
+    /** Where {@code /healthz/ready} listens. */
+    public InetSocketAddress readinessAddress() {
+        return stats.readinessAddress();
+    }
+
+    /** Drains and stops: readiness turns false, the data path drains, then everything closes. Idempotent. */
+    public void shutdown() {
+        if (!draining.compareAndSet(false, true)) {
+            awaitTermination();
+            return;
+        }
+        Duration deadline = flags.drainTimeout();
+        log.info("shutting down: draining connections for up to {}", deadline);
+        long end = System.nanoTime() + deadline.toNanos();
+        try {
+            int forced = dataPath.drain(deadline).get(deadline.toMillis() + 10_000, TimeUnit.MILLISECONDS);
+            log.info("data path drained{}", forced > 0 ? ": " + forced + " connections closed at the deadline" : "");
+        } catch (Exception e) {
+            log.warn("drain did not finish: {}", e.toString());
+        }
+        if (pool != null) {
+            Duration rest = Duration.ofNanos(Math.max(0, end - System.nanoTime()));
+            try {
+                pool.drain(rest).get(rest.toMillis() + 5_000, TimeUnit.MILLISECONDS);
+            } catch (Exception e) {
+                log.warn("HBONE pool drain did not finish: {}", e.toString());
+            }
+        }
+        close();
+    }
+
+    /** Blocks until {@link #close()} has finished. */
+    public void awaitTermination() {
+        try {
+            terminated.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Closes everything at once, without draining. */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        draining.set(true);
+        for (int i = closeables.size() - 1; i >= 0; i--) {
+            try {
+                closeables.get(i).close();
+            } catch (Exception e) {
+                log.warn("closing {}: {}", closeables.get(i), e.toString());
+            }
+        }
+        terminated.countDown();
+    }
+
+    /** The waypoint's version from its jar's Maven metadata, or {@code "dev"} when run from classes. */
+    static String version() {
+        try (InputStream in = Waypoint.class.getResourceAsStream(
+                "/META-INF/maven/dev.ambit/waypoint-proxy/pom.properties")) {
+            if (in == null) {
+                return "dev";
+            }
+            Properties p = new Properties();
+            p.load(in);
+            return p.getProperty("version", "dev");
+        } catch (IOException e) {
+            return "dev";
+        }
+    }
 
     public static void main(String[] args) {
-        throw new UnsupportedOperationException("waypoint: not wired yet");
+        // As the agent: Netty's sampled leak records cost the data path; tests ask for a level.
+        if (System.getProperty("io.netty.leakDetection.level") == null
+                && System.getProperty("io.netty.leakDetectionLevel") == null) {
+            ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.DISABLED);
+        }
+        if (List.of(args).contains("--help") || List.of(args).contains("-h")) {
+            System.out.print(WaypointFlags.USAGE);
+            return;
+        }
+        if (List.of(args).contains("--version")) {
+            System.out.println("waypoint-proxy " + version());
+            return;
+        }
+        WaypointFlags flags;
+        try {
+            flags = WaypointFlags.parse(System.getenv(), args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("waypoint-proxy: " + e.getMessage());
+            System.err.print(WaypointFlags.USAGE);
+            System.exit(2);
+            return;
+        }
+        try {
+            ProxyLogging.configure(flags.logLevel(), flags.logJson());
+        } catch (IllegalArgumentException e) {
+            System.err.println("waypoint-proxy: --log-level: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
+        Waypoint waypoint;
+        try {
+            waypoint = start(flags);
+        } catch (RuntimeException e) {
+            log.error("waypoint failed to start: {}", e.getMessage(), e);
+            System.exit(1);
+            return;
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            waypoint.shutdown();
+            ProxyLogging.shutdownComplete();
+        }, "ambit-shutdown"));
+        waypoint.awaitTermination();
     }
 }

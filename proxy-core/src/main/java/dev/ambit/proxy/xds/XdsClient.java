@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import com.google.protobuf.Any;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
+import com.google.protobuf.Struct;
 import com.google.rpc.Code;
 import dev.ambit.api.TypeUrls;
 import dev.ambit.common.backoff.Backoff;
@@ -73,6 +74,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class XdsClient implements AutoCloseable {
 
+    /** {@code node.user_agent_name} unless {@link Builder#userAgentName} says otherwise: the node agent's. */
+    public static final String DEFAULT_USER_AGENT_NAME = "ambit-node-agent";
     public static final Duration DEFAULT_INITIAL_BACKOFF = Duration.ofMillis(100);
     /**
      * Small on purpose: a failed attempt costs one TCP connect, and an agent disconnected
@@ -114,7 +117,11 @@ public final class XdsClient implements AutoCloseable {
     private XdsClient(Builder b) {
         channel = b.channel;
         handlers = new LinkedHashMap<>(b.handlers);
-        node = Node.newBuilder().setId(b.nodeId).setUserAgentName("ambit-node-agent").build();
+        Node.Builder n = Node.newBuilder().setId(b.nodeId).setUserAgentName(b.userAgentName);
+        if (b.nodeMetadata != null) {
+            n.setMetadata(b.nodeMetadata);
+        }
+        node = n.build();
         backoff = Backoff.of(b.initialBackoff, b.maxBackoff);
         credentials = b.token == null ? null : new BearerToken(b.token);
         metrics = new XdsClientMetrics(b.metrics, handlers.keySet());
@@ -476,6 +483,8 @@ public final class XdsClient implements AutoCloseable {
         private final Channel channel;
         private final Map<String, ResourceHandler<?>> handlers = new LinkedHashMap<>();
         private String nodeId = "ambit-node-agent";
+        private String userAgentName = DEFAULT_USER_AGENT_NAME;
+        private Struct nodeMetadata;
         private Duration initialBackoff = DEFAULT_INITIAL_BACKOFF;
         private Duration maxBackoff = DEFAULT_MAX_BACKOFF;
         private Supplier<String> token;
@@ -517,6 +526,30 @@ public final class XdsClient implements AutoCloseable {
                 throw new IllegalArgumentException("nodeId: blank (expected: e.g. ztunnel~<ip>~<pod>.<ns>~<ns>.svc.cluster.local)");
             }
             this.nodeId = nodeId;
+            return this;
+        }
+
+        /**
+         * {@code node.user_agent_name} sent to the control plane ({@value XdsClient#DEFAULT_USER_AGENT_NAME}
+         * by default); a waypoint sends {@code ambit-waypoint}.
+         */
+        public Builder userAgentName(String userAgentName) {
+            requireNonNull(userAgentName, "userAgentName");
+            if (userAgentName.isBlank()) {
+                throw new IllegalArgumentException("userAgentName: blank (expected: e.g. ambit-waypoint)");
+            }
+            this.userAgentName = userAgentName;
+            return this;
+        }
+
+        /**
+         * {@code node.metadata} sent with the first request of each type on every stream (none
+         * by default). The control plane chooses what to serve from it, as istiod does from a
+         * proxy's metadata: a waypoint names its namespace, Gateway ({@code LABELS}) and
+         * {@code GENERATOR}.
+         */
+        public Builder nodeMetadata(Struct nodeMetadata) {
+            this.nodeMetadata = requireNonNull(nodeMetadata, "nodeMetadata");
             return this;
         }
 

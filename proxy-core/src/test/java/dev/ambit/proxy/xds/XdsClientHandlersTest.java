@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.Any;
 import com.google.protobuf.Message;
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
 import dev.ambit.api.TypeUrls;
 import dev.ambit.api.workload.Address;
 import dev.ambit.api.workload.Workload;
@@ -63,6 +65,11 @@ class XdsClientHandlersTest {
                 .handler(addresses)
                 .handler(clusters)
                 .nodeId("waypoint~10.0.0.9~waypoint-abc.shop~shop.svc.cluster.local")
+                .userAgentName("ambit-waypoint")
+                .nodeMetadata(Struct.newBuilder()
+                        .putFields("NAMESPACE", Value.newBuilder().setStringValue("shop").build())
+                        .putFields("GENERATOR", Value.newBuilder().setStringValue("waypoint").build())
+                        .build())
                 .metrics(metrics)
                 .build()
                 .start();
@@ -83,6 +90,9 @@ class XdsClientHandlersTest {
         assertThat(List.of(first.getTypeUrl(), second.getTypeUrl())).containsExactly(TypeUrls.ADDRESS, TypeUrls.CLUSTER);
         assertThat(first.getResourceNamesSubscribeList()).isEmpty();
         assertThat(first.getNode().getId()).startsWith("waypoint~");
+        assertThat(first.getNode().getUserAgentName()).isEqualTo("ambit-waypoint");
+        assertThat(first.getNode().getMetadata().getFieldsMap().get("GENERATOR").getStringValue()).isEqualTo("waypoint");
+        assertThat(second.getNode().getMetadata().getFieldsMap().get("NAMESPACE").getStringValue()).isEqualTo("shop");
         assertThat(client.typeUrls()).containsExactly(TypeUrls.ADDRESS, TypeUrls.CLUSTER);
 
         ads.send(response(TypeUrls.ADDRESS, "a1", "Kubernetes//Pod/shop/p", workload("p")));
@@ -140,6 +150,26 @@ class XdsClientHandlersTest {
         assertThat(nack.getTypeUrl()).isEqualTo(TypeUrls.ADDRESS);
         assertThat(nack.getErrorDetail().getMessage()).contains("x: cannot unpack");
         assertThat(addresses.calls.get()).isZero();
+    }
+
+    @Test
+    void withoutNodeOptionsTheClientIsANodeAgentWithoutMetadata() throws Exception {
+        ads.next();
+        ads.next();
+        client.close();
+        XdsClient plain = XdsClient.builder(channel).handler(addresses).nodeId("ztunnel~10.0.0.1~z.istio-system~x")
+                .build().start();
+        try {
+            DeltaDiscoveryRequest first = ads.next();
+            assertThat(first.getNode().getId()).isEqualTo("ztunnel~10.0.0.1~z.istio-system~x");
+            assertThat(first.getNode().getUserAgentName()).isEqualTo(XdsClient.DEFAULT_USER_AGENT_NAME)
+                    .isEqualTo("ambit-node-agent");
+            assertThat(first.getNode().hasMetadata()).isFalse();
+        } finally {
+            plain.close();
+        }
+        assertThatThrownBy(() -> XdsClient.builder(channel).userAgentName(" "))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("userAgentName");
     }
 
     @Test

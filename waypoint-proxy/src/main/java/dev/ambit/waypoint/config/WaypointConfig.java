@@ -12,6 +12,15 @@ import java.util.Optional;
  * RouteConfiguration, Cluster and ClusterLoadAssignment resources). Every resource in it
  * passed validation: each field set in it is one the waypoint implements. The engine
  * reads only this; a new snapshot replaces it whole.
+ *
+ * <p>Names may dangle, as in Envoy (the control plane sends each type on its own, and a
+ * listener may name a route configuration not received yet): a filter chain whose
+ * {@code routeName} has no {@link #route} answers 404 with response flag {@code NR} (Envoy's
+ * behaviour once its RDS wait is over, with no routes); a route or TCP chain whose cluster has
+ * no {@link #cluster} answers 503 with flag {@code NC} (Envoy's default
+ * {@code cluster_not_found_response_code}); a cluster without endpoints answers 503
+ * {@code no healthy upstream} with flag {@code UH}. Until the first xDS sync the waypoint
+ * is not ready (its readiness probe fails), so these are transients of later changes.
  */
 public interface WaypointConfig {
 

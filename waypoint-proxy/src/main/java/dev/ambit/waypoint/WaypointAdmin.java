@@ -1,0 +1,63 @@
+package dev.ambit.waypoint;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.common.json.JsonWriter;
+import dev.ambit.proxy.admin.AdminServer;
+import dev.ambit.proxy.admin.ConfigDumpSections;
+import dev.ambit.proxy.identity.CertificateManager;
+import dev.ambit.proxy.state.ProxyState;
+import dev.ambit.waypoint.config.ConfigSnapshot;
+import dev.ambit.waypoint.config.EnvoyConfigDump;
+import dev.ambit.waypoint.config.FilterChain;
+import dev.ambit.waypoint.config.WaypointConfigStore;
+import java.util.List;
+import java.util.function.Supplier;
+
+/**
+ * What the waypoint's admin endpoint shows. {@code /config_dump} is Envoy's for the xDS
+ * resources ({@code configs}: listeners, routes, clusters, endpoints, {@link EnvoyConfigDump}),
+ * then Ambit's own sections: {@code waypoint} (config version and the compiled filter chains),
+ * {@code workloads}, {@code services}, {@code policies}, {@code certificates} and {@code xds}
+ * ({@link ConfigDumpSections}). {@code ambitctl proxy-config} reads this dump, so its shape is
+ * an interface.
+ */
+public final class WaypointAdmin {
+
+    /** The loggers {@code GET /logging} lists. */
+    public static final List<String> LOGGERS = List.of("dev.ambit.waypoint", "dev.ambit.waypoint.config",
+            "dev.ambit.waypoint.http", "dev.ambit.waypoint.upstream", "dev.ambit.proxy.admin", "dev.ambit.proxy.identity",
+            "dev.ambit.proxy.hbone", "dev.ambit.proxy.net", "dev.ambit.proxy.state", "dev.ambit.proxy.xds", "ambit.access");
+
+    private WaypointAdmin() {}
+
+    /** An admin server builder with the waypoint's sections and loggers; the caller sets the address and starts it. */
+    public static AdminServer.Builder builder(WaypointConfigStore config, ProxyState state, CertificateManager certificates,
+            Supplier<ConfigDumpSections.XdsStatus> xds) {
+        requireNonNull(config, "config");
+        return AdminServer.builder()
+                .section("configs", EnvoyConfigDump.section(config))
+                .section("waypoint", json -> writeWaypoint(json, config.snapshot()))
+                .section("workloads", ConfigDumpSections.workloads(state))
+                .section("services", ConfigDumpSections.services(state))
+                .section("policies", ConfigDumpSections.policies(state))
+                .section("certificates", ConfigDumpSections.certificates(certificates))
+                .section("xds", ConfigDumpSections.xds(xds))
+                .loggers(LOGGERS);
+    }
+
+    /** The compiled view the engine uses: version and filter chains (the default one last). */
+    static void writeWaypoint(JsonWriter json, ConfigSnapshot c) {
+        json.open('{').key("version").value(c.version()).key("filterChains").open('[');
+        for (FilterChain f : c.filterChains()) {
+            json.open('{').key("name").value(f.name()).key("kind").value(f.kind().name());
+            if (f.kind() == FilterChain.Kind.HTTP) {
+                json.key("routeName").value(f.routeName()).key("codec").value(f.codec().name());
+            } else {
+                json.key("cluster").value(f.cluster());
+            }
+            json.close('}');
+        }
+        json.close(']').close('}');
+    }
+}

@@ -1,0 +1,194 @@
+package dev.ambit.waypoint;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.Message;
+import dev.ambit.api.TypeUrls;
+import dev.ambit.testing.InProcessCa;
+import io.envoyproxy.envoy.config.route.v3.Route;
+import io.envoyproxy.envoy.config.route.v3.RouteAction;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.config.route.v3.RouteMatch;
+import io.envoyproxy.envoy.config.route.v3.VirtualHost;
+import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryRequest;
+import io.envoyproxy.envoy.service.discovery.v3.DeltaDiscoveryResponse;
+import io.envoyproxy.envoy.service.discovery.v3.Resource;
+import io.grpc.Server;
+import io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.StreamObserver;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The wiring: a waypoint process (in this JVM) against a scripted ADS server: its identity on
+ * the stream, the six subscriptions on one delta stream, Envoy's types validated into its
+ * config (a bad route NACKed naming the field, the last good one kept), readiness naming what
+ * it waits for, admin showing Envoy's dump.
+ */
+class WaypointTest {
+
+    private static final Duration WAIT = Duration.ofSeconds(20);
+
+    @TempDir Path dir;
+    private final List<AutoCloseable> closeables = new ArrayList<>();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        for (int i = closeables.size() - 1; i >= 0; i--) {
+            closeables.get(i).close();
+        }
+    }
+
+    @Test
+    void identifiesItselfSubscribesValidatesAndReportsWhatItWaitsFor() throws Exception {
+        // The mesh CA's root and a token file; the CA itself is not reached (see --ca-address).
+        InProcessCa ca = new InProcessCa(dir, Duration.ofHours(1));
+        closeables.add(ca);
+        Path root = dir.resolve("ca/ambit-root-cert.pem");
+        assertThat(root).exists();
+        ScriptedAds ads = new ScriptedAds();
+        Server server = NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
+                .addService(ads).build().start();
+        closeables.add(() -> server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
+
+        WaypointFlags flags = WaypointFlags.parse(Map.of(), "--namespace", "shop", "--name", "waypoint",
+                "--pod-name", "waypoint-abc", "--pod-ip", "127.0.0.1",
+                "--xds-address", "127.0.0.1:" + server.getPort(), "--plaintext",
+                // Nothing answers there: the certificate stays pending (and readiness says so).
+                "--ca-address", "127.0.0.1:1",
+                "--root-cert", root.toString(), "--token-file", ca.tokenFile.toString(),
+                "--listen-address", "127.0.0.1", "--admin-port", "0", "--stats-port", "0", "--ready-port", "0",
+                "--hbone-port", "15008", "--worker-threads", "1", "--transport", "epoll");
+        Waypoint waypoint = Waypoint.start(flags);
+        closeables.add(waypoint);
+
+        Map<String, DeltaDiscoveryRequest> first = new HashMap<>();
+        for (int i = 0; i < 6; i++) {
+            DeltaDiscoveryRequest r = ads.next();
+            first.put(r.getTypeUrl(), r);
+        }
+        assertThat(first).containsOnlyKeys(TypeUrls.ADDRESS, TypeUrls.AUTHORIZATION, TypeUrls.LISTENER,
+                TypeUrls.ROUTE_CONFIGURATION, TypeUrls.CLUSTER, TypeUrls.CLUSTER_LOAD_ASSIGNMENT);
+        DeltaDiscoveryRequest listeners = first.get(TypeUrls.LISTENER);
+        assertThat(listeners.getResourceNamesSubscribeList()).as("wildcard").isEmpty();
+        assertThat(listeners.getNode().getId()).isEqualTo("waypoint~127.0.0.1~waypoint-abc.shop~shop.svc.cluster.local");
+        assertThat(listeners.getNode().getUserAgentName()).isEqualTo("ambit-waypoint");
+        assertThat(listeners.getNode().getMetadata().getFieldsOrThrow("LABELS").getStructValue()
+                .getFieldsOrThrow("gateway.networking.k8s.io/gateway-name").getStringValue()).isEqualTo("waypoint");
+        assertThat(listeners.getNode().getMetadata().getFieldsOrThrow("GENERATOR").getStringValue()).isEqualTo("waypoint");
+
+        String ready = "http://127.0.0.1:" + waypoint.readinessAddress().getPort() + "/healthz/ready";
+        HttpResponse<String> notYet = get(ready);
+        assertThat(notYet.statusCode()).isEqualTo(503);
+        assertThat(notYet.body()).contains("xds synced").contains("certificate").contains("data path listening");
+
+        RouteConfiguration good = route(RouteAction.newBuilder().setCluster("outbound|80||a.shop.svc.cluster.local"));
+        for (String type : List.of(TypeUrls.ADDRESS, TypeUrls.AUTHORIZATION, TypeUrls.LISTENER, TypeUrls.CLUSTER,
+                TypeUrls.CLUSTER_LOAD_ASSIGNMENT)) {
+            ads.send(DeltaDiscoveryResponse.newBuilder().setTypeUrl(type).setNonce("n-" + type).build());
+        }
+        ads.send(response(TypeUrls.ROUTE_CONFIGURATION, "r1", "r", good));
+        assertThat(waypoint.xds().awaitFirstSync(WAIT)).isTrue();
+        assertThat(waypoint.config().current().route("r")).contains(good);
+
+        RouteConfiguration bad = route(RouteAction.newBuilder().setCluster("c")
+                .addHashPolicy(RouteAction.HashPolicy.newBuilder().setConnectionProperties(
+                        RouteAction.HashPolicy.ConnectionProperties.newBuilder().setSourceIp(true))));
+        ads.send(response(TypeUrls.ROUTE_CONFIGURATION, "r2", "r", bad));
+        DeltaDiscoveryRequest nack = ads.nextWithNonce("r2");
+        assertThat(nack.getErrorDetail().getMessage()).isEqualTo(
+                "RouteConfiguration r: virtual_hosts[0].routes[0].route.hash_policy: not supported by this waypoint");
+        assertThat(waypoint.config().current().route("r")).as("last good config").contains(good);
+
+        HttpResponse<String> dump = get("http://127.0.0.1:" + waypoint.adminAddress().getPort() + "/config_dump");
+        assertThat(dump.statusCode()).isEqualTo(200);
+        assertThat(dump.body()).startsWith("{\"configs\":[{\"@type\":\"type.googleapis.com/envoy.admin.v3.ListenersConfigDump\"")
+                .contains("\"dynamic_route_configs\":[{\"version_info\":\"")
+                .contains("\"client_status\":\"NACKED\"")
+                .contains("\"xds\":{\"connected\":true,\"synced\":true,\"lastNack\":\"RouteConfiguration r:");
+
+        HttpResponse<String> stillNot = get(ready);
+        assertThat(stillNot.statusCode()).isEqualTo(503);
+        assertThat(stillNot.body()).doesNotContain("xds synced").contains("data path listening");
+    }
+
+    private static RouteConfiguration route(RouteAction.Builder action) {
+        return RouteConfiguration.newBuilder().setName("r").addVirtualHosts(VirtualHost.newBuilder().setName("v")
+                .addDomains("*").addRoutes(Route.newBuilder().setMatch(RouteMatch.newBuilder().setPrefix("/"))
+                        .setRoute(action))).build();
+    }
+
+    private static DeltaDiscoveryResponse response(String type, String nonce, String name, Message resource) {
+        return DeltaDiscoveryResponse.newBuilder().setTypeUrl(type).setNonce(nonce)
+                .addResources(Resource.newBuilder().setName(name).setVersion(nonce).setResource(Any.pack(resource)))
+                .build();
+    }
+
+    private static HttpResponse<String> get(String url) throws Exception {
+        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url)).timeout(WAIT).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** An ADS server that records every request and sends what the test says on the latest stream. */
+    private static final class ScriptedAds extends AggregatedDiscoveryServiceGrpc.AggregatedDiscoveryServiceImplBase {
+        final BlockingQueue<DeltaDiscoveryRequest> requests = new LinkedBlockingQueue<>();
+        private volatile StreamObserver<DeltaDiscoveryResponse> responses;
+
+        @Override
+        public StreamObserver<DeltaDiscoveryRequest> deltaAggregatedResources(
+                StreamObserver<DeltaDiscoveryResponse> responses) {
+            this.responses = responses;
+            return new StreamObserver<>() {
+                @Override
+                public void onNext(DeltaDiscoveryRequest request) {
+                    requests.add(request);
+                }
+
+                @Override
+                public void onError(Throwable t) {}
+
+                @Override
+                public void onCompleted() {
+                    responses.onCompleted();
+                }
+            };
+        }
+
+        DeltaDiscoveryRequest next() throws InterruptedException {
+            DeltaDiscoveryRequest r = requests.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+            assertThat(r).as("a request within " + WAIT).isNotNull();
+            return r;
+        }
+
+        DeltaDiscoveryRequest nextWithNonce(String nonce) throws InterruptedException {
+            while (true) {
+                DeltaDiscoveryRequest r = next();
+                if (r.getResponseNonce().equals(nonce)) {
+                    return r;
+                }
+            }
+        }
+
+        synchronized void send(DeltaDiscoveryResponse response) {
+            responses.onNext(response);
+        }
+    }
+}
