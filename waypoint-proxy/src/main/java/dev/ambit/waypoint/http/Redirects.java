@@ -48,7 +48,9 @@ final class Redirects {
             host = host.substring(0, colon);
         }
         if (!r.getHostRedirect().isEmpty()) {
+            // Envoy swaps the whole host: the request's port goes with it.
             host = r.getHostRedirect();
+            port = "";
             int c = host.lastIndexOf(':');
             if (c > 0 && host.indexOf(']') < c) {
                 port = host.substring(c + 1);
