@@ -1,0 +1,171 @@
+package dev.ambit.waypoint.upstream;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.api.workload.TunnelProtocol;
+import dev.ambit.api.workload.Workload;
+import dev.ambit.common.identity.SpiffeId;
+import dev.ambit.proxy.hbone.HboneRequest;
+import dev.ambit.proxy.hbone.StreamBytes;
+import dev.ambit.proxy.identity.WorkloadCertificate;
+import dev.ambit.proxy.identity.WorkloadIdentity;
+import dev.ambit.proxy.net.HbonePool;
+import dev.ambit.proxy.net.SocketFactory;
+import dev.ambit.waypoint.ResponseFlag;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.ConnectTimeoutException;
+import io.netty.channel.EventLoop;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.handler.codec.http2.Http2Error;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.function.Supplier;
+
+/**
+ * Opens the byte channel to one endpoint that an HTTP connection or a tunnel runs on: a TCP
+ * socket to {@code podIP:port} ({@link SocketFactory}), or for an HBONE endpoint a
+ * {@code CONNECT} stream from the {@link HbonePool} to {@code podIP:15008} with
+ * {@code :authority podIP:port}, presenting the waypoint's own certificate and requiring the
+ * destination workload's identity, made to carry bytes by {@link StreamBytes}. Either way the
+ * channel is connected, {@code AUTO_READ} off, and failures are {@link ResponseFlag#UF}
+ * (connect, TLS, CONNECT refused, the cluster's connect timeout).
+ */
+final class Connector {
+
+    private final SocketFactory network;
+    private final HbonePool hbone;
+    private final int hbonePort;
+    private final Supplier<WorkloadCertificate> certificate;
+    private final Function<InetAddress, Workload> workloads;
+
+    Connector(SocketFactory network, HbonePool hbone, int hbonePort, Supplier<WorkloadCertificate> certificate,
+              Function<InetAddress, Workload> workloads) {
+        this.network = requireNonNull(network, "network");
+        this.hbone = hbone;
+        this.hbonePort = hbonePort;
+        this.certificate = requireNonNull(certificate, "certificate");
+        this.workloads = requireNonNull(workloads, "workloads");
+    }
+
+    /** Whether {@code ip} is the address of a workload reached over HBONE (Address resources' tunnel protocol). */
+    boolean meshed(InetAddress ip) {
+        Workload w = hbone == null ? null : workloads.apply(ip);
+        return w != null && w.getTunnelProtocol() == TunnelProtocol.HBONE;
+    }
+
+    /**
+     * Connects to {@code endpoint} within {@code connectTimeout}; completes on the channel's
+     * event loop ({@code loop} for sockets and HBONE streams alike). {@code halfClosure}
+     * keeps a socket open after the peer's FIN (tunnels); HTTP connections want the close.
+     */
+    CompletableFuture<Channel> connect(UpstreamEndpoint endpoint, Duration connectTimeout, EventLoop loop,
+                                       boolean halfClosure) {
+        return endpoint.hbone() ? hbone(endpoint.address(), connectTimeout, loop)
+                : plaintext(endpoint.address(), connectTimeout, loop, halfClosure);
+    }
+
+    private CompletableFuture<Channel> plaintext(InetSocketAddress address, Duration connectTimeout, EventLoop loop,
+                                                 boolean halfClosure) {
+        CompletableFuture<Channel> result = new CompletableFuture<>();
+        SocketChannel ch;
+        try {
+            ch = network.newChannel();
+        } catch (RuntimeException e) {
+            result.completeExceptionally(Failures.connect(address, e));
+            return result;
+        }
+        ch.config().setAutoRead(false);
+        ch.config().setOption(ChannelOption.TCP_NODELAY, true);
+        ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, halfClosure);
+        ch.config().setOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.max(1, connectTimeout.toMillis()));
+        loop.register(ch).addListener((ChannelFuture r) -> {
+            if (!r.isSuccess()) {
+                ch.unsafe().closeForcibly();
+                result.completeExceptionally(Failures.connect(address, r.cause()));
+                return;
+            }
+            ch.connect(address).addListener((ChannelFuture c) -> {
+                if (c.isSuccess()) {
+                    result.complete(ch);
+                } else {
+                    ch.close();
+                    result.completeExceptionally(c.cause() instanceof ConnectTimeoutException
+                            ? Failures.connectTimeout(address, connectTimeout) : Failures.connect(address, c.cause()));
+                }
+            });
+        });
+        return result;
+    }
+
+    private CompletableFuture<Channel> hbone(InetSocketAddress address, Duration connectTimeout, EventLoop loop) {
+        CompletableFuture<Channel> result = new CompletableFuture<>();
+        if (hbone == null) {
+            result.completeExceptionally(new UpstreamException(ResponseFlag.UF, address, "endpoint "
+                    + Failures.name(address) + " needs HBONE and the cluster manager has no HBONE pool", false, null));
+            return result;
+        }
+        WorkloadCertificate cert = certificate.get();
+        if (cert == null) {
+            result.completeExceptionally(new UpstreamException(ResponseFlag.UF, address, "no HBONE tunnel to "
+                    + Failures.name(address) + ": the waypoint has no certificate yet", false, null));
+            return result;
+        }
+        Workload workload = workloads.apply(address.getAddress());
+        if (workload == null) {
+            result.completeExceptionally(new UpstreamException(ResponseFlag.UF, address, "no HBONE tunnel to "
+                    + Failures.name(address) + ": no workload known at that address, so no identity to verify",
+                    false, null));
+            return result;
+        }
+        // The destination's agent answers with the workload's certificate: its identity is what to require.
+        SpiffeId destination = WorkloadIdentity.of(workload);
+        InetSocketAddress hboneAddress = new InetSocketAddress(address.getAddress(), hbonePort);
+        Future<Http2StreamChannel> f;
+        try {
+            f = hbone.connect(network, cert, destination, workload.getUid(), hboneAddress, HboneRequest.of(address), loop);
+        } catch (RuntimeException e) {
+            result.completeExceptionally(Failures.connect(address, e));
+            return result;
+        }
+        // The pool bounds the TCP connect; the handshake and the CONNECT's answer are bounded here.
+        ScheduledFuture<?> timer = loop.schedule(() -> {
+            if (f.cancel(false)) {
+                result.completeExceptionally(Failures.connectTimeout(address, connectTimeout));
+            }
+        }, connectTimeout.toNanos(), TimeUnit.NANOSECONDS);
+        f.addListener((Future<Http2StreamChannel> r) -> {
+            timer.cancel(false);
+            if (r.isSuccess()) {
+                Http2StreamChannel stream = r.getNow();
+                StreamBytes.install(stream);
+                if (!result.complete(stream)) {
+                    abort(stream);
+                }
+            } else if (!r.isCancelled()) {
+                result.completeExceptionally(Failures.connect(address, r.cause()));
+            }
+        });
+        return result;
+    }
+
+    /**
+     * Ends {@code channel} at once, not gracefully: an HBONE stream is reset (CANCEL) rather
+     * than lingering for the peer's END_STREAM; a socket is closed.
+     */
+    static void abort(Channel channel) {
+        if (channel.pipeline().get(StreamBytes.class) != null) {
+            channel.eventLoop().execute(() -> StreamBytes.reset(channel, Http2Error.CANCEL));
+        } else {
+            channel.close();
+        }
+    }
+}

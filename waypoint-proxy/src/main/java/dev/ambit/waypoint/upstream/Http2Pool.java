@@ -1,0 +1,409 @@
+package dev.ambit.waypoint.upstream;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.common.json.JsonWriter;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoop;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.handler.codec.TooLongFrameException;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpStatusClass;
+import io.netty.handler.codec.http2.Http2Error;
+import io.netty.handler.codec.http2.Http2Exception;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2GoAwayFrame;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2ResetFrame;
+import io.netty.handler.codec.http2.Http2Settings;
+import io.netty.handler.codec.http2.Http2SettingsFrame;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * HTTP/2 (h2c with prior knowledge) connections to one endpoint, over a TCP socket or an
+ * HBONE stream: requests are streams multiplexed on one connection, up to the server's
+ * {@code SETTINGS_MAX_CONCURRENT_STREAMS}; beyond it, or once a connection received GOAWAY,
+ * another connection is opened. Requests asked while a connection is being opened wait for
+ * it. A connection without streams for {@code idleTimeout} is closed. gRPC trailers end up in
+ * the response's {@code trailingHeaders()}. A stream reset by the server is {@code UR}
+ * ({@code REFUSED_STREAM} marked retriable as {@code refused-stream}); a stream that ends
+ * without a whole response (GOAWAY, connection closed) is {@code UC}. Thread-safe: the pool's
+ * bookkeeping is under its monitor, each connection's I/O on its channel's event loop.
+ */
+final class Http2Pool {
+
+    private final UpstreamEndpoint endpoint;
+    private final Connector connector;
+    private final UpstreamMetrics metrics;
+    private final Duration idleTimeout;
+    private final int maxResponseBytes;
+    private final List<Connection> connections = new ArrayList<>();
+    private boolean closed;
+    private long opened;
+    private long streams;
+
+    Http2Pool(UpstreamEndpoint endpoint, Connector connector, UpstreamMetrics metrics, Duration idleTimeout,
+              int maxResponseBytes) {
+        this.endpoint = requireNonNull(endpoint, "endpoint");
+        this.connector = requireNonNull(connector, "connector");
+        this.metrics = requireNonNull(metrics, "metrics");
+        this.idleTimeout = requireNonNull(idleTimeout, "idleTimeout");
+        this.maxResponseBytes = maxResponseBytes;
+    }
+
+    /** Sends {@code exchange} as a stream on an open connection with room, else on a new one. */
+    void send(Exchange exchange, Duration connectTimeout, EventLoop loop) {
+        Connection target = null;
+        boolean dial = false;
+        boolean reuse = false;
+        synchronized (this) {
+            streams++;
+            for (Connection c : connections) {
+                if (c.draining) {
+                    continue;
+                }
+                if (!c.ready) {
+                    target = c; // still connecting: wait for it rather than opening another
+                    break;
+                }
+                if (c.active < c.maxStreams) {
+                    target = c;
+                    reuse = true;
+                    break;
+                }
+            }
+            if (target == null) {
+                target = new Connection();
+                target.draining = closed; // a pool dropped meanwhile: this connection serves this request only
+                connections.add(target);
+                opened++;
+                dial = true;
+            }
+            target.active++;
+            target.cancelIdleTimer();
+            if (!target.ready) {
+                target.waiting.add(exchange);
+            }
+        }
+        if (reuse) {
+            metrics.reused(exchange.cluster);
+            Connection c = target;
+            c.channel.eventLoop().execute(() -> c.openStream(exchange));
+        }
+        if (dial) {
+            dial(target, exchange.cluster, connectTimeout, loop);
+        }
+    }
+
+    private void dial(Connection c, String cluster, Duration connectTimeout, EventLoop loop) {
+        c.connectTimeout = connectTimeout;
+        c.loop = loop;
+        connector.connect(endpoint, connectTimeout, loop, false).whenComplete((ch, error) -> {
+            List<Exchange> waiting;
+            if (error != null) {
+                synchronized (this) {
+                    connections.remove(c);
+                    waiting = List.copyOf(c.waiting);
+                    c.waiting.clear();
+                }
+                UpstreamException e = UpstreamMetrics.asUpstream(endpoint.address(), error);
+                waiting.forEach(x -> x.fail(e));
+                return;
+            }
+            metrics.connectionOpened(cluster, "http2", endpoint.hbone());
+            ch.pipeline().addLast("h2-codec", Http2FrameCodecBuilder.forClient()
+                    .initialSettings(Http2Settings.defaultSettings().pushEnabled(false)).build());
+            ch.pipeline().addLast("h2-multiplex", new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
+            ch.pipeline().addLast("h2-connection", c);
+            synchronized (this) {
+                c.channel = ch;
+            }
+            ch.closeFuture().addListener(f -> c.closed());
+            // Streams wait for the server's first SETTINGS (its stream limit), within the connect timeout.
+            ch.eventLoop().schedule(() -> {
+                if (!c.ready) {
+                    ch.close();
+                }
+            }, connectTimeout.toNanos(), TimeUnit.NANOSECONDS);
+            ch.config().setAutoRead(true);
+        });
+    }
+
+    synchronized int openConnections() {
+        int n = 0;
+        for (Connection c : connections) {
+            if (c.channel != null) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Takes no new stream: each connection closes (GOAWAY first, from the codec) once its
+     * streams ended, at once when it carries none; a connecting one closes when it is up.
+     */
+    void close() {
+        List<Connection> all;
+        synchronized (this) {
+            closed = true;
+            all = List.copyOf(connections);
+            connections.clear();
+            all.forEach(c -> c.draining = true);
+        }
+        all.forEach(Connection::maybeIdle);
+    }
+
+    synchronized void dump(JsonWriter json) {
+        json.open('{');
+        json.key("endpoint").value(endpoint.toString());
+        json.key("protocol").value("http2");
+        json.key("opened").value(opened);
+        json.key("streams").value(streams);
+        json.key("connections").open('[');
+        for (Connection c : connections) {
+            json.open('{');
+            json.key("state").value(!c.ready ? "connecting" : c.draining ? "draining" : "ready");
+            json.key("active_streams").value(c.active);
+            json.key("max_streams").value(c.maxStreams == Integer.MAX_VALUE ? -1 : c.maxStreams);
+            json.close('}');
+        }
+        json.close(']');
+        json.close('}');
+    }
+
+    /** One HTTP/2 connection: the connection-level frames it is told of, and its stream count. */
+    private final class Connection extends ChannelInboundHandlerAdapter {
+        final ArrayDeque<Exchange> waiting = new ArrayDeque<>();
+        volatile Channel channel;
+        Duration connectTimeout;
+        EventLoop loop;
+        /** The server's first SETTINGS arrived: streams may open. */
+        boolean ready;
+        int active;
+        int maxStreams = Integer.MAX_VALUE;
+        boolean draining;
+        private ScheduledFuture<?> idleTimer;
+
+        /** On the connection's loop: a stream for {@code exchange}, its request written. */
+        void openStream(Exchange exchange) {
+            if (exchange.isDone() || !channel.isActive()) {
+                streamEnded();
+                exchange.fail(Failures.closed(endpoint.address(), "HTTP/2 connection closed before the stream opened",
+                        null));
+                return;
+            }
+            new Http2StreamChannelBootstrap(channel).handler(new ChannelInitializer<Channel>() {
+                @Override
+                protected void initChannel(Channel ch) {
+                    ch.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(false),
+                            new HttpObjectAggregator(maxResponseBytes), new StreamHandler(exchange));
+                }
+            }).open().addListener((Future<Http2StreamChannel> f) -> {
+                if (!f.isSuccess()) {
+                    streamEnded();
+                    exchange.fail(Failures.closed(endpoint.address(), "cannot open an HTTP/2 stream", f.cause()));
+                    return;
+                }
+                Http2StreamChannel stream = f.getNow();
+                stream.closeFuture().addListener(c -> streamEnded());
+                FullHttpRequest request = exchange.takeRequest();
+                if (request == null) {
+                    stream.close();
+                    return;
+                }
+                exchange.onAbandon(() -> stream.close()); // RST_STREAM(CANCEL): the connection stays usable
+                stream.writeAndFlush(request).addListener((ChannelFuture w) -> {
+                    if (!w.isSuccess()) {
+                        exchange.fail(writeFailure(w.cause()));
+                        stream.close();
+                    }
+                });
+            });
+        }
+
+        private UpstreamException writeFailure(Throwable cause) {
+            for (Throwable t = cause; t != null; t = t.getCause() == t ? null : t.getCause()) {
+                if (t instanceof Http2Exception h && h.error() == Http2Error.REFUSED_STREAM) {
+                    return Failures.streamReset(endpoint.address(), Http2Error.REFUSED_STREAM.code());
+                }
+            }
+            return Failures.io(endpoint.address(), cause);
+        }
+
+        private void streamEnded() {
+            synchronized (Http2Pool.this) {
+                active--;
+            }
+            maybeIdle();
+        }
+
+        void maybeIdle() {
+            Channel ch = channel;
+            synchronized (Http2Pool.this) {
+                if (active > 0 || idleTimer != null || ch == null) {
+                    return;
+                }
+                if (draining) {
+                    ch.close();
+                    return;
+                }
+                idleTimer = ch.eventLoop().schedule(() -> {
+                    synchronized (Http2Pool.this) {
+                        idleTimer = null;
+                        if (active > 0) {
+                            return;
+                        }
+                        draining = true; // no new stream: it is closing
+                    }
+                    ch.close();
+                }, idleTimeout.toNanos(), TimeUnit.NANOSECONDS);
+            }
+        }
+
+        void cancelIdleTimer() {
+            if (idleTimer != null) {
+                idleTimer.cancel(false);
+                idleTimer = null;
+            }
+        }
+
+        void closed() {
+            List<Exchange> stranded;
+            synchronized (Http2Pool.this) {
+                draining = true;
+                connections.remove(this);
+                cancelIdleTimer();
+                stranded = List.copyOf(waiting);
+                waiting.clear();
+            }
+            UpstreamException e = Failures.connect(endpoint.address(), new IOException(
+                    "HTTP/2 connection closed before the server's SETTINGS"));
+            stranded.forEach(x -> x.fail(e));
+        }
+
+        /** The first SETTINGS: the waiting requests open streams up to the limit; the others go elsewhere. */
+        private void ready() {
+            List<Exchange> now = new ArrayList<>();
+            List<Exchange> elsewhere = new ArrayList<>();
+            synchronized (Http2Pool.this) {
+                ready = true;
+                int room = maxStreams - (active - waiting.size());
+                for (Exchange x; (x = waiting.poll()) != null; ) {
+                    if (room-- > 0) {
+                        now.add(x);
+                    } else {
+                        active--;
+                        elsewhere.add(x);
+                    }
+                }
+            }
+            now.forEach(this::openStream);
+            elsewhere.forEach(x -> send(x, connectTimeout, loop));
+            maybeIdle();
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            try {
+                if (msg instanceof Http2SettingsFrame settings) {
+                    Long max = settings.settings().maxConcurrentStreams();
+                    boolean first;
+                    synchronized (Http2Pool.this) {
+                        if (max != null) {
+                            maxStreams = (int) Math.min(max, Integer.MAX_VALUE);
+                        }
+                        first = !ready;
+                    }
+                    if (first) {
+                        ready();
+                    }
+                } else if (msg instanceof Http2GoAwayFrame) {
+                    synchronized (Http2Pool.this) {
+                        draining = true; // its streams finish; new ones go to another connection
+                        connections.remove(this);
+                    }
+                    maybeIdle();
+                }
+            } finally {
+                ReferenceCountUtil.release(msg);
+            }
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof ChannelInputShutdownEvent) {
+                ctx.close(); // the HBONE peer ended the stream carrying this connection
+            }
+            ReferenceCountUtil.release(evt);
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            Connector.abort(ctx.channel());
+        }
+    }
+
+    /** One request's stream: the aggregated response, or why there is none. */
+    private final class StreamHandler extends ChannelInboundHandlerAdapter {
+        private final Exchange exchange;
+
+        StreamHandler(Exchange exchange) {
+            this.exchange = exchange;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (!(msg instanceof FullHttpResponse response)) {
+                ReferenceCountUtil.release(msg);
+                return;
+            }
+            HttpResponseStatus status = response.status();
+            if (status.codeClass() == HttpStatusClass.INFORMATIONAL) {
+                response.release();
+                return;
+            }
+            exchange.succeed(response);
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof Http2ResetFrame reset) {
+                exchange.fail(Failures.streamReset(endpoint.address(), reset.errorCode()));
+            }
+            ReferenceCountUtil.release(evt);
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            exchange.fail(Failures.closed(endpoint.address(), "HTTP/2 stream closed before a whole response", null));
+            ctx.fireChannelInactive();
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            exchange.fail(cause instanceof TooLongFrameException
+                    ? Failures.closed(endpoint.address(), "response larger than " + maxResponseBytes + " bytes", cause)
+                    : Failures.io(endpoint.address(), cause));
+            ctx.close();
+        }
+    }
+}
