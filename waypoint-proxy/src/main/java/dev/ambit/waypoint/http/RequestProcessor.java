@@ -46,9 +46,6 @@ final class RequestProcessor {
         if (!request.headers().contains("x-request-id")) {
             request.headers().set("x-request-id", UUID.randomUUID().toString());
         }
-        if (!request.headers().contains("traceparent") && downstream.hbone().traceparent() != null) {
-            request.headers().set("traceparent", downstream.hbone().traceparent());
-        }
         HttpExchange exchange = new HttpExchange(request, downstream, loop, protocol);
         Optional<RouteConfiguration> rc = downstream.config().route(downstream.chain().routeName());
         if (rc.isPresent()) {
@@ -84,8 +81,11 @@ final class RequestProcessor {
     /** Records the finished request. */
     void completed(HttpExchange exchange, Sent sent) {
         try {
+            // The request's trace context, else the tunnel's (the CONNECT's traceparent).
+            String traceparent = exchange.request().headers().get("traceparent");
             telemetry.record(exchange, sent.status(), sent.grpcStatus(), sent.bodyBytes(),
-                    exchange.request().headers().get("x-request-id"), exchange.request().headers().get("traceparent"));
+                    exchange.request().headers().get("x-request-id"),
+                    traceparent != null ? traceparent : exchange.downstream().hbone().traceparent());
         } catch (RuntimeException e) {
             log.warn("telemetry of {} {} failed", exchange.method(), exchange.path(), e);
         }
