@@ -24,7 +24,9 @@ import io.netty.handler.codec.http2.Http2StreamChannel;
  * are refused ({@code REFUSED_STREAM}). A valid request goes to the {@link HboneDecider};
  * it may reject (its status, reason in {@value #ERROR_HEADER}) or accept with an
  * {@link UpstreamConnector}, in which case the server connects ({@code 503} if that fails),
- * answers {@code 200} and hands both channels to a {@link Relay}. Nothing the client sends
+ * answers {@code 200} and hands both channels to a {@link Relay}; or accept with a
+ * {@link HboneTarget.StreamHandoff} (a waypoint terminating the tunnel), which gets the
+ * stream channel after the {@code 200}. Nothing the client sends
  * after its request is read before the {@code 200}: it waits in the stream (and its flow
  * control window), and is discarded if the tunnel is refused.
  *

@@ -13,6 +13,7 @@ import io.netty.handler.codec.http2.DefaultHttp2ResetFrame;
 import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.ReferenceCountUtil;
 import java.util.concurrent.CompletionStage;
 import org.slf4j.Logger;
@@ -115,7 +116,11 @@ final class HboneServerStreamHandler extends ChannelInboundHandlerAdapter {
 
     private void onDecision(ChannelHandlerContext ctx, HboneRequest request, HboneTarget target, Throwable cause) {
         if (state != State.DECIDING || !ctx.channel().isActive()) {
-            return; // the client reset the stream meanwhile
+            // The client reset the stream meanwhile.
+            if (target instanceof HboneTarget.Handoff handoff) {
+                abandon(handoff, new java.nio.channels.ClosedChannelException());
+            }
+            return;
         }
         if (cause != null || target == null) {
             log.warn("{} HBONE decision failed for {}", ctx.channel(), request.authority(), cause);
@@ -125,6 +130,35 @@ final class HboneServerStreamHandler extends ChannelInboundHandlerAdapter {
         switch (target) {
             case HboneTarget.Reject reject -> respond(ctx, reject.status(), reject.reason());
             case HboneTarget.Accept accept -> connect(ctx, request, accept);
+            case HboneTarget.Handoff handoff -> handOff(ctx, handoff);
+        }
+    }
+
+    private void handOff(ChannelHandlerContext ctx, HboneTarget.Handoff handoff) {
+        state = State.DONE;
+        Http2StreamChannel stream = (Http2StreamChannel) ctx.channel();
+        ctx.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200")))
+                .addListener((ChannelFuture w) -> {
+                    if (!w.isSuccess() || !stream.isActive()) {
+                        stream.close();
+                        abandon(handoff, w.cause() != null ? w.cause() : new java.nio.channels.ClosedChannelException());
+                        return;
+                    }
+                    ctx.pipeline().remove(this);
+                    try {
+                        handoff.handoff().accepted(stream);
+                    } catch (Throwable t) {
+                        log.warn("{} HBONE stream handoff failed", stream, t);
+                        stream.close();
+                    }
+                });
+    }
+
+    private static void abandon(HboneTarget.Handoff handoff, Throwable cause) {
+        try {
+            handoff.handoff().abandoned(cause);
+        } catch (Throwable t) {
+            log.warn("HBONE stream handoff's abandoned() failed", t);
         }
     }
 

@@ -7,7 +7,9 @@ import dev.ambit.api.workload.TunnelProtocol;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.proxy.identity.WorkloadIdentity;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Istio's standard TCP metric labels for one connection, as a proxy reports them. Immutable;
@@ -34,7 +36,12 @@ public final class ConnectionLabels {
         /** The client's proxy (outbound). */
         SOURCE("source"),
         /** The server's proxy (inbound). */
-        DESTINATION("destination");
+        DESTINATION("destination"),
+        /**
+         * A waypoint, between the two: the source principal is the one the client proved to
+         * it, the destination's the identity of the endpoint it reached over HBONE.
+         */
+        WAYPOINT("waypoint");
 
         private final String label;
 
@@ -80,6 +87,20 @@ public final class ConnectionLabels {
     };
     static final int RESPONSE_FLAGS = NAMES.length - 1;
 
+    /**
+     * Label names of Istio's HTTP metrics ({@code istio_requests_total} & co.): the connection's
+     * names plus {@code response_code} and {@code grpc_response_status}, in the order of
+     * {@link #httpValues}.
+     */
+    public static final List<String> HTTP_NAMES;
+
+    static {
+        List<String> names = new ArrayList<>(List.of(NAMES));
+        names.add("response_code");
+        names.add("grpc_response_status");
+        HTTP_NAMES = List.copyOf(names);
+    }
+
     private final Reporter reporter;
     // Computed once: every counter update and the access log read them.
     private final String[] values;
@@ -103,6 +124,30 @@ public final class ConnectionLabels {
         String[] v = values.clone();
         v[RESPONSE_FLAGS] = flags == null ? "-" : flags;
         return new ConnectionLabels(reporter, v);
+    }
+
+    /**
+     * Label values of one HTTP request for {@link #HTTP_NAMES}: these labels with
+     * {@code response_flags} = {@code responseFlags} ({@code -} when null or empty),
+     * {@code response_code} (0 when no response was sent, as Envoy reports it) and
+     * {@code grpc_response_status} (empty when the request is not gRPC, as Istio does).
+     */
+    public String[] httpValues(int responseCode, String grpcStatus, String responseFlags) {
+        String[] v = Arrays.copyOf(values, values.length + 2);
+        v[RESPONSE_FLAGS] = responseFlags == null || responseFlags.isEmpty() ? "-" : responseFlags;
+        v[values.length] = Integer.toString(responseCode);
+        v[values.length + 1] = grpcStatus == null ? "" : grpcStatus;
+        return v;
+    }
+
+    /** The value of label {@code name} (one of {@link #HTTP_NAMES} but the two HTTP-only ones); null if no such label. */
+    public String value(String name) {
+        for (int i = 0; i < NAMES.length; i++) {
+            if (NAMES[i].equals(name)) {
+                return values[i];
+            }
+        }
+        return null;
     }
 
     /** Values in the order of {@link #NAMES}, never null; shared, so callers must not modify it. */
@@ -146,6 +191,8 @@ public final class ConnectionLabels {
         private Service service;
         private SpiffeId peer;
         private SecurityPolicy security = SecurityPolicy.UNKNOWN;
+        private String requestProtocol = "tcp";
+        private String[] serviceOverride;
 
         private Builder(Reporter reporter) {
             this.reporter = reporter;
@@ -185,9 +232,29 @@ public final class ConnectionLabels {
             return this;
         }
 
+        /** Istio's {@code request_protocol}: {@code tcp} (the default), {@code http} or {@code grpc}. */
+        public Builder requestProtocol(String requestProtocol) {
+            this.requestProtocol = requireNonNull(requestProtocol, "requestProtocol");
+            return this;
+        }
+
+        /**
+         * The destination service by name, when no {@link Service} resource is at hand (a
+         * waypoint knows the service from its route's cluster, {@code outbound|P|SUBSET|HOST}):
+         * {@code destination_service}, {@code _name} and {@code _namespace}; a {@link Service}
+         * given to {@link #destination} wins. Null values are unknown.
+         */
+        public Builder destinationService(String hostname, String name, String namespace) {
+            this.serviceOverride = new String[] {hostname, name, namespace};
+            return this;
+        }
+
         public ConnectionLabels build() {
             String sourcePrincipal;
             String destinationPrincipal;
+            String[] so = service != null
+                    ? new String[] {service.getHostname(), service.getName(), service.getNamespace()}
+                    : serviceOverride != null ? serviceOverride : new String[3];
             if (reporter == Reporter.SOURCE) {
                 sourcePrincipal = source == null ? null : WorkloadIdentity.of(source).uri();
                 destinationPrincipal = peer != null ? peer.uri()
@@ -214,13 +281,13 @@ public final class ConnectionLabels {
                 or(destinationPrincipal),
                 or(d == null ? null : d.getCanonicalName()),          // destination_app
                 or(d == null ? null : d.getCanonicalRevision()),      // destination_version
-                or(service == null ? null : service.getHostname()),
-                or(service == null ? null : service.getName()),
-                or(service == null ? null : service.getNamespace()),
+                or(so[0]),
+                or(so[1]),
+                or(so[2]),
                 or(d == null ? null : d.getCanonicalName()),          // destination_canonical_service
                 or(d == null ? null : d.getCanonicalRevision()),      // destination_canonical_revision
                 or(d == null ? null : d.getClusterId()),
-                "tcp",
+                requestProtocol,
                 security.label(),
                 "-"
             });

@@ -100,6 +100,59 @@ class HboneServerTest {
     }
 
     @Test
+    void handoffGivesTheStreamAfterThe200WithEarlyDataStillQueued() {
+        List<Http2StreamChannel> handed = new ArrayList<>();
+        decision = CompletableFuture.completedFuture(HboneTarget.handOff(handed::add));
+        Future<Http2StreamChannel> tunnel = HboneClient.connect(h2.client, HboneRequest.of(BACKEND));
+        h2.pump();
+        assertThat(tunnel.isSuccess()).isTrue();
+        Http2StreamChannel client = tunnel.getNow();
+        client.writeAndFlush(new DefaultHttp2DataFrame(Unpooled.copiedBuffer("early", UTF_8)));
+        h2.pump();
+
+        assertThat(handed).singleElement().satisfies(s -> {
+            assertThat(s.isActive()).isTrue();
+            assertThat(s.config().isAutoRead()).isFalse();
+            assertThat(s.pipeline().get(HboneServerStreamHandler.class)).isNull();
+        });
+        Http2StreamChannel server = handed.get(0);
+        StreamBytesTest.ByteRecorder seen = new StreamBytesTest.ByteRecorder();
+        StreamBytes.install(server);
+        server.pipeline().addLast(seen);
+        server.read();
+        h2.pump();
+        assertThat(seen.events).containsExactly("BYTES early");
+        assertThat(upstream.isOpen()).as("no connector involved").isTrue();
+        assertThat(relayed).isEmpty();
+    }
+
+    @Test
+    void handoffIsAbandonedWhenTheClientResetsWhileDeciding() {
+        CompletableFuture<HboneTarget> later = new CompletableFuture<>();
+        decision = later;
+        List<Throwable> abandoned = new ArrayList<>();
+        List<Http2StreamChannel> handed = new ArrayList<>();
+        Http2StreamChannel stream = h2.openStream(new FrameRecorder());
+        stream.write(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().method("CONNECT").authority("10.0.2.5:8080")));
+        stream.writeAndFlush(new DefaultHttp2ResetFrame(Http2Error.CANCEL));
+        h2.pump();
+        later.complete(HboneTarget.handOff(new HboneTarget.StreamHandoff() {
+            @Override
+            public void accepted(Http2StreamChannel s) {
+                handed.add(s);
+            }
+
+            @Override
+            public void abandoned(Throwable cause) {
+                abandoned.add(cause);
+            }
+        }));
+        h2.pump();
+        assertThat(handed).isEmpty();
+        assertThat(abandoned).hasSize(1);
+    }
+
+    @Test
     void clientResetOfATunnelResetsTheUpstreamWithoutAnsweringReset() {
         Future<Http2StreamChannel> tunnel = HboneClient.connect(h2.client, HboneRequest.of(BACKEND));
         h2.pump();

@@ -103,4 +103,35 @@ class ConnectionLabelsTest {
         assertThat(failed.withResponseFlags(null)).isEqualTo(ok).hasSameHashCodeAs(ok);
         assertThat(failed.toString()).contains("reporter=source", "response_flags=UF");
     }
+
+    @Test
+    void waypointReportsHttpLabelsWithTheProvenPeerAndTheServiceByName() {
+        ConnectionLabels labels = ConnectionLabels.builder(Reporter.WAYPOINT)
+                .source(FRONTEND)
+                .peer(SpiffeId.parse("spiffe://cluster.local/ns/shop/sa/frontend"))
+                .destination(BACKEND, null)
+                .destinationService("backend.shop.svc.cluster.local", "backend", "shop")
+                .requestProtocol("grpc")
+                .security(SecurityPolicy.MUTUAL_TLS)
+                .build();
+        String[] v = labels.httpValues(200, "14", "URX");
+        Map<String, String> m = new LinkedHashMap<>();
+        for (int i = 0; i < v.length; i++) {
+            m.put(ConnectionLabels.HTTP_NAMES.get(i), v[i]);
+        }
+        assertThat(m).containsEntry("reporter", "waypoint")
+                .containsEntry("source_principal", "spiffe://cluster.local/ns/shop/sa/frontend")
+                .containsEntry("destination_principal", "spiffe://cluster.local/ns/shop/sa/backend")
+                .containsEntry("destination_service", "backend.shop.svc.cluster.local")
+                .containsEntry("destination_service_name", "backend")
+                .containsEntry("destination_service_namespace", "shop")
+                .containsEntry("request_protocol", "grpc")
+                .containsEntry("response_code", "200")
+                .containsEntry("grpc_response_status", "14")
+                .containsEntry("response_flags", "URX")
+                .containsEntry("connection_security_policy", "mutual_tls");
+        assertThat(labels.httpValues(404, null, null)).endsWith("-", "404", "");
+        assertThat(labels.value("request_protocol")).isEqualTo("grpc");
+        assertThat(labels.value("response_flags")).isEqualTo("-");
+    }
 }

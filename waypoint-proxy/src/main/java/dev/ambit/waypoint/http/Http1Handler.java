@@ -1,0 +1,248 @@
+package dev.ambit.waypoint.http;
+
+import dev.ambit.waypoint.ResponseFlag;
+import dev.ambit.waypoint.upstream.UpstreamTunnel;
+import dev.ambit.waypoint.upstream.Upstreams;
+import io.envoyproxy.envoy.config.route.v3.Route;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpRequestEncoder;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.util.ReferenceCountUtil;
+import java.util.ArrayDeque;
+import java.util.Queue;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * HTTP/1.1 on one terminated tunnel (after {@link HttpServerCodec} and
+ * {@link HttpObjectAggregator}, {@code AUTO_READ} off): keep-alive, and pipelined requests
+ * answered one at a time, in order (the next is processed only once the previous response
+ * was written). A request with {@code Upgrade: websocket} that routes to a cluster is passed
+ * through: a tunnel to an endpoint is opened, the request written to it, and from then on
+ * the two carry raw bytes ({@link ByteRelay}).
+ */
+final class Http1Handler extends ChannelInboundHandlerAdapter {
+
+    private static final Logger log = LoggerFactory.getLogger(Http1Handler.class);
+    static final String CODEC = "http1-codec";
+    static final String AGGREGATOR = "http1-aggregator";
+
+    private final Downstream downstream;
+    private final RequestProcessor processor;
+    private final Upstreams upstreams;
+    private final Queue<FullHttpRequest> pending = new ArrayDeque<>();
+    private ChannelHandlerContext ctx;
+    private boolean busy;
+    private boolean inputClosed;
+    private boolean upgraded;
+
+    Http1Handler(Downstream downstream, RequestProcessor processor, Upstreams upstreams) {
+        this.downstream = downstream;
+        this.processor = processor;
+        this.upstreams = upstreams;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+        // On the next pass: whoever installs this may still be handing bytes over.
+        ctx.channel().eventLoop().execute(() -> {
+            if (!busy && pending.isEmpty() && ctx.channel().isActive()) {
+                ctx.read();
+            }
+        });
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (!(msg instanceof FullHttpRequest request) || upgraded) {
+            ReferenceCountUtil.release(msg);
+            return;
+        }
+        if (request.decoderResult().isFailure()) {
+            request.release();
+            downstream(400, "Bad Request");
+            return;
+        }
+        pending.add(request);
+        if (!busy) {
+            next();
+        }
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        // The decoders ask for more while a message is incomplete; an idle connection asks here.
+        if (!busy && !inputClosed && pending.isEmpty()) {
+            ctx.read();
+        }
+        ctx.fireChannelReadComplete();
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof ChannelInputShutdownEvent) {
+            inputClosed = true;
+            if (!busy && pending.isEmpty()) {
+                ctx.close();
+            }
+        }
+        ReferenceCountUtil.release(evt);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        for (FullHttpRequest r; (r = pending.poll()) != null; ) {
+            r.release();
+        }
+        ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        log.debug("{} HTTP/1.1 downstream failed", ctx.channel(), cause);
+        ctx.close();
+    }
+
+    private void downstream(int status, String body) {
+        FullHttpResponse r = LocalReplies.reply(status, body);
+        r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        ctx.writeAndFlush(r).addListener(ChannelFutureListener.CLOSE);
+    }
+
+    private void next() {
+        FullHttpRequest request = pending.poll();
+        if (request == null) {
+            busy = false;
+            if (inputClosed) {
+                ctx.close();
+            } else {
+                ctx.read();
+            }
+            return;
+        }
+        busy = true;
+        boolean keepAlive = HttpUtil.isKeepAlive(request) && !inputClosed;
+        HttpVersion version = request.protocolVersion();
+        boolean websocket = isWebSocketUpgrade(request);
+        HttpExchange exchange = processor.exchange(request, downstream, ctx.channel().eventLoop(), "HTTP/1.1");
+        if (websocket && exchange.route() != null
+                && exchange.route().entry().proto().getActionCase() == Route.ActionCase.ROUTE) {
+            upgrade(exchange);
+            return;
+        }
+        processor.process(exchange).thenAccept(response -> respond(exchange, response, keepAlive, version));
+    }
+
+    private void respond(HttpExchange exchange, FullHttpResponse response, boolean keepAlive, HttpVersion version) {
+        if (!ctx.channel().isActive()) {
+            response.release();
+            processor.completed(exchange, new RequestProcessor.Sent(0, null, 0));
+            return;
+        }
+        RequestProcessor.Sent sent = RequestProcessor.Sent.of(response);
+        response.setProtocolVersion(HttpVersion.HTTP_1_1);
+        if (!response.trailingHeaders().isEmpty()) {
+            // Only chunked encoding carries trailers in HTTP/1.1.
+            response.headers().remove(HttpHeaderNames.CONTENT_LENGTH);
+            HttpUtil.setTransferEncodingChunked(response, true);
+        } else {
+            HttpUtil.setContentLength(response, response.content().readableBytes());
+        }
+        if (!keepAlive) {
+            response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        } else if (version.equals(HttpVersion.HTTP_1_0)) {
+            response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
+        }
+        ctx.writeAndFlush(response).addListener(f -> {
+            processor.completed(exchange, f.isSuccess() ? sent : new RequestProcessor.Sent(sent.status(),
+                    sent.grpcStatus(), 0));
+            if (!f.isSuccess() || !keepAlive) {
+                ctx.close();
+                return;
+            }
+            next();
+        });
+    }
+
+    static boolean isWebSocketUpgrade(FullHttpRequest r) {
+        String upgrade = r.headers().get(HttpHeaderNames.UPGRADE);
+        return upgrade != null && upgrade.equalsIgnoreCase("websocket")
+                && r.headers().containsValue(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE, true);
+    }
+
+    /** Passes a WebSocket upgrade through to an endpoint of the route's cluster, then relays raw bytes. */
+    private void upgrade(HttpExchange exchange) {
+        var action = exchange.route().entry().proto().getRoute();
+        String cluster = Router.cluster(action);
+        FullHttpRequest request = exchange.request();
+        String upgradeValue = request.headers().get(HttpHeaderNames.UPGRADE);
+        if (cluster == null || downstream.config().cluster(cluster).isEmpty()) {
+            exchange.addFlag(ResponseFlag.NC);
+            exchange.upstreamCluster(cluster);
+            exchange.release();
+            respond(exchange, Router.failureReply(ResponseFlag.NC), false, HttpVersion.HTTP_1_1);
+            return;
+        }
+        exchange.upstreamCluster(cluster);
+        Router.prepareRequest(exchange.route(), action, request);
+        request.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
+        request.headers().set(HttpHeaderNames.UPGRADE, upgradeValue);
+        exchange.attempted();
+        upstreams.open(cluster, null, Set.of()).whenCompleteAsync((tunnel, failure) -> {
+            if (failure != null) {
+                var e = Router.upstreamFailure(failure);
+                exchange.addFlag(e.flag());
+                if (e.endpoint() != null) {
+                    exchange.upstreamHost(e.endpoint());
+                }
+                exchange.release();
+                FullHttpResponse r = Router.failureReply(e.flag());
+                Router.applyResponseHeaders(exchange.route(), r.headers());
+                respond(exchange, r, false, HttpVersion.HTTP_1_1);
+                return;
+            }
+            relay(exchange, tunnel);
+        }, ctx.channel().eventLoop());
+    }
+
+    private void relay(HttpExchange exchange, UpstreamTunnel tunnel) {
+        exchange.upstreamHost(tunnel.endpoint());
+        if (!ctx.channel().isActive()) {
+            exchange.release();
+            tunnel.channel().close();
+            return;
+        }
+        upgraded = true;
+        // The request as HTTP/1.1 bytes, first on the tunnel.
+        EmbeddedChannel encoder = new EmbeddedChannel(new HttpRequestEncoder());
+        encoder.writeOutbound(exchange.request().retain());
+        exchange.release();
+        for (ByteBuf b; (b = encoder.readOutbound()) != null; ) {
+            tunnel.channel().write(b);
+        }
+        encoder.finishAndReleaseAll();
+        tunnel.channel().flush();
+        var pipeline = ctx.pipeline();
+        var channel = ctx.channel();
+        // The relay's handler first, so bytes the codec still holds (removed last) reach it.
+        ByteRelay.start(channel, tunnel.channel(), (up, down) ->
+                processor.completed(exchange, new RequestProcessor.Sent(101, null, down)));
+        pipeline.remove(AGGREGATOR);
+        pipeline.remove(this);
+        pipeline.remove(CODEC);
+    }
+}

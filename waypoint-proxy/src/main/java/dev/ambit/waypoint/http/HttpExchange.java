@@ -1,0 +1,187 @@
+package dev.ambit.waypoint.http;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.waypoint.ResponseFlag;
+import io.netty.channel.EventLoop;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.util.ReferenceCountUtil;
+import java.net.InetSocketAddress;
+import java.time.Instant;
+import java.util.EnumSet;
+import java.util.Set;
+import java.util.StringJoiner;
+
+/**
+ * One request going through the waypoint, with what Envoy calls its stream info (route,
+ * response flags, upstream host and cluster, timings). Confined to its event loop: the
+ * filters and the router touch it only there.
+ */
+public final class HttpExchange {
+
+    private final FullHttpRequest request;
+    private final Downstream downstream;
+    private final EventLoop eventLoop;
+    private final String protocol;
+    private final Instant start = Instant.now();
+    private final long startNanos = System.nanoTime();
+    private final Set<ResponseFlag> flags = EnumSet.noneOf(ResponseFlag.class);
+    private final String method;
+    private final String path;
+    private final String authority;
+    private final boolean grpc;
+    private final long requestBytes;
+
+    private RouteTable.Selection route;
+    private InetSocketAddress upstreamHost;
+    private String upstreamCluster;
+    private long upstreamServiceNanos = -1;
+    private int attempts;
+    private boolean released;
+
+    /**
+     * @param request the whole request; the exchange owns it (see {@link #release})
+     * @param protocol {@code HTTP/1.1} or {@code HTTP/2}, for the access log
+     */
+    HttpExchange(FullHttpRequest request, Downstream downstream, EventLoop eventLoop, String protocol) {
+        this.request = requireNonNull(request, "request");
+        this.downstream = requireNonNull(downstream, "downstream");
+        this.eventLoop = requireNonNull(eventLoop, "eventLoop");
+        this.protocol = requireNonNull(protocol, "protocol");
+        method = request.method().name();
+        path = request.uri();
+        String host = request.headers().get(HttpHeaderNames.HOST);
+        authority = host == null ? "" : host;
+        String ct = request.headers().get(HttpHeaderNames.CONTENT_TYPE);
+        grpc = ct != null && ct.startsWith("application/grpc");
+        requestBytes = request.content().readableBytes();
+    }
+
+    /** The request (headers may be changed by filters until it is sent). */
+    public FullHttpRequest request() {
+        return request;
+    }
+
+    public Downstream downstream() {
+        return downstream;
+    }
+
+    public EventLoop eventLoop() {
+        return eventLoop;
+    }
+
+    /** {@code HTTP/1.1} or {@code HTTP/2}. */
+    public String protocol() {
+        return protocol;
+    }
+
+    public Instant start() {
+        return start;
+    }
+
+    public long startNanos() {
+        return startNanos;
+    }
+
+    /** The method as received. */
+    public String method() {
+        return method;
+    }
+
+    /** The path (with query) as received, before rewrites. */
+    public String path() {
+        return path;
+    }
+
+    /** The {@code Host} / {@code :authority} as received. */
+    public String authority() {
+        return authority;
+    }
+
+    /** Whether the request is gRPC ({@code content-type: application/grpc*}). */
+    public boolean grpc() {
+        return grpc;
+    }
+
+    /** Bytes of the request body as received. */
+    public long requestBytes() {
+        return requestBytes;
+    }
+
+    /** The matched route, or null (none matched yet, or none matches). */
+    RouteTable.Selection route() {
+        return route;
+    }
+
+    void route(RouteTable.Selection route) {
+        this.route = route;
+    }
+
+    /** The matched route's name, or empty. */
+    public String routeName() {
+        return route == null ? "" : route.entry().name();
+    }
+
+    public void addFlag(ResponseFlag flag) {
+        flags.add(requireNonNull(flag, "flag"));
+    }
+
+    public Set<ResponseFlag> flags() {
+        return flags;
+    }
+
+    /** Envoy's short form: codes joined by {@code ,}, {@code -} when none. */
+    public String flagsString() {
+        if (flags.isEmpty()) {
+            return "-";
+        }
+        StringJoiner j = new StringJoiner(",");
+        for (ResponseFlag f : flags) {
+            j.add(f.code());
+        }
+        return j.toString();
+    }
+
+    public InetSocketAddress upstreamHost() {
+        return upstreamHost;
+    }
+
+    void upstreamHost(InetSocketAddress host) {
+        this.upstreamHost = host;
+    }
+
+    public String upstreamCluster() {
+        return upstreamCluster;
+    }
+
+    void upstreamCluster(String cluster) {
+        this.upstreamCluster = cluster;
+    }
+
+    /** Time from sending the last attempt to its response, nanoseconds; -1 if none. */
+    public long upstreamServiceNanos() {
+        return upstreamServiceNanos;
+    }
+
+    void upstreamServiceNanos(long nanos) {
+        this.upstreamServiceNanos = nanos;
+    }
+
+    /** Upstream attempts made (first try and retries). */
+    public int attempts() {
+        return attempts;
+    }
+
+    void attempted() {
+        attempts++;
+    }
+
+    /** Releases the request once; later calls do nothing. */
+    void release() {
+        if (!released) {
+            released = true;
+            ReferenceCountUtil.safeRelease(request);
+        }
+    }
+}

@@ -1,0 +1,153 @@
+package dev.ambit.waypoint.http;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.api.workload.Service;
+import dev.ambit.api.workload.Workload;
+import dev.ambit.common.json.JsonWriter;
+import dev.ambit.common.metrics.Counter;
+import dev.ambit.common.metrics.Histogram;
+import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.proxy.state.ProxyState;
+import dev.ambit.proxy.telemetry.ConnectionLabels;
+import io.netty.util.NetUtil;
+import java.net.InetSocketAddress;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The waypoint's L7 telemetry: Istio's HTTP metrics ({@code istio_requests_total},
+ * {@code istio_request_duration_milliseconds}, {@code istio_request_bytes},
+ * {@code istio_response_bytes}, with Istio's buckets) labelled by
+ * {@link ConnectionLabels} ({@code reporter="waypoint"}; the source from the tunnel's
+ * proven peer and its workload; the destination from the endpoint that answered, looked
+ * up in {@link ProxyState}; the service by the tunnel's VIP, else by the cluster name
+ * {@code outbound|P|SUBSET|HOST}), and one JSON access-log line per request on the
+ * {@code ambit.access} logger. Thread-safe.
+ */
+public final class HttpTelemetry {
+
+    /** Istio's buckets of {@code istio_request_duration_milliseconds}. */
+    static final double[] DURATION_BUCKETS = {0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+        30000, 60000, 300000, 600000, 1800000, 3600000};
+    /** Istio's buckets of the byte-size histograms: 1 to 10^9, powers of ten. */
+    static final double[] BYTES_BUCKETS = {1, 10, 100, 1000, 10000, 100000, 1e6, 1e7, 1e8, 1e9};
+
+    private static final Logger access = LoggerFactory.getLogger("ambit.access");
+
+    private final ProxyState state;
+    private final Counter.Family requests;
+    private final Histogram.Family duration;
+    private final Histogram.Family requestBytes;
+    private final Histogram.Family responseBytes;
+
+    private HttpTelemetry(MetricsRegistry metrics, ProxyState state) {
+        this.state = state;
+        String[] names = ConnectionLabels.HTTP_NAMES.toArray(String[]::new);
+        requests = metrics.counter("istio_requests_total", "Requests, as Istio counts them.", names);
+        duration = metrics.histogram("istio_request_duration_milliseconds",
+                "Time from the request's start to its response's end, in milliseconds.", DURATION_BUCKETS, names);
+        requestBytes = metrics.histogram("istio_request_bytes", "Request sizes (body), in bytes.", BYTES_BUCKETS, names);
+        responseBytes = metrics.histogram("istio_response_bytes", "Response sizes (body), in bytes.", BYTES_BUCKETS,
+                names);
+    }
+
+    public static HttpTelemetry of(MetricsRegistry metrics, ProxyState state) {
+        return new HttpTelemetry(requireNonNull(metrics, "metrics"), requireNonNull(state, "state"));
+    }
+
+    /** The labels of {@code exchange}'s metrics (the destination as far as it is known). */
+    ConnectionLabels labels(HttpExchange exchange) {
+        Downstream d = exchange.downstream();
+        InetSocketAddress upstream = exchange.upstreamHost();
+        Workload destination = upstream == null ? null : state.workloadByAddress(upstream.getAddress());
+        Service service = state.serviceByVip(d.destination().getAddress(), d.destination().getPort());
+        ConnectionLabels.Builder b = ConnectionLabels.builder(ConnectionLabels.Reporter.WAYPOINT)
+                .source(d.sourceWorkload())
+                .peer(d.peer())
+                .destination(destination, service)
+                .requestProtocol(exchange.grpc() ? "grpc" : "http")
+                .security(ConnectionLabels.SecurityPolicy.MUTUAL_TLS);
+        if (service == null) {
+            String host = hostOfCluster(exchange.upstreamCluster());
+            if (host != null) {
+                String[] parts = host.split("\\.");
+                b.destinationService(host, parts[0], parts.length > 1 ? parts[1] : null);
+            }
+        }
+        return b.build();
+    }
+
+    /**
+     * Records one finished request.
+     *
+     * @param status the response status sent (0 if none was)
+     * @param grpcStatus the {@code grpc-status} sent (gRPC only), or null
+     * @param responseBodyBytes bytes of the response body sent
+     */
+    public void record(HttpExchange exchange, int status, String grpcStatus, long responseBodyBytes,
+                       String requestId, String traceparent) {
+        long nanos = System.nanoTime() - exchange.startNanos();
+        ConnectionLabels labels = labels(exchange);
+        String flags = exchange.flagsString();
+        String[] values = labels.httpValues(status, exchange.grpc() ? (grpcStatus == null ? "" : grpcStatus) : "",
+                flags);
+        requests.labels(values).inc();
+        duration.labels(values).observe(nanos / 1e6);
+        requestBytes.labels(values).observe(exchange.requestBytes());
+        responseBytes.labels(values).observe(responseBodyBytes);
+        if (access.isInfoEnabled()) {
+            access.info(accessLine(exchange, labels, status, flags, nanos, responseBodyBytes, requestId, traceparent));
+        }
+    }
+
+    static String accessLine(HttpExchange ex, ConnectionLabels labels, int status, String flags, long nanos,
+                             long responseBodyBytes, String requestId, String traceparent) {
+        long upstreamMs = ex.upstreamServiceNanos() < 0 ? -1 : TimeUnit.NANOSECONDS.toMillis(ex.upstreamServiceNanos());
+        JsonWriter w = new JsonWriter().open('{')
+                .key("start_time").value(ex.start().toString())
+                .key("reporter").value("waypoint")
+                .key("method").value(ex.method())
+                .key("authority").value(ex.authority())
+                .key("path").value(ex.path())
+                .key("protocol").value(ex.protocol())
+                .key("response_code").value(status)
+                .key("response_flags").value(flags)
+                .key("duration_ms").value(TimeUnit.NANOSECONDS.toMillis(nanos))
+                .key("upstream_service_time_ms");
+        if (upstreamMs < 0) {
+            w.value((String) null);
+        } else {
+            w.value(upstreamMs);
+        }
+        return w.key("bytes_received").value(ex.requestBytes())
+                .key("bytes_sent").value(responseBodyBytes)
+                .key("upstream_host").value(address(ex.upstreamHost()))
+                .key("upstream_cluster").value(ex.upstreamCluster())
+                .key("route_name").value(ex.routeName())
+                .key("downstream_remote_address").value(address(ex.downstream().source()))
+                .key("source_principal").value(labels.value("source_principal"))
+                .key("destination_principal").value(labels.value("destination_principal"))
+                .key("destination_service").value(labels.value("destination_service"))
+                .key("x_request_id").value(requestId)
+                .key("traceparent").value(traceparent)
+                .close('}').toString();
+    }
+
+    /** HOST of an Istio cluster name {@code outbound|P|SUBSET|HOST}, or null. */
+    static String hostOfCluster(String cluster) {
+        if (cluster == null) {
+            return null;
+        }
+        String[] parts = cluster.split("\\|", -1);
+        return parts.length == 4 && !parts[3].isEmpty() ? parts[3] : null;
+    }
+
+    private static String address(InetSocketAddress a) {
+        if (a == null || a.getAddress() == null) {
+            return null;
+        }
+        return NetUtil.toSocketAddressString(a);
+    }
+}

@@ -1,0 +1,62 @@
+package dev.ambit.waypoint.http;
+
+import dev.ambit.waypoint.upstream.UpstreamRequest;
+import dev.ambit.waypoint.upstream.Upstreams;
+import io.envoyproxy.envoy.config.route.v3.RouteAction;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.util.ReferenceCountUtil;
+import java.time.Duration;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Envoy's {@code request_mirror_policies}: a copy of the request, on the policy's
+ * {@code runtime_fraction} of requests (all when unset), goes to the mirror cluster with
+ * {@code -shadow} appended to the host part of {@code Host} / {@code :authority}
+ * ({@code reviews:9080} → {@code reviews-shadow:9080}); fire and forget: its response is
+ * dropped and its failure only logged.
+ */
+final class Mirror {
+
+    private static final Logger log = LoggerFactory.getLogger(Mirror.class);
+
+    private Mirror() {}
+
+    /** Sends the mirrors of {@code request} (not consumed) that {@code action} asks for. */
+    static void mirror(RouteAction action, FullHttpRequest request, Upstreams upstreams, Duration timeout) {
+        for (RouteAction.RequestMirrorPolicy p : action.getRequestMirrorPoliciesList()) {
+            if (p.hasRuntimeFraction() && !Faults.selected(p.getRuntimeFraction().getDefaultValue())) {
+                continue;
+            }
+            // Its own headers (copied), the body shared.
+            FullHttpRequest shadow = request.replace(request.content().retainedDuplicate());
+            String host = shadow.headers().get(HttpHeaderNames.HOST);
+            if (host != null && !p.getDisableShadowHostSuffixAppend()) {
+                shadow.headers().set(HttpHeaderNames.HOST, shadowHost(host));
+            }
+            try {
+                upstreams.send(new UpstreamRequest(p.getCluster(), shadow, Set.of(), timeout))
+                        .whenComplete((r, t) -> {
+                            if (r != null) {
+                                ReferenceCountUtil.release(r.response());
+                            } else {
+                                log.debug("mirror of {} to {} failed: {}", request.uri(), p.getCluster(), t.toString());
+                            }
+                        });
+            } catch (RuntimeException e) {
+                log.debug("mirror to {} failed", p.getCluster(), e);
+            }
+        }
+    }
+
+    /** {@code host[:port]} with {@code -shadow} after the host. */
+    static String shadowHost(String host) {
+        int colon = host.lastIndexOf(':');
+        if (colon > 0 && host.indexOf(']') < colon) {
+            return host.substring(0, colon) + "-shadow" + host.substring(colon);
+        }
+        return host + "-shadow";
+    }
+}

@@ -1,0 +1,93 @@
+package dev.ambit.waypoint.http;
+
+import static java.util.Objects.requireNonNull;
+
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.netty.channel.EventLoop;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpUtil;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The HttpConnectionManager's per-request work, shared by the HTTP/1.1 and HTTP/2 codecs:
+ * {@code x-request-id} (a random UUID when absent, as Envoy generates it), the route
+ * (from the filter chain's {@code RouteConfiguration}, compiled once per instance), the
+ * filter chain, and the request's telemetry once its response was written.
+ */
+final class RequestProcessor {
+
+    private static final Logger log = LoggerFactory.getLogger(RequestProcessor.class);
+
+    /** What was sent for one request, captured before the response is written (and released). */
+    record Sent(int status, String grpcStatus, long bodyBytes) {
+        static Sent of(FullHttpResponse r) {
+            Integer grpc = RetryState.grpcStatus(r);
+            return new Sent(r.status().code(), grpc == null ? null : grpc.toString(), r.content().readableBytes());
+        }
+    }
+
+    private final HttpFilterChain chain;
+    private final HttpTelemetry telemetry;
+
+    RequestProcessor(HttpFilterChain chain, HttpTelemetry telemetry) {
+        this.chain = requireNonNull(chain, "chain");
+        this.telemetry = requireNonNull(telemetry, "telemetry");
+    }
+
+    /** A new exchange for {@code request} (owned by it from now on), its route selected. */
+    HttpExchange exchange(FullHttpRequest request, Downstream downstream, EventLoop loop, String protocol) {
+        if (!request.headers().contains("x-request-id")) {
+            request.headers().set("x-request-id", UUID.randomUUID().toString());
+        }
+        HttpExchange exchange = new HttpExchange(request, downstream, loop, protocol);
+        Optional<RouteConfiguration> rc = downstream.config().route(downstream.chain().routeName());
+        if (rc.isPresent()) {
+            String scheme = request.headers().get("x-http2-scheme", "http");
+            exchange.route(RouteTable.of(rc.get()).select(new RouteMatcher.RequestView(request.method().name(),
+                    exchange.authority(), request.uri(), scheme, request.headers())));
+        }
+        return exchange;
+    }
+
+    /**
+     * Runs the filter chain; the stage completes on the exchange's event loop with the
+     * response to send (never exceptionally: an internal failure is a 500). The request is
+     * released when it completes.
+     */
+    CompletionStage<FullHttpResponse> process(HttpExchange exchange) {
+        CompletableFuture<FullHttpResponse> out = new CompletableFuture<>();
+        chain.run(exchange).whenCompleteAsync((r, t) -> {
+            exchange.release();
+            if (t != null || r == null) {
+                log.warn("request {} {} failed in the filter chain", exchange.method(), exchange.path(), t);
+                out.complete(LocalReplies.reply(500, "internal error"));
+            } else {
+                if (!r.headers().contains(HttpHeaderNames.CONTENT_LENGTH) && !HttpUtil.isTransferEncodingChunked(r)) {
+                    HttpUtil.setContentLength(r, r.content().readableBytes());
+                }
+                out.complete(r);
+            }
+        }, exchange.eventLoop());
+        return out;
+    }
+
+    /** Records the finished request. */
+    void completed(HttpExchange exchange, Sent sent) {
+        try {
+            // The request's trace context, else the tunnel's (the CONNECT's traceparent).
+            String traceparent = exchange.request().headers().get("traceparent");
+            telemetry.record(exchange, sent.status(), sent.grpcStatus(), sent.bodyBytes(),
+                    exchange.request().headers().get("x-request-id"),
+                    traceparent != null ? traceparent : exchange.downstream().hbone().traceparent());
+        } catch (RuntimeException e) {
+            log.warn("telemetry of {} {} failed", exchange.method(), exchange.path(), e);
+        }
+    }
+}

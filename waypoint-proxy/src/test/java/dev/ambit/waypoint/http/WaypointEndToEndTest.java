@@ -1,0 +1,308 @@
+package dev.ambit.waypoint.http;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.ambit.common.metrics.MetricsRegistry;
+import dev.ambit.proxy.hbone.HboneClient;
+import dev.ambit.proxy.hbone.HboneRequest;
+import dev.ambit.proxy.hbone.StreamBytes;
+import dev.ambit.proxy.identity.CaClient;
+import dev.ambit.proxy.identity.TestCa;
+import dev.ambit.proxy.identity.TlsContexts;
+import dev.ambit.proxy.identity.WorkloadCertificate;
+import dev.ambit.proxy.net.SocketFactory;
+import dev.ambit.proxy.net.TestServers;
+import dev.ambit.proxy.net.Transport;
+import dev.ambit.proxy.state.ProxyState;
+import dev.ambit.testing.LeakCheck;
+import dev.ambit.waypoint.config.FilterChain;
+import dev.ambit.waypoint.upstream.ClusterManager;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.core.v3.Address;
+import io.envoyproxy.envoy.config.core.v3.HealthStatus;
+import io.envoyproxy.envoy.config.core.v3.SocketAddress;
+import io.envoyproxy.envoy.config.endpoint.v3.Endpoint;
+import io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.handler.codec.http.DefaultFullHttpRequest;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpClientCodec;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The waypoint end to end in one JVM: a real HBONE client (mutual TLS with the in-process
+ * CA, an HTTP/2 CONNECT) → {@link WaypointServer} → the real {@link ClusterManager} → a
+ * plaintext HTTP/1.1 backend (and a TCP echo server for a TCP chain).
+ */
+class WaypointEndToEndTest {
+
+    static final InetSocketAddress HTTP_VIP = new InetSocketAddress(ip("10.96.0.20"), 9080);
+    static final InetSocketAddress TCP_VIP = new InetSocketAddress(ip("10.96.0.21"), 3306);
+    static final String HTTP_CLUSTER = "outbound|9080||reviews.shop.svc.cluster.local";
+    static final String TCP_CLUSTER = "outbound|3306||mysql.shop.svc.cluster.local";
+
+    @TempDir
+    Path dir;
+    TestCa ca;
+    EventLoopGroup loops;
+    Channel backend;
+    TestServers.Echo echo;
+    ClusterManager upstreams;
+    WaypointServer server;
+    Channel client;
+    final MetricsRegistry metrics = MetricsRegistry.create();
+    final TestConfig config = new TestConfig();
+
+    static InetAddress ip(String s) {
+        try {
+            return InetAddress.getByName(s);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @BeforeEach
+    void setUp() throws Exception {
+        LeakCheck.install();
+        ca = new TestCa(dir, Duration.ofHours(1));
+        CaClient caClient = ca.client().trustBundle(ca.bundle()).build();
+        TlsContexts tls = TlsContexts.builder(ca.bundle()).build();
+        loops = Transport.EPOLL.newEventLoopGroup(2, "waypoint-e2e");
+        backend = new ServerBootstrap().group(loops).channel(EpollServerSocketChannel.class)
+                .childHandler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(1 << 20),
+                                new SimpleChannelInboundHandler<FullHttpRequest>() {
+                                    @Override
+                                    protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest r) {
+                                        String body = "backend " + r.method() + " " + r.uri() + " id="
+                                                + r.headers().contains("x-request-id") + " "
+                                                + r.content().toString(UTF_8);
+                                        FullHttpResponse resp = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
+                                                HttpResponseStatus.OK, Unpooled.copiedBuffer(body, UTF_8));
+                                        HttpUtil.setContentLength(resp, resp.content().readableBytes());
+                                        ctx.writeAndFlush(resp);
+                                    }
+                                });
+                    }
+                }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+        echo = new TestServers.Echo(loops, new InetSocketAddress("127.0.0.1", 0));
+
+        config.clusters.put(HTTP_CLUSTER, cluster(HTTP_CLUSTER));
+        config.endpoints.put(HTTP_CLUSTER, java.util.List.of(endpoint((InetSocketAddress) backend.localAddress())));
+        config.clusters.put(TCP_CLUSTER, cluster(TCP_CLUSTER));
+        config.endpoints.put(TCP_CLUSTER, java.util.List.of(endpoint(echo.address())));
+        String route = "inbound-vip|9080|http|reviews.shop.svc.cluster.local";
+        config.chain(HTTP_VIP, new FilterChain(route, FilterChain.Kind.HTTP, route, FilterChain.Codec.AUTO, "", route));
+        config.chain(TCP_VIP, new FilterChain("inbound-vip|3306|tcp|mysql.shop.svc.cluster.local",
+                FilterChain.Kind.TCP, "", FilterChain.Codec.AUTO, TCP_CLUSTER, "tcp"));
+        config.route(Harness.routes(Harness.prefix("default", "/", HTTP_CLUSTER).build()).toBuilder()
+                .setName(route).build());
+
+        WorkloadCertificate waypointCert = caClient.issue(TestCa.BACKEND).get(10, TimeUnit.SECONDS);
+        WorkloadCertificate clientCert = caClient.issue(TestCa.FRONTEND).get(10, TimeUnit.SECONDS);
+        upstreams = ClusterManager.builder(() -> config, SocketFactory.host("waypoint-up", Transport.EPOLL), loops)
+                .metrics(metrics).build();
+        server = WaypointServer.builder(SocketFactory.host("waypoint", Transport.EPOLL), loops, tls,
+                        () -> waypointCert, () -> config, upstreams, ProxyState.create(), metrics)
+                .bindAddress(new InetSocketAddress("127.0.0.1", 0))
+                .build().start();
+
+        var ssl = tls.client(clientCert, TestCa.BACKEND);
+        client = new Bootstrap().group(loops).channel(EpollSocketChannel.class)
+                .handler(new ChannelInitializer<>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        ch.pipeline().addLast(ssl.newHandler(ch.alloc()), HboneClient.newConnectionHandler());
+                    }
+                }).connect(server.localAddress()).sync().channel();
+    }
+
+    @AfterEach
+    void tearDown() throws Exception {
+        if (client != null) {
+            client.close().sync();
+        }
+        if (server != null) {
+            server.close();
+        }
+        if (upstreams != null) {
+            upstreams.close();
+        }
+        if (backend != null) {
+            backend.close().sync();
+        }
+        if (echo != null) {
+            echo.close();
+        }
+        if (loops != null) {
+            loops.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        }
+        if (ca != null) {
+            ca.close();
+        }
+        LeakCheck.assertNoLeaks();
+    }
+
+    static Cluster cluster(String name) {
+        return Cluster.newBuilder().setName(name).setType(Cluster.DiscoveryType.EDS)
+                .setLbPolicy(Cluster.LbPolicy.ROUND_ROBIN)
+                .setConnectTimeout(com.google.protobuf.Duration.newBuilder().setSeconds(2)).build();
+    }
+
+    static LbEndpoint endpoint(InetSocketAddress a) {
+        return LbEndpoint.newBuilder().setHealthStatus(HealthStatus.HEALTHY).setEndpoint(Endpoint.newBuilder()
+                .setAddress(Address.newBuilder().setSocketAddress(SocketAddress.newBuilder()
+                        .setAddress(a.getAddress().getHostAddress()).setPortValue(a.getPort())))).build();
+    }
+
+    private Http2StreamChannel connect(InetSocketAddress vip) throws Exception {
+        Future<Http2StreamChannel> f = HboneClient.connect(client, HboneRequest.builder(vip)
+                .forwardedFor(ip("10.244.0.7")).build()).await();
+        assertThat(f.isSuccess()).as("CONNECT %s: %s", vip, f.cause()).isTrue();
+        return f.getNow();
+    }
+
+    private static FullHttpRequest request(HttpMethod method, String uri, String body) {
+        FullHttpRequest r = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, method, uri,
+                Unpooled.copiedBuffer(body, UTF_8));
+        r.headers().set("host", "reviews:9080");
+        HttpUtil.setContentLength(r, body.length());
+        return r;
+    }
+
+    /** Collects whole responses as "status body"; releases them. */
+    static final class Responses extends SimpleChannelInboundHandler<FullHttpResponse> {
+        final BlockingQueue<String> seen = new LinkedBlockingQueue<>();
+
+        @Override
+        protected void channelRead0(ChannelHandlerContext ctx, FullHttpResponse r) {
+            seen.add(r.status().code() + " " + r.content().toString(UTF_8));
+        }
+
+        String next() throws InterruptedException {
+            String s = seen.poll(10, TimeUnit.SECONDS);
+            assertThat(s).as("a response within 10 s").isNotNull();
+            return s;
+        }
+    }
+
+    @Test
+    void http1KeepAliveAndPipelinedRequestsAreAnsweredInOrder() throws Exception {
+        Http2StreamChannel stream = connect(HTTP_VIP);
+        Responses responses = new Responses();
+        stream.eventLoop().submit(() -> {
+            StreamBytes.install(stream);
+            stream.config().setAutoRead(true);
+            stream.pipeline().addLast(new HttpClientCodec(), new HttpObjectAggregator(1 << 20), responses);
+        }).sync();
+        // Three requests in one write: pipelined.
+        stream.write(request(HttpMethod.GET, "/one", ""));
+        stream.write(request(HttpMethod.POST, "/two", "payload"));
+        stream.writeAndFlush(request(HttpMethod.GET, "/three", ""));
+        assertThat(responses.next()).isEqualTo("200 backend GET /one id=true ");
+        assertThat(responses.next()).isEqualTo("200 backend POST /two id=true payload");
+        assertThat(responses.next()).isEqualTo("200 backend GET /three id=true ");
+        // Keep-alive: the same tunnel serves another one later.
+        stream.writeAndFlush(request(HttpMethod.GET, "/four", ""));
+        assertThat(responses.next()).isEqualTo("200 backend GET /four id=true ");
+
+        String[] ok = {"waypoint", "unknown", "unknown", "spiffe://cluster.local/ns/shop/sa/frontend"};
+        assertThat(metrics.scrape()).contains("istio_requests_total{reporter=\"waypoint\"")
+                .contains("source_principal=\"" + ok[3] + "\"")
+                .contains("destination_service=\"reviews.shop.svc.cluster.local\"")
+                .contains("response_code=\"200\"");
+        stream.close();
+    }
+
+    @Test
+    void h2cWithPriorKnowledgeIsDetectedAndServed() throws Exception {
+        Http2StreamChannel tunnel = connect(HTTP_VIP);
+        tunnel.eventLoop().submit(() -> {
+            StreamBytes.install(tunnel);
+            tunnel.config().setAutoRead(true);
+            tunnel.pipeline().addLast(Http2FrameCodecBuilder.forClient().build(),
+                    new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
+        }).sync();
+        Responses responses = new Responses();
+        Http2StreamChannel h2 = new Http2StreamChannelBootstrap(tunnel).handler(new ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                ch.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(false), new HttpObjectAggregator(1 << 20),
+                        responses);
+            }
+        }).open().sync().getNow();
+        FullHttpRequest r = request(HttpMethod.GET, "/h2", "");
+        r.headers().set("x-http2-scheme", "http");
+        h2.writeAndFlush(r);
+        assertThat(responses.next()).isEqualTo("200 backend GET /h2 id=true ");
+    }
+
+    @Test
+    void tcpChainRelaysBytesToTheClustersEndpoint() throws Exception {
+        Http2StreamChannel stream = connect(TCP_VIP);
+        BlockingQueue<String> got = new LinkedBlockingQueue<>();
+        stream.eventLoop().submit(() -> {
+            StreamBytes.install(stream);
+            stream.config().setAutoRead(true);
+            stream.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                @Override
+                public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                    if (msg instanceof ByteBuf b) {
+                        got.add(b.toString(UTF_8));
+                    }
+                    ReferenceCountUtil.release(msg);
+                }
+            });
+        }).sync();
+        stream.writeAndFlush(Unpooled.copiedBuffer("ping", UTF_8));
+        assertThat(got.poll(10, TimeUnit.SECONDS)).isEqualTo("ping");
+        stream.close();
+    }
+
+    @Test
+    void aTunnelToAnAddressWithoutFilterChainIsRefused503() throws Exception {
+        Future<Http2StreamChannel> f = HboneClient.connect(client,
+                HboneRequest.of(new InetSocketAddress(ip("10.96.0.99"), 80))).await();
+        assertThat(f.isSuccess()).isFalse();
+        assertThat(String.valueOf(f.cause())).contains("503").contains("no filter chain for 10.96.0.99:80");
+    }
+}
