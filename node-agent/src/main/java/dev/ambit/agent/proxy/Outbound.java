@@ -287,6 +287,8 @@ public final class Outbound extends ProxyListener {
         private final Set<EndpointHealth.Key> tried = new HashSet<>(4);
         private int attempts;
         private Route last;
+        /** The reason the last attempt failed, counted if no endpoint is left to fail over to. */
+        private String lastFailure = "no_endpoint_left";
         private WorkloadCertificate certificate;
 
         Attempts(DuplexChannel client, Workload source, Service service, WaypointRoute.Resolved waypoint,
@@ -318,7 +320,7 @@ public final class Outbound extends ProxyListener {
                         refuse(client, Outbound.labels(source, null, service, false), peer, dst, start,
                                 "UH", "no_healthy_endpoint", why);
                     } else {
-                        giveUp(last, "no_endpoint_left", why + " left to try");
+                        giveUp(last, lastFailure, why + " left to try");
                     }
                     return;
                 }
@@ -348,7 +350,7 @@ public final class Outbound extends ProxyListener {
                     refuse(client, Outbound.labels(source, null, service, false), peer, dst, start, "UH",
                             "no_healthy_waypoint_endpoint", why);
                 } else {
-                    giveUp(last, "no_endpoint_left", why + " left to try");
+                    giveUp(last, lastFailure, why + " left to try");
                 }
                 return null;
             }
@@ -490,6 +492,7 @@ public final class Outbound extends ProxyListener {
                 log.debug("outbound {} -> {} of pod {}: attempt {} to {} failed ({}): {}; trying another endpoint",
                         peer, dst, network.podUid(), attempts, route.target, reason, why);
                 failovers.labels(reason).inc();
+                lastFailure = failure;
                 next();
                 return;
             }
@@ -514,6 +517,16 @@ public final class Outbound extends ProxyListener {
         }
 
         private ConnectionLabels labels(Route route) {
+            if (route.waypoint()) {
+                // ztunnel's report: the destination is the waypoint's pod (whose identity the
+                // handshake checks, whatever its tunnel protocol), the service the one addressed.
+                return ConnectionLabels.builder(Reporter.SOURCE)
+                        .source(source)
+                        .destination(route.workload, route.service)
+                        .peer(WorkloadIdentity.of(route.workload))
+                        .security(SecurityPolicy.MUTUAL_TLS)
+                        .build();
+            }
             return Outbound.labels(source, route.workload, route.service, route.hbone());
         }
 
