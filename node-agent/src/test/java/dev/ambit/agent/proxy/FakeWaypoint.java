@@ -11,6 +11,7 @@ import dev.ambit.proxy.identity.WorkloadCertificate;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
@@ -69,7 +70,13 @@ final class FakeWaypoint implements AutoCloseable {
                     protected void initChannel(Channel ch) {
                         accepts.incrementAndGet();
                         connections.add(ch);
-                        ch.pipeline().addLast(ssl.newHandler(ch.alloc()), hbone.newConnectionHandler());
+                        ch.pipeline().addLast(ssl.newHandler(ch.alloc()), hbone.newConnectionHandler(),
+                                new ChannelInboundHandlerAdapter() {
+                                    @Override
+                                    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                                        ctx.close(); // e.g. a client that refused our identity mid-handshake
+                                    }
+                                });
                     }
                 })
                 .bind(bind).sync().channel();
