@@ -234,7 +234,8 @@ public final class Outbound extends ProxyListener {
                 case WaypointRoute.Resolved r -> waypoint = r;
             }
             if (!picker.hasHealthy(waypoint)) {
-                refuse(client, labels(source, null, service, false), peer, dst, start, "UH", "no_healthy_waypoint_endpoint",
+                refuse(client, labels(source, null, service, false), peer, dst, start, "UH",
+                        "no_healthy_waypoint_endpoint",
                         "waypoint " + waypoint.name() + ": no healthy waypoint endpoint");
                 return;
             }

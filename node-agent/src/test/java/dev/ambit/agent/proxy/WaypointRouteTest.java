@@ -62,7 +62,8 @@ class WaypointRouteTest {
 
         assertThat(WaypointRoute.resolve(state, gateway)).isInstanceOf(WaypointRoute.Resolved.class);
 
-        var elsewhere = gateway.toBuilder().setHostname(gateway.getHostname().toBuilder().setNamespace("other")).build();
+        var elsewhere = gateway.toBuilder()
+                .setHostname(gateway.getHostname().toBuilder().setNamespace("other")).build();
         assertThat(WaypointRoute.resolve(state, elsewhere)).isEqualTo(
                 new WaypointRoute.Unresolved("other/waypoint", "waypoint other/waypoint: not found"));
     }
