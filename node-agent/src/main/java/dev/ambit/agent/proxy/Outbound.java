@@ -9,7 +9,6 @@ import dev.ambit.api.workload.Workload;
 import dev.ambit.common.config.IstioPorts;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
-import dev.ambit.proxy.hbone.HboneConnectException;
 import dev.ambit.proxy.hbone.HboneRequest;
 import dev.ambit.proxy.health.EndpointHealth;
 import dev.ambit.proxy.identity.CertificateManager;
@@ -248,28 +247,6 @@ public final class Outbound extends ProxyListener {
     }
 
     /**
-     * The EndpointHealth reason when {@code cause} says the endpoint could not be reached, so
-     * another one may be tried; {@code null} when the destination answered (a 401/403 policy
-     * denial, a 400) or the failure is local (the pool closed): trying elsewhere would only
-     * repeat it, or get round a decision that was the destination's to make.
-     */
-    static String unreachable(Throwable cause) {
-        if (cause instanceof HbonePool.ConnectionFailedException e) {
-            return e.reason(); // connect, handshake, negotiation, closed: nothing reached the server
-        }
-        if (cause instanceof HboneConnectException e) {
-            return switch (e.status()) {
-                case 0 -> "no_answer"; // reset or closed without a response
-                // The destination's agent could not reach its app (or does not know it yet):
-                // Envoy's gateway errors, which its outlier detection counts against the host.
-                case 502, 503, 504 -> "unavailable";
-                default -> null;
-            };
-        }
-        return null;
-    }
-
-    /**
      * The attempts of one captured connection to reach an upstream: a Service's connection
      * tries up to {@code maxAttempts} endpoints within {@code connectBudget}, each attempt
      * bounded by {@code connectTimeout}. Nothing is read from the client before an attempt
@@ -422,8 +399,8 @@ public final class Outbound extends ProxyListener {
                 } else if (r.isCancelled()) {
                     clientGone(route);
                 } else {
-                    String reason = unreachable(r.cause());
-                    failed(route, reason, reason != null ? reason : refusal(r.cause()), String.valueOf(r.cause()));
+                    String reason = ConnectFailures.unreachable(r.cause());
+                    failed(route, reason, reason != null ? reason : ConnectFailures.refusal(r.cause()), String.valueOf(r.cause()));
                 }
             });
         }
@@ -544,14 +521,6 @@ public final class Outbound extends ProxyListener {
                 .destination(destination, service)
                 .security(tunnel ? SecurityPolicy.MUTUAL_TLS : SecurityPolicy.UNKNOWN)
                 .build();
-    }
-
-    /**
-     * The reason counted when the destination answered the {@code CONNECT} with a refusal
-     * ({@code refused_<status>}), or another failure that is not the endpoint's.
-     */
-    private static String refusal(Throwable cause) {
-        return cause instanceof HboneConnectException e && e.status() != 0 ? "refused_" + e.status() : "failed";
     }
 
     /**
