@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import dev.ambit.api.workload.Service;
 import dev.ambit.api.workload.Workload;
+import dev.ambit.api.workload.WorkloadStatus;
 import dev.ambit.proxy.health.EndpointHealth;
 import dev.ambit.proxy.state.Endpoint;
 import dev.ambit.proxy.state.ProxyState;
@@ -59,20 +60,56 @@ final class EndpointPicker {
     Pick next(Service service, InetSocketAddress vip, Set<EndpointHealth.Key> tried) {
         List<Endpoint> endpoints = state.endpoints(service, vip.getPort());
         List<Pick> candidates = new ArrayList<>(endpoints.size());
-        List<Pick> available = new ArrayList<>(endpoints.size());
         for (Endpoint e : endpoints) {
             if (!e.healthy()) {
                 break; // healthy ones come first
             }
             InetAddress ip = address(e.workload());
             InetSocketAddress target = ip == null ? vip : new InetSocketAddress(ip, e.targetPort());
-            EndpointHealth.Key key = new EndpointHealth.Key(e.workload().getUid(), target);
-            if (tried.contains(key)) {
+            candidates.add(new Pick(e, target, new EndpointHealth.Key(e.workload().getUid(), target), false));
+        }
+        return pick(ProxyState.serviceKey(service), candidates, tried);
+    }
+
+    /** Whether the waypoint's Service has a pod xDS reports healthy. */
+    boolean hasHealthy(WaypointRoute.Resolved waypoint) {
+        List<Workload> backends = state.backends(waypoint.service());
+        return !backends.isEmpty() && backends.getFirst().getStatus() == WorkloadStatus.HEALTHY;
+    }
+
+    /**
+     * The next pod of {@code waypoint} not in {@code tried}, dialled on the waypoint's HBONE
+     * port; {@code null} if none is left. Replicas fail over and are ejected as a service's
+     * endpoints are; a pod without an address cannot be dialled and is skipped.
+     */
+    Pick next(WaypointRoute.Resolved waypoint, Set<EndpointHealth.Key> tried) {
+        List<Workload> backends = state.backends(waypoint.service());
+        List<Pick> candidates = new ArrayList<>(backends.size());
+        for (Workload w : backends) {
+            if (w.getStatus() != WorkloadStatus.HEALTHY) {
+                break; // healthy ones come first
+            }
+            InetSocketAddress target = waypoint.target(w);
+            if (target != null) {
+                candidates.add(new Pick(new Endpoint(w, target.getPort()), target,
+                        new EndpointHealth.Key(w.getUid(), target), false));
+            }
+        }
+        // Its own round-robin position: a waypoint's Service is not a destination's.
+        return pick("waypoint " + ProxyState.serviceKey(waypoint.service()), candidates, tried);
+    }
+
+    /** Round robin over the untried candidates, those not ejected first (else panic). */
+    private Pick pick(String roundRobinKey, List<Pick> all, Set<EndpointHealth.Key> tried) {
+        List<Pick> candidates = new ArrayList<>(all.size());
+        List<Pick> available = new ArrayList<>(all.size());
+        for (Pick p : all) {
+            if (tried.contains(p.key())) {
                 continue;
             }
-            candidates.add(new Pick(e, target, key, false));
-            if (!health.isEjected(key)) {
-                available.add(candidates.getLast());
+            candidates.add(p);
+            if (!health.isEjected(p.key())) {
+                available.add(p);
             }
         }
         if (candidates.isEmpty()) {
@@ -80,7 +117,7 @@ final class EndpointPicker {
         }
         boolean panic = available.isEmpty();
         List<Pick> from = panic ? candidates : available;
-        AtomicInteger next = roundRobin.computeIfAbsent(ProxyState.serviceKey(service), k -> new AtomicInteger());
+        AtomicInteger next = roundRobin.computeIfAbsent(roundRobinKey, k -> new AtomicInteger());
         Pick p = from.get(Math.floorMod(next.getAndIncrement(), from.size()));
         return panic ? new Pick(p.endpoint(), p.target(), p.key(), true) : p;
     }

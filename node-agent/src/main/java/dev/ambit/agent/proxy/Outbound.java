@@ -2,13 +2,13 @@ package dev.ambit.agent.proxy;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.api.workload.GatewayAddress;
 import dev.ambit.api.workload.Service;
 import dev.ambit.api.workload.TunnelProtocol;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.common.config.IstioPorts;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
-import dev.ambit.proxy.hbone.HboneConnectException;
 import dev.ambit.proxy.hbone.HboneRequest;
 import dev.ambit.proxy.health.EndpointHealth;
 import dev.ambit.proxy.identity.CertificateManager;
@@ -62,7 +62,12 @@ import org.slf4j.LoggerFactory;
  *       healthy endpoints, round robin per service, with the endpoint's target port, avoiding
  *       those {@link EndpointHealth} ejected unless all are ({@link EndpointPicker}); a
  *       workload address is that workload; anything else is unknown.</li>
- *   <li>A destination workload using HBONE gets a tunnel through the {@link HbonePool} to
+ *   <li>A destination with a waypoint ({@link WaypointRoute}: the Service's, for a VIP; the
+ *       workload's, for a pod address) gets a tunnel to one of the waypoint's pods, on its
+ *       HBONE port, with {@code :authority} the original destination and the waypoint's
+ *       identity required; a waypoint that cannot be resolved or reached fails the connection
+ *       ({@code UH}/{@code UF}, reason {@code waypoint_*}), never bypassing it.</li>
+ *   <li>Otherwise a destination workload using HBONE gets a tunnel through the {@link HbonePool} to
  *       {@code <workload ip>:15008}, {@code :authority} {@code <workload ip>:<target port>},
  *       presenting the pod's certificate and requiring the workload's identity, with
  *       {@code Forwarded: for=<pod ip>}, Istio's {@code baggage} and a new
@@ -142,7 +147,8 @@ public final class Outbound extends ProxyListener {
         health = b.health != null ? b.health : EndpointHealth.builder().build();
         picker = new EndpointPicker(state, health);
         accepted = b.metrics.counter(ACCEPTED, "Connections accepted by outbound listeners, by route.", "route");
-        failed = b.metrics.counter(FAILED, "Outbound connections that failed, by response flag.", "flag");
+        failed = b.metrics.counter(FAILED, "Outbound connections that failed, by response flag and reason.",
+                "flag", "reason");
         failovers = b.metrics.counter(FAILOVERS,
                 "Outbound connect attempts that failed and were retried on another endpoint, by reason.", "reason");
     }
@@ -178,10 +184,22 @@ public final class Outbound extends ProxyListener {
         handle((DuplexChannel) ch);
     }
 
-    /** Where one attempt of a captured connection goes; {@code key} only for a Service's endpoint. */
-    private record Route(Workload workload, Service service, InetSocketAddress target, EndpointHealth.Key key) {
+    /**
+     * Where one attempt of a captured connection goes; {@code key} only for a Service's endpoint
+     * or a waypoint's pod. Through a waypoint, {@code workload} is the waypoint's pod,
+     * {@code target} its HBONE address and {@code authority} the original destination (the
+     * {@code :authority} of the tunnel); {@code service} is always the destination's (what the
+     * client meant to reach, as ztunnel reports it).
+     */
+    private record Route(Workload workload, Service service, InetSocketAddress target, EndpointHealth.Key key,
+                         InetSocketAddress authority) {
+        /** Whether this attempt goes to a waypoint (always HBONE: waypoints terminate it themselves). */
+        boolean waypoint() {
+            return authority != null;
+        }
+
         boolean hbone() {
-            return workload != null && workload.getTunnelProtocol() == TunnelProtocol.HBONE
+            return waypoint() || workload != null && workload.getTunnelProtocol() == TunnelProtocol.HBONE
                     && EndpointPicker.address(workload) != null;
         }
     }
@@ -196,39 +214,36 @@ public final class Outbound extends ProxyListener {
             // Without a destination there is nowhere to go; without the pod's workload there is
             // no identity to present: both fail closed.
             refuse(client, labels(source, null, null, false), peer, null, start, "NR",
+                    original.isEmpty() ? "no_original_destination" : "unknown_pod",
                     original.isEmpty() ? "no original destination" : "pod workload " + sourceUid + " unknown");
             return;
         }
         InetSocketAddress dst = original.get();
         Service service = state.serviceByVip(dst.getAddress(), dst.getPort());
-        if (service != null && !picker.hasHealthy(service, dst.getPort())) {
-            refuse(client, labels(source, null, service, false), peer, dst, start, "UH",
+        GatewayAddress gateway = WaypointRoute.gatewayOf(state, service, dst.getAddress());
+        WaypointRoute.Resolved waypoint = null;
+        if (gateway != null) {
+            // Fail closed: a destination with a waypoint is reached through it or not at all.
+            switch (WaypointRoute.resolve(state, gateway)) {
+                case WaypointRoute.Unresolved u -> {
+                    refuse(client, labels(source, null, service, false), peer, dst, start, "UH",
+                            "waypoint_not_found", u.why());
+                    return;
+                }
+                case WaypointRoute.Resolved r -> waypoint = r;
+            }
+            if (!picker.hasHealthy(waypoint)) {
+                refuse(client, labels(source, null, service, false), peer, dst, start, "UH",
+                        "no_healthy_waypoint_endpoint",
+                        "waypoint " + waypoint.name() + ": no healthy waypoint endpoint");
+                return;
+            }
+        } else if (service != null && !picker.hasHealthy(service, dst.getPort())) {
+            refuse(client, labels(source, null, service, false), peer, dst, start, "UH", "no_healthy_endpoint",
                     "no healthy endpoint of " + ProxyState.serviceKey(service) + ":" + dst.getPort());
             return;
         }
-        new Attempts(client, source, service, dst, peer, start).next();
-    }
-
-    /**
-     * The EndpointHealth reason when {@code cause} says the endpoint could not be reached, so
-     * another one may be tried; {@code null} when the destination answered (a 401/403 policy
-     * denial, a 400) or the failure is local (the pool closed): trying elsewhere would only
-     * repeat it, or get round a decision that was the destination's to make.
-     */
-    static String unreachable(Throwable cause) {
-        if (cause instanceof HbonePool.ConnectionFailedException e) {
-            return e.reason(); // connect, handshake, negotiation, closed: nothing reached the server
-        }
-        if (cause instanceof HboneConnectException e) {
-            return switch (e.status()) {
-                case 0 -> "no_answer"; // reset or closed without a response
-                // The destination's agent could not reach its app (or does not know it yet):
-                // Envoy's gateway errors, which its outlier detection counts against the host.
-                case 502, 503, 504 -> "unavailable";
-                default -> null;
-            };
-        }
-        return null;
+        new Attempts(client, source, service, waypoint, dst, peer, start).next();
     }
 
     /**
@@ -242,6 +257,7 @@ public final class Outbound extends ProxyListener {
         private final DuplexChannel client;
         private final Workload source;
         private final Service service;
+        private final WaypointRoute.Resolved waypoint;
         private final InetSocketAddress dst;
         private final InetSocketAddress peer;
         private final Instant start;
@@ -249,13 +265,16 @@ public final class Outbound extends ProxyListener {
         private final Set<EndpointHealth.Key> tried = new HashSet<>(4);
         private int attempts;
         private Route last;
+        /** The reason the last attempt failed, counted if no endpoint is left to fail over to. */
+        private String lastFailure = "no_endpoint_left";
         private WorkloadCertificate certificate;
 
-        Attempts(DuplexChannel client, Workload source, Service service, InetSocketAddress dst,
-                 InetSocketAddress peer, Instant start) {
+        Attempts(DuplexChannel client, Workload source, Service service, WaypointRoute.Resolved waypoint,
+                 InetSocketAddress dst, InetSocketAddress peer, Instant start) {
             this.client = client;
             this.source = source;
             this.service = service;
+            this.waypoint = waypoint;
             this.dst = dst;
             this.peer = peer;
             this.start = start;
@@ -264,17 +283,22 @@ public final class Outbound extends ProxyListener {
 
         void next() {
             Route route;
-            if (service == null) {
-                route = new Route(state.workloadByAddress(dst.getAddress()), null, dst, null);
+            if (waypoint != null) {
+                route = nextWaypoint();
+                if (route == null) {
+                    return;
+                }
+            } else if (service == null) {
+                route = new Route(state.workloadByAddress(dst.getAddress()), null, dst, null, null);
             } else {
                 EndpointPicker.Pick p = picker.next(service, dst, tried);
                 if (p == null) { // the endpoints went away meanwhile
                     String why = "no healthy endpoint of " + ProxyState.serviceKey(service) + ":" + dst.getPort();
                     if (last == null) {
                         refuse(client, Outbound.labels(source, null, service, false), peer, dst, start,
-                                "UH", why);
+                                "UH", "no_healthy_endpoint", why);
                     } else {
-                        giveUp(last, why + " left to try");
+                        giveUp(last, lastFailure, why + " left to try");
                     }
                     return;
                 }
@@ -282,17 +306,38 @@ public final class Outbound extends ProxyListener {
                 if (p.panic()) {
                     log.debug("outbound {} -> {}: every endpoint left is ejected, trying {} anyway", peer, dst, p.key());
                 }
-                route = new Route(p.endpoint().workload(), service, p.target(), p.key());
+                route = new Route(p.endpoint().workload(), service, p.target(), p.key(), null);
             }
             last = route;
             if (++attempts == 1) {
-                accepted.labels(route.hbone() ? "hbone" : "passthrough").inc();
+                accepted.labels(route.waypoint() ? "waypoint" : route.hbone() ? "hbone" : "passthrough").inc();
             }
             if (route.hbone()) {
                 hbone(route);
             } else {
                 passthrough(route);
             }
+        }
+
+        /** The next pod of the waypoint to try; {@code null} (the connection failed) if none is left. */
+        private Route nextWaypoint() {
+            EndpointPicker.Pick p = picker.next(waypoint, tried);
+            if (p == null) { // the waypoint's pods went away meanwhile, or all were tried
+                String why = "waypoint " + waypoint.name() + ": no healthy waypoint endpoint";
+                if (last == null) {
+                    refuse(client, Outbound.labels(source, null, service, false), peer, dst, start, "UH",
+                            "no_healthy_waypoint_endpoint", why);
+                } else {
+                    giveUp(last, lastFailure, why + " left to try");
+                }
+                return null;
+            }
+            tried.add(p.key());
+            if (p.panic()) {
+                log.debug("outbound {} -> {}: every pod of waypoint {} left is ejected, trying {} anyway",
+                        peer, dst, waypoint.name(), p.key());
+            }
+            return new Route(p.endpoint().workload(), service, p.target(), p.key(), dst);
         }
 
         private void hbone(Route route) {
@@ -304,7 +349,7 @@ public final class Outbound extends ProxyListener {
             EventLoop loop = client.eventLoop();
             certificates.fetch(sourceId).whenComplete((cert, error) -> loop.execute(() -> {
                 if (error != null) {
-                    giveUp(route, "no certificate for " + sourceId + ": " + error);
+                    giveUp(route, "no_certificate", "no certificate for " + sourceId + ": " + error);
                     return;
                 }
                 certificate = cert;
@@ -318,8 +363,11 @@ public final class Outbound extends ProxyListener {
                 return;
             }
             InetAddress sourceIp = EndpointPicker.address(source);
-            InetSocketAddress hboneAddress = new InetSocketAddress(route.target.getAddress(), hbonePort);
-            HboneRequest request = HboneRequest.builder(route.target)
+            // To a waypoint: its pod's HBONE address, :authority the original destination (Istio's
+            // semantics: the waypoint routes on what the client asked for). Else the endpoint's 15008.
+            InetSocketAddress hboneAddress = route.waypoint() ? route.target
+                    : new InetSocketAddress(route.target.getAddress(), hbonePort);
+            HboneRequest request = HboneRequest.builder(route.waypoint() ? route.authority : route.target)
                     .forwardedFor(sourceIp != null ? sourceIp : peer.getAddress())
                     .baggage(Baggage.of(source))
                     .traceparent(Traceparent.random())
@@ -346,12 +394,13 @@ public final class Outbound extends ProxyListener {
                                     ? labels.withResponseFlags("UR") : labels, peer, route.target,
                             result.tcpToStream(), result.streamToTcp(), start, result.duration(), null));
                 } else if (timedOut[0]) {
-                    failed(route, "timeout", "no tunnel to " + hboneAddress + " within "
+                    failed(route, "timeout", "timeout", "no tunnel to " + hboneAddress + " within "
                             + TimeUnit.NANOSECONDS.toMillis(timeout) + " ms");
                 } else if (r.isCancelled()) {
                     clientGone(route);
                 } else {
-                    failed(route, unreachable(r.cause()), String.valueOf(r.cause()));
+                    String reason = ConnectFailures.unreachable(r.cause());
+                    failed(route, reason, reason != null ? reason : ConnectFailures.refusal(r.cause()), String.valueOf(r.cause()));
                 }
             });
         }
@@ -361,7 +410,7 @@ public final class Outbound extends ProxyListener {
             try {
                 upstream = network.newChannel(); // in the pod's namespace: the source is the pod's address
             } catch (RuntimeException e) {
-                giveUp(route, e.toString());
+                giveUp(route, "local", e.toString());
                 return;
             }
             upstream.config().setAutoRead(false);
@@ -372,14 +421,14 @@ public final class Outbound extends ProxyListener {
             client.eventLoop().register(upstream).addListener((ChannelFuture r) -> {
                 if (!r.isSuccess()) {
                     upstream.unsafe().closeForcibly();
-                    giveUp(route, String.valueOf(r.cause())); // local: not the endpoint's failure
+                    giveUp(route, "local", String.valueOf(r.cause())); // local: not the endpoint's failure
                     return;
                 }
                 upstream.connect(route.target).addListener((ChannelFuture c) -> {
                     if (!c.isSuccess()) {
                         upstream.close();
-                        failed(route, c.cause() instanceof ConnectTimeoutException ? "timeout" : "connect",
-                                String.valueOf(c.cause()));
+                        String reason = c.cause() instanceof ConnectTimeoutException ? "timeout" : "connect";
+                        failed(route, reason, reason, String.valueOf(c.cause()));
                         return;
                     }
                     succeeded(route);
@@ -401,12 +450,13 @@ public final class Outbound extends ProxyListener {
 
         /**
          * An attempt failed: {@code reason} (an {@link EndpointHealth} reason) non-null means
-         * the endpoint could not be reached, which counts against it and, for a Service, lets
-         * another endpoint be tried while attempts and time are left.
+         * the endpoint could not be reached, which counts against it and, for a Service or a
+         * waypoint, lets another endpoint be tried while attempts and time are left;
+         * {@code failure} is the reason counted if the connection fails with it.
          */
-        private void failed(Route route, String reason, String why) {
+        private void failed(Route route, String reason, String failure, String why) {
             if (reason == null) {
-                giveUp(route, why);
+                giveUp(route, failure, why);
                 return;
             }
             if (route.key != null) {
@@ -416,18 +466,25 @@ public final class Outbound extends ProxyListener {
                 clientGone(route); // it gave up meanwhile: nobody to fail over for
                 return;
             }
-            if (service != null && attempts < maxAttempts && deadline - System.nanoTime() > 0) {
+            if ((service != null || waypoint != null) && attempts < maxAttempts && deadline - System.nanoTime() > 0) {
                 log.debug("outbound {} -> {} of pod {}: attempt {} to {} failed ({}): {}; trying another endpoint",
                         peer, dst, network.podUid(), attempts, route.target, reason, why);
                 failovers.labels(reason).inc();
+                lastFailure = failure;
                 next();
                 return;
             }
-            giveUp(route, attempts > 1 ? why + " (after " + attempts + " endpoints)" : why);
+            giveUp(route, failure, attempts > 1 ? why + " (after " + attempts + " endpoints)" : why);
         }
 
-        private void giveUp(Route route, String why) {
-            refuse(client, labels(route), peer, route.target, start, "UF", why);
+        /** The connection fails with {@code UF}; through a waypoint, the reason says so (fail closed, no bypass). */
+        private void giveUp(Route route, String reason, String why) {
+            if (route.waypoint()) {
+                refuse(client, labels(route), peer, route.target, start, "UF", "waypoint_" + reason,
+                        "waypoint " + waypoint.name() + " (" + route.target + "): " + why);
+            } else {
+                refuse(client, labels(route), peer, route.target, start, "UF", reason, why);
+            }
         }
 
         private void clientGone(Route route) {
@@ -438,6 +495,16 @@ public final class Outbound extends ProxyListener {
         }
 
         private ConnectionLabels labels(Route route) {
+            if (route.waypoint()) {
+                // ztunnel's report: the destination is the waypoint's pod (whose identity the
+                // handshake checks, whatever its tunnel protocol), the service the one addressed.
+                return ConnectionLabels.builder(Reporter.SOURCE)
+                        .source(source)
+                        .destination(route.workload, route.service)
+                        .peer(WorkloadIdentity.of(route.workload))
+                        .security(SecurityPolicy.MUTUAL_TLS)
+                        .build();
+            }
             return Outbound.labels(source, route.workload, route.service, route.hbone());
         }
 
@@ -456,21 +523,30 @@ public final class Outbound extends ProxyListener {
                 .build();
     }
 
-    /** Refused before any upstream was tried, or after every attempt failed: opened and closed at once. */
+    /**
+     * Refused before any upstream was tried, or after every attempt failed: opened and closed at
+     * once; counted by {@code flag} and {@code reason} (a short, bounded code; {@code why} is logged).
+     */
     private void refuse(DuplexChannel client, ConnectionLabels labels, InetSocketAddress peer, InetSocketAddress dst,
-                        Instant start, String flag, String why) {
+                        Instant start, String flag, String reason, String why) {
         telemetry.opened(labels);
-        fail(client, labels, peer, dst, start, flag, why);
+        fail(client, labels, peer, dst, start, flag, reason, why);
     }
 
     private void fail(DuplexChannel client, ConnectionLabels labels, InetSocketAddress peer, InetSocketAddress dst,
-                      Instant start, String flag, String why) {
-        log.debug("outbound {} -> {} of pod {} failed ({}): {}", peer, dst, network.podUid(), flag, why);
+                      Instant start, String flag, String reason, String why) {
+        // Failures through a waypoint are the operator's business (a waypoint deleted or down):
+        // logged where they are seen by default, not only at debug.
+        if (reason.startsWith("waypoint_") || reason.endsWith("waypoint_endpoint")) {
+            log.warn("outbound {} -> {} of pod {} failed ({}): {}", peer, dst, network.podUid(), flag, why);
+        } else {
+            log.debug("outbound {} -> {} of pod {} failed ({}): {}", peer, dst, network.podUid(), flag, why);
+        }
         // A reset, not a FIN: the application must not take the failure for an empty answer.
         client.config().setOption(ChannelOption.SO_LINGER, 0);
         client.close();
         telemetry.closed(labels.withResponseFlags(flag), peer, dst, 0, 0, start,
                 Duration.between(start, Instant.now()), why);
-        failed.labels(flag).inc();
+        failed.labels(flag, reason).inc();
     }
 }

@@ -44,6 +44,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import dev.ambit.testing.MetricSamples;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -209,7 +210,7 @@ class OutboundTest {
         assertThat(impostor.seen).isEmpty();
         assertThat(echo.accepts).hasValue(0);
         eventually(() -> metrics.value(HbonePool.FAILURES, "handshake") == 1.0);
-        eventually(() -> metrics.value(Outbound.FAILED, "UF") == 1.0);
+        eventually(() -> MetricSamples.sum(metrics, Outbound.FAILED, "flag", "UF") == 1.0);
         assertThat(metrics.scrape()).contains("response_flags=\"UF\"");
         assertThat(pool.connectionCount()).isZero();
     }
@@ -238,7 +239,7 @@ class OutboundTest {
             assertThat(s.key().address()).isEqualTo(new InetSocketAddress("127.0.0.3", 9080));
             assertThat(s.ejected()).isTrue();
         });
-        assertThat(metrics.value(Outbound.FAILED, "UF")).isZero();
+        assertThat(MetricSamples.sum(metrics, Outbound.FAILED, "flag", "UF")).isZero();
         eventually(() -> metrics.scrape().contains("istio_tcp_connections_closed_total"));
         assertThat(metrics.scrape()).doesNotContain("response_flags=\"UF\"")
                 .doesNotContain("destination_workload=\"backend-2\"");
@@ -248,7 +249,7 @@ class OutboundTest {
     void whenEveryEndpointIsEjectedTheyAreTriedAnyway() throws Exception {
         // Nobody listens: the first connection tries both endpoints and fails; both are ejected.
         assertThat(exchange(new InetSocketAddress("10.96.0.10", 8080), "nobody")).isEmpty();
-        eventually(() -> metrics.value(Outbound.FAILED, "UF") == 1.0);
+        eventually(() -> MetricSamples.sum(metrics, Outbound.FAILED, "flag", "UF") == 1.0);
         assertThat(metrics.value(EndpointHealth.EJECTED)).isEqualTo(2.0);
         assertThat(metrics.scrape()).contains("response_flags=\"UF\"").doesNotContain("response_flags=\"UH\"");
 
@@ -325,7 +326,7 @@ class OutboundTest {
         assertThat(answered).as("round robin: half allowed, half denied").isEqualTo(2);
         assertThat(allowing.seen).hasSize(2);
         assertThat(denying.seen).as("each denied connection asked once, not retried elsewhere").hasSize(2);
-        eventually(() -> metrics.value(Outbound.FAILED, "UF") == 2.0);
+        eventually(() -> MetricSamples.sum(metrics, Outbound.FAILED, "flag", "UF") == 2.0);
         assertThat(metrics.value(Outbound.FAILOVERS, "connect")).isZero();
         assertThat(health.ejectedCount()).as("a denial says nothing about the endpoint's health").isZero();
     }
@@ -380,7 +381,7 @@ class OutboundTest {
     void aServiceWithoutHealthyEndpointsIsClosedWithUH() throws Exception {
         assertThat(exchange(new InetSocketAddress("10.96.0.12", 80), "anyone?")).isEmpty();
 
-        eventually(() -> metrics.value(Outbound.FAILED, "UH") == 1.0);
+        eventually(() -> MetricSamples.sum(metrics, Outbound.FAILED, "flag", "UH") == 1.0);
         assertThat(metrics.scrape()).contains("response_flags=\"UH\"")
                 .contains("destination_service=\"empty.shop.svc.cluster.local\"");
         assertThat(echo.accepts).hasValue(0);

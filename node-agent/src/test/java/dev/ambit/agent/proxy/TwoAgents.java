@@ -56,6 +56,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Function;
 import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.BeforeEachCallback;
@@ -98,6 +99,7 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
     private final InetAddress frontendIp;
     private final InetAddress backendIp;
     private final List<SpiffeId> backendIdentities;
+    private final List<SpiffeId> otherIdentities;
     private final Function<Channel, Optional<InetSocketAddress>> customDestinations;
     private final boolean startAgents;
     private final boolean leakCheck;
@@ -110,6 +112,7 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
     private final AtomicInteger hboneAccepts = new AtomicInteger();
     private final AtomicReference<SpiffeId> presentedByB = new AtomicReference<>();
     private final Map<Integer, InetSocketAddress> originalDestinations = new ConcurrentHashMap<>();
+    private volatile UnaryOperator<Map<String, Address>> meshEdit = UnaryOperator.identity();
 
     private Path dir;
     private TestCa ca;
@@ -138,6 +141,7 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
         frontendIp = b.frontendIp;
         backendIp = b.backendIp;
         backendIdentities = List.copyOf(b.backendIdentities);
+        otherIdentities = List.copyOf(b.otherIdentities);
         customDestinations = b.originalDestinations;
         startAgents = b.startAgents;
         leakCheck = b.leakCheck;
@@ -155,6 +159,7 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
         openAppConnections.set(0);
         hboneAccepts.set(0);
         originalDestinations.clear();
+        meshEdit = UnaryOperator.identity();
         presentedByB.set(backendIdentities.getFirst());
         stateA = ProxyState.create();
         stateB = ProxyState.create();
@@ -167,6 +172,7 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
         started.push(ca);
         List<SpiffeId> placed = new ArrayList<>(List.of(TestCa.FRONTEND));
         placed.addAll(backendIdentities);
+        placed.addAll(otherIdentities);
         ca.placeOnNode(placed.stream().distinct().toArray(SpiffeId[]::new));
 
         appLoops = transport.newEventLoopGroup(1, "app");
@@ -292,6 +298,7 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
         put(addresses, workload("backend-1", WorkloadStatus.HEALTHY, new String[] {backendIp.getHostAddress()},
                 Map.of(BACKEND_SERVICE, ports(8080, appPort)), policies.keySet().toArray(String[]::new)));
         put(addresses, service("backend", "10.96.0.20", 8080, appPort));
+        addresses = meshEdit.apply(addresses);
         for (ProxyState state : List.of(stateA, stateB)) {
             state.applyAuthorizations(policies, List.of());
             state.applyAddresses(addresses, List.of());
@@ -299,7 +306,28 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
         }
     }
 
+    /**
+     * From the next {@link #push} on, what is pushed is {@code edit} applied to the usual
+     * addresses (keyed by workload uid or service key): adds workloads and services, or
+     * changes them (e.g. a waypoint on the backend Service). Pushes only upsert.
+     */
+    void mesh(UnaryOperator<Map<String, Address>> edit) {
+        meshEdit = requireNonNull(edit, "edit");
+    }
+
     // ---------------------------------------------------------------- accessors
+
+    ProxyState stateA() {
+        return stateA;
+    }
+
+    ProxyState stateB() {
+        return stateB;
+    }
+
+    CertificateManager certificatesA() {
+        return certificatesA;
+    }
 
     /** The identity B's HBONE listener presents from now on; one of the builder's backend identities. */
     void presentAs(SpiffeId identity) {
@@ -477,6 +505,7 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
         private InetAddress frontendIp = ip("127.0.0.2");
         private InetAddress backendIp = ip("127.0.0.3");
         private List<SpiffeId> backendIdentities = List.of(TestCa.BACKEND);
+        private List<SpiffeId> otherIdentities = List.of();
         private Function<Channel, Optional<InetSocketAddress>> originalDestinations;
         private boolean startAgents = true;
         private boolean leakCheck = true;
@@ -522,6 +551,12 @@ final class TwoAgents implements BeforeEachCallback, AfterEachCallback {
                 throw new IllegalArgumentException("backendIdentities: none (expected: at least one)");
             }
             this.backendIdentities = List.of(identities);
+            return this;
+        }
+
+        /** More identities the CA issues for node-1 (e.g. a waypoint's), fetched by the test itself. */
+        Builder otherIdentities(SpiffeId... identities) {
+            this.otherIdentities = List.of(identities);
             return this;
         }
 

@@ -120,7 +120,7 @@ class TwoAgentsTest {
 
         assertThat(agents.appConnections()).hasValue(0);
         eventually(() -> assertThat(agents.metricsB().value(InboundRefusals.METRIC, "policy_denied")).isEqualTo(1.0));
-        eventually(() -> assertThat(agents.metricsA().value(Outbound.FAILED, "UF")).isEqualTo(1.0));
+        eventually(() -> assertThat(MetricSamples.sum(agents.metricsA(), Outbound.FAILED, "flag", "UF")).isEqualTo(1.0));
         eventually(() -> assertThat(MetricSamples.sum(agents.metricsA(), "istio_tcp_connections_closed_total",
                 "reporter", "source", "response_flags", "UF", "destination_principal", BACKEND.uri())).isEqualTo(1));
         assertThat(MetricSamples.sum(agents.metricsB(), "istio_tcp_connections_closed_total", "reporter", "destination",
@@ -131,7 +131,7 @@ class TwoAgentsTest {
         assertThat(exchange("now?")).isEqualTo("now?" + BYE);
         assertThat(agents.appConnections()).hasValue(1);
         assertThat(agents.metricsB().value(InboundRefusals.METRIC, "policy_denied")).isEqualTo(1.0);
-        assertThat(agents.metricsA().value(Outbound.FAILED, "UF")).isEqualTo(1.0);
+        assertThat(MetricSamples.sum(agents.metricsA(), Outbound.FAILED, "flag", "UF")).isEqualTo(1.0);
     }
 
     @Test
@@ -172,7 +172,7 @@ class TwoAgentsTest {
 
         assertThat(agents.hboneAccepts()).hasValue(1); // A reached B's 15008 and gave up in the handshake
         eventually(() -> assertThat(agents.metricsA().value(HbonePool.FAILURES, "handshake")).isEqualTo(1.0));
-        eventually(() -> assertThat(agents.metricsA().value(Outbound.FAILED, "UF")).isEqualTo(1.0));
+        eventually(() -> assertThat(MetricSamples.sum(agents.metricsA(), Outbound.FAILED, "flag", "UF")).isEqualTo(1.0));
         assertThat(agents.appConnections()).hasValue(0);
         assertThat(agents.poolA().connectionCount()).isZero();
         assertThat(MetricSamples.sum(agents.metricsB(), "istio_tcp_connections_opened_total")).isZero();

@@ -179,6 +179,16 @@ public final class ProxyState implements PolicyLookup {
         return services.byVip(network, vip, port);
     }
 
+    /** See {@link ServiceStore#byAddress(String, InetAddress)}. */
+    public Service serviceByAddress(String network, InetAddress vip) {
+        return services.byAddress(network, vip);
+    }
+
+    /** See {@link ServiceStore#backends(Service)}. */
+    public List<Workload> backends(Service service) {
+        return services.backends(service);
+    }
+
     /** The service with this key ({@code <namespace>/<hostname>}), or {@code null}. */
     public Service service(String key) {
         return services.service(key);

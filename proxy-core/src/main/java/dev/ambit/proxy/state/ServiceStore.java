@@ -85,6 +85,25 @@ public final class ServiceStore {
     }
 
     /**
+     * The service with this VIP on {@code network}, whatever its ports, or {@code null}: a
+     * waypoint is named by its Service's address alone ({@code GatewayAddress}), and reached
+     * on its HBONE port, which the Service need not list.
+     */
+    public Service byAddress(String network, InetAddress vip) {
+        return byVip.get(new NetworkAddress(network, vip));
+    }
+
+    /**
+     * The workloads backing {@code service} on any port, healthy ones first (then by uid):
+     * for a waypoint's Service, whose pods are dialled on the gateway's HBONE port rather than
+     * through a service port's target port.
+     */
+    public List<Workload> backends(Service service) {
+        ServiceEndpoints e = endpointsByService.get(key(service));
+        return e == null ? List.of() : e.backends;
+    }
+
+    /**
      * The workloads backing {@code service} on {@code servicePort}, healthy ones first (then
      * by uid), each with its target port. Unhealthy workloads are listed so that a caller
      * whose service allows it ({@code health_policy: ALLOW_ALL}) can use them. A workload
@@ -194,7 +213,7 @@ public final class ServiceStore {
             }
             byPort.put(port, List.copyOf(list));
         }
-        endpointsByService.put(key, new ServiceEndpoints(Map.copyOf(byPort)));
+        endpointsByService.put(key, new ServiceEndpoints(Map.copyOf(byPort), List.copyOf(backing)));
     }
 
     /**
@@ -211,6 +230,6 @@ public final class ServiceStore {
         return serviceTarget;
     }
 
-    /** One service's endpoints, immutable, replaced as a whole. */
-    private record ServiceEndpoints(Map<Integer, List<Endpoint>> byPort) {}
+    /** One service's endpoints, immutable, replaced as a whole; {@code backends} on any port. */
+    private record ServiceEndpoints(Map<Integer, List<Endpoint>> byPort, List<Workload> backends) {}
 }

@@ -48,6 +48,24 @@ class ServiceStoreTest {
     }
 
     @Test
+    void findsAServiceByAddressOnAnyPortWithItsBackendsOnAnyPort() {
+        assertThat(store.byAddress("", ip(BACKEND_VIP))).as("a waypoint is named by address only").isSameAs(backend);
+        assertThat(store.byAddress("elsewhere", ip(BACKEND_VIP))).isNull();
+        assertThat(store.byAddress("", ip("10.96.0.99"))).isNull();
+        assertThat(store.backends(backend)).isEmpty();
+
+        member("b-2", WorkloadStatus.UNHEALTHY, ports(8080, 9091));
+        member("b-1", WorkloadStatus.HEALTHY, PortList.getDefaultInstance());
+        store.rebuildEndpoints(BACKEND, workloads);
+
+        assertThat(store.backends(backend)).extracting(Workload::getName).containsExactly("b-1", "b-2");
+        store.removeMember(BACKEND, MeshFixture.uid("b-1"));
+        store.removeMember(BACKEND, MeshFixture.uid("b-2"));
+        store.rebuildEndpoints(BACKEND, workloads);
+        assertThat(store.backends(backend)).isEmpty();
+    }
+
+    @Test
     void endpointsAreRebuiltFromTheMembersHealthyFirst() {
         member("b-2", WorkloadStatus.UNHEALTHY, ports(8080, 9091));
         member("b-1", WorkloadStatus.HEALTHY, ports(8080, 9090, 9443, 8443));
