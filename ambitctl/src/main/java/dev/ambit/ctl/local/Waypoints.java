@@ -215,7 +215,7 @@ final class Waypoints {
                 "--xds-address", launch.istiod(),
                 "--ca-address", launch.istiod(),
                 "--root-cert", launch.rootCert().toString(),
-                "--token", launch.nodeTokenPattern(),
+                "--token-file", launch.nodeTokenPattern(),
                 "--trust-domain", launch.mesh().trustDomain(),
                 "--cluster-id", launch.mesh().clusterId()));
         return cmd;

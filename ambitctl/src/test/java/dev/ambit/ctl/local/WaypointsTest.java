@@ -89,7 +89,7 @@ class WaypointsTest {
                 + " --pod-name " + pod.name() + " --pod-ip 10.244.2.7 --service-account waypoint"
                 + " --xds-address 10.250.0.2:15012 --ca-address 10.250.0.2:15012"
                 + " --root-cert /run/ambit/local/istiod/ca/ambit-root-cert.pem"
-                + " --token /run/ambit/local/nodes/node2/token --trust-domain cluster.local --cluster-id Kubernetes");
+                + " --token-file /run/ambit/local/nodes/node2/token --trust-domain cluster.local --cluster-id Kubernetes");
         assertThat(c.readinessProbe()).isEqualTo(new PodTemplate.Probe("/healthz/ready", "15021", 1, 1, 1, 4));
     }
 
