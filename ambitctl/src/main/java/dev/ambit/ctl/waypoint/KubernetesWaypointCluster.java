@@ -10,12 +10,15 @@ import io.fabric8.kubernetes.api.model.Namespace;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.Gateway;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.GatewayBuilder;
+import dev.ambit.ctl.local.LocalException;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.Supplier;
 
 /**
  * A Kubernetes API server through fabric8: Gateways are written through ambitctl's one
@@ -45,6 +48,10 @@ final class KubernetesWaypointCluster implements WaypointCluster {
 
     @Override
     public String apply(ObjectNode gateway) {
+        return call("apply the waypoint Gateway", () -> doApply(gateway));
+    }
+
+    private String doApply(ObjectNode gateway) {
         Gateway gw = JSON.convertValue(gateway, Gateway.class);
         Gateway before = client.resources(Gateway.class).inNamespace(gw.getMetadata().getNamespace())
                 .withName(gw.getMetadata().getName()).get();
@@ -58,6 +65,13 @@ final class KubernetesWaypointCluster implements WaypointCluster {
 
     @Override
     public void labelNamespace(String namespace, String key, String value) {
+        call("label namespace " + namespace, () -> {
+            doLabel(namespace, key, value);
+            return null;
+        });
+    }
+
+    private void doLabel(String namespace, String key, String value) {
         Namespace ns = client.namespaces().withName(namespace).get();
         if (ns == null) {
             ns = new NamespaceBuilder().withNewMetadata().withName(namespace).endMetadata().build();
@@ -71,6 +85,10 @@ final class KubernetesWaypointCluster implements WaypointCluster {
 
     @Override
     public List<ObjectNode> waypoints(String namespace) {
+        return call("list Gateways", () -> doList(namespace));
+    }
+
+    private List<ObjectNode> doList(String namespace) {
         var gateways = namespace == null ? client.resources(Gateway.class).inAnyNamespace().list()
                 : client.resources(Gateway.class).inNamespace(namespace).list();
         List<ObjectNode> out = new ArrayList<>();
@@ -93,6 +111,10 @@ final class KubernetesWaypointCluster implements WaypointCluster {
 
     @Override
     public boolean delete(String namespace, String name) {
+        return call("delete Gateway " + namespace + "/" + name, () -> doDelete(namespace, name));
+    }
+
+    private boolean doDelete(String namespace, String name) {
         Gateway gw = client.resources(Gateway.class).inNamespace(namespace).withName(name).get();
         if (gw == null || gw.getSpec() == null || !WaypointGateway.GATEWAY_CLASS.equals(gw.getSpec().getGatewayClassName())) {
             return false;
@@ -105,5 +127,28 @@ final class KubernetesWaypointCluster implements WaypointCluster {
     @Override
     public void close() {
         client.close();
+    }
+
+    /**
+     * Runs one API call, turning the client's failure into one line naming the cluster, what
+     * was attempted and the likely causes (no cluster there, no Gateway API CRDs, no rights).
+     */
+    private <T> T call(String what, Supplier<T> call) {
+        try {
+            return call.get();
+        } catch (KubernetesClientException e) {
+            // fabric8's own message names the operation only; the reason is the server's status or the root cause.
+            Throwable root = e;
+            while (root.getCause() != null && root.getCause() != root) {
+                root = root.getCause();
+            }
+            String reason = e.getStatus() != null && e.getStatus().getMessage() != null ? e.getStatus().getMessage()
+                    : root.getMessage() != null ? root.getMessage() : root.toString();
+            String hint = e.getCode() == 404 ? " (are the Gateway API CRDs installed?)"
+                    : e.getCode() == 401 || e.getCode() == 403 ? " (the kubeconfig's user may not do this)"
+                    : e.getCode() <= 0 ? " (no API server answered: is the kubeconfig's cluster up? for the local"
+                            + " cluster start it with ambitctl local up, or pass --context local)" : "";
+            throw new LocalException(describe() + ": cannot " + what + ": " + reason + hint, e);
+        }
     }
 }

@@ -108,6 +108,22 @@ class WaypointKubernetesTest {
     }
 
     @Test
+    void noApiServerIsOneLineNamingTheClusterAndTheWayToTheLocalOne() {
+        StringWriter err = new StringWriter();
+        CommandLine cli = new CommandLine(new WaypointCommand(context -> new io.fabric8.kubernetes.client.KubernetesClientBuilder()
+                .withConfig(new io.fabric8.kubernetes.client.ConfigBuilder().withMasterUrl("https://127.0.0.1:1")
+                        .withRequestRetryBackoffLimit(0).build()).build()));
+        cli.setErr(new PrintWriter(err, true)).setOut(new PrintWriter(new StringWriter(), true));
+        cli.setExecutionExceptionHandler((e, c, p) -> {
+            c.getErr().println("error: " + e.getMessage());
+            return 1;
+        });
+        assertThat(cli.execute("list", "--state-dir=" + noLocalCluster)).isEqualTo(1);
+        assertThat(err.toString()).startsWith("error: Kubernetes current context (https://127.0.0.1:1/): cannot list"
+                + " Gateways: ").contains("pass --context local");
+    }
+
+    @Test
     void anExplicitContextIsPassedToTheKubeconfig() {
         assertThat(run("list", "--context", "kind-mesh").code()).isZero();
         assertThat(contexts).containsExactly("kind-mesh");
