@@ -107,17 +107,37 @@ final class Waypoints {
     }
 
     /**
-     * Why waypoint Gateway {@code gw} cannot be deployed, Gateway API style (a field and the
-     * expected value), or empty: a waypoint needs a listener {@code port: 15008, protocol: HBONE}.
+     * Why each listener of {@code gw} is not one a waypoint serves, by index (absent: valid): a
+     * waypoint listener is {@code port: 15008, protocol: HBONE}.
      */
-    static Optional<String> problem(KubeObject gw) {
-        for (JsonNode l : gw.spec().path("listeners")) {
-            if (l.path("port").asInt() == IstioPorts.HBONE && KubeObject.text(l.path("protocol")).equals("HBONE")) {
-                return Optional.empty();
+    static Map<Integer, String> invalidListeners(KubeObject gw) {
+        Map<Integer, String> out = new LinkedHashMap<>();
+        JsonNode listeners = gw.spec().path("listeners");
+        for (int i = 0; i < listeners.size(); i++) {
+            JsonNode l = listeners.get(i);
+            if (!(l.path("port").asInt() == IstioPorts.HBONE && KubeObject.text(l.path("protocol")).equals("HBONE"))) {
+                out.put(i, "spec.listeners[" + i + "] (" + KubeObject.text(l.path("name")) + "): port "
+                        + KubeObject.text(l.path("port")) + ", protocol " + KubeObject.text(l.path("protocol"))
+                        + " (expected: port " + IstioPorts.HBONE + ", protocol HBONE)");
             }
         }
-        return Optional.of("spec.listeners: no listener with port " + IstioPorts.HBONE + " and protocol HBONE"
-                + " (expected: {name: mesh, port: " + IstioPorts.HBONE + ", protocol: HBONE}, which a waypoint serves)");
+        return out;
+    }
+
+    /**
+     * Why waypoint Gateway {@code gw} cannot be deployed, Gateway API style (a field and the
+     * expected value), or empty: a waypoint needs a listener {@code port: 15008, protocol: HBONE}
+     * (others beside it make it ListenersNotValid but still deployed, as Istio).
+     */
+    static Optional<String> problem(KubeObject gw) {
+        Map<Integer, String> invalid = invalidListeners(gw);
+        if (invalid.size() < gw.spec().path("listeners").size()) {
+            return Optional.empty();
+        }
+        StringBuilder m = new StringBuilder("spec.listeners: no listener with port " + IstioPorts.HBONE
+                + " and protocol HBONE (expected: a listener {name: mesh, port: " + IstioPorts.HBONE + ", protocol: HBONE})");
+        invalid.values().forEach(v -> m.append("; ").append(v));
+        return Optional.of(m.toString());
     }
 
     /** {@code manifests} with the ServiceAccount, Service and Deployment of every valid waypoint Gateway. */

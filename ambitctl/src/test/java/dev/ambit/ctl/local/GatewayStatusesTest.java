@@ -27,6 +27,15 @@ class GatewayStatusesTest {
         return KubectlPrinter.condition(gw.tree(), type);
     }
 
+    private static JsonNode listenerCondition(JsonNode listener, String type) {
+        for (JsonNode c : listener.path("conditions")) {
+            if (c.path("type").asText().equals(type)) {
+                return c;
+            }
+        }
+        throw new AssertionError("no condition " + type + " in " + listener);
+    }
+
     @Test
     void acceptedThenProgrammedOnceThePodIsReadyWithTheServiceVipAsAddress() throws Exception {
         Path jar = Files.createFile(dir.resolve("waypoint-proxy.jar"));
@@ -70,6 +79,15 @@ class GatewayStatusesTest {
             assertThat(programmed.path("lastTransitionTime").asText()).isEqualTo("2026-12-06T10:00:10Z");
             assertThat(condition(gw, "Accepted").path("lastTransitionTime").asText()).isEqualTo("2026-12-06T10:00:00Z");
 
+            assertThat(gw.tree().at("/status/addresses/1/type").asText()).isEqualTo("Hostname");
+            assertThat(gw.tree().at("/status/addresses/1/value").asText()).isEqualTo("waypoint.shop.svc.cluster.local");
+            assertThat(condition(gw, "ResolvedRefs").path("status").asText()).isEqualTo("True");
+            JsonNode listener = gw.tree().at("/status/listeners/0");
+            assertThat(listener.path("name").asText()).isEqualTo("mesh");
+            assertThat(listener.path("attachedRoutes").asInt()).isZero();
+            assertThat(listenerCondition(listener, "Programmed").path("status").asText()).isEqualTo("True");
+            assertThat(new Admission().check(gw)).as("istiod-lite reads the status as written").isEmpty();
+
             // Unchanged inputs, later: the very same object (nothing for istiod-lite to push).
             now.set(now.get().plusSeconds(60));
             assertThat(statuses.update(e.objects(), e.problems(), views, List.of(pod)).getFirst()).isEqualTo(gw);
@@ -94,6 +112,34 @@ class GatewayStatusesTest {
         gw = statuses.update(ok.objects(), ok.problems(), views, List.of()).getFirst();
         assertThat(condition(gw, "Programmed").path("message").asText())
                 .contains("waypoint-proxy is not built: " + dir.resolve("absent.jar"));
+    }
+
+    @Test
+    void anExtraListenerIsReportedButTheWaypointIsDeployedAndRoutesAttachedToItsListenerAreCounted() {
+        GatewayStatuses statuses = new GatewayStatuses(dir.resolve("x.jar"), now::get);
+        List<KubeObject> objects = parse(WaypointsTest.GATEWAY.replace("listeners: [{name: mesh, port: 15008, protocol: HBONE}]",
+                "listeners: [{name: mesh, port: 15008, protocol: HBONE}, {name: http, port: 80, protocol: HTTP}]") + """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: to-waypoint, namespace: shop}
+                spec: {parentRefs: [{name: waypoint, sectionName: mesh}], rules: [{backendRefs: [{name: web, port: 80}]}]}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: to-service, namespace: shop}
+                spec: {parentRefs: [{group: "", kind: Service, name: waypoint}], rules: [{backendRefs: [{name: web, port: 80}]}]}
+                """);
+        Waypoints.Expansion e = waypoints.expand(objects);
+        assertThat(e.problems()).isEmpty();
+        assertThat(e.objects()).extracting(KubeObject::key).contains("deployment/shop/waypoint");
+        KubeObject gw = statuses.update(e.objects(), e.problems(), Map.of(), List.of()).getFirst();
+        JsonNode accepted = condition(gw, "Accepted");
+        assertThat(accepted.path("status").asText()).isEqualTo("True");
+        assertThat(accepted.path("reason").asText()).isEqualTo("ListenersNotValid");
+        assertThat(accepted.path("message").asText()).contains("spec.listeners[1] (http): port 80, protocol HTTP");
+        assertThat(gw.tree().at("/status/listeners/0/attachedRoutes").asInt()).isEqualTo(1);
+        assertThat(listenerCondition(gw.tree().at("/status/listeners/1"), "Accepted").path("reason").asText())
+                .isEqualTo("UnsupportedProtocol");
     }
 
     @Test
