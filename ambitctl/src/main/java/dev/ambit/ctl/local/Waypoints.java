@@ -32,6 +32,7 @@ final class Waypoints {
     static final String GATEWAY_GROUP = "gateway.networking.k8s.io";
     static final String GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
     static final String MANAGED_LABEL = "gateway.istio.io/managed";
+    static final String GATEWAY_CLASS_LABEL = "gateway.networking.k8s.io/gateway-class-name";
     static final String MANAGED_VALUE = "istio.io-mesh-controller";
     static final String WAYPOINT_FOR_LABEL = "istio.io/waypoint-for";
     static final String DATAPLANE_MODE_LABEL = "istio.io/dataplane-mode";
@@ -193,13 +194,19 @@ final class Waypoints {
         spec.put("replicas", 1);
         spec.putObject("selector").putObject("matchLabels").put(GATEWAY_NAME_LABEL, gw.name());
         ObjectNode template = spec.putObject("template");
-        ObjectNode labels = template.putObject("metadata").putObject("labels");
-        labels.put(GATEWAY_NAME_LABEL, gw.name());
-        labels.put(MANAGED_LABEL, MANAGED_VALUE);
+        ObjectNode templateMeta = template.putObject("metadata");
+        ObjectNode labels = labels(gw, true);
+        templateMeta.set("labels", labels);
         // Never captured: the waypoint terminates HBONE itself, and its own tunnels must not loop back.
         labels.put(DATAPLANE_MODE_LABEL, "none");
         labels.put("service.istio.io/canonical-name", gw.name());
         labels.put("service.istio.io/canonical-revision", "latest");
+        labels.put("sidecar.istio.io/inject", "false");
+        ObjectNode podAnnotations = annotations(gw);
+        podAnnotations.put("prometheus.io/scrape", "true");
+        podAnnotations.put("prometheus.io/port", String.valueOf(IstioPorts.MERGED_METRICS));
+        podAnnotations.put("prometheus.io/path", "/metrics");
+        templateMeta.set("annotations", podAnnotations);
         ObjectNode podSpec = template.putObject("spec");
         podSpec.put("serviceAccountName", gw.name());
         ObjectNode c = podSpec.putArray("containers").addObject();
@@ -242,23 +249,47 @@ final class Waypoints {
     }
 
     /**
-     * Metadata of a generated object: the Gateway's name and namespace, Istio's labels, the
-     * Gateway as controlling owner (local objects have no uid: the name identifies it).
+     * Metadata of a generated object, as istiod-lite's deployer labels it on a cluster: the
+     * Gateway's {@code spec.infrastructure} labels and annotations (else its own), its name and
+     * class, {@code gateway.istio.io/managed} on what the deployer manages (not the
+     * ServiceAccount), and the Gateway as controlling owner (local objects have no uid: the name
+     * identifies it).
      */
-    private static ObjectNode metadata(KubeObject gw, boolean waypointFor) {
+    private static ObjectNode metadata(KubeObject gw, boolean managed) {
         ObjectNode meta = NODES.objectNode();
         meta.put("name", gw.name());
         meta.put("namespace", gw.namespace());
-        ObjectNode labels = meta.putObject("labels");
-        labels.put(GATEWAY_NAME_LABEL, gw.name());
-        labels.put(MANAGED_LABEL, MANAGED_VALUE);
-        String waypointForValue = gw.labels().get(WAYPOINT_FOR_LABEL);
-        if (waypointFor && waypointForValue != null) {
-            labels.put(WAYPOINT_FOR_LABEL, waypointForValue);
+        meta.set("labels", labels(gw, managed));
+        ObjectNode annotations = annotations(gw);
+        if (!annotations.isEmpty()) {
+            meta.set("annotations", annotations);
         }
         ObjectNode ref = meta.putArray("ownerReferences").addObject();
         ref.put("apiVersion", gw.apiVersion()).put("kind", "Gateway").put("name", gw.name())
                 .put("controller", true).put("blockOwnerDeletion", true);
         return meta;
+    }
+
+    private static ObjectNode labels(KubeObject gw, boolean managed) {
+        JsonNode infra = gw.spec().path("infrastructure").path("labels");
+        ObjectNode labels = NODES.objectNode();
+        (infra.isObject() ? KubeObject.stringMap(infra) : gw.labels()).forEach(labels::put);
+        labels.put(GATEWAY_NAME_LABEL, gw.name());
+        labels.put(GATEWAY_CLASS_LABEL, KubeObject.text(gw.spec().path("gatewayClassName")));
+        if (managed) {
+            labels.put(MANAGED_LABEL, MANAGED_VALUE);
+        } else {
+            labels.remove(MANAGED_LABEL);
+        }
+        return labels;
+    }
+
+    private static ObjectNode annotations(KubeObject gw) {
+        JsonNode infra = gw.spec().path("infrastructure").path("annotations");
+        ObjectNode annotations = NODES.objectNode();
+        (infra.isObject() ? KubeObject.stringMap(infra) : KubeObject.stringMap(gw.tree().path("metadata").path("annotations")))
+                .forEach(annotations::put);
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration"); // the Gateway's, not theirs
+        return annotations;
     }
 }

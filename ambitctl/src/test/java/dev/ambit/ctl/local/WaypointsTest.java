@@ -53,6 +53,9 @@ class WaypointsTest {
         assertThat(Services.selector(svc)).isEqualTo(Map.of("gateway.networking.k8s.io/gateway-name", "waypoint"));
         assertThat(svc.labels()).containsEntry("istio.io/waypoint-for", "service")
                 .containsEntry("gateway.istio.io/managed", "istio.io-mesh-controller");
+        assertThat(e.objects().get(1).labels()).as("the ServiceAccount is not managed, as on a cluster")
+                .doesNotContainKey("gateway.istio.io/managed")
+                .containsEntry("gateway.networking.k8s.io/gateway-class-name", "istio-waypoint");
         for (KubeObject o : e.objects().subList(1, 4)) {
             assertThat(o.tree().at("/metadata/ownerReferences/0/kind").asText()).as(o.key()).isEqualTo("Gateway");
             assertThat(o.tree().at("/metadata/ownerReferences/0/name").asText()).isEqualTo("waypoint");
@@ -73,7 +76,9 @@ class WaypointsTest {
         assertThat(KubeObject.stringMap(pod.metadata().path("labels")))
                 .containsEntry("gateway.networking.k8s.io/gateway-name", "waypoint")
                 .containsEntry("gateway.istio.io/managed", "istio.io-mesh-controller")
-                .containsEntry("istio.io/dataplane-mode", "none");
+                .containsEntry("istio.io/dataplane-mode", "none")
+                .containsEntry("istio.io/waypoint-for", "service");
+        assertThat(pod.metadata().path("annotations").path("prometheus.io/port").asText()).isEqualTo("15020");
         assertThat(pod.template().serviceAccountName()).isEqualTo("waypoint");
         assertThat(PodEnrollment.meshed(KubeObject.stringMap(pod.metadata().path("labels")),
                 Map.of("istio.io/dataplane-mode", "ambient"))).as("opted out in an ambient namespace").isFalse();
