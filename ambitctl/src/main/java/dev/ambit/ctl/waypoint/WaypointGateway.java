@@ -70,9 +70,18 @@ public final class WaypointGateway {
         return null;
     }
 
-    /** Whether the Gateway's {@code Programmed} condition is True. */
+    /**
+     * Whether the Gateway's {@code Programmed} condition is True for its current spec: a
+     * condition observed for an older {@code metadata.generation} is stale (Gateway API), so an
+     * updated waypoint is not reported programmed before its controller saw the update.
+     */
     public static boolean programmed(JsonNode gateway) {
         JsonNode c = condition(gateway, "Programmed");
-        return c != null && c.path("status").asText().equals("True");
+        if (c == null || !c.path("status").asText().equals("True")) {
+            return false;
+        }
+        JsonNode generation = gateway.path("metadata").path("generation");
+        JsonNode observed = c.path("observedGeneration");
+        return !generation.canConvertToLong() || !observed.canConvertToLong() || observed.asLong() >= generation.asLong();
     }
 }

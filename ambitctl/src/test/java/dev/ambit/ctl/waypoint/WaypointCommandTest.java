@@ -149,6 +149,17 @@ class WaypointCommandTest {
         assertThat(state.manifests().resolve("gateway.shop.second.yaml")).doesNotExist();
     }
 
+    @Test
+    void aProgrammedConditionOfAnOlderGenerationIsStale() {
+        ObjectNode gw = programmed(WaypointGateway.of("shop", "waypoint", "service"));
+        assertThat(WaypointGateway.programmed(gw)).as("no generations: local objects").isTrue();
+        gw.with("metadata").put("generation", 3);
+        ((ObjectNode) WaypointGateway.condition(gw, "Programmed")).put("observedGeneration", 2);
+        assertThat(WaypointGateway.programmed(gw)).isFalse();
+        ((ObjectNode) WaypointGateway.condition(gw, "Programmed")).put("observedGeneration", 3);
+        assertThat(WaypointGateway.programmed(gw)).isTrue();
+    }
+
     private static ObjectNode programmed(ObjectNode gw) {
         ObjectNode status = gw.putObject("status");
         status.putArray("addresses").addObject().put("type", "IPAddress").put("value", "10.96.0.30");
