@@ -22,7 +22,8 @@ import picocli.CommandLine.Command;
 @Command(name = "ambitctl", mixinStandardHelpOptions = true, version = "ambitctl 0.1.0",
         description = "Ambit's command line: a local mesh (local), a node agent's view (config).",
         subcommands = {LocalCommand.class, ConfigCommand.class, InstallCommand.class, UninstallCommand.class,
-                PrecheckCommand.class, dev.ambit.ctl.proxyconfig.ProxyConfigCommand.class, CommandLine.HelpCommand.class})
+                PrecheckCommand.class, dev.ambit.ctl.proxyconfig.ProxyConfigCommand.class,
+                dev.ambit.ctl.waypoint.WaypointCommand.class, CommandLine.HelpCommand.class})
 public final class Ambitctl {
 
     public static void main(String[] args) {

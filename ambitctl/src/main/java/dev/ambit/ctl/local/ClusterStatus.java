@@ -18,11 +18,14 @@ import java.util.Optional;
  * @param controllerPid the controller process
  * @param manifestErrors the applied manifests the controller cannot read, one line each
  *                       naming the file and why (see {@link StoredManifests})
+ * @param gateways the Gateway API Gateways, waypoints with the status the controller gives them
+ *                 ({@link GatewayStatuses})
  */
 public record ClusterStatus(String updatedAt, long controllerPid, List<Pod> pods, List<Service> services,
-                            List<String> manifestErrors) {
+                            List<String> manifestErrors, List<ObjectNode> gateways) {
 
     public ClusterStatus {
+        gateways = gateways == null ? List.of() : List.copyOf(gateways);
         pods = pods == null ? List.of() : List.copyOf(pods);
         services = services == null ? List.of() : List.copyOf(services);
         manifestErrors = manifestErrors == null ? List.of() : List.copyOf(manifestErrors);
@@ -44,9 +47,9 @@ public record ClusterStatus(String updatedAt, long controllerPid, List<Pod> pods
             return namespace + "/" + name;
         }
 
-        /** Containers running now. */
+        /** Containers ready now: running, and their readiness probe passed if they have one. */
         public long ready() {
-            return containers.stream().filter(c -> c.state().equals("running")).count();
+            return containers.stream().filter(Container::ready).count();
         }
     }
 
@@ -55,9 +58,17 @@ public record ClusterStatus(String updatedAt, long controllerPid, List<Pod> pods
      *
      * @param state waiting, running or terminated
      * @param reason CrashLoopBackOff, Completed, Error, ... ("" while running)
+     * @param ready running and, with a readiness probe, passing it
      */
     public record Container(String name, String state, String reason, int restarts, Integer exitCode, long pid,
-                            List<String> command, Map<String, String> env) {}
+                            List<String> command, Map<String, String> env, boolean ready) {
+
+        /** A container without a readiness probe: ready while it runs. */
+        public Container(String name, String state, String reason, int restarts, Integer exitCode, long pid,
+                         List<String> command, Map<String, String> env) {
+            this(name, state, reason, restarts, exitCode, pid, command, env, state.equals("running"));
+        }
+    }
 
     /** A Service and its VIP ("None" for a headless one). */
     public record Service(String namespace, String name, String type, String clusterIp, String ports,

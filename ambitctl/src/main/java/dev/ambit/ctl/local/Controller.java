@@ -22,8 +22,9 @@ import java.util.Random;
  *
  * <p>This class is the loop and its order; each job is a class of its own: {@link DesiredPods}
  * (which pods), {@link PodSandboxes} (their sandboxes), {@link PodSupervisor} (their
- * containers), {@link ServiceRegistry} (VIPs and endpoints), {@link MeshConfigWriter}
- * (istiod-lite's folder), {@link HostsFiles} (DNS) and {@link StatusWriter}.
+ * containers), {@link ReadinessProbes}, {@link ServiceRegistry} (VIPs and endpoints),
+ * {@link Waypoints} and {@link GatewayStatuses} (Istio's waypoint deployment controller),
+ * {@link MeshConfigWriter} (istiod-lite's folder), {@link HostsFiles} (DNS) and {@link StatusWriter}.
  *
  * <p>Single-threaded: all state below belongs to the loop. It starts clean: sandboxes a
  * previous controller left are removed first (pods get new uids and addresses).
@@ -46,9 +47,14 @@ public final class Controller {
     private final PodSupervisor supervisor;
     private final MeshConfigWriter meshConfig;
     private final StatusWriter status;
+    private final Waypoints waypoints;
+    private final GatewayStatuses gatewayStatuses;
+    private final ReadinessProbes probes = new ReadinessProbes();
     private ServiceBalancerHook balancer = backends -> { };
     private Map<String, List<String>> lastBackends = Map.of();
     private List<KubeObject> manifests = List.of();
+    /** The applied objects plus what the controller derives from them (waypoints' Services, pods ...). */
+    private List<KubeObject> objects = List.of();
     private volatile boolean stopped;
 
     private Controller(StateDir state, ClusterInfo cluster, PrintStream log) {
@@ -63,12 +69,15 @@ public final class Controller {
         this.services = new ServiceRegistry(IpPool.serviceAddresses(), this::log);
         this.hosts = new HostsFiles(Topology::etcNetns, this::log);
         this.sandboxes = new PodSandboxes(state, cluster, podsCgroup, pods, enrollment, hosts,
-                () -> HostsFiles.serviceNames(services.update(manifests, pods.values())), this::log);
+                () -> HostsFiles.serviceNames(services.update(objects, pods.values())), this::log);
         this.supervisor = new PodSupervisor(state, cluster, enrollment, this::log);
         PodObjects podObjects = new PodObjects(cluster, enrollment::waiting);
         this.meshConfig = new MeshConfigWriter(state.istiodConfig(), podObjects, this::log);
         this.status = new StatusWriter(state.statusJson(), podObjects, enrollment::waiting, sandboxes::failure,
                 services::createdAt);
+        Waypoints.Launch launch = Waypoints.Launch.of(state, Path.of(cluster.home()));
+        this.waypoints = new Waypoints(launch);
+        this.gatewayStatuses = new GatewayStatuses(launch.jar(), Instant::now);
     }
 
     /** A controller for the cluster in {@code state}, logging to {@code log}. */
@@ -102,6 +111,7 @@ public final class Controller {
                 break;
             }
         }
+        probes.close();
         log("controller stopped; pods keep running until ambitctl local down");
     }
 
@@ -111,19 +121,24 @@ public final class Controller {
 
     void tick() {
         reloadManifests();
+        // Istio's deployment controller: waypoint Gateways become a ServiceAccount, Service and Deployment.
+        Waypoints.Expansion expansion = waypoints.expand(manifests);
+        objects = expansion.objects();
         Map<String, DesiredPod> desired = Map.of();
         try {
-            Map<String, DesiredPod> next = desiredPods.of(manifests, pods);
+            Map<String, DesiredPod> next = desiredPods.of(objects, pods);
             // Deleted and created; their containers: supervise(), after the files others read.
-            sandboxes.reconcile(next, manifests);
+            sandboxes.reconcile(next, objects);
             desired = next;
         } catch (RuntimeException e) {
             // Logged and retried next tick; what istiod-lite reads is still written below, so a
             // pod problem never holds back a policy change.
             log("reconciling pods failed (retrying): " + e);
         }
-        Map<String, ServiceView> views = services.update(manifests, pods.values());
-        meshConfig.write(manifests, views, pods.values(), storedManifests.unknown());
+        probes.probe(pods.values()); // readiness first: Services list only ready pods
+        Map<String, ServiceView> views = services.update(objects, pods.values());
+        List<KubeObject> gateways = gatewayStatuses.update(objects, expansion.problems(), views, pods.values());
+        meshConfig.write(withStatus(objects, gateways), views, pods.values(), storedManifests.unknown());
         hosts.writeAll(pods.values(), cluster.nodes(), views);
         updateBalancer(views);
         // Last: asking a node agent to capture a meshed pod blocks up to CniClient's timeout
@@ -134,7 +149,14 @@ public final class Controller {
         } catch (RuntimeException e) {
             log("supervising pods failed (retrying): " + e);
         }
-        status.write(pods, desired, views, storedManifests.errors());
+        status.write(pods, desired, views, gateways, storedManifests.errors());
+    }
+
+    /** {@code objects} with each Gateway replaced by its version with status, as istiod-lite reads them on a cluster. */
+    static List<KubeObject> withStatus(List<KubeObject> objects, List<KubeObject> gateways) {
+        Map<String, KubeObject> byKey = new LinkedHashMap<>();
+        gateways.forEach(g -> byKey.put(g.key(), g));
+        return objects.stream().map(o -> byKey.getOrDefault(o.key(), o)).toList();
     }
 
     private void reloadManifests() {

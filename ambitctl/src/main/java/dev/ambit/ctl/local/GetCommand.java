@@ -18,12 +18,12 @@ import picocli.CommandLine.Spec;
 
 /** {@code ambitctl local get}: the cluster's objects as kubectl would list them. */
 @Command(name = "get", mixinStandardHelpOptions = true,
-        description = "Lists nodes, pods, services, deployments or namespaces, shaped like kubectl's output.")
+        description = "Lists nodes, pods, services, deployments, gateways or namespaces, shaped like kubectl's output.")
 final class GetCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
     @Mixin ClusterOptions cluster;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "nodes, pods, services, deployments or namespaces (no, po, svc, deploy, ns).")
+    @Parameters(index = "0", paramLabel = "TYPE", description = "nodes, pods, services, deployments, gateways or namespaces (no, po, svc, deploy, gtw, ns).")
     String type;
 
     @Parameters(index = "1..*", paramLabel = "NAME", description = "Only these names.")
@@ -106,6 +106,15 @@ final class GetCommand implements Callable<Integer> {
                 count = rows.size();
                 text = KubectlPrinter.deployments(rows, format, all, now);
             }
+            case "gateway" -> {
+                List<com.fasterxml.jackson.databind.node.ObjectNode> gws = ClusterStatus.require(state).gateways().stream()
+                        .filter(g -> all || g.path("metadata").path("namespace").asText().equals(ns))
+                        .filter(g -> names.isEmpty() || names.contains(g.path("metadata").path("name").asText()))
+                        .filter(g -> sel.matches(KubeObject.stringMap(g.path("metadata").path("labels"))))
+                        .toList();
+                count = gws.size();
+                text = KubectlPrinter.gateways(gws, format, all, now);
+            }
             case "namespace" -> {
                 ClusterInfo info = ClusterInfo.require(state);
                 Map<String, String> nss = new java.util.TreeMap<>();
@@ -122,7 +131,7 @@ final class GetCommand implements Callable<Integer> {
                 text = KubectlPrinter.namespaces(nss, format, now);
             }
             default -> throw new LocalException("get " + type
-                    + ": unknown type (expected: nodes, pods, services, deployments or namespaces)");
+                    + ": unknown type (expected: nodes, pods, services, deployments, gateways or namespaces)");
         }
         if (count == 0 && (format == KubectlPrinter.Format.TABLE || format == KubectlPrinter.Format.WIDE)) {
             err(spec).println(kind.startsWith("no") || kind.equals("namespace") || all ? "No resources found"

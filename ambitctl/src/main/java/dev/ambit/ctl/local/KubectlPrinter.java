@@ -345,6 +345,51 @@ public final class KubectlPrinter {
         };
     }
 
+    // ------------------------------------------------------------------ gateways
+
+    /**
+     * Gateway API Gateways as {@code kubectl get gateways} prints them: NAME, CLASS, ADDRESS
+     * (the first of {@code status.addresses}), PROGRAMMED (that condition's status, blank without one), AGE.
+     */
+    public static String gateways(List<ObjectNode> gateways, Format f, boolean allNamespaces, Instant now) {
+        return switch (f) {
+            case JSON -> Manifests.toJson(list(gateways));
+            case YAML -> Manifests.toYaml(list(gateways));
+            case NAME -> gateways.stream().map(g -> "gateway.gateway.networking.k8s.io/"
+                    + g.path("metadata").path("name").asText() + "\n").collect(Collectors.joining());
+            case TABLE, WIDE -> {
+                List<String> header = new ArrayList<>();
+                if (allNamespaces) {
+                    header.add("NAMESPACE");
+                }
+                header.addAll(List.of("NAME", "CLASS", "ADDRESS", "PROGRAMMED", "AGE"));
+                List<List<String>> rows = new ArrayList<>();
+                for (ObjectNode g : gateways) {
+                    List<String> r = new ArrayList<>();
+                    if (allNamespaces) {
+                        r.add(g.path("metadata").path("namespace").asText());
+                    }
+                    r.addAll(List.of(g.path("metadata").path("name").asText(), g.path("spec").path("gatewayClassName").asText(),
+                            g.path("status").path("addresses").path(0).path("value").asText(""),
+                            condition(g, "Programmed").path("status").asText(""),
+                            age(instant(g.path("metadata").path("creationTimestamp").asText()), now)));
+                    rows.add(r);
+                }
+                yield table(header, rows);
+            }
+        };
+    }
+
+    /** The object's {@code status.conditions} entry of {@code type}, or a missing node. */
+    public static JsonNode condition(JsonNode object, String type) {
+        for (JsonNode c : object.path("status").path("conditions")) {
+            if (c.path("type").asText().equals(type)) {
+                return c;
+            }
+        }
+        return com.fasterxml.jackson.databind.node.MissingNode.getInstance();
+    }
+
     /** A Kubernetes List, as {@code kubectl get -o json} prints several objects. */
     public static ObjectNode list(List<? extends JsonNode> items) {
         ObjectNode o = NODES.objectNode();

@@ -49,7 +49,7 @@ final class PodObjects {
         status.put("podIP", p.ip);
         status.putArray("podIPs").addObject().put("ip", p.ip);
         status.put("hostIP", hostIp(p.node));
-        boolean ready = p.phase.equals("Running") && p.containers.stream().allMatch(c -> c.process != null);
+        boolean ready = p.ready();
         ArrayNode conditions = status.putArray("conditions");
         conditions.addObject().put("type", "Ready").put("status", ready ? "True" : "False");
         if (full) {
@@ -57,7 +57,7 @@ final class PodObjects {
             ArrayNode cs = status.putArray("containerStatuses");
             for (RunningPod.ContainerRun c : p.containers) {
                 ObjectNode s = cs.addObject();
-                s.put("name", c.spec.name()).put("ready", c.process != null).put("restartCount", c.restarts)
+                s.put("name", c.spec.name()).put("ready", c.ready()).put("restartCount", c.restarts)
                         .put("image", "").put("started", c.process != null);
                 ObjectNode st = s.putObject("state");
                 if (c.process != null) {

@@ -37,9 +37,32 @@ public record PodTemplate(List<Container> containers, String restartPolicy, Stri
     /** A named container port, for Services whose {@code targetPort} is a name. */
     public record Port(String name, int containerPort) {}
 
-    /** One container: the process to run. */
+    /**
+     * A container's {@code readinessProbe}, {@code httpGet} (a 2xx or 3xx answer passes, as
+     * the kubelet's) or {@code tcpSocket} ({@code path} null), with the kubelet's defaults for
+     * the timings it does not give.
+     *
+     * @param port a number, or a container port's name
+     */
+    public record Probe(String path, String port, int periodSeconds, int timeoutSeconds, int successThreshold,
+                        int failureThreshold) {
+
+        /** The port number for a container with {@code ports}; -1 when a named port is not there. */
+        public int portNumber(List<Port> ports) {
+            if (!port.isEmpty() && port.chars().allMatch(Character::isDigit)) {
+                return Integer.parseInt(port);
+            }
+            return ports.stream().filter(p -> p.name().equals(port)).mapToInt(Port::containerPort).findFirst().orElse(-1);
+        }
+    }
+
+    /**
+     * One container: the process to run.
+     *
+     * @param readinessProbe null when it has none: then it is ready while its process runs
+     */
     public record Container(String name, List<String> command, List<String> args, List<EnvVar> env,
-                            String workingDir, List<Port> ports) {
+                            String workingDir, List<Port> ports, Probe readinessProbe) {
         public Container {
             command = List.copyOf(command);
             args = List.copyOf(args);
@@ -112,7 +135,8 @@ public record PodTemplate(List<Container> containers, String restartPolicy, Stri
             for (JsonNode p : c.path("ports")) {
                 ports.add(new Port(KubeObject.text(p.path("name")), p.path("containerPort").asInt(0)));
             }
-            containers.add(new Container(name, command, args, env, KubeObject.text(c.path("workingDir")), ports));
+            containers.add(new Container(name, command, args, env, KubeObject.text(c.path("workingDir")), ports,
+                    probe(c.path("readinessProbe"), at + ".readinessProbe")));
         }
         String restart = KubeObject.text(spec.path("restartPolicy"));
         if (restart.isEmpty()) {
@@ -124,6 +148,41 @@ public record PodTemplate(List<Container> containers, String restartPolicy, Stri
         }
         String sa = KubeObject.text(spec.path("serviceAccountName"));
         return new PodTemplate(containers, restart, KubeObject.text(spec.path("nodeName")), sa.isEmpty() ? "default" : sa);
+    }
+
+    /** A {@code readinessProbe}, or null when there is none; exec probes are refused (nothing to run them in). */
+    private static Probe probe(JsonNode p, String where) {
+        if (p.isMissingNode() || p.isNull()) {
+            return null;
+        }
+        JsonNode http = p.path("httpGet");
+        JsonNode tcp = p.path("tcpSocket");
+        if (http.isMissingNode() == tcp.isMissingNode()) {
+            throw new IllegalArgumentException(where + ": " + (http.isMissingNode() ? "no" : "both") + " httpGet and"
+                    + " tcpSocket (expected: exactly one of them; ambitctl local runs no exec probes)");
+        }
+        JsonNode handler = http.isMissingNode() ? tcp : http;
+        String port = KubeObject.text(handler.path("port"));
+        if (port.isEmpty()) {
+            throw new IllegalArgumentException(where + (http.isMissingNode() ? ".tcpSocket" : ".httpGet")
+                    + ".port: missing (expected: a port number or a container port's name)");
+        }
+        String path = http.isMissingNode() ? null : KubeObject.text(http.path("path"));
+        // The kubelet's defaults: every 10 s, 1 s timeout, 1 success, 3 failures.
+        return new Probe(path == null || !path.isEmpty() ? path : "/", port,
+                positive(p, "periodSeconds", 10, where), positive(p, "timeoutSeconds", 1, where),
+                positive(p, "successThreshold", 1, where), positive(p, "failureThreshold", 3, where));
+    }
+
+    private static int positive(JsonNode probe, String field, int dflt, String where) {
+        JsonNode n = probe.path(field);
+        if (n.isMissingNode() || n.isNull()) {
+            return dflt;
+        }
+        if (!n.canConvertToInt() || n.asInt() < 1) {
+            throw new IllegalArgumentException(where + "." + field + ": " + n + " (expected: a whole number, at least 1)");
+        }
+        return n.asInt();
     }
 
     private static List<String> strings(JsonNode n, String where) {

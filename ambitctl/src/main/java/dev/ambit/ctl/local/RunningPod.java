@@ -50,6 +50,11 @@ final class RunningPod {
         return namespace + "/" + name;
     }
 
+    /** Running, and every container ready: what Kubernetes' {@code Ready} condition says, and what Services route to. */
+    boolean ready() {
+        return phase.equals("Running") && containers.stream().allMatch(ContainerRun::ready);
+    }
+
     /** One container's process and its restart bookkeeping. */
     static final class ContainerRun {
         final PodTemplate.Container spec;
@@ -62,9 +67,16 @@ final class RunningPod {
         boolean done; // terminated for good (restartPolicy says no more)
         List<String> commandLine = List.of();
         Map<String, String> env = Map.of();
+        /** Its readiness probe's verdict on the current process ({@link ReadinessProbes}); false until it passed. */
+        boolean probeReady;
 
         ContainerRun(PodTemplate.Container spec) {
             this.spec = spec;
+        }
+
+        /** Its process runs and, if it has a readiness probe, the probe passed for this process. */
+        boolean ready() {
+            return process != null && (spec.readinessProbe() == null || probeReady);
         }
 
         /** Why it is not running while it may still run. */

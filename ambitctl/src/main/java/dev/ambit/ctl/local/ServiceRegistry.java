@@ -16,7 +16,8 @@ import java.util.function.Consumer;
 /**
  * The Services of the local cluster, kube-controller-manager's and kube-proxy's part: each
  * applied Service gets a VIP (its explicit {@code clusterIP}, or one from the Service range,
- * kept while the Service exists) and its endpoints, the ready pods it selects. Single-threaded
+ * kept while the Service exists) and its endpoints, the ready pods it selects (running, every
+ * container running and past its readiness probe, as Kubernetes' EndpointSlices list them). Single-threaded
  * (the controller's loop).
  */
 final class ServiceRegistry {
@@ -72,7 +73,7 @@ final class ServiceRegistry {
                 }
             }
             for (RunningPod p : pods) {
-                if (!p.namespace.equals(o.namespace()) || !p.phase.equals("Running")
+                if (!p.namespace.equals(o.namespace()) || !p.ready()
                         || !Selector.serviceSelects(selector, KubeObject.stringMap(p.metadata.path("labels")))) {
                     continue;
                 }

@@ -14,7 +14,7 @@ import java.util.function.Function;
 /**
  * {@code status.json}, what {@code local status}, {@code get} and {@code exec} read: every pod
  * (running, or desired and pending with the reason), every Service with its VIP and endpoints,
- * and the manifests that cannot be read. Written when it changes, and every
+ * the Gateways with their status, and the manifests that cannot be read. Written when it changes, and every
  * {@value #REFRESH_SECONDS} s regardless, so its time stamp shows the controller is alive.
  */
 final class StatusWriter {
@@ -45,7 +45,7 @@ final class StatusWriter {
 
     /** Writes the status of {@code pods} (by {@code namespace/name}) if it changed or is {@value #REFRESH_SECONDS} s old; true if it wrote. */
     boolean write(Map<String, RunningPod> pods, Map<String, DesiredPod> desired, Map<String, ServiceView> services,
-                  List<String> errors) {
+                  List<KubeObject> gateways, List<String> errors) {
         List<ClusterStatus.Pod> out = new ArrayList<>();
         for (RunningPod p : pods.values()) {
             List<ClusterStatus.Container> cs = new ArrayList<>();
@@ -56,7 +56,7 @@ final class StatusWriter {
                 String reason = c.process != null ? ""
                         : c.done ? (c.exitCode != null && c.exitCode == 0 ? "Completed" : "Error") : c.waitingReason();
                 cs.add(new ClusterStatus.Container(c.spec.name(), st, reason, c.restarts, c.exitCode,
-                        c.process != null ? c.process.pid() : 0, c.commandLine, c.env));
+                        c.process != null ? c.process.pid() : 0, c.commandLine, c.env, c.ready()));
             }
             out.add(new ClusterStatus.Pod(p.namespace, p.name, p.uid, p.node, p.ip, p.phase,
                     waiting.apply(p.uid) != null ? "ContainerCreating" : "", restarts,
@@ -84,13 +84,14 @@ final class StatusWriter {
                     ports.isEmpty() ? "<none>" : ports, Services.selector(o), o.labels(),
                     serviceCreated.apply(o.namespace() + "/" + o.name()), v.endpoints(), tree));
         }
-        ClusterStatus status = new ClusterStatus("", ProcessHandle.current().pid(), out, svcs, errors);
+        List<ObjectNode> gws = gateways.stream().map(KubeObject::tree).toList();
+        ClusterStatus status = new ClusterStatus("", ProcessHandle.current().pid(), out, svcs, errors, gws);
         String content = Manifests.toJson(status);
         Instant now = Instant.now();
         if (content.equals(lastStatus) && now.isBefore(lastWrite.plus(Duration.ofSeconds(REFRESH_SECONDS)))) {
             return false;
         }
-        ClusterStatus stamped = new ClusterStatus(now.toString(), status.controllerPid(), out, svcs, errors);
+        ClusterStatus stamped = new ClusterStatus(now.toString(), status.controllerPid(), out, svcs, errors, gws);
         Manifests.writeAtomically(file, Manifests.toJson(stamped));
         lastStatus = content;
         lastWrite = now;

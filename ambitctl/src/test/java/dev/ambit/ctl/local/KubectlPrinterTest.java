@@ -108,6 +108,25 @@ class KubectlPrinterTest {
     }
 
     @Test
+    void gatewaysAsKubectlListsThemWithTheirAddressAndProgrammedCondition() {
+        ObjectNode waypoint = ControllerFixtures.parse(WaypointsTest.GATEWAY).getFirst().tree();
+        waypoint.with("metadata").put("creationTimestamp", NOW.minusSeconds(90).toString());
+        ObjectNode status = waypoint.putObject("status");
+        status.putArray("addresses").addObject().put("type", "IPAddress").put("value", "10.96.0.12");
+        status.putArray("conditions").addObject().put("type", "Programmed").put("status", "True");
+        ObjectNode other = ControllerFixtures.parse(WaypointsTest.GATEWAY.replace("name: waypoint,", "name: ingress,")
+                .replace("istio-waypoint", "istio")).getFirst().tree();
+        assertThat(KubectlPrinter.gateways(List.of(waypoint, other), KubectlPrinter.Format.TABLE, true, NOW))
+                .isEqualTo("""
+                        NAMESPACE   NAME       CLASS            ADDRESS      PROGRAMMED   AGE
+                        shop        waypoint   istio-waypoint   10.96.0.12   True         90s
+                        shop        ingress    istio                                      <unknown>
+                        """);
+        assertThat(KubectlPrinter.gateways(List.of(waypoint), KubectlPrinter.Format.YAML, false, NOW))
+                .contains("kind: List", "value: 10.96.0.12", "type: Programmed");
+    }
+
+    @Test
     void rejectsUnknownOutputFormats() {
         assertThatThrownBy(() -> KubectlPrinter.Format.parse("xml")).hasMessageContaining("-o xml (expected: wide, json");
     }
