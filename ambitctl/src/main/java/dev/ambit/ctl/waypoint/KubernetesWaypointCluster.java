@@ -4,13 +4,13 @@ import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.ambit.ctl.install.ClusterWriter;
-import dev.ambit.ctl.install.Fabric8ClusterWriter;
+import dev.ambit.ctl.local.LocalException;
+import dev.ambit.istiod.deploy.ClusterWriter;
+import dev.ambit.istiod.deploy.Fabric8ClusterWriter;
 import io.fabric8.kubernetes.api.model.Namespace;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.Gateway;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.GatewayBuilder;
-import dev.ambit.ctl.local.LocalException;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.utils.Serialization;
@@ -36,7 +36,7 @@ final class KubernetesWaypointCluster implements WaypointCluster {
     /** @param context the kubeconfig context it was made for, for messages ("" for the current one) */
     KubernetesWaypointCluster(KubernetesClient client, String context) {
         this.client = requireNonNull(client, "client");
-        this.writer = new Fabric8ClusterWriter(client);
+        this.writer = Fabric8ClusterWriter.of(client);
         this.context = requireNonNull(context, "context");
     }
 

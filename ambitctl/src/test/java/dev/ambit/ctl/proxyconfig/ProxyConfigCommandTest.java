@@ -48,7 +48,7 @@ class ProxyConfigCommandTest {
         ClusterStatus status = new ClusterStatus("now", 1, List.of(
                 pod("shop", "waypoint-5b8c-aaaaa", "Pending", Map.of(ProxyConfigCommand.GATEWAY_LABEL, "waypoint")),
                 pod("shop", "waypoint-5b8c-bbbbb", "Running", Map.of(ProxyConfigCommand.GATEWAY_LABEL, "waypoint")),
-                pod("default", "reviews-v1", "Running", Map.of("app", "reviews"))), List.of(), List.of());
+                pod("default", "reviews-v1", "Running", Map.of("app", "reviews"))), List.of(), List.of(), List.of());
 
         assertThat(ProxyConfigCommand.resolve(status, null, "shop/waypoint").name()).isEqualTo("waypoint-5b8c-bbbbb");
         assertThat(ProxyConfigCommand.resolve(status, "shop", "waypoint").name()).isEqualTo("waypoint-5b8c-bbbbb");
