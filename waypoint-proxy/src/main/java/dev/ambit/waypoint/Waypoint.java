@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import com.google.protobuf.Struct;
 import com.google.protobuf.Value;
+import dev.ambit.common.config.IstioPorts;
 import dev.ambit.common.config.Limits;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.MetricsRegistry;
@@ -16,12 +17,15 @@ import dev.ambit.proxy.identity.CaClient;
 import dev.ambit.proxy.identity.CertificateManager;
 import dev.ambit.proxy.identity.TlsContexts;
 import dev.ambit.proxy.identity.TrustBundle;
+import dev.ambit.proxy.identity.WorkloadCertificate;
 import dev.ambit.proxy.net.HbonePool;
 import dev.ambit.proxy.net.SocketFactory;
 import dev.ambit.proxy.net.Transport;
 import dev.ambit.proxy.state.ProxyState;
 import dev.ambit.proxy.xds.XdsClient;
 import dev.ambit.waypoint.config.WaypointConfigStore;
+import dev.ambit.waypoint.http.WaypointServer;
+import dev.ambit.waypoint.upstream.ClusterManager;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.NettyChannelBuilder;
@@ -39,9 +43,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -184,22 +190,49 @@ public final class Waypoint implements AutoCloseable {
     }
 
     /**
-     * THE DATA-PATH SEAM (issue 14 merge). Starts the HBONE listener on {@code --hbone-port}
-     * (package {@code dev.ambit.waypoint.http}: terminate HBONE with {@code ctx.certificates()}'s
-     * certificate for {@code ctx.identity()}, pick the filter chain from
-     * {@code ctx.config().current().filterChain(dst ip, port)}, run the HTTP engine or TCP relay)
-     * and the cluster manager (package {@code dev.ambit.waypoint.upstream}: {@code Upstreams} over
-     * {@code ctx.pool()}), and returns them as one {@link DataPath} to drain and close.
-     *
-     * <p>Everything it needs is built and owned by the wiring and comes in {@code ctx}; what it
-     * returns is closed with the process. Until the engine and cluster manager are connected here
-     * the waypoint serves config, admin and stats only and is never ready.
+     * Starts the data path: the cluster manager ({@code dev.ambit.waypoint.upstream}: endpoint
+     * picking, HBONE through {@code ctx.pool()} with the waypoint's own certificate, plaintext to
+     * unmeshed endpoints) and the HBONE listener on {@code --hbone-port} ({@code
+     * dev.ambit.waypoint.http}: terminates the tunnels with the waypoint's certificate, picks the
+     * filter chain of each CONNECT's {@code :authority}, runs the HTTP engine or the TCP relay),
+     * returned as one {@link DataPath}: the listener drains first, then both close.
      */
     private DataPath startDataPath(DataPath.Context ctx) {
-        // MERGE: connect dev.ambit.waypoint.http and dev.ambit.waypoint.upstream here.
-        log.warn("data path not connected in this build: nothing listens on {}:{}; the waypoint stays unready",
-                ctx.flags().listenAddress(), ctx.flags().hbonePort());
-        return DataPath.NONE;
+        Supplier<WorkloadCertificate> certificate = () -> ctx.certificates().current(ctx.identity()).orElse(null);
+        ClusterManager upstreams = ClusterManager.builder(ctx.config()::current, ctx.sockets(), ctx.workers())
+                .hbone(ctx.pool(), certificate)
+                .workloads(ctx.state()::workloadByAddress)
+                .hbonePort(IstioPorts.HBONE)
+                .metrics(ctx.metrics())
+                .build();
+        WaypointServer server;
+        try {
+            server = WaypointServer.builder(ctx.sockets(), ctx.workers(), ctx.tls(), certificate, ctx.config()::current,
+                            upstreams, ctx.state(), ctx.metrics())
+                    .bindAddress(new InetSocketAddress(listenAddress(), ctx.flags().hbonePort()))
+                    .build()
+                    .start();
+        } catch (RuntimeException e) {
+            upstreams.close();
+            throw e;
+        }
+        return new DataPath() {
+            @Override
+            public CompletableFuture<Integer> drain(Duration deadline) {
+                return server.drain(deadline);
+            }
+
+            @Override
+            public void close() {
+                server.close();
+                upstreams.close();
+            }
+
+            @Override
+            public String toString() {
+                return "HBONE listener " + server.localAddress();
+            }
+        };
     }
 
     /** CONTRACT.md's node metadata: istiod-lite serves a waypoint its resources by LABELS and NAMESPACE. */
