@@ -103,6 +103,7 @@ class WaypointDeploymentTest {
             assertThat(mesh.listeners(ns, LocalMesh.name(pod))).as("the waypoint listens on HBONE itself")
                     .contains(15008).doesNotContain(15001, 15006);
 
+            assertThat(Ambitctl.localOk("get", "deploy", "-n", ns).out()).containsPattern("waypoint\\s+1/1\\s+1\\s+1");
             assertThat(waypoint(Duration.ofSeconds(60), "list", "-n", ns).out())
                     .contains("NAME", "REVISION", "PROGRAMMED").containsPattern("waypoint\\s+default\\s+True");
             Ambitctl.Result status = waypoint(Duration.ofSeconds(60), "status", "-n", ns);
