@@ -60,7 +60,7 @@ class WaypointDeploymentTest {
         // Skipped on a developer's machine without the jar; in CI (make test builds every jar) it must be there.
         assertThat(Files.isRegularFile(WAYPOINT_JAR) || !LocalMesh.ci()).as(WAYPOINT_JAR + " is not built").isTrue();
         assumeTrue(Files.isRegularFile(WAYPOINT_JAR), WAYPOINT_JAR + " is not built (mvn -pl waypoint-proxy -am package)");
-        String ns = "it-waypoint";
+        String ns = "it-waypoint-deploy";
         try {
             mesh.apply(Yaml.namespace(ns, true) + Yaml.serviceAccount(ns, "server")
                     + Yaml.serverPod(ns, "web", "server", "node2", Map.of()) + Yaml.service(ns, "web", "web"));
@@ -103,6 +103,7 @@ class WaypointDeploymentTest {
             assertThat(mesh.listeners(ns, LocalMesh.name(pod))).as("the waypoint listens on HBONE itself")
                     .contains(15008).doesNotContain(15001, 15006);
 
+            assertThat(Ambitctl.localOk("get", "deploy", "-n", ns).out()).containsPattern("waypoint\\s+1/1\\s+1\\s+1");
             assertThat(waypoint(Duration.ofSeconds(60), "list", "-n", ns).out())
                     .contains("NAME", "REVISION", "PROGRAMMED").containsPattern("waypoint\\s+default\\s+True");
             Ambitctl.Result status = waypoint(Duration.ofSeconds(60), "status", "-n", ns);

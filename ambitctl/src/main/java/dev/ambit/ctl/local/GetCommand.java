@@ -85,10 +85,13 @@ final class GetCommand implements Callable<Integer> {
                 text = KubectlPrinter.services(svcs, format, all, now);
             }
             case "deployment" -> {
-                ClusterInfo.require(state);
+                ClusterInfo info = ClusterInfo.require(state);
                 List<ClusterStatus.Pod> pods = ClusterStatus.require(state).pods();
                 List<KubectlPrinter.DeploymentRow> rows = new ArrayList<>();
-                for (KubeObject d : new ManifestStore(state).all()) {
+                // With the waypoints' Deployments, which the controller derives from their Gateways.
+                List<KubeObject> objects = new Waypoints(Waypoints.Launch.of(state, java.nio.file.Path.of(info.home())))
+                        .expand(new ManifestStore(state).all()).objects();
+                for (KubeObject d : objects) {
                     if (!d.kind().equals("Deployment") || !(all || d.namespace().equals(ns))
                             || !(names.isEmpty() || names.contains(d.name())) || !sel.matches(d.labels())) {
                         continue;

@@ -259,6 +259,10 @@ final class Waypoints {
         ObjectNode meta = NODES.objectNode();
         meta.put("name", gw.name());
         meta.put("namespace", gw.namespace());
+        String created = KubeObject.text(gw.tree().path("metadata").path("creationTimestamp"));
+        if (!created.isEmpty()) {
+            meta.put("creationTimestamp", created); // made when the Gateway was
+        }
         meta.set("labels", labels(gw, managed));
         ObjectNode annotations = annotations(gw);
         if (!annotations.isEmpty()) {

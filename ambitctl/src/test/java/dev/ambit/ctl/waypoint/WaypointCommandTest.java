@@ -132,6 +132,15 @@ class WaypointCommandTest {
     }
 
     @Test
+    void localGetDeploymentsListsTheWaypointsDeployment() {
+        run("waypoint", "apply", "-n", "shop");
+        report(programmed(WaypointGateway.of("shop", "waypoint", "service")));
+        Run r = run("local", "get", "deploy", "-n", "shop");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).startsWith("NAME       READY   UP-TO-DATE   AVAILABLE   AGE\nwaypoint   0/1     0            0");
+    }
+
+    @Test
     void deleteRemovesOnlyWaypoints() throws IOException {
         run("waypoint", "apply", "-n", "shop");
         run("waypoint", "apply", "-n", "shop", "--name", "second");
