@@ -119,6 +119,7 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
 
     private void downstream(int status, String body) {
         FullHttpResponse r = LocalReplies.reply(status, body);
+        r.headers().remove(LocalReplies.MARKER);
         r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         ctx.writeAndFlush(r).addListener(ChannelFutureListener.CLOSE);
     }
@@ -153,6 +154,7 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
             processor.completed(exchange, new RequestProcessor.Sent(0, null, 0));
             return;
         }
+        response.headers().remove(LocalReplies.MARKER);
         RequestProcessor.Sent sent = RequestProcessor.Sent.of(response);
         response.setProtocolVersion(HttpVersion.HTTP_1_1);
         if (!response.trailingHeaders().isEmpty()) {

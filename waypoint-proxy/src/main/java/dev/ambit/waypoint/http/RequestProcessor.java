@@ -67,8 +67,16 @@ final class RequestProcessor {
             exchange.release();
             if (t != null || r == null) {
                 log.warn("request {} {} failed in the filter chain", exchange.method(), exchange.path(), t);
-                out.complete(LocalReplies.reply(500, "internal error"));
+                FullHttpResponse error = LocalReplies.reply(500, "internal error");
+                error.headers().remove(LocalReplies.MARKER);
+                out.complete(exchange.grpc() ? LocalReplies.toGrpc(error) : error);
             } else {
+                if (r.headers().contains(LocalReplies.MARKER)) {
+                    r.headers().remove(LocalReplies.MARKER);
+                    if (exchange.grpc()) {
+                        r = LocalReplies.toGrpc(r);
+                    }
+                }
                 if (!r.headers().contains(HttpHeaderNames.CONTENT_LENGTH) && !HttpUtil.isTransferEncodingChunked(r)) {
                     HttpUtil.setContentLength(r, r.content().readableBytes());
                 }
