@@ -204,7 +204,7 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
         request.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
         request.headers().set(HttpHeaderNames.UPGRADE, upgradeValue);
         exchange.attempted();
-        upstreams.open(cluster, null, Set.of()).whenCompleteAsync((tunnel, failure) -> {
+        upstreams.open(cluster, downstream.destination(), Set.of()).whenCompleteAsync((tunnel, failure) -> {
             if (failure != null) {
                 var e = Router.upstreamFailure(failure);
                 exchange.addFlag(e.flag());
