@@ -169,10 +169,16 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
         } else if (version.equals(HttpVersion.HTTP_1_0)) {
             response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
         }
+        // Drained like Envoy does: each HTTP/1.1 connection closes after its current response.
+        keepAlive &= !processor.draining();
+        if (!keepAlive) {
+            response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        }
+        boolean keep = keepAlive;
         ctx.writeAndFlush(response).addListener(f -> {
             processor.completed(exchange, f.isSuccess() ? sent : new RequestProcessor.Sent(sent.status(),
                     sent.grpcStatus(), 0));
-            if (!f.isSuccess() || !keepAlive) {
+            if (!f.isSuccess() || !keep) {
                 ctx.close();
                 return;
             }

@@ -10,6 +10,7 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpUtil;
 import java.util.Optional;
 import java.util.UUID;
+import java.util.function.BooleanSupplier;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import org.slf4j.Logger;
@@ -35,10 +36,22 @@ final class RequestProcessor {
 
     private final HttpFilterChain chain;
     private final HttpTelemetry telemetry;
+    private final BooleanSupplier draining;
 
     RequestProcessor(HttpFilterChain chain, HttpTelemetry telemetry) {
+        this(chain, telemetry, () -> false);
+    }
+
+    /** {@code draining}: whether the listener drains (HTTP/1.1 answers then say {@code Connection: close}). */
+    RequestProcessor(HttpFilterChain chain, HttpTelemetry telemetry, BooleanSupplier draining) {
         this.chain = requireNonNull(chain, "chain");
         this.telemetry = requireNonNull(telemetry, "telemetry");
+        this.draining = requireNonNull(draining, "draining");
+    }
+
+    /** Whether the listener is draining: keep-alive connections are closed after their current response. */
+    boolean draining() {
+        return draining.getAsBoolean();
     }
 
     /** A new exchange for {@code request} (owned by it from now on), its route selected. */
