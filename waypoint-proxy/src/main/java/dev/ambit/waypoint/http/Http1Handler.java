@@ -198,7 +198,7 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
         String cluster = Router.cluster(action);
         FullHttpRequest request = exchange.request();
         String upgradeValue = request.headers().get(HttpHeaderNames.UPGRADE);
-        if (cluster == null || downstream.config().cluster(cluster).isEmpty()) {
+        if (cluster == null || exchange.config().cluster(cluster).isEmpty()) {
             exchange.addFlag(ResponseFlag.NC);
             exchange.upstreamCluster(cluster);
             exchange.release();

@@ -186,7 +186,7 @@ final class Router implements HttpFilter {
 
         CompletionStage<FullHttpResponse> start() {
             cluster = cluster(action);
-            if (cluster == null || exchange.downstream().config().cluster(cluster).isEmpty()) {
+            if (cluster == null || exchange.config().cluster(cluster).isEmpty()) {
                 exchange.addFlag(ResponseFlag.NC);
                 exchange.upstreamCluster(cluster);
                 return done(sel, failureReply(ResponseFlag.NC));

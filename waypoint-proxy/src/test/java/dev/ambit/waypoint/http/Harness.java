@@ -63,9 +63,14 @@ final class Harness implements AutoCloseable {
     }
 
     RequestProcessor processor(java.util.function.BooleanSupplier draining) {
+        return processor(draining, () -> null);
+    }
+
+    RequestProcessor processor(java.util.function.BooleanSupplier draining,
+                               java.util.function.Supplier<dev.ambit.waypoint.config.WaypointConfig> configs) {
         return new RequestProcessor(new HttpFilterChain(List.of(new Authorization(authorizer),
                 new Faults(HTTPFault.getDefaultInstance()), new Cors(), new Router(upstreams))),
-                HttpTelemetry.of(metrics, state), draining);
+                HttpTelemetry.of(metrics, state), draining, configs);
     }
 
     Downstream downstream() {
