@@ -305,6 +305,8 @@ class WaypointEndToEndTest {
         }).sync();
         stream.writeAndFlush(Unpooled.copiedBuffer("ping", UTF_8));
         assertThat(got.poll(10, TimeUnit.SECONDS)).isEqualTo("ping");
+        assertThat(metrics.scrape()).contains("istio_tcp_connections_opened_total{reporter=\"waypoint\"")
+                .contains("destination_service=\"mysql.shop.svc.cluster.local\"");
         stream.close();
     }
 
