@@ -17,7 +17,8 @@ import java.net.InetSocketAddress;
  * @param sourceWorkload the client's workload (by {@code source}, only if its identity is {@code peer}), or null
  * @param destination the CONNECT's {@code :authority}: the original VIP (or workload) address and port
  * @param chain the filter chain it matched
- * @param config the configuration snapshot the tunnel was accepted with
+ * @param config the configuration snapshot the tunnel was accepted with (its filter chain's); each
+ *        request is routed with the snapshot current when it arrives
  * @param hbone the CONNECT request (its {@code traceparent}, {@code baggage})
  */
 public record Downstream(SpiffeId peer, InetSocketAddress source, Workload sourceWorkload,

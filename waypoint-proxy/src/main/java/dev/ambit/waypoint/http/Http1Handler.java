@@ -119,6 +119,7 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
 
     private void downstream(int status, String body) {
         FullHttpResponse r = LocalReplies.reply(status, body);
+        r.headers().remove(LocalReplies.MARKER);
         r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         ctx.writeAndFlush(r).addListener(ChannelFutureListener.CLOSE);
     }
@@ -153,6 +154,7 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
             processor.completed(exchange, new RequestProcessor.Sent(0, null, 0));
             return;
         }
+        response.headers().remove(LocalReplies.MARKER);
         RequestProcessor.Sent sent = RequestProcessor.Sent.of(response);
         response.setProtocolVersion(HttpVersion.HTTP_1_1);
         if (!response.trailingHeaders().isEmpty()) {
@@ -167,10 +169,16 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
         } else if (version.equals(HttpVersion.HTTP_1_0)) {
             response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.KEEP_ALIVE);
         }
+        // Drained like Envoy does: each HTTP/1.1 connection closes after its current response.
+        keepAlive &= !processor.draining();
+        if (!keepAlive) {
+            response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        }
+        boolean keep = keepAlive;
         ctx.writeAndFlush(response).addListener(f -> {
             processor.completed(exchange, f.isSuccess() ? sent : new RequestProcessor.Sent(sent.status(),
                     sent.grpcStatus(), 0));
-            if (!f.isSuccess() || !keepAlive) {
+            if (!f.isSuccess() || !keep) {
                 ctx.close();
                 return;
             }
@@ -190,7 +198,7 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
         String cluster = Router.cluster(action);
         FullHttpRequest request = exchange.request();
         String upgradeValue = request.headers().get(HttpHeaderNames.UPGRADE);
-        if (cluster == null || downstream.config().cluster(cluster).isEmpty()) {
+        if (cluster == null || exchange.config().cluster(cluster).isEmpty()) {
             exchange.addFlag(ResponseFlag.NC);
             exchange.upstreamCluster(cluster);
             exchange.release();
@@ -202,7 +210,7 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
         request.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.UPGRADE);
         request.headers().set(HttpHeaderNames.UPGRADE, upgradeValue);
         exchange.attempted();
-        upstreams.open(cluster, null, Set.of()).whenCompleteAsync((tunnel, failure) -> {
+        upstreams.open(cluster, downstream.destination(), Set.of()).whenCompleteAsync((tunnel, failure) -> {
             if (failure != null) {
                 var e = Router.upstreamFailure(failure);
                 exchange.addFlag(e.flag());

@@ -34,7 +34,9 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
         }
         if (request.decoderResult().isFailure()) {
             request.release();
-            ctx.writeAndFlush(LocalReplies.reply(400, "Bad Request"));
+            FullHttpResponse bad = LocalReplies.reply(400, "Bad Request");
+            bad.headers().remove(LocalReplies.MARKER);
+            ctx.writeAndFlush(bad);
             return;
         }
         HttpExchange exchange = processor.exchange(request, downstream, ctx.channel().eventLoop(), "HTTP/2");
@@ -47,6 +49,7 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
             processor.completed(exchange, new RequestProcessor.Sent(0, null, 0));
             return;
         }
+        response.headers().remove(LocalReplies.MARKER);
         RequestProcessor.Sent sent = RequestProcessor.Sent.of(response);
         HopByHop.strip(response.headers());
         if (!response.headers().contains(io.netty.handler.codec.http.HttpHeaderNames.CONTENT_LENGTH)) {

@@ -3,6 +3,7 @@ package dev.ambit.waypoint.http;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.waypoint.ResponseFlag;
+import dev.ambit.waypoint.config.WaypointConfig;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -22,6 +23,7 @@ public final class HttpExchange {
 
     private final FullHttpRequest request;
     private final Downstream downstream;
+    private final WaypointConfig config;
     private final EventLoop eventLoop;
     private final String protocol;
     private final Instant start = Instant.now();
@@ -44,9 +46,11 @@ public final class HttpExchange {
      * @param request the whole request; the exchange owns it (see {@link #release})
      * @param protocol {@code HTTP/1.1} or {@code HTTP/2}, for the access log
      */
-    HttpExchange(FullHttpRequest request, Downstream downstream, EventLoop eventLoop, String protocol) {
+    HttpExchange(FullHttpRequest request, Downstream downstream, WaypointConfig config, EventLoop eventLoop,
+                 String protocol) {
         this.request = requireNonNull(request, "request");
         this.downstream = requireNonNull(downstream, "downstream");
+        this.config = requireNonNull(config, "config");
         this.eventLoop = requireNonNull(eventLoop, "eventLoop");
         this.protocol = requireNonNull(protocol, "protocol");
         method = request.method().name();
@@ -65,6 +69,11 @@ public final class HttpExchange {
 
     public Downstream downstream() {
         return downstream;
+    }
+
+    /** The configuration snapshot this request is routed with (current when it arrived). */
+    public WaypointConfig config() {
+        return config;
     }
 
     public EventLoop eventLoop() {

@@ -2,6 +2,7 @@ package dev.ambit.waypoint.http;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.waypoint.config.WaypointConfig;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http.FullHttpRequest;
@@ -10,6 +11,8 @@ import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpUtil;
 import java.util.Optional;
 import java.util.UUID;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import org.slf4j.Logger;
@@ -35,10 +38,30 @@ final class RequestProcessor {
 
     private final HttpFilterChain chain;
     private final HttpTelemetry telemetry;
+    private final BooleanSupplier draining;
+    private final Supplier<WaypointConfig> configs;
 
     RequestProcessor(HttpFilterChain chain, HttpTelemetry telemetry) {
+        this(chain, telemetry, () -> false, () -> null);
+    }
+
+    /**
+     * @param draining whether the listener drains (HTTP/1.1 answers then say {@code Connection: close})
+     * @param configs the current configuration: each request is routed with the snapshot current
+     *        when it arrives (as Envoy applies a new RDS version to the next request of an open
+     *        connection); null from it means the tunnel's own snapshot
+     */
+    RequestProcessor(HttpFilterChain chain, HttpTelemetry telemetry, BooleanSupplier draining,
+                     Supplier<WaypointConfig> configs) {
         this.chain = requireNonNull(chain, "chain");
         this.telemetry = requireNonNull(telemetry, "telemetry");
+        this.draining = requireNonNull(draining, "draining");
+        this.configs = requireNonNull(configs, "configs");
+    }
+
+    /** Whether the listener is draining: keep-alive connections are closed after their current response. */
+    boolean draining() {
+        return draining.getAsBoolean();
     }
 
     /** A new exchange for {@code request} (owned by it from now on), its route selected. */
@@ -46,8 +69,10 @@ final class RequestProcessor {
         if (!request.headers().contains("x-request-id")) {
             request.headers().set("x-request-id", UUID.randomUUID().toString());
         }
-        HttpExchange exchange = new HttpExchange(request, downstream, loop, protocol);
-        Optional<RouteConfiguration> rc = downstream.config().route(downstream.chain().routeName());
+        WaypointConfig current = configs.get();
+        HttpExchange exchange = new HttpExchange(request, downstream, current != null ? current : downstream.config(),
+                loop, protocol);
+        Optional<RouteConfiguration> rc = exchange.config().route(downstream.chain().routeName());
         if (rc.isPresent()) {
             String scheme = request.headers().get("x-http2-scheme", "http");
             exchange.route(RouteTable.of(rc.get()).select(new RouteMatcher.RequestView(request.method().name(),
@@ -67,8 +92,16 @@ final class RequestProcessor {
             exchange.release();
             if (t != null || r == null) {
                 log.warn("request {} {} failed in the filter chain", exchange.method(), exchange.path(), t);
-                out.complete(LocalReplies.reply(500, "internal error"));
+                FullHttpResponse error = LocalReplies.reply(500, "internal error");
+                error.headers().remove(LocalReplies.MARKER);
+                out.complete(exchange.grpc() ? LocalReplies.toGrpc(error) : error);
             } else {
+                if (r.headers().contains(LocalReplies.MARKER)) {
+                    r.headers().remove(LocalReplies.MARKER);
+                    if (exchange.grpc()) {
+                        r = LocalReplies.toGrpc(r);
+                    }
+                }
                 if (!r.headers().contains(HttpHeaderNames.CONTENT_LENGTH) && !HttpUtil.isTransferEncodingChunked(r)) {
                     HttpUtil.setContentLength(r, r.content().readableBytes());
                 }

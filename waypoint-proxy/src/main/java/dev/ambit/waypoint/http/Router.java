@@ -12,7 +12,6 @@ import io.envoyproxy.envoy.config.route.v3.RetryPolicy;
 import io.envoyproxy.envoy.config.route.v3.Route;
 import io.envoyproxy.envoy.config.route.v3.RouteAction;
 import io.envoyproxy.envoy.config.route.v3.WeightedCluster;
-import io.netty.buffer.Unpooled;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -187,7 +186,7 @@ final class Router implements HttpFilter {
 
         CompletionStage<FullHttpResponse> start() {
             cluster = cluster(action);
-            if (cluster == null || exchange.downstream().config().cluster(cluster).isEmpty()) {
+            if (cluster == null || exchange.config().cluster(cluster).isEmpty()) {
                 exchange.addFlag(ResponseFlag.NC);
                 exchange.upstreamCluster(cluster);
                 return done(sel, failureReply(ResponseFlag.NC));
@@ -305,12 +304,5 @@ final class Router implements HttpFilter {
             applyResponseHeaders(sel, response.headers());
             result.complete(response);
         }
-    }
-
-    /** An empty body for a response that is replaced. */
-    static FullHttpResponse withoutBody(FullHttpResponse r) {
-        FullHttpResponse copy = r.replace(Unpooled.EMPTY_BUFFER);
-        r.release();
-        return copy;
     }
 }

@@ -105,7 +105,7 @@ public final class WaypointServer extends ProxyListener {
         hbone = HboneServer.builder(this::decide).build();
         processor = new RequestProcessor(new HttpFilterChain(List.of(new Authorization(b.authorizer),
                 new Faults(HTTPFault.getDefaultInstance()), new Cors(), new Router(upstreams))),
-                HttpTelemetry.of(b.metrics, state));
+                HttpTelemetry.of(b.metrics, state), this::isDraining, config);
         tcpTelemetry = TcpTelemetry.of(b.metrics);
     }
 

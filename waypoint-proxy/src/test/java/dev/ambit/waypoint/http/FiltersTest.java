@@ -75,6 +75,33 @@ class FiltersTest {
     }
 
     @Test
+    void faultAbortOfAGrpcCallIsAGrpcStatus() {
+        route(toCluster().putTypedPerFilterConfig(Faults.NAME, Any.pack(HTTPFault.newBuilder()
+                .setAbort(FaultAbort.newBuilder().setHttpStatus(503).setPercentage(percent(100))).build())));
+        Harness.Result r = h.run(get("/pkg.Svc/M", "content-type", "application/grpc"));
+        assertThat(r.status()).isEqualTo(200);
+        assertThat(r.header("grpc-status")).isEqualTo("14");
+        assertThat(r.header("grpc-message")).isEqualTo("fault filter abort");
+        assertThat(r.header(LocalReplies.MARKER)).isNull();
+    }
+
+    @Test
+    void accessLogLineIsOneJsonObjectWithEnvoysFields() {
+        route(toCluster());
+        Harness.Result r = h.run(get("/path?q=1", "x-request-id", "rid-1",
+                "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        String line = HttpTelemetry.accessLine(r.exchange(), HttpTelemetry.of(h.metrics, h.state).labels(r.exchange()),
+                200, "-", 3_000_000, 2, "rid-1", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        assertThat(line).startsWith("{").endsWith("}")
+                .contains("\"method\":\"GET\"", "\"authority\":\"reviews:9080\"", "\"path\":\"/path?q=1\"",
+                        "\"protocol\":\"HTTP/1.1\"", "\"response_code\":200", "\"response_flags\":\"-\"",
+                        "\"duration_ms\":3", "\"bytes_sent\":2", "\"upstream_host\":\"10.244.1.5:8080\"",
+                        "\"upstream_cluster\":\"" + CLUSTER.replace("|", "|") + "\"", "\"route_name\":\"r\"",
+                        "\"source_principal\":\"spiffe://cluster.local/ns/default/sa/productpage\"",
+                        "\"x_request_id\":\"rid-1\"", "\"traceparent\":\"00-4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+
+    @Test
     void faultDelayHoldsTheRequestAndFlagsDi() {
         route(toCluster().putTypedPerFilterConfig(Faults.NAME, Any.pack(HTTPFault.newBuilder()
                 .setDelay(FaultDelay.newBuilder().setFixedDelay(Duration.newBuilder().setNanos(100_000_000))

@@ -59,9 +59,18 @@ final class Harness implements AutoCloseable {
     private final java.util.List<FullHttpResponse> toRelease = new java.util.ArrayList<>();
 
     RequestProcessor processor() {
+        return processor(() -> false);
+    }
+
+    RequestProcessor processor(java.util.function.BooleanSupplier draining) {
+        return processor(draining, () -> null);
+    }
+
+    RequestProcessor processor(java.util.function.BooleanSupplier draining,
+                               java.util.function.Supplier<dev.ambit.waypoint.config.WaypointConfig> configs) {
         return new RequestProcessor(new HttpFilterChain(List.of(new Authorization(authorizer),
                 new Faults(HTTPFault.getDefaultInstance()), new Cors(), new Router(upstreams))),
-                HttpTelemetry.of(metrics, state));
+                HttpTelemetry.of(metrics, state), draining, configs);
     }
 
     Downstream downstream() {

@@ -99,6 +99,40 @@ class Http1HandlerTest {
     }
 
     @Test
+    void whileDrainingKeepAliveConnectionsCloseAfterTheirResponse() {
+        ch.finishAndReleaseAll();
+        java.util.concurrent.atomic.AtomicBoolean draining = new java.util.concurrent.atomic.AtomicBoolean();
+        ch = new EmbeddedChannel();
+        ch.config().setAutoRead(false);
+        HttpConnections.http1(ch.pipeline(), h.downstream(), h.processor(draining::get), h.upstreams, 64);
+        pump();
+        send("GET /1 HTTP/1.1\r\nHost: reviews\r\n\r\n");
+        assertThat(written()).doesNotContain("connection: close");
+        assertThat(ch.isOpen()).isTrue();
+        draining.set(true);
+        send("GET /2 HTTP/1.1\r\nHost: reviews\r\n\r\n");
+        assertThat(written()).startsWith("HTTP/1.1 200 OK").contains("connection: close");
+        assertThat(ch.isOpen()).isFalse();
+    }
+
+    @Test
+    void requestsOnAnOpenConnectionFollowTheCurrentConfiguration() {
+        ch.finishAndReleaseAll();
+        var current = new java.util.concurrent.atomic.AtomicReference<dev.ambit.waypoint.config.WaypointConfig>(h.config);
+        ch = new EmbeddedChannel();
+        ch.config().setAutoRead(false);
+        HttpConnections.http1(ch.pipeline(), h.downstream(), h.processor(() -> false, current::get), h.upstreams, 64);
+        pump();
+        send("GET /x HTTP/1.1\r\nHost: reviews\r\n\r\n");
+        assertThat(written()).startsWith("HTTP/1.1 200 OK");
+        // A new snapshot whose route matches only /api: the same connection's next request gets 404.
+        current.set(new TestConfig().clusters(CLUSTER).route(routes(prefix("api", "/api", CLUSTER).build())));
+        send("GET /x HTTP/1.1\r\nHost: reviews\r\n\r\n");
+        assertThat(written()).startsWith("HTTP/1.1 404");
+        assertThat(h.upstreams.sent).hasSize(1);
+    }
+
+    @Test
     void oversizedRequestIsAnswered413() {
         send("POST / HTTP/1.1\r\nHost: reviews\r\nContent-Length: 100\r\n\r\n" + "x".repeat(100));
         assertThat(written()).startsWith("HTTP/1.1 413");

@@ -89,6 +89,7 @@ class WaypointEndToEndTest {
     Channel client;
     final MetricsRegistry metrics = MetricsRegistry.create();
     final TestConfig config = new TestConfig();
+    final ProxyState state = ProxyState.create();
 
     static InetAddress ip(String s) {
         try {
@@ -142,7 +143,7 @@ class WaypointEndToEndTest {
         upstreams = ClusterManager.builder(() -> config, SocketFactory.host("waypoint-up", Transport.EPOLL), loops)
                 .metrics(metrics).build();
         server = WaypointServer.builder(SocketFactory.host("waypoint", Transport.EPOLL), loops, tls,
-                        () -> waypointCert, () -> config, upstreams, ProxyState.create(), metrics)
+                        () -> waypointCert, () -> config, upstreams, state, metrics)
                 .bindAddress(new InetSocketAddress("127.0.0.1", 0))
                 .build().start();
 
@@ -227,6 +228,14 @@ class WaypointEndToEndTest {
 
     @Test
     void http1KeepAliveAndPipelinedRequestsAreAnsweredInOrder() throws Exception {
+        // The client's workload, at the address the CONNECT's Forwarded header names.
+        dev.ambit.api.workload.Workload frontend = dev.ambit.api.workload.Workload.newBuilder()
+                .setUid("Kubernetes//Pod/shop/frontend-0").setName("frontend-0").setWorkloadName("frontend")
+                .setNamespace("shop").setServiceAccount("frontend").setTrustDomain("cluster.local")
+                .setCanonicalName("frontend").setCanonicalRevision("v1")
+                .addAddresses(com.google.protobuf.ByteString.copyFrom(ip("10.244.0.7").getAddress())).build();
+        state.applyAddresses(java.util.Map.of(frontend.getUid(),
+                dev.ambit.api.workload.Address.newBuilder().setWorkload(frontend).build()), java.util.List.of());
         Http2StreamChannel stream = connect(HTTP_VIP);
         Responses responses = new Responses();
         stream.eventLoop().submit(() -> {
@@ -248,6 +257,7 @@ class WaypointEndToEndTest {
         String[] ok = {"waypoint", "unknown", "unknown", "spiffe://cluster.local/ns/shop/sa/frontend"};
         assertThat(metrics.scrape()).contains("istio_requests_total{reporter=\"waypoint\"")
                 .contains("source_principal=\"" + ok[3] + "\"")
+                .contains("source_workload=\"frontend\"").contains("source_canonical_revision=\"v1\"")
                 .contains("destination_service=\"reviews.shop.svc.cluster.local\"")
                 .contains("response_code=\"200\"");
         stream.close();
@@ -295,6 +305,8 @@ class WaypointEndToEndTest {
         }).sync();
         stream.writeAndFlush(Unpooled.copiedBuffer("ping", UTF_8));
         assertThat(got.poll(10, TimeUnit.SECONDS)).isEqualTo("ping");
+        assertThat(metrics.scrape()).contains("istio_tcp_connections_opened_total{reporter=\"waypoint\"")
+                .contains("destination_service=\"mysql.shop.svc.cluster.local\"");
         stream.close();
     }
 
