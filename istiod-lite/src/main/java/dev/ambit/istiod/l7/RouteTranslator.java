@@ -104,6 +104,16 @@ final class RouteTranslator {
                 if (m != null && m.getPort() != null && m.getPort() != port) {
                     continue; // this match is for another port's route configuration
                 }
+                if (m != null && ((m.getSourceLabels() != null && !m.getSourceLabels().isEmpty())
+                        || (m.getSourceNamespace() != null && !m.getSourceNamespace().isEmpty()))) {
+                    // A waypoint does not know the client's labels or namespace: as Istio, such
+                    // a match never matches (never "always": that would route everyone).
+                    problems.field(Kind.VIRTUAL_SERVICE, vs, path + ".match[" + j + "]."
+                            + (m.getSourceLabels() != null && !m.getSourceLabels().isEmpty() ? "sourceLabels"
+                            : "sourceNamespace"), "not supported by waypoints; as in Istio this match never "
+                            + "matches and is left out");
+                    continue;
+                }
                 Route.Builder r = template.clone().setMatch(match(vs, m, path + ".match[" + j + "]"));
                 if (r.getMatch().hasSafeRegex() && r.hasRoute() && !r.getRoute().getPrefixRewrite().isEmpty()) {
                     // Envoy has no prefix to swap for a regex match: as Istio, the whole
@@ -157,14 +167,6 @@ final class RouteTranslator {
             }
             b.addQueryParameters(q);
         });
-        if (m.getSourceLabels() != null && !m.getSourceLabels().isEmpty()) {
-            problems.field(Kind.VIRTUAL_SERVICE, vs, path + ".sourceLabels", "not supported by waypoints; "
-                    + "the match applies to every source");
-        }
-        if (m.getSourceNamespace() != null && !m.getSourceNamespace().isEmpty()) {
-            problems.field(Kind.VIRTUAL_SERVICE, vs, path + ".sourceNamespace", "not supported by waypoints; "
-                    + "the match applies to every source");
-        }
         if (m.getGateways() != null && !m.getGateways().isEmpty() && !m.getGateways().contains("mesh")) {
             problems.field(Kind.VIRTUAL_SERVICE, vs, path + ".gateways", "names no \"mesh\"; ignored for waypoints");
         }
