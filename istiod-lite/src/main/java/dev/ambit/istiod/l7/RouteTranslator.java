@@ -238,7 +238,17 @@ final class RouteTranslator {
                 features.destinationHeaders(vs, d, path + ".route[" + k + "]", cw);
                 w.addClusters(cw);
             }
-            a.setWeightedClusters(w);
+            if (w.getClustersCount() == 1) {
+                // One destination left with weight: a plain cluster route, as Istio emits it.
+                var only = w.getClusters(0);
+                a.setCluster(only.getName());
+                route.addAllRequestHeadersToAdd(only.getRequestHeadersToAddList())
+                        .addAllRequestHeadersToRemove(only.getRequestHeadersToRemoveList())
+                        .addAllResponseHeadersToAdd(only.getResponseHeadersToAddList())
+                        .addAllResponseHeadersToRemove(only.getResponseHeadersToRemoveList());
+            } else {
+                a.setWeightedClusters(w);
+            }
         }
         Duration timeout = h.getTimeout() == null ? null : Envoy.duration(h.getTimeout());
         a.setTimeout(timeout == null ? Duration.getDefaultInstance() : timeout);
