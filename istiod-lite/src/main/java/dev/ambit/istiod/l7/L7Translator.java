@@ -5,7 +5,6 @@ import static java.util.Objects.requireNonNull;
 import com.google.protobuf.Message;
 import dev.ambit.api.TypeUrls;
 import dev.ambit.istiod.config.ConfigSnapshot;
-import dev.ambit.istiod.config.Kind;
 import dev.ambit.istiod.config.ObjectRef;
 import dev.ambit.istiod.model.MeshConfig;
 import dev.ambit.istiod.model.ServiceCatalog;
@@ -89,7 +88,6 @@ public final class L7Translator {
 
     /** One run over one snapshot. */
     private final class Translation {
-        private final ConfigSnapshot config;
         private final ServiceCatalog catalog;
         private final Hosts hosts;
         private final Problems problems;
@@ -98,7 +96,6 @@ public final class L7Translator {
         private final RouteSources sources;
 
         Translation(ConfigSnapshot config) {
-            this.config = config;
             this.catalog = ServiceCatalog.of(config, mesh);
             this.hosts = new Hosts(mesh);
             this.problems = new Problems(config);

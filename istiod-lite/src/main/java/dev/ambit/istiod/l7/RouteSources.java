@@ -33,11 +33,13 @@ final class RouteSources {
 
     private final RouteTranslator translator;
     private final HttpRouteTranslator httpRoutes;
+    private final Problems problems;
     private final Map<String, Source> byHost = new HashMap<>();
 
     RouteSources(ConfigSnapshot config, ServiceCatalog catalog, Hosts hosts, RouteTranslator translator,
                  L7Validation validation, Problems problems, Map<ObjectRef, HasMetadata> lastGood) {
         this.translator = translator;
+        this.problems = problems;
         this.httpRoutes = new HttpRouteTranslator(hosts, catalog, problems);
         Set<ObjectRef> present = new HashSet<>();
         Map<String, List<Source>> candidates = new HashMap<>();
@@ -69,7 +71,7 @@ final class RouteSources {
             if (use == null || use.getSpec() == null) {
                 continue;
             }
-            for (String host : serviceParents(use, catalog)) {
+            for (String host : serviceParents(use, catalog, problems)) {
                 routesByHost.computeIfAbsent(host, k -> new ArrayList<>()).add(use);
             }
         }
@@ -97,17 +99,23 @@ final class RouteSources {
     }
 
     /** The hostnames of the Services an HTTPRoute attaches to (GAMMA). */
-    private static Set<String> serviceParents(HTTPRoute r, ServiceCatalog catalog) {
+    private static Set<String> serviceParents(HTTPRoute r, ServiceCatalog catalog, Problems problems) {
         Set<String> out = new java.util.LinkedHashSet<>();
-        for (ParentReference p : r.getSpec().getParentRefs() == null ? List.<ParentReference>of()
-                : r.getSpec().getParentRefs()) {
-            if (!"Service".equals(p.getKind()) || !(p.getGroup() == null || p.getGroup().isEmpty()
+        List<ParentReference> parents = r.getSpec().getParentRefs() == null ? List.of() : r.getSpec().getParentRefs();
+        for (int i = 0; i < parents.size(); i++) {
+            ParentReference p = parents.get(i);
+            if (p == null || !"Service".equals(p.getKind()) || !(p.getGroup() == null || p.getGroup().isEmpty()
                     || p.getGroup().equals("core"))) {
-                continue;
+                continue; // a Gateway parent: an ingress route, not a waypoint's
             }
             String ns = p.getNamespace() == null ? r.getMetadata().getNamespace() : p.getNamespace();
-            catalog.config().get(Kind.SERVICE, ns, p.getName(), Service.class)
-                    .ifPresent(svc -> out.add(catalog.hostname(svc)));
+            var svc = catalog.config().get(Kind.SERVICE, ns, p.getName(), Service.class);
+            if (svc.isPresent()) {
+                out.add(catalog.hostname(svc.get()));
+            } else {
+                problems.field(Kind.HTTP_ROUTE, r, "spec.parentRefs[" + i + "]", "Service " + ns + "/" + p.getName()
+                        + " does not exist; the route is not attached to it");
+            }
         }
         return out;
     }
@@ -143,8 +151,17 @@ final class RouteSources {
             return null;
         }
         Set<String> used = new java.util.LinkedHashSet<>();
-        List<Route> routes = s.vs() != null ? translator.routes(s.vs(), port, grpc, used)
-                : httpRoutes.routes(s.httpRoutes(), host, port, grpc, used);
+        List<Route> routes;
+        try {
+            routes = s.vs() != null ? translator.routes(s.vs(), port, grpc, used)
+                    : httpRoutes.routes(s.httpRoutes(), host, port, grpc, used);
+        } catch (RuntimeException e) {
+            // A gap in validation must not stop every other host's translation.
+            problems.object(s.vs() != null ? Kind.VIRTUAL_SERVICE : Kind.HTTP_ROUTE, s.first(),
+                    "cannot be translated (a bug in Ambit, please report it): " + e + "; " + host + ":" + port
+                            + " gets the default route");
+            return null;
+        }
         if (routes.isEmpty()) {
             return null; // nothing for this port: Istio falls back to the default route
         }

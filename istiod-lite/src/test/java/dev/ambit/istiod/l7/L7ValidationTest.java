@@ -48,6 +48,26 @@ class L7ValidationTest {
     }
 
     @Test
+    void missingValuesThatWouldBreakTheTranslationAreRejected() {
+        List<ConfigError> errors = Snapshots.errors("""
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata: {name: holes, namespace: shop}
+                spec:
+                  hosts: [reviews]
+                  http:
+                  - headers: {request: {set: {x-a: null}}}
+                    mirror: {subset: v1}
+                    fault: {delay: {fixedDelay: null}}
+                    route: [{destination: {host: reviews}}]
+                  - directResponse: {status: 200, body: {bytes: "not base64!"}}
+                """);
+        assertThat(errors).extracting(ConfigError::field).containsExactlyInAnyOrder(
+                "spec.http[0].headers.request.set.x-a", "spec.http[0].mirror.host", "spec.http[0].fault.delay.fixedDelay",
+                "spec.http[1].directResponse.body");
+    }
+
+    @Test
     void httpRouteAndDestinationRuleChecks() {
         List<ConfigError> errors = Snapshots.errors("""
                 apiVersion: gateway.networking.k8s.io/v1
@@ -58,6 +78,7 @@ class L7ValidationTest {
                   rules:
                   - matches: [{path: {type: RegularExpression, value: "a++"}}]
                     backendRefs: [{name: reviews, port: 9080, weight: -3}]
+                    filters: [{type: URLRewrite}, {type: RequestMirror, requestMirror: {percent: 5}}]
                 ---
                 apiVersion: networking.istio.io/v1
                 kind: DestinationRule
@@ -67,7 +88,8 @@ class L7ValidationTest {
                   subsets: [{name: v1, labels: {version: v1}}, {name: v1, labels: {version: v2}}]
                 """);
         assertThat(errors).extracting(ConfigError::field).containsExactlyInAnyOrder(
-                "spec.rules[0].matches[0].path.value", "spec.rules[0].backendRefs[0].weight", "spec.subsets[1].name");
+                "spec.rules[0].matches[0].path.value", "spec.rules[0].backendRefs[0].weight", "spec.subsets[1].name",
+                "spec.rules[0].filters[0]", "spec.rules[0].filters[1]");
     }
 
     @Test
