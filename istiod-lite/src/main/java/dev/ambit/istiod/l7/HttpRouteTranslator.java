@@ -67,6 +67,9 @@ final class HttpRouteTranslator {
             List<HTTPRouteRule> rules = r.getSpec().getRules() == null ? List.of() : r.getSpec().getRules();
             for (int i = 0; i < rules.size(); i++) {
                 HTTPRouteRule rule = rules.get(i);
+                if (rule == null) {
+                    continue; // rejected by the validator
+                }
                 List<HTTPRouteMatch> matches = rule.getMatches() == null || rule.getMatches().isEmpty()
                         ? java.util.Collections.singletonList(null) : rule.getMatches();
                 for (int j = 0; j < matches.size(); j++) {
@@ -100,11 +103,18 @@ final class HttpRouteTranslator {
                 : r.getSpec().getParentRefs()) {
             String ns = p.getNamespace() == null ? r.getMetadata().getNamespace() : p.getNamespace();
             if ("Service".equals(p.getKind()) && host.equals(hosts.resolve(p.getName(), ns))
-                    && (p.getPort() == null || p.getPort() == port)) {
+                    && (p.getPort() == null || p.getPort() == port)
+                    && (p.getSectionName() == null || p.getSectionName().equals(portName(host, port)))) {
                 return true;
             }
         }
         return false;
+    }
+
+    /** For a Service parent, {@code sectionName} names the port. */
+    private String portName(String host, int port) {
+        return catalog.byHostname(host).flatMap(svc -> ServiceCatalog.tcpPorts(svc).stream()
+                .filter(p -> p.getPort() == port).map(p -> p.getName()).findFirst()).orElse(null);
     }
 
     private static int pathRank(HTTPRouteMatch m) {
@@ -177,6 +187,9 @@ final class HttpRouteTranslator {
         for (int i = 0; i < filters.size(); i++) {
             HTTPRouteFilter f = filters.get(i);
             String fp = path + ".filters[" + i + "]";
+            if (f == null) {
+                continue;
+            }
             switch (f.getType() == null ? "" : f.getType()) {
                 case "RequestHeaderModifier" -> headers(f.getRequestHeaderModifier(), route, true);
                 case "ResponseHeaderModifier" -> headers(f.getResponseHeaderModifier(), route, false);
@@ -220,6 +233,9 @@ final class HttpRouteTranslator {
         for (int i = 0; i < backends.size(); i++) {
             HTTPBackendRef b = backends.get(i);
             String bp = path + ".backendRefs[" + i + "]";
+            if (b == null) {
+                continue;
+            }
             if (b.getFilters() != null && !b.getFilters().isEmpty()) {
                 problems.field(Kind.HTTP_ROUTE, r, bp + ".filters", "per-backend filters are not supported; ignored");
             }

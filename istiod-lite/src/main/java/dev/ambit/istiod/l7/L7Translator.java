@@ -5,7 +5,6 @@ import static java.util.Objects.requireNonNull;
 import com.google.protobuf.Message;
 import dev.ambit.api.TypeUrls;
 import dev.ambit.istiod.config.ConfigSnapshot;
-import dev.ambit.istiod.config.Kind;
 import dev.ambit.istiod.config.ObjectRef;
 import dev.ambit.istiod.model.MeshConfig;
 import dev.ambit.istiod.model.ServiceCatalog;

@@ -333,29 +333,60 @@ public final class L7Validation {
         for (int i = 0; i < rules.size(); i++) {
             HTTPRouteRule rule = rules.get(i);
             String p = "spec.rules[" + i + "]";
+            if (rule == null) {
+                sink.add(p, "empty rule (expected: an object)");
+                continue;
+            }
             List<HTTPRouteMatch> matches = rule.getMatches() == null ? List.of() : rule.getMatches();
             for (int j = 0; j < matches.size(); j++) {
                 HTTPRouteMatch m = matches.get(j);
                 String mp = p + ".matches[" + j + "]";
+                if (m == null) {
+                    continue;
+                }
                 if (m.getPath() != null && "RegularExpression".equals(m.getPath().getType())) {
                     regex(mp + ".path.value", m.getPath().getValue(), sink);
                 }
                 List<HTTPHeaderMatch> headers = m.getHeaders() == null ? List.of() : m.getHeaders();
                 for (int k = 0; k < headers.size(); k++) {
-                    if ("RegularExpression".equals(headers.get(k).getType())) {
+                    if (headers.get(k) != null && "RegularExpression".equals(headers.get(k).getType())) {
                         regex(mp + ".headers[" + k + "].value", headers.get(k).getValue(), sink);
                     }
                 }
                 List<HTTPQueryParamMatch> query = m.getQueryParams() == null ? List.of() : m.getQueryParams();
                 for (int k = 0; k < query.size(); k++) {
-                    if ("RegularExpression".equals(query.get(k).getType())) {
+                    if (query.get(k) != null && "RegularExpression".equals(query.get(k).getType())) {
                         regex(mp + ".queryParams[" + k + "].value", query.get(k).getValue(), sink);
                     }
                 }
             }
+            var filters = rule.getFilters() == null
+                    ? List.<io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRouteFilter>of() : rule.getFilters();
+            for (int k = 0; k < filters.size(); k++) {
+                var f = filters.get(k);
+                String fp = p + ".filters[" + k + "]";
+                if (f == null || f.getType() == null) {
+                    sink.add(fp + ".type", "missing (expected: a filter type)");
+                    continue;
+                }
+                Object config = switch (f.getType()) {
+                    case "RequestHeaderModifier" -> f.getRequestHeaderModifier();
+                    case "ResponseHeaderModifier" -> f.getResponseHeaderModifier();
+                    case "RequestRedirect" -> f.getRequestRedirect();
+                    case "URLRewrite" -> f.getUrlRewrite();
+                    case "RequestMirror" -> f.getRequestMirror() == null ? null : f.getRequestMirror().getBackendRef();
+                    default -> Boolean.TRUE; // other types are reported by the translator
+                };
+                if (config == null) {
+                    String field = Character.toLowerCase(f.getType().charAt(0)) + f.getType().substring(1);
+                    sink.add(fp, "type " + f.getType() + " without its "
+                            + (f.getType().equals("URLRewrite") ? "urlRewrite" : field)
+                            + (f.getType().equals("RequestMirror") ? ".backendRef" : "") + " (expected: both)");
+                }
+            }
             List<HTTPBackendRef> backends = rule.getBackendRefs() == null ? List.of() : rule.getBackendRefs();
             for (int k = 0; k < backends.size(); k++) {
-                if (backends.get(k).getWeight() != null && backends.get(k).getWeight() < 0) {
+                if (backends.get(k) != null && backends.get(k).getWeight() != null && backends.get(k).getWeight() < 0) {
                     sink.add(p + ".backendRefs[" + k + "].weight", "negative weight " + backends.get(k).getWeight()
                             + " (expected: 0 or more)");
                 }

@@ -104,7 +104,15 @@ final class RouteTranslator {
                 if (m != null && m.getPort() != null && m.getPort() != port) {
                     continue; // this match is for another port's route configuration
                 }
-                out.add(template.clone().setMatch(match(vs, m, path + ".match[" + j + "]")).build());
+                Route.Builder r = template.clone().setMatch(match(vs, m, path + ".match[" + j + "]"));
+                if (r.getMatch().hasSafeRegex() && r.hasRoute() && !r.getRoute().getPrefixRewrite().isEmpty()) {
+                    // Envoy has no prefix to swap for a regex match: as Istio, the whole
+                    // matched path is rewritten.
+                    String uri = r.getRoute().getPrefixRewrite();
+                    r.getRouteBuilder().clearPrefixRewrite().setRegexRewrite(RegexMatchAndSubstitute.newBuilder()
+                            .setPattern(r.getMatch().getSafeRegex()).setSubstitution(uri));
+                }
+                out.add(r.build());
             }
         }
         return out;

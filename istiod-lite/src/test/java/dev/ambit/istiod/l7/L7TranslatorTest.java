@@ -155,6 +155,20 @@ class L7TranslatorTest {
                 .containsExactly("outbound|9080||reviews.shop.svc.cluster.local");
         assertThat(routes(h, "inbound-vip|7070|http|ratings.shop.svc.cluster.local"))
                 .extracting(Route::getName).containsExactly("default");
+
+        L7Resources section = translator.translate(Snapshots.of(Snapshots.base(), """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: ratings, namespace: shop}
+                spec:
+                  parentRefs: [{kind: Service, name: ratings, sectionName: grpc-api}]
+                  rules: [{backendRefs: [{name: reviews, port: 9080}]}]
+                """));
+        assertThat(routes(section, "inbound-vip|7070|http|ratings.shop.svc.cluster.local"))
+                .extracting(rt -> rt.getRoute().getCluster())
+                .containsExactly("outbound|9080||reviews.shop.svc.cluster.local");
+        assertThat(routes(section, "inbound-vip|8080|http|ratings.shop.svc.cluster.local"))
+                .extracting(Route::getName).containsExactly("default");
     }
 
     @Test

@@ -58,6 +58,7 @@ class L7ValidationTest {
                   rules:
                   - matches: [{path: {type: RegularExpression, value: "a++"}}]
                     backendRefs: [{name: reviews, port: 9080, weight: -3}]
+                    filters: [{type: URLRewrite}, {type: RequestMirror, requestMirror: {percent: 5}}]
                 ---
                 apiVersion: networking.istio.io/v1
                 kind: DestinationRule
@@ -67,7 +68,8 @@ class L7ValidationTest {
                   subsets: [{name: v1, labels: {version: v1}}, {name: v1, labels: {version: v2}}]
                 """);
         assertThat(errors).extracting(ConfigError::field).containsExactlyInAnyOrder(
-                "spec.rules[0].matches[0].path.value", "spec.rules[0].backendRefs[0].weight", "spec.subsets[1].name");
+                "spec.rules[0].matches[0].path.value", "spec.rules[0].backendRefs[0].weight", "spec.subsets[1].name",
+                "spec.rules[0].filters[0]", "spec.rules[0].filters[1]");
     }
 
     @Test
