@@ -37,8 +37,9 @@ import java.util.Set;
  * GAMMA HTTPRoutes (parentRefs of kind Service) for one host and port as Envoy routes.
  * Matches are ordered by Gateway API precedence (exact path, longest prefix, method, most
  * headers, most query parameters, then the oldest route, its namespace/name, rule order).
- * A PathPrefix becomes Envoy's {@code prefix} (so {@code /foo} also matches
- * {@code /foobar}, a known difference from Gateway API's element-wise prefix). Routes get
+ * A PathPrefix other than {@code /} becomes two Envoy routes, the exact path and the
+ * prefix with a trailing separator, so it matches whole path elements as Gateway API
+ * requires ({@code /foo} matches {@code /foo/bar}, not {@code /foobar}). Routes get
  * Istio's default retry policy (waypoints); {@code timeouts.backendRequest} becomes the
  * per-try timeout of that policy.
  */
@@ -93,6 +94,24 @@ final class HttpRouteTranslator {
             Route.Builder route = Route.newBuilder().setName(ns + "/" + e.route().getMetadata().getName() + "/" + ruleName)
                     .setMatch(match(e.match()));
             action(e, port, grpc, route, clusters);
+            RouteMatch m = route.getMatch();
+            if (m.hasPrefix() && !m.getPrefix().equals("/")) {
+                // Gateway API prefixes match whole path elements: /foo matches /foo and
+                // /foo/bar, not /foobar. Envoy's prefix does not, so: the path itself, then
+                // the prefix with its separator (a replaced prefix keeps the separator).
+                Route.Builder under = route.clone();
+                route.getMatchBuilder().setPath(m.getPrefix());
+                under.getMatchBuilder().setPrefix(m.getPrefix() + "/");
+                if (under.hasRoute() && !under.getRoute().getPrefixRewrite().isEmpty()) {
+                    under.getRouteBuilder().setPrefixRewrite(withSlash(under.getRoute().getPrefixRewrite()));
+                }
+                if (under.hasRedirect() && !under.getRedirect().getPrefixRewrite().isEmpty()) {
+                    under.getRedirectBuilder().setPrefixRewrite(withSlash(under.getRedirect().getPrefixRewrite()));
+                }
+                out.add(route.build());
+                out.add(under.build());
+                continue;
+            }
             out.add(route.build());
         }
         return out;
@@ -109,6 +128,10 @@ final class HttpRouteTranslator {
             }
         }
         return false;
+    }
+
+    private static String withSlash(String prefix) {
+        return prefix.endsWith("/") ? prefix : prefix + "/";
     }
 
     /** For a Service parent, {@code sectionName} names the port. */

@@ -88,7 +88,6 @@ public final class L7Translator {
 
     /** One run over one snapshot. */
     private final class Translation {
-        private final ConfigSnapshot config;
         private final ServiceCatalog catalog;
         private final Hosts hosts;
         private final Problems problems;
@@ -97,7 +96,6 @@ public final class L7Translator {
         private final RouteSources sources;
 
         Translation(ConfigSnapshot config) {
-            this.config = config;
             this.catalog = ServiceCatalog.of(config, mesh);
             this.hosts = new Hosts(mesh);
             this.problems = new Problems(config);

@@ -9,6 +9,7 @@ import io.fabric8.istio.api.api.networking.v1alpha3.HTTPMatchRequest;
 import io.fabric8.istio.api.api.networking.v1alpha3.HTTPMirrorPolicy;
 import io.fabric8.istio.api.api.networking.v1alpha3.HTTPRoute;
 import io.fabric8.istio.api.api.networking.v1alpha3.HTTPRouteDestination;
+import io.fabric8.istio.api.api.networking.v1alpha3.HeadersHeaderOperations;
 import io.fabric8.istio.api.api.networking.v1alpha3.Percent;
 import io.fabric8.istio.api.api.networking.v1alpha3.StringMatch;
 import io.fabric8.istio.api.api.networking.v1alpha3.StringMatchRegex;
@@ -254,6 +255,34 @@ public final class L7Validation {
                 sink.add(p + ".route", "the weights of " + dests.size() + " destinations sum to 0 (expected: "
                         + "a positive total; weights are relative)");
             }
+            requiredHost(p + ".mirror", h.getMirror(), sink);
+            if (h.getMirrors() != null) {
+                for (int j = 0; j < h.getMirrors().size(); j++) {
+                    var m = h.getMirrors().get(j);
+                    requiredHost(p + ".mirrors[" + j + "].destination", m == null ? null : m.getDestination(), sink);
+                    if (m == null || m.getDestination() == null) {
+                        sink.add(p + ".mirrors[" + j + "].destination", "missing (expected: a destination)");
+                    }
+                }
+            }
+            headerValues(p + ".headers", h.getHeaders(), sink);
+            for (int j = 0; j < dests.size(); j++) {
+                if (dests.get(j) != null) {
+                    headerValues(p + ".route[" + j + "].headers", dests.get(j).getHeaders(), sink);
+                }
+            }
+            if (h.getDirectResponse() != null && h.getDirectResponse().getBody() != null) {
+                var body = h.getDirectResponse().getBody().getSpecifier();
+                boolean empty = switch (body) {
+                    case io.fabric8.istio.api.api.networking.v1alpha3.HTTPBodyString b -> b.getString() == null;
+                    case io.fabric8.istio.api.api.networking.v1alpha3.HTTPBodyBytes b -> b.getBytes() == null
+                            || !isBase64(b.getBytes());
+                    case null, default -> true;
+                };
+                if (empty) {
+                    sink.add(p + ".directResponse.body", "needs string or base64 bytes");
+                }
+            }
             duration(p + ".timeout", h.getTimeout(), sink);
             if (h.getRetries() != null) {
                 var r = h.getRetries();
@@ -295,6 +324,9 @@ public final class L7Validation {
                     percent(p + ".fault.delay.percentage", f.getDelay().getPercentage(), sink);
                     if (f.getDelay().getHttpDelayType() instanceof HTTPFaultInjectionDelayFixedDelay fd) {
                         duration(p + ".fault.delay.fixedDelay", fd.getFixedDelay(), sink);
+                        if (fd.getFixedDelay() == null) {
+                            sink.add(p + ".fault.delay.fixedDelay", "missing (expected: a duration)");
+                        }
                     }
                 }
                 if (f.getAbort() != null) {
@@ -311,6 +343,46 @@ public final class L7Validation {
                     regex(p + ".corsPolicy.allowOrigins[" + j + "]", h.getCorsPolicy().getAllowOrigins().get(j), sink);
                 }
             }
+        }
+    }
+
+    private static void requiredHost(String path, Destination d, Sink sink) {
+        if (d != null && (d.getHost() == null || d.getHost().isEmpty())) {
+            sink.add(path + ".host", "missing (expected: a host)");
+        }
+    }
+
+    private static void headerValues(String path, io.fabric8.istio.api.api.networking.v1alpha3.Headers headers,
+                                     Sink sink) {
+        if (headers != null) {
+            headerValues(path + ".request", headers.getRequest(), sink);
+            headerValues(path + ".response", headers.getResponse(), sink);
+        }
+    }
+
+    private static void headerValues(String path, HeadersHeaderOperations ops, Sink sink) {
+        if (ops != null) {
+            headerValues(path + ".set", ops.getSet(), sink);
+            headerValues(path + ".add", ops.getAdd(), sink);
+        }
+    }
+
+    private static void headerValues(String path, Map<String, String> values, Sink sink) {
+        if (values != null) {
+            values.forEach((k, v) -> {
+                if (v == null) {
+                    sink.add(path + "." + k, "missing value (expected: a string, \"\" for empty)");
+                }
+            });
+        }
+    }
+
+    private static boolean isBase64(String text) {
+        try {
+            java.util.Base64.getDecoder().decode(text);
+            return true;
+        } catch (IllegalArgumentException e) {
+            return false;
         }
     }
 

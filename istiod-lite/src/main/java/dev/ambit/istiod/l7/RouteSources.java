@@ -33,11 +33,13 @@ final class RouteSources {
 
     private final RouteTranslator translator;
     private final HttpRouteTranslator httpRoutes;
+    private final Problems problems;
     private final Map<String, Source> byHost = new HashMap<>();
 
     RouteSources(ConfigSnapshot config, ServiceCatalog catalog, Hosts hosts, RouteTranslator translator,
                  L7Validation validation, Problems problems, Map<ObjectRef, HasMetadata> lastGood) {
         this.translator = translator;
+        this.problems = problems;
         this.httpRoutes = new HttpRouteTranslator(hosts, catalog, problems);
         Set<ObjectRef> present = new HashSet<>();
         Map<String, List<Source>> candidates = new HashMap<>();
@@ -143,8 +145,17 @@ final class RouteSources {
             return null;
         }
         Set<String> used = new java.util.LinkedHashSet<>();
-        List<Route> routes = s.vs() != null ? translator.routes(s.vs(), port, grpc, used)
-                : httpRoutes.routes(s.httpRoutes(), host, port, grpc, used);
+        List<Route> routes;
+        try {
+            routes = s.vs() != null ? translator.routes(s.vs(), port, grpc, used)
+                    : httpRoutes.routes(s.httpRoutes(), host, port, grpc, used);
+        } catch (RuntimeException e) {
+            // A gap in validation must not stop every other host's translation.
+            problems.object(s.vs() != null ? Kind.VIRTUAL_SERVICE : Kind.HTTP_ROUTE, s.first(),
+                    "cannot be translated (a bug in Ambit, please report it): " + e + "; " + host + ":" + port
+                            + " gets the default route");
+            return null;
+        }
         if (routes.isEmpty()) {
             return null; // nothing for this port: Istio falls back to the default route
         }

@@ -104,6 +104,16 @@ final class RouteTranslator {
                 if (m != null && m.getPort() != null && m.getPort() != port) {
                     continue; // this match is for another port's route configuration
                 }
+                if (m != null && ((m.getSourceLabels() != null && !m.getSourceLabels().isEmpty())
+                        || (m.getSourceNamespace() != null && !m.getSourceNamespace().isEmpty()))) {
+                    // A waypoint does not know the client's labels or namespace: as Istio, such
+                    // a match never matches (never "always": that would route everyone).
+                    problems.field(Kind.VIRTUAL_SERVICE, vs, path + ".match[" + j + "]."
+                            + (m.getSourceLabels() != null && !m.getSourceLabels().isEmpty() ? "sourceLabels"
+                            : "sourceNamespace"), "not supported by waypoints; as in Istio this match never "
+                            + "matches and is left out");
+                    continue;
+                }
                 Route.Builder r = template.clone().setMatch(match(vs, m, path + ".match[" + j + "]"));
                 if (r.getMatch().hasSafeRegex() && r.hasRoute() && !r.getRoute().getPrefixRewrite().isEmpty()) {
                     // Envoy has no prefix to swap for a regex match: as Istio, the whole
@@ -157,14 +167,6 @@ final class RouteTranslator {
             }
             b.addQueryParameters(q);
         });
-        if (m.getSourceLabels() != null && !m.getSourceLabels().isEmpty()) {
-            problems.field(Kind.VIRTUAL_SERVICE, vs, path + ".sourceLabels", "not supported by waypoints; "
-                    + "the match applies to every source");
-        }
-        if (m.getSourceNamespace() != null && !m.getSourceNamespace().isEmpty()) {
-            problems.field(Kind.VIRTUAL_SERVICE, vs, path + ".sourceNamespace", "not supported by waypoints; "
-                    + "the match applies to every source");
-        }
         if (m.getGateways() != null && !m.getGateways().isEmpty() && !m.getGateways().contains("mesh")) {
             problems.field(Kind.VIRTUAL_SERVICE, vs, path + ".gateways", "names no \"mesh\"; ignored for waypoints");
         }
@@ -236,7 +238,17 @@ final class RouteTranslator {
                 features.destinationHeaders(vs, d, path + ".route[" + k + "]", cw);
                 w.addClusters(cw);
             }
-            a.setWeightedClusters(w);
+            if (w.getClustersCount() == 1) {
+                // One destination left with weight: a plain cluster route, as Istio emits it.
+                var only = w.getClusters(0);
+                a.setCluster(only.getName());
+                route.addAllRequestHeadersToAdd(only.getRequestHeadersToAddList())
+                        .addAllRequestHeadersToRemove(only.getRequestHeadersToRemoveList())
+                        .addAllResponseHeadersToAdd(only.getResponseHeadersToAddList())
+                        .addAllResponseHeadersToRemove(only.getResponseHeadersToRemoveList());
+            } else {
+                a.setWeightedClusters(w);
+            }
         }
         Duration timeout = h.getTimeout() == null ? null : Envoy.duration(h.getTimeout());
         a.setTimeout(timeout == null ? Duration.getDefaultInstance() : timeout);

@@ -20,6 +20,8 @@
  *   <li>Rejected routing objects keep their last good version: syntactic problems in
  *       the config sources ({@link dev.ambit.istiod.l7.L7Validation} via the object
  *       validator), semantic ones (unknown subset) in the translator.</li>
+ *   <li>A match with {@code sourceLabels} or {@code sourceNamespace} never matches (as in
+ *       Istio's waypoints, which cannot know the client's labels), with a warning.</li>
  *   <li>GRPCRoute is not translated (it needs a new config kind).</li>
  * </ul>
  */

@@ -186,6 +186,42 @@ class L7TranslatorTest {
     }
 
     @Test
+    void destinationRulesForOneHostMergeOldestFirst() {
+        L7Resources r = translator.translate(Snapshots.of(Snapshots.base(), """
+                apiVersion: networking.istio.io/v1
+                kind: DestinationRule
+                metadata: {name: b-old, namespace: shop, creationTimestamp: "2024-01-01T00:00:00Z"}
+                spec:
+                  host: reviews
+                  trafficPolicy: {loadBalancer: {simple: RANDOM}}
+                  subsets: [{name: v1, labels: {version: v1}}]
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: DestinationRule
+                metadata: {name: a-new, namespace: other, creationTimestamp: "2024-02-01T00:00:00Z"}
+                spec:
+                  host: reviews.shop.svc.cluster.local
+                  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}
+                  subsets: [{name: v1, labels: {version: v2}}, {name: v3, labels: {version: v3}}]
+                """));
+        var clusters = r.forWaypoint("shop", "waypoint").get(TypeUrls.CLUSTER);
+        assertThat(((Cluster) clusters.get("outbound|9080||reviews.shop.svc.cluster.local")).getLbPolicy())
+                .isEqualTo(Cluster.LbPolicy.RANDOM);
+        assertThat(clusters).containsKeys("outbound|9080|v1|reviews.shop.svc.cluster.local",
+                "outbound|9080|v3|reviews.shop.svc.cluster.local");
+        ClusterLoadAssignment v1 = (ClusterLoadAssignment) r.forWaypoint("shop", "waypoint")
+                .get(TypeUrls.CLUSTER_LOAD_ASSIGNMENT).get("outbound|9080|v1|reviews.shop.svc.cluster.local");
+        assertThat(v1.getEndpoints(0).getLbEndpointsList()).singleElement().satisfies(e -> assertThat(
+                e.getEndpoint().getAddress().getSocketAddress().getAddress()).isEqualTo("10.244.1.11"));
+        assertThat(r.warnings()).contains(
+                "test.yaml DestinationRule other/a-new: field spec.trafficPolicy: an older DestinationRule for "
+                        + "reviews.shop.svc.cluster.local already sets the traffic policy; this one is not applied",
+                "test.yaml DestinationRule other/a-new: field spec.subsets[0]: subset \"v1\" of "
+                        + "reviews.shop.svc.cluster.local is already defined by an older DestinationRule; this one "
+                        + "is ignored");
+    }
+
+    @Test
     void translationIsRepeatableAndInternalErrorsDoNotEscape() {
         ConfigSnapshot s = Snapshots.of(Snapshots.base(), SUBSETS);
         L7Resources a = L7Translator.of(MeshConfig.defaults()).translate(s);

@@ -48,6 +48,26 @@ class L7ValidationTest {
     }
 
     @Test
+    void missingValuesThatWouldBreakTheTranslationAreRejected() {
+        List<ConfigError> errors = Snapshots.errors("""
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata: {name: holes, namespace: shop}
+                spec:
+                  hosts: [reviews]
+                  http:
+                  - headers: {request: {set: {x-a: null}}}
+                    mirror: {subset: v1}
+                    fault: {delay: {fixedDelay: null}}
+                    route: [{destination: {host: reviews}}]
+                  - directResponse: {status: 200, body: {bytes: "not base64!"}}
+                """);
+        assertThat(errors).extracting(ConfigError::field).containsExactlyInAnyOrder(
+                "spec.http[0].headers.request.set.x-a", "spec.http[0].mirror.host", "spec.http[0].fault.delay.fixedDelay",
+                "spec.http[1].directResponse.body");
+    }
+
+    @Test
     void httpRouteAndDestinationRuleChecks() {
         List<ConfigError> errors = Snapshots.errors("""
                 apiVersion: gateway.networking.k8s.io/v1
