@@ -66,21 +66,42 @@ class ProxylessGrpcTest {
     static XdsService xds;
     static XdsServer server;
     static L7Resources translated;
+    static ConfigSnapshot snapshot;
+    static Map<String, Map<String, Message>> baseGrpc;
 
     @BeforeAll
-    static void start() throws IOException {
+    static void start() throws IOException, InterruptedException {
         backends = EchoBackends.start();
         xds = XdsService.builder(MetricsRegistry.create()).debounce(Duration.ZERO, Duration.ZERO).build();
         server = XdsServer.builder(xds).address(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
                 .shutdownTimeout(Duration.ofSeconds(2)).build().start();
         System.setProperty("io.grpc.xds.bootstrapConfig", bootstrap(server.port()));
-        ConfigSnapshot snapshot = echoSnapshot(backends.port());
-        MeshConfig mesh = MeshConfig.defaults();
-        translated = L7Translator.of(mesh).translate(snapshot);
+        snapshot = echoSnapshot(backends.port());
+        translated = L7Translator.of(MeshConfig.defaults()).translate(snapshot);
+        baseGrpc = new LinkedHashMap<>();
+        merge(baseGrpc, translated.forGrpc());
+        merge(baseGrpc, HandBuiltGrpcResources.of(HANDMADE, HANDMADE_PORT, backends.port(), 80, 20));
+        publish(Map.of());
+        awaitServed(HANDMADE + ":" + HANDMADE_PORT);
+    }
+
+    /** Waits until the gRPC set being served has the Listener {@code name}. */
+    static void awaitServed(String name) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!xds.grpcSnapshot().map(s -> s.resources(dev.ambit.api.TypeUrls.LISTENER).containsKey(name))
+                .orElse(false)) {
+            assertThat(System.nanoTime() - deadline).as("listener %s served within 10 s", name).isNegative();
+            Thread.sleep(5);
+        }
+    }
+
+    /** Serves the base resources plus {@code extra} (which tests add for hosts of their own). */
+    static void publish(Map<String, Map<String, Message>> extra) {
         Map<String, Map<String, Message>> grpc = new LinkedHashMap<>();
-        merge(grpc, translated.forGrpc());
-        merge(grpc, HandBuiltGrpcResources.of(HANDMADE, HANDMADE_PORT, backends.port(), 80, 20));
-        xds.update(AmbientModel.build(snapshot, mesh), L7Resources.of(Map.of(), grpc, translated.warnings()));
+        merge(grpc, baseGrpc);
+        merge(grpc, extra);
+        xds.update(AmbientModel.build(snapshot, MeshConfig.defaults()),
+                L7Resources.of(Map.of(), grpc, translated.warnings()));
     }
 
     /** {@code grpc-echo/echo.yaml} with the backends' port, read as the folder source reads a config folder. */
@@ -167,6 +188,28 @@ class ProxylessGrpcTest {
         } finally {
             jason.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
             others.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void aModelChangeIsPushedToAnOpenChannel() throws InterruptedException {
+        String host = "moving.default.svc.cluster.local";
+        publish(HandBuiltGrpcResources.of(host, 7072, backends.port(), 100, 0));
+        awaitServed(host + ":7072");
+        ManagedChannel channel = Grpc.newChannelBuilder("xds:///" + host + ":7072",
+                InsecureChannelCredentials.create()).build();
+        try {
+            assertThat(EchoBackends.versions(channel, 20, Map.of())).containsExactly(Map.entry("v1", 20));
+            // The split flips; the open channel follows without reconnecting.
+            publish(HandBuiltGrpcResources.of(host, 7072, backends.port(), 0, 100));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (!EchoBackends.versions(channel, 1, Map.of()).containsKey("v2")) {
+                assertThat(System.nanoTime() - deadline).as("v2 answers within 10 s of the change").isNegative();
+                Thread.sleep(20);
+            }
+            assertThat(EchoBackends.versions(channel, 20, Map.of())).containsExactly(Map.entry("v2", 20));
+        } finally {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
     }
 
