@@ -118,6 +118,9 @@ public record WaypointFlags(
         requireNonNull(trustDomain, "trustDomain");
         requireNonNull(clusterId, "clusterId");
         requireNonNull(listenAddress, "listenAddress");
+        if (!listenAddress.matches("[0-9A-Fa-f:.]+")) {
+            throw new IllegalArgumentException("--listen-address: " + listenAddress + " (expected: an IP address)");
+        }
         requireNonNull(transport, "transport");
         requireNonNull(tlsProvider, "tlsProvider");
         requireNonNull(drainTimeout, "drainTimeout");

@@ -67,6 +67,9 @@ class WaypointFlagsTest {
         assertThatThrownBy(() -> WaypointFlags.parse(Map.of(), "--namespace", "shop", "--name", "w", "--pod-ip",
                 "not-an-ip"))
                 .hasMessage("--pod-ip: not-an-ip (expected: an IP address)");
+        assertThatThrownBy(() -> WaypointFlags.parse(Map.of(), "--namespace", "shop", "--name", "w", "--pod-ip",
+                "10.0.0.1", "--listen-address", "localhost"))
+                .hasMessage("--listen-address: localhost (expected: an IP address)");
     }
 
     @Test

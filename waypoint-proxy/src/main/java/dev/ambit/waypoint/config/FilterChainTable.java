@@ -25,7 +25,7 @@ import java.util.Set;
  */
 final class FilterChainTable {
 
-    static final FilterChainTable EMPTY = new FilterChainTable(Map.of(), List.of(), null);
+    static final FilterChainTable EMPTY = new FilterChainTable(Map.of(), List.of(), null, List.of());
 
     /** One filter chain's match: its ranges (none = any IP) and what to do. */
     private record Entry(List<Range> ranges, FilterChain chain) {}
@@ -35,11 +35,15 @@ final class FilterChainTable {
     private final Map<Integer, List<Entry>> byPort;
     private final List<Entry> anyPort;
     private final FilterChain defaultChain;
+    /** Every chain in the listener's order, the default last: what the admin dump lists. */
+    private final List<FilterChain> ordered;
 
-    private FilterChainTable(Map<Integer, List<Entry>> byPort, List<Entry> anyPort, FilterChain defaultChain) {
+    private FilterChainTable(Map<Integer, List<Entry>> byPort, List<Entry> anyPort, FilterChain defaultChain,
+                             List<FilterChain> ordered) {
         this.byPort = byPort;
         this.anyPort = anyPort;
         this.defaultChain = defaultChain;
+        this.ordered = ordered;
     }
 
     /**
@@ -52,6 +56,7 @@ final class FilterChainTable {
         Map<Integer, List<Entry>> byPort = new HashMap<>();
         List<Entry> anyPort = new ArrayList<>();
         Set<String> matches = new HashSet<>();
+        List<FilterChain> ordered = new ArrayList<>();
         for (int i = 0; i < listener.getFilterChainsCount(); i++) {
             io.envoyproxy.envoy.config.listener.v3.FilterChain fc = listener.getFilterChains(i);
             FilterChainMatch m = fc.getFilterChainMatch();
@@ -75,6 +80,7 @@ final class FilterChainTable {
                         + "an earlier chain (expected: each match once per listener)");
             }
             Entry e = new Entry(List.copyOf(ranges), chain(fc));
+            ordered.add(e.chain());
             if (m.hasDestinationPort()) {
                 byPort.computeIfAbsent(m.getDestinationPort().getValue(), p -> new ArrayList<>()).add(e);
             } else {
@@ -82,9 +88,12 @@ final class FilterChainTable {
             }
         }
         FilterChain defaultChain = listener.hasDefaultFilterChain() ? chain(listener.getDefaultFilterChain()) : null;
+        if (defaultChain != null) {
+            ordered.add(defaultChain);
+        }
         Map<Integer, List<Entry>> frozen = new HashMap<>();
         byPort.forEach((p, l) -> frozen.put(p, List.copyOf(l)));
-        return new FilterChainTable(Map.copyOf(frozen), List.copyOf(anyPort), defaultChain);
+        return new FilterChainTable(Map.copyOf(frozen), List.copyOf(anyPort), defaultChain, List.copyOf(ordered));
     }
 
     Optional<FilterChain> lookup(InetAddress ip, int port) {
@@ -113,15 +122,9 @@ final class FilterChainTable {
         return Optional.ofNullable(best != null ? best.chain() : defaultChain);
     }
 
-    /** Every chain, the default last (for the admin dump and tests). */
+    /** Every chain in the listener's order, the default last (for the admin dump and tests). */
     List<FilterChain> chains() {
-        List<FilterChain> all = new ArrayList<>();
-        byPort.values().forEach(l -> l.forEach(e -> all.add(e.chain())));
-        anyPort.forEach(e -> all.add(e.chain()));
-        if (defaultChain != null) {
-            all.add(defaultChain);
-        }
-        return all;
+        return ordered;
     }
 
     /** The chain's one network filter, compiled (the resource was validated: exactly one, a known type). */

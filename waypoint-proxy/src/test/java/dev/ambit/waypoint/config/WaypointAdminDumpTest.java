@@ -55,7 +55,9 @@ class WaypointAdminDumpTest {
                     .isEqualTo("type.googleapis.com/envoy.admin.v3.ListenersConfigDump");
             assertThat(dump.path("configs").get(2).path("dynamic_active_clusters").size()).isEqualTo(5);
             assertThat(dump.path("waypoint").path("version").asLong()).isEqualTo(4);
-            assertThat(dump.path("waypoint").path("filterChains").get(0).path("kind").asText()).isIn("HTTP", "TCP");
+            assertThat(dump.path("waypoint").path("filterChains").get(0).path("routeName").asText())
+                    .isEqualTo(Resources.HTTP_CHAIN);
+            assertThat(dump.path("waypoint").path("filterChains").get(1).path("kind").asText()).isEqualTo("TCP");
             assertThat(dump.path("waypoint").path("filterChains").get(2).path("cluster").asText())
                     .isEqualTo("inbound-passthrough");
             assertThat(dump.path("certificates").get(0).path("state").asText()).isEqualTo("pending");
