@@ -85,7 +85,8 @@ class WaypointTest {
     @Order(1)
     @Timeout(value = 3, unit = TimeUnit.MINUTES)
     void weightedSplitAndHeaderRouting() {
-        // 1,000 requests on curl's keep-alive connections: each is routed on its own.
+        // 1,000 requests on curl's keep-alive connections: each is routed on its own (one -o per
+        // URL: curl applies an -o to one URL only).
         Ambitctl.Result r = client("curl -sS -m 60 $(for i in $(seq 1000); do printf 'http://reviews:8080/ '; done)");
         Map<String, Long> versions = count(r.out(), l -> l.substring(0, 2));
         assertThat(versions.values().stream().mapToLong(Long::longValue).sum()).as("%s", versions).isEqualTo(1000);
@@ -133,7 +134,7 @@ class WaypointTest {
         assertThat(Double.parseDouble(f[f.length - 1])).as("answered at the 1 s timeout").isBetween(0.9, 2.5);
 
         // Abort 418 at 30 %, over 300 calls (σ ≈ 2.6 points): within ±9 points.
-        Ambitctl.Result aborted = client("curl -sS -m 60 -o /dev/null -w '%{http_code}\\n' $(for i in $(seq 300); do printf 'http://reviews:8080/aborted '; done)");
+        Ambitctl.Result aborted = client("curl -sS -m 60 -w '%{http_code}\\n' $(for i in $(seq 300); do printf -- '-o /dev/null http://reviews:8080/aborted '; done)");
         Map<String, Long> codes = count(aborted.out(), l -> l);
         assertThat(codes.getOrDefault("418", 0L)).as("%s", codes).isBetween(63L, 117L);
         // Delay 300 ms at 50 %, over 40 calls: between 10 and 30 delayed.
