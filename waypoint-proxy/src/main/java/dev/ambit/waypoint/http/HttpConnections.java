@@ -12,8 +12,6 @@ import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpServerCodec;
-import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
-import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
@@ -54,17 +52,24 @@ final class HttpConnections {
     }
 
     static void http2(Channel stream, Downstream downstream, RequestProcessor processor, int maxRequestBytes) {
-        stream.pipeline().addLast("h2c", Http2FrameCodecBuilder.forServer()
+        // Http2MultiplexCodec, not Http2FrameCodec + Http2MultiplexHandler: the handler decides
+        // "server" by the channel having no parent, and this connection is nested in an HBONE
+        // stream channel, so it would take stream 1 for an h2c upgrade's stream, make no child
+        // channel for it and fail the first request of every connection. The codec takes the
+        // side from its builder.
+        @SuppressWarnings("deprecation")
+        var codec = io.netty.handler.codec.http2.Http2MultiplexCodecBuilder.forServer(
+                        new ChannelInitializer<Http2StreamChannel>() {
+                            @Override
+                            protected void initChannel(Http2StreamChannel ch) {
+                                ch.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true),
+                                        new HttpObjectAggregator(maxRequestBytes),
+                                        new Http2Handler(downstream, processor));
+                            }
+                        })
                 .initialSettings(new Http2Settings().maxConcurrentStreams(1000).maxHeaderListSize(64 * 1024))
-                .build());
-        stream.pipeline().addLast("h2c-multiplex", new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
-            @Override
-            protected void initChannel(Http2StreamChannel ch) {
-                ch.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true),
-                        new HttpObjectAggregator(maxRequestBytes),
-                        new Http2Handler(downstream, processor));
-            }
-        }));
+                .build();
+        stream.pipeline().addLast("h2c", codec);
         // The nested connection's own flow control paces the client; its codec must read
         // freely. On the next pass: a sniffer may still be handing over its bytes.
         stream.eventLoop().execute(() -> stream.config().setAutoRead(true));
