@@ -71,7 +71,7 @@ final class RouteSources {
             if (use == null || use.getSpec() == null) {
                 continue;
             }
-            for (String host : serviceParents(use, catalog)) {
+            for (String host : serviceParents(use, catalog, problems)) {
                 routesByHost.computeIfAbsent(host, k -> new ArrayList<>()).add(use);
             }
         }
@@ -99,17 +99,23 @@ final class RouteSources {
     }
 
     /** The hostnames of the Services an HTTPRoute attaches to (GAMMA). */
-    private static Set<String> serviceParents(HTTPRoute r, ServiceCatalog catalog) {
+    private static Set<String> serviceParents(HTTPRoute r, ServiceCatalog catalog, Problems problems) {
         Set<String> out = new java.util.LinkedHashSet<>();
-        for (ParentReference p : r.getSpec().getParentRefs() == null ? List.<ParentReference>of()
-                : r.getSpec().getParentRefs()) {
-            if (!"Service".equals(p.getKind()) || !(p.getGroup() == null || p.getGroup().isEmpty()
+        List<ParentReference> parents = r.getSpec().getParentRefs() == null ? List.of() : r.getSpec().getParentRefs();
+        for (int i = 0; i < parents.size(); i++) {
+            ParentReference p = parents.get(i);
+            if (p == null || !"Service".equals(p.getKind()) || !(p.getGroup() == null || p.getGroup().isEmpty()
                     || p.getGroup().equals("core"))) {
-                continue;
+                continue; // a Gateway parent: an ingress route, not a waypoint's
             }
             String ns = p.getNamespace() == null ? r.getMetadata().getNamespace() : p.getNamespace();
-            catalog.config().get(Kind.SERVICE, ns, p.getName(), Service.class)
-                    .ifPresent(svc -> out.add(catalog.hostname(svc)));
+            var svc = catalog.config().get(Kind.SERVICE, ns, p.getName(), Service.class);
+            if (svc.isPresent()) {
+                out.add(catalog.hostname(svc.get()));
+            } else {
+                problems.field(Kind.HTTP_ROUTE, r, "spec.parentRefs[" + i + "]", "Service " + ns + "/" + p.getName()
+                        + " does not exist; the route is not attached to it");
+            }
         }
         return out;
     }

@@ -222,6 +222,30 @@ class L7TranslatorTest {
     }
 
     @Test
+    void olderHttpRouteBeatsYoungerVirtualServiceForTheSameHost() {
+        L7Resources r = translator.translate(Snapshots.of(Snapshots.base(), """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: reviews, namespace: shop, creationTimestamp: "2024-01-01T00:00:00Z"}
+                spec:
+                  parentRefs: [{kind: Service, name: reviews}]
+                  rules: [{backendRefs: [{name: ratings, port: 8080}]}]
+                ---
+                apiVersion: networking.istio.io/v1
+                kind: VirtualService
+                metadata: {name: reviews, namespace: shop, creationTimestamp: "2024-03-01T00:00:00Z"}
+                spec:
+                  hosts: [reviews]
+                  http: [{route: [{destination: {host: reviews}}]}]
+                """));
+        assertThat(routes(r, REVIEWS_RC)).extracting(rt -> rt.getRoute().getCluster())
+                .containsExactly("outbound|8080||ratings.shop.svc.cluster.local");
+        assertThat(r.warnings()).contains("test.yaml VirtualService shop/reviews: conflicts with the older HTTPRoute "
+                + "shop/reviews for host reviews.shop.svc.cluster.local (as Istio, the oldest applies); not applied "
+                + "to that host");
+    }
+
+    @Test
     void translationIsRepeatableAndInternalErrorsDoNotEscape() {
         ConfigSnapshot s = Snapshots.of(Snapshots.base(), SUBSETS);
         L7Resources a = L7Translator.of(MeshConfig.defaults()).translate(s);
