@@ -3,6 +3,7 @@ package dev.ambit.istiod.l7;
 import com.google.protobuf.Any;
 import com.google.protobuf.Duration;
 import com.google.protobuf.Struct;
+import com.google.protobuf.UInt32Value;
 import com.google.protobuf.Value;
 import dev.ambit.istiod.model.Selectors;
 import dev.ambit.istiod.model.ServiceCatalog;
@@ -170,6 +171,12 @@ final class ClusterTranslator {
                             SocketAddress.newBuilder().setAddress(ips.getFirst()).setPortValue(target))))
                     .setHealthStatus(Workloads.ready(pod) ? HealthStatus.HEALTHY : HealthStatus.UNHEALTHY)
                     .setMetadata(metadata));
+        }
+        if (grpc && locality.getLbEndpointsCount() > 0) {
+            // grpc-java's weighted_target drops a locality without a weight (gRFC A27); Istio
+            // gives each locality the number of its endpoints. The waypoint has one locality
+            // and no locality-weighted balancing, so its set leaves the field out.
+            locality.setLoadBalancingWeight(UInt32Value.of(locality.getLbEndpointsCount()));
         }
         return ClusterLoadAssignment.newBuilder().setClusterName(name).addEndpoints(locality).build();
     }

@@ -56,11 +56,15 @@ final class RouteTranslator {
         this.features = new RouteFeatures(problems);
     }
 
-    /** Istio's default retry policy: 2 retries on connection-level failures, preferring other hosts. */
+    /**
+     * Istio's default retry policy: 2 retries on connection-level failures, gRPC UNAVAILABLE and
+     * CANCELLED, and a 503 (its one retriable status code), preferring other hosts.
+     */
     static RetryPolicy defaultRetryPolicy() {
         return RetryPolicy.newBuilder()
                 .setRetryOn(DEFAULT_RETRY_ON)
                 .setNumRetries(UInt32Value.of(2))
+                .addRetriableStatusCodes(503)
                 .addRetryHostPredicate(previousHosts())
                 .setHostSelectionRetryMaxAttempts(5)
                 .build();
