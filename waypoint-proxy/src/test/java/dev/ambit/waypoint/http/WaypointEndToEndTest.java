@@ -268,7 +268,8 @@ class WaypointEndToEndTest {
 
     @Test
     void h2cWithPriorKnowledgeIsDetectedAndServed() throws Exception {
-        h2cFirstStreamIsStreamOneAndServed(HTTP_VIP);
+        h2cFirstStreamIsStreamOneAndServed(HTTP_VIP, "/h2/0", "200 backend GET /h2/0 id=true ",
+                "/h2/1", "200 backend GET /h2/1 id=true ", "/h2/2", "200 backend GET /h2/2 id=true ");
     }
 
     @Test
@@ -276,9 +277,12 @@ class WaypointEndToEndTest {
         // A chain whose codec is HTTP2: the nested connection is set up at once, no sniffing.
         String route = "inbound-vip|8081|http2|reviews.shop.svc.cluster.local";
         config.chain(H2_VIP, new FilterChain(route, FilterChain.Kind.HTTP, route, FilterChain.Codec.HTTP2, "", route));
-        config.route(Harness.routes(Harness.prefix("default", "/", HTTP_CLUSTER).build()).toBuilder()
-                .setName(route).build());
-        h2cFirstStreamIsStreamOneAndServed(H2_VIP);
+        config.route(Harness.routes(Harness.prefix("h2", "/h2", HTTP_CLUSTER).build(),
+                exact("redirect", "/old").setRedirect(io.envoyproxy.envoy.config.route.v3.RedirectAction.newBuilder()
+                        .setPathRedirect("/new")).build()).toBuilder().setName(route).build());
+        // As curl --http2-prior-knowledge: no route on the first stream → 404 (a HEADERS frame that ends the stream).
+        h2cFirstStreamIsStreamOneAndServed(H2_VIP, "/none", "404 ", "/h2/1", "200 backend GET /h2/1 id=true ",
+                "/old", "301 ");
     }
 
     /**
@@ -287,7 +291,8 @@ class WaypointEndToEndTest {
      * server's stream, not take it for an h2c upgrade's stream (as Http2MultiplexHandler does
      * when its channel's parent is no ServerChannel, and an HBONE stream's parent is none).
      */
-    private void h2cFirstStreamIsStreamOneAndServed(InetSocketAddress vip) throws Exception {
+    private void h2cFirstStreamIsStreamOneAndServed(InetSocketAddress vip, String... pathsAndAnswers)
+            throws Exception {
         Http2StreamChannel tunnel = connect(vip);
         StreamEvents events = new StreamEvents();
         Responses responses = new Responses();
@@ -302,12 +307,12 @@ class WaypointEndToEndTest {
             // Only now: the server speaks first (its SETTINGS), and what is read before a codec is lost.
             tunnel.config().setAutoRead(true);
         }).sync();
-        for (int i = 0; i < 3; i++) {
-            int id = 1 + 2 * i;
-            FullHttpRequest r = request(HttpMethod.GET, "/h2/" + i, "");
+        for (int i = 0; i < pathsAndAnswers.length; i += 2) {
+            int id = 1 + i; // 1, 3, 5...
+            FullHttpRequest r = request(HttpMethod.GET, pathsAndAnswers[i], "");
             r.headers().set("x-http2-scheme", "http").set("x-http2-stream-id", id);
             tunnel.writeAndFlush(r);
-            assertThat(responses.next()).isEqualTo("200 backend GET /h2/" + i + " id=true ");
+            assertThat(responses.next()).isEqualTo(pathsAndAnswers[i + 1]);
             assertThat(responses.headers.poll().getInt("x-http2-stream-id")).isEqualTo(id);
         }
         assertThat(events.events).as("tunnel events").isEmpty();
