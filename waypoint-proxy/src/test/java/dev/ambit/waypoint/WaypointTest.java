@@ -98,7 +98,8 @@ class WaypointTest {
         String ready = "http://127.0.0.1:" + waypoint.readinessAddress().getPort() + "/healthz/ready";
         HttpResponse<String> notYet = get(ready);
         assertThat(notYet.statusCode()).isEqualTo(503);
-        assertThat(notYet.body()).contains("xds synced").contains("certificate").contains("data path listening");
+        // The data path listens from the start (refusing connections until there is a certificate).
+        assertThat(notYet.body()).contains("xds synced").contains("certificate").doesNotContain("data path listening");
 
         RouteConfiguration good = route(RouteAction.newBuilder().setCluster("outbound|80||a.shop.svc.cluster.local"));
         for (String type : List.of(TypeUrls.ADDRESS, TypeUrls.AUTHORIZATION, TypeUrls.LISTENER, TypeUrls.CLUSTER,
@@ -127,7 +128,7 @@ class WaypointTest {
 
         HttpResponse<String> stillNot = get(ready);
         assertThat(stillNot.statusCode()).isEqualTo(503);
-        assertThat(stillNot.body()).doesNotContain("xds synced").contains("data path listening");
+        assertThat(stillNot.body()).doesNotContain("xds synced").contains("certificate");
     }
 
     private static RouteConfiguration route(RouteAction.Builder action) {

@@ -53,10 +53,11 @@ final class HttpConnections {
 
     static void http2(Channel stream, Downstream downstream, RequestProcessor processor, int maxRequestBytes) {
         // Http2MultiplexCodec, not Http2FrameCodec + Http2MultiplexHandler: the handler decides
-        // "server" by the channel having no parent, and this connection is nested in an HBONE
-        // stream channel, so it would take stream 1 for an h2c upgrade's stream, make no child
-        // channel for it and fail the first request of every connection. The codec takes the
-        // side from its builder.
+        // "server" by its channel's parent being a ServerChannel, and this connection is nested
+        // in an HBONE stream channel (whose parent is the TLS connection), so it would take a
+        // client's stream 1 for an h2c upgrade's stream, make no child channel for it and fail
+        // the first request of every connection (curl and Node start at stream 1). The codec
+        // asks its Http2Connection, which is the server's (WaypointEndToEndTest, h2c tests).
         @SuppressWarnings("deprecation")
         var codec = io.netty.handler.codec.http2.Http2MultiplexCodecBuilder.forServer(
                         new ChannelInitializer<Http2StreamChannel>() {

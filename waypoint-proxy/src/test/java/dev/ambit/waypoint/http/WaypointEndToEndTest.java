@@ -74,6 +74,7 @@ import org.junit.jupiter.api.io.TempDir;
 class WaypointEndToEndTest {
 
     static final InetSocketAddress HTTP_VIP = new InetSocketAddress(ip("10.96.0.20"), 9080);
+    static final InetSocketAddress H2_VIP = new InetSocketAddress(ip("10.96.0.20"), 8081);
     static final InetSocketAddress TCP_VIP = new InetSocketAddress(ip("10.96.0.21"), 3306);
     static final String HTTP_CLUSTER = "outbound|9080||reviews.shop.svc.cluster.local";
     static final String TCP_CLUSTER = "outbound|3306||mysql.shop.svc.cluster.local";
@@ -210,12 +211,14 @@ class WaypointEndToEndTest {
         return r;
     }
 
-    /** Collects whole responses as "status body"; releases them. */
+    /** Collects whole responses as "status body" (and their headers); releases them. */
     static final class Responses extends SimpleChannelInboundHandler<FullHttpResponse> {
         final BlockingQueue<String> seen = new LinkedBlockingQueue<>();
+        final BlockingQueue<io.netty.handler.codec.http.HttpHeaders> headers = new LinkedBlockingQueue<>();
 
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, FullHttpResponse r) {
+            headers.add(r.headers().copy());
             seen.add(r.status().code() + " " + r.content().toString(UTF_8));
         }
 
@@ -265,25 +268,55 @@ class WaypointEndToEndTest {
 
     @Test
     void h2cWithPriorKnowledgeIsDetectedAndServed() throws Exception {
-        Http2StreamChannel tunnel = connect(HTTP_VIP);
+        h2cFirstStreamIsStreamOneAndServed(HTTP_VIP, "/h2/0", "200 backend GET /h2/0 id=true ",
+                "/h2/1", "200 backend GET /h2/1 id=true ", "/h2/2", "200 backend GET /h2/2 id=true ");
+    }
+
+    @Test
+    void h2cChainServesAClientsFirstStream() throws Exception {
+        // A chain whose codec is HTTP2: the nested connection is set up at once, no sniffing.
+        String route = "inbound-vip|8081|http2|reviews.shop.svc.cluster.local";
+        config.chain(H2_VIP, new FilterChain(route, FilterChain.Kind.HTTP, route, FilterChain.Codec.HTTP2, "", route));
+        config.route(Harness.routes(Harness.prefix("h2", "/h2", HTTP_CLUSTER).build(),
+                exact("redirect", "/old").setRedirect(io.envoyproxy.envoy.config.route.v3.RedirectAction.newBuilder()
+                        .setPathRedirect("/new")).build()).toBuilder().setName(route).build());
+        // As curl --http2-prior-knowledge: no route on the first stream → 404 (a HEADERS frame that ends the stream).
+        h2cFirstStreamIsStreamOneAndServed(H2_VIP, "/none", "404 ", "/h2/1", "200 backend GET /h2/1 id=true ",
+                "/old", "301 ");
+    }
+
+    /**
+     * A client without upgrade, as Node's, opens stream 1 first (Netty's own clients start at
+     * 3, keeping 1 for an upgrade): the nested connection in the tunnel must serve it as a
+     * server's stream, not take it for an h2c upgrade's stream (as Http2MultiplexHandler does
+     * when its channel's parent is no ServerChannel, and an HBONE stream's parent is none).
+     */
+    private void h2cFirstStreamIsStreamOneAndServed(InetSocketAddress vip, String... pathsAndAnswers)
+            throws Exception {
+        Http2StreamChannel tunnel = connect(vip);
+        StreamEvents events = new StreamEvents();
+        Responses responses = new Responses();
         tunnel.eventLoop().submit(() -> {
             StreamBytes.install(tunnel);
+            var connection = new io.netty.handler.codec.http2.DefaultHttp2Connection(false);
+            tunnel.pipeline().addLast(events, new io.netty.handler.codec.http2.HttpToHttp2ConnectionHandlerBuilder()
+                    .connection(connection)
+                    .frameListener(new io.netty.handler.codec.http2.InboundHttp2ToHttpAdapterBuilder(connection)
+                            .maxContentLength(1 << 20).propagateSettings(false).build())
+                    .build(), responses);
+            // Only now: the server speaks first (its SETTINGS), and what is read before a codec is lost.
             tunnel.config().setAutoRead(true);
-            tunnel.pipeline().addLast(Http2FrameCodecBuilder.forClient().build(),
-                    new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
         }).sync();
-        Responses responses = new Responses();
-        Http2StreamChannel h2 = new Http2StreamChannelBootstrap(tunnel).handler(new ChannelInitializer<Channel>() {
-            @Override
-            protected void initChannel(Channel ch) {
-                ch.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(false), new HttpObjectAggregator(1 << 20),
-                        responses);
-            }
-        }).open().sync().getNow();
-        FullHttpRequest r = request(HttpMethod.GET, "/h2", "");
-        r.headers().set("x-http2-scheme", "http");
-        h2.writeAndFlush(r);
-        assertThat(responses.next()).isEqualTo("200 backend GET /h2 id=true ");
+        for (int i = 0; i < pathsAndAnswers.length; i += 2) {
+            int id = 1 + i; // 1, 3, 5...
+            FullHttpRequest r = request(HttpMethod.GET, pathsAndAnswers[i], "");
+            r.headers().set("x-http2-scheme", "http").set("x-http2-stream-id", id);
+            tunnel.writeAndFlush(r);
+            assertThat(responses.next()).isEqualTo(pathsAndAnswers[i + 1]);
+            assertThat(responses.headers.poll().getInt("x-http2-stream-id")).isEqualTo(id);
+        }
+        assertThat(events.events).as("tunnel events").isEmpty();
+        tunnel.close();
     }
 
     @Test
@@ -316,5 +349,158 @@ class WaypointEndToEndTest {
                 HboneRequest.of(new InetSocketAddress(ip("10.96.0.99"), 80))).await();
         assertThat(f.isSuccess()).isFalse();
         assertThat(String.valueOf(f.cause())).contains("503").contains("no filter chain for 10.96.0.99:80");
+    }
+
+    /** What a tunnel's stream saw besides bytes: the peer's RST_STREAM, its END_STREAM, its close. */
+    static final class StreamEvents extends ChannelInboundHandlerAdapter {
+        final BlockingQueue<String> events = new LinkedBlockingQueue<>();
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof io.netty.handler.codec.http2.Http2ResetFrame reset) {
+                events.add("reset " + reset.errorCode());
+            } else if (evt instanceof io.netty.channel.socket.ChannelInputShutdownEvent) {
+                events.add("end");
+            }
+            ctx.fireUserEventTriggered(evt);
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            events.add("closed");
+            ctx.fireChannelInactive();
+        }
+    }
+
+    /** An HTTP/1.1 client (as curl) on a new tunnel to {@code vip}; its events go to {@code events}. */
+    private Http2StreamChannel http1Client(InetSocketAddress vip, Responses responses, StreamEvents events)
+            throws Exception {
+        Http2StreamChannel stream = connect(vip);
+        stream.eventLoop().submit(() -> {
+            StreamBytes.install(stream);
+            stream.pipeline().addLast(events, new HttpClientCodec(), new HttpObjectAggregator(1 << 20), responses);
+            stream.config().setAutoRead(true);
+        }).sync();
+        return stream;
+    }
+
+    private void routes(io.envoyproxy.envoy.config.route.v3.Route... routes) {
+        config.route(Harness.routes(routes).toBuilder()
+                .setName("inbound-vip|9080|http|reviews.shop.svc.cluster.local").build());
+    }
+
+    private static io.envoyproxy.envoy.config.route.v3.Route.Builder exact(String name, String path) {
+        return io.envoyproxy.envoy.config.route.v3.Route.newBuilder().setName(name)
+                .setMatch(io.envoyproxy.envoy.config.route.v3.RouteMatch.newBuilder().setPath(path));
+    }
+
+    @Test
+    void http1LocalRepliesWithoutBodyReachTheClientOnAKeptAliveTunnel() throws Exception {
+        routes(exact("redirect", "/old/page").setRedirect(io.envoyproxy.envoy.config.route.v3.RedirectAction
+                        .newBuilder().setPathRedirect("/new").setResponseCode(
+                                io.envoyproxy.envoy.config.route.v3.RedirectAction.RedirectResponseCode
+                                        .MOVED_PERMANENTLY)).build(),
+                exact("direct-empty", "/empty").setDirectResponse(io.envoyproxy.envoy.config.route.v3
+                        .DirectResponseAction.newBuilder().setStatus(204)).build(),
+                exact("direct", "/direct").setDirectResponse(io.envoyproxy.envoy.config.route.v3
+                        .DirectResponseAction.newBuilder().setStatus(200).setBody(
+                                io.envoyproxy.envoy.config.core.v3.DataSource.newBuilder()
+                                        .setInlineString("direct body"))).build(),
+                Harness.prefix("default", "/app", HTTP_CLUSTER).build());
+        Responses responses = new Responses();
+        StreamEvents events = new StreamEvents();
+        Http2StreamChannel stream = http1Client(HTTP_VIP, responses, events);
+
+        stream.writeAndFlush(request(HttpMethod.GET, "/old/page", ""));
+        assertThat(responses.next()).isEqualTo("301 ");
+        assertThat(responses.headers.poll().get("location")).isEqualTo("http://reviews:9080/new");
+        // Kept alive: the same tunnel answers the next ones, nothing reset.
+        stream.writeAndFlush(request(HttpMethod.GET, "/nowhere", ""));
+        assertThat(responses.next()).isEqualTo("404 ");
+        stream.writeAndFlush(request(HttpMethod.GET, "/empty", ""));
+        assertThat(responses.next()).isEqualTo("204 ");
+        stream.writeAndFlush(request(HttpMethod.GET, "/direct", ""));
+        assertThat(responses.next()).isEqualTo("200 direct body");
+        stream.writeAndFlush(request(HttpMethod.GET, "/app/x", ""));
+        assertThat(responses.next()).isEqualTo("200 backend GET /app/x id=true ");
+        Thread.sleep(200);
+        assertThat(events.events).as("stream events").isEmpty();
+        assertThat(stream.isActive()).isTrue();
+        stream.close();
+    }
+
+    /**
+     * A node agent's outbound in small: each accepted TCP connection gets an HBONE tunnel to
+     * {@code vip} and a {@link dev.ambit.proxy.net.Relay} (RST to the client when the stream fails).
+     */
+    private Channel agent(InetSocketAddress vip, BlockingQueue<dev.ambit.proxy.net.RelayResult> ended)
+            throws Exception {
+        return new ServerBootstrap().group(loops, client.eventLoop()).channel(EpollServerSocketChannel.class)
+                .childOption(io.netty.channel.ChannelOption.AUTO_READ, false)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel tcp) {
+                        HboneClient.connect(client, HboneRequest.builder(vip).forwardedFor(ip("10.244.0.7")).build())
+                                .addListener(f -> {
+                                    if (!f.isSuccess()) {
+                                        tcp.close();
+                                        return;
+                                    }
+                                    dev.ambit.proxy.net.Relay.start((io.netty.channel.socket.DuplexChannel) tcp,
+                                            (Http2StreamChannel) f.getNow(), ended::add);
+                                });
+                    }
+                }).bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+    }
+
+    /** Reads one HTTP/1.1 response with a Content-Length from a blocking socket: head and body. */
+    private static String readResponse(java.io.InputStream in) throws java.io.IOException {
+        StringBuilder head = new StringBuilder();
+        while (!head.toString().endsWith("\r\n\r\n")) {
+            int c = in.read();
+            if (c < 0) {
+                throw new java.io.EOFException("end of stream after " + head);
+            }
+            head.append((char) c);
+        }
+        int length = 0;
+        for (String line : head.toString().split("\r\n")) {
+            if (line.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:")) {
+                length = Integer.parseInt(line.substring(15).trim());
+            }
+        }
+        return head + new String(in.readNBytes(length), UTF_8);
+    }
+
+    @Test
+    void localRepliesWithoutBodyReachAClientBehindARelayingAgent() throws Exception {
+        routes(exact("redirect", "/old/page").setRedirect(io.envoyproxy.envoy.config.route.v3.RedirectAction
+                        .newBuilder().setPathRedirect("/new").setResponseCode(
+                                io.envoyproxy.envoy.config.route.v3.RedirectAction.RedirectResponseCode
+                                        .MOVED_PERMANENTLY)).build(),
+                Harness.prefix("default", "/app", HTTP_CLUSTER).build());
+        BlockingQueue<dev.ambit.proxy.net.RelayResult> ended = new LinkedBlockingQueue<>();
+        Channel agent = agent(HTTP_VIP, ended);
+        try (java.net.Socket curl = new java.net.Socket()) {
+            curl.connect(agent.localAddress(), 5000);
+            curl.setSoTimeout(5000);
+            var out = curl.getOutputStream();
+            var in = curl.getInputStream();
+            String get = "GET %s HTTP/1.1\r\nHost: reviews:9080\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n";
+            out.write(get.formatted("/old/page").getBytes(UTF_8));
+            out.flush();
+            String first = readResponse(in);
+            assertThat(first).startsWith("HTTP/1.1 301 Moved Permanently\r\n")
+                    .contains("location: http://reviews:9080/new\r\n").contains("content-length: 0\r\n");
+            out.write(get.formatted("/nowhere").getBytes(UTF_8));
+            out.flush();
+            assertThat(readResponse(in)).startsWith("HTTP/1.1 404 Not Found\r\n");
+            out.write(get.formatted("/app/y").getBytes(UTF_8));
+            out.flush();
+            assertThat(readResponse(in)).startsWith("HTTP/1.1 200 OK\r\n").endsWith("backend GET /app/y id=true ");
+            assertThat(ended).as("relays ended while the client keeps its connection").isEmpty();
+        } finally {
+            agent.close().sync();
+        }
     }
 }
