@@ -6,6 +6,7 @@
 #                capabilities and mounts the DaemonSet gives it (BPF, PERFMON, NET_ADMIN,
 #                SYS_ADMIN; bpffs, the cgroup v2 root read-only, read-only root file system);
 #                --prepare-node privileged, mounting a bpffs on an empty folder
+#   waypoint     --version, runs as 1337
 #   ambitctl     --help
 # and prints each image's size and number of layers. Needs root and podman (make images-test
 # installs it with runc: crun refuses hybrid cgroup hierarchies).
@@ -37,7 +38,7 @@ check() { # check WHAT COMMAND...: runs it, counts the outcome
   if "$@"; then echo "PASS $what"; passed=$((passed + 1)); else echo "FAIL $what"; failed=$((failed + 1)); fi
 }
 
-for c in istiod-lite node-agent ambitctl; do
+for c in istiod-lite node-agent waypoint ambitctl; do
   podman load -q -i "$archives/$c.tar" >/dev/null
 done
 
@@ -82,6 +83,9 @@ agent_prepare() {
   return "$ok"
 }
 check "node-agent --prepare-node mounts bpffs (privileged init container)" agent_prepare
+waypoint_version() { "${run[@]}" "localhost/ambit/waypoint:$tag" --version | tee /dev/stderr | grep -qx "waypoint-proxy $tag"; }
+check "waypoint --version" waypoint_version
+check "waypoint runs as 1337" test "$(podman image inspect "localhost/ambit/waypoint:$tag" --format '{{.Config.User}}')" = "1337:1337"
 ambitctl_help() { "${run[@]}" "localhost/ambit/ambitctl:$tag" --help | grep -q 'Usage: ambitctl'; }
 check "ambitctl --help" ambitctl_help
 no_shell() { ! "${run[@]}" --entrypoint /bin/sh "localhost/ambit/istiod-lite:$tag" -c true >/dev/null 2>&1; }
@@ -89,7 +93,7 @@ check "no shell in the images" no_shell
 
 echo
 printf '%-14s %10s %12s %7s\n' image "size MiB" "archive MiB" layers
-for c in istiod-lite node-agent ambitctl; do
+for c in istiod-lite node-agent waypoint ambitctl; do
   size="$(podman image inspect "localhost/ambit/$c:$tag" --format '{{.Size}}')"
   layers="$(podman image inspect "localhost/ambit/$c:$tag" --format '{{len .RootFS.Layers}}')"
   archive="$(stat -c %s "$archives/$c.tar")"
