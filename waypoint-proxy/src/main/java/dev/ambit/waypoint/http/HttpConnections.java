@@ -7,14 +7,20 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http2.Http2ConnectionAdapter;
+import io.netty.handler.codec.http2.Http2ConnectionHandler;
+import io.netty.handler.codec.http2.Http2GoAwayFrame;
 import io.netty.handler.codec.http2.Http2Settings;
+import io.netty.handler.codec.http2.Http2Stream;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
+import io.netty.util.ReferenceCountUtil;
 import java.util.List;
 
 /**
@@ -71,9 +77,51 @@ final class HttpConnections {
                 .initialSettings(new Http2Settings().maxConcurrentStreams(1000).maxHeaderListSize(64 * 1024))
                 .build();
         stream.pipeline().addLast("h2c", codec);
+        stream.pipeline().addLast("h2c-goaway", new GoAwayClose(codec));
         // The nested connection's own flow control paces the client; its codec must read
         // freely. On the next pass: a sniffer may still be handing over its bytes.
         stream.eventLoop().execute(() -> stream.config().setAutoRead(true));
+    }
+
+    /**
+     * Closes the nested connection once the client sent GOAWAY (RFC 9113 6.8: it is done with
+     * it) and its last stream ended, as Envoy does: some clients (Node's {@code
+     * session.close()}) wait for the server to close.
+     */
+    private static final class GoAwayClose extends ChannelInboundHandlerAdapter {
+        private final Http2ConnectionHandler codec;
+        private boolean goAway;
+
+        GoAwayClose(Http2ConnectionHandler codec) {
+            this.codec = codec;
+        }
+
+        @Override
+        public void handlerAdded(ChannelHandlerContext ctx) {
+            codec.connection().addListener(new Http2ConnectionAdapter() {
+                @Override
+                public void onStreamClosed(Http2Stream stream) {
+                    closeIfDone(ctx);
+                }
+            });
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof Http2GoAwayFrame) {
+                ReferenceCountUtil.release(msg);
+                goAway = true;
+                closeIfDone(ctx);
+                return;
+            }
+            ctx.fireChannelRead(msg);
+        }
+
+        private void closeIfDone(ChannelHandlerContext ctx) {
+            if (goAway && codec.connection().numActiveStreams() == 0) {
+                ctx.channel().close();
+            }
+        }
     }
 
     /** Envoy's codec AUTO: HTTP/2 when the connection starts with its preface. */

@@ -152,4 +152,20 @@ class Http2DownstreamTest {
         assertThat(r.events).containsExactly("HEADERS 200 grpc-status=12 END");
         assertThat(h.metrics.scrape()).contains("response_flags=\"NR\"").contains("grpc_response_status=\"12\"");
     }
+
+    @Test
+    void aClientsGoAwayClosesTheConnectionOnceItsStreamsEnded() {
+        // Node's session.close() sends GOAWAY and waits for the server to close, as Envoy does.
+        CompletableFuture<UpstreamResponse> slow = new CompletableFuture<>();
+        h.upstreams.then(r -> slow);
+        Recorder open = call("/a", "1");
+        client.writeAndFlush(new io.netty.handler.codec.http2.DefaultHttp2GoAwayFrame(
+                io.netty.handler.codec.http2.Http2Error.NO_ERROR));
+        pump();
+        assertThat(server.isOpen()).as("a stream is still open").isTrue();
+        slow.complete(grpcAnswer("done", "0").join());
+        pump();
+        assertThat(open.events).contains("DATA done");
+        assertThat(server.isOpen()).as("closed after the last stream").isFalse();
+    }
 }
