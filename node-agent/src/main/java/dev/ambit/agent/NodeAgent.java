@@ -18,6 +18,7 @@ import dev.ambit.common.config.Limits;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.admin.AdminServer;
 import dev.ambit.proxy.admin.ProxyLogging;
+import dev.ambit.proxy.admin.ProxyProcess;
 import dev.ambit.proxy.admin.Readiness;
 import dev.ambit.proxy.admin.StatsServer;
 import dev.ambit.proxy.health.EndpointHealth;
@@ -35,16 +36,13 @@ import io.grpc.ManagedChannel;
 import io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.NettyChannelBuilder;
 import io.netty.channel.EventLoopGroup;
-import io.netty.util.ResourceLeakDetector;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
@@ -74,10 +72,8 @@ public final class NodeAgent implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(NodeAgent.class);
 
     private final NodeAgentConfig config;
-    private final List<AutoCloseable> closeables = new ArrayList<>(); // closed in reverse order
+    private final ProxyProcess process = new ProxyProcess(); // what close() closes, in reverse order
     private final AtomicBoolean draining = new AtomicBoolean();
-    private final AtomicBoolean closed = new AtomicBoolean();
-    private final CountDownLatch terminated = new CountDownLatch(1);
     private final MetricsRegistry metrics = MetricsRegistry.create();
     private EbpfRedirector redirector;
     private ProxyState state;
@@ -112,13 +108,13 @@ public final class NodeAgent implements AutoCloseable {
 
     private void startAll() {
         redirector = EbpfRedirector.open(RedirectConfig.builder().bpffsRoot(config.bpffsRoot()).build());
-        closeables.add(redirector);
+        process.add(redirector);
         log.info("capture: {} programs under {} ({})", redirector.reopened() ? "re-opened" : "loaded",
                 config.bpffsRoot(), redirector.version());
 
         TrustBundle bundle = TrustBundle.fromPem(config.trustDomain(), read(config.rootCert(), "root certificate"));
         ManagedChannel channel = controlPlaneChannel();
-        closeables.add(() -> {
+        process.add(() -> {
             channel.shutdownNow();
             channel.awaitTermination(5, TimeUnit.SECONDS);
         });
@@ -130,12 +126,12 @@ public final class NodeAgent implements AutoCloseable {
                 .bearerToken(this::token)
                 .metrics(metrics)
                 .build();
-        closeables.add(xds);
+        process.add(xds);
 
         certificates = CertificateManager.builder(CaClient.builder(channel, config.token()).trustBundle(bundle).build())
                 .metrics(metrics)
                 .build();
-        closeables.add(certificates);
+        process.add(certificates);
         TlsContexts tls = TlsContexts.builder(bundle).provider(config.tlsProvider()).build();
         log.info("TLS: {}", tls.provider());
 
@@ -146,9 +142,9 @@ public final class NodeAgent implements AutoCloseable {
         }
         EventLoopGroup group = transport.newEventLoopGroup(config.workerThreads(), "ambit-worker");
         log.info("data path: {} with {} event loops", transport, config.workerThreads());
-        closeables.add(() -> group.shutdownGracefully(0, 2, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS));
+        process.add(() -> group.shutdownGracefully(0, 2, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS));
         pool = HbonePool.builder(tls).metrics(metrics).build();
-        closeables.add(pool);
+        process.add(pool);
         EndpointHealth endpointHealth = EndpointHealth.builder().metrics(metrics).build();
         // Pods that left the mesh's view: their pooled connections go now, not after the idle
         // timeout, and their endpoints' health is forgotten.
@@ -167,11 +163,11 @@ public final class NodeAgent implements AutoCloseable {
                 .drainDeadline(config.drainTimeout())
                 .connectionWait(config.connectionWait())
                 .build();
-        closeables.add(inpod);
+        process.add(inpod);
         inpod.start();
         // Pods reported here are captured before their containers start, xDS or not.
         CniServer cni = CniServer.start(config.cniSocket(), CniServer.Pods.of(inpod));
-        closeables.add(cni);
+        process.add(cni);
         xds.start();
 
         Readiness readiness = Readiness.builder()
@@ -182,12 +178,12 @@ public final class NodeAgent implements AutoCloseable {
                 .statsAddress(new InetSocketAddress(config.statsPort()))
                 .readinessAddress(new InetSocketAddress(config.readinessPort()))
                 .start();
-        closeables.add(stats);
+        process.add(stats);
         InetSocketAddress a = config.adminAddress();
         admin = AgentAdmin.builder(state, xds, certificates, endpointHealth, inpod::enrolled)
                 .address(new InetSocketAddress(a.getHostString(), a.getPort()))
                 .start();
-        closeables.add(admin);
+        process.add(admin);
         log.info("node agent for node {} started: admin {}, stats {}, readiness {}, control plane {}", config.node(),
                 admin.localAddress(), stats.statsAddress(), stats.readinessAddress(), config.istiod());
     }
@@ -198,7 +194,7 @@ public final class NodeAgent implements AutoCloseable {
         }
         // In-cluster config (service account) or kubeconfig: fabric8's usual discovery.
         KubernetesClient client = new KubernetesClientBuilder().build();
-        closeables.add(client);
+        process.add(client);
         return KubernetesSandboxes.builder(client, config.node()).cgroupRoot(config.cgroupRoot()).build();
     }
 
@@ -287,46 +283,18 @@ public final class NodeAgent implements AutoCloseable {
 
     /** Blocks until {@link #close()} has finished. */
     public void awaitTermination() {
-        try {
-            terminated.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        process.awaitTermination();
     }
 
     /** Closes everything at once, without draining. Capture stays attached. */
     @Override
     public void close() {
-        if (!closed.compareAndSet(false, true)) {
-            return;
-        }
         draining.set(true);
-        for (int i = closeables.size() - 1; i >= 0; i--) {
-            try {
-                closeables.get(i).close();
-            } catch (Exception e) {
-                log.warn("closing {}: {}", closeables.get(i), e.toString());
-            }
-        }
-        terminated.countDown();
-    }
-
-    /**
-     * Netty's default leak detection (SIMPLE) records a stack trace for one buffer in 128:
-     * on the agent's data path, where every relayed chunk is a buffer, that was 6-8% of
-     * the event loop's CPU (L4 bench profile). Off in the agent unless
-     * {@code -Dio.netty.leakDetection.level} (or the older {@code leakDetectionLevel}) asks
-     * for a level, as the tests do (paranoid).
-     */
-    static void leakDetectionOffUnlessAsked() {
-        if (System.getProperty("io.netty.leakDetection.level") == null
-                && System.getProperty("io.netty.leakDetectionLevel") == null) {
-            ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.DISABLED);
-        }
+        process.close();
     }
 
     public static void main(String[] args) {
-        leakDetectionOffUnlessAsked();
+        ProxyProcess.leakDetectionOffUnlessAsked();
         if (List.of(args).contains("--help") || List.of(args).contains("-h")) {
             System.out.print(NodeAgentConfig.USAGE);
             System.out.print(KernelCheck.USAGE);

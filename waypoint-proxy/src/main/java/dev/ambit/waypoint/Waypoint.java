@@ -11,6 +11,7 @@ import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.admin.AdminServer;
 import dev.ambit.proxy.admin.ConfigDumpSections;
 import dev.ambit.proxy.admin.ProxyLogging;
+import dev.ambit.proxy.admin.ProxyProcess;
 import dev.ambit.proxy.admin.Readiness;
 import dev.ambit.proxy.admin.StatsServer;
 import dev.ambit.proxy.identity.CaClient;
@@ -30,7 +31,6 @@ import io.grpc.ManagedChannel;
 import io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.NettyChannelBuilder;
 import io.netty.channel.EventLoopGroup;
-import io.netty.util.ResourceLeakDetector;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -40,11 +40,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
@@ -81,10 +79,8 @@ public final class Waypoint implements AutoCloseable {
     public static final String GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
 
     private final WaypointFlags flags;
-    private final List<AutoCloseable> closeables = new ArrayList<>(); // closed in reverse order
+    private final ProxyProcess process = new ProxyProcess(); // what close() closes, in reverse order
     private final AtomicBoolean draining = new AtomicBoolean();
-    private final AtomicBoolean closed = new AtomicBoolean();
-    private final CountDownLatch terminated = new CountDownLatch(1);
     private final MetricsRegistry metrics = MetricsRegistry.create();
     private final WaypointConfigStore config;
     private final ProxyState state = ProxyState.create();
@@ -132,13 +128,13 @@ public final class Waypoint implements AutoCloseable {
                 .bearerToken(this::token)
                 .metrics(metrics)
                 .build();
-        closeables.add(xds);
+        process.add(xds);
 
         SpiffeId identity = flags.identity();
         certificates = CertificateManager.builder(CaClient.builder(caChannel, flags.tokenFile()).trustBundle(bundle).build())
                 .metrics(metrics)
                 .build();
-        closeables.add(certificates);
+        process.add(certificates);
         // Tracked from now on: renewed at half life, retried with backoff while the CA is away.
         certificates.fetch(identity).whenComplete((c, e) -> {
             if (e != null) {
@@ -157,16 +153,16 @@ public final class Waypoint implements AutoCloseable {
                     + transport.unavailabilityCause() + " (use --transport epoll)", transport.unavailabilityCause());
         }
         EventLoopGroup workers = transport.newEventLoopGroup(flags.workerThreads(), "ambit-worker");
-        closeables.add(() -> workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS));
+        process.add(() -> workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).await(5, TimeUnit.SECONDS));
         pool = HbonePool.builder(tls).metrics(metrics).build();
-        closeables.add(pool);
+        process.add(pool);
         // Endpoints that left the mesh's view: their pooled connections go now, not after the idle timeout.
         state.addListener(() -> pool.retainDestinations(uid -> state.workload(uid) != null));
         xds.start();
 
         dataPath = requireNonNull(startDataPath(new DataPath.Context(flags, config, state, certificates, identity, tls,
                 transport, workers, SocketFactory.host("waypoint", transport), pool, metrics)), "startDataPath");
-        closeables.add(dataPath);
+        process.add(dataPath);
 
         Readiness readiness = Readiness.builder()
                 .xdsSynced(xds)
@@ -179,11 +175,11 @@ public final class Waypoint implements AutoCloseable {
                 .statsAddress(new InetSocketAddress(listen, flags.statsPort()))
                 .readinessAddress(new InetSocketAddress(listen, flags.readyPort()))
                 .start();
-        closeables.add(stats);
+        process.add(stats);
         admin = WaypointAdmin.builder(config, state, certificates, () -> ConfigDumpSections.XdsStatus.of(xds))
                 .address(new InetSocketAddress(InetAddress.getLoopbackAddress(), flags.adminPort()))
                 .start();
-        closeables.add(admin);
+        process.add(admin);
         log.info("waypoint {}/{} ({}) started as {}: admin {}, stats {}, readiness {}, xDS {}{}", flags.namespace(),
                 flags.name(), flags.podName(), identity.uri(), admin.localAddress(), stats.statsAddress(),
                 stats.readinessAddress(), flags.xdsAddress(), flags.plaintext() ? " (plaintext)" : "");
@@ -279,7 +275,7 @@ public final class Waypoint implements AutoCloseable {
             }
         }
         ManagedChannel channel = b.build();
-        closeables.add(() -> {
+        process.add(() -> {
             channel.shutdownNow();
             channel.awaitTermination(5, TimeUnit.SECONDS);
         });
@@ -358,28 +354,14 @@ public final class Waypoint implements AutoCloseable {
 
     /** Blocks until {@link #close()} has finished. */
     public void awaitTermination() {
-        try {
-            terminated.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        process.awaitTermination();
     }
 
     /** Closes everything at once, without draining. */
     @Override
     public void close() {
-        if (!closed.compareAndSet(false, true)) {
-            return;
-        }
         draining.set(true);
-        for (int i = closeables.size() - 1; i >= 0; i--) {
-            try {
-                closeables.get(i).close();
-            } catch (Exception e) {
-                log.warn("closing {}: {}", closeables.get(i), e.toString());
-            }
-        }
-        terminated.countDown();
+        process.close();
     }
 
     /** The waypoint's version from its jar's Maven metadata, or {@code "dev"} when run from classes. */
@@ -398,11 +380,7 @@ public final class Waypoint implements AutoCloseable {
     }
 
     public static void main(String[] args) {
-        // As the agent: Netty's sampled leak records cost the data path; tests ask for a level.
-        if (System.getProperty("io.netty.leakDetection.level") == null
-                && System.getProperty("io.netty.leakDetectionLevel") == null) {
-            ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.DISABLED);
-        }
+        ProxyProcess.leakDetectionOffUnlessAsked();
         if (List.of(args).contains("--help") || List.of(args).contains("-h")) {
             System.out.print(WaypointFlags.USAGE);
             return;

@@ -1,4 +1,4 @@
-package dev.ambit.agent;
+package dev.ambit.proxy.admin;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -33,7 +33,7 @@ class LeakDetectionDefaultTest {
         System.clearProperty("io.netty.leakDetection.level");
         System.clearProperty("io.netty.leakDetectionLevel");
         ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.SIMPLE); // Netty's own default
-        NodeAgent.leakDetectionOffUnlessAsked();
+        ProxyProcess.leakDetectionOffUnlessAsked();
         assertThat(ResourceLeakDetector.getLevel()).isEqualTo(ResourceLeakDetector.Level.DISABLED);
     }
 
@@ -41,13 +41,13 @@ class LeakDetectionDefaultTest {
     void anExplicitLevelIsKept() {
         System.setProperty("io.netty.leakDetection.level", "paranoid");
         ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.PARANOID);
-        NodeAgent.leakDetectionOffUnlessAsked();
+        ProxyProcess.leakDetectionOffUnlessAsked();
         assertThat(ResourceLeakDetector.getLevel()).isEqualTo(ResourceLeakDetector.Level.PARANOID);
 
         System.clearProperty("io.netty.leakDetection.level");
         System.setProperty("io.netty.leakDetectionLevel", "advanced");
         ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.ADVANCED);
-        NodeAgent.leakDetectionOffUnlessAsked();
+        ProxyProcess.leakDetectionOffUnlessAsked();
         assertThat(ResourceLeakDetector.getLevel()).isEqualTo(ResourceLeakDetector.Level.ADVANCED);
     }
 
