@@ -2,6 +2,8 @@ package dev.ambit.waypoint.config;
 
 import static java.util.Objects.requireNonNull;
 
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
+
 /**
  * One compiled filter chain of the waypoint's Listener: what to do with a tunnel whose
  * {@code :authority} matched it.
@@ -12,8 +14,12 @@ import static java.util.Objects.requireNonNull;
  * @param codec the downstream codec the HttpConnectionManager asks for (HTTP only)
  * @param cluster the TcpProxy's cluster (TCP only, else empty)
  * @param statPrefix the filter's stat_prefix
+ * @param hcm the chain's HttpConnectionManager as sent (its {@code http_filters} in order, their
+ *        typed configs, limits and path normalization), for the HTTP filters that read their
+ *        per-chain config from it; the default instance for a TCP chain
  */
-public record FilterChain(String name, Kind kind, String routeName, Codec codec, String cluster, String statPrefix) {
+public record FilterChain(String name, Kind kind, String routeName, Codec codec, String cluster, String statPrefix,
+                          HttpConnectionManager hcm) {
 
     public enum Kind { HTTP, TCP }
 
@@ -27,5 +33,11 @@ public record FilterChain(String name, Kind kind, String routeName, Codec codec,
         requireNonNull(codec, "codec");
         requireNonNull(cluster, "cluster");
         requireNonNull(statPrefix, "statPrefix");
+        requireNonNull(hcm, "hcm");
+    }
+
+    /** A chain without HttpConnectionManager settings (TCP chains, tests). */
+    public FilterChain(String name, Kind kind, String routeName, Codec codec, String cluster, String statPrefix) {
+        this(name, kind, routeName, codec, cluster, statPrefix, HttpConnectionManager.getDefaultInstance());
     }
 }

@@ -139,7 +139,7 @@ final class FilterChainTable {
                     default -> FilterChain.Codec.AUTO;
                 };
                 return new FilterChain(fc.getName(), FilterChain.Kind.HTTP, h.getRds().getRouteConfigName(), codec, "",
-                        h.getStatPrefix());
+                        h.getStatPrefix(), h);
             }
             TcpProxy t = f.getTypedConfig().unpack(TcpProxy.class);
             return new FilterChain(fc.getName(), FilterChain.Kind.TCP, "", FilterChain.Codec.AUTO, t.getCluster(),

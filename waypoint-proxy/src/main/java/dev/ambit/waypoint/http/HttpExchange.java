@@ -11,6 +11,8 @@ import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
 import java.time.Instant;
 import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Set;
 import java.util.StringJoiner;
 
@@ -41,6 +43,7 @@ public final class HttpExchange {
     private long upstreamServiceNanos = -1;
     private int attempts;
     private boolean released;
+    private final Map<String, Map<String, Object>> metadata = new HashMap<>();
 
     /**
      * @param request the whole request; the exchange owns it (see {@link #release})
@@ -184,6 +187,22 @@ public final class HttpExchange {
 
     void attempted() {
         attempts++;
+    }
+
+    /**
+     * Envoy's dynamic metadata of this request: per filter namespace (e.g. {@code istio_authn},
+     * {@code envoy.filters.http.jwt_authn}) a map of keys to values (String, Number, Boolean,
+     * List or Map, as a protobuf {@code Struct} would hold them). Filters earlier in the chain
+     * write here; later ones (RBAC's metadata matchers, the access log) read it. Confined to
+     * the event loop, like the rest of the exchange.
+     */
+    public Map<String, Map<String, Object>> metadata() {
+        return metadata;
+    }
+
+    /** The namespace {@code filter} of {@link #metadata()}, created empty on first use. */
+    public Map<String, Object> metadata(String filter) {
+        return metadata.computeIfAbsent(requireNonNull(filter, "filter"), f -> new HashMap<>());
     }
 
     /** Releases the request once; later calls do nothing. */

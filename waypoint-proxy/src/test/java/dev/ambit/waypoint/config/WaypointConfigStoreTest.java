@@ -63,8 +63,9 @@ class WaypointConfigStoreTest {
         assertThat(c.cluster("unknown")).isEmpty();
 
         FilterChain http = c.filterChain(ip("10.96.0.10"), 9080).orElseThrow();
-        assertThat(http).isEqualTo(new FilterChain(HTTP_CHAIN, FilterChain.Kind.HTTP, HTTP_CHAIN, FilterChain.Codec.AUTO,
-                "", HTTP_CHAIN));
+        assertThat(http).usingRecursiveComparison().ignoringFields("hcm").isEqualTo(new FilterChain(HTTP_CHAIN,
+                FilterChain.Kind.HTTP, HTTP_CHAIN, FilterChain.Codec.AUTO, "", HTTP_CHAIN));
+        assertThat(http.hcm().getRds().getRouteConfigName()).as("the HttpConnectionManager as sent").isEqualTo(HTTP_CHAIN);
         assertThat(c.filterChain(ip("fd00::10"), 9080)).contains(http);
         assertThat(c.filterChain(ip("10.96.0.20"), 5432).orElseThrow()).isEqualTo(new FilterChain(TCP_CHAIN,
                 FilterChain.Kind.TCP, "", FilterChain.Codec.AUTO, DB_CLUSTER, TCP_CHAIN));
