@@ -79,7 +79,8 @@ public final class FieldTable {
      * wrapped number, a Struct of metadata whose keys {@link ResourceValidator} checks): not walked.
      */
     static final Set<String> LEAVES = Set.of("google.protobuf.Duration", "google.protobuf.UInt32Value",
-            "google.protobuf.BoolValue", "google.protobuf.Struct");
+            "google.protobuf.BoolValue", "google.protobuf.Struct",
+            "google.protobuf.UInt64Value"); // lb: ring_hash_lb_config sizes, maglev table_size
 
     /** {@code <message full name>.<field>} → the enum values honoured; enums not listed take any known value. */
     static final Map<String, Set<String>> ENUM_VALUES = new LinkedHashMap<>();
@@ -173,7 +174,15 @@ public final class FieldTable {
         fields(StringMatcher.getDescriptor(), "exact", "prefix", "suffix", "safe_regex");
         fields(RegexMatcher.getDescriptor(), "regex");
         fields(RouteAction.getDescriptor(), "cluster", "weighted_clusters", "timeout", "retry_policy",
-                "request_mirror_policies", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal");
+                "request_mirror_policies", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "hash_policy");
+        // lb: Istio's consistentHash keys (http.HashPolicies); filter_state and regex_rewrite are not implemented.
+        fields(RouteAction.HashPolicy.getDescriptor(), "header", "cookie", "connection_properties", "query_parameter",
+                "terminal");
+        fields(RouteAction.HashPolicy.Header.getDescriptor(), "header_name");
+        fields(RouteAction.HashPolicy.Cookie.getDescriptor(), "name", "ttl", "path", "attributes");
+        fields(RouteAction.HashPolicy.CookieAttribute.getDescriptor(), "name", "value");
+        fields(RouteAction.HashPolicy.ConnectionProperties.getDescriptor(), "source_ip");
+        fields(RouteAction.HashPolicy.QueryParameter.getDescriptor(), "name");
         fields(WeightedCluster.getDescriptor(), "clusters");
         fields(WeightedCluster.ClusterWeight.getDescriptor(), "name", "weight");
         fields(RetryPolicy.getDescriptor(), "retry_on", "num_retries", "per_try_timeout", "retriable_status_codes",
@@ -197,10 +206,21 @@ public final class FieldTable {
 
         // ---------------------------------------------------------------- Cluster (CDS)
         fields(Cluster.getDescriptor(), "name", "type", "eds_cluster_config", "connect_timeout", "lb_policy",
-                "typed_extension_protocol_options");
+                "typed_extension_protocol_options",
+                "round_robin_lb_config", "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config"); // lb
         enumValues(Cluster.getDescriptor(), "type", "EDS", "ORIGINAL_DST");
-        // Both balance per request over healthy endpoints; how is issue 15's EndpointPicker.
-        enumValues(Cluster.getDescriptor(), "lb_policy", "ROUND_ROBIN", "LEAST_REQUEST", "CLUSTER_PROVIDED");
+        // lb: every policy the upstream.EndpointPicker implements, per request over healthy endpoints.
+        enumValues(Cluster.getDescriptor(), "lb_policy", "ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV",
+                "CLUSTER_PROVIDED");
+        fields(Cluster.RoundRobinLbConfig.getDescriptor(), "slow_start_config");
+        fields(Cluster.LeastRequestLbConfig.getDescriptor(), "choice_count", "slow_start_config");
+        // runtime_key: there is no runtime here, so default_value always applies (Envoy without an override).
+        fields(Cluster.SlowStartConfig.getDescriptor(), "slow_start_window", "aggression", "min_weight_percent");
+        fields(io.envoyproxy.envoy.config.core.v3.RuntimeDouble.getDescriptor(), "default_value", "runtime_key");
+        fields(io.envoyproxy.envoy.type.v3.Percent.getDescriptor(), "value");
+        fields(Cluster.RingHashLbConfig.getDescriptor(), "minimum_ring_size", "maximum_ring_size", "hash_function");
+        enumValues(Cluster.RingHashLbConfig.getDescriptor(), "hash_function", "XX_HASH");
+        fields(Cluster.MaglevLbConfig.getDescriptor(), "table_size");
         fields(Cluster.EdsClusterConfig.getDescriptor(), "eds_config", "service_name");
         fields(HttpProtocolOptions.getDescriptor(), "explicit_http_config", "use_downstream_protocol_config");
         fields(HttpProtocolOptions.ExplicitHttpConfig.getDescriptor(), "http_protocol_options", "http2_protocol_options");
@@ -212,7 +232,7 @@ public final class FieldTable {
         // ---------------------------------------------------------------- ClusterLoadAssignment (EDS)
         fields(ClusterLoadAssignment.getDescriptor(), "cluster_name", "endpoints");
         fields(LocalityLbEndpoints.getDescriptor(), "lb_endpoints");
-        fields(LbEndpoint.getDescriptor(), "endpoint", "health_status", "metadata");
+        fields(LbEndpoint.getDescriptor(), "endpoint", "health_status", "metadata", "load_balancing_weight"); // lb: weight
         enumValues(LbEndpoint.getDescriptor(), "health_status", "UNKNOWN", "HEALTHY", "UNHEALTHY");
         fields(Endpoint.getDescriptor(), "address");
         fields(Metadata.getDescriptor(), "filter_metadata");

@@ -31,7 +31,9 @@ import java.util.concurrent.TimeUnit;
  * {@code 503}, {@code NC}) with the route's rewrites and header mutations, its
  * {@code timeout} (unset: Envoy's 15 s; {@code 0}: none; over it {@code 504 upstream request
  * timeout}, {@code UT}), its retry policy (the route's, else the virtual host's;
- * {@link RetryState}), mirrors ({@link Mirror}) and Envoy's replies to upstream failures.
+ * {@link RetryState}), its hash policy ({@link HashPolicies}: the hash for RING_HASH / MAGLEV
+ * clusters, and a generated cookie's {@code Set-Cookie}), mirrors ({@link Mirror}) and
+ * Envoy's replies to upstream failures.
  */
 final class Router implements HttpFilter {
 
@@ -176,6 +178,7 @@ final class Router implements HttpFilter {
         private long deadlineNanos; // 0: none
         private ScheduledFuture<?> timer;
         private boolean done;
+        private HashPolicies.Result hash = HashPolicies.Result.NONE; // lb: route's hash_policy
 
         Forward(HttpExchange exchange, RouteTable.Selection sel, RouteAction action) {
             this.exchange = exchange;
@@ -192,6 +195,7 @@ final class Router implements HttpFilter {
                 return done(sel, failureReply(ResponseFlag.NC));
             }
             exchange.upstreamCluster(cluster);
+            hash = HashPolicies.compute(action, exchange); // lb: on the request as received, before rewrites
             prepareRequest(sel, action, exchange.request());
             RetryPolicy rp = action.hasRetryPolicy() ? action.getRetryPolicy()
                     : sel.host().proto().hasRetryPolicy() ? sel.host().proto().getRetryPolicy() : null;
@@ -225,7 +229,7 @@ final class Router implements HttpFilter {
             long sent = System.nanoTime();
             CompletionStage<UpstreamResponse> stage;
             try {
-                stage = upstreams.send(new UpstreamRequest(cluster, copy, retry.excludedHosts(), timeout));
+                stage = upstreams.send(new UpstreamRequest(cluster, copy, retry.excludedHosts(), timeout, hash.hash()));
             } catch (RuntimeException e) {
                 stage = CompletableFuture.failedFuture(e);
             }
@@ -253,6 +257,8 @@ final class Router implements HttpFilter {
                         exchange.addFlag(ResponseFlag.URX);
                     }
                 }
+                // lb: a generated hash cookie goes with the upstream's response (Envoy: not on local replies)
+                hash.setCookies().forEach(c -> response.response().headers().add(HttpHeaderNames.SET_COOKIE, c));
                 finish(response.response());
                 return;
             }

@@ -15,14 +15,15 @@ import java.time.Duration;
  *
  * @param name the cluster name
  * @param protocol which HTTP protocol requests use upstream
- * @param lbPolicy ROUND_ROBIN or LEAST_REQUEST (anything else is treated as ROUND_ROBIN; the
- *        config helper NACKs policies the waypoint does not implement)
+ * @param lbPolicy ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH or MAGLEV (anything else is treated
+ *        as ROUND_ROBIN; the config helper NACKs policies the waypoint does not implement)
  * @param connectTimeout Envoy's {@code connect_timeout} (5 s when unset, Envoy's default)
  * @param panicThreshold {@code common_lb_config.healthy_panic_threshold} in percent (50 when unset)
  * @param originalDestination true for {@code type: ORIGINAL_DST} ({@code inbound-passthrough})
+ * @param lb the load-balancing settings ({@code lb.policy() == lbPolicy})
  */
 public record ClusterInfo(String name, Protocol protocol, Cluster.LbPolicy lbPolicy, Duration connectTimeout,
-                          double panicThreshold, boolean originalDestination) {
+                          double panicThreshold, boolean originalDestination, LbSettings lb) {
 
     /** The typed_extension_protocol_options key of the HTTP upstream options. */
     public static final String HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -48,6 +49,17 @@ public record ClusterInfo(String name, Protocol protocol, Cluster.LbPolicy lbPol
         requireNonNull(protocol, "protocol");
         requireNonNull(lbPolicy, "lbPolicy");
         requireNonNull(connectTimeout, "connectTimeout");
+        requireNonNull(lb, "lb");
+        if (lb.policy() != lbPolicy) {
+            throw new IllegalArgumentException("lb: " + lb.policy() + " (expected: the cluster's " + lbPolicy + ")");
+        }
+    }
+
+    /** A cluster with Envoy's default settings of {@code lbPolicy}. */
+    public ClusterInfo(String name, Protocol protocol, Cluster.LbPolicy lbPolicy, Duration connectTimeout,
+                       double panicThreshold, boolean originalDestination) {
+        this(name, protocol, lbPolicy, connectTimeout, panicThreshold, originalDestination,
+                LbSettings.defaults(lbPolicy));
     }
 
     /** Reads {@code cluster}; options it cannot unpack count as absent (the config helper validated them). */
@@ -80,8 +92,7 @@ public record ClusterInfo(String name, Protocol protocol, Cluster.LbPolicy lbPol
             panic = Math.max(0, Math.min(100, cluster.getCommonLbConfig().getHealthyPanicThreshold().getValue()));
         }
         boolean originalDst = cluster.hasType() && cluster.getType() == Cluster.DiscoveryType.ORIGINAL_DST;
-        Cluster.LbPolicy lb = cluster.getLbPolicy() == Cluster.LbPolicy.LEAST_REQUEST
-                ? Cluster.LbPolicy.LEAST_REQUEST : Cluster.LbPolicy.ROUND_ROBIN;
-        return new ClusterInfo(cluster.getName(), protocol, lb, connectTimeout, panic, originalDst);
+        LbSettings lb = LbSettings.of(cluster);
+        return new ClusterInfo(cluster.getName(), protocol, lb.policy(), connectTimeout, panic, originalDst, lb);
     }
 }

@@ -115,7 +115,7 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
                 throw new UpstreamException(ResponseFlag.UH, null, "cluster " + name
                         + " is ORIGINAL_DST: it carries byte tunnels (open), not requests", false, null);
             }
-            endpoint = picker.pick(entry.info, entry.endpoints, request.excludedHosts()).endpoint();
+            endpoint = picker.pick(entry.info, entry.endpoints, request.excludedHosts(), request.hash()).endpoint(); // lb: hash
         } catch (UpstreamException e) {
             ReferenceCountUtil.release(request.request());
             metrics.request(name, e.flag());

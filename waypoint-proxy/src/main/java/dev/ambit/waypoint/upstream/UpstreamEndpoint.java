@@ -19,8 +19,10 @@ import java.net.InetSocketAddress;
  * @param address the endpoint's socket address ({@code podIP:targetPort})
  * @param hbone true when traffic to it goes through an HBONE tunnel to {@code podIP:15008}
  * @param health the health status from EDS
+ * @param weight EDS {@code load_balancing_weight} (1 when unset); used by the policies for which
+ *        Envoy uses it (round robin, least request, ring hash, Maglev)
  */
-public record UpstreamEndpoint(InetSocketAddress address, boolean hbone, HealthStatus health) {
+public record UpstreamEndpoint(InetSocketAddress address, boolean hbone, HealthStatus health, int weight) {
 
     /** The metadata filter Istio uses to choose an endpoint's transport socket. */
     public static final String TRANSPORT_SOCKET_MATCH = "envoy.transport_socket_match";
@@ -28,6 +30,14 @@ public record UpstreamEndpoint(InetSocketAddress address, boolean hbone, HealthS
     public UpstreamEndpoint {
         requireNonNull(address, "address");
         requireNonNull(health, "health");
+        if (weight < 1) {
+            throw new IllegalArgumentException("weight: " + weight + " (expected: >= 1)");
+        }
+    }
+
+    /** An endpoint of weight 1 (EDS without {@code load_balancing_weight}). */
+    public UpstreamEndpoint(InetSocketAddress address, boolean hbone, HealthStatus health) {
+        this(address, hbone, health, 1);
     }
 
     /**
@@ -54,7 +64,8 @@ public record UpstreamEndpoint(InetSocketAddress address, boolean hbone, HealthS
         if (ip == null || port <= 0 || port > 65535) {
             return null;
         }
-        return new UpstreamEndpoint(new InetSocketAddress(ip, port), tunnelsOverHbone(lb), lb.getHealthStatus());
+        int weight = lb.hasLoadBalancingWeight() ? Math.max(1, lb.getLoadBalancingWeight().getValue()) : 1;
+        return new UpstreamEndpoint(new InetSocketAddress(ip, port), tunnelsOverHbone(lb), lb.getHealthStatus(), weight);
     }
 
     /** {@code metadata.filter_metadata["envoy.transport_socket_match"]["tunnel"] == "http"}. */
