@@ -117,9 +117,12 @@ final class ClusterTranslator {
                 .setName(name)
                 .setType(Cluster.DiscoveryType.EDS)
                 .setEdsClusterConfig(Cluster.EdsClusterConfig.newBuilder().setEdsConfig(ADS).setServiceName(name))
-                .setConnectTimeout(Duration.newBuilder().setSeconds(10))
-                .setLbPolicy(grpc ? Cluster.LbPolicy.ROUND_ROBIN
-                        : rules.lbPolicy(parsed.host(), parsed.port(), parsed.subset()));
+                .setConnectTimeout(Duration.newBuilder().setSeconds(10));
+        if (grpc) {
+            c.setLbPolicy(Cluster.LbPolicy.ROUND_ROBIN);
+        } else {
+            LoadBalancers.apply(c, rules.loadBalancer(parsed.host(), parsed.port(), parsed.subset())); // lb
+        }
         ServiceCatalog.Protocol protocol = ServiceCatalog.protocol(port);
         if (protocol.isHttp2()) {
             c.putTypedExtensionProtocolOptions(HTTP_PROTOCOL_OPTIONS, Any.pack(HttpProtocolOptions.newBuilder()

@@ -2,10 +2,7 @@ package dev.ambit.istiod.l7;
 
 import dev.ambit.istiod.config.ConfigSnapshot;
 import dev.ambit.istiod.config.Kind;
-import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.fabric8.istio.api.api.networking.v1alpha3.LoadBalancerSettings;
-import io.fabric8.istio.api.api.networking.v1alpha3.LoadBalancerSettingsSimple;
-import io.fabric8.istio.api.api.networking.v1alpha3.LoadBalancerSettingsSimpleLB;
 import io.fabric8.istio.api.api.networking.v1alpha3.Subset;
 import io.fabric8.istio.api.api.networking.v1alpha3.TrafficPolicy;
 import io.fabric8.istio.api.api.networking.v1alpha3.TrafficPolicyPortTrafficPolicy;
@@ -19,12 +16,12 @@ import java.util.Map;
 
 /**
  * The DestinationRules by host, as the L7 translation applies them: subsets (by labels) and
- * {@code trafficPolicy.loadBalancer.simple}, per port and per subset.
+ * {@code trafficPolicy.loadBalancer}, per port and per subset ({@link LoadBalancers}).
  *
  * <p>Several rules for one host: as Istio merges them, the oldest rule (creation time, then
  * namespace/name) comes first; subsets of later rules are added when their name is new
  * (a repeated name is reported and ignored) and the traffic policy is the first one set.
- * Settings that belong to the next issue (connectionPool, outlierDetection, consistentHash)
+ * Settings that belong to the next issue (connectionPool, outlierDetection)
  * and others not translated are reported as warnings, never silently dropped.
  */
 final class DestinationRules {
@@ -79,52 +76,52 @@ final class DestinationRules {
     }
 
     /**
-     * The load balancing policy of {@code host:port} (subset may be empty): the subset's
-     * port-level, the subset's, the rule's port-level, the rule's setting, else Istio's
-     * default LEAST_REQUEST.
+     * The load balancer of {@code host:port} (subset may be empty), merged as Istio's
+     * {@code MergeSubsetTrafficPolicy}: the rule's port-level settings for the port replace
+     * the rule's (not inherited: an unset loadBalancer there means the default); the subset's
+     * loadBalancer, when set, replaces that; the subset's port-level settings for the port
+     * replace it whatever they set. Null: Istio's default (LEAST_REQUEST).
      */
-    Cluster.LbPolicy lbPolicy(String host, int port, String subset) {
+    LoadBalancerSettings loadBalancer(String host, int port, String subset) {
         HostPolicy hp = byHost.get(host);
         if (hp == null) {
-            return Cluster.LbPolicy.LEAST_REQUEST;
-        }
-        Subset s = subset.isEmpty() ? null : hp.subsets.get(subset);
-        LoadBalancerSettingsSimpleLB lb = null;
-        if (s != null) {
-            lb = simple(s.getTrafficPolicy(), port);
-        }
-        if (lb == null) {
-            lb = simple(hp.policy, port);
-        }
-        if (lb == null) {
-            return Cluster.LbPolicy.LEAST_REQUEST;
-        }
-        return switch (lb) {
-            case ROUND_ROBIN -> Cluster.LbPolicy.ROUND_ROBIN;
-            case RANDOM -> Cluster.LbPolicy.RANDOM;
-            default -> Cluster.LbPolicy.LEAST_REQUEST; // LEAST_REQUEST, LEAST_CONN, UNSPECIFIED
-        };
-    }
-
-    private static LoadBalancerSettingsSimpleLB simple(TrafficPolicy tp, int port) {
-        if (tp == null) {
             return null;
         }
+        LoadBalancerSettings lb = hp.policy == null ? null : portLevel(hp.policy, port, hp.policy.getLoadBalancer());
+        Subset s = subset.isEmpty() ? null : hp.subsets.get(subset);
+        TrafficPolicy sp = s == null ? null : s.getTrafficPolicy();
+        if (sp != null) {
+            TrafficPolicyPortTrafficPolicy p = portSettings(sp, port);
+            if (p != null) {
+                lb = p.getLoadBalancer();
+            } else if (sp.getLoadBalancer() != null) {
+                lb = sp.getLoadBalancer();
+            }
+        }
+        return lb;
+    }
+
+    private static LoadBalancerSettings portLevel(TrafficPolicy tp, int port, LoadBalancerSettings otherwise) {
+        TrafficPolicyPortTrafficPolicy p = portSettings(tp, port);
+        return p != null ? p.getLoadBalancer() : otherwise;
+    }
+
+    private static TrafficPolicyPortTrafficPolicy portSettings(TrafficPolicy tp, int port) {
         if (tp.getPortLevelSettings() != null) {
             for (TrafficPolicyPortTrafficPolicy p : tp.getPortLevelSettings()) {
-                if (p.getPort() != null && p.getPort().getNumber() != null && p.getPort().getNumber() == port) {
-                    var lb = simple(p.getLoadBalancer());
-                    if (lb != null) {
-                        return lb;
-                    }
+                if (p != null && p.getPort() != null && p.getPort().getNumber() != null
+                        && p.getPort().getNumber() == port) {
+                    return p;
                 }
             }
         }
-        return simple(tp.getLoadBalancer());
+        return null;
     }
 
-    private static LoadBalancerSettingsSimpleLB simple(LoadBalancerSettings lb) {
-        return lb != null && lb.getLbPolicy() instanceof LoadBalancerSettingsSimple s ? s.getSimple() : null;
+    /** The effective load balancer of an {@code outbound|P|SUBSET|HOST} cluster name (null: default or not one). */
+    LoadBalancerSettings loadBalancer(String clusterName) {
+        return ClusterTranslator.ClusterName.parse(clusterName)
+                .map(n -> loadBalancer(n.host(), n.port(), n.subset())).orElse(null);
     }
 
     private static void warnUntranslated(DestinationRule dr, Problems problems) {
@@ -192,26 +189,6 @@ final class DestinationRules {
 
     private static void loadBalancer(DestinationRule dr, String path, LoadBalancerSettings lb, Problems problems,
                                      String next) {
-        if (lb == null) {
-            return;
-        }
-        if (lb.getLbPolicy() != null && !(lb.getLbPolicy() instanceof LoadBalancerSettingsSimple)) {
-            problems.field(Kind.DESTINATION_RULE, dr, path + ".consistentHash", next);
-        }
-        if (lb.getLbPolicy() instanceof LoadBalancerSettingsSimple s && s.getSimple() != null) {
-            switch (s.getSimple()) {
-                case PASSTHROUGH -> problems.field(Kind.DESTINATION_RULE, dr, path + ".simple",
-                        "PASSTHROUGH is not supported; LEAST_REQUEST is used");
-                case LEAST_CONN -> problems.field(Kind.DESTINATION_RULE, dr, path + ".simple",
-                        "LEAST_CONN is deprecated; applied as LEAST_REQUEST");
-                default -> { }
-            }
-        }
-        if (lb.getLocalityLbSetting() != null) {
-            problems.field(Kind.DESTINATION_RULE, dr, path + ".localityLbSetting", next);
-        }
-        if (lb.getWarmup() != null || lb.getWarmupDurationSecs() != null) {
-            problems.field(Kind.DESTINATION_RULE, dr, path + ".warmup", next);
-        }
+        LoadBalancers.warn(dr, path, lb, problems); // lb: issue 15 translates loadBalancer (LoadBalancers)
     }
 }

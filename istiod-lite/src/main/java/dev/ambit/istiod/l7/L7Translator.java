@@ -205,6 +205,9 @@ public final class L7Translator {
                 routes = List.of(Route.newBuilder().setName("default")
                         .setMatch(RouteMatch.newBuilder().setPrefix("/")).setRoute(action).build());
             }
+            if (!grpc) {
+                routes = LoadBalancers.withHashPolicies(routes, rules::loadBalancer); // lb: consistentHash → hash_policy
+            }
             return RouteConfiguration.newBuilder().setName(name)
                     .addVirtualHosts(VirtualHost.newBuilder().setName(vhostName).addAllDomains(domains)
                             .addAllRoutes(routes))

@@ -50,10 +50,11 @@ class ResourceValidatorTest {
         RouteConfiguration rc = Resources.route();
         RouteConfiguration.Builder b = rc.toBuilder();
         b.getVirtualHostsBuilder(0).getRoutesBuilder(2).setRoute(RouteAction.newBuilder()
-                .setCluster(CLUSTER).addHashPolicy(RouteAction.HashPolicy.newBuilder().setHeader(
-                        RouteAction.HashPolicy.Header.newBuilder().setHeaderName("x-user"))));
+                .setCluster(CLUSTER).addHashPolicy(RouteAction.HashPolicy.newBuilder().setFilterState(
+                        RouteAction.HashPolicy.FilterState.newBuilder().setKey("x-user"))));
         assertThat(ResourceValidator.validate(HTTP_CHAIN, b.build())).containsExactly("RouteConfiguration "
-                + HTTP_CHAIN + ": virtual_hosts[0].routes[2].route.hash_policy: not supported by this waypoint");
+                + HTTP_CHAIN + ": virtual_hosts[0].routes[2].route.hash_policy[0].filter_state: not supported by this "
+                + "waypoint");
     }
 
     @Test
@@ -173,10 +174,10 @@ class ResourceValidatorTest {
     void clustersAndEndpointsHoldOnlyWhatTheWaypointDoes() {
         Cluster outlier = Resources.edsCluster(CLUSTER, false).toBuilder()
                 .setOutlierDetection(OutlierDetection.getDefaultInstance())
-                .setLbPolicy(Cluster.LbPolicy.RING_HASH).build();
+                .setLbPolicy(Cluster.LbPolicy.LOAD_BALANCING_POLICY_CONFIG).build();
         assertThat(ResourceValidator.validate(CLUSTER, outlier)).containsExactlyInAnyOrder(
-                "Cluster " + CLUSTER + ": lb_policy: RING_HASH not supported by this waypoint (expected one of "
-                        + "[CLUSTER_PROVIDED, LEAST_REQUEST, ROUND_ROBIN])",
+                "Cluster " + CLUSTER + ": lb_policy: LOAD_BALANCING_POLICY_CONFIG not supported by this waypoint "
+                        + "(expected one of [CLUSTER_PROVIDED, LEAST_REQUEST, MAGLEV, RANDOM, RING_HASH, ROUND_ROBIN])",
                 "Cluster " + CLUSTER + ": outlier_detection: not supported by this waypoint");
         Cluster unknownEnum = Resources.passthrough().toBuilder().setLbPolicyValue(42).build();
         assertThat(ResourceValidator.validate("inbound-passthrough", unknownEnum)).contains(
@@ -218,7 +219,8 @@ class ResourceValidatorTest {
                 "HttpConnectionManager", "TcpProxy", "HTTPFault", "Cors", "Router", "CorsPolicy", "HttpProtocolOptions",
                 "PreviousHostsPredicate");
         assertThat(FieldTable.honours(Route.getDescriptor(), "typed_per_filter_config")).isTrue();
-        assertThat(FieldTable.honours(RouteAction.getDescriptor(), "hash_policy")).isFalse();
+        assertThat(FieldTable.honours(RouteAction.getDescriptor(), "hash_policy")).isTrue();
+        assertThat(FieldTable.honours(RouteAction.HashPolicy.getDescriptor(), "filter_state")).isFalse();
     }
 
     @Test
