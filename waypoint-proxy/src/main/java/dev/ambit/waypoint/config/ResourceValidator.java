@@ -478,8 +478,9 @@ public final class ResourceValidator {
             case HEADER -> notEmpty(h.getHeader().getHeaderName(), join(path, "header"), "header_name");
             case COOKIE -> notEmpty(h.getCookie().getName(), join(path, "cookie"), "name");
             case QUERY_PARAMETER -> notEmpty(h.getQueryParameter().getName(), join(path, "query_parameter"), "name");
-            case CONNECTION_PROPERTIES -> { }
-            default -> problem(path, "no policy (expected: header, cookie, connection_properties or query_parameter)");
+            case POLICYSPECIFIER_NOT_SET -> problem(path, "no policy (expected: header, cookie, "
+                    + "connection_properties or query_parameter)");
+            default -> { } // connection_properties; the others are named by the field table
         }
     }
 
