@@ -48,7 +48,18 @@ public final class ObjectDecoder {
             // models' additionalProperties, as the API server would keep them.
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
             .configure(DeserializationFeature.ACCEPT_SINGLE_VALUE_AS_ARRAY, false)
-            .registerModule(new SimpleModule("ambit-strict-enums").setDeserializerModifier(new StrictEnums()));
+            .registerModule(new SimpleModule("ambit-strict-enums").setDeserializerModifier(new StrictEnums()))
+            .addMixIn(io.fabric8.istio.api.api.networking.v1alpha3.LoadBalancerSettingsConsistentHashLBRingHash.class,
+                    PlainRingHash.class); // lb (issue 15)
+
+    /**
+     * fabric8 gives DestinationRule's {@code consistentHash.ringHash} message the class of its
+     * oneof wrapper, which inherits the hash-algorithm interface's type deduction, so
+     * {@code ringHash: {minimumRingSize: 1024}} failed ("2 candidates match"). Read as a plain
+     * object, the size lands in the inner object's additionalProperties ({@code l7.LoadBalancers}).
+     */
+    @com.fasterxml.jackson.annotation.JsonTypeInfo(use = com.fasterxml.jackson.annotation.JsonTypeInfo.Id.NONE)
+    private abstract static class PlainRingHash {}
 
     /**
      * fabric8's Istio enums map unknown strings to {@code null} through their
