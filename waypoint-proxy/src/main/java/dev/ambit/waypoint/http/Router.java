@@ -195,7 +195,13 @@ final class Router implements HttpFilter {
                 return done(sel, failureReply(ResponseFlag.NC));
             }
             exchange.upstreamCluster(cluster);
-            hash = HashPolicies.compute(action, exchange); // lb: on the request as received, before rewrites
+            // lb: as Envoy, only a hashing balancer asks for the hash (and so generates a cookie);
+            // on the request as received, before rewrites.
+            var lbPolicy = exchange.config().cluster(cluster).get().getLbPolicy();
+            if (lbPolicy == io.envoyproxy.envoy.config.cluster.v3.Cluster.LbPolicy.RING_HASH
+                    || lbPolicy == io.envoyproxy.envoy.config.cluster.v3.Cluster.LbPolicy.MAGLEV) {
+                hash = HashPolicies.compute(action, exchange);
+            }
             prepareRequest(sel, action, exchange.request());
             RetryPolicy rp = action.hasRetryPolicy() ? action.getRetryPolicy()
                     : sel.host().proto().hasRetryPolicy() ? sel.host().proto().getRetryPolicy() : null;

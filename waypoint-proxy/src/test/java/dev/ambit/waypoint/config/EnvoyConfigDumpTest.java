@@ -44,7 +44,7 @@ class EnvoyConfigDumpTest {
                 Resources.CLUSTER_V2, Resources.assignment(Resources.CLUSTER_V2, "10.244.2.6"),
                 Resources.DB_CLUSTER, Resources.assignment(Resources.DB_CLUSTER, "10.244.1.9")));
         apply(store, TypeUrls.CLUSTER, Map.of(Resources.DB_CLUSTER, Resources.tcpCluster(Resources.DB_CLUSTER)
-                .toBuilder().setLbPolicy(Cluster.LbPolicy.RANDOM).build()));
+                .toBuilder().setLbPolicy(Cluster.LbPolicy.LOAD_BALANCING_POLICY_CONFIG).build())); // lb: RANDOM is honoured now
     }
 
     @Test
@@ -76,7 +76,7 @@ class EnvoyConfigDumpTest {
         assertThat(db.getClientStatus()).isEqualTo(ClientResourceStatus.NACKED);
         assertThat(db.getCluster().unpack(Cluster.class)).as("the one in force").isEqualTo(
                 Resources.tcpCluster(Resources.DB_CLUSTER));
-        assertThat(db.getErrorState().getDetails()).contains("lb_policy: RANDOM not supported by this waypoint");
+        assertThat(db.getErrorState().getDetails()).contains("lb_policy: LOAD_BALANCING_POLICY_CONFIG not supported by this waypoint");
         EndpointsConfigDump endpoints = dump.getConfigs(3).unpack(EndpointsConfigDump.class);
         assertThat(endpoints.getDynamicEndpointConfigsList()).hasSize(4);
     }

@@ -158,7 +158,8 @@ class WaypointConfigStoreTest {
     @Test
     void aBadResourceOfOneTypeLeavesTheOthers() {
         apply(TypeUrls.CLUSTER, Map.of(CLUSTER, Resources.edsCluster(CLUSTER, false)));
-        Cluster bad = Resources.tcpCluster("x").toBuilder().setLbPolicy(Cluster.LbPolicy.MAGLEV).build();
+        Cluster bad = Resources.tcpCluster("x").toBuilder()
+                .setLbPolicy(Cluster.LbPolicy.LOAD_BALANCING_POLICY_CONFIG).build(); // lb: MAGLEV is honoured now
         assertThat(apply(TypeUrls.CLUSTER, Map.of("x", bad))).hasSize(1);
         assertThat(apply(TypeUrls.LISTENER, Map.of("waypoint", Resources.listener()))).isEmpty();
         assertThat(store.current().cluster(CLUSTER)).isPresent();

@@ -242,6 +242,17 @@ class HashPolicyEndToEndTest {
         } finally {
             none.response().release();
         }
+        // A cluster that does not hash never asks for the hash: no cookie either (Envoy).
+        configure(Cluster.LbPolicy.ROUND_ROBIN, RouteAction.HashPolicy.newBuilder().setCookie(RouteAction.HashPolicy
+                .Cookie.newBuilder().setName("session").setTtl(com.google.protobuf.Duration.newBuilder().setSeconds(60)))
+                .build());
+        Harness.Result rr = run(Harness.get("/"), CLIENT);
+        try {
+            assertThat(rr.status()).isEqualTo(200);
+            assertThat(rr.header("set-cookie")).isNull();
+        } finally {
+            rr.response().release();
+        }
     }
 
     @ParameterizedTest
