@@ -111,12 +111,12 @@ class WaypointTest {
         assertThat(waypoint.config().current().route("r")).contains(good);
 
         RouteConfiguration bad = route(RouteAction.newBuilder().setCluster("c")
-                .addHashPolicy(RouteAction.HashPolicy.newBuilder().setConnectionProperties(
-                        RouteAction.HashPolicy.ConnectionProperties.newBuilder().setSourceIp(true))));
+                .addHashPolicy(RouteAction.HashPolicy.newBuilder().setFilterState( // lb: other hash keys are honoured
+                        RouteAction.HashPolicy.FilterState.newBuilder().setKey("k"))));
         ads.send(response(TypeUrls.ROUTE_CONFIGURATION, "r2", "r", bad));
         DeltaDiscoveryRequest nack = ads.nextWithNonce("r2");
-        assertThat(nack.getErrorDetail().getMessage()).isEqualTo(
-                "RouteConfiguration r: virtual_hosts[0].routes[0].route.hash_policy: not supported by this waypoint");
+        assertThat(nack.getErrorDetail().getMessage()).isEqualTo("RouteConfiguration r: virtual_hosts[0].routes[0]"
+                + ".route.hash_policy[0].filter_state: not supported by this waypoint");
         assertThat(waypoint.config().current().route("r")).as("last good config").contains(good);
 
         HttpResponse<String> dump = get("http://127.0.0.1:" + waypoint.adminAddress().getPort() + "/config_dump");
