@@ -312,9 +312,9 @@ public final class ResourceValidator {
             }
             case Cluster c -> cluster(c, path);
             case Cluster.EdsClusterConfig e -> require(e.hasEdsConfig(), path, "eds_config");
-            case Cluster.RingHashLbConfig r -> ringHash(r, path); // lb
-            case Cluster.MaglevLbConfig ml -> maglev(ml, path); // lb
-            case RouteAction.HashPolicy h -> hashPolicy(h, path); // lb
+            case Cluster.RingHashLbConfig r -> LbValidation.ringHash(r, path, this::problem); // lb
+            case Cluster.MaglevLbConfig ml -> LbValidation.maglev(ml, path, this::problem); // lb
+            case RouteAction.HashPolicy h -> LbValidation.hashPolicy(h, path, this::problem); // lb
             case HttpProtocolOptions o -> {
                 if (o.getUpstreamProtocolOptionsCase()
                         == HttpProtocolOptions.UpstreamProtocolOptionsCase.UPSTREAMPROTOCOLOPTIONS_NOT_SET) {
@@ -447,40 +447,6 @@ public final class ResourceValidator {
         }
         if (c.hasConnectTimeout() && c.getConnectTimeout().getSeconds() == 0 && c.getConnectTimeout().getNanos() == 0) {
             problem(join(path, "connect_timeout"), "0s (expected: positive)");
-        }
-    }
-
-    // lb: Envoy's constraints on the load-balancing configs and hash policies.
-    private void ringHash(Cluster.RingHashLbConfig r, String path) {
-        long min = r.hasMinimumRingSize() ? r.getMinimumRingSize().getValue() : 1024;
-        long max = r.hasMaximumRingSize() ? r.getMaximumRingSize().getValue() : 8L * 1024 * 1024;
-        if (min > 8L * 1024 * 1024 || min < 0) {
-            problem(join(path, "minimum_ring_size"), Long.toUnsignedString(min) + " (expected: at most 8388608)");
-        }
-        if (max > 8L * 1024 * 1024 || max < 0) {
-            problem(join(path, "maximum_ring_size"), Long.toUnsignedString(max) + " (expected: at most 8388608)");
-        } else if (min > max) {
-            problem(join(path, "minimum_ring_size"), min + " is above maximum_ring_size " + max);
-        }
-    }
-
-    private void maglev(Cluster.MaglevLbConfig m, String path) {
-        if (m.hasTableSize()) {
-            long size = m.getTableSize().getValue();
-            if (size < 2 || size > 5_000_011 || !java.math.BigInteger.valueOf(size).isProbablePrime(30)) {
-                problem(join(path, "table_size"), Long.toUnsignedString(size) + " (expected: a prime up to 5000011)");
-            }
-        }
-    }
-
-    private void hashPolicy(RouteAction.HashPolicy h, String path) {
-        switch (h.getPolicySpecifierCase()) {
-            case HEADER -> notEmpty(h.getHeader().getHeaderName(), join(path, "header"), "header_name");
-            case COOKIE -> notEmpty(h.getCookie().getName(), join(path, "cookie"), "name");
-            case QUERY_PARAMETER -> notEmpty(h.getQueryParameter().getName(), join(path, "query_parameter"), "name");
-            case POLICYSPECIFIER_NOT_SET -> problem(path, "no policy (expected: header, cookie, "
-                    + "connection_properties or query_parameter)");
-            default -> { } // connection_properties; the others are named by the field table
         }
     }
 
