@@ -1,0 +1,176 @@
+package dev.ambit.istiod.l7;
+
+import static java.util.Objects.requireNonNull;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Istio's istiod-side JWKS resolution (pilot's JwksResolver, {@code PILOT_JWT_ENABLE_REMOTE_JWKS=istiod}):
+ * the control plane fetches a RequestAuthentication's {@code jwksUri} (or, without one, the
+ * issuer's OpenID discovery document's {@code jwks_uri}) and the waypoint gets the keys inline as
+ * {@code local_jwks}, so waypoints need no route to the identity provider.
+ *
+ * <p>Bounded: each fetch is limited by the rule's timeout (default 5 s, Istio's) and
+ * {@link #MAX_BODY_BYTES}; at most {@link #MAX_ENTRIES} URIs are cached (the least recently used
+ * go first). A fetched set is reused for {@link #refreshAfter} (Istio: 20 min); a failure is
+ * remembered for {@link #retryAfter} so that a dead provider does not stall every translation,
+ * and answered with {@link #FAIL_CLOSED_JWKS}: a JWKS whose only key has no private half
+ * anywhere, so every token fails verification (Istio does the same), and a warning. A body
+ * that is not a JWKS (JSON object with a {@code keys} array) counts as a failure. Thread-safe.
+ */
+public final class JwksFetcher {
+
+    private static final Logger log = LoggerFactory.getLogger(JwksFetcher.class);
+
+    /** A public RSA key whose private key was discarded when it was generated: no token can verify. */
+    public static final String FAIL_CLOSED_JWKS = "{\"keys\":[{\"kty\":\"RSA\",\"e\":\"AQAB\",\"n\":\""
+            + "oh5OO9h-F2rzeJkVIgKYkcXfHYE66C93BD6kN2Z93RDKT_etgK9wdFXYwi-RZJIgblLDuK8YzX5TPfvE5WUzFqQ4QLKysk92NFine6r"
+            + "OYEhO5ISRYMwGV9W4v_M73gPWm6s6ee6Lx6wLyfeQM21l09XdhOGmHleV9qTBb4K7XOJdJVWhDtQe-bnzxv_CwQBMkZmP6NQV9l7RZMr"
+            + "nC5E_MfEpVxoC_-PaeuoxAQX59_ehWyio1RH050W_C1BxN9XRRUbE2TfpOt7VOS65XF85jyzipaVu-AnAetZhqP-nNG30jqDW0_aHsOF"
+            + "amF9Vu1Ws-4r4nOXFGOyjLu_EmNhczw\"}]}";
+
+    /** Istio's default fetch timeout ({@code JWTRule.timeout} unset). */
+    public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(5);
+    static final int MAX_BODY_BYTES = 1 << 20;
+    static final int MAX_ENTRIES = 256;
+
+    /** What a fetch gave: the JWKS to inline, and the problem when it is the fail-closed one. */
+    public record Result(String jwks, String problem) {
+        public boolean failed() {
+            return problem != null;
+        }
+    }
+
+    private record Cached(Result result, Instant at) {}
+
+    private final HttpClient client;
+    private final Clock clock;
+    private final Duration refreshAfter;
+    private final Duration retryAfter;
+    private final ObjectMapper json = new ObjectMapper();
+    private final Map<String, Cached> cache = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Cached> eldest) {
+            return size() > MAX_ENTRIES;
+        }
+    };
+
+    private JwksFetcher(HttpClient client, Clock clock, Duration refreshAfter, Duration retryAfter) {
+        this.client = client;
+        this.clock = clock;
+        this.refreshAfter = refreshAfter;
+        this.retryAfter = retryAfter;
+    }
+
+    /** Istio's defaults: refetch after 20 minutes, retry a failure after one minute. */
+    public static JwksFetcher create() {
+        return create(Clock.systemUTC(), Duration.ofMinutes(20), Duration.ofMinutes(1));
+    }
+
+    public static JwksFetcher create(Clock clock, Duration refreshAfter, Duration retryAfter) {
+        requireNonNull(clock, "clock");
+        requireNonNull(refreshAfter, "refreshAfter");
+        requireNonNull(retryAfter, "retryAfter");
+        HttpClient client = HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NORMAL)
+                .connectTimeout(DEFAULT_TIMEOUT).build();
+        return new JwksFetcher(client, clock, refreshAfter, retryAfter);
+    }
+
+    /**
+     * The JWKS for {@code issuer} at {@code jwksUri} (empty: found by OpenID discovery from the
+     * issuer), from the cache while fresh; never throws. A failure's result carries the
+     * fail-closed set and the problem (logged when the fetch fails, reported by the caller).
+     */
+    public Result jwks(String issuer, String jwksUri, Duration timeout) {
+        String key = (jwksUri == null || jwksUri.isEmpty() ? "issuer:" + issuer : jwksUri);
+        Instant now = clock.instant();
+        synchronized (cache) {
+            Cached e = cache.get(key);
+            if (e != null && now.isBefore(e.at().plus(e.result().failed() ? retryAfter : refreshAfter))) {
+                return e.result();
+            }
+        }
+        Result r = fetch(issuer, jwksUri, timeout == null ? DEFAULT_TIMEOUT : timeout);
+        if (r.failed()) {
+            log.warn("{}", r.problem());
+        }
+        synchronized (cache) {
+            cache.put(key, new Cached(r, now));
+        }
+        return r;
+    }
+
+    private Result fetch(String issuer, String jwksUri, Duration timeout) {
+        String uri = jwksUri;
+        try {
+            if (uri == null || uri.isEmpty()) {
+                String discovery = issuer.replaceAll("/+$", "") + "/.well-known/openid-configuration";
+                JsonNode doc = json.readTree(get(discovery, timeout));
+                JsonNode j = doc.get("jwks_uri");
+                if (j == null || !j.isTextual() || j.asText().isEmpty()) {
+                    return failure(issuer, discovery, "the OpenID discovery document has no jwks_uri");
+                }
+                uri = j.asText();
+            }
+            String body = get(uri, timeout);
+            JsonNode set = json.readTree(body);
+            if (set == null || !set.isObject() || !set.has("keys") || !set.get("keys").isArray()) {
+                return failure(issuer, uri, "the response is not a JWKS (expected: a JSON object with a keys array)");
+            }
+            return new Result(body, null);
+        } catch (IOException | IllegalArgumentException e) {
+            return failure(issuer, uri == null || uri.isEmpty() ? issuer : uri, e.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return failure(issuer, uri, "interrupted");
+        }
+    }
+
+    private String get(String uri, Duration timeout) throws IOException, InterruptedException {
+        URI u = URI.create(uri);
+        if (!"http".equals(u.getScheme()) && !"https".equals(u.getScheme())) {
+            throw new IOException("scheme " + u.getScheme() + " (expected: http or https)");
+        }
+        HttpRequest req = HttpRequest.newBuilder(u).timeout(timeout).header("accept", "application/json").GET().build();
+        HttpResponse<InputStream> resp = client.send(req, HttpResponse.BodyHandlers.ofInputStream());
+        try (InputStream in = resp.body()) {
+            byte[] body = in.readNBytes(MAX_BODY_BYTES + 1);
+            if (resp.statusCode() != 200) {
+                throw new IOException("HTTP " + resp.statusCode());
+            }
+            if (body.length > MAX_BODY_BYTES) {
+                throw new IOException("response over " + MAX_BODY_BYTES + " bytes");
+            }
+            return new String(body, StandardCharsets.UTF_8);
+        }
+    }
+
+    private static Result failure(String issuer, String uri, String why) {
+        return new Result(FAIL_CLOSED_JWKS, "RequestAuthentication issuer " + issuer + ": fetching the JWKS from "
+                + uri + " failed (" + why + "); every token of this issuer is rejected until a fetch succeeds");
+    }
+
+    /** The URIs cached now, for the debug page and tests. */
+    public List<String> cached() {
+        synchronized (cache) {
+            return new ArrayList<>(cache.keySet());
+        }
+    }
+}
