@@ -130,13 +130,20 @@ public final class JwksFetcher {
                 uri = j.asText();
             }
             String body = get(uri, timeout);
-            JsonNode set = json.readTree(body);
+            JsonNode set;
+            try {
+                set = json.readTree(body);
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                return failure(issuer, uri, "the response is not a JWKS (not JSON)");
+            }
             if (set == null || !set.isObject() || !set.has("keys") || !set.get("keys").isArray()) {
                 return failure(issuer, uri, "the response is not a JWKS (expected: a JSON object with a keys array)");
             }
             return new Result(body, null);
         } catch (IOException | IllegalArgumentException e) {
-            return failure(issuer, uri == null || uri.isEmpty() ? issuer : uri, e.toString());
+            String why = e.getMessage() == null ? e.getClass().getSimpleName()
+                    : e.getClass().getSimpleName() + ": " + e.getMessage().lines().findFirst().orElse("");
+            return failure(issuer, uri == null || uri.isEmpty() ? issuer : uri, why);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return failure(issuer, uri, "interrupted");
