@@ -58,7 +58,15 @@ public final class JwksFetcher {
         }
     }
 
-    private record Cached(Result result, Instant at) {}
+    /** A cached result, what fetched it, when, and when a translation last asked for it. */
+    private record Cached(Result result, Instant at, String issuer, String uri, Duration timeout, Instant used) {
+        Cached usedAt(Instant now) {
+            return new Cached(result, at, issuer, uri, timeout, now);
+        }
+    }
+
+    /** Unused this long, an entry is dropped (Istio's JWT public key eviction: 24 h). */
+    static final Duration EVICT_UNUSED = Duration.ofHours(24);
 
     private final HttpClient client;
     private final Clock clock;
@@ -101,20 +109,83 @@ public final class JwksFetcher {
     public Result jwks(String issuer, String jwksUri, Duration timeout) {
         String key = (jwksUri == null || jwksUri.isEmpty() ? "issuer:" + issuer : jwksUri);
         Instant now = clock.instant();
+        Duration t = timeout == null ? DEFAULT_TIMEOUT : timeout;
         synchronized (cache) {
             Cached e = cache.get(key);
-            if (e != null && now.isBefore(e.at().plus(e.result().failed() ? retryAfter : refreshAfter))) {
+            if (e != null && !due(e, now)) {
+                cache.put(key, e.usedAt(now));
                 return e.result();
             }
         }
-        Result r = fetch(issuer, jwksUri, timeout == null ? DEFAULT_TIMEOUT : timeout);
+        Result r = fetch(issuer, jwksUri, t);
         if (r.failed()) {
             log.warn("{}", r.problem());
         }
         synchronized (cache) {
-            cache.put(key, new Cached(r, now));
+            cache.put(key, new Cached(r, now, issuer, jwksUri, t, now));
         }
         return r;
+    }
+
+    private boolean due(Cached e, Instant now) {
+        return !now.isBefore(e.at().plus(e.result().failed() ? retryAfter : refreshAfter));
+    }
+
+    /**
+     * Refetches every entry whose time has come (as Istio's refresher does in the background),
+     * drops entries no translation used for {@link #EVICT_UNUSED}; true when a key set changed,
+     * so the caller translates again and the waypoints get the new keys.
+     */
+    public boolean refreshDue() {
+        Instant now = clock.instant();
+        List<Map.Entry<String, Cached>> due = new ArrayList<>();
+        synchronized (cache) {
+            cache.entrySet().removeIf(e -> e.getValue().used().plus(EVICT_UNUSED).isBefore(now));
+            for (Map.Entry<String, Cached> e : cache.entrySet()) {
+                if (due(e.getValue(), now)) {
+                    due.add(Map.entry(e.getKey(), e.getValue()));
+                }
+            }
+        }
+        boolean changed = false;
+        for (Map.Entry<String, Cached> e : due) {
+            Cached old = e.getValue();
+            Result r = fetch(old.issuer(), old.uri(), old.timeout());
+            if (r.failed() && !old.result().failed()) {
+                log.warn("{}", r.problem());
+            }
+            changed |= !r.jwks().equals(old.result().jwks());
+            synchronized (cache) {
+                if (cache.containsKey(e.getKey())) {
+                    cache.put(e.getKey(), new Cached(r, now, old.issuer(), old.uri(), old.timeout(), old.used()));
+                }
+            }
+        }
+        return changed;
+    }
+
+    /**
+     * Runs {@link #refreshDue} every {@code every} on a daemon thread of its own (never on the
+     * model thread: a slow provider must not delay config pushes), calling {@code onChange}
+     * after a refresh that changed a key set. Close the result to stop.
+     */
+    public AutoCloseable startRefreshing(Duration every, Runnable onChange) {
+        requireNonNull(onChange, "onChange");
+        var executor = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread th = new Thread(r, "jwks-refresh");
+            th.setDaemon(true);
+            return th;
+        });
+        executor.scheduleWithFixedDelay(() -> {
+            try {
+                if (refreshDue()) {
+                    onChange.run();
+                }
+            } catch (RuntimeException e) {
+                log.warn("JWKS refresh failed", e);
+            }
+        }, every.toMillis(), every.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        return executor::shutdownNow;
     }
 
     private Result fetch(String issuer, String jwksUri, Duration timeout) {

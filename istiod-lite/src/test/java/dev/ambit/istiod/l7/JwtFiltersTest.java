@@ -177,6 +177,39 @@ class JwtFiltersTest {
     }
 
     @Test
+    void theBackgroundRefreshFetchesDueKeysAndSaysWhenTheyChanged() throws Exception {
+        AtomicReference<Instant> now = new AtomicReference<>(Instant.parse("2026-01-01T00:00:00Z"));
+        JwksFetcher f = JwksFetcher.create(new Clock() {
+            public java.time.ZoneId getZone() {
+                return ZoneOffset.UTC;
+            }
+
+            public Clock withZone(java.time.ZoneId z) {
+                return this;
+            }
+
+            public Instant instant() {
+                return now.get();
+            }
+        }, Duration.ofMinutes(20), Duration.ofMinutes(1));
+        assertThat(f.jwks("https://idp.example", base() + "/jwks.json", null).jwks()).isEqualTo(JWKS);
+        assertThat(f.refreshDue()).as("nothing due yet").isFalse();
+        assertThat(jwksHits).hasValue(1);
+        now.set(now.get().plus(Duration.ofMinutes(21)));
+        assertThat(f.refreshDue()).as("due, same keys").isFalse();
+        assertThat(jwksHits).hasValue(2);
+        String rotated = JWKS.replace("k1", "k2");
+        jwksBody.set(rotated);
+        now.set(now.get().plus(Duration.ofMinutes(21)));
+        assertThat(f.refreshDue()).as("rotated keys").isTrue();
+        assertThat(f.jwks("https://idp.example", base() + "/jwks.json", null).jwks()).isEqualTo(rotated);
+        assertThat(jwksHits).as("the translation reads the refreshed entry").hasValue(3);
+        now.set(now.get().plus(Duration.ofHours(25)));
+        f.refreshDue();
+        assertThat(f.cached()).as("unused for a day: evicted").isEmpty();
+    }
+
+    @Test
     void slowOversizedAndNonJwksAnswersFailWithinTheTimeout() {
         JwksFetcher f = JwksFetcher.create();
         delayMillis.set(3000);
