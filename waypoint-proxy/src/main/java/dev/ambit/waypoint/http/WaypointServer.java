@@ -105,7 +105,7 @@ public final class WaypointServer extends ProxyListener {
         hbone = HboneServer.builder(this::decide).build();
         // jwt: jwt_authn first (Istio's order), configured per chain from its HCM (CONTRACT seam 5).
         processor = new RequestProcessor(new HttpFilterChain(List.of(
-                dev.ambit.waypoint.http.jwt.JwtAuthn.perChain(), new Authorization(b.authorizer),
+                dev.ambit.waypoint.http.jwt.JwtAuthn.perChain(b.metrics), new Authorization(b.authorizer),
                 new Faults(HTTPFault.getDefaultInstance()), new Cors(), new Router(upstreams))),
                 HttpTelemetry.of(b.metrics, state), this::isDraining, config);
         tcpTelemetry = TcpTelemetry.of(b.metrics);

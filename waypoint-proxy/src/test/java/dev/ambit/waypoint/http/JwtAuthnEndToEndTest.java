@@ -266,6 +266,7 @@ class JwtAuthnEndToEndTest {
         @SuppressWarnings("unchecked")
         Map<String, Object> payload = (Map<String, Object>) md.get("envoy.filters.http.jwt_authn").get("payload");
         assertThat(payload).containsEntry("iss", ISS).containsEntry("scope", List.of("read", "write"));
+        assertThat(metrics.scrape()).contains("ambit_waypoint_jwt_authn_total{result=\"allowed\",reason=\"\"} 1");
         stream.close();
     }
 
@@ -308,8 +309,11 @@ class JwtAuthnEndToEndTest {
         send("/", "authorization", "Bearer not-a-jwt");
         assertThat(responses.next())
                 .isEqualTo("401 Jwt is not in the form of Header.Payload.Signature with two dots and 3 sections");
-        // None of them reached the authorization slot or the backend.
+        // None of them reached the authorization slot or the backend; each is counted with its reason.
         assertThat(seenMetadata).isEmpty();
+        assertThat(metrics.scrape()).contains("ambit_waypoint_jwt_authn_total{result=\"denied\",reason=\"Jwt is expired\"} 1")
+                .contains("result=\"denied\",reason=\"Jwt verification fails\"} 1")
+                .contains("result=\"denied\",reason=\"Audiences in Jwt are not allowed\"} 1");
         stream.close();
     }
 

@@ -1,6 +1,8 @@
 package dev.ambit.waypoint.http.jwt;
 
 import com.google.protobuf.InvalidProtocolBufferException;
+import dev.ambit.common.metrics.Counter;
+import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.waypoint.http.FilterSupport;
 import dev.ambit.waypoint.http.HttpExchange;
 import dev.ambit.waypoint.http.HttpFilter;
@@ -50,30 +52,44 @@ public final class JwtAuthn implements HttpFilter {
 
     private static final Logger log = LoggerFactory.getLogger(JwtAuthn.class);
 
+    /** Envoy's {@code jwt_authn.allowed} / {@code jwt_authn.denied} stats, as one family. */
+    public static final String DECISIONS = "ambit_waypoint_jwt_authn_total";
+
     private final Clock clock;
     private final JwtAuthnConfig fixed;
+    private final Counter.Family decisions;
     /** Compiled configs per HttpConnectionManager (each chain's, as sent); weak so old snapshots go. */
     private final Map<HttpConnectionManager, Optional<JwtAuthnConfig>> compiled =
             Collections.synchronizedMap(new WeakHashMap<>());
 
-    private JwtAuthn(Clock clock, JwtAuthnConfig fixed) {
+    private JwtAuthn(Clock clock, JwtAuthnConfig fixed, Counter.Family decisions) {
         this.clock = clock;
         this.fixed = fixed;
+        this.decisions = decisions;
     }
 
-    /** The filter reading its config from each request's filter chain (the {@code jwt_authn} entry of its HCM). */
-    public static JwtAuthn perChain() {
-        return new JwtAuthn(Clock.systemUTC(), null);
+    /**
+     * The filter reading its config from each request's filter chain (the {@code jwt_authn} entry
+     * of its HCM), counting its decisions in {@code metrics} ({@value #DECISIONS}{@code {result,reason}}).
+     */
+    public static JwtAuthn perChain(MetricsRegistry metrics) {
+        return new JwtAuthn(Clock.systemUTC(), null, family(metrics));
     }
 
     /** The filter with one fixed config (a chain builder that unpacked it already). */
-    public static JwtAuthn of(JwtAuthentication config) {
-        return new JwtAuthn(Clock.systemUTC(), new JwtAuthnConfig(config));
+    public static JwtAuthn of(JwtAuthentication config, MetricsRegistry metrics) {
+        return new JwtAuthn(Clock.systemUTC(), new JwtAuthnConfig(config), family(metrics));
+    }
+
+    private static Counter.Family family(MetricsRegistry metrics) {
+        return java.util.Objects.requireNonNull(metrics, "metrics").counter(DECISIONS,
+                "Requests jwt_authn verified tokens of (allowed) or refused (denied, with Envoy's reason).",
+                "result", "reason");
     }
 
     /** The same filter on another clock (tests of expiry). */
     public JwtAuthn withClock(Clock clock) {
-        return new JwtAuthn(java.util.Objects.requireNonNull(clock, "clock"), fixed);
+        return new JwtAuthn(java.util.Objects.requireNonNull(clock, "clock"), fixed, decisions);
     }
 
     @Override
@@ -94,7 +110,11 @@ public final class JwtAuthn implements HttpFilter {
         Verification v = new Verification(config, exchange, clock.millis() / 1000);
         JwtStatus status = v.eval(requirement);
         if (status != JwtStatus.OK) {
+            decisions.labels("denied", status.message()).inc();
             return CompletableFuture.completedFuture(denial(exchange, status));
+        }
+        if (!v.verified.isEmpty()) {
+            decisions.labels("allowed", "").inc();
         }
         v.apply();
         return next.proceed(exchange);
