@@ -355,5 +355,14 @@ class JwtAuthnEndToEndTest {
                         .setHttpFilters(0, hcm.getHttpFilters(0).toBuilder().setTypedConfig(Any.pack(remote)))
                         .build())))).build();
         assertThat(String.join("\n", ResourceValidator.validate("waypoint", bad))).contains("remote_jwks");
+        // A requirement naming no provider would fail every request: NACKed, naming the path.
+        JwtAuthentication dangling = istioShape().toBuilder().setRules(0, istioShape().getRules(0).toBuilder()
+                .setRequires(provider("origins-9"))).build();
+        var nack = listener.toBuilder().setFilterChains(0, listener.getFilterChains(0).toBuilder().setFilters(0,
+                listener.getFilterChains(0).getFilters(0).toBuilder().setTypedConfig(Any.pack(hcm.toBuilder()
+                        .setHttpFilters(0, hcm.getHttpFilters(0).toBuilder().setTypedConfig(Any.pack(dangling)))
+                        .build())))).build();
+        assertThat(String.join("\n", ResourceValidator.validate("waypoint", nack)))
+                .contains("rules[0].requires.provider_name: \"origins-9\" is not a provider");
     }
 }
