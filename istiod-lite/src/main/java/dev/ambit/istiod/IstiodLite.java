@@ -87,6 +87,10 @@ public final class IstiodLite implements AutoCloseable {
     private volatile L7Resources l7 = L7Resources.empty();
     /** Keeps the last good version of each routing object across snapshots; used on the model thread. */
     private final L7Translator l7Translator;
+    /** jwt: RequestAuthentication's jwksUri keys, fetched and refreshed here (Istio's istiod-side JWKS). */
+    private final dev.ambit.istiod.l7.JwksFetcher jwks = dev.ambit.istiod.l7.JwksFetcher.create();
+    private AutoCloseable jwksRefresh;
+    private volatile ConfigSnapshot lastSnapshot;
     private volatile List<ConfigError> rejected = List.of();
     private volatile List<FailClosed> failClosed = List.of();
     private volatile Set<String> lastWarnings = Set.of();
@@ -102,7 +106,7 @@ public final class IstiodLite implements AutoCloseable {
 
     private IstiodLite(IstiodConfig config) {
         this.config = config;
-        this.l7Translator = L7Translator.of(config.mesh());
+        this.l7Translator = L7Translator.of(config.mesh(), jwks);
         this.rebuildSeconds = metrics.histogram("ambit_istiod_model_rebuild_seconds",
                 "Time to rebuild the mesh model from a config snapshot.", Histogram.LATENCY_SECONDS);
         metrics.gauge("ambit_istiod_config_rejected_inputs", "Inputs currently rejected (security objects fail closed, others keep their last good version).",
@@ -174,6 +178,13 @@ public final class IstiodLite implements AutoCloseable {
 
         source = config.kubernetes() ? KubernetesSource.builder(metrics).build()
                 : FolderSource.of(config.configDir(), Duration.ofMillis(100), metrics);
+        // jwt: refreshed keys reach the waypoints with a rebuild of the last snapshot.
+        jwksRefresh = jwks.startRefreshing(Duration.ofMinutes(1), () -> {
+            ConfigSnapshot last = lastSnapshot;
+            if (last != null) {
+                scheduleRebuild(last);
+            }
+        });
         source.start(new ConfigSource.Listener() {
             @Override
             public void onSnapshot(ConfigSnapshot snapshot) {
@@ -272,6 +283,7 @@ public final class IstiodLite implements AutoCloseable {
         if (snapshot == null) {
             return;
         }
+        lastSnapshot = snapshot;
         long start = System.nanoTime();
         try {
             MeshResources next = AmbientModel.build(snapshot, config.mesh());
@@ -388,7 +400,7 @@ public final class IstiodLite implements AutoCloseable {
     @Override
     public void close() {
         List<Throwable> failures = new ArrayList<>();
-        for (AutoCloseable c : new AutoCloseable[] {source, deployer, webhook, monitoring, plaintext,
+        for (AutoCloseable c : new AutoCloseable[] {jwksRefresh, source, deployer, webhook, monitoring, plaintext,
                 secure == null ? null : () -> secure.shutdownNow().awaitTermination(5, TimeUnit.SECONDS), xds,
                 kubernetes}) {
             if (c == null) {

@@ -13,6 +13,7 @@ import io.fabric8.istio.api.networking.v1.ServiceEntry;
 import io.fabric8.istio.api.networking.v1.VirtualService;
 import io.fabric8.istio.api.security.v1.AuthorizationPolicy;
 import io.fabric8.istio.api.security.v1.PeerAuthentication;
+import io.fabric8.istio.api.security.v1.RequestAuthentication;
 import java.util.Optional;
 
 /**
@@ -30,6 +31,8 @@ public enum Kind {
             AuthorizationPolicy.class, true),
     PEER_AUTHENTICATION("security.istio.io", "PeerAuthentication", "peerauthentications", "v1",
             PeerAuthentication.class, true),
+    REQUEST_AUTHENTICATION("security.istio.io", "RequestAuthentication", "requestauthentications", "v1",
+            RequestAuthentication.class, true),
     VIRTUAL_SERVICE("networking.istio.io", "VirtualService", "virtualservices", "v1", VirtualService.class, true),
     DESTINATION_RULE("networking.istio.io", "DestinationRule", "destinationrules", "v1", DestinationRule.class,
             true),

@@ -55,15 +55,22 @@ public final class L7Translator {
     private static final Logger log = LoggerFactory.getLogger(L7Translator.class);
 
     private final MeshConfig mesh;
+    private final JwksFetcher jwks;
     private final Map<ObjectRef, HasMetadata> lastGood = new HashMap<>();
     private L7Resources last = L7Resources.empty();
 
-    private L7Translator(MeshConfig mesh) {
+    private L7Translator(MeshConfig mesh, JwksFetcher jwks) {
         this.mesh = mesh;
+        this.jwks = jwks;
     }
 
     public static L7Translator of(MeshConfig mesh) {
-        return new L7Translator(requireNonNull(mesh, "mesh"));
+        return of(mesh, JwksFetcher.create());
+    }
+
+    /** A translator fetching RequestAuthentication's {@code jwksUri}s with {@code jwks}. */
+    public static L7Translator of(MeshConfig mesh, JwksFetcher jwks) {
+        return new L7Translator(requireNonNull(mesh, "mesh"), requireNonNull(jwks, "jwks"));
     }
 
     /** Translates one snapshot; never throws on user input (an internal error keeps the previous result). */
@@ -94,6 +101,7 @@ public final class L7Translator {
         private final DestinationRules rules;
         private final ClusterTranslator clusters;
         private final RouteSources sources;
+        private final JwtFilters jwtFilters;
 
         Translation(ConfigSnapshot config) {
             this.catalog = ServiceCatalog.of(config, mesh);
@@ -104,6 +112,7 @@ public final class L7Translator {
             RouteTranslator routes = new RouteTranslator(hosts, catalog, problems);
             L7Validation validation = new L7Validation(hosts, rules, catalog);
             this.sources = new RouteSources(config, catalog, hosts, routes, validation, problems, lastGood);
+            this.jwtFilters = new JwtFilters(config, mesh, jwks, problems);
         }
 
         L7Resources run() {
@@ -121,6 +130,8 @@ public final class L7Translator {
             Map<String, ClusterLoadAssignment> cla = new TreeMap<>();
             List<FilterChain> chains = new ArrayList<>();
             Set<String> referenced = new LinkedHashSet<>();
+            String gwNs = key.substring(0, key.indexOf('/'));
+            String gwName = key.substring(key.indexOf('/') + 1);
             for (Service svc : catalog.services()) {
                 var binding = catalog.serviceWaypoint(svc, line -> { });
                 if (binding == null || !binding.key().equals(key)) {
@@ -134,7 +145,8 @@ public final class L7Translator {
                     String name = Listeners.chainName(p.getPort(), http, host);
                     if (!vips.isEmpty()) {
                         chains.add(Listeners.chain(name, vips, p.getPort(), http,
-                                ClusterTranslator.name(p.getPort(), "", host)));
+                                ClusterTranslator.name(p.getPort(), "", host),
+                                http ? jwtFilters.forChain(gwNs, gwName, svc) : List.of()));
                     }
                     if (http) {
                         routeConfigs.put(name, routeConfiguration(name, host + ":" + p.getPort(), List.of("*"),

@@ -67,6 +67,8 @@ public final class L7Validation {
         switch (object) {
             case VirtualService vs when vs.getSpec() != null -> virtualService(vs, sink);
             case DestinationRule dr when dr.getSpec() != null -> destinationRule(dr, sink);
+            case io.fabric8.istio.api.security.v1.RequestAuthentication ra when ra.getSpec() != null ->
+                    JwtFilters.validate(ra.getSpec(), sink); // jwt
             case io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute r when r.getSpec() != null ->
                     httpRoute(r, sink);
             default -> { }

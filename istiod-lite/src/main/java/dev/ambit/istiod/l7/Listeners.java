@@ -39,6 +39,15 @@ final class Listeners {
 
     /** One filter chain of the waypoint listener: the service's VIPs and port, HTTP (RDS) or TCP. */
     static FilterChain chain(String name, List<String> vips, int port, boolean http, String tcpCluster) {
+        return chain(name, vips, port, http, tcpCluster, List.of());
+    }
+
+    /**
+     * The same, with HTTP filters the chain's policies need ({@code first}: jwt_authn, then the
+     * authorization filters, in Istio's order) ahead of fault, CORS and the router.
+     */
+    static FilterChain chain(String name, List<String> vips, int port, boolean http, String tcpCluster,
+                             List<HttpFilter> first) {
         FilterChainMatch.Builder match = FilterChainMatch.newBuilder().setDestinationPort(UInt32Value.of(port));
         for (String vip : vips) {
             Cidr c = Cidr.parse(vip);
@@ -46,7 +55,7 @@ final class Listeners {
                     .setPrefixLen(UInt32Value.of(c.address().length * 8)));
         }
         return FilterChain.newBuilder().setName(name).setFilterChainMatch(match)
-                .addFilters(http ? filter(HCM, waypointHcm(name)) : filter(TCP_PROXY, tcpProxy(name, tcpCluster)))
+                .addFilters(http ? filter(HCM, waypointHcm(name, first)) : filter(TCP_PROXY, tcpProxy(name, tcpCluster)))
                 .build();
     }
 
@@ -62,11 +71,12 @@ final class Listeners {
                 .build();
     }
 
-    private static HttpConnectionManager waypointHcm(String routeName) {
+    private static HttpConnectionManager waypointHcm(String routeName, List<HttpFilter> first) {
         return HttpConnectionManager.newBuilder()
                 .setStatPrefix(routeName)
                 .setCodecType(HttpConnectionManager.CodecType.AUTO)
                 .setRds(Rds.newBuilder().setRouteConfigName(routeName).setConfigSource(ClusterTranslator.ADS))
+                .addAllHttpFilters(first)
                 .addHttpFilters(httpFilter(RouteTranslator.FAULT_FILTER, HTTPFault.getDefaultInstance()))
                 .addHttpFilters(httpFilter(RouteTranslator.CORS_FILTER, Cors.getDefaultInstance()))
                 .addHttpFilters(httpFilter(ROUTER, Router.getDefaultInstance()))

@@ -40,7 +40,8 @@ final class L7Fixtures implements AutoCloseable {
     static final JsonFormat.Printer PRINTER = JsonFormat.printer().usingTypeRegistry(TypeRegistry.newBuilder()
             .add(List.of(HttpConnectionManager.getDescriptor(), TcpProxy.getDescriptor(), HTTPFault.getDescriptor(),
                     Cors.getDescriptor(), CorsPolicy.getDescriptor(), Router.getDescriptor(),
-                    HttpProtocolOptions.getDescriptor(), PreviousHostsPredicate.getDescriptor()))
+                    HttpProtocolOptions.getDescriptor(), PreviousHostsPredicate.getDescriptor(),
+                    io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication.getDescriptor()))
             .build());
 
     private final Path dir;

@@ -40,6 +40,14 @@ import io.envoyproxy.envoy.extensions.filters.http.cors.v3.Cors;
 import io.envoyproxy.envoy.extensions.filters.http.cors.v3.CorsPolicy;
 import io.envoyproxy.envoy.extensions.filters.http.fault.v3.FaultAbort;
 import io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault;
+import io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication;
+import io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtClaimToHeader;
+import io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtHeader;
+import io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtProvider;
+import io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtRequirement;
+import io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtRequirementAndList;
+import io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtRequirementOrList;
+import io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.RequirementRule;
 import io.envoyproxy.envoy.extensions.filters.http.router.v3.Router;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
@@ -92,6 +100,7 @@ public final class FieldTable {
 
     /** HTTP filter name → its typed_config type, in the order the HttpConnectionManager may list them. */
     public static final Map<String, Message> HTTP_FILTERS = orderedMap(
+            "envoy.filters.http.jwt_authn", JwtAuthentication.getDefaultInstance(),
             "envoy.filters.http.fault", HTTPFault.getDefaultInstance(),
             "envoy.filters.http.cors", Cors.getDefaultInstance(),
             "envoy.filters.http.router", Router.getDefaultInstance());
@@ -160,6 +169,20 @@ public final class FieldTable {
         fields(FractionalPercent.getDescriptor(), "numerator", "denominator");
         fields(Cors.getDescriptor());
         fields(Router.getDescriptor());
+        // jwt_authn as Istio writes it for RequestAuthentication (http/jwt/JwtAuthn): inline JWKS only.
+        fields(JwtAuthentication.getDescriptor(), "providers", "rules", "bypass_cors_preflight");
+        fields(JwtProvider.getDescriptor(), "issuer", "audiences", "local_jwks", "forward", "from_headers",
+                "from_params", "from_cookies", "forward_payload_header", "payload_in_metadata",
+                "normalize_payload_in_metadata", "claim_to_headers", "clock_skew_seconds");
+        fields(JwtProvider.NormalizePayload.getDescriptor(), "space_delimited_claims");
+        fields(JwtHeader.getDescriptor(), "name", "value_prefix");
+        fields(JwtClaimToHeader.getDescriptor(), "header_name", "claim_name");
+        fields(RequirementRule.getDescriptor(), "match", "requires");
+        fields(JwtRequirement.getDescriptor(), "provider_name", "requires_any", "requires_all", "allow_missing",
+                "allow_missing_or_failed");
+        fields(JwtRequirementOrList.getDescriptor(), "requirements");
+        fields(JwtRequirementAndList.getDescriptor(), "requirements");
+        fields(com.google.protobuf.Empty.getDescriptor());
 
         // ---------------------------------------------------------------- RouteConfiguration (RDS)
         fields(RouteConfiguration.getDescriptor(), "name", "virtual_hosts");

@@ -213,6 +213,9 @@ public final class ResourceValidator {
                 }
             }
             case Filter f -> require(f.hasTypedConfig(), path, "typed_config");
+            // jwt: a requirement naming no provider would fail every request at run time.
+            case io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication j ->
+                    dev.ambit.waypoint.http.jwt.JwtConfigChecks.check(j, path, this::problem);
             case SocketAddress a -> {
                 if (Cidrs.literal(a.getAddress()) == null) {
                     problem(join(path, "address"), "\"" + a.getAddress() + "\" (expected: an IP address)");

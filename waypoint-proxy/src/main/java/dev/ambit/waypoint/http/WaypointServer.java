@@ -103,7 +103,9 @@ public final class WaypointServer extends ProxyListener {
         handshakeTimeout = b.handshakeTimeout;
         maxRequestBytes = b.maxRequestBytes;
         hbone = HboneServer.builder(this::decide).build();
-        processor = new RequestProcessor(new HttpFilterChain(List.of(new Authorization(b.authorizer),
+        // jwt: jwt_authn first (Istio's order), configured per chain from its HCM (CONTRACT seam 5).
+        processor = new RequestProcessor(new HttpFilterChain(List.of(
+                dev.ambit.waypoint.http.jwt.JwtAuthn.perChain(b.metrics), new Authorization(b.authorizer),
                 new Faults(HTTPFault.getDefaultInstance()), new Cors(), new Router(upstreams))),
                 HttpTelemetry.of(b.metrics, state), this::isDraining, config);
         tcpTelemetry = TcpTelemetry.of(b.metrics);
