@@ -20,9 +20,10 @@ import java.time.Duration;
  * @param connectTimeout Envoy's {@code connect_timeout} (5 s when unset, Envoy's default)
  * @param panicThreshold {@code common_lb_config.healthy_panic_threshold} in percent (50 when unset)
  * @param originalDestination true for {@code type: ORIGINAL_DST} ({@code inbound-passthrough})
+ * @param resilience circuit breakers, pool settings and outlier detection ({@link Resilience})
  */
 public record ClusterInfo(String name, Protocol protocol, Cluster.LbPolicy lbPolicy, Duration connectTimeout,
-                          double panicThreshold, boolean originalDestination) {
+                          double panicThreshold, boolean originalDestination, Resilience resilience) {
 
     /** The typed_extension_protocol_options key of the HTTP upstream options. */
     public static final String HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -48,6 +49,13 @@ public record ClusterInfo(String name, Protocol protocol, Cluster.LbPolicy lbPol
         requireNonNull(protocol, "protocol");
         requireNonNull(lbPolicy, "lbPolicy");
         requireNonNull(connectTimeout, "connectTimeout");
+        requireNonNull(resilience, "resilience");
+    }
+
+    /** A cluster with Envoy's default circuit breakers and no outlier detection. */
+    public ClusterInfo(String name, Protocol protocol, Cluster.LbPolicy lbPolicy, Duration connectTimeout,
+                       double panicThreshold, boolean originalDestination) {
+        this(name, protocol, lbPolicy, connectTimeout, panicThreshold, originalDestination, Resilience.DEFAULT);
     }
 
     /** Reads {@code cluster}; options it cannot unpack count as absent (the config helper validated them). */
@@ -82,6 +90,6 @@ public record ClusterInfo(String name, Protocol protocol, Cluster.LbPolicy lbPol
         boolean originalDst = cluster.hasType() && cluster.getType() == Cluster.DiscoveryType.ORIGINAL_DST;
         Cluster.LbPolicy lb = cluster.getLbPolicy() == Cluster.LbPolicy.LEAST_REQUEST
                 ? Cluster.LbPolicy.LEAST_REQUEST : Cluster.LbPolicy.ROUND_ROBIN;
-        return new ClusterInfo(cluster.getName(), protocol, lb, connectTimeout, panic, originalDst);
+        return new ClusterInfo(cluster.getName(), protocol, lb, connectTimeout, panic, originalDst, Resilience.of(cluster));
     }
 }

@@ -45,7 +45,16 @@ import java.util.concurrent.TimeUnit;
  * it. A connection without streams for {@code idleTimeout} is closed. gRPC trailers end up in
  * the response's {@code trailingHeaders()}. A stream reset by the server is {@code UR}
  * ({@code REFUSED_STREAM} marked retriable as {@code refused-stream}); a stream that ends
- * without a whole response (GOAWAY, connection closed) is {@code UC}. Thread-safe: the pool's
+ * without a whole response (GOAWAY, connection closed) is {@code UC}. A connection that
+ * opened the cluster's {@code max_requests_per_connection} streams takes no more and closes
+ * once they end.
+ *
+ * <p><b>Circuit breaking</b> (the cluster's {@link CircuitBreakers}): a request waiting for a
+ * connection being opened is pending, refused at once with {@code UO} over
+ * {@code max_pending_requests}; a new connection is opened while the cluster is under
+ * {@code max_connections}, or when this pool has none. A request that would need another
+ * connection over {@code max_connections} is refused with {@code UO} (Envoy would queue it
+ * as pending until a stream slot frees). Thread-safe: the pool's
  * bookkeeping is under its monitor, each connection's I/O on its channel's event loop.
  */
 final class Http2Pool {
@@ -53,27 +62,34 @@ final class Http2Pool {
     private final UpstreamEndpoint endpoint;
     private final Connector connector;
     private final UpstreamMetrics metrics;
-    private final Duration idleTimeout;
+    private final CircuitBreakers breakers;
+    private volatile PoolSettings settings;
     private final int maxResponseBytes;
     private final List<Connection> connections = new ArrayList<>();
     private boolean closed;
     private long opened;
     private long streams;
 
-    Http2Pool(UpstreamEndpoint endpoint, Connector connector, UpstreamMetrics metrics, Duration idleTimeout,
-              int maxResponseBytes) {
+    Http2Pool(UpstreamEndpoint endpoint, Connector connector, UpstreamMetrics metrics, CircuitBreakers breakers,
+              PoolSettings settings, int maxResponseBytes) {
         this.endpoint = requireNonNull(endpoint, "endpoint");
         this.connector = requireNonNull(connector, "connector");
         this.metrics = requireNonNull(metrics, "metrics");
-        this.idleTimeout = requireNonNull(idleTimeout, "idleTimeout");
+        this.breakers = requireNonNull(breakers, "breakers");
+        this.settings = requireNonNull(settings, "settings");
         this.maxResponseBytes = maxResponseBytes;
     }
 
-    /** Sends {@code exchange} as a stream on an open connection with room, else on a new one. */
-    void send(Exchange exchange, Duration connectTimeout, EventLoop loop) {
+    /**
+     * Sends {@code exchange} as a stream on an open connection with room, else waits for one
+     * being opened or opens one (see the class comment for the circuit breakers).
+     */
+    void send(Exchange exchange, PoolSettings settings, EventLoop loop) {
+        this.settings = requireNonNull(settings, "settings");
         Connection target = null;
         boolean dial = false;
         boolean reuse = false;
+        CircuitBreakers.Resource refusedBy = null;
         synchronized (this) {
             streams++;
             for (Connection c : connections) {
@@ -90,18 +106,37 @@ final class Http2Pool {
                     break;
                 }
             }
-            if (target == null) {
-                target = new Connection();
-                target.draining = closed; // a pool dropped meanwhile: this connection serves this request only
-                connections.add(target);
-                opened++;
-                dial = true;
+            if ((target == null || !target.ready) && !breakers.tryAcquire(CircuitBreakers.Resource.PENDING_REQUESTS)) {
+                refusedBy = CircuitBreakers.Resource.PENDING_REQUESTS;
             }
-            target.active++;
-            target.cancelIdleTimer();
-            if (!target.ready) {
-                target.waiting.add(exchange);
+            if (refusedBy == null && target == null) {
+                if (!breakers.tryAcquire(CircuitBreakers.Resource.CONNECTIONS)) {
+                    if (!connections.isEmpty()) {
+                        breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+                        refusedBy = CircuitBreakers.Resource.CONNECTIONS;
+                    } else {
+                        breakers.acquireOver(CircuitBreakers.Resource.CONNECTIONS);
+                    }
+                }
+                if (refusedBy == null) {
+                    target = new Connection();
+                    target.draining = closed; // a pool dropped meanwhile: this connection serves this request only
+                    connections.add(target);
+                    opened++;
+                    dial = true;
+                }
             }
+            if (refusedBy == null) {
+                target.active++;
+                target.cancelIdleTimer();
+                if (!target.ready) {
+                    target.waiting.add(exchange);
+                }
+            }
+        }
+        if (refusedBy != null) {
+            exchange.fail(breakers.overflow(refusedBy, endpoint.address()));
+            return;
         }
         if (reuse) {
             metrics.reused(exchange.cluster);
@@ -109,14 +144,14 @@ final class Http2Pool {
             c.channel.eventLoop().execute(() -> c.openStream(exchange));
         }
         if (dial) {
-            dial(target, exchange.cluster, connectTimeout, loop);
+            dial(target, exchange.cluster, settings.connectTimeout(), loop);
         }
     }
 
     private void dial(Connection c, String cluster, Duration connectTimeout, EventLoop loop) {
         c.connectTimeout = connectTimeout;
         c.loop = loop;
-        connector.connect(endpoint, connectTimeout, loop, false).whenComplete((ch, error) -> {
+        connector.connect(endpoint, connectTimeout, loop, false, settings.keepalive()).whenComplete((ch, error) -> {
             List<Exchange> waiting;
             if (error != null) {
                 synchronized (this) {
@@ -124,8 +159,12 @@ final class Http2Pool {
                     waiting = List.copyOf(c.waiting);
                     c.waiting.clear();
                 }
+                breakers.release(CircuitBreakers.Resource.CONNECTIONS);
                 UpstreamException e = UpstreamMetrics.asUpstream(endpoint.address(), error);
-                waiting.forEach(x -> x.fail(e));
+                waiting.forEach(x -> {
+                    breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+                    x.fail(e);
+                });
                 return;
             }
             metrics.connectionOpened(cluster, "http2", endpoint.hbone());
@@ -174,6 +213,7 @@ final class Http2Pool {
 
     synchronized void dump(JsonWriter json) {
         json.open('{');
+        json.key("cluster").value(breakers.cluster());
         json.key("endpoint").value(endpoint.toString());
         json.key("protocol").value("http2");
         json.key("opened").value(opened);
@@ -200,6 +240,8 @@ final class Http2Pool {
         boolean ready;
         int active;
         int maxStreams = Integer.MAX_VALUE;
+        /** Streams opened on it (max_requests_per_connection). */
+        int streamsOpened;
         boolean draining;
         private ScheduledFuture<?> idleTimer;
 
@@ -210,6 +252,12 @@ final class Http2Pool {
                 exchange.fail(Failures.closed(endpoint.address(), "HTTP/2 connection closed before the stream opened",
                         null));
                 return;
+            }
+            int perConnection = settings.maxRequestsPerConnection();
+            synchronized (Http2Pool.this) {
+                if (perConnection > 0 && ++streamsOpened >= perConnection) {
+                    draining = true; // spent: its streams finish, new ones go to another connection
+                }
             }
             new Http2StreamChannelBootstrap(channel).handler(new ChannelInitializer<Channel>() {
                 @Override
@@ -266,6 +314,10 @@ final class Http2Pool {
                     ch.close();
                     return;
                 }
+                Duration idleTimeout = settings.idleTimeout();
+                if (idleTimeout.isZero()) {
+                    return;
+                }
                 idleTimer = ch.eventLoop().schedule(() -> {
                     synchronized (Http2Pool.this) {
                         idleTimer = null;
@@ -295,9 +347,13 @@ final class Http2Pool {
                 stranded = List.copyOf(waiting);
                 waiting.clear();
             }
+            breakers.release(CircuitBreakers.Resource.CONNECTIONS);
             UpstreamException e = Failures.connect(endpoint.address(), new IOException(
                     "HTTP/2 connection closed before the server's SETTINGS"));
-            stranded.forEach(x -> x.fail(e));
+            stranded.forEach(x -> {
+                breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+                x.fail(e);
+            });
         }
 
         /** The first SETTINGS: the waiting requests open streams up to the limit; the others go elsewhere. */
@@ -308,6 +364,7 @@ final class Http2Pool {
                 ready = true;
                 int room = maxStreams - (active - waiting.size());
                 for (Exchange x; (x = waiting.poll()) != null; ) {
+                    breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
                     if (room-- > 0) {
                         now.add(x);
                     } else {
@@ -317,7 +374,7 @@ final class Http2Pool {
                 }
             }
             now.forEach(this::openStream);
-            elsewhere.forEach(x -> send(x, connectTimeout, loop));
+            elsewhere.forEach(x -> send(x, settings, loop));
             maybeIdle();
         }
 
