@@ -63,7 +63,7 @@ final class OutlierDetector implements AutoCloseable {
     private final EventExecutor timerExecutor;
     private final LongSupplier nanoClock;
     private final Map<InetSocketAddress, Host> hosts = new HashMap<>();
-    private Resilience.Outlier settings;
+    private volatile Resilience.Outlier settings;
     private ScheduledFuture<?> sweep;
     private Duration sweepInterval;
     private int hostCount;
@@ -80,7 +80,14 @@ final class OutlierDetector implements AutoCloseable {
     }
 
     /** The cluster's current settings; a new interval restarts the sweep. */
-    synchronized void settings(Resilience.Outlier settings) {
+    void settings(Resilience.Outlier settings) {
+        if (this.settings == settings) {
+            return; // the same configuration version: the per-request path takes no lock here
+        }
+        update(settings);
+    }
+
+    private synchronized void update(Resilience.Outlier settings) {
         this.settings = requireNonNull(settings, "settings");
         if (closed || settings.interval().equals(sweepInterval)) {
             return;

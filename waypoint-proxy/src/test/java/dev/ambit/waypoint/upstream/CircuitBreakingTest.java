@@ -263,6 +263,20 @@ class CircuitBreakingTest {
     }
 
     @Test
+    void tcpKeepaliveIsSetOnUpstreamSockets() {
+        io.netty.channel.epoll.EpollSocketChannel ch = new io.netty.channel.epoll.EpollSocketChannel();
+        try {
+            Connector.keepalive(ch, new Resilience.Keepalive(4, 90, 7));
+            assertThat(ch.config().getOption(io.netty.channel.ChannelOption.SO_KEEPALIVE)).isTrue();
+            assertThat(ch.config().getOption(io.netty.channel.epoll.EpollChannelOption.TCP_KEEPIDLE)).isEqualTo(90);
+            assertThat(ch.config().getOption(io.netty.channel.epoll.EpollChannelOption.TCP_KEEPINTVL)).isEqualTo(7);
+            assertThat(ch.config().getOption(io.netty.channel.epoll.EpollChannelOption.TCP_KEEPCNT)).isEqualTo(4);
+        } finally {
+            ch.unsafe().closeForcibly();
+        }
+    }
+
+    @Test
     void envoysDefaultsApplyWithoutThresholds() {
         Resilience r = ClusterInfo.of(TestConfig.http1(C)).resilience();
         assertThat(r.thresholds()).isEqualTo(new Resilience.Thresholds(1024, 1024, 1024, 3, false));
