@@ -53,8 +53,8 @@ import java.util.concurrent.TimeUnit;
  * connection being opened is pending, refused at once with {@code UO} over
  * {@code max_pending_requests}; a new connection is opened while the cluster is under
  * {@code max_connections}, or when this pool has none. A request that would need another
- * connection over {@code max_connections} is refused with {@code UO} (Envoy would queue it
- * as pending until a stream slot frees). Thread-safe: the pool's
+ * connection over {@code max_connections} is pending too (within the same limit) until a
+ * stream of this pool ends or one of its connections closes. Thread-safe: the pool's
  * bookkeeping is under its monitor, each connection's I/O on its channel's event loop.
  */
 final class Http2Pool {
@@ -64,8 +64,11 @@ final class Http2Pool {
     private final UpstreamMetrics metrics;
     private final CircuitBreakers breakers;
     private volatile PoolSettings settings;
+    private volatile EventLoop lastLoop;
     private final int maxResponseBytes;
     private final List<Connection> connections = new ArrayList<>();
+    /** Pending requests waiting for a stream slot (every connection full, max_connections reached). */
+    private final ArrayDeque<Exchange> queued = new ArrayDeque<>();
     private boolean closed;
     private long opened;
     private long streams;
@@ -86,10 +89,14 @@ final class Http2Pool {
      */
     void send(Exchange exchange, PoolSettings settings, EventLoop loop) {
         this.settings = requireNonNull(settings, "settings");
+        if (loop != null) {
+            lastLoop = loop;
+        }
         Connection target = null;
         boolean dial = false;
         boolean reuse = false;
         CircuitBreakers.Resource refusedBy = null;
+        boolean queue = false;
         synchronized (this) {
             streams++;
             for (Connection c : connections) {
@@ -112,13 +119,13 @@ final class Http2Pool {
             if (refusedBy == null && target == null) {
                 if (!breakers.tryAcquire(CircuitBreakers.Resource.CONNECTIONS)) {
                     if (!connections.isEmpty()) {
-                        breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
-                        refusedBy = CircuitBreakers.Resource.CONNECTIONS;
+                        queue = true; // holds its pending slot until a stream slot frees
+                        queued.addLast(exchange);
                     } else {
                         breakers.acquireOver(CircuitBreakers.Resource.CONNECTIONS);
                     }
                 }
-                if (refusedBy == null) {
+                if (!queue) {
                     target = new Connection();
                     target.draining = closed; // a pool dropped meanwhile: this connection serves this request only
                     connections.add(target);
@@ -126,7 +133,7 @@ final class Http2Pool {
                     dial = true;
                 }
             }
-            if (refusedBy == null) {
+            if (refusedBy == null && !queue) {
                 target.active++;
                 target.cancelIdleTimer();
                 if (!target.ready) {
@@ -136,6 +143,10 @@ final class Http2Pool {
         }
         if (refusedBy != null) {
             exchange.fail(breakers.overflow(refusedBy, endpoint.address()));
+            return;
+        }
+        if (queue) {
+            exchange.onAbandon(() -> leaveQueue(exchange)); // its timeout takes it out
             return;
         }
         if (reuse) {
@@ -150,6 +161,9 @@ final class Http2Pool {
 
     private void dial(Connection c, String cluster, Duration connectTimeout, EventLoop loop) {
         c.connectTimeout = connectTimeout;
+        if (loop == null) {
+            loop = lastLoop;
+        }
         c.loop = loop;
         connector.connect(endpoint, connectTimeout, loop, false, settings.keepalive()).whenComplete((ch, error) -> {
             List<Exchange> waiting;
@@ -186,6 +200,31 @@ final class Http2Pool {
         });
     }
 
+    private void leaveQueue(Exchange exchange) {
+        boolean removed;
+        synchronized (this) {
+            removed = queued.remove(exchange);
+        }
+        if (removed) {
+            breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+        }
+    }
+
+    /** The queued requests go round again (a connection closed: there may be room for a new one). */
+    private void resendQueued() {
+        List<Exchange> again;
+        synchronized (this) {
+            again = List.copyOf(queued);
+            queued.clear();
+        }
+        for (Exchange x : again) {
+            breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+            if (!x.isDone()) {
+                send(x, settings, null);
+            }
+        }
+    }
+
     synchronized int openConnections() {
         int n = 0;
         for (Connection c : connections) {
@@ -202,13 +241,20 @@ final class Http2Pool {
      */
     void close() {
         List<Connection> all;
+        List<Exchange> waiting;
         synchronized (this) {
             closed = true;
             all = List.copyOf(connections);
             connections.clear();
             all.forEach(c -> c.draining = true);
+            waiting = List.copyOf(queued);
+            queued.clear();
         }
         all.forEach(Connection::maybeIdle);
+        for (Exchange x : waiting) {
+            breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+            x.fail(Failures.closed(endpoint.address(), "connection pool closed (endpoint or cluster removed)", null));
+        }
     }
 
     synchronized void dump(JsonWriter json) {
@@ -298,8 +344,21 @@ final class Http2Pool {
         }
 
         private void streamEnded() {
+            Exchange next = null;
             synchronized (Http2Pool.this) {
                 active--;
+                if (ready && !draining && channel.isActive() && active < maxStreams) {
+                    next = queued.pollFirst();
+                    if (next != null) {
+                        active++; // the freed slot goes to the oldest queued request
+                    }
+                }
+            }
+            if (next != null) {
+                breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+                Exchange x = next;
+                channel.eventLoop().execute(() -> openStream(x));
+                return;
             }
             maybeIdle();
         }
@@ -354,6 +413,7 @@ final class Http2Pool {
                 breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
                 x.fail(e);
             });
+            resendQueued();
         }
 
         /** The first SETTINGS: the waiting requests open streams up to the limit; the others go elsewhere. */

@@ -238,6 +238,31 @@ class CircuitBreakingTest {
     }
 
     @Test
+    void http2RequestsOverEveryStreamSlotAtMaxConnectionsWaitAsPendingForAFreedSlot() throws Exception {
+        Backends.Server h2 = new Backends.Server(loops, "127.0.0.1", true, 2, (ctx, request) -> {
+            String uri = request.uri();
+            ctx.executor().schedule(() -> ctx.writeAndFlush(Backends.text("h2 " + uri)), 200, TimeUnit.MILLISECONDS);
+        });
+        closeables.add(h2);
+        config.set(new TestConfig(1).cluster(limited(TestConfig.http2(C), 1, 2, 1024), TestConfig.endpoint(h2.address())));
+        assertThat(outcome(send("/warm"), 0).status()).isEqualTo(200);
+        List<CompletableFuture<UpstreamResponse>> all = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            all.add(send("/q" + i));
+        }
+        List<Outcome> outcomes = new ArrayList<>();
+        for (CompletableFuture<UpstreamResponse> f : all) {
+            outcomes.add(outcome(f, 0));
+        }
+        // Two streams (the server's SETTINGS_MAX_CONCURRENT_STREAMS), two pending for a slot, two refused.
+        assertThat(outcomes.stream().filter(o -> o.status() == 200)).hasSize(4);
+        assertThat(outcomes.stream().filter(o -> o.flag() == ResponseFlag.UO)).hasSize(2)
+                .allSatisfy(o -> assertThat(o.message()).contains("max_pending_requests 2"));
+        assertThat(h2.accepts.get()).as("max_connections 1").isEqualTo(1);
+        Eventually.eventually(() -> metrics.value(UpstreamMetrics.REMAINING, C, "max_pending_requests") == 2);
+    }
+
+    @Test
     void maxRequestsPerConnectionAndTheClustersIdleTimeoutEndConnections() throws Exception {
         Backends.Server a = new Backends.Server(loops, "127.0.0.1", false, Backends.ok("a"));
         closeables.add(a);
