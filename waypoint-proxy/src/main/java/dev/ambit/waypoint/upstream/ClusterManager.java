@@ -284,6 +284,10 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
                 picker.finished(cluster, endpoint.address());
                 cb.release(CircuitBreakers.Resource.CONNECTIONS);
             });
+            if (detector != null) {
+                // Envoy's tcp_proxy reports a connected upstream as a final success (200 when not split).
+                detector.response(endpoint.address(), 200);
+            }
             metrics.connectionOpened(cluster, "tcp", endpoint.hbone());
             metrics.tunnel(cluster, null);
             return new UpstreamTunnel(ch, endpoint.address());

@@ -288,6 +288,24 @@ class CircuitBreakingTest {
     }
 
     @Test
+    void tunnelsCountAsConnectionsOfTheCluster() throws Exception {
+        Backends.Server a = slowServer(false, "a");
+        config.set(new TestConfig(1).cluster(limited(TestConfig.http1(C), 1, 1, 1024), TestConfig.endpoint(a.address())));
+        UpstreamTunnel first = manager.open(C, null, Set.of()).toCompletableFuture().get(5, TimeUnit.SECONDS);
+        try {
+            ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+                    () -> manager.open(C, null, Set.of()).toCompletableFuture().get(5, TimeUnit.SECONDS));
+            assertThat(((UpstreamException) e.getCause()).flag()).isEqualTo(ResponseFlag.UO);
+            assertThat(metrics.value(UpstreamMetrics.TUNNELS, C, "UO")).isEqualTo(1);
+        } finally {
+            first.channel().close().sync();
+        }
+        Eventually.eventually(() -> metrics.value(UpstreamMetrics.REMAINING, C, "max_connections") == 1);
+        UpstreamTunnel again = manager.open(C, null, Set.of()).toCompletableFuture().get(5, TimeUnit.SECONDS);
+        again.channel().close().sync();
+    }
+
+    @Test
     void tcpKeepaliveIsSetOnUpstreamSockets() {
         io.netty.channel.epoll.EpollSocketChannel ch = new io.netty.channel.epoll.EpollSocketChannel();
         try {
