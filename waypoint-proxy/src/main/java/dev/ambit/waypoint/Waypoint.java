@@ -90,6 +90,9 @@ public final class Waypoint implements AutoCloseable {
     private DataPath dataPath = DataPath.NONE;
     private StatsServer stats;
     private AdminServer admin;
+    /** The data path's cluster manager, for the admin's endpoint state (resilience). */
+    private final java.util.concurrent.atomic.AtomicReference<ClusterManager> upstreams =
+            new java.util.concurrent.atomic.AtomicReference<>();
 
     private Waypoint(WaypointFlags flags) {
         this.flags = flags;
@@ -176,7 +179,8 @@ public final class Waypoint implements AutoCloseable {
                 .readinessAddress(new InetSocketAddress(listen, flags.readyPort()))
                 .start();
         process.add(stats);
-        admin = WaypointAdmin.builder(config, state, certificates, () -> ConfigDumpSections.XdsStatus.of(xds))
+        admin = WaypointAdmin.builder(config, state, certificates, () -> ConfigDumpSections.XdsStatus.of(xds),
+                        this.upstreams::get)
                 .address(new InetSocketAddress(InetAddress.getLoopbackAddress(), flags.adminPort()))
                 .start();
         process.add(admin);
@@ -201,6 +205,7 @@ public final class Waypoint implements AutoCloseable {
                 .hbonePort(IstioPorts.HBONE)
                 .metrics(ctx.metrics())
                 .build();
+        this.upstreams.set(upstreams);
         WaypointServer server;
         try {
             server = WaypointServer.builder(ctx.sockets(), ctx.workers(), ctx.tls(), certificate, ctx.config()::current,

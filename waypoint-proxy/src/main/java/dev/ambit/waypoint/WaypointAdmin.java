@@ -11,6 +11,7 @@ import dev.ambit.waypoint.config.ConfigSnapshot;
 import dev.ambit.waypoint.config.EnvoyConfigDump;
 import dev.ambit.waypoint.config.FilterChain;
 import dev.ambit.waypoint.config.WaypointConfigStore;
+import dev.ambit.waypoint.upstream.ClusterManager;
 import java.util.List;
 import java.util.function.Supplier;
 
@@ -20,7 +21,9 @@ import java.util.function.Supplier;
  * then Ambit's own sections: {@code waypoint} (config version and the compiled filter chains),
  * {@code workloads}, {@code services}, {@code policies}, {@code certificates} and {@code xds}
  * ({@link ConfigDumpSections}). {@code ambitctl proxy-config} reads this dump, so its shape is
- * an interface.
+ * an interface. With the data path's {@link ClusterManager} (resilience, issue 15) the
+ * endpoints dump shows ejected endpoints UNHEALTHY and a section {@code upstream} shows the
+ * picker, connection pools, circuit breakers and each endpoint's outlier-detection state.
  */
 public final class WaypointAdmin {
 
@@ -34,15 +37,33 @@ public final class WaypointAdmin {
     /** An admin server builder with the waypoint's sections and loggers; the caller sets the address and starts it. */
     public static AdminServer.Builder builder(WaypointConfigStore config, ProxyState state, CertificateManager certificates,
             Supplier<ConfigDumpSections.XdsStatus> xds) {
+        return builder(config, state, certificates, xds, () -> null);
+    }
+
+    /** {@link #builder} with the data path's cluster manager ({@code upstreams} gives null until it runs). */
+    public static AdminServer.Builder builder(WaypointConfigStore config, ProxyState state, CertificateManager certificates,
+            Supplier<ConfigDumpSections.XdsStatus> xds, Supplier<ClusterManager> upstreams) {
         requireNonNull(config, "config");
+        requireNonNull(upstreams, "upstreams");
         return AdminServer.builder()
-                .section("configs", EnvoyConfigDump.section(config))
+                .section("configs", EnvoyConfigDump.section(config, () -> {
+                    ClusterManager m = upstreams.get();
+                    return m == null ? EnvoyConfigDump.EndpointStates.NONE : m::ejected;
+                }))
                 .section("waypoint", json -> writeWaypoint(json, config.snapshot()))
                 .section("workloads", ConfigDumpSections.workloads(state))
                 .section("services", ConfigDumpSections.services(state))
                 .section("policies", ConfigDumpSections.policies(state))
                 .section("certificates", ConfigDumpSections.certificates(certificates))
                 .section("xds", ConfigDumpSections.xds(xds))
+                .section("upstream", json -> {
+                    ClusterManager m = upstreams.get();
+                    if (m == null) {
+                        json.open('{').close('}');
+                    } else {
+                        m.dump(json);
+                    }
+                })
                 .loggers(LOGGERS);
     }
 

@@ -136,6 +136,12 @@ final class ClusterTranslator {
                             .setHttp2ProtocolOptions(Http2ProtocolOptions.getDefaultInstance()))
                     .build()));
         }
+        if (!grpc) {
+            // Istio's circuit breakers (defaults on every cluster) and outlier detection, as Istio merges them.
+            var selected = ConnectionPools.select(rules.forHost(parsed.host()), parsed.subset(), parsed.port());
+            ConnectionPools.apply(c, selected.connectionPool());
+            OutlierDetections.apply(c, selected.outlierDetection());
+        }
         return c.build();
     }
 

@@ -21,8 +21,8 @@ import java.util.Map;
  * <p>Several rules for one host: as Istio merges them, the oldest rule (creation time, then
  * namespace/name) comes first; subsets of later rules are added when their name is new
  * (a repeated name is reported and ignored) and the traffic policy is the first one set.
- * Settings that belong to the next issue (connectionPool, outlierDetection)
- * and others not translated are reported as warnings, never silently dropped.
+ * connectionPool and outlierDetection are translated by {@link ConnectionPools} and
+ * {@link OutlierDetections}; settings not translated are reported as warnings, never silently dropped.
  */
 final class DestinationRules {
 
@@ -148,12 +148,8 @@ final class DestinationRules {
         }
         String next = "not applied yet (load balancing beyond simple, circuit breaking and outlier "
                 + "detection come with issue 15)";
-        if (tp.getConnectionPool() != null) {
-            problems.field(Kind.DESTINATION_RULE, dr, path + ".connectionPool", next);
-        }
-        if (tp.getOutlierDetection() != null) {
-            problems.field(Kind.DESTINATION_RULE, dr, path + ".outlierDetection", next);
-        }
+        ConnectionPools.warnUntranslated(dr, path + ".connectionPool", tp.getConnectionPool(), problems);
+        OutlierDetections.warnUntranslated(dr, path + ".outlierDetection", tp.getOutlierDetection(), problems);
         loadBalancer(dr, path + ".loadBalancer", tp.getLoadBalancer(), problems, next);
         if (tp.getTls() != null) {
             problems.field(Kind.DESTINATION_RULE, dr, path + ".tls", "not applied (the waypoint reaches "
@@ -172,12 +168,8 @@ final class DestinationRules {
             for (int i = 0; i < tp.getPortLevelSettings().size(); i++) {
                 var p = tp.getPortLevelSettings().get(i);
                 String pp = path + ".portLevelSettings[" + i + "]";
-                if (p.getConnectionPool() != null) {
-                    problems.field(Kind.DESTINATION_RULE, dr, pp + ".connectionPool", next);
-                }
-                if (p.getOutlierDetection() != null) {
-                    problems.field(Kind.DESTINATION_RULE, dr, pp + ".outlierDetection", next);
-                }
+                ConnectionPools.warnUntranslated(dr, pp + ".connectionPool", p.getConnectionPool(), problems);
+                OutlierDetections.warnUntranslated(dr, pp + ".outlierDetection", p.getOutlierDetection(), problems);
                 if (p.getTls() != null) {
                     problems.field(Kind.DESTINATION_RULE, dr, pp + ".tls", "not applied (the waypoint reaches "
                             + "meshed endpoints over HBONE mTLS, others in plaintext)");

@@ -23,10 +23,18 @@ import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.config.core.v3.HealthStatus;
+import io.envoyproxy.envoy.config.core.v3.SocketAddress;
+import io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint;
+import io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints;
+import io.netty.util.NetUtil;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.time.Instant;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.Supplier;
 
 /**
  * The waypoint's xDS configuration in Envoy's {@code /config_dump} shape, so that it reads
@@ -42,6 +50,10 @@ import java.util.TreeSet;
  * A resource whose last update was NACKed carries {@code error_state} ({@code details} =
  * the rejection, {@code last_update_attempt}) and {@code client_status: NACKED}; the config
  * shown is still the last good one, the one in force.
+ *
+ * <p>An endpoint that outlier detection ejected now is shown with {@code health_status:
+ * UNHEALTHY} in the endpoints dump, as Envoy's dump shows a host's current health
+ * ({@link EndpointStates}).
  */
 public final class EnvoyConfigDump {
 
@@ -55,15 +67,31 @@ public final class EnvoyConfigDump {
 
     private EnvoyConfigDump() {}
 
+    /** The data path's view of endpoints, overlaid on the endpoints dump. */
+    @FunctionalInterface
+    public interface EndpointStates {
+        /** Nothing ejected (no data path yet). */
+        EndpointStates NONE = (cluster, endpoint) -> false;
+
+        /** Whether outlier detection has {@code endpoint} of {@code cluster} ejected now. */
+        boolean ejected(String cluster, InetSocketAddress endpoint);
+    }
+
     /** Envoy's {@code ConfigDump} of what {@code store} holds now. */
     public static ConfigDump of(WaypointConfigStore store) {
+        return of(store, EndpointStates.NONE);
+    }
+
+    /** Envoy's {@code ConfigDump} of what {@code store} holds now, endpoints' health from {@code states}. */
+    public static ConfigDump of(WaypointConfigStore store, EndpointStates states) {
         requireNonNull(store, "store");
+        requireNonNull(states, "states");
         ConfigSnapshot c = store.snapshot();
         return ConfigDump.newBuilder()
                 .addConfigs(Any.pack(listeners(c, store.failures(TypeUrls.LISTENER))))
                 .addConfigs(Any.pack(routes(c, store.failures(TypeUrls.ROUTE_CONFIGURATION))))
                 .addConfigs(Any.pack(clusters(c, store.failures(TypeUrls.CLUSTER))))
-                .addConfigs(Any.pack(endpoints(c, store.failures(TypeUrls.CLUSTER_LOAD_ASSIGNMENT))))
+                .addConfigs(Any.pack(endpoints(c, store.failures(TypeUrls.CLUSTER_LOAD_ASSIGNMENT), states)))
                 .build();
     }
 
@@ -77,10 +105,17 @@ public final class EnvoyConfigDump {
      * {@code @type}, so {@code /config_dump} is {@code {"configs":[...], <Ambit's sections>}}.
      */
     public static AdminServer.Section section(WaypointConfigStore store) {
+        return section(store, () -> EndpointStates.NONE);
+    }
+
+    /** {@link #section(WaypointConfigStore)} with the endpoints' current health from {@code states}. */
+    public static AdminServer.Section section(WaypointConfigStore store, Supplier<EndpointStates> states) {
         requireNonNull(store, "store");
+        requireNonNull(states, "states");
         return json -> {
             json.open('[');
-            for (Any a : of(store).getConfigsList()) {
+            EndpointStates now = states.get();
+            for (Any a : of(store, now == null ? EndpointStates.NONE : now).getConfigsList()) {
                 json.raw(PRINTER.print(a));
             }
             json.close(']');
@@ -152,12 +187,17 @@ public final class EnvoyConfigDump {
     }
 
     static EndpointsConfigDump endpoints(ConfigSnapshot c, Map<String, Failure> failures) {
+        return endpoints(c, failures, EndpointStates.NONE);
+    }
+
+    static EndpointsConfigDump endpoints(ConfigSnapshot c, Map<String, Failure> failures, EndpointStates states) {
         EndpointsConfigDump.Builder b = EndpointsConfigDump.newBuilder();
         for (String name : names(c.loadAssignments(), failures)) {
             EndpointsConfigDump.DynamicEndpointConfig.Builder d = EndpointsConfigDump.DynamicEndpointConfig.newBuilder();
             Held<ClusterLoadAssignment> h = c.loadAssignments().get(name);
             if (h != null) {
-                d.setVersionInfo(Long.toString(h.version())).setEndpointConfig(Any.pack(h.resource()))
+                d.setVersionInfo(Long.toString(h.version())).setEndpointConfig(Any.pack(withHealth(name,
+                                h.resource(), states)))
                         .setLastUpdated(timestamp(h.lastUpdated()));
             }
             Failure f = failures.get(name);
@@ -168,6 +208,29 @@ public final class EnvoyConfigDump {
             b.addDynamicEndpointConfigs(d);
         }
         return b.build();
+    }
+
+    /** {@code cla} with its ejected endpoints' health_status UNHEALTHY (the same message when none is). */
+    static ClusterLoadAssignment withHealth(String cluster, ClusterLoadAssignment cla, EndpointStates states) {
+        if (states == EndpointStates.NONE) {
+            return cla;
+        }
+        ClusterLoadAssignment.Builder b = null;
+        for (int i = 0; i < cla.getEndpointsCount(); i++) {
+            LocalityLbEndpoints locality = cla.getEndpoints(i);
+            for (int j = 0; j < locality.getLbEndpointsCount(); j++) {
+                LbEndpoint lb = locality.getLbEndpoints(j);
+                SocketAddress sa = lb.getEndpoint().getAddress().getSocketAddress();
+                InetAddress ip = NetUtil.createInetAddressFromIpAddressString(sa.getAddress());
+                if (ip != null && states.ejected(cluster, new InetSocketAddress(ip, sa.getPortValue()))) {
+                    if (b == null) {
+                        b = cla.toBuilder();
+                    }
+                    b.getEndpointsBuilder(i).getLbEndpointsBuilder(j).setHealthStatus(HealthStatus.UNHEALTHY);
+                }
+            }
+        }
+        return b == null ? cla : b.build();
     }
 
     /** Held names and rejected ones, sorted: a resource rejected on first sight has only its error state. */

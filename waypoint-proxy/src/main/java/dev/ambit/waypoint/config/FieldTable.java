@@ -4,7 +4,10 @@ import com.google.protobuf.Descriptors.Descriptor;
 import com.google.protobuf.Descriptors.EnumValueDescriptor;
 import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Message;
+import io.envoyproxy.envoy.config.cluster.v3.CircuitBreakers;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.cluster.v3.OutlierDetection;
+import io.envoyproxy.envoy.config.cluster.v3.UpstreamConnectionOptions;
 import io.envoyproxy.envoy.config.core.v3.Address;
 import io.envoyproxy.envoy.config.core.v3.AggregatedConfigSource;
 import io.envoyproxy.envoy.config.core.v3.CidrRange;
@@ -17,6 +20,7 @@ import io.envoyproxy.envoy.config.core.v3.Http2ProtocolOptions;
 import io.envoyproxy.envoy.config.core.v3.Metadata;
 import io.envoyproxy.envoy.config.core.v3.RuntimeFractionalPercent;
 import io.envoyproxy.envoy.config.core.v3.SocketAddress;
+import io.envoyproxy.envoy.config.core.v3.TcpKeepalive;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.endpoint.v3.Endpoint;
 import io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint;
@@ -59,6 +63,7 @@ import io.envoyproxy.envoy.type.matcher.v3.RegexMatchAndSubstitute;
 import io.envoyproxy.envoy.type.matcher.v3.RegexMatcher;
 import io.envoyproxy.envoy.type.matcher.v3.StringMatcher;
 import io.envoyproxy.envoy.type.v3.FractionalPercent;
+import io.envoyproxy.envoy.type.v3.Percent;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -230,7 +235,9 @@ public final class FieldTable {
         // ---------------------------------------------------------------- Cluster (CDS)
         fields(Cluster.getDescriptor(), "name", "type", "eds_cluster_config", "connect_timeout", "lb_policy",
                 "typed_extension_protocol_options",
-                "round_robin_lb_config", "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config"); // lb
+                "round_robin_lb_config", "least_request_lb_config", "ring_hash_lb_config", "maglev_lb_config", // lb
+                // resilience (issue 15): upstream.Resilience, CircuitBreakers, OutlierDetector.
+                "circuit_breakers", "outlier_detection", "upstream_connection_options", "common_lb_config");
         enumValues(Cluster.getDescriptor(), "type", "EDS", "ORIGINAL_DST");
         // lb: every policy the upstream.EndpointPicker implements, per request over healthy endpoints.
         enumValues(Cluster.getDescriptor(), "lb_policy", "ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "RING_HASH", "MAGLEV",
@@ -245,12 +252,32 @@ public final class FieldTable {
         enumValues(Cluster.RingHashLbConfig.getDescriptor(), "hash_function", "XX_HASH");
         fields(Cluster.MaglevLbConfig.getDescriptor(), "table_size");
         fields(Cluster.EdsClusterConfig.getDescriptor(), "eds_config", "service_name");
-        fields(HttpProtocolOptions.getDescriptor(), "explicit_http_config", "use_downstream_protocol_config");
+        fields(HttpProtocolOptions.getDescriptor(), "explicit_http_config", "use_downstream_protocol_config",
+                "common_http_protocol_options");
         fields(HttpProtocolOptions.ExplicitHttpConfig.getDescriptor(), "http_protocol_options", "http2_protocol_options");
         fields(HttpProtocolOptions.UseDownstreamHttpConfig.getDescriptor(), "http_protocol_options",
                 "http2_protocol_options");
         fields(Http1ProtocolOptions.getDescriptor());
         fields(Http2ProtocolOptions.getDescriptor());
+        // resilience (issue 15): circuit breakers of priority DEFAULT (the only one Istio writes).
+        fields(CircuitBreakers.getDescriptor(), "thresholds");
+        fields(CircuitBreakers.Thresholds.getDescriptor(), "priority", "max_connections", "max_pending_requests",
+                "max_requests", "max_retries", "track_remaining");
+        enumValues(CircuitBreakers.Thresholds.getDescriptor(), "priority", "DEFAULT");
+        fields(UpstreamConnectionOptions.getDescriptor(), "tcp_keepalive");
+        fields(TcpKeepalive.getDescriptor(), "keepalive_probes", "keepalive_time", "keepalive_interval");
+        fields(io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions.getDescriptor(), "idle_timeout",
+                "max_requests_per_connection");
+        // Consecutive-failure detectors; enforcing_success_rate and enforcing_local_origin_success_rate
+        // only switch off detectors the waypoint does not have (Istio always writes 0).
+        fields(OutlierDetection.getDescriptor(), "consecutive_5xx", "interval", "base_ejection_time",
+                "max_ejection_percent", "enforcing_consecutive_5xx", "enforcing_success_rate",
+                "consecutive_gateway_failure", "enforcing_consecutive_gateway_failure",
+                "split_external_local_origin_errors", "consecutive_local_origin_failure",
+                "enforcing_consecutive_local_origin_failure", "enforcing_local_origin_success_rate",
+                "max_ejection_time", "always_eject_one_host");
+        // Istio's minHealthPercent: the picker's panic threshold.
+        fields(Cluster.CommonLbConfig.getDescriptor(), "healthy_panic_threshold");
 
         // ---------------------------------------------------------------- ClusterLoadAssignment (EDS)
         fields(ClusterLoadAssignment.getDescriptor(), "cluster_name", "endpoints");

@@ -179,6 +179,9 @@ final class Router implements HttpFilter {
         private ScheduledFuture<?> timer;
         private boolean done;
         private HashPolicies.Result hash = HashPolicies.Result.NONE; // lb: route's hash_policy
+        /** A retry counted by the cluster's max_retries is in flight (released when its attempt ends). */
+        private boolean retryHeld;
+        private boolean retryOverflowed;
 
         Forward(HttpExchange exchange, RouteTable.Selection sel, RouteAction action) {
             this.exchange = exchange;
@@ -243,6 +246,7 @@ final class Router implements HttpFilter {
         }
 
         private void onAttempt(UpstreamResponse response, Throwable failure, long sentNanos) {
+            releaseRetry();
             if (done) {
                 if (response != null) {
                     ReferenceCountUtil.release(response.response());
@@ -254,12 +258,12 @@ final class Router implements HttpFilter {
                 exchange.upstreamHost(response.endpoint());
                 retry.tried(response.endpoint());
                 if (retry.retriable(response.response())) {
-                    if (canRetry()) {
+                    if (canRetry() && admitRetry()) {
                         ReferenceCountUtil.release(response.response());
                         scheduleRetry();
                         return;
                     }
-                    if (retry.policy().numRetries() > 0) {
+                    if (retry.policy().numRetries() > 0 && !retryOverflowed) {
                         exchange.addFlag(ResponseFlag.URX);
                     }
                 }
@@ -274,11 +278,11 @@ final class Router implements HttpFilter {
             }
             retry.tried(e.endpoint());
             if (retry.retriable(e)) {
-                if (canRetry()) {
+                if (canRetry() && admitRetry()) {
                     scheduleRetry();
                     return;
                 }
-                if (retry.policy().numRetries() > 0) {
+                if (retry.policy().numRetries() > 0 && !retryOverflowed) {
                     exchange.addFlag(ResponseFlag.URX);
                 }
             }
@@ -288,6 +292,28 @@ final class Router implements HttpFilter {
 
         private boolean canRetry() {
             return retry.retriesLeft() && (deadlineNanos == 0 || System.nanoTime() < deadlineNanos);
+        }
+
+        /**
+         * The cluster's circuit breaker on retries in flight ({@code max_retries}): over it the
+         * retry is not made and the last response (or failure) goes back, flagged {@code UO}, as
+         * Envoy's router does on a retry overflow.
+         */
+        private boolean admitRetry() {
+            if (upstreams.tryRetry(cluster)) {
+                retryHeld = true;
+                return true;
+            }
+            exchange.addFlag(ResponseFlag.UO);
+            retryOverflowed = true;
+            return false;
+        }
+
+        private void releaseRetry() {
+            if (retryHeld) {
+                retryHeld = false;
+                upstreams.retryDone(cluster);
+            }
         }
 
         private void scheduleRetry() {
@@ -305,6 +331,7 @@ final class Router implements HttpFilter {
 
         private void finish(FullHttpResponse response) {
             done = true;
+            releaseRetry(); // a route timeout during a retry's backoff or attempt
             if (timer != null) {
                 timer.cancel(false);
             }

@@ -21,9 +21,10 @@ import java.time.Duration;
  * @param panicThreshold {@code common_lb_config.healthy_panic_threshold} in percent (50 when unset)
  * @param originalDestination true for {@code type: ORIGINAL_DST} ({@code inbound-passthrough})
  * @param lb the load-balancing settings ({@code lb.policy() == lbPolicy})
+ * @param resilience circuit breakers, pool settings and outlier detection ({@link Resilience})
  */
 public record ClusterInfo(String name, Protocol protocol, Cluster.LbPolicy lbPolicy, Duration connectTimeout,
-                          double panicThreshold, boolean originalDestination, LbSettings lb) {
+                          double panicThreshold, boolean originalDestination, LbSettings lb, Resilience resilience) {
 
     /** The typed_extension_protocol_options key of the HTTP upstream options. */
     public static final String HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -53,13 +54,27 @@ public record ClusterInfo(String name, Protocol protocol, Cluster.LbPolicy lbPol
         if (lb.policy() != lbPolicy) {
             throw new IllegalArgumentException("lb: " + lb.policy() + " (expected: the cluster's " + lbPolicy + ")");
         }
+        requireNonNull(resilience, "resilience");
     }
 
-    /** A cluster with Envoy's default settings of {@code lbPolicy}. */
+    /** A cluster with Envoy's default settings of {@code lbPolicy}, default circuit breakers and no outlier detection. */
     public ClusterInfo(String name, Protocol protocol, Cluster.LbPolicy lbPolicy, Duration connectTimeout,
                        double panicThreshold, boolean originalDestination) {
         this(name, protocol, lbPolicy, connectTimeout, panicThreshold, originalDestination,
-                LbSettings.defaults(lbPolicy));
+                LbSettings.defaults(lbPolicy), Resilience.DEFAULT);
+    }
+
+    /** A cluster with {@code lb}, default circuit breakers and no outlier detection. */
+    public ClusterInfo(String name, Protocol protocol, Cluster.LbPolicy lbPolicy, Duration connectTimeout,
+                       double panicThreshold, boolean originalDestination, LbSettings lb) {
+        this(name, protocol, lbPolicy, connectTimeout, panicThreshold, originalDestination, lb, Resilience.DEFAULT);
+    }
+
+    /** A cluster with Envoy's default settings of {@code lbPolicy} and {@code resilience}. */
+    public ClusterInfo(String name, Protocol protocol, Cluster.LbPolicy lbPolicy, Duration connectTimeout,
+                       double panicThreshold, boolean originalDestination, Resilience resilience) {
+        this(name, protocol, lbPolicy, connectTimeout, panicThreshold, originalDestination,
+                LbSettings.defaults(lbPolicy), resilience);
     }
 
     /** Reads {@code cluster}; options it cannot unpack count as absent (the config helper validated them). */
@@ -93,6 +108,7 @@ public record ClusterInfo(String name, Protocol protocol, Cluster.LbPolicy lbPol
         }
         boolean originalDst = cluster.hasType() && cluster.getType() == Cluster.DiscoveryType.ORIGINAL_DST;
         LbSettings lb = LbSettings.of(cluster);
-        return new ClusterInfo(cluster.getName(), protocol, lb.policy(), connectTimeout, panic, originalDst, lb);
+        return new ClusterInfo(cluster.getName(), protocol, lb.policy(), connectTimeout, panic, originalDst, lb,
+                Resilience.of(cluster));
     }
 }

@@ -59,7 +59,15 @@ import java.util.function.Supplier;
  * cluster, {@code UH} no healthy endpoint, {@code UF} connect / TLS / HBONE refusal /
  * connect timeout, {@code UR} reset before a whole response, {@code UC} closed before one,
  * {@code UT} the attempt's timeout (its connection is closed or its stream reset, so a slow
- * backend never keeps a pooled connection busy). Every one names the endpoint.
+ * backend never keeps a pooled connection busy), {@code UO} a circuit breaker's limit
+ * ({@link CircuitBreakers}: {@code max_requests} here, {@code max_pending_requests} and
+ * {@code max_connections} in the pools). Every one names the endpoint.
+ *
+ * <p><b>Resilience</b> ({@link Resilience}): each cluster has its {@link CircuitBreakers}
+ * (also asked for retries: {@link #tryRetry}) and, when it sets {@code outlier_detection}, an
+ * {@link OutlierDetector} told the outcome of every attempt; ejected endpoints are shown to
+ * the picker as unhealthy. Pools are per cluster and endpoint, as Envoy's, and follow the
+ * cluster's {@code max_requests_per_connection}, idle timeout and TCP keepalive.
  *
  * <p><b>Threads.</b> Connections are registered on the caller's event loop when the caller
  * runs on one of the group's loops (so a tunnel and the downstream stream share a loop),
@@ -76,6 +84,8 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
     private final Duration idleTimeout;
     private final int maxResponseBytes;
     private final Map<PoolKey, Object> pools = new ConcurrentHashMap<>();
+    private final Map<String, CircuitBreakers> breakers = new ConcurrentHashMap<>();
+    private final Map<String, OutlierDetector> detectors = new ConcurrentHashMap<>();
     private volatile Snapshot snapshot = new Snapshot(Long.MIN_VALUE, null);
 
     private ClusterManager(Builder b) {
@@ -115,12 +125,21 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
                 throw new UpstreamException(ResponseFlag.UH, null, "cluster " + name
                         + " is ORIGINAL_DST: it carries byte tunnels (open), not requests", false, null);
             }
-            endpoint = picker.pick(entry.info, entry.endpoints, request.excludedHosts(), request.hash()).endpoint(); // lb: hash
+            OutlierDetector od = detector(entry.info);
+            endpoint = picker.pick(entry.info, od == null ? entry.endpoints : od.present(entry.endpoints),
+                    request.excludedHosts(), request.hash()).endpoint(); // lb: hash
         } catch (UpstreamException e) {
             ReferenceCountUtil.release(request.request());
             metrics.request(name, e.flag());
             return CompletableFuture.failedFuture(e);
         }
+        CircuitBreakers cb = breakers(entry.info);
+        if (!cb.tryAcquire(CircuitBreakers.Resource.REQUESTS)) {
+            ReferenceCountUtil.release(request.request());
+            metrics.request(name, ResponseFlag.UO);
+            return CompletableFuture.failedFuture(cb.overflow(CircuitBreakers.Resource.REQUESTS, endpoint.address()));
+        }
+        OutlierDetector detector = detectors.get(name);
         Exchange exchange = new Exchange(name, endpoint, request.request());
         picker.started(name, endpoint.address());
         EventLoop loop = loop();
@@ -132,20 +151,80 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
                 timer.cancel(false);
             }
             picker.finished(name, endpoint.address());
-            metrics.request(name, e == null ? null : UpstreamMetrics.asUpstream(endpoint.address(), e).flag());
+            cb.release(CircuitBreakers.Resource.REQUESTS);
+            ResponseFlag flag = e == null ? null : UpstreamMetrics.asUpstream(endpoint.address(), e).flag();
+            metrics.request(name, flag);
+            if (detector != null) {
+                outcome(detector, endpoint.address(), r, flag);
+            }
         });
         boolean h2 = entry.info.protocol() == ClusterInfo.Protocol.HTTP2
                 || entry.info.protocol() == ClusterInfo.Protocol.DOWNSTREAM && wasHttp2(request.request().headers());
-        PoolKey key = new PoolKey(endpoint.address(), endpoint.hbone(), h2);
+        PoolKey key = new PoolKey(name, endpoint.address(), endpoint.hbone(), h2);
         Object pool = pools.computeIfAbsent(key, k -> k.http2
-                ? new Http2Pool(endpoint, connector, metrics, idleTimeout, maxResponseBytes)
-                : new Http1Pool(endpoint, connector, metrics, maxIdle, idleTimeout, maxResponseBytes));
+                ? new Http2Pool(endpoint, connector, metrics, cb, entry.settings, maxResponseBytes)
+                : new Http1Pool(endpoint, connector, metrics, cb, maxIdle, entry.settings, maxResponseBytes));
         if (pool instanceof Http2Pool p) {
-            p.send(exchange, entry.info.connectTimeout(), loop);
+            p.send(exchange, entry.settings, loop);
         } else {
-            ((Http1Pool) pool).send(exchange, entry.info.connectTimeout(), loop);
+            ((Http1Pool) pool).send(exchange, entry.settings, loop);
         }
         return exchange.result;
+    }
+
+    /** An attempt's outcome as outlier detection counts it: a response, or a locally originated failure. */
+    private static void outcome(OutlierDetector detector, InetSocketAddress endpoint, UpstreamResponse response,
+                                ResponseFlag flag) {
+        if (response != null) {
+            detector.response(endpoint, response.response().status().code());
+        } else if (flag == ResponseFlag.UF || flag == ResponseFlag.UT || flag == ResponseFlag.UR
+                || flag == ResponseFlag.UC) {
+            detector.failure(endpoint, flag);
+        }
+    }
+
+    /**
+     * Asks {@code cluster}'s circuit breakers for a retry ({@code max_retries}); true: it is
+     * counted until {@link #retryDone}. An unknown cluster has no limit here (its attempt fails NC).
+     */
+    @Override
+    public boolean tryRetry(String cluster) {
+        CircuitBreakers cb = breakers.get(cluster);
+        return cb == null || cb.tryAcquire(CircuitBreakers.Resource.RETRIES);
+    }
+
+    @Override
+    public void retryDone(String cluster) {
+        CircuitBreakers cb = breakers.get(cluster);
+        if (cb != null) {
+            cb.release(CircuitBreakers.Resource.RETRIES);
+        }
+    }
+
+    /** The cluster's circuit breakers, following its current thresholds. */
+    private CircuitBreakers breakers(ClusterInfo info) {
+        Resilience.Thresholds t = info.resilience().thresholds();
+        CircuitBreakers cb = breakers.computeIfAbsent(info.name(), n -> new CircuitBreakers(n, t, metrics));
+        if (!cb.limits().equals(t)) {
+            cb.limits(t);
+        }
+        return cb;
+    }
+
+    /** The cluster's outlier detector with its current settings, or null when it sets none. */
+    private OutlierDetector detector(ClusterInfo info) {
+        Resilience.Outlier o = info.resilience().outlier();
+        if (o == null) {
+            OutlierDetector gone = detectors.isEmpty() ? null : detectors.remove(info.name());
+            if (gone != null) {
+                gone.close();
+            }
+            return null;
+        }
+        OutlierDetector d = detectors.computeIfAbsent(info.name(),
+                n -> new OutlierDetector(n, o, metrics, group.next(), System::nanoTime));
+        d.settings(o);
+        return d;
     }
 
     /**
@@ -173,21 +252,42 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
                 endpoint = new UpstreamEndpoint(originalDestination,
                         connector.meshed(originalDestination.getAddress()), HealthStatus.UNKNOWN);
             } else {
-                endpoint = picker.pick(entry.info, entry.endpoints, excludedHosts).endpoint();
+                OutlierDetector od = detector(entry.info);
+                endpoint = picker.pick(entry.info, od == null ? entry.endpoints : od.present(entry.endpoints),
+                        excludedHosts).endpoint();
             }
         } catch (UpstreamException e) {
             metrics.tunnel(cluster, e.flag());
             return CompletableFuture.failedFuture(e);
         }
+        // A tunnel is a connection of the cluster (Envoy's tcp_proxy checks max_connections).
+        CircuitBreakers cb = breakers(entry.info);
+        if (!cb.tryAcquire(CircuitBreakers.Resource.CONNECTIONS)) {
+            metrics.tunnel(cluster, ResponseFlag.UO);
+            return CompletableFuture.failedFuture(cb.overflow(CircuitBreakers.Resource.CONNECTIONS, endpoint.address()));
+        }
+        OutlierDetector detector = detectors.get(cluster);
         picker.started(cluster, endpoint.address());
-        return connector.connect(endpoint, entry.info.connectTimeout(), loop(), true).handle((ch, error) -> {
+        return connector.connect(endpoint, entry.info.connectTimeout(), loop(), true, entry.settings.keepalive())
+                .handle((ch, error) -> {
             if (error != null) {
                 picker.finished(cluster, endpoint.address());
+                cb.release(CircuitBreakers.Resource.CONNECTIONS);
                 UpstreamException e = UpstreamMetrics.asUpstream(endpoint.address(), error);
                 metrics.tunnel(cluster, e.flag());
+                if (detector != null) {
+                    detector.failure(endpoint.address(), e.flag());
+                }
                 throw e;
             }
-            ch.closeFuture().addListener(f -> picker.finished(cluster, endpoint.address()));
+            ch.closeFuture().addListener(f -> {
+                picker.finished(cluster, endpoint.address());
+                cb.release(CircuitBreakers.Resource.CONNECTIONS);
+            });
+            if (detector != null) {
+                // Envoy's tcp_proxy reports a connected upstream as a final success (200 when not split).
+                detector.response(endpoint.address(), 200);
+            }
             metrics.connectionOpened(cluster, "tcp", endpoint.hbone());
             metrics.tunnel(cluster, null);
             return new UpstreamTunnel(ch, endpoint.address());
@@ -217,6 +317,18 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
         json.key("config_version").value(snapshot.version);
         json.key("picker");
         picker.dump(json);
+        json.key("circuit_breakers").open('{');
+        for (Map.Entry<String, CircuitBreakers> c : new java.util.TreeMap<>(breakers).entrySet()) {
+            json.key(c.getKey());
+            c.getValue().dump(json);
+        }
+        json.close('}');
+        json.key("outlier_detection").open('{');
+        for (Map.Entry<String, OutlierDetector> c : new java.util.TreeMap<>(detectors).entrySet()) {
+            json.key(c.getKey());
+            c.getValue().dump(json);
+        }
+        json.close('}');
         json.key("pools").open('[');
         for (Object pool : new ArrayList<>(pools.values())) {
             if (pool instanceof Http2Pool p) {
@@ -229,11 +341,22 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
         json.close('}');
     }
 
+    /**
+     * Whether outlier detection has {@code endpoint} of {@code cluster} ejected now (the admin
+     * shows it as UNHEALTHY, as Envoy's dump does).
+     */
+    public boolean ejected(String cluster, InetSocketAddress endpoint) {
+        OutlierDetector d = detectors.get(cluster);
+        return d != null && d.ejected(endpoint);
+    }
+
     /** Closes every pooled connection not carrying a request; later requests open new ones. */
     @Override
     public void close() {
         pools.values().forEach(ClusterManager::closePool);
         pools.clear();
+        detectors.values().forEach(OutlierDetector::close);
+        detectors.clear();
     }
 
     private static void closePool(Object pool) {
@@ -259,7 +382,7 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
         if (s.version != current.version() || s.config != current) {
             s = refresh(current);
         }
-        Entry e = s.entries.computeIfAbsent(cluster, c -> Entry.of(current, c));
+        Entry e = s.entries.computeIfAbsent(cluster, c -> Entry.of(current, c, idleTimeout));
         if (e.info == null) {
             throw new UpstreamException(ResponseFlag.NC, null, "cluster not found: " + cluster, false, null);
         }
@@ -277,13 +400,29 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
         Set<InetSocketAddress> listed = new HashSet<>();
         List<String> gone = new ArrayList<>();
         for (String name : old.entries.keySet()) {
-            Entry e = next.entries.computeIfAbsent(name, c -> Entry.of(current, c));
+            Entry e = next.entries.computeIfAbsent(name, c -> Entry.of(current, c, idleTimeout));
             if (e.info == null) {
                 gone.add(name);
             } else {
                 e.endpoints.forEach(ep -> listed.add(ep.address()));
             }
         }
+        for (String name : gone) {
+            breakers.remove(name);
+            OutlierDetector d = detectors.remove(name);
+            if (d != null) {
+                d.close();
+            }
+            metrics.forget(name);
+        }
+        detectors.forEach((name, d) -> {
+            Entry e = next.entries.get(name);
+            if (e != null && e.info != null) {
+                Set<InetSocketAddress> addresses = new HashSet<>();
+                e.endpoints.forEach(ep -> addresses.add(ep.address()));
+                d.retain(addresses);
+            }
+        });
         picker.retain(name -> !gone.contains(name), name -> {
             Entry e = next.entries.get(name);
             Set<InetSocketAddress> addresses = new HashSet<>();
@@ -293,7 +432,7 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
             return addresses;
         });
         pools.entrySet().removeIf(p -> {
-            if (listed.contains(p.getKey().address)) {
+            if (listed.contains(p.getKey().address) && !gone.contains(p.getKey().cluster)) {
                 return false;
             }
             closePool(p.getValue());
@@ -302,7 +441,8 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
         return next;
     }
 
-    private record PoolKey(InetSocketAddress address, boolean hbone, boolean http2) {}
+    /** Pools are per cluster and endpoint, as Envoy's (each cluster's circuit breakers count its own). */
+    private record PoolKey(String cluster, InetSocketAddress address, boolean hbone, boolean http2) {}
 
     private record Snapshot(long version, WaypointConfig config, Map<String, Entry> entries) {
         Snapshot(long version, WaypointConfig config) {
@@ -311,11 +451,11 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
     }
 
     /** A cluster of one configuration version: parsed once; {@code info} null when unknown. */
-    private record Entry(ClusterInfo info, List<UpstreamEndpoint> endpoints) {
-        static Entry of(WaypointConfig config, String name) {
+    private record Entry(ClusterInfo info, List<UpstreamEndpoint> endpoints, PoolSettings settings) {
+        static Entry of(WaypointConfig config, String name, Duration defaultIdle) {
             Optional<Cluster> cluster = config.cluster(name);
             if (cluster.isEmpty()) {
-                return new Entry(null, List.of());
+                return new Entry(null, List.of(), null);
             }
             List<UpstreamEndpoint> endpoints = new ArrayList<>();
             for (LbEndpoint lb : config.endpoints(name)) {
@@ -324,7 +464,8 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
                     endpoints.add(e);
                 }
             }
-            return new Entry(ClusterInfo.of(cluster.get()), Collections.unmodifiableList(endpoints));
+            ClusterInfo info = ClusterInfo.of(cluster.get());
+            return new Entry(info, Collections.unmodifiableList(endpoints), PoolSettings.of(info, defaultIdle));
         }
     }
 

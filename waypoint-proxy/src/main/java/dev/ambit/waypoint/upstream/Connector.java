@@ -17,6 +17,8 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.EventLoop;
+import io.netty.channel.epoll.EpollChannelOption;
+import io.netty.channel.uring.IoUringChannelOption;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2StreamChannel;
@@ -69,12 +71,49 @@ final class Connector {
      */
     CompletableFuture<Channel> connect(UpstreamEndpoint endpoint, Duration connectTimeout, EventLoop loop,
                                        boolean halfClosure) {
+        return connect(endpoint, connectTimeout, loop, halfClosure, null);
+    }
+
+    /**
+     * {@link #connect(UpstreamEndpoint, Duration, EventLoop, boolean)} with the cluster's TCP
+     * keepalive ({@code upstream_connection_options.tcp_keepalive}; null: none) on a plaintext
+     * socket. An HBONE endpoint's stream rides the HBONE pool's shared connection, whose
+     * socket options are the pool's.
+     */
+    CompletableFuture<Channel> connect(UpstreamEndpoint endpoint, Duration connectTimeout, EventLoop loop,
+                                       boolean halfClosure, Resilience.Keepalive keepalive) {
         return endpoint.hbone() ? hbone(endpoint.address(), connectTimeout, loop)
-                : plaintext(endpoint.address(), connectTimeout, loop, halfClosure);
+                : plaintext(endpoint.address(), connectTimeout, loop, halfClosure, keepalive);
+    }
+
+    /** SO_KEEPALIVE and the keepalive's idle time, interval and probes where the transport has them. */
+    static void keepalive(SocketChannel ch, Resilience.Keepalive keepalive) {
+        if (keepalive == null) {
+            return;
+        }
+        ch.config().setOption(ChannelOption.SO_KEEPALIVE, true);
+        if (keepalive.timeSeconds() != null) {
+            setEither(ch, EpollChannelOption.TCP_KEEPIDLE, IoUringChannelOption.TCP_KEEPIDLE, keepalive.timeSeconds());
+        }
+        if (keepalive.intervalSeconds() != null) {
+            setEither(ch, EpollChannelOption.TCP_KEEPINTVL, IoUringChannelOption.TCP_KEEPINTVL,
+                    keepalive.intervalSeconds());
+        }
+        if (keepalive.probes() != null) {
+            setEither(ch, EpollChannelOption.TCP_KEEPCNT, IoUringChannelOption.TCP_KEEPCNT, keepalive.probes());
+        }
+    }
+
+    private static void setEither(SocketChannel ch, ChannelOption<Integer> epoll, ChannelOption<Integer> uring,
+                                  int value) {
+        // Each transport's config takes only its own option (setOption answers false to others).
+        if (!ch.config().setOption(epoll, value)) {
+            ch.config().setOption(uring, value);
+        }
     }
 
     private CompletableFuture<Channel> plaintext(InetSocketAddress address, Duration connectTimeout, EventLoop loop,
-                                                 boolean halfClosure) {
+                                                 boolean halfClosure, Resilience.Keepalive keepalive) {
         CompletableFuture<Channel> result = new CompletableFuture<>();
         SocketChannel ch;
         try {
@@ -87,6 +126,7 @@ final class Connector {
         ch.config().setOption(ChannelOption.TCP_NODELAY, true);
         ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, halfClosure);
         ch.config().setOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.max(1, connectTimeout.toMillis()));
+        keepalive(ch, keepalive);
         loop.register(ch).addListener((ChannelFuture r) -> {
             if (!r.isSuccess()) {
                 ch.unsafe().closeForcibly();

@@ -20,7 +20,7 @@ import javax.net.ssl.SSLException;
  */
 final class Failures {
 
-    private static final String BEFORE_HEADERS = "upstream connect error or disconnect/reset before headers. ";
+    static final String BEFORE_HEADERS = "upstream connect error or disconnect/reset before headers. ";
 
     private Failures() {}
 

@@ -31,63 +31,155 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
- * HTTP/1.1 keep-alive connections to one endpoint (a TCP socket or an HBONE stream), as
- * Envoy's HTTP/1 connection pool: one request at a time per connection, a finished
- * connection goes back to the idle list (most recently used first) unless the response or
- * request said {@code Connection: close}, the response was framed by the close, or it failed;
- * at most {@code maxIdle} idle connections are kept, each for at most {@code idleTimeout}.
- * A request finding no idle connection opens a new one (no limit here: circuit breaking
- * is issue 15's). Thread-safe; a connection's I/O runs on its channel's event loop.
+ * HTTP/1.1 keep-alive connections to one endpoint of one cluster (a TCP socket or an HBONE
+ * stream), as Envoy's HTTP/1 connection pool: one request at a time per connection, a
+ * finished connection serves the next pending request or goes back to the idle list (most
+ * recently used first) unless the response or request said {@code Connection: close}, the
+ * response was framed by the close, it failed, or it carried the cluster's
+ * {@code max_requests_per_connection}; at most {@code maxIdle} idle connections are kept,
+ * each for at most the cluster's idle timeout.
+ *
+ * <p><b>Circuit breaking</b> (the cluster's {@link CircuitBreakers}): a request finding no idle
+ * connection is pending until a connection takes it; it is refused at once with {@code UO}
+ * when the cluster's {@code max_pending_requests} are already waiting. A connection is opened
+ * for pending requests while the cluster is under {@code max_connections}, or when this pool
+ * has none at all (Envoy's rule, so a pending request is never stranded); otherwise they wait
+ * for a connection of this pool to finish its request. A pending request that times out
+ * leaves the queue. Thread-safe; a connection's I/O runs on its channel's event loop.
  */
 final class Http1Pool {
 
     private final UpstreamEndpoint endpoint;
     private final Connector connector;
     private final UpstreamMetrics metrics;
+    private final CircuitBreakers breakers;
     private final int maxIdle;
-    private final Duration idleTimeout;
     private final int maxResponseBytes;
     private final ArrayDeque<Connection> idle = new ArrayDeque<>();
+    private final ArrayDeque<Exchange> pending = new ArrayDeque<>();
+    private volatile PoolSettings settings;
+    private volatile EventLoop lastLoop;
     private boolean closed;
     private int open;
+    private int connecting;
     private long opened;
     private long reused;
 
-    Http1Pool(UpstreamEndpoint endpoint, Connector connector, UpstreamMetrics metrics, int maxIdle,
-              Duration idleTimeout, int maxResponseBytes) {
+    Http1Pool(UpstreamEndpoint endpoint, Connector connector, UpstreamMetrics metrics, CircuitBreakers breakers,
+              int maxIdle, PoolSettings settings, int maxResponseBytes) {
         this.endpoint = requireNonNull(endpoint, "endpoint");
         this.connector = requireNonNull(connector, "connector");
         this.metrics = requireNonNull(metrics, "metrics");
+        this.breakers = requireNonNull(breakers, "breakers");
         this.maxIdle = maxIdle;
-        this.idleTimeout = requireNonNull(idleTimeout, "idleTimeout");
+        this.settings = requireNonNull(settings, "settings");
         this.maxResponseBytes = maxResponseBytes;
     }
 
-    /** Sends {@code exchange} on an idle connection, else on a new one connected within {@code connectTimeout}. */
-    void send(Exchange exchange, Duration connectTimeout, EventLoop loop) {
-        Connection c = takeIdle();
-        if (c != null) {
-            metrics.reused(exchange.cluster);
-            // An idle connection the server closed meanwhile carried nothing: a new one takes the request.
-            c.channel.eventLoop().execute(() -> c.start(exchange, () -> connect(exchange, connectTimeout, loop)));
-            return;
-        }
-        connect(exchange, connectTimeout, loop);
+    /** A pool with Envoy's default circuit breakers, idle connections kept {@code idleTimeout}. */
+    Http1Pool(UpstreamEndpoint endpoint, Connector connector, UpstreamMetrics metrics, int maxIdle,
+              Duration idleTimeout, int maxResponseBytes) {
+        this(endpoint, connector, metrics, new CircuitBreakers("-", Resilience.Thresholds.ENVOY_DEFAULT, metrics),
+                maxIdle, new PoolSettings(ClusterInfo.DEFAULT_CONNECT_TIMEOUT, idleTimeout, 0, null), maxResponseBytes);
     }
 
-    private void connect(Exchange exchange, Duration connectTimeout, EventLoop loop) {
-        connector.connect(endpoint, connectTimeout, loop, false).whenComplete((ch, error) -> {
+    /** {@link #send(Exchange, PoolSettings, EventLoop)} with this pool's settings and {@code connectTimeout}. */
+    void send(Exchange exchange, Duration connectTimeout, EventLoop loop) {
+        PoolSettings s = settings;
+        send(exchange, new PoolSettings(connectTimeout, s.idleTimeout(), s.maxRequestsPerConnection(), s.keepalive()),
+                loop);
+    }
+
+    /**
+     * Sends {@code exchange} on an idle connection, else queues it as pending (or refuses it
+     * with {@code UO} over {@code max_pending_requests}) and opens a connection for it when
+     * the circuit breakers allow. {@code settings} are the cluster's current ones.
+     */
+    void send(Exchange exchange, PoolSettings settings, EventLoop loop) {
+        this.settings = requireNonNull(settings, "settings");
+        if (loop != null) {
+            lastLoop = loop;
+        }
+        Connection c;
+        boolean refused = false;
+        synchronized (this) {
+            c = takeIdle();
+            if (c == null) {
+                refused = !breakers.tryAcquire(CircuitBreakers.Resource.PENDING_REQUESTS);
+                if (!refused) {
+                    pending.addLast(exchange);
+                }
+            }
+        }
+        if (refused) {
+            exchange.fail(breakers.overflow(CircuitBreakers.Resource.PENDING_REQUESTS, endpoint.address()));
+            return;
+        }
+        if (c != null) {
+            metrics.reused(exchange.cluster);
+            Connection conn = c;
+            // An idle connection the server closed meanwhile carried nothing: the request goes round again.
+            c.channel.eventLoop().execute(() -> conn.start(exchange, () -> send(exchange, this.settings, loop)));
+            return;
+        }
+        exchange.onAbandon(() -> leavePending(exchange)); // its timeout takes it out of the queue
+        maybeConnect();
+    }
+
+    private void leavePending(Exchange exchange) {
+        boolean removed;
+        synchronized (this) {
+            removed = pending.remove(exchange);
+        }
+        if (removed) {
+            breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+        }
+    }
+
+    /** Opens connections while pending requests outnumber those being opened and the breakers allow. */
+    private void maybeConnect() {
+        while (true) {
+            synchronized (this) {
+                if (closed || pending.size() <= connecting) {
+                    return;
+                }
+                if (!breakers.tryAcquire(CircuitBreakers.Resource.CONNECTIONS)) {
+                    if (open > 0 || connecting > 0) {
+                        return; // they wait for one of this pool's connections to finish
+                    }
+                    breakers.acquireOver(CircuitBreakers.Resource.CONNECTIONS);
+                }
+                connecting++;
+            }
+            connect();
+        }
+    }
+
+    private void connect() {
+        PoolSettings s = settings;
+        EventLoop loop = lastLoop;
+        connector.connect(endpoint, s.connectTimeout(), loop, false, s.keepalive()).whenComplete((ch, error) -> {
             if (error != null) {
-                exchange.fail(UpstreamMetrics.asUpstream(endpoint.address(), error));
+                Exchange first;
+                synchronized (this) {
+                    connecting--;
+                    first = pending.pollFirst();
+                }
+                breakers.release(CircuitBreakers.Resource.CONNECTIONS);
+                if (first != null) {
+                    breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+                    first.fail(UpstreamMetrics.asUpstream(endpoint.address(), error));
+                }
+                maybeConnect();
                 return;
             }
-            metrics.connectionOpened(exchange.cluster, "http1", endpoint.hbone());
+            metrics.connectionOpened(breakers.cluster(), "http1", endpoint.hbone());
             Connection conn = attach(ch);
-            if (exchange.isDone()) {
-                release(conn); // timed out while connecting: the connection serves the next request
-            } else {
-                conn.start(exchange, null);
+            conn.counted = true;
+            synchronized (this) {
+                connecting--;
             }
+            release(conn); // the first pending request, or idle
         });
     }
 
@@ -109,7 +201,7 @@ final class Http1Pool {
         return conn;
     }
 
-    private synchronized Connection takeIdle() {
+    private Connection takeIdle() {
         for (Connection c; (c = idle.pollFirst()) != null; ) {
             c.cancelIdleTimer();
             if (c.channel.isActive()) {
@@ -120,16 +212,35 @@ final class Http1Pool {
         return null;
     }
 
-    /** A connection whose exchange ended cleanly: idle again, or closed when the idle list is full. */
+    /**
+     * A connection whose exchange ended cleanly (or a new one): it takes the first pending
+     * request, else it is idle again, or closed when it is spent
+     * ({@code max_requests_per_connection}) or the idle list is full.
+     */
     private void release(Connection c) {
         boolean keep;
+        Exchange next = null;
+        PoolSettings s = settings;
         synchronized (this) {
-            keep = !closed && c.channel.isActive() && idle.size() < maxIdle;
+            boolean usable = !closed && c.channel.isActive()
+                    && (s.maxRequestsPerConnection() == 0 || c.requests < s.maxRequestsPerConnection());
+            if (usable) {
+                next = pending.pollFirst();
+            }
+            keep = usable && next == null && idle.size() < maxIdle;
             if (keep) {
                 idle.addFirst(c);
-                c.idleTimer = c.channel.eventLoop().schedule(() -> expire(c), idleTimeout.toNanos(),
-                        TimeUnit.NANOSECONDS);
+                if (!s.idleTimeout().isZero()) {
+                    c.idleTimer = c.channel.eventLoop().schedule(() -> expire(c), s.idleTimeout().toNanos(),
+                            TimeUnit.NANOSECONDS);
+                }
             }
+        }
+        if (next != null) {
+            breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+            Exchange x = next;
+            c.channel.eventLoop().execute(() -> c.start(x, () -> send(x, settings, lastLoop)));
+            return;
         }
         if (!keep) {
             c.channel.close();
@@ -152,6 +263,10 @@ final class Http1Pool {
             idle.remove(c);
         }
         c.cancelIdleTimer();
+        if (c.counted) {
+            breakers.release(CircuitBreakers.Resource.CONNECTIONS);
+        }
+        maybeConnect(); // a pending request may open the connection this one made room for
     }
 
     /** Connections open (idle or busy). */
@@ -164,23 +279,41 @@ final class Http1Pool {
         return idle.size();
     }
 
-    /** Closes the idle connections; busy ones close when their exchange ends (they are not taken back). */
+    /** Requests waiting for a connection. */
+    synchronized int pendingRequests() {
+        return pending.size();
+    }
+
+    /**
+     * Closes the idle connections and fails the pending requests; busy connections close
+     * when their exchange ends (they are not taken back).
+     */
     void close() {
         List<Connection> all;
+        List<Exchange> waiting;
         synchronized (this) {
             closed = true;
             all = List.copyOf(idle);
             idle.clear();
+            waiting = List.copyOf(pending);
+            pending.clear();
         }
         all.forEach(c -> c.channel.close());
+        for (Exchange x : waiting) {
+            breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+            x.fail(Failures.closed(endpoint.address(), "connection pool closed (endpoint or cluster removed)", null));
+        }
     }
 
     synchronized void dump(JsonWriter json) {
         json.open('{');
+        json.key("cluster").value(breakers.cluster());
         json.key("endpoint").value(endpoint.toString());
         json.key("protocol").value("http1");
         json.key("open").value(open);
+        json.key("connecting").value(connecting);
         json.key("idle").value(idle.size());
+        json.key("pending").value(pending.size());
         json.key("opened").value(opened);
         json.key("reused").value(reused);
         json.close('}');
@@ -239,6 +372,10 @@ final class Http1Pool {
     final class Connection extends ChannelInboundHandlerAdapter {
         final Channel channel;
         volatile ScheduledFuture<?> idleTimer;
+        /** Whether it holds one of the cluster's max_connections (pools' own connections do). */
+        volatile boolean counted;
+        /** Requests written on it (max_requests_per_connection). */
+        int requests;
         private Exchange current;
 
         Connection(Channel channel) {
@@ -274,6 +411,7 @@ final class Http1Pool {
                 return;
             }
             current = exchange;
+            requests++;
             exchange.onAbandon(() -> Connector.abort(channel));
             // The downstream's Connection header is about the downstream connection; this one is ours.
             toHttp1(request);

@@ -45,7 +45,16 @@ import java.util.concurrent.TimeUnit;
  * it. A connection without streams for {@code idleTimeout} is closed. gRPC trailers end up in
  * the response's {@code trailingHeaders()}. A stream reset by the server is {@code UR}
  * ({@code REFUSED_STREAM} marked retriable as {@code refused-stream}); a stream that ends
- * without a whole response (GOAWAY, connection closed) is {@code UC}. Thread-safe: the pool's
+ * without a whole response (GOAWAY, connection closed) is {@code UC}. A connection that
+ * opened the cluster's {@code max_requests_per_connection} streams takes no more and closes
+ * once they end.
+ *
+ * <p><b>Circuit breaking</b> (the cluster's {@link CircuitBreakers}): a request waiting for a
+ * connection being opened is pending, refused at once with {@code UO} over
+ * {@code max_pending_requests}; a new connection is opened while the cluster is under
+ * {@code max_connections}, or when this pool has none. A request that would need another
+ * connection over {@code max_connections} is pending too (within the same limit) until a
+ * stream of this pool ends or one of its connections closes. Thread-safe: the pool's
  * bookkeeping is under its monitor, each connection's I/O on its channel's event loop.
  */
 final class Http2Pool {
@@ -53,27 +62,41 @@ final class Http2Pool {
     private final UpstreamEndpoint endpoint;
     private final Connector connector;
     private final UpstreamMetrics metrics;
-    private final Duration idleTimeout;
+    private final CircuitBreakers breakers;
+    private volatile PoolSettings settings;
+    private volatile EventLoop lastLoop;
     private final int maxResponseBytes;
     private final List<Connection> connections = new ArrayList<>();
+    /** Pending requests waiting for a stream slot (every connection full, max_connections reached). */
+    private final ArrayDeque<Exchange> queued = new ArrayDeque<>();
     private boolean closed;
     private long opened;
     private long streams;
 
-    Http2Pool(UpstreamEndpoint endpoint, Connector connector, UpstreamMetrics metrics, Duration idleTimeout,
-              int maxResponseBytes) {
+    Http2Pool(UpstreamEndpoint endpoint, Connector connector, UpstreamMetrics metrics, CircuitBreakers breakers,
+              PoolSettings settings, int maxResponseBytes) {
         this.endpoint = requireNonNull(endpoint, "endpoint");
         this.connector = requireNonNull(connector, "connector");
         this.metrics = requireNonNull(metrics, "metrics");
-        this.idleTimeout = requireNonNull(idleTimeout, "idleTimeout");
+        this.breakers = requireNonNull(breakers, "breakers");
+        this.settings = requireNonNull(settings, "settings");
         this.maxResponseBytes = maxResponseBytes;
     }
 
-    /** Sends {@code exchange} as a stream on an open connection with room, else on a new one. */
-    void send(Exchange exchange, Duration connectTimeout, EventLoop loop) {
+    /**
+     * Sends {@code exchange} as a stream on an open connection with room, else waits for one
+     * being opened or opens one (see the class comment for the circuit breakers).
+     */
+    void send(Exchange exchange, PoolSettings settings, EventLoop loop) {
+        this.settings = requireNonNull(settings, "settings");
+        if (loop != null) {
+            lastLoop = loop;
+        }
         Connection target = null;
         boolean dial = false;
         boolean reuse = false;
+        CircuitBreakers.Resource refusedBy = null;
+        boolean queue = false;
         synchronized (this) {
             streams++;
             for (Connection c : connections) {
@@ -90,18 +113,41 @@ final class Http2Pool {
                     break;
                 }
             }
-            if (target == null) {
-                target = new Connection();
-                target.draining = closed; // a pool dropped meanwhile: this connection serves this request only
-                connections.add(target);
-                opened++;
-                dial = true;
+            if ((target == null || !target.ready) && !breakers.tryAcquire(CircuitBreakers.Resource.PENDING_REQUESTS)) {
+                refusedBy = CircuitBreakers.Resource.PENDING_REQUESTS;
             }
-            target.active++;
-            target.cancelIdleTimer();
-            if (!target.ready) {
-                target.waiting.add(exchange);
+            if (refusedBy == null && target == null) {
+                if (!breakers.tryAcquire(CircuitBreakers.Resource.CONNECTIONS)) {
+                    if (!connections.isEmpty()) {
+                        queue = true; // holds its pending slot until a stream slot frees
+                        queued.addLast(exchange);
+                    } else {
+                        breakers.acquireOver(CircuitBreakers.Resource.CONNECTIONS);
+                    }
+                }
+                if (!queue) {
+                    target = new Connection();
+                    target.draining = closed; // a pool dropped meanwhile: this connection serves this request only
+                    connections.add(target);
+                    opened++;
+                    dial = true;
+                }
             }
+            if (refusedBy == null && !queue) {
+                target.active++;
+                target.cancelIdleTimer();
+                if (!target.ready) {
+                    target.waiting.add(exchange);
+                }
+            }
+        }
+        if (refusedBy != null) {
+            exchange.fail(breakers.overflow(refusedBy, endpoint.address()));
+            return;
+        }
+        if (queue) {
+            exchange.onAbandon(() -> leaveQueue(exchange)); // its timeout takes it out
+            return;
         }
         if (reuse) {
             metrics.reused(exchange.cluster);
@@ -109,14 +155,17 @@ final class Http2Pool {
             c.channel.eventLoop().execute(() -> c.openStream(exchange));
         }
         if (dial) {
-            dial(target, exchange.cluster, connectTimeout, loop);
+            dial(target, exchange.cluster, settings.connectTimeout(), loop);
         }
     }
 
     private void dial(Connection c, String cluster, Duration connectTimeout, EventLoop loop) {
         c.connectTimeout = connectTimeout;
+        if (loop == null) {
+            loop = lastLoop;
+        }
         c.loop = loop;
-        connector.connect(endpoint, connectTimeout, loop, false).whenComplete((ch, error) -> {
+        connector.connect(endpoint, connectTimeout, loop, false, settings.keepalive()).whenComplete((ch, error) -> {
             List<Exchange> waiting;
             if (error != null) {
                 synchronized (this) {
@@ -124,8 +173,12 @@ final class Http2Pool {
                     waiting = List.copyOf(c.waiting);
                     c.waiting.clear();
                 }
+                breakers.release(CircuitBreakers.Resource.CONNECTIONS);
                 UpstreamException e = UpstreamMetrics.asUpstream(endpoint.address(), error);
-                waiting.forEach(x -> x.fail(e));
+                waiting.forEach(x -> {
+                    breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+                    x.fail(e);
+                });
                 return;
             }
             metrics.connectionOpened(cluster, "http2", endpoint.hbone());
@@ -147,6 +200,31 @@ final class Http2Pool {
         });
     }
 
+    private void leaveQueue(Exchange exchange) {
+        boolean removed;
+        synchronized (this) {
+            removed = queued.remove(exchange);
+        }
+        if (removed) {
+            breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+        }
+    }
+
+    /** The queued requests go round again (a connection closed: there may be room for a new one). */
+    private void resendQueued() {
+        List<Exchange> again;
+        synchronized (this) {
+            again = List.copyOf(queued);
+            queued.clear();
+        }
+        for (Exchange x : again) {
+            breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+            if (!x.isDone()) {
+                send(x, settings, null);
+            }
+        }
+    }
+
     synchronized int openConnections() {
         int n = 0;
         for (Connection c : connections) {
@@ -163,17 +241,25 @@ final class Http2Pool {
      */
     void close() {
         List<Connection> all;
+        List<Exchange> waiting;
         synchronized (this) {
             closed = true;
             all = List.copyOf(connections);
             connections.clear();
             all.forEach(c -> c.draining = true);
+            waiting = List.copyOf(queued);
+            queued.clear();
         }
         all.forEach(Connection::maybeIdle);
+        for (Exchange x : waiting) {
+            breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+            x.fail(Failures.closed(endpoint.address(), "connection pool closed (endpoint or cluster removed)", null));
+        }
     }
 
     synchronized void dump(JsonWriter json) {
         json.open('{');
+        json.key("cluster").value(breakers.cluster());
         json.key("endpoint").value(endpoint.toString());
         json.key("protocol").value("http2");
         json.key("opened").value(opened);
@@ -200,6 +286,8 @@ final class Http2Pool {
         boolean ready;
         int active;
         int maxStreams = Integer.MAX_VALUE;
+        /** Streams opened on it (max_requests_per_connection). */
+        int streamsOpened;
         boolean draining;
         private ScheduledFuture<?> idleTimer;
 
@@ -210,6 +298,12 @@ final class Http2Pool {
                 exchange.fail(Failures.closed(endpoint.address(), "HTTP/2 connection closed before the stream opened",
                         null));
                 return;
+            }
+            int perConnection = settings.maxRequestsPerConnection();
+            synchronized (Http2Pool.this) {
+                if (perConnection > 0 && ++streamsOpened >= perConnection) {
+                    draining = true; // spent: its streams finish, new ones go to another connection
+                }
             }
             new Http2StreamChannelBootstrap(channel).handler(new ChannelInitializer<Channel>() {
                 @Override
@@ -250,8 +344,21 @@ final class Http2Pool {
         }
 
         private void streamEnded() {
+            Exchange next = null;
             synchronized (Http2Pool.this) {
                 active--;
+                if (ready && !draining && channel.isActive() && active < maxStreams) {
+                    next = queued.pollFirst();
+                    if (next != null) {
+                        active++; // the freed slot goes to the oldest queued request
+                    }
+                }
+            }
+            if (next != null) {
+                breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+                Exchange x = next;
+                channel.eventLoop().execute(() -> openStream(x));
+                return;
             }
             maybeIdle();
         }
@@ -264,6 +371,10 @@ final class Http2Pool {
                 }
                 if (draining) {
                     ch.close();
+                    return;
+                }
+                Duration idleTimeout = settings.idleTimeout();
+                if (idleTimeout.isZero()) {
                     return;
                 }
                 idleTimer = ch.eventLoop().schedule(() -> {
@@ -295,9 +406,14 @@ final class Http2Pool {
                 stranded = List.copyOf(waiting);
                 waiting.clear();
             }
+            breakers.release(CircuitBreakers.Resource.CONNECTIONS);
             UpstreamException e = Failures.connect(endpoint.address(), new IOException(
                     "HTTP/2 connection closed before the server's SETTINGS"));
-            stranded.forEach(x -> x.fail(e));
+            stranded.forEach(x -> {
+                breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+                x.fail(e);
+            });
+            resendQueued();
         }
 
         /** The first SETTINGS: the waiting requests open streams up to the limit; the others go elsewhere. */
@@ -308,6 +424,7 @@ final class Http2Pool {
                 ready = true;
                 int room = maxStreams - (active - waiting.size());
                 for (Exchange x; (x = waiting.poll()) != null; ) {
+                    breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
                     if (room-- > 0) {
                         now.add(x);
                     } else {
@@ -317,7 +434,7 @@ final class Http2Pool {
                 }
             }
             now.forEach(this::openStream);
-            elsewhere.forEach(x -> send(x, connectTimeout, loop));
+            elsewhere.forEach(x -> send(x, settings, loop));
             maybeIdle();
         }
 

@@ -24,4 +24,17 @@ public interface Upstreams {
      */
     CompletionStage<UpstreamTunnel> open(String cluster, InetSocketAddress originalDestination,
                                         Set<InetSocketAddress> excludedHosts);
+
+    /**
+     * Asks {@code cluster}'s circuit breakers whether a retry may be made now
+     * ({@code max_retries}: retries in flight); true: the retry is counted until
+     * {@link #retryDone}. False: the retry is not made (Envoy's {@code upstream_rq_retry_overflow}).
+     */
+    default boolean tryRetry(String cluster) {
+        return true;
+    }
+
+    /** A retry {@link #tryRetry} allowed has finished (its attempt completed or was not made). */
+    default void retryDone(String cluster) {
+    }
 }

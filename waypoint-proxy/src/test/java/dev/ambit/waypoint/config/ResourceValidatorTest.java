@@ -174,12 +174,13 @@ class ResourceValidatorTest {
     @Test
     void clustersAndEndpointsHoldOnlyWhatTheWaypointDoes() {
         Cluster outlier = Resources.edsCluster(CLUSTER, false).toBuilder()
-                .setOutlierDetection(OutlierDetection.getDefaultInstance())
+                .setOutlierDetection(OutlierDetection.newBuilder()
+                        .setSuccessRateStdevFactor(com.google.protobuf.UInt32Value.of(1900))) // resilience: not implemented
                 .setLbPolicy(Cluster.LbPolicy.LOAD_BALANCING_POLICY_CONFIG).build();
         assertThat(ResourceValidator.validate(CLUSTER, outlier)).containsExactlyInAnyOrder(
                 "Cluster " + CLUSTER + ": lb_policy: LOAD_BALANCING_POLICY_CONFIG not supported by this waypoint "
                         + "(expected one of [CLUSTER_PROVIDED, LEAST_REQUEST, MAGLEV, RANDOM, RING_HASH, ROUND_ROBIN])",
-                "Cluster " + CLUSTER + ": outlier_detection: not supported by this waypoint");
+                "Cluster " + CLUSTER + ": outlier_detection.success_rate_stdev_factor: not supported by this waypoint");
         Cluster unknownEnum = Resources.passthrough().toBuilder().setLbPolicyValue(42).build();
         assertThat(ResourceValidator.validate("inbound-passthrough", unknownEnum)).contains(
                 "Cluster inbound-passthrough: lb_policy: unknown value 42 of envoy.config.cluster.v3.Cluster.LbPolicy");

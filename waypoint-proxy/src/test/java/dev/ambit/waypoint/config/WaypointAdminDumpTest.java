@@ -50,7 +50,7 @@ class WaypointAdminDumpTest {
             assertThat(r.statusCode()).isEqualTo(200);
             JsonNode dump = new ObjectMapper().readTree(r.body());
             assertThat(dump.properties()).extracting(e -> e.getKey()).containsExactly("configs", "waypoint",
-                    "workloads", "services", "policies", "certificates", "xds");
+                    "workloads", "services", "policies", "certificates", "xds", "upstream");
             assertThat(dump.path("configs").get(0).path("@type").asText())
                     .isEqualTo("type.googleapis.com/envoy.admin.v3.ListenersConfigDump");
             assertThat(dump.path("configs").get(2).path("dynamic_active_clusters").size()).isEqualTo(5);
