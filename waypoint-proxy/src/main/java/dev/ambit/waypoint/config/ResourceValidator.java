@@ -339,7 +339,8 @@ public final class ResourceValidator {
         for (int i = 0; i < h.getHttpFiltersCount(); i++) {
             String name = h.getHttpFilters(i).getName();
             boolean last = i == h.getHttpFiltersCount() - 1;
-            if (!seen.add(name)) {
+            // authz (issue 15): Istio lists envoy.filters.http.rbac once per action (DENY, ALLOW, AUDIT).
+            if (!seen.add(name) && !name.equals("envoy.filters.http.rbac")) {
                 problem(join(path, "http_filters[" + i + "].name"), name + " listed twice");
             }
             if (last != name.equals("envoy.filters.http.router")) {
