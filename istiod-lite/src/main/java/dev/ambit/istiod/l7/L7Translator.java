@@ -94,6 +94,7 @@ public final class L7Translator {
         private final DestinationRules rules;
         private final ClusterTranslator clusters;
         private final RouteSources sources;
+        private final AuthorizationFilters authz; // authz (issue 15)
 
         Translation(ConfigSnapshot config) {
             this.catalog = ServiceCatalog.of(config, mesh);
@@ -104,18 +105,19 @@ public final class L7Translator {
             RouteTranslator routes = new RouteTranslator(hosts, catalog, problems);
             L7Validation validation = new L7Validation(hosts, rules, catalog);
             this.sources = new RouteSources(config, catalog, hosts, routes, validation, problems, lastGood);
+            this.authz = new AuthorizationFilters(config, mesh, problems);
         }
 
         L7Resources run() {
             Map<String, Map<String, Map<String, Message>>> waypoints = new LinkedHashMap<>();
             for (Gateway gw : catalog.waypoints()) {
                 String key = gw.getMetadata().getNamespace() + "/" + gw.getMetadata().getName();
-                waypoints.put(key, waypoint(key));
+                waypoints.put(key, waypoint(key, gw));
             }
             return L7Resources.of(waypoints, grpc(), problems.all());
         }
 
-        private Map<String, Map<String, Message>> waypoint(String key) {
+        private Map<String, Map<String, Message>> waypoint(String key, Gateway gw) {
             Map<String, Message> routeConfigs = new TreeMap<>();
             Map<String, Cluster> cl = new TreeMap<>();
             Map<String, ClusterLoadAssignment> cla = new TreeMap<>();
@@ -129,12 +131,14 @@ public final class L7Translator {
                 String host = catalog.hostname(svc);
                 List<String> vips = ServiceCatalog.vips(svc);
                 clusters.addService(svc, false, cl, cla);
+                var authzFilters = authz.forChain(gw, svc, referenced);
                 for (ServicePort p : ServiceCatalog.tcpPorts(svc)) {
                     boolean http = ServiceCatalog.protocol(p).isHttp();
                     String name = Listeners.chainName(p.getPort(), http, host);
                     if (!vips.isEmpty()) {
                         chains.add(Listeners.chain(name, vips, p.getPort(), http,
-                                ClusterTranslator.name(p.getPort(), "", host)));
+                                ClusterTranslator.name(p.getPort(), "", host), authzFilters,
+                                mesh.pathNormalization()));
                     }
                     if (http) {
                         routeConfigs.put(name, routeConfiguration(name, host + ":" + p.getPort(), List.of("*"),
