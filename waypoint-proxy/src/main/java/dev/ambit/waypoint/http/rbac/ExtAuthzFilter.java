@@ -131,29 +131,41 @@ public final class ExtAuthzFilter implements HttpFilter {
         } catch (RuntimeException e) {
             sent = CompletableFuture.failedFuture(e);
         }
-        return sent.handle((response, failure) -> new Object[] {response, failure})
-                .thenComposeAsync(pair -> {
-                    UpstreamResponse response = (UpstreamResponse) pair[0];
-                    Throwable failure = (Throwable) pair[1];
-                    if (failure != null) {
-                        return error(exchange, next, failure);
+        CompletableFuture<FullHttpResponse> out = new CompletableFuture<>();
+        sent.whenCompleteAsync((response, failure) -> {
+            CompletionStage<FullHttpResponse> answer;
+            try {
+                answer = failure != null ? error(exchange, next, failure) : decide(exchange, next, response.response());
+            } catch (RuntimeException e) {
+                answer = CompletableFuture.failedFuture(e);
+            }
+            answer.whenComplete((r, t) -> {
+                if (t != null) {
+                    out.completeExceptionally(t);
+                } else {
+                    out.complete(r);
+                }
+            });
+        }, exchange.eventLoop());
+        return out;
+    }
+
+    /** The authorizer answered: 200 allows (with its upstream headers), anything else denies. Releases {@code r}. */
+    private CompletionStage<FullHttpResponse> decide(HttpExchange exchange, Chain next, FullHttpResponse r) {
+        try {
+            if (r.status().code() == 200) {
+                for (Map.Entry<String, String> h : r.headers()) {
+                    String name = h.getKey().toLowerCase(Locale.ROOT);
+                    if (!NOT_COPIED.contains(name) && upstreamHeaders.test(name)) {
+                        exchange.request().headers().set(name, h.getValue());
                     }
-                    FullHttpResponse r = response.response();
-                    try {
-                        if (r.status().code() == 200) {
-                            for (Map.Entry<String, String> h : r.headers()) {
-                                String name = h.getKey().toLowerCase(Locale.ROOT);
-                                if (!NOT_COPIED.contains(name) && upstreamHeaders.test(name)) {
-                                    exchange.request().headers().set(name, h.getValue());
-                                }
-                            }
-                            return next.proceed(exchange);
-                        }
-                        return CompletableFuture.completedFuture(denied(exchange, r));
-                    } finally {
-                        r.release();
-                    }
-                }, exchange.eventLoop());
+                }
+                return next.proceed(exchange);
+            }
+            return CompletableFuture.completedFuture(denied(exchange, r));
+        } finally {
+            r.release();
+        }
     }
 
     private FullHttpRequest checkRequest(FullHttpRequest original) {
