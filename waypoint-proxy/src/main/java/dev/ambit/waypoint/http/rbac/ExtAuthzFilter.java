@@ -129,6 +129,9 @@ public final class ExtAuthzFilter implements HttpFilter {
         try {
             sent = upstreams.send(new UpstreamRequest(cluster, check, Set.of(), timeout));
         } catch (RuntimeException e) {
+            if (check.refCnt() > 0) {
+                check.release(); // refused before taking ownership
+            }
             sent = CompletableFuture.failedFuture(e);
         }
         CompletableFuture<FullHttpResponse> out = new CompletableFuture<>();

@@ -85,6 +85,7 @@ public final class PathNormalizer {
         if (hash >= 0) {
             uri = uri.substring(0, hash);
         }
+        uri = originForm(uri);
         int q = uri.indexOf('?');
         String path = q < 0 ? uri : uri.substring(0, q);
         String query = q < 0 ? "" : uri.substring(q);
@@ -112,6 +113,20 @@ public final class PathNormalizer {
             path = mergeSlashes(path);
         }
         return new Result(action, path + query);
+    }
+
+    /** An absolute-form target ({@code http://host/p?q}) as its path and query, as Envoy's codec keeps it. */
+    static String originForm(String uri) {
+        int scheme = uri.indexOf("://");
+        if (uri.startsWith("/") || scheme < 0 || !uri.regionMatches(true, 0, "http", 0, 4)) {
+            return uri;
+        }
+        int path = uri.indexOf('/', scheme + 3);
+        int query = uri.indexOf('?', scheme + 3);
+        if (path < 0 || (query >= 0 && query < path)) {
+            return "/" + (query < 0 ? "" : uri.substring(query));
+        }
+        return uri.substring(path);
     }
 
     /** {@code %2F}, {@code %2f} → {@code /}; {@code %5C}, {@code %5c} → {@code \}. */

@@ -83,6 +83,13 @@ class PathNormalizerTest {
     }
 
     @Test
+    void anAbsoluteFormTargetIsNormalizedAsItsPath() {
+        assertThat(fwd(BASE, "http://reviews:9080/public/../admin?x")).isEqualTo("/admin?x");
+        assertThat(fwd(BASE, "http://reviews:9080")).isEqualTo("/");
+        assertThat(fwd(BASE, "http://reviews:9080?q=1")).isEqualTo("/?q=1");
+    }
+
+    @Test
     void aPathThatIsNoAbsolutePathIsRejected() {
         assertThat(BASE.normalize("admin").action()).isEqualTo(PathNormalizer.Action.REJECT);
         assertThat(BASE.normalize("*").action()).isEqualTo(PathNormalizer.Action.REJECT);
