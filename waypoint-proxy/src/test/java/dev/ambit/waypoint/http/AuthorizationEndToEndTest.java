@@ -250,6 +250,33 @@ class AuthorizationEndToEndTest {
     }
 
     @Test
+    void anRbacOrExtAuthzConfigEnvoyWouldRefuseIsNacked() {
+        var emptyPermission = io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC.newBuilder()
+                .setRules(rbac(RBAC.Action.DENY, "p", io.envoyproxy.envoy.config.rbac.v3.Policy.newBuilder()
+                        .addPermissions(io.envoyproxy.envoy.config.rbac.v3.Permission.getDefaultInstance())
+                        .addPrincipals(anyPrincipal()).build())).build();
+        HttpConnectionManager hcm = chain("r", false).hcm().toBuilder()
+                .setHttpFilters(2, entry("envoy.filters.http.rbac", emptyPermission))
+                .setHttpFilters(1, entry("envoy.filters.http.ext_authz", ExtAuthz.newBuilder()
+                        .setHttpService(HttpService.newBuilder().setServerUri(HttpUri.newBuilder().setUri("http://x")))
+                        .build()))
+                .build();
+        var listener = io.envoyproxy.envoy.config.listener.v3.Listener.newBuilder().setName("waypoint")
+                .addFilterChains(io.envoyproxy.envoy.config.listener.v3.FilterChain.newBuilder().setName("c")
+                        .addFilters(io.envoyproxy.envoy.config.listener.v3.Filter.newBuilder()
+                                .setName("envoy.filters.network.http_connection_manager")
+                                .setTypedConfig(Any.pack(hcm))))
+                .build();
+        assertThat(ResourceValidator.validate("waypoint", listener)).containsExactlyInAnyOrder(
+                "Listener waypoint: filter_chains[0].filters[0].typed_config.http_filters[1].typed_config.http_service"
+                        + ".server_uri.cluster: empty (expected: a value)",
+                "Listener waypoint: filter_chains[0].filters[0].typed_config.http_filters[1].typed_config.http_service"
+                        + ".server_uri.timeout: missing",
+                "Listener waypoint: filter_chains[0].filters[0].typed_config.http_filters[2].typed_config.rules"
+                        + ".policies[\"p\"].permissions[0].rule: missing");
+    }
+
+    @Test
     void getIsAllowedAndPostDenied() throws Exception {
         Client c = client(VIP);
         assertThat(c.send(HttpMethod.GET, "/public/a")).isEqualTo("200 backend GET /public/a check=null");
