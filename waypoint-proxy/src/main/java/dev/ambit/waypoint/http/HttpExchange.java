@@ -106,7 +106,7 @@ public final class HttpExchange {
         return method;
     }
 
-    /** The path (with query) as received, before rewrites. */
+    /** The path (with query) as received, normalized as the chain's HCM says (authz, issue 15), before rewrites. */
     public String path() {
         return path;
     }
