@@ -283,7 +283,7 @@ class AuthorizationEndToEndTest {
         assertThat(c.send(HttpMethod.POST, "/public/a")).isEqualTo("403 RBAC: access denied");
         assertThat(backendSaw).containsExactly("GET /public/a check=null");
         assertThat(metrics.scrape()).contains("ambit_waypoint_rbac_denied_total{filter=\"rbac\",policy=\"none\"} 1");
-        assertThat(metrics.scrape()).contains("response_flags=\"RBAC\"");
+        awaitScrape("response_flags=\"RBAC\"");
     }
 
     @Test
@@ -332,8 +332,8 @@ class AuthorizationEndToEndTest {
         // Only CUSTOM's paths are checked.
         assertThat(c.send(HttpMethod.GET, "/public/a")).startsWith("200 ");
         assertThat(authzSaw).containsExactly("GET /check/custom/a len=0", "GET /check/custom/a len=0");
-        assertThat(metrics.scrape()).contains("ambit_waypoint_rbac_denied_total{filter=\"ext_authz\",policy=\"403\"} 1")
-                .contains("response_flags=\"UAEX\"");
+        assertThat(metrics.scrape()).contains("ambit_waypoint_rbac_denied_total{filter=\"ext_authz\",policy=\"403\"} 1");
+        awaitScrape("response_flags=\"UAEX\"");
         // Later filters still apply to what ext_authz allowed.
         assertThat(c.send(HttpMethod.POST, "/custom/a", "x-ext-authz", "allow")).isEqualTo("403 RBAC: access denied");
     }
@@ -351,6 +351,15 @@ class AuthorizationEndToEndTest {
     }
 
     // ------------------------------------------------------------------ plumbing
+
+    /** Istio's request metrics are recorded once the response was written: the client may see it first. */
+    private void awaitScrape(String expected) throws InterruptedException {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (!metrics.scrape().contains(expected) && System.nanoTime() < end) {
+            Thread.sleep(10);
+        }
+        assertThat(metrics.scrape()).contains(expected);
+    }
 
     /** One HTTP/1.1 keep-alive connection inside an HBONE tunnel to {@code vip}. */
     final class Client {
