@@ -61,6 +61,8 @@ public record IstiodConfig(
               --cluster-id ID             cluster name in workload uids (default Kubernetes)
               --domain-suffix S           service DNS suffix (default cluster.local)
               --root-namespace NS         mesh-wide policies live here (default istio-system)
+              --mesh-config FILE          Istio's mesh config (the istio ConfigMap's "mesh"):
+                                          pathNormalization, extensionProviders (envoyExtAuthzHttp)
               --ca-dir DIR                root key and certificate, generated on first start,
                                           or Istio plug-in CA files (default ./ca)
               --cert-ttl DURATION         workload certificate lifetime (default 24h)
@@ -122,7 +124,7 @@ public record IstiodConfig(
     public static IstiodConfig parse(String... args) {
         Flags flags = Flags.parse(args, Set.of("config-dir", "kubernetes", "listen-address", "xds-port",
                 "secure-port", "monitoring-port", "trust-domain", "cluster-id", "domain-suffix", "root-namespace",
-                "ca-dir", "cert-ttl", "node-credentials", "node-agent-sa", "debounce", "max-debounce",
+                "ca-dir", "cert-ttl", "mesh-config", "node-credentials", "node-agent-sa", "debounce", "max-debounce",
                 "debug-token-file", "webhook-port", "service-name", "namespace", "webhook-config-name",
                 "print-webhook-configuration", "waypoint-image"),
                 Set.of("kubernetes", "print-webhook-configuration"));
@@ -133,6 +135,14 @@ public record IstiodConfig(
                 flags.string("domain-suffix", defaults.domainSuffix()),
                 flags.string("root-namespace", defaults.rootNamespace()),
                 defaults.network());
+        java.nio.file.Path meshFile = flags.path("mesh-config", null);
+        if (meshFile != null) {
+            try {
+                mesh = dev.ambit.istiod.model.MeshConfigFile.read(meshFile, mesh);
+            } catch (java.io.IOException e) {
+                throw new IllegalArgumentException("--mesh-config: cannot read " + meshFile + ": " + e.getMessage());
+            }
+        }
         String serviceName = flags.string("service-name", DEFAULT_SERVICE_NAME);
         String namespace = flags.string("namespace", mesh.rootNamespace());
         return new IstiodConfig(

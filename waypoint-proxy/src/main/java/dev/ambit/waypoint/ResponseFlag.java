@@ -31,6 +31,8 @@ public enum ResponseFlag {
     DC,
     /** Request denied by the RBAC (authorization) filter. */
     RBAC_DENIED("RBAC"),
+    /** Request denied by the external authorization service (ext_authz). */
+    UAEX,
     /** Downstream protocol error. */
     DPE;
 

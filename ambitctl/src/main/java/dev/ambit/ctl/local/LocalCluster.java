@@ -25,11 +25,18 @@ public final class LocalCluster {
     /**
      * @param certTtl workload certificate lifetime for istiod-lite's {@code --cert-ttl}, or
      *     null for its default (24 h); short ones (a minute) let tests watch renewals
+     * @param meshConfig Istio's mesh config for istiod-lite's {@code --mesh-config}
+     *     (pathNormalization, extensionProviders), or null for Istio's defaults
      */
-    public record UpOptions(int nodes, Home home, Path cgroupRoot, Duration timeout, Duration certTtl) {
+    public record UpOptions(int nodes, Home home, Path cgroupRoot, Duration timeout, Duration certTtl,
+                            Path meshConfig) {
 
         public UpOptions(int nodes, Home home, Path cgroupRoot, Duration timeout) {
             this(nodes, home, cgroupRoot, timeout, null);
+        }
+
+        public UpOptions(int nodes, Home home, Path cgroupRoot, Duration timeout, Duration certTtl) {
+            this(nodes, home, cgroupRoot, timeout, certTtl, null);
         }
 
         public UpOptions {
@@ -77,6 +84,9 @@ public final class LocalCluster {
             Files.createDirectories(state.istiodConfig());
             Files.createDirectories(state.istiodCa());
             Files.createDirectories(state.logs());
+            if (o.meshConfig() != null) {
+                Files.copy(o.meshConfig(), state.meshConfig(), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create state folder " + state.root() + ": " + e.getMessage(), e);
         }
@@ -162,6 +172,9 @@ public final class LocalCluster {
                 "--listen-address", "0.0.0.0"));
         if (certTtl != null) {
             cmd.addAll(List.of("--cert-ttl", certTtl));
+        }
+        if (Files.isRegularFile(state.meshConfig())) {
+            cmd.addAll(List.of("--mesh-config", state.meshConfig().toString()));
         }
         return cmd;
     }

@@ -61,11 +61,16 @@ public final class LocalCommand {
                         + " to watch renewals (at half life).")
         String certTtl;
 
+        @Option(names = "--mesh-config", paramLabel = "FILE",
+                description = "Istio's mesh config for istiod-lite (the istio ConfigMap's \"mesh\"): "
+                        + "pathNormalization, extensionProviders (envoyExtAuthzHttp).")
+        Path meshConfig;
+
         @Override
         public Integer call() {
             LocalCluster.up(cluster.state(), new LocalCluster.UpOptions(nodes, Home.detect(home), cluster.cgroupRoot(),
                     Durations.parse("--timeout", timeout),
-                    certTtl == null ? null : Durations.parse("--cert-ttl", certTtl)), out(spec));
+                    certTtl == null ? null : Durations.parse("--cert-ttl", certTtl), meshConfig), out(spec));
             return 0;
         }
     }

@@ -42,6 +42,14 @@ public record StateDir(Path root) {
         return root.resolve("istiod").resolve("config");
     }
 
+    /**
+     * Istio's mesh config istiod-lite reads ({@code --mesh-config}: pathNormalization,
+     * extensionProviders), copied here by {@code local up --mesh-config FILE} (authz, issue 15).
+     */
+    public Path meshConfig() {
+        return root.resolve("istiod").resolve("mesh-config.yaml");
+    }
+
     public Path istiodCa() {
         return root.resolve("istiod").resolve("ca");
     }

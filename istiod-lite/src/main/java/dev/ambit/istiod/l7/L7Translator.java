@@ -102,6 +102,7 @@ public final class L7Translator {
         private final ClusterTranslator clusters;
         private final RouteSources sources;
         private final JwtFilters jwtFilters;
+        private final AuthorizationFilters authz; // authz (issue 15)
 
         Translation(ConfigSnapshot config) {
             this.catalog = ServiceCatalog.of(config, mesh);
@@ -113,18 +114,19 @@ public final class L7Translator {
             L7Validation validation = new L7Validation(hosts, rules, catalog);
             this.sources = new RouteSources(config, catalog, hosts, routes, validation, problems, lastGood);
             this.jwtFilters = new JwtFilters(config, mesh, jwks, problems);
+            this.authz = new AuthorizationFilters(config, mesh, problems);
         }
 
         L7Resources run() {
             Map<String, Map<String, Map<String, Message>>> waypoints = new LinkedHashMap<>();
             for (Gateway gw : catalog.waypoints()) {
                 String key = gw.getMetadata().getNamespace() + "/" + gw.getMetadata().getName();
-                waypoints.put(key, waypoint(key));
+                waypoints.put(key, waypoint(key, gw));
             }
             return L7Resources.of(waypoints, grpc(), problems.all());
         }
 
-        private Map<String, Map<String, Message>> waypoint(String key) {
+        private Map<String, Map<String, Message>> waypoint(String key, Gateway gw) {
             Map<String, Message> routeConfigs = new TreeMap<>();
             Map<String, Cluster> cl = new TreeMap<>();
             Map<String, ClusterLoadAssignment> cla = new TreeMap<>();
@@ -140,13 +142,15 @@ public final class L7Translator {
                 String host = catalog.hostname(svc);
                 List<String> vips = ServiceCatalog.vips(svc);
                 clusters.addService(svc, false, cl, cla);
+                var authzFilters = authz.forChain(gw, svc, referenced);
                 for (ServicePort p : ServiceCatalog.tcpPorts(svc)) {
                     boolean http = ServiceCatalog.protocol(p).isHttp();
                     String name = Listeners.chainName(p.getPort(), http, host);
                     if (!vips.isEmpty()) {
                         chains.add(Listeners.chain(name, vips, p.getPort(), http,
                                 ClusterTranslator.name(p.getPort(), "", host),
-                                http ? jwtFilters.forChain(gwNs, gwName, svc) : List.of()));
+                                http ? concat(jwtFilters.forChain(gwNs, gwName, svc), authzFilters) : authzFilters,
+                                mesh.pathNormalization()));
                     }
                     if (http) {
                         routeConfigs.put(name, routeConfiguration(name, host + ":" + p.getPort(), List.of("*"),
@@ -225,5 +229,13 @@ public final class L7Translator {
                             .addAllRoutes(routes))
                     .build();
         }
+    }
+
+    /** jwt_authn first, then the authorization filters: Istio's order in a waypoint's HCM. */
+    private static <T> List<T> concat(List<? extends T> first, List<? extends T> then) {
+        List<T> out = new ArrayList<>(first.size() + then.size());
+        out.addAll(first);
+        out.addAll(then);
+        return List.copyOf(out);
     }
 }

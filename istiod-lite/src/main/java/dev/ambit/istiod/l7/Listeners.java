@@ -1,9 +1,11 @@
 package dev.ambit.istiod.l7;
 
 import com.google.protobuf.Any;
+import com.google.protobuf.BoolValue;
 import com.google.protobuf.Message;
 import com.google.protobuf.UInt32Value;
 import dev.ambit.istiod.config.Cidr;
+import dev.ambit.istiod.model.MeshConfig;
 import io.envoyproxy.envoy.config.core.v3.Address;
 import io.envoyproxy.envoy.config.core.v3.CidrRange;
 import io.envoyproxy.envoy.config.core.v3.SocketAddress;
@@ -39,15 +41,15 @@ final class Listeners {
 
     /** One filter chain of the waypoint listener: the service's VIPs and port, HTTP (RDS) or TCP. */
     static FilterChain chain(String name, List<String> vips, int port, boolean http, String tcpCluster) {
-        return chain(name, vips, port, http, tcpCluster, List.of());
+        return chain(name, vips, port, http, tcpCluster, List.of(), MeshConfig.PathNormalization.DEFAULT);
     }
 
     /**
-     * The same, with HTTP filters the chain's policies need ({@code first}: jwt_authn, then the
-     * authorization filters, in Istio's order) ahead of fault, CORS and the router.
+     * As above; an HTTP chain's HCM lists {@code authz} (authz, issue 15: Istio's CUSTOM, AUDIT, DENY,
+     * ALLOW filters) before fault, CORS and router, and normalizes paths as {@code normalization} says.
      */
     static FilterChain chain(String name, List<String> vips, int port, boolean http, String tcpCluster,
-                             List<HttpFilter> first) {
+                             List<HttpFilter> authz, MeshConfig.PathNormalization normalization) {
         FilterChainMatch.Builder match = FilterChainMatch.newBuilder().setDestinationPort(UInt32Value.of(port));
         for (String vip : vips) {
             Cidr c = Cidr.parse(vip);
@@ -55,7 +57,8 @@ final class Listeners {
                     .setPrefixLen(UInt32Value.of(c.address().length * 8)));
         }
         return FilterChain.newBuilder().setName(name).setFilterChainMatch(match)
-                .addFilters(http ? filter(HCM, waypointHcm(name, first)) : filter(TCP_PROXY, tcpProxy(name, tcpCluster)))
+                .addFilters(http ? filter(HCM, waypointHcm(name, authz, normalization))
+                        : filter(TCP_PROXY, tcpProxy(name, tcpCluster)))
                 .build();
     }
 
@@ -71,16 +74,36 @@ final class Listeners {
                 .build();
     }
 
-    private static HttpConnectionManager waypointHcm(String routeName, List<HttpFilter> first) {
-        return HttpConnectionManager.newBuilder()
+    private static HttpConnectionManager waypointHcm(String routeName, List<HttpFilter> authz,
+                                                     MeshConfig.PathNormalization normalization) {
+        HttpConnectionManager.Builder hcm = HttpConnectionManager.newBuilder()
                 .setStatPrefix(routeName)
                 .setCodecType(HttpConnectionManager.CodecType.AUTO)
-                .setRds(Rds.newBuilder().setRouteConfigName(routeName).setConfigSource(ClusterTranslator.ADS))
-                .addAllHttpFilters(first)
+                .setRds(Rds.newBuilder().setRouteConfigName(routeName).setConfigSource(ClusterTranslator.ADS));
+        normalization(hcm, normalization);
+        return hcm.addAllHttpFilters(authz)
                 .addHttpFilters(httpFilter(RouteTranslator.FAULT_FILTER, HTTPFault.getDefaultInstance()))
                 .addHttpFilters(httpFilter(RouteTranslator.CORS_FILTER, Cors.getDefaultInstance()))
                 .addHttpFilters(httpFilter(ROUTER, Router.getDefaultInstance()))
                 .build();
+    }
+
+    /**
+     * Istio's mapping of {@code pathNormalization} onto the HCM (its listener builder):
+     * escaped slashes kept unless DECODE_AND_MERGE_SLASHES (unescaped and forwarded); NONE
+     * turns {@code normalize_path} off; BASE (the default) on; MERGE_SLASHES and
+     * DECODE_AND_MERGE_SLASHES also merge slashes.
+     */
+    static void normalization(HttpConnectionManager.Builder hcm, MeshConfig.PathNormalization n) {
+        hcm.setPathWithEscapedSlashesAction(HttpConnectionManager.PathWithEscapedSlashesAction.KEEP_UNCHANGED);
+        switch (n) {
+            case NONE -> hcm.setNormalizePath(BoolValue.of(false));
+            case MERGE_SLASHES -> hcm.setNormalizePath(BoolValue.of(true)).setMergeSlashes(true);
+            case DECODE_AND_MERGE_SLASHES -> hcm.setNormalizePath(BoolValue.of(true)).setMergeSlashes(true)
+                    .setPathWithEscapedSlashesAction(HttpConnectionManager.PathWithEscapedSlashesAction
+                            .UNESCAPE_AND_FORWARD);
+            default -> hcm.setNormalizePath(BoolValue.of(true));
+        }
     }
 
     private static TcpProxy tcpProxy(String statPrefix, String cluster) {

@@ -41,7 +41,9 @@ final class L7Fixtures implements AutoCloseable {
             .add(List.of(HttpConnectionManager.getDescriptor(), TcpProxy.getDescriptor(), HTTPFault.getDescriptor(),
                     Cors.getDescriptor(), CorsPolicy.getDescriptor(), Router.getDescriptor(),
                     HttpProtocolOptions.getDescriptor(), PreviousHostsPredicate.getDescriptor(),
-                    io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication.getDescriptor()))
+                    io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication.getDescriptor(),
+                    io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC.getDescriptor(),
+                    io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.ExtAuthz.getDescriptor()))
             .build());
 
     private final Path dir;

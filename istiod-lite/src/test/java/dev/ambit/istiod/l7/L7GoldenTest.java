@@ -41,7 +41,11 @@ class L7GoldenTest {
     @MethodSource("cases")
     void resourcesMatchGolden(String name, @TempDir Path scratch) throws Exception {
         Path expected = L7Fixtures.ROOT.resolve(name).resolve("expected");
-        L7Translator translator = L7Translator.of(MeshConfig.defaults());
+        // A case may carry Istio's mesh config (pathNormalization, extensionProviders) beside its input.
+        Path meshFile = L7Fixtures.ROOT.resolve(name).resolve("mesh-config.yaml");
+        MeshConfig mesh = Files.exists(meshFile) ? dev.ambit.istiod.model.MeshConfigFile.read(meshFile,
+                MeshConfig.defaults()) : MeshConfig.defaults();
+        L7Translator translator = L7Translator.of(mesh);
         List<String> actualFiles = new ArrayList<>();
         try (L7Fixtures fixtures = new L7Fixtures(name, scratch)) {
             L7Resources resources = translator.translate(fixtures.first());

@@ -64,6 +64,25 @@ import io.envoyproxy.envoy.type.matcher.v3.RegexMatcher;
 import io.envoyproxy.envoy.type.matcher.v3.StringMatcher;
 import io.envoyproxy.envoy.type.v3.FractionalPercent;
 import io.envoyproxy.envoy.type.v3.Percent;
+import io.envoyproxy.envoy.config.core.v3.HttpUri;
+import io.envoyproxy.envoy.config.rbac.v3.Permission;
+import io.envoyproxy.envoy.config.rbac.v3.Policy;
+import io.envoyproxy.envoy.config.rbac.v3.Principal;
+import io.envoyproxy.envoy.config.rbac.v3.RBAC;
+import io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.AuthorizationRequest;
+import io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.AuthorizationResponse;
+import io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.ExtAuthz;
+import io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.HttpService;
+import io.envoyproxy.envoy.type.matcher.v3.DoubleMatcher;
+import io.envoyproxy.envoy.type.matcher.v3.ListMatcher;
+import io.envoyproxy.envoy.type.matcher.v3.ListStringMatcher;
+import io.envoyproxy.envoy.type.matcher.v3.MetadataMatcher;
+import io.envoyproxy.envoy.type.matcher.v3.OrMatcher;
+import io.envoyproxy.envoy.type.matcher.v3.PathMatcher;
+import io.envoyproxy.envoy.type.matcher.v3.ValueMatcher;
+import io.envoyproxy.envoy.type.v3.DoubleRange;
+import io.envoyproxy.envoy.type.v3.HttpStatus;
+import io.envoyproxy.envoy.type.v3.Int32Range;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -106,6 +125,8 @@ public final class FieldTable {
     /** HTTP filter name → its typed_config type, in the order the HttpConnectionManager may list them. */
     public static final Map<String, Message> HTTP_FILTERS = orderedMap(
             "envoy.filters.http.jwt_authn", JwtAuthentication.getDefaultInstance(),
+            "envoy.filters.http.ext_authz", ExtAuthz.getDefaultInstance(),
+            "envoy.filters.http.rbac", io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC.getDefaultInstance(),
             "envoy.filters.http.fault", HTTPFault.getDefaultInstance(),
             "envoy.filters.http.cors", Cors.getDefaultInstance(),
             "envoy.filters.http.router", Router.getDefaultInstance());
@@ -158,7 +179,11 @@ public final class FieldTable {
         fields(FilterChainMatch.getDescriptor(), "prefix_ranges", "destination_port");
         fields(CidrRange.getDescriptor(), "address_prefix", "prefix_len");
         fields(Filter.getDescriptor(), "name", "typed_config");
-        fields(HttpConnectionManager.getDescriptor(), "stat_prefix", "codec_type", "rds", "http_filters");
+        fields(HttpConnectionManager.getDescriptor(), "stat_prefix", "codec_type", "rds", "http_filters",
+                "normalize_path", "merge_slashes", "path_with_escaped_slashes_action");
+        enumValues(HttpConnectionManager.getDescriptor(), "path_with_escaped_slashes_action",
+                "IMPLEMENTATION_SPECIFIC_DEFAULT", "KEEP_UNCHANGED", "REJECT_REQUEST", "UNESCAPE_AND_REDIRECT",
+                "UNESCAPE_AND_FORWARD");
         enumValues(HttpConnectionManager.getDescriptor(), "codec_type", "AUTO", "HTTP1", "HTTP2");
         fields(Rds.getDescriptor(), "route_config_name", "config_source");
         // resource_api_version: Istio always writes V3, the only version there is to honour.
@@ -188,6 +213,7 @@ public final class FieldTable {
         fields(JwtRequirementOrList.getDescriptor(), "requirements");
         fields(JwtRequirementAndList.getDescriptor(), "requirements");
         fields(com.google.protobuf.Empty.getDescriptor());
+        authorization();
 
         // ---------------------------------------------------------------- RouteConfiguration (RDS)
         fields(RouteConfiguration.getDescriptor(), "name", "virtual_hosts");
@@ -199,7 +225,7 @@ public final class FieldTable {
                 "query_parameters");
         fields(HeaderMatcher.getDescriptor(), "name", "string_match", "present_match", "invert_match");
         fields(QueryParameterMatcher.getDescriptor(), "name", "string_match", "present_match");
-        fields(StringMatcher.getDescriptor(), "exact", "prefix", "suffix", "safe_regex");
+        fields(StringMatcher.getDescriptor(), "exact", "prefix", "suffix", "safe_regex", "contains", "ignore_case");
         fields(RegexMatcher.getDescriptor(), "regex");
         fields(RouteAction.getDescriptor(), "cluster", "weighted_clusters", "timeout", "retry_policy",
                 "request_mirror_policies", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "hash_policy");
@@ -289,6 +315,47 @@ public final class FieldTable {
     }
 
     private FieldTable() {}
+
+    /**
+     * L7 authorization (issue 15): Istio's RBAC filters (DENY, ALLOW, LOG; CUSTOM's shadow rules)
+     * with the matchers Istio generates, and ext_authz with an HTTP service.
+     */
+    private static void authorization() {
+        fields(io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC.getDescriptor(), "rules", "shadow_rules",
+                "shadow_rules_stat_prefix");
+        fields(RBAC.getDescriptor(), "action", "policies");
+        enumValues(RBAC.getDescriptor(), "action", "ALLOW", "DENY", "LOG");
+        fields(Policy.getDescriptor(), "permissions", "principals");
+        fields(Permission.getDescriptor(), "and_rules", "or_rules", "any", "header", "url_path", "destination_ip",
+                "destination_port", "destination_port_range", "metadata", "not_rule", "requested_server_name");
+        fields(Permission.Set.getDescriptor(), "rules");
+        fields(Principal.getDescriptor(), "and_ids", "or_ids", "any", "authenticated", "source_ip",
+                "direct_remote_ip", "remote_ip", "header", "url_path", "metadata", "not_id");
+        fields(Principal.Set.getDescriptor(), "ids");
+        fields(Principal.Authenticated.getDescriptor(), "principal_name");
+        fields(PathMatcher.getDescriptor(), "path");
+        fields(MetadataMatcher.getDescriptor(), "filter", "path", "value", "invert");
+        fields(MetadataMatcher.PathSegment.getDescriptor(), "key");
+        fields(ValueMatcher.getDescriptor(), "null_match", "double_match", "string_match", "bool_match",
+                "present_match", "list_match", "or_match");
+        fields(ValueMatcher.NullMatch.getDescriptor());
+        fields(ListMatcher.getDescriptor(), "one_of");
+        fields(OrMatcher.getDescriptor(), "value_matchers");
+        fields(DoubleMatcher.getDescriptor(), "range", "exact");
+        fields(DoubleRange.getDescriptor(), "start", "end");
+        fields(Int32Range.getDescriptor(), "start", "end");
+
+        fields(ExtAuthz.getDescriptor(), "http_service", "failure_mode_allow", "status_on_error",
+                "transport_api_version", "filter_enabled_metadata");
+        enumValues(ExtAuthz.getDescriptor(), "transport_api_version", "V3");
+        fields(HttpService.getDescriptor(), "server_uri", "path_prefix", "authorization_request",
+                "authorization_response");
+        fields(HttpUri.getDescriptor(), "uri", "cluster", "timeout");
+        fields(AuthorizationRequest.getDescriptor(), "allowed_headers", "headers_to_add");
+        fields(AuthorizationResponse.getDescriptor(), "allowed_upstream_headers", "allowed_client_headers");
+        fields(ListStringMatcher.getDescriptor(), "patterns");
+        fields(HttpStatus.getDescriptor(), "code");
+    }
 
     /** Whether {@code field} of {@code type} is honoured; false for a type not in the table. */
     public static boolean honours(Descriptor type, String field) {

@@ -234,6 +234,27 @@ public final class ResourceValidator {
                 }
             }
             case HttpConnectionManager h -> httpConnectionManager(h, path);
+            // authz (issue 15): Envoy's required oneofs of the RBAC and ext_authz types.
+            case io.envoyproxy.envoy.config.rbac.v3.Permission p -> require(
+                    p.getRuleCase() != io.envoyproxy.envoy.config.rbac.v3.Permission.RuleCase.RULE_NOT_SET, path, "rule");
+            case io.envoyproxy.envoy.config.rbac.v3.Principal p -> require(p.getIdentifierCase()
+                    != io.envoyproxy.envoy.config.rbac.v3.Principal.IdentifierCase.IDENTIFIER_NOT_SET, path, "identifier");
+            case io.envoyproxy.envoy.type.matcher.v3.PathMatcher p -> require(p.hasPath(), path, "path");
+            case io.envoyproxy.envoy.type.matcher.v3.MetadataMatcher mm -> {
+                notEmpty(mm.getFilter(), path, "filter");
+                require(mm.getPathCount() > 0, path, "path");
+                require(mm.hasValue(), path, "value");
+            }
+            case io.envoyproxy.envoy.type.matcher.v3.ValueMatcher v -> require(v.getMatchPatternCase()
+                    != io.envoyproxy.envoy.type.matcher.v3.ValueMatcher.MatchPatternCase.MATCHPATTERN_NOT_SET, path,
+                    "match_pattern");
+            case io.envoyproxy.envoy.type.matcher.v3.ListMatcher l -> require(l.hasOneOf(), path, "one_of");
+            case io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.ExtAuthz e ->
+                    require(e.hasHttpService(), path, "http_service");
+            case io.envoyproxy.envoy.config.core.v3.HttpUri u -> {
+                notEmpty(u.getCluster(), path, "cluster");
+                require(u.hasTimeout(), path, "timeout");
+            }
             case Rds r -> {
                 notEmpty(r.getRouteConfigName(), path, "route_config_name");
                 require(r.hasConfigSource(), path, "config_source");
@@ -345,7 +366,8 @@ public final class ResourceValidator {
         for (int i = 0; i < h.getHttpFiltersCount(); i++) {
             String name = h.getHttpFilters(i).getName();
             boolean last = i == h.getHttpFiltersCount() - 1;
-            if (!seen.add(name)) {
+            // authz (issue 15): Istio lists envoy.filters.http.rbac once per action (DENY, ALLOW, AUDIT).
+            if (!seen.add(name) && !name.equals("envoy.filters.http.rbac")) {
                 problem(join(path, "http_filters[" + i + "].name"), name + " listed twice");
             }
             if (last != name.equals("envoy.filters.http.router")) {

@@ -44,6 +44,11 @@ public final class HttpExchange {
     private int attempts;
     private boolean released;
     private final Map<String, Map<String, Object>> metadata = new HashMap<>();
+    private String responseCodeDetails; // authz (issue 15): why a filter answered, for the access log
+    /** authz (issue 15): the filter chain's filters (RequestProcessor sets them per chain). */
+    HttpFilterChain filters;
+    /** authz (issue 15): the path normalization's decision when not FORWARD (answered without filters). */
+    dev.ambit.waypoint.http.rbac.PathNormalizer.Action normalization;
 
     /**
      * @param request the whole request; the exchange owns it (see {@link #release})
@@ -101,7 +106,7 @@ public final class HttpExchange {
         return method;
     }
 
-    /** The path (with query) as received, before rewrites. */
+    /** The path (with query) as received, normalized as the chain's HCM says (authz, issue 15), before rewrites. */
     public String path() {
         return path;
     }
@@ -203,6 +208,18 @@ public final class HttpExchange {
     /** The namespace {@code filter} of {@link #metadata()}, created empty on first use. */
     public Map<String, Object> metadata(String filter) {
         return metadata.computeIfAbsent(requireNonNull(filter, "filter"), f -> new HashMap<>());
+    }
+
+    /**
+     * Envoy's {@code %RESPONSE_CODE_DETAILS%} when a filter answered itself (e.g.
+     * {@code rbac_access_denied_matched_policy[ns[foo]-policy[bar]-rule[0]]}), else null.
+     */
+    public String responseCodeDetails() {
+        return responseCodeDetails;
+    }
+
+    public void responseCodeDetails(String details) {
+        this.responseCodeDetails = details;
     }
 
     /** Releases the request once; later calls do nothing. */

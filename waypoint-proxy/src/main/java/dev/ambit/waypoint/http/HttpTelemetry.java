@@ -114,6 +114,7 @@ public final class HttpTelemetry {
                 .key("protocol").value(ex.protocol())
                 .key("response_code").value(status)
                 .key("response_flags").value(flags)
+                .key("response_code_details").value(ex.responseCodeDetails())
                 .key("duration_ms").value(TimeUnit.NANOSECONDS.toMillis(nanos))
                 .key("upstream_service_time_ms");
         if (upstreamMs < 0) {

@@ -10,15 +10,16 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * Responses the waypoint makes itself, worded as Envoy words them (so users recognise
- * them): {@code text/plain} bodies, {@code content-length} set.
+ * them): {@code text/plain} bodies, {@code content-length} set. Public for the filters of
+ * {@code http.rbac} (issue 15: authz), which answer 403 and ext_authz denials.
  */
-final class LocalReplies {
+public final class LocalReplies {
 
     static final String NO_HEALTHY_UPSTREAM = "no healthy upstream";
     static final String UPSTREAM_TIMEOUT = "upstream request timeout";
     static final String RESET_BEFORE_HEADERS = "upstream connect error or disconnect/reset before headers. reset reason: ";
     static final String FAULT_ABORT = "fault filter abort";
-    static final String RBAC_DENIED = "RBAC: access denied";
+    public static final String RBAC_DENIED = "RBAC: access denied";
     static final String TOO_LARGE = "Payload Too Large";
 
     /**
@@ -64,7 +65,7 @@ final class LocalReplies {
     }
 
     /** A reply with {@code status} and {@code body} (no body when empty). */
-    static FullHttpResponse reply(int status, String body) {
+    public static FullHttpResponse reply(int status, String body) {
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
         FullHttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(status),
                 bytes.length == 0 ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(bytes));

@@ -3,6 +3,7 @@ package dev.ambit.waypoint.http;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.waypoint.config.WaypointConfig;
+import dev.ambit.waypoint.http.rbac.PathNormalizer;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http.FullHttpRequest;
@@ -36,7 +37,7 @@ final class RequestProcessor {
         }
     }
 
-    private final HttpFilterChain chain;
+    private final HttpFilters filters;
     private final HttpTelemetry telemetry;
     private final BooleanSupplier draining;
     private final Supplier<WaypointConfig> configs;
@@ -53,7 +54,13 @@ final class RequestProcessor {
      */
     RequestProcessor(HttpFilterChain chain, HttpTelemetry telemetry, BooleanSupplier draining,
                      Supplier<WaypointConfig> configs) {
-        this.chain = requireNonNull(chain, "chain");
+        this(HttpFilters.fixed(chain), telemetry, draining, configs);
+    }
+
+    /** As above, each filter chain's HTTP filters and path normalization from its HCM ({@link HttpFilters}). */
+    RequestProcessor(HttpFilters filters, HttpTelemetry telemetry, BooleanSupplier draining,
+                     Supplier<WaypointConfig> configs) {
+        this.filters = requireNonNull(filters, "filters");
         this.telemetry = requireNonNull(telemetry, "telemetry");
         this.draining = requireNonNull(draining, "draining");
         this.configs = requireNonNull(configs, "configs");
@@ -64,14 +71,28 @@ final class RequestProcessor {
         return draining.getAsBoolean();
     }
 
-    /** A new exchange for {@code request} (owned by it from now on), its route selected. */
+    /**
+     * A new exchange for {@code request} (owned by it from now on): its path normalized as the
+     * chain's HCM says (once, before any filter and the route: every filter, the router and
+     * the access log see the normalized path), its route selected.
+     */
     HttpExchange exchange(FullHttpRequest request, Downstream downstream, EventLoop loop, String protocol) {
         if (!request.headers().contains("x-request-id")) {
             request.headers().set("x-request-id", UUID.randomUUID().toString());
         }
+        HttpFilters.Built built = filters.forChain(downstream.chain());
+        PathNormalizer.Result normalized = built.normalizer().normalize(request.uri());
+        if (normalized.uri() != null) {
+            request.setUri(normalized.uri());
+        }
         WaypointConfig current = configs.get();
         HttpExchange exchange = new HttpExchange(request, downstream, current != null ? current : downstream.config(),
                 loop, protocol);
+        exchange.filters = built.chain();
+        if (normalized.action() != PathNormalizer.Action.FORWARD) {
+            exchange.normalization = normalized.action();
+            return exchange; // answered by process(): no route
+        }
         Optional<RouteConfiguration> rc = exchange.config().route(downstream.chain().routeName());
         if (rc.isPresent()) {
             String scheme = request.headers().get("x-http2-scheme", "http");
@@ -88,7 +109,20 @@ final class RequestProcessor {
      */
     CompletionStage<FullHttpResponse> process(HttpExchange exchange) {
         CompletableFuture<FullHttpResponse> out = new CompletableFuture<>();
-        chain.run(exchange).whenCompleteAsync((r, t) -> {
+        CompletionStage<FullHttpResponse> answer;
+        if (exchange.normalization == PathNormalizer.Action.REJECT) {
+            exchange.responseCodeDetails("path_normalization_failed");
+            answer = CompletableFuture.completedFuture(LocalReplies.reply(400, ""));
+        } else if (exchange.normalization == PathNormalizer.Action.REDIRECT) {
+            // UNESCAPE_AND_REDIRECT: Envoy sends the client to the unescaped path.
+            FullHttpResponse redirect = LocalReplies.reply(307, "");
+            redirect.headers().set(HttpHeaderNames.LOCATION, exchange.request().uri());
+            exchange.responseCodeDetails("path_normalization_redirect");
+            answer = CompletableFuture.completedFuture(redirect);
+        } else {
+            answer = exchange.filters.run(exchange);
+        }
+        answer.whenCompleteAsync((r, t) -> {
             exchange.release();
             if (t != null || r == null) {
                 log.warn("request {} {} failed in the filter chain", exchange.method(), exchange.path(), t);

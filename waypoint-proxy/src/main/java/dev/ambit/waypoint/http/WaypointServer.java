@@ -22,7 +22,12 @@ import dev.ambit.waypoint.config.FilterChain;
 import dev.ambit.waypoint.config.WaypointConfig;
 import dev.ambit.waypoint.upstream.Upstreams;
 import dev.ambit.waypoint.upstream.UpstreamTunnel;
+import dev.ambit.waypoint.http.rbac.AuthzMetrics;
+import dev.ambit.waypoint.http.rbac.ExtAuthzFilter;
+import dev.ambit.waypoint.http.rbac.RbacFilter;
+import io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.ExtAuthz;
 import io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault;
+import io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
@@ -38,7 +43,9 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -103,12 +110,27 @@ public final class WaypointServer extends ProxyListener {
         handshakeTimeout = b.handshakeTimeout;
         maxRequestBytes = b.maxRequestBytes;
         hbone = HboneServer.builder(this::decide).build();
-        // jwt: jwt_authn first (Istio's order), configured per chain from its HCM (CONTRACT seam 5).
-        processor = new RequestProcessor(new HttpFilterChain(List.of(
-                dev.ambit.waypoint.http.jwt.JwtAuthn.perChain(b.metrics), new Authorization(b.authorizer),
-                new Faults(HTTPFault.getDefaultInstance()), new Cors(), new Router(upstreams))),
-                HttpTelemetry.of(b.metrics, state), this::isDraining, config);
+        processor = new RequestProcessor(filters(b), HttpTelemetry.of(b.metrics, state), this::isDraining, config);
         tcpTelemetry = TcpTelemetry.of(b.metrics);
+    }
+
+    /**
+     * The HTTP filters each chain's HCM may list (CONTRACT seam 5), by Envoy name; an HCM
+     * listing none gets fault, CORS and router. The authorization slot comes first in all.
+     */
+    private static HttpFilters filters(Builder b) {
+        AuthzMetrics authz = AuthzMetrics.of(b.metrics);
+        Map<String, HttpFilters.Factory> factories = new LinkedHashMap<>();
+        // jwt: one filter for every chain; it compiles each chain's jwt_authn config from the HCM itself.
+        dev.ambit.waypoint.http.jwt.JwtAuthn jwt = dev.ambit.waypoint.http.jwt.JwtAuthn.perChain(b.metrics);
+        factories.put(dev.ambit.waypoint.http.jwt.JwtAuthn.NAME, f -> jwt);
+        factories.put(ExtAuthzFilter.NAME, f -> ExtAuthzFilter.of(HttpFilters.config(f, ExtAuthz.class), b.upstreams,
+                authz));
+        factories.put(RbacFilter.NAME, f -> RbacFilter.of(HttpFilters.config(f, RBAC.class), authz));
+        factories.put(Faults.NAME, f -> new Faults(HttpFilters.config(f, HTTPFault.class)));
+        factories.put(Cors.NAME, f -> new Cors());
+        factories.put(Router.NAME, f -> new Router(b.upstreams));
+        return HttpFilters.of(new Authorization(b.authorizer), factories, List.of(Faults.NAME, Cors.NAME, Router.NAME));
     }
 
     /**
