@@ -210,10 +210,10 @@ public final class WaypointStatus {
         return count;
     }
 
-    /** Whether two statuses say the same, whatever empty-versus-absent differences serialization makes. */
-    static boolean same(GatewayStatus a, GatewayStatus b) {
-        return java.util.Objects.equals(normalize(a == null ? null : SERIALIZATION.convertValue(a, Map.class)),
-                normalize(b == null ? null : SERIALIZATION.convertValue(b, Map.class)));
+    /** Whether two statuses (or parts) say the same, whatever empty-versus-absent differences serialization makes. */
+    static boolean same(Object a, Object b) {
+        return java.util.Objects.equals(normalize(a == null ? null : SERIALIZATION.convertValue(a, Object.class)),
+                normalize(b == null ? null : SERIALIZATION.convertValue(b, Object.class)));
     }
 
     private static Object normalize(Object o) {
