@@ -122,12 +122,18 @@ final class GetCommand implements Callable<Integer> {
             }
             case "httproute", "grpcroute" -> {
                 String routeKind = kind.equals("httproute") ? "HTTPRoute" : "GRPCRoute";
+                // As stored, with the status the controller gave the mesh's routes.
+                Map<String, com.fasterxml.jackson.databind.node.ObjectNode> withStatus = new java.util.HashMap<>();
+                ClusterStatus.read(state).ifPresent(st -> st.routes().forEach(r -> withStatus.put(
+                        r.path("kind").asText() + "/" + r.path("metadata").path("namespace").asText() + "/"
+                                + r.path("metadata").path("name").asText(), r)));
                 List<com.fasterxml.jackson.databind.node.ObjectNode> routes = new ArrayList<>();
                 for (KubeObject o : new ManifestStore(state).all()) {
                     if (o.kind().equals(routeKind) && o.group().equals(Waypoints.GATEWAY_GROUP)
                             && (all || o.namespace().equals(ns)) && (names.isEmpty() || names.contains(o.name()))
                             && sel.matches(o.labels())) {
-                        routes.add(o.tree());
+                        routes.add(withStatus.getOrDefault(routeKind + "/" + o.namespace() + "/" + o.name(),
+                                o.tree()));
                     }
                 }
                 count = routes.size();
