@@ -37,18 +37,22 @@ import java.util.Set;
  * {@code /[^/]+/<method>}; type {@code RegularExpression} is the regular expression
  * {@code /<service>/<method>}, a missing part being {@code [^/]+}. Headers match exactly
  * or by RE2 regular expression. Filters: RequestHeaderModifier, ResponseHeaderModifier,
- * RequestMirror; others warn. Weighted {@code backendRefs} become weighted clusters; a
- * backend that is not a Service, or a Service that does not exist, keeps its share of the
- * requests and fails it with 503, which gRPC reads as {@code UNAVAILABLE} (Gateway API:
- * the proportion of requests for an invalid backend MUST get {@code UNAVAILABLE}), and a
- * rule with no backends at all answers 503 too. Waypoint routes get Istio's default retry
+ * RequestMirror; others warn. Weighted {@code backendRefs} become weighted clusters; on
+ * waypoints a backend that is not a Service, or a Service that does not exist, keeps its
+ * share of the requests and fails it with 503, which gRPC reads as {@code UNAVAILABLE}
+ * (Gateway API: the proportion of requests for an invalid backend MUST get
+ * {@code UNAVAILABLE}; proxyless clients cannot resolve a missing cluster, so for them it
+ * is dropped, with the warning), and a
+ * rule with no backends at all answers 503 too (proxyless gRPC clients refuse
+ * {@code direct_response}: for them such a rule is left out, with a warning). Waypoint routes get Istio's default retry
  * policy and no timeout; the upstream is HTTP/2 (explicitly for {@code grpc}/{@code http2}
  * ports, the client's protocol, HTTP/2 for gRPC, on {@code http} ports).
  */
 final class GrpcRouteTranslator {
 
-    private static final String UNAVAILABLE = "its share of the requests fails with UNAVAILABLE (HTTP 503), "
-            + "as Gateway API requires";
+    private static final String UNAVAILABLE = "on waypoints its share of the requests fails with UNAVAILABLE "
+            + "(HTTP 503), as Gateway API requires; proxyless gRPC clients, which cannot resolve a route to a "
+            + "missing cluster, send it to the other backends";
 
     private record Entry(GRPCRoute route, int ruleIndex, GRPCRouteRule rule, GRPCRouteMatch match) {}
 
@@ -103,8 +107,10 @@ final class GrpcRouteTranslator {
                         length = match.getSafeRegex().getRegex().length();
                     }
                 }
-                out.add(new RankedRoute(rank, length, false, match.getHeadersCount(), 0, out.size(),
-                        () -> List.of(build(e, match, port, grpc, clusters))));
+                out.add(new RankedRoute(rank, length, false, match.getHeadersCount(), 0, out.size(), () -> {
+                    Route built = build(e, match, port, grpc, clusters);
+                    return built == null ? List.of() : List.of(built);
+                }));
             }
         }
     }
@@ -149,6 +155,7 @@ final class GrpcRouteTranslator {
         return s == null || s.isEmpty();
     }
 
+    /** The Envoy route of one match; {@code null} when proxyless clients must do without it. */
     private Route build(Entry e, RouteMatch match, int port, boolean grpc, Set<String> clusters) {
         GRPCRoute r = e.route();
         String ns = r.getMetadata().getNamespace();
@@ -187,8 +194,8 @@ final class GrpcRouteTranslator {
             }
             int weight = b.getWeight() == null ? 1 : b.getWeight();
             String cluster = cluster(r, new BackendObjectReference(b.getGroup(), b.getKind(), b.getName(),
-                    b.getNamespace(), b.getPort()), ns, bp);
-            if (weight > 0) {
+                    b.getNamespace(), b.getPort()), ns, bp, grpc);
+            if (cluster != null && weight > 0) {
                 clusters.add(cluster);
                 w.addClusters(WeightedCluster.ClusterWeight.newBuilder().setName(cluster)
                         .setWeight(UInt32Value.of(weight)));
@@ -198,6 +205,14 @@ final class GrpcRouteTranslator {
             problems.field(Kind.GRPC_ROUTE, r, path + ".sessionPersistence", "not supported; ignored");
         }
         if (w.getClustersCount() == 0) {
+            if (grpc) {
+                // grpc-java NACKs a whole RouteConfiguration holding a direct_response route (a
+                // client takes forwarding routes only), so proxyless clients do without this rule.
+                problems.field(Kind.GRPC_ROUTE, r, path + ".backendRefs", "no usable backend: waypoints answer "
+                        + "UNAVAILABLE (503); proxyless gRPC clients accept no such route, so for them the rule "
+                        + "is left out and its calls take the next matching rule");
+                return null;
+            }
             // Gateway API: a rule without usable backends answers UNAVAILABLE (HTTP 503 in gRPC's mapping).
             return route.setDirectResponse(DirectResponseAction.newBuilder().setStatus(503)).build();
         }
@@ -216,17 +231,21 @@ final class GrpcRouteTranslator {
     /**
      * The cluster for a backend: its Service's, or for a backend that cannot be used a
      * cluster no resource defines, so that backend's share fails with 503 (the waypoint's
-     * and gRPC's answer to a missing cluster) instead of going to the others.
+     * answer to a missing cluster) instead of going to the others; for proxyless gRPC
+     * clients ({@code grpc}), whose resolver does not get past a missing cluster, none.
      */
-    private String cluster(GRPCRoute r, BackendObjectReference b, String ns, String path) {
+    private String cluster(GRPCRoute r, BackendObjectReference b, String ns, String path, boolean grpc) {
         if (!http.serviceBackend(Kind.GRPC_ROUTE, b, path, r, UNAVAILABLE)) {
             String name = b == null || b.getName() == null ? "unknown" : b.getName();
-            return ClusterTranslator.name(b == null || b.getPort() == null ? 0 : b.getPort(), "", "invalid-backend."
-                    + name + "." + (b == null || b.getNamespace() == null ? ns : b.getNamespace()));
+            return grpc ? null : ClusterTranslator.name(b == null || b.getPort() == null ? 0 : b.getPort(), "",
+                    "invalid-backend." + name + "." + (b == null || b.getNamespace() == null ? ns : b.getNamespace()));
         }
         String host = hosts.resolve(b.getName(), b.getNamespace() == null ? ns : b.getNamespace());
         if (catalog.byHostname(host).isEmpty()) {
             problems.field(Kind.GRPC_ROUTE, r, path, "Service " + host + " does not exist; " + UNAVAILABLE);
+            if (grpc) {
+                return null;
+            }
         }
         return ClusterTranslator.name(b.getPort(), "", host);
     }

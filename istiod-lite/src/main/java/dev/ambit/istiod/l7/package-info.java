@@ -24,9 +24,11 @@
  *   <li>A match with {@code sourceLabels} or {@code sourceNamespace} never matches (as in
  *       Istio's waypoints, which cannot know the client's labels), with a warning.</li>
  *   <li>GRPCRoute: a method match is a path match ({@code /service/method} exact,
- *       {@code /service/} prefix, otherwise a regular expression); a backend that cannot be
- *       used keeps its weight and fails its share with 503 (gRPC {@code UNAVAILABLE}), as
- *       Gateway API requires for GRPCRoute; {@code hostnames} are ignored for Service
+ *       {@code /service/} prefix, otherwise a regular expression); on waypoints a backend
+ *       that cannot be used keeps its weight and fails its share with 503 (gRPC
+ *       {@code UNAVAILABLE}), as Gateway API requires for GRPCRoute (proxyless clients, which
+ *       refuse direct responses and stall on missing clusters, get the rule without it, or
+ *       without the rule when nothing is left); {@code hostnames} are ignored for Service
  *       parents, with a warning ({@link dev.ambit.istiod.l7.GrpcRouteTranslator}).</li>
  * </ul>
  */

@@ -1,6 +1,7 @@
 package dev.ambit.istiod.grpc;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.Message;
 import dev.ambit.common.metrics.MetricsRegistry;
@@ -202,14 +203,18 @@ class ProxylessGrpcTest {
     /**
      * A Gateway API GRPCRoute ({@code grpc-echo/grpcroute.yaml}) translated by istiod-lite:
      * the method match with a header sends "jason" to echo-v2 only (it outranks the
-     * service-wide rule though written after it: an exact method beats a service prefix),
-     * and the weighted backendRefs split the rest 80/20 between the Services echo-v1 and echo-v2.
+     * catch-all rule though written after it), the weighted backendRefs split the rest 80/20
+     * between the Services echo-v1 and echo-v2; a rule without backends is left out of the
+     * client's table (grpc-java refuses direct_response routes) with a warning.
      */
     @Test
     void grpcRouteSplitsEightyTwentyAndRoutesByMethodAndHeader() throws IOException, InterruptedException {
         L7Resources routed = L7Translator.of(MeshConfig.defaults()).translate(echoSnapshot(backends.port(),
                 "grpcroute.yaml"));
-        assertThat(routed.warnings()).as("warnings").isEmpty();
+        assertThat(routed.warnings()).as("warnings").containsExactly("grpcroute.yaml GRPCRoute default/echo-split: field "
+                + "spec.rules[2].backendRefs: no usable backend: waypoints answer UNAVAILABLE (503); proxyless gRPC "
+                + "clients accept no such route, so for them the rule is left out and its calls take the next "
+                + "matching rule");
         String target = "echo-split.default.svc.cluster.local:7074";
         publish(routed.forGrpc());
         awaitServed(target);
@@ -219,6 +224,13 @@ class ProxylessGrpcTest {
             assertThat(EchoBackends.versions(channel, 100, Map.of("end-user", "jason")))
                     .containsExactly(Map.entry("v2", 100));
             assertV1Share(EchoBackends.versions(channel, CALLS, Map.of("end-user", "mary")), 80);
+            // The rule without backends is left out for gRPC clients (they refuse direct_response):
+            // its calls take the catch-all rule, and the rest of the table is accepted.
+            var disabled = EchoBackends.VERSION.toBuilder().setFullMethodName("echo.Disabled/Version").build();
+            assertThatThrownBy(() -> io.grpc.stub.ClientCalls.blockingUnaryCall(channel, disabled,
+                    io.grpc.CallOptions.DEFAULT.withDeadlineAfter(20, TimeUnit.SECONDS), new byte[0]))
+                    .isInstanceOfSatisfying(io.grpc.StatusRuntimeException.class, e -> assertThat(
+                            e.getStatus().getCode()).isEqualTo(io.grpc.Status.Code.UNIMPLEMENTED));
         } finally {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
