@@ -170,7 +170,7 @@ class ChartsTest {
             assertThat(r.getVerbs()).containsExactlyInAnyOrder("get", "create", "update", "patch");
         });
         assertThat(role.getRules()).anySatisfy(r -> {
-            assertThat(r.getResources()).containsExactly("gateways/status");
+            assertThat(r.getResources()).containsExactly("gateways/status", "httproutes/status", "grpcroutes/status");
             assertThat(r.getVerbs()).contains("update");
         });
         assertThat(role.getRules()).anySatisfy(r -> {
@@ -209,13 +209,19 @@ class ChartsTest {
                 Charts.documents(WebhookConfiguration.yaml(config.serviceName(), config.namespace(), "x")).get(0));
         assertThat(chart.getMetadata().getName()).isEqualTo(config.webhookConfigName())
                 .isEqualTo(printed.getMetadata().getName());
-        assertThat(chart.getWebhooks()).singleElement().satisfies(w -> {
+        assertThat(chart.getWebhooks()).hasSize(2).allSatisfy(w -> {
             assertThat(w.getClientConfig().getCaBundle()).isNull();
-            printed.getWebhooks().getFirst().getClientConfig().setCaBundle(null);
-            assertThat(w).isEqualTo(printed.getWebhooks().getFirst());
-            assertThat(w.getFailurePolicy()).isEqualTo("Fail");
             assertThat(w.getClientConfig().getService().getPath()).isEqualTo("/validate");
         });
+        printed.getWebhooks().forEach(w -> w.getClientConfig().setCaBundle(null));
+        assertThat(chart.getWebhooks()).isEqualTo(printed.getWebhooks());
+        // Istio's groups fail closed; Gateway API's, shared with other implementations, fail open.
+        assertThat(chart.getWebhooks().get(0).getFailurePolicy()).isEqualTo("Fail");
+        assertThat(chart.getWebhooks().get(0).getRules().getFirst().getApiGroups())
+                .containsExactly("security.istio.io", "networking.istio.io");
+        assertThat(chart.getWebhooks().get(1).getFailurePolicy()).isEqualTo("Ignore");
+        assertThat(chart.getWebhooks().get(1).getRules().getFirst().getResources())
+                .containsExactly("gateways", "httproutes", "grpcroutes");
 
         // istiod-lite may get and patch that one object, and no other.
         ClusterRole role = only(rendered, ClusterRole.class);
@@ -225,6 +231,19 @@ class ChartsTest {
                     assertThat(r.getResourceNames()).containsExactly(config.webhookConfigName());
                     assertThat(r.getVerbs()).containsExactlyInAnyOrder("get", "update", "patch");
                 });
+    }
+
+    @Test
+    void istiodMayListAndWatchEveryKindItReads() {
+        ClusterRole role = only(Charts.render("istiod-lite"), ClusterRole.class);
+        for (dev.ambit.istiod.config.Kind kind : dev.ambit.istiod.config.Kind.values()) {
+            assertThat(role.getRules()).as("a rule reading %s", kind.qualifiedName()).anySatisfy(r -> {
+                assertThat(r.getApiGroups()).contains(kind.group());
+                assertThat(r.getResources()).contains(kind.plural());
+                assertThat(r.getVerbs()).contains("get", "list", "watch");
+                assertThat(r.getResourceNames()).isNullOrEmpty();
+            });
+        }
     }
 
     @Test

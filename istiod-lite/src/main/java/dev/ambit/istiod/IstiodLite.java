@@ -61,7 +61,7 @@ import org.slf4j.LoggerFactory;
 /**
  * istiod-lite: the one wiring class. A config source feeds snapshots to the model
  * thread, which rebuilds the mesh model (workloads, policies) and translates the L7
- * objects (VirtualService, DestinationRule, HTTPRoute → Envoy resources per waypoint and
+ * objects (VirtualService, DestinationRule, HTTPRoute, GRPCRoute → Envoy resources per waypoint and
  * for proxyless gRPC) from the same snapshot, and hands both to the xDS service (pushes);
  * the mesh model also goes to the CA (who runs where).
  *

@@ -20,15 +20,23 @@ import java.util.Optional;
  *                       naming the file and why (see {@link StoredManifests})
  * @param gateways the Gateway API Gateways, waypoints with the status the controller gives them
  *                 ({@link GatewayStatuses})
+ * @param routes the mesh's HTTPRoutes and GRPCRoutes with their status ({@link RouteStatuses})
  */
 public record ClusterStatus(String updatedAt, long controllerPid, List<Pod> pods, List<Service> services,
-                            List<String> manifestErrors, List<ObjectNode> gateways) {
+                            List<String> manifestErrors, List<ObjectNode> gateways, List<ObjectNode> routes) {
 
     public ClusterStatus {
         gateways = gateways == null ? List.of() : List.copyOf(gateways);
+        routes = routes == null ? List.of() : List.copyOf(routes);
         pods = pods == null ? List.of() : List.copyOf(pods);
         services = services == null ? List.of() : List.copyOf(services);
         manifestErrors = manifestErrors == null ? List.of() : List.copyOf(manifestErrors);
+    }
+
+    /** Without routes (a controller from before they had a status). */
+    public ClusterStatus(String updatedAt, long controllerPid, List<Pod> pods, List<Service> services,
+                         List<String> manifestErrors, List<ObjectNode> gateways) {
+        this(updatedAt, controllerPid, pods, services, manifestErrors, gateways, List.of());
     }
 
     /**

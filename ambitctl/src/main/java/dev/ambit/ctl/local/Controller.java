@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -49,6 +50,7 @@ public final class Controller {
     private final StatusWriter status;
     private final Waypoints waypoints;
     private final GatewayStatuses gatewayStatuses;
+    private final RouteStatuses routeStatuses = new RouteStatuses(Instant::now);
     private final ReadinessProbes probes = new ReadinessProbes();
     private ServiceBalancerHook balancer = backends -> { };
     private Map<String, List<String>> lastBackends = Map.of();
@@ -138,7 +140,10 @@ public final class Controller {
         probes.probe(pods.values()); // readiness first: Services list only ready pods
         Map<String, ServiceView> views = services.update(objects, pods.values());
         List<KubeObject> gateways = gatewayStatuses.update(objects, expansion.problems(), views, pods.values());
-        meshConfig.write(withStatus(objects, gateways), views, pods.values(), storedManifests.unknown());
+        List<KubeObject> routes = routeStatuses.update(objects);
+        List<KubeObject> withStatuses = new ArrayList<>(gateways);
+        withStatuses.addAll(routes);
+        meshConfig.write(withStatus(objects, withStatuses), views, pods.values(), storedManifests.unknown());
         hosts.writeAll(pods.values(), cluster.nodes(), views);
         updateBalancer(views);
         // Last: asking a node agent to capture a meshed pod blocks up to CniClient's timeout
@@ -149,10 +154,10 @@ public final class Controller {
         } catch (RuntimeException e) {
             log("supervising pods failed (retrying): " + e);
         }
-        status.write(pods, desired, views, gateways, storedManifests.errors());
+        status.write(pods, desired, views, gateways, routes, storedManifests.errors());
     }
 
-    /** {@code objects} with each Gateway replaced by its version with status, as istiod-lite reads them on a cluster. */
+    /** {@code objects} with each Gateway and mesh route replaced by its version with status, as istiod-lite reads them on a cluster. */
     static List<KubeObject> withStatus(List<KubeObject> objects, List<KubeObject> gateways) {
         Map<String, KubeObject> byKey = new LinkedHashMap<>();
         gateways.forEach(g -> byKey.put(g.key(), g));

@@ -18,12 +18,14 @@ import picocli.CommandLine.Spec;
 
 /** {@code ambitctl local get}: the cluster's objects as kubectl would list them. */
 @Command(name = "get", mixinStandardHelpOptions = true,
-        description = "Lists nodes, pods, services, deployments, gateways or namespaces, shaped like kubectl's output.")
+        description = "Lists nodes, pods, services, deployments, gateways, httproutes, grpcroutes or namespaces, "
+                + "shaped like kubectl's output.")
 final class GetCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
     @Mixin ClusterOptions cluster;
 
-    @Parameters(index = "0", paramLabel = "TYPE", description = "nodes, pods, services, deployments, gateways or namespaces (no, po, svc, deploy, gtw, ns).")
+    @Parameters(index = "0", paramLabel = "TYPE", description = "nodes, pods, services, deployments, gateways, httproutes, grpcroutes or namespaces "
+            + "(no, po, svc, deploy, gtw, ns).")
     String type;
 
     @Parameters(index = "1..*", paramLabel = "NAME", description = "Only these names.")
@@ -118,6 +120,25 @@ final class GetCommand implements Callable<Integer> {
                 count = gws.size();
                 text = KubectlPrinter.gateways(gws, format, all, now);
             }
+            case "httproute", "grpcroute" -> {
+                String routeKind = kind.equals("httproute") ? "HTTPRoute" : "GRPCRoute";
+                // As stored, with the status the controller gave the mesh's routes.
+                Map<String, com.fasterxml.jackson.databind.node.ObjectNode> withStatus = new java.util.HashMap<>();
+                ClusterStatus.read(state).ifPresent(st -> st.routes().forEach(r -> withStatus.put(
+                        r.path("kind").asText() + "/" + r.path("metadata").path("namespace").asText() + "/"
+                                + r.path("metadata").path("name").asText(), r)));
+                List<com.fasterxml.jackson.databind.node.ObjectNode> routes = new ArrayList<>();
+                for (KubeObject o : new ManifestStore(state).all()) {
+                    if (o.kind().equals(routeKind) && o.group().equals(Waypoints.GATEWAY_GROUP)
+                            && (all || o.namespace().equals(ns)) && (names.isEmpty() || names.contains(o.name()))
+                            && sel.matches(o.labels())) {
+                        routes.add(withStatus.getOrDefault(routeKind + "/" + o.namespace() + "/" + o.name(),
+                                o.tree()));
+                    }
+                }
+                count = routes.size();
+                text = KubectlPrinter.routes(routeKind, routes, format, all, now);
+            }
             case "namespace" -> {
                 ClusterInfo info = ClusterInfo.require(state);
                 Map<String, String> nss = new java.util.TreeMap<>();
@@ -134,7 +155,8 @@ final class GetCommand implements Callable<Integer> {
                 text = KubectlPrinter.namespaces(nss, format, now);
             }
             default -> throw new LocalException("get " + type
-                    + ": unknown type (expected: nodes, pods, services, deployments, gateways or namespaces)");
+                    + ": unknown type (expected: nodes, pods, services, deployments, gateways, httproutes, grpcroutes or "
+                    + "namespaces)");
         }
         if (count == 0 && (format == KubectlPrinter.Format.TABLE || format == KubectlPrinter.Format.WIDE)) {
             err(spec).println(kind.startsWith("no") || kind.equals("namespace") || all ? "No resources found"

@@ -380,6 +380,41 @@ public final class KubectlPrinter {
         };
     }
 
+    /**
+     * Gateway API routes ({@code kind}: HTTPRoute or GRPCRoute) as {@code kubectl get} prints
+     * them with the CRDs' printer columns: NAME, HOSTNAMES (the list as kubectl shows it), AGE.
+     */
+    public static String routes(String kind, List<ObjectNode> routes, Format f, boolean allNamespaces, Instant now) {
+        return switch (f) {
+            case JSON -> Manifests.toJson(list(routes));
+            case YAML -> Manifests.toYaml(list(routes));
+            case NAME -> routes.stream().map(r -> kind.toLowerCase(java.util.Locale.ROOT)
+                    + ".gateway.networking.k8s.io/" + r.path("metadata").path("name").asText() + "\n")
+                    .collect(Collectors.joining());
+            case TABLE, WIDE -> {
+                List<String> header = new ArrayList<>();
+                if (allNamespaces) {
+                    header.add("NAMESPACE");
+                }
+                header.addAll(List.of("NAME", "HOSTNAMES", "AGE"));
+                List<List<String>> rows = new ArrayList<>();
+                for (ObjectNode r : routes) {
+                    List<String> row = new ArrayList<>();
+                    if (allNamespaces) {
+                        row.add(r.path("metadata").path("namespace").asText());
+                    }
+                    List<String> hostnames = new ArrayList<>();
+                    r.path("spec").path("hostnames").forEach(h -> hostnames.add("\"" + h.asText() + "\""));
+                    row.addAll(List.of(r.path("metadata").path("name").asText(),
+                            hostnames.isEmpty() ? "" : "[" + String.join(",", hostnames) + "]",
+                            age(instant(r.path("metadata").path("creationTimestamp").asText()), now)));
+                    rows.add(row);
+                }
+                yield table(header, rows);
+            }
+        };
+    }
+
     /** The object's {@code status.conditions} entry of {@code type}, or a missing node. */
     public static JsonNode condition(JsonNode object, String type) {
         for (JsonNode c : object.path("status").path("conditions")) {

@@ -340,6 +340,7 @@ public final class ManifestStore {
             case "peerauthentication", "peerauthentications", "pa" -> "peerauthentication";
             case "gateway", "gateways", "gtw" -> "gateway";
             case "httproute", "httproutes" -> "httproute";
+            case "grpcroute", "grpcroutes" -> "grpcroute";
             case "virtualservice", "virtualservices", "vs" -> "virtualservice";
             case "destinationrule", "destinationrules", "dr" -> "destinationrule";
             case "serviceentry", "serviceentries", "se" -> "serviceentry";

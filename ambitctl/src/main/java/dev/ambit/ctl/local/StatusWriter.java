@@ -45,7 +45,7 @@ final class StatusWriter {
 
     /** Writes the status of {@code pods} (by {@code namespace/name}) if it changed or is {@value #REFRESH_SECONDS} s old; true if it wrote. */
     boolean write(Map<String, RunningPod> pods, Map<String, DesiredPod> desired, Map<String, ServiceView> services,
-                  List<KubeObject> gateways, List<String> errors) {
+                  List<KubeObject> gateways, List<KubeObject> routes, List<String> errors) {
         List<ClusterStatus.Pod> out = new ArrayList<>();
         for (RunningPod p : pods.values()) {
             List<ClusterStatus.Container> cs = new ArrayList<>();
@@ -85,13 +85,15 @@ final class StatusWriter {
                     serviceCreated.apply(o.namespace() + "/" + o.name()), v.endpoints(), tree));
         }
         List<ObjectNode> gws = gateways.stream().map(KubeObject::tree).toList();
-        ClusterStatus status = new ClusterStatus("", ProcessHandle.current().pid(), out, svcs, errors, gws);
+        List<ObjectNode> rts = routes.stream().map(KubeObject::tree).toList();
+        ClusterStatus status = new ClusterStatus("", ProcessHandle.current().pid(), out, svcs, errors, gws, rts);
         String content = Manifests.toJson(status);
         Instant now = Instant.now();
         if (content.equals(lastStatus) && now.isBefore(lastWrite.plus(Duration.ofSeconds(REFRESH_SECONDS)))) {
             return false;
         }
-        ClusterStatus stamped = new ClusterStatus(now.toString(), status.controllerPid(), out, svcs, errors, gws);
+        ClusterStatus stamped = new ClusterStatus(now.toString(), status.controllerPid(), out, svcs, errors, gws,
+                rts);
         Manifests.writeAtomically(file, Manifests.toJson(stamped));
         lastStatus = content;
         lastWrite = now;

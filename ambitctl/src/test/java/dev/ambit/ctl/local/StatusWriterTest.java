@@ -34,7 +34,7 @@ class StatusWriterTest {
         Map<String, ServiceView> views = Map.of("demo/web", new ServiceView(svc, "10.96.0.10", Services.ports(svc),
                 List.of("10.244.1.2:80"), Map.of()));
 
-        assertThat(status.write(Map.of("demo/a", a), desired, views, List.of(), List.of())).isTrue();
+        assertThat(status.write(Map.of("demo/a", a), desired, views, List.of(), List.of(), List.of())).isTrue();
         ClusterStatus read = Manifests.JSON.readValue(state.statusJson().toFile(), ClusterStatus.class);
         assertThat(read.pod("demo", "a").phase()).isEqualTo("Running");
         assertThat(read.pod("demo", "a").ip()).isEqualTo("10.244.1.2");
@@ -47,8 +47,8 @@ class StatusWriterTest {
             assertThat(s.endpoints()).containsExactly("10.244.1.2:80");
         });
 
-        assertThat(status.write(Map.of("demo/a", a), desired, views, List.of(), List.of())).as("unchanged, fresh").isFalse();
+        assertThat(status.write(Map.of("demo/a", a), desired, views, List.of(), List.of(), List.of())).as("unchanged, fresh").isFalse();
         a.phase = "Failed";
-        assertThat(status.write(Map.of("demo/a", a), desired, views, List.of(), List.of())).as("changed").isTrue();
+        assertThat(status.write(Map.of("demo/a", a), desired, views, List.of(), List.of(), List.of())).as("changed").isTrue();
     }
 }

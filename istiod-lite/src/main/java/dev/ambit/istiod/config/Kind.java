@@ -6,6 +6,7 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServiceAccount;
 import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.GRPCRoute;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.Gateway;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
 import io.fabric8.istio.api.networking.v1.DestinationRule;
@@ -38,7 +39,8 @@ public enum Kind {
             true),
     SERVICE_ENTRY("networking.istio.io", "ServiceEntry", "serviceentries", "v1", ServiceEntry.class, true),
     GATEWAY("gateway.networking.k8s.io", "Gateway", "gateways", "v1", Gateway.class, true),
-    HTTP_ROUTE("gateway.networking.k8s.io", "HTTPRoute", "httproutes", "v1", HTTPRoute.class, true);
+    HTTP_ROUTE("gateway.networking.k8s.io", "HTTPRoute", "httproutes", "v1", HTTPRoute.class, true),
+    GRPC_ROUTE("gateway.networking.k8s.io", "GRPCRoute", "grpcroutes", "v1", GRPCRoute.class, true);
 
     private final String group;
     private final String kind;

@@ -56,6 +56,9 @@ import org.slf4j.LoggerFactory;
  * writing only what differs ({@link ClusterWriter}), so a run over an unchanged cluster writes
  * nothing.
  *
+ * <p>After the Gateways, each run writes the {@code status.parents} of the mesh's HTTPRoutes and
+ * GRPCRoutes (Service parents; {@link RouteStatus}) through the same writer.
+ *
  * <p>Metrics: {@code ambit_deployer_applies_total{kind,result}} (result {@code created},
  * {@code updated}, {@code unchanged}), {@code ambit_deployer_status_updates_total},
  * {@code ambit_deployer_errors_total{kind}} (a refused read or write), and the gauges
@@ -74,6 +77,7 @@ public final class WaypointDeployer implements AutoCloseable {
     private final Counter.Family applies;
     private final Counter.Family statusUpdates;
     private final Counter.Family errors;
+    private final RouteStatusWriter routeStatus;
 
     private final AtomicReference<ConfigSnapshot> latest = new AtomicReference<>();
     private final AtomicBoolean runScheduled = new AtomicBoolean();
@@ -97,6 +101,7 @@ public final class WaypointDeployer implements AutoCloseable {
         this.pendingBackoff = b.pendingBackoff;
         this.clock = b.clock;
         MetricsRegistry metrics = b.metrics;
+        this.routeStatus = new RouteStatusWriter(b.writer, metrics, b.clock);
         applies = metrics.counter("ambit_deployer_applies_total",
                 "Objects the waypoint deployer applied, by kind and result (created, updated, unchanged).",
                 "kind", "result");
@@ -209,6 +214,8 @@ public final class WaypointDeployer implements AutoCloseable {
         }
         waypointCount = known.size();
         programmedCount = programmed.size();
+        // The mesh's routes (HTTPRoute, GRPCRoute on Services): status.parents, same write path.
+        routeStatus.reconcile(snapshot);
         return pending;
     }
 

@@ -36,7 +36,7 @@ import java.util.Map;
  * host name ({@code Hostname}), as Istio reports both for waypoints; none before the Service has
  * an IP. One {@code status.listeners[]} entry per listener (attached HTTPRoutes counted).
  */
-final class WaypointStatus {
+public final class WaypointStatus {
 
     static final String HBONE = "HBONE";
     private static final List<RouteGroupKind> ROUTE_KINDS = List.of(
@@ -45,7 +45,7 @@ final class WaypointStatus {
     private static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
 
     /** The outcome of {@link #validate}: per listener index, why it is invalid (absent: valid). */
-    record Validation(boolean accepted, String reason, String message, Map<Integer, String> invalidListeners) {}
+    public record Validation(boolean accepted, String reason, String message, Map<Integer, String> invalidListeners) {}
 
     /**
      * What the deployer saw of the objects: the Service's cluster IPs (empty before one is
@@ -59,7 +59,7 @@ final class WaypointStatus {
 
     private WaypointStatus() {}
 
-    static Validation validate(Gateway gw) {
+    public static Validation validate(Gateway gw) {
         List<Listener> listeners = gw.getSpec().getListeners() == null ? List.of() : gw.getSpec().getListeners();
         Map<Integer, String> invalid = new LinkedHashMap<>();
         for (int i = 0; i < listeners.size(); i++) {
@@ -210,10 +210,10 @@ final class WaypointStatus {
         return count;
     }
 
-    /** Whether two statuses say the same, whatever empty-versus-absent differences serialization makes. */
-    static boolean same(GatewayStatus a, GatewayStatus b) {
-        return java.util.Objects.equals(normalize(a == null ? null : SERIALIZATION.convertValue(a, Map.class)),
-                normalize(b == null ? null : SERIALIZATION.convertValue(b, Map.class)));
+    /** Whether two statuses (or parts) say the same, whatever empty-versus-absent differences serialization makes. */
+    static boolean same(Object a, Object b) {
+        return java.util.Objects.equals(normalize(a == null ? null : SERIALIZATION.convertValue(a, Object.class)),
+                normalize(b == null ? null : SERIALIZATION.convertValue(b, Object.class)));
     }
 
     private static Object normalize(Object o) {

@@ -17,26 +17,28 @@ import io.envoyproxy.envoy.config.route.v3.RouteMatch;
 import io.envoyproxy.envoy.config.route.v3.WeightedCluster;
 import io.envoyproxy.envoy.type.matcher.v3.RegexMatchAndSubstitute;
 import io.envoyproxy.envoy.type.matcher.v3.StringMatcher;
+import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.BackendObjectReference;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPBackendRef;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPHeaderFilter;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPHeaderMatch;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPQueryParamMatch;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRequestMirrorFilter;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRouteFilter;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRouteMatch;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRouteRule;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.ParentReference;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 
 /**
  * GAMMA HTTPRoutes (parentRefs of kind Service) for one host and port as Envoy routes.
- * Matches are ordered by Gateway API precedence (exact path, longest prefix, method, most
- * headers, most query parameters, then the oldest route, its namespace/name, rule order).
+ * Matches are ordered by Gateway API precedence ({@link RankedRoute}: exact path, longest
+ * prefix, method, most headers, most query parameters, then the oldest route, its
+ * namespace/name, rule order), together with the GRPCRoutes of the same Service.
  * A PathPrefix other than {@code /} becomes two Envoy routes, the exact path and the
  * prefix with a trailing separator, so it matches whole path elements as Gateway API
  * requires ({@code /foo} matches {@code /foo/bar}, not {@code /foobar}). Routes get
@@ -58,68 +60,71 @@ final class HttpRouteTranslator {
         this.problems = problems;
     }
 
+    /** The routes of {@code routes} (oldest first) for {@code host:port}, in Gateway API precedence. */
     List<Route> routes(List<HTTPRoute> routes, String host, int port, boolean grpc, Set<String> clusters) {
-        List<Entry> entries = new ArrayList<>();
-        int order = 0;
+        List<RankedRoute> ranked = new ArrayList<>();
         for (HTTPRoute r : routes) {
-            if (!attachesTo(r, host, port)) {
-                continue;
-            }
-            List<HTTPRouteRule> rules = r.getSpec().getRules() == null ? List.of() : r.getSpec().getRules();
-            for (int i = 0; i < rules.size(); i++) {
-                HTTPRouteRule rule = rules.get(i);
-                if (rule == null) {
-                    continue; // rejected by the validator
-                }
-                List<HTTPRouteMatch> matches = rule.getMatches() == null || rule.getMatches().isEmpty()
-                        ? java.util.Collections.singletonList(null) : rule.getMatches();
-                for (int j = 0; j < matches.size(); j++) {
-                    entries.add(new Entry(r, i, rule, j, matches.get(j), order++));
-                }
-            }
+            ranked(r, host, port, grpc, clusters, ranked);
         }
-        entries.sort(Comparator.comparingInt((Entry e) -> pathRank(e.match()))
-                .thenComparing(Comparator.comparingInt((Entry e) -> pathLength(e.match())).reversed())
-                .thenComparingInt(e -> e.match() != null && e.match().getMethod() != null ? 0 : 1)
-                .thenComparing(Comparator.comparingInt((Entry e) -> size(e.match() == null ? null
-                        : e.match().getHeaders())).reversed())
-                .thenComparing(Comparator.comparingInt((Entry e) -> size(e.match() == null ? null
-                        : e.match().getQueryParams())).reversed())
-                .thenComparingInt(Entry::order));
-        List<Route> out = new ArrayList<>();
-        for (Entry e : entries) {
-            String ns = e.route().getMetadata().getNamespace();
-            String ruleName = e.rule().getName() != null && !e.rule().getName().isEmpty() ? e.rule().getName()
-                    : String.valueOf(e.ruleIndex());
-            Route.Builder route = Route.newBuilder().setName(ns + "/" + e.route().getMetadata().getName() + "/" + ruleName)
-                    .setMatch(match(e.match()));
-            action(e, port, grpc, route, clusters);
-            RouteMatch m = route.getMatch();
-            if (m.hasPrefix() && !m.getPrefix().equals("/")) {
-                // Gateway API prefixes match whole path elements: /foo matches /foo and
-                // /foo/bar, not /foobar. Envoy's prefix does not, so: the path itself, then
-                // the prefix with its separator (a replaced prefix keeps the separator).
-                Route.Builder under = route.clone();
-                route.getMatchBuilder().setPath(m.getPrefix());
-                under.getMatchBuilder().setPrefix(m.getPrefix() + "/");
-                if (under.hasRoute() && !under.getRoute().getPrefixRewrite().isEmpty()) {
-                    under.getRouteBuilder().setPrefixRewrite(withSlash(under.getRoute().getPrefixRewrite()));
-                }
-                if (under.hasRedirect() && !under.getRedirect().getPrefixRewrite().isEmpty()) {
-                    under.getRedirectBuilder().setPrefixRewrite(withSlash(under.getRedirect().getPrefixRewrite()));
-                }
-                out.add(route.build());
-                out.add(under.build());
-                continue;
-            }
-            out.add(route.build());
-        }
-        return out;
+        return RankedRoute.inOrder(ranked);
     }
 
-    private boolean attachesTo(HTTPRoute r, String host, int port) {
-        for (ParentReference p : r.getSpec().getParentRefs() == null ? List.<ParentReference>of()
-                : r.getSpec().getParentRefs()) {
+    /**
+     * Adds one {@link RankedRoute} per match of {@code r}'s rules when it attaches to
+     * {@code host:port}, numbered on from {@code out}'s size (so the caller's order of
+     * routes is the tie-break).
+     */
+    void ranked(HTTPRoute r, String host, int port, boolean grpc, Set<String> clusters, List<RankedRoute> out) {
+        if (!attachesTo(r, r.getSpec().getParentRefs(), host, port)) {
+            return;
+        }
+        List<HTTPRouteRule> rules = r.getSpec().getRules() == null ? List.of() : r.getSpec().getRules();
+        for (int i = 0; i < rules.size(); i++) {
+            HTTPRouteRule rule = rules.get(i);
+            if (rule == null) {
+                continue; // rejected by the validator
+            }
+            List<HTTPRouteMatch> matches = rule.getMatches() == null || rule.getMatches().isEmpty()
+                    ? java.util.Collections.singletonList(null) : rule.getMatches();
+            for (int j = 0; j < matches.size(); j++) {
+                Entry e = new Entry(r, i, rule, j, matches.get(j), out.size());
+                HTTPRouteMatch m = e.match();
+                out.add(new RankedRoute(pathRank(m), pathLength(m), m != null && m.getMethod() != null,
+                        size(m == null ? null : m.getHeaders()), size(m == null ? null : m.getQueryParams()),
+                        e.order(), () -> build(e, port, grpc, clusters)));
+            }
+        }
+    }
+
+    private List<Route> build(Entry e, int port, boolean grpc, Set<String> clusters) {
+        String ns = e.route().getMetadata().getNamespace();
+        String ruleName = e.rule().getName() != null && !e.rule().getName().isEmpty() ? e.rule().getName()
+                : String.valueOf(e.ruleIndex());
+        Route.Builder route = Route.newBuilder().setName(ns + "/" + e.route().getMetadata().getName() + "/" + ruleName)
+                .setMatch(match(e.match()));
+        action(e, port, grpc, route, clusters);
+        RouteMatch m = route.getMatch();
+        if (!m.hasPrefix() || m.getPrefix().equals("/")) {
+            return List.of(route.build());
+        }
+        // Gateway API prefixes match whole path elements: /foo matches /foo and
+        // /foo/bar, not /foobar. Envoy's prefix does not, so: the path itself, then
+        // the prefix with its separator (a replaced prefix keeps the separator).
+        Route.Builder under = route.clone();
+        route.getMatchBuilder().setPath(m.getPrefix());
+        under.getMatchBuilder().setPrefix(m.getPrefix() + "/");
+        if (under.hasRoute() && !under.getRoute().getPrefixRewrite().isEmpty()) {
+            under.getRouteBuilder().setPrefixRewrite(withSlash(under.getRoute().getPrefixRewrite()));
+        }
+        if (under.hasRedirect() && !under.getRedirect().getPrefixRewrite().isEmpty()) {
+            under.getRedirectBuilder().setPrefixRewrite(withSlash(under.getRedirect().getPrefixRewrite()));
+        }
+        return List.of(route.build(), under.build());
+    }
+
+    /** Whether a route of {@code r}'s namespace with these {@code parents} attaches to {@code host:port} (GAMMA). */
+    boolean attachesTo(HasMetadata r, List<ParentReference> parents, String host, int port) {
+        for (ParentReference p : parents == null ? List.<ParentReference>of() : parents) {
             String ns = p.getNamespace() == null ? r.getMetadata().getNamespace() : p.getNamespace();
             if ("Service".equals(p.getKind()) && host.equals(hosts.resolve(p.getName(), ns))
                     && (p.getPort() == null || p.getPort() == port)
@@ -229,20 +234,7 @@ final class HttpRouteTranslator {
                                 .setSubstitution(rw.getPath().getReplaceFullPath()));
                     }
                 }
-                case "RequestMirror" -> {
-                    var m = f.getRequestMirror();
-                    String cluster = backendCluster(m.getBackendRef(), ns, fp + ".requestMirror.backendRef", r);
-                    if (cluster != null) {
-                        clusters.add(cluster);
-                        double pct = m.getPercent() != null ? m.getPercent()
-                                : m.getFraction() != null && m.getFraction().getDenominator() != null
-                                && m.getFraction().getDenominator() > 0
-                                ? 100.0 * m.getFraction().getNumerator() / m.getFraction().getDenominator() : 100;
-                        a.addRequestMirrorPolicies(RouteAction.RequestMirrorPolicy.newBuilder().setCluster(cluster)
-                                .setRuntimeFraction(RuntimeFractionalPercent.newBuilder()
-                                        .setDefaultValue(Envoy.percent(pct))));
-                    }
-                }
+                case "RequestMirror" -> mirror(Kind.HTTP_ROUTE, r, f.getRequestMirror(), fp, a, clusters);
                 default -> problems.field(Kind.HTTP_ROUTE, r, fp + ".type", "filter \"" + f.getType()
                         + "\" is not supported by waypoints; ignored");
             }
@@ -263,8 +255,8 @@ final class HttpRouteTranslator {
                 problems.field(Kind.HTTP_ROUTE, r, bp + ".filters", "per-backend filters are not supported; ignored");
             }
             int weight = b.getWeight() == null ? 1 : b.getWeight();
-            String cluster = backendCluster(new BackendObjectReference(b.getGroup(), b.getKind(), b.getName(),
-                    b.getNamespace(), b.getPort()), ns, bp, r);
+            String cluster = backendCluster(Kind.HTTP_ROUTE, new BackendObjectReference(b.getGroup(), b.getKind(),
+                    b.getName(), b.getNamespace(), b.getPort()), ns, bp, r);
             if (cluster != null && weight > 0) {
                 clusters.add(cluster);
                 w.addClusters(WeightedCluster.ClusterWeight.newBuilder().setName(cluster)
@@ -303,25 +295,57 @@ final class HttpRouteTranslator {
         route.setRoute(a);
     }
 
-    private String backendCluster(BackendObjectReference b, String ns, String path, HTTPRoute r) {
-        if (b == null || !(b.getKind() == null || "Service".equals(b.getKind()))
-                || !(b.getGroup() == null || b.getGroup().isEmpty())) {
-            problems.field(Kind.HTTP_ROUTE, r, path, "only Services are supported as backends; ignored");
-            return null;
+    /** Adds the mirror policy of a RequestMirror filter at {@code path} (HTTPRoute and GRPCRoute). */
+    void mirror(Kind kind, HasMetadata r, HTTPRequestMirrorFilter m, String path, RouteAction.Builder a,
+                Set<String> clusters) {
+        String cluster = backendCluster(kind, m.getBackendRef(), r.getMetadata().getNamespace(),
+                path + ".requestMirror.backendRef", r);
+        if (cluster != null) {
+            clusters.add(cluster);
+            double pct = m.getPercent() != null ? m.getPercent()
+                    : m.getFraction() != null && m.getFraction().getDenominator() != null
+                    && m.getFraction().getDenominator() > 0
+                    ? 100.0 * m.getFraction().getNumerator() / m.getFraction().getDenominator() : 100;
+            a.addRequestMirrorPolicies(RouteAction.RequestMirrorPolicy.newBuilder().setCluster(cluster)
+                    .setRuntimeFraction(RuntimeFractionalPercent.newBuilder().setDefaultValue(Envoy.percent(pct))));
         }
-        if (b.getPort() == null) {
-            problems.field(Kind.HTTP_ROUTE, r, path + ".port", "missing (a Service backend needs a port); ignored");
+    }
+
+    /**
+     * The cluster of a Service backend ({@code outbound|PORT||HOST}), or {@code null} with a
+     * warning naming {@code path} when it is not a Service with a port or the Service does
+     * not exist.
+     */
+    String backendCluster(Kind kind, BackendObjectReference b, String ns, String path, HasMetadata r) {
+        if (!serviceBackend(kind, b, path, r, "ignored")) {
             return null;
         }
         String host = hosts.resolve(b.getName(), b.getNamespace() == null ? ns : b.getNamespace());
         if (catalog.byHostname(host).isEmpty()) {
-            problems.field(Kind.HTTP_ROUTE, r, path, "Service " + host + " does not exist; ignored");
+            problems.field(kind, r, path, "Service " + host + " does not exist; ignored");
             return null;
         }
         return ClusterTranslator.name(b.getPort(), "", host);
     }
 
-    private static void headers(HTTPHeaderFilter f, Route.Builder route, boolean request) {
+    /**
+     * Whether {@code b} names a Service and a port; when not, warns naming {@code path} and
+     * what happens instead ({@code consequence}).
+     */
+    boolean serviceBackend(Kind kind, BackendObjectReference b, String path, HasMetadata r, String consequence) {
+        if (b == null || !(b.getKind() == null || "Service".equals(b.getKind()))
+                || !(b.getGroup() == null || b.getGroup().isEmpty())) {
+            problems.field(kind, r, path, "only Services are supported as backends; " + consequence);
+            return false;
+        }
+        if (b.getPort() == null) {
+            problems.field(kind, r, path + ".port", "missing (a Service backend needs a port); " + consequence);
+            return false;
+        }
+        return true;
+    }
+
+    static void headers(HTTPHeaderFilter f, Route.Builder route, boolean request) {
         if (f == null) {
             return;
         }

@@ -16,6 +16,7 @@ import io.fabric8.istio.api.api.networking.v1alpha3.StringMatchRegex;
 import io.fabric8.istio.api.networking.v1.DestinationRule;
 import io.fabric8.istio.api.networking.v1.VirtualService;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.GRPCRoute;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPBackendRef;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPHeaderMatch;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPQueryParamMatch;
@@ -62,7 +63,7 @@ public final class L7Validation {
         this.catalog = catalog;
     }
 
-    /** Syntactic checks of a VirtualService, DestinationRule or HTTPRoute; other kinds have none here. */
+    /** Syntactic checks of a VirtualService, DestinationRule, HTTPRoute or GRPCRoute; other kinds have none here. */
     public static void validate(Kind kind, HasMetadata object, Sink sink) {
         switch (object) {
             case VirtualService vs when vs.getSpec() != null -> virtualService(vs, sink);
@@ -71,6 +72,7 @@ public final class L7Validation {
                     JwtFilters.validate(ra.getSpec(), sink); // jwt
             case io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute r when r.getSpec() != null ->
                     httpRoute(r, sink);
+            case GRPCRoute r when r.getSpec() != null -> GrpcRouteValidation.validate(r, sink);
             default -> { }
         }
     }
@@ -112,6 +114,15 @@ public final class L7Validation {
         List<Problem> out = new ArrayList<>();
         if (r.getSpec() != null) {
             httpRoute(r, (f, reason) -> out.add(new Problem(f, reason)));
+        }
+        return out;
+    }
+
+    /** Syntactic problems of a GRPCRoute; empty when it can be applied. */
+    List<Problem> check(GRPCRoute r) {
+        List<Problem> out = new ArrayList<>();
+        if (r.getSpec() != null) {
+            GrpcRouteValidation.validate(r, (f, reason) -> out.add(new Problem(f, reason)));
         }
         return out;
     }

@@ -8,6 +8,7 @@ import io.envoyproxy.envoy.config.route.v3.Route;
 import io.fabric8.istio.api.networking.v1.VirtualService;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.GRPCRoute;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.ParentReference;
 import java.util.ArrayList;
@@ -19,13 +20,15 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Which routing object applies to which host: the accepted (or last good) VirtualServices
- * and HTTPRoutes, and per host the one that wins (oldest first, see {@link L7Translator}).
+ * Which routing object applies to which host: the accepted (or last good) VirtualServices,
+ * HTTPRoutes and GRPCRoutes, and per host the one that wins (oldest first, see
+ * {@link L7Translator}). The HTTPRoutes and GRPCRoutes attached to one Service count as one
+ * source, their rules merged in Gateway API precedence ({@link RankedRoute}), as Istio does.
  */
 final class RouteSources {
 
-    /** VirtualServices or the HTTPRoutes attached to one host. */
-    private record Source(HasMetadata first, VirtualService vs, List<HTTPRoute> httpRoutes) {
+    /** A VirtualService, or the HTTPRoutes and GRPCRoutes attached to one host (oldest first). */
+    private record Source(HasMetadata first, VirtualService vs, List<HasMetadata> gatewayRoutes) {
         String created() {
             return Hosts.created(first);
         }
@@ -33,6 +36,7 @@ final class RouteSources {
 
     private final RouteTranslator translator;
     private final HttpRouteTranslator httpRoutes;
+    private final GrpcRouteTranslator grpcRoutes;
     private final Problems problems;
     private final Map<String, Source> byHost = new HashMap<>();
 
@@ -41,6 +45,7 @@ final class RouteSources {
         this.translator = translator;
         this.problems = problems;
         this.httpRoutes = new HttpRouteTranslator(hosts, catalog, problems);
+        this.grpcRoutes = new GrpcRouteTranslator(hosts, catalog, problems, httpRoutes);
         Set<ObjectRef> present = new HashSet<>();
         Map<String, List<Source>> candidates = new HashMap<>();
         for (VirtualService vs : config.list(Kind.VIRTUAL_SERVICE, VirtualService.class)) {
@@ -62,16 +67,26 @@ final class RouteSources {
                 }
             }
         }
-        Map<String, List<HTTPRoute>> routesByHost = new HashMap<>();
-        List<HTTPRoute> all = new ArrayList<>(config.list(Kind.HTTP_ROUTE, HTTPRoute.class));
-        all.sort(Comparator.comparing((HTTPRoute r) -> Hosts.created(r)).thenComparing(Hosts::key));
-        for (HTTPRoute r : all) {
-            present.add(ConfigSnapshot.refOf(Kind.HTTP_ROUTE, r));
-            HTTPRoute use = accepted(Kind.HTTP_ROUTE, r, validation.check(r), problems, lastGood);
-            if (use == null || use.getSpec() == null) {
+        Map<String, List<HasMetadata>> routesByHost = new HashMap<>();
+        List<HasMetadata> all = new ArrayList<>(config.list(Kind.HTTP_ROUTE, HTTPRoute.class));
+        all.addAll(config.list(Kind.GRPC_ROUTE, GRPCRoute.class));
+        all.sort(Comparator.comparing((HasMetadata r) -> Hosts.created(r)).thenComparing(Hosts::key)
+                .thenComparing(r -> kindOf(r)));
+        for (HasMetadata r : all) {
+            Kind kind = kindOf(r);
+            present.add(ConfigSnapshot.refOf(kind, r));
+            HasMetadata use = switch (r) {
+                case GRPCRoute g -> accepted(kind, g, validation.check(g), problems, lastGood);
+                case HTTPRoute h -> accepted(kind, h, validation.check(h), problems, lastGood);
+                default -> throw new IllegalStateException("not a Gateway API route: " + r.getKind());
+            };
+            List<ParentReference> parents = use instanceof GRPCRoute g && g.getSpec() != null
+                    ? g.getSpec().getParentRefs()
+                    : use instanceof HTTPRoute h && h.getSpec() != null ? h.getSpec().getParentRefs() : null;
+            if (parents == null) {
                 continue;
             }
-            for (String host : serviceParents(use, catalog, problems)) {
+            for (String host : serviceParents(kind, use, parents, catalog, problems)) {
                 routesByHost.computeIfAbsent(host, k -> new ArrayList<>()).add(use);
             }
         }
@@ -82,14 +97,22 @@ final class RouteSources {
             Source winner = list.getFirst();
             byHost.put(host, winner);
             for (Source loser : list.subList(1, list.size())) {
-                Kind kind = loser.vs() != null ? Kind.VIRTUAL_SERVICE : Kind.HTTP_ROUTE;
-                problems.object(kind, loser.first(), "conflicts with the older " + Problems.describe(
-                        winner.vs() != null ? Kind.VIRTUAL_SERVICE : Kind.HTTP_ROUTE, winner.first())
+                problems.object(kindOf(loser.first()), loser.first(), "conflicts with the older " + Problems.describe(
+                        kindOf(winner.first()), winner.first())
                         + " for host " + host + " (as Istio, the oldest applies); not applied to that host");
             }
         });
-        lastGood.keySet().removeIf(ref -> (ref.kind() == Kind.VIRTUAL_SERVICE || ref.kind() == Kind.HTTP_ROUTE)
-                && !present.contains(ref));
+        lastGood.keySet().removeIf(ref -> (ref.kind() == Kind.VIRTUAL_SERVICE || ref.kind() == Kind.HTTP_ROUTE
+                || ref.kind() == Kind.GRPC_ROUTE) && !present.contains(ref));
+    }
+
+    /** The kind of a routing object this class handles. */
+    private static Kind kindOf(HasMetadata o) {
+        return switch (o) {
+            case VirtualService vs -> Kind.VIRTUAL_SERVICE;
+            case GRPCRoute g -> Kind.GRPC_ROUTE;
+            default -> Kind.HTTP_ROUTE;
+        };
     }
 
     /** VirtualServices apply to waypoints when {@code gateways} is empty or names {@code mesh}. */
@@ -98,10 +121,10 @@ final class RouteSources {
         return gateways == null || gateways.isEmpty() || gateways.contains("mesh");
     }
 
-    /** The hostnames of the Services an HTTPRoute attaches to (GAMMA). */
-    private static Set<String> serviceParents(HTTPRoute r, ServiceCatalog catalog, Problems problems) {
+    /** The hostnames of the Services an HTTPRoute or GRPCRoute attaches to (GAMMA). */
+    private static Set<String> serviceParents(Kind kind, HasMetadata r, List<ParentReference> parents,
+                                              ServiceCatalog catalog, Problems problems) {
         Set<String> out = new java.util.LinkedHashSet<>();
-        List<ParentReference> parents = r.getSpec().getParentRefs() == null ? List.of() : r.getSpec().getParentRefs();
         for (int i = 0; i < parents.size(); i++) {
             ParentReference p = parents.get(i);
             if (p == null || !"Service".equals(p.getKind()) || !(p.getGroup() == null || p.getGroup().isEmpty()
@@ -113,7 +136,7 @@ final class RouteSources {
             if (svc.isPresent()) {
                 out.add(catalog.hostname(svc.get()));
             } else {
-                problems.field(Kind.HTTP_ROUTE, r, "spec.parentRefs[" + i + "]", "Service " + ns + "/" + p.getName()
+                problems.field(kind, r, "spec.parentRefs[" + i + "]", "Service " + ns + "/" + p.getName()
                         + " does not exist; the route is not attached to it");
             }
         }
@@ -154,10 +177,10 @@ final class RouteSources {
         List<Route> routes;
         try {
             routes = s.vs() != null ? translator.routes(s.vs(), port, grpc, used)
-                    : httpRoutes.routes(s.httpRoutes(), host, port, grpc, used);
+                    : gatewayRoutes(s.gatewayRoutes(), host, port, grpc, used);
         } catch (RuntimeException e) {
             // A gap in validation must not stop every other host's translation.
-            problems.object(s.vs() != null ? Kind.VIRTUAL_SERVICE : Kind.HTTP_ROUTE, s.first(),
+            problems.object(kindOf(s.first()), s.first(),
                     "cannot be translated (a bug in Ambit, please report it): " + e + "; " + host + ":" + port
                             + " gets the default route");
             return null;
@@ -167,5 +190,19 @@ final class RouteSources {
         }
         clusters.addAll(used);
         return routes;
+    }
+
+    /** The HTTPRoutes' and GRPCRoutes' rules for {@code host:port} as one list in Gateway API precedence. */
+    private List<Route> gatewayRoutes(List<HasMetadata> routes, String host, int port, boolean grpc,
+                                      Set<String> clusters) {
+        List<RankedRoute> ranked = new ArrayList<>();
+        for (HasMetadata r : routes) {
+            switch (r) {
+                case GRPCRoute g -> grpcRoutes.ranked(g, host, port, grpc, clusters, ranked);
+                case HTTPRoute h -> httpRoutes.ranked(h, host, port, grpc, clusters, ranked);
+                default -> throw new IllegalStateException("not a Gateway API route: " + r.getKind());
+            }
+        }
+        return RankedRoute.inOrder(ranked);
     }
 }

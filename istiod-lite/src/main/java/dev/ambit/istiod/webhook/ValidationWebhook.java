@@ -40,10 +40,13 @@ import org.slf4j.LoggerFactory;
  * is denied ({@code allowed: false}, code 400) with {@code field: reason} of every problem
  * in {@code status.message}; valid objects, kinds istiod-lite does not read, and DELETEs
  * are allowed. An object over {@link Limits#MAX_OBJECT_BYTES} is denied naming the limit.
+ * Gateway API objects are judged only when they are the mesh's ({@link GatewayApiScope}:
+ * waypoint Gateways, HTTPRoutes and GRPCRoutes attached to a Service); a waypoint Gateway
+ * without a usable HBONE listener is denied too.
  *
- * <p>Register it with {@link WebhookConfiguration} ({@code failurePolicy: Fail}): objects
- * written while it is unreachable are refused by the API server, and any that get through
- * anyway still fail closed in the config source.
+ * <p>Register it with {@link WebhookConfiguration} ({@code failurePolicy: Fail} for Istio's
+ * groups): objects written while it is unreachable are refused by the API server, and any
+ * that get through anyway still fail closed in the config source.
  */
 public final class ValidationWebhook implements AutoCloseable {
 
@@ -172,9 +175,12 @@ public final class ValidationWebhook implements AutoCloseable {
         response.put("uid", uid);
         String operation = String.valueOf(request.get("operation"));
         List<ConfigError> errors = List.of();
-        if (!"DELETE".equals(operation) && request.get("object") instanceof Map<?, ?> object) {
+        if (!"DELETE".equals(operation) && request.get("object") instanceof Map<?, ?> object
+                && !GatewayApiScope.othersOnly(object)) {
             String namespace = request.get("namespace") instanceof String ns && !ns.isEmpty() ? ns : "default";
-            errors = decoder.decode(ORIGIN, withName(object, request), namespace).errors();
+            ObjectDecoder.Result decoded = decoder.decode(ORIGIN, withName(object, request), namespace);
+            errors = decoded.errors().isEmpty() && decoded.object() != null
+                    ? GatewayApiScope.problems(ORIGIN, decoded.kind(), decoded.object()) : decoded.errors();
         }
         if (errors.isEmpty()) {
             response.put("allowed", true);

@@ -8,11 +8,23 @@ import java.util.Base64;
 /**
  * The {@code ValidatingWebhookConfiguration} that registers {@link ValidationWebhook}
  * with the API server ({@code istiod-lite --print-webhook-configuration} prints it; the
- * Helm chart installs it). Like Istio's {@code istio-validator}: the Istio API groups
- * istiod-lite reads, CREATE and UPDATE, {@code failurePolicy: Fail} (nothing unchecked is
- * stored while the webhook is unreachable), {@code sideEffects: None}, and the mesh CA's
- * root as {@code caBundle}, which signed the webhook's serving certificate. The Service
- * maps port 443 to the webhook's 15017, as istiod's does.
+ * Helm chart installs it). Two webhooks, one endpoint:
+ * <ul>
+ *   <li>{@code validation.*}: like Istio's {@code istio-validator}, the Istio API groups
+ *       istiod-lite reads, CREATE and UPDATE, {@code failurePolicy: Fail} (nothing unchecked
+ *       is stored while the webhook is unreachable);</li>
+ *   <li>{@code gateway-validation.*}: Gateway API's {@code gateways}, {@code httproutes} and
+ *       {@code grpcroutes}, of which the webhook judges only the mesh's
+ *       ({@link GatewayApiScope}). Istio registers no webhook for this group (it relies on the
+ *       Gateway API CRDs' own validation); Ambit refuses what istiod-lite would reject, with
+ *       {@code failurePolicy: Ignore}: the group is shared with every other Gateway API
+ *       implementation in the cluster, and istiod-lite being down must not block their
+ *       writes. A route stored meanwhile is still rejected by istiod-lite when read (its last
+ *       good version stays in force).</li>
+ * </ul>
+ * Both with {@code sideEffects: None} and the mesh CA's root as {@code caBundle}, which signed
+ * the webhook's serving certificate. The Service maps port 443 to the webhook's 15017, as
+ * istiod's does.
  */
 public final class WebhookConfiguration {
 
@@ -56,6 +68,20 @@ public final class WebhookConfiguration {
                     apiVersions: ["*"]
                     resources: ["*"]
                     scope: "*"
+                - name: gateway-validation.%1$s.%2$s.ambit.dev
+                  admissionReviewVersions: [v1]
+                  sideEffects: None
+                  failurePolicy: Ignore
+                  timeoutSeconds: 10
+                  clientConfig:
+                    service: {name: %1$s, namespace: %2$s, path: %3$s, port: 443}
+                    caBundle: %4$s
+                  rules:
+                  - operations: [CREATE, UPDATE]
+                    apiGroups: [gateway.networking.k8s.io]
+                    apiVersions: ["*"]
+                    resources: [gateways, httproutes, grpcroutes]
+                    scope: Namespaced
                 """.formatted(serviceName, namespace, ValidationWebhook.PATH, caBundle, name(serviceName, namespace));
     }
 }

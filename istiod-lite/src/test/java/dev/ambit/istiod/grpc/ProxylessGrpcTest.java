@@ -1,6 +1,7 @@
 package dev.ambit.istiod.grpc;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.Message;
 import dev.ambit.common.metrics.MetricsRegistry;
@@ -104,12 +105,20 @@ class ProxylessGrpcTest {
                 L7Resources.of(Map.of(), grpc, translated.warnings()));
     }
 
-    /** {@code grpc-echo/echo.yaml} with the backends' port, read as the folder source reads a config folder. */
-    static ConfigSnapshot echoSnapshot(int port) throws IOException {
+    /**
+     * {@code grpc-echo/echo.yaml} (and the other {@code files} of {@code grpc-echo/}) with the
+     * backends' port, read as the folder source reads a config folder.
+     */
+    static ConfigSnapshot echoSnapshot(int port, String... files) throws IOException {
         Path dir = Files.createTempDirectory("grpc-echo");
-        try (InputStream in = ProxylessGrpcTest.class.getResourceAsStream("/grpc-echo/echo.yaml")) {
-            String yaml = new String(in.readAllBytes(), StandardCharsets.UTF_8).replace("${PORT}", String.valueOf(port));
-            Files.writeString(dir.resolve("echo.yaml"), yaml);
+        List<String> all = new java.util.ArrayList<>(List.of("echo.yaml"));
+        all.addAll(List.of(files));
+        for (String file : all) {
+            try (InputStream in = ProxylessGrpcTest.class.getResourceAsStream("/grpc-echo/" + file)) {
+                String yaml = new String(in.readAllBytes(), StandardCharsets.UTF_8)
+                        .replace("${PORT}", String.valueOf(port));
+                Files.writeString(dir.resolve(file), yaml);
+            }
         }
         AtomicReference<ConfigSnapshot> snapshot = new AtomicReference<>();
         AtomicReference<List<ConfigError>> errors = new AtomicReference<>(List.of());
@@ -188,6 +197,42 @@ class ProxylessGrpcTest {
         } finally {
             jason.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
             others.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * A Gateway API GRPCRoute ({@code grpc-echo/grpcroute.yaml}) translated by istiod-lite:
+     * the method match with a header sends "jason" to echo-v2 only (it outranks the
+     * catch-all rule though written after it), the weighted backendRefs split the rest 80/20
+     * between the Services echo-v1 and echo-v2; a rule without backends is left out of the
+     * client's table (grpc-java refuses direct_response routes) with a warning.
+     */
+    @Test
+    void grpcRouteSplitsEightyTwentyAndRoutesByMethodAndHeader() throws IOException, InterruptedException {
+        L7Resources routed = L7Translator.of(MeshConfig.defaults()).translate(echoSnapshot(backends.port(),
+                "grpcroute.yaml"));
+        assertThat(routed.warnings()).as("warnings").containsExactly("grpcroute.yaml GRPCRoute default/echo-split: field "
+                + "spec.rules[2].backendRefs: no usable backend: waypoints answer UNAVAILABLE (503); proxyless gRPC "
+                + "clients accept no such route, so for them the rule is left out and its calls take the next "
+                + "matching rule");
+        String target = "echo-split.default.svc.cluster.local:7074";
+        publish(routed.forGrpc());
+        awaitServed(target);
+        ManagedChannel channel = Grpc.newChannelBuilder("xds:///" + target, InsecureChannelCredentials.create())
+                .build();
+        try {
+            assertThat(EchoBackends.versions(channel, 100, Map.of("end-user", "jason")))
+                    .containsExactly(Map.entry("v2", 100));
+            assertV1Share(EchoBackends.versions(channel, CALLS, Map.of("end-user", "mary")), 80);
+            // The rule without backends is left out for gRPC clients (they refuse direct_response):
+            // its calls take the catch-all rule, and the rest of the table is accepted.
+            var disabled = EchoBackends.VERSION.toBuilder().setFullMethodName("echo.Disabled/Version").build();
+            assertThatThrownBy(() -> io.grpc.stub.ClientCalls.blockingUnaryCall(channel, disabled,
+                    io.grpc.CallOptions.DEFAULT.withDeadlineAfter(20, TimeUnit.SECONDS), new byte[0]))
+                    .isInstanceOfSatisfying(io.grpc.StatusRuntimeException.class, e -> assertThat(
+                            e.getStatus().getCode()).isEqualTo(io.grpc.Status.Code.UNIMPLEMENTED));
+        } finally {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
     }
 

@@ -57,14 +57,22 @@ class CaBundlePatcherTest {
 
         ValidatingWebhookConfiguration live = client.admissionRegistration().v1().validatingWebhookConfigurations()
                 .withName("istiod-validator-istio-system").get();
-        assertThat(live.getWebhooks()).singleElement().satisfies(w -> {
+        // Both webhooks (Istio's groups, Gateway API's) get the bundle; the rest stays.
+        assertThat(live.getWebhooks()).hasSize(2).allSatisfy(w -> {
             assertThat(new String(Base64.getDecoder().decode(w.getClientConfig().getCaBundle()),
                     StandardCharsets.US_ASCII)).isEqualTo(ROOT);
             assertThat(w.getClientConfig().getService().getName()).isEqualTo("istiod");
             assertThat(w.getClientConfig().getService().getPort()).isEqualTo(443);
+        });
+        assertThat(live.getWebhooks().get(0)).satisfies(w -> {
             assertThat(w.getFailurePolicy()).isEqualTo("Fail");
             assertThat(w.getRules()).singleElement().satisfies(r -> assertThat(r.getApiGroups())
                     .containsExactlyInAnyOrder("security.istio.io", "networking.istio.io"));
+        });
+        assertThat(live.getWebhooks().get(1)).satisfies(w -> {
+            assertThat(w.getFailurePolicy()).isEqualTo("Ignore");
+            assertThat(w.getRules()).singleElement().satisfies(r -> assertThat(r.getApiGroups())
+                    .containsExactly("gateway.networking.k8s.io"));
         });
     }
 

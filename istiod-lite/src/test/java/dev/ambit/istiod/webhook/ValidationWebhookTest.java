@@ -133,6 +133,81 @@ class ValidationWebhookTest {
     }
 
     @Test
+    void gatewayApiWebhookCoversTheMeshKindsAndFailsOpen() {
+        String yaml = WebhookConfiguration.yaml("istiod-lite", "istio-system", ca.trustBundlePem());
+        String gatewayApi = yaml.substring(yaml.indexOf("- name: gateway-validation.istiod-lite.istio-system.ambit.dev"));
+        assertThat(gatewayApi).contains("failurePolicy: Ignore").contains("apiGroups: [gateway.networking.k8s.io]")
+                .contains("resources: [gateways, httproutes, grpcroutes]")
+                .contains("service: {name: istiod-lite, namespace: istio-system, path: /validate, port: 443}");
+        assertThat(yaml.substring(0, yaml.indexOf("- name: gateway-validation"))).contains("failurePolicy: Fail");
+    }
+
+    @Test
+    void meshGrpcRouteAndHttpRouteWithAnInvalidRegexAreDeniedNamingTheField() throws Exception {
+        Map<String, Object> grpcSpec = Map.of("parentRefs", List.of(Map.of("kind", "Service", "name", "ratings")),
+                "rules", List.of(Map.of("matches", List.of(Map.of("method", Map.of("type", "RegularExpression",
+                        "service", "helloworld\\.(?=Greeter)"))), "backendRefs",
+                        List.of(Map.of("name", "ratings", "port", 7070, "weight", -2)))));
+        AdmissionResponse grpc = review("CREATE", gatewayApi("GRPCRoute", "ratings", grpcSpec));
+        assertThat(grpc.getAllowed()).isFalse();
+        assertThat(grpc.getStatus().getCode()).isEqualTo(400);
+        assertThat(grpc.getStatus().getMessage()).contains("GRPCRoute shop/ratings")
+                .contains("spec.rules[0].matches[0].method.service: invalid RE2 regex")
+                .contains("spec.rules[0].backendRefs[0].weight: weight -2 (expected: 0 to 1000000)");
+
+        Map<String, Object> httpSpec = Map.of("parentRefs", List.of(Map.of("group", "", "kind", "Service",
+                        "name", "reviews")),
+                "rules", List.of(Map.of("matches", List.of(Map.of("path", Map.of("type", "RegularExpression",
+                        "value", "/a(?!b)"))), "backendRefs", List.of(Map.of("name", "reviews", "port", 9080)))));
+        AdmissionResponse http = review("UPDATE", gatewayApi("HTTPRoute", "reviews", httpSpec));
+        assertThat(http.getAllowed()).isFalse();
+        assertThat(http.getStatus().getMessage()).contains("HTTPRoute shop/reviews")
+                .contains("spec.rules[0].matches[0].path.value: invalid RE2 regex \"/a(?!b)\"");
+
+        Map<String, Object> fixed = Map.of("parentRefs", List.of(Map.of("kind", "Service", "name", "ratings")),
+                "rules", List.of(Map.of("matches", List.of(Map.of("method", Map.of("service", "helloworld.Greeter",
+                        "method", "SayHello"))), "backendRefs", List.of(Map.of("name", "ratings", "port", 7070)))));
+        assertThat(review("CREATE", gatewayApi("GRPCRoute", "ratings", fixed)).getAllowed()).isTrue();
+    }
+
+    @Test
+    void gatewayApiObjectsOfOtherImplementationsAreNotJudged() throws Exception {
+        // The same non-RE2 regex on a route of some ingress Gateway: another implementation's
+        // object, its regex flavour is its own.
+        Map<String, Object> ingressRoute = Map.of("parentRefs", List.of(Map.of("name", "public-gateway")),
+                "rules", List.of(Map.of("matches", List.of(Map.of("path", Map.of("type", "RegularExpression",
+                        "value", "/a(?!b)"))), "backendRefs", List.of(Map.of("name", "reviews", "port", 9080)))));
+        assertThat(review("CREATE", gatewayApi("HTTPRoute", "ingress", ingressRoute)).getAllowed()).isTrue();
+        Map<String, Object> otherClass = Map.of("gatewayClassName", "nginx",
+                "listeners", List.of(Map.of("name", "http", "port", 80, "protocol", "HTTP")));
+        assertThat(review("CREATE", gatewayApi("Gateway", "public-gateway", otherClass)).getAllowed()).isTrue();
+    }
+
+    @Test
+    void waypointGatewayWithoutAnHboneListenerIsDenied() throws Exception {
+        Map<String, Object> noHbone = Map.of("gatewayClassName", "istio-waypoint",
+                "listeners", List.of(Map.of("name", "mesh", "port", 15008, "protocol", "HTTP")));
+        AdmissionResponse denied = review("CREATE", gatewayApi("Gateway", "waypoint", noHbone));
+        assertThat(denied.getAllowed()).isFalse();
+        assertThat(denied.getStatus().getMessage()).contains("Gateway shop/waypoint")
+                .contains("spec.listeners: no listener with port 15008 and protocol HBONE")
+                .contains("spec.listeners[0] (mesh): port 15008, protocol HTTP");
+        Map<String, Object> valid = Map.of("gatewayClassName", "istio-waypoint",
+                "listeners", List.of(Map.of("name", "mesh", "port", 15008, "protocol", "HBONE")));
+        assertThat(review("UPDATE", gatewayApi("Gateway", "waypoint", valid)).getAllowed()).isTrue();
+    }
+
+    private static GenericKubernetesResource gatewayApi(String kind, String name, Map<String, Object> spec) {
+        GenericKubernetesResource r = new GenericKubernetesResource();
+        r.setApiVersion("gateway.networking.k8s.io/v1");
+        r.setKind(kind);
+        r.setMetadata(new io.fabric8.kubernetes.api.model.ObjectMetaBuilder().withName(name).withNamespace("shop")
+                .build());
+        r.setAdditionalProperty("spec", spec);
+        return r;
+    }
+
+    @Test
     void deleteIsAllowedEvenOfAnInvalidObject() throws Exception {
         assertThat(review("DELETE", policy("PERMIT", List.of())).getAllowed()).isTrue();
     }
