@@ -143,7 +143,12 @@ public final class FieldTable {
         fields(FilterChainMatch.getDescriptor(), "prefix_ranges", "destination_port");
         fields(CidrRange.getDescriptor(), "address_prefix", "prefix_len");
         fields(Filter.getDescriptor(), "name", "typed_config");
-        fields(HttpConnectionManager.getDescriptor(), "stat_prefix", "codec_type", "rds", "http_filters");
+        fields(HttpConnectionManager.getDescriptor(), "stat_prefix", "codec_type", "rds", "http_filters",
+                // Downstream limits (http.Limits): Envoy's defaults when unset.
+                "max_request_headers_kb", "common_http_protocol_options", "http2_protocol_options",
+                "request_headers_timeout", "request_timeout", "stream_idle_timeout");
+        fields(io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions.getDescriptor(), "idle_timeout",
+                "max_connection_duration", "max_headers_count", "headers_with_underscores_action");
         enumValues(HttpConnectionManager.getDescriptor(), "codec_type", "AUTO", "HTTP1", "HTTP2");
         fields(Rds.getDescriptor(), "route_config_name", "config_source");
         // resource_api_version: Istio always writes V3, the only version there is to honour.
@@ -207,7 +212,11 @@ public final class FieldTable {
         fields(HttpProtocolOptions.UseDownstreamHttpConfig.getDescriptor(), "http_protocol_options",
                 "http2_protocol_options");
         fields(Http1ProtocolOptions.getDescriptor());
-        fields(Http2ProtocolOptions.getDescriptor());
+        // Honoured on the downstream side (http.Limits: the HttpConnectionManager's); a cluster's
+        // upstream options carry none of them today (istiod-lite sets none there).
+        fields(Http2ProtocolOptions.getDescriptor(), "max_concurrent_streams", "initial_stream_window_size",
+                "initial_connection_window_size", "max_outbound_control_frames",
+                "max_consecutive_inbound_frames_with_empty_payload");
 
         // ---------------------------------------------------------------- ClusterLoadAssignment (EDS)
         fields(ClusterLoadAssignment.getDescriptor(), "cluster_name", "endpoints");

@@ -89,6 +89,7 @@ public final class WaypointServer extends ProxyListener {
     private final HboneServer hbone;
     private final RequestProcessor processor;
     private final TcpTelemetry tcpTelemetry;
+    private final DownstreamRejections rejections;
 
     private WaypointServer(Builder b) {
         super(WaypointServer::goAway);
@@ -107,6 +108,7 @@ public final class WaypointServer extends ProxyListener {
                 new Faults(HTTPFault.getDefaultInstance()), new Cors(), new Router(upstreams))),
                 HttpTelemetry.of(b.metrics, state), this::isDraining, config);
         tcpTelemetry = TcpTelemetry.of(b.metrics);
+        rejections = DownstreamRejections.of(b.metrics);
     }
 
     /**
@@ -229,7 +231,7 @@ public final class WaypointServer extends ProxyListener {
             return tcp(downstream);
         }
         return CompletableFuture.completedFuture(HboneTarget.handOff(s -> HttpConnections.install(s,
-                chain.get().codec(), downstream, processor, upstreams, maxRequestBytes)));
+                chain.get().codec(), downstream, processor, upstreams, maxRequestBytes, rejections)));
     }
 
     /** A TCP chain: the upstream tunnel first, then the 200 and a relay. */
