@@ -17,6 +17,7 @@ import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -286,6 +287,7 @@ final class Http1Guard extends ChannelDuplexHandler {
         rejections.reject(reason);
         Runnable send = () -> {
             FullHttpResponse r = LocalReplies.reply(status, body);
+            r.setStatus(new HttpResponseStatus(status, TEXT.getOrDefault(status, "Bad Request")));
             r.headers().remove(LocalReplies.MARKER);
             r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
             ctx.writeAndFlush(r).addListener(ChannelFutureListener.CLOSE);

@@ -122,6 +122,7 @@ final class HttpConnections {
     private static void tooLarge(ChannelHandlerContext ctx, DownstreamRejections rejections) {
         rejections.reject(DownstreamRejections.BODY_TOO_LARGE);
         var r = LocalReplies.reply(413, "Payload Too Large");
+        r.setStatus(new io.netty.handler.codec.http.HttpResponseStatus(413, "Payload Too Large"));
         r.headers().remove(LocalReplies.MARKER);
         io.netty.handler.codec.http.HttpUtil.setContentLength(r, r.content().readableBytes());
         ctx.writeAndFlush(r).addListener(f -> ctx.channel().close());
