@@ -48,6 +48,7 @@ final class Http2Guard {
     private Http2Connection.PropertyKey resetByPeer;
     private boolean connectionErrorCounted;
     private int closedStreams;
+    private int tooLargeStream = -1;
     private int prematureResets;
     private ScheduledFuture<?> idleTimer;
 
@@ -198,8 +199,33 @@ final class Http2Guard {
                 }
             } else if (errorCode == Http2Error.REFUSED_STREAM.code()) {
                 rejections.reject(REFUSED_STREAM);
+            } else if (errorCode == Http2Error.PROTOCOL_ERROR.code()) {
+                // Netty answers a header list over the limit 431, then resets the stream.
+                rejections.reject(streamId == tooLargeStream ? H2_HEADERS_TOO_LARGE : H2_PROTOCOL_ERROR);
             }
             super.logRstStream(direction, ctx, streamId, errorCode);
+        }
+
+        @Override
+        public void logHeaders(Direction direction, ChannelHandlerContext ctx, int streamId,
+                               io.netty.handler.codec.http2.Http2Headers headers, int padding, boolean endStream) {
+            noteTooLarge(direction, streamId, headers);
+            super.logHeaders(direction, ctx, streamId, headers, padding, endStream);
+        }
+
+        @Override
+        public void logHeaders(Direction direction, ChannelHandlerContext ctx, int streamId,
+                               io.netty.handler.codec.http2.Http2Headers headers, int streamDependency, short weight,
+                               boolean exclusive, int padding, boolean endStream) {
+            noteTooLarge(direction, streamId, headers);
+            super.logHeaders(direction, ctx, streamId, headers, streamDependency, weight, exclusive, padding,
+                    endStream);
+        }
+
+        private void noteTooLarge(Direction direction, int streamId, io.netty.handler.codec.http2.Http2Headers h) {
+            if (direction == Direction.OUTBOUND && h.status() != null && "431".contentEquals(h.status())) {
+                tooLargeStream = streamId;
+            }
         }
 
         @Override

@@ -162,6 +162,14 @@ final class HttpConnections {
             ctx.fireChannelRead(msg);
         }
 
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            // The codec already answered a connection error (GOAWAY, close; counted by Http2Guard).
+            if (!(cause instanceof io.netty.handler.codec.http2.Http2Exception)) {
+                ctx.fireExceptionCaught(cause);
+            }
+        }
+
         private void closeIfDone(ChannelHandlerContext ctx) {
             if (goAway && codec.connection().numActiveStreams() == 0) {
                 ctx.channel().close();
