@@ -15,7 +15,7 @@ import java.util.Arrays;
  */
 class ResourceValidatorFuzzTest {
 
-    @FuzzTest(maxDuration = "10s")
+    @FuzzTest(maxDuration = "2m")
     void xdsResources(byte[] input) {
         if (input.length == 0) {
             return;

@@ -47,7 +47,7 @@ class HttpFuzzTest {
      * whatever reached the upstream is a request Envoy would have forwarded (origin-form target,
      * no Content-Length beside Transfer-Encoding, no more headers than the limit, no CR/LF in a value).
      */
-    @FuzzTest(maxDuration = "10s")
+    @FuzzTest(maxDuration = "2m")
     void http1RequestParsing(byte[] input) {
         Harness h = harness();
         h.upstreams.sent.clear();
@@ -84,7 +84,7 @@ class HttpFuzzTest {
      * Any route configuration the validator accepts compiles, and selecting a route for any
      * request neither throws nor picks a route whose matcher refuses the request.
      */
-    @FuzzTest(maxDuration = "10s")
+    @FuzzTest(maxDuration = "2m")
     void routeMatching(FuzzedDataProvider data) {
         RouteConfiguration.Builder rc = RouteConfiguration.newBuilder().setName(Harness.ROUTE);
         int hosts = data.consumeInt(1, 3);
