@@ -27,6 +27,7 @@ public final class DownstreamRejections {
     public static final String INVALID_CONTENT_LENGTH = "invalid_content_length";
     public static final String INVALID_TRANSFER_ENCODING = "invalid_transfer_encoding";
     public static final String INVALID_URL = "invalid_url";
+    public static final String INVALID_AUTHORITY = "invalid_authority";
     public static final String INVALID_METHOD = "invalid_method";
     public static final String INVALID_CHUNK = "invalid_chunk";
     public static final String CODEC_ERROR = "codec_error";

@@ -5,7 +5,6 @@ import static dev.ambit.waypoint.http.DownstreamRejections.*;
 import io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions.HeadersWithUnderscoresAction;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelDuplexHandler;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPromise;
@@ -56,6 +55,9 @@ final class Http1Guard extends ChannelDuplexHandler {
             "REPORT", "SEARCH", "SOURCE", "SUBSCRIBE", "TRACE", "UNBIND", "UNLINK", "UNLOCK", "UNSUBSCRIBE");
     private static final Map<Integer, String> TEXT = Map.of(400, "Bad Request", 408, "Request Timeout",
             413, "Payload Too Large", 431, "Request Header Fields Too Large", 501, "Not Implemented");
+
+    /** Envoy's {@code delayed_close_timeout} default. */
+    static final Duration DELAYED_CLOSE = Duration.ofSeconds(1);
 
     private final Limits limits;
     private final DownstreamRejections rejections;
@@ -233,6 +235,13 @@ final class Http1Guard extends ChannelDuplexHandler {
             return INVALID_URL;
         }
         var headers = request.headers();
+        // Envoy checks the authority as nghttp2_check_authority (found by HttpFuzzTest: a Host of
+        // "GE\\ / HTTews" was routed and logged as the authority).
+        for (String host : headers.getAll(HttpHeaderNames.HOST)) {
+            if (!validAuthority(host)) {
+                return INVALID_AUTHORITY;
+            }
+        }
         List<String> te = headers.getAll(HttpHeaderNames.TRANSFER_ENCODING);
         // Envoy implements chunked alone: any other coding, or a list, is 501 (RFC 9112 6.1).
         if (!te.isEmpty() && (te.size() > 1 || !te.get(0).trim().equalsIgnoreCase("chunked"))) {
@@ -254,6 +263,21 @@ final class Http1Guard extends ChannelDuplexHandler {
             underscored.forEach(headers::remove);
         }
         return null;
+    }
+
+    static boolean validAuthority(String host) {
+        if (host.isEmpty()) {
+            return false;
+        }
+        for (int i = 0; i < host.length(); i++) {
+            char c = host.charAt(i);
+            boolean ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                    || "-._~%!$&'()*+,;=:@[]".indexOf(c) >= 0;
+            if (!ok) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static int status(String reason) {
@@ -290,7 +314,7 @@ final class Http1Guard extends ChannelDuplexHandler {
             r.setStatus(new HttpResponseStatus(status, TEXT.getOrDefault(status, "Bad Request")));
             r.headers().remove(LocalReplies.MARKER);
             r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-            ctx.writeAndFlush(r).addListener(ChannelFutureListener.CLOSE);
+            ctx.writeAndFlush(r).addListener(f -> delayedClose());
         };
         if (owed > 0) {
             pendingReject = send;
@@ -322,6 +346,35 @@ final class Http1Guard extends ChannelDuplexHandler {
                 armIdle();
             }
         });
+    }
+
+    /**
+     * Envoy's delayed close ({@code delayed_close_timeout}, 1 s): on a socket, the write side is
+     * shut and what the client still sends is read and dropped for up to a second, so the
+     * refusal is not lost to a reset of unread bytes; then (or on anything else) closed.
+     */
+    private void delayedClose() {
+        if (ctx.channel() instanceof io.netty.channel.socket.DuplexChannel duplex && duplex.isActive()) {
+            duplex.shutdownOutput().addListener(f -> {
+                if (!f.isSuccess()) {
+                    ctx.close();
+                    return;
+                }
+                ctx.channel().config().setAutoRead(true);
+                ctx.executor().schedule(() -> { ctx.close(); }, DELAYED_CLOSE.toNanos(), TimeUnit.NANOSECONDS);
+            });
+            return;
+        }
+        ctx.close();
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (rejected && evt instanceof io.netty.channel.socket.ChannelInputShutdownEvent) {
+            ctx.close(); // the client is done too
+            return;
+        }
+        ctx.fireUserEventTriggered(evt);
     }
 
     private void drain() {

@@ -133,6 +133,10 @@ class Http1HostileInputTest {
                 Arguments.of("non-HTTP absolute target", "GET ftp://a/b HTTP/1.1\r\nHost: a\r\n\r\n", 400,
                         "invalid_url"),
                 Arguments.of("@@ in authority", "GET http://a@@b/c HTTP/1.1\r\nHost: a\r\n\r\n", 400, "invalid_url"),
+                // found by HttpFuzzTest: Envoy's authority check (nghttp2_check_authority)
+                Arguments.of("space in Host", "GET / HTTP/1.1\r\nHost: GE\\ / HTTews\r\n\r\n", 400,
+                        "invalid_authority"),
+                Arguments.of("empty Host", "GET / HTTP/1.1\r\nHost: \r\n\r\n", 400, "invalid_authority"),
                 Arguments.of("asterisk with GET", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400, "invalid_url"),
                 // Envoy: http1.headers_too_large / too_many_headers → 431
                 Arguments.of("61 KiB header", "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + big + "\r\n\r\n", 431,
