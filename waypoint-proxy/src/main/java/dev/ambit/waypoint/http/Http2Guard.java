@@ -22,6 +22,7 @@ import io.netty.handler.codec.http2.Http2Stream;
 import io.netty.handler.codec.http2.Http2DataFrame;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.logging.LogLevel;
+import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
@@ -239,7 +240,32 @@ final class Http2Guard {
         }
     }
 
-    /** The first handler of each stream: its request's idle and total timeouts (Envoy's 408, then a reset). */
+    /** Envoy's header checks of an HTTP/2 request: {@code max_headers_count}, {@code headers_with_underscores_action}. */
+    String checkHeaders(io.netty.handler.codec.http2.Http2Headers headers) {
+        if (headers.size() > limits.maxHeadersCount()) {
+            return TOO_MANY_HEADERS;
+        }
+        if (limits.underscores() != io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions
+                .HeadersWithUnderscoresAction.ALLOW) {
+            java.util.List<CharSequence> underscored = new java.util.ArrayList<>();
+            for (var e : headers) {
+                if (e.getKey().length() > 0 && e.getKey().charAt(0) != ':' && e.getKey().toString().indexOf('_') >= 0) {
+                    underscored.add(e.getKey());
+                }
+            }
+            if (!underscored.isEmpty() && limits.underscores() == io.envoyproxy.envoy.config.core.v3
+                    .HttpProtocolOptions.HeadersWithUnderscoresAction.REJECT_REQUEST) {
+                return HEADER_UNDERSCORES;
+            }
+            underscored.forEach(headers::remove);
+        }
+        return null;
+    }
+
+    /**
+     * The first handler of each stream: Envoy's header checks ({@link #checkHeaders}: 431 or 400,
+     * then a reset) and its request's idle and total timeouts (Envoy's 408, then a reset).
+     */
     ChannelInboundHandlerAdapter streamTimers() {
         return new ChannelInboundHandlerAdapter() {
             private ScheduledFuture<?> idle;
@@ -265,8 +291,22 @@ final class Http2Guard {
                 }
             }
 
+            private boolean headersSeen;
+
             @Override
             public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                if (!headersSeen && msg instanceof Http2HeadersFrame first) {
+                    headersSeen = true;
+                    String reason = checkHeaders(first.headers());
+                    if (reason != null) {
+                        ReferenceCountUtil.release(msg);
+                        stop();
+                        rejections.reject(reason);
+                        answer(ctx, reason.equals(TOO_MANY_HEADERS) ? "431" : "400",
+                                reason.equals(TOO_MANY_HEADERS) ? "Request Header Fields Too Large" : "Bad Request");
+                        return;
+                    }
+                }
                 if (done) {
                     ctx.fireChannelRead(msg);
                     return;
@@ -299,12 +339,16 @@ final class Http2Guard {
                 }
                 stop();
                 rejections.reject(reason);
+                answer(ctx, "408", body);
+            }
+
+            /** A local reply on the stream, then a reset: the client may still be sending (RFC 9113 8.1). */
+            private void answer(ChannelHandlerContext ctx, String status, String body) {
                 ByteBuf content = Unpooled.copiedBuffer(body, StandardCharsets.UTF_8);
-                ctx.write(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("408")
+                ctx.write(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status(status)
                         .set("content-length", String.valueOf(content.readableBytes()))
                         .set("content-type", "text/plain")));
                 ctx.write(new DefaultHttp2DataFrame(content, true));
-                // The client may still be sending: the stream is done (RFC 9113 8.1).
                 ctx.writeAndFlush(new DefaultHttp2ResetFrame(Http2Error.NO_ERROR));
             }
 

@@ -43,4 +43,30 @@ class ResourceValidatorFuzzTest {
             // Not the wire format of either: the xDS client would have failed to unpack it.
         }
     }
+
+    /** The accepted path, deterministically: the resources istiod-lite sends, through the fuzz target. */
+    @org.junit.jupiter.api.Test
+    void validResourcesPassTheTarget() {
+        xdsResources(withSelector(0, Resources.listener().toByteArray()));
+        xdsResources(withSelector(0, with(DownstreamLimitsFieldsTest.limited()).toByteArray()));
+        xdsResources(withSelector(1, Resources.route().toByteArray()));
+        org.assertj.core.api.Assertions.assertThat(ResourceValidator.validate("waypoint", Resources.listener()))
+                .isEmpty();
+    }
+
+    private static Listener with(io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
+                                         .HttpConnectionManager hcm) {
+        Listener l = Resources.listener();
+        var chain = l.getFilterChains(0).toBuilder().setFilters(0, io.envoyproxy.envoy.config.listener.v3.Filter
+                .newBuilder().setName("envoy.filters.network.http_connection_manager")
+                .setTypedConfig(com.google.protobuf.Any.pack(hcm)));
+        return l.toBuilder().setFilterChains(0, chain).build();
+    }
+
+    private static byte[] withSelector(int selector, byte[] message) {
+        byte[] out = new byte[message.length + 1];
+        out[0] = (byte) selector;
+        System.arraycopy(message, 0, out, 1, message.length);
+        return out;
+    }
 }

@@ -353,4 +353,33 @@ class Http2HostileInputTest {
         assertThat(rejected("stream_idle_timeout")).isEqualTo(1);
         assertThat(ch.isOpen()).isTrue();
     }
+
+    @Test
+    void tooManyHeadersAndUnderscoresAreRefusedPerStream() {
+        Limits limits = Limits.of(HttpConnectionManager.newBuilder().setCommonHttpProtocolOptions(
+                io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions.newBuilder()
+                        .setMaxHeadersCount(UInt32Value.of(10))
+                        .setHeadersWithUnderscoresAction(io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions
+                                .HeadersWithUnderscoresAction.REJECT_REQUEST)).build(), 1 << 20);
+        EmbeddedChannel ch = connection(limits);
+        ByteBuf out = Unpooled.buffer();
+        Http2Headers many = get("/many");
+        for (int i = 0; i < 10; i++) {
+            many.add("x-h" + i, "v");
+        }
+        ByteBuf block = headerBlock(1, many);
+        frame(out, HEADERS, END_HEADERS | END_STREAM, 1, block);
+        block.release();
+        block = headerBlock(3, get("/u").add("x_under", "v"));
+        frame(out, HEADERS, END_HEADERS | END_STREAM, 3, block);
+        block.release();
+        block = headerBlock(5, get("/fine"));
+        frame(out, HEADERS, END_HEADERS | END_STREAM, 5, block);
+        block.release();
+        send(ch, out);
+        assertThat(frames(ch)).contains("HEADERS 1 431", "HEADERS 3 400", "HEADERS 5 200");
+        assertThat(rejected("too_many_headers")).isEqualTo(1);
+        assertThat(rejected("invalid_underscore")).isEqualTo(1);
+        assertThat(h.upstreams.sent).extracting(FakeUpstreams.Sent::uri).containsExactly("/fine");
+    }
 }
