@@ -25,7 +25,7 @@ IMAGE_DEBS := podman runc bc
 # Extra options of images/build.sh, e.g. make images IMAGES_ARGS="--push registry.example.com/ambit --tag 0.1.0".
 IMAGES_ARGS ?=
 
-.PHONY: images images-test images-deps build test demo bench bench-l4 bench-jmh bench-capture bench-build bench-xds bpf bindings deps bench-deps bpffs jdk clean help
+.PHONY: fuzz images images-test images-deps build test demo bench bench-l4 bench-jmh bench-capture bench-build bench-xds bpf bindings deps bench-deps bpffs jdk clean help
 
 help:
 	@echo "make test    build and run every test (root: eBPF, namespaces)"
@@ -37,6 +37,7 @@ help:
 	@echo "make bench-xds  istiod-lite at scale: simulated node agents against delta xDS"
 	@echo "make images  OCI archives of istiod-lite, node-agent, waypoint, ambitctl in images/target/archives (IMAGES_ARGS=--push REGISTRY)"
 	@echo "make images-test  build the images, then podman load and run each (root)"
+	@echo "make fuzz    coverage-guided fuzzing (Jazzer) of the waypoint: HTTP/1.1 parsing, route matching, xDS validation, 2 min each"
 	@echo "make bpf     compile the eBPF programs only"
 	@echo "make bindings  regenerate the FFM bindings from native-bindings/gen/*.decl"
 
@@ -49,6 +50,19 @@ test: deps
 demo: deps build
 	@if [ "$$(id -u)" != 0 ]; then echo "make demo needs root (network namespaces, eBPF): sudo make demo" >&2; exit 1; fi
 	samples/demo/run.sh
+
+# Coverage-guided fuzzing (Jazzer) of the waypoint, one target per JVM (Jazzer fuzzes one at a
+# time), each bounded by its @FuzzTest maxDuration (libFuzzer's -max_total_time). `make test`
+# replays the saved inputs only; a finding is written under waypoint-proxy/src/test/resources/
+# (…/<Class>Inputs/<method>/crash-*) and so becomes a regression test; the generated corpus stays
+# in waypoint-proxy/.cifuzz-corpus (not committed).
+FUZZ_TARGETS ?= HttpFuzzTest\#http1RequestParsing HttpFuzzTest\#routeMatching ResourceValidatorFuzzTest\#xdsResources
+fuzz: deps
+	$(MVN) -q install -DskipTests -pl waypoint-proxy -am
+	for t in $(FUZZ_TARGETS); do \
+	  JAZZER_FUZZ=1 $(MVN) test -pl waypoint-proxy -Djazzer.hooks=true -Dtest="$$t" \
+	    -Dsurefire.failIfNoSpecifiedTests=false || exit 1; \
+	done
 
 # The L4 comparison (perf/results/latest.json), then the JMH micro-benchmarks
 # (perf/results/jmh-latest.json, short iterations: JMH_ARGS for more, see perf/run-jmh.sh).

@@ -180,10 +180,18 @@ public final class FieldTable {
         fields(CidrRange.getDescriptor(), "address_prefix", "prefix_len");
         fields(Filter.getDescriptor(), "name", "typed_config");
         fields(HttpConnectionManager.getDescriptor(), "stat_prefix", "codec_type", "rds", "http_filters",
-                "normalize_path", "merge_slashes", "path_with_escaped_slashes_action");
+                "normalize_path", "merge_slashes", "path_with_escaped_slashes_action",
+                // Downstream limits (http.Limits): Envoy's defaults when unset.
+                "max_request_headers_kb", "common_http_protocol_options", "http2_protocol_options",
+                "request_headers_timeout", "request_timeout", "stream_idle_timeout");
         enumValues(HttpConnectionManager.getDescriptor(), "path_with_escaped_slashes_action",
                 "IMPLEMENTATION_SPECIFIC_DEFAULT", "KEEP_UNCHANGED", "REJECT_REQUEST", "UNESCAPE_AND_REDIRECT",
                 "UNESCAPE_AND_FORWARD");
+        // Common HTTP options: downstream (http.Limits, from the HCM) and upstream (a cluster's
+        // HttpProtocolOptions: idle_timeout, max_requests_per_connection in the pools).
+        fields(io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions.getDescriptor(), "idle_timeout",
+                "max_connection_duration", "max_headers_count", "headers_with_underscores_action",
+                "max_requests_per_connection");
         enumValues(HttpConnectionManager.getDescriptor(), "codec_type", "AUTO", "HTTP1", "HTTP2");
         fields(Rds.getDescriptor(), "route_config_name", "config_source");
         // resource_api_version: Istio always writes V3, the only version there is to honour.
@@ -284,7 +292,11 @@ public final class FieldTable {
         fields(HttpProtocolOptions.UseDownstreamHttpConfig.getDescriptor(), "http_protocol_options",
                 "http2_protocol_options");
         fields(Http1ProtocolOptions.getDescriptor());
-        fields(Http2ProtocolOptions.getDescriptor());
+        // Honoured on the downstream side (http.Limits: the HttpConnectionManager's); a cluster's
+        // upstream options carry none of them today (istiod-lite sets none there).
+        fields(Http2ProtocolOptions.getDescriptor(), "max_concurrent_streams", "initial_stream_window_size",
+                "initial_connection_window_size", "max_outbound_control_frames",
+                "max_consecutive_inbound_frames_with_empty_payload");
         // resilience (issue 15): circuit breakers of priority DEFAULT (the only one Istio writes).
         fields(CircuitBreakers.getDescriptor(), "thresholds");
         fields(CircuitBreakers.Thresholds.getDescriptor(), "priority", "max_connections", "max_pending_requests",
@@ -292,8 +304,6 @@ public final class FieldTable {
         enumValues(CircuitBreakers.Thresholds.getDescriptor(), "priority", "DEFAULT");
         fields(UpstreamConnectionOptions.getDescriptor(), "tcp_keepalive");
         fields(TcpKeepalive.getDescriptor(), "keepalive_probes", "keepalive_time", "keepalive_interval");
-        fields(io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions.getDescriptor(), "idle_timeout",
-                "max_requests_per_connection");
         // Consecutive-failure detectors; enforcing_success_rate and enforcing_local_origin_success_rate
         // only switch off detectors the waypoint does not have (Istio always writes 0).
         fields(OutlierDetection.getDescriptor(), "consecutive_5xx", "interval", "base_ejection_time",

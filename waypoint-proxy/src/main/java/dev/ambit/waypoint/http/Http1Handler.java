@@ -251,6 +251,10 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
                 processor.completed(exchange, new RequestProcessor.Sent(101, null, down)));
         pipeline.remove(AGGREGATOR);
         pipeline.remove(this);
+        if (pipeline.get(Http1Guard.NAME) != null) {
+            pipeline.remove(Http1Guard.NAME); // its timers are for HTTP requests, not relayed bytes
+            pipeline.remove(Http1Guard.WATCH);
+        }
         pipeline.remove(CODEC);
     }
 }

@@ -20,10 +20,12 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
 
     private final Downstream downstream;
     private final RequestProcessor processor;
+    private final DownstreamRejections rejections;
 
-    Http2Handler(Downstream downstream, RequestProcessor processor) {
+    Http2Handler(Downstream downstream, RequestProcessor processor, DownstreamRejections rejections) {
         this.downstream = downstream;
         this.processor = processor;
+        this.rejections = rejections;
     }
 
     @Override
@@ -34,6 +36,7 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
         }
         if (request.decoderResult().isFailure()) {
             request.release();
+            rejections.reject(DownstreamRejections.CODEC_ERROR);
             FullHttpResponse bad = LocalReplies.reply(400, "Bad Request");
             bad.headers().remove(LocalReplies.MARKER);
             ctx.writeAndFlush(bad);

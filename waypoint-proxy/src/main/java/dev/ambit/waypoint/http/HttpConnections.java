@@ -11,12 +11,12 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http2.Http2ConnectionAdapter;
 import io.netty.handler.codec.http2.Http2ConnectionHandler;
 import io.netty.handler.codec.http2.Http2GoAwayFrame;
-import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2Stream;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
@@ -37,27 +37,55 @@ final class HttpConnections {
     private HttpConnections() {}
 
     static void install(Http2StreamChannel stream, FilterChain.Codec codec, Downstream downstream,
-                        RequestProcessor processor, Upstreams upstreams, int maxRequestBytes) {
+                        RequestProcessor processor, Upstreams upstreams, int maxRequestBytes,
+                        DownstreamRejections rejections) {
         StreamBytes.install(stream);
+        Limits limits = Limits.of(downstream.chain().hcm(), maxRequestBytes);
         switch (codec) {
-            case HTTP1 -> http1(stream.pipeline(), downstream, processor, upstreams, maxRequestBytes);
-            case HTTP2 -> http2(stream, downstream, processor, maxRequestBytes);
+            case HTTP1 -> http1(stream.pipeline(), downstream, processor, upstreams, limits, rejections);
+            case HTTP2 -> http2(stream, downstream, processor, limits, rejections);
             default -> {
-                stream.pipeline().addLast("codec-sniffer", new Sniffer(downstream, processor, upstreams, maxRequestBytes));
+                stream.pipeline().addLast("codec-sniffer",
+                        new Sniffer(downstream, processor, upstreams, limits, rejections));
                 stream.read();
             }
         }
     }
 
+    /** HTTP/1.1 with the chain's limits, refusals not counted (tests of other parts). */
     static void http1(ChannelPipeline p, Downstream downstream, RequestProcessor processor, Upstreams upstreams,
                       int maxRequestBytes) {
+        http1(p, downstream, processor, upstreams, Limits.of(downstream.chain().hcm(), maxRequestBytes),
+                DownstreamRejections.NONE);
+    }
+
+    static void http1(ChannelPipeline p, Downstream downstream, RequestProcessor processor, Upstreams upstreams,
+                      Limits limits, DownstreamRejections rejections) {
         p.channel().config().setAutoRead(false);
-        p.addLast(Http1Handler.CODEC, new HttpServerCodec());
-        p.addLast(Http1Handler.AGGREGATOR, new HttpObjectAggregator(maxRequestBytes));
+        Http1Guard guard = new Http1Guard(limits, rejections);
+        p.addLast(Http1Guard.WATCH, guard.byteWatch());
+        // Strict as Envoy's codec: the request line counts against the header limit (Envoy adds
+        // the URL to the headers' size), CRLF only, no duplicate Content-Length, valid names and values.
+        p.addLast(Http1Handler.CODEC, new HttpServerCodec(new HttpDecoderConfig()
+                .setMaxInitialLineLength(limits.maxRequestHeadersBytes())
+                .setMaxHeaderSize(limits.maxRequestHeadersBytes())
+                .setStrictLineParsing(true)
+                .setValidateHeaders(true)
+                .setAllowDuplicateContentLengths(false)));
+        p.addLast(Http1Guard.NAME, guard);
+        p.addLast(Http1Handler.AGGREGATOR, guard.aggregator());
         p.addLast("http1", new Http1Handler(downstream, processor, upstreams));
     }
 
+    /** h2c with the chain's limits, refusals not counted (tests of other parts). */
     static void http2(Channel stream, Downstream downstream, RequestProcessor processor, int maxRequestBytes) {
+        http2(stream, downstream, processor, Limits.of(downstream.chain().hcm(), maxRequestBytes),
+                DownstreamRejections.NONE);
+    }
+
+    static void http2(Channel stream, Downstream downstream, RequestProcessor processor, Limits limits,
+                      DownstreamRejections rejections) {
+        Http2Guard guard = new Http2Guard(limits, rejections);
         // Http2MultiplexCodec, not Http2FrameCodec + Http2MultiplexHandler: the handler decides
         // "server" by its channel's parent being a ServerChannel, and this connection is nested
         // in an HBONE stream channel (whose parent is the TLS connection), so it would take a
@@ -65,22 +93,39 @@ final class HttpConnections {
         // the first request of every connection (curl and Node start at stream 1). The codec
         // asks its Http2Connection, which is the server's (WaypointEndToEndTest, h2c tests).
         @SuppressWarnings("deprecation")
-        var codec = io.netty.handler.codec.http2.Http2MultiplexCodecBuilder.forServer(
+        var codec = guard.configure(io.netty.handler.codec.http2.Http2MultiplexCodecBuilder.forServer(
                         new ChannelInitializer<Http2StreamChannel>() {
                             @Override
                             protected void initChannel(Http2StreamChannel ch) {
-                                ch.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true),
-                                        new HttpObjectAggregator(maxRequestBytes),
-                                        new Http2Handler(downstream, processor));
+                                ch.pipeline().addLast(guard.streamTimers(),
+                                        new Http2StreamFrameToHttpObjectCodec(true),
+                                        new HttpObjectAggregator(limits.maxRequestBytes()) {
+                                            @Override
+                                            protected void handleOversizedMessage(ChannelHandlerContext ctx,
+                                                    io.netty.handler.codec.http.HttpMessage oversized) {
+                                                tooLarge(ctx, rejections);
+                                            }
+                                        },
+                                        new Http2Handler(downstream, processor, rejections));
                             }
-                        })
-                .initialSettings(new Http2Settings().maxConcurrentStreams(1000).maxHeaderListSize(64 * 1024))
+                        }))
                 .build();
         stream.pipeline().addLast("h2c", codec);
         stream.pipeline().addLast("h2c-goaway", new GoAwayClose(codec));
+        guard.watch(stream, codec);
         // The nested connection's own flow control paces the client; its codec must read
         // freely. On the next pass: a sniffer may still be handing over its bytes.
         stream.eventLoop().execute(() -> stream.config().setAutoRead(true));
+    }
+
+    /** Envoy's answer to a stream whose body overflows the buffer: 413, then the stream is reset. */
+    private static void tooLarge(ChannelHandlerContext ctx, DownstreamRejections rejections) {
+        rejections.reject(DownstreamRejections.BODY_TOO_LARGE);
+        var r = LocalReplies.reply(413, "Payload Too Large");
+        r.setStatus(new io.netty.handler.codec.http.HttpResponseStatus(413, "Payload Too Large"));
+        r.headers().remove(LocalReplies.MARKER);
+        io.netty.handler.codec.http.HttpUtil.setContentLength(r, r.content().readableBytes());
+        ctx.writeAndFlush(r).addListener(f -> ctx.channel().close());
     }
 
     /**
@@ -117,6 +162,14 @@ final class HttpConnections {
             ctx.fireChannelRead(msg);
         }
 
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            // The codec already answered a connection error (GOAWAY, close; counted by Http2Guard).
+            if (!(cause instanceof io.netty.handler.codec.http2.Http2Exception)) {
+                ctx.fireExceptionCaught(cause);
+            }
+        }
+
         private void closeIfDone(ChannelHandlerContext ctx) {
             if (goAway && codec.connection().numActiveStreams() == 0) {
                 ctx.channel().close();
@@ -132,13 +185,16 @@ final class HttpConnections {
         private final Downstream downstream;
         private final RequestProcessor processor;
         private final Upstreams upstreams;
-        private final int maxRequestBytes;
+        private final Limits limits;
+        private final DownstreamRejections rejections;
 
-        Sniffer(Downstream downstream, RequestProcessor processor, Upstreams upstreams, int maxRequestBytes) {
+        Sniffer(Downstream downstream, RequestProcessor processor, Upstreams upstreams, Limits limits,
+                DownstreamRejections rejections) {
             this.downstream = downstream;
             this.processor = processor;
             this.upstreams = upstreams;
-            this.maxRequestBytes = maxRequestBytes;
+            this.limits = limits;
+            this.rejections = rejections;
         }
 
         @Override
@@ -150,9 +206,9 @@ final class HttpConnections {
             }
             ChannelPipeline p = ctx.pipeline();
             if (prefix) {
-                http2(ctx.channel(), downstream, processor, maxRequestBytes);
+                http2(ctx.channel(), downstream, processor, limits, rejections);
             } else {
-                http1(p, downstream, processor, upstreams, maxRequestBytes);
+                http1(p, downstream, processor, upstreams, limits, rejections);
             }
             // Removing hands the bytes read so far to the codec now after it.
             p.remove(this);

@@ -1,8 +1,8 @@
 package dev.ambit.waypoint.http;
 
+import com.google.re2j.Pattern;
 import io.envoyproxy.envoy.config.route.v3.RedirectAction;
 import io.envoyproxy.envoy.type.matcher.v3.RegexMatchAndSubstitute;
-import java.util.regex.Pattern;
 
 /**
  * Path rewrites and redirect locations, as Envoy builds them.

@@ -1,5 +1,6 @@
 package dev.ambit.waypoint.http;
 
+import com.google.re2j.Pattern;
 import io.envoyproxy.envoy.config.route.v3.HeaderMatcher;
 import io.envoyproxy.envoy.config.route.v3.QueryParameterMatcher;
 import io.envoyproxy.envoy.config.route.v3.RouteMatch;
@@ -10,7 +11,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
-import java.util.regex.Pattern;
 
 /**
  * One compiled Envoy {@link RouteMatch}: the path specifier ({@code prefix}, {@code path},

@@ -1,15 +1,16 @@
 package dev.ambit.waypoint.http;
 
+import com.google.re2j.Pattern;
 import io.envoyproxy.envoy.type.matcher.v3.StringMatcher;
 import java.util.Locale;
 import java.util.function.Predicate;
-import java.util.regex.Pattern;
 
 /**
  * A compiled Envoy {@link StringMatcher} ({@code exact}, {@code prefix}, {@code suffix},
  * {@code contains}, {@code safe_regex} with {@code ignore_case}). Regular expressions are
- * RE2 in Envoy; here they run on {@link Pattern}, matching the whole value as RE2's full
- * match does (the RE2 syntax Istio users write is a subset Java accepts with the same meaning).
+ * RE2 in Envoy and here (RE2/J, as the validator checks them: java.util.regex refused some
+ * patterns RE2 accepts and backtracks exponentially on others, found by HttpFuzzTest), matching
+ * the whole value as RE2's full match does.
  */
 final class StringMatch implements Predicate<String> {
 

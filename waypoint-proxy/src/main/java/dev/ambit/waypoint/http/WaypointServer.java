@@ -96,6 +96,7 @@ public final class WaypointServer extends ProxyListener {
     private final HboneServer hbone;
     private final RequestProcessor processor;
     private final TcpTelemetry tcpTelemetry;
+    private final DownstreamRejections rejections;
 
     private WaypointServer(Builder b) {
         super(WaypointServer::goAway);
@@ -112,6 +113,7 @@ public final class WaypointServer extends ProxyListener {
         hbone = HboneServer.builder(this::decide).build();
         processor = new RequestProcessor(filters(b), HttpTelemetry.of(b.metrics, state), this::isDraining, config);
         tcpTelemetry = TcpTelemetry.of(b.metrics);
+        rejections = DownstreamRejections.of(b.metrics);
     }
 
     /**
@@ -253,7 +255,7 @@ public final class WaypointServer extends ProxyListener {
             return tcp(downstream);
         }
         return CompletableFuture.completedFuture(HboneTarget.handOff(s -> HttpConnections.install(s,
-                chain.get().codec(), downstream, processor, upstreams, maxRequestBytes)));
+                chain.get().codec(), downstream, processor, upstreams, maxRequestBytes, rejections)));
     }
 
     /** A TCP chain: the upstream tunnel first, then the 200 and a relay. */
