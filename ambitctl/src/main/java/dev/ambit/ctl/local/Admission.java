@@ -98,7 +98,7 @@ final class Admission {
 
     /**
      * Why istiod-lite will not act on {@code o} although it is stored: an Istio or Gateway
-     * API kind it does not read, spelt right (RequestAuthentication, Sidecar, GRPCRoute ...:
+     * API kind it does not read, spelt right (Sidecar, EnvoyFilter, TLSRoute ...:
      * {@link #check} refuses the misspelt); empty for
      * the kinds it reads and for those the controller runs itself.
      */

@@ -182,16 +182,16 @@ class ApplyCommandTest {
 
     @Test
     void aKindIstiodLiteDoesNotReadIsStoredWithAWarning() throws IOException {
-        Run r = run("apply", "-f", file("ra.yaml", """
-                apiVersion: security.istio.io/v1
-                kind: RequestAuthentication
-                metadata: {name: jwt, namespace: shop}
-                spec: {jwtRules: [{issuer: me}]}
+        Run r = run("apply", "-f", file("sidecar.yaml", """
+                apiVersion: networking.istio.io/v1
+                kind: Sidecar
+                metadata: {name: default, namespace: shop}
+                spec: {egress: [{hosts: ["./*"]}]}
                 """));
         assertThat(r.code).isZero();
-        assertThat(r.out).contains("requestauthentication.security.istio.io/jwt created");
-        assertThat(r.err).contains("warning: requestauthentication.security.istio.io/jwt: stored, but istiod-lite does not"
-                + " read RequestAuthentication");
+        assertThat(r.out).contains("sidecar.networking.istio.io/default created");
+        assertThat(r.err).contains("warning: sidecar.networking.istio.io/default: stored, but istiod-lite does not"
+                + " read Sidecar");
     }
 
     @Test

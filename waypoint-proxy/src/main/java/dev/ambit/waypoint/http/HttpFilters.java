@@ -19,7 +19,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Each filter chain's HTTP filters, built from its HttpConnectionManager as sent (CONTRACT
- * seam 5): the authorization slot first, then one {@link HttpFilter} per entry of
+ * seam 5): the authorization slot first (after any leading {@code jwt_authn}), then one {@link HttpFilter} per entry of
  * {@code http_filters}, in order, made by the factory registered under the entry's name
  * ({@code envoy.filters.http.rbac} may appear several times: Istio's DENY, ALLOW, AUDIT).
  * An HCM without {@code http_filters} (tests, older configs) gets fault, CORS and router.
@@ -43,6 +43,9 @@ public final class HttpFilters {
 
     /** One chain's filters and path normalization. */
     record Built(HttpFilterChain chain, PathNormalizer normalizer) {}
+
+    /** Envoy's JWT authentication filter's name: it runs before the authorization slot. */
+    private static final String JWT_AUTHN = "envoy.filters.http.jwt_authn";
 
     private final HttpFilter authorization;
     private final Map<String, Factory> factories;
@@ -99,22 +102,32 @@ public final class HttpFilters {
 
     private Built build(String chainName, HttpConnectionManager hcm) {
         List<HttpFilter> filters = new ArrayList<>();
-        filters.add(authorization);
         try {
             if (hcm.getHttpFiltersCount() == 0) {
+                filters.add(authorization);
                 for (String name : defaults) {
                     filters.add(factories.get(name).create(
                             io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter
                                     .newBuilder().setName(name).build()));
                 }
             } else {
+                // Authentication comes before authorization, as in Envoy: the slot runs after the
+                // leading jwt_authn entries, so it sees the request principal they wrote.
+                boolean slotPlaced = false;
                 for (var f : hcm.getHttpFiltersList()) {
+                    if (!slotPlaced && !f.getName().equals(JWT_AUTHN)) {
+                        filters.add(authorization);
+                        slotPlaced = true;
+                    }
                     Factory factory = factories.get(f.getName());
                     if (factory == null) {
                         throw new IllegalArgumentException("http_filters: " + f.getName() + " (expected one of "
                                 + factories.keySet() + ")");
                     }
                     filters.add(factory.create(f));
+                }
+                if (!slotPlaced) {
+                    filters.add(authorization);
                 }
             }
         } catch (InvalidProtocolBufferException | RuntimeException e) {
