@@ -166,7 +166,7 @@ final class AmbitWaypoint implements Scenario {
         waypoint = waypoint(dir, java);
         agent1 = agent(dir, java, node1);
         agent2 = agent(dir, java, node2);
-        BenchEnv.awaitListening(waypointHost, waypoint, Duration.ofSeconds(60), IstioPorts.HBONE);
+        BenchEnv.awaitListening(waypointHost, waypoint, Duration.ofSeconds(120), IstioPorts.HBONE);
         BenchEnv.awaitListening(client, agent1, Duration.ofSeconds(60), IstioPorts.OUTBOUND);
         BenchEnv.awaitListening(server, agent2, Duration.ofSeconds(60), IstioPorts.HBONE, IstioPorts.INBOUND_PLAINTEXT);
     }
