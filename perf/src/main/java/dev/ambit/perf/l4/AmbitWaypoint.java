@@ -162,13 +162,13 @@ final class AmbitWaypoint implements Scenario {
                         "--config-dir", dir.resolve("config").toString(), "--ca-dir", dir.resolve("ca").toString(),
                         "--node-credentials", credentials.toString(), "--listen-address", "0.0.0.0"));
         started.add(istiod);
-        BenchEnv.awaitListening(cp, istiod, Duration.ofSeconds(60), IstioPorts.ISTIOD_SECURE);
+        BenchEnv.awaitListening(cp, istiod, Duration.ofSeconds(180), IstioPorts.ISTIOD_SECURE);
         waypoint = waypoint(dir, java);
         agent1 = agent(dir, java, node1);
         agent2 = agent(dir, java, node2);
-        BenchEnv.awaitListening(waypointHost, waypoint, Duration.ofSeconds(120), IstioPorts.HBONE);
-        BenchEnv.awaitListening(client, agent1, Duration.ofSeconds(60), IstioPorts.OUTBOUND);
-        BenchEnv.awaitListening(server, agent2, Duration.ofSeconds(60), IstioPorts.HBONE, IstioPorts.INBOUND_PLAINTEXT);
+        BenchEnv.awaitListening(waypointHost, waypoint, Duration.ofSeconds(180), IstioPorts.HBONE);
+        BenchEnv.awaitListening(client, agent1, Duration.ofSeconds(180), IstioPorts.OUTBOUND);
+        BenchEnv.awaitListening(server, agent2, Duration.ofSeconds(180), IstioPorts.HBONE, IstioPorts.INBOUND_PLAINTEXT);
     }
 
     private Proc waypoint(Path dir, Path java) {
