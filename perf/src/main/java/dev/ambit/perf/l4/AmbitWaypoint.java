@@ -57,6 +57,7 @@ final class AmbitWaypoint implements Scenario {
     private final Node client;
     private final Node server;
     private final int waypointWorkers;
+    private final List<String> waypointJvm;
     private final List<Proc> started = new ArrayList<>();
     private Proc agent1;
     private Proc agent2;
@@ -64,9 +65,10 @@ final class AmbitWaypoint implements Scenario {
 
     /**
      * @param waypointWorkers the waypoint's {@code --worker-threads}; 0: its default, one per core
+     * @param waypointJvm the waypoint's JVM flags ({@link #WAYPOINT_JVM} by default)
      */
     AmbitWaypoint(String name, BenchEnv env, Path repo, Node cp, Node node1, Node node2, Node waypointHost,
-                  Node client, Node server, int waypointWorkers) {
+                  Node client, Node server, int waypointWorkers, List<String> waypointJvm) {
         this.name = name;
         this.env = env;
         this.repo = repo;
@@ -77,6 +79,7 @@ final class AmbitWaypoint implements Scenario {
         this.client = client;
         this.server = server;
         this.waypointWorkers = waypointWorkers;
+        this.waypointJvm = List.copyOf(waypointJvm);
     }
 
     @Override
@@ -174,7 +177,7 @@ final class AmbitWaypoint implements Scenario {
     private Proc waypoint(Path dir, Path java) {
         List<String> cmd = new ArrayList<>();
         cmd.add(java.toString());
-        cmd.addAll(WAYPOINT_JVM);
+        cmd.addAll(waypointJvm);
         cmd.addAll(List.of("-jar", repo.resolve("waypoint-proxy/target/waypoint-proxy.jar").toString(),
                 "--namespace", "bench", "--name", "waypoint", "--pod-name", "waypoint-0",
                 "--pod-ip", BenchEnv.ip(waypointHost), "--service-account", "waypoint",

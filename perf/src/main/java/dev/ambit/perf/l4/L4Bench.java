@@ -45,7 +45,7 @@ public final class L4Bench {
 
     record Options(double seconds, int runs, double warmup, boolean pin, List<String> scenarios, List<String> loads,
                    Path out, int workers, List<String> agentJvm, boolean keep, Path repo, Path jfr, Path profile,
-                   Path baseline, List<String> agentArgs, int waypointWorkers) {}
+                   Path baseline, List<String> agentArgs, int waypointWorkers, List<String> waypointJvm) {}
 
     static String usage() {
         return """
@@ -58,6 +58,7 @@ public final class L4Bench {
                   --loads LIST      comma-separated subset of %s
                   --workers N       worker threads/processes per proxy (default 1; agent --worker-threads)
                   --waypoint-workers N  the waypoint's --worker-threads (default 0: its own default, one per core)
+                  --waypoint-jvm FLAGS  the waypoint's JVM flags, space-separated (default: %s)
                   --agent-jvm FLAGS the node agent's JVM flags, space-separated (default: %s)
                   --agent-args ARGS extra node agent arguments, space-separated (e.g. "--transport io_uring")
                   --out FILE        results (default perf/results/latest.json; details beside it)
@@ -69,7 +70,8 @@ public final class L4Bench {
                                     into DIR/<scenario>-agent-<node>.jfr
                   --profile DIR     CPU-profile the agents (and the waypoint) with async-profiler over the measured runs
                                     (Java and native frames): DIR/<scenario>-agent-<node>.collapsed and .html
-                """.formatted(String.join(",", SCENARIOS), String.join(",", LOADS), String.join(" ", AGENT_JVM));
+                """.formatted(String.join(",", SCENARIOS), String.join(",", LOADS),
+                String.join(" ", AmbitWaypoint.WAYPOINT_JVM), String.join(" ", AGENT_JVM));
     }
 
     static Options parse(String[] args) {
@@ -89,6 +91,7 @@ public final class L4Bench {
         Path baseline = null;
         List<String> agentArgs = List.of();
         int waypointWorkers = 0;
+        List<String> waypointJvm = AmbitWaypoint.WAYPOINT_JVM;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             Function<String, String> next = what -> {
@@ -119,6 +122,7 @@ public final class L4Bench {
                         case "--baseline" -> baseline = Path.of(v).toAbsolutePath();
                         case "--agent-args" -> agentArgs = List.of(v.trim().split("\\s+"));
                         case "--waypoint-workers" -> waypointWorkers = Integer.parseInt(v);
+                        case "--waypoint-jvm" -> waypointJvm = List.of(v.trim().split("\\s+"));
                         default -> throw new IllegalArgumentException("unknown option " + a);
                     }
                 }
@@ -129,7 +133,7 @@ public final class L4Bench {
                     + " --waypoint-workers >= 0");
         }
         return new Options(seconds, runs, warmup, pin, scenarios, loads, out, workers, agentJvm, keep, repo, jfr, profile, baseline,
-                agentArgs, waypointWorkers);
+                agentArgs, waypointWorkers, waypointJvm);
     }
 
     private static List<String> subset(String v, List<String> all, String what) {
@@ -232,7 +236,8 @@ public final class L4Bench {
                         case "nginx-stream-mtls" -> new PeerPair(name, PeerPair.Kind.NGINX_STREAM, env, client,
                                 server, port++);
                         case "stunnel-mtls" -> new PeerPair(name, PeerPair.Kind.STUNNEL, env, client, server, port++);
-                        case "ambit-waypoint" -> waypoint(name, env, open, o.repo(), o.waypointWorkers());
+                        case "ambit-waypoint" -> waypoint(name, env, open, o.repo(), o.waypointWorkers(),
+                                o.waypointJvm());
                         case "haproxy-l7" -> new L7Pair(name, L7Pair.Kind.HAPROXY, env, client, server, port++);
                         case "nginx-l7" -> new L7Pair(name, L7Pair.Kind.NGINX, env, client, server, port++);
                         default -> throw new IllegalArgumentException(name);
@@ -352,8 +357,8 @@ public final class L4Bench {
      * on {@code nodew1} and {@code nodew2}, the waypoint on {@code wp} (a third node), a client
      * and a server pod with their own backend.
      */
-    private static AmbitWaypoint waypoint(String name, BenchEnv env, Teardown open, Path repo, int workers)
-            throws Exception {
+    private static AmbitWaypoint waypoint(String name, BenchEnv env, Teardown open, Path repo, int workers,
+                                          List<String> jvm) throws Exception {
         TestNetwork net = env.net();
         Node cpHost = net.host("cpw");
         Node host1 = net.host("nodew1");
@@ -362,7 +367,7 @@ public final class L4Bench {
         Node meshClient = net.pod("cw");
         Node meshServer = net.pod("sw");
         open.add(Backend.start(env, meshServer));
-        return new AmbitWaypoint(name, env, repo, cpHost, host1, host2, wp, meshClient, meshServer, workers);
+        return new AmbitWaypoint(name, env, repo, cpHost, host1, host2, wp, meshClient, meshServer, workers, jvm);
     }
 
     /** Closes what a run opened, in reverse order and once: at the end of the run, or from the shutdown hook. */

@@ -74,6 +74,21 @@ class L7ReportTest {
         }
     }
 
+    @Test
+    void l7OptionsAreParsedAndTheUsageNamesThem() {
+        L4Bench.Options o = L4Bench.parse(new String[] {"--scenarios", "nginx-l7,ambit-waypoint", "--loads", "grpc,c16",
+                "--waypoint-workers", "2", "--waypoint-jvm", "-Xmx96m -XX:+UseSerialGC"});
+        assertThat(o.scenarios()).as("canonical order").containsExactly("ambit-waypoint", "nginx-l7");
+        assertThat(o.loads()).containsExactly("c16", "grpc");
+        assertThat(o.waypointWorkers()).isEqualTo(2);
+        assertThat(o.waypointJvm()).containsExactly("-Xmx96m", "-XX:+UseSerialGC");
+        assertThat(L4Bench.parse(new String[0]).waypointJvm()).isEqualTo(AmbitWaypoint.WAYPOINT_JVM);
+        assertThat(L4Bench.usage()).contains("ambit-waypoint,haproxy-l7,nginx-l7", "c16,c1,iperf,grpc",
+                "--waypoint-jvm FLAGS", String.join(" ", AmbitWaypoint.WAYPOINT_JVM));
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> L4Bench.parse(new String[] {"--waypoint-workers", "-1"}))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
+
     private static Wrk wrk(double rps, double p50) {
         return new Wrk((long) (rps * 10), 10, rps, p50, p50 * 2, p50 * 4, 0, 0);
     }
