@@ -15,8 +15,8 @@ MVN := mvn -B -ntp
 
 # Debian packages: BPF toolchain, namespaces and the clients the root tests use.
 DEBS := clang llvm libbpf-dev bpftool iproute2 socat util-linux perl nodejs curl wget openssl
-# perf/: iptables for the capture bench; the peers, the backend and the load for the L4 bench.
-BENCH_DEBS := iptables haproxy nginx-light libnginx-mod-stream stunnel4 wrk iperf3
+# perf/: iptables for the capture bench; the peers, the backend and the load for the L4 and L7 bench (h2load: nghttp2-client).
+BENCH_DEBS := iptables haproxy nginx-light libnginx-mod-stream stunnel4 wrk iperf3 nghttp2-client
 # Extra options of the L4 bench, e.g. make bench BENCH_ARGS=--pin (perf/run-l4-bench.sh --help).
 BENCH_ARGS ?=
 JMH_ARGS ?=
@@ -31,7 +31,7 @@ help:
 	@echo "make test    build and run every test (root: eBPF, namespaces)"
 	@echo "make demo    a two-node mesh on this machine: frontend → backend, a denial, STRICT, metrics"
 	@echo "make build   compile and package without tests"
-	@echo "make bench   L4 path side by side (direct, ambit-l4, haproxy, nginx stream, stunnel), then JMH"
+	@echo "make bench   L4 and L7 paths side by side (direct, ambit-l4, ambit-waypoint, haproxy, nginx, stunnel), then JMH"
 	@echo "make bench-l4 / bench-jmh  one half of it (BENCH_ARGS=--pin ..., JMH_ARGS=...)"
 	@echo "make bench-capture  capture benchmark: eBPF vs iptables REDIRECT vs none"
 	@echo "make bench-xds  istiod-lite at scale: simulated node agents against delta xDS"

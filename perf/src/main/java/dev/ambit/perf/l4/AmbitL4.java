@@ -112,11 +112,11 @@ final class AmbitL4 implements Scenario {
                         "--node-credentials", dir.resolve("credentials").toString(),
                         "--listen-address", "0.0.0.0"));
         started.add(istiod);
-        BenchEnv.awaitListening(cp, istiod, Duration.ofSeconds(60), IstioPorts.ISTIOD_SECURE);
+        BenchEnv.awaitListening(cp, istiod, Duration.ofSeconds(180), IstioPorts.ISTIOD_SECURE);
         agent1 = agent(dir, java, node1);
         agent2 = agent(dir, java, node2);
-        BenchEnv.awaitListening(client, agent1, Duration.ofSeconds(60), IstioPorts.OUTBOUND);
-        BenchEnv.awaitListening(server, agent2, Duration.ofSeconds(60), IstioPorts.HBONE, IstioPorts.INBOUND_PLAINTEXT);
+        BenchEnv.awaitListening(client, agent1, Duration.ofSeconds(180), IstioPorts.OUTBOUND);
+        BenchEnv.awaitListening(server, agent2, Duration.ofSeconds(180), IstioPorts.HBONE, IstioPorts.INBOUND_PLAINTEXT);
     }
 
     private Proc agent(Path dir, Path java, Node node) {

@@ -40,12 +40,7 @@ final class AsyncProfiler {
             Files.copy(in, library, StandardCopyOption.REPLACE_EXISTING);
         }
         List<Proc> agents = new ArrayList<>();
-        for (Scenario s : scenarios) {
-            if (s instanceof AmbitL4 a) {
-                agents.add(a.agent(1));
-                agents.add(a.agent(2));
-            }
-        }
+        agents.addAll(Jfr.profiled(scenarios));
         AsyncProfiler p = new AsyncProfiler(dir, library, agents);
         for (Proc a : agents) {
             p.command(a, "start,event=cpu,interval=1ms,cstack=vm,threads");

@@ -17,6 +17,8 @@ record BenchEnv(TestNetwork net, Path dir, String serviceCpus, String loadCpus, 
     /** Ports of the backend inside each server pod. */
     static final int HTTP_PORT = 80;
     static final int IPERF_PORT = 5201;
+    /** The backend's h2c gRPC-ish port ({@link Backend}). */
+    static final int GRPC_PORT = 50051;
 
     /** Whether something listens on TCP {@code port} in {@code node}'s namespace. */
     static boolean listening(Node node, int port) {

@@ -26,16 +26,27 @@ final class Jfr {
     static Jfr start(Path dir, List<Scenario> scenarios) throws IOException {
         Files.createDirectories(dir);
         List<Proc> agents = new ArrayList<>();
-        for (Scenario s : scenarios) {
-            if (s instanceof AmbitL4 a) {
-                agents.add(a.agent(1));
-                agents.add(a.agent(2));
-            }
-        }
+        agents.addAll(profiled(scenarios));
         for (Proc p : agents) {
             jcmd(p, "JFR.start", "name=l4bench", "settings=profile");
         }
         return new Jfr(dir, agents);
+    }
+
+    /** The JVMs the profilers look at: both agents of Ambit's scenarios, and the waypoint. */
+    static List<Proc> profiled(List<Scenario> scenarios) {
+        List<Proc> jvms = new ArrayList<>();
+        for (Scenario s : scenarios) {
+            if (s instanceof AmbitL4 a) {
+                jvms.add(a.agent(1));
+                jvms.add(a.agent(2));
+            } else if (s instanceof AmbitWaypoint w) {
+                jvms.add(w.agent(1));
+                jvms.add(w.l7Proxy());
+                jvms.add(w.agent(2));
+            }
+        }
+        return jvms;
     }
 
     void stop() {

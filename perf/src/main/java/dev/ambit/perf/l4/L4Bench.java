@@ -38,14 +38,14 @@ import java.util.stream.Stream;
 public final class L4Bench {
 
     static final List<String> SCENARIOS = List.of("direct", "ambit-l4", "haproxy-mtls", "nginx-stream-mtls",
-            "stunnel-mtls");
-    static final List<String> LOADS = List.of("c16", "c1", "iperf");
+            "stunnel-mtls", "ambit-waypoint", "haproxy-l7", "nginx-l7");
+    static final List<String> LOADS = List.of("c16", "c1", "iperf", "grpc");
     /** The node agent's JVM flags: the ones it is sized for ({@link AgentJvm#OPTIONS}), as {@code ambitctl local} uses. */
     static final List<String> AGENT_JVM = AgentJvm.OPTIONS;
 
     record Options(double seconds, int runs, double warmup, boolean pin, List<String> scenarios, List<String> loads,
                    Path out, int workers, List<String> agentJvm, boolean keep, Path repo, Path jfr, Path profile,
-                   Path baseline, List<String> agentArgs) {}
+                   Path baseline, List<String> agentArgs, int waypointWorkers, List<String> waypointJvm) {}
 
     static String usage() {
         return """
@@ -57,6 +57,8 @@ public final class L4Bench {
                   --scenarios LIST  comma-separated subset of %s
                   --loads LIST      comma-separated subset of %s
                   --workers N       worker threads/processes per proxy (default 1; agent --worker-threads)
+                  --waypoint-workers N  the waypoint's --worker-threads (default 0: its own default, one per core)
+                  --waypoint-jvm FLAGS  the waypoint's JVM flags, space-separated (default: %s)
                   --agent-jvm FLAGS the node agent's JVM flags, space-separated (default: %s)
                   --agent-args ARGS extra node agent arguments, space-separated (e.g. "--transport io_uring")
                   --out FILE        results (default perf/results/latest.json; details beside it)
@@ -64,11 +66,12 @@ public final class L4Bench {
                   --repo DIR        the repository root with the built jars (default .)
                   --baseline DIR    also run ambit-l4-base: Ambit built in DIR (another checkout, after
                                     mvn -o -q package -DskipTests there), same flags, same run: before/after
-                  --jfr DIR         record the agents with JFR (settings=profile) over the measured runs,
+                  --jfr DIR         record the agents (and the waypoint) with JFR (settings=profile) over the measured runs,
                                     into DIR/<scenario>-agent-<node>.jfr
-                  --profile DIR     CPU-profile the agents with async-profiler over the measured runs
+                  --profile DIR     CPU-profile the agents (and the waypoint) with async-profiler over the measured runs
                                     (Java and native frames): DIR/<scenario>-agent-<node>.collapsed and .html
-                """.formatted(String.join(",", SCENARIOS), String.join(",", LOADS), String.join(" ", AGENT_JVM));
+                """.formatted(String.join(",", SCENARIOS), String.join(",", LOADS),
+                String.join(" ", AmbitWaypoint.WAYPOINT_JVM), String.join(" ", AGENT_JVM));
     }
 
     static Options parse(String[] args) {
@@ -87,6 +90,8 @@ public final class L4Bench {
         Path profile = null;
         Path baseline = null;
         List<String> agentArgs = List.of();
+        int waypointWorkers = 0;
+        List<String> waypointJvm = AmbitWaypoint.WAYPOINT_JVM;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             Function<String, String> next = what -> {
@@ -116,16 +121,19 @@ public final class L4Bench {
                         case "--profile" -> profile = Path.of(v).toAbsolutePath();
                         case "--baseline" -> baseline = Path.of(v).toAbsolutePath();
                         case "--agent-args" -> agentArgs = List.of(v.trim().split("\\s+"));
+                        case "--waypoint-workers" -> waypointWorkers = Integer.parseInt(v);
+                        case "--waypoint-jvm" -> waypointJvm = List.of(v.trim().split("\\s+"));
                         default -> throw new IllegalArgumentException("unknown option " + a);
                     }
                 }
             }
         }
-        if (seconds < 1 || runs < 1 || warmup < 0 || workers < 1) {
-            throw new IllegalArgumentException("--duration >= 1, --runs >= 1, --warmup >= 0, --workers >= 1");
+        if (seconds < 1 || runs < 1 || warmup < 0 || workers < 1 || waypointWorkers < 0) {
+            throw new IllegalArgumentException("--duration >= 1, --runs >= 1, --warmup >= 0, --workers >= 1,"
+                    + " --waypoint-workers >= 0");
         }
         return new Options(seconds, runs, warmup, pin, scenarios, loads, out, workers, agentJvm, keep, repo, jfr, profile, baseline,
-                agentArgs);
+                agentArgs, waypointWorkers, waypointJvm);
     }
 
     private static List<String> subset(String v, List<String> all, String what) {
@@ -156,19 +164,22 @@ public final class L4Bench {
             System.err.println("L4Bench must run as root (network namespaces, cgroups, eBPF): sudo perf/run-l4-bench.sh");
             System.exit(2);
         }
-        List<String> missing = Stream.of("wrk", "iperf3", "haproxy", "nginx", "stunnel4", "openssl", "taskset",
+        List<String> missing = Stream.of("wrk", "iperf3", "haproxy", "nginx", "stunnel4", "h2load", "openssl", "taskset",
                 "nsenter", "curl", "ss").filter(t -> !Host.exec(5, "sh", "-c", "command -v " + t).ok()).toList();
         if (!missing.isEmpty() || !Files.isRegularFile(Path.of("/usr/lib/nginx/modules/ngx_stream_module.so"))) {
             System.err.println("missing: " + missing + " (and/or nginx's stream module): make bench-deps installs"
-                    + " haproxy nginx-light libnginx-mod-stream stunnel4 wrk iperf3");
+                    + " haproxy nginx-light libnginx-mod-stream stunnel4 wrk iperf3 nghttp2-client");
             System.exit(2);
         }
-        for (String jar : List.of("node-agent/target/node-agent.jar", "istiod-lite/target/istiod-lite.jar")) {
-            if (o.scenarios().contains("ambit-l4") && !Files.isRegularFile(o.repo().resolve(jar))) {
+        for (String jar : List.of("node-agent/target/node-agent.jar", "istiod-lite/target/istiod-lite.jar",
+                "waypoint-proxy/target/waypoint-proxy.jar")) {
+            boolean needed = jar.startsWith("waypoint") ? o.scenarios().contains("ambit-waypoint")
+                    : o.scenarios().contains("ambit-l4") || o.scenarios().contains("ambit-waypoint");
+            if (needed && !Files.isRegularFile(o.repo().resolve(jar))) {
                 System.err.println(o.repo().resolve(jar) + " missing: build first (mvn -o -q package -DskipTests)");
                 System.exit(2);
             }
-            if (o.baseline() != null && !Files.isRegularFile(o.baseline().resolve(jar))) {
+            if (o.baseline() != null && !jar.startsWith("waypoint") && !Files.isRegularFile(o.baseline().resolve(jar))) {
                 System.err.println("--baseline: " + o.baseline().resolve(jar) + " missing: build that checkout first");
                 System.exit(2);
             }
@@ -225,6 +236,10 @@ public final class L4Bench {
                         case "nginx-stream-mtls" -> new PeerPair(name, PeerPair.Kind.NGINX_STREAM, env, client,
                                 server, port++);
                         case "stunnel-mtls" -> new PeerPair(name, PeerPair.Kind.STUNNEL, env, client, server, port++);
+                        case "ambit-waypoint" -> waypoint(name, env, open, o.repo(), o.waypointWorkers(),
+                                o.waypointJvm());
+                        case "haproxy-l7" -> new L7Pair(name, L7Pair.Kind.HAPROXY, env, client, server, port++);
+                        case "nginx-l7" -> new L7Pair(name, L7Pair.Kind.NGINX, env, client, server, port++);
                         default -> throw new IllegalArgumentException(name);
                     };
                     open.add(s);
@@ -244,6 +259,9 @@ public final class L4Bench {
                 for (int run = 1; run <= o.runs(); run++) {
                     for (Scenario s : scenarios) {
                         for (String load : o.loads()) {
+                            if (!Runner.applies(s, load)) {
+                                continue;
+                            }
                             Measurement m = runner.measure(s, load, run);
                             results.add(m);
                             System.out.println(Runner.describe(m));
@@ -302,6 +320,7 @@ public final class L4Bench {
         v.put("haproxy", first(Host.exec(5, "haproxy", "-v"), 0));
         v.put("nginx", first(Host.exec(5, "nginx", "-v"), 0));
         v.put("stunnel", containing(Host.exec(5, "stunnel4", "-version"), "stunnel "));
+        v.put("h2load", first(Host.exec(5, "h2load", "--version"), 0));
         v.put("openssl", first(Host.exec(5, "openssl", "version"), 0));
         return v;
     }
@@ -331,6 +350,24 @@ public final class L4Bench {
         Node meshServer = net.pod(server);
         open.add(Backend.start(env, meshServer));
         return new AmbitL4(name, env, repo, cpHost, host1, host2, meshClient, meshServer);
+    }
+
+    /**
+     * {@code ambit-waypoint} on hosts and pods of its own: istiod-lite on {@code cpw}, agents
+     * on {@code nodew1} and {@code nodew2}, the waypoint on {@code wp} (a third node), a client
+     * and a server pod with their own backend.
+     */
+    private static AmbitWaypoint waypoint(String name, BenchEnv env, Teardown open, Path repo, int workers,
+                                          List<String> jvm) throws Exception {
+        TestNetwork net = env.net();
+        Node cpHost = net.host("cpw");
+        Node host1 = net.host("nodew1");
+        Node host2 = net.host("nodew2");
+        Node wp = net.host("wp");
+        Node meshClient = net.pod("cw");
+        Node meshServer = net.pod("sw");
+        open.add(Backend.start(env, meshServer));
+        return new AmbitWaypoint(name, env, repo, cpHost, host1, host2, wp, meshClient, meshServer, workers, jvm);
     }
 
     /** Closes what a run opened, in reverse order and once: at the end of the run, or from the shutdown hook. */

@@ -4,6 +4,7 @@ import static dev.ambit.common.json.JsonWriter.quote;
 
 import dev.ambit.common.json.JsonWriter;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -39,10 +40,11 @@ final class L4Report {
         return all.stream().filter(m -> m.scenario().equals(scenario) && m.load().equals(load)).toList();
     }
 
+    /** The L4 scenarios (the L7 ones are {@link L7Report}'s). */
     private List<String> scenarios() {
         List<String> names = new ArrayList<>();
         all.forEach(m -> {
-            if (!names.contains(m.scenario())) {
+            if (!names.contains(m.scenario()) && !L7Report.isL7(m.scenario())) {
                 names.add(m.scenario());
             }
         });
@@ -105,6 +107,10 @@ final class L4Report {
             }
         }
         sb.append('\n').append(targets());
+        L7Report l7 = new L7Report(all);
+        if (l7.present()) {
+            sb.append('\n').append(l7.table());
+        }
         return sb.toString();
     }
 
@@ -117,7 +123,8 @@ final class L4Report {
         }
         // A run with socket errors or non-2xx answers counted its failures as requests (wrk does)
         // and left timed-out requests out of its latencies: its figures compare nothing.
-        String failed = all.stream().filter(m -> m.wrk() != null && m.wrk().errors() > 0)
+        String failed = all.stream().filter(m -> m.wrk() != null && m.wrk().errors() > 0
+                        && !L7Report.isL7(m.scenario()))
                 .map(m -> m.scenario() + " " + m.load() + " run " + m.run() + ": " + m.wrk().errors() + " errors")
                 .collect(java.util.stream.Collectors.joining("; "));
         if (!failed.isEmpty()) {
@@ -173,10 +180,13 @@ final class L4Report {
         return fmt("  %-44s %-10s target %-40s %s%n", what, value, target, met ? "met" : "NOT met");
     }
 
-    /** {@code {"runs":[...],"iperf":[...]}}: the schema, one entry per measured run. */
+    /**
+     * {@code {"runs":[...],"iperf":[...],"l7":[...],"grpc":[...]}}: the L4 issue's schema for
+     * the L4 scenarios, then the L7 ones ({@link L7Report#jsonArrays()}), one entry per measured run.
+     */
     String json() {
         StringBuilder sb = new StringBuilder("{\"runs\":[\n");
-        List<Measurement> http = all.stream().filter(m -> m.wrk() != null).toList();
+        List<Measurement> http = all.stream().filter(m -> m.wrk() != null && !L7Report.isL7(m.scenario())).toList();
         for (int i = 0; i < http.size(); i++) {
             Measurement m = http.get(i);
             sb.append(fmt("  {\"scenario\":%s,\"load\":%s,\"rps\":%s,\"p50_ms\":%s,\"p90_ms\":%s,\"p99_ms\":%s,"
@@ -193,7 +203,7 @@ final class L4Report {
                     quote(m.scenario()), num(m.iperf().gbps(), 3), num(m.cpuCores(), 3), num(m.rssMib(), 1),
                     i + 1 < ip.size() ? "," : ""));
         }
-        return sb.append("]}\n").toString();
+        return sb.append("],\n").append(new L7Report(all).jsonArrays()).append("}\n").toString();
     }
 
     /** Everything else: the environment, every run's raw figures, the targets as text. */
@@ -231,13 +241,30 @@ final class L4Report {
                         num(w.seconds(), 3), num(w.rps(), 1), num(w.p50Ms(), 3), num(w.p90Ms(), 3), num(w.p99Ms(), 3),
                         w.socketErrors(), w.non2xx()));
             }
+            if (m.cpuEachMillis().length > 0) {
+                sb.append(", \"proxy_cpu_ms_each\": ").append(Arrays.toString(m.cpuEachMillis()));
+            }
+            if (m.threadCpuMillis().length > 0) {
+                sb.append(", \"l7_thread_cpu_ms\": ").append(Arrays.toString(m.threadCpuMillis()));
+                sb.append(", \"downstream_connections\": ").append(m.downstreamConnections());
+            }
+            if (m.h2load() != null) {
+                H2load h = m.h2load();
+                sb.append(fmt(", \"rps\": %s, \"succeeded\": %d, \"failed\": %d, \"mean_ms\": %s, \"max_ms\": %s",
+                        num(h.rps(), 1), h.succeeded(), h.failed(), num(h.meanMs(), 3), num(h.maxMs(), 3)));
+            }
             if (m.iperf() != null) {
                 sb.append(fmt(", \"gbps\": %s, \"seconds\": %s, \"retransmits\": %d", num(m.iperf().gbps(), 3),
                         num(m.iperf().seconds(), 2), m.iperf().retransmits()));
             }
             sb.append('}').append(i + 1 < all.size() ? "," : "").append('\n');
         }
-        sb.append("  ],\n  \"targets\": ").append(quote(targets())).append("\n}\n");
+        sb.append("  ],\n  \"targets\": ").append(quote(targets()));
+        L7Report l7 = new L7Report(all);
+        if (l7.present()) {
+            sb.append(",\n  \"l7_targets\": ").append(quote(l7.targets()));
+        }
+        sb.append("\n}\n");
         return sb.toString();
     }
 

@@ -5,8 +5,12 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 /**
  * CPU time and resident memory of a process and everything it forked, from {@code /proc}:
@@ -38,6 +42,40 @@ final class ProcStats {
         return kib;
     }
 
+    /**
+     * CPU time (user + system, milliseconds) of each thread of {@code pid} whose name
+     * ({@code /proc/<pid>/task/<tid>/comm}, the first 15 characters of a Java thread's name)
+     * starts with {@code prefix}, by thread id; empty if the process is gone.
+     */
+    static Map<Long, Long> threadCpuMillis(long pid, String prefix) {
+        Map<Long, Long> out = new TreeMap<>();
+        Path tasks = Path.of("/proc", Long.toString(pid), "task");
+        try (Stream<Path> s = Files.list(tasks)) {
+            for (Path t : s.toList()) {
+                try {
+                    if (Files.readString(t.resolve("comm")).strip().startsWith(prefix)) {
+                        out.put(Long.parseLong(t.getFileName().toString()), statTicks(t.resolve("stat"))
+                                * 1000 / CLK_TCK);
+                    }
+                } catch (IOException | RuntimeException gone) {
+                    // the thread ended meanwhile
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return Map.of();
+        }
+        return out;
+    }
+
+    /**
+     * What each thread used between two {@link #threadCpuMillis} samples, largest first
+     * (threads that started in between count from zero).
+     */
+    static long[] threadDeltas(Map<Long, Long> before, Map<Long, Long> after) {
+        return after.entrySet().stream().mapToLong(e -> e.getValue() - before.getOrDefault(e.getKey(), 0L))
+                .boxed().sorted(Comparator.reverseOrder()).mapToLong(Long::longValue).toArray();
+    }
+
     private static List<Long> tree(long pid) {
         List<Long> pids = new ArrayList<>();
         pids.add(pid);
@@ -47,14 +85,22 @@ final class ProcStats {
 
     private static long cpuTicks(long pid) {
         try {
-            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-            // Fields after the command (which may hold spaces) start after the last ')'.
-            String[] f = stat.substring(stat.lastIndexOf(')') + 2).trim().split(" ");
-            // f[0] is field 3 (state): utime is field 14, stime field 15.
-            return Long.parseLong(f[11]) + Long.parseLong(f[12]);
+            return statTicks(Path.of("/proc", Long.toString(pid), "stat"));
         } catch (IOException | RuntimeException e) {
             return 0;
         }
+    }
+
+    /** utime + stime, in clock ticks, of a {@code stat} file (a process's or a thread's). */
+    static long statTicks(Path file) throws IOException {
+        return statTicks(Files.readString(file));
+    }
+
+    static long statTicks(String stat) {
+        // Fields after the command (which may hold spaces) start after the last ')'.
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).trim().split(" ");
+        // f[0] is field 3 (state): utime is field 14, stime field 15.
+        return Long.parseLong(f[11]) + Long.parseLong(f[12]);
     }
 
     private static long rssOne(long pid) {

@@ -4,6 +4,7 @@ import dev.ambit.testing.Host;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /** Runs the loads from inside the client pod and measures the proxies meanwhile. */
 final class Runner {
@@ -24,17 +25,36 @@ final class Runner {
         Host.Result r = load(s, wrk(s, 16, options.warmup()), options.warmup());
         Wrk w = Wrk.parse(r.stdout()).orElseThrow(() -> failure(s, "warm-up", r));
         System.out.printf(Locale.ROOT, "warm-up  %-18s %9.0f req/s (not counted)%n", s.name(), w.rps());
-        if (options.loads().contains(Measurement.IPERF)) {
+        if (options.loads().contains(Measurement.GRPC) && s.grpcUrl() != null) {
+            Host.Result g = load(s, h2load(s, Math.max(2, options.warmup() / 4)), Math.max(2, options.warmup() / 4));
+            H2load.parse(g.stdout()).orElseThrow(() -> failure(s, "warm-up h2load", g));
+        }
+        if (options.loads().contains(Measurement.IPERF) && s.carriesIperf()) {
             Host.Result i = load(s, iperf(s, 2), 2);
             Iperf.parse(i.stdout()).orElseThrow(() -> failure(s, "warm-up iperf3", i));
         }
     }
 
+    /** Whether {@code load} applies to {@code s}: iperf3 to byte paths, grpc where there is a gRPC path. */
+    static boolean applies(Scenario s, String load) {
+        return switch (load) {
+            case Measurement.IPERF -> s.carriesIperf();
+            case Measurement.GRPC -> s.grpcUrl() != null;
+            default -> true;
+        };
+    }
+
     Measurement measure(Scenario s, String load, int run) {
         List<Long> pids = s.proxies().stream().map(Proc::pid).toList();
-        List<String> command = load.equals(Measurement.IPERF) ? iperf(s, options.seconds())
-                : wrk(s, load.equals("c16") ? 16 : 1, options.seconds());
-        long cpuBefore = cpu(pids);
+        List<String> command = switch (load) {
+            case Measurement.IPERF -> iperf(s, options.seconds());
+            case Measurement.GRPC -> h2load(s, options.seconds());
+            default -> wrk(s, load.equals("c16") ? 16 : 1, options.seconds());
+        };
+        long[] cpuEachBefore = cpuEach(pids);
+        long cpuBefore = sum(cpuEachBefore);
+        Proc l7 = s.l7Proxy();
+        Map<Long, Long> threadsBefore = l7 == null ? Map.of() : ProcStats.threadCpuMillis(l7.pid(), WORKER_THREADS);
         long start = System.nanoTime();
         Host.Result r;
         long[] rss;
@@ -44,7 +64,14 @@ final class Runner {
             rss = sampler.peaks();
         }
         long wall = (System.nanoTime() - start) / 1_000_000;
-        long cpu = cpu(pids) - cpuBefore;
+        long[] cpuEach = cpuEach(pids);
+        long cpu = sum(cpuEach) - cpuBefore;
+        for (int i = 0; i < cpuEach.length; i++) {
+            cpuEach[i] -= cpuEachBefore[i];
+        }
+        long[] threads = l7 == null ? new long[0]
+                : ProcStats.threadDeltas(threadsBefore, ProcStats.threadCpuMillis(l7.pid(), WORKER_THREADS));
+        int connections = l7 == null ? -1 : establishedTo(s);
         for (Proc p : s.proxies()) {
             if (!p.isAlive()) {
                 throw new IllegalStateException(s.name() + ": " + p.name() + " died during " + load + "\n" + p.tail(40));
@@ -52,10 +79,24 @@ final class Runner {
         }
         if (load.equals(Measurement.IPERF)) {
             Iperf i = Iperf.parse(r.stdout()).orElseThrow(() -> failure(s, load, r));
-            return new Measurement(s.name(), load, run, cpu, rss, wall, null, i);
+            return new Measurement(s.name(), load, run, cpu, rss, wall, null, i, cpuEach, null, threads, connections);
+        }
+        if (load.equals(Measurement.GRPC)) {
+            H2load h = H2load.parse(r.stdout()).orElseThrow(() -> failure(s, load, r));
+            return new Measurement(s.name(), load, run, cpu, rss, wall, null, null, cpuEach, h, threads, connections);
         }
         Wrk w = Wrk.parse(r.stdout()).orElseThrow(() -> failure(s, load, r));
-        return new Measurement(s.name(), load, run, cpu, rss, wall, w, null);
+        return new Measurement(s.name(), load, run, cpu, rss, wall, w, null, cpuEach, null, threads, connections);
+    }
+
+    /** The L7 proxy's event loops: proxy-core's {@code Transport.newEventLoopGroup(n, "ambit-worker")}. */
+    static final String WORKER_THREADS = "ambit-worker";
+
+    /** TCP connections established to the L7 proxy's listening port, counted in its namespace. */
+    private static int establishedTo(Scenario s) {
+        Host.Result r = Host.exec(10, "nsenter", "--net=" + s.l7Node().netns(), "--", "ss", "-tnH", "state",
+                "established", "sport", "= :" + s.l7Port());
+        return r.ok() ? (int) r.stdout().lines().filter(l -> !l.isBlank()).count() : -1;
     }
 
     static String describe(Measurement m) {
@@ -63,15 +104,32 @@ final class Runner {
             return String.format(Locale.ROOT, "run %d %-18s %-5s %8.2f Gbit/s  proxy CPU %.2f cores  RSS %.1f MiB",
                     m.run(), m.scenario(), m.load(), m.iperf().gbps(), m.cpuCores(), m.rssMib());
         }
+        String threads = m.threadCpuMillis().length == 0 ? "" : "  L7 proxy threads (cores) "
+                + java.util.Arrays.toString(java.util.Arrays.stream(m.threadCores())
+                .mapToObj(c -> String.format(Locale.ROOT, "%.2f", c)).toArray()) + " over "
+                + m.downstreamConnections() + " downstream connection(s)";
+        if (m.h2load() != null) {
+            return String.format(Locale.ROOT, "run %d %-18s %-5s %9.0f req/s  mean %.3f ms  proxy CPU %.1f ms/1k"
+                            + "  RSS %.1f MiB  failed %d%s", m.run(), m.scenario(), m.load(), m.h2load().rps(),
+                    m.h2load().meanMs(), m.cpuMsPer1k(), m.rssMib(), m.h2load().failed(), threads);
+        }
         return String.format(Locale.ROOT, "run %d %-18s %-5s %9.0f req/s  p50 %.3f ms  p99 %.3f ms  proxy CPU %.1f"
-                        + " ms/1k  RSS %.1f MiB  errors %d", m.run(), m.scenario(), m.load(), m.wrk().rps(),
-                m.wrk().p50Ms(), m.wrk().p99Ms(), m.cpuMsPer1k(), m.rssMib(), m.wrk().errors());
+                        + " ms/1k  RSS %.1f MiB  errors %d%s", m.run(), m.scenario(), m.load(), m.wrk().rps(),
+                m.wrk().p50Ms(), m.wrk().p99Ms(), m.cpuMsPer1k(), m.rssMib(), m.wrk().errors(), threads);
     }
 
-    private static long cpu(List<Long> pids) {
+    private static long[] cpuEach(List<Long> pids) {
+        long[] each = new long[pids.size()];
+        for (int i = 0; i < each.length; i++) {
+            each[i] = ProcStats.cpuMillis(pids.get(i));
+        }
+        return each;
+    }
+
+    private static long sum(long[] values) {
         long sum = 0;
-        for (long p : pids) {
-            sum += ProcStats.cpuMillis(p);
+        for (long v : values) {
+            sum += v;
         }
         return sum;
     }
@@ -87,6 +145,29 @@ final class Runner {
 
     private static List<String> wrk(Scenario s, int connections, double seconds) {
         return List.of("wrk", "-t1", "-c" + connections, "-d" + fmtSeconds(seconds), "--latency", s.httpUrl());
+    }
+
+    /**
+     * One h2c connection with 16 concurrent unary calls (POST, {@code application/grpc},
+     * {@code te: trailers}, a 12-byte message), for {@code seconds}.
+     */
+    private List<String> h2load(Scenario s, double seconds) {
+        return List.of("h2load", "-t1", "-c1", "-m16", "-D", Long.toString(Math.max(1, Math.round(seconds))),
+                "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", grpcRequest().toString(),
+                s.grpcUrl());
+    }
+
+    /** The request message file (a gRPC frame), written once into the work folder. */
+    private synchronized java.nio.file.Path grpcRequest() {
+        java.nio.file.Path file = env.dir().resolve("grpc-request.bin");
+        if (!java.nio.file.Files.exists(file)) {
+            try {
+                java.nio.file.Files.write(file, Backend.grpcFrame(10));
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }
+        return file;
     }
 
     private static List<String> iperf(Scenario s, double seconds) {

@@ -24,6 +24,34 @@ interface Scenario extends AutoCloseable {
     /** The proxy processes, one per node; empty for {@code direct}. */
     List<Proc> proxies();
 
+    /** Whether the iperf3 load makes sense: a byte path (L4); an HTTP proxy carries no iperf3. */
+    default boolean carriesIperf() {
+        return true;
+    }
+
+    /** The h2c gRPC URL for h2load ({@code grpc} load), or null when the scenario has no gRPC path. */
+    default String grpcUrl() {
+        return null;
+    }
+
+    /**
+     * The one L7 proxy whose cost the issue's L7 targets are about (the waypoint), or null:
+     * its event-loop threads are measured one by one, and its CPU and RSS reported alone.
+     */
+    default Proc l7Proxy() {
+        return null;
+    }
+
+    /** The L7 proxy's listening port, whose established connections are counted (with {@link #l7Proxy()}). */
+    default int l7Port() {
+        return 0;
+    }
+
+    /** The network namespace node the L7 proxy listens in (with {@link #l7Proxy()}). */
+    default Node l7Node() {
+        return null;
+    }
+
     /** Starts the proxies and returns once they accept connections. */
     void start() throws Exception;
 

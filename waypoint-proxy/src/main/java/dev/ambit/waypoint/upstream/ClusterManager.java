@@ -36,6 +36,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
@@ -69,9 +70,15 @@ import java.util.function.Supplier;
  * the picker as unhealthy. Pools are per cluster and endpoint, as Envoy's, and follow the
  * cluster's {@code max_requests_per_connection}, idle timeout and TCP keepalive.
  *
- * <p><b>Threads.</b> Connections are registered on the caller's event loop when the caller
- * runs on one of the group's loops (so a tunnel and the downstream stream share a loop),
- * else on the group's next loop; stages complete on those loops. Thread-safe.
+ * <p><b>Threads.</b> A tunnel's connection is registered on the caller's event loop when the
+ * caller runs on one of the group's loops (so it and the downstream stream share a loop),
+ * else on the group's next loop. A request's new connection and timer go to the loop with
+ * the fewest requests in flight, the caller's on a tie ({@link #requestLoop()}): one loop
+ * while the load is light (no hand-off between threads), every loop once one downstream
+ * connection carries many concurrent streams. (All streams of one HBONE connection arrive
+ * on one loop; without this their upstream work stayed there too and one busy node's agent
+ * kept one waypoint core busy: istio/istio #43443, #55463.) Stages complete on the
+ * connections' loops; callers hop back to their own. Thread-safe.
  */
 public final class ClusterManager implements Upstreams, AutoCloseable {
 
@@ -86,6 +93,9 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
     private final Map<PoolKey, Object> pools = new ConcurrentHashMap<>();
     private final Map<String, CircuitBreakers> breakers = new ConcurrentHashMap<>();
     private final Map<String, OutlierDetector> detectors = new ConcurrentHashMap<>();
+    /** The group's loops and, per loop, the requests sent on connections chosen there and not yet complete. */
+    private final EventLoop[] loops;
+    private final AtomicIntegerArray inFlight;
     private volatile Snapshot snapshot = new Snapshot(Long.MIN_VALUE, null);
 
     private ClusterManager(Builder b) {
@@ -97,6 +107,10 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
         maxIdle = b.maxIdle;
         idleTimeout = b.idleTimeout;
         maxResponseBytes = b.maxResponseBytes;
+        List<EventLoop> all = new ArrayList<>();
+        group.forEach(e -> all.add((EventLoop) e));
+        loops = all.toArray(EventLoop[]::new);
+        inFlight = new AtomicIntegerArray(loops.length);
     }
 
     /**
@@ -142,11 +156,14 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
         OutlierDetector detector = detectors.get(name);
         Exchange exchange = new Exchange(name, endpoint, request.request());
         picker.started(name, endpoint.address());
-        EventLoop loop = loop();
+        int slot = requestLoop();
+        EventLoop loop = loops[slot];
+        inFlight.incrementAndGet(slot);
         ScheduledFuture<?> timer = request.timeout().isZero() ? null : loop.schedule(
                 () -> exchange.fail(Failures.timeout(endpoint.address(), request.timeout())),
                 request.timeout().toNanos(), TimeUnit.NANOSECONDS);
         exchange.result.whenComplete((r, e) -> {
+            inFlight.decrementAndGet(slot);
             if (timer != null) {
                 timer.cancel(false);
             }
@@ -365,6 +382,37 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
         } else {
             ((Http1Pool) pool).close();
         }
+    }
+
+    /**
+     * The index of the loop for a request's new connection and timer: the one with the fewest
+     * requests in flight, the caller's when it is among the fewest (or the group's next loop's
+     * when the caller is not one of them).
+     */
+    private int requestLoop() {
+        int best = -1;
+        for (int i = 0; i < loops.length; i++) {
+            if (loops[i].inEventLoop()) {
+                best = i;
+                break;
+            }
+        }
+        if (best < 0) {
+            EventLoop next = group.next();
+            for (int i = 0; i < loops.length && best < 0; i++) {
+                best = loops[i] == next ? i : -1;
+            }
+            best = Math.max(best, 0);
+        }
+        int least = inFlight.get(best);
+        for (int i = 0; i < loops.length && least > 0; i++) {
+            int n = inFlight.get(i);
+            if (n < least) {
+                least = n;
+                best = i;
+            }
+        }
+        return best;
     }
 
     private EventLoop loop() {
