@@ -47,7 +47,7 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback, TestWatche
     private static final ExtensionContext.Namespace STORE = ExtensionContext.Namespace.create(LocalMesh.class);
 
     /** What a cluster is built with; classes asking for equal ones share it. */
-    record Config(int nodes, String certTtl) {
+    record Config(int nodes, String certTtl, Path meshConfig) {
     }
 
     /** The configuration of the cluster this JVM brought up and has not taken down; null if none. */
@@ -65,12 +65,17 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback, TestWatche
     }
 
     static LocalMesh nodes(int nodes) {
-        return new LocalMesh(new Config(nodes, null), false);
+        return new LocalMesh(new Config(nodes, null, null), false);
     }
 
     /** istiod-lite's workload certificate lifetime ({@code local up --cert-ttl}). */
     LocalMesh certTtl(String ttl) {
-        return new LocalMesh(new Config(config.nodes(), ttl), exclusive);
+        return new LocalMesh(new Config(config.nodes(), ttl, config.meshConfig()), exclusive);
+    }
+
+    /** Istio's mesh config file for istiod-lite ({@code local up --mesh-config}): a cluster of its own. */
+    LocalMesh meshConfig(Path file) {
+        return new LocalMesh(new Config(config.nodes(), config.certTtl(), file), exclusive);
     }
 
     /** Not shared: taken down after this class (for a class that leaves its cluster changed for good). */
@@ -127,6 +132,9 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback, TestWatche
         List<String> args = new ArrayList<>(List.of("--nodes", String.valueOf(config.nodes())));
         if (config.certTtl() != null) {
             args.addAll(List.of("--cert-ttl", config.certTtl()));
+        }
+        if (config.meshConfig() != null) {
+            args.addAll(List.of("--mesh-config", config.meshConfig().toString()));
         }
         Ambitctl.Result r = Ambitctl.run(Duration.ofMinutes(3), "local", "up", args.toArray(String[]::new));
         if (!r.ok()) {

@@ -149,10 +149,19 @@ final class Router implements HttpFilter {
             case UT -> LocalReplies.reply(504, LocalReplies.UPSTREAM_TIMEOUT);
             case UF -> LocalReplies.reply(503, LocalReplies.resetBeforeHeaders("connection failure"));
             case UR -> LocalReplies.reply(503, LocalReplies.resetBeforeHeaders("remote reset"));
-            case UO -> LocalReplies.reply(503, LocalReplies.resetBeforeHeaders("overflow"));
+            case UO -> overloaded(LocalReplies.reply(503, LocalReplies.resetBeforeHeaders("overflow")));
             case NC -> LocalReplies.reply(503, "");
             default -> LocalReplies.reply(503, LocalReplies.resetBeforeHeaders("connection termination"));
         };
+    }
+
+    /**
+     * Envoy's router marks a circuit breaker's refusal with {@code x-envoy-overloaded: true}
+     * (Istio does not suppress Envoy's headers), so a client can tell it from a backend's 503.
+     */
+    private static FullHttpResponse overloaded(FullHttpResponse reply) {
+        reply.headers().set("x-envoy-overloaded", "true");
+        return reply;
     }
 
     static UpstreamException upstreamFailure(Throwable t) {

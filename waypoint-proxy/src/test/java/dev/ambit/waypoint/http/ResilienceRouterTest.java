@@ -143,6 +143,7 @@ class ResilienceRouterTest {
             assertThat(refused.status()).isEqualTo(503);
             assertThat(refused.body()).isEqualTo("upstream connect error or disconnect/reset before headers. "
                     + "reset reason: overflow");
+            assertThat(refused.response().headers().get("x-envoy-overloaded")).isEqualTo("true");
             assertThat(refused.exchange().flags()).containsExactly(ResponseFlag.UO);
         } finally {
             refused.response().release();
