@@ -20,7 +20,6 @@ import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http2.HttpConversionUtil;
 import io.netty.util.ReferenceCountUtil;
-import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -36,7 +35,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
@@ -73,7 +71,7 @@ import java.util.function.Supplier;
  * <p><b>Threads.</b> A tunnel's connection is registered on the caller's event loop when the
  * caller runs on one of the group's loops (so it and the downstream stream share a loop),
  * else on the group's next loop. A request's new connection and timer go to the loop with
- * the fewest requests in flight, the caller's on a tie ({@link #requestLoop()}): one loop
+ * the fewest requests in flight, the caller's on a tie ({@link RequestLoops}): one loop
  * while the load is light (no hand-off between threads), every loop once one downstream
  * connection carries many concurrent streams. (All streams of one HBONE connection arrive
  * on one loop; without this their upstream work stayed there too and one busy node's agent
@@ -83,7 +81,6 @@ import java.util.function.Supplier;
 public final class ClusterManager implements Upstreams, AutoCloseable {
 
     private final Supplier<WaypointConfig> config;
-    private final EventLoopGroup group;
     private final Connector connector;
     private final EndpointPicker picker;
     private final UpstreamMetrics metrics;
@@ -91,26 +88,20 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
     private final Duration idleTimeout;
     private final int maxResponseBytes;
     private final Map<PoolKey, Object> pools = new ConcurrentHashMap<>();
-    private final Map<String, CircuitBreakers> breakers = new ConcurrentHashMap<>();
-    private final Map<String, OutlierDetector> detectors = new ConcurrentHashMap<>();
-    /** The group's loops and, per loop, the requests sent on connections chosen there and not yet complete. */
-    private final EventLoop[] loops;
-    private final AtomicIntegerArray inFlight;
+    private final ClusterResilience resilience;
+    private final RequestLoops loops;
     private volatile Snapshot snapshot = new Snapshot(Long.MIN_VALUE, null);
 
     private ClusterManager(Builder b) {
         config = b.config;
-        group = b.group;
         connector = new Connector(b.network, b.hbonePool, b.hbonePort, b.certificate, b.workloads);
         picker = b.picker;
         metrics = new UpstreamMetrics(b.metrics);
         maxIdle = b.maxIdle;
         idleTimeout = b.idleTimeout;
         maxResponseBytes = b.maxResponseBytes;
-        List<EventLoop> all = new ArrayList<>();
-        group.forEach(e -> all.add((EventLoop) e));
-        loops = all.toArray(EventLoop[]::new);
-        inFlight = new AtomicIntegerArray(loops.length);
+        resilience = new ClusterResilience(metrics, b.group);
+        loops = new RequestLoops(b.group);
     }
 
     /**
@@ -133,37 +124,36 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
         String name = request.cluster();
         Entry entry;
         UpstreamEndpoint endpoint;
+        OutlierDetector detector;
         try {
             entry = entry(name);
             if (entry.info.originalDestination()) {
                 throw new UpstreamException(ResponseFlag.UH, null, "cluster " + name
                         + " is ORIGINAL_DST: it carries byte tunnels (open), not requests", false, null);
             }
-            OutlierDetector od = detector(entry.info);
-            endpoint = picker.pick(entry.info, od == null ? entry.endpoints : od.present(entry.endpoints),
-                    request.excludedHosts(), request.hash()).endpoint(); // lb: hash
+            detector = resilience.detector(entry.info);
+            endpoint = picker.pick(entry.info, detector == null ? entry.endpoints : detector.present(entry.endpoints),
+                    request.excludedHosts(), request.hash()).endpoint();
         } catch (UpstreamException e) {
             ReferenceCountUtil.release(request.request());
             metrics.request(name, e.flag());
             return CompletableFuture.failedFuture(e);
         }
-        CircuitBreakers cb = breakers(entry.info);
+        CircuitBreakers cb = resilience.breakers(entry.info);
         if (!cb.tryAcquire(CircuitBreakers.Resource.REQUESTS)) {
             ReferenceCountUtil.release(request.request());
             metrics.request(name, ResponseFlag.UO);
             return CompletableFuture.failedFuture(cb.overflow(CircuitBreakers.Resource.REQUESTS, endpoint.address()));
         }
-        OutlierDetector detector = detectors.get(name);
         Exchange exchange = new Exchange(name, endpoint, request.request());
         picker.started(name, endpoint.address());
-        int slot = requestLoop();
-        EventLoop loop = loops[slot];
-        inFlight.incrementAndGet(slot);
+        int slot = loops.start();
+        EventLoop loop = loops.loop(slot);
         ScheduledFuture<?> timer = request.timeout().isZero() ? null : loop.schedule(
                 () -> exchange.fail(Failures.timeout(endpoint.address(), request.timeout())),
                 request.timeout().toNanos(), TimeUnit.NANOSECONDS);
         exchange.result.whenComplete((r, e) -> {
-            inFlight.decrementAndGet(slot);
+            loops.finished(slot);
             if (timer != null) {
                 timer.cancel(false);
             }
@@ -172,7 +162,7 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
             ResponseFlag flag = e == null ? null : UpstreamMetrics.asUpstream(endpoint.address(), e).flag();
             metrics.request(name, flag);
             if (detector != null) {
-                outcome(detector, endpoint.address(), r, flag);
+                ClusterResilience.outcome(detector, endpoint.address(), r, flag);
             }
         });
         boolean h2 = entry.info.protocol() == ClusterInfo.Protocol.HTTP2
@@ -189,59 +179,18 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
         return exchange.result;
     }
 
-    /** An attempt's outcome as outlier detection counts it: a response, or a locally originated failure. */
-    private static void outcome(OutlierDetector detector, InetSocketAddress endpoint, UpstreamResponse response,
-                                ResponseFlag flag) {
-        if (response != null) {
-            detector.response(endpoint, response.response().status().code());
-        } else if (flag == ResponseFlag.UF || flag == ResponseFlag.UT || flag == ResponseFlag.UR
-                || flag == ResponseFlag.UC) {
-            detector.failure(endpoint, flag);
-        }
-    }
-
     /**
      * Asks {@code cluster}'s circuit breakers for a retry ({@code max_retries}); true: it is
      * counted until {@link #retryDone}. An unknown cluster has no limit here (its attempt fails NC).
      */
     @Override
     public boolean tryRetry(String cluster) {
-        CircuitBreakers cb = breakers.get(cluster);
-        return cb == null || cb.tryAcquire(CircuitBreakers.Resource.RETRIES);
+        return resilience.tryRetry(cluster);
     }
 
     @Override
     public void retryDone(String cluster) {
-        CircuitBreakers cb = breakers.get(cluster);
-        if (cb != null) {
-            cb.release(CircuitBreakers.Resource.RETRIES);
-        }
-    }
-
-    /** The cluster's circuit breakers, following its current thresholds. */
-    private CircuitBreakers breakers(ClusterInfo info) {
-        Resilience.Thresholds t = info.resilience().thresholds();
-        CircuitBreakers cb = breakers.computeIfAbsent(info.name(), n -> new CircuitBreakers(n, t, metrics));
-        if (!cb.limits().equals(t)) {
-            cb.limits(t);
-        }
-        return cb;
-    }
-
-    /** The cluster's outlier detector with its current settings, or null when it sets none. */
-    private OutlierDetector detector(ClusterInfo info) {
-        Resilience.Outlier o = info.resilience().outlier();
-        if (o == null) {
-            OutlierDetector gone = detectors.isEmpty() ? null : detectors.remove(info.name());
-            if (gone != null) {
-                gone.close();
-            }
-            return null;
-        }
-        OutlierDetector d = detectors.computeIfAbsent(info.name(),
-                n -> new OutlierDetector(n, o, metrics, group.next(), System::nanoTime));
-        d.settings(o);
-        return d;
+        resilience.retryDone(cluster);
     }
 
     /**
@@ -259,6 +208,7 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
         requireNonNull(excludedHosts, "excludedHosts");
         UpstreamEndpoint endpoint;
         Entry entry;
+        OutlierDetector picked = null;
         try {
             entry = entry(cluster);
             if (entry.info.originalDestination()) {
@@ -269,8 +219,8 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
                 endpoint = new UpstreamEndpoint(originalDestination,
                         connector.meshed(originalDestination.getAddress()), HealthStatus.UNKNOWN);
             } else {
-                OutlierDetector od = detector(entry.info);
-                endpoint = picker.pick(entry.info, od == null ? entry.endpoints : od.present(entry.endpoints),
+                picked = resilience.detector(entry.info);
+                endpoint = picker.pick(entry.info, picked == null ? entry.endpoints : picked.present(entry.endpoints),
                         excludedHosts).endpoint();
             }
         } catch (UpstreamException e) {
@@ -278,14 +228,14 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
             return CompletableFuture.failedFuture(e);
         }
         // A tunnel is a connection of the cluster (Envoy's tcp_proxy checks max_connections).
-        CircuitBreakers cb = breakers(entry.info);
+        CircuitBreakers cb = resilience.breakers(entry.info);
         if (!cb.tryAcquire(CircuitBreakers.Resource.CONNECTIONS)) {
             metrics.tunnel(cluster, ResponseFlag.UO);
             return CompletableFuture.failedFuture(cb.overflow(CircuitBreakers.Resource.CONNECTIONS, endpoint.address()));
         }
-        OutlierDetector detector = detectors.get(cluster);
+        OutlierDetector detector = picked;
         picker.started(cluster, endpoint.address());
-        return connector.connect(endpoint, entry.info.connectTimeout(), loop(), true, entry.settings.keepalive())
+        return connector.connect(endpoint, entry.info.connectTimeout(), loops.callerOrNext(), true, entry.settings.keepalive())
                 .handle((ch, error) -> {
             if (error != null) {
                 picker.finished(cluster, endpoint.address());
@@ -334,18 +284,7 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
         json.key("config_version").value(snapshot.version);
         json.key("picker");
         picker.dump(json);
-        json.key("circuit_breakers").open('{');
-        for (Map.Entry<String, CircuitBreakers> c : new java.util.TreeMap<>(breakers).entrySet()) {
-            json.key(c.getKey());
-            c.getValue().dump(json);
-        }
-        json.close('}');
-        json.key("outlier_detection").open('{');
-        for (Map.Entry<String, OutlierDetector> c : new java.util.TreeMap<>(detectors).entrySet()) {
-            json.key(c.getKey());
-            c.getValue().dump(json);
-        }
-        json.close('}');
+        resilience.dump(json);
         json.key("pools").open('[');
         for (Object pool : new ArrayList<>(pools.values())) {
             if (pool instanceof Http2Pool p) {
@@ -363,8 +302,7 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
      * shows it as UNHEALTHY, as Envoy's dump does).
      */
     public boolean ejected(String cluster, InetSocketAddress endpoint) {
-        OutlierDetector d = detectors.get(cluster);
-        return d != null && d.ejected(endpoint);
+        return resilience.ejected(cluster, endpoint);
     }
 
     /** Closes every pooled connection not carrying a request; later requests open new ones. */
@@ -372,8 +310,7 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
     public void close() {
         pools.values().forEach(ClusterManager::closePool);
         pools.clear();
-        detectors.values().forEach(OutlierDetector::close);
-        detectors.clear();
+        resilience.close();
     }
 
     private static void closePool(Object pool) {
@@ -382,46 +319,6 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
         } else {
             ((Http1Pool) pool).close();
         }
-    }
-
-    /**
-     * The index of the loop for a request's new connection and timer: the one with the fewest
-     * requests in flight, the caller's when it is among the fewest (or the group's next loop's
-     * when the caller is not one of them).
-     */
-    private int requestLoop() {
-        int best = -1;
-        for (int i = 0; i < loops.length; i++) {
-            if (loops[i].inEventLoop()) {
-                best = i;
-                break;
-            }
-        }
-        if (best < 0) {
-            EventLoop next = group.next();
-            for (int i = 0; i < loops.length && best < 0; i++) {
-                best = loops[i] == next ? i : -1;
-            }
-            best = Math.max(best, 0);
-        }
-        int least = inFlight.get(best);
-        for (int i = 0; i < loops.length && least > 0; i++) {
-            int n = inFlight.get(i);
-            if (n < least) {
-                least = n;
-                best = i;
-            }
-        }
-        return best;
-    }
-
-    private EventLoop loop() {
-        for (EventExecutor e : group) {
-            if (e.inEventLoop()) {
-                return (EventLoop) e;
-            }
-        }
-        return group.next();
     }
 
     private Entry entry(String cluster) {
@@ -452,32 +349,20 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
             if (e.info == null) {
                 gone.add(name);
             } else {
-                e.endpoints.forEach(ep -> listed.add(ep.address()));
+                listed.addAll(e.addresses());
             }
         }
         for (String name : gone) {
-            breakers.remove(name);
-            OutlierDetector d = detectors.remove(name);
-            if (d != null) {
-                d.close();
-            }
+            resilience.forget(name);
             metrics.forget(name);
         }
-        detectors.forEach((name, d) -> {
+        resilience.retain(name -> {
             Entry e = next.entries.get(name);
-            if (e != null && e.info != null) {
-                Set<InetSocketAddress> addresses = new HashSet<>();
-                e.endpoints.forEach(ep -> addresses.add(ep.address()));
-                d.retain(addresses);
-            }
+            return e != null && e.info != null ? e.addresses() : null;
         });
         picker.retain(name -> !gone.contains(name), name -> {
             Entry e = next.entries.get(name);
-            Set<InetSocketAddress> addresses = new HashSet<>();
-            if (e != null && e.info != null) {
-                e.endpoints.forEach(ep -> addresses.add(ep.address()));
-            }
-            return addresses;
+            return e != null && e.info != null ? e.addresses() : Set.of();
         });
         pools.entrySet().removeIf(p -> {
             if (listed.contains(p.getKey().address) && !gone.contains(p.getKey().cluster)) {
@@ -514,6 +399,13 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
             }
             ClusterInfo info = ClusterInfo.of(cluster.get());
             return new Entry(info, Collections.unmodifiableList(endpoints), PoolSettings.of(info, defaultIdle));
+        }
+
+        /** The endpoints' addresses. */
+        Set<InetSocketAddress> addresses() {
+            Set<InetSocketAddress> out = new HashSet<>();
+            endpoints.forEach(ep -> out.add(ep.address()));
+            return out;
         }
     }
 
