@@ -15,6 +15,8 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.BiFunction;
+import java.util.function.Function;
 
 /**
  * The {@code status.parents} of a GAMMA route (an HTTPRoute or GRPCRoute with {@code parentRefs}
@@ -131,59 +133,46 @@ public final class RouteStatus {
     private static List<Backend> backends(HasMetadata route) {
         List<Backend> out = new ArrayList<>();
         switch (route) {
-            case HTTPRoute r when r.getSpec() != null && r.getSpec().getRules() != null -> {
-                for (int i = 0; i < r.getSpec().getRules().size(); i++) {
-                    var rule = r.getSpec().getRules().get(i);
-                    if (rule == null) {
-                        continue;
-                    }
-                    String p = "spec.rules[" + i + "]";
-                    var refs = rule.getBackendRefs() == null ? List.<io.fabric8.kubernetes.api.model.gatewayapi.v1
-                            .HTTPBackendRef>of() : rule.getBackendRefs();
-                    for (int j = 0; j < refs.size(); j++) {
-                        var b = refs.get(j);
-                        if (b != null) {
-                            out.add(new Backend(p + ".backendRefs[" + j + "]", b.getGroup(), b.getKind(), b.getName(),
-                                    b.getNamespace()));
-                        }
-                    }
-                    var filters = rule.getFilters() == null ? List.<io.fabric8.kubernetes.api.model.gatewayapi.v1
-                            .HTTPRouteFilter>of() : rule.getFilters();
-                    for (int j = 0; j < filters.size(); j++) {
-                        if (filters.get(j) != null) {
-                            mirror(p + ".filters[" + j + "]", filters.get(j).getRequestMirror(), out);
-                        }
-                    }
-                }
-            }
-            case GRPCRoute r when r.getSpec() != null && r.getSpec().getRules() != null -> {
-                for (int i = 0; i < r.getSpec().getRules().size(); i++) {
-                    var rule = r.getSpec().getRules().get(i);
-                    if (rule == null) {
-                        continue;
-                    }
-                    String p = "spec.rules[" + i + "]";
-                    var refs = rule.getBackendRefs() == null ? List.<io.fabric8.kubernetes.api.model.gatewayapi.v1
-                            .GRPCBackendRef>of() : rule.getBackendRefs();
-                    for (int j = 0; j < refs.size(); j++) {
-                        var b = refs.get(j);
-                        if (b != null) {
-                            out.add(new Backend(p + ".backendRefs[" + j + "]", b.getGroup(), b.getKind(), b.getName(),
-                                    b.getNamespace()));
-                        }
-                    }
-                    var filters = rule.getFilters() == null ? List.<io.fabric8.kubernetes.api.model.gatewayapi.v1
-                            .GRPCRouteFilter>of() : rule.getFilters();
-                    for (int j = 0; j < filters.size(); j++) {
-                        if (filters.get(j) != null) {
-                            mirror(p + ".filters[" + j + "]", filters.get(j).getRequestMirror(), out);
-                        }
-                    }
-                }
-            }
+            case HTTPRoute r when r.getSpec() != null && r.getSpec().getRules() != null ->
+                    rules(r.getSpec().getRules(), rule -> rule.getBackendRefs(), rule -> rule.getFilters(),
+                            (field, b) -> new Backend(field, b.getGroup(), b.getKind(), b.getName(), b.getNamespace()),
+                            f -> f.getRequestMirror(), out);
+            case GRPCRoute r when r.getSpec() != null && r.getSpec().getRules() != null ->
+                    rules(r.getSpec().getRules(), rule -> rule.getBackendRefs(), rule -> rule.getFilters(),
+                            (field, b) -> new Backend(field, b.getGroup(), b.getKind(), b.getName(), b.getNamespace()),
+                            f -> f.getRequestMirror(), out);
             default -> { }
         }
         return out;
+    }
+
+    /**
+     * The backends of an HTTPRoute's or a GRPCRoute's rules (their models share no types):
+     * each rule's {@code backendRefs} and its filters' {@code requestMirror.backendRef}, named
+     * by their field paths.
+     */
+    private static <R, B, F> void rules(List<R> rules, Function<R, List<B>> refsOf, Function<R, List<F>> filtersOf,
+                                        BiFunction<String, B, Backend> backend,
+                                        Function<F, HTTPRequestMirrorFilter> mirrorOf, List<Backend> out) {
+        for (int i = 0; i < rules.size(); i++) {
+            R rule = rules.get(i);
+            if (rule == null) {
+                continue;
+            }
+            String p = "spec.rules[" + i + "]";
+            List<B> refs = refsOf.apply(rule) == null ? List.of() : refsOf.apply(rule);
+            for (int j = 0; j < refs.size(); j++) {
+                if (refs.get(j) != null) {
+                    out.add(backend.apply(p + ".backendRefs[" + j + "]", refs.get(j)));
+                }
+            }
+            List<F> filters = filtersOf.apply(rule) == null ? List.of() : filtersOf.apply(rule);
+            for (int j = 0; j < filters.size(); j++) {
+                if (filters.get(j) != null) {
+                    mirror(p + ".filters[" + j + "]", mirrorOf.apply(filters.get(j)), out);
+                }
+            }
+        }
     }
 
     private static void mirror(String field, HTTPRequestMirrorFilter m, List<Backend> out) {
