@@ -1,0 +1,146 @@
+package dev.ambit.istiod.ingress;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.ambit.istiod.config.ObjectRef;
+import io.envoyproxy.envoy.config.route.v3.Route;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What one ingress gateway proxy serves, whatever the user wrote it with (an Istio
+ * {@code Gateway} with VirtualServices bound by {@code gateways:}, a Gateway API
+ * {@code Gateway} of class {@code istio} with its routes, or a Kubernetes {@code Ingress}):
+ * the sources translate into this model, {@code GatewayTranslator} turns it into Envoy's
+ * Listener, RouteConfiguration, Cluster, ClusterLoadAssignment and Secret resources.
+ * Records only; every list is copied and immutable.
+ */
+public final class GatewayModel {
+
+    private GatewayModel() {
+    }
+
+    /** A server's protocol, as Istio's {@code Server.port.protocol} names them. */
+    public enum Protocol {
+        HTTP, HTTPS, HTTP2, GRPC, TCP, TLS;
+
+        /** True when requests are routed by HTTP route tables (TLS terminated first for HTTPS). */
+        public boolean isHttp() {
+            return this == HTTP || this == HTTPS || this == HTTP2 || this == GRPC;
+        }
+    }
+
+    /** Istio's {@code ServerTLSSettings.mode}. */
+    public enum TlsMode { SIMPLE, MUTUAL, PASSTHROUGH, ISTIO_MUTUAL }
+
+    /**
+     * A reference to the Secret holding a server's certificate (and, for MUTUAL, {@code ca.crt}).
+     *
+     * @param namespace the Secret's namespace (the gateway proxy's for Istio's {@code credentialName})
+     * @param name the Secret's name
+     */
+    public record SecretRef(String namespace, String name) {
+        public SecretRef {
+            requireNonNull(namespace, "namespace");
+            requireNonNull(name, "name");
+        }
+    }
+
+    /**
+     * TLS at a server.
+     *
+     * @param mode SIMPLE, MUTUAL, PASSTHROUGH or ISTIO_MUTUAL
+     * @param credential the certificate's Secret; null for PASSTHROUGH and ISTIO_MUTUAL
+     * @param subjectAltNames for MUTUAL / ISTIO_MUTUAL: client SANs accepted (empty: any the CA signed)
+     * @param minVersion {@code TLSV1_2} or {@code TLSV1_3}; empty for the default (1.2)
+     * @param maxVersion empty for the default (1.3)
+     */
+    public record Tls(TlsMode mode, SecretRef credential, List<String> subjectAltNames, String minVersion,
+                      String maxVersion) {
+        public Tls {
+            requireNonNull(mode, "mode");
+            subjectAltNames = List.copyOf(subjectAltNames);
+            requireNonNull(minVersion, "minVersion");
+            requireNonNull(maxVersion, "maxVersion");
+        }
+    }
+
+    /**
+     * One server (Istio) or listener (Gateway API) or the Ingress's implied 80/443 server.
+     *
+     * @param name unique within the proxy: Istio's {@code port.name}, a listener's name
+     * @param port the port the proxy listens on (Istio's {@code port.number}; the gateway's {@code targetPort})
+     * @param protocol what is spoken
+     * @param hosts host patterns served, {@code namespace/} prefixes already removed: {@code *},
+     *     {@code *.example.com} or {@code app.example.com}
+     * @param tls null for plaintext
+     * @param httpsRedirect Istio's {@code tls.httpsRedirect}: every request answered 301 to https
+     * @param origin the object that declared it (for errors and status)
+     */
+    public record Server(String name, int port, Protocol protocol, List<String> hosts, Tls tls, boolean httpsRedirect,
+                         ObjectRef origin) {
+        public Server {
+            requireNonNull(name, "name");
+            requireNonNull(protocol, "protocol");
+            hosts = List.copyOf(hosts);
+            requireNonNull(origin, "origin");
+        }
+    }
+
+    /**
+     * Routes for one host on one server: one Envoy virtual host.
+     *
+     * @param server the {@link Server#name()} these routes attach to
+     * @param host the domain ({@code app.example.com}, {@code *.example.com} or {@code *})
+     * @param routes Envoy routes, already translated (VirtualService, HTTPRoute or Ingress rules)
+     * @param origin the routing object they came from
+     */
+    public record HttpHost(String server, String host, List<Route> routes, ObjectRef origin) {
+        public HttpHost {
+            requireNonNull(server, "server");
+            requireNonNull(host, "host");
+            routes = List.copyOf(routes);
+            requireNonNull(origin, "origin");
+        }
+    }
+
+    /**
+     * A TLS passthrough route (VirtualService {@code tls}, TLSRoute) or a TCP route ({@code tcp}):
+     * connections on {@code server} whose SNI matches {@code sniHosts} (empty: any, TCP) go to
+     * {@code cluster}'s endpoints, bytes untouched.
+     */
+    public record StreamRoute(String server, List<String> sniHosts, String cluster, ObjectRef origin) {
+        public StreamRoute {
+            requireNonNull(server, "server");
+            sniHosts = List.copyOf(sniHosts);
+            requireNonNull(cluster, "cluster");
+            requireNonNull(origin, "origin");
+        }
+    }
+
+    /**
+     * Everything one gateway proxy serves.
+     *
+     * @param key the proxy key istiod-lite serves it under (see {@code NodeMetadata#proxyKey}):
+     *     {@code NS/NAME} for a Gateway API gateway, {@code NS/~k=v,k=v} for pods an Istio
+     *     Gateway's selector picks
+     * @param namespace the proxy's namespace (where {@code credentialName} Secrets are read)
+     * @param servers its servers
+     * @param hosts HTTP routes per server and host
+     * @param streams passthrough and TCP routes
+     * @param clusters every cluster name a route refers to ({@code outbound|PORT|SUBSET|HOST})
+     * @param secrets every Secret a server refers to, with the SDS name it is served under
+     */
+    public record Proxy(String key, String namespace, List<Server> servers, List<HttpHost> hosts,
+                        List<StreamRoute> streams, List<String> clusters, Map<String, SecretRef> secrets) {
+        public Proxy {
+            requireNonNull(key, "key");
+            requireNonNull(namespace, "namespace");
+            servers = List.copyOf(servers);
+            hosts = List.copyOf(hosts);
+            streams = List.copyOf(streams);
+            clusters = List.copyOf(clusters);
+            secrets = Map.copyOf(secrets);
+        }
+    }
+}
