@@ -23,7 +23,7 @@ import java.util.Random;
  *
  * <p>This class is the loop and its order; each job is a class of its own: {@link DesiredPods}
  * (which pods), {@link PodSandboxes} (their sandboxes), {@link PodSupervisor} (their
- * containers), {@link ReadinessProbes}, {@link ServiceRegistry} (VIPs and endpoints),
+ * containers), {@link Probes}, {@link ServiceRegistry} (VIPs and endpoints),
  * {@link Waypoints} and {@link GatewayStatuses} (Istio's waypoint deployment controller),
  * {@link MeshConfigWriter} (istiod-lite's folder), {@link HostsFiles} (DNS) and {@link StatusWriter}.
  *
@@ -51,7 +51,7 @@ public final class Controller {
     private final Waypoints waypoints;
     private final GatewayStatuses gatewayStatuses;
     private final RouteStatuses routeStatuses = new RouteStatuses(Instant::now);
-    private final ReadinessProbes probes = new ReadinessProbes();
+    private final Probes probes;
     private ServiceBalancerHook balancer = backends -> { };
     private Map<String, List<String>> lastBackends = Map.of();
     private List<KubeObject> manifests = List.of();
@@ -73,6 +73,7 @@ public final class Controller {
         this.sandboxes = new PodSandboxes(state, cluster, podsCgroup, pods, enrollment, hosts,
                 () -> HostsFiles.serviceNames(services.update(objects, pods.values())), this::log);
         this.supervisor = new PodSupervisor(state, cluster, enrollment, this::log);
+        this.probes = new Probes(supervisor::kill, this::log);
         PodObjects podObjects = new PodObjects(cluster, enrollment::waiting);
         this.meshConfig = new MeshConfigWriter(state.istiodConfig(), podObjects, this::log);
         this.status = new StatusWriter(state.statusJson(), podObjects, enrollment::waiting, sandboxes::failure,
@@ -137,7 +138,7 @@ public final class Controller {
             // pod problem never holds back a policy change.
             log("reconciling pods failed (retrying): " + e);
         }
-        probes.probe(pods.values()); // readiness first: Services list only ready pods
+        probes.probe(pods.values()); // probes first: Services list only ready pods
         Map<String, ServiceView> views = services.update(objects, pods.values());
         List<KubeObject> gateways = gatewayStatuses.update(objects, expansion.problems(), views, pods.values());
         List<KubeObject> routes = routeStatuses.update(objects);

@@ -24,7 +24,8 @@ import picocli.CommandLine.Spec;
 
 /** {@code ambitctl local exec}: a command inside a pod or a node, its output and exit code passed through. */
 @Command(name = "exec", mixinStandardHelpOptions = true,
-        description = {"Runs a command inside a pod (its network namespace, cgroup and /etc/hosts):",
+        description = {"Runs a command inside a pod (its network and UTS namespaces, cgroup, /etc/hosts,",
+                "and its first container's environment):",
                 "  exec [-n NS] POD|deploy/NAME -- CMD...",
                 "or inside a node's namespace:  exec --node NODE -- CMD..."})
 final class ExecCommand implements Callable<Integer> {
@@ -70,7 +71,7 @@ final class ExecCommand implements Callable<Integer> {
                         + (pod.reason().isEmpty() ? "" : " (" + pod.reason() + ")") + ": exec needs a running pod");
             }
             Map<String, String> env = pod.containers().isEmpty() ? Map.of() : pod.containers().getFirst().env();
-            pb = PodSupervisor.podProcess(Path.of(pod.cgroup()), pod.netns(), command(rest), env, "/", pod.name());
+            pb = PodSupervisor.podProcess(Path.of(pod.cgroup()), pod.netns(), command(rest), env, "/");
             pb.redirectErrorStream(false);
         }
         pb.redirectInput(stdin ? ProcessBuilder.Redirect.INHERIT : ProcessBuilder.Redirect.from(new File("/dev/null")));

@@ -542,6 +542,7 @@ public final class LocalCluster {
         if (nsRemoved > 0) {
             removed.add(nsRemoved + " network namespaces " + Topology.PREFIX + "*");
         }
+        problems.addAll(Topology.deleteUtsLeftovers()); // pods' UTS namespaces (hostnames), then their folder
         for (Path etc : list(Path.of("/etc/netns"))) {
             if (etc.getFileName().toString().startsWith(Topology.PREFIX)) {
                 Topology.deleteTree(etc);

@@ -12,6 +12,7 @@ import java.net.Socket;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -59,12 +60,36 @@ public final class NetnsHttp {
 
     /** {@code GET path} on {@code host:port} inside {@code netns}. */
     public static Response get(String netns, String host, int port, String path, Duration timeout) throws IOException {
+        return get(netns, host, port, path, List.of(), timeout);
+    }
+
+    /**
+     * {@code GET path} on {@code host:port} inside {@code netns} with {@code headers} added
+     * (a probe's {@code httpHeaders}; a {@code Host} among them replaces the default, as the
+     * kubelet's does).
+     */
+    public static Response get(String netns, String host, int port, String path, List<PodTemplate.Header> headers,
+                               Duration timeout) throws IOException {
+        StringBuilder head = new StringBuilder("GET ").append(path).append(" HTTP/1.1\r\n");
+        if (headers.stream().noneMatch(h -> h.name().equalsIgnoreCase("host"))) {
+            head.append("Host: ").append(host).append(':').append(port).append("\r\n");
+        }
+        for (PodTemplate.Header h : headers) {
+            if (h.name().indexOf('\r') >= 0 || h.name().indexOf('\n') >= 0 || h.value().indexOf('\r') >= 0
+                    || h.value().indexOf('\n') >= 0) {
+                throw new IllegalArgumentException("header " + h.name() + ": contains a line break");
+            }
+            head.append(h.name()).append(": ").append(h.value()).append("\r\n");
+        }
+        if (headers.stream().noneMatch(h -> h.name().equalsIgnoreCase("accept"))) {
+            head.append("Accept: */*\r\n");
+        }
+        head.append("Connection: close\r\n\r\n");
         try (SocketChannel ch = connect(netns, host, port, timeout)) {
             Socket s = ch.socket();
             s.setSoTimeout((int) timeout.toMillis());
             OutputStream out = s.getOutputStream();
-            out.write(("GET " + path + " HTTP/1.1\r\nHost: " + host + ":" + port
-                    + "\r\nAccept: */*\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(head.toString().getBytes(StandardCharsets.US_ASCII));
             out.flush();
             return parse(readAll(s.getInputStream(), 64 << 20));
         }

@@ -58,7 +58,7 @@ final class PodObjects {
             for (RunningPod.ContainerRun c : p.containers) {
                 ObjectNode s = cs.addObject();
                 s.put("name", c.spec.name()).put("ready", c.ready()).put("restartCount", c.restarts)
-                        .put("image", "").put("started", c.process != null);
+                        .put("image", "").put("started", c.startedUp());
                 ObjectNode st = s.putObject("state");
                 if (c.process != null) {
                     st.putObject("running").put("startedAt", String.valueOf(c.startedAt));

@@ -25,8 +25,8 @@ import java.util.stream.Stream;
 /**
  * The kubelet's sandbox part: makes the running pods match the desired ones. A pod whose
  * spec changed, or that is no longer wanted, is stopped and its sandbox removed; a missing
- * one gets a sandbox (uid, address, network namespace, veth and routes, cgroup, resolv.conf
- * and hosts file) and the file its node's agent reads. A sandbox that cannot be created is
+ * one gets a sandbox (uid, address, network namespace, veth and routes, UTS namespace with its
+ * hostname, cgroup, resolv.conf and hosts file) and the file its node's agent reads. A sandbox that cannot be created is
  * retried with {@link PodSupervisor#BACKOFF}, its reason kept for {@code status}. Its
  * containers are {@link PodSupervisor}'s. Single-threaded (the controller's loop).
  */
@@ -110,6 +110,7 @@ final class PodSandboxes {
                 Topology.deleteNamespace(ns);
             }
         }
+        Topology.deleteUtsLeftovers().forEach(log);
         for (ClusterInfo.Node n : cluster.nodes()) {
             Topology.deletePodVeths(n.index());
             for (Path f : Folders.files(state.nodePods(n.name()))) {
@@ -139,6 +140,7 @@ final class PodSandboxes {
             String ip = podIps.get(node.name()).allocate(d.key());
             p = new RunningPod(d, uid, node.name(), ip, cgroup);
             Topology.createPodNetwork(uid, node.index(), ip);
+            Topology.createPodUts(p.netns, p.hostname);
             Cgroups.create(cgroup);
             Path etc = Topology.etcNetns(p.netns);
             Files.createDirectories(etc);

@@ -19,11 +19,13 @@ import java.util.Map;
 import java.util.function.Consumer;
 
 /**
- * The kubelet's container part: runs each pod's containers as processes in its cgroup and
- * network namespace, notices exits and restarts per {@code restartPolicy} with a doubling
- * delay (1 s up to 20 s, as Kubernetes' CrashLoopBackOff), and derives the pod's phase. A
- * meshed pod's containers start only once its node's agent has captured it
- * ({@link PodEnrollment}). Single-threaded (the controller's loop).
+ * The kubelet's container part: runs each pod's containers as processes in its cgroup,
+ * network and UTS namespaces, notices exits and restarts per {@code restartPolicy} with a
+ * doubling delay (1 s up to 20 s, as Kubernetes' CrashLoopBackOff), kills a container whose
+ * liveness or startup probe failed ({@link #kill}: SIGTERM, SIGKILL after the pod's
+ * {@code terminationGracePeriodSeconds}), and derives the pod's phase. A meshed pod's
+ * containers start only once its node's agent has captured it ({@link PodEnrollment}).
+ * Single-threaded (the controller's loop).
  */
 final class PodSupervisor {
 
@@ -64,9 +66,15 @@ final class PodSupervisor {
             }
             String policy = p.template.restartPolicy();
             for (RunningPod.ContainerRun c : p.containers) {
+                if (c.process != null && c.killAt != null && c.process.isAlive() && !now.isBefore(c.killAt)) {
+                    log.accept("pod " + p.key() + ": container " + c.spec.name() + " still runs "
+                            + p.template.terminationGracePeriodSeconds() + " s after SIGTERM: SIGKILL");
+                    Cgroups.kill(p.cgroup.resolve(c.spec.name()), 2000);
+                }
                 if (c.process != null && !c.process.isAlive()) {
                     c.exitCode = c.process.exitValue();
                     c.process = null;
+                    c.killAt = null;
                     // What the main process left behind (forked children) goes with it, as with a container.
                     Cgroups.kill(p.cgroup.resolve(c.spec.name()), 2000);
                     boolean again = policy.equals("Always") || (policy.equals("OnFailure") && c.exitCode != 0);
@@ -94,9 +102,34 @@ final class PodSupervisor {
         }
     }
 
+    /**
+     * Kills container {@code c} of {@code p} because {@code reason} (a probe failed), as the
+     * kubelet does: SIGTERM now, SIGKILL to everything left in its cgroup once the pod's
+     * {@code terminationGracePeriodSeconds} passed ({@link #supervise}). Its exit is then
+     * handled as any other: restarted per {@code restartPolicy}, {@code restartCount} counting.
+     */
+    void kill(RunningPod p, RunningPod.ContainerRun c, String reason) {
+        if (c.process == null || c.killAt != null) {
+            return; // not running, or already being killed
+        }
+        int grace = p.template.terminationGracePeriodSeconds();
+        String policy = p.template.restartPolicy();
+        log.accept("pod " + p.key() + ": container " + c.spec.name() + " " + reason + "; killing it (SIGTERM, SIGKILL"
+                + " after " + grace + " s)" + (policy.equals("Never") ? "" : ", it will be restarted"));
+        c.killAt = Instant.now().plusSeconds(grace);
+        if (grace == 0) {
+            Cgroups.kill(p.cgroup.resolve(c.spec.name()), 2000);
+        } else {
+            c.process.destroy();
+        }
+    }
+
     private void start(RunningPod p, RunningPod.ContainerRun c) {
         c.started = true;
         c.startedAt = Instant.now();
+        c.probeReady = false; // probes judge each process afresh (Probes)
+        c.startupDone = false;
+        c.killAt = null;
         Path cg = p.cgroup.resolve(c.spec.name());
         Map<String, String> env = containerEnv(p, c.spec);
         List<String> commandLine = c.spec.commandLine(env);
@@ -105,7 +138,7 @@ final class PodSupervisor {
         Path logFile = state.containerLog(p.namespace, p.name, c.spec.name());
         try {
             Cgroups.create(cg);
-            c.process = podProcess(cg, p.netns, commandLine, env, c.spec.workingDir(), p.name)
+            c.process = podProcess(cg, p.netns, commandLine, env, c.spec.workingDir())
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
                     .start();
             c.exitCode = null;
@@ -124,15 +157,18 @@ final class PodSupervisor {
 
     /**
      * A process of a pod: it joins {@code cgroup} first (so the pod's BPF programs see its
-     * sockets from the first one), then becomes {@code command} inside the pod's network
-     * namespace through {@code ip netns exec}, which also bind-mounts the pod's hosts and
-     * resolv.conf over /etc. Output and stdin are the caller's to set.
+     * sockets from the first one), then the pod's UTS namespace (its hostname,
+     * {@link Topology#utsPath}) through {@code nsenter}, then becomes {@code command} inside
+     * the pod's network namespace through {@code ip netns exec}, which also bind-mounts the
+     * pod's hosts and resolv.conf over /etc. {@code env} is its whole environment but for
+     * PATH and HOME. Output and stdin are the caller's to set.
      */
     static ProcessBuilder podProcess(Path cgroup, String netns, List<String> command, Map<String, String> env,
-                                     String workingDir, String hostname) {
+                                     String workingDir) {
         List<String> cmd = new ArrayList<>(List.of("/bin/sh", "-c",
-                "echo $$ > \"$0/cgroup.procs\" && ns=\"$1\" && shift && exec ip netns exec \"$ns\" \"$@\"",
-                cgroup.toString(), netns));
+                "echo $$ > \"$0/cgroup.procs\" && ns=\"$1\" && uts=\"$2\" && shift 2"
+                        + " && exec nsenter --uts=\"$uts\" -- ip netns exec \"$ns\" \"$@\"",
+                cgroup.toString(), netns, Topology.utsPath(netns).toString()));
         cmd.addAll(command);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
@@ -141,13 +177,15 @@ final class PodSupervisor {
         e.clear();
         e.put("PATH", path);
         e.put("HOME", "/root");
-        e.put("HOSTNAME", hostname);
         e.putAll(env);
         pb.directory(new File(workingDir == null || workingDir.isEmpty() ? "/" : workingDir));
         return pb;
     }
 
-    /** A container's environment: the pod's POD_* and NODE_NAME, then its own {@code env} (fieldRefs resolved). */
+    /**
+     * A container's environment: HOSTNAME (the pod's hostname, as the container runtime sets
+     * it), the pod's POD_* and NODE_NAME, then its own {@code env} (fieldRefs resolved).
+     */
     Map<String, String> containerEnv(RunningPod p, PodTemplate.Container c) {
         Map<String, String> fields = Map.of(
                 "metadata.name", p.name,
@@ -158,6 +196,7 @@ final class PodSupervisor {
                 "spec.serviceAccountName", p.template.serviceAccountName(),
                 "status.hostIP", cluster.node(p.node).map(ClusterInfo.Node::address).orElse(""));
         Map<String, String> env = new LinkedHashMap<>();
+        env.put("HOSTNAME", p.hostname);
         env.put("POD_NAME", p.name);
         env.put("POD_NAMESPACE", p.namespace);
         env.put("POD_IP", p.ip);

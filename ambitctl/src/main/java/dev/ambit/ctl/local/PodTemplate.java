@@ -11,16 +11,18 @@ import java.util.Set;
 
 /**
  * What {@code ambitctl local} runs of a pod spec: each container's {@code command} and
- * {@code args} as a local process (the image is ignored), its {@code env}, and the pod's
- * {@code restartPolicy}.
+ * {@code args} as a local process (the image is ignored), its {@code env} and probes, and the
+ * pod's {@code restartPolicy}.
  *
  * @param containers in spec order; at least one
  * @param restartPolicy Always, OnFailure or Never
  * @param nodeName the node asked for, or "" to let ambitctl place the pod
  * @param serviceAccountName the pod's identity ("default" when not given)
+ * @param hostname {@code spec.hostname}, or "" for the pod's name (Kubernetes' default)
+ * @param terminationGracePeriodSeconds between SIGTERM and SIGKILL when a probe kills a container (30 by default)
  */
 public record PodTemplate(List<Container> containers, String restartPolicy, String nodeName,
-                          String serviceAccountName) {
+                          String serviceAccountName, String hostname, int terminationGracePeriodSeconds) {
 
     public static final Set<String> RESTART_POLICIES = Set.of("Always", "OnFailure", "Never");
 
@@ -29,6 +31,22 @@ public record PodTemplate(List<Container> containers, String restartPolicy, Stri
         requireNonNull(restartPolicy, "restartPolicy");
         requireNonNull(nodeName, "nodeName");
         requireNonNull(serviceAccountName, "serviceAccountName");
+        requireNonNull(hostname, "hostname");
+    }
+
+    /**
+     * The hostname of pod {@code podName}: {@code spec.hostname}, else the pod's name cut to
+     * 63 characters without a trailing '-' or '.', as the kubelet sets it.
+     */
+    public String hostnameOf(String podName) {
+        if (!hostname.isEmpty()) {
+            return hostname;
+        }
+        String h = podName.length() > 63 ? podName.substring(0, 63) : podName;
+        while (h.endsWith("-") || h.endsWith(".")) {
+            h = h.substring(0, h.length() - 1);
+        }
+        return h;
     }
 
     /** An environment variable: a literal {@code value}, or {@code fieldPath} of the pod (downward API). */
@@ -38,31 +56,87 @@ public record PodTemplate(List<Container> containers, String restartPolicy, Stri
     public record Port(String name, int containerPort) {}
 
     /**
-     * A container's {@code readinessProbe}, {@code httpGet} (a 2xx or 3xx answer passes, as
-     * the kubelet's) or {@code tcpSocket} ({@code path} null), with the kubelet's defaults for
-     * the timings it does not give.
+     * A container's {@code startupProbe}, {@code readinessProbe} or {@code livenessProbe},
+     * with the kubelet's defaults for the timings it does not give (no initial delay, every
+     * 10 s, 1 s timeout, 1 success, 3 failures).
+     *
+     * @param handler what is checked
+     */
+    public record Probe(Handler handler, int initialDelaySeconds, int periodSeconds, int timeoutSeconds,
+                        int successThreshold, int failureThreshold) {
+
+        public Probe {
+            requireNonNull(handler, "handler");
+        }
+
+        /** An {@code httpGet} probe of {@code path} ({@code tcpSocket} when {@code path} is null), no initial delay. */
+        public Probe(String path, String port, int periodSeconds, int timeoutSeconds, int successThreshold,
+                     int failureThreshold) {
+            this(path == null ? new TcpSocket(port, "") : new HttpGet(path, port, "", List.of()), 0, periodSeconds,
+                    timeoutSeconds, successThreshold, failureThreshold);
+        }
+    }
+
+    /** What a probe checks: {@link HttpGet}, {@link TcpSocket} or {@link Exec}, as the kubelet runs them. */
+    public sealed interface Handler permits HttpGet, TcpSocket, Exec {
+    }
+
+    /**
+     * {@code httpGet}: a GET answered 200-399 passes.
      *
      * @param port a number, or a container port's name
+     * @param host the address to call, "" for the pod's IP (the kubelet's default)
      */
-    public record Probe(String path, String port, int periodSeconds, int timeoutSeconds, int successThreshold,
-                        int failureThreshold) {
-
-        /** The port number for a container with {@code ports}; -1 when a named port is not there. */
-        public int portNumber(List<Port> ports) {
-            if (!port.isEmpty() && port.chars().allMatch(Character::isDigit)) {
-                return Integer.parseInt(port);
-            }
-            return ports.stream().filter(p -> p.name().equals(port)).mapToInt(Port::containerPort).findFirst().orElse(-1);
+    public record HttpGet(String path, String port, String host, List<Header> headers) implements Handler {
+        public HttpGet {
+            requireNonNull(path, "path");
+            requireNonNull(port, "port");
+            requireNonNull(host, "host");
+            headers = List.copyOf(headers);
         }
+    }
+
+    /** One of {@code httpGet.httpHeaders}. */
+    public record Header(String name, String value) {}
+
+    /**
+     * {@code tcpSocket}: an accepted connection passes.
+     *
+     * @param port a number, or a container port's name
+     * @param host the address to call, "" for the pod's IP
+     */
+    public record TcpSocket(String port, String host) implements Handler {
+        public TcpSocket {
+            requireNonNull(port, "port");
+            requireNonNull(host, "host");
+        }
+    }
+
+    /** {@code exec}: {@code command} run inside the container (its namespaces, cgroup and environment) exits 0. */
+    public record Exec(List<String> command) implements Handler {
+        public Exec {
+            command = List.copyOf(command);
+        }
+    }
+
+    /** The number of {@code port} (a number or a name) for a container with {@code ports}; -1 when a named port is not there. */
+    public static int portNumber(String port, List<Port> ports) {
+        if (!port.isEmpty() && port.chars().allMatch(Character::isDigit)) {
+            return Integer.parseInt(port);
+        }
+        return ports.stream().filter(p -> p.name().equals(port)).mapToInt(Port::containerPort).findFirst().orElse(-1);
     }
 
     /**
      * One container: the process to run.
      *
-     * @param readinessProbe null when it has none: then it is ready while its process runs
+     * @param readinessProbe null when it has none: then it is ready while its process runs (and started)
+     * @param livenessProbe null when it has none: then only its exit restarts it
+     * @param startupProbe null when it has none: then it is started as soon as its process runs
      */
     public record Container(String name, List<String> command, List<String> args, List<EnvVar> env,
-                            String workingDir, List<Port> ports, Probe readinessProbe) {
+                            String workingDir, List<Port> ports, Probe readinessProbe, Probe livenessProbe,
+                            Probe startupProbe) {
         public Container {
             command = List.copyOf(command);
             args = List.copyOf(args);
@@ -136,7 +210,9 @@ public record PodTemplate(List<Container> containers, String restartPolicy, Stri
                 ports.add(new Port(KubeObject.text(p.path("name")), p.path("containerPort").asInt(0)));
             }
             containers.add(new Container(name, command, args, env, KubeObject.text(c.path("workingDir")), ports,
-                    probe(c.path("readinessProbe"), at + ".readinessProbe")));
+                    probe(c.path("readinessProbe"), at + ".readinessProbe", false),
+                    probe(c.path("livenessProbe"), at + ".livenessProbe", true),
+                    probe(c.path("startupProbe"), at + ".startupProbe", true)));
         }
         String restart = KubeObject.text(spec.path("restartPolicy"));
         if (restart.isEmpty()) {
@@ -147,40 +223,93 @@ public record PodTemplate(List<Container> containers, String restartPolicy, Stri
                     + " (expected: Always, OnFailure or Never)");
         }
         String sa = KubeObject.text(spec.path("serviceAccountName"));
-        return new PodTemplate(containers, restart, KubeObject.text(spec.path("nodeName")), sa.isEmpty() ? "default" : sa);
+        String hostname = KubeObject.text(spec.path("hostname"));
+        if (!hostname.isEmpty() && !hostname.matches("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")) {
+            throw new IllegalArgumentException(where + ".hostname: " + hostname
+                    + " (expected: a DNS label, lower case letters, digits and '-', at most 63)");
+        }
+        return new PodTemplate(containers, restart, KubeObject.text(spec.path("nodeName")), sa.isEmpty() ? "default" : sa,
+                hostname, atLeast(spec, "terminationGracePeriodSeconds", 30, 0, where));
     }
 
-    /** A {@code readinessProbe}, or null when there is none; exec probes are refused (nothing to run them in). */
-    private static Probe probe(JsonNode p, String where) {
+    /**
+     * A probe, or null when there is none. Kubernetes' validation: exactly one handler, and a
+     * liveness or startup probe's {@code successThreshold} must be 1 ({@code oneSuccess}).
+     */
+    private static Probe probe(JsonNode p, String where, boolean oneSuccess) {
         if (p.isMissingNode() || p.isNull()) {
             return null;
         }
-        JsonNode http = p.path("httpGet");
-        JsonNode tcp = p.path("tcpSocket");
-        if (http.isMissingNode() == tcp.isMissingNode()) {
-            throw new IllegalArgumentException(where + ": " + (http.isMissingNode() ? "no" : "both") + " httpGet and"
-                    + " tcpSocket (expected: exactly one of them; ambitctl local runs no exec probes)");
+        List<String> given = new ArrayList<>();
+        for (String h : List.of("httpGet", "tcpSocket", "exec", "grpc")) {
+            if (!p.path(h).isMissingNode() && !p.path(h).isNull()) {
+                given.add(h);
+            }
         }
-        JsonNode handler = http.isMissingNode() ? tcp : http;
-        String port = KubeObject.text(handler.path("port"));
-        if (port.isEmpty()) {
-            throw new IllegalArgumentException(where + (http.isMissingNode() ? ".tcpSocket" : ".httpGet")
-                    + ".port: missing (expected: a port number or a container port's name)");
+        if (given.size() != 1) {
+            throw new IllegalArgumentException(where + ": " + (given.isEmpty() ? "no handler" : "handlers " + given)
+                    + " (expected: exactly one of httpGet, tcpSocket and exec)");
         }
-        String path = http.isMissingNode() ? null : KubeObject.text(http.path("path"));
-        // The kubelet's defaults: every 10 s, 1 s timeout, 1 success, 3 failures.
-        return new Probe(path == null || !path.isEmpty() ? path : "/", port,
-                positive(p, "periodSeconds", 10, where), positive(p, "timeoutSeconds", 1, where),
-                positive(p, "successThreshold", 1, where), positive(p, "failureThreshold", 3, where));
+        String kind = given.getFirst();
+        JsonNode h = p.path(kind);
+        Handler handler = switch (kind) {
+            case "httpGet" -> {
+                String scheme = KubeObject.text(h.path("scheme"));
+                if (!scheme.isEmpty() && !scheme.equals("HTTP")) {
+                    throw new IllegalArgumentException(where + ".httpGet.scheme: " + scheme
+                            + " (expected: HTTP; ambitctl local runs no HTTPS probes)");
+                }
+                List<Header> headers = new ArrayList<>();
+                JsonNode hs = h.path("httpHeaders");
+                for (int i = 0; i < hs.size(); i++) {
+                    String name = KubeObject.text(hs.get(i).path("name"));
+                    if (name.isEmpty()) {
+                        throw new IllegalArgumentException(where + ".httpGet.httpHeaders[" + i + "].name: missing");
+                    }
+                    headers.add(new Header(name, KubeObject.text(hs.get(i).path("value"))));
+                }
+                String path = KubeObject.text(h.path("path"));
+                yield new HttpGet(path.isEmpty() ? "/" : path, port(h, where + ".httpGet"),
+                        KubeObject.text(h.path("host")), headers);
+            }
+            case "tcpSocket" -> new TcpSocket(port(h, where + ".tcpSocket"), KubeObject.text(h.path("host")));
+            case "exec" -> {
+                List<String> command = strings(h.path("command"), where + ".exec.command");
+                if (command.isEmpty()) {
+                    throw new IllegalArgumentException(where + ".exec.command: missing or empty (expected: e.g."
+                            + " [cat, /tmp/healthy])");
+                }
+                yield new Exec(command);
+            }
+            default -> throw new IllegalArgumentException(where + ".grpc: ambitctl local runs no gRPC probes"
+                    + " (expected: httpGet, tcpSocket or exec)");
+        };
+        Probe probe = new Probe(handler, atLeast(p, "initialDelaySeconds", 0, 0, where),
+                atLeast(p, "periodSeconds", 10, 1, where), atLeast(p, "timeoutSeconds", 1, 1, where),
+                atLeast(p, "successThreshold", 1, 1, where), atLeast(p, "failureThreshold", 3, 1, where));
+        if (oneSuccess && probe.successThreshold() != 1) {
+            throw new IllegalArgumentException(where + ".successThreshold: " + probe.successThreshold()
+                    + " (expected: 1 for liveness and startup probes)");
+        }
+        return probe;
     }
 
-    private static int positive(JsonNode probe, String field, int dflt, String where) {
-        JsonNode n = probe.path(field);
+    private static String port(JsonNode handler, String where) {
+        String port = KubeObject.text(handler.path("port"));
+        if (port.isEmpty()) {
+            throw new IllegalArgumentException(where + ".port: missing (expected: a port number or a container port's name)");
+        }
+        return port;
+    }
+
+    private static int atLeast(JsonNode object, String field, int dflt, int min, String where) {
+        JsonNode n = object.path(field);
         if (n.isMissingNode() || n.isNull()) {
             return dflt;
         }
-        if (!n.canConvertToInt() || n.asInt() < 1) {
-            throw new IllegalArgumentException(where + "." + field + ": " + n + " (expected: a whole number, at least 1)");
+        if (!n.canConvertToInt() || n.asInt() < min) {
+            throw new IllegalArgumentException(where + "." + field + ": " + n + " (expected: a whole number, at least "
+                    + min + ")");
         }
         return n.asInt();
     }

@@ -19,6 +19,8 @@ final class RunningPod {
     final String node;
     final String ip;
     final String netns;
+    /** Its hostname, in its own UTS namespace ({@link Topology#utsPath}) and each container's {@code HOSTNAME}. */
+    final String hostname;
     final Path cgroup;
     final Instant created = Instant.now();
     final String owner;
@@ -38,6 +40,7 @@ final class RunningPod {
         this.node = node;
         this.ip = ip;
         this.netns = Topology.podNs(uid);
+        this.hostname = d.template().hostnameOf(d.name());
         this.cgroup = cgroup;
         this.owner = d.owner();
         this.specHash = d.specHash();
@@ -67,16 +70,25 @@ final class RunningPod {
         boolean done; // terminated for good (restartPolicy says no more)
         List<String> commandLine = List.of();
         Map<String, String> env = Map.of();
-        /** Its readiness probe's verdict on the current process ({@link ReadinessProbes}); false until it passed. */
+        /** Its readiness probe's verdict on the current process ({@link Probes}); false until it passed. */
         boolean probeReady;
+        /** Its startup probe passed for the current process ({@link Probes}); liveness and readiness wait for it. */
+        boolean startupDone;
+        /** When a probe killed the current process: SIGKILL is due at this time if it still runs; else null. */
+        Instant killAt;
 
         ContainerRun(PodTemplate.Container spec) {
             this.spec = spec;
         }
 
-        /** Its process runs and, if it has a readiness probe, the probe passed for this process. */
+        /** Its process runs and, if it has a startup probe, that passed for this process. */
+        boolean startedUp() {
+            return process != null && (spec.startupProbe() == null || startupDone);
+        }
+
+        /** Started up and, if it has a readiness probe, the probe passed for this process. */
         boolean ready() {
-            return process != null && (spec.readinessProbe() == null || probeReady);
+            return startedUp() && (spec.readinessProbe() == null || probeReady);
         }
 
         /** Why it is not running while it may still run. */

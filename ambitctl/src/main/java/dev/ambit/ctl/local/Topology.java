@@ -22,6 +22,10 @@ import java.util.stream.Stream;
  *   ambit-l-&lt;8 hex&gt;  a pod: 10.244.&lt;i&gt;.&lt;k&gt;/32 on eth0, default route via 10.244.&lt;i&gt;.1;
  *                   its veth peer vl&lt;8 hex&gt; lives in its node's namespace
  * </pre>
+ *
+ * <p>A pod also has a UTS namespace of its own, its hostname, kept as {@code ip netns} keeps
+ * network namespaces: bind-mounted at {@value #UTS_DIR_NAME}{@code /<its network namespace>},
+ * joined by each of its processes, removed with its network namespace.
  */
 public final class Topology {
 
@@ -39,6 +43,9 @@ public final class Topology {
     /** Below the cgroup root: one parent cgroup for every pod, {@code pods/<uid>} each. */
     public static final String CGROUP_DIR = "ambit-local";
     private static final Path NETNS_DIR = Path.of("/run/netns");
+    static final String UTS_DIR_NAME = "/run/ambit-local-uts";
+    /** Where pods' UTS namespaces are bind-mounted, one file per pod named as its network namespace. */
+    public static final Path UTS_DIR = Path.of(UTS_DIR_NAME);
     private static final Path ETC_NETNS = Path.of("/etc/netns");
 
     private Topology() {
@@ -85,6 +92,11 @@ public final class Topology {
 
     public static Path netnsPath(String ns) {
         return NETNS_DIR.resolve(ns);
+    }
+
+    /** The UTS namespace (hostname) of the pod whose network namespace is {@code ns}. */
+    public static Path utsPath(String ns) {
+        return UTS_DIR.resolve(ns);
     }
 
     public static Path etcNetns(String ns) {
@@ -206,8 +218,84 @@ public final class Topology {
         return removed;
     }
 
-    /** Removes namespace {@code ns} (its veths go with it) and its /etc/netns folder; quiet when absent. */
+    /**
+     * A pod's UTS namespace with hostname {@code hostname}, kept at {@link #utsPath}({@code ns})
+     * for its processes to join: {@code unshare} bind-mounts it there, as {@code ip netns add}
+     * does a network namespace, so it outlives the short process that made it. On failure
+     * nothing is left.
+     */
+    static void createPodUts(String ns, String hostname) {
+        requireNonNull(hostname, "hostname");
+        Path file = utsPath(ns);
+        try {
+            Files.createDirectories(UTS_DIR);
+            if (!Files.exists(file)) {
+                Files.createFile(file); // the bind mount's target
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create " + file + ": " + e.getMessage(), e);
+        }
+        try {
+            Sh.run("unshare", "--uts=" + file, "hostname", hostname);
+        } catch (RuntimeException e) {
+            deletePodUts(ns);
+            throw e;
+        }
+    }
+
+    /** Removes the UTS namespace file of pod namespace {@code ns}: unmounted, then deleted; quiet when absent. */
+    static void deletePodUts(String ns) {
+        Path file = utsPath(ns);
+        if (!Files.exists(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        Sh.exec(Sh.DEFAULT_TIMEOUT, List.of("umount", file.toString())); // not mounted (a half-made one): fine
+        try {
+            Files.deleteIfExists(file);
+        } catch (IOException e) {
+            throw new LocalException("cannot remove the UTS namespace " + file + ": " + e.getMessage()
+                    + " (still mounted? umount it)");
+        }
+    }
+
+    /**
+     * Removes every pod UTS namespace left in {@link #UTS_DIR}, then the folder: what a dead
+     * controller left.
+     *
+     * @return what could not be removed, one line each
+     */
+    static List<String> deleteUtsLeftovers() {
+        List<String> problems = new ArrayList<>();
+        if (!Files.isDirectory(UTS_DIR)) {
+            return problems;
+        }
+        try (Stream<Path> s = Files.list(UTS_DIR)) {
+            for (Path f : s.toList()) {
+                try {
+                    deletePodUts(f.getFileName().toString());
+                } catch (RuntimeException e) {
+                    problems.add(e.getMessage());
+                }
+            }
+        } catch (IOException e) {
+            problems.add("cannot list " + UTS_DIR + ": " + e.getMessage());
+        }
+        if (problems.isEmpty()) {
+            try {
+                Files.deleteIfExists(UTS_DIR);
+            } catch (IOException e) {
+                problems.add("cannot remove " + UTS_DIR + ": " + e.getMessage());
+            }
+        }
+        return problems;
+    }
+
+    /**
+     * Removes namespace {@code ns} (its veths go with it), a pod's UTS namespace of the same
+     * name, and its /etc/netns folder; quiet when absent.
+     */
     static void deleteNamespace(String ns) {
+        deletePodUts(ns);
         if (exists(ns)) {
             Sh.Result r = Sh.exec(Sh.DEFAULT_TIMEOUT, List.of("ip", "netns", "del", ns));
             if (!r.ok() && exists(ns)) {
