@@ -44,12 +44,57 @@ class PodSupervisorTest {
     }
 
     @Test
-    void aPodProcessJoinsItsCgroupThenEntersItsNamespaceWithAClearedEnvironment() {
+    void aPodProcessJoinsItsCgroupThenItsUtsAndNetworkNamespacesWithAClearedEnvironment() {
         ProcessBuilder pb = PodSupervisor.podProcess(Path.of("/cg/pod"), "ambit-l-abcdef01", List.of("echo", "hi"),
-                Map.of("A", "1"), "", "web");
-        assertThat(pb.command()).startsWith("/bin/sh", "-c").endsWith("/cg/pod", "ambit-l-abcdef01", "echo", "hi");
+                Map.of("A", "1", "HOSTNAME", "web"), "");
+        assertThat(pb.command()).startsWith("/bin/sh", "-c")
+                .endsWith("/cg/pod", "ambit-l-abcdef01", "/run/ambit-local-uts/ambit-l-abcdef01", "echo", "hi");
+        assertThat(pb.command().get(2)).contains("nsenter --uts=\"$uts\" -- ip netns exec \"$ns\" \"$@\"");
         assertThat(pb.environment()).containsEntry("A", "1").containsEntry("HOSTNAME", "web")
                 .containsEntry("HOME", "/root").containsKey("PATH").hasSize(4);
         assertThat(pb.directory()).isEqualTo(new java.io.File("/"));
+    }
+
+    @Test
+    void everyContainerGetsThePodsHostnameUnlessItsEnvSaysOtherwise() {
+        RunningPod p = running(parse("""
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: web-5c8d7-x2x9q, namespace: demo}
+                spec:
+                  containers:
+                  - {name: a, command: [sleep]}
+                  - {name: b, command: [sleep], env: [{name: HOSTNAME, value: mine}]}
+                """).getFirst(), "node1", "10.244.1.9", "abcdef01-0000-0000-0000-000000000000");
+        assertThat(p.hostname).isEqualTo("web-5c8d7-x2x9q");
+        assertThat(supervisor.containerEnv(p, p.template.containers().get(0))).containsEntry("HOSTNAME", "web-5c8d7-x2x9q");
+        assertThat(supervisor.containerEnv(p, p.template.containers().get(1))).containsEntry("HOSTNAME", "mine");
+    }
+
+    @Test
+    void aKillSendsSigtermOnceWithTheSigkillDeadlineAfterTheGracePeriod() throws Exception {
+        RunningPod p = running(parse("""
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: web, namespace: demo}
+                spec:
+                  terminationGracePeriodSeconds: 7
+                  containers: [{name: c, command: [sleep]}]
+                """).getFirst(), "node1", "10.244.1.9", "abcdef01-0000-0000-0000-000000000000");
+        RunningPod.ContainerRun c = new RunningPod.ContainerRun(p.template.containers().getFirst());
+        c.process = new ProcessBuilder("sleep", "30").start();
+        p.containers.add(c);
+        Instant before = Instant.now();
+        try {
+            supervisor.kill(p, c, "failed its liveness probe 3 times");
+            assertThat(c.process.waitFor(5, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+            assertThat(c.process.exitValue()).as("SIGTERM").isEqualTo(143);
+            assertThat(c.killAt).isBetween(before.plusSeconds(7), Instant.now().plusSeconds(7));
+            Instant due = c.killAt;
+            supervisor.kill(p, c, "again");
+            assertThat(c.killAt).as("a second kill changes nothing").isEqualTo(due);
+        } finally {
+            c.process.destroyForcibly().waitFor();
+        }
     }
 }
