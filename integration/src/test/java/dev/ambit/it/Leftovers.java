@@ -12,13 +12,15 @@ import java.util.stream.Stream;
 /**
  * What a local cluster may leave on the machine, looked for by name the way
  * {@code ambitctl local} names it: network namespaces {@code ambit-l-*}, their
- * {@code /etc/netns} folders, BPF pins under {@code /sys/fs/bpf/ambit-local}, the
+ * {@code /etc/netns} folders, pods' UTS namespaces under {@code /run/ambit-local-uts}, BPF pins under {@code /sys/fs/bpf/ambit-local}, the
  * {@code ambit-local} cgroup tree, the tests' state folder, and processes still running
  * from it.
  */
 final class Leftovers {
 
     static final Path BPFFS = Path.of("/sys/fs/bpf/ambit-local");
+    /** Pods' UTS namespaces (their hostnames), bind-mounted one file per pod. */
+    static final Path UTS = Path.of("/run/ambit-local-uts");
     static final List<Path> CGROUPS = List.of(Path.of("/sys/fs/cgroup/ambit-local"),
             Path.of("/sys/fs/cgroup/unified/ambit-local"));
 
@@ -40,6 +42,9 @@ final class Leftovers {
         List<String> etc = list(Path.of("/etc/netns")).stream().filter(n -> n.startsWith("ambit-l-")).toList();
         if (!etc.isEmpty()) {
             out.add("/etc/netns entries " + etc);
+        }
+        if (Files.exists(UTS)) {
+            out.add("pod UTS namespaces " + UTS + " " + list(UTS));
         }
         if (Files.exists(BPFFS)) {
             out.add("BPF pins " + BPFFS + " " + list(BPFFS));
