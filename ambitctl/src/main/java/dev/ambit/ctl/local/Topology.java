@@ -225,10 +225,18 @@ public final class Topology {
      * nothing is left.
      */
     static void createPodUts(String ns, String hostname) {
-        requireNonNull(hostname, "hostname");
-        Path file = utsPath(ns);
         try {
             Files.createDirectories(UTS_DIR);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create " + UTS_DIR + ": " + e.getMessage(), e);
+        }
+        createUts(utsPath(ns), hostname);
+    }
+
+    /** A UTS namespace with {@code hostname}, bind-mounted at {@code file} (created if absent); nothing left on failure. */
+    static void createUts(Path file, String hostname) {
+        requireNonNull(hostname, "hostname");
+        try {
             if (!Files.exists(file)) {
                 Files.createFile(file); // the bind mount's target
             }
@@ -238,14 +246,18 @@ public final class Topology {
         try {
             Sh.run("unshare", "--uts=" + file, "hostname", hostname);
         } catch (RuntimeException e) {
-            deletePodUts(ns);
+            deleteUts(file);
             throw e;
         }
     }
 
     /** Removes the UTS namespace file of pod namespace {@code ns}: unmounted, then deleted; quiet when absent. */
     static void deletePodUts(String ns) {
-        Path file = utsPath(ns);
+        deleteUts(utsPath(ns));
+    }
+
+    /** Unmounts and deletes UTS namespace file {@code file}; quiet when absent. */
+    static void deleteUts(Path file) {
         if (!Files.exists(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             return;
         }
