@@ -158,6 +158,8 @@ class PodLifecycleTest {
                     });
             assertThat(Files.exists(flags.resolve("live.dead"))).as("both failures were probed").isFalse();
             assertThat(restarts(restarted)).isEqualTo(1);
+            assertThat(restarted.at("/status/containerStatuses/0/lastState/terminated/message").asText())
+                    .as("lastState of the killed process").contains("failed its liveness probe 2 times");
             assertThat(mesh.exec(NS, "live", Duration.ofSeconds(10), "hostname").out().strip())
                     .as("a restarted container joins the same UTS namespace").isEqualTo("live");
             String table = Ambitctl.localOk("get", "pods", "-n", NS).out();

@@ -60,6 +60,16 @@ final class PodObjects {
                 s.put("name", c.spec.name()).put("ready", c.ready()).put("restartCount", c.restarts)
                         .put("image", "").put("started", c.startedUp());
                 ObjectNode st = s.putObject("state");
+                if (c.last != null && !c.done) {
+                    // The previous process, as the kubelet keeps it for a restarted container.
+                    ObjectNode t = s.putObject("lastState").putObject("terminated").put("exitCode", c.last.exitCode())
+                            .put("reason", c.last.exitCode() == 0 ? "Completed" : "Error")
+                            .put("startedAt", String.valueOf(c.last.startedAt()))
+                            .put("finishedAt", c.last.finishedAt().toString());
+                    if (!c.last.message().isEmpty()) {
+                        t.put("message", c.last.message());
+                    }
+                }
                 if (c.process != null) {
                     st.putObject("running").put("startedAt", String.valueOf(c.startedAt));
                 } else if (c.done) {

@@ -74,6 +74,7 @@ final class PodSupervisor {
                 if (c.process != null && !c.process.isAlive()) {
                     c.exitCode = c.process.exitValue();
                     c.process = null;
+                    c.last = new RunningPod.Termination(c.exitCode, c.startedAt, now, c.killAt == null ? "" : c.killReason);
                     c.killAt = null;
                     // What the main process left behind (forked children) goes with it, as with a container.
                     Cgroups.kill(p.cgroup.resolve(c.spec.name()), 2000);
@@ -117,6 +118,7 @@ final class PodSupervisor {
         log.accept("pod " + p.key() + ": container " + c.spec.name() + " " + reason + "; killing it (SIGTERM, SIGKILL"
                 + " after " + grace + " s)" + (policy.equals("Never") ? "" : ", it will be restarted"));
         c.killAt = Instant.now().plusSeconds(grace);
+        c.killReason = "container " + c.spec.name() + " " + reason + ", killed";
         if (grace == 0) {
             Cgroups.kill(p.cgroup.resolve(c.spec.name()), 2000);
         } else {

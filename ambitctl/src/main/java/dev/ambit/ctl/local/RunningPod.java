@@ -58,6 +58,9 @@ final class RunningPod {
         return phase.equals("Running") && containers.stream().allMatch(ContainerRun::ready);
     }
 
+    /** How a container's process ended: its exit code, and why when a probe killed it. */
+    record Termination(int exitCode, Instant startedAt, Instant finishedAt, String message) {}
+
     /** One container's process and its restart bookkeeping. */
     static final class ContainerRun {
         final PodTemplate.Container spec;
@@ -76,6 +79,10 @@ final class RunningPod {
         boolean startupDone;
         /** When a probe killed the current process: SIGKILL is due at this time if it still runs; else null. */
         Instant killAt;
+        /** The previous process's end (Kubernetes' {@code lastState.terminated}); null before the first exit. */
+        Termination last;
+        /** Why a probe killed the current process (with {@link #killAt}). */
+        String killReason = "";
 
         ContainerRun(PodTemplate.Container spec) {
             this.spec = spec;

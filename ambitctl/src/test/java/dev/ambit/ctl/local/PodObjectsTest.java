@@ -46,4 +46,23 @@ class PodObjectsTest {
         assertThat(state.path("waiting").path("message").asText()).isEqualTo("agent not ready");
         assertThat(podObjects.hostIp("nope")).isEmpty();
     }
+
+    @Test
+    void aRestartedContainerShowsHowItsPreviousProcessEnded() {
+        RunningPod p = webPod();
+        RunningPod.ContainerRun c = p.containers.getFirst();
+        c.restarts = 1;
+        c.started = true;
+        c.last = new RunningPod.Termination(143, java.time.Instant.parse("2026-12-07T04:00:00Z"),
+                java.time.Instant.parse("2026-12-07T04:00:09Z"), "container c failed its liveness probe 3 times (x), killed");
+        var s = podObjects.of(p, true).path("status").path("containerStatuses").get(0);
+        assertThat(s.path("restartCount").asInt()).isEqualTo(1);
+        var t = s.path("lastState").path("terminated");
+        assertThat(t.path("exitCode").asInt()).isEqualTo(143);
+        assertThat(t.path("reason").asText()).isEqualTo("Error");
+        assertThat(t.path("finishedAt").asText()).isEqualTo("2026-12-07T04:00:09Z");
+        assertThat(t.path("message").asText()).contains("liveness probe");
+        assertThat(s.path("state").path("waiting").path("reason").asText()).isEqualTo("CrashLoopBackOff");
+        assertThat(podObjects.of(p, false).path("status").has("containerStatuses")).as("not for istiod-lite").isFalse();
+    }
 }
