@@ -74,11 +74,14 @@ final class PodSupervisor {
                 if (c.process != null && !c.process.isAlive()) {
                     c.exitCode = c.process.exitValue();
                     c.process = null;
-                    c.last = new RunningPod.Termination(c.exitCode, c.startedAt, now, c.killAt == null ? "" : c.killReason);
+                    boolean probeKilled = c.killAt != null;
+                    c.last = new RunningPod.Termination(c.exitCode, c.startedAt, now, probeKilled ? c.killReason : "");
                     c.killAt = null;
                     // What the main process left behind (forked children) goes with it, as with a container.
                     Cgroups.kill(p.cgroup.resolve(c.spec.name()), 2000);
-                    boolean again = policy.equals("Always") || (policy.equals("OnFailure") && c.exitCode != 0);
+                    // A container a probe killed restarts unless the policy is Never, whatever its exit code (the kubelet's rule).
+                    boolean again = policy.equals("Always")
+                            || (policy.equals("OnFailure") && (c.exitCode != 0 || probeKilled));
                     if (again) {
                         Duration wait = backoff(c.restarts);
                         c.nextStart = now.plus(wait);

@@ -97,4 +97,37 @@ class PodSupervisorTest {
             c.process.destroyForcibly().waitFor();
         }
     }
+
+    @Test
+    void underOnFailureAContainerAProbeKilledRestartsEvenWhenItExitedZero() throws Exception {
+        String yaml = """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: web, namespace: demo}
+                spec:
+                  restartPolicy: OnFailure
+                  containers: [{name: c, command: [sleep]}]
+                """;
+        for (boolean probeKilled : List.of(true, false)) {
+            RunningPod p = running(parse(yaml).getFirst(), "node1", "10.244.1.9", "abcdef01-0000-0000-0000-000000000000");
+            RunningPod.ContainerRun c = new RunningPod.ContainerRun(p.template.containers().getFirst());
+            c.started = true;
+            c.startedAt = Instant.now();
+            c.process = new ProcessBuilder("true").start(); // it handled SIGTERM and exited 0
+            c.process.waitFor();
+            if (probeKilled) {
+                c.killAt = Instant.now().plusSeconds(30);
+                c.killReason = "container c failed its liveness probe 3 times (x), killed";
+            }
+            p.containers.add(c);
+            supervisor.supervise(List.of(p));
+            assertThat(c.exitCode).isZero();
+            assertThat(c.killAt).isNull();
+            assertThat(c.done).as("probe killed: %s", probeKilled).isEqualTo(!probeKilled);
+            assertThat(c.last.message()).isEqualTo(probeKilled ? c.killReason : "");
+            if (probeKilled) {
+                assertThat(c.nextStart).as("restart after the backoff").isAfter(Instant.now());
+            }
+        }
+    }
 }
