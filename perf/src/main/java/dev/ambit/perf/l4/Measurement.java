@@ -26,6 +26,8 @@ record Measurement(String scenario, String load, int run, long cpuMillis, long[]
     static final List<String> HTTP_LOADS = List.of("c16", "c1");
     static final String IPERF = "iperf";
     static final String GRPC = "grpc";
+    /** wrk -c16 with {@code Connection: close}: every request on a new connection, so a new TLS handshake. */
+    static final String TLS_NEW = "tls-new";
 
     /** An L4 measurement: no per-proxy split, no h2load, no threads. */
     Measurement(String scenario, String load, int run, long cpuMillis, long[] rssPeakKib, long wallMillis, Wrk wrk,
