@@ -13,7 +13,9 @@ import java.util.List;
  * port 443 of a host of its own, routes by host name, adds the forwarding headers
  * ({@code x-forwarded-for}, {@code x-forwarded-proto}, {@code x-request-id}) and sends each
  * request over pooled keep-alive HTTP/1.1 to the backend pod (plain text, as ingress-nginx
- * reaches pods). Session resumption is off in both, so {@code tls-new} measures full handshakes.
+ * reaches pods). Session resumption as each ships it (ingress-nginx's {@code ssl_session_cache
+ * shared:SSL:10m} without tickets; HAProxy's default cache and tickets), as Envoy resumes by
+ * default: {@code tls-new} resumes where they allow it, {@code tls-full} never does.
  *
  * <p>{@code nginx-ingress}: nginx's {@code proxy_pass} with an {@code upstream} {@code keepalive}
  * pool. {@code haproxy-ingress}: HAProxy in {@code mode http}, {@code http-reuse always}. One
@@ -144,7 +146,7 @@ final class IngressProxy implements Scenario {
                     uwsgi_temp_path %2$s/tmp/uwsgi;
                     scgi_temp_path %2$s/tmp/scgi;
                     ssl_protocols TLSv1.2 TLSv1.3;
-                    ssl_session_cache off;
+                    ssl_session_cache shared:SSL:10m;
                     ssl_session_tickets off;
                     upstream app {
                         server %3$s:%4$d;
@@ -184,8 +186,7 @@ final class IngressProxy implements Scenario {
                 global
                     nbthread %1$d
                     maxconn 4096
-                    tune.ssl.cachesize 0
-                    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets
+                    ssl-default-bind-options ssl-min-ver TLSv1.2
                 defaults
                     mode http
                     option http-keep-alive

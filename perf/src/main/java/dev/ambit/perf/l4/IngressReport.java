@@ -20,12 +20,13 @@ final class IngressReport {
     static final String AMBIT = "ambit-ingress";
     static final String NGINX = "nginx-ingress";
     static final String SUFFIX = "-ingress";
-    static final List<String> LOADS = List.of("c16", "c1", Measurement.TLS_NEW);
+    static final List<String> LOADS = List.of("c16", "c1", Measurement.TLS_NEW, Measurement.TLS_FULL);
 
     private final List<Measurement> all;
 
     IngressReport(List<Measurement> measurements) {
-        this.all = measurements.stream().filter(m -> isIngress(m.scenario()) && m.wrk() != null).toList();
+        this.all = measurements.stream().filter(m -> isIngress(m.scenario()) && (m.wrk() != null || m.h2load() != null))
+                .toList();
     }
 
     static boolean isIngress(String scenario) {
@@ -48,6 +49,25 @@ final class IngressReport {
             }
         });
         return names;
+    }
+
+    /** Requests (handshakes, for tls-new and tls-full) per second: wrk's or h2load's. */
+    static double rps(Measurement m) {
+        return m.wrk() != null ? m.wrk().rps() : m.h2load().rps();
+    }
+
+    /** p50 (wrk) or, for h2load's tls-full, the mean request time. */
+    static double p50(Measurement m) {
+        return m.wrk() != null ? m.wrk().p50Ms() : m.h2load().meanMs();
+    }
+
+    static double p90(Measurement m) {
+        return m.wrk() != null ? m.wrk().p90Ms() : Double.NaN;
+    }
+
+    /** p99 (wrk) or, for h2load's tls-full, the longest request time. */
+    static double p99(Measurement m) {
+        return m.wrk() != null ? m.wrk().p99Ms() : m.h2load().maxMs();
     }
 
     /** The gateway's (the scenario's first proxy's) CPU per 1000 requests in one run. */
@@ -76,7 +96,8 @@ final class IngressReport {
         sb.append("Ingress: HTTPS to app.example.com from the client pod (wrk); tls-new = Connection: close, every"
                 + " request a new\nconnection and a full TLS handshake (req/s = handshakes/s); gw CPU and gw RSS ="
                 + " the gateway process alone\n(ambit-ingress: the waypoint-proxy in gateway mode; path CPU adds"
-                + " the server's agent).\n\n");
+                + " the server's agent);\ntls-new: wrk resumes the session where the server allows it;"
+                + " tls-full: h2load, one fresh client per request (a full handshake each), p50 = mean, p99 = max.\n\n");
         String header = fmt("%-16s | %-7s | %9s | %6s | %7s | %7s | %7s | %9s | %8s | %7s | %6s", "scenario", "load",
                 "req/s", "spread", "p50 ms", "p90 ms", "p99 ms", "gw CPU/1k", "path CPU", "gw RSS", "errors");
         sb.append(header).append('\n').append("-".repeat(header.length())).append('\n');
@@ -87,8 +108,8 @@ final class IngressReport {
                     continue;
                 }
                 sb.append(fmt("%-16s | %-7s | %9.0f | %5.1f%% | %7.3f | %7.3f | %7.3f | %9.1f | %8.1f | %7.1f | %6d%n",
-                        s, load, mean(ms, m -> m.wrk().rps()), spread(ms, m -> m.wrk().rps()),
-                        mean(ms, m -> m.wrk().p50Ms()), mean(ms, m -> m.wrk().p90Ms()), mean(ms, m -> m.wrk().p99Ms()),
+                        s, load, mean(ms, IngressReport::rps), spread(ms, IngressReport::rps),
+                        mean(ms, IngressReport::p50), mean(ms, IngressReport::p90), mean(ms, IngressReport::p99),
                         mean(ms, IngressReport::gatewayCpuMsPer1k), mean(ms, Measurement::cpuMsPer1k),
                         ms.stream().mapToDouble(IngressReport::gatewayRssMib).max().orElse(Double.NaN),
                         ms.stream().mapToLong(Measurement::errors).sum()));
@@ -110,14 +131,14 @@ final class IngressReport {
             return sb.append("  INVALID, runs with errors (fix them before comparing): ").append(failed).append('\n')
                     .toString();
         }
-        for (String load : List.of("c16", Measurement.TLS_NEW)) {
+        for (String load : List.of("c16", Measurement.TLS_NEW, Measurement.TLS_FULL)) {
             List<Measurement> a = runs(AMBIT, load);
             List<Measurement> n = runs(NGINX, load);
             if (a.isEmpty() || n.isEmpty()) {
                 continue;
             }
-            double ratio = mean(a, m -> m.wrk().rps()) / mean(n, m -> m.wrk().rps());
-            String what = load.equals("c16") ? "c16 req/s vs nginx-ingress" : "handshakes/s (tls-new) vs nginx-ingress";
+            double ratio = mean(a, IngressReport::rps) / mean(n, IngressReport::rps);
+            String what = load.equals("c16") ? "c16 req/s vs nginx-ingress" : "handshakes/s (" + load + ") vs nginx-ingress";
             sb.append(fmt("  %-44s %-10s target %-12s %s%n", what, fmt("%.2fx", ratio), ">= 1.00x",
                     ratio >= 1.0 ? "met" : "NOT met"));
         }
@@ -131,8 +152,8 @@ final class IngressReport {
             Measurement m = all.get(i);
             sb.append(fmt("  {\"scenario\":%s,\"load\":%s,\"rps\":%s,\"p50_ms\":%s,\"p90_ms\":%s,\"p99_ms\":%s,"
                             + "\"gateway_cpu_ms_per_1k\":%s,\"path_cpu_ms_per_1k\":%s,\"gateway_rss_mib\":%s,"
-                            + "\"errors\":%d}%s%n", quote(m.scenario()), quote(m.load()), L7Report.num(m.wrk().rps(), 1),
-                    L7Report.num(m.wrk().p50Ms(), 3), L7Report.num(m.wrk().p90Ms(), 3), L7Report.num(m.wrk().p99Ms(), 3),
+                            + "\"errors\":%d}%s%n", quote(m.scenario()), quote(m.load()), L7Report.num(rps(m), 1),
+                    L7Report.num(p50(m), 3), L7Report.num(p90(m), 3), L7Report.num(p99(m), 3),
                     L7Report.num(gatewayCpuMsPer1k(m), 2), L7Report.num(m.cpuMsPer1k(), 2),
                     L7Report.num(gatewayRssMib(m), 1), m.errors(), i + 1 < all.size() ? "," : ""));
         }

@@ -40,7 +40,8 @@ public final class L4Bench {
     static final List<String> SCENARIOS = List.of("direct", "ambit-l4", "haproxy-mtls", "nginx-stream-mtls",
             "stunnel-mtls", "ambit-waypoint", "haproxy-l7", "nginx-l7", "ambit-ingress", "nginx-ingress",
             "haproxy-ingress");
-    static final List<String> LOADS = List.of("c16", "c1", "iperf", "grpc", Measurement.TLS_NEW);
+    static final List<String> LOADS = List.of("c16", "c1", "iperf", "grpc", Measurement.TLS_NEW,
+            Measurement.TLS_FULL);
     /** The node agent's JVM flags: the ones it is sized for ({@link AgentJvm#OPTIONS}), as {@code ambitctl local} uses. */
     static final List<String> AGENT_JVM = AgentJvm.OPTIONS;
 

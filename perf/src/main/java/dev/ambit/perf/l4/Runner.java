@@ -40,7 +40,7 @@ final class Runner {
         return switch (load) {
             case Measurement.IPERF -> s.carriesIperf();
             case Measurement.GRPC -> s.grpcUrl() != null;
-            case Measurement.TLS_NEW -> s.terminatesTls();
+            case Measurement.TLS_NEW, Measurement.TLS_FULL -> s.terminatesTls();
             default -> true;
         };
     }
@@ -51,6 +51,7 @@ final class Runner {
             case Measurement.IPERF -> iperf(s, options.seconds());
             case Measurement.GRPC -> h2load(s, options.seconds());
             case Measurement.TLS_NEW -> newConnections(s, options.seconds());
+            case Measurement.TLS_FULL -> fullHandshakes(s, options.seconds());
             default -> wrk(s, load.equals("c16") ? 16 : 1, options.seconds());
         };
         long[] cpuEachBefore = cpuEach(pids);
@@ -83,7 +84,7 @@ final class Runner {
             Iperf i = Iperf.parse(r.stdout()).orElseThrow(() -> failure(s, load, r));
             return new Measurement(s.name(), load, run, cpu, rss, wall, null, i, cpuEach, null, threads, connections);
         }
-        if (load.equals(Measurement.GRPC)) {
+        if (load.equals(Measurement.GRPC) || load.equals(Measurement.TLS_FULL)) {
             H2load h = H2load.parse(r.stdout()).orElseThrow(() -> failure(s, load, r));
             return new Measurement(s.name(), load, run, cpu, rss, wall, null, null, cpuEach, h, threads, connections);
         }
@@ -179,6 +180,16 @@ final class Runner {
     private static List<String> newConnections(Scenario s, double seconds) {
         return List.of("wrk", "-t1", "-c16", "-d" + fmtSeconds(seconds), "--latency", "-H", "Connection: close",
                 s.httpUrl());
+    }
+
+    /**
+     * {@code 100 × seconds} HTTPS/1.1 requests, each from a client of its own (one connection,
+     * one full TLS handshake, nothing to resume), opened together by one h2load thread: the
+     * ingress's handshake throughput under a burst of new users.
+     */
+    private static List<String> fullHandshakes(Scenario s, double seconds) {
+        String n = Long.toString(Math.max(50, Math.round(seconds * 100)));
+        return List.of("h2load", "--h1", "-t1", "-c", n, "-n", n, s.httpUrl());
     }
 
     /**
