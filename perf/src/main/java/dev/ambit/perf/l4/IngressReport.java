@@ -98,7 +98,7 @@ final class IngressReport {
                 + " the gateway process alone\n(ambit-ingress: the waypoint-proxy in gateway mode; path CPU adds"
                 + " the server's agent);\ntls-new: wrk resumes the session where the server allows it;"
                 + " tls-full: h2load, one fresh client per request (a full handshake each), p50 = mean, p99 = max.\n\n");
-        String header = fmt("%-16s | %-7s | %9s | %6s | %7s | %7s | %7s | %9s | %8s | %7s | %6s", "scenario", "load",
+        String header = fmt("%-16s | %-8s | %9s | %6s | %7s | %7s | %7s | %9s | %8s | %7s | %6s", "scenario", "load",
                 "req/s", "spread", "p50 ms", "p90 ms", "p99 ms", "gw CPU/1k", "path CPU", "gw RSS", "errors");
         sb.append(header).append('\n').append("-".repeat(header.length())).append('\n');
         for (String load : LOADS) {
@@ -107,7 +107,7 @@ final class IngressReport {
                 if (ms.isEmpty()) {
                     continue;
                 }
-                sb.append(fmt("%-16s | %-7s | %9.0f | %5.1f%% | %7.3f | %7.3f | %7.3f | %9.1f | %8.1f | %7.1f | %6d%n",
+                sb.append(fmt("%-16s | %-8s | %9.0f | %5.1f%% | %7.3f | %7.3f | %7.3f | %9.1f | %8.1f | %7.1f | %6d%n",
                         s, load, mean(ms, IngressReport::rps), spread(ms, IngressReport::rps),
                         mean(ms, IngressReport::p50), mean(ms, IngressReport::p90), mean(ms, IngressReport::p99),
                         mean(ms, IngressReport::gatewayCpuMsPer1k), mean(ms, Measurement::cpuMsPer1k),
