@@ -84,11 +84,14 @@ class IngressTest {
 
     @AfterAll
     static void cleanUp() {
-        // The Secrets live in istio-system, which outlives the class: delete them by name.
-        mesh.delete(IngressYaml.BROKEN_GATEWAY + IngressYaml.CONFLICTING_GATEWAY + IngressYaml.GATEWAYS
-                + secretStub("app-credential") + secretStub("mtls-credential") + secretStub("malformed-credential")
-                + secretStub("conflict-credential"));
-        mesh.deleteNamespace(NS);
+        try {
+            // The Secrets live in istio-system, which outlives the class: delete them by name.
+            mesh.delete(IngressYaml.BROKEN_GATEWAY + IngressYaml.CONFLICTING_GATEWAY + IngressYaml.GATEWAYS
+                    + secretStub("app-credential") + secretStub("mtls-credential") + secretStub("malformed-credential")
+                    + secretStub("conflict-credential"));
+        } finally {
+            mesh.deleteNamespace(NS);
+        }
     }
 
     // ------------------------------------------------------------------ must-show 1
