@@ -24,7 +24,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * yaml} prints them; and a Kubernetes Ingress of class {@code istio}, served by
  * {@code istio-ingressgateway}. Checked from the machine with curl, as a user would.
  */
-@Order(23)
+@Order(19)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class GatewayApiIngressTest {
 

@@ -40,7 +40,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * One cluster (shared with the other classes of its configuration) and one namespace for the
  * class; the tests run in order, the last ones change the Secrets and add bad Gateways.
  */
-@Order(22)
+// Before WaypointTest (20), which takes the same cluster configuration: one `local up` for the three.
+@Order(18)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class IngressTest {
 
