@@ -93,11 +93,11 @@ final class IngressReport {
 
     String table() {
         StringBuilder sb = new StringBuilder();
-        sb.append("Ingress: HTTPS to app.example.com from the client pod (wrk); tls-new = Connection: close, every"
-                + " request a new\nconnection and a full TLS handshake (req/s = handshakes/s); gw CPU and gw RSS ="
-                + " the gateway process alone\n(ambit-ingress: the waypoint-proxy in gateway mode; path CPU adds"
-                + " the server's agent);\ntls-new: wrk resumes the session where the server allows it;"
-                + " tls-full: h2load, one fresh client per request (a full handshake each), p50 = mean, p99 = max.\n\n");
+        sb.append("Ingress: HTTPS to app.example.com from the client pod; c16, c1: wrk keep-alive; tls-new: wrk with"
+                + " Connection: close,\na new connection and handshake per request, resumed where the server allows"
+                + " it; tls-full: h2load, one fresh\nclient per request (a full handshake each; p50 = mean, p99 = max);"
+                + " for both, req/s = handshakes/s. gw CPU and gw RSS =\nthe gateway process alone (ambit-ingress:"
+                + " the waypoint-proxy in gateway mode; path CPU adds the server's agent).\n\n");
         String header = fmt("%-16s | %-8s | %9s | %6s | %7s | %7s | %7s | %9s | %8s | %7s | %6s", "scenario", "load",
                 "req/s", "spread", "p50 ms", "p90 ms", "p99 ms", "gw CPU/1k", "path CPU", "gw RSS", "errors");
         sb.append(header).append('\n').append("-".repeat(header.length())).append('\n');
