@@ -37,6 +37,7 @@ class GatewayApiIngressTest {
     private static final Path CERTS = Ambitctl.REPO.resolve("integration/target/it-gwapi-certs");
 
     private static Certs.Pair ca;
+    private static Certs.Pair ingressCert;
     private static String address;
 
     static final String GATEWAY = """
@@ -76,6 +77,7 @@ class GatewayApiIngressTest {
             metadata: {name: web, namespace: %1$s}
             spec:
               ingressClassName: istio
+              tls: [{hosts: [%3$s], secretName: ing-credential}]
               rules:
               - host: %3$s
                 http:
@@ -91,13 +93,15 @@ class GatewayApiIngressTest {
         Certs certs = Certs.in(CERTS);
         ca = certs.ca("gwapi-ca");
         Certs.Pair web = certs.server("web", ca, WEB_HOST);
+        ingressCert = certs.server("ing", ca, INGRESS_HOST);
         mesh.apply(Yaml.namespace(NS, true) + Yaml.serviceAccount(NS, "web")
                 + Yaml.serverPod(NS, "web", "web", "node2", Map.of()) + Yaml.service(NS, "web", "web"));
         mesh.awaitRunning(NS, 1, Duration.ofSeconds(60));
         mesh.awaitEnrolled(NS, "web");
         // The credential in the Gateway's own namespace, as Gateway API's certificateRefs expect.
+        // The Ingress's secretName is read where istio-ingressgateway runs, as Istio does.
         mesh.apply(IngressYaml.tlsSecret("web-credential", web).replace("namespace: " + IngressYaml.GATEWAY_NS,
-                "namespace: " + NS) + GATEWAY);
+                "namespace: " + NS) + IngressYaml.tlsSecret("ing-credential", ingressCert) + GATEWAY);
         address = mesh.eventually("the Gateway Programmed with an address", Duration.ofSeconds(90), () -> {
             JsonNode gw = first(LocalMesh.json(Ambitctl.local("get", "gateway", "-n", NS, "web-gateway", "-o", "json")));
             String a = gw.path("status").path("addresses").path(0).path("value").asText();
@@ -112,7 +116,12 @@ class GatewayApiIngressTest {
 
     @AfterAll
     static void cleanUp() {
-        mesh.deleteNamespace(NS);
+        try {
+            mesh.delete("apiVersion: v1\nkind: Secret\nmetadata: {name: ing-credential, namespace: "
+                    + IngressYaml.GATEWAY_NS + "}\n---\n");
+        } finally {
+            mesh.deleteNamespace(NS);
+        }
     }
 
     @Test
@@ -175,6 +184,10 @@ class GatewayApiIngressTest {
                     "http://" + INGRESS_HOST + "/");
             return r.ok() && r.out().startsWith("hello from web");
         });
+        // HTTPS with the Ingress's tls[].secretName.
+        Ambitctl.Result https = IngressTest.host("curl", "-sS", "-m", "10", "--resolve", INGRESS_HOST + ":443:" + ip,
+                "--cacert", ca.cert().toString(), "https://" + INGRESS_HOST + "/");
+        assertThat(https.out()).as("%s", https).startsWith("hello from web");
         // A host the Ingress does not name: 404 from the same gateway.
         Ambitctl.Result other = IngressTest.host("curl", "-sS", "-m", "10", "-o", "/dev/null", "-w", "%{http_code}",
                 "--resolve", "nobody.example.com:80:" + ip, "http://nobody.example.com/");

@@ -107,6 +107,13 @@ class IngressTest {
         assertThat(secure.ok()).as("%s", secure).isTrue();
         assertThat(secure.out()).startsWith("frontend frontend -> backend backend");
         assertThat(servedSerial(APP_HOST)).isEqualTo(Certs.serial(app.cert()));
+        // ALPN h2 and http/1.1, TLS 1.2 and 1.3, as Envoy's listeners offer them.
+        List<String> tls = List.of("--resolve", APP_HOST + ":443:" + ip, "--cacert", ca.cert().toString());
+        assertThat(host(concat(List.of("curl", "-sS", "-m", "10", "--http2", "-o", "/dev/null", "-w", "%{http_version}"),
+                concat(tls, "https://" + APP_HOST + "/orders")).toArray(String[]::new)).out()).isEqualTo("2");
+        assertThat(code(concat(tls, "--http1.1", "--tlsv1.2", "--tls-max", "1.2", "https://" + APP_HOST + "/orders")))
+                .as("TLS 1.2").isEqualTo("200");
+        assertThat(code(concat(tls, "--tlsv1.3", "https://" + APP_HOST + "/orders"))).as("TLS 1.3").isEqualTo("200");
         // The same host over plain HTTP on port 80.
         Ambitctl.Result plain = host("curl", "-sS", "-m", "10", "--resolve", APP_HOST + ":80:" + ip,
                 "http://" + APP_HOST + "/");
