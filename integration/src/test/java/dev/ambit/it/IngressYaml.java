@@ -15,7 +15,8 @@ final class IngressYaml {
 
     static final String NS = "it-ingress";
     static final String GATEWAY_NS = "istio-system";
-    static final Path APP = Ambitctl.REPO.resolve("integration/src/test/resources/ingress/app.js");
+    /** The apps' script, where the build copied it (pods run the machine's files). */
+    static final Path APP = resource("/ingress/app.js");
 
     static final String APP_HOST = "app.example.com";
     static final String MTLS_HOST = "mtls.example.com";
@@ -23,6 +24,15 @@ final class IngressYaml {
     static final String REDIRECT_HOST = "secure.example.com";
 
     private IngressYaml() {
+    }
+
+    private static Path resource(String name) {
+        try {
+            return Path.of(java.util.Objects.requireNonNull(IngressYaml.class.getResource(name),
+                    name + " is not on the test class path").toURI());
+        } catch (java.net.URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** One app pod: {@code labels} inside the braces, {@code env} as YAML list items. */
