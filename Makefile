@@ -31,7 +31,7 @@ help:
 	@echo "make test    build and run every test (root: eBPF, namespaces)"
 	@echo "make demo    a two-node mesh on this machine: frontend → backend, a denial, STRICT, metrics"
 	@echo "make build   compile and package without tests"
-	@echo "make bench   L4 and L7 paths side by side (direct, ambit-l4, ambit-waypoint, haproxy, nginx, stunnel), then JMH"
+	@echo "make bench   L4, L7 and ingress paths side by side (direct, ambit-l4, ambit-waypoint, ambit-ingress, haproxy, nginx, stunnel), then JMH"
 	@echo "make bench-l4 / bench-jmh  one half of it (BENCH_ARGS=--pin ..., JMH_ARGS=...)"
 	@echo "make bench-capture  capture benchmark: eBPF vs iptables REDIRECT vs none"
 	@echo "make bench-xds  istiod-lite at scale: simulated node agents against delta xDS"

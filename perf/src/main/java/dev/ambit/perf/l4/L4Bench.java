@@ -38,8 +38,10 @@ import java.util.stream.Stream;
 public final class L4Bench {
 
     static final List<String> SCENARIOS = List.of("direct", "ambit-l4", "haproxy-mtls", "nginx-stream-mtls",
-            "stunnel-mtls", "ambit-waypoint", "haproxy-l7", "nginx-l7");
-    static final List<String> LOADS = List.of("c16", "c1", "iperf", "grpc");
+            "stunnel-mtls", "ambit-waypoint", "haproxy-l7", "nginx-l7", "ambit-ingress", "nginx-ingress",
+            "haproxy-ingress");
+    static final List<String> LOADS = List.of("c16", "c1", "iperf", "grpc", Measurement.TLS_NEW,
+            Measurement.TLS_FULL);
     /** The node agent's JVM flags: the ones it is sized for ({@link AgentJvm#OPTIONS}), as {@code ambitctl local} uses. */
     static final List<String> AGENT_JVM = AgentJvm.OPTIONS;
 
@@ -173,8 +175,9 @@ public final class L4Bench {
         }
         for (String jar : List.of("node-agent/target/node-agent.jar", "istiod-lite/target/istiod-lite.jar",
                 "waypoint-proxy/target/waypoint-proxy.jar")) {
-            boolean needed = jar.startsWith("waypoint") ? o.scenarios().contains("ambit-waypoint")
-                    : o.scenarios().contains("ambit-l4") || o.scenarios().contains("ambit-waypoint");
+            boolean ingress = o.scenarios().contains("ambit-ingress");
+            boolean needed = jar.startsWith("waypoint") ? o.scenarios().contains("ambit-waypoint") || ingress
+                    : o.scenarios().contains("ambit-l4") || o.scenarios().contains("ambit-waypoint") || ingress;
             if (needed && !Files.isRegularFile(o.repo().resolve(jar))) {
                 System.err.println(o.repo().resolve(jar) + " missing: build first (mvn -o -q package -DskipTests)");
                 System.exit(2);
@@ -240,6 +243,12 @@ public final class L4Bench {
                                 o.waypointJvm());
                         case "haproxy-l7" -> new L7Pair(name, L7Pair.Kind.HAPROXY, env, client, server, port++);
                         case "nginx-l7" -> new L7Pair(name, L7Pair.Kind.NGINX, env, client, server, port++);
+                        case "ambit-ingress" -> ingress(name, env, open, client, o.repo(), o.waypointWorkers(),
+                                o.waypointJvm());
+                        case "nginx-ingress" -> new IngressProxy(name, IngressProxy.Kind.NGINX, env, client,
+                                net.host("ingn"), server);
+                        case "haproxy-ingress" -> new IngressProxy(name, IngressProxy.Kind.HAPROXY, env, client,
+                                net.host("ingh"), server);
                         default -> throw new IllegalArgumentException(name);
                     };
                     open.add(s);
@@ -300,7 +309,10 @@ public final class L4Bench {
     private static void check(BenchEnv env, Scenario s) throws InterruptedException {
         String got = "";
         for (int i = 0; i < 50; i++) {
-            Host.Result r = env.net().inPod(s.client(), 10, "curl", "-s", "-m", "5", s.httpUrl());
+            List<String> curl = new ArrayList<>(List.of("curl", "-s", "-m", "5"));
+            curl.addAll(s.curlOptions());
+            curl.add(s.httpUrl());
+            Host.Result r = env.net().inPod(s.client(), 10, Runner.resolving(env, s, curl));
             got = r.stdout();
             if (got.equals(Backend.BODY)) {
                 return;
@@ -368,6 +380,23 @@ public final class L4Bench {
         Node meshServer = net.pod("sw");
         open.add(Backend.start(env, meshServer));
         return new AmbitWaypoint(name, env, repo, cpHost, host1, host2, wp, meshClient, meshServer, workers, jvm);
+    }
+
+    /**
+     * {@code ambit-ingress} on hosts and pods of its own: istiod-lite on {@code cpi}, the gateway
+     * on {@code gwi} (an uncaptured istio-system pod's node), the server's agent on {@code nodei}
+     * and the server pod {@code si} with its own backend; the client is the shared client pod
+     * (outside the mesh, as a user's machine is).
+     */
+    private static AmbitIngress ingress(String name, BenchEnv env, Teardown open, Node client, Path repo,
+                                        int workers, List<String> jvm) throws Exception {
+        TestNetwork net = env.net();
+        Node cpHost = net.host("cpi");
+        Node gateway = net.host("gwi");
+        Node node = net.host("nodei");
+        Node meshServer = net.pod("si");
+        open.add(Backend.start(env, meshServer));
+        return new AmbitIngress(name, env, repo, cpHost, gateway, node, client, meshServer, workers, jvm);
     }
 
     /** Closes what a run opened, in reverse order and once: at the end of the run, or from the shutdown hook. */

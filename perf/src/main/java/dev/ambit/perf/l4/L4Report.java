@@ -40,11 +40,16 @@ final class L4Report {
         return all.stream().filter(m -> m.scenario().equals(scenario) && m.load().equals(load)).toList();
     }
 
-    /** The L4 scenarios (the L7 ones are {@link L7Report}'s). */
+    /** Whether {@code scenario} belongs to the L4 table (the L7 and ingress ones have tables of their own). */
+    static boolean isL4(String scenario) {
+        return !L7Report.isL7(scenario) && !IngressReport.isIngress(scenario);
+    }
+
+    /** The L4 scenarios (the L7 ones are {@link L7Report}'s, the ingress ones {@link IngressReport}'s). */
     private List<String> scenarios() {
         List<String> names = new ArrayList<>();
         all.forEach(m -> {
-            if (!names.contains(m.scenario()) && !L7Report.isL7(m.scenario())) {
+            if (!names.contains(m.scenario()) && isL4(m.scenario())) {
                 names.add(m.scenario());
             }
         });
@@ -111,6 +116,10 @@ final class L4Report {
         if (l7.present()) {
             sb.append('\n').append(l7.table());
         }
+        IngressReport ingress = new IngressReport(all);
+        if (ingress.present()) {
+            sb.append('\n').append(ingress.table());
+        }
         return sb.toString();
     }
 
@@ -124,7 +133,7 @@ final class L4Report {
         // A run with socket errors or non-2xx answers counted its failures as requests (wrk does)
         // and left timed-out requests out of its latencies: its figures compare nothing.
         String failed = all.stream().filter(m -> m.wrk() != null && m.wrk().errors() > 0
-                        && !L7Report.isL7(m.scenario()))
+                        && isL4(m.scenario()))
                 .map(m -> m.scenario() + " " + m.load() + " run " + m.run() + ": " + m.wrk().errors() + " errors")
                 .collect(java.util.stream.Collectors.joining("; "));
         if (!failed.isEmpty()) {
@@ -186,7 +195,7 @@ final class L4Report {
      */
     String json() {
         StringBuilder sb = new StringBuilder("{\"runs\":[\n");
-        List<Measurement> http = all.stream().filter(m -> m.wrk() != null && !L7Report.isL7(m.scenario())).toList();
+        List<Measurement> http = all.stream().filter(m -> m.wrk() != null && isL4(m.scenario())).toList();
         for (int i = 0; i < http.size(); i++) {
             Measurement m = http.get(i);
             sb.append(fmt("  {\"scenario\":%s,\"load\":%s,\"rps\":%s,\"p50_ms\":%s,\"p90_ms\":%s,\"p99_ms\":%s,"
@@ -203,7 +212,8 @@ final class L4Report {
                     quote(m.scenario()), num(m.iperf().gbps(), 3), num(m.cpuCores(), 3), num(m.rssMib(), 1),
                     i + 1 < ip.size() ? "," : ""));
         }
-        return sb.append("],\n").append(new L7Report(all).jsonArrays()).append("}\n").toString();
+        return sb.append("],\n").append(new L7Report(all).jsonArrays()).append(",\n")
+                .append(new IngressReport(all).jsonArray()).append("}\n").toString();
     }
 
     /** Everything else: the environment, every run's raw figures, the targets as text. */
@@ -263,6 +273,10 @@ final class L4Report {
         L7Report l7 = new L7Report(all);
         if (l7.present()) {
             sb.append(",\n  \"l7_targets\": ").append(quote(l7.targets()));
+        }
+        IngressReport ingress = new IngressReport(all);
+        if (ingress.present()) {
+            sb.append(",\n  \"ingress_targets\": ").append(quote(ingress.targets()));
         }
         sb.append("\n}\n");
         return sb.toString();

@@ -226,7 +226,8 @@ final class L7Report {
                     array(m.threadCores()), m.downstreamConnections(), i + 1 < http.size() ? "," : ""));
         }
         sb.append("],\n\"grpc\":[\n");
-        List<Measurement> grpc = all.stream().filter(m -> m.h2load() != null).toList();
+        List<Measurement> grpc = all.stream().filter(m -> m.h2load() != null && m.load().equals(Measurement.GRPC))
+                .toList();
         for (int i = 0; i < grpc.size(); i++) {
             Measurement m = grpc.get(i);
             sb.append(fmt("  {\"scenario\":%s,\"rps\":%s,\"mean_ms\":%s,\"max_ms\":%s,\"failed\":%d,"

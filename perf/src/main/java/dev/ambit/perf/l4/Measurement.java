@@ -26,6 +26,17 @@ record Measurement(String scenario, String load, int run, long cpuMillis, long[]
     static final List<String> HTTP_LOADS = List.of("c16", "c1");
     static final String IPERF = "iperf";
     static final String GRPC = "grpc";
+    /**
+     * wrk -c16 with {@code Connection: close}: every request on a new connection, so a new TLS
+     * handshake; wrk offers the session it got before, so the handshake is resumed wherever the
+     * server allows it (as browsers' are).
+     */
+    static final String TLS_NEW = "tls-new";
+    /**
+     * h2load with as many clients as requests: every request on a new connection with a fresh
+     * client offering no session, so a full handshake each (ECDHE and the certificate's signature).
+     */
+    static final String TLS_FULL = "tls-full";
 
     /** An L4 measurement: no per-proxy split, no h2load, no threads. */
     Measurement(String scenario, String load, int run, long cpuMillis, long[] rssPeakKib, long wallMillis, Wrk wrk,

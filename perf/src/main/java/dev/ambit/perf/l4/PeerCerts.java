@@ -33,13 +33,13 @@ record PeerCerts(Path ca, Path serverCert, Path serverKey, Path serverPem, Path 
         return new PeerCerts(ca, server[0], server[1], server[2], client[0], client[1], client[2]);
     }
 
-    private static void key(Path file) {
+    static void key(Path file) {
         Host.run("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
                 file.toString());
     }
 
     /** cert, key, and both in one file (HAProxy's {@code crt}). */
-    private static Path[] leaf(Path dir, String name, String dns, Path ca, Path caKey) throws IOException {
+    static Path[] leaf(Path dir, String name, String dns, Path ca, Path caKey) throws IOException {
         Path key = dir.resolve(name + ".key");
         Path csr = dir.resolve(name + ".csr");
         Path cert = dir.resolve(name + ".crt");

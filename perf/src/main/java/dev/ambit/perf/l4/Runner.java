@@ -40,6 +40,7 @@ final class Runner {
         return switch (load) {
             case Measurement.IPERF -> s.carriesIperf();
             case Measurement.GRPC -> s.grpcUrl() != null;
+            case Measurement.TLS_NEW, Measurement.TLS_FULL -> s.terminatesTls();
             default -> true;
         };
     }
@@ -49,6 +50,8 @@ final class Runner {
         List<String> command = switch (load) {
             case Measurement.IPERF -> iperf(s, options.seconds());
             case Measurement.GRPC -> h2load(s, options.seconds());
+            case Measurement.TLS_NEW -> newConnections(s, options.seconds());
+            case Measurement.TLS_FULL -> fullHandshakes(s, options.seconds());
             default -> wrk(s, load.equals("c16") ? 16 : 1, options.seconds());
         };
         long[] cpuEachBefore = cpuEach(pids);
@@ -81,7 +84,7 @@ final class Runner {
             Iperf i = Iperf.parse(r.stdout()).orElseThrow(() -> failure(s, load, r));
             return new Measurement(s.name(), load, run, cpu, rss, wall, null, i, cpuEach, null, threads, connections);
         }
-        if (load.equals(Measurement.GRPC)) {
+        if (load.equals(Measurement.GRPC) || load.equals(Measurement.TLS_FULL)) {
             H2load h = H2load.parse(r.stdout()).orElseThrow(() -> failure(s, load, r));
             return new Measurement(s.name(), load, run, cpu, rss, wall, null, null, cpuEach, h, threads, connections);
         }
@@ -140,11 +143,53 @@ final class Runner {
             cmd.addAll(List.of("taskset", "-c", env.loadCpus()));
         }
         cmd.addAll(command);
-        return env.net().inPod(s.client(), (int) Math.ceil(seconds) + 60, cmd.toArray(String[]::new));
+        return env.net().inPod(s.client(), (int) Math.ceil(seconds) + 60, resolving(env, s, cmd));
+    }
+
+    /**
+     * {@code command} as the client of {@code s} runs it: as is, or, when the scenario has
+     * {@link Scenario#hosts() names to resolve}, in a mount namespace of its own with the
+     * scenario's hosts file bind-mounted over {@code /etc/hosts} (wrk and curl resolve the
+     * ingress's host name as a user's machine would, SNI included; the machine's file is untouched).
+     */
+    static String[] resolving(BenchEnv env, Scenario s, List<String> command) {
+        if (s.hosts().isEmpty()) {
+            return command.toArray(String[]::new);
+        }
+        java.nio.file.Path file = env.dir().resolve("hosts-" + s.name());
+        try {
+            java.nio.file.Files.writeString(file, "127.0.0.1 localhost\n" + s.hosts());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        List<String> cmd = new ArrayList<>(List.of("unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                "mount --bind \"$0\" /etc/hosts && exec \"$@\"", file.toString()));
+        cmd.addAll(command);
+        return cmd.toArray(String[]::new);
     }
 
     private static List<String> wrk(Scenario s, int connections, double seconds) {
         return List.of("wrk", "-t1", "-c" + connections, "-d" + fmtSeconds(seconds), "--latency", s.httpUrl());
+    }
+
+    /**
+     * 16 connections, each closed by the server after one request ({@code Connection: close}):
+     * every request opens a new TCP connection and makes a full TLS handshake (wrk keeps no
+     * session to resume), so requests/s is handshakes/s.
+     */
+    private static List<String> newConnections(Scenario s, double seconds) {
+        return List.of("wrk", "-t1", "-c16", "-d" + fmtSeconds(seconds), "--latency", "-H", "Connection: close",
+                s.httpUrl());
+    }
+
+    /**
+     * {@code 100 × seconds} HTTPS/1.1 requests, each from a client of its own (one connection,
+     * one full TLS handshake, nothing to resume), opened together by one h2load thread: the
+     * ingress's handshake throughput under a burst of new users.
+     */
+    private static List<String> fullHandshakes(Scenario s, double seconds) {
+        String n = Long.toString(Math.max(50, Math.round(seconds * 100)));
+        return List.of("h2load", "--h1", "-t1", "-c", n, "-n", n, s.httpUrl());
     }
 
     /**

@@ -52,6 +52,29 @@ interface Scenario extends AutoCloseable {
         return null;
     }
 
+    /**
+     * Whether {@link #httpUrl()} is HTTPS terminated by the scenario's first proxy (an ingress):
+     * then the {@code tls-new} load (a new connection and a full handshake per request) applies.
+     */
+    default boolean terminatesTls() {
+        return false;
+    }
+
+    /**
+     * Names the client must resolve, as {@code /etc/hosts} lines (an ingress's
+     * {@code app.example.com}: the name decides SNI and the virtual host); empty when none.
+     * The load runs with this file bind-mounted over {@code /etc/hosts} in a mount namespace
+     * of its own, so the machine's file is never touched.
+     */
+    default String hosts() {
+        return "";
+    }
+
+    /** curl's options for {@link #httpUrl()} (e.g. {@code --cacert}); empty for plain HTTP. */
+    default List<String> curlOptions() {
+        return List.of();
+    }
+
     /** Starts the proxies and returns once they accept connections. */
     void start() throws Exception;
 

@@ -78,8 +78,9 @@ class ParsersTest {
         L4Report report = new L4Report(new L4Report.Environment("t", "k", 2, "25", "0", false, 10, 2, 20, 1,
                 List.of("-Xmx48m"), List.of(), false, Map.of()), ms);
         JsonNode root = new ObjectMapper().readTree(report.json());
-        assertThat(root.fieldNames()).toIterable().containsExactly("runs", "iperf", "l7", "grpc");
+        assertThat(root.fieldNames()).toIterable().containsExactly("runs", "iperf", "l7", "grpc", "ingress");
         assertThat(root.get("l7")).isEmpty();
+        assertThat(root.get("ingress")).isEmpty();
         assertThat(root.get("runs")).hasSize(6);
         assertThat(root.get("runs").get(0).fieldNames()).toIterable().containsExactly("scenario", "load", "rps",
                 "p50_ms", "p90_ms", "p99_ms", "proxy_cpu_ms_per_1k", "proxy_rss_mib");
