@@ -12,13 +12,16 @@ import java.util.stream.Stream;
 /**
  * What a local cluster may leave on the machine, looked for by name the way
  * {@code ambitctl local} names it: network namespaces {@code ambit-l-*}, their
- * {@code /etc/netns} folders, BPF pins under {@code /sys/fs/bpf/ambit-local}, the
+ * {@code /etc/netns} folders, the machine's end of the veth into the node network
+ * ({@code ambit-l-host}, with its address and route), BPF pins under {@code /sys/fs/bpf/ambit-local}, the
  * {@code ambit-local} cgroup tree, the tests' state folder, and processes still running
  * from it.
  */
 final class Leftovers {
 
     static final Path BPFFS = Path.of("/sys/fs/bpf/ambit-local");
+    /** {@code local up}'s veth in the machine's own namespace (LoadBalancer addresses, node ports). */
+    static final Path HOST_LINK = Path.of("/sys/class/net/ambit-l-host");
     static final List<Path> CGROUPS = List.of(Path.of("/sys/fs/cgroup/ambit-local"),
             Path.of("/sys/fs/cgroup/unified/ambit-local"));
 
@@ -40,6 +43,9 @@ final class Leftovers {
         List<String> etc = list(Path.of("/etc/netns")).stream().filter(n -> n.startsWith("ambit-l-")).toList();
         if (!etc.isEmpty()) {
             out.add("/etc/netns entries " + etc);
+        }
+        if (Files.exists(HOST_LINK)) {
+            out.add("host interface " + HOST_LINK.getFileName() + " (the veth into the node network)");
         }
         if (Files.exists(BPFFS)) {
             out.add("BPF pins " + BPFFS + " " + list(BPFFS));
