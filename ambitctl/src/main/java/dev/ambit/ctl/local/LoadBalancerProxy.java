@@ -77,6 +77,8 @@ final class LoadBalancerProxy implements ExternalTraffic, AutoCloseable {
     private final Map<String, Listener> listeners = new LinkedHashMap<>();
     /** By listener, when its last bind failed: retried after {@link #BIND_RETRY}. */
     private final Map<String, Long> bindFailures = new HashMap<>();
+    /** The external addresses on br0; read once, then kept here (only this class puts /32s there). */
+    private Set<String> present;
 
     /** Puts external addresses where the node network answers for them ({@link Topology} on a real cluster). */
     interface AddressBook {
@@ -183,15 +185,20 @@ final class LoadBalancerProxy implements ExternalTraffic, AutoCloseable {
         }
         bindFailures.keySet().retainAll(wanted.keySet());
         Set<String> wantedAddresses = new HashSet<>(ExternalForwards.externalAddresses(forwards));
-        List<String> present = addresses.present();
-        for (String a : present) {
+        if (present == null) {
+            present = new HashSet<>(addresses.present()); // once: what a killed controller left is removed below
+        }
+        for (var it = present.iterator(); it.hasNext(); ) {
+            String a = it.next();
             if (!wantedAddresses.contains(a)) {
-                addresses.remove(a); // also a killed controller's: only this class puts /32s on br0
+                addresses.remove(a);
+                it.remove();
             }
         }
         for (String a : wantedAddresses) {
             if (!present.contains(a)) {
                 addresses.add(a);
+                present.add(a);
             }
         }
         long now = System.nanoTime();

@@ -73,7 +73,7 @@ public final class Services {
             }
         }
         String lbIp = loadBalancerIp(svc);
-        if (!lbIp.isEmpty() && IpPool.parse(lbIp) < 0) {
+        if (!lbIp.isEmpty() && IpPool.parse(lbIp) == -1) { // addresses from 128.0.0.0 are negative ints
             throw new IllegalArgumentException("spec.loadBalancerIP: " + lbIp + " (expected: an IPv4 address or empty)");
         }
     }

@@ -139,9 +139,13 @@ class LoadBalancerProxyTest {
         try {
             assertThat(call(lb, "p")).as("no endpoint: nothing answers").isEmpty();
         } catch (IOException reset) {
-            assertThat(reset).hasMessageContaining("reset");
+            // Reset at once: what the client sees first depends on timing.
         }
-        assertThat(proxy.activeConnections()).isZero();
+        long deadline = System.nanoTime() + 2_000_000_000L;
+        while (proxy.activeConnections() > 0 && System.nanoTime() < deadline) {
+            Thread.onSpinWait();
+        }
+        assertThat(proxy.activeConnections()).as("every relay ended").isZero();
     }
 
     @Test
