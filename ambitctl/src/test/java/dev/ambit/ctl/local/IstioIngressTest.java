@@ -74,4 +74,19 @@ class IstioIngressTest {
         assertThat(Services.type(find(objects, "Service", "istio-ingressgateway"))).isEqualTo("NodePort");
         assertThat(find(objects, "Namespace", "istio-system").labels()).containsEntry("team", "mesh");
     }
+
+    @Test
+    void theChoiceOfLocalUpIsKeptInClusterJson() throws Exception {
+        for (Boolean ingress : new Boolean[] {true, false}) {
+            ClusterInfo info = new ClusterInfo(1, "/s", "/r", "/sys/fs/cgroup", "2026-01-01T00:00:00Z", null, null,
+                    List.of(ControllerFixtures.NODE1), null, ingress);
+            ClusterInfo read = ClusterInfo.MAPPER.readValue(ClusterInfo.MAPPER.writeValueAsString(info), ClusterInfo.class);
+            assertThat(read.ingress()).isEqualTo(ingress);
+            assertThat(read.withController(null).ingress()).as("kept by the with* copies").isEqualTo(ingress);
+        }
+        ClusterInfo older = ClusterInfo.MAPPER.readValue("{\"version\":1,\"nodes\":[]}", ClusterInfo.class);
+        assertThat(older.ingress()).as("a cluster.json without the field: no ingress gateway").isNull();
+        assertThat(new LocalCluster.UpOptions(1, new Home(Path.of("/r")), Path.of("/sys/fs/cgroup"),
+                java.time.Duration.ofSeconds(90)).ingress()).as("local up installs it unless --no-ingress").isTrue();
+    }
 }
