@@ -25,7 +25,9 @@ import java.util.Random;
  * (which pods), {@link PodSandboxes} (their sandboxes), {@link PodSupervisor} (their
  * containers), {@link ReadinessProbes}, {@link ServiceRegistry} (VIPs and endpoints),
  * {@link Waypoints} and {@link GatewayStatuses} (Istio's waypoint deployment controller),
- * {@link MeshConfigWriter} (istiod-lite's folder), {@link HostsFiles} (DNS) and {@link StatusWriter}.
+ * {@link IstioIngress} (the demo profile's ingress gateway), {@link MeshConfigWriter} (istiod-lite's
+ * folder), {@link HostsFiles} (DNS), {@link ExternalForwards} (LoadBalancer addresses and node ports,
+ * served by {@link LoadBalancerProxy}) and {@link StatusWriter}.
  *
  * <p>Single-threaded: all state below belongs to the loop. It starts clean: sandboxes a
  * previous controller left are removed first (pods get new uids and addresses).

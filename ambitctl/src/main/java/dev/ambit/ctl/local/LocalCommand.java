@@ -40,7 +40,9 @@ public final class LocalCommand {
     // ------------------------------------------------------------------ up / down / status
 
     @Command(name = "up", mixinStandardHelpOptions = true,
-            description = "Builds the cluster: node network, istiod-lite, one node agent per node, the controller.")
+            description = {"Builds the cluster: node network, istiod-lite, one node agent per node, the controller,",
+                    "and Istio's demo ingress gateway. The machine reaches the node network over veth ambit-l-host",
+                    "(10.250.0.1): LoadBalancer Services' addresses (10.250.0.200-250) and node ports on every node."})
     static final class Up implements Callable<Integer> {
         @Spec CommandSpec spec;
         @Mixin ClusterOptions cluster;
