@@ -86,6 +86,7 @@ class CleanupTest {
                 }
             }
             assertThat(pids).as("istiod, two agents, controller").hasSize(4);
+            assertThat(hostLinks()).as("local up's veth into the node network").contains("ambit-l-host");
 
             // Break it: crash the control plane, the controller and one agent (no drain, no
             // unenrollment: node1's pods stay enrolled, pins and maps full), leave a process in a
@@ -110,7 +111,10 @@ class CleanupTest {
                 Ambitctl.Result show = Ambitctl.host(Duration.ofSeconds(10), "bpftool", kind[0], "show", "id", kind[1]);
                 assertThat(show.ok()).as("BPF %s still loaded: %s", id, show.out()).isFalse();
             }
-            assertThat(hostLinks()).as("interfaces of the machine's own namespace").isEqualTo(linksBefore);
+            assertThat(hostLinks()).as("interfaces of the machine's own namespace").isEqualTo(linksBefore)
+                    .doesNotContain("ambit-l-host");
+            assertThat(Ambitctl.host(Duration.ofSeconds(10), "ip", "-4", "route", "show").out())
+                    .as("the route to the node network").doesNotContain("10.250.0.0/24");
         } finally {
             if (!removed || !Leftovers.find(FOREIGN).isEmpty()) {
                 foreign(Duration.ofMinutes(2), "down");

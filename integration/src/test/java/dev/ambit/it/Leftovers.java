@@ -13,6 +13,8 @@ import java.util.stream.Stream;
  * What a local cluster may leave on the machine, looked for by name the way
  * {@code ambitctl local} names it: network namespaces {@code ambit-l-*}, their
  * {@code /etc/netns} folders, pods' UTS namespaces under {@code /run/ambit-local-uts}, BPF pins under {@code /sys/fs/bpf/ambit-local}, the
+ * {@code /etc/netns} folders, the machine's end of the veth into the node network
+ * ({@code ambit-l-host}, with its address and route), BPF pins under {@code /sys/fs/bpf/ambit-local}, the
  * {@code ambit-local} cgroup tree, the tests' state folder, and processes still running
  * from it.
  */
@@ -21,6 +23,8 @@ final class Leftovers {
     static final Path BPFFS = Path.of("/sys/fs/bpf/ambit-local");
     /** Pods' UTS namespaces (their hostnames), bind-mounted one file per pod. */
     static final Path UTS = Path.of("/run/ambit-local-uts");
+    /** {@code local up}'s veth in the machine's own namespace (LoadBalancer addresses, node ports). */
+    static final Path HOST_LINK = Path.of("/sys/class/net/ambit-l-host");
     static final List<Path> CGROUPS = List.of(Path.of("/sys/fs/cgroup/ambit-local"),
             Path.of("/sys/fs/cgroup/unified/ambit-local"));
 
@@ -45,6 +49,8 @@ final class Leftovers {
         }
         if (Files.exists(UTS)) {
             out.add("pod UTS namespaces " + UTS + " " + list(UTS));
+        if (Files.exists(HOST_LINK)) {
+            out.add("host interface " + HOST_LINK.getFileName() + " (the veth into the node network)");
         }
         if (Files.exists(BPFFS)) {
             out.add("BPF pins " + BPFFS + " " + list(BPFFS));

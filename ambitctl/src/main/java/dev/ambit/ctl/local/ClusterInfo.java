@@ -22,15 +22,24 @@ import java.util.Optional;
  * @param controller the controller process, or null before it started
  * @param certTtl istiod-lite's {@code --cert-ttl} (e.g. {@code 60s}), or null for its default;
  *     kept so that {@code local start istiod} restarts it with the same lifetime
+ * @param ingress whether the controller keeps Istio's demo ingress gateway in place
+ *     ({@link IstioIngress}); false after {@code local up --no-ingress}, null (none) when absent
  */
 public record ClusterInfo(int version, String stateDir, String home, String cgroupRoot, String createdAt,
-                          Daemon istiod, Daemon controller, List<Node> nodes, String certTtl) {
+                          Daemon istiod, Daemon controller, List<Node> nodes, String certTtl, Boolean ingress) {
 
     static final ObjectMapper MAPPER = Manifests.JSON.copy()
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
 
+    @com.fasterxml.jackson.annotation.JsonCreator
     public ClusterInfo {
         nodes = nodes == null ? List.of() : List.copyOf(nodes);
+    }
+
+    /** A cluster without the ingress gateway. */
+    public ClusterInfo(int version, String stateDir, String home, String cgroupRoot, String createdAt,
+                       Daemon istiod, Daemon controller, List<Node> nodes, String certTtl) {
+        this(version, stateDir, home, cgroupRoot, createdAt, istiod, controller, nodes, certTtl, null);
     }
 
     /**
@@ -64,11 +73,11 @@ public record ClusterInfo(int version, String stateDir, String home, String cgro
     }
 
     ClusterInfo withIstiod(Daemon d) {
-        return new ClusterInfo(version, stateDir, home, cgroupRoot, createdAt, d, controller, nodes, certTtl);
+        return new ClusterInfo(version, stateDir, home, cgroupRoot, createdAt, d, controller, nodes, certTtl, ingress);
     }
 
     ClusterInfo withController(Daemon d) {
-        return new ClusterInfo(version, stateDir, home, cgroupRoot, createdAt, istiod, d, nodes, certTtl);
+        return new ClusterInfo(version, stateDir, home, cgroupRoot, createdAt, istiod, d, nodes, certTtl, ingress);
     }
 
     ClusterInfo withNode(Node n) {
@@ -76,7 +85,7 @@ public record ClusterInfo(int version, String stateDir, String home, String cgro
         next.removeIf(x -> x.name().equals(n.name()));
         next.add(n);
         next.sort(java.util.Comparator.comparingInt(Node::index));
-        return new ClusterInfo(version, stateDir, home, cgroupRoot, createdAt, istiod, controller, next, certTtl);
+        return new ClusterInfo(version, stateDir, home, cgroupRoot, createdAt, istiod, controller, next, certTtl, ingress);
     }
 
     public Optional<Node> node(String name) {

@@ -25,7 +25,9 @@ import java.util.Random;
  * (which pods), {@link PodSandboxes} (their sandboxes), {@link PodSupervisor} (their
  * containers), {@link Probes}, {@link ServiceRegistry} (VIPs and endpoints),
  * {@link Waypoints} and {@link GatewayStatuses} (Istio's waypoint deployment controller),
- * {@link MeshConfigWriter} (istiod-lite's folder), {@link HostsFiles} (DNS) and {@link StatusWriter}.
+ * {@link IstioIngress} (the demo profile's ingress gateway), {@link MeshConfigWriter} (istiod-lite's
+ * folder), {@link HostsFiles} (DNS), {@link ExternalForwards} (LoadBalancer addresses and node ports,
+ * served by {@link LoadBalancerProxy}) and {@link StatusWriter}.
  *
  * <p>Single-threaded: all state below belongs to the loop. It starts clean: sandboxes a
  * previous controller left are removed first (pods get new uids and addresses).
@@ -54,6 +56,10 @@ public final class Controller {
     private final Probes probes;
     private ServiceBalancerHook balancer = backends -> { };
     private Map<String, List<String>> lastBackends = Map.of();
+    /** Istio's demo ingress gateway, or null ({@code local up --no-ingress}). */
+    private final IstioIngress ingress;
+    private ExternalTraffic external = forwards -> { };
+    private List<ExternalForwards.Forward> lastForwards = List.of();
     private List<KubeObject> manifests = List.of();
     /** The applied objects plus what the controller derives from them (waypoints' Services, pods ...). */
     private List<KubeObject> objects = List.of();
@@ -81,6 +87,7 @@ public final class Controller {
         Waypoints.Launch launch = Waypoints.Launch.of(state, Path.of(cluster.home()));
         this.waypoints = new Waypoints(launch);
         this.gatewayStatuses = new GatewayStatuses(launch.jar(), Instant::now);
+        this.ingress = Boolean.TRUE.equals(cluster.ingress()) ? new IstioIngress(launch) : null;
     }
 
     /** A controller for the cluster in {@code state}, logging to {@code log}. */
@@ -93,6 +100,12 @@ public final class Controller {
     /** Where the eBPF Service load balancer gets its table (the controller command sets it). */
     public Controller balancer(ServiceBalancerHook hook) {
         this.balancer = requireNonNull(hook, "hook");
+        return this;
+    }
+
+    /** Where LoadBalancer addresses and node ports are served (the controller command sets it). */
+    Controller externalTraffic(ExternalTraffic traffic) {
+        this.external = requireNonNull(traffic, "traffic");
         return this;
     }
 
@@ -126,7 +139,8 @@ public final class Controller {
         reloadManifests();
         // Istio's deployment controller: waypoint Gateways become a ServiceAccount, Service and Deployment.
         Waypoints.Expansion expansion = waypoints.expand(manifests);
-        objects = expansion.objects();
+        // Istio's demo profile: the ingress gateway, kept in place as the operator keeps it.
+        objects = ingress == null ? expansion.objects() : ingress.expand(expansion.objects());
         Map<String, DesiredPod> desired = Map.of();
         try {
             Map<String, DesiredPod> next = desiredPods.of(objects, pods);
@@ -147,6 +161,7 @@ public final class Controller {
         meshConfig.write(withStatus(objects, withStatuses), views, pods.values(), storedManifests.unknown());
         hosts.writeAll(pods.values(), cluster.nodes(), views);
         updateBalancer(views);
+        updateExternal(views);
         // Last: asking a node agent to capture a meshed pod blocks up to CniClient's timeout
         // (10 s) per pending pod, and a slow agent must never delay a policy change written above.
         // The pods are already in istiod-lite's folder, so their agent can learn their workload.
@@ -179,6 +194,19 @@ public final class Controller {
             lastBackends = Map.copyOf(backends);
             // The one place the eBPF Service load balancer is fed (see ServiceBalancerHook).
             balancer.update(lastBackends);
+        }
+    }
+
+    private void updateExternal(Map<String, ServiceView> views) {
+        List<ExternalForwards.Forward> forwards = ExternalForwards.plan(views, cluster.nodes());
+        if (!forwards.equals(lastForwards) || external.retryPending()) {
+            lastForwards = forwards;
+            try {
+                external.apply(forwards);
+            } catch (RuntimeException e) {
+                lastForwards = List.of(); // applied again next tick
+                log("load balancer update failed (retrying): " + e);
+            }
         }
     }
 

@@ -90,9 +90,13 @@ final class GetCommand implements Callable<Integer> {
                 ClusterInfo info = ClusterInfo.require(state);
                 List<ClusterStatus.Pod> pods = ClusterStatus.require(state).pods();
                 List<KubectlPrinter.DeploymentRow> rows = new ArrayList<>();
-                // With the waypoints' Deployments, which the controller derives from their Gateways.
-                List<KubeObject> objects = new Waypoints(Waypoints.Launch.of(state, java.nio.file.Path.of(info.home())))
-                        .expand(new ManifestStore(state).all()).objects();
+                // With the waypoints' Deployments, which the controller derives from their Gateways,
+                // and the demo ingress gateway's.
+                Waypoints.Launch launch = Waypoints.Launch.of(state, java.nio.file.Path.of(info.home()));
+                List<KubeObject> objects = new Waypoints(launch).expand(new ManifestStore(state).all()).objects();
+                if (Boolean.TRUE.equals(info.ingress())) {
+                    objects = new IstioIngress(launch).expand(objects);
+                }
                 for (KubeObject d : objects) {
                     if (!d.kind().equals("Deployment") || !(all || d.namespace().equals(ns))
                             || !(names.isEmpty() || names.contains(d.name())) || !sel.matches(d.labels())) {

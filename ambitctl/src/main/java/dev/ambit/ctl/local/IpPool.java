@@ -50,6 +50,22 @@ public final class IpPool {
         return of("service addresses (10.96.0.0/16)", "10.96.0.10", "10.96.255.254");
     }
 
+    /**
+     * External addresses of LoadBalancer Services: {@code 10.250.0.200-10.250.0.250}, on the node
+     * network, which the machine reaches over {@link Topology#HOST_LINK} (as MetalLB's layer 2 mode
+     * answers for addresses of the nodes' own subnet).
+     */
+    public static IpPool loadBalancerAddresses() {
+        return of("load balancer addresses (" + Topology.LB_FIRST + "-" + Topology.LB_LAST + ")", Topology.LB_FIRST,
+                Topology.LB_LAST);
+    }
+
+    /** Whether {@code address} is in the range. */
+    public boolean contains(String address) {
+        int a = parse(requireNonNull(address, "address"));
+        return a != -1 && Integer.compareUnsigned(a, first) >= 0 && Integer.compareUnsigned(a, last) <= 0;
+    }
+
     /** Takes the lowest free address for {@code owner}; the one it already has, if any. */
     public String allocate(String owner) {
         requireNonNull(owner, "owner");

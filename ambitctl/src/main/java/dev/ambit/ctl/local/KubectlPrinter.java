@@ -256,7 +256,7 @@ public final class KubectlPrinter {
                     if (allNamespaces) {
                         r.add(s.namespace());
                     }
-                    r.addAll(List.of(s.name(), s.type(), s.clusterIp(), "<none>", s.ports(),
+                    r.addAll(List.of(s.name(), s.type(), s.clusterIp(), externalIp(s), s.ports(),
                             age(instant(s.createdAt()), now)));
                     if (f == Format.WIDE) {
                         r.add(selector(s.selector()));
@@ -266,6 +266,22 @@ public final class KubectlPrinter {
                 yield table(header, rows);
             }
         };
+    }
+
+    /**
+     * kubectl's EXTERNAL-IP: a LoadBalancer Service's {@code status.loadBalancer.ingress} addresses,
+     * {@code <pending>} while it has none, {@code <none>} for other types.
+     */
+    static String externalIp(ClusterStatus.Service s) {
+        if (!"LoadBalancer".equals(s.type())) {
+            return "<none>";
+        }
+        List<String> ips = new ArrayList<>();
+        JsonNode ingress = s.object() == null ? null : s.object().path("status").path("loadBalancer").path("ingress");
+        if (ingress != null) {
+            ingress.forEach(i -> ips.add(i.path("ip").asText(i.path("hostname").asText())));
+        }
+        return ips.isEmpty() ? "<pending>" : String.join(",", ips);
     }
 
     static String selector(Map<String, String> selector) {

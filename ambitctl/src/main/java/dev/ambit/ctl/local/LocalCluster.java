@@ -27,9 +27,15 @@ public final class LocalCluster {
      *     null for its default (24 h); short ones (a minute) let tests watch renewals
      * @param meshConfig Istio's mesh config for istiod-lite's {@code --mesh-config}
      *     (pathNormalization, extensionProviders), or null for Istio's defaults
+     * @param ingress whether to install Istio's demo ingress gateway ({@link IstioIngress};
+     *     {@code --no-ingress} leaves it out)
      */
     public record UpOptions(int nodes, Home home, Path cgroupRoot, Duration timeout, Duration certTtl,
-                            Path meshConfig) {
+                            Path meshConfig, boolean ingress) {
+
+        public UpOptions(int nodes, Home home, Path cgroupRoot, Duration timeout, Duration certTtl, Path meshConfig) {
+            this(nodes, home, cgroupRoot, timeout, certTtl, meshConfig, true);
+        }
 
         public UpOptions(int nodes, Home home, Path cgroupRoot, Duration timeout) {
             this(nodes, home, cgroupRoot, timeout, null);
@@ -92,7 +98,7 @@ public final class LocalCluster {
         }
         ClusterInfo info = new ClusterInfo(1, state.root().toString(), o.home().root().toString(),
                 o.cgroupRoot().toString(), Instant.now().toString(), null, null, List.of(),
-                o.certTtl() == null ? null : Durations.format(o.certTtl()));
+                o.certTtl() == null ? null : Durations.format(o.certTtl()), o.ingress());
         for (int i = 1; i <= o.nodes(); i++) {
             String name = Topology.nodeName(i);
             info = info.withNode(new ClusterInfo.Node(name, i, Topology.nodeNs(i), Topology.nodeAddress(i),
@@ -107,6 +113,13 @@ public final class LocalCluster {
         Topology.createControlPlane(o.nodes());
         for (ClusterInfo.Node n : info.nodes()) {
             Topology.createNode(n.index(), o.nodes());
+        }
+        out.println("host link: " + Topology.HOST_LINK + " at " + Topology.HOST_ADDRESS + " into the node network;"
+                + " LoadBalancer addresses " + Topology.LB_FIRST + "-" + Topology.LB_LAST + ", node ports "
+                + PortPool.NODE_PORT_FIRST + "-" + PortPool.NODE_PORT_LAST + " on every node address");
+        out.flush();
+        Topology.createHostLink(o.nodes());
+        for (ClusterInfo.Node n : info.nodes()) {
             NodeCredentials.issue(state.credentials(), n.name(), state.nodeToken(n.name()));
             try {
                 Files.createDirectories(state.nodePods(n.name()));
@@ -538,6 +551,14 @@ public final class LocalCluster {
             } catch (RuntimeException e) {
                 problems.add(e.getMessage());
             }
+        }
+        // Gone with ambit-l-net's end of the pair, unless that namespace was lost first.
+        try {
+            if (Topology.deleteHostLink()) {
+                removed.add("interface " + Topology.HOST_LINK);
+            }
+        } catch (RuntimeException e) {
+            problems.add(e.getMessage());
         }
         if (nsRemoved > 0) {
             removed.add(nsRemoved + " network namespaces " + Topology.PREFIX + "*");

@@ -40,7 +40,9 @@ public final class LocalCommand {
     // ------------------------------------------------------------------ up / down / status
 
     @Command(name = "up", mixinStandardHelpOptions = true,
-            description = "Builds the cluster: node network, istiod-lite, one node agent per node, the controller.")
+            description = {"Builds the cluster: node network, istiod-lite, one node agent per node, the controller,",
+                    "and Istio's demo ingress gateway. The machine reaches the node network over veth ambit-l-host",
+                    "(10.250.0.1): LoadBalancer Services' addresses (10.250.0.200-250) and node ports on every node."})
     static final class Up implements Callable<Integer> {
         @Spec CommandSpec spec;
         @Mixin ClusterOptions cluster;
@@ -66,11 +68,15 @@ public final class LocalCommand {
                         + "pathNormalization, extensionProviders (envoyExtAuthzHttp).")
         Path meshConfig;
 
+        @Option(names = "--no-ingress",
+                description = "Leave out Istio's demo ingress gateway (istio-ingressgateway in istio-system, a LoadBalancer Service).")
+        boolean noIngress;
+
         @Override
         public Integer call() {
             LocalCluster.up(cluster.state(), new LocalCluster.UpOptions(nodes, Home.detect(home), cluster.cgroupRoot(),
                     Durations.parse("--timeout", timeout),
-                    certTtl == null ? null : Durations.parse("--cert-ttl", certTtl), meshConfig), out(spec));
+                    certTtl == null ? null : Durations.parse("--cert-ttl", certTtl), meshConfig, !noIngress), out(spec));
             return 0;
         }
     }
@@ -410,6 +416,12 @@ public final class LocalCommand {
                     StandardCharsets.UTF_8));
             ServiceBalancer balancer = openBalancer(cluster.state());
             controller.balancer(ServiceBalancerHook.of(balancer));
+            // LoadBalancer addresses and node ports: served from here, so they end with the controller.
+            LoadBalancerProxy loadBalancer = LoadBalancerProxy.create(message -> {
+                System.err.println(Instant.now() + " " + message);
+                System.err.flush();
+            });
+            controller.externalTraffic(loadBalancer);
             Thread main = Thread.currentThread();
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 controller.stop();
@@ -422,6 +434,7 @@ public final class LocalCommand {
             try {
                 controller.run();
             } finally {
+                loadBalancer.close();
                 balancer.close(); // descriptors only: the attachment stays pinned until local down
             }
             return 0;

@@ -62,7 +62,7 @@ final class MeshConfigWriter {
                 if (v == null) {
                     continue; // no VIP (a conflict, logged): istiod-lite would route nowhere
                 }
-                Services.withClusterIp(tree, v.vip());
+                Services.withAllocations(Services.withClusterIp(tree, v.vip()), v);
             }
             desired.put(dir.resolve(o.fileName()), Manifests.toYaml(tree));
         }

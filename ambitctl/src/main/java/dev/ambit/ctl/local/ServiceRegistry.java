@@ -23,12 +23,26 @@ import java.util.function.Consumer;
 final class ServiceRegistry {
 
     private final IpPool serviceIps;
+    private final IpPool externalIps;
+    private final PortPool nodePorts;
     private final Consumer<String> log;
     private final Map<String, String> serviceCreated = new HashMap<>();
+    /** The last allocation problem logged per Service: each is logged once, not every tick. */
+    private final Map<String, String> problems = new HashMap<>();
 
     /** VIPs from {@code serviceIps}; conflicts (a taken or out-of-range clusterIP) go to {@code log}. */
     ServiceRegistry(IpPool serviceIps, Consumer<String> log) {
+        this(serviceIps, IpPool.loadBalancerAddresses(), PortPool.nodePorts(), log);
+    }
+
+    /**
+     * VIPs from {@code serviceIps}, LoadBalancer addresses from {@code externalIps}, node ports
+     * from {@code nodePorts}; conflicts go to {@code log}, once per Service and problem.
+     */
+    ServiceRegistry(IpPool serviceIps, IpPool externalIps, PortPool nodePorts, Consumer<String> log) {
         this.serviceIps = requireNonNull(serviceIps, "serviceIps");
+        this.externalIps = requireNonNull(externalIps, "externalIps");
+        this.nodePorts = requireNonNull(nodePorts, "nodePorts");
         this.log = requireNonNull(log, "log");
     }
 
@@ -90,16 +104,89 @@ final class ServiceRegistry {
                 }
             }
             backends.values().forEach(l -> l.sort(null));
-            out.put(key, new ServiceView(o, vip, ports, endpoints.stream().sorted().distinct().toList(), backends));
+            List<String> trouble = new ArrayList<>();
+            Map<String, Integer> allocated = allocateNodePorts(key, o, ports, trouble);
+            String external = allocateExternalIp(key, o, trouble);
+            String problem = String.join("; ", trouble);
+            if (!problem.equals(problems.getOrDefault(key, ""))) {
+                if (!problem.isEmpty()) {
+                    log.accept("service " + key + ": " + problem);
+                }
+                problems.put(key, problem);
+            }
+            out.put(key, new ServiceView(o, vip, ports, endpoints.stream().sorted().distinct().toList(), backends,
+                    external, allocated));
         }
         // Services gone: their VIPs are free again.
         for (String key : new ArrayList<>(serviceCreated.keySet())) {
             if (!present.contains(key)) {
                 serviceIps.release(key);
+                externalIps.release(key);
+                nodePorts.releaseIf(owner -> owner.startsWith(key + "/"));
                 serviceCreated.remove(key);
+                problems.remove(key);
             }
         }
         return out;
+    }
+
+    /**
+     * The node ports of Service {@code key}'s ports, by {@code port/protocol}: an explicit
+     * {@code nodePort} is reserved, others get the lowest free one; kept while the Service
+     * exists, released when it no longer has node ports (or a port is gone). A conflict leaves
+     * that port without one, with the reason in {@code trouble}.
+     */
+    private Map<String, Integer> allocateNodePorts(String key, KubeObject svc, List<Services.ServicePort> ports,
+                                                   List<String> trouble) {
+        Map<String, Integer> out = new TreeMap<>();
+        Set<String> owners = new HashSet<>();
+        if (Services.hasNodePorts(svc)) {
+            for (Services.ServicePort sp : ports) {
+                String owner = key + "/" + sp.port() + "/" + sp.protocol();
+                try {
+                    if (sp.nodePort() != 0) {
+                        nodePorts.reserve(sp.nodePort(), owner);
+                        out.put(sp.port() + "/" + sp.protocol(), sp.nodePort());
+                    } else {
+                        out.put(sp.port() + "/" + sp.protocol(), nodePorts.allocate(owner));
+                    }
+                    owners.add(owner);
+                } catch (LocalException e) {
+                    trouble.add("port " + sp.port() + ": nodePort " + e.getMessage());
+                }
+            }
+        }
+        nodePorts.releaseIf(owner -> owner.startsWith(key + "/") && !owners.contains(owner));
+        return out;
+    }
+
+    /**
+     * A LoadBalancer Service's external address: {@code spec.loadBalancerIP} when set and in the
+     * pool (as MetalLB honours it), else the lowest free one; null (the Service stays
+     * {@code <pending>}, as on a cluster without a free address) with the reason in {@code trouble}.
+     */
+    private String allocateExternalIp(String key, KubeObject svc, List<String> trouble) {
+        if (!Services.type(svc).equals(Services.LOAD_BALANCER)) {
+            externalIps.release(key);
+            return null;
+        }
+        String wanted = Services.loadBalancerIp(svc);
+        try {
+            if (wanted.isEmpty()) {
+                return externalIps.allocate(key);
+            }
+            if (!externalIps.contains(wanted)) {
+                externalIps.release(key);
+                trouble.add("spec.loadBalancerIP: " + wanted + " is not in the local pool (expected: "
+                        + Topology.LB_FIRST + "-" + Topology.LB_LAST + ", or empty)");
+                return null;
+            }
+            externalIps.reserve(wanted, key);
+            return wanted;
+        } catch (LocalException e) {
+            trouble.add("external address: " + e.getMessage());
+            return null;
+        }
     }
 
     /** When Service {@code key} ({@code namespace/name}) first got its VIP; empty if it has none. */

@@ -75,11 +75,13 @@ final class StatusWriter {
         for (ServiceView v : services.values()) {
             KubeObject o = v.object();
             ObjectNode tree = o.tree();
-            ObjectNode spec = Services.withClusterIp(tree, v.vip()).withObjectProperty("spec");
+            ObjectNode spec = Services.withAllocations(Services.withClusterIp(tree, v.vip()), v).withObjectProperty("spec");
             if (!spec.has("type")) {
                 spec.put("type", "ClusterIP");
             }
-            String ports = String.join(",", v.ports().stream().map(sp -> sp.port() + "/" + sp.protocol()).toList());
+            // kubectl's PORT(S): port[:nodePort]/protocol
+            String ports = String.join(",", v.ports().stream().map(sp -> sp.port()
+                    + (v.nodePort(sp) > 0 ? ":" + v.nodePort(sp) : "") + "/" + sp.protocol()).toList());
             svcs.add(new ClusterStatus.Service(o.namespace(), o.name(), spec.path("type").asText(), v.vip(),
                     ports.isEmpty() ? "<none>" : ports, Services.selector(o), o.labels(),
                     serviceCreated.apply(o.namespace() + "/" + o.name()), v.endpoints(), tree));

@@ -26,6 +26,14 @@ import java.util.stream.Stream;
  * <p>A pod also has a UTS namespace of its own, its hostname, kept as {@code ip netns} keeps
  * network namespaces: bind-mounted at {@value #UTS_DIR_NAME}{@code /<its network namespace>},
  * joined by each of its processes, removed with its network namespace.
+ * <p>One exception, so that the machine reaches the cluster as a user reaches a cluster's load
+ * balancers and node ports: veth {@value #HOST_LINK} in the machine's own namespace, at
+ * {@value #HOST_ADDRESS}/24 (which gives the machine the route to the node network), whose
+ * peer {@code host} is a port of br0. Br0 itself has {@value #BRIDGE_ADDRESS}/24 (where the
+ * load balancer's connections to pods come from, with routes to every node's pods) and the
+ * external address of every LoadBalancer Service ({@value #LB_FIRST}-{@value #LB_LAST}) as a
+ * /32, answered for on the bridge as MetalLB's layer 2 mode does. Removing {@value #NET_NS}
+ * removes the veth pair with it.
  */
 public final class Topology {
 
@@ -36,6 +44,15 @@ public final class Topology {
     public static final String NODE_CIDR = "10.250.0.0/24";
     public static final String SERVICE_CIDR = "10.96.0.0/16";
     public static final int MAX_NODES = 16;
+    /** The machine's end of the veth into the node network (in the machine's own namespace). */
+    public static final String HOST_LINK = PREFIX + "host";
+    /** The machine's address on the node network. */
+    public static final String HOST_ADDRESS = "10.250.0.1";
+    /** The node network's own address (br0 in {@value #NET_NS}): the load balancer's source. */
+    public static final String BRIDGE_ADDRESS = "10.250.0.3";
+    /** The first and last external address of LoadBalancer Services, on the node network. */
+    public static final String LB_FIRST = "10.250.0.200";
+    public static final String LB_LAST = "10.250.0.250";
     /** Parent of every local pin folder: {@code node<i>} below it is one agent's {@code --bpffs-root}. */
     public static final Path BPFFS_ROOT = Path.of("/sys/fs/bpf/ambit-local");
     /** The Service load balancer's pin folder under {@link #BPFFS_ROOT} (not a node's). */
@@ -139,6 +156,66 @@ public final class Topology {
         Sh.run("ip", "-n", ns, "link", "set", "lo", "up");
         Sh.run("ip", "-n", ns, "addr", "add", address + "/24", "dev", "eth0");
         Sh.run("ip", "-n", ns, "link", "set", "eth0", "up");
+    }
+
+    /**
+     * The machine's way in: veth {@value #HOST_LINK} ({@value #HOST_ADDRESS}/24) / {@code host}
+     * (a port of br0), br0 at {@value #BRIDGE_ADDRESS}/24 with routes to the pods of each of
+     * {@code nodes} nodes (from {@value #BRIDGE_ADDRESS}). A veth left by a crash is replaced.
+     */
+    static void createHostLink(int nodes) {
+        deleteHostLink();
+        Sh.run("ip", "link", "add", HOST_LINK, "type", "veth", "peer", "name", "host", "netns", NET_NS);
+        Sh.run("ip", "-n", NET_NS, "link", "set", "host", "master", "br0", "up");
+        Sh.run("ip", "addr", "add", HOST_ADDRESS + "/24", "dev", HOST_LINK);
+        Sh.run("ip", "link", "set", HOST_LINK, "up");
+        Sh.run("ip", "-n", NET_NS, "addr", "add", BRIDGE_ADDRESS + "/24", "dev", "br0");
+        for (int j = 1; j <= nodes; j++) {
+            Sh.run("ip", "-n", NET_NS, "route", "add", podCidr(j), "via", nodeAddress(j), "src", BRIDGE_ADDRESS);
+        }
+    }
+
+    /** Whether the machine's end of the veth exists. */
+    static boolean hostLinkExists() {
+        return Files.exists(Path.of("/sys/class/net", HOST_LINK));
+    }
+
+    /** Removes {@value #HOST_LINK} (its peer and address go with it); quiet when absent. */
+    static boolean deleteHostLink() {
+        if (!hostLinkExists()) {
+            return false;
+        }
+        Sh.Result r = Sh.exec(Sh.DEFAULT_TIMEOUT, List.of("ip", "link", "del", HOST_LINK));
+        if (!r.ok() && hostLinkExists()) {
+            throw new LocalException("cannot remove interface " + HOST_LINK + ": " + r.stderr().strip());
+        }
+        return true;
+    }
+
+    /** The /32 addresses on br0 (the LoadBalancer Services' external addresses), sorted. */
+    static List<String> externalAddresses() {
+        List<String> out = new ArrayList<>();
+        if (!exists(NET_NS)) {
+            return out;
+        }
+        for (String line : Sh.run("ip", "-n", NET_NS, "-o", "-4", "addr", "show", "dev", "br0").split("\n")) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("inet (\\d+\\.\\d+\\.\\d+\\.\\d+)/32 ").matcher(line);
+            if (m.find()) {
+                out.add(m.group(1));
+            }
+        }
+        out.sort(null);
+        return out;
+    }
+
+    /** Puts {@code address}/32 on br0, so that the node network answers for it. */
+    static void addExternalAddress(String address) {
+        Sh.run("ip", "-n", NET_NS, "addr", "add", address + "/32", "dev", "br0");
+    }
+
+    /** Takes {@code address}/32 off br0; quiet when it is not there. */
+    static void deleteExternalAddress(String address) {
+        Sh.exec(Sh.DEFAULT_TIMEOUT, List.of("ip", "-n", NET_NS, "addr", "del", address + "/32", "dev", "br0"));
     }
 
     /** Control plane: its namespace, and routes back to every node's pods. */
