@@ -12,9 +12,9 @@ import java.util.stream.Stream;
 /**
  * What a local cluster may leave on the machine, looked for by name the way
  * {@code ambitctl local} names it: network namespaces {@code ambit-l-*}, their
- * {@code /etc/netns} folders, pods' UTS namespaces under {@code /run/ambit-local-uts}, BPF pins under {@code /sys/fs/bpf/ambit-local}, the
- * {@code /etc/netns} folders, the machine's end of the veth into the node network
- * ({@code ambit-l-host}, with its address and route), BPF pins under {@code /sys/fs/bpf/ambit-local}, the
+ * {@code /etc/netns} folders, pods' UTS namespaces under {@code /run/ambit-local-uts}, the
+ * machine's end of the veth into the node network ({@code ambit-l-host}, with its address
+ * and route), BPF pins under {@code /sys/fs/bpf/ambit-local}, the
  * {@code ambit-local} cgroup tree, the tests' state folder, and processes still running
  * from it.
  */
@@ -49,6 +49,7 @@ final class Leftovers {
         }
         if (Files.exists(UTS)) {
             out.add("pod UTS namespaces " + UTS + " " + list(UTS));
+        }
         if (Files.exists(HOST_LINK)) {
             out.add("host interface " + HOST_LINK.getFileName() + " (the veth into the node network)");
         }
