@@ -23,9 +23,6 @@ import java.util.stream.Stream;
  *                   its veth peer vl&lt;8 hex&gt; lives in its node's namespace
  * </pre>
  *
- * <p>A pod also has a UTS namespace of its own, its hostname, kept as {@code ip netns} keeps
- * network namespaces: bind-mounted at {@value #UTS_DIR_NAME}{@code /<its network namespace>},
- * joined by each of its processes, removed with its network namespace.
  * <p>One exception, so that the machine reaches the cluster as a user reaches a cluster's load
  * balancers and node ports: veth {@value #HOST_LINK} in the machine's own namespace, at
  * {@value #HOST_ADDRESS}/24 (which gives the machine the route to the node network), whose
@@ -34,6 +31,10 @@ import java.util.stream.Stream;
  * external address of every LoadBalancer Service ({@value #LB_FIRST}-{@value #LB_LAST}) as a
  * /32, answered for on the bridge as MetalLB's layer 2 mode does. Removing {@value #NET_NS}
  * removes the veth pair with it.
+ *
+ * <p>A pod also has a UTS namespace of its own, its hostname, kept as {@code ip netns} keeps
+ * network namespaces: bind-mounted at {@value #UTS_DIR_NAME}{@code /<its network namespace>},
+ * joined by each of its processes, removed with its network namespace.
  */
 public final class Topology {
 
