@@ -99,11 +99,9 @@ public final class GatewayTranslator {
     public static Map<String, Map<String, Message>> translate(GatewayModel.Proxy proxy, GatewayContext context) {
         requireNonNull(proxy, "proxy");
         requireNonNull(context, "context");
-        Map<String, Message> secrets = new TreeMap<>();
-        List<GatewayModel.Server> servers = usable(proxy, context, secrets);
-        Map<Integer, List<GatewayModel.Server>> byPort = new TreeMap<>();
-        for (GatewayModel.Server s : servers) {
-            List<GatewayModel.Server> onPort = byPort.computeIfAbsent(s.port(), p -> new ArrayList<>());
+        Map<Integer, List<GatewayModel.Server>> claimed = new TreeMap<>();
+        for (GatewayModel.Server s : named(proxy, context)) {
+            List<GatewayModel.Server> onPort = claimed.computeIfAbsent(s.port(), p -> new ArrayList<>());
             GatewayModel.Server rival = onPort.stream().filter(o -> conflicts(o, s)).findFirst().orElse(null);
             if (rival != null) {
                 context.field(s.origin(), "spec.servers", "server " + s.name() + " on port " + s.port()
@@ -114,6 +112,15 @@ public final class GatewayTranslator {
             }
             onPort.add(s);
         }
+        // Secrets last: a server that lost its port serves none, one whose Secret is bad gives its port to no one.
+        Map<String, Message> secrets = new TreeMap<>();
+        Map<Integer, List<GatewayModel.Server>> byPort = new TreeMap<>();
+        claimed.forEach((port, onPort) -> {
+            List<GatewayModel.Server> ok = onPort.stream().filter(s -> secured(s, proxy, context, secrets)).toList();
+            if (!ok.isEmpty()) {
+                byPort.put(port, ok);
+            }
+        });
         Map<String, Message> listeners = new TreeMap<>();
         Map<String, Message> routes = new TreeMap<>();
         Set<String> used = new LinkedHashSet<>(proxy.clusters());
@@ -140,11 +147,10 @@ public final class GatewayTranslator {
     }
 
     /**
-     * The servers that can be served, oldest origin first: duplicates of a name, ISTIO_MUTUAL and
-     * servers whose Secret is missing or malformed are reported and left out. Their Secrets go to {@code secrets}.
+     * The servers oldest origin first, a name declared twice kept once (the older), ISTIO_MUTUAL
+     * left out: all reported.
      */
-    private static List<GatewayModel.Server> usable(GatewayModel.Proxy proxy, GatewayContext context,
-                                                    Map<String, Message> secrets) {
+    private static List<GatewayModel.Server> named(GatewayModel.Proxy proxy, GatewayContext context) {
         List<GatewayModel.Server> sorted = new ArrayList<>(proxy.servers());
         sorted.sort(Comparator.comparing((GatewayModel.Server s) -> context.created(s.origin())));
         List<GatewayModel.Server> out = new ArrayList<>();
@@ -153,37 +159,47 @@ public final class GatewayTranslator {
             if (!names.add(s.name())) {
                 context.field(s.origin(), "spec.servers", "server " + s.name() + " is declared twice for gateway "
                         + proxy.key() + "; the older one applies");
-                continue;
-            }
-            GatewayModel.Tls tls = s.tls();
-            if (tls != null && (tls.mode() == GatewayModel.TlsMode.SIMPLE || tls.mode() == GatewayModel.TlsMode.MUTUAL)) {
-                if (tls.credential() == null) {
-                    context.field(s.origin(), "spec.servers", "server " + s.name() + ": TLS " + tls.mode()
-                            + " without a credential; left out");
-                    continue;
-                }
-                String sds = sdsName(proxy.namespace(), tls.credential());
-                GatewaySecrets.Result cert = GatewaySecrets.certificate(context.config(), tls.credential(), sds);
-                GatewaySecrets.Result ca = tls.mode() == GatewayModel.TlsMode.MUTUAL
-                        ? GatewaySecrets.caCertificates(context.config(), tls.credential(), sds + CACERT_SUFFIX) : null;
-                String problem = cert.problem() != null ? cert.problem() : ca != null ? ca.problem() : null;
-                if (problem != null) {
-                    context.note(problem + "; " + s.origin() + " server " + s.name() + " (port " + s.port()
-                            + ") is left out, the other servers keep serving");
-                    continue;
-                }
-                secrets.put(sds, cert.secret());
-                if (ca != null) {
-                    secrets.put(sds + CACERT_SUFFIX, ca.secret());
-                }
-            } else if (tls != null && tls.mode() == GatewayModel.TlsMode.ISTIO_MUTUAL) {
+            } else if (s.tls() != null && s.tls().mode() == GatewayModel.TlsMode.ISTIO_MUTUAL) {
                 context.field(s.origin(), "spec.servers", "server " + s.name() + ": ISTIO_MUTUAL is not supported by "
                         + "Ambit's gateway; left out");
-                continue;
+            } else {
+                out.add(s);
             }
-            out.add(s);
         }
         return out;
+    }
+
+    /**
+     * Whether {@code s} can be served: true without TLS termination; else when its Secret (and,
+     * for MUTUAL, its CA certificates) is present and well-formed, added to {@code secrets}.
+     * Otherwise the Secret and field are reported and the server is left out.
+     */
+    private static boolean secured(GatewayModel.Server s, GatewayModel.Proxy proxy, GatewayContext context,
+                                   Map<String, Message> secrets) {
+        GatewayModel.Tls tls = s.tls();
+        if (tls == null || tls.mode() == GatewayModel.TlsMode.PASSTHROUGH) {
+            return true;
+        }
+        if (tls.credential() == null) {
+            context.field(s.origin(), "spec.servers", "server " + s.name() + ": TLS " + tls.mode()
+                    + " without a credential; left out");
+            return false;
+        }
+        String sds = sdsName(proxy.namespace(), tls.credential());
+        GatewaySecrets.Result cert = GatewaySecrets.certificate(context.config(), tls.credential(), sds);
+        GatewaySecrets.Result ca = tls.mode() == GatewayModel.TlsMode.MUTUAL
+                ? GatewaySecrets.caCertificates(context.config(), tls.credential(), sds + CACERT_SUFFIX) : null;
+        String problem = cert.problem() != null ? cert.problem() : ca != null ? ca.problem() : null;
+        if (problem != null) {
+            context.note(problem + "; " + s.origin() + " server " + s.name() + " (port " + s.port()
+                    + ") is left out, the other servers keep serving");
+            return false;
+        }
+        secrets.put(sds, cert.secret());
+        if (ca != null) {
+            secrets.put(sds + CACERT_SUFFIX, ca.secret());
+        }
+        return true;
     }
 
     /** Whether {@code newer} cannot share its port with {@code older}. */

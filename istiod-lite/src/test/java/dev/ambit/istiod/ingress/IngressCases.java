@@ -33,11 +33,11 @@ import java.util.Map;
  * {@code input/}, read by a real {@link FolderSource} (as istiod-lite reads {@code ambitctl
  * local}'s folder) and translated by the real {@link L7Translator}.
  */
-final class IngressCases {
+public final class IngressCases {
 
-    static final Path ROOT = Path.of("src/test/resources/ingress");
+    public static final Path ROOT = Path.of("src/test/resources/ingress");
     /** The proxy key of the demo ingress pod in base/. */
-    static final String INGRESS_KEY = "istio-system/~app=istio-ingressgateway,istio=ingressgateway,"
+    public static final String INGRESS_KEY = "istio-system/~app=istio-ingressgateway,istio=ingressgateway,"
             + "istio.io/dataplane-mode=none";
 
     static final JsonFormat.Printer PRINTER = JsonFormat.printer().usingTypeRegistry(TypeRegistry.newBuilder()
@@ -48,8 +48,8 @@ final class IngressCases {
             .build());
 
     /** A case's translation and what the folder source rejected. */
-    record Result(L7Resources resources, List<ConfigError> rejected, ConfigSnapshot config) {
-        Map<String, Map<String, Message>> ingress() {
+    public record Result(L7Resources resources, List<ConfigError> rejected, ConfigSnapshot config) {
+        public Map<String, Map<String, Message>> ingress() {
             return resources.forProxy(INGRESS_KEY);
         }
     }
@@ -57,7 +57,7 @@ final class IngressCases {
     private IngressCases() {
     }
 
-    static Result translate(String name, Path scratch) throws Exception {
+    public static Result translate(String name, Path scratch) throws Exception {
         copy(ROOT.resolve("base"), scratch);
         copy(ROOT.resolve(name).resolve("input"), scratch);
         List<ConfigSnapshot> snapshots = new ArrayList<>();
