@@ -113,6 +113,20 @@ class GatewayXdsTest {
         assertThat(r.getResourcesList()).isEmpty();
     }
 
+    @Test
+    void theDebugPageRedactsPrivateKeysAsEnvoysConfigDump() throws Exception {
+        L7Resources l7 = IngressCases.translate("http-https", scratch).resources();
+        String json = L7DebugJson.render(l7, IngressCases.INGRESS_KEY);
+        Secret served = (Secret) l7.forProxy(IngressCases.INGRESS_KEY).get(TypeUrls.SECRET).get("kubernetes://app-cert");
+        String keyBase64 = java.util.Base64.getEncoder().encodeToString(
+                served.getTlsCertificate().getPrivateKey().getInlineBytes().toByteArray());
+        assertThat(json).contains("kubernetes://app-cert", "[redacted]", "0.0.0.0_443")
+                .doesNotContain(keyBase64.substring(0, 40));
+        // The certificate itself is public and shown.
+        assertThat(json).contains(java.util.Base64.getEncoder().encodeToString(
+                served.getTlsCertificate().getCertificateChain().getInlineBytes().toByteArray()).substring(0, 40));
+    }
+
     private XdsTestClient client(XdsTestClient c) {
         clients.add(c);
         return c;
