@@ -132,7 +132,7 @@ public final class IstioGateways implements GatewayProxies {
                 List<ServerHost> serverHosts = s.getHosts().stream().map(h -> serverHost(h, gwNs)).toList();
                 for (VirtualService vs : bound) {
                     if (server.protocol().isHttp()) {
-                        http(server, serverHosts, vs, hosts, clusters, context);
+                        http(server, serverHosts, forGateway(vs, gw), hosts, clusters, context);
                     } else if (server.tls() != null && server.tls().mode() == GatewayModel.TlsMode.PASSTHROUGH) {
                         tls(server, serverHosts, vs, gw, streams, context);
                     } else if (server.protocol() == GatewayModel.Protocol.TCP) {
@@ -242,6 +242,37 @@ public final class IstioGateways implements GatewayProxies {
                 }
             }
         }
+    }
+
+    /**
+     * {@code vs} as this gateway sees it: an {@code http} match whose own {@code gateways} list
+     * leaves this gateway out is dropped, and a route left with no match is dropped (Istio: a
+     * match's {@code gateways} overrides the VirtualService's). Unnamed routes keep their index
+     * as name. The same object when no match names gateways.
+     */
+    static VirtualService forGateway(VirtualService vs, Gateway gw) {
+        var http = vs.getSpec().getHttp();
+        if (http == null || http.stream().noneMatch(h -> h != null && h.getMatch() != null && h.getMatch().stream()
+                .anyMatch(m -> m != null && m.getGateways() != null && !m.getGateways().isEmpty()))) {
+            return vs;
+        }
+        List<io.fabric8.istio.api.api.networking.v1alpha3.HTTPRoute> kept = new ArrayList<>();
+        for (int i = 0; i < http.size(); i++) {
+            var h = http.get(i);
+            if (h == null || h.getMatch() == null || h.getMatch().isEmpty()) {
+                kept.add(h);
+                continue;
+            }
+            var matches = h.getMatch().stream().filter(m -> m == null || m.getGateways() == null
+                    || m.getGateways().isEmpty() || m.getGateways().stream().anyMatch(g -> names(g, vs, gw))).toList();
+            if (!matches.isEmpty()) {
+                kept.add(new io.fabric8.istio.api.api.networking.v1alpha3.HTTPRouteBuilder(h).withMatch(matches)
+                        .withName(h.getName() == null || h.getName().isEmpty() ? String.valueOf(i) : h.getName())
+                        .build());
+            }
+        }
+        return new io.fabric8.istio.api.networking.v1.VirtualServiceBuilder(vs).editSpec().withHttp(kept).endSpec()
+                .build();
     }
 
     /** VirtualService {@code tls} routes (SNI) for a PASSTHROUGH server. */

@@ -145,6 +145,12 @@ class GatewayTranslationTest {
         assertThat(db.getEndpoints(0).getLbEndpoints(0).getMetadata().getFilterMetadataMap())
                 .doesNotContainKey("envoy.transport_socket_match");
         assertThat(ingress.get(TypeUrls.SECRET)).isEmpty();
+        // A match naming only the mesh is not the gateway's: / alone, under its original route name.
+        VirtualHost www = vhost(ingress, "http.80", "www.example.com:80").orElseThrow();
+        assertThat(www.getRoutesList()).singleElement().satisfies(route -> {
+            assertThat(route.getName()).isEqualTo("shop/frontend/1");
+            assertThat(route.getRoute().getCluster()).isEqualTo("outbound|80||frontend.shop.svc.cluster.local");
+        });
     }
 
     @Test
