@@ -79,6 +79,7 @@ public final class IstioGateways implements GatewayProxies {
         Map<String, String> namespaces = new TreeMap<>();
         Map<String, List<Gateway>> selecting = new HashMap<>();
         Map<String, List<GatewayContribution>> joined = new HashMap<>();
+        Map<String, Map<String, String>> podLabels = new HashMap<>();
         Set<Gateway> used = new java.util.HashSet<>();
         for (Pod pod : config.list(Kind.POD, Pod.class)) {
             Map<String, String> labels = pod.getMetadata().getLabels() == null ? Map.of() : pod.getMetadata().getLabels();
@@ -95,6 +96,7 @@ public final class IstioGateways implements GatewayProxies {
             namespaces.put(key, pod.getMetadata().getNamespace());
             selecting.put(key, gws);
             joined.put(key, cs);
+            podLabels.put(key, labels);
             used.addAll(gws);
         }
         for (Gateway g : gateways) {
@@ -104,7 +106,8 @@ public final class IstioGateways implements GatewayProxies {
             }
         }
         List<GatewayModel.Proxy> out = new ArrayList<>();
-        namespaces.forEach((key, ns) -> out.add(proxy(key, ns, selecting.get(key), joined.get(key), context)));
+        namespaces.forEach((key, ns) -> out.add(listeningOnTargetPorts(
+                proxy(key, ns, selecting.get(key), joined.get(key), context), podLabels.get(key), config)));
         return out;
     }
 
@@ -159,6 +162,42 @@ public final class IstioGateways implements GatewayProxies {
             }
         }
         return new GatewayModel.Proxy(key, ns, servers, hosts, streams, List.copyOf(clusters), secrets);
+    }
+
+    /**
+     * The proxy with each server's port moved to the pod port its Service sends it to, as Istio
+     * binds gateway listeners: a Service of the proxy's namespace selecting these pods that maps
+     * port {@code N} to a numeric {@code targetPort} makes the server on {@code N} listen there
+     * (Istio's gateway chart: 80 → 8080). Without such a Service the server's own port is bound.
+     * Routes were translated against the server's port ({@code match.port} is the Gateway's).
+     */
+    static GatewayModel.Proxy listeningOnTargetPorts(GatewayModel.Proxy proxy, Map<String, String> labels,
+                                                     ConfigSnapshot config) {
+        Map<Integer, Integer> targets = new HashMap<>();
+        for (io.fabric8.kubernetes.api.model.Service svc : config.list(Kind.SERVICE, proxy.namespace(),
+                io.fabric8.kubernetes.api.model.Service.class)) {
+            var spec = svc.getSpec();
+            if (spec == null || spec.getSelector() == null || spec.getSelector().isEmpty()
+                    || !Selectors.matches(spec.getSelector(), labels) || spec.getPorts() == null) {
+                continue;
+            }
+            for (var p : spec.getPorts()) {
+                if (p.getPort() != null && p.getTargetPort() != null && p.getTargetPort().getIntVal() != null
+                        && (p.getProtocol() == null || p.getProtocol().equals("TCP"))) {
+                    targets.putIfAbsent(p.getPort(), p.getTargetPort().getIntVal());
+                }
+            }
+        }
+        if (targets.isEmpty()) {
+            return proxy;
+        }
+        List<GatewayModel.Server> servers = proxy.servers().stream().map(s -> {
+            Integer target = targets.get(s.port());
+            return target == null || target == s.port() ? s : new GatewayModel.Server(s.name(), target, s.protocol(),
+                    s.hosts(), s.tls(), s.httpsRedirect(), s.origin());
+        }).toList();
+        return new GatewayModel.Proxy(proxy.key(), proxy.namespace(), servers, proxy.hosts(), proxy.streams(),
+                proxy.clusters(), proxy.secrets());
     }
 
     /** One Istio server as the model's; null (reported) when the gateway proxy cannot serve it. */

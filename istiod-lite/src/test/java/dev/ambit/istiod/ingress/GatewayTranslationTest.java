@@ -197,6 +197,21 @@ class GatewayTranslationTest {
         });
     }
 
+    @Test
+    void listenersBindTheTargetPortsTheGatewaysServiceMapsTo() throws Exception {
+        var ingress = IngressCases.translate("target-port", scratch).ingress();
+        assertThat(ingress.get(TypeUrls.LISTENER)).containsOnlyKeys("0.0.0.0_8080", "0.0.0.0_8443");
+        Listener plain = (Listener) ingress.get(TypeUrls.LISTENER).get("0.0.0.0_8080");
+        assertThat(plain.getAddress().getSocketAddress().getPortValue()).isEqualTo(8080);
+        assertThat(ingress.get(TypeUrls.ROUTE_CONFIGURATION))
+                .containsOnlyKeys("http.8080", "https.8443.https.ingressgateway.istio-system");
+        // match.port 80 names the Gateway's port: the /plain route is on the plaintext server only.
+        assertThat(vhost(ingress, "http.8080", "app.example.com:8080").orElseThrow().getRoutesList())
+                .extracting(r -> r.getMatch().getPrefix()).containsExactly("/plain", "/");
+        assertThat(vhost(ingress, "https.8443.https.ingressgateway.istio-system", "app.example.com:8443")
+                .orElseThrow().getRoutesList()).extracting(r -> r.getMatch().getPrefix()).containsExactly("/");
+    }
+
     private static Optional<VirtualHost> vhost(Map<String, Map<String, Message>> ingress, String rds, String name) {
         RouteConfiguration rc = (RouteConfiguration) ingress.get(TypeUrls.ROUTE_CONFIGURATION).get(rds);
         return rc.getVirtualHostsList().stream().filter(v -> v.getName().equals(name)).findFirst();
