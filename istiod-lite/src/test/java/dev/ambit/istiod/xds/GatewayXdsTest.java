@@ -104,6 +104,36 @@ class GatewayXdsTest {
     }
 
     @Test
+    void secretsSubscribedByNameAsEnvoyDoesFollowARotation() throws Exception {
+        L7Resources l7 = IngressCases.translate("http-https", scratch).resources();
+        publish(l7);
+        XdsTestClient gateway = client(XdsTestClient.connect(channel, gatewayNode("istio-system",
+                Map.of("istio", "ingressgateway", "app", "istio-ingressgateway", "istio.io/dataplane-mode", "none"))));
+        gateway.subscribe(TypeUrls.SECRET, "kubernetes://app-cert");
+        DeltaDiscoveryResponse first = gateway.next();
+        assertThat(names(first)).containsExactly("kubernetes://app-cert");
+        gateway.ack(first);
+
+        // The Secret is edited (a new certificate): the same name comes again with a new version.
+        Map<String, Map<String, Map<String, com.google.protobuf.Message>>> proxies = new java.util.LinkedHashMap<>();
+        for (String key : l7.waypoints()) {
+            Map<String, Map<String, com.google.protobuf.Message>> byType = new java.util.LinkedHashMap<>(l7.forProxy(key));
+            Secret old = (Secret) byType.get(TypeUrls.SECRET).get("kubernetes://app-cert");
+            Secret rotated = old.toBuilder().setTlsCertificate(old.getTlsCertificate().toBuilder()
+                    .setCertificateChain(io.envoyproxy.envoy.config.core.v3.DataSource.newBuilder()
+                            .setInlineBytes(com.google.protobuf.ByteString.copyFromUtf8("rotated")))).build();
+            byType.put(TypeUrls.SECRET, Map.of("kubernetes://app-cert", rotated));
+            proxies.put(key, byType);
+        }
+        publish(L7Resources.of(proxies, l7.forGrpc(), List.of()));
+        DeltaDiscoveryResponse second = gateway.next();
+        assertThat(names(second)).containsExactly("kubernetes://app-cert");
+        assertThat(second.getResources(0).getVersion()).isNotEqualTo(first.getResources(0).getVersion());
+        assertThat(second.getResources(0).getResource().unpack(Secret.class).getTlsCertificate()
+                .getCertificateChain().getInlineBytes().toStringUtf8()).isEqualTo("rotated");
+    }
+
+    @Test
     void aWaypointGetsAnEmptySecretSet() throws Exception {
         publish(IngressCases.translate("http-https", scratch).resources());
         XdsTestClient waypoint = client(XdsTestClient.connect(channel, TestL7.waypointNode("shop", "waypoint")));
