@@ -50,7 +50,8 @@ public final class TlsSecrets {
         Map<String, String> data = secret.getData();
         if (data != null && data.get(key) != null) {
             try {
-                return Optional.of(Base64.getMimeDecoder().decode(data.get(key)));
+                // Strict base64 as the API server stores it; line breaks (YAML folding) are tolerated.
+                return Optional.of(Base64.getDecoder().decode(data.get(key).replaceAll("\\s", "")));
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("data." + key + " is not base64", null);
             }
