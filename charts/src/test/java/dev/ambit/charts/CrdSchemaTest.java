@@ -170,6 +170,17 @@ class CrdSchemaTest {
                 io.fabric8.istio.api.api.networking.v1alpha3.DestinationRule.class);
         assertTypedSubset("ServiceEntry", spec("serviceentries.networking.istio.io"),
                 io.fabric8.istio.api.api.networking.v1alpha3.ServiceEntry.class);
+        JSONSchemaProps gw = spec("gateways.networking.istio.io");
+        assertTypedSubset("Gateway", gw, io.fabric8.istio.api.api.networking.v1alpha3.Gateway.class);
+        JSONSchemaProps server = gw.getProperties().get("servers").getItems().getSchema();
+        assertTypedSubset("Gateway servers[]", server, io.fabric8.istio.api.api.networking.v1alpha3.Server.class);
+        assertTypedSubset("Gateway port", server.getProperties().get("port"),
+                io.fabric8.istio.api.api.networking.v1alpha3.Port.class);
+        assertTypedSubset("Gateway tls", server.getProperties().get("tls"),
+                io.fabric8.istio.api.api.networking.v1alpha3.ServerTLSSettings.class);
+        assertThat(enumOf(server.getProperties().get("tls").getProperties().get("mode")))
+                .containsExactlyInAnyOrderElementsOf(names(
+                        io.fabric8.istio.api.api.networking.v1alpha3.ServerTLSSettingsTLSmode.values()));
     }
 
     @Test

@@ -118,7 +118,7 @@ public final class IstiodLite implements AutoCloseable {
                 () -> model.addresses().size());
         metrics.gauge("ambit_istiod_model_authorizations", "Authorization policies in the model.",
                 () -> model.authorizations().size());
-        metrics.gauge("ambit_istiod_model_waypoints", "Waypoints with L7 resources in the model.",
+        metrics.gauge("ambit_istiod_model_waypoints", "Waypoints and gateway proxies with L7 resources in the model.",
                 () -> l7.waypoints().size());
         metrics.gauge("ambit_istiod_l7_warnings", "Problems the L7 translation reports (see /debug/l7).",
                 () -> l7.warnings().size());

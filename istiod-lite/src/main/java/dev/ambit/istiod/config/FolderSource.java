@@ -216,7 +216,9 @@ public final class FolderSource implements ConfigSource {
                     }
                     continue;
                 }
-                snapshot.put(r.kind(), r.object(), relative(e.getKey()));
+                if (r.kind() != Kind.SECRET || TlsSecrets.relevant(r.object())) { // only TLS material is kept
+                    snapshot.put(r.kind(), r.object(), relative(e.getKey()));
+                }
             }
         }
         reportedDuplicates.retainAll(errors.stream().map(ConfigError::message).toList());

@@ -40,7 +40,15 @@ public enum Kind {
     SERVICE_ENTRY("networking.istio.io", "ServiceEntry", "serviceentries", "v1", ServiceEntry.class, true),
     GATEWAY("gateway.networking.k8s.io", "Gateway", "gateways", "v1", Gateway.class, true),
     HTTP_ROUTE("gateway.networking.k8s.io", "HTTPRoute", "httproutes", "v1", HTTPRoute.class, true),
-    GRPC_ROUTE("gateway.networking.k8s.io", "GRPCRoute", "grpcroutes", "v1", GRPCRoute.class, true);
+    GRPC_ROUTE("gateway.networking.k8s.io", "GRPCRoute", "grpcroutes", "v1", GRPCRoute.class, true),
+    /** Istio's ingress/egress {@code Gateway} (v1, v1beta1 and v1alpha3 all decode to the v1 model). */
+    ISTIO_GATEWAY("networking.istio.io", "Gateway", "gateways", "v1", io.fabric8.istio.api.networking.v1.Gateway.class,
+            true),
+    /**
+     * Core {@code Secret}: only TLS material is kept (type {@code kubernetes.io/tls}, or Opaque with
+     * {@code tls.crt}/{@code tls.key} or {@code ca.crt}; {@link TlsSecrets#relevant}); never logged.
+     */
+    SECRET("", "Secret", "secrets", "v1", io.fabric8.kubernetes.api.model.Secret.class, true);
 
     private final String group;
     private final String kind;

@@ -50,6 +50,7 @@ final class ObjectValidator {
             case AuthorizationPolicy ap when ap.getSpec() != null -> validate(ap.getSpec(), problems);
             case PeerAuthentication pa when pa.getSpec() != null -> validate(pa.getSpec(), problems);
             case Service svc when svc.getSpec() != null -> validate(svc, problems);
+            case io.fabric8.istio.api.networking.v1.Gateway gw -> IstioGatewayValidation.validate(gw, problems);
             default -> { }
         }
         // Routing objects: regexes in RE2 syntax, weights, durations, percentages, retry

@@ -20,6 +20,17 @@ public final class GatewayModel {
     private GatewayModel() {
     }
 
+    /**
+     * {@code NS/~k1=v1,k2=v2} (labels sorted by key): the proxy key of pods with these labels
+     * (CONTRACT seam 1; {@code NodeMetadata#proxyKey} reads the same from a node).
+     */
+    public static String labelKey(String namespace, Map<String, String> labels) {
+        requireNonNull(namespace, "namespace");
+        java.util.StringJoiner j = new java.util.StringJoiner(",", namespace + "/~", "");
+        new java.util.TreeMap<>(labels).forEach((k, v) -> j.add(k + "=" + v));
+        return j.toString();
+    }
+
     /** A server's protocol, as Istio's {@code Server.port.protocol} names them. */
     public enum Protocol {
         HTTP, HTTPS, HTTP2, GRPC, TCP, TLS;

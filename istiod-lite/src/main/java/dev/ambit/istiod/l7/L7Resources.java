@@ -9,7 +9,7 @@ import java.util.Set;
 
 /**
  * The Envoy resources istiod-lite's L7 translation produced from one config snapshot:
- * per waypoint ({@code "NS/NAME"}) and for proxyless gRPC clients, each as
+ * per proxy key (waypoints {@code "NS/NAME"}, gateways) and for proxyless gRPC clients, each as
  * type URL → resource name → message. Immutable.
  */
 public final class L7Resources {
@@ -56,12 +56,20 @@ public final class L7Resources {
         return waypoints.getOrDefault(namespace + "/" + name, Map.of());
     }
 
+    /** One proxy's resources by type URL (a waypoint's or a gateway's key); empty when unknown. */
+    public Map<String, Map<String, Message>> forProxy(String key) {
+        return waypoints.getOrDefault(requireNonNull(key, "key"), Map.of());
+    }
+
     /** What proxyless gRPC clients are served, by type URL. */
     public Map<String, Map<String, Message>> forGrpc() {
         return grpc;
     }
 
-    /** {@code "NS/NAME"} of every waypoint that has resources. */
+    /**
+     * The key of every proxy that has resources: waypoints and Gateway API gateways
+     * {@code "NS/NAME"}, Istio-Gateway pods {@code "NS/~k=v,..."} (CONTRACT seam 1).
+     */
     public Set<String> waypoints() {
         return waypoints.keySet();
     }

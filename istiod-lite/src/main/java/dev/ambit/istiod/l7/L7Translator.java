@@ -6,6 +6,10 @@ import com.google.protobuf.Message;
 import dev.ambit.api.TypeUrls;
 import dev.ambit.istiod.config.ConfigSnapshot;
 import dev.ambit.istiod.config.ObjectRef;
+import dev.ambit.istiod.ingress.GatewayModel;
+import dev.ambit.istiod.ingress.GatewayProxies;
+import dev.ambit.istiod.ingress.GatewayTranslator;
+import dev.ambit.istiod.ingress.IstioGateways;
 import dev.ambit.istiod.model.MeshConfig;
 import dev.ambit.istiod.model.ServiceCatalog;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
@@ -32,7 +36,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Istio / Gateway API objects → Envoy resources, per waypoint and for proxyless gRPC.
+ * Istio / Gateway API objects → Envoy resources, per waypoint, per gateway proxy (the
+ * {@link #GATEWAY_SOURCES}' {@link GatewayModel.Proxy}s through {@link GatewayTranslator}) and
+ * for proxyless gRPC.
  *
  * <p>Which waypoints exist, which services each serves and the services' ports, protocols
  * and endpoints come from {@link ServiceCatalog}, the same view the ambient model has. The
@@ -54,14 +60,24 @@ public final class L7Translator {
 
     private static final Logger log = LoggerFactory.getLogger(L7Translator.class);
 
+    /**
+     * Where gateway proxies come from (issue 16), asked in this order on every translation:
+     * Istio Gateways (with the Kubernetes Ingress contributions merged into their proxies) and
+     * Gateway API gateways of class {@code istio}. A source registers here, nowhere else.
+     */
+    static final List<GatewayProxies> GATEWAY_SOURCES = List.of(
+            new IstioGateways(List.of()));
+
     private final MeshConfig mesh;
     private final JwksFetcher jwks;
+    private final List<GatewayProxies> gatewaySources;
     private final Map<ObjectRef, HasMetadata> lastGood = new HashMap<>();
     private L7Resources last = L7Resources.empty();
 
-    private L7Translator(MeshConfig mesh, JwksFetcher jwks) {
+    private L7Translator(MeshConfig mesh, JwksFetcher jwks, List<GatewayProxies> gatewaySources) {
         this.mesh = mesh;
         this.jwks = jwks;
+        this.gatewaySources = gatewaySources;
     }
 
     public static L7Translator of(MeshConfig mesh) {
@@ -70,7 +86,13 @@ public final class L7Translator {
 
     /** A translator fetching RequestAuthentication's {@code jwksUri}s with {@code jwks}. */
     public static L7Translator of(MeshConfig mesh, JwksFetcher jwks) {
-        return new L7Translator(requireNonNull(mesh, "mesh"), requireNonNull(jwks, "jwks"));
+        return new L7Translator(requireNonNull(mesh, "mesh"), requireNonNull(jwks, "jwks"), GATEWAY_SOURCES);
+    }
+
+    /** A translator asking {@code gatewaySources} (instead of {@link #GATEWAY_SOURCES}) for gateway proxies. */
+    public static L7Translator of(MeshConfig mesh, JwksFetcher jwks, List<GatewayProxies> gatewaySources) {
+        return new L7Translator(requireNonNull(mesh, "mesh"), requireNonNull(jwks, "jwks"),
+                List.copyOf(requireNonNull(gatewaySources, "gatewaySources")));
     }
 
     /** Translates one snapshot; never throws on user input (an internal error keeps the previous result). */
@@ -85,8 +107,7 @@ public final class L7Translator {
                     + "; the previous resources stay in force");
             Map<String, Map<String, Map<String, Message>>> waypoints = new LinkedHashMap<>();
             for (String key : last.waypoints()) {
-                String[] nsName = key.split("/", 2);
-                waypoints.put(key, last.forWaypoint(nsName[0], nsName[1]));
+                waypoints.put(key, last.forProxy(key));
             }
             last = L7Resources.of(waypoints, last.forGrpc(), warnings);
         }
@@ -103,6 +124,8 @@ public final class L7Translator {
         private final RouteSources sources;
         private final JwtFilters jwtFilters;
         private final AuthorizationFilters authz; // authz (issue 15)
+        private final ConfigSnapshot config;
+        private final GatewayContext gatewayContext; // gateways (issue 16)
 
         Translation(ConfigSnapshot config) {
             this.catalog = ServiceCatalog.of(config, mesh);
@@ -115,6 +138,9 @@ public final class L7Translator {
             this.sources = new RouteSources(config, catalog, hosts, routes, validation, problems, lastGood);
             this.jwtFilters = new JwtFilters(config, mesh, jwks, problems);
             this.authz = new AuthorizationFilters(config, mesh, problems);
+            this.config = config;
+            this.gatewayContext = new GatewayContext(config, catalog, mesh, hosts, problems, routes, clusters, rules,
+                    sources);
         }
 
         L7Resources run() {
@@ -123,7 +149,29 @@ public final class L7Translator {
                 String key = gw.getMetadata().getNamespace() + "/" + gw.getMetadata().getName();
                 waypoints.put(key, waypoint(key, gw));
             }
+            gateways(waypoints);
             return L7Resources.of(waypoints, grpc(), problems.all());
+        }
+
+        /** Every gateway source's proxies, translated; a key already taken (a waypoint's) is reported. */
+        private void gateways(Map<String, Map<String, Map<String, Message>>> out) {
+            for (GatewayProxies source : gatewaySources) {
+                try {
+                    for (GatewayModel.Proxy proxy : source.proxies(config, gatewayContext)) {
+                        if (out.containsKey(proxy.key())) {
+                            problems.note("gateway proxy " + proxy.key() + " of " + source.getClass().getSimpleName()
+                                    + " has the key of another proxy (a waypoint or gateway); not served");
+                            continue;
+                        }
+                        out.put(proxy.key(), GatewayTranslator.translate(proxy, gatewayContext));
+                    }
+                } catch (RuntimeException e) {
+                    // A bug in one source must not take the waypoints down.
+                    log.error("gateway source {} failed; its proxies are left out", source.getClass().getName(), e);
+                    problems.note("gateways of " + source.getClass().getSimpleName() + " cannot be translated (a bug "
+                            + "in Ambit, please report it): " + e + "; left out");
+                }
+            }
         }
 
         private Map<String, Map<String, Message>> waypoint(String key, Gateway gw) {

@@ -39,6 +39,8 @@ final class RouteSources {
     private final GrpcRouteTranslator grpcRoutes;
     private final Problems problems;
     private final Map<String, Source> byHost = new HashMap<>();
+    /** Every VirtualService in force (accepted, or its last good version), for gateways too. */
+    private final List<VirtualService> virtualServices = new ArrayList<>();
 
     RouteSources(ConfigSnapshot config, ServiceCatalog catalog, Hosts hosts, RouteTranslator translator,
                  L7Validation validation, Problems problems, Map<ObjectRef, HasMetadata> lastGood) {
@@ -51,6 +53,9 @@ final class RouteSources {
         for (VirtualService vs : config.list(Kind.VIRTUAL_SERVICE, VirtualService.class)) {
             present.add(ConfigSnapshot.refOf(Kind.VIRTUAL_SERVICE, vs));
             VirtualService use = accepted(Kind.VIRTUAL_SERVICE, vs, validation.check(vs), problems, lastGood);
+            if (use != null && use.getSpec() != null) {
+                virtualServices.add(use);
+            }
             if (use == null || use.getSpec() == null || !forMesh(use)) {
                 continue;
             }
@@ -104,6 +109,11 @@ final class RouteSources {
         });
         lastGood.keySet().removeIf(ref -> (ref.kind() == Kind.VIRTUAL_SERVICE || ref.kind() == Kind.HTTP_ROUTE
                 || ref.kind() == Kind.GRPC_ROUTE) && !present.contains(ref));
+    }
+
+    /** The VirtualServices in force (accepted or last good), in namespace/name order. */
+    List<VirtualService> virtualServices() {
+        return List.copyOf(virtualServices);
     }
 
     /** The kind of a routing object this class handles. */

@@ -38,6 +38,8 @@ public final class L7DebugJson {
             .add(TcpProxy.getDescriptor())
             .add(HttpProtocolOptions.getDescriptor())
             .add(PreviousHostsPredicate.getDescriptor())
+            .add(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext.getDescriptor())
+            .add(io.envoyproxy.envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector.getDescriptor())
             .build();
 
     private static final JsonFormat.Printer PRINTER = JsonFormat.printer().usingTypeRegistry(TYPES)
@@ -73,6 +75,18 @@ public final class L7DebugJson {
         return json.toString();
     }
 
+    /** A Secret with its private key replaced by {@code [redacted]}, as Envoy's config_dump shows it. */
+    static Message redacted(Message m) {
+        if (m instanceof io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret secret
+                && secret.hasTlsCertificate() && secret.getTlsCertificate().hasPrivateKey()) {
+            var b = secret.toBuilder();
+            b.getTlsCertificateBuilder().setPrivateKey(io.envoyproxy.envoy.config.core.v3.DataSource.newBuilder()
+                    .setInlineString("[redacted]"));
+            return b.build();
+        }
+        return m;
+    }
+
     private static void resources(JsonWriter json, Map<String, Map<String, Message>> byType) {
         json.open('{');
         for (Map.Entry<String, Map<String, Message>> type : new TreeMap<>(byType).entrySet()) {
@@ -80,7 +94,7 @@ public final class L7DebugJson {
             for (Map.Entry<String, Message> r : new TreeMap<>(type.getValue()).entrySet()) {
                 json.key(r.getKey());
                 try {
-                    json.raw(PRINTER.print(r.getValue()));
+                    json.raw(PRINTER.print(redacted(r.getValue())));
                 } catch (InvalidProtocolBufferException e) {
                     // A packed type missing from TYPES: say so rather than fail the whole page.
                     json.open('{').key("error").value("cannot render as JSON: " + e.getMessage()).close('}');

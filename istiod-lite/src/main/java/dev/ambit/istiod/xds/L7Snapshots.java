@@ -15,8 +15,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The Envoy resources of one {@link L7Resources} as {@link XdsSnapshot}s: one per waypoint
- * (keyed {@code "NS/NAME"}) and one for proxyless gRPC clients. Waypoints are few (one
+ * The Envoy resources of one {@link L7Resources} as {@link XdsSnapshot}s: one per proxy key
+ * (waypoints and Gateway API gateways {@code "NS/NAME"}, Istio-Gateway pods {@code "NS/~labels"}) and one for proxyless gRPC clients. Waypoints are few (one
  * per namespace or service that opts in), so a snapshot per waypoint costs little next
  * to the one Address/Authorization snapshot every node agent shares.
  *
@@ -29,11 +29,19 @@ record L7Snapshots(L7Resources source, Map<String, XdsSnapshot> waypoints, XdsSn
 
     private static final Logger log = LoggerFactory.getLogger(L7Snapshots.class);
 
-    /** The Envoy types, in the order they are pushed: CDS, EDS, LDS, RDS (Envoy's make-before-break order). */
+    /**
+     * The Envoy types, in the order they are pushed: CDS, EDS, SDS, LDS, RDS (Envoy's
+     * make-before-break order: a listener never names a secret, route or cluster not sent yet).
+     * Waypoints get an empty Secret set; gateways their certificates.
+     */
     static final List<String> ENVOY_TYPES = List.of(TypeUrls.CLUSTER, TypeUrls.CLUSTER_LOAD_ASSIGNMENT,
+            TypeUrls.SECRET, TypeUrls.LISTENER, TypeUrls.ROUTE_CONFIGURATION);
+
+    /** What proxyless gRPC clients are served (no SDS: gRFC A27's four types). */
+    static final List<String> GRPC_TYPES = List.of(TypeUrls.CLUSTER, TypeUrls.CLUSTER_LOAD_ASSIGNMENT,
             TypeUrls.LISTENER, TypeUrls.ROUTE_CONFIGURATION);
 
-    /** The four Envoy types, each empty: what a client that is no known waypoint gets. */
+    /** The Envoy types, each empty: what a client that is no known waypoint or gateway gets. */
     static final XdsSnapshot EMPTY = build(Map.of(), XdsSnapshot.empty(), "nobody", new TreeSet<>());
 
     static final L7Snapshots NONE = new L7Snapshots(L7Resources.empty(), Map.of(), EMPTY, Set.of());

@@ -182,10 +182,10 @@ final class SotwStream implements StreamObserver<DiscoveryRequest>, AdsStream {
             log.info("xDS proxyless gRPC client {} connected from {} (stream {})", display(nodeId()), peer, id);
         }
         String typeUrl = request.getTypeUrl();
-        if (!L7Snapshots.ENVOY_TYPES.contains(typeUrl)) {
+        if (!L7Snapshots.GRPC_TYPES.contains(typeUrl)) {
             if (unknownTypesLogged.add(typeUrl)) {
                 log.warn("xDS gRPC client {} ({}) asked for type URL '{}', which is not served to gRPC clients; "
-                        + "ignoring it (served: {})", display(nodeId()), peer, typeUrl, L7Snapshots.ENVOY_TYPES);
+                        + "ignoring it (served: {})", display(nodeId()), peer, typeUrl, L7Snapshots.GRPC_TYPES);
             }
             return;
         }
@@ -228,7 +228,7 @@ final class SotwStream implements StreamObserver<DiscoveryRequest>, AdsStream {
             return;
         }
         XdsSnapshot grpc = published.l7().grpc();
-        for (String typeUrl : L7Snapshots.ENVOY_TYPES) {
+        for (String typeUrl : L7Snapshots.GRPC_TYPES) {
             SotwSubscription sub;
             SotwSubscription.Response response;
             synchronized (lock) {

@@ -50,9 +50,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>Delta</b> ({@code DeltaAggregatedResources}, node agents and waypoints):
  * {@value TypeUrls#ADDRESS} and {@value TypeUrls#AUTHORIZATION}, one snapshot shared by
- * every client; and Envoy's Listener, RouteConfiguration, Cluster and
- * ClusterLoadAssignment <em>per proxy</em>: a client whose node metadata names a waypoint
- * ({@link NodeMetadata#waypointKey()}) gets that waypoint's resources, any other client an
+ * every client; and Envoy's Listener, RouteConfiguration, Cluster, ClusterLoadAssignment
+ * and Secret <em>per proxy</em>: a client whose node metadata names a waypoint or gateway
+ * ({@link NodeMetadata#proxyKey()}) gets that proxy's resources, any other client an
  * empty set of them.
  *
  * <p>Feed it the model with {@link #update(MeshResources, L7Resources)} from any thread;
@@ -88,10 +88,11 @@ public final class XdsService implements AggregatedDiscoveryServiceGrpc.AsyncSer
     /**
      * The type URLs served on delta streams, in the order they are pushed within one
      * update: workloads and policies, then Envoy's in its make-before-break order (CDS,
-     * EDS, LDS, RDS), so a listener never points at a route or cluster not sent yet.
+     * EDS, SDS, LDS, RDS), so a listener never points at a secret, route or cluster not sent yet.
      */
     public static final List<String> TYPE_URLS = List.of(TypeUrls.ADDRESS, TypeUrls.AUTHORIZATION,
-            TypeUrls.CLUSTER, TypeUrls.CLUSTER_LOAD_ASSIGNMENT, TypeUrls.LISTENER, TypeUrls.ROUTE_CONFIGURATION);
+            TypeUrls.CLUSTER, TypeUrls.CLUSTER_LOAD_ASSIGNMENT, TypeUrls.SECRET, TypeUrls.LISTENER,
+            TypeUrls.ROUTE_CONFIGURATION);
 
     public static final Duration DEFAULT_QUIET_PERIOD = Duration.ofMillis(100);
     public static final Duration DEFAULT_MAX_DELAY = Duration.ofSeconds(1);

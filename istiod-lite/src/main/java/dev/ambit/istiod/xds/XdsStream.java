@@ -39,7 +39,7 @@ import org.slf4j.LoggerFactory;
  * the latest state in one response instead of every intermediate one.
  *
  * <p>Per proxy: the node of the first request says which waypoint the client is
- * ({@link NodeMetadata#waypointKey()}); the Envoy types are served from that waypoint's
+ * ({@link NodeMetadata#proxyKey()}); the Envoy types are served from that proxy's
  * snapshot for the life of the stream, the other types from the shared one. A waypoint
  * that reconnects under another name opens a new stream, as Envoy does.
  */
@@ -189,11 +189,11 @@ final class XdsStream implements StreamObserver<DeltaDiscoveryRequest>, AdsStrea
         synchronized (lock) {
             if (nodeId.isEmpty() && request.hasNode() && !request.getNode().getId().isEmpty()) {
                 nodeId = request.getNode().getId();
-                proxyKey = NodeMetadata.of(request.getNode()).waypointKey();
+                proxyKey = NodeMetadata.of(request.getNode()).proxyKey();
                 if (proxyKey.isEmpty()) {
                     log.info("xDS client {} connected from {} (stream {})", nodeId, peer, id);
                 } else {
-                    log.info("xDS client {} connected from {} (stream {}) as waypoint {}", nodeId, peer, id,
+                    log.info("xDS client {} connected from {} (stream {}) as proxy {}", nodeId, peer, id,
                             proxyKey);
                 }
             }

@@ -495,8 +495,8 @@ class XdsServiceTest {
         TestMesh mesh = TestMesh.standard();
         publish(mesh);
         XdsTestClient client = client("node-envoy");
-        // SDS is not served (Envoy's types are since the waypoint; see L7XdsServiceTest).
-        client.subscribeAll(TypeUrls.SECRET);
+        // Envoy's types are all served since the gateway (SDS too); RTDS is not.
+        client.subscribeAll("type.googleapis.com/envoy.service.runtime.v3.Runtime");
         client.expectNothing(QUIET);
         client.subscribeAll(ADDRESS);
         DeltaDiscoveryResponse r = client.next();

@@ -11,6 +11,7 @@ import dev.ambit.istiod.config.ConfigMetrics;
 import dev.ambit.istiod.config.ConfigSnapshot;
 import dev.ambit.istiod.config.ConfigSource;
 import dev.ambit.istiod.config.Kind;
+import dev.ambit.istiod.config.TlsSecrets;
 import dev.ambit.istiod.config.ObjectDecoder;
 import dev.ambit.istiod.config.ObjectRef;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
@@ -84,7 +85,8 @@ public final class KubernetesSource implements ConfigSource {
      * added to {@link Kind} later takes that path unless it is listed here.
      */
     static final Set<Kind> BUILT_IN =
-            EnumSet.of(Kind.NAMESPACE, Kind.POD, Kind.SERVICE, Kind.SERVICE_ACCOUNT, Kind.ENDPOINT_SLICE);
+            EnumSet.of(Kind.NAMESPACE, Kind.POD, Kind.SERVICE, Kind.SERVICE_ACCOUNT, Kind.ENDPOINT_SLICE,
+                    Kind.SECRET);
 
     private final KubernetesClient client;
     private final Map<String, String> groupVersions;
@@ -409,6 +411,9 @@ public final class KubernetesSource implements ConfigSource {
 
     /** Brings one object up to date with {@code current} ({@code null} once deleted). Called with lock held. */
     private void apply(Kind kind, ObjectRef ref, HasMetadata current) {
+        if (kind == Kind.SECRET && current != null && !TlsSecrets.relevant(current)) {
+            current = null; // only TLS material is kept (a Secret that stops holding it is forgotten)
+        }
         if (book.apply(kind, ref, current)) {
             changed();
         }
