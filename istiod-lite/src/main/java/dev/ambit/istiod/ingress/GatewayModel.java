@@ -31,6 +31,18 @@ public final class GatewayModel {
         return j.toString();
     }
 
+    /**
+     * {@code NS/@POD}: the proxy key of one gateway pod, named by the node's {@code NAME} (its pod
+     * name). A proxy may not know its pod's every label (a Kubernetes Deployment adds
+     * {@code pod-template-hash}, local mode its own), so each pod an Istio Gateway selects is also
+     * served under its name, its labels read from the pod object itself.
+     */
+    public static String podKey(String namespace, String pod) {
+        requireNonNull(namespace, "namespace");
+        requireNonNull(pod, "pod");
+        return namespace + "/@" + pod;
+    }
+
     /** A server's protocol, as Istio's {@code Server.port.protocol} names them. */
     public enum Protocol {
         HTTP, HTTPS, HTTP2, GRPC, TCP, TLS;

@@ -80,6 +80,7 @@ public final class IstioGateways implements GatewayProxies {
         Map<String, List<Gateway>> selecting = new HashMap<>();
         Map<String, List<GatewayContribution>> joined = new HashMap<>();
         Map<String, Map<String, String>> podLabels = new HashMap<>();
+        Map<String, List<String>> podKeys = new HashMap<>();
         Set<Gateway> used = new java.util.HashSet<>();
         for (Pod pod : config.list(Kind.POD, Pod.class)) {
             Map<String, String> labels = pod.getMetadata().getLabels() == null ? Map.of() : pod.getMetadata().getLabels();
@@ -97,6 +98,8 @@ public final class IstioGateways implements GatewayProxies {
             selecting.put(key, gws);
             joined.put(key, cs);
             podLabels.put(key, labels);
+            podKeys.computeIfAbsent(key, k -> new ArrayList<>())
+                    .add(GatewayModel.podKey(pod.getMetadata().getNamespace(), pod.getMetadata().getName()));
             used.addAll(gws);
         }
         for (Gateway g : gateways) {
@@ -106,8 +109,16 @@ public final class IstioGateways implements GatewayProxies {
             }
         }
         List<GatewayModel.Proxy> out = new ArrayList<>();
-        namespaces.forEach((key, ns) -> out.add(listeningOnTargetPorts(
-                proxy(key, ns, selecting.get(key), joined.get(key), context), podLabels.get(key), config)));
+        namespaces.forEach((key, ns) -> {
+            GatewayModel.Proxy p = listeningOnTargetPorts(proxy(key, ns, selecting.get(key), joined.get(key), context),
+                    podLabels.get(key), config);
+            out.add(p);
+            // The same resources under each pod's name (GatewayModel.podKey): translated once per label set.
+            for (String podKey : podKeys.get(key)) {
+                out.add(new GatewayModel.Proxy(podKey, p.namespace(), p.servers(), p.hosts(), p.streams(), p.clusters(),
+                        p.secrets()));
+            }
+        });
         return out;
     }
 

@@ -25,24 +25,33 @@ import java.util.TreeMap;
  * @param gatewayName the gateway-name label, or empty
  * @param generator {@code GENERATOR}, or empty
  * @param labels every string entry of {@code LABELS}, sorted by key
+ * @param name {@code NAME} (the pod's name), or empty
  */
-public record NodeMetadata(String namespace, String gatewayName, String generator, Map<String, String> labels) {
+public record NodeMetadata(String namespace, String gatewayName, String generator, Map<String, String> labels,
+                           String name) {
 
     static final String NAMESPACE = "NAMESPACE";
     static final String LABELS = "LABELS";
     static final String GENERATOR = "GENERATOR";
+    static final String NAME = "NAME";
     /** The label every waypoint pod carries: the name of the Gateway it was deployed from. */
     public static final String GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
     /** {@code GENERATOR} of proxyless gRPC clients (Istio's value). */
     public static final String GRPC_GENERATOR = "grpc";
 
-    static final NodeMetadata NONE = new NodeMetadata("", "", "", Map.of());
+    static final NodeMetadata NONE = new NodeMetadata("", "", "", Map.of(), "");
 
     public NodeMetadata {
         requireNonNull(namespace, "namespace");
         requireNonNull(gatewayName, "gatewayName");
         requireNonNull(generator, "generator");
         labels = java.util.Collections.unmodifiableMap(new TreeMap<>(requireNonNull(labels, "labels")));
+        requireNonNull(name, "name");
+    }
+
+    /** A node that does not say its pod's name. */
+    public NodeMetadata(String namespace, String gatewayName, String generator, Map<String, String> labels) {
+        this(namespace, gatewayName, generator, labels, "");
     }
 
     /** A node without labels other than the gateway-name label (when {@code gatewayName} is not empty). */
@@ -66,7 +75,8 @@ public record NodeMetadata(String namespace, String gatewayName, String generato
         }
         return new NodeMetadata(string(metadata.getFieldsOrDefault(NAMESPACE, Value.getDefaultInstance())),
                 labels.getOrDefault(GATEWAY_NAME_LABEL, ""),
-                string(metadata.getFieldsOrDefault(GENERATOR, Value.getDefaultInstance())), labels);
+                string(metadata.getFieldsOrDefault(GENERATOR, Value.getDefaultInstance())), labels,
+                string(metadata.getFieldsOrDefault(NAME, Value.getDefaultInstance())));
     }
 
     private static String string(Value v) {
@@ -84,7 +94,8 @@ public record NodeMetadata(String namespace, String gatewayName, String generato
     /**
      * The key of the Envoy resources this client gets (CONTRACT seam 1): {@code NS/NAME} when it
      * carries the gateway-name label (waypoints, Gateway API gateways); else, with any labels,
-     * {@code NS/~k1=v1,k2=v2} (labels sorted by key: ingress pods an Istio Gateway selects);
+     * {@code NS/@POD} when it says its pod's {@code NAME} (ingress pods an Istio Gateway selects, by
+     * name), without a name {@code NS/~k1=v1,k2=v2} (labels sorted by key);
      * else, or without a namespace, empty.
      */
     public String proxyKey() {
@@ -94,7 +105,13 @@ public record NodeMetadata(String namespace, String gatewayName, String generato
         if (!gatewayName.isEmpty()) {
             return namespace + "/" + gatewayName;
         }
-        return labels.isEmpty() ? "" : labelKey(namespace, labels);
+        if (labels.isEmpty()) {
+            return "";
+        }
+        // By pod name when the node says it: its labels are then read from the pod object, so a
+        // proxy need not know every label its Deployment gave the pod (GatewayModel.podKey).
+        return name.isEmpty() ? labelKey(namespace, labels) : dev.ambit.istiod.ingress.GatewayModel.podKey(namespace,
+                name);
     }
 
     /** {@code NS/~k1=v1,k2=v2}, labels sorted by key: the key of pods with these labels. */

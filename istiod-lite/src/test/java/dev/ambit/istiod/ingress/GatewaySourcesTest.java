@@ -66,7 +66,10 @@ class GatewaySourcesTest {
                 proxy("shop/public", context),
                 proxy(IngressCases.INGRESS_KEY, context));
         L7Resources l7 = translate("http-https", List.of(new IstioGateways(), gatewayApi));
-        assertThat(l7.waypoints()).containsExactlyInAnyOrder(IngressCases.INGRESS_KEY, "shop/public");
+        assertThat(l7.waypoints()).containsExactlyInAnyOrder(IngressCases.INGRESS_KEY, IngressCases.INGRESS_POD_KEY,
+                "shop/public");
+        // The pod's name serves the same resources as its label set.
+        assertThat(l7.forProxy(IngressCases.INGRESS_POD_KEY)).isEqualTo(l7.forProxy(IngressCases.INGRESS_KEY));
         assertThat(l7.forProxy("shop/public").get(TypeUrls.LISTENER)).containsOnlyKeys("0.0.0.0_80");
         // The Istio Gateway's proxy was there first: the duplicate is reported, not served.
         assertThat(l7.forProxy(IngressCases.INGRESS_KEY).get(TypeUrls.LISTENER)).containsKey("0.0.0.0_443");
@@ -79,7 +82,7 @@ class GatewaySourcesTest {
             throw new IllegalStateException("boom");
         };
         L7Resources l7 = translate("http-https", List.of(broken, new IstioGateways()));
-        assertThat(l7.waypoints()).containsExactly(IngressCases.INGRESS_KEY);
+        assertThat(l7.waypoints()).containsExactlyInAnyOrder(IngressCases.INGRESS_KEY, IngressCases.INGRESS_POD_KEY);
         assertThat(l7.warnings()).anySatisfy(w -> assertThat(w).contains("boom", "left out"));
     }
 

@@ -90,7 +90,8 @@ class GatewayTranslationTest {
         assertThat(r.resources().warnings()).isEmpty();
         assertThat(r.rejected()).isEmpty();
         // Waypoints are not affected: base/ has none, so the gateway is the only proxy.
-        assertThat(r.resources().waypoints()).containsExactly(IngressCases.INGRESS_KEY);
+        assertThat(r.resources().waypoints()).containsExactlyInAnyOrder(IngressCases.INGRESS_KEY,
+                IngressCases.INGRESS_POD_KEY);
     }
 
     @Test

@@ -39,6 +39,8 @@ public final class IngressCases {
     /** The proxy key of the demo ingress pod in base/. */
     public static final String INGRESS_KEY = "istio-system/~app=istio-ingressgateway,istio=ingressgateway,"
             + "istio.io/dataplane-mode=none";
+    /** The same pod's key by name ({@code GatewayModel.podKey}), what a gateway saying its {@code NAME} gets. */
+    public static final String INGRESS_POD_KEY = "istio-system/@istio-ingressgateway-7f9c-abcde";
 
     static final JsonFormat.Printer PRINTER = JsonFormat.printer().usingTypeRegistry(TypeRegistry.newBuilder()
             .add(List.of(HttpConnectionManager.getDescriptor(), TcpProxy.getDescriptor(), HTTPFault.getDescriptor(),

@@ -31,6 +31,25 @@ class NodeMetadataTest {
     }
 
     @Test
+    void aNodeSayingItsPodNameIsKeyedByThePod() {
+        // A proxy knows only some of its pod's labels (a Deployment adds pod-template-hash): the
+        // pod's name keys it, and istiod-lite reads the labels from the pod object.
+        Node n = node("istio-system", Map.of("istio", "ingressgateway")).toBuilder()
+                .setMetadata(node("istio-system", Map.of("istio", "ingressgateway")).getMetadata().toBuilder()
+                        .putFields("NAME", Value.newBuilder().setStringValue("istio-ingressgateway-5d8f-x2k").build()))
+                .build();
+        NodeMetadata m = NodeMetadata.of(n);
+        assertThat(m.name()).isEqualTo("istio-ingressgateway-5d8f-x2k");
+        assertThat(m.proxyKey()).isEqualTo("istio-system/@istio-ingressgateway-5d8f-x2k");
+        // A waypoint keeps its name key whatever its pod is called.
+        Node wp = node("shop", Map.of("gateway.networking.k8s.io/gateway-name", "wp")).toBuilder()
+                .setMetadata(node("shop", Map.of("gateway.networking.k8s.io/gateway-name", "wp")).getMetadata()
+                        .toBuilder().putFields("NAME", Value.newBuilder().setStringValue("wp-abc").build()))
+                .build();
+        assertThat(NodeMetadata.of(wp).proxyKey()).isEqualTo("shop/wp");
+    }
+
+    @Test
     void noLabelsOrNoNamespaceIsNoProxy() {
         assertThat(NodeMetadata.of(node("shop", Map.of())).proxyKey()).isEmpty();
         assertThat(NodeMetadata.of(node("", Map.of("istio", "ingressgateway"))).proxyKey()).isEmpty();
