@@ -236,14 +236,23 @@ public final class Waypoint implements AutoCloseable {
         };
     }
 
-    /** CONTRACT.md's node metadata: istiod-lite serves a waypoint its resources by LABELS and NAMESPACE. */
+    /**
+     * CONTRACT.md's node metadata: istiod-lite serves a proxy its resources by LABELS and
+     * NAMESPACE. A waypoint's LABELS name its Gateway; a gateway's are its pod's labels
+     * ({@code --label}, {@code --labels-file}), which its Gateways' selectors match.
+     */
     static Struct nodeMetadata(WaypointFlags flags) {
+        Struct.Builder labels = Struct.newBuilder();
+        if (flags.gateway()) {
+            flags.labels().forEach((k, v) -> labels.putFields(k, string(v)));
+        } else {
+            labels.putFields(GATEWAY_NAME_LABEL, string(flags.name()));
+        }
         return Struct.newBuilder()
                 .putFields("NAMESPACE", string(flags.namespace()))
                 .putFields("NAME", string(flags.podName()))
                 .putFields("SERVICE_ACCOUNT", string(flags.serviceAccount()))
-                .putFields("LABELS", Value.newBuilder().setStructValue(Struct.newBuilder()
-                        .putFields(GATEWAY_NAME_LABEL, string(flags.name()))).build())
+                .putFields("LABELS", Value.newBuilder().setStructValue(labels).build())
                 .putFields("GENERATOR", string("waypoint"))
                 .putFields("CLUSTER_ID", string(flags.clusterId()))
                 .build();
