@@ -121,18 +121,7 @@ public final class WaypointServer extends ProxyListener {
      * listing none gets fault, CORS and router. The authorization slot comes first in all.
      */
     private static HttpFilters filters(Builder b) {
-        AuthzMetrics authz = AuthzMetrics.of(b.metrics);
-        Map<String, HttpFilters.Factory> factories = new LinkedHashMap<>();
-        // jwt: one filter for every chain; it compiles each chain's jwt_authn config from the HCM itself.
-        dev.ambit.waypoint.http.jwt.JwtAuthn jwt = dev.ambit.waypoint.http.jwt.JwtAuthn.perChain(b.metrics);
-        factories.put(dev.ambit.waypoint.http.jwt.JwtAuthn.NAME, f -> jwt);
-        factories.put(ExtAuthzFilter.NAME, f -> ExtAuthzFilter.of(HttpFilters.config(f, ExtAuthz.class), b.upstreams,
-                authz));
-        factories.put(RbacFilter.NAME, f -> RbacFilter.of(HttpFilters.config(f, RBAC.class), authz));
-        factories.put(Faults.NAME, f -> new Faults(HttpFilters.config(f, HTTPFault.class)));
-        factories.put(Cors.NAME, f -> new Cors());
-        factories.put(Router.NAME, f -> new Router(b.upstreams));
-        return HttpFilters.of(new Authorization(b.authorizer), factories, List.of(Faults.NAME, Cors.NAME, Router.NAME));
+        return HttpEngine.filters(b.upstreams, b.authorizer, b.metrics);
     }
 
     /**
