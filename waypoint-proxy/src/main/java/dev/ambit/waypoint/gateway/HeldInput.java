@@ -57,22 +57,11 @@ final class HeldInput extends ChannelInboundHandlerAdapter {
 
     /** Writes what was kept to {@code upstream} (flushed); returns whether the downstream had sent its FIN. */
     boolean handOver(Channel upstream) {
-        long bytes = 0;
         for (ByteBuf b; (b = kept.poll()) != null; ) {
-            bytes += b.readableBytes();
             upstream.write(b);
         }
         upstream.flush();
         return eof;
-    }
-
-    /** Bytes kept so far. */
-    int keptBytes() {
-        int n = 0;
-        for (ByteBuf b : kept) {
-            n += b.readableBytes();
-        }
-        return n;
     }
 
     private void release() {
