@@ -191,7 +191,8 @@ class WaypointTest {
         assertThat(r.statusCode()).isEqualTo(200);
         assertThat(r.body()).isEqualTo("hello from the gateway");
         assertThat(get("http://127.0.0.1:" + gateway.adminAddress().getPort() + "/config_dump").body())
-                .contains("\"name\":\"0.0.0.0_" + port + "\"", "envoy.admin.v3.SecretsConfigDump");
+                .contains("\"name\":\"0.0.0.0_" + port + "\"", "envoy.admin.v3.SecretsConfigDump",
+                        "\"gatewayListeners\":[{\"name\":\"0.0.0.0_" + port + "\",\"port\":" + port);
     }
 
     private static RouteConfiguration route(RouteAction.Builder action) {
