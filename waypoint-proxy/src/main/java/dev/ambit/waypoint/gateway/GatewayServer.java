@@ -119,16 +119,16 @@ public final class GatewayServer implements AutoCloseable {
         ConfigSnapshot c = config.get();
         tls.retain(c);
         Map<Integer, GatewayListener> wanted = c.gatewayListeners();
-        for (var it = bound.entrySet().iterator(); it.hasNext(); ) {
-            var e = it.next();
-            if (!wanted.containsKey(e.getKey())) {
-                it.remove();
+        for (Integer port : List.copyOf(bound.keySet())) {
+            if (!wanted.containsKey(port)) {
+                PortListener removed = bound.remove(port);
                 log.info("gateway: listener on port {} removed by LDS: draining its connections for up to {}",
-                        e.getKey(), drainTimeout);
-                e.getValue().drain(drainTimeout);
+                        port, drainTimeout);
+                removed.drain(drainTimeout);
             }
         }
         for (GatewayListener l : wanted.values()) {
+            prepareTls(l, c);
             if (bound.containsKey(l.port())) {
                 continue;
             }
@@ -141,6 +141,27 @@ public final class GatewayServer implements AutoCloseable {
                 log.warn("gateway: listener {}: cannot bind {}:{}: {} (retried at the next config change)", l.name(),
                         bindAddress.getHostAddress(), l.port(), e.getCause() != null ? e.getCause().getMessage()
                                 : e.getMessage());
+            }
+        }
+    }
+
+    /**
+     * Builds the TLS contexts of {@code l}'s chains now, off the event loops (the first
+     * handshake after a rotation would otherwise build it); a Secret not there yet is logged.
+     */
+    private void prepareTls(GatewayListener l, ConfigSnapshot c) {
+        for (GatewayListener.Chain chain : l.chains()) {
+            if (chain.tls() == null) {
+                continue;
+            }
+            try {
+                tls.context(c, chain.tls());
+            } catch (GatewayTls.MissingSecret e) {
+                log.debug("gateway: listener {} chain {}: {}: its handshakes fail until it arrives", l.name(),
+                        chain.chain().name(), e.getMessage());
+            } catch (Exception e) {
+                log.warn("gateway: listener {} chain {}: cannot use its certificate: {}", l.name(),
+                        chain.chain().name(), e.getMessage());
             }
         }
     }

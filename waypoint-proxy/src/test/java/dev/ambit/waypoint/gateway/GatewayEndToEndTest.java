@@ -160,6 +160,34 @@ class GatewayEndToEndTest {
 
     @Test
     void plainHttpIsRoutedByHostWithTheEdgesHeadersAndReportedAsTheSource() throws Exception {
+        List<String> accessLog = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Logger access = java.util.logging.Logger.getLogger("ambit.access");
+        java.util.logging.Handler capture = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord r) {
+                accessLog.add(r.getMessage());
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        access.addHandler(capture);
+        try {
+            edgeRequests();
+        } finally {
+            access.removeHandler(capture);
+        }
+        assertThat(accessLog).anySatisfy(line -> assertThat(line).contains("\"reporter\":\"source\"",
+                "\"authority\":\"app.example.com\"", "\"path\":\"/orders?id=1\"", "\"response_code\":200",
+                "\"upstream_cluster\":\"" + APP + "\"", "\"downstream_remote_address\":\"127.0.0.1:"));
+        assertThat(accessLog).anySatisfy(line -> assertThat(line).contains("\"response_code\":404",
+                "\"response_flags\":\"NR\""));
+    }
+
+    private void edgeRequests() throws Exception {
         var ok = GatewayClient.http1(loops, httpAddress(), null, null, "app.example.com", "/orders?id=1",
                 Map.of("x-forwarded-for", "203.0.113.7", "x-envoy-external-address", "10.0.0.66"));
         assertThat(ok.status()).isEqualTo(200);
@@ -296,6 +324,8 @@ class GatewayEndToEndTest {
         assertThat(refused(added)).as("the port is closed").isTrue();
         assertThat(GatewayClient.http1(loops, httpAddress(), null, null, "app.example.com", "/", Map.of()).status())
                 .as("the other listeners stay").isEqualTo(200);
+        assertThat(GatewayClient.http1(loops, httpsAddress(), client(null, null), "a.example.com", "a.example.com",
+                "/", Map.of()).status()).isEqualTo(200);
     }
 
     // ---------------------------------------------------------------- helpers
