@@ -172,6 +172,22 @@ public final class ConfigSnapshot implements WaypointConfig {
         if (l.hasDefaultFilterChain() && l.getDefaultFilterChain().hasTransportSocket()) {
             return "default_filter_chain.transport_socket";
         }
+        for (int i = 0; i < l.getFilterChainsCount(); i++) {
+            var f = l.getFilterChains(i).getFilters(0).getTypedConfig();
+            if (f.is(io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                    .class)) {
+                try {
+                    var hcm = f.unpack(io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
+                            .HttpConnectionManager.class);
+                    if (hcm.hasUseRemoteAddress()) {
+                        // The edge's x-forwarded-* handling is the gateway's; a waypoint would ignore it.
+                        return "filter_chains[" + i + "].filters[0].typed_config.use_remote_address";
+                    }
+                } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+                    return null; // validated before: unreachable
+                }
+            }
+        }
         return null;
     }
 

@@ -373,6 +373,11 @@ public final class ResourceValidator {
 
     private void httpConnectionManager(HttpConnectionManager h, String path) {
         notEmpty(h.getStatPrefix(), path, "stat_prefix");
+        if (h.getXffNumTrustedHops() != 0) {
+            // Gateway mode: the client is the TCP peer (Istio's default gatewayTopology); trusted hops are not implemented.
+            problem(join(path, "xff_num_trusted_hops"), h.getXffNumTrustedHops() + " not supported by this waypoint "
+                    + "(expected: 0)");
+        }
         require(h.hasRds(), path, "rds");
         if (h.getHttpFiltersCount() == 0) {
             problem(join(path, "http_filters"), "empty (expected: ending with envoy.filters.http.router)");

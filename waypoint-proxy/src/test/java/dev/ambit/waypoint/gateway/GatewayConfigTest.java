@@ -91,6 +91,17 @@ class GatewayConfigTest {
                 List.of());
         assertThat(r).extracting(Rejection::reason).singleElement().asString()
                 .contains("filter_chains[0].transport_socket: not supported by a waypoint (expected: only in gateway mode)");
+        @SuppressWarnings({"unchecked", "rawtypes"})
+        List<Rejection> edge = ((ResourceHandler) l).apply(Map.of("waypoint", listener(15008, httpChain("h"))
+                .toBuilder().setName("waypoint").build()), List.of());
+        assertThat(edge).extracting(Rejection::reason).singleElement().asString()
+                .contains("filter_chains[0].filters[0].typed_config.use_remote_address: not supported by a waypoint");
+        FilterChain trustedHops = httpChain("hops").toBuilder().setFilters(0, httpChain("hops").getFilters(0)
+                .toBuilder().setTypedConfig(Any.pack(GatewayResources.hcm("hops").toBuilder().setXffNumTrustedHops(1)
+                        .build()))).build();
+        assertThat(apply(TypeUrls.LISTENER, Map.of("0.0.0.0_80", listener(80, trustedHops))))
+                .extracting(Rejection::reason).singleElement().asString()
+                .contains("xff_num_trusted_hops: 1 not supported by this waypoint (expected: 0)");
     }
 
     @Test

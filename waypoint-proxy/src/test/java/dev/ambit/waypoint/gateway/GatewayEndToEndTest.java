@@ -87,6 +87,7 @@ class GatewayEndToEndTest {
     GatewayServer gateway;
     int httpPort;
     int httpsPort;
+    int sparePort;
 
     @BeforeEach
     void setUp() throws Exception {
@@ -106,8 +107,10 @@ class GatewayEndToEndTest {
                 .bindAddress(InetAddress.getLoopbackAddress())
                 .build();
         store.onChange(gateway::reconcile);
-        httpPort = freePort();
-        httpsPort = freePort();
+        int[] ports = freePorts(3);
+        httpPort = ports[0];
+        httpsPort = ports[1];
+        sparePort = ports[2];
 
         apply(TypeUrls.CLUSTER, Map.of(APP, cluster(APP), TLS_APP, cluster(TLS_APP)));
         apply(TypeUrls.CLUSTER_LOAD_ASSIGNMENT, Map.of(APP, endpoints(APP, (InetSocketAddress) backend.localAddress()),
@@ -311,7 +314,7 @@ class GatewayEndToEndTest {
 
     @Test
     void listenersAreBoundAndUnboundAsLdsChanges() throws Exception {
-        int port = freePort();
+        int port = sparePort;
         String route = "http." + port;
         apply(TypeUrls.ROUTE_CONFIGURATION, Map.of(route, routes(route, port, APP, "*")));
         apply(TypeUrls.LISTENER, Map.of("0.0.0.0_" + port, listener(port, httpChain(route))));
@@ -395,9 +398,22 @@ class GatewayEndToEndTest {
         return false;
     }
 
-    private static int freePort() throws Exception {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
+    /** {@code n} distinct ports free now (held open together, so none is handed out twice). */
+    private static int[] freePorts(int n) throws Exception {
+        ServerSocket[] held = new ServerSocket[n];
+        try {
+            int[] ports = new int[n];
+            for (int i = 0; i < n; i++) {
+                held[i] = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+                ports[i] = held[i].getLocalPort();
+            }
+            return ports;
+        } finally {
+            for (ServerSocket s : held) {
+                if (s != null) {
+                    s.close();
+                }
+            }
         }
     }
 
