@@ -75,6 +75,8 @@ public final class Waypoint implements AutoCloseable {
 
     /** {@code node.user_agent_name} of a waypoint (CONTRACT.md). */
     public static final String USER_AGENT = "ambit-waypoint";
+    /** {@code node.user_agent_name} of an ingress gateway ({@code --mode gateway}). */
+    public static final String GATEWAY_USER_AGENT = "ambit-gateway";
     /** The label naming a waypoint pod's Gateway, in the node metadata's {@code LABELS}. */
     public static final String GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
 
@@ -96,7 +98,7 @@ public final class Waypoint implements AutoCloseable {
 
     private Waypoint(WaypointFlags flags) {
         this.flags = flags;
-        this.config = WaypointConfigStore.builder().listenerPort(flags.hbonePort()).build();
+        this.config = WaypointConfigStore.builder().listenerPort(flags.hbonePort()).gateway(flags.gateway()).build();
     }
 
     /**
@@ -126,7 +128,7 @@ public final class Waypoint implements AutoCloseable {
                 .handlers(state.handlers())
                 .handlers(config.handlers())
                 .nodeId(flags.nodeId())
-                .userAgentName(USER_AGENT)
+                .userAgentName(flags.gateway() ? GATEWAY_USER_AGENT : USER_AGENT)
                 .nodeMetadata(nodeMetadata(flags))
                 .bearerToken(this::token)
                 .metrics(metrics)
@@ -206,6 +208,9 @@ public final class Waypoint implements AutoCloseable {
                 .metrics(ctx.metrics())
                 .build();
         this.upstreams.set(upstreams);
+        if (ctx.flags().gateway()) {
+            return GatewayDataPath.start(ctx, upstreams, listenAddress());
+        }
         WaypointServer server;
         try {
             server = WaypointServer.builder(ctx.sockets(), ctx.workers(), ctx.tls(), certificate, ctx.config()::current,
@@ -236,14 +241,23 @@ public final class Waypoint implements AutoCloseable {
         };
     }
 
-    /** CONTRACT.md's node metadata: istiod-lite serves a waypoint its resources by LABELS and NAMESPACE. */
+    /**
+     * CONTRACT.md's node metadata: istiod-lite serves a proxy its resources by LABELS and
+     * NAMESPACE. A waypoint's LABELS name its Gateway; a gateway's are its pod's labels
+     * ({@code --label}, {@code --labels-file}), which its Gateways' selectors match.
+     */
     static Struct nodeMetadata(WaypointFlags flags) {
+        Struct.Builder labels = Struct.newBuilder();
+        if (flags.gateway()) {
+            flags.labels().forEach((k, v) -> labels.putFields(k, string(v)));
+        } else {
+            labels.putFields(GATEWAY_NAME_LABEL, string(flags.name()));
+        }
         return Struct.newBuilder()
                 .putFields("NAMESPACE", string(flags.namespace()))
                 .putFields("NAME", string(flags.podName()))
                 .putFields("SERVICE_ACCOUNT", string(flags.serviceAccount()))
-                .putFields("LABELS", Value.newBuilder().setStructValue(Struct.newBuilder()
-                        .putFields(GATEWAY_NAME_LABEL, string(flags.name()))).build())
+                .putFields("LABELS", Value.newBuilder().setStructValue(labels).build())
                 .putFields("GENERATOR", string("waypoint"))
                 .putFields("CLUSTER_ID", string(flags.clusterId()))
                 .build();

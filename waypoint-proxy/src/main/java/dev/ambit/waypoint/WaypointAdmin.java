@@ -79,6 +79,32 @@ public final class WaypointAdmin {
             }
             json.close('}');
         }
-        json.close(']').close('}');
+        json.close(']');
+        if (!c.gatewayListeners().isEmpty()) {
+            // Gateway mode: each port's chains as the data path picks them (server names, TLS Secret).
+            json.key("gatewayListeners").open('[');
+            for (var l : new java.util.TreeMap<>(c.gatewayListeners()).values()) {
+                json.open('{').key("name").value(l.name()).key("port").value(l.port()).key("chains").open('[');
+                for (var chain : l.chains()) {
+                    json.open('{').key("name").value(chain.chain().name()).key("kind").value(chain.chain().kind().name())
+                            .key("serverNames").open('[');
+                    chain.serverNames().forEach(json::value);
+                    json.close(']');
+                    if (chain.tls() != null) {
+                        var common = chain.tls().getCommonTlsContext();
+                        json.key("certificate").value(common.getTlsCertificateSdsSecretConfigs(0).getName())
+                                .key("certificateReceived").value(c.secrets().containsKey(
+                                        common.getTlsCertificateSdsSecretConfigs(0).getName()));
+                        if (common.hasValidationContextSdsSecretConfig()) {
+                            json.key("clientCa").value(common.getValidationContextSdsSecretConfig().getName());
+                        }
+                    }
+                    json.close('}');
+                }
+                json.close(']').close('}');
+            }
+            json.close(']');
+        }
+        json.close('}');
     }
 }

@@ -45,6 +45,10 @@ import java.util.Set;
  * @param drainTimeout how long open connections may finish on SIGTERM
  * @param logLevel the log specification, e.g. {@code info,dev.ambit.waypoint.config=debug}
  * @param logJson one JSON object per log line
+ * @param mode waypoint (HBONE on {@code --hbone-port}) or gateway (an ingress gateway: every LDS
+ *        listener's port bound on {@code --listen-address}, no HBONE listener)
+ * @param labels the pod's labels (gateway mode: node metadata {@code LABELS}, how istiod-lite picks
+ *        the Gateways that select this pod): {@code --label k=v} and {@code --labels-file}, sorted by key
  */
 public record WaypointFlags(
         String namespace,
@@ -70,12 +74,28 @@ public record WaypointFlags(
         int workerThreads,
         Duration drainTimeout,
         String logLevel,
-        boolean logJson) {
+        boolean logJson,
+        Mode mode,
+        Map<String, String> labels) {
+
+    /** What the process is: an ambient waypoint or an ingress gateway (the same engine). */
+    public enum Mode {
+        WAYPOINT, GATEWAY;
+
+        static Mode parse(String v) {
+            return switch (v) {
+                case "waypoint" -> WAYPOINT;
+                case "gateway" -> GATEWAY;
+                default -> throw new IllegalArgumentException("--mode: " + v + " (expected: waypoint or gateway)");
+            };
+        }
+    }
 
     static final String USAGE = """
             usage: waypoint-proxy --namespace NS --name GATEWAY --pod-ip IP [options]
               --namespace NS            the Gateway's namespace (default: $POD_NAMESPACE)
-              --name NAME               the Gateway's name (gatewayClassName istio-waypoint)
+              --name NAME               the Gateway's name (gatewayClassName istio-waypoint);
+                                        gateway mode: the gateway's Deployment (telemetry's source_workload)
               --pod-name NAME           this pod (default: $POD_NAME, else the Gateway's name)
               --pod-ip IP               this pod's IP (default: $INSTANCE_IP)
               --service-account SA      the pod's service account (default: $SERVICE_ACCOUNT, else the Gateway's name)
@@ -98,6 +118,10 @@ public record WaypointFlags(
               --drain-timeout D         connections' grace on shutdown (default 5s; durations 500ms, 30s, 10m)
               --log-level SPEC          log levels, e.g. info,dev.ambit.waypoint.config=debug (default info)
               --log-json                log lines as JSON objects
+              --mode M                  waypoint (default) or gateway: an ingress gateway binding each
+                                        LDS listener's port on --listen-address (no HBONE listener)
+              --label K=V               a pod label (repeatable; gateway mode: node metadata LABELS)
+              --labels-file FILE        pod labels, Kubernetes downward API format (k="v" per line)
               --help, --version
             """;
 
@@ -126,6 +150,8 @@ public record WaypointFlags(
         requireNonNull(drainTimeout, "drainTimeout");
         Checks.notNegative(drainTimeout, "--drain-timeout");
         requireNonNull(logLevel, "logLevel");
+        requireNonNull(mode, "mode");
+        labels = java.util.Collections.unmodifiableSortedMap(new java.util.TreeMap<>(requireNonNull(labels, "labels")));
         // Checked here, so a bad namespace or account fails the start with the flag named.
         try {
             SpiffeId.of(trustDomain, namespace, serviceAccount);
@@ -141,7 +167,9 @@ public record WaypointFlags(
      */
     public static WaypointFlags parse(Map<String, String> env, String... args) {
         requireNonNull(env, "env");
-        Flags f = Flags.parse(args, Set.of("namespace", "name", "pod-name", "pod-ip", "service-account", "xds-address",
+        Map<String, String> labels = new java.util.TreeMap<>();
+        args = takeLabels(args, labels);
+        Flags f = Flags.parse(args, Set.of("mode", "labels-file", "namespace", "name", "pod-name", "pod-ip", "service-account", "xds-address",
                 "ca-address", "istiod-name", "plaintext", "root-cert", "token-file", "trust-domain", "cluster-id",
                 "listen-address", "hbone-port", "admin-port", "stats-port", "ready-port", "transport", "tls-provider",
                 "worker-threads", "drain-timeout", "log-level", "log-json"), Set.of("plaintext", "log-json"));
@@ -171,7 +199,95 @@ public record WaypointFlags(
                 f.integer("worker-threads", Runtime.getRuntime().availableProcessors(), 1, 256),
                 f.duration("drain-timeout", "5s"),
                 f.string("log-level", "info"),
-                f.bool("log-json"));
+                f.bool("log-json"),
+                Mode.parse(f.string("mode", "waypoint")),
+                withLabelsFile(labels, f.has("labels-file") ? f.path("labels-file", null) : null));
+    }
+
+    /** Whether this process is an ingress gateway ({@code --mode gateway}). */
+    public boolean gateway() {
+        return mode == Mode.GATEWAY;
+    }
+
+    /** Removes every {@code --label K=V} (or {@code --label=K=V}) from {@code args} into {@code labels}. */
+    private static String[] takeLabels(String[] args, Map<String, String> labels) {
+        java.util.List<String> rest = new java.util.ArrayList<>();
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            String v;
+            if (a.equals("--label")) {
+                if (i + 1 >= args.length) {
+                    throw new IllegalArgumentException("--label: missing value (expected: KEY=VALUE)");
+                }
+                v = args[++i];
+            } else if (a.startsWith("--label=")) {
+                v = a.substring("--label=".length());
+            } else {
+                rest.add(a);
+                continue;
+            }
+            int eq = v.indexOf('=');
+            if (eq <= 0) {
+                throw new IllegalArgumentException("--label: " + v + " (expected: KEY=VALUE)");
+            }
+            labels.put(v.substring(0, eq), v.substring(eq + 1));
+        }
+        return rest.toArray(String[]::new);
+    }
+
+    /**
+     * {@code labels} plus those of {@code file} (the downward API's {@code metadata.labels}
+     * volume: one {@code key="value"} per line, the value a Go-quoted string); a flag's label
+     * wins over the file's.
+     */
+    static Map<String, String> withLabelsFile(Map<String, String> labels, Path file) {
+        if (file == null) {
+            return labels;
+        }
+        java.util.List<String> lines;
+        try {
+            lines = java.nio.file.Files.readAllLines(file, java.nio.charset.StandardCharsets.UTF_8);
+        } catch (java.io.IOException e) {
+            throw new IllegalArgumentException("--labels-file: " + file + ": cannot read: " + e.getMessage(), e);
+        }
+        Map<String, String> all = new java.util.TreeMap<>();
+        for (int n = 0; n < lines.size(); n++) {
+            String line = lines.get(n).strip();
+            if (line.isEmpty()) {
+                continue;
+            }
+            int eq = line.indexOf('=');
+            String value = eq <= 0 ? null : unquote(line.substring(eq + 1));
+            if (value == null) {
+                throw new IllegalArgumentException("--labels-file: " + file + " line " + (n + 1) + ": " + line
+                        + " (expected: key=\"value\")");
+            }
+            all.put(line.substring(0, eq), value);
+        }
+        all.putAll(labels);
+        return all;
+    }
+
+    /** A Go-quoted string's value ({@code "a\"b"} → {@code a"b}), or null if it is not one. */
+    private static String unquote(String q) {
+        if (q.length() < 2 || q.charAt(0) != '"' || q.charAt(q.length() - 1) != '"') {
+            return null;
+        }
+        StringBuilder b = new StringBuilder();
+        for (int i = 1; i < q.length() - 1; i++) {
+            char c = q.charAt(i);
+            if (c == '\\' && i + 1 < q.length() - 1) {
+                char e = q.charAt(++i);
+                b.append(switch (e) {
+                    case 'n' -> '\n';
+                    case 't' -> '\t';
+                    default -> e;
+                });
+            } else {
+                b.append(c);
+            }
+        }
+        return b.toString();
     }
 
     /** This waypoint's SPIFFE identity: {@code spiffe://<trust domain>/ns/<namespace>/sa/<service account>}. */
@@ -179,9 +295,12 @@ public record WaypointFlags(
         return SpiffeId.of(trustDomain, namespace, serviceAccount);
     }
 
-    /** Istio's node id for a waypoint: {@code waypoint~<pod ip>~<pod>.<ns>~<ns>.svc.cluster.local}. */
+    /**
+     * Istio's node id: {@code waypoint~<pod ip>~<pod>.<ns>~<ns>.svc.cluster.local} for a waypoint,
+     * {@code router~...} for a gateway (Istio's proxy type of gateways).
+     */
     public String nodeId() {
-        return "waypoint~" + podIp + "~" + podName + "." + namespace + "~" + namespace + ".svc.cluster.local";
+        return (gateway() ? "router~" : "waypoint~") + podIp + "~" + podName + "." + namespace + "~" + namespace + ".svc.cluster.local";
     }
 
     /** The host and port of {@link #xdsAddress()}. */

@@ -85,4 +85,40 @@ class WaypointFlagsTest {
         assertThat(m.getFieldsOrThrow("LABELS").getStructValue().getFieldsOrThrow(
                 "gateway.networking.k8s.io/gateway-name").getStringValue()).isEqualTo("waypoint");
     }
+
+    @Test
+    void gatewayModeSendsThePodsLabelsFromFlagsAndTheDownwardApiFile(@org.junit.jupiter.api.io.TempDir Path dir)
+            throws Exception {
+        Path file = dir.resolve("labels");
+        java.nio.file.Files.writeString(file, "app=\"istio-ingressgateway\"\nistio=\"ingressgateway\"\n"
+                + "pod-template-hash=\"7c9f\"\nquoted=\"a\\\"b\"\n");
+        WaypointFlags f = WaypointFlags.parse(Map.of(), "--mode", "gateway", "--namespace", "istio-system",
+                "--name", "istio-ingressgateway", "--pod-name", "gw-1", "--pod-ip", "10.244.1.9",
+                "--service-account", "istio-ingressgateway-service-account", "--labels-file", file.toString(),
+                "--label", "istio=override", "--label=extra=x=y");
+        assertThat(f.gateway()).isTrue();
+        assertThat(f.labels()).containsExactly(Map.entry("app", "istio-ingressgateway"), Map.entry("extra", "x=y"),
+                Map.entry("istio", "override"), Map.entry("pod-template-hash", "7c9f"), Map.entry("quoted", "a\"b"));
+        assertThat(f.nodeId()).isEqualTo("router~10.244.1.9~gw-1.istio-system~istio-system.svc.cluster.local");
+        assertThat(f.identity().uri())
+                .isEqualTo("spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account");
+        Struct labels = Waypoint.nodeMetadata(f).getFieldsOrThrow("LABELS").getStructValue();
+        assertThat(labels.getFieldsMap().keySet()).containsExactly("app", "extra", "istio", "pod-template-hash",
+                "quoted");
+        assertThat(labels.getFieldsOrThrow("istio").getStringValue()).isEqualTo("override");
+
+        WaypointFlags waypoint = WaypointFlags.parse(Map.of(), "--namespace", "shop", "--name", "waypoint",
+                "--pod-ip", "10.244.1.7", "--label", "a=b");
+        assertThat(waypoint.gateway()).isFalse();
+        assertThat(Waypoint.nodeMetadata(waypoint).getFieldsOrThrow("LABELS").getStructValue().getFieldsMap())
+                .containsOnlyKeys("gateway.networking.k8s.io/gateway-name");
+
+        assertThatThrownBy(() -> WaypointFlags.parse(Map.of(), "--namespace", "shop", "--name", "w", "--pod-ip",
+                "10.0.0.1", "--mode", "ingress")).hasMessage("--mode: ingress (expected: waypoint or gateway)");
+        assertThatThrownBy(() -> WaypointFlags.parse(Map.of(), "--namespace", "shop", "--name", "w", "--pod-ip",
+                "10.0.0.1", "--label", "novalue")).hasMessage("--label: novalue (expected: KEY=VALUE)");
+        java.nio.file.Files.writeString(file, "app=unquoted\n");
+        assertThatThrownBy(() -> WaypointFlags.parse(Map.of(), "--namespace", "shop", "--name", "w", "--pod-ip",
+                "10.0.0.1", "--labels-file", file.toString())).hasMessageContaining("line 1: app=unquoted");
+    }
 }

@@ -131,6 +131,70 @@ class WaypointTest {
         assertThat(stillNot.body()).doesNotContain("xds synced").contains("certificate");
     }
 
+    @Test
+    void gatewayModeSubscribesToSecretsAndBindsEachListenersPort() throws Exception {
+        InProcessCa ca = new InProcessCa(dir, Duration.ofHours(1));
+        closeables.add(ca);
+        ScriptedAds ads = new ScriptedAds();
+        Server server = NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
+                .addService(ads).build().start();
+        closeables.add(() -> server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
+        int port;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = s.getLocalPort();
+        }
+        WaypointFlags flags = WaypointFlags.parse(Map.of(), "--mode", "gateway", "--namespace", "istio-system",
+                "--name", "istio-ingressgateway", "--pod-name", "istio-ingressgateway-abc", "--pod-ip", "127.0.0.1",
+                "--service-account", "istio-ingressgateway-service-account",
+                "--label", "istio=ingressgateway", "--label", "app=istio-ingressgateway",
+                "--xds-address", "127.0.0.1:" + server.getPort(), "--plaintext", "--ca-address", "127.0.0.1:1",
+                "--root-cert", dir.resolve("ca/ambit-root-cert.pem").toString(), "--token-file",
+                ca.tokenFile.toString(), "--listen-address", "127.0.0.1", "--admin-port", "0", "--stats-port", "0",
+                "--ready-port", "0", "--worker-threads", "1", "--transport", "epoll");
+        Waypoint gateway = Waypoint.start(flags);
+        closeables.add(gateway);
+
+        Map<String, DeltaDiscoveryRequest> first = new HashMap<>();
+        for (int i = 0; i < 7; i++) {
+            DeltaDiscoveryRequest r = ads.next();
+            first.put(r.getTypeUrl(), r);
+        }
+        assertThat(first).containsOnlyKeys(TypeUrls.ADDRESS, TypeUrls.AUTHORIZATION, TypeUrls.LISTENER,
+                TypeUrls.ROUTE_CONFIGURATION, TypeUrls.CLUSTER, TypeUrls.CLUSTER_LOAD_ASSIGNMENT, TypeUrls.SECRET);
+        var node = first.get(TypeUrls.LISTENER).getNode();
+        assertThat(node.getId()).isEqualTo("router~127.0.0.1~istio-ingressgateway-abc.istio-system~"
+                + "istio-system.svc.cluster.local");
+        assertThat(node.getUserAgentName()).isEqualTo("ambit-gateway");
+        assertThat(node.getMetadata().getFieldsOrThrow("LABELS").getStructValue().getFieldsMap()).containsOnlyKeys(
+                "app", "istio");
+
+        String route = "http." + port;
+        RouteConfiguration hello = RouteConfiguration.newBuilder().setName(route).addVirtualHosts(VirtualHost
+                .newBuilder().setName("*:" + port).addDomains("*").addRoutes(Route.newBuilder()
+                        .setMatch(RouteMatch.newBuilder().setPrefix("/")).setDirectResponse(
+                                io.envoyproxy.envoy.config.route.v3.DirectResponseAction.newBuilder().setStatus(200)
+                                        .setBody(io.envoyproxy.envoy.config.core.v3.DataSource.newBuilder()
+                                                .setInlineString("hello from the gateway"))))).build();
+        ads.send(response(TypeUrls.ROUTE_CONFIGURATION, "r1", route, hello));
+        ads.send(response(TypeUrls.LISTENER, "l1", "0.0.0.0_" + port, dev.ambit.waypoint.gateway.GatewayResources
+                .listener(port, dev.ambit.waypoint.gateway.GatewayResources.httpChain(route))));
+        ads.nextWithNonce("l1");
+        HttpResponse<String> r = null;
+        for (int i = 0; i < 50 && r == null; i++) {
+            try {
+                r = get("http://127.0.0.1:" + port + "/");
+            } catch (java.io.IOException e) {
+                Thread.sleep(100); // the ACK may precede the bind by a moment
+            }
+        }
+        assertThat(r).isNotNull();
+        assertThat(r.statusCode()).isEqualTo(200);
+        assertThat(r.body()).isEqualTo("hello from the gateway");
+        assertThat(get("http://127.0.0.1:" + gateway.adminAddress().getPort() + "/config_dump").body())
+                .contains("\"name\":\"0.0.0.0_" + port + "\"", "envoy.admin.v3.SecretsConfigDump",
+                        "\"gatewayListeners\":[{\"name\":\"0.0.0.0_" + port + "\",\"port\":" + port);
+    }
+
     private static RouteConfiguration route(RouteAction.Builder action) {
         return RouteConfiguration.newBuilder().setName("r").addVirtualHosts(VirtualHost.newBuilder().setName("v")
                 .addDomains("*").addRoutes(Route.newBuilder().setMatch(RouteMatch.newBuilder().setPrefix("/"))

@@ -9,6 +9,7 @@ import io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint;
 import io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
 import java.net.InetAddress;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -27,7 +28,10 @@ import java.util.TreeMap;
  *
  * <p>The listener is the one on the waypoint's HBONE port: a listener on another port, or a
  * second one on that port, is rejected when it is applied (the waypoint serves one port,
- * and would otherwise ignore it).
+ * and would otherwise ignore it). In gateway mode ({@link WaypointConfigStore.Builder#gateway})
+ * every listener is served on its own port ({@link #gatewayListeners()}), two on one port are
+ * rejected, and SDS Secrets are held too ({@link #secrets()}); a waypoint rejects a listener
+ * that terminates TLS or matches on SNI (only a gateway implements them).
  */
 public final class ConfigSnapshot implements WaypointConfig {
 
@@ -40,7 +44,7 @@ public final class ConfigSnapshot implements WaypointConfig {
     }
 
     static final ConfigSnapshot EMPTY = new ConfigSnapshot(0, new TreeMap<>(), new TreeMap<>(), new TreeMap<>(),
-            new TreeMap<>(), FilterChainTable.EMPTY, Map.of());
+            new TreeMap<>(), FilterChainTable.EMPTY, Map.of(), new TreeMap<>(), Map.of());
 
     private final long version;
     private final SortedMap<String, Held<Listener>> listeners;
@@ -49,11 +53,16 @@ public final class ConfigSnapshot implements WaypointConfig {
     private final SortedMap<String, Held<ClusterLoadAssignment>> assignments;
     private final FilterChainTable chains;
     private final Map<String, List<LbEndpoint>> endpoints;
+    private final SortedMap<String, Held<Secret>> secrets;
+    private final Map<Integer, GatewayListener> gatewayListeners;
 
     private ConfigSnapshot(long version, SortedMap<String, Held<Listener>> listeners,
                            SortedMap<String, Held<RouteConfiguration>> routes, SortedMap<String, Held<Cluster>> clusters,
                            SortedMap<String, Held<ClusterLoadAssignment>> assignments, FilterChainTable chains,
-                           Map<String, List<LbEndpoint>> endpoints) {
+                           Map<String, List<LbEndpoint>> endpoints, SortedMap<String, Held<Secret>> secrets,
+                           Map<Integer, GatewayListener> gatewayListeners) {
+        this.secrets = java.util.Collections.unmodifiableSortedMap(secrets);
+        this.gatewayListeners = gatewayListeners;
         this.version = version;
         this.listeners = java.util.Collections.unmodifiableSortedMap(listeners);
         this.routes = java.util.Collections.unmodifiableSortedMap(routes);
@@ -75,15 +84,47 @@ public final class ConfigSnapshot implements WaypointConfig {
                              SortedMap<String, Held<Listener>> listeners,
                              SortedMap<String, Held<RouteConfiguration>> routes, SortedMap<String, Held<Cluster>> clusters,
                              SortedMap<String, Held<ClusterLoadAssignment>> assignments) {
+        return of(version, listenerPort, false, changed, listeners, routes, clusters, assignments, new TreeMap<>());
+    }
+
+    /** As above; {@code gateway}: every listener on its own port (gateway mode), {@code secrets} held. */
+    static ConfigSnapshot of(long version, int listenerPort, boolean gateway, java.util.Set<String> changed,
+                             SortedMap<String, Held<Listener>> listeners,
+                             SortedMap<String, Held<RouteConfiguration>> routes, SortedMap<String, Held<Cluster>> clusters,
+                             SortedMap<String, Held<ClusterLoadAssignment>> assignments,
+                             SortedMap<String, Held<Secret>> secrets) {
         FilterChainTable chains = FilterChainTable.EMPTY;
+        Map<Integer, GatewayListener> byPort = new HashMap<>();
         String served = null;
         for (Held<Listener> h : listeners.values()) {
             Listener l = h.resource();
             if (!l.hasAddress()) {
                 throw new InvalidConfigException(l.getName(), "Listener " + l.getName()
-                        + ": address: missing (expected: 0.0.0.0:" + listenerPort + ")");
+                        + ": address: missing (expected: 0.0.0.0:" + (gateway ? "<port>" : listenerPort) + ")");
             }
             int port = l.getAddress().getSocketAddress().getPortValue();
+            if (gateway) {
+                GatewayListener compiled;
+                try {
+                    compiled = GatewayListener.compile(l);
+                } catch (IllegalArgumentException e) {
+                    throw new InvalidConfigException(l.getName(), "Listener " + l.getName() + ": " + e.getMessage());
+                }
+                GatewayListener other = byPort.putIfAbsent(port, compiled);
+                if (other != null) {
+                    String culprit = changed.contains(other.name()) && !changed.contains(l.getName())
+                            ? other.name() : l.getName();
+                    throw new InvalidConfigException(culprit, "Listener " + culprit + ": address.port_value: " + port
+                            + " already served by listener " + (culprit.equals(l.getName()) ? other.name()
+                            : l.getName()) + " (expected: one listener per port)");
+                }
+                continue;
+            }
+            String gatewayOnly = gatewayOnly(l);
+            if (gatewayOnly != null) {
+                throw new InvalidConfigException(l.getName(), "Listener " + l.getName() + ": " + gatewayOnly
+                        + ": not supported by a waypoint (expected: only in gateway mode)");
+            }
             if (port != listenerPort) {
                 throw new InvalidConfigException(l.getName(), "Listener " + l.getName() + ": address.port_value: "
                         + port + " not served by this waypoint (expected: " + listenerPort + ", its HBONE port)");
@@ -111,7 +152,53 @@ public final class ConfigSnapshot implements WaypointConfig {
             endpoints.put(e.getKey(), List.copyOf(flat));
         }
         return new ConfigSnapshot(version, new TreeMap<>(listeners), new TreeMap<>(routes), new TreeMap<>(clusters),
-                new TreeMap<>(assignments), chains, Map.copyOf(endpoints));
+                new TreeMap<>(assignments), chains, Map.copyOf(endpoints), new TreeMap<>(secrets), Map.copyOf(byPort));
+    }
+
+    /** The first field of {@code l} only a gateway implements (TLS termination, SNI), or null. */
+    private static String gatewayOnly(Listener l) {
+        if (l.getListenerFiltersCount() > 0) {
+            return "listener_filters";
+        }
+        for (int i = 0; i < l.getFilterChainsCount(); i++) {
+            var fc = l.getFilterChains(i);
+            if (fc.hasTransportSocket()) {
+                return "filter_chains[" + i + "].transport_socket";
+            }
+            if (fc.getFilterChainMatch().getServerNamesCount() > 0) {
+                return "filter_chains[" + i + "].filter_chain_match.server_names";
+            }
+        }
+        if (l.hasDefaultFilterChain() && l.getDefaultFilterChain().hasTransportSocket()) {
+            return "default_filter_chain.transport_socket";
+        }
+        for (int i = 0; i < l.getFilterChainsCount(); i++) {
+            var f = l.getFilterChains(i).getFilters(0).getTypedConfig();
+            if (f.is(io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                    .class)) {
+                try {
+                    var hcm = f.unpack(io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
+                            .HttpConnectionManager.class);
+                    if (hcm.hasUseRemoteAddress()) {
+                        // The edge's x-forwarded-* handling is the gateway's; a waypoint would ignore it.
+                        return "filter_chains[" + i + "].filters[0].typed_config.use_remote_address";
+                    }
+                } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+                    return null; // validated before: unreachable
+                }
+            }
+        }
+        return null;
+    }
+
+    /** Gateway mode: each listener compiled for its port, by port (empty for a waypoint). */
+    public Map<Integer, GatewayListener> gatewayListeners() {
+        return gatewayListeners;
+    }
+
+    /** Gateway mode: the accepted SDS Secrets by name, sorted (empty for a waypoint). */
+    public SortedMap<String, Held<Secret>> secrets() {
+        return secrets;
     }
 
     @Override
@@ -170,7 +257,8 @@ public final class ConfigSnapshot implements WaypointConfig {
     @Override
     public String toString() {
         return "WaypointConfig{version=" + version + ", listeners=" + listeners.keySet() + ", routes=" + routes.size()
-                + ", clusters=" + clusters.size() + ", endpoints=" + assignments.size() + "}";
+                + ", clusters=" + clusters.size() + ", endpoints=" + assignments.size()
+                + (secrets.isEmpty() ? "" : ", secrets=" + secrets.keySet()) + "}";
     }
 
     /** Resources that are each valid but do not fit together; names the resource to reject. */

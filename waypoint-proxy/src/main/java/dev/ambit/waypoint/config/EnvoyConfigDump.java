@@ -18,6 +18,8 @@ import io.envoyproxy.envoy.admin.v3.ConfigDump;
 import io.envoyproxy.envoy.admin.v3.EndpointsConfigDump;
 import io.envoyproxy.envoy.admin.v3.ListenersConfigDump;
 import io.envoyproxy.envoy.admin.v3.RoutesConfigDump;
+import io.envoyproxy.envoy.admin.v3.SecretsConfigDump;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
 import io.envoyproxy.envoy.admin.v3.UpdateFailureState;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
@@ -87,12 +89,15 @@ public final class EnvoyConfigDump {
         requireNonNull(store, "store");
         requireNonNull(states, "states");
         ConfigSnapshot c = store.snapshot();
-        return ConfigDump.newBuilder()
+        ConfigDump.Builder b = ConfigDump.newBuilder()
                 .addConfigs(Any.pack(listeners(c, store.failures(TypeUrls.LISTENER))))
                 .addConfigs(Any.pack(routes(c, store.failures(TypeUrls.ROUTE_CONFIGURATION))))
                 .addConfigs(Any.pack(clusters(c, store.failures(TypeUrls.CLUSTER))))
-                .addConfigs(Any.pack(endpoints(c, store.failures(TypeUrls.CLUSTER_LOAD_ASSIGNMENT), states)))
-                .build();
+                .addConfigs(Any.pack(endpoints(c, store.failures(TypeUrls.CLUSTER_LOAD_ASSIGNMENT), states)));
+        if (store.gateway()) {
+            b.addConfigs(Any.pack(secrets(c, store.failures(TypeUrls.SECRET))));
+        }
+        return b.build();
     }
 
     /** {@link #of} as JSON, as Envoy's admin prints it. */
@@ -186,6 +191,40 @@ public final class EnvoyConfigDump {
         return b.build();
     }
 
+    /**
+     * Envoy's {@code SecretsConfigDump} ({@code dynamic_active_secrets}), private keys replaced by
+     * {@code [redacted]} as Envoy's admin does: the dump is readable by whoever reaches admin.
+     */
+    static SecretsConfigDump secrets(ConfigSnapshot c, Map<String, Failure> failures) {
+        SecretsConfigDump.Builder b = SecretsConfigDump.newBuilder();
+        for (String name : names(c.secrets(), failures)) {
+            SecretsConfigDump.DynamicSecret.Builder d = SecretsConfigDump.DynamicSecret.newBuilder().setName(name);
+            Held<Secret> h = c.secrets().get(name);
+            if (h != null) {
+                d.setVersionInfo(Long.toString(h.version())).setSecret(Any.pack(redacted(h.resource())))
+                        .setLastUpdated(timestamp(h.lastUpdated()));
+            }
+            Failure f = failures.get(name);
+            d.setClientStatus(f == null ? ClientResourceStatus.ACKED : ClientResourceStatus.NACKED);
+            if (f != null) {
+                d.setErrorState(failure(f));
+            }
+            b.addDynamicActiveSecrets(d);
+        }
+        return b.build();
+    }
+
+    /** {@code s} with its private key replaced by {@code [redacted]}. */
+    static Secret redacted(Secret s) {
+        if (!s.hasTlsCertificate() || !s.getTlsCertificate().hasPrivateKey()) {
+            return s;
+        }
+        Secret.Builder b = s.toBuilder();
+        b.getTlsCertificateBuilder().setPrivateKey(
+                io.envoyproxy.envoy.config.core.v3.DataSource.newBuilder().setInlineString("[redacted]"));
+        return b.build();
+    }
+
     static EndpointsConfigDump endpoints(ConfigSnapshot c, Map<String, Failure> failures) {
         return endpoints(c, failures, EndpointStates.NONE);
     }
@@ -256,6 +295,8 @@ public final class EnvoyConfigDump {
                 .add(RoutesConfigDump.getDescriptor())
                 .add(ClustersConfigDump.getDescriptor())
                 .add(EndpointsConfigDump.getDescriptor())
+                .add(SecretsConfigDump.getDescriptor())
+                .add(Secret.getDescriptor())
                 .add(Listener.getDescriptor())
                 .add(RouteConfiguration.getDescriptor())
                 .add(Cluster.getDescriptor())

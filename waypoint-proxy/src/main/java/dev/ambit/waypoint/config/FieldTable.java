@@ -150,6 +150,9 @@ public final class FieldTable {
      * unknown name or another {@code @type} is NACKed: an unknown filter would be skipped.
      */
     static final Map<String, Map<String, Message>> ANY_SITES = Map.of(
+            // Gateway mode (issue 16): TLS termination and SNI inspection.
+            "envoy.config.core.v3.TransportSocket.typed_config", Gateway.TRANSPORT_SOCKETS,
+            "envoy.config.listener.v3.ListenerFilter.typed_config", Gateway.LISTENER_FILTERS,
             "envoy.config.listener.v3.Filter.typed_config", NETWORK_FILTERS,
             "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter.typed_config", HTTP_FILTERS,
             "envoy.config.route.v3.Route.typed_per_filter_config", PER_FILTER_CONFIGS,
@@ -165,6 +168,20 @@ public final class FieldTable {
             "refused-stream", "retriable-status-codes", "retriable-4xx", "cancelled", "deadline-exceeded",
             "internal", "resource-exhausted", "unavailable");
 
+    /** The typed configs only a gateway's listeners hold (CONTRACT seam 2). */
+    public static final class Gateway {
+        /** {@code FilterChain.transport_socket.name} → its typed config. */
+        public static final Map<String, Message> TRANSPORT_SOCKETS = Map.of("envoy.transport_sockets.tls",
+                io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext.getDefaultInstance());
+        /** {@code Listener.listener_filters[].name} → its typed config. */
+        public static final Map<String, Message> LISTENER_FILTERS = Map.of("envoy.filters.listener.tls_inspector",
+                io.envoyproxy.envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector.getDefaultInstance());
+        /** ALPN protocols a TLS chain may offer: the two the HTTP engine speaks. */
+        public static final Set<String> ALPN = Set.of("h2", "http/1.1");
+
+        private Gateway() {}
+    }
+
     /** {@code filter_metadata} namespaces of an LbEndpoint and the keys read in each. */
     public static final Map<String, Set<String>> ENDPOINT_METADATA = Map.of(
             "envoy.transport_socket_match", Set.of("tunnel"),
@@ -172,18 +189,23 @@ public final class FieldTable {
 
     static {
         // ---------------------------------------------------------------- Listener (LDS)
-        fields(Listener.getDescriptor(), "name", "address", "filter_chains", "default_filter_chain");
+        fields(Listener.getDescriptor(), "name", "address", "filter_chains", "default_filter_chain",
+                "listener_filters"); // listener_filters: gateway mode's tls_inspector only
         fields(Address.getDescriptor(), "socket_address");
         fields(SocketAddress.getDescriptor(), "address", "port_value");
-        fields(io.envoyproxy.envoy.config.listener.v3.FilterChain.getDescriptor(), "name", "filter_chain_match", "filters");
-        fields(FilterChainMatch.getDescriptor(), "prefix_ranges", "destination_port");
+        fields(io.envoyproxy.envoy.config.listener.v3.FilterChain.getDescriptor(), "name", "filter_chain_match", "filters",
+                "transport_socket"); // gateway mode: TLS termination
+        fields(FilterChainMatch.getDescriptor(), "prefix_ranges", "destination_port", "server_names");
+        gateway();
         fields(CidrRange.getDescriptor(), "address_prefix", "prefix_len");
         fields(Filter.getDescriptor(), "name", "typed_config");
         fields(HttpConnectionManager.getDescriptor(), "stat_prefix", "codec_type", "rds", "http_filters",
                 "normalize_path", "merge_slashes", "path_with_escaped_slashes_action",
                 // Downstream limits (http.Limits): Envoy's defaults when unset.
                 "max_request_headers_kb", "common_http_protocol_options", "http2_protocol_options",
-                "request_headers_timeout", "request_timeout", "stream_idle_timeout");
+                "request_headers_timeout", "request_timeout", "stream_idle_timeout",
+                // Gateway mode (http.IngressHeaders): the edge's x-forwarded-* and x-request-id.
+                "use_remote_address", "xff_num_trusted_hops", "generate_request_id");
         enumValues(HttpConnectionManager.getDescriptor(), "path_with_escaped_slashes_action",
                 "IMPLEMENTATION_SPECIFIC_DEFAULT", "KEEP_UNCHANGED", "REJECT_REQUEST", "UNESCAPE_AND_REDIRECT",
                 "UNESCAPE_AND_FORWARD");
@@ -225,7 +247,9 @@ public final class FieldTable {
 
         // ---------------------------------------------------------------- RouteConfiguration (RDS)
         fields(RouteConfiguration.getDescriptor(), "name", "virtual_hosts");
-        fields(VirtualHost.getDescriptor(), "name", "domains", "routes");
+        fields(VirtualHost.getDescriptor(), "name", "domains", "routes", "require_tls");
+        // httpsRedirect: ALL answers a plaintext request 301 to https (RequestProcessor).
+        enumValues(VirtualHost.getDescriptor(), "require_tls", "NONE", "ALL");
         fields(Route.getDescriptor(), "name", "match", "route", "redirect", "direct_response",
                 "request_headers_to_add", "request_headers_to_remove", "response_headers_to_add",
                 "response_headers_to_remove", "typed_per_filter_config");
@@ -257,7 +281,7 @@ public final class FieldTable {
         fields(RedirectAction.getDescriptor(), "scheme_redirect", "host_redirect", "port_redirect", "path_redirect",
                 "prefix_rewrite", "response_code");
         fields(DirectResponseAction.getDescriptor(), "status", "body");
-        fields(DataSource.getDescriptor(), "inline_string");
+        fields(DataSource.getDescriptor(), "inline_string", "inline_bytes"); // inline_bytes: Secrets' PEM
         fields(HeaderValueOption.getDescriptor(), "header", "append_action");
         enumValues(HeaderValueOption.getDescriptor(), "append_action", "APPEND_IF_EXISTS_OR_ADD",
                 "OVERWRITE_IF_EXISTS_OR_ADD");
@@ -325,6 +349,33 @@ public final class FieldTable {
     }
 
     private FieldTable() {}
+
+    /**
+     * Gateway mode (issue 16): a listener's TLS termination as Istio writes it for a Gateway
+     * server (SDS by name over ADS, ALPN, TLS versions, client certificates for MUTUAL), the SNI
+     * inspector, and SDS's Secret with inline PEM (a certificate and key, or a CA bundle).
+     */
+    private static void gateway() {
+        fields(io.envoyproxy.envoy.config.listener.v3.ListenerFilter.getDescriptor(), "name", "typed_config");
+        fields(io.envoyproxy.envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector.getDescriptor());
+        fields(io.envoyproxy.envoy.config.core.v3.TransportSocket.getDescriptor(), "name", "typed_config");
+        fields(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext.getDescriptor(),
+                "common_tls_context", "require_client_certificate");
+        fields(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.getDescriptor(), "tls_params",
+                "tls_certificate_sds_secret_configs", "validation_context_sds_secret_config", "alpn_protocols");
+        var params = io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.TlsParameters.getDescriptor();
+        fields(params, "tls_minimum_protocol_version", "tls_maximum_protocol_version");
+        enumValues(params, "tls_minimum_protocol_version", "TLS_AUTO", "TLSv1_2", "TLSv1_3");
+        enumValues(params, "tls_maximum_protocol_version", "TLS_AUTO", "TLSv1_2", "TLSv1_3");
+        fields(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig.getDescriptor(), "name",
+                "sds_config");
+        fields(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret.getDescriptor(), "name",
+                "tls_certificate", "validation_context");
+        fields(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.TlsCertificate.getDescriptor(),
+                "certificate_chain", "private_key");
+        fields(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext.getDescriptor(),
+                "trusted_ca");
+    }
 
     /**
      * L7 authorization (issue 15): Istio's RBAC filters (DENY, ALLOW, LOG; CUSTOM's shadow rules)

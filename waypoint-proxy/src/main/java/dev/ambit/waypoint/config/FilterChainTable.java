@@ -128,7 +128,7 @@ final class FilterChainTable {
     }
 
     /** The chain's one network filter, compiled (the resource was validated: exactly one, a known type). */
-    private static FilterChain chain(io.envoyproxy.envoy.config.listener.v3.FilterChain fc) {
+    static FilterChain chain(io.envoyproxy.envoy.config.listener.v3.FilterChain fc) {
         Filter f = fc.getFilters(0);
         try {
             if (f.getTypedConfig().is(HttpConnectionManager.class)) {

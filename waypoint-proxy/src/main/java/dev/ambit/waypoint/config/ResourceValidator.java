@@ -349,6 +349,22 @@ public final class ResourceValidator {
             case io.envoyproxy.envoy.config.endpoint.v3.Endpoint e -> require(e.hasAddress(), path, "address");
             case io.envoyproxy.envoy.config.core.v3.Address a -> require(a.hasSocketAddress(), path, "socket_address");
             case Metadata md -> endpointMetadata(md, path);
+            // Gateway mode (issue 16): TLS termination, SNI inspection, SDS secrets.
+            case io.envoyproxy.envoy.config.core.v3.TransportSocket t -> require(t.hasTypedConfig(), path, "typed_config");
+            case io.envoyproxy.envoy.config.listener.v3.ListenerFilter f -> {
+                if (!FieldTable.Gateway.LISTENER_FILTERS.containsKey(f.getName())) {
+                    problem(join(path, "name"), "\"" + f.getName() + "\" not supported by this waypoint (expected one of "
+                            + FieldTable.Gateway.LISTENER_FILTERS.keySet() + ")");
+                }
+            }
+            case io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext t ->
+                    GatewayChecks.downstreamTls(t, path, this::problem);
+            case io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig c -> {
+                notEmpty(c.getName(), path, "name");
+                require(c.hasSdsConfig(), path, "sds_config");
+            }
+            case io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret sec ->
+                    GatewayChecks.secret(sec, path, this::problem);
             default -> {
                 // Nothing beyond the field table.
             }
@@ -357,6 +373,11 @@ public final class ResourceValidator {
 
     private void httpConnectionManager(HttpConnectionManager h, String path) {
         notEmpty(h.getStatPrefix(), path, "stat_prefix");
+        if (h.getXffNumTrustedHops() != 0) {
+            // Gateway mode: the client is the TCP peer (Istio's default gatewayTopology); trusted hops are not implemented.
+            problem(join(path, "xff_num_trusted_hops"), h.getXffNumTrustedHops() + " not supported by this waypoint "
+                    + "(expected: 0)");
+        }
         require(h.hasRds(), path, "rds");
         if (h.getHttpFiltersCount() == 0) {
             problem(join(path, "http_filters"), "empty (expected: ending with envoy.filters.http.router)");

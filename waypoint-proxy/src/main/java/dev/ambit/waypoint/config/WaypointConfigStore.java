@@ -12,6 +12,7 @@ import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -50,6 +51,7 @@ public final class WaypointConfigStore {
     public record Failure(String details, Instant lastUpdateAttempt) {}
 
     private final int listenerPort;
+    private final boolean gateway;
     private final Clock clock;
     private final List<Runnable> listeners = new CopyOnWriteArrayList<>();
     private final Object lock = new Object();
@@ -59,6 +61,7 @@ public final class WaypointConfigStore {
 
     private WaypointConfigStore(Builder b) {
         this.listenerPort = b.listenerPort;
+        this.gateway = b.gateway;
         this.clock = b.clock;
     }
 
@@ -86,13 +89,25 @@ public final class WaypointConfigStore {
         listeners.add(requireNonNull(listener, "listener"));
     }
 
-    /** The four handlers, to register on the xDS client: LISTENER, ROUTE, CLUSTER, ENDPOINT. */
+    /**
+     * The handlers, to register on the xDS client: LISTENER, ROUTE, CLUSTER, ENDPOINT, and in
+     * gateway mode SECRET (SDS over the same ADS stream: the certificates of TLS chains).
+     */
     public List<ResourceHandler<?>> handlers() {
-        return List.of(
+        List<ResourceHandler<?>> h = new ArrayList<>(List.of(
                 new Handler<>(TypeUrls.LISTENER, Listener.class),
                 new Handler<>(TypeUrls.ROUTE_CONFIGURATION, RouteConfiguration.class),
                 new Handler<>(TypeUrls.CLUSTER, Cluster.class),
-                new Handler<>(TypeUrls.CLUSTER_LOAD_ASSIGNMENT, ClusterLoadAssignment.class));
+                new Handler<>(TypeUrls.CLUSTER_LOAD_ASSIGNMENT, ClusterLoadAssignment.class)));
+        if (gateway) {
+            h.add(new Handler<>(TypeUrls.SECRET, Secret.class));
+        }
+        return List.copyOf(h);
+    }
+
+    /** Whether this store serves a gateway (listeners on their own ports, SDS Secrets). */
+    public boolean gateway() {
+        return gateway;
     }
 
     // ---------------------------------------------------------------- applying
@@ -147,15 +162,17 @@ public final class WaypointConfigStore {
         SortedMap<String, Held<RouteConfiguration>> r = c.routes();
         SortedMap<String, Held<Cluster>> cl = c.clusters();
         SortedMap<String, Held<ClusterLoadAssignment>> e = c.loadAssignments();
+        SortedMap<String, Held<Secret>> sec = c.secrets();
         switch (type) {
             case TypeUrls.LISTENER -> l = merged(l, (Map<String, Listener>) updates, removes, version, now);
             case TypeUrls.ROUTE_CONFIGURATION -> r = merged(r, (Map<String, RouteConfiguration>) updates, removes, version, now);
             case TypeUrls.CLUSTER -> cl = merged(cl, (Map<String, Cluster>) updates, removes, version, now);
             case TypeUrls.CLUSTER_LOAD_ASSIGNMENT ->
                     e = merged(e, (Map<String, ClusterLoadAssignment>) updates, removes, version, now);
+            case TypeUrls.SECRET -> sec = merged(sec, (Map<String, Secret>) updates, removes, version, now);
             default -> throw new IllegalArgumentException("type URL: " + type + " (expected: one of the four Envoy types)");
         }
-        return ConfigSnapshot.of(version, listenerPort, updates.keySet(), l, r, cl, e);
+        return ConfigSnapshot.of(version, listenerPort, gateway, updates.keySet(), l, r, cl, e, sec);
     }
 
     private static <T extends Message> SortedMap<String, Held<T>> merged(SortedMap<String, Held<T>> held,
@@ -212,6 +229,7 @@ public final class WaypointConfigStore {
     /** Configures a {@link WaypointConfigStore}. */
     public static final class Builder {
         private int listenerPort = IstioPorts.HBONE;
+        private boolean gateway;
         private Clock clock = Clock.systemUTC();
 
         private Builder() {}
@@ -222,6 +240,15 @@ public final class WaypointConfigStore {
                 throw new IllegalArgumentException("listenerPort: " + listenerPort + " (expected: 1-65535)");
             }
             this.listenerPort = listenerPort;
+            return this;
+        }
+
+        /**
+         * Gateway mode: every Listener is served on its own port (not only the HBONE port) and
+         * SDS Secrets are subscribed to and held.
+         */
+        public Builder gateway(boolean gateway) {
+            this.gateway = gateway;
             return this;
         }
 

@@ -25,7 +25,7 @@ import java.util.function.BiConsumer;
  * channels are closed; an error, a reset or an early close of one side aborts the other
  * (RST_STREAM for a stream, a close for a socket).
  */
-final class ByteRelay {
+public final class ByteRelay {
 
     private final Channel a;
     private final Channel b;
@@ -46,7 +46,7 @@ final class ByteRelay {
      * Starts relaying between {@code a} and {@code b}, which belong to the relay from now on;
      * {@code onEnd} gets the bytes a → b and b → a once, when it ended.
      */
-    static void start(Channel a, Channel b, BiConsumer<Long, Long> onEnd) {
+    public static void start(Channel a, Channel b, BiConsumer<Long, Long> onEnd) {
         requireNonNull(a, "a");
         requireNonNull(b, "b");
         requireNonNull(onEnd, "onEnd");

@@ -40,14 +40,23 @@ final class HttpConnections {
                         RequestProcessor processor, Upstreams upstreams, int maxRequestBytes,
                         DownstreamRejections rejections) {
         StreamBytes.install(stream);
+        serve(stream, codec, downstream, processor, upstreams, maxRequestBytes, rejections);
+    }
+
+    /**
+     * Sets up HTTP on a channel of plain bytes (an HBONE stream behind {@link StreamBytes}, or a
+     * gateway's downstream connection, after its TLS handler if any).
+     */
+    static void serve(Channel channel, FilterChain.Codec codec, Downstream downstream, RequestProcessor processor,
+                      Upstreams upstreams, int maxRequestBytes, DownstreamRejections rejections) {
         Limits limits = Limits.of(downstream.chain().hcm(), maxRequestBytes);
         switch (codec) {
-            case HTTP1 -> http1(stream.pipeline(), downstream, processor, upstreams, limits, rejections);
-            case HTTP2 -> http2(stream, downstream, processor, limits, rejections);
+            case HTTP1 -> http1(channel.pipeline(), downstream, processor, upstreams, limits, rejections);
+            case HTTP2 -> http2(channel, downstream, processor, limits, rejections);
             default -> {
-                stream.pipeline().addLast("codec-sniffer",
+                channel.pipeline().addLast("codec-sniffer",
                         new Sniffer(downstream, processor, upstreams, limits, rejections));
-                stream.read();
+                channel.read();
             }
         }
     }

@@ -63,12 +63,26 @@ public final class HttpTelemetry {
         InetSocketAddress upstream = exchange.upstreamHost();
         Workload destination = upstream == null ? null : state.workloadByAddress(upstream.getAddress());
         Service service = state.serviceByVip(d.destination().getAddress(), d.destination().getPort());
-        ConnectionLabels.Builder b = ConnectionLabels.builder(ConnectionLabels.Reporter.WAYPOINT)
-                .source(d.sourceWorkload())
-                .peer(d.peer())
-                .destination(destination, service)
-                .requestProtocol(exchange.grpc() ? "grpc" : "http")
-                .security(ConnectionLabels.SecurityPolicy.MUTUAL_TLS);
+        ConnectionLabels.Builder b;
+        if (d.ingress() != null) {
+            // A gateway reports as the client's proxy does (Istio's gateways: reporter="source"),
+            // itself as the source; the destination's principal is proven when reached over HBONE.
+            b = ConnectionLabels.builder(ConnectionLabels.Reporter.SOURCE)
+                    .source(d.ingress().gateway())
+                    .destination(destination, null)
+                    .requestProtocol(exchange.grpc() ? "grpc" : "http")
+                    .security(destination != null && destination.getTunnelProtocol()
+                            == dev.ambit.api.workload.TunnelProtocol.HBONE
+                            ? ConnectionLabels.SecurityPolicy.MUTUAL_TLS : ConnectionLabels.SecurityPolicy.UNKNOWN);
+            service = null;
+        } else {
+            b = ConnectionLabels.builder(ConnectionLabels.Reporter.WAYPOINT)
+                    .source(d.sourceWorkload())
+                    .peer(d.peer())
+                    .destination(destination, service)
+                    .requestProtocol(exchange.grpc() ? "grpc" : "http")
+                    .security(ConnectionLabels.SecurityPolicy.MUTUAL_TLS);
+        }
         if (service == null) {
             String host = hostOfCluster(exchange.upstreamCluster());
             if (host != null) {
@@ -107,7 +121,7 @@ public final class HttpTelemetry {
         long upstreamMs = ex.upstreamServiceNanos() < 0 ? -1 : TimeUnit.NANOSECONDS.toMillis(ex.upstreamServiceNanos());
         JsonWriter w = new JsonWriter().open('{')
                 .key("start_time").value(ex.start().toString())
-                .key("reporter").value("waypoint")
+                .key("reporter").value(labels.reporter().label())
                 .key("method").value(ex.method())
                 .key("authority").value(ex.authority())
                 .key("path").value(ex.path())

@@ -77,7 +77,12 @@ final class RequestProcessor {
      * the access log see the normalized path), its route selected.
      */
     HttpExchange exchange(FullHttpRequest request, Downstream downstream, EventLoop loop, String protocol) {
-        if (!request.headers().contains("x-request-id")) {
+        if (downstream.ingress() != null) {
+            IngressHeaders.apply(request.headers(), downstream);
+        }
+        var hcm = downstream.chain().hcm();
+        boolean generateId = !hcm.hasGenerateRequestId() || hcm.getGenerateRequestId().getValue();
+        if (generateId && !request.headers().contains("x-request-id")) {
             request.headers().set("x-request-id", UUID.randomUUID().toString());
         }
         HttpFilters.Built built = filters.forChain(downstream.chain());
@@ -94,6 +99,9 @@ final class RequestProcessor {
             return exchange; // answered by process(): no route
         }
         Optional<RouteConfiguration> rc = exchange.config().route(downstream.chain().routeName());
+        if (rc.isPresent() && IngressHeaders.mustRedirect(downstream, rc.get(), exchange.authority())) {
+            return exchange; // answered by process(): 301 to https, no route (Envoy checks require_tls first)
+        }
         if (rc.isPresent()) {
             String scheme = request.headers().get("x-http2-scheme", "http");
             exchange.route(RouteTable.of(rc.get()).select(new RouteMatcher.RequestView(request.method().name(),
@@ -119,6 +127,10 @@ final class RequestProcessor {
             redirect.headers().set(HttpHeaderNames.LOCATION, exchange.request().uri());
             exchange.responseCodeDetails("path_normalization_redirect");
             answer = CompletableFuture.completedFuture(redirect);
+        } else if (httpsRedirect(exchange)) {
+            exchange.responseCodeDetails("ssl_redirect");
+            answer = CompletableFuture.completedFuture(IngressHeaders.redirect(exchange.authority(),
+                    exchange.request().uri()));
         } else {
             answer = exchange.filters.run(exchange);
         }
@@ -145,6 +157,16 @@ final class RequestProcessor {
         return out;
     }
 
+    /** Whether the exchange's virtual host requires TLS its plaintext connection lacks ({@code require_tls}). */
+    private static boolean httpsRedirect(HttpExchange exchange) {
+        Downstream d = exchange.downstream();
+        if (d.secure()) {
+            return false;
+        }
+        Optional<RouteConfiguration> rc = exchange.config().route(d.chain().routeName());
+        return rc.isPresent() && IngressHeaders.mustRedirect(d, rc.get(), exchange.authority());
+    }
+
     /** Records the finished request. */
     void completed(HttpExchange exchange, Sent sent) {
         try {
@@ -152,7 +174,8 @@ final class RequestProcessor {
             String traceparent = exchange.request().headers().get("traceparent");
             telemetry.record(exchange, sent.status(), sent.grpcStatus(), sent.bodyBytes(),
                     exchange.request().headers().get("x-request-id"),
-                    traceparent != null ? traceparent : exchange.downstream().hbone().traceparent());
+                    traceparent != null || exchange.downstream().hbone() == null ? traceparent
+                            : exchange.downstream().hbone().traceparent());
         } catch (RuntimeException e) {
             log.warn("telemetry of {} {} failed", exchange.method(), exchange.path(), e);
         }

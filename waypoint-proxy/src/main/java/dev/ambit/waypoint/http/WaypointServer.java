@@ -22,12 +22,6 @@ import dev.ambit.waypoint.config.FilterChain;
 import dev.ambit.waypoint.config.WaypointConfig;
 import dev.ambit.waypoint.upstream.Upstreams;
 import dev.ambit.waypoint.upstream.UpstreamTunnel;
-import dev.ambit.waypoint.http.rbac.AuthzMetrics;
-import dev.ambit.waypoint.http.rbac.ExtAuthzFilter;
-import dev.ambit.waypoint.http.rbac.RbacFilter;
-import io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.ExtAuthz;
-import io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault;
-import io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
@@ -43,9 +37,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -121,18 +112,7 @@ public final class WaypointServer extends ProxyListener {
      * listing none gets fault, CORS and router. The authorization slot comes first in all.
      */
     private static HttpFilters filters(Builder b) {
-        AuthzMetrics authz = AuthzMetrics.of(b.metrics);
-        Map<String, HttpFilters.Factory> factories = new LinkedHashMap<>();
-        // jwt: one filter for every chain; it compiles each chain's jwt_authn config from the HCM itself.
-        dev.ambit.waypoint.http.jwt.JwtAuthn jwt = dev.ambit.waypoint.http.jwt.JwtAuthn.perChain(b.metrics);
-        factories.put(dev.ambit.waypoint.http.jwt.JwtAuthn.NAME, f -> jwt);
-        factories.put(ExtAuthzFilter.NAME, f -> ExtAuthzFilter.of(HttpFilters.config(f, ExtAuthz.class), b.upstreams,
-                authz));
-        factories.put(RbacFilter.NAME, f -> RbacFilter.of(HttpFilters.config(f, RBAC.class), authz));
-        factories.put(Faults.NAME, f -> new Faults(HttpFilters.config(f, HTTPFault.class)));
-        factories.put(Cors.NAME, f -> new Cors());
-        factories.put(Router.NAME, f -> new Router(b.upstreams));
-        return HttpFilters.of(new Authorization(b.authorizer), factories, List.of(Faults.NAME, Cors.NAME, Router.NAME));
+        return HttpEngine.filters(b.upstreams, b.authorizer, b.metrics);
     }
 
     /**

@@ -63,9 +63,9 @@ class ResourceValidatorTest {
         l.getFilterChainsBuilder(0).setFilters(0, Filter.newBuilder()
                 .setName("envoy.filters.network.http_connection_manager")
                 .setTypedConfig(Any.pack(Resources.hcm(HTTP_CHAIN).toBuilder()
-                        .setUseRemoteAddress(com.google.protobuf.BoolValue.of(true)).build())));
+                        .setSkipXffAppend(true).build())));
         assertThat(ResourceValidator.validate("waypoint", l.build())).containsExactly("Listener waypoint: "
-                + "filter_chains[0].filters[0].typed_config.use_remote_address: not supported by this waypoint");
+                + "filter_chains[0].filters[0].typed_config.skip_xff_append: not supported by this waypoint");
 
         Route.Builder r = Resources.route().getVirtualHosts(0).getRoutes(1).toBuilder()
                 .putTypedPerFilterConfig("envoy.filters.http.fault", Any.pack(HTTPFault.newBuilder()
@@ -219,7 +219,8 @@ class ResourceValidatorTest {
         assertThat(FieldTable.FIELDS).isNotEmpty();
         assertThat(FieldTable.anyTypes()).extracting(d -> d.getName()).containsExactlyInAnyOrder(
                 "HttpConnectionManager", "TcpProxy", "HTTPFault", "Cors", "Router", "CorsPolicy", "HttpProtocolOptions",
-                "PreviousHostsPredicate", "JwtAuthentication", "ExtAuthz", "RBAC");
+                "PreviousHostsPredicate", "JwtAuthentication", "ExtAuthz", "RBAC",
+                "DownstreamTlsContext", "TlsInspector"); // gateway mode (issue 16)
         assertThat(FieldTable.honours(Route.getDescriptor(), "typed_per_filter_config")).isTrue();
         assertThat(FieldTable.honours(RouteAction.getDescriptor(), "hash_policy")).isTrue();
         assertThat(FieldTable.honours(RouteAction.HashPolicy.getDescriptor(), "filter_state")).isFalse();

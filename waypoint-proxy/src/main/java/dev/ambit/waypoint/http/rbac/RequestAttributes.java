@@ -51,7 +51,7 @@ public final class RequestAttributes {
         Downstream d = exchange.downstream();
         String scheme = exchange.request().headers().get("x-http2-scheme", "http");
         return new RequestAttributes(exchange.request().method().name(), exchange.request().uri(),
-                exchange.authority(), scheme, exchange.request().headers(), d.peer().uri(),
+                exchange.authority(), scheme, exchange.request().headers(), d.peer() == null ? null : d.peer().uri(),
                 d.source().getAddress(), d.destination().getAddress(), d.destination().getPort(),
                 exchange.metadata());
     }
