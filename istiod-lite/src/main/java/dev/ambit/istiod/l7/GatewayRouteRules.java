@@ -55,6 +55,11 @@ public final class GatewayRouteRules {
         return RankedRoute.inOrder(ranked);
     }
 
+    /** Istio's default retry policy of routes it generates (VirtualService without {@code retries}). */
+    public static io.envoyproxy.envoy.config.route.v3.RetryPolicy defaultRetryPolicy() {
+        return RouteTranslator.defaultRetryPolicy();
+    }
+
     /** What the translation left out, one line per problem naming object and field. */
     public List<String> problems() {
         return problems.all();
