@@ -51,6 +51,8 @@ public final class Controller {
     private final Waypoints waypoints;
     private final GatewayStatuses gatewayStatuses;
     private final RouteStatuses routeStatuses = new RouteStatuses(Instant::now);
+    private final IstioGatewayStatuses istioGatewayStatuses = new IstioGatewayStatuses(Instant::now);
+    private final IstioGatewayDeployments istioGateways;
     private final ReadinessProbes probes = new ReadinessProbes();
     private ServiceBalancerHook balancer = backends -> { };
     private Map<String, List<String>> lastBackends = Map.of();
@@ -79,6 +81,7 @@ public final class Controller {
                 services::createdAt);
         Waypoints.Launch launch = Waypoints.Launch.of(state, Path.of(cluster.home()));
         this.waypoints = new Waypoints(launch);
+        this.istioGateways = new IstioGatewayDeployments(waypoints);
         this.gatewayStatuses = new GatewayStatuses(launch.jar(), Instant::now);
     }
 
@@ -125,7 +128,8 @@ public final class Controller {
         reloadManifests();
         // Istio's deployment controller: waypoint Gateways become a ServiceAccount, Service and Deployment.
         Waypoints.Expansion expansion = waypoints.expand(manifests);
-        objects = expansion.objects();
+        // ... and Gateways of class istio a ServiceAccount, LoadBalancer Service and gateway-mode Deployment.
+        objects = istioGateways.expand(expansion.objects());
         Map<String, DesiredPod> desired = Map.of();
         try {
             Map<String, DesiredPod> next = desiredPods.of(objects, pods);
@@ -139,10 +143,12 @@ public final class Controller {
         }
         probes.probe(pods.values()); // readiness first: Services list only ready pods
         Map<String, ServiceView> views = services.update(objects, pods.values());
-        List<KubeObject> gateways = gatewayStatuses.update(objects, expansion.problems(), views, pods.values());
+        List<KubeObject> gateways = istioGatewayStatuses.update(
+                gatewayStatuses.update(objects, expansion.problems(), views, pods.values()), objects, views, pods.values());
         List<KubeObject> routes = routeStatuses.update(objects);
         List<KubeObject> withStatuses = new ArrayList<>(gateways);
         withStatuses.addAll(routes);
+        withStatuses.addAll(IstioGatewayStatuses.ingresses(objects));
         meshConfig.write(withStatus(objects, withStatuses), views, pods.values(), storedManifests.unknown());
         hosts.writeAll(pods.values(), cluster.nodes(), views);
         updateBalancer(views);
