@@ -58,8 +58,14 @@ import org.slf4j.LoggerFactory;
  * writing only what differs ({@link ClusterWriter}), so a run over an unchanged cluster writes
  * nothing.
  *
+ * <p>Gateways of class {@code istio} are deployed the same way as Istio's gateway controller
+ * deploys them ({@link IstioGatewayObjects}: {@code <gw>-istio} ServiceAccount, gateway-mode
+ * Deployment, LoadBalancer Service), their status computed by {@link GatewayApiStatus}.
+ *
  * <p>After the Gateways, each run writes the {@code status.parents} of the mesh's HTTPRoutes and
- * GRPCRoutes (Service parents; {@link RouteStatus}) through the same writer.
+ * GRPCRoutes (Service parents; {@link RouteStatus}) and of routes attached to Gateways of class
+ * istio ({@link GatewayApiStatus}), and Istio's Ingresses' {@code status.loadBalancer}, through
+ * the same writer.
  *
  * <p>Metrics: {@code ambit_deployer_applies_total{kind,result}} (result {@code created},
  * {@code updated}, {@code unchanged}), {@code ambit_deployer_status_updates_total},

@@ -1,6 +1,9 @@
 package dev.ambit.istiod.ingress;
 
+import io.fabric8.kubernetes.api.model.Secret;
 import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.HashMap;
 import java.util.Map;
 
 /**
@@ -38,6 +41,31 @@ public final class CertificateSecrets {
             return secret + ": tls.key is not a PEM private key (expected: -----BEGIN PRIVATE KEY-----)";
         }
         return null;
+    }
+
+    /**
+     * {@link #problem(String, String, Map)} for a fabric8 Secret ({@code data} base64-encoded,
+     * {@code stringData} as written); {@code secret} null when it does not exist.
+     */
+    public static String problemOf(String namespace, String name, Secret secret) {
+        if (secret == null) {
+            return problem(namespace, name, (Map<String, byte[]>) null);
+        }
+        Map<String, byte[]> data = new HashMap<>();
+        if (secret.getData() != null) {
+            secret.getData().forEach((k, v) -> {
+                try {
+                    data.put(k, Base64.getMimeDecoder().decode(v == null ? "" : v));
+                } catch (IllegalArgumentException notBase64) {
+                    data.put(k, new byte[0]);
+                }
+            });
+        }
+        if (secret.getStringData() != null) {
+            secret.getStringData().forEach((k, v) -> data.put(k, v == null ? new byte[0]
+                    : v.getBytes(StandardCharsets.UTF_8)));
+        }
+        return problem(namespace, name, data);
     }
 
     private static String text(byte[] b) {

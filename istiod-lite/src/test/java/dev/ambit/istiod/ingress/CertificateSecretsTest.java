@@ -26,4 +26,16 @@ class CertificateSecretsTest {
                 .contains("tls.key is not a PEM private key").doesNotContain("MIIB");
         assertThat(CertificateSecrets.problem("shop", "cert", Map.of("tls.crt", CERT, "tls.key", KEY))).isNull();
     }
+
+    @Test
+    void fabric8SecretsAreDecodedFromDataAndStringData() {
+        var b64 = java.util.Base64.getEncoder();
+        var secret = new io.fabric8.kubernetes.api.model.SecretBuilder().withNewMetadata().withName("cert").endMetadata()
+                .withData(Map.of("tls.crt", b64.encodeToString(CERT))).build();
+        assertThat(CertificateSecrets.problemOf("shop", "cert", secret)).contains("tls.key is missing");
+        secret.setStringData(Map.of("tls.key", new String(KEY, StandardCharsets.US_ASCII)));
+        assertThat(CertificateSecrets.problemOf("shop", "cert", secret)).isNull();
+        assertThat(CertificateSecrets.problemOf("shop", "cert", null))
+                .contains("does not exist");
+    }
 }
