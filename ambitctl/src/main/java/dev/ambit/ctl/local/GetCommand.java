@@ -90,9 +90,11 @@ final class GetCommand implements Callable<Integer> {
                 ClusterInfo info = ClusterInfo.require(state);
                 List<ClusterStatus.Pod> pods = ClusterStatus.require(state).pods();
                 List<KubectlPrinter.DeploymentRow> rows = new ArrayList<>();
-                // With the waypoints' Deployments, which the controller derives from their Gateways.
-                List<KubeObject> objects = new Waypoints(Waypoints.Launch.of(state, java.nio.file.Path.of(info.home())))
-                        .expand(new ManifestStore(state).all()).objects();
+                // With the waypoints' and class istio gateways' Deployments, which the controller
+                // derives from their Gateways.
+                Waypoints wp = new Waypoints(Waypoints.Launch.of(state, java.nio.file.Path.of(info.home())));
+                List<KubeObject> objects = new IstioGatewayDeployments(wp)
+                        .expand(wp.expand(new ManifestStore(state).all()).objects());
                 for (KubeObject d : objects) {
                     if (!d.kind().equals("Deployment") || !(all || d.namespace().equals(ns))
                             || !(names.isEmpty() || names.contains(d.name())) || !sel.matches(d.labels())) {
