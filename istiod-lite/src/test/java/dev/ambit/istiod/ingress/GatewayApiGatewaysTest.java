@@ -186,4 +186,66 @@ class GatewayApiGatewaysTest {
                 .containsExactly("app.example.com");
         assertThat(GatewayApiAttachments.intersect("app.example.com", List.of("*.other.com"))).isEmpty();
     }
+
+    @Test
+    void allowedRoutesSelectNamespacesByLabelAndGrpcRoutesRankWithHttpRoutes() {
+        String config = """
+                apiVersion: v1
+                kind: Namespace
+                metadata: {name: shop, labels: {team: shop}}
+                ---
+                apiVersion: v1
+                kind: Namespace
+                metadata: {name: other, labels: {team: other}}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: web, namespace: ingress}
+                spec:
+                  gatewayClassName: istio
+                  listeners:
+                  - name: http
+                    port: 80
+                    protocol: HTTP
+                    allowedRoutes:
+                      namespaces: {from: Selector, selector: {matchExpressions: [{key: team, operator: In, values: [shop]}]}}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: GRPCRoute
+                metadata: {name: greeter, namespace: shop}
+                spec:
+                  parentRefs: [{name: web, namespace: ingress}]
+                  rules:
+                  - matches: [{method: {service: helloworld.Greeter, method: SayHello}}]
+                    backendRefs: [{name: greeter, port: 9000}]
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: site, namespace: shop}
+                spec:
+                  parentRefs: [{name: web, namespace: ingress}]
+                  rules: [{backendRefs: [{name: frontend, port: 8080}]}]
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: intruder, namespace: other}
+                spec:
+                  parentRefs: [{name: web, namespace: ingress}]
+                  rules: [{backendRefs: [{name: frontend, port: 8080}]}]
+                ---
+                """ + IngressSnapshots.service("shop", "frontend", 8080) + IngressSnapshots.service("shop", "greeter", 9000);
+        ConfigSnapshot snapshot = IngressSnapshots.of(config);
+        var p = translate(snapshot).proxies().get(0);
+        assertThat(p.hosts()).singleElement().satisfies(h -> {
+            assertThat(h.host()).isEqualTo("*");
+            assertThat(h.routes()).extracting(r -> r.getMatch().hasPath() ? r.getMatch().getPath() : r.getMatch().getPrefix())
+                    .containsExactly("/helloworld.Greeter/SayHello", "/");
+            assertThat(h.routes()).extracting(Route::getName).containsExactly("shop/greeter/0", "shop/site/0");
+        });
+        var eval = GatewayApiAttachments.of(snapshot);
+        assertThat(eval.outcomes(snapshot.get(dev.ambit.istiod.config.Kind.HTTP_ROUTE, "other", "intruder",
+                io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute.class).orElseThrow()))
+                .singleElement().satisfies(o -> assertThat(o.reason()).isEqualTo("NotAllowedByListeners"));
+        assertThat(eval.attachedRoutes(eval.gateways().get(0), eval.gateways().get(0).listeners().get(0))).isEqualTo(2);
+    }
 }
