@@ -148,7 +148,7 @@ public final class Controller {
         List<KubeObject> routes = routeStatuses.update(objects);
         List<KubeObject> withStatuses = new ArrayList<>(gateways);
         withStatuses.addAll(routes);
-        withStatuses.addAll(IstioGatewayStatuses.ingresses(objects));
+        withStatuses.addAll(IstioGatewayStatuses.ingresses(objects, views));
         meshConfig.write(withStatus(objects, withStatuses), views, pods.values(), storedManifests.unknown());
         hosts.writeAll(pods.values(), cluster.nodes(), views);
         updateBalancer(views);

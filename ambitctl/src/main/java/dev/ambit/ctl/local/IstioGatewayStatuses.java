@@ -120,10 +120,15 @@ final class IstioGatewayStatuses {
         return out;
     }
 
-    /** Istio's Ingresses of {@code objects}, each with the {@code istio-ingressgateway} Service's addresses. */
-    static List<KubeObject> ingresses(List<KubeObject> objects) {
-        KubeObject gatewayService = objects.stream().filter(o -> o.kind().equals("Service") && o.group().isEmpty()
-                && o.name().equals(Ingresses.GATEWAY_SERVICE)).findFirst().orElse(null);
+    /**
+     * Istio's Ingresses of {@code objects}, each with the {@code istio-ingressgateway} Service's
+     * load-balancer addresses (as this tick's {@code views} see the Service, else as applied).
+     */
+    static List<KubeObject> ingresses(List<KubeObject> objects, Map<String, ServiceView> views) {
+        KubeObject gatewayService = views.values().stream().map(ServiceView::object)
+                .filter(o -> o.name().equals(Ingresses.GATEWAY_SERVICE)).findFirst()
+                .orElseGet(() -> objects.stream().filter(o -> o.kind().equals("Service") && o.group().isEmpty()
+                        && o.name().equals(Ingresses.GATEWAY_SERVICE)).findFirst().orElse(null));
         List<String> addresses = loadBalancer(gatewayService);
         List<KubeObject> out = new ArrayList<>();
         for (KubeObject o : objects) {

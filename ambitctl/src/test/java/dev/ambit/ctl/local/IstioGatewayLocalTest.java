@@ -170,7 +170,7 @@ class IstioGatewayLocalTest {
                 metadata: {name: other, namespace: shop}
                 spec: {ingressClassName: nginx, defaultBackend: {service: {name: frontend, port: {number: 8080}}}}
                 """);
-        assertThat(IstioGatewayStatuses.ingresses(objects)).singleElement().satisfies(i -> {
+        assertThat(IstioGatewayStatuses.ingresses(objects, Map.of())).singleElement().satisfies(i -> {
             assertThat(i.name()).isEqualTo("shop");
             assertThat(i.tree().at("/status/loadBalancer/ingress/0/ip").asText()).isEqualTo("172.18.255.1");
         });
