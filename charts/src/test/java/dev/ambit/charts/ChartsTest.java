@@ -170,7 +170,8 @@ class ChartsTest {
             assertThat(r.getVerbs()).containsExactlyInAnyOrder("get", "create", "update", "patch");
         });
         assertThat(role.getRules()).anySatisfy(r -> {
-            assertThat(r.getResources()).containsExactly("gateways/status", "httproutes/status", "grpcroutes/status");
+            assertThat(r.getResources()).containsExactly("gateways/status", "httproutes/status", "grpcroutes/status",
+                    "tlsroutes/status");
             assertThat(r.getVerbs()).contains("update");
         });
         assertThat(role.getRules()).anySatisfy(r -> {

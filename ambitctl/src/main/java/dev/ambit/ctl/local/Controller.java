@@ -54,6 +54,8 @@ public final class Controller {
     private final GatewayStatuses gatewayStatuses;
     private final RouteStatuses routeStatuses = new RouteStatuses(Instant::now);
     private final Probes probes;
+    private final IstioGatewayStatuses istioGatewayStatuses = new IstioGatewayStatuses(Instant::now);
+    private final IstioGatewayDeployments istioGateways;
     private ServiceBalancerHook balancer = backends -> { };
     private Map<String, List<String>> lastBackends = Map.of();
     /** Istio's demo ingress gateway, or null ({@code local up --no-ingress}). */
@@ -86,6 +88,7 @@ public final class Controller {
                 services::createdAt);
         Waypoints.Launch launch = Waypoints.Launch.of(state, Path.of(cluster.home()));
         this.waypoints = new Waypoints(launch);
+        this.istioGateways = new IstioGatewayDeployments(waypoints);
         this.gatewayStatuses = new GatewayStatuses(launch.jar(), Instant::now);
         this.ingress = Boolean.TRUE.equals(cluster.ingress()) ? new IstioIngress(launch) : null;
     }
@@ -139,8 +142,10 @@ public final class Controller {
         reloadManifests();
         // Istio's deployment controller: waypoint Gateways become a ServiceAccount, Service and Deployment.
         Waypoints.Expansion expansion = waypoints.expand(manifests);
+        // ... Gateways of class istio a ServiceAccount, LoadBalancer Service and gateway-mode Deployment;
         // Istio's demo profile: the ingress gateway, kept in place as the operator keeps it.
-        objects = ingress == null ? expansion.objects() : ingress.expand(expansion.objects());
+        objects = istioGateways.expand(expansion.objects());
+        objects = ingress == null ? objects : ingress.expand(objects);
         Map<String, DesiredPod> desired = Map.of();
         try {
             Map<String, DesiredPod> next = desiredPods.of(objects, pods);
@@ -154,10 +159,12 @@ public final class Controller {
         }
         probes.probe(pods.values()); // probes first: Services list only ready pods
         Map<String, ServiceView> views = services.update(objects, pods.values());
-        List<KubeObject> gateways = gatewayStatuses.update(objects, expansion.problems(), views, pods.values());
+        List<KubeObject> gateways = istioGatewayStatuses.update(
+                gatewayStatuses.update(objects, expansion.problems(), views, pods.values()), objects, views, pods.values());
         List<KubeObject> routes = routeStatuses.update(objects);
         List<KubeObject> withStatuses = new ArrayList<>(gateways);
         withStatuses.addAll(routes);
+        withStatuses.addAll(IstioGatewayStatuses.ingresses(objects, views));
         meshConfig.write(withStatus(objects, withStatuses), views, pods.values(), storedManifests.unknown());
         hosts.writeAll(pods.values(), cluster.nodes(), views);
         updateBalancer(views);

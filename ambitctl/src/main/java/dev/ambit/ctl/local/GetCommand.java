@@ -90,10 +90,12 @@ final class GetCommand implements Callable<Integer> {
                 ClusterInfo info = ClusterInfo.require(state);
                 List<ClusterStatus.Pod> pods = ClusterStatus.require(state).pods();
                 List<KubectlPrinter.DeploymentRow> rows = new ArrayList<>();
-                // With the waypoints' Deployments, which the controller derives from their Gateways,
-                // and the demo ingress gateway's.
+                // With the waypoints' and class istio gateways' Deployments, which the controller
+                // derives from their Gateways, and the demo ingress gateway's.
                 Waypoints.Launch launch = Waypoints.Launch.of(state, java.nio.file.Path.of(info.home()));
-                List<KubeObject> objects = new Waypoints(launch).expand(new ManifestStore(state).all()).objects();
+                Waypoints wp = new Waypoints(launch);
+                List<KubeObject> objects = new IstioGatewayDeployments(wp)
+                        .expand(wp.expand(new ManifestStore(state).all()).objects());
                 if (Boolean.TRUE.equals(info.ingress())) {
                     objects = new IstioIngress(launch).expand(objects);
                 }

@@ -53,6 +53,7 @@ public final class KubeObject {
             case "" -> CORE_KINDS.contains(kind);
             case "apps" -> kind.equals("Deployment");
             case "discovery.k8s.io" -> kind.equals("EndpointSlice");
+            case "networking.k8s.io" -> kind.equals("Ingress");
             case "gateway.networking.k8s.io" -> true;
             default -> group.endsWith(".istio.io");
         };

@@ -4,7 +4,9 @@ import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.ambit.istiod.deploy.GatewayApiStatus;
 import dev.ambit.istiod.deploy.RouteStatus;
+import dev.ambit.istiod.ingress.GatewayApiAttachments;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.GRPCRoute;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
@@ -21,7 +23,7 @@ import java.util.function.Supplier;
 
 /**
  * The {@code status.parents} of the mesh's HTTPRoutes and GRPCRoutes (those with a Service
- * parent) in the local cluster, computed by istiod-lite's own {@link RouteStatus} so local mode
+ * parent) and of those attached to Gateways of class istio ({@link GatewayApiStatus}) in the local cluster, computed by istiod-lite's own {@link RouteStatus} so local mode
  * and a cluster report the same conditions: {@code Accepted} ({@code NoMatchingParent},
  * {@code UnsupportedValue}) and {@code ResolvedRefs} ({@code InvalidKind}, {@code BackendNotFound})
  * per Service parent. A condition's {@code lastTransitionTime} moves only when its status
@@ -51,6 +53,7 @@ final class RouteStatuses {
                 services.add(o.namespace() + "/" + o.name());
             }
         }
+        GatewayApiAttachments eval = GatewayApiAttachments.of(IstioGatewayStatuses.snapshot(objects));
         List<KubeObject> out = new ArrayList<>();
         Set<String> seen = new HashSet<>();
         for (KubeObject o : objects) {
@@ -67,13 +70,15 @@ final class RouteStatuses {
             if (route.getMetadata().getNamespace() == null) {
                 route.getMetadata().setNamespace(o.namespace());
             }
-            if (!RouteStatus.isMeshRoute(route)) {
+            if (!RouteStatus.isMeshRoute(route) && !GatewayApiStatus.hasGatewayParent(route, eval)) {
                 continue;
             }
             String key = o.key();
             seen.add(key);
-            List<RouteParentStatus> parents = RouteStatus.parents(route, previous.get(key),
-                    (ns, name) -> services.contains(ns + "/" + name), clock.get());
+            RouteStatus.Services exists = (ns, name) -> services.contains(ns + "/" + name);
+            // The mesh controller's entries (Service parents), then the gateway controller's (class istio).
+            List<RouteParentStatus> parents = GatewayApiStatus.parents(route, RouteStatus.parents(route,
+                    previous.get(key), exists, clock.get()), eval, exists, clock.get());
             previous.put(key, parents);
             ObjectNode tree = o.tree();
             JsonNode status = SERIALIZATION.convertValue(java.util.Map.of("parents", parents), JsonNode.class);

@@ -9,6 +9,9 @@ import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.GRPCRoute;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.Gateway;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.ReferenceGrant;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.TLSRoute;
+import io.fabric8.kubernetes.api.model.networking.v1.Ingress;
 import io.fabric8.istio.api.networking.v1.DestinationRule;
 import io.fabric8.istio.api.networking.v1.ServiceEntry;
 import io.fabric8.istio.api.networking.v1.VirtualService;
@@ -48,7 +51,14 @@ public enum Kind {
      * Core {@code Secret}: only TLS material is kept (type {@code kubernetes.io/tls}, or Opaque with
      * {@code tls.crt}/{@code tls.key} or {@code ca.crt}; {@link TlsSecrets#relevant}); never logged.
      */
-    SECRET("", "Secret", "secrets", "v1", io.fabric8.kubernetes.api.model.Secret.class, true);
+    SECRET("", "Secret", "secrets", "v1", io.fabric8.kubernetes.api.model.Secret.class, true),
+    // Istio serves Ingress with ingressClassName (or the class annotation) istio on its ingress gateway.
+    INGRESS("networking.k8s.io", "Ingress", "ingresses", "v1", Ingress.class, true),
+    // Standard channel serves ReferenceGrant at v1beta1 and TLSRoute (experimental) at v1alpha2;
+    // the v1 model classes have the same schema.
+    REFERENCE_GRANT("gateway.networking.k8s.io", "ReferenceGrant", "referencegrants", "v1beta1",
+            ReferenceGrant.class, true),
+    TLS_ROUTE("gateway.networking.k8s.io", "TLSRoute", "tlsroutes", "v1alpha2", TLSRoute.class, true);
 
     private final String group;
     private final String kind;

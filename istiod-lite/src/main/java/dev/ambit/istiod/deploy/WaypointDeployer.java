@@ -8,6 +8,7 @@ import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.istiod.config.ConfigSnapshot;
 import dev.ambit.istiod.config.Kind;
+import dev.ambit.istiod.ingress.GatewayApiAttachments;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.OwnerReference;
 import io.fabric8.kubernetes.api.model.Service;
@@ -32,6 +33,7 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -56,8 +58,14 @@ import org.slf4j.LoggerFactory;
  * writing only what differs ({@link ClusterWriter}), so a run over an unchanged cluster writes
  * nothing.
  *
+ * <p>Gateways of class {@code istio} are deployed the same way as Istio's gateway controller
+ * deploys them ({@link IstioGatewayObjects}: {@code <gw>-istio} ServiceAccount, gateway-mode
+ * Deployment, LoadBalancer Service), their status computed by {@link GatewayApiStatus}.
+ *
  * <p>After the Gateways, each run writes the {@code status.parents} of the mesh's HTTPRoutes and
- * GRPCRoutes (Service parents; {@link RouteStatus}) through the same writer.
+ * GRPCRoutes (Service parents; {@link RouteStatus}) and of routes attached to Gateways of class
+ * istio ({@link GatewayApiStatus}), and Istio's Ingresses' {@code status.loadBalancer}, through
+ * the same writer.
  *
  * <p>Metrics: {@code ambit_deployer_applies_total{kind,result}} (result {@code created},
  * {@code updated}, {@code unchanged}), {@code ambit_deployer_status_updates_total},
@@ -78,6 +86,7 @@ public final class WaypointDeployer implements AutoCloseable {
     private final Counter.Family statusUpdates;
     private final Counter.Family errors;
     private final RouteStatusWriter routeStatus;
+    private final Function<ConfigSnapshot, GatewayApiStatus.Secrets> secrets;
 
     private final AtomicReference<ConfigSnapshot> latest = new AtomicReference<>();
     private final AtomicBoolean runScheduled = new AtomicBoolean();
@@ -100,6 +109,7 @@ public final class WaypointDeployer implements AutoCloseable {
         this.resync = b.resync;
         this.pendingBackoff = b.pendingBackoff;
         this.clock = b.clock;
+        this.secrets = b.secrets;
         MetricsRegistry metrics = b.metrics;
         this.routeStatus = new RouteStatusWriter(b.writer, metrics, b.clock);
         applies = metrics.counter("ambit_deployer_applies_total",
@@ -214,9 +224,70 @@ public final class WaypointDeployer implements AutoCloseable {
         }
         waypointCount = known.size();
         programmedCount = programmed.size();
-        // The mesh's routes (HTTPRoute, GRPCRoute on Services): status.parents, same write path.
-        routeStatus.reconcile(snapshot);
+        // Gateways of class istio (Istio's automated deployment), then the routes' status.parents.
+        GatewayApiAttachments eval = GatewayApiAttachments.of(snapshot);
+        GatewayApiStatus.Secrets secretCheck = secrets.apply(snapshot);
+        for (GatewayApiAttachments.GatewayState gw : eval.gateways()) {
+            pending |= !reconcileIstio(gw.key(), gw.gateway(), eval, secretCheck);
+        }
+        routeStatus.reconcile(snapshot, eval);
         return pending;
+    }
+
+    /**
+     * One Gateway of class istio: its ServiceAccount, Deployment and LoadBalancer Service
+     * ({@link IstioGatewayObjects}), then its status ({@link GatewayApiStatus}). Returns whether
+     * it is programmed.
+     */
+    private boolean reconcileIstio(String key, Gateway fromSnapshot, GatewayApiAttachments eval,
+                                   GatewayApiStatus.Secrets secretCheck) {
+        Gateway current;
+        try {
+            current = writer.read(ref(fromSnapshot)).orElse(null);
+        } catch (KubernetesClientException e) {
+            errors.labels("Gateway").inc();
+            problem(key, "cannot read Gateway " + key + ": " + describe(e));
+            return false;
+        }
+        if (current == null || !GatewayApiAttachments.isIstioClass(current)) {
+            return true;
+        }
+        String host = IstioGatewayObjects.name(current) + "." + current.getMetadata().getNamespace() + ".svc."
+                + template.domainSuffix();
+        GatewayApiStatus.Observed observed;
+        try {
+            if (rootCertPem != null) {
+                apply(WaypointObjects.rootCert(current.getMetadata().getNamespace(), rootCertPem.get()), null);
+            }
+            apply(IstioGatewayObjects.serviceAccount(current), current);
+            Service service = apply(IstioGatewayObjects.service(current), current);
+            Deployment deployment = apply(IstioGatewayObjects.deployment(current, template), current);
+            List<String> addresses = new ArrayList<>();
+            var lb = service.getStatus() == null ? null : service.getStatus().getLoadBalancer();
+            for (var i : lb == null || lb.getIngress() == null ? List.<io.fabric8.kubernetes.api.model
+                    .LoadBalancerIngress>of() : lb.getIngress()) {
+                addresses.add(i.getIp() != null ? i.getIp() : i.getHostname());
+            }
+            addresses.removeIf(Objects::isNull);
+            var st = deployment.getStatus();
+            boolean ready = st != null && st.getAvailableReplicas() != null && st.getAvailableReplicas() > 0;
+            observed = new GatewayApiStatus.Observed(addresses, ready, host, null);
+        } catch (RefusedException e) {
+            problem(key, e.getMessage());
+            observed = new GatewayApiStatus.Observed(List.of(), false, host, e.getMessage());
+        }
+        GatewayStatus status = GatewayApiStatus.gateway(current, eval, observed, secretCheck, clock.instant());
+        if (status != null && !WaypointStatus.same(status, current.getStatus())) {
+            try {
+                writer.updateStatus(new GatewayBuilder(current).withStatus(status).build());
+                statusUpdates.labels().inc();
+            } catch (KubernetesClientException e) {
+                errors.labels("Gateway").inc();
+                problem(key, "cannot write the status of Gateway " + key + ": " + describe(e));
+                return false;
+            }
+        }
+        return WaypointStatus.isProgrammed(status);
     }
 
     /** One Gateway: deploy when valid, then status. Returns whether it is programmed (or invalid: nothing to wait for). */
@@ -376,6 +447,7 @@ public final class WaypointDeployer implements AutoCloseable {
         private Duration resync = Duration.ofMinutes(1);
         private Backoff pendingBackoff = Backoff.of(Duration.ofSeconds(1), Duration.ofSeconds(30));
         private Clock clock = Clock.systemUTC();
+        private Function<ConfigSnapshot, GatewayApiStatus.Secrets> secrets = snapshot -> (ns, name) -> null;
 
         private Builder(ClusterWriter writer, MetricsRegistry metrics) {
             this.writer = writer;
@@ -444,6 +516,16 @@ public final class WaypointDeployer implements AutoCloseable {
         /** The clock of conditions' {@code lastTransitionTime}. */
         public Builder clock(Clock clock) {
             this.clock = requireNonNull(clock, "clock");
+            return this;
+        }
+
+        /**
+         * How a snapshot's Secrets are checked as listener certificates (a missing or malformed
+         * one makes the listener's ResolvedRefs False, InvalidCertificateRef); by default none is
+         * found wanting.
+         */
+        public Builder secrets(Function<ConfigSnapshot, GatewayApiStatus.Secrets> secrets) {
+            this.secrets = requireNonNull(secrets, "secrets");
             return this;
         }
 

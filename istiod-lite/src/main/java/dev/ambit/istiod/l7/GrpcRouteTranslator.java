@@ -80,6 +80,14 @@ final class GrpcRouteTranslator {
             problems.field(Kind.GRPC_ROUTE, r, "spec.hostnames", "not used for a Service parent (GAMMA: the "
                     + "Service is the host); ignored");
         }
+        rankedRules(r, port, grpc, clusters, out);
+    }
+
+    /**
+     * Adds one {@link RankedRoute} per match of {@code r}'s rules, whatever its parents (a
+     * gateway listener has decided the route attaches: {@link GatewayRouteRules}).
+     */
+    void rankedRules(GRPCRoute r, int port, boolean grpc, Set<String> clusters, List<RankedRoute> out) {
         List<GRPCRouteRule> rules = r.getSpec().getRules() == null ? List.of() : r.getSpec().getRules();
         for (int i = 0; i < rules.size(); i++) {
             GRPCRouteRule rule = rules.get(i);

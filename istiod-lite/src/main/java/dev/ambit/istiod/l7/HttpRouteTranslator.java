@@ -78,6 +78,14 @@ final class HttpRouteTranslator {
         if (!attachesTo(r, r.getSpec().getParentRefs(), host, port)) {
             return;
         }
+        rankedRules(r, port, grpc, clusters, out);
+    }
+
+    /**
+     * Adds one {@link RankedRoute} per match of {@code r}'s rules, whatever its parents (a
+     * gateway listener has decided the route attaches: {@link GatewayRouteRules}).
+     */
+    void rankedRules(HTTPRoute r, int port, boolean grpc, Set<String> clusters, List<RankedRoute> out) {
         List<HTTPRouteRule> rules = r.getSpec().getRules() == null ? List.of() : r.getSpec().getRules();
         for (int i = 0; i < rules.size(); i++) {
             HTTPRouteRule rule = rules.get(i);

@@ -292,7 +292,8 @@ class WaypointDeployerTest {
 
     @Test
     void gatewaysOfOtherClassesAreIgnored() {
-        createGateway("ingress", "istio", 80, "HTTP");
+        // Class istio is deployed too (IstioGatewayDeployerTest); another implementation's is not.
+        createGateway("ingress", "nginx", 80, "HTTP");
 
         assertThat(reconcile()).isFalse();
 

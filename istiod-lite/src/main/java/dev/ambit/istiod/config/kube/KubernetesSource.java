@@ -86,7 +86,7 @@ public final class KubernetesSource implements ConfigSource {
      */
     static final Set<Kind> BUILT_IN =
             EnumSet.of(Kind.NAMESPACE, Kind.POD, Kind.SERVICE, Kind.SERVICE_ACCOUNT, Kind.ENDPOINT_SLICE,
-                    Kind.SECRET);
+                    Kind.SECRET, Kind.INGRESS);
 
     private final KubernetesClient client;
     private final Map<String, String> groupVersions;
@@ -233,7 +233,9 @@ public final class KubernetesSource implements ConfigSource {
 
     private static String versionOf(Kind kind, Map<String, String> groupVersions) {
         String modelVersion = kind.apiVersion().substring(kind.apiVersion().indexOf('/') + 1);
-        return groupVersions.getOrDefault(kind.group(), modelVersion);
+        // A group override is for kinds at v1 (Istio's groups before 1.22); kinds only served
+        // below v1 (ReferenceGrant v1beta1, TLSRoute v1alpha2) keep their own version.
+        return modelVersion.equals("v1") ? groupVersions.getOrDefault(kind.group(), modelVersion) : modelVersion;
     }
 
     /** Starts the kind's informer unless the cluster definitely does not serve the kind. */

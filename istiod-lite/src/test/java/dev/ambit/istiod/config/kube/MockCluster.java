@@ -41,7 +41,9 @@ final class MockCluster implements AutoCloseable {
                 continue;
             }
             // Istio serves security.istio.io and networking.istio.io at v1beta1 as well.
-            for (String version : List.of("v1", "v1beta1")) {
+            String model = kind.apiVersion().substring(kind.apiVersion().indexOf('/') + 1);
+            // ReferenceGrant and TLSRoute are only served below v1 (v1beta1, v1alpha2).
+            for (String version : new java.util.LinkedHashSet<>(List.of("v1", "v1beta1", model))) {
                 crds.add(new CustomResourceDefinitionContext.Builder()
                         .withName(kind.plural() + "." + kind.group())
                         .withGroup(kind.group())
