@@ -17,7 +17,7 @@ import java.util.TreeMap;
 public final class KubeObject {
 
     /** Kinds of the core and apps groups that {@code ambitctl local} acts on. */
-    private static final Set<String> CORE_KINDS = Set.of("Namespace", "ServiceAccount", "Pod", "Service");
+    private static final Set<String> CORE_KINDS = Set.of("Namespace", "ServiceAccount", "Pod", "Service", "Secret");
     /** Cluster-scoped kinds among those accepted. */
     private static final Set<String> CLUSTER_SCOPED = Set.of("Namespace", "GatewayClass");
 
@@ -44,7 +44,7 @@ public final class KubeObject {
 
     /**
      * Whether {@code ambitctl local} knows what to do with objects of this kind: it runs
-     * Namespaces, ServiceAccounts, Pods, Services and Deployments, and passes Istio's
+     * Namespaces, ServiceAccounts, Pods, Services and Deployments, and passes Secrets, Istio's
      * ({@code *.istio.io}), Gateway API and EndpointSlice objects to istiod-lite.
      */
     public static boolean supported(String apiVersion, String kind) {

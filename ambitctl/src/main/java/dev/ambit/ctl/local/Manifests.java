@@ -334,6 +334,10 @@ public final class Manifests {
         try {
             Files.createDirectories(file.toAbsolutePath().getParent());
             Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
+            // Owner only: manifests may be Secrets (certificates' private keys).
+            Files.deleteIfExists(tmp);
+            Files.createFile(tmp, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                    java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
             Files.writeString(tmp, content, StandardCharsets.UTF_8);
             Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {

@@ -447,7 +447,10 @@ public final class WaypointDeployer implements AutoCloseable {
         private Duration resync = Duration.ofMinutes(1);
         private Backoff pendingBackoff = Backoff.of(Duration.ofSeconds(1), Duration.ofSeconds(30));
         private Clock clock = Clock.systemUTC();
-        private Function<ConfigSnapshot, GatewayApiStatus.Secrets> secrets = snapshot -> (ns, name) -> null;
+        private Function<ConfigSnapshot, GatewayApiStatus.Secrets> secrets = snapshot -> (ns, name) ->
+                dev.ambit.istiod.ingress.CertificateSecrets.problemOf(ns, name, snapshot.get(
+                        dev.ambit.istiod.config.Kind.SECRET, ns, name, io.fabric8.kubernetes.api.model.Secret.class)
+                        .orElse(null));
 
         private Builder(ClusterWriter writer, MetricsRegistry metrics) {
             this.writer = writer;
@@ -521,8 +524,8 @@ public final class WaypointDeployer implements AutoCloseable {
 
         /**
          * How a snapshot's Secrets are checked as listener certificates (a missing or malformed
-         * one makes the listener's ResolvedRefs False, InvalidCertificateRef); by default none is
-         * found wanting.
+         * one makes the listener's ResolvedRefs False, InvalidCertificateRef); by default the
+         * snapshot's own Secrets, checked by {@code CertificateSecrets}.
          */
         public Builder secrets(Function<ConfigSnapshot, GatewayApiStatus.Secrets> secrets) {
             this.secrets = requireNonNull(secrets, "secrets");

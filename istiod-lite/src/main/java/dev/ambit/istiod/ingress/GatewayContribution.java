@@ -16,10 +16,18 @@ import java.util.Map;
  * @param hosts HTTP routes per server and host ({@link GatewayModel.HttpHost#server()} names one of {@code servers})
  * @param streams TLS passthrough and TCP routes
  * @param clusters every cluster the routes use ({@code outbound|PORT|SUBSET|HOST})
+ * @param namespace only pods of this namespace receive these (their Secrets are read there); empty: any
  */
 public record GatewayContribution(Map<String, String> selector, List<GatewayModel.Server> servers,
                                   List<GatewayModel.HttpHost> hosts, List<GatewayModel.StreamRoute> streams,
-                                  List<String> clusters) {
+                                  List<String> clusters, String namespace) {
+
+    /** For the pods {@code selector} matches in any namespace. */
+    public GatewayContribution(Map<String, String> selector, List<GatewayModel.Server> servers,
+                               List<GatewayModel.HttpHost> hosts, List<GatewayModel.StreamRoute> streams,
+                               List<String> clusters) {
+        this(selector, servers, hosts, streams, clusters, "");
+    }
 
     public GatewayContribution {
         selector = Map.copyOf(requireNonNull(selector, "selector"));
@@ -27,6 +35,13 @@ public record GatewayContribution(Map<String, String> selector, List<GatewayMode
         hosts = List.copyOf(hosts);
         streams = List.copyOf(streams);
         clusters = List.copyOf(clusters);
+        requireNonNull(namespace, "namespace");
+    }
+
+    /** Whether a pod of {@code podNamespace} with {@code labels} receives this. */
+    public boolean reaches(String podNamespace, Map<String, String> labels) {
+        return !selector.isEmpty() && (namespace.isEmpty() || namespace.equals(podNamespace))
+                && dev.ambit.istiod.model.Selectors.matches(selector, labels);
     }
 
     /** What a source such as {@code Ingresses} contributes for one translation. */

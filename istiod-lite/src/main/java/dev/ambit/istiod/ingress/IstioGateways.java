@@ -89,7 +89,7 @@ public final class IstioGateways implements GatewayProxies {
             }
             List<Gateway> gws = gateways.stream().filter(g -> selects(g, labels)).toList();
             List<GatewayContribution> cs = contributed.stream()
-                    .filter(c -> !c.selector().isEmpty() && Selectors.matches(c.selector(), labels)).toList();
+                    .filter(c -> c.reaches(pod.getMetadata().getNamespace(), labels)).toList();
             if (gws.isEmpty() && cs.isEmpty()) {
                 continue;
             }

@@ -9,7 +9,6 @@ import dev.ambit.istiod.config.ObjectRef;
 import dev.ambit.istiod.ingress.GatewayModel;
 import dev.ambit.istiod.ingress.GatewayProxies;
 import dev.ambit.istiod.ingress.GatewayTranslator;
-import dev.ambit.istiod.ingress.IstioGateways;
 import dev.ambit.istiod.model.MeshConfig;
 import dev.ambit.istiod.model.ServiceCatalog;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
@@ -65,8 +64,7 @@ public final class L7Translator {
      * Istio Gateways (with the Kubernetes Ingress contributions merged into their proxies) and
      * Gateway API gateways of class {@code istio}. A source registers here, nowhere else.
      */
-    static final List<GatewayProxies> GATEWAY_SOURCES = List.of(
-            new IstioGateways(List.of()));
+    static final List<GatewayProxies> GATEWAY_SOURCES = dev.ambit.istiod.ingress.GatewaySources.ALL;
 
     private final MeshConfig mesh;
     private final JwksFetcher jwks;
