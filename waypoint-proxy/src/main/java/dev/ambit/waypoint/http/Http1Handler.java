@@ -2,6 +2,7 @@ package dev.ambit.waypoint.http;
 
 import dev.ambit.waypoint.ResponseFlag;
 import dev.ambit.waypoint.upstream.UpstreamTunnel;
+import dev.ambit.waypoint.upstream.StreamingResponse;
 import dev.ambit.waypoint.upstream.Upstreams;
 import io.envoyproxy.envoy.config.route.v3.Route;
 import io.netty.buffer.ByteBuf;
@@ -48,6 +49,8 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
     private boolean busy;
     private boolean inputClosed;
     private boolean upgraded;
+    /** The response being streamed, if any. */
+    private StreamedReply reply;
 
     Http1Handler(Downstream downstream, RequestProcessor processor, Upstreams upstreams) {
         this.downstream = downstream;
@@ -104,9 +107,20 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
     }
 
     @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        if (reply != null) {
+            reply.writabilityChanged();
+        }
+        ctx.fireChannelWritabilityChanged();
+    }
+
+    @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         for (FullHttpRequest r; (r = pending.poll()) != null; ) {
             r.release();
+        }
+        if (reply != null) {
+            reply.cancel(new java.nio.channels.ClosedChannelException());
         }
         ctx.fireChannelInactive();
     }
@@ -157,7 +171,18 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
         response.headers().remove(LocalReplies.MARKER);
         RequestProcessor.Sent sent = RequestProcessor.Sent.of(response);
         response.setProtocolVersion(HttpVersion.HTTP_1_1);
-        if (!response.trailingHeaders().isEmpty()) {
+        boolean streaming = response instanceof StreamingResponse;
+        if (streaming) {
+            int code = response.status().code();
+            boolean bodiless = code == 204 || code == 304 || code < 200 || exchange.method().equals("HEAD");
+            if (!bodiless && !response.headers().contains(HttpHeaderNames.CONTENT_LENGTH)) {
+                if (version.equals(HttpVersion.HTTP_1_0)) {
+                    keepAlive = false; // no chunked encoding: the close ends the body
+                } else {
+                    HttpUtil.setTransferEncodingChunked(response, true);
+                }
+            }
+        } else if (!response.trailingHeaders().isEmpty()) {
             // Only chunked encoding carries trailers in HTTP/1.1.
             response.headers().remove(HttpHeaderNames.CONTENT_LENGTH);
             HttpUtil.setTransferEncodingChunked(response, true);
@@ -175,6 +200,19 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
             response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         }
         boolean keep = keepAlive;
+        if (streaming) {
+            reply = StreamedReply.start(ctx, (StreamingResponse) response, HttpVersion.HTTP_1_1,
+                    HttpUtil.isTransferEncodingChunked(response), (bytes, failure) -> {
+                reply = null;
+                processor.completed(exchange, sent.withBytes(failure == null ? bytes : 0));
+                if (failure != null || !keep) {
+                    ctx.close(); // a body broken off: closing is how HTTP/1.1 says it is incomplete
+                    return;
+                }
+                next();
+            });
+            return;
+        }
         ctx.writeAndFlush(response).addListener(f -> {
             processor.completed(exchange, f.isSuccess() ? sent : new RequestProcessor.Sent(sent.status(),
                     sent.grpcStatus(), 0));

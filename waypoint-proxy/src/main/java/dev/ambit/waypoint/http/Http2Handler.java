@@ -1,6 +1,8 @@
 package dev.ambit.waypoint.http;
 
+import dev.ambit.waypoint.upstream.StreamingResponse;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.http.HttpVersion;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -21,6 +23,8 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
     private final Downstream downstream;
     private final RequestProcessor processor;
     private final DownstreamRejections rejections;
+    /** The response being streamed on this stream, if any. */
+    private StreamedReply reply;
 
     Http2Handler(Downstream downstream, RequestProcessor processor, DownstreamRejections rejections) {
         this.downstream = downstream;
@@ -55,11 +59,37 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
         response.headers().remove(LocalReplies.MARKER);
         RequestProcessor.Sent sent = RequestProcessor.Sent.of(response);
         HopByHop.strip(response.headers());
+        if (response instanceof StreamingResponse streaming) {
+            reply = StreamedReply.start(ctx, streaming, HttpVersion.HTTP_1_1, true, (bytes, failure) -> {
+                reply = null;
+                processor.completed(exchange, sent.withBytes(failure == null ? bytes : 0));
+                if (failure != null) {
+                    ctx.close(); // RST_STREAM: the client must not take a broken-off body for a whole one
+                }
+            });
+            return;
+        }
         if (!response.headers().contains(io.netty.handler.codec.http.HttpHeaderNames.CONTENT_LENGTH)) {
             HttpUtil.setContentLength(response, response.content().readableBytes());
         }
         ctx.writeAndFlush(response).addListener(f -> processor.completed(exchange,
                 f.isSuccess() ? sent : new RequestProcessor.Sent(sent.status(), sent.grpcStatus(), 0)));
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        if (reply != null) {
+            reply.writabilityChanged();
+        }
+        ctx.fireChannelWritabilityChanged();
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        if (reply != null) {
+            reply.cancel(new java.nio.channels.ClosedChannelException());
+        }
+        ctx.fireChannelInactive();
     }
 
     @Override

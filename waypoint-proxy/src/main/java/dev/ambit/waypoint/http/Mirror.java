@@ -1,6 +1,9 @@
 package dev.ambit.waypoint.http;
 
+import dev.ambit.waypoint.upstream.BodyStream;
+import dev.ambit.waypoint.upstream.StreamingResponse;
 import dev.ambit.waypoint.upstream.UpstreamRequest;
+import io.netty.util.concurrent.ImmediateEventExecutor;
 import dev.ambit.waypoint.upstream.Upstreams;
 import io.envoyproxy.envoy.config.route.v3.RouteAction;
 import io.netty.handler.codec.http.FullHttpRequest;
@@ -22,6 +25,22 @@ final class Mirror {
 
     private static final Logger log = LoggerFactory.getLogger(Mirror.class);
 
+    /** Takes a mirror's response body and drops it. */
+    private static final BodyStream.Subscriber DISCARD = new BodyStream.Subscriber() {
+        @Override
+        public void onData(io.netty.buffer.ByteBuf data) {
+            data.release();
+        }
+
+        @Override
+        public void onEnd(io.netty.handler.codec.http.HttpHeaders trailers) {
+        }
+
+        @Override
+        public void onError(Throwable cause) {
+        }
+    };
+
     private Mirror() {}
 
     /** Sends the mirrors of {@code request} (not consumed) that {@code action} asks for. */
@@ -37,9 +56,13 @@ final class Mirror {
                 shadow.headers().set(HttpHeaderNames.HOST, shadowHost(host));
             }
             try {
-                upstreams.send(new UpstreamRequest(p.getCluster(), shadow, Set.of(), timeout))
+                upstreams.stream(new UpstreamRequest(p.getCluster(), shadow, Set.of(), timeout))
                         .whenComplete((r, t) -> {
-                            if (r != null) {
+                            if (r != null && r.response() instanceof StreamingResponse s) {
+                                // Read and dropped (as Envoy does), so the connection stays usable.
+                                s.body().subscribe(DISCARD, ImmediateEventExecutor.INSTANCE);
+                                s.release();
+                            } else if (r != null) {
                                 ReferenceCountUtil.release(r.response());
                             } else {
                                 log.debug("mirror of {} to {} failed: {}", request.uri(), p.getCluster(), t.toString());

@@ -5,6 +5,8 @@ import static java.util.Objects.requireNonNull;
 import dev.ambit.waypoint.ResponseFlag;
 import dev.ambit.waypoint.upstream.UpstreamException;
 import dev.ambit.waypoint.upstream.UpstreamRequest;
+import dev.ambit.waypoint.upstream.BodyStream;
+import dev.ambit.waypoint.upstream.StreamingResponse;
 import dev.ambit.waypoint.upstream.UpstreamResponse;
 import dev.ambit.waypoint.upstream.Upstreams;
 import io.envoyproxy.envoy.config.route.v3.DirectResponseAction;
@@ -191,6 +193,8 @@ final class Router implements HttpFilter {
         /** A retry counted by the cluster's max_retries is in flight (released when its attempt ends). */
         private boolean retryHeld;
         private boolean retryOverflowed;
+        /** The body of the response sent on, while it streams (the route timeout still applies). */
+        private BodyStream body;
 
         Forward(HttpExchange exchange, RouteTable.Selection sel, RouteAction action) {
             this.exchange = exchange;
@@ -247,7 +251,8 @@ final class Router implements HttpFilter {
             long sent = System.nanoTime();
             CompletionStage<UpstreamResponse> stage;
             try {
-                stage = upstreams.send(new UpstreamRequest(cluster, copy, retry.excludedHosts(), timeout, hash.hash()));
+                stage = upstreams.stream(new UpstreamRequest(cluster, copy, retry.excludedHosts(), timeout,
+                        hash.hash()));
             } catch (RuntimeException e) {
                 stage = CompletableFuture.failedFuture(e);
             }
@@ -332,6 +337,13 @@ final class Router implements HttpFilter {
 
         private void onRouteTimeout() {
             if (done) {
+                if (body != null) {
+                    // Envoy's route timeout runs to the end of the response: past the headers the
+                    // stream is reset (the client sees it broken off), flagged UT.
+                    exchange.addFlag(ResponseFlag.UT);
+                    body.abort(new UpstreamException(ResponseFlag.UT, exchange.upstreamHost(),
+                            "upstream request timeout (route timeout, response streaming)", false, null));
+                }
                 return;
             }
             exchange.addFlag(ResponseFlag.UT);
@@ -341,7 +353,14 @@ final class Router implements HttpFilter {
         private void finish(FullHttpResponse response) {
             done = true;
             releaseRetry(); // a route timeout during a retry's backoff or attempt
-            if (timer != null) {
+            if (response instanceof StreamingResponse streaming) {
+                body = streaming.body();
+                ScheduledFuture<?> t = timer;
+                if (t != null) {
+                    // The route timeout covers the whole response (Envoy): cancelled at its end.
+                    body.terminated().whenComplete((v, x) -> t.cancel(false));
+                }
+            } else if (timer != null) {
                 timer.cancel(false);
             }
             HopByHop.strip(response.headers());

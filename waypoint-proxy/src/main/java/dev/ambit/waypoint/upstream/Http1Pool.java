@@ -16,7 +16,9 @@ import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpMethod;
-import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpStatusClass;
 import io.netty.handler.codec.http.HttpUtil;
@@ -195,7 +197,6 @@ final class Http1Pool {
         }
         ch.closeFuture().addListener(f -> gone(conn));
         ch.pipeline().addLast("http1-codec", new HttpClientCodec());
-        ch.pipeline().addLast("http1-aggregator", new HttpObjectAggregator(maxResponseBytes));
         ch.pipeline().addLast("http1-exchange", conn);
         ch.config().setAutoRead(true); // an idle connection notices the server's close
         return conn;
@@ -377,6 +378,11 @@ final class Http1Pool {
         /** Requests written on it (max_requests_per_connection). */
         int requests;
         private Exchange current;
+        /** The current response's body, from its headers to its end. */
+        private BodyStream body;
+        private boolean keepAlive;
+        /** Inside an informational response (its end is not the exchange's). */
+        private boolean skipping;
 
         Connection(Channel channel) {
             this.channel = channel;
@@ -426,47 +432,107 @@ final class Http1Pool {
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            if (!(msg instanceof FullHttpResponse response)) {
-                ReferenceCountUtil.release(msg);
-                return;
+            if (msg instanceof HttpResponse head) {
+                onHead(ctx, head);
             }
+            if (msg instanceof HttpContent content) {
+                onContent(ctx, content);
+            } else {
+                ReferenceCountUtil.release(msg);
+            }
+        }
+
+        private void onHead(ChannelHandlerContext ctx, HttpResponse head) {
             Exchange exchange = current;
-            if (exchange == null) {
-                response.release();
+            if (exchange == null || body != null) {
                 ctx.close(); // a response nobody asked for: the connection is out of step
                 return;
             }
-            if (response.decoderResult().isFailure()) {
+            if (head.decoderResult().isFailure()) {
                 current = null;
-                response.release();
                 exchange.fail(Failures.closed(endpoint.address(), "incomplete response: "
-                        + response.decoderResult().cause(), response.decoderResult().cause()));
+                        + head.decoderResult().cause(), head.decoderResult().cause()));
                 ctx.close();
                 return;
             }
-            HttpResponseStatus status = response.status();
+            HttpResponseStatus status = head.status();
             if (status.codeClass() == HttpStatusClass.INFORMATIONAL
                     && status.code() != HttpResponseStatus.SWITCHING_PROTOCOLS.code()) {
-                response.release(); // 100 Continue and the like: the final response follows
+                skipping = true; // 100 Continue and the like: the final response follows
                 return;
             }
-            current = null;
-            boolean keepAlive = HttpUtil.isKeepAlive(response)
-                    && status.code() != HttpResponseStatus.SWITCHING_PROTOCOLS.code();
-            stripHopByHop(response.headers());
-            exchange.onAbandon(null); // its timeout must not close the connection the next request gets
+            keepAlive = HttpUtil.isKeepAlive(head) && status.code() != HttpResponseStatus.SWITCHING_PROTOCOLS.code();
+            stripHopByHop(head.headers());
             if (exchange.isDone()) {
-                response.release(); // timed out just now: its abandon is closing this connection
+                current = null;
+                exchange.onAbandon(null);
+                ctx.close(); // timed out just now: its abandon is closing this connection
+                return;
+            }
+            BodyStream b = new BodyStream();
+            body = b;
+            Channel ch = ctx.channel();
+            b.onDemand(ch::read);
+            b.onCancel(() -> ch.eventLoop().execute(() -> {
+                if (body == b) {
+                    body = null;
+                    current = null;
+                    Connector.abort(ch); // the rest of the body is not wanted: the connection is spent
+                }
+            }));
+            // The body is read as the consumer takes it (read-after-write), not as it arrives.
+            ch.config().setAutoRead(false);
+            exchange.succeed(new StreamingResponse(status, head.headers(), b), maxResponseBytes, ch.eventLoop());
+        }
+
+        private void onContent(ChannelHandlerContext ctx, HttpContent content) {
+            if (skipping) {
+                skipping = !(content instanceof LastHttpContent);
+                content.release();
+                return;
+            }
+            BodyStream b = body;
+            if (b == null) {
+                content.release();
+                return;
+            }
+            if (content.decoderResult().isFailure()) {
+                content.release();
+                failCurrent(Failures.closed(endpoint.address(), "incomplete response: "
+                        + content.decoderResult().cause(), content.decoderResult().cause()));
                 ctx.close();
                 return;
             }
-            // Back in the pool before the caller hears of the response: its next request finds it idle.
+            b.push(content.content().retain());
+            boolean last = content instanceof LastHttpContent;
+            HttpHeaders trailers = last ? ((LastHttpContent) content).trailingHeaders() : null;
+            content.release();
+            if (!last) {
+                return;
+            }
+            Exchange exchange = current;
+            body = null;
+            current = null;
+            if (exchange != null) {
+                exchange.onAbandon(null); // its timeout must not close the connection the next request gets
+            }
+            ctx.channel().config().setAutoRead(true); // idle again: notice the server's close
+            // Back in the pool before the consumer hears of the end: its next request finds it idle.
             if (keepAlive) {
                 release(this);
             } else {
                 ctx.close();
             }
-            exchange.succeed(response);
+            b.end(trailers);
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            BodyStream b = body;
+            if (b != null && b.wantsMore()) {
+                ctx.read();
+            }
+            ctx.fireChannelReadComplete();
         }
 
         @Override
@@ -500,9 +566,15 @@ final class Http1Pool {
 
         private void failCurrent(UpstreamException e) {
             Exchange exchange = current;
+            BodyStream b = body;
             current = null;
+            body = null;
+            skipping = false;
             if (exchange != null) {
                 exchange.fail(e);
+            }
+            if (b != null) {
+                b.fail(e); // the response broke off after its headers went on
             }
         }
     }

@@ -13,7 +13,9 @@ import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
-import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpStatusClass;
 import io.netty.handler.codec.http2.Http2Error;
@@ -308,8 +310,9 @@ final class Http2Pool {
             new Http2StreamChannelBootstrap(channel).handler(new ChannelInitializer<Channel>() {
                 @Override
                 protected void initChannel(Channel ch) {
-                    ch.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(false),
-                            new HttpObjectAggregator(maxResponseBytes), new StreamHandler(exchange));
+                    // Read as the response's consumer takes it: the stream's window follows.
+                    ch.config().setAutoRead(false);
+                    ch.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(false), new StreamHandler(exchange));
                 }
             }).open().addListener((Future<Http2StreamChannel> f) -> {
                 if (!f.isSuccess()) {
@@ -331,6 +334,7 @@ final class Http2Pool {
                         stream.close();
                     }
                 });
+                stream.read(); // the response's headers
             });
         }
 
@@ -479,9 +483,11 @@ final class Http2Pool {
         }
     }
 
-    /** One request's stream: the aggregated response, or why there is none. */
+    /** One request's stream: the response's headers, then its body as it is taken, or why there is none. */
     private final class StreamHandler extends ChannelInboundHandlerAdapter {
         private final Exchange exchange;
+        private BodyStream body;
+        private boolean ended;
 
         StreamHandler(Exchange exchange) {
             this.exchange = exchange;
@@ -489,38 +495,65 @@ final class Http2Pool {
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            if (!(msg instanceof FullHttpResponse response)) {
-                ReferenceCountUtil.release(msg);
-                return;
+            if (msg instanceof HttpResponse head && body == null) {
+                HttpResponseStatus status = head.status();
+                if (status.codeClass() == HttpStatusClass.INFORMATIONAL) {
+                    ReferenceCountUtil.release(msg);
+                    return;
+                }
+                BodyStream b = new BodyStream();
+                body = b;
+                Channel stream = ctx.channel();
+                b.onDemand(stream::read);
+                b.onCancel(() -> stream.close()); // RST_STREAM(CANCEL): the connection stays usable
+                exchange.succeed(new StreamingResponse(status, head.headers(), b), maxResponseBytes,
+                        stream.eventLoop());
             }
-            HttpResponseStatus status = response.status();
-            if (status.codeClass() == HttpStatusClass.INFORMATIONAL) {
-                response.release();
-                return;
+            if (msg instanceof HttpContent content && body != null && !ended) {
+                body.push(content.content().retain());
+                if (content instanceof LastHttpContent last) {
+                    ended = true;
+                    exchange.onAbandon(null);
+                    body.end(last.trailingHeaders());
+                }
             }
-            exchange.succeed(response);
+            ReferenceCountUtil.release(msg);
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            if (body == null || (!ended && body.wantsMore())) {
+                ctx.read();
+            }
+            ctx.fireChannelReadComplete();
         }
 
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof Http2ResetFrame reset) {
-                exchange.fail(Failures.streamReset(endpoint.address(), reset.errorCode()));
+                fail(Failures.streamReset(endpoint.address(), reset.errorCode()));
             }
             ReferenceCountUtil.release(evt);
         }
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
-            exchange.fail(Failures.closed(endpoint.address(), "HTTP/2 stream closed before a whole response", null));
+            fail(Failures.closed(endpoint.address(), "HTTP/2 stream closed before a whole response", null));
             ctx.fireChannelInactive();
         }
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            exchange.fail(cause instanceof TooLongFrameException
-                    ? Failures.closed(endpoint.address(), "response larger than " + maxResponseBytes + " bytes", cause)
-                    : Failures.io(endpoint.address(), cause));
+            fail(Failures.io(endpoint.address(), cause));
             ctx.close();
+        }
+
+        private void fail(UpstreamException e) {
+            exchange.fail(e);
+            if (body != null && !ended) {
+                ended = true;
+                body.fail(e); // broke off after its headers went on
+            }
         }
     }
 }
