@@ -2,6 +2,7 @@ package dev.ambit.waypoint.http;
 
 import dev.ambit.waypoint.ResponseFlag;
 import dev.ambit.waypoint.upstream.UpstreamTunnel;
+import dev.ambit.waypoint.upstream.BodyWriter;
 import dev.ambit.waypoint.upstream.StreamingResponse;
 import dev.ambit.waypoint.upstream.Upstreams;
 import io.envoyproxy.envoy.config.route.v3.Route;
@@ -50,7 +51,7 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
     private boolean inputClosed;
     private boolean upgraded;
     /** The response being streamed, if any. */
-    private StreamedReply reply;
+    private BodyWriter reply;
 
     Http1Handler(Downstream downstream, RequestProcessor processor, Upstreams upstreams) {
         this.downstream = downstream;

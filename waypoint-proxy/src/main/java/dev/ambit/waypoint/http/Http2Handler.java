@@ -1,5 +1,6 @@
 package dev.ambit.waypoint.http;
 
+import dev.ambit.waypoint.upstream.BodyWriter;
 import dev.ambit.waypoint.upstream.StreamingResponse;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.http.HttpVersion;
@@ -24,7 +25,7 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
     private final RequestProcessor processor;
     private final DownstreamRejections rejections;
     /** The response being streamed on this stream, if any. */
-    private StreamedReply reply;
+    private BodyWriter reply;
 
     Http2Handler(Downstream downstream, RequestProcessor processor, DownstreamRejections rejections) {
         this.downstream = downstream;
