@@ -1,6 +1,14 @@
 package dev.ambit.waypoint.http;
 
 import dev.ambit.waypoint.upstream.BodyWriter;
+import dev.ambit.waypoint.upstream.RequestBody;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.handler.codec.http.DefaultFullHttpRequest;
+import io.netty.handler.codec.http.DefaultHttpHeaders;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.LastHttpContent;
 import dev.ambit.waypoint.upstream.StreamingResponse;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.http.HttpVersion;
@@ -24,6 +32,9 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
     private final Downstream downstream;
     private final RequestProcessor processor;
     private final DownstreamRejections rejections;
+    private boolean started;
+    /** The request's body while it is received (it streams: no body limit is configured). */
+    private RequestBody receiving;
     /** The response being streamed on this stream, if any. */
     private BodyWriter reply;
 
@@ -34,21 +45,67 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
     }
 
     @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        if (!ctx.channel().config().isAutoRead()) {
+            ctx.read(); // the request's headers (its body is then read as it is sent on)
+        }
+        ctx.fireChannelActive();
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        if (ctx.channel().isActive() && !ctx.channel().config().isAutoRead()) {
+            ctx.read();
+        }
+    }
+
+    @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (!(msg instanceof FullHttpRequest request)) {
-            ReferenceCountUtil.release(msg);
+        if (msg instanceof HttpRequest head && !started) {
+            started = true;
+            if (head.decoderResult().isFailure()) {
+                ReferenceCountUtil.release(msg);
+                rejections.reject(DownstreamRejections.CODEC_ERROR);
+                FullHttpResponse bad = LocalReplies.reply(400, "Bad Request");
+                bad.headers().remove(LocalReplies.MARKER);
+                ctx.writeAndFlush(bad);
+                return;
+            }
+            FullHttpRequest request;
+            RequestBody body = null;
+            if (msg instanceof FullHttpRequest whole) {
+                request = whole; // END_STREAM on the headers, or aggregated (a body limit is configured)
+            } else {
+                request = new DefaultFullHttpRequest(head.protocolVersion(), head.method(), head.uri(),
+                        Unpooled.buffer(0), head.headers(), new DefaultHttpHeaders());
+                body = new RequestBody(RequestBody.DEFAULT_BUFFER_LIMIT);
+                Channel ch = ctx.channel();
+                body.onDemand(ch::read);
+                receiving = body;
+            }
+            HttpExchange exchange = processor.exchange(request, downstream, ctx.channel().eventLoop(), "HTTP/2");
+            exchange.body(body);
+            processor.process(exchange).thenAccept(response -> respond(ctx, exchange, response));
             return;
         }
-        if (request.decoderResult().isFailure()) {
-            request.release();
-            rejections.reject(DownstreamRejections.CODEC_ERROR);
-            FullHttpResponse bad = LocalReplies.reply(400, "Bad Request");
-            bad.headers().remove(LocalReplies.MARKER);
-            ctx.writeAndFlush(bad);
-            return;
+        RequestBody body = receiving;
+        if (msg instanceof HttpContent content && body != null) {
+            body.push(content.content().retain());
+            if (content instanceof LastHttpContent last) {
+                receiving = null;
+                body.end(last.trailingHeaders());
+            }
         }
-        HttpExchange exchange = processor.exchange(request, downstream, ctx.channel().eventLoop(), "HTTP/2");
-        processor.process(exchange).thenAccept(response -> respond(ctx, exchange, response));
+        ReferenceCountUtil.release(msg);
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        RequestBody body = receiving;
+        if (!ctx.channel().config().isAutoRead() && (!started || (body != null && body.wantsMore()))) {
+            ctx.read();
+        }
+        ctx.fireChannelReadComplete();
     }
 
     private void respond(ChannelHandlerContext ctx, HttpExchange exchange, FullHttpResponse response) {
@@ -87,6 +144,10 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
+        if (receiving != null) {
+            receiving.fail(new java.nio.channels.ClosedChannelException()); // reset by the client
+            receiving = null;
+        }
         if (reply != null) {
             reply.cancel(new java.nio.channels.ClosedChannelException());
         }

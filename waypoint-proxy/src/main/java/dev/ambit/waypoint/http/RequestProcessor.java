@@ -152,8 +152,11 @@ final class RequestProcessor {
         return out;
     }
 
-    /** Records the finished request. */
+    /** Records the finished request; frees what its body kept for retries. */
     void completed(HttpExchange exchange, Sent sent) {
+        if (exchange.body() != null) {
+            exchange.body().release();
+        }
         try {
             // The request's trace context, else the tunnel's (the CONNECT's traceparent).
             String traceparent = exchange.request().headers().get("traceparent");

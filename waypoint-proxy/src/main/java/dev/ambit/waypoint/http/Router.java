@@ -6,6 +6,8 @@ import dev.ambit.waypoint.ResponseFlag;
 import dev.ambit.waypoint.upstream.UpstreamException;
 import dev.ambit.waypoint.upstream.UpstreamRequest;
 import dev.ambit.waypoint.upstream.BodyStream;
+import dev.ambit.waypoint.upstream.RequestBody;
+import dev.ambit.waypoint.upstream.StreamingRequest;
 import dev.ambit.waypoint.upstream.StreamingResponse;
 import dev.ambit.waypoint.upstream.UpstreamResponse;
 import dev.ambit.waypoint.upstream.Upstreams;
@@ -228,7 +230,7 @@ final class Router implements HttpFilter {
                 deadlineNanos = System.nanoTime() + timeout.toNanos();
                 timer = exchange.eventLoop().schedule(this::onRouteTimeout, timeout.toNanos(), TimeUnit.NANOSECONDS);
             }
-            Mirror.mirror(action, exchange.request(), upstreams, timeout);
+            Mirror.mirror(action, exchange.request(), exchange.body(), upstreams, timeout);
             attempt();
             return result;
         }
@@ -237,7 +239,21 @@ final class Router implements HttpFilter {
             if (done) {
                 return;
             }
-            FullHttpRequest copy = exchange.request().replace(exchange.request().content().retainedDuplicate());
+            FullHttpRequest copy;
+            RequestBody body = exchange.body();
+            if (body != null) {
+                // The body streams: this attempt replays what is kept, then follows the rest.
+                BodyStream reader = body.open();
+                if (reader == null) {
+                    finishFailed(new UpstreamException(ResponseFlag.UC, null,
+                            "request body no longer available (the client went away)", false, null));
+                    return;
+                }
+                FullHttpRequest r = exchange.request();
+                copy = new StreamingRequest(r.protocolVersion(), r.method(), r.uri(), r.headers().copy(), reader);
+            } else {
+                copy = exchange.request().replace(exchange.request().content().retainedDuplicate());
+            }
             exchange.attempted();
             if (attemptCountHeader) {
                 copy.headers().set("x-envoy-attempt-count", Integer.toString(exchange.attempts()));
@@ -304,8 +320,19 @@ final class Router implements HttpFilter {
             finish(failureReply(e.flag()));
         }
 
+        /**
+         * Whether a retry may be made: retries left, the route's deadline not passed, and the
+         * request's body still whole in the retry buffer (Envoy does not retry a request whose
+         * body outgrew its buffer limit).
+         */
         private boolean canRetry() {
-            return retry.retriesLeft() && (deadlineNanos == 0 || System.nanoTime() < deadlineNanos);
+            return retry.retriesLeft() && (deadlineNanos == 0 || System.nanoTime() < deadlineNanos)
+                    && (exchange.body() == null || exchange.body().replayable());
+        }
+
+        private void finishFailed(UpstreamException e) {
+            exchange.addFlag(e.flag());
+            finish(failureReply(e.flag()));
         }
 
         /**

@@ -18,6 +18,8 @@ import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpStatusClass;
@@ -342,7 +344,11 @@ final class Http1Pool {
         h.remove(HttpHeaderNames.CONNECTION);
         h.remove(HttpHeaderNames.KEEP_ALIVE);
         h.remove(HttpHeaderNames.PROXY_CONNECTION);
-        if (!HttpUtil.isTransferEncodingChunked(request)) {
+        if (request instanceof StreamingRequest) {
+            if (!h.contains(HttpHeaderNames.CONTENT_LENGTH)) {
+                HttpUtil.setTransferEncodingChunked(request, true); // its length is not known yet
+            }
+        } else if (!HttpUtil.isTransferEncodingChunked(request)) {
             int length = request.content().readableBytes();
             if (length > 0 || h.contains(HttpHeaderNames.CONTENT_LENGTH) || expectsBody(request.method())) {
                 HttpUtil.setContentLength(request, length);
@@ -378,6 +384,8 @@ final class Http1Pool {
         /** Requests written on it (max_requests_per_connection). */
         int requests;
         private Exchange current;
+        /** The current request's streaming body, while it is written. */
+        private BodyWriter requestWriter;
         /** The current response's body, from its headers to its end. */
         private BodyStream body;
         private boolean keepAlive;
@@ -421,6 +429,10 @@ final class Http1Pool {
             exchange.onAbandon(() -> Connector.abort(channel));
             // The downstream's Connection header is about the downstream connection; this one is ours.
             toHttp1(request);
+            if (request instanceof StreamingRequest streaming) {
+                writeStreaming(exchange, streaming);
+                return;
+            }
             channel.writeAndFlush(request).addListener((ChannelFuture w) -> {
                 if (!w.isSuccess() && current == exchange) {
                     current = null;
@@ -428,6 +440,32 @@ final class Http1Pool {
                     Connector.abort(channel);
                 }
             });
+        }
+
+        /** The headers now, the body as it comes (paced by this connection's writability). */
+        private void writeStreaming(Exchange exchange, StreamingRequest request) {
+            HttpRequest head = new DefaultHttpRequest(HttpVersion.HTTP_1_1, request.method(), request.uri(),
+                    request.headers());
+            channel.write(head);
+            requestWriter = BodyWriter.start(channel, request.body(), HttpUtil.isTransferEncodingChunked(head),
+                    (bytes, failure) -> {
+                        if (failure != null && current == exchange) {
+                            // The request broke off (the client went away, or the write failed).
+                            failCurrent(Failures.io(endpoint.address(), failure));
+                            Connector.abort(channel);
+                        }
+                    });
+            request.release();
+            channel.flush();
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            BodyWriter w = requestWriter;
+            if (w != null) {
+                w.writabilityChanged();
+            }
+            ctx.fireChannelWritabilityChanged();
         }
 
         @Override
@@ -513,6 +551,14 @@ final class Http1Pool {
             Exchange exchange = current;
             body = null;
             current = null;
+            BodyWriter w = requestWriter;
+            requestWriter = null;
+            if (w != null && !w.over()) {
+                // Answered before the request's body was all sent: the rest is not wanted, and the
+                // connection is out of step with its framing.
+                keepAlive = false;
+                w.cancel(new java.io.IOException("response complete before the request body"));
+            }
             if (exchange != null) {
                 exchange.onAbandon(null); // its timeout must not close the connection the next request gets
             }
@@ -567,6 +613,11 @@ final class Http1Pool {
         private void failCurrent(UpstreamException e) {
             Exchange exchange = current;
             BodyStream b = body;
+            BodyWriter w = requestWriter;
+            requestWriter = null;
+            if (w != null) {
+                w.cancel(e);
+            }
             current = null;
             body = null;
             skipping = false;

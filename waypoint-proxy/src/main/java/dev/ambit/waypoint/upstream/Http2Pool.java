@@ -15,6 +15,7 @@ import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpStatusClass;
@@ -328,6 +329,25 @@ final class Http2Pool {
                     return;
                 }
                 exchange.onAbandon(() -> stream.close()); // RST_STREAM(CANCEL): the connection stays usable
+                if (request instanceof StreamingRequest streaming) {
+                    StreamHandler handler = stream.pipeline().get(StreamHandler.class);
+                    stream.write(new DefaultHttpRequest(streaming.protocolVersion(), streaming.method(),
+                            streaming.uri(), streaming.headers())).addListener((ChannelFuture w) -> {
+                        if (!w.isSuccess()) {
+                            exchange.fail(writeFailure(w.cause()));
+                            stream.close();
+                        }
+                    });
+                    handler.requestWriter = BodyWriter.start(stream, streaming.body(), true, (bytes, failure) -> {
+                        if (failure != null) {
+                            stream.close(); // the request broke off: RST_STREAM, as Envoy resets the upstream stream
+                        }
+                    });
+                    streaming.release();
+                    stream.flush();
+                    stream.read(); // the response's headers
+                    return;
+                }
                 stream.writeAndFlush(request).addListener((ChannelFuture w) -> {
                     if (!w.isSuccess()) {
                         exchange.fail(writeFailure(w.cause()));
@@ -488,6 +508,16 @@ final class Http2Pool {
         private final Exchange exchange;
         private BodyStream body;
         private boolean ended;
+        /** The request's streaming body, while it is written. */
+        BodyWriter requestWriter;
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            if (requestWriter != null) {
+                requestWriter.writabilityChanged();
+            }
+            ctx.fireChannelWritabilityChanged();
+        }
 
         StreamHandler(Exchange exchange) {
             this.exchange = exchange;
@@ -550,6 +580,9 @@ final class Http2Pool {
 
         private void fail(UpstreamException e) {
             exchange.fail(e);
+            if (requestWriter != null) {
+                requestWriter.cancel(e);
+            }
             if (body != null && !ended) {
                 ended = true;
                 body.fail(e); // broke off after its headers went on
