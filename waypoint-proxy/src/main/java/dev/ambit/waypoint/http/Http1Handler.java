@@ -60,6 +60,9 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
     private boolean receiving;
     /** The body of the request being received, when it has one. */
     private RequestBody receivingBody;
+    /** Routing of a request whose headers the current read brought (run at its end). */
+    private Runnable deferred;
+    private FullHttpRequest deferredRequest;
     private ChannelHandlerContext ctx;
     private boolean busy;
     private boolean inputClosed;
@@ -132,7 +135,12 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
                 body.onDemand(() -> ctx.channel().eventLoop().execute(this::readBody));
             }
             receivingBody = body;
-            start(request, body);
+            busy = true;
+            // Routed once this read is handled: a body that breaks in the same bytes is a 400, not a
+            // request sent upstream and then reset.
+            RequestBody b = body;
+            deferred = () -> start(request, b);
+            deferredRequest = request;
             return;
         }
         if (!(msg instanceof HttpContent content) || !receiving) {
@@ -146,8 +154,16 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
             receivingBody = null;
             if (body != null) {
                 body.fail(new IllegalStateException("request body: " + content.decoderResult().cause()));
+                body.release();
             }
-            ctx.close();
+            if (deferred != null) {
+                deferred = null;
+                deferredRequest.release();
+                deferredRequest = null;
+                downstream(400, "Bad Request"); // not routed yet: refused as a whole
+            } else {
+                ctx.close();
+            }
             return;
         }
         if (body != null) {
@@ -174,8 +190,19 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /** Routes the request whose headers this read brought. */
+    private void runDeferred() {
+        Runnable d = deferred;
+        deferred = null;
+        deferredRequest = null;
+        if (d != null) {
+            d.run();
+        }
+    }
+
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
+        runDeferred();
         if (receiving) {
             RequestBody body = receivingBody;
             if (body == null || body.wantsMore()) {
@@ -217,6 +244,14 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
         }
         if (receivingBody != null) {
             receivingBody.fail(new java.nio.channels.ClosedChannelException());
+            if (deferred != null) {
+                receivingBody.release();
+            }
+        }
+        if (deferred != null) {
+            deferred = null;
+            deferredRequest.release();
+            deferredRequest = null;
         }
         if (reply != null) {
             reply.cancel(new java.nio.channels.ClosedChannelException());
@@ -241,6 +276,7 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
     private void next() {
         busy = false;
         drainPending();
+        runDeferred();
         if (busy || receiving) {
             return;
         }

@@ -121,8 +121,10 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
             reply = StreamedReply.start(ctx, streaming, HttpVersion.HTTP_1_1, true, (bytes, failure) -> {
                 reply = null;
                 processor.completed(exchange, sent.withBytes(failure == null ? bytes : 0));
-                if (failure != null) {
-                    ctx.close(); // RST_STREAM: the client must not take a broken-off body for a whole one
+                if (failure != null || receiving != null) {
+                    // RST_STREAM: a broken-off body must not pass for a whole one; a request body
+                    // still coming after its whole response is not wanted (Envoy resets it too).
+                    ctx.close();
                 }
             });
             return;
@@ -130,8 +132,13 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
         if (!response.headers().contains(io.netty.handler.codec.http.HttpHeaderNames.CONTENT_LENGTH)) {
             HttpUtil.setContentLength(response, response.content().readableBytes());
         }
-        ctx.writeAndFlush(response).addListener(f -> processor.completed(exchange,
-                f.isSuccess() ? sent : new RequestProcessor.Sent(sent.status(), sent.grpcStatus(), 0)));
+        ctx.writeAndFlush(response).addListener(f -> {
+            processor.completed(exchange,
+                    f.isSuccess() ? sent : new RequestProcessor.Sent(sent.status(), sent.grpcStatus(), 0));
+            if (receiving != null) {
+                ctx.close(); // answered before the request's end: the rest of its body is not wanted
+            }
+        });
     }
 
     @Override
