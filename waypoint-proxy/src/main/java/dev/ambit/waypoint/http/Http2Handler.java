@@ -33,6 +33,9 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
     private final RequestProcessor processor;
     private final DownstreamRejections rejections;
     private boolean started;
+    /** Routing of the request whose headers the current read brought (run at its end). */
+    private Runnable deferred;
+    private FullHttpRequest deferredRequest;
     /** The request's body while it is received (it streams: no body limit is configured). */
     private RequestBody receiving;
     /** The response being streamed on this stream, if any. */
@@ -83,9 +86,21 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
                 body.onDemand(ch::read);
                 receiving = body;
             }
-            HttpExchange exchange = processor.exchange(request, downstream, ctx.channel().eventLoop(), "HTTP/2");
-            exchange.body(body);
-            processor.process(exchange).thenAccept(response -> respond(ctx, exchange, response));
+            RequestBody b = body;
+            Runnable start = () -> {
+                HttpExchange exchange = processor.exchange(request, downstream, ctx.channel().eventLoop(), "HTTP/2");
+                exchange.body(b);
+                processor.process(exchange).thenAccept(response -> respond(ctx, exchange, response));
+            };
+            if (b == null) {
+                start.run();
+            } else {
+                // Routed once this read is handled: a stream reset in the same bytes (rapid reset)
+                // never reaches an upstream.
+                deferred = start;
+                deferredRequest = request;
+                ctx.executor().execute(() -> runDeferred(ctx));
+            }
             return;
         }
         RequestBody body = receiving;
@@ -97,6 +112,17 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
             }
         }
         ReferenceCountUtil.release(msg);
+    }
+
+    /** Routes the request once the bytes that brought its headers were all handled (and it is still open). */
+    private void runDeferred(ChannelHandlerContext ctx) {
+        Runnable d = deferred;
+        if (d == null || !ctx.channel().isActive()) {
+            return; // reset meanwhile: channelInactive let it go
+        }
+        deferred = null;
+        deferredRequest = null;
+        d.run();
     }
 
     @Override
@@ -153,7 +179,15 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
     public void channelInactive(ChannelHandlerContext ctx) {
         if (receiving != null) {
             receiving.fail(new java.nio.channels.ClosedChannelException()); // reset by the client
+            if (deferred != null) {
+                receiving.release();
+            }
             receiving = null;
+        }
+        if (deferred != null) {
+            deferred = null;
+            deferredRequest.release();
+            deferredRequest = null;
         }
         if (reply != null) {
             reply.cancel(new java.nio.channels.ClosedChannelException());

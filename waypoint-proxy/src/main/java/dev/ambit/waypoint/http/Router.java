@@ -227,8 +227,25 @@ final class Router implements HttpFilter {
                     : (RetryState.Policy) sel.entry().parsed().computeIfAbsent("retry", k -> RetryState.Policy.of(rp)));
             Duration timeout = action.hasTimeout() ? RetryState.duration(action.getTimeout()) : DEFAULT_ROUTE_TIMEOUT;
             if (!timeout.isZero()) {
-                deadlineNanos = System.nanoTime() + timeout.toNanos();
-                timer = exchange.eventLoop().schedule(this::onRouteTimeout, timeout.toNanos(), TimeUnit.NANOSECONDS);
+                // Envoy: the route timeout runs from the end of the downstream request to the end of
+                // the response; a request body still streaming in arms it when it ends.
+                Runnable arm = () -> {
+                    if (done && body == null) {
+                        return;
+                    }
+                    deadlineNanos = System.nanoTime() + timeout.toNanos();
+                    timer = exchange.eventLoop().schedule(this::onRouteTimeout, timeout.toNanos(),
+                            TimeUnit.NANOSECONDS);
+                    if (body != null) {
+                        ScheduledFuture<?> t = timer;
+                        body.terminated().whenComplete((v, x) -> t.cancel(false));
+                    }
+                };
+                if (exchange.body() == null) {
+                    arm.run();
+                } else {
+                    exchange.body().ended().thenRunAsync(arm, exchange.eventLoop());
+                }
             }
             Mirror.mirror(action, exchange.request(), exchange.body(), upstreams, timeout);
             attempt();

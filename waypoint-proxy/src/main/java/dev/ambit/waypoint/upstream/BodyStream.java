@@ -236,6 +236,7 @@ public final class BodyStream {
             releaseQueue();
         }
         terminated.complete(null);
+        schedule();
         runCancel();
     }
 
@@ -351,8 +352,9 @@ public final class BodyStream {
                     error = failure;
                     delivered = true;
                 } else if (cancelled) {
+                    // The subscriber hears of it too (what it holds is released once, there).
+                    error = new java.util.concurrent.CancellationException("body cancelled");
                     delivered = true;
-                    return;
                 } else if (!queue.isEmpty()) {
                     next = queue.poll();
                     queued -= next.readableBytes();

@@ -322,59 +322,6 @@ final class Http1Pool {
         json.close('}');
     }
 
-    /**
-     * Prepares a request for an HTTP/1.1 upstream, as Envoy's codec does: HTTP/1.1, no
-     * connection-specific headers (the waypoint manages its upstream connections), no
-     * HTTP/2 conversion headers, and framing by Content-Length unless it is chunked.
-     */
-    static void toHttp1(FullHttpRequest request) {
-        request.setProtocolVersion(HttpVersion.HTTP_1_1);
-        HttpHeaders h = request.headers();
-        for (HttpConversionUtil.ExtensionHeaderNames name : HttpConversionUtil.ExtensionHeaderNames.values()) {
-            h.remove(name.text());
-        }
-        for (String token : h.getAll(HttpHeaderNames.CONNECTION)) {
-            for (String t : token.split(",")) {
-                String n = t.strip();
-                if (!n.isEmpty() && !n.equalsIgnoreCase("close") && !n.equalsIgnoreCase("keep-alive")) {
-                    h.remove(n);
-                }
-            }
-        }
-        h.remove(HttpHeaderNames.CONNECTION);
-        h.remove(HttpHeaderNames.KEEP_ALIVE);
-        h.remove(HttpHeaderNames.PROXY_CONNECTION);
-        if (request instanceof StreamingRequest) {
-            if (!h.contains(HttpHeaderNames.CONTENT_LENGTH)) {
-                HttpUtil.setTransferEncodingChunked(request, true); // its length is not known yet
-            }
-        } else if (!HttpUtil.isTransferEncodingChunked(request)) {
-            int length = request.content().readableBytes();
-            if (length > 0 || h.contains(HttpHeaderNames.CONTENT_LENGTH) || expectsBody(request.method())) {
-                HttpUtil.setContentLength(request, length);
-            }
-        }
-    }
-
-    private static boolean expectsBody(HttpMethod method) {
-        return method.equals(HttpMethod.POST) || method.equals(HttpMethod.PUT) || method.equals(HttpMethod.PATCH);
-    }
-
-    /** Removes the hop-by-hop headers of an upstream HTTP/1.1 response. */
-    static void stripHopByHop(HttpHeaders h) {
-        for (String token : h.getAll(HttpHeaderNames.CONNECTION)) {
-            for (String t : token.split(",")) {
-                String n = t.strip();
-                if (!n.isEmpty()) {
-                    h.remove(n);
-                }
-            }
-        }
-        h.remove(HttpHeaderNames.CONNECTION);
-        h.remove(HttpHeaderNames.KEEP_ALIVE);
-        h.remove(HttpHeaderNames.PROXY_CONNECTION);
-    }
-
     /** One connection and its current exchange; runs on the channel's event loop. */
     final class Connection extends ChannelInboundHandlerAdapter {
         final Channel channel;
@@ -428,7 +375,7 @@ final class Http1Pool {
             requests++;
             exchange.onAbandon(() -> Connector.abort(channel));
             // The downstream's Connection header is about the downstream connection; this one is ours.
-            toHttp1(request);
+            Http1Messages.toHttp1(request);
             if (request instanceof StreamingRequest streaming) {
                 writeStreaming(exchange, streaming);
                 return;
@@ -500,7 +447,7 @@ final class Http1Pool {
                 return;
             }
             keepAlive = HttpUtil.isKeepAlive(head) && status.code() != HttpResponseStatus.SWITCHING_PROTOCOLS.code();
-            stripHopByHop(head.headers());
+            Http1Messages.stripHopByHop(head.headers());
             if (exchange.isDone()) {
                 current = null;
                 exchange.onAbandon(null);

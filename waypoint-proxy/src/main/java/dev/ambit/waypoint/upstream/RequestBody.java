@@ -34,6 +34,7 @@ public final class RequestBody {
     private final int bufferLimit;
     private final List<ByteBuf> kept = new ArrayList<>();
     private final List<CompletableFuture<ByteBuf>> wholeWaiters = new ArrayList<>();
+    private final CompletableFuture<Void> ended = new CompletableFuture<>();
     private long total;
     private boolean overflowed;
     private int opened;
@@ -107,6 +108,7 @@ public final class RequestBody {
                 whole = c;
             }
         }
+        ended.complete(null);
         if (to != null) {
             to.end(t);
         }
@@ -241,6 +243,11 @@ public final class RequestBody {
         }
         f.complete(now);
         return f;
+    }
+
+    /** Completes when the whole body was received (never when it broke off). */
+    public CompletionStage<Void> ended() {
+        return ended;
     }
 
     /** Body bytes received so far. */

@@ -90,7 +90,9 @@ class StreamingLoopbackTest {
     }
 
     RequestProcessor processor() {
-        return new RequestProcessor(new HttpFilterChain(List.of(new Router(manager))),
+        return new RequestProcessor(new HttpFilterChain(List.of(
+                new Faults(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.getDefaultInstance()),
+                new Router(manager))),
                 HttpTelemetry.of(metrics, ProxyState.create()), () -> false, () -> null);
     }
 
@@ -424,5 +426,23 @@ class StreamingLoopbackTest {
         route.getRouteBuilder().setRetryPolicy(RetryPolicy.newBuilder().setRetryOn("5xx")
                 .setNumRetries(UInt32Value.of(2)));
         return route;
+    }
+
+    @Test
+    void aFaultAbortAnswersARequestWhoseBodyStreamsWithoutRoutingIt() throws Exception {
+        AtomicInteger calls = new AtomicInteger();
+        Route.Builder route = Harness.prefix("all", "/", CLUSTER);
+        route.putTypedPerFilterConfig(Faults.NAME, com.google.protobuf.Any.pack(
+                io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.newBuilder().setAbort(
+                        io.envoyproxy.envoy.extensions.filters.http.fault.v3.FaultAbort.newBuilder().setHttpStatus(418)
+                                .setPercentage(io.envoyproxy.envoy.type.v3.FractionalPercent.newBuilder()
+                                        .setNumerator(100))).build()));
+        route(http1Cluster(), serve(() -> counting(calls, n -> 200)), route);
+        InetSocketAddress front = waypoint(false);
+        HttpResponse<String> r = client.send(java.net.http.HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                + front.getPort() + "/f")).POST(java.net.http.HttpRequest.BodyPublishers.ofString("x".repeat(1000)))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).isEqualTo(418);
+        assertThat(calls).as("the aborted request never reached the backend").hasValue(0);
     }
 }
