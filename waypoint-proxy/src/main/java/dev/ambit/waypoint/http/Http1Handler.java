@@ -38,10 +38,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * HTTP/1.1 on one terminated tunnel (after {@link HttpServerCodec} and
- * {@link HttpObjectAggregator}, {@code AUTO_READ} off): keep-alive, and pipelined requests
- * answered one at a time, in order (the next is processed only once the previous response
- * was written). A request with {@code Upgrade: websocket} that routes to a cluster is passed
+ * HTTP/1.1 on one terminated tunnel (after {@link HttpServerCodec}, {@code AUTO_READ} off):
+ * keep-alive, and pipelined requests answered one at a time, in order (the next is processed
+ * only once the previous response was written). A request is routed at its headers and its
+ * body streams on ({@link RequestBody}, read as the upstream takes it); the response is
+ * written as it comes ({@link StreamedReply}). With a request body limit configured an
+ * {@link HttpObjectAggregator} comes first and requests arrive whole. A request with {@code Upgrade: websocket} that routes to a cluster is passed
  * through: a tunnel to an endpoint is opened, the request written to it, and from then on
  * the two carry raw bytes ({@link ByteRelay}).
  */

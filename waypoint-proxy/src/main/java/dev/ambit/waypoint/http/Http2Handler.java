@@ -22,8 +22,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One HTTP/2 stream of a downstream h2c connection (after
- * {@code Http2StreamFrameToHttpObjectCodec} and {@code HttpObjectAggregator}): one request,
- * one response, trailers included (gRPC).
+ * {@code Http2StreamFrameToHttpObjectCodec}; {@code AUTO_READ} off, so the stream's window
+ * follows what the upstream took): one request, routed at its headers with its body
+ * streaming on, one response written as it comes, trailers included (gRPC streaming both
+ * ways). With a request body limit configured an {@code HttpObjectAggregator} comes first.
  */
 final class Http2Handler extends ChannelInboundHandlerAdapter {
 

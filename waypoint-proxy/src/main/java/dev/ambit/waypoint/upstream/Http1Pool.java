@@ -11,11 +11,8 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.codec.http.FullHttpRequest;
-import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpClientCodec;
-import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
-import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpRequest;
@@ -26,7 +23,6 @@ import io.netty.handler.codec.http.HttpStatusClass;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http2.Http2ResetFrame;
-import io.netty.handler.codec.http2.HttpConversionUtil;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.time.Duration;
@@ -41,7 +37,9 @@ import java.util.concurrent.TimeUnit;
  * recently used first) unless the response or request said {@code Connection: close}, the
  * response was framed by the close, it failed, or it carried the cluster's
  * {@code max_requests_per_connection}; at most {@code maxIdle} idle connections are kept,
- * each for at most the cluster's idle timeout.
+ * each for at most the cluster's idle timeout. The response is handed over at its headers
+ * ({@link StreamingResponse}) and its body read as it is taken; the connection goes back to
+ * the pool at the body's end. A streaming request's body is written as it comes.
  *
  * <p><b>Circuit breaking</b> (the cluster's {@link CircuitBreakers}): a request finding no idle
  * connection is pending until a connection takes it; it is refused at once with {@code UO}

@@ -10,9 +10,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoop;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
-import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.codec.http.FullHttpRequest;
-import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.DefaultHttpRequest;
@@ -45,8 +43,9 @@ import java.util.concurrent.TimeUnit;
  * HBONE stream: requests are streams multiplexed on one connection, up to the server's
  * {@code SETTINGS_MAX_CONCURRENT_STREAMS}; beyond it, or once a connection received GOAWAY,
  * another connection is opened. Requests asked while a connection is being opened wait for
- * it. A connection without streams for {@code idleTimeout} is closed. gRPC trailers end up in
- * the response's {@code trailingHeaders()}. A stream reset by the server is {@code UR}
+ * it. A connection without streams for {@code idleTimeout} is closed. The response is handed
+ * over at its headers ({@link StreamingResponse}), its DATA read as it is taken (the stream's
+ * window follows), gRPC trailers at its end; a streaming request's body is written as it comes. A stream reset by the server is {@code UR}
  * ({@code REFUSED_STREAM} marked retriable as {@code refused-stream}); a stream that ends
  * without a whole response (GOAWAY, connection closed) is {@code UC}. A connection that
  * opened the cluster's {@code max_requests_per_connection} streams takes no more and closes
