@@ -326,6 +326,9 @@ final class Http1Guard extends ChannelDuplexHandler {
     @Override
     public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
         boolean end = msg instanceof LastHttpContent || msg instanceof FullHttpResponse;
+        if (msg instanceof FullHttpResponse r && r.status().code() == 100) {
+            end = false; // 100 Continue (a streamed request's): the request's response is still owed
+        }
         if (!end) {
             ctx.write(msg, promise);
             return;

@@ -2,6 +2,9 @@ package dev.ambit.waypoint.http;
 
 import dev.ambit.waypoint.ResponseFlag;
 import dev.ambit.waypoint.upstream.UpstreamTunnel;
+import dev.ambit.waypoint.upstream.BodyWriter;
+import dev.ambit.waypoint.upstream.RequestBody;
+import dev.ambit.waypoint.upstream.StreamingResponse;
 import dev.ambit.waypoint.upstream.Upstreams;
 import io.envoyproxy.envoy.config.route.v3.Route;
 import io.netty.buffer.ByteBuf;
@@ -10,7 +13,15 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.buffer.Unpooled;
+import io.netty.handler.codec.http.DefaultFullHttpRequest;
+import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.DefaultHttpHeaders;
 import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
@@ -27,10 +38,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * HTTP/1.1 on one terminated tunnel (after {@link HttpServerCodec} and
- * {@link HttpObjectAggregator}, {@code AUTO_READ} off): keep-alive, and pipelined requests
- * answered one at a time, in order (the next is processed only once the previous response
- * was written). A request with {@code Upgrade: websocket} that routes to a cluster is passed
+ * HTTP/1.1 on one terminated tunnel (after {@link HttpServerCodec}, {@code AUTO_READ} off):
+ * keep-alive, and pipelined requests answered one at a time, in order (the next is processed
+ * only once the previous response was written). A request is routed at its headers and its
+ * body streams on ({@link RequestBody}, read as the upstream takes it); the response is
+ * written as it comes ({@link StreamedReply}). With a request body limit configured an
+ * {@link HttpObjectAggregator} comes first and requests arrive whole. A request with {@code Upgrade: websocket} that routes to a cluster is passed
  * through: a tunnel to an endpoint is opened, the request written to it, and from then on
  * the two carry raw bytes ({@link ByteRelay}).
  */
@@ -43,11 +56,21 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
     private final Downstream downstream;
     private final RequestProcessor processor;
     private final Upstreams upstreams;
-    private final Queue<FullHttpRequest> pending = new ArrayDeque<>();
+    /** Read and not yet handled: a pipelined request (and its body) waiting for the previous response. */
+    private final Queue<Object> pending = new ArrayDeque<>();
+    /** Between a request's headers and its end (its body is being read). */
+    private boolean receiving;
+    /** The body of the request being received, when it has one. */
+    private RequestBody receivingBody;
+    /** Routing of a request whose headers the current read brought (run at its end). */
+    private Runnable deferred;
+    private FullHttpRequest deferredRequest;
     private ChannelHandlerContext ctx;
     private boolean busy;
     private boolean inputClosed;
     private boolean upgraded;
+    /** The response being streamed, if any. */
+    private BodyWriter reply;
 
     Http1Handler(Downstream downstream, RequestProcessor processor, Upstreams upstreams) {
         this.downstream = downstream;
@@ -68,25 +91,127 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (!(msg instanceof FullHttpRequest request) || upgraded) {
+        if (upgraded) {
             ReferenceCountUtil.release(msg);
             return;
         }
-        if (request.decoderResult().isFailure()) {
-            request.release();
-            downstream(400, "Bad Request");
+        pending.add(msg);
+        drainPending();
+    }
+
+    /**
+     * Handles what was read, in order: the current request's body as it comes; a pipelined
+     * request only once the previous response was written (it waits in {@link #pending},
+     * and nothing more is read meanwhile).
+     */
+    private void drainPending() {
+        for (Object m; (!busy || receiving) && (m = pending.poll()) != null; ) {
+            handle(m);
+        }
+    }
+
+    private void handle(Object msg) {
+        if (msg instanceof HttpRequest head && !receiving) {
+            if (head.decoderResult().isFailure()) {
+                ReferenceCountUtil.release(msg);
+                downstream(400, "Bad Request");
+                return;
+            }
+            if (msg instanceof FullHttpRequest whole) {
+                start(whole, null); // aggregated: a request body limit is configured
+                return;
+            }
+            if (HttpUtil.is100ContinueExpected(head)) {
+                // As Envoy without proxy_100_continue: the waypoint answers it and drops the expectation.
+                ctx.writeAndFlush(new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.CONTINUE,
+                        Unpooled.EMPTY_BUFFER));
+                head.headers().remove(HttpHeaderNames.EXPECT);
+            }
+            FullHttpRequest request = new DefaultFullHttpRequest(head.protocolVersion(), head.method(), head.uri(),
+                    Unpooled.buffer(0), head.headers(), new DefaultHttpHeaders());
+            receiving = true;
+            boolean hasBody = HttpUtil.isTransferEncodingChunked(head) || HttpUtil.getContentLength(head, 0L) > 0;
+            RequestBody body = null;
+            if (hasBody) {
+                body = new RequestBody(RequestBody.DEFAULT_BUFFER_LIMIT);
+                body.onDemand(() -> ctx.channel().eventLoop().execute(this::readBody));
+            }
+            receivingBody = body;
+            busy = true;
+            // Routed once this read is handled: a body that breaks in the same bytes is a 400, not a
+            // request sent upstream and then reset.
+            RequestBody b = body;
+            deferred = () -> start(request, b);
+            deferredRequest = request;
             return;
         }
-        pending.add(request);
-        if (!busy) {
-            next();
+        if (!(msg instanceof HttpContent content) || !receiving) {
+            ReferenceCountUtil.release(msg);
+            return;
+        }
+        RequestBody body = receivingBody;
+        if (content.decoderResult().isFailure()) {
+            content.release();
+            receiving = false;
+            receivingBody = null;
+            if (body != null) {
+                body.fail(new IllegalStateException("request body: " + content.decoderResult().cause()));
+                body.release();
+            }
+            if (deferred != null) {
+                deferred = null;
+                deferredRequest.release();
+                deferredRequest = null;
+                downstream(400, "Bad Request"); // not routed yet: refused as a whole
+            } else {
+                ctx.close();
+            }
+            return;
+        }
+        if (body != null) {
+            body.push(content.content().retain());
+        }
+        boolean last = content instanceof LastHttpContent;
+        if (last) {
+            receiving = false;
+            receivingBody = null;
+            if (body != null) {
+                body.end(((LastHttpContent) content).trailingHeaders());
+            }
+        }
+        content.release();
+        if (last && !busy) {
+            next(); // its response was written already (answered before its end)
+        }
+    }
+
+    /** Reads more of the current request's body once it wants more (read-after-write). */
+    private void readBody() {
+        if (receiving && ctx.channel().isActive()) {
+            ctx.read();
+        }
+    }
+
+    /** Routes the request whose headers this read brought. */
+    private void runDeferred() {
+        Runnable d = deferred;
+        deferred = null;
+        deferredRequest = null;
+        if (d != null) {
+            d.run();
         }
     }
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
-        // The decoders ask for more while a message is incomplete; an idle connection asks here.
-        if (!busy && !inputClosed && pending.isEmpty()) {
+        runDeferred();
+        if (receiving) {
+            RequestBody body = receivingBody;
+            if (body == null || body.wantsMore()) {
+                ctx.read();
+            }
+        } else if (!busy && !inputClosed && pending.isEmpty()) {
+            // The decoders ask for more while a message is incomplete; an idle connection asks here.
             ctx.read();
         }
         ctx.fireChannelReadComplete();
@@ -96,6 +221,9 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
         if (evt instanceof ChannelInputShutdownEvent) {
             inputClosed = true;
+            if (receiving && receivingBody != null) {
+                receivingBody.fail(new java.io.IOException("client closed before the end of the request body"));
+            }
             if (!busy && pending.isEmpty()) {
                 ctx.close();
             }
@@ -104,9 +232,31 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
     }
 
     @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        if (reply != null) {
+            reply.writabilityChanged();
+        }
+        ctx.fireChannelWritabilityChanged();
+    }
+
+    @Override
     public void channelInactive(ChannelHandlerContext ctx) {
-        for (FullHttpRequest r; (r = pending.poll()) != null; ) {
-            r.release();
+        for (Object m; (m = pending.poll()) != null; ) {
+            ReferenceCountUtil.release(m);
+        }
+        if (receivingBody != null) {
+            receivingBody.fail(new java.nio.channels.ClosedChannelException());
+            if (deferred != null) {
+                receivingBody.release();
+            }
+        }
+        if (deferred != null) {
+            deferred = null;
+            deferredRequest.release();
+            deferredRequest = null;
+        }
+        if (reply != null) {
+            reply.cancel(new java.nio.channels.ClosedChannelException());
         }
         ctx.fireChannelInactive();
     }
@@ -124,22 +274,29 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
         ctx.writeAndFlush(r).addListener(ChannelFutureListener.CLOSE);
     }
 
+    /** The previous response was written: the next request read, or more is read. */
     private void next() {
-        FullHttpRequest request = pending.poll();
-        if (request == null) {
-            busy = false;
-            if (inputClosed) {
-                ctx.close();
-            } else {
-                ctx.read();
-            }
+        busy = false;
+        drainPending();
+        runDeferred();
+        if (busy || receiving) {
             return;
         }
+        if (inputClosed) {
+            ctx.close();
+        } else {
+            ctx.read();
+        }
+    }
+
+    /** Routes one request (its body, if it streams, in {@code body}). */
+    private void start(FullHttpRequest request, RequestBody body) {
         busy = true;
         boolean keepAlive = HttpUtil.isKeepAlive(request) && !inputClosed;
         HttpVersion version = request.protocolVersion();
         boolean websocket = isWebSocketUpgrade(request);
         HttpExchange exchange = processor.exchange(request, downstream, ctx.channel().eventLoop(), "HTTP/1.1");
+        exchange.body(body);
         if (websocket && exchange.route() != null
                 && exchange.route().entry().proto().getActionCase() == Route.ActionCase.ROUTE) {
             upgrade(exchange);
@@ -157,7 +314,21 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
         response.headers().remove(LocalReplies.MARKER);
         RequestProcessor.Sent sent = RequestProcessor.Sent.of(response);
         response.setProtocolVersion(HttpVersion.HTTP_1_1);
-        if (!response.trailingHeaders().isEmpty()) {
+        if (receiving) {
+            keepAlive = false; // answered before the request's end (Envoy closes such a connection too)
+        }
+        boolean streaming = response instanceof StreamingResponse;
+        if (streaming) {
+            int code = response.status().code();
+            boolean bodiless = code == 204 || code == 304 || code < 200 || exchange.method().equals("HEAD");
+            if (!bodiless && !response.headers().contains(HttpHeaderNames.CONTENT_LENGTH)) {
+                if (version.equals(HttpVersion.HTTP_1_0)) {
+                    keepAlive = false; // no chunked encoding: the close ends the body
+                } else {
+                    HttpUtil.setTransferEncodingChunked(response, true);
+                }
+            }
+        } else if (!response.trailingHeaders().isEmpty()) {
             // Only chunked encoding carries trailers in HTTP/1.1.
             response.headers().remove(HttpHeaderNames.CONTENT_LENGTH);
             HttpUtil.setTransferEncodingChunked(response, true);
@@ -175,6 +346,19 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
             response.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
         }
         boolean keep = keepAlive;
+        if (streaming) {
+            reply = StreamedReply.start(ctx, (StreamingResponse) response, HttpVersion.HTTP_1_1,
+                    HttpUtil.isTransferEncodingChunked(response), (bytes, failure) -> {
+                reply = null;
+                processor.completed(exchange, sent.withBytes(failure == null ? bytes : 0));
+                if (failure != null || !keep) {
+                    ctx.close(); // a body broken off: closing is how HTTP/1.1 says it is incomplete
+                    return;
+                }
+                next();
+            });
+            return;
+        }
         ctx.writeAndFlush(response).addListener(f -> {
             processor.completed(exchange, f.isSuccess() ? sent : new RequestProcessor.Sent(sent.status(),
                     sent.grpcStatus(), 0));
@@ -249,7 +433,9 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
         // The relay's handler first, so bytes the codec still holds (removed last) reach it.
         ByteRelay.start(channel, tunnel.channel(), (up, down) ->
                 processor.completed(exchange, new RequestProcessor.Sent(101, null, down)));
-        pipeline.remove(AGGREGATOR);
+        if (pipeline.get(AGGREGATOR) != null) {
+            pipeline.remove(AGGREGATOR);
+        }
         pipeline.remove(this);
         if (pipeline.get(Http1Guard.NAME) != null) {
             pipeline.remove(Http1Guard.NAME); // its timers are for HTTP requests, not relayed bytes

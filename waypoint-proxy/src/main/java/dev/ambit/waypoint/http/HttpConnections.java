@@ -82,7 +82,11 @@ final class HttpConnections {
                 .setValidateHeaders(true)
                 .setAllowDuplicateContentLengths(false)));
         p.addLast(Http1Guard.NAME, guard);
-        p.addLast(Http1Handler.AGGREGATOR, guard.aggregator());
+        if (limits.maxRequestBytes() > 0) {
+            // A body limit is configured: whole requests are buffered, a larger one is 413 (as
+            // Envoy's buffer filter's max_request_bytes). Else bodies stream (Http1Handler).
+            p.addLast(Http1Handler.AGGREGATOR, guard.aggregator());
+        }
         p.addLast("http1", new Http1Handler(downstream, processor, upstreams));
     }
 
@@ -107,15 +111,21 @@ final class HttpConnections {
                             @Override
                             protected void initChannel(Http2StreamChannel ch) {
                                 ch.pipeline().addLast(guard.streamTimers(),
-                                        new Http2StreamFrameToHttpObjectCodec(true),
-                                        new HttpObjectAggregator(limits.maxRequestBytes()) {
-                                            @Override
-                                            protected void handleOversizedMessage(ChannelHandlerContext ctx,
-                                                    io.netty.handler.codec.http.HttpMessage oversized) {
-                                                tooLarge(ctx, rejections);
-                                            }
-                                        },
-                                        new Http2Handler(downstream, processor, rejections));
+                                        new Http2StreamFrameToHttpObjectCodec(true));
+                                if (limits.maxRequestBytes() > 0) {
+                                    // A body limit is configured: whole requests, a larger one 413.
+                                    ch.pipeline().addLast(new HttpObjectAggregator(limits.maxRequestBytes()) {
+                                        @Override
+                                        protected void handleOversizedMessage(ChannelHandlerContext ctx,
+                                                io.netty.handler.codec.http.HttpMessage oversized) {
+                                            tooLarge(ctx, rejections);
+                                        }
+                                    });
+                                } else {
+                                    // Bodies stream: the stream's window opens as its body is sent on.
+                                    ch.config().setAutoRead(false);
+                                }
+                                ch.pipeline().addLast(new Http2Handler(downstream, processor, rejections));
                             }
                         }))
                 .build();

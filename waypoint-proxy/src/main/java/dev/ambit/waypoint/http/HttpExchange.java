@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import dev.ambit.waypoint.ResponseFlag;
 import dev.ambit.waypoint.config.WaypointConfig;
+import dev.ambit.waypoint.upstream.RequestBody;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -43,6 +44,7 @@ public final class HttpExchange {
     private long upstreamServiceNanos = -1;
     private int attempts;
     private boolean released;
+    private RequestBody body;
     private final Map<String, Map<String, Object>> metadata = new HashMap<>();
     private String responseCodeDetails; // authz (issue 15): why a filter answered, for the access log
     /** authz (issue 15): the filter chain's filters (RequestProcessor sets them per chain). */
@@ -121,9 +123,18 @@ public final class HttpExchange {
         return grpc;
     }
 
-    /** Bytes of the request body as received. */
+    /** Bytes of the request body as received (so far, while it streams). */
     public long requestBytes() {
-        return requestBytes;
+        return body != null ? body.bytes() : requestBytes;
+    }
+
+    /** The request's body when it streams (then {@link #request()}'s content is empty), else null. */
+    public RequestBody body() {
+        return body;
+    }
+
+    void body(RequestBody body) {
+        this.body = body;
     }
 
     /** The matched route, or null (none matched yet, or none matches). */

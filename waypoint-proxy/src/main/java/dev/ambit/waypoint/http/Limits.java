@@ -30,7 +30,9 @@ import java.time.Duration;
  *        SETTINGS/PING acknowledgements and resets queued unsent before the connection is closed
  * @param maxConsecutiveEmptyFrames {@code http2_protocol_options.max_consecutive_inbound_frames_with_empty_payload}
  *        (Envoy: 1)
- * @param maxRequestBytes the largest request body buffered (Envoy's per-connection buffer limit, 1 MiB) → 413
+ * @param maxRequestBytes the largest request body, 0 for none (the default): when set, requests are buffered
+ *        whole and a larger one is answered 413, as Envoy's buffer filter ({@code max_request_bytes}); when
+ *        not, bodies stream and only the first {@code RequestBody#DEFAULT_BUFFER_LIMIT} bytes are kept for retries
  */
 public record Limits(int maxRequestHeadersBytes, int maxHeadersCount, HeadersWithUnderscoresAction underscores,
                      Duration requestHeadersTimeout, Duration requestTimeout, Duration streamIdleTimeout,
@@ -65,10 +67,10 @@ public record Limits(int maxRequestHeadersBytes, int maxHeadersCount, HeadersWit
         requireNonNull(streamIdleTimeout, "streamIdleTimeout");
         requireNonNull(idleTimeout, "idleTimeout");
         requireNonNull(maxConnectionDuration, "maxConnectionDuration");
-        if (maxRequestHeadersBytes <= 0 || maxHeadersCount <= 0 || maxRequestBytes <= 0 || maxConcurrentStreams < 0) {
+        if (maxRequestHeadersBytes <= 0 || maxHeadersCount <= 0 || maxRequestBytes < 0 || maxConcurrentStreams < 0) {
             throw new IllegalArgumentException("limits: " + maxRequestHeadersBytes + " header bytes, " + maxHeadersCount
                     + " headers, " + maxRequestBytes + " body bytes, " + maxConcurrentStreams
-                    + " streams (expected: positive, streams >= 0)");
+                    + " streams (expected: positive, body bytes and streams >= 0)");
         }
     }
 

@@ -1,6 +1,10 @@
 package dev.ambit.waypoint.http;
 
+import dev.ambit.waypoint.upstream.BodyStream;
+import dev.ambit.waypoint.upstream.RequestBody;
+import dev.ambit.waypoint.upstream.StreamingResponse;
 import dev.ambit.waypoint.upstream.UpstreamRequest;
+import io.netty.util.concurrent.ImmediateEventExecutor;
 import dev.ambit.waypoint.upstream.Upstreams;
 import io.envoyproxy.envoy.config.route.v3.RouteAction;
 import io.netty.handler.codec.http.FullHttpRequest;
@@ -22,10 +26,32 @@ final class Mirror {
 
     private static final Logger log = LoggerFactory.getLogger(Mirror.class);
 
+    /** Takes a mirror's response body and drops it. */
+    private static final BodyStream.Subscriber DISCARD = new BodyStream.Subscriber() {
+        @Override
+        public void onData(io.netty.buffer.ByteBuf data) {
+            data.release();
+        }
+
+        @Override
+        public void onEnd(io.netty.handler.codec.http.HttpHeaders trailers) {
+        }
+
+        @Override
+        public void onError(Throwable cause) {
+        }
+    };
+
     private Mirror() {}
 
-    /** Sends the mirrors of {@code request} (not consumed) that {@code action} asks for. */
-    static void mirror(RouteAction action, FullHttpRequest request, Upstreams upstreams, Duration timeout) {
+    /**
+     * Sends the mirrors of {@code request} (not consumed) that {@code action} asks for. A
+     * request whose body streams ({@code body} not null) is mirrored once its body ended
+     * within the retry buffer, with the whole body; one whose body outgrew the buffer is not
+     * mirrored (Envoy's shadow, like its retries, needs the buffered body).
+     */
+    static void mirror(RouteAction action, FullHttpRequest request, RequestBody body, Upstreams upstreams,
+                       Duration timeout) {
         for (RouteAction.RequestMirrorPolicy p : action.getRequestMirrorPoliciesList()) {
             if (p.hasRuntimeFraction() && !Faults.selected(p.getRuntimeFraction().getDefaultValue())) {
                 continue;
@@ -36,18 +62,41 @@ final class Mirror {
             if (host != null && !p.getDisableShadowHostSuffixAppend()) {
                 shadow.headers().set(HttpHeaderNames.HOST, shadowHost(host));
             }
-            try {
-                upstreams.send(new UpstreamRequest(p.getCluster(), shadow, Set.of(), timeout))
-                        .whenComplete((r, t) -> {
-                            if (r != null) {
-                                ReferenceCountUtil.release(r.response());
-                            } else {
-                                log.debug("mirror of {} to {} failed: {}", request.uri(), p.getCluster(), t.toString());
-                            }
-                        });
-            } catch (RuntimeException e) {
-                log.debug("mirror to {} failed", p.getCluster(), e);
+            if (body == null) {
+                send(p.getCluster(), shadow, upstreams, timeout);
+                continue;
             }
+            body.whole().whenComplete((whole, t) -> {
+                if (whole == null) {
+                    log.debug("mirror of {} to {} not sent: its body outgrew the buffer or broke off", request.uri(),
+                            p.getCluster());
+                    shadow.release();
+                    return;
+                }
+                FullHttpRequest full = shadow.replace(whole);
+                shadow.release();
+                io.netty.handler.codec.http.HttpUtil.setContentLength(full, whole.readableBytes());
+                full.headers().remove(HttpHeaderNames.TRANSFER_ENCODING);
+                send(p.getCluster(), full, upstreams, timeout);
+            });
+        }
+    }
+
+    private static void send(String cluster, FullHttpRequest shadow, Upstreams upstreams, Duration timeout) {
+        try {
+            upstreams.stream(new UpstreamRequest(cluster, shadow, Set.of(), timeout)).whenComplete((r, t) -> {
+                if (r != null && r.response() instanceof StreamingResponse s) {
+                    // Read and dropped (as Envoy does), so the connection stays usable.
+                    s.body().subscribe(DISCARD, ImmediateEventExecutor.INSTANCE);
+                    s.release();
+                } else if (r != null) {
+                    ReferenceCountUtil.release(r.response());
+                } else {
+                    log.debug("mirror of {} to {} failed: {}", shadow.uri(), cluster, t.toString());
+                }
+            });
+        } catch (RuntimeException e) {
+            log.debug("mirror to {} failed", cluster, e);
         }
     }
 

@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import dev.ambit.waypoint.config.WaypointConfig;
 import dev.ambit.waypoint.http.rbac.PathNormalizer;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import dev.ambit.waypoint.upstream.StreamingResponse;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -31,6 +32,11 @@ final class RequestProcessor {
 
     /** What was sent for one request, captured before the response is written (and released). */
     record Sent(int status, String grpcStatus, long bodyBytes) {
+        /** With the body bytes streamed. */
+        Sent withBytes(long bytes) {
+            return new Sent(status, grpcStatus, bytes);
+        }
+
         static Sent of(FullHttpResponse r) {
             Integer grpc = RetryState.grpcStatus(r);
             return new Sent(r.status().code(), grpc == null ? null : grpc.toString(), r.content().readableBytes());
@@ -148,7 +154,8 @@ final class RequestProcessor {
                         r = LocalReplies.toGrpc(r);
                     }
                 }
-                if (!r.headers().contains(HttpHeaderNames.CONTENT_LENGTH) && !HttpUtil.isTransferEncodingChunked(r)) {
+                if (!(r instanceof StreamingResponse) && !r.headers().contains(HttpHeaderNames.CONTENT_LENGTH)
+                        && !HttpUtil.isTransferEncodingChunked(r)) {
                     HttpUtil.setContentLength(r, r.content().readableBytes());
                 }
                 out.complete(r);
@@ -167,8 +174,11 @@ final class RequestProcessor {
         return rc.isPresent() && IngressHeaders.mustRedirect(d, rc.get(), exchange.authority());
     }
 
-    /** Records the finished request. */
+    /** Records the finished request; frees what its body kept for retries. */
     void completed(HttpExchange exchange, Sent sent) {
+        if (exchange.body() != null) {
+            exchange.body().release();
+        }
         try {
             // The request's trace context, else the tunnel's (the CONNECT's traceparent).
             String traceparent = exchange.request().headers().get("traceparent");

@@ -5,6 +5,10 @@ import static java.util.Objects.requireNonNull;
 import dev.ambit.waypoint.ResponseFlag;
 import dev.ambit.waypoint.upstream.UpstreamException;
 import dev.ambit.waypoint.upstream.UpstreamRequest;
+import dev.ambit.waypoint.upstream.BodyStream;
+import dev.ambit.waypoint.upstream.RequestBody;
+import dev.ambit.waypoint.upstream.StreamingRequest;
+import dev.ambit.waypoint.upstream.StreamingResponse;
 import dev.ambit.waypoint.upstream.UpstreamResponse;
 import dev.ambit.waypoint.upstream.Upstreams;
 import io.envoyproxy.envoy.config.route.v3.DirectResponseAction;
@@ -191,6 +195,8 @@ final class Router implements HttpFilter {
         /** A retry counted by the cluster's max_retries is in flight (released when its attempt ends). */
         private boolean retryHeld;
         private boolean retryOverflowed;
+        /** The body of the response sent on, while it streams (the route timeout still applies). */
+        private BodyStream body;
 
         Forward(HttpExchange exchange, RouteTable.Selection sel, RouteAction action) {
             this.exchange = exchange;
@@ -221,10 +227,27 @@ final class Router implements HttpFilter {
                     : (RetryState.Policy) sel.entry().parsed().computeIfAbsent("retry", k -> RetryState.Policy.of(rp)));
             Duration timeout = action.hasTimeout() ? RetryState.duration(action.getTimeout()) : DEFAULT_ROUTE_TIMEOUT;
             if (!timeout.isZero()) {
-                deadlineNanos = System.nanoTime() + timeout.toNanos();
-                timer = exchange.eventLoop().schedule(this::onRouteTimeout, timeout.toNanos(), TimeUnit.NANOSECONDS);
+                // Envoy: the route timeout runs from the end of the downstream request to the end of
+                // the response; a request body still streaming in arms it when it ends.
+                Runnable arm = () -> {
+                    if (done && body == null) {
+                        return;
+                    }
+                    deadlineNanos = System.nanoTime() + timeout.toNanos();
+                    timer = exchange.eventLoop().schedule(this::onRouteTimeout, timeout.toNanos(),
+                            TimeUnit.NANOSECONDS);
+                    if (body != null) {
+                        ScheduledFuture<?> t = timer;
+                        body.terminated().whenComplete((v, x) -> t.cancel(false));
+                    }
+                };
+                if (exchange.body() == null) {
+                    arm.run();
+                } else {
+                    exchange.body().ended().thenRunAsync(arm, exchange.eventLoop());
+                }
             }
-            Mirror.mirror(action, exchange.request(), upstreams, timeout);
+            Mirror.mirror(action, exchange.request(), exchange.body(), upstreams, timeout);
             attempt();
             return result;
         }
@@ -233,7 +256,21 @@ final class Router implements HttpFilter {
             if (done) {
                 return;
             }
-            FullHttpRequest copy = exchange.request().replace(exchange.request().content().retainedDuplicate());
+            FullHttpRequest copy;
+            RequestBody body = exchange.body();
+            if (body != null) {
+                // The body streams: this attempt replays what is kept, then follows the rest.
+                BodyStream reader = body.open();
+                if (reader == null) {
+                    finishFailed(new UpstreamException(ResponseFlag.UC, null,
+                            "request body no longer available (the client went away)", false, null));
+                    return;
+                }
+                FullHttpRequest r = exchange.request();
+                copy = new StreamingRequest(r.protocolVersion(), r.method(), r.uri(), r.headers().copy(), reader);
+            } else {
+                copy = exchange.request().replace(exchange.request().content().retainedDuplicate());
+            }
             exchange.attempted();
             if (attemptCountHeader) {
                 copy.headers().set("x-envoy-attempt-count", Integer.toString(exchange.attempts()));
@@ -247,7 +284,8 @@ final class Router implements HttpFilter {
             long sent = System.nanoTime();
             CompletionStage<UpstreamResponse> stage;
             try {
-                stage = upstreams.send(new UpstreamRequest(cluster, copy, retry.excludedHosts(), timeout, hash.hash()));
+                stage = upstreams.stream(new UpstreamRequest(cluster, copy, retry.excludedHosts(), timeout,
+                        hash.hash()));
             } catch (RuntimeException e) {
                 stage = CompletableFuture.failedFuture(e);
             }
@@ -299,8 +337,19 @@ final class Router implements HttpFilter {
             finish(failureReply(e.flag()));
         }
 
+        /**
+         * Whether a retry may be made: retries left, the route's deadline not passed, and the
+         * request's body still whole in the retry buffer (Envoy does not retry a request whose
+         * body outgrew its buffer limit).
+         */
         private boolean canRetry() {
-            return retry.retriesLeft() && (deadlineNanos == 0 || System.nanoTime() < deadlineNanos);
+            return retry.retriesLeft() && (deadlineNanos == 0 || System.nanoTime() < deadlineNanos)
+                    && (exchange.body() == null || exchange.body().replayable());
+        }
+
+        private void finishFailed(UpstreamException e) {
+            exchange.addFlag(e.flag());
+            finish(failureReply(e.flag()));
         }
 
         /**
@@ -332,6 +381,13 @@ final class Router implements HttpFilter {
 
         private void onRouteTimeout() {
             if (done) {
+                if (body != null) {
+                    // Envoy's route timeout runs to the end of the response: past the headers the
+                    // stream is reset (the client sees it broken off), flagged UT.
+                    exchange.addFlag(ResponseFlag.UT);
+                    body.abort(new UpstreamException(ResponseFlag.UT, exchange.upstreamHost(),
+                            "upstream request timeout (route timeout, response streaming)", false, null));
+                }
                 return;
             }
             exchange.addFlag(ResponseFlag.UT);
@@ -341,7 +397,14 @@ final class Router implements HttpFilter {
         private void finish(FullHttpResponse response) {
             done = true;
             releaseRetry(); // a route timeout during a retry's backoff or attempt
-            if (timer != null) {
+            if (response instanceof StreamingResponse streaming) {
+                body = streaming.body();
+                ScheduledFuture<?> t = timer;
+                if (t != null) {
+                    // The route timeout covers the whole response (Envoy): cancelled at its end.
+                    body.terminated().whenComplete((v, x) -> t.cancel(false));
+                }
+            } else if (timer != null) {
                 timer.cancel(false);
             }
             HopByHop.strip(response.headers());

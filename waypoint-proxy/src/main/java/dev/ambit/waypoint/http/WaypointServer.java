@@ -68,8 +68,11 @@ import org.slf4j.LoggerFactory;
 public final class WaypointServer extends ProxyListener {
 
     public static final int PORT = IstioPorts.HBONE;
-    /** Envoy's default per-connection buffer limit: the largest request aggregated (and retried). */
-    public static final int DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024;
+    /**
+     * No request body limit by default: bodies stream (issue 14), the first
+     * {@link dev.ambit.waypoint.upstream.RequestBody#DEFAULT_BUFFER_LIMIT} bytes kept for retries.
+     */
+    public static final int DEFAULT_MAX_REQUEST_BYTES = 0;
 
     private static final Logger log = LoggerFactory.getLogger(WaypointServer.class);
     private static final AttributeKey<SpiffeId> PEER = AttributeKey.valueOf(WaypointServer.class, "peer");
@@ -347,7 +350,10 @@ public final class WaypointServer extends ProxyListener {
             return this;
         }
 
-        /** Largest request body aggregated; larger ones are answered 413. Default 1 MiB. */
+        /**
+         * A request body limit: requests are then buffered whole and larger ones answered 413
+         * (Envoy's buffer filter). Default none: bodies stream.
+         */
         public Builder maxRequestBytes(int maxRequestBytes) {
             Checks.positive(maxRequestBytes, "maxRequestBytes");
             this.maxRequestBytes = maxRequestBytes;

@@ -120,6 +120,23 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
 
     @Override
     public CompletionStage<UpstreamResponse> send(UpstreamRequest request) {
+        return start(request, false);
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The attempt's timeout runs until the response's end, as Envoy's route and per-try
+     * timeouts do: past the headers it aborts the body ({@code UT}) and the connection or
+     * stream carrying it. The cluster's request circuit breaker and the request's event-loop
+     * slot are held until then too.
+     */
+    @Override
+    public CompletionStage<UpstreamResponse> stream(UpstreamRequest request) {
+        return start(request, true);
+    }
+
+    private CompletionStage<UpstreamResponse> start(UpstreamRequest request, boolean streaming) {
         requireNonNull(request, "request");
         String name = request.cluster();
         Entry entry;
@@ -145,20 +162,31 @@ public final class ClusterManager implements Upstreams, AutoCloseable {
             metrics.request(name, ResponseFlag.UO);
             return CompletableFuture.failedFuture(cb.overflow(CircuitBreakers.Resource.REQUESTS, endpoint.address()));
         }
-        Exchange exchange = new Exchange(name, endpoint, request.request());
+        Exchange exchange = new Exchange(name, endpoint, request.request(), streaming);
         picker.started(name, endpoint.address());
         int slot = loops.start();
         EventLoop loop = loops.loop(slot);
-        ScheduledFuture<?> timer = request.timeout().isZero() ? null : loop.schedule(
-                () -> exchange.fail(Failures.timeout(endpoint.address(), request.timeout())),
-                request.timeout().toNanos(), TimeUnit.NANOSECONDS);
-        exchange.result.whenComplete((r, e) -> {
-            loops.finished(slot);
-            if (timer != null) {
-                timer.cancel(false);
+        ScheduledFuture<?> timer = request.timeout().isZero() ? null : loop.schedule(() -> {
+            UpstreamException timeout = Failures.timeout(endpoint.address(), request.timeout());
+            BodyStream body = exchange.body();
+            if (!exchange.fail(timeout) && body != null) {
+                body.abort(timeout); // past the headers: the rest of the response did not come in time
             }
-            picker.finished(name, endpoint.address());
-            cb.release(CircuitBreakers.Resource.REQUESTS);
+        }, request.timeout().toNanos(), TimeUnit.NANOSECONDS);
+        exchange.result.whenComplete((r, e) -> {
+            Runnable finished = () -> {
+                loops.finished(slot);
+                if (timer != null) {
+                    timer.cancel(false);
+                }
+                picker.finished(name, endpoint.address());
+                cb.release(CircuitBreakers.Resource.REQUESTS);
+            };
+            if (r != null && r.response() instanceof StreamingResponse sr) {
+                sr.body().terminated().whenComplete((v, x) -> finished.run());
+            } else {
+                finished.run();
+            }
             ResponseFlag flag = e == null ? null : UpstreamMetrics.asUpstream(endpoint.address(), e).flag();
             metrics.request(name, flag);
             if (detector != null) {

@@ -19,13 +19,55 @@ final class Exchange {
     final String cluster;
     final UpstreamEndpoint endpoint;
     final CompletableFuture<UpstreamResponse> result = new CompletableFuture<>();
+    /** Whether the caller takes the response as it streams ({@link StreamingResponse}), else whole. */
+    final boolean streaming;
     private FullHttpRequest request;
     private Runnable abandon;
+    private volatile BodyStream body;
 
+    /** An exchange whose caller wants the whole response. */
     Exchange(String cluster, UpstreamEndpoint endpoint, FullHttpRequest request) {
+        this(cluster, endpoint, request, false);
+    }
+
+    Exchange(String cluster, UpstreamEndpoint endpoint, FullHttpRequest request, boolean streaming) {
         this.cluster = requireNonNull(cluster, "cluster");
         this.endpoint = requireNonNull(endpoint, "endpoint");
         this.request = requireNonNull(request, "request");
+        this.streaming = streaming;
+    }
+
+    /** The body of the streamed response once its headers arrived, else null. */
+    BodyStream body() {
+        return body;
+    }
+
+    /**
+     * Completes with the response whose headers just arrived: as it is for a streaming
+     * caller, else once its body is collected (at most {@code maxBytes}, else the exchange
+     * fails as a response too large, the connection aborted by the body's cancel action).
+     */
+    boolean succeed(StreamingResponse response, int maxBytes, io.netty.channel.EventLoop loop) {
+        if (streaming) {
+            body = response.body();
+            return succeed((FullHttpResponse) response);
+        }
+        BodyStream b = response.body();
+        body = b;
+        b.aggregate(maxBytes, io.netty.buffer.ByteBufAllocator.DEFAULT, loop).whenComplete((whole, failure) -> {
+            if (failure != null) {
+                fail(failure instanceof UpstreamException u ? u : Failures.closed(endpoint.address(),
+                        failure instanceof IllegalStateException ? "response larger than " + maxBytes + " bytes"
+                                : String.valueOf(failure), failure));
+                return;
+            }
+            var full = new io.netty.handler.codec.http.DefaultFullHttpResponse(response.protocolVersion(),
+                    response.status(), whole.content(), response.headers(),
+                    new io.netty.handler.codec.http.DefaultHttpHeaders().set(whole.trailers()));
+            succeed(full);
+        });
+        response.release(); // its headers live on in the whole response; the body is subscribed
+        return true;
     }
 
     /** The request, once: the caller writes it (and the write releases it); null if already failed. */

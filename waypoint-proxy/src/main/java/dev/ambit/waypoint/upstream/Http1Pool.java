@@ -11,18 +11,18 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.codec.http.FullHttpRequest;
-import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpClientCodec;
-import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaders;
-import io.netty.handler.codec.http.HttpMethod;
-import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.DefaultHttpRequest;
+import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpStatusClass;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http2.Http2ResetFrame;
-import io.netty.handler.codec.http2.HttpConversionUtil;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.time.Duration;
@@ -37,7 +37,9 @@ import java.util.concurrent.TimeUnit;
  * recently used first) unless the response or request said {@code Connection: close}, the
  * response was framed by the close, it failed, or it carried the cluster's
  * {@code max_requests_per_connection}; at most {@code maxIdle} idle connections are kept,
- * each for at most the cluster's idle timeout.
+ * each for at most the cluster's idle timeout. The response is handed over at its headers
+ * ({@link StreamingResponse}) and its body read as it is taken; the connection goes back to
+ * the pool at the body's end. A streaming request's body is written as it comes.
  *
  * <p><b>Circuit breaking</b> (the cluster's {@link CircuitBreakers}): a request finding no idle
  * connection is pending until a connection takes it; it is refused at once with {@code UO}
@@ -195,7 +197,6 @@ final class Http1Pool {
         }
         ch.closeFuture().addListener(f -> gone(conn));
         ch.pipeline().addLast("http1-codec", new HttpClientCodec());
-        ch.pipeline().addLast("http1-aggregator", new HttpObjectAggregator(maxResponseBytes));
         ch.pipeline().addLast("http1-exchange", conn);
         ch.config().setAutoRead(true); // an idle connection notices the server's close
         return conn;
@@ -319,55 +320,6 @@ final class Http1Pool {
         json.close('}');
     }
 
-    /**
-     * Prepares a request for an HTTP/1.1 upstream, as Envoy's codec does: HTTP/1.1, no
-     * connection-specific headers (the waypoint manages its upstream connections), no
-     * HTTP/2 conversion headers, and framing by Content-Length unless it is chunked.
-     */
-    static void toHttp1(FullHttpRequest request) {
-        request.setProtocolVersion(HttpVersion.HTTP_1_1);
-        HttpHeaders h = request.headers();
-        for (HttpConversionUtil.ExtensionHeaderNames name : HttpConversionUtil.ExtensionHeaderNames.values()) {
-            h.remove(name.text());
-        }
-        for (String token : h.getAll(HttpHeaderNames.CONNECTION)) {
-            for (String t : token.split(",")) {
-                String n = t.strip();
-                if (!n.isEmpty() && !n.equalsIgnoreCase("close") && !n.equalsIgnoreCase("keep-alive")) {
-                    h.remove(n);
-                }
-            }
-        }
-        h.remove(HttpHeaderNames.CONNECTION);
-        h.remove(HttpHeaderNames.KEEP_ALIVE);
-        h.remove(HttpHeaderNames.PROXY_CONNECTION);
-        if (!HttpUtil.isTransferEncodingChunked(request)) {
-            int length = request.content().readableBytes();
-            if (length > 0 || h.contains(HttpHeaderNames.CONTENT_LENGTH) || expectsBody(request.method())) {
-                HttpUtil.setContentLength(request, length);
-            }
-        }
-    }
-
-    private static boolean expectsBody(HttpMethod method) {
-        return method.equals(HttpMethod.POST) || method.equals(HttpMethod.PUT) || method.equals(HttpMethod.PATCH);
-    }
-
-    /** Removes the hop-by-hop headers of an upstream HTTP/1.1 response. */
-    static void stripHopByHop(HttpHeaders h) {
-        for (String token : h.getAll(HttpHeaderNames.CONNECTION)) {
-            for (String t : token.split(",")) {
-                String n = t.strip();
-                if (!n.isEmpty()) {
-                    h.remove(n);
-                }
-            }
-        }
-        h.remove(HttpHeaderNames.CONNECTION);
-        h.remove(HttpHeaderNames.KEEP_ALIVE);
-        h.remove(HttpHeaderNames.PROXY_CONNECTION);
-    }
-
     /** One connection and its current exchange; runs on the channel's event loop. */
     final class Connection extends ChannelInboundHandlerAdapter {
         final Channel channel;
@@ -377,6 +329,13 @@ final class Http1Pool {
         /** Requests written on it (max_requests_per_connection). */
         int requests;
         private Exchange current;
+        /** The current request's streaming body, while it is written. */
+        private BodyWriter requestWriter;
+        /** The current response's body, from its headers to its end. */
+        private BodyStream body;
+        private boolean keepAlive;
+        /** Inside an informational response (its end is not the exchange's). */
+        private boolean skipping;
 
         Connection(Channel channel) {
             this.channel = channel;
@@ -414,7 +373,11 @@ final class Http1Pool {
             requests++;
             exchange.onAbandon(() -> Connector.abort(channel));
             // The downstream's Connection header is about the downstream connection; this one is ours.
-            toHttp1(request);
+            Http1Messages.toHttp1(request);
+            if (request instanceof StreamingRequest streaming) {
+                writeStreaming(exchange, streaming);
+                return;
+            }
             channel.writeAndFlush(request).addListener((ChannelFuture w) -> {
                 if (!w.isSuccess() && current == exchange) {
                     current = null;
@@ -424,49 +387,143 @@ final class Http1Pool {
             });
         }
 
+        /** The headers now, the body as it comes (paced by this connection's writability). */
+        private void writeStreaming(Exchange exchange, StreamingRequest request) {
+            HttpRequest head = new DefaultHttpRequest(HttpVersion.HTTP_1_1, request.method(), request.uri(),
+                    request.headers());
+            channel.write(head);
+            requestWriter = BodyWriter.start(channel, request.body(), HttpUtil.isTransferEncodingChunked(head),
+                    (bytes, failure) -> {
+                        if (failure != null && current == exchange) {
+                            // The request broke off (the client went away, or the write failed).
+                            failCurrent(Failures.io(endpoint.address(), failure));
+                            Connector.abort(channel);
+                        }
+                    });
+            request.release();
+            channel.flush();
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            BodyWriter w = requestWriter;
+            if (w != null) {
+                w.writabilityChanged();
+            }
+            ctx.fireChannelWritabilityChanged();
+        }
+
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            if (!(msg instanceof FullHttpResponse response)) {
-                ReferenceCountUtil.release(msg);
-                return;
+            if (msg instanceof HttpResponse head) {
+                onHead(ctx, head);
             }
+            if (msg instanceof HttpContent content) {
+                onContent(ctx, content);
+            } else {
+                ReferenceCountUtil.release(msg);
+            }
+        }
+
+        private void onHead(ChannelHandlerContext ctx, HttpResponse head) {
             Exchange exchange = current;
-            if (exchange == null) {
-                response.release();
+            if (exchange == null || body != null) {
                 ctx.close(); // a response nobody asked for: the connection is out of step
                 return;
             }
-            if (response.decoderResult().isFailure()) {
+            if (head.decoderResult().isFailure()) {
                 current = null;
-                response.release();
                 exchange.fail(Failures.closed(endpoint.address(), "incomplete response: "
-                        + response.decoderResult().cause(), response.decoderResult().cause()));
+                        + head.decoderResult().cause(), head.decoderResult().cause()));
                 ctx.close();
                 return;
             }
-            HttpResponseStatus status = response.status();
+            HttpResponseStatus status = head.status();
             if (status.codeClass() == HttpStatusClass.INFORMATIONAL
                     && status.code() != HttpResponseStatus.SWITCHING_PROTOCOLS.code()) {
-                response.release(); // 100 Continue and the like: the final response follows
+                skipping = true; // 100 Continue and the like: the final response follows
                 return;
             }
-            current = null;
-            boolean keepAlive = HttpUtil.isKeepAlive(response)
-                    && status.code() != HttpResponseStatus.SWITCHING_PROTOCOLS.code();
-            stripHopByHop(response.headers());
-            exchange.onAbandon(null); // its timeout must not close the connection the next request gets
+            keepAlive = HttpUtil.isKeepAlive(head) && status.code() != HttpResponseStatus.SWITCHING_PROTOCOLS.code();
+            Http1Messages.stripHopByHop(head.headers());
             if (exchange.isDone()) {
-                response.release(); // timed out just now: its abandon is closing this connection
+                current = null;
+                exchange.onAbandon(null);
+                ctx.close(); // timed out just now: its abandon is closing this connection
+                return;
+            }
+            BodyStream b = new BodyStream();
+            body = b;
+            Channel ch = ctx.channel();
+            b.onDemand(ch::read);
+            b.onCancel(() -> ch.eventLoop().execute(() -> {
+                if (body == b) {
+                    body = null;
+                    current = null;
+                    Connector.abort(ch); // the rest of the body is not wanted: the connection is spent
+                }
+            }));
+            // The body is read as the consumer takes it (read-after-write), not as it arrives.
+            ch.config().setAutoRead(false);
+            exchange.succeed(new StreamingResponse(status, head.headers(), b), maxResponseBytes, ch.eventLoop());
+        }
+
+        private void onContent(ChannelHandlerContext ctx, HttpContent content) {
+            if (skipping) {
+                skipping = !(content instanceof LastHttpContent);
+                content.release();
+                return;
+            }
+            BodyStream b = body;
+            if (b == null) {
+                content.release();
+                return;
+            }
+            if (content.decoderResult().isFailure()) {
+                content.release();
+                failCurrent(Failures.closed(endpoint.address(), "incomplete response: "
+                        + content.decoderResult().cause(), content.decoderResult().cause()));
                 ctx.close();
                 return;
             }
-            // Back in the pool before the caller hears of the response: its next request finds it idle.
+            b.push(content.content().retain());
+            boolean last = content instanceof LastHttpContent;
+            HttpHeaders trailers = last ? ((LastHttpContent) content).trailingHeaders() : null;
+            content.release();
+            if (!last) {
+                return;
+            }
+            Exchange exchange = current;
+            body = null;
+            current = null;
+            BodyWriter w = requestWriter;
+            requestWriter = null;
+            if (w != null && !w.over()) {
+                // Answered before the request's body was all sent: the rest is not wanted, and the
+                // connection is out of step with its framing.
+                keepAlive = false;
+                w.cancel(new java.io.IOException("response complete before the request body"));
+            }
+            if (exchange != null) {
+                exchange.onAbandon(null); // its timeout must not close the connection the next request gets
+            }
+            ctx.channel().config().setAutoRead(true); // idle again: notice the server's close
+            // Back in the pool before the consumer hears of the end: its next request finds it idle.
             if (keepAlive) {
                 release(this);
             } else {
                 ctx.close();
             }
-            exchange.succeed(response);
+            b.end(trailers);
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            BodyStream b = body;
+            if (b != null && b.wantsMore()) {
+                ctx.read();
+            }
+            ctx.fireChannelReadComplete();
         }
 
         @Override
@@ -500,9 +557,20 @@ final class Http1Pool {
 
         private void failCurrent(UpstreamException e) {
             Exchange exchange = current;
+            BodyStream b = body;
+            BodyWriter w = requestWriter;
+            requestWriter = null;
+            if (w != null) {
+                w.cancel(e);
+            }
             current = null;
+            body = null;
+            skipping = false;
             if (exchange != null) {
                 exchange.fail(e);
+            }
+            if (b != null) {
+                b.fail(e); // the response broke off after its headers went on
             }
         }
     }

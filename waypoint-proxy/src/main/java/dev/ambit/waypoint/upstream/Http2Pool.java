@@ -10,10 +10,11 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoop;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
-import io.netty.handler.codec.TooLongFrameException;
 import io.netty.handler.codec.http.FullHttpRequest;
-import io.netty.handler.codec.http.FullHttpResponse;
-import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.DefaultHttpRequest;
+import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpStatusClass;
 import io.netty.handler.codec.http2.Http2Error;
@@ -42,8 +43,9 @@ import java.util.concurrent.TimeUnit;
  * HBONE stream: requests are streams multiplexed on one connection, up to the server's
  * {@code SETTINGS_MAX_CONCURRENT_STREAMS}; beyond it, or once a connection received GOAWAY,
  * another connection is opened. Requests asked while a connection is being opened wait for
- * it. A connection without streams for {@code idleTimeout} is closed. gRPC trailers end up in
- * the response's {@code trailingHeaders()}. A stream reset by the server is {@code UR}
+ * it. A connection without streams for {@code idleTimeout} is closed. The response is handed
+ * over at its headers ({@link StreamingResponse}), its DATA read as it is taken (the stream's
+ * window follows), gRPC trailers at its end; a streaming request's body is written as it comes. A stream reset by the server is {@code UR}
  * ({@code REFUSED_STREAM} marked retriable as {@code refused-stream}); a stream that ends
  * without a whole response (GOAWAY, connection closed) is {@code UC}. A connection that
  * opened the cluster's {@code max_requests_per_connection} streams takes no more and closes
@@ -308,8 +310,9 @@ final class Http2Pool {
             new Http2StreamChannelBootstrap(channel).handler(new ChannelInitializer<Channel>() {
                 @Override
                 protected void initChannel(Channel ch) {
-                    ch.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(false),
-                            new HttpObjectAggregator(maxResponseBytes), new StreamHandler(exchange));
+                    // Read as the response's consumer takes it: the stream's window follows.
+                    ch.config().setAutoRead(false);
+                    ch.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(false), new StreamHandler(exchange));
                 }
             }).open().addListener((Future<Http2StreamChannel> f) -> {
                 if (!f.isSuccess()) {
@@ -325,12 +328,32 @@ final class Http2Pool {
                     return;
                 }
                 exchange.onAbandon(() -> stream.close()); // RST_STREAM(CANCEL): the connection stays usable
+                if (request instanceof StreamingRequest streaming) {
+                    StreamHandler handler = stream.pipeline().get(StreamHandler.class);
+                    stream.write(new DefaultHttpRequest(streaming.protocolVersion(), streaming.method(),
+                            streaming.uri(), streaming.headers())).addListener((ChannelFuture w) -> {
+                        if (!w.isSuccess()) {
+                            exchange.fail(writeFailure(w.cause()));
+                            stream.close();
+                        }
+                    });
+                    handler.requestWriter = BodyWriter.start(stream, streaming.body(), true, (bytes, failure) -> {
+                        if (failure != null) {
+                            stream.close(); // the request broke off: RST_STREAM, as Envoy resets the upstream stream
+                        }
+                    });
+                    streaming.release();
+                    stream.flush();
+                    stream.read(); // the response's headers
+                    return;
+                }
                 stream.writeAndFlush(request).addListener((ChannelFuture w) -> {
                     if (!w.isSuccess()) {
                         exchange.fail(writeFailure(w.cause()));
                         stream.close();
                     }
                 });
+                stream.read(); // the response's headers
             });
         }
 
@@ -479,9 +502,21 @@ final class Http2Pool {
         }
     }
 
-    /** One request's stream: the aggregated response, or why there is none. */
+    /** One request's stream: the response's headers, then its body as it is taken, or why there is none. */
     private final class StreamHandler extends ChannelInboundHandlerAdapter {
         private final Exchange exchange;
+        private BodyStream body;
+        private boolean ended;
+        /** The request's streaming body, while it is written. */
+        BodyWriter requestWriter;
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            if (requestWriter != null) {
+                requestWriter.writabilityChanged();
+            }
+            ctx.fireChannelWritabilityChanged();
+        }
 
         StreamHandler(Exchange exchange) {
             this.exchange = exchange;
@@ -489,38 +524,68 @@ final class Http2Pool {
 
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            if (!(msg instanceof FullHttpResponse response)) {
-                ReferenceCountUtil.release(msg);
-                return;
+            if (msg instanceof HttpResponse head && body == null) {
+                HttpResponseStatus status = head.status();
+                if (status.codeClass() == HttpStatusClass.INFORMATIONAL) {
+                    ReferenceCountUtil.release(msg);
+                    return;
+                }
+                BodyStream b = new BodyStream();
+                body = b;
+                Channel stream = ctx.channel();
+                b.onDemand(stream::read);
+                b.onCancel(() -> stream.close()); // RST_STREAM(CANCEL): the connection stays usable
+                exchange.succeed(new StreamingResponse(status, head.headers(), b), maxResponseBytes,
+                        stream.eventLoop());
             }
-            HttpResponseStatus status = response.status();
-            if (status.codeClass() == HttpStatusClass.INFORMATIONAL) {
-                response.release();
-                return;
+            if (msg instanceof HttpContent content && body != null && !ended) {
+                body.push(content.content().retain());
+                if (content instanceof LastHttpContent last) {
+                    ended = true;
+                    exchange.onAbandon(null);
+                    body.end(last.trailingHeaders());
+                }
             }
-            exchange.succeed(response);
+            ReferenceCountUtil.release(msg);
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            if (body == null || (!ended && body.wantsMore())) {
+                ctx.read();
+            }
+            ctx.fireChannelReadComplete();
         }
 
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof Http2ResetFrame reset) {
-                exchange.fail(Failures.streamReset(endpoint.address(), reset.errorCode()));
+                fail(Failures.streamReset(endpoint.address(), reset.errorCode()));
             }
             ReferenceCountUtil.release(evt);
         }
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
-            exchange.fail(Failures.closed(endpoint.address(), "HTTP/2 stream closed before a whole response", null));
+            fail(Failures.closed(endpoint.address(), "HTTP/2 stream closed before a whole response", null));
             ctx.fireChannelInactive();
         }
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            exchange.fail(cause instanceof TooLongFrameException
-                    ? Failures.closed(endpoint.address(), "response larger than " + maxResponseBytes + " bytes", cause)
-                    : Failures.io(endpoint.address(), cause));
+            fail(Failures.io(endpoint.address(), cause));
             ctx.close();
+        }
+
+        private void fail(UpstreamException e) {
+            exchange.fail(e);
+            if (requestWriter != null) {
+                requestWriter.cancel(e);
+            }
+            if (body != null && !ended) {
+                ended = true;
+                body.fail(e); // broke off after its headers went on
+            }
         }
     }
 }

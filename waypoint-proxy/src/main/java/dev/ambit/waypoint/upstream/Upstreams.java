@@ -19,6 +19,16 @@ public interface Upstreams {
     CompletionStage<UpstreamResponse> send(UpstreamRequest request);
 
     /**
+     * As {@link #send}, but completes as soon as the response's headers arrived: the
+     * response is then a {@link StreamingResponse} whose body follows with flow control
+     * (or, from an implementation that only has whole responses, a whole one). Whoever
+     * receives it subscribes to the body or releases the response (which aborts the rest).
+     */
+    default CompletionStage<UpstreamResponse> stream(UpstreamRequest request) {
+        return send(request);
+    }
+
+    /**
      * Opens a byte tunnel (TCP proxy, an upgraded WebSocket) to an endpoint of
      * {@code cluster}, or to {@code originalDestination} for an ORIGINAL_DST cluster.
      */

@@ -7,6 +7,7 @@ import dev.ambit.waypoint.upstream.UpstreamResponse;
 import dev.ambit.waypoint.upstream.UpstreamTunnel;
 import dev.ambit.waypoint.upstream.Upstreams;
 import io.netty.buffer.Unpooled;
+import io.netty.handler.codec.http.DefaultFullHttpRequest;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaders;
@@ -69,6 +70,33 @@ final class FakeUpstreams implements Upstreams {
 
     @Override
     public CompletionStage<UpstreamResponse> send(UpstreamRequest request) {
+        if (request.request() instanceof dev.ambit.waypoint.upstream.StreamingRequest streaming) {
+            // A body that streams: read whole first (as a backend that reads its request, then answers).
+            CompletableFuture<UpstreamResponse> out = new CompletableFuture<>();
+            streaming.body().aggregate(Integer.MAX_VALUE, io.netty.buffer.ByteBufAllocator.DEFAULT,
+                    io.netty.util.concurrent.ImmediateEventExecutor.INSTANCE).whenComplete((whole, failure) -> {
+                if (failure != null) {
+                    out.completeExceptionally(new UpstreamException(ResponseFlag.UC, null, "request body broke off",
+                            false, failure));
+                    return;
+                }
+                String text = whole.content().toString(StandardCharsets.UTF_8);
+                whole.content().release();
+                var full = new DefaultFullHttpRequest(streaming.protocolVersion(), streaming.method(),
+                        streaming.uri(), Unpooled.copiedBuffer(text, StandardCharsets.UTF_8), streaming.headers(),
+                        whole.trailers());
+                send(new UpstreamRequest(request.cluster(), full, request.excludedHosts(), request.timeout(),
+                        request.hash())).whenComplete((r, t) -> {
+                    if (t != null) {
+                        out.completeExceptionally(t);
+                    } else {
+                        out.complete(r);
+                    }
+                });
+            });
+            streaming.release();
+            return out;
+        }
         try {
             sent.add(new Sent(request.cluster(), request.request().method().name(), request.request().uri(),
                     request.request().headers().copy(), request.request().content().toString(StandardCharsets.UTF_8),

@@ -97,8 +97,26 @@ final class Harness implements AutoCloseable {
         return new Result(r, ex);
     }
 
-    /** Pumps the event loop (tasks, timers) until {@code stage} completes; at most 5 s. */
+    /**
+     * Pumps the event loop (tasks, timers) until {@code stage} completes; at most 5 s. A
+     * streamed response ({@link dev.ambit.waypoint.upstream.StreamingResponse}) is collected
+     * into a whole one first, so tests read its body as they read a local reply's.
+     */
+    @SuppressWarnings("unchecked")
     <T> T await(CompletionStage<T> stage) {
+        T v = awaitRaw(stage);
+        if (v instanceof dev.ambit.waypoint.upstream.StreamingResponse s) {
+            var whole = awaitRaw(s.body().aggregate(Integer.MAX_VALUE, io.netty.buffer.ByteBufAllocator.DEFAULT,
+                    loop.eventLoop()));
+            s.release();
+            var full = new io.netty.handler.codec.http.DefaultFullHttpResponse(s.protocolVersion(), s.status(),
+                    whole.content(), s.headers(), whole.trailers());
+            return (T) full;
+        }
+        return v;
+    }
+
+    private <T> T awaitRaw(CompletionStage<T> stage) {
         var f = stage.toCompletableFuture();
         long end = System.nanoTime() + 5_000_000_000L;
         while (!f.isDone()) {

@@ -170,7 +170,7 @@ class Http1OverStreamTest {
         r.headers().set(HttpConversionUtil.ExtensionHeaderNames.SCHEME.text(), "http");
         r.headers().set(HttpConversionUtil.ExtensionHeaderNames.STREAM_ID.text(), "3");
         try {
-            Http1Pool.toHttp1(r);
+            Http1Messages.toHttp1(r);
             assertThat(r.protocolVersion()).isEqualTo(HttpVersion.HTTP_1_1);
             assertThat(r.headers().names()).containsExactly("content-length");
             assertThat(r.headers().getInt(HttpHeaderNames.CONTENT_LENGTH)).isEqualTo(4);
