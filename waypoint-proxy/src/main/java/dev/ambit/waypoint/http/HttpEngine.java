@@ -50,12 +50,13 @@ public final class HttpEngine {
     /**
      * An engine routing with {@code config}'s current snapshot, sending through {@code upstreams}.
      *
-     * @param maxRequestBytes the largest request aggregated ({@link WaypointServer#DEFAULT_MAX_REQUEST_BYTES})
+     * @param maxRequestBytes 0 (the default, {@link WaypointServer#DEFAULT_MAX_REQUEST_BYTES}): bodies stream;
+     *     above 0, requests are aggregated up to that size and larger ones answered 413
      */
     public static HttpEngine of(Upstreams upstreams, RequestAuthorizer authorizer, ProxyState state,
                                 MetricsRegistry metrics, Supplier<WaypointConfig> config, int maxRequestBytes) {
-        if (maxRequestBytes <= 0) {
-            throw new IllegalArgumentException("maxRequestBytes: " + maxRequestBytes + " (expected: > 0)");
+        if (maxRequestBytes < 0) {
+            throw new IllegalArgumentException("maxRequestBytes: " + maxRequestBytes + " (expected: >= 0)");
         }
         return new HttpEngine(requireNonNull(upstreams, "upstreams"), requireNonNull(authorizer, "authorizer"),
                 requireNonNull(state, "state"), requireNonNull(metrics, "metrics"), requireNonNull(config, "config"),
