@@ -118,7 +118,40 @@ public final class GatewayContext {
      * metadata); false when its service, port or subset does not exist.
      */
     public boolean addCluster(String name, Map<String, Cluster> out, Map<String, ClusterLoadAssignment> endpoints) {
-        return clusters.add(requireNonNull(name, "name"), false, out, endpoints);
+        boolean added = clusters.add(requireNonNull(name, "name"), false, out, endpoints);
+        Cluster c = out.get(name);
+        if (added && c != null) {
+            out.put(name, outbound(c));
+        }
+        return added;
+    }
+
+    /**
+     * A gateway's clusters are Istio's outbound clusters: an {@code http} port is spoken to in
+     * HTTP/1.1 whatever the client negotiated with the gateway (ALPN h2 is the norm on HTTPS),
+     * as Istio does unless a DestinationRule says {@code h2UpgradePolicy: UPGRADE} or
+     * {@code useClientProtocol}; the waypoint's inbound-VIP clusters keep the downstream protocol.
+     */
+    private static Cluster outbound(Cluster c) {
+        var any = c.getTypedExtensionProtocolOptionsMap().get(ClusterTranslator.HTTP_PROTOCOL_OPTIONS);
+        if (any == null) {
+            return c;
+        }
+        try {
+            var options = any.unpack(io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions.class);
+            if (!options.hasUseDownstreamProtocolConfig()) {
+                return c;
+            }
+            var explicit = options.toBuilder().clearUseDownstreamProtocolConfig()
+                    .setExplicitHttpConfig(io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+                            .ExplicitHttpConfig.newBuilder().setHttpProtocolOptions(
+                                    options.getUseDownstreamProtocolConfig().getHttpProtocolOptions()))
+                    .build();
+            return c.toBuilder().putTypedExtensionProtocolOptions(ClusterTranslator.HTTP_PROTOCOL_OPTIONS,
+                    com.google.protobuf.Any.pack(explicit)).build();
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            throw new IllegalStateException("cluster " + c.getName() + ": its own protocol options do not parse", e);
+        }
     }
 
     /** ADS as a config source (RDS, EDS, SDS over the proxy's one stream). */
