@@ -104,7 +104,7 @@ final class IstioGatewayStatuses {
             boolean ready = pods.stream().anyMatch(p -> p.namespace.equals(gw.namespace()) && p.ready()
                     && gw.name().equals(KubeObject.text(p.metadata.path("labels").path(Waypoints.GATEWAY_NAME_LABEL))));
             GatewayStatus status = GatewayApiStatus.gateway(model, eval, new GatewayApiStatus.Observed(
-                    loadBalancer(view == null ? null : view.object()), ready,
+                    addresses(view, null), ready,
                     svcName + "." + gw.namespace() + ".svc." + DOMAIN_SUFFIX, null), secrets, clock.get());
             if (status == null) {
                 out.add(gw);
@@ -125,11 +125,10 @@ final class IstioGatewayStatuses {
      * load-balancer addresses (as this tick's {@code views} see the Service, else as applied).
      */
     static List<KubeObject> ingresses(List<KubeObject> objects, Map<String, ServiceView> views) {
-        KubeObject gatewayService = views.values().stream().map(ServiceView::object)
-                .filter(o -> o.name().equals(Ingresses.GATEWAY_SERVICE)).findFirst()
-                .orElseGet(() -> objects.stream().filter(o -> o.kind().equals("Service") && o.group().isEmpty()
-                        && o.name().equals(Ingresses.GATEWAY_SERVICE)).findFirst().orElse(null));
-        List<String> addresses = loadBalancer(gatewayService);
+        ServiceView gatewayView = views.values().stream()
+                .filter(v -> v.object().name().equals(Ingresses.GATEWAY_SERVICE)).findFirst().orElse(null);
+        List<String> addresses = addresses(gatewayView, objects.stream().filter(o -> o.kind().equals("Service")
+                && o.group().isEmpty() && o.name().equals(Ingresses.GATEWAY_SERVICE)).findFirst().orElse(null));
         List<KubeObject> out = new ArrayList<>();
         for (KubeObject o : objects) {
             if (!o.kind().equals("Ingress") || !o.group().equals("networking.k8s.io")) {
@@ -157,6 +156,18 @@ final class IstioGatewayStatuses {
             out.add(KubeObject.of(tree).from(o.origin()));
         }
         return out;
+    }
+
+    /**
+     * A LoadBalancer Service's addresses: the one this tick's {@code view} allocated (the controller
+     * fills {@code status.loadBalancer} only when it writes the status), else {@code applied}'s
+     * {@code status.loadBalancer.ingress[]}.
+     */
+    static List<String> addresses(ServiceView view, KubeObject applied) {
+        if (view != null && view.loadBalancerIp() != null && !view.loadBalancerIp().isEmpty()) {
+            return List.of(view.loadBalancerIp());
+        }
+        return loadBalancer(view != null ? view.object() : applied);
     }
 
     /** A Service's {@code status.loadBalancer.ingress[]} IPs (or host names). */
