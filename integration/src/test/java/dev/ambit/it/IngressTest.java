@@ -272,7 +272,7 @@ class IngressTest {
         // A Secret that is not a certificate, and one that does not exist at all.
         mesh.apply(IngressYaml.secret("malformed-credential", "kubernetes.io/tls",
                 Map.of("tls.crt", "not a certificate\n", "tls.key", app.keyPem())) + IngressYaml.BROKEN_GATEWAY);
-        mesh.eventually("both bad credentials reported on istiod-lite's /debug/config", Duration.ofSeconds(30), () -> {
+        mesh.eventually("both bad credentials reported by istiod-lite", Duration.ofSeconds(30), () -> {
             String config = debugConfig();
             return config.contains("missing-credential") && config.contains("malformed-credential")
                     && config.contains("tls.crt");
@@ -339,12 +339,19 @@ class IngressTest {
         return r.out().strip();
     }
 
-    /** {@code /debug/config} from inside istiod-lite's network namespace (a loopback caller). */
+    /**
+     * What istiod-lite reports: objects its sources rejected ({@code /debug/config}) and what the
+     * L7 translation left out, each naming object and reason ({@code /debug/l7}'s warnings).
+     */
     static String debugConfig() {
-        Ambitctl.Result r = Ambitctl.host(Duration.ofSeconds(20), "ip", "netns", "exec", "ambit-l-cp",
-                "curl", "-sS", "-m", "5", "http://127.0.0.1:15014/debug/config");
-        assertThat(r.ok()).as(r.toString()).isTrue();
-        return r.out();
+        StringBuilder out = new StringBuilder();
+        for (String path : new String[] {"/debug/config", "/debug/l7"}) {
+            Ambitctl.Result r = Ambitctl.host(Duration.ofSeconds(20), "ip", "netns", "exec", "ambit-l-cp",
+                    "curl", "-sS", "-m", "5", "http://127.0.0.1:15014" + path);
+            assertThat(r.ok()).as(r.toString()).isTrue();
+            out.append(r.out()).append('\n');
+        }
+        return out.toString();
     }
 
     static Ambitctl.Result host(String... cmd) {

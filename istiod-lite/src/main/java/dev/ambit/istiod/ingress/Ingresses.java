@@ -132,8 +132,9 @@ public final class Ingresses {
                             + "Secret holding tls.crt and tls.key); no HTTPS server for it");
                     continue;
                 }
-                GatewayModel.SecretRef secret = new GatewayModel.SecretRef(ing.getMetadata().getNamespace(),
-                        t.getSecretName());
+                // Istio reads an Ingress's secretName where the ingress gateway runs (its docs: "the
+                // referenced Secret must exist in the namespace of the istio-ingressgateway deployment").
+                GatewayModel.SecretRef secret = new GatewayModel.SecretRef(proxyNamespace, t.getSecretName());
                 List<String> hosts = new ArrayList<>();
                 for (String h : t.getHosts() == null || t.getHosts().isEmpty() ? List.of("*") : t.getHosts()) {
                     GatewayModel.SecretRef before = tlsHosts.putIfAbsent(h, secret);

@@ -51,8 +51,10 @@ class IngressesTest {
         var c = contribute(IngressSnapshots.of(IngressSnapshots.service("shop", "frontend", 8080) + INGRESS));
         assertThat(c.servers()).extracting(s -> s.port() + " " + s.protocol() + " " + s.hosts())
                 .containsExactly("80 HTTP [*]", "443 HTTPS [app.example.com]");
-        assertThat(c.servers().get(1).tls().credential()).isEqualTo(new GatewayModel.SecretRef("shop", "app-cert"));
-        assertThat(c.secrets()).containsOnlyKeys("kubernetes://shop/app-cert");
+        // Read where the gateway runs, not in the Ingress's namespace (Istio's rule).
+        assertThat(c.servers().get(1).tls().credential())
+                .isEqualTo(new GatewayModel.SecretRef("istio-system", "app-cert"));
+        assertThat(c.secrets()).containsOnlyKeys("kubernetes://app-cert");
         // app.example.com on both servers, * (default backend) on the HTTP one; nginx's Ingress is not Istio's.
         assertThat(c.hosts()).extracting(h -> h.server() + "|" + h.host())
                 .containsExactly("http-ingress-80|app.example.com", "https-443-ingress-shop-shop-0|app.example.com",
