@@ -83,7 +83,7 @@ class IngressesTest {
                 """;
         var c = contribute(IngressSnapshots.of(INGRESS + newer));
         assertThat(c.servers()).hasSize(2);
-        assertThat(c.problems()).anyMatch(p -> p.startsWith("Ingress other/late") && p.contains("shop/app-cert"));
+        assertThat(c.problems()).anyMatch(p -> p.startsWith("Ingress other/late") && p.contains("istio-system/app-cert"));
     }
 
     @Test
