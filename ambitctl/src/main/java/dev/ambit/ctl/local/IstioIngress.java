@@ -132,24 +132,9 @@ final class IstioIngress {
      * and node are filled in when the container starts.
      */
     List<String> command() {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(launch.java());
-        cmd.addAll(Waypoints.JVM_FLAGS);
-        cmd.addAll(List.of("-jar", launch.jar().toString(), "--mode", "gateway"));
-        LABELS.forEach(l -> cmd.addAll(List.of("--label", l[0] + "=" + l[1])));
-        cmd.addAll(List.of(
-                "--namespace", NAMESPACE,
-                "--name", NAME,
-                "--pod-name", "$(POD_NAME)",
-                "--pod-ip", "$(POD_IP)",
-                "--service-account", SERVICE_ACCOUNT,
-                "--xds-address", launch.istiod(),
-                "--ca-address", launch.istiod(),
-                "--root-cert", launch.rootCert().toString(),
-                "--token-file", launch.nodeTokenPattern(),
-                "--trust-domain", launch.mesh().trustDomain(),
-                "--cluster-id", launch.mesh().clusterId()));
-        return cmd;
+        List<String> mode = new ArrayList<>(List.of("--mode", "gateway"));
+        LABELS.forEach(l -> mode.addAll(List.of("--label", l[0] + "=" + l[1])));
+        return Waypoints.proxyCommand(launch, mode, NAMESPACE, NAME, SERVICE_ACCOUNT);
     }
 
     /** Metadata of a generated object: Istio's install labels. */

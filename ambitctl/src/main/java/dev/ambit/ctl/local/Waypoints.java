@@ -230,15 +230,26 @@ final class Waypoints {
      * container starts ({@code $(POD_NAME)}, ... from its environment, as Kubernetes expands them).
      */
     List<String> command(KubeObject gw) {
+        return proxyCommand(launch, List.of(), gw.namespace(), gw.name(), gw.name());
+    }
+
+    /**
+     * The command line of a waypoint-proxy container (a waypoint, or with {@code modeFlags} a
+     * gateway): the JVM, the jar, its control-plane flags from {@code launch}, its identity.
+     */
+    static List<String> proxyCommand(Launch launch, List<String> modeFlags, String namespace, String name,
+                                     String serviceAccount) {
         List<String> cmd = new ArrayList<>();
         cmd.add(launch.java());
         cmd.addAll(JVM_FLAGS);
-        cmd.addAll(List.of("-jar", launch.jar().toString(),
-                "--namespace", gw.namespace(),
-                "--name", gw.name(),
+        cmd.addAll(List.of("-jar", launch.jar().toString()));
+        cmd.addAll(modeFlags);
+        cmd.addAll(List.of(
+                "--namespace", namespace,
+                "--name", name,
                 "--pod-name", "$(POD_NAME)",
                 "--pod-ip", "$(POD_IP)",
-                "--service-account", gw.name(),
+                "--service-account", serviceAccount,
                 "--xds-address", launch.istiod(),
                 "--ca-address", launch.istiod(),
                 "--root-cert", launch.rootCert().toString(),

@@ -8,7 +8,6 @@ import dev.ambit.common.pem.Pem;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.math.BigInteger;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
@@ -18,7 +17,6 @@ import java.security.KeyPair;
 import java.security.KeyPairGenerator;
 import java.security.PrivateKey;
 import java.security.SecureRandom;
-import java.security.Signature;
 import java.security.cert.CertPath;
 import java.security.cert.CertPathValidator;
 import java.security.cert.CertPathValidatorException;
@@ -482,27 +480,13 @@ public final class CertificateAuthority {
                     + " may not sign certificates (expected: keyUsage keyCertSign)");
         }
         // A key cannot be compared with a certificate directly; a signature made with one
-        // and verified with the other shows they are a pair, for any key type.
-        String algorithm;
+        // and verified with the other shows they are a pair (KeyPairs). First: a key the CA can sign with.
         try {
-            algorithm = signatureAlgorithm(key);
+            signatureAlgorithm(key);
         } catch (IllegalStateException e) {
             throw new IllegalStateException(keyFile + ": " + e.getMessage(), e);
         }
-        byte[] probe = "ambit-ca-key-check".getBytes(StandardCharsets.US_ASCII);
-        boolean matches;
-        try {
-            Signature signer = Signature.getInstance(algorithm);
-            signer.initSign(key);
-            signer.update(probe);
-            byte[] signature = signer.sign();
-            Signature verifier = Signature.getInstance(algorithm);
-            verifier.initVerify(cert.getPublicKey());
-            verifier.update(probe);
-            matches = verifier.verify(signature);
-        } catch (GeneralSecurityException e) {
-            matches = false;
-        }
+        boolean matches = dev.ambit.common.pem.KeyPairs.check(key, cert) == dev.ambit.common.pem.KeyPairs.Match.MATCHES;
         if (!matches) {
             throw new IllegalStateException(keyFile + ": not the key of " + certFile.getFileName() + " ("
                     + cert.getSubjectX500Principal() + "); expected the private key matching that certificate");

@@ -10,9 +10,7 @@ import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValida
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.TlsCertificate;
 import java.nio.charset.StandardCharsets;
-import java.security.GeneralSecurityException;
 import java.security.PrivateKey;
-import java.security.Signature;
 import java.security.cert.X509Certificate;
 import java.util.List;
 import java.util.Optional;
@@ -33,7 +31,6 @@ final class GatewaySecrets {
         }
     }
 
-    private static final byte[] PROBE = "ambit key-matches-certificate probe".getBytes(StandardCharsets.US_ASCII);
 
     private GatewaySecrets() {
     }
@@ -107,30 +104,9 @@ final class GatewaySecrets {
         }
     }
 
-    /** Whether {@code key} is the private key of {@code cert}: it signs what the certificate's key verifies. */
+    /** Whether {@code key} is the private key of {@code cert} (a key type the check cannot sign with is not). */
     static boolean matches(PrivateKey key, X509Certificate cert) {
-        String algorithm = switch (key.getAlgorithm()) {
-            case "RSA" -> "SHA256withRSA";
-            case "EC" -> "SHA256withECDSA";
-            case "Ed25519", "EdDSA" -> "Ed25519";
-            case "Ed448" -> "Ed448";
-            default -> null;
-        };
-        if (algorithm == null) {
-            return false;
-        }
-        try {
-            Signature signer = Signature.getInstance(algorithm);
-            signer.initSign(key);
-            signer.update(PROBE);
-            byte[] signature = signer.sign();
-            Signature verifier = Signature.getInstance(algorithm);
-            verifier.initVerify(cert.getPublicKey());
-            verifier.update(PROBE);
-            return verifier.verify(signature);
-        } catch (GeneralSecurityException | RuntimeException e) {
-            return false; // another key type than the certificate's, or unusable
-        }
+        return dev.ambit.common.pem.KeyPairs.check(key, cert) == dev.ambit.common.pem.KeyPairs.Match.MATCHES;
     }
 
     private static String message(IllegalArgumentException e) {

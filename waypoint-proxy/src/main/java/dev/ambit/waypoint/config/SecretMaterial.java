@@ -7,9 +7,7 @@ import io.envoyproxy.envoy.config.core.v3.DataSource;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext;
 import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.TlsCertificate;
 import java.nio.charset.StandardCharsets;
-import java.security.GeneralSecurityException;
 import java.security.PrivateKey;
-import java.security.Signature;
 import java.security.cert.X509Certificate;
 import java.util.List;
 
@@ -89,28 +87,7 @@ public final class SecretMaterial {
 
     /** Whether {@code key} signs what {@code cert}'s public key verifies (Envoy's key/cert match check). */
     private static boolean matches(PrivateKey key, X509Certificate cert) {
-        String algorithm = switch (key.getAlgorithm()) {
-            case "RSA" -> "SHA256withRSA";
-            case "EC" -> "SHA256withECDSA";
-            case "Ed25519", "EdDSA" -> "Ed25519";
-            case "Ed448" -> "Ed448";
-            default -> null;
-        };
-        if (algorithm == null) {
-            return true; // RSASSA-PSS and others: the TLS handshake will tell
-        }
-        byte[] probe = "ambit gateway key check".getBytes(StandardCharsets.US_ASCII);
-        try {
-            Signature s = Signature.getInstance(algorithm);
-            s.initSign(key);
-            s.update(probe);
-            byte[] signature = s.sign();
-            Signature v = Signature.getInstance(algorithm);
-            v.initVerify(cert.getPublicKey());
-            v.update(probe);
-            return v.verify(signature);
-        } catch (GeneralSecurityException e) {
-            return false;
-        }
+        // A key type the check cannot sign with (RSASSA-PSS, ...): the TLS handshake will tell.
+        return dev.ambit.common.pem.KeyPairs.check(key, cert) != dev.ambit.common.pem.KeyPairs.Match.DIFFERS;
     }
 }

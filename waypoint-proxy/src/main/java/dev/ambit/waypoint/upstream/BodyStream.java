@@ -250,6 +250,17 @@ public final class BodyStream {
         cancel();
     }
 
+    /**
+     * For the message carrying this body: once it is {@code released} (its last reference
+     * gone), {@link #cancelIfUnclaimed}. Returns {@code released}.
+     */
+    boolean onMessageReleased(boolean released) {
+        if (released) {
+            cancelIfUnclaimed();
+        }
+        return released;
+    }
+
     /** Body bytes handed in so far. */
     public synchronized long bytes() {
         return total;

@@ -30,19 +30,11 @@ public final class StreamingRequest extends DefaultFullHttpRequest {
 
     @Override
     public boolean release() {
-        boolean released = super.release();
-        if (released) {
-            body.cancelIfUnclaimed();
-        }
-        return released;
+        return body.onMessageReleased(super.release());
     }
 
     @Override
     public boolean release(int decrement) {
-        boolean released = super.release(decrement);
-        if (released) {
-            body.cancelIfUnclaimed();
-        }
-        return released;
+        return body.onMessageReleased(super.release(decrement));
     }
 }
