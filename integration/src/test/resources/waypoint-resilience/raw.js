@@ -38,7 +38,13 @@ function run(name) {
       const text = got.toString('latin1');
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
       const split = text.indexOf('\r\n\r\n');
-      const body = split >= 0 ? text.substring(split + 4).split('\n')[0].trim() : '';
+      let rest = split >= 0 ? text.substring(split + 4) : '';
+      // A streamed body comes chunked (Envoy forwards it so): skip the first chunk's size line.
+      if (split >= 0 && /\r\ntransfer-encoding:\s*chunked/i.test(text.substring(0, split))) {
+        const nl = rest.indexOf('\r\n');
+        rest = nl >= 0 ? rest.substring(nl + 2) : '';
+      }
+      const body = rest.split('\n')[0].trim();
       console.log(`${name}\t${m ? m[1] : status}\t${body}`);
       socket.destroy();
       resolve();

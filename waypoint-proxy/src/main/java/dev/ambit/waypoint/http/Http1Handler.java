@@ -4,6 +4,7 @@ import dev.ambit.waypoint.ResponseFlag;
 import dev.ambit.waypoint.upstream.UpstreamTunnel;
 import dev.ambit.waypoint.upstream.BodyWriter;
 import dev.ambit.waypoint.upstream.RequestBody;
+import dev.ambit.waypoint.upstream.BodyStream;
 import dev.ambit.waypoint.upstream.StreamingResponse;
 import dev.ambit.waypoint.upstream.Upstreams;
 import io.envoyproxy.envoy.config.route.v3.Route;
@@ -347,10 +348,11 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
         }
         boolean keep = keepAlive;
         if (streaming) {
+            BodyStream body = ((StreamingResponse) response).body(); // its trailers carry gRPC's status
             reply = StreamedReply.start(ctx, (StreamingResponse) response, HttpVersion.HTTP_1_1,
                     HttpUtil.isTransferEncodingChunked(response), (bytes, failure) -> {
                 reply = null;
-                processor.completed(exchange, sent.withBytes(failure == null ? bytes : 0));
+                processor.completed(exchange, sent.withBody(failure == null ? bytes : 0, body.trailers()));
                 if (failure != null || !keep) {
                     ctx.close(); // a body broken off: closing is how HTTP/1.1 says it is incomplete
                     return;

@@ -9,6 +9,7 @@ import io.netty.handler.codec.http.DefaultHttpHeaders;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.LastHttpContent;
+import dev.ambit.waypoint.upstream.BodyStream;
 import dev.ambit.waypoint.upstream.StreamingResponse;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.http.HttpVersion;
@@ -146,9 +147,10 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
         RequestProcessor.Sent sent = RequestProcessor.Sent.of(response);
         HopByHop.strip(response.headers());
         if (response instanceof StreamingResponse streaming) {
+            BodyStream body = streaming.body(); // its trailers carry gRPC's status
             reply = StreamedReply.start(ctx, streaming, HttpVersion.HTTP_1_1, true, (bytes, failure) -> {
                 reply = null;
-                processor.completed(exchange, sent.withBytes(failure == null ? bytes : 0));
+                processor.completed(exchange, sent.withBody(failure == null ? bytes : 0, body.trailers()));
                 if (failure != null || receiving != null) {
                     // RST_STREAM: a broken-off body must not pass for a whole one; a request body
                     // still coming after its whole response is not wanted (Envoy resets it too).

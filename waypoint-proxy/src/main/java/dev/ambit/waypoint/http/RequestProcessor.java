@@ -37,6 +37,18 @@ final class RequestProcessor {
             return new Sent(status, grpcStatus, bytes);
         }
 
+        /**
+         * With the body bytes streamed and, unless the headers said it (trailers-only), gRPC's
+         * status from the trailers the streamed body ended with ({@code null}: it did not end).
+         */
+        Sent withBody(long bytes, io.netty.handler.codec.http.HttpHeaders trailers) {
+            String grpc = grpcStatus;
+            if (grpc == null && trailers != null && trailers.contains("grpc-status")) {
+                grpc = trailers.get("grpc-status").strip();
+            }
+            return new Sent(status, grpc, bytes);
+        }
+
         static Sent of(FullHttpResponse r) {
             Integer grpc = RetryState.grpcStatus(r);
             return new Sent(r.status().code(), grpc == null ? null : grpc.toString(), r.content().readableBytes());

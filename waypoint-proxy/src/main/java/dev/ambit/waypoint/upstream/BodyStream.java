@@ -261,6 +261,11 @@ public final class BodyStream {
         return released;
     }
 
+    /** The trailers the body ended with (empty headers when none came); null while it has not ended. */
+    public synchronized HttpHeaders trailers() {
+        return trailers;
+    }
+
     /** Body bytes handed in so far. */
     public synchronized long bytes() {
         return total;

@@ -85,6 +85,9 @@ class GrpcStreamingLoopbackTest {
     final Harness harness = new Harness();
     final List<Channel> servers = new ArrayList<>();
     final CountDownLatch clientHasFirst = new CountDownLatch(1);
+    final MetricsRegistry metrics = MetricsRegistry.create();
+    /** One telemetry for every connection, as the waypoint has (its metrics are checked). */
+    final HttpTelemetry telemetry = HttpTelemetry.of(metrics, ProxyState.create());
 
     @BeforeEach
     void setUp() throws IOException {
@@ -157,7 +160,7 @@ class GrpcStreamingLoopbackTest {
                     @Override
                     protected void initChannel(Channel c) {
                         RequestProcessor p = new RequestProcessor(new HttpFilterChain(List.of(new Router(manager))),
-                                HttpTelemetry.of(MetricsRegistry.create(), ProxyState.create()), () -> false,
+                                telemetry, () -> false,
                                 () -> null);
                         HttpConnections.http2(c, harness.downstream(), p, 0);
                     }
@@ -201,6 +204,10 @@ class GrpcStreamingLoopbackTest {
         clientHasFirst.countDown();
         assertThat(c.next()).isEqualTo("two");
         assertThat(c.next()).isEqualTo("<done>");
+        // The status came in the trailers after the streamed messages: still counted as Istio labels it.
+        dev.ambit.testing.Eventually.eventually(() -> assertThat(metrics.scrape().lines())
+                .as("the call counted with its grpc-status").anySatisfy(l -> assertThat(l).startsWith("istio_requests_total{")
+                        .contains("request_protocol=\"grpc\"", "grpc_response_status=\"0\"")));
     }
 
     @Test
