@@ -128,7 +128,7 @@ public final class LocalCommand {
 
         @Override
         public Integer call() {
-            List<String> removed = LocalCluster.down(cluster.state(), cluster.cgroupRoot, out(spec));
+            List<String> removed = LocalTeardown.down(cluster.state(), cluster.cgroupRoot, out(spec));
             if (removed.isEmpty()) {
                 out(spec).println("nothing to remove: no local cluster in " + cluster.state().root());
             } else {
