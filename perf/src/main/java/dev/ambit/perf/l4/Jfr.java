@@ -44,6 +44,8 @@ final class Jfr {
                 jvms.add(w.agent(1));
                 jvms.add(w.l7Proxy());
                 jvms.add(w.agent(2));
+            } else if (s instanceof AmbitIngress i) {
+                jvms.addAll(i.proxies());
             }
         }
         return jvms;
