@@ -3,11 +3,16 @@ package dev.ambit.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
 import java.math.BigInteger;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -21,22 +26,24 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * pool (a call after the renewal opens a new HBONE connection: connections are keyed by
  * the serial they present).
  */
-@Order(4)
+// After every class of the default cluster (and WaypointResilienceTest's): one up and down for this configuration.
+@Order(22)
 class CertificateRotationTest {
 
     /** Shared with ChurnTest (same configuration): churn then runs under constant renewals too. */
     @RegisterExtension
-    static final LocalMesh mesh = LocalMesh.nodes(2).certTtl("60s");
+    static final LocalMesh mesh = LocalMesh.nodes(2).certTtl("60s").noIngress();
 
     private static final String NS = "it-cert";
     private static final String PROBE_NS = "it-cert-probe";
 
     @Test
     @Timeout(value = 4, unit = TimeUnit.MINUTES)
-    void aLongLivedConnectionOutlivesRenewalAndNewConnectionsPresentTheNewCertificate() {
+    void aLongLivedConnectionOutlivesRenewalAndNewConnectionsPresentTheNewCertificate() throws IOException {
         String clientId = Yaml.SPIFFE + NS + "/sa/client";
         String serverId = Yaml.SPIFFE + NS + "/sa/server";
         Ambitctl.Background longLived = null;
+        Path stop = null;
         try {
             mesh.apply(Yaml.namespace(NS, true) + Yaml.namespace(PROBE_NS, false) + Yaml.serviceAccount(NS, "client")
                     + Yaml.serviceAccount(NS, "server")
@@ -59,10 +66,14 @@ class CertificateRotationTest {
             assertThat(servedSerial(webIp)).as("web's 15008 serves its certificate").isEqualTo(serial(server0));
             assertThat(servedSerial(aliceIp)).as("alice's 15008 serves hers").isEqualTo(serial(client0));
 
-            // Opened now, with the first certificates; runs past their expiry (a line every 3 s for 66 s).
+            // Opened now, with the first certificates; runs past their expiry (a line every 3 s) until the
+            // test creates the stop file once they expired, then sends its last line: no fixed 66 s.
             mesh.eventually("alice → web", Duration.ofSeconds(30), () -> mesh.curl(NS, "alice", "web"));
+            stop = Files.createTempFile("it-cert-stop", "");
+            Files.delete(stop);
             longLived = Ambitctl.start("local", "exec", "-n", NS, "alice", "--timeout", "150s", "--", "sh", "-c",
-                    "for i in $(seq 22); do echo line-$i; sleep 3; done | socat -t 5 - TCP:web:9000");
+                    "{ i=0; while [ $i -lt 40 ] && [ ! -e " + stop + " ]; do i=$((i+1)); echo line-$i; sleep 3; done;"
+                            + " echo last-$i; } | socat -t 5 - TCP:web:9000");
             Ambitctl.Background conn = longLived;
             mesh.eventually("the long-lived connection echoing", Duration.ofSeconds(20),
                     () -> conn.outSoFar().contains("line-1\n"));
@@ -114,10 +125,16 @@ class CertificateRotationTest {
                     .as(() -> "alice → web after the first certificates expired\n" + mesh.diagnostics()).isTrue();
             assertThat(longLived.process().isAlive()).as("the long-lived connection, after the expiry: %s",
                     longLived.outSoFar()).isTrue();
-            Ambitctl.Result done = longLived.await(Duration.ofSeconds(90));
+            // Its last line is sent now, after the expiry, and must come back over the same connection.
+            Files.writeString(stop, "stop");
+            Ambitctl.Result done = longLived.await(Duration.ofSeconds(60));
+            Matcher last = Pattern.compile("last-(\\d+)\n").matcher(done.out());
+            assertThat(last.find()).as("the line sent after the expiry echoed over the same connection: %s", done)
+                    .isTrue();
+            int lines = Integer.parseInt(last.group(1));
             assertThat(done.out()).as("every line echoed over one connection: %s", done)
-                    .startsWith("hello-from-web").contains("line-22\n");
-            for (int i = 1; i <= 22; i++) {
+                    .startsWith("hello-from-web").contains("line-" + lines + "\n");
+            for (int i = 1; i <= lines; i++) {
                 assertThat(done.out()).contains("line-" + i + "\n");
             }
             assertThat(mesh.accessLog("node2")).as("web's agent refused nothing of alice's")
@@ -126,6 +143,9 @@ class CertificateRotationTest {
         } finally {
             if (longLived != null) {
                 longLived.kill();
+            }
+            if (stop != null) {
+                Files.deleteIfExists(stop);
             }
             mesh.deleteNamespace(NS);
             mesh.deleteNamespace(PROBE_NS);

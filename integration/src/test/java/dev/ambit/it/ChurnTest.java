@@ -24,12 +24,13 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * pins and cgroup attachments, the Service balancer's entries, network namespaces and
  * cgroups, workloads and certificates all come back to what they were before.
  */
-@Order(5)
+// After every class of the default cluster (and WaypointResilienceTest's): one up and down for this configuration.
+@Order(23)
 class ChurnTest {
 
     /** The same configuration as CertificateRotationTest: the churn also runs under 60 s certificates. */
     @RegisterExtension
-    static final LocalMesh mesh = LocalMesh.nodes(2).certTtl("60s");
+    static final LocalMesh mesh = LocalMesh.nodes(2).certTtl("60s").noIngress();
 
     private static final String NS = "it-churn";
     private static final String CLIENT_NS = "it-churn-client";

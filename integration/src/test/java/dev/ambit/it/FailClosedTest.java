@@ -81,10 +81,11 @@ class FailClosedTest {
             Ambitctl.localOk("kill", "istiod");
             Ambitctl.Result started = Ambitctl.run(Duration.ofMinutes(2), "local", "start", "istiod");
             assertThat(started.ok()).as(started.toString()).isTrue();
-            // Give the agents time to reconnect and take the restarted istiod-lite's state
-            // (their reconnect back-off is short after a brief outage), then every call must
-            // still be refused, repeatedly.
-            LocalMesh.sleep(8_000);
+            // Both agents back on the restarted istiod-lite (polled, not a fixed 8 s): its state
+            // arrives right after, within the 15 s in which every call must still be refused, repeatedly.
+            mesh.eventually("both agents reconnected to the restarted istiod-lite", PROPAGATION, () ->
+                    mesh.metrics("node1").value("ambit_agent_xds_connected") == 1
+                            && mesh.metrics("node2").value("ambit_agent_xds_connected") == 1);
             long until = System.nanoTime() + Duration.ofSeconds(15).toNanos();
             while (System.nanoTime() < until) {
                 assertThat(mesh.curl(ns, "bob", "web")).as("bob after the istiod-lite restart").isFalse();

@@ -46,8 +46,11 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback, TestWatche
     static final Path LOGS = Path.of(System.getProperty("ambit.it.logs", "target/it-logs"));
     private static final ExtensionContext.Namespace STORE = ExtensionContext.Namespace.create(LocalMesh.class);
 
-    /** What a cluster is built with; classes asking for equal ones share it. */
-    record Config(int nodes, String certTtl, Path meshConfig) {
+    /**
+     * What a cluster is built with; classes asking for equal ones share it. {@code ingress}: the
+     * demo profile's ingress gateway {@code local up} installs unless {@code --no-ingress}.
+     */
+    record Config(int nodes, String certTtl, Path meshConfig, boolean ingress) {
     }
 
     /** The configuration of the cluster this JVM brought up and has not taken down; null if none. */
@@ -65,17 +68,26 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback, TestWatche
     }
 
     static LocalMesh nodes(int nodes) {
-        return new LocalMesh(new Config(nodes, null, null), false);
+        return new LocalMesh(new Config(nodes, null, null, true), false);
     }
 
     /** istiod-lite's workload certificate lifetime ({@code local up --cert-ttl}). */
     LocalMesh certTtl(String ttl) {
-        return new LocalMesh(new Config(config.nodes(), ttl, config.meshConfig()), exclusive);
+        return new LocalMesh(new Config(config.nodes(), ttl, config.meshConfig(), config.ingress()), exclusive);
     }
 
     /** Istio's mesh config file for istiod-lite ({@code local up --mesh-config}): a cluster of its own. */
     LocalMesh meshConfig(Path file) {
-        return new LocalMesh(new Config(config.nodes(), config.certTtl(), file), exclusive);
+        return new LocalMesh(new Config(config.nodes(), config.certTtl(), file, config.ingress()), exclusive);
+    }
+
+    /**
+     * Without the ingress gateway ({@code local up --no-ingress}): one JVM less to start and run.
+     * For a class that needs a cluster of its own anyway (another certificate lifetime, mesh
+     * config); a class that could run on the default cluster saves more by sharing it.
+     */
+    LocalMesh noIngress() {
+        return new LocalMesh(new Config(config.nodes(), config.certTtl(), config.meshConfig(), false), exclusive);
     }
 
     /** Not shared: taken down after this class (for a class that leaves its cluster changed for good). */
@@ -135,6 +147,9 @@ final class LocalMesh implements BeforeAllCallback, AfterAllCallback, TestWatche
         }
         if (config.meshConfig() != null) {
             args.addAll(List.of("--mesh-config", config.meshConfig().toString()));
+        }
+        if (!config.ingress()) {
+            args.add("--no-ingress");
         }
         Ambitctl.Result r = Ambitctl.run(Duration.ofMinutes(3), "local", "up", args.toArray(String[]::new));
         if (!r.ok()) {

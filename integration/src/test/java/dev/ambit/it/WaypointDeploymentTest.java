@@ -68,7 +68,7 @@ class WaypointDeploymentTest {
 
             Ambitctl.Result apply = waypoint(Duration.ofSeconds(150), "apply", "-n", ns, "--enroll-namespace", "--wait",
                     "--timeout", "120s");
-            assertThat(apply.ok()).as("%s\n%s", apply, mesh.diagnostics()).isTrue();
+            assertThat(apply.ok()).as(() -> apply + "\n" + mesh.diagnostics()).isTrue();
             assertThat(apply.out()).contains("waypoint " + ns + "/waypoint applied",
                     "namespace " + ns + " labeled with \"istio.io/use-waypoint: waypoint\"",
                     "waypoint " + ns + "/waypoint is programmed");

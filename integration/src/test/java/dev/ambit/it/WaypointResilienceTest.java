@@ -51,7 +51,7 @@ class WaypointResilienceTest {
     // Istio's security best practice for a backend that decodes %2F and merges slashes: the
     // mesh's pathNormalization DECODE_AND_MERGE_SLASHES, given as `local up --mesh-config`.
     static final LocalMesh mesh = LocalMesh.nodes(2).meshConfig(
-            Ambitctl.REPO.resolve("integration/src/test/resources/waypoint-resilience/mesh.yaml"));
+            Ambitctl.REPO.resolve("integration/src/test/resources/waypoint-resilience/mesh.yaml")).noIngress();
 
     static final String NS = "it-resilience";
     private static final Path RESOURCES = Ambitctl.REPO.resolve("integration/src/test/resources/waypoint-resilience");

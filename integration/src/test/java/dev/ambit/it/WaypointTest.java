@@ -56,7 +56,7 @@ class WaypointTest {
         }
         Ambitctl.Result apply = Ambitctl.run(Duration.ofMinutes(2), "waypoint", "apply", "-n", NS,
                 "--enroll-namespace", "--wait");
-        assertThat(apply.ok()).as("waypoint apply: %s\n%s", apply, mesh.diagnostics()).isTrue();
+        assertThat(apply.ok()).as(() -> "waypoint apply: " + apply + "\n" + mesh.diagnostics()).isTrue();
         mesh.eventually("the waypoint answering through the mesh", Duration.ofSeconds(60), () -> {
             Ambitctl.Result r = mesh.sh(NS, "client", Duration.ofSeconds(20),
                     "curl -sS -m 3 -H 'end-user: jason' http://reviews:8080/");
@@ -77,7 +77,8 @@ class WaypointTest {
 
     private Ambitctl.Result client(String script) {
         Ambitctl.Result r = mesh.sh(NS, "client", Duration.ofSeconds(120), script);
-        assertThat(r.ok()).as("%s\n%s", r, mesh.diagnostics()).isTrue();
+        // Lazily: the diagnostics are five ambitctl commands (~5 s), wanted only when the check fails.
+        assertThat(r.ok()).as(() -> r + "\n" + mesh.diagnostics()).isTrue();
         return r;
     }
 
