@@ -97,6 +97,14 @@ class AgentUpgradeTest {
             assertThat(Integer.parseInt(got.group(2))).as("%s: replies on the open connection: %s", phase, t)
                     .isEqualTo(Integer.parseInt(sent.group(1)));
             assertThat(Integer.parseInt(got.group(1))).as("%s: socat's exit: %s", phase, t).isZero();
+
+            // The node's stats port is the new agent's now (the old one gave it up and exited): it
+            // took both pods, and the new connections went through its listeners.
+            Metrics stats = mesh.metrics("node1");
+            assertThat(stats.sum("ambit_agent_handover_pods_total", s -> s.label("result").equals("taken")))
+                    .as("%s: pods the agent answering on 15020 took over", phase).isEqualTo(2);
+            assertThat(stats.sum("ambit_outbound_connections_total", s -> true))
+                    .as("%s: connections through the new agent's outbound listener", phase).isPositive();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } finally {
