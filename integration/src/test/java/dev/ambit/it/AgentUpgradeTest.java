@@ -23,8 +23,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * server's HBONE 15008 at once). While the client opens a new connection per request in a loop
  * and keeps one connection open with a request every 100 ms, {@code ambitctl local handover
  * node1} starts a second agent that takes both pods over; the old agent drains and exits. No
- * new connection fails, the open one gets every reply. Then the same again (the downgrade: the
- * older agent speaks the same protocol; here both are this build).
+ * new connection fails, the open one gets every reply, new connections made after the hand-over
+ * went through the new agent (its own counters). One hand-over only, for the CI budget: a
+ * downgrade is the same protocol with {@code --agent-jar} naming the older build.
  */
 class AgentUpgradeTest {
 
@@ -39,7 +40,7 @@ class AgentUpgradeTest {
 
     @Test
     @Timeout(value = 3, unit = TimeUnit.MINUTES)
-    void upgradeAndDowngradeOfTheNodeAgentDropNothing() {
+    void upgradeOfTheNodeAgentDropsNothing() {
         try {
             mesh.apply(Yaml.namespace(NS, true) + Yaml.serviceAccount(NS, "server")
                     + Yaml.serverPod(NS, "server", "server", "node1", Map.of()) + Yaml.service(NS, "server", "server")
@@ -48,10 +49,8 @@ class AgentUpgradeTest {
             mesh.awaitEnrolled(NS, "server");
             mesh.awaitEnrolled(NS, "client");
             mesh.eventually("client → server", Duration.ofSeconds(20), () -> mesh.curl(NS, "client", "server"));
-            for (String phase : List.of("upgrade", "downgrade")) {
-                handOverUnderTraffic(phase);
-            }
-            assertThat(mesh.curl(NS, "client", "server")).as("after both hand-overs").isTrue();
+            handOverUnderTraffic("upgrade");
+            assertThat(mesh.curl(NS, "client", "server")).as("after the hand-over").isTrue();
         } finally {
             mesh.deleteNamespace(NS);
         }
@@ -60,8 +59,9 @@ class AgentUpgradeTest {
     private static void handOverUnderTraffic(String phase) {
         Path stop = Path.of("/tmp/ambit-it-upgrade-stop-" + ProcessHandle.current().pid() + "-" + phase);
         Path replies = Path.of("/tmp/ambit-it-upgrade-replies-" + ProcessHandle.current().pid() + "-" + phase);
+        Path progress = Path.of("/tmp/ambit-it-upgrade-progress-" + ProcessHandle.current().pid() + "-" + phase);
         Ambitctl.Background traffic = Ambitctl.start("local", "exec", "-n", NS, "client", "--timeout", "90s", "--",
-                "sh", "-c", traffic(stop, replies));
+                "sh", "-c", traffic(stop, replies, progress));
         Ambitctl.Background handover = null;
         try {
             mesh.eventually(phase + ": the open connection gets replies", Duration.ofSeconds(20),
@@ -70,6 +70,10 @@ class AgentUpgradeTest {
             Ambitctl.Background h = handover;
             mesh.eventually(phase + ": hand-over complete", Duration.ofSeconds(40),
                     () -> h.outSoFar().contains("complete: ") || !h.process().isAlive());
+            // A few new connections after it: the old agent's listeners are closed, so they are the new one's.
+            int madeBy = connections(progress) + 3;
+            mesh.eventually(phase + ": new connections after the hand-over", Duration.ofSeconds(20),
+                    () -> connections(progress) >= madeBy);
             Files.createFile(stop); // the loops end; the open connection sends its last ten requests
             Ambitctl.Result t = traffic.await(Duration.ofSeconds(30));
             Ambitctl.Result r = handover.await(Duration.ofSeconds(30));
@@ -114,26 +118,33 @@ class AgentUpgradeTest {
             }
             delete(stop);
             delete(replies);
+            delete(progress);
         }
     }
 
     /**
      * Two loops until {@code stop} exists: a new connection per HTTP request (curl), and one
      * connection to the echo port carrying a line every 100 ms (ten more after {@code stop}),
-     * whose replies go to {@code replies}.
+     * whose replies go to {@code replies}; the first loop writes its count to {@code progress}.
      */
-    private static String traffic(Path stop, Path replies) {
+    private static String traffic(Path stop, Path replies, Path progress) {
         return """
                 ( n=0; f=0; while [ ! -e %1$s ]; do
                     c=$(curl -s -m 5 -o /dev/null -w '%%{http_code}' http://server:8080/); n=$((n+1))
                     if [ "$c" != 200 ]; then f=$((f+1)); echo "new connection failed: $c" >&2; fi
+                    echo $n > %3$s
                   done; echo "new-connections=$n failed=$f" ) &
                 ( i=0; while [ ! -e %1$s ]; do echo req-$i; i=$((i+1)); sleep 0.1; done
                   j=0; while [ $j -lt 10 ]; do echo req-$i; i=$((i+1)); j=$((j+1)); sleep 0.1; done
                   echo "keepalive-sent=$i" >&2; sleep 1 ) | socat -t 3 - TCP:server:9000 > %2$s
                 echo "keepalive-exit=$? keepalive-replies=$(grep -c '^req-' %2$s)"
                 wait
-                """.formatted(stop, replies);
+                """.formatted(stop, replies, progress);
+    }
+
+    private static int connections(Path progress) {
+        String n = read(progress).strip();
+        return n.matches("\\d+") ? Integer.parseInt(n) : 0;
     }
 
     private static String read(Path p) {
