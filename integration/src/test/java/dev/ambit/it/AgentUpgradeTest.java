@@ -24,8 +24,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * and keeps one connection open with a request every 100 ms, {@code ambitctl local handover
  * node1} starts a second agent that takes both pods over; the old agent drains and exits. No
  * new connection fails, the open one gets every reply, new connections made after the hand-over
- * went through the new agent (its own counters). One hand-over only, for the CI budget: a
- * downgrade is the same protocol with {@code --agent-jar} naming the older build.
+ * went through the new agent (its own counters). Then the same again from the agent that took
+ * over (the downgrade's path: an older build speaks the same protocol, {@code --agent-jar}
+ * names it; here both are this build).
  */
 class AgentUpgradeTest {
 
@@ -40,7 +41,7 @@ class AgentUpgradeTest {
 
     @Test
     @Timeout(value = 3, unit = TimeUnit.MINUTES)
-    void upgradeOfTheNodeAgentDropsNothing() {
+    void upgradeAndDowngradeOfTheNodeAgentDropNothing() {
         try {
             mesh.apply(Yaml.namespace(NS, true) + Yaml.serviceAccount(NS, "server")
                     + Yaml.serverPod(NS, "server", "server", "node1", Map.of()) + Yaml.service(NS, "server", "server")
@@ -49,8 +50,10 @@ class AgentUpgradeTest {
             mesh.awaitEnrolled(NS, "server");
             mesh.awaitEnrolled(NS, "client");
             mesh.eventually("client → server", Duration.ofSeconds(20), () -> mesh.curl(NS, "client", "server"));
-            handOverUnderTraffic("upgrade");
-            assertThat(mesh.curl(NS, "client", "server")).as("after the hand-over").isTrue();
+            for (String phase : List.of("upgrade", "downgrade")) {
+                handOverUnderTraffic(phase);
+            }
+            assertThat(mesh.curl(NS, "client", "server")).as("after both hand-overs").isTrue();
         } finally {
             mesh.deleteNamespace(NS);
         }
