@@ -3,6 +3,10 @@ package dev.ambit.agent;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.agent.admin.AgentAdmin;
+import dev.ambit.agent.handover.HandoverClient;
+import dev.ambit.agent.handover.HandoverProtocol;
+import dev.ambit.agent.handover.HandoverServer;
+import dev.ambit.agent.handover.Takeover;
 import dev.ambit.agent.inpod.Capture;
 import dev.ambit.agent.inpod.CniServer;
 import dev.ambit.agent.inpod.InPodManager;
@@ -83,6 +87,9 @@ public final class NodeAgent implements AutoCloseable {
     private HbonePool pool;
     private StatsServer stats;
     private AdminServer admin;
+    // Hand-over (issue 17): the agent this one replaces, and whether this one was replaced.
+    private volatile Takeover takeover;
+    private volatile boolean handedOver;
 
     private NodeAgent(NodeAgentConfig config) {
         this.config = config;
@@ -153,6 +160,14 @@ public final class NodeAgent implements AutoCloseable {
             endpointHealth.retainWorkloads(uid -> state.workload(uid) != null);
         });
 
+        // Hand-over (issue 17): a running agent of this node hands its pods to this one.
+        java.nio.file.Path handoverSocket = HandoverProtocol.socketFor(config.cniSocket());
+        HandoverClient previous = HandoverClient.connect(handoverSocket).orElse(null);
+        if (previous != null) {
+            process.add(previous);
+            log.info("hand-over: agent pid {} runs on this node: taking its pods over", previous.peerPid());
+        }
+
         SandboxSource sandboxes = sandboxes();
         inpod = InPodManager.builder(config.node(),
                         new PodProxy.Shared(state, certificates, tls, pool, OriginalDestinations.of(redirector), group,
@@ -164,6 +179,9 @@ public final class NodeAgent implements AutoCloseable {
                 .connectionWait(config.connectionWait())
                 .build();
         process.add(inpod);
+        if (previous != null) { // hand-over: none of its pods is unenrolled before it is taken
+            inpod.expectAdoption(previous.pods().stream().map(h -> h.sandbox().uid()).toList());
+        }
         inpod.start();
         // Pods reported here are captured before their containers start, xDS or not.
         CniServer cni = CniServer.start(config.cniSocket(), CniServer.Pods.of(inpod));
@@ -173,7 +191,11 @@ public final class NodeAgent implements AutoCloseable {
         Readiness readiness = Readiness.builder()
                 .xdsSynced(xds)
                 .condition("not draining", () -> !draining.get())
+                .condition("hand-over done", () -> takeover == null || takeover.done()) // issue 17
                 .build();
+        if (previous != null && previous.sharesNetworkNamespace()) {
+            previous.releasePorts(); // local mode: both agents in the node's namespace, one set of ports
+        }
         stats = StatsServer.builder(metrics, readiness)
                 .statsAddress(new InetSocketAddress(config.statsPort()))
                 .readinessAddress(new InetSocketAddress(config.readinessPort()))
@@ -184,6 +206,18 @@ public final class NodeAgent implements AutoCloseable {
                 .address(new InetSocketAddress(a.getHostString(), a.getPort()))
                 .start();
         process.add(admin);
+        // Hand-over (issue 17): take the previous agent's pods, then listen for the next agent.
+        Runnable listen = () -> {
+            if (!draining.get()) {
+                process.add(HandoverServer.start(handoverSocket, HandoverServer.Giver.of(inpod, this::releasePorts,
+                        this::handedOver)));
+            }
+        };
+        if (previous != null) {
+            takeover = Takeover.start(previous, inpod, xds::isSynced, Duration.ofSeconds(30), metrics, listen);
+        } else {
+            listen.run();
+        }
         log.info("node agent for node {} started: admin {}, stats {}, readiness {}, control plane {}", config.node(),
                 admin.localAddress(), stats.statsAddress(), stats.readinessAddress(), config.istiod());
     }
@@ -281,6 +315,23 @@ public final class NodeAgent implements AutoCloseable {
         close();
     }
 
+    /** Hand-over: this agent's pods are another's now; its ports go to it. */
+    private void releasePorts() {
+        stats.close();
+        admin.close();
+    }
+
+    /** Hand-over complete: drain what is left and stop ({@link #main} then exits, or waits in Kubernetes). */
+    private void handedOver() {
+        handedOver = true;
+        Thread.ofPlatform().name("ambit-retire").start(this::shutdown);
+    }
+
+    /** The hand-over this agent is taking, or null if it replaced no agent. */
+    public Takeover takeover() {
+        return takeover;
+    }
+
     /** Blocks until {@link #close()} has finished. */
     public void awaitTermination() {
         process.awaitTermination();
@@ -341,5 +392,19 @@ public final class NodeAgent implements AutoCloseable {
             ProxyLogging.shutdownComplete();
         }, "ambit-shutdown"));
         agent.awaitTermination();
+        if (agent.handedOver) { // issue 17: the hand-over ended this agent, not a signal
+            if (config.podsDir() == null) {
+                // Kubernetes: the DaemonSet deletes this pod once its successor is ready; exiting
+                // would make the kubelet restart this container, which would take the pods back.
+                log.info("handed over: waiting for SIGTERM");
+                try {
+                    Thread.sleep(Long.MAX_VALUE);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            log.info("handed over: exiting");
+            System.exit(0);
+        }
     }
 }

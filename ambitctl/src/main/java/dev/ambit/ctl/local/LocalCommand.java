@@ -24,7 +24,7 @@ import picocli.CommandLine.Spec;
         description = {"A mesh on this machine: nodes and pods as network namespaces, a real istiod-lite and node agents.",
                 "Needs root. Everything lives in namespaces named ambit-l-*; `local down` removes all of it."},
         subcommands = {LocalCommand.Up.class, LocalCommand.Down.class, LocalCommand.Status.class,
-                LocalCommand.Kill.class, LocalCommand.Start.class,
+                LocalCommand.Kill.class, LocalCommand.Start.class, AgentHandover.Command.class,
                 LocalCommand.Apply.class, LocalCommand.Delete.class, GetCommand.class, ExecCommand.class,
                 LocalCommand.Logs.class, LocalCommand.Label.class, LocalCommand.ControllerCommand.class})
 public final class LocalCommand {

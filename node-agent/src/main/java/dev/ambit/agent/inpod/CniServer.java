@@ -116,6 +116,7 @@ public final class CniServer implements AutoCloseable {
     private final Path path;
     private final EventLoopGroup group;
     private final Channel channel;
+    private final Object fileKey;
 
     private CniServer(Path path, Pods pods) {
         this.path = path;
@@ -138,6 +139,7 @@ public final class CniServer implements AutoCloseable {
             throw new IllegalStateException("CNI endpoint: cannot listen on unix socket " + path + ": " + e.getMessage()
                     + " (is the folder writable, and on a file system that takes sockets?)", e);
         }
+        fileKey = dev.ambit.agent.handover.HandoverServer.fileKey(path);
         log.info("CNI endpoint listening on unix socket {}", path);
     }
 
@@ -151,7 +153,7 @@ public final class CniServer implements AutoCloseable {
      *
      * @param bind binds a listening socket at the path it is given
      */
-    static <T> T bindPrivately(Path path, Function<Path, T> bind) throws IOException {
+    public static <T> T bindPrivately(Path path, Function<Path, T> bind) throws IOException {
         Path dir = path.toAbsolutePath().getParent();
         Files.createDirectories(dir);
         // A short name: a unix socket path is limited to 107 bytes.
@@ -189,7 +191,10 @@ public final class CniServer implements AutoCloseable {
         channel.close().syncUninterruptibly();
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         try {
-            Files.deleteIfExists(path);
+            // Unless a new agent's socket replaced ours (a hand-over, dev.ambit.agent.handover).
+            if (fileKey != null && fileKey.equals(dev.ambit.agent.handover.HandoverServer.fileKey(path))) {
+                Files.deleteIfExists(path);
+            }
         } catch (IOException e) {
             log.warn("cannot remove {}: {}", path, e.getMessage());
         }

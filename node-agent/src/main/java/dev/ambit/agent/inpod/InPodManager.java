@@ -88,6 +88,9 @@ public final class InPodManager implements AutoCloseable {
         }
     }
 
+    /** A pod as one agent hands it over to another ({@code dev.ambit.agent.handover}). */
+    public record Held(PodSandbox sandbox, List<InetAddress> addresses, boolean announced) {}
+
     /** One enrolled pod, as {@link #enrolled()} reports it. */
     public record Enrolled(String pod, String uid, String workloadUid, SpiffeId identity, List<InetAddress> addresses,
                            String netns) {}
@@ -119,6 +122,11 @@ public final class InPodManager implements AutoCloseable {
     private volatile List<Enrolled> snapshot = List.of();
     private volatile List<PodProxy> snapshotProxies = List.of();
     private final Map<String, CompletableFuture<Integer>> draining = new ConcurrentHashMap<>();
+    /** Hand-over: this process gives its pods to a new agent and enrolls nothing more. */
+    private volatile boolean handingOver;
+    private boolean migrateWarned;
+    /** Hand-over: pods an earlier agent serves until this one adopts them: never unenrolled meanwhile. */
+    private final Set<String> adopting = ConcurrentHashMap.newKeySet();
 
     private InPodManager(Builder b) {
         node = b.node;
@@ -197,8 +205,9 @@ public final class InPodManager implements AutoCloseable {
                     + sandbox.netns() + " does not exist (expected: the pod sandbox's network namespace, created first)"));
         }
         return CompletableFuture.runAsync(() -> {
-            if (closed) {
-                throw new IllegalStateException("the agent is shutting down");
+            if (closed || handingOver) {
+                throw new IllegalStateException(closed ? "the agent is shutting down"
+                        : "the agent is handing its pods over to a new agent (ask again: the new one answers)");
             }
             announced.put(sandbox, v4);
             reconcile();
@@ -292,10 +301,81 @@ public final class InPodManager implements AutoCloseable {
         executor.shutdownNow();
     }
 
+    // ---------------------------------------------------------------- hand-over
+
+    /** Hand-over, giving side: the pods this process serves now. */
+    public CompletableFuture<List<Held>> held() {
+        return CompletableFuture.supplyAsync(() -> pods.values().stream()
+                .map(p -> new Held(p.sandbox(), p.addresses(), announced.contains(p.sandbox().uid()))).toList(), executor);
+    }
+
+    /**
+     * Hand-over, giving side: lets pod {@code uid} go to the agent that captured it since
+     * (capture is left alone): its listeners close now, their queued connections moving to the
+     * new agent's listeners of the same {@code SO_REUSEPORT} groups; open connections drain. From
+     * the first call on, this process enrolls and unenrolls nothing.
+     *
+     * @return completes with false if this process does not serve the pod
+     */
+    public CompletableFuture<Boolean> release(String uid) {
+        requireNonNull(uid, "uid");
+        return CompletableFuture.supplyAsync(() -> {
+            handingOver = true;
+            PodProxy p = pods.remove(uid);
+            if (p != null) {
+                startDrain(uid, p); // returns once the listening sockets are closed
+                publish();
+                log.info("pod {}: handed over; draining its connections for up to {}", p.sandbox().key(),
+                        drainDeadline);
+            }
+            return p != null;
+        }, executor);
+    }
+
+    /** Hand-over, taking side: pods an earlier agent serves; none is unenrolled until {@link #adopt}ed. */
+    public void expectAdoption(java.util.Collection<String> uids) {
+        adopting.addAll(uids);
+    }
+
+    /**
+     * Hand-over, taking side: enrolls pod {@code h} in this process (its listeners beside the old
+     * agent's, then capture pointed at them), as xDS wants it, else as if reported over CNI.
+     *
+     * @return completes with whether this process serves the pod now
+     */
+    public CompletableFuture<Boolean> adopt(Held h) {
+        requireNonNull(h, "h");
+        String uid = h.sandbox().uid();
+        return CompletableFuture.supplyAsync(() -> {
+            if (h.announced()) {
+                announced.put(h.sandbox(), h.addresses());
+            }
+            reconcile();
+            if (!pods.containsKey(uid)) { // not (yet) in xDS: kept as the old agent kept it
+                announced.put(h.sandbox(), h.addresses());
+                reconcile();
+            }
+            adopting.remove(uid);
+            return pods.containsKey(uid);
+        }, executor);
+    }
+
+    /** Hand-over, taking side: what is still expected is left to reconciliation. */
+    public void adoptionOver() {
+        adopting.clear();
+        schedule();
+    }
+
+    /** Whether pod {@code uid}'s listeners have all they need to serve a connection at once. */
+    public boolean serving(String uid) {
+        return snapshotProxies.stream().filter(p -> p.sandbox().uid().equals(uid)).anyMatch(p ->
+                p.gate().outboundReady() && p.gate().inboundReady() && p.gate().hboneReady());
+    }
+
     // ---------------------------------------------------------------- reconciliation
 
     private void reconcile() {
-        if (closed) {
+        if (closed || handingOver) {
             return;
         }
         // A pod whose DEL never came (its caller crashed): its sandbox is gone, so is the report.
@@ -337,7 +417,7 @@ public final class InPodManager implements AutoCloseable {
         announced.forgetNotAmbient(notAmbient, pods::containsKey);
         // Pods captured by an earlier process that are no longer wanted, whose sandbox is known.
         for (String uid : synced ? capture.enrolledPods() : List.<String>of()) {
-            if (!wanted.containsKey(uid) && !pods.containsKey(uid) && knownSandbox(uid)) {
+            if (!wanted.containsKey(uid) && !pods.containsKey(uid) && !adopting.contains(uid) && knownSandbox(uid)) {
                 try {
                     capture.unenroll(uid);
                     log.info("pod {}: unenrolled (captured by an earlier agent, no longer in the mesh)", uid);
@@ -437,6 +517,7 @@ public final class InPodManager implements AutoCloseable {
         // No wait for the certificate (or the workload): the listeners hold connections until
         // both are there. Capturing without them fails closed, not capturing would fail open.
         try {
+            migrateRequests(s);
             PodGate gate = new PodGate(s.key(), shared.state(), shared.certificates(), shared.ports(), connectionWait,
                     ready, shared.metrics());
             proxy = PodProxy.start(shared, networks.apply(s.uid(), s), s, gate, w.addresses());
@@ -456,6 +537,18 @@ public final class InPodManager implements AutoCloseable {
             lastFailure.put(s.uid(), e.getMessage());
             fail(s.key(), "enroll", e);
             return false;
+        }
+    }
+
+    /** A later agent's hand-over must not reset what queues on these listeners ({@code handover.MigrateRequests}). */
+    private void migrateRequests(PodSandbox s) {
+        try {
+            dev.ambit.agent.handover.MigrateRequests.enable(s.netns());
+        } catch (RuntimeException e) {
+            if (!migrateWarned) {
+                migrateWarned = true;
+                log.warn("pod {}: {}", s.key(), e.getMessage());
+            }
         }
     }
 

@@ -121,8 +121,10 @@ public final class InboundContext {
      */
     Channel bindListener(ServerBootstrap bootstrap, InetSocketAddress address, String name) {
         // A restarted agent, or a pod re-enrolled, binds again while the old listener's
-        // connections may still be open or in TIME_WAIT on the same port.
+        // connections may still be open or in TIME_WAIT on the same port. SO_REUSEPORT: a new
+        // agent binds beside this one's listener during a hand-over (dev.ambit.agent.handover).
         ChannelFuture bind = bootstrap.option(io.netty.channel.ChannelOption.SO_REUSEADDR, true)
+                .option(io.netty.channel.unix.UnixChannelOption.SO_REUSEPORT, true)
                 .bind(address).awaitUninterruptibly();
         if (!bind.isSuccess()) {
             throw new IllegalStateException("cannot bind the " + name + " inbound listener of pod " + pod.podUid()

@@ -175,7 +175,9 @@ public final class Outbound extends ProxyListener {
      */
     public ChannelFuture start() {
         // Sockets from the pod's network: the listener lives inside the pod's namespace.
-        return bind(relayBootstrap(group, network).childOption(ChannelOption.TCP_NODELAY, true), bindAddress);
+        // SO_REUSEPORT: a new agent binds beside this listener during a hand-over.
+        return bind(relayBootstrap(group, network).childOption(ChannelOption.TCP_NODELAY, true)
+                .option(io.netty.channel.unix.UnixChannelOption.SO_REUSEPORT, true), bindAddress);
     }
 
     @Override
