@@ -397,9 +397,13 @@ public final class CniServer implements AutoCloseable {
                 } else {
                     Throwable c = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
                     log.warn("CNI ADD {}: not captured: {}", add.key(), c.getMessage());
-                    respond(ctx, keepAlive, c instanceof IllegalArgumentException
-                            ? HttpResponseStatus.BAD_REQUEST : HttpResponseStatus.SERVICE_UNAVAILABLE,
-                            error("pod " + add.key() + ": not captured: " + c.getMessage()));
+                    // A wrong request names the field, as the synchronous checks do; asking again will not help.
+                    if (c instanceof IllegalArgumentException) {
+                        respond(ctx, keepAlive, HttpResponseStatus.BAD_REQUEST, error(c.getMessage()));
+                    } else {
+                        respond(ctx, keepAlive, HttpResponseStatus.SERVICE_UNAVAILABLE,
+                                error("pod " + add.key() + ": not captured: " + c.getMessage()));
+                    }
                 }
             });
         }
