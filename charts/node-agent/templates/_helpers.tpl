@@ -18,6 +18,29 @@
 {{- end -}}
 {{- end }}
 
+{{- /* The host's CNI folders: the value, else the platform's (as Istio's cni chart), else the usual. */ -}}
+{{- define "nodeAgent.cniBinDir" -}}
+{{- if .Values.cni.binDir -}}
+{{ .Values.cni.binDir }}
+{{- else if eq .Values.global.platform "k3s" -}}
+/var/lib/rancher/k3s/data/current/bin
+{{- else if eq .Values.global.platform "gke" -}}
+/home/kubernetes/bin
+{{- else -}}
+/opt/cni/bin
+{{- end -}}
+{{- end }}
+
+{{- define "nodeAgent.cniConfDir" -}}
+{{- if .Values.cni.confDir -}}
+{{ .Values.cni.confDir }}
+{{- else if eq .Values.global.platform "k3s" -}}
+/var/lib/rancher/k3s/agent/etc/cni/net.d
+{{- else -}}
+/etc/cni/net.d
+{{- end -}}
+{{- end }}
+
 {{- define "nodeAgent.selectorLabels" -}}
 app: ambit-node-agent
 {{- end }}

@@ -7,6 +7,7 @@ import com.marcnuri.helm.Helm;
 import com.marcnuri.helm.LintResult;
 import dev.ambit.agent.NodeAgentConfig;
 import dev.ambit.agent.NodePreparation;
+import dev.ambit.cni.CniInstaller;
 import dev.ambit.common.config.Flags;
 import dev.ambit.istiod.IstiodConfig;
 import dev.ambit.istiod.ca.CertificateAuthority;
@@ -304,6 +305,50 @@ class ChartsTest {
         var rolling = ds.getSpec().getUpdateStrategy().getRollingUpdate();
         assertThat(rolling.getMaxSurge().getIntVal()).isEqualTo(1);
         assertThat(rolling.getMaxUnavailable().getIntVal()).isZero();
+    }
+
+    @Test
+    void installCniContainerChainsThePluginToTheAgentsSocket() {
+        PodSpec pod = only(Charts.render("node-agent"), DaemonSet.class).getSpec().getTemplate().getSpec();
+        Container agent = pod.getContainers().get(0);
+        Container install = pod.getContainers().stream().filter(c -> c.getName().equals("install-cni")).findFirst()
+                .orElseThrow();
+        NodeAgentConfig config = NodeAgentConfig.parse("node-1", agent.getArgs().toArray(String[]::new));
+        Flags flags = Flags.parse(install.getArgs().toArray(String[]::new), CniInstaller.FLAGS, Set.of("install-cni"));
+        assertThat(flags.bool("install-cni")).isTrue();
+        // The socket the plugin is told (a host path) is the one the agent binds (through its mount).
+        Path hostSocket = flags.path("agent-socket", null);
+        VolumeMount socketMount = mount(agent, "cni-socket");
+        assertThat(config.cniSocket().getParent()).isEqualTo(Path.of(socketMount.getMountPath()));
+        assertThat(socketMount.getReadOnly()).isNotEqualTo(Boolean.TRUE);
+        assertThat(hostSocket).isEqualTo(Path.of(volume(pod, "cni-socket").getHostPath().getPath(),
+                config.cniSocket().getFileName().toString()));
+        // The host's CNI folders, where the installer writes them.
+        assertThat(flags.path("cni-bin-dir", null)).isEqualTo(Path.of(mount(install, "cni-bin-dir").getMountPath()));
+        assertThat(flags.path("cni-conf-dir", null)).isEqualTo(Path.of(mount(install, "cni-net-dir").getMountPath()));
+        assertThat(volume(pod, "cni-bin-dir").getHostPath().getPath()).isEqualTo("/opt/cni/bin");
+        assertThat(volume(pod, "cni-net-dir").getHostPath().getPath()).isEqualTo("/etc/cni/net.d");
+        // The agent's own namespace is never sent to it (it would wait for itself).
+        assertThat(flags.string("exclude-namespaces", "").split(",")).containsExactly("kube-system", "istio-system");
+        assertThat(flags.string("daemonset", null)).isEqualTo("ambit-node-agent");
+        assertThat(install.getEnv()).anySatisfy(e -> assertThat(e.getValueFrom().getFieldRef().getFieldPath())
+                .isEqualTo("metadata.namespace"));
+        var sc = install.getSecurityContext();
+        assertThat(sc.getPrivileged()).isFalse();
+        assertThat(sc.getCapabilities().getDrop()).containsExactly("ALL");
+        assertThat(sc.getCapabilities().getAdd()).isNullOrEmpty();
+
+        PodSpec k3s = only(Charts.render("node-agent", null, Map.of("global.platform", "k3s")), DaemonSet.class)
+                .getSpec().getTemplate().getSpec();
+        assertThat(volume(k3s, "cni-bin-dir").getHostPath().getPath()).isEqualTo("/var/lib/rancher/k3s/data/current/bin");
+        assertThat(volume(k3s, "cni-net-dir").getHostPath().getPath())
+                .isEqualTo("/var/lib/rancher/k3s/agent/etc/cni/net.d");
+        PodSpec off = only(Charts.render("node-agent", null, Map.of("cni.enabled", "false")), DaemonSet.class)
+                .getSpec().getTemplate().getSpec();
+        assertThat(off.getContainers()).extracting(Container::getName).containsExactly("node-agent");
+        assertThat(off.getVolumes()).noneSatisfy(v -> assertThat(v.getName()).startsWith("cni-"));
+        assertThatThrownBy(() -> Charts.render("node-agent", null, Map.of("cni.timeout", "90s")))
+                .hasMessageContaining("timeout");
     }
 
     @Test

@@ -10,6 +10,7 @@ import dev.ambit.agent.handover.Takeover;
 import dev.ambit.agent.inpod.Capture;
 import dev.ambit.agent.inpod.CniServer;
 import dev.ambit.agent.inpod.InPodManager;
+import dev.ambit.agent.inpod.KubernetesAdmission;
 import dev.ambit.agent.inpod.KubernetesSandboxes;
 import dev.ambit.agent.inpod.LocalSandboxes;
 import dev.ambit.agent.inpod.PodProxy;
@@ -90,6 +91,8 @@ public final class NodeAgent implements AutoCloseable {
     // Hand-over (issue 17): the agent this one replaces, and whether this one was replaced.
     private volatile Takeover takeover;
     private volatile boolean handedOver;
+    /** The API client in Kubernetes mode (pods for enrollment and CNI admission), else null. */
+    private KubernetesClient kubernetes;
 
     private NodeAgent(NodeAgentConfig config) {
         this.config = config;
@@ -184,7 +187,11 @@ public final class NodeAgent implements AutoCloseable {
         }
         inpod.start();
         // Pods reported here are captured before their containers start, xDS or not.
-        CniServer cni = CniServer.start(config.cniSocket(), CniServer.Pods.of(inpod));
+        // CNI plugin (ambit-cni): on Kubernetes every pod of the node is reported; the API
+        // server's labels decide which are meshed, and their cgroup is found from the UID.
+        CniServer cni = (kubernetes == null ? CniServer.builder(config.cniSocket(), CniServer.Pods.of(inpod))
+                : CniServer.builder(config.cniSocket(), CniServer.Pods.of(inpod))
+                        .admission(KubernetesAdmission.of(kubernetes)).cgroupRoot(config.cgroupRoot())).start();
         process.add(cni);
         xds.start();
 
@@ -229,6 +236,7 @@ public final class NodeAgent implements AutoCloseable {
         // In-cluster config (service account) or kubeconfig: fabric8's usual discovery.
         KubernetesClient client = new KubernetesClientBuilder().build();
         process.add(client);
+        kubernetes = client;
         return KubernetesSandboxes.builder(client, config.node()).cgroupRoot(config.cgroupRoot()).build();
     }
 
@@ -349,10 +357,16 @@ public final class NodeAgent implements AutoCloseable {
         if (List.of(args).contains("--help") || List.of(args).contains("-h")) {
             System.out.print(NodeAgentConfig.USAGE);
             System.out.print(KernelCheck.USAGE);
+            System.out.print(dev.ambit.cni.CniInstaller.USAGE);
             return;
         }
         if (List.of(args).contains("--version")) {
             System.out.println("node-agent " + KernelCheck.version());
+            return;
+        }
+        if (List.of(args).contains("--install-cni")) {
+            // The DaemonSet's install-cni container: the CNI plugin onto the host.
+            System.exit(dev.ambit.cni.CniInstaller.main(System.out, args));
             return;
         }
         if (List.of(args).contains("--prepare-node")) {

@@ -2,8 +2,6 @@ package dev.ambit.agent.inpod;
 
 import static java.util.Objects.requireNonNull;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ambit.common.json.JsonWriter;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
@@ -30,19 +28,22 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
 import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.util.function.Function;
-import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Pattern;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -55,14 +56,24 @@ import org.slf4j.LoggerFactory;
  * <pre>
  * POST /v1/pods/add   {"uid": "...", "namespace": "shop", "name": "web-1",
  *                      "netns": "/var/run/netns/cni-...", "cgroup": "/sys/fs/cgroup/.../pod...",
- *                      "ips": ["10.244.1.7"]}
+ *                      "ips": ["10.244.1.7"], "containerId": "..."}
  *   200 {"uid": "...", "result": "enrolled"}   capture is in place (listeners open, eBPF attached)
+ *   200 {"uid": "...", "result": "not-ambient", "reason": "..."}   not for the mesh: start it as it is
  *   400 {"error": "..."}                        the request is wrong: asking again will not help
  *   503 {"error": "..."}                        not captured (yet): keep the pod from starting, ask again
- * POST /v1/pods/del   {"uid": "..."}  (namespace and name optional)
+ * POST /v1/pods/del   {"uid": "..."} or {"containerId": "..."}  (namespace and name optional)
  *   200 {"uid": "...", "result": "removed"}    also for a pod this agent does not know (idempotent)
  * GET  /v1/healthz    200 {"result": "ok"}
  * </pre>
+ *
+ * What the CNI plugin ({@code cni-plugin}, ambit-cni) sends: {@code uid} only when the runtime
+ * passes {@code K8S_POD_UID}; no {@code cgroup} (the agent finds it from the UID, {@link
+ * Builder#cgroups}); no {@code ips} but the CNI {@code prevResult}, whose IPv4
+ * {@code ips[].address} are the pod's addresses. Every pod of the node is sent, so the agent
+ * decides which belong in the mesh ({@link Admission}; {@code ambitctl local}'s controller
+ * sends only meshed pods: {@link Admission#ALL}); a pod that is not is answered
+ * {@code not-ambient} before its addresses or cgroup are looked at. A DEL may name the sandbox
+ * by {@code containerId} only: the agent remembers the ids of the ADDs it answered.
  *
  * ADD answers only once the pod is captured, which may be before its workload and
  * certificate are known: its connections then wait for them ({@link PodGate}). ADD is
@@ -81,12 +92,6 @@ public final class CniServer implements AutoCloseable {
     public static final String ADD = "/v1/pods/add";
     public static final String DEL = "/v1/pods/del";
     public static final String HEALTH = "/v1/healthz";
-    private static final ObjectMapper JSON = new ObjectMapper();
-    /** Kubernetes UIDs are UUIDs; this also keeps the UID safe as a BPF pin folder's name. */
-    private static final Pattern UID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_-]{0,127}");
-    /** RFC 1123 subdomain, as Kubernetes names and namespaces. */
-    private static final Pattern NAME = Pattern.compile("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?");
-    private static final Pattern IPV4 = Pattern.compile("\\d{1,3}(\\.\\d{1,3}){3}");
 
     /** What the server does with valid requests: {@link InPodManager} in the agent. */
     public interface Pods {
@@ -110,16 +115,67 @@ public final class CniServer implements AutoCloseable {
         }
     }
 
-    /** A parsed ADD. */
-    record AddRequest(PodSandbox sandbox, List<InetAddress> addresses) {}
+    /** Whether a pod reported over CNI belongs in the ambient mesh (Istio's CNI plugin asks the same). */
+    @FunctionalInterface
+    public interface Admission {
+        /** Every pod reported is meshed; the UID must be in the request. */
+        Admission ALL = (namespace, name, uid) -> {
+            if (uid == null) {
+                throw new IllegalArgumentException("uid: missing (expected: " + CniRequest.UID_EXPECTED + ")");
+            }
+            return Decision.ambient(uid);
+        };
+
+        /**
+         * Decides for pod {@code namespace/name}; may block (it runs on its own thread).
+         *
+         * @param uid the UID the runtime reported, or null
+         * @return the decision, with the pod's UID when ambient
+         * @throws IllegalArgumentException when the request cannot be right (answered 400)
+         * @throws RuntimeException when it cannot tell now (answered 503: the plugin asks again)
+         */
+        Decision admit(String namespace, String name, String uid);
+    }
+
+    /** An {@link Admission}'s answer; {@code uid} is required when {@code ambient}. */
+    public record Decision(boolean ambient, String uid, String reason) {
+        public Decision {
+            requireNonNull(reason, "reason");
+            if (ambient) {
+                requireNonNull(uid, "uid");
+            }
+        }
+
+        public static Decision ambient(String uid) {
+            return new Decision(true, uid, "ambient");
+        }
+
+        public static Decision notAmbient(String uid, String reason) {
+            return new Decision(false, uid, reason);
+        }
+    }
+
+    /** Container ids of the ADDs answered, for DELs that name only the sandbox; bounded. */
+    private static final int MAX_CONTAINERS = 4096;
 
     private final Path path;
     private final EventLoopGroup group;
     private final Channel channel;
     private final Object fileKey;
 
-    private CniServer(Path path, Pods pods) {
+    private final ExecutorService admissions;
+    private final Map<String, String> containers = Collections.synchronizedMap(new LinkedHashMap<>() {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, String> eldest) {
+            return size() > MAX_CONTAINERS;
+        }
+    });
+
+    private CniServer(Path path, Pods pods, Admission admission, Function<String, Optional<Path>> cgroups) {
         this.path = path;
+        // Admission may ask the API server: never on the event loop.
+        admissions = admission == Admission.ALL ? null
+                : Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("ambit-cni-admission-", 0).factory());
         group = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("ambit-cni", true),
                 EpollIoHandler.newFactory());
         try {
@@ -130,12 +186,16 @@ public final class CniServer implements AutoCloseable {
                         @Override
                         protected void initChannel(Channel ch) {
                             ch.pipeline().addLast(new HttpServerCodec(), new HttpObjectAggregator(MAX_REQUEST_BYTES),
-                                    new Dispatcher(pods));
+                                    new Dispatcher(pods, admission, cgroups, admissions,
+                                    containers));
                         }
                     })
                     .bind(new DomainSocketAddress(at.toFile())).syncUninterruptibly().channel());
         } catch (IOException | RuntimeException e) {
             group.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
+            if (admissions != null) {
+                admissions.shutdownNow();
+            }
             throw new IllegalStateException("CNI endpoint: cannot listen on unix socket " + path + ": " + e.getMessage()
                     + " (is the folder writable, and on a file system that takes sockets?)", e);
         }
@@ -177,9 +237,56 @@ public final class CniServer implements AutoCloseable {
      * @throws IllegalStateException naming the path when it cannot listen
      */
     public static CniServer start(Path path, Pods pods) {
-        requireNonNull(path, "path");
-        requireNonNull(pods, "pods");
-        return new CniServer(path, pods);
+        return builder(path, pods).start();
+    }
+
+    /** A server on unix socket {@code path} enrolling through {@code pods}; every pod is meshed unless told. */
+    public static Builder builder(Path path, Pods pods) {
+        return new Builder(path, pods);
+    }
+
+    /** Configures a {@link CniServer}. */
+    public static final class Builder {
+        private final Path path;
+        private final Pods pods;
+        private Admission admission = Admission.ALL;
+        private Function<String, Optional<Path>> cgroups;
+
+        private Builder(Path path, Pods pods) {
+            this.path = requireNonNull(path, "path");
+            this.pods = requireNonNull(pods, "pods");
+        }
+
+        /** Which reported pods are meshed; default {@link Admission#ALL}. */
+        public Builder admission(Admission admission) {
+            this.admission = requireNonNull(admission, "admission");
+            return this;
+        }
+
+        /**
+         * Finds a pod's cgroup from its UID when the request has none (the CNI plugin's); without
+         * it, {@code cgroup} is required.
+         */
+        public Builder cgroups(Function<String, Optional<Path>> cgroups) {
+            this.cgroups = requireNonNull(cgroups, "cgroups");
+            return this;
+        }
+
+        /** The pod cgroups under {@code cgroupRoot}, found from their UID in both kubelet layouts. */
+        public Builder cgroupRoot(Path cgroupRoot) {
+            CgroupPods found = new CgroupPods(requireNonNull(cgroupRoot, "cgroupRoot"));
+            return cgroups(uid -> CgroupPods.validUid(uid)
+                    ? Optional.ofNullable(found.findCgroups(List.of(uid)).get(uid)) : Optional.empty());
+        }
+
+        /**
+         * Listens on the unix socket (its folder is created if missing).
+         *
+         * @throws IllegalStateException naming the path when it cannot listen
+         */
+        public CniServer start() {
+            return new CniServer(path, pods, admission, cgroups);
+        }
     }
 
     public Path path() {
@@ -190,6 +297,9 @@ public final class CniServer implements AutoCloseable {
     public void close() {
         channel.close().syncUninterruptibly();
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        if (admissions != null) {
+            admissions.shutdownNow();
+        }
         try {
             // Unless a new agent's socket replaced ours (a hand-over, dev.ambit.agent.handover).
             if (fileKey != null && fileKey.equals(dev.ambit.agent.handover.HandoverServer.fileKey(path))) {
@@ -201,85 +311,6 @@ public final class CniServer implements AutoCloseable {
     }
 
     // ------------------------------------------------------------------ protocol
-
-    /**
-     * Parses an ADD body.
-     *
-     * @throws IllegalArgumentException naming the field and what was expected
-     */
-    static AddRequest parseAdd(String body) {
-        JsonNode n = parse(body);
-        String uid = field(n, "uid", UID, "a pod UID: letters, digits, '-' or '_', up to 128");
-        String namespace = field(n, "namespace", NAME, "a Kubernetes namespace name");
-        String name = field(n, "name", NAME, "a Kubernetes pod name");
-        Path netns = absolutePath(n, "netns");
-        Path cgroup = absolutePath(n, "cgroup");
-        JsonNode ips = n.path("ips");
-        if (!ips.isArray() || ips.isEmpty()) {
-            throw new IllegalArgumentException("ips: " + ips + " (expected: a non-empty array of the pod's addresses)");
-        }
-        List<InetAddress> addresses = new ArrayList<>();
-        for (JsonNode ip : ips) {
-            addresses.add(ipv4(ip));
-        }
-        return new AddRequest(new PodSandbox(namespace, name, uid, cgroup, netns), List.copyOf(addresses));
-    }
-
-    /** Parses a DEL body: the UID. */
-    static String parseDel(String body) {
-        return field(parse(body), "uid", UID, "a pod UID: letters, digits, '-' or '_', up to 128");
-    }
-
-    private static JsonNode parse(String body) {
-        try {
-            JsonNode n = JSON.readTree(body);
-            if (n == null || !n.isObject()) {
-                throw new IllegalArgumentException("body: not a JSON object (expected: {\"uid\": ..., ...})");
-            }
-            return n;
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new IllegalArgumentException("body: not JSON: " + e.getOriginalMessage());
-        }
-    }
-
-    private static String field(JsonNode n, String field, Pattern pattern, String expected) {
-        JsonNode v = n.path(field);
-        if (!v.isTextual() || !pattern.matcher(v.asText()).matches()) {
-            throw new IllegalArgumentException(field + ": " + (v.isMissingNode() ? "missing" : v.toString())
-                    + " (expected: " + expected + ")");
-        }
-        return v.asText();
-    }
-
-    private static Path absolutePath(JsonNode n, String field) {
-        JsonNode v = n.path(field);
-        if (!v.isTextual() || !v.asText().startsWith("/") || v.asText().contains("\0")) {
-            throw new IllegalArgumentException(field + ": " + (v.isMissingNode() ? "missing" : v.toString())
-                    + " (expected: an absolute path)");
-        }
-        Path p = Path.of(v.asText()).normalize();
-        if (!p.toString().equals(v.asText())) {
-            throw new IllegalArgumentException(field + ": " + v + " (expected: a normalized absolute path, e.g. " + p
-                    + ")");
-        }
-        return p;
-    }
-
-    private static InetAddress ipv4(JsonNode ip) {
-        String s = ip.isTextual() ? ip.asText() : "";
-        if (IPV4.matcher(s).matches()) {
-            try {
-                InetAddress a = InetAddress.getByName(s); // a literal: no lookup
-                if (a.getHostAddress().equals(s)) {
-                    return a;
-                }
-            } catch (UnknownHostException e) {
-                // not an address: reported below
-            }
-        }
-        throw new IllegalArgumentException("ips: " + ip + " (expected: IPv4 addresses such as \"10.244.1.7\";"
-                + " IPv6 is not captured yet)");
-    }
 
     private static String result(String uid, String result) {
         return object("uid", uid, "result", result);
@@ -300,9 +331,18 @@ public final class CniServer implements AutoCloseable {
 
     private static final class Dispatcher extends SimpleChannelInboundHandler<FullHttpRequest> {
         private final Pods pods;
+        private final Admission admission;
+        private final Function<String, Optional<Path>> cgroups;
+        private final ExecutorService admissions;
+        private final Map<String, String> containers;
 
-        Dispatcher(Pods pods) {
+        Dispatcher(Pods pods, Admission admission, Function<String, Optional<Path>> cgroups,
+                   ExecutorService admissions, Map<String, String> containers) {
             this.pods = pods;
+            this.admission = admission;
+            this.cgroups = cgroups;
+            this.admissions = admissions;
+            this.containers = containers;
         }
 
         @Override
@@ -314,32 +354,9 @@ public final class CniServer implements AutoCloseable {
                 if (path.equals(HEALTH) && req.method().equals(HttpMethod.GET)) {
                     respond(ctx, keepAlive, HttpResponseStatus.OK, object("result", "ok"));
                 } else if (path.equals(ADD) && req.method().equals(HttpMethod.POST)) {
-                    AddRequest add = parseAdd(body);
-                    String uid = add.sandbox().uid();
-                    pods.add(add.sandbox(), add.addresses()).whenComplete((v, e) -> {
-                        if (e == null) {
-                            log.info("CNI ADD {} ({}): captured", add.sandbox().key(), uid);
-                            respond(ctx, keepAlive, HttpResponseStatus.OK, result(uid, "enrolled"));
-                        } else {
-                            Throwable c = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
-                            log.warn("CNI ADD {} ({}): not captured: {}", add.sandbox().key(), uid, c.getMessage());
-                            respond(ctx, keepAlive, c instanceof IllegalArgumentException
-                                    ? HttpResponseStatus.BAD_REQUEST : HttpResponseStatus.SERVICE_UNAVAILABLE,
-                                    error("pod " + add.sandbox().key() + ": not captured: " + c.getMessage()));
-                        }
-                    });
+                    add(ctx, keepAlive, CniRequest.add(body));
                 } else if (path.equals(DEL) && req.method().equals(HttpMethod.POST)) {
-                    String uid = parseDel(body);
-                    pods.remove(uid).whenComplete((v, e) -> {
-                        if (e == null) {
-                            log.info("CNI DEL {}: removed", uid);
-                            respond(ctx, keepAlive, HttpResponseStatus.OK, result(uid, "removed"));
-                        } else {
-                            Throwable c = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
-                            respond(ctx, keepAlive, HttpResponseStatus.SERVICE_UNAVAILABLE,
-                                    error("pod " + uid + ": cannot remove: " + c.getMessage()));
-                        }
-                    });
+                    del(ctx, keepAlive, CniRequest.del(body));
                 } else if (path.equals(ADD) || path.equals(DEL) || path.equals(HEALTH)) {
                     respond(ctx, keepAlive, HttpResponseStatus.METHOD_NOT_ALLOWED,
                             error("method " + req.method() + " not allowed on " + path));
@@ -351,6 +368,74 @@ public final class CniServer implements AutoCloseable {
             } catch (IllegalArgumentException e) {
                 respond(ctx, keepAlive, HttpResponseStatus.BAD_REQUEST, error(e.getMessage()));
             }
+        }
+
+        private void add(ChannelHandlerContext ctx, boolean keepAlive, CniRequest.Add add) {
+            CompletableFuture<Decision> decided = admissions == null
+                    ? CompletableFuture.completedFuture(admission.admit(add.namespace(), add.name(), add.uid()))
+                    : CompletableFuture.supplyAsync(() -> admission.admit(add.namespace(), add.name(), add.uid()),
+                            admissions);
+            decided.thenCompose(d -> {
+                if (!d.ambient()) {
+                    log.info("CNI ADD {}: not for the mesh ({})", add.key(), d.reason());
+                    return CompletableFuture.completedFuture(object("uid", d.uid() == null ? "" : d.uid(),
+                            "result", "not-ambient", "reason", d.reason()));
+                }
+                String uid = d.uid();
+                if (add.uid() != null && !add.uid().equals(uid)) {
+                    throw new IllegalStateException("the runtime reported uid " + add.uid() + ", the API server has "
+                            + uid + " for this name");
+                }
+                List<InetAddress> addresses = CniRequest.addresses(add.body());
+                Path cgroup = CniRequest.cgroup(add.body(), uid, cgroups);
+                PodSandbox sandbox = new PodSandbox(add.namespace(), add.name(), uid, cgroup, add.netns());
+                return pods.add(sandbox, addresses).thenApply(v -> {
+                    if (add.containerId() != null) {
+                        containers.put(add.containerId(), uid);
+                    }
+                    log.info("CNI ADD {} ({}): captured", add.key(), uid);
+                    return result(uid, "enrolled");
+                });
+            }).whenComplete((json, e) -> {
+                if (e == null) {
+                    respond(ctx, keepAlive, HttpResponseStatus.OK, json);
+                } else {
+                    Throwable c = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+                    log.warn("CNI ADD {}: not captured: {}", add.key(), c.getMessage());
+                    // A wrong request names the field, as the synchronous checks do; asking again will not help.
+                    if (c instanceof IllegalArgumentException) {
+                        respond(ctx, keepAlive, HttpResponseStatus.BAD_REQUEST, error(c.getMessage()));
+                    } else {
+                        respond(ctx, keepAlive, HttpResponseStatus.SERVICE_UNAVAILABLE,
+                                error("pod " + add.key() + ": not captured: " + c.getMessage()));
+                    }
+                }
+            });
+        }
+
+        private void del(ChannelHandlerContext ctx, boolean keepAlive, CniRequest.Del del) {
+            String uid = del.uid() != null ? del.uid() : containers.get(del.containerId());
+            if (del.containerId() != null) {
+                containers.remove(del.containerId());
+            }
+            if (uid == null) {
+                // Not an ADD of this process (or not a meshed pod): nothing to stop; a pod
+                // captured by an earlier process leaves when its netns goes.
+                log.info("CNI DEL of sandbox {} ({}/{}): not known here", del.containerId(), del.namespace(),
+                        del.name());
+                respond(ctx, keepAlive, HttpResponseStatus.OK, object("result", "unknown"));
+                return;
+            }
+            pods.remove(uid).whenComplete((v, e) -> {
+                if (e == null) {
+                    log.info("CNI DEL {}: removed", uid);
+                    respond(ctx, keepAlive, HttpResponseStatus.OK, result(uid, "removed"));
+                } else {
+                    Throwable c = e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+                    respond(ctx, keepAlive, HttpResponseStatus.SERVICE_UNAVAILABLE,
+                            error("pod " + uid + ": cannot remove: " + c.getMessage()));
+                }
+            });
         }
 
         private static void respond(ChannelHandlerContext ctx, boolean keepAlive, HttpResponseStatus status,
