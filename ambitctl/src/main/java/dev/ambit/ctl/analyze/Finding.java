@@ -59,7 +59,7 @@ public record Finding(MessageType type, String kind, String namespace, String na
         }
         s.append(message);
         if (!fix.isEmpty()) {
-            s.append(" Fix: ").append(fix);
+            s.append(message.endsWith(".") ? "" : ".").append(" Fix: ").append(fix);
         }
         return s.toString();
     }
