@@ -107,6 +107,17 @@ public final class NodeAgent implements AutoCloseable {
     }
 
     private void startAll() {
+        // Kernel features (issue 17): on a node that lacks one the agent stays unready, naming it
+        // in its `kernel` readiness condition, and enrols nothing: no capture, no CNI socket (the
+        // CNI plugin then fails the sandbox and the kubelet retries), so no pod is half enrolled.
+        String kernelProblem = KernelCheck.problems(KernelCheck.forAgent(config).run());
+        if (kernelProblem != null) {
+            log.error("this node's kernel lacks what the agent needs; unready until it is fixed and the agent "
+                    + "restarted: {}", kernelProblem);
+            startStats(Readiness.builder().conditionWithReason("kernel", () -> kernelProblem).build());
+            return;
+        }
+
         redirector = EbpfRedirector.open(RedirectConfig.builder().bpffsRoot(config.bpffsRoot()).build());
         process.add(redirector);
         log.info("capture: {} programs under {} ({})", redirector.reopened() ? "re-opened" : "loaded",
@@ -170,15 +181,11 @@ public final class NodeAgent implements AutoCloseable {
         process.add(cni);
         xds.start();
 
-        Readiness readiness = Readiness.builder()
+        startStats(Readiness.builder()
+                .conditionWithReason("kernel", () -> null) // checked above
                 .xdsSynced(xds)
                 .condition("not draining", () -> !draining.get())
-                .build();
-        stats = StatsServer.builder(metrics, readiness)
-                .statsAddress(new InetSocketAddress(config.statsPort()))
-                .readinessAddress(new InetSocketAddress(config.readinessPort()))
-                .start();
-        process.add(stats);
+                .build());
         InetSocketAddress a = config.adminAddress();
         admin = AgentAdmin.builder(state, xds, certificates, endpointHealth, inpod::enrolled)
                 .address(new InetSocketAddress(a.getHostString(), a.getPort()))
@@ -186,6 +193,19 @@ public final class NodeAgent implements AutoCloseable {
         process.add(admin);
         log.info("node agent for node {} started: admin {}, stats {}, readiness {}, control plane {}", config.node(),
                 admin.localAddress(), stats.statsAddress(), stats.readinessAddress(), config.istiod());
+    }
+
+    private void startStats(Readiness readiness) {
+        stats = StatsServer.builder(metrics, readiness)
+                .statsAddress(new InetSocketAddress(config.statsPort()))
+                .readinessAddress(new InetSocketAddress(config.readinessPort()))
+                .start();
+        process.add(stats);
+    }
+
+    /** Where {@code /healthz/ready} is served (the bound port when configured with 0). */
+    public InetSocketAddress readinessAddress() {
+        return stats.readinessAddress();
     }
 
     private SandboxSource sandboxes() {
