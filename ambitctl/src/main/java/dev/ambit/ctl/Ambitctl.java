@@ -23,7 +23,8 @@ import picocli.CommandLine.Command;
         description = "Ambit's command line: a local mesh (local), a node agent's view (config).",
         subcommands = {LocalCommand.class, ConfigCommand.class, InstallCommand.class, UninstallCommand.class,
                 PrecheckCommand.class, dev.ambit.ctl.proxyconfig.ProxyConfigCommand.class,
-                dev.ambit.ctl.waypoint.WaypointCommand.class, CommandLine.HelpCommand.class})
+                dev.ambit.ctl.waypoint.WaypointCommand.class, dev.ambit.ctl.analyze.AnalyzeCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Ambitctl {
 
     public static void main(String[] args) {

@@ -127,6 +127,18 @@ class ChartsTest {
     }
 
     @Test
+    void umbrellaInstallsGatewayApiCrdsOnlyWhenAsked() throws Exception {
+        // Off by default (umbrellaInstallsTheLot lists the CRDs); the base chart's base.gatewayAPI through the umbrella.
+        Path on = Files.writeString(tmp.resolve("gateway-api.yaml"), "base: {base: {gatewayAPI: {enabled: true}}}\n");
+        assertThat(Charts.documents(Charts.render("ambit", on, Map.of())).stream()
+                .filter(r -> r.getKind().equals("CustomResourceDefinition")).map(r -> r.getMetadata().getName())
+                .filter(n -> n.endsWith(".gateway.networking.k8s.io")))
+                .containsExactlyInAnyOrder("gatewayclasses.gateway.networking.k8s.io", "gateways.gateway.networking.k8s.io",
+                        "httproutes.gateway.networking.k8s.io", "grpcroutes.gateway.networking.k8s.io",
+                        "referencegrants.gateway.networking.k8s.io");
+    }
+
+    @Test
     void crdsAreStructural() {
         List<CustomResourceDefinition> crds = crds();
         assertThat(crds).hasSize(8);
@@ -186,6 +198,17 @@ class ChartsTest {
         assertThat(IstiodConfig.parse(offC.getArgs().toArray(String[]::new)).waypointImage()).isEmpty();
         assertThat(only(off, ClusterRole.class).getRules()).noneSatisfy(r ->
                 assertThat(r.getApiGroups()).contains("apps"));
+        // istio-ca-root-cert is istiod-lite's in every namespace (deploy.RootCertPublisher), deployer or not.
+        assertThat(only(off, ClusterRole.class).getRules()).anySatisfy(r -> {
+            assertThat(r.getResources()).containsExactly("configmaps");
+            assertThat(r.getResourceNames()).containsExactly("istio-ca-root-cert");
+            assertThat(r.getVerbs()).containsExactlyInAnyOrder("get", "list", "watch", "update", "patch");
+        });
+        assertThat(only(off, ClusterRole.class).getRules()).anySatisfy(r -> {
+            assertThat(r.getResources()).containsExactly("configmaps");
+            assertThat(r.getResourceNames()).isEmpty();
+            assertThat(r.getVerbs()).containsExactly("create");
+        });
     }
 
     @Test

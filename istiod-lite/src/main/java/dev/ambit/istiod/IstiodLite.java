@@ -21,6 +21,7 @@ import dev.ambit.istiod.config.FailClosed;
 import dev.ambit.istiod.config.FolderSource;
 import dev.ambit.istiod.config.kube.KubernetesSource;
 import dev.ambit.istiod.deploy.Fabric8ClusterWriter;
+import dev.ambit.istiod.deploy.RootCertPublisher;
 import dev.ambit.istiod.deploy.WaypointDeployer;
 import dev.ambit.istiod.l7.L7Resources;
 import dev.ambit.istiod.l7.L7Translator;
@@ -103,6 +104,8 @@ public final class IstiodLite implements AutoCloseable {
     private HttpEndpoints monitoring;
     private ValidationWebhook webhook;
     private WaypointDeployer deployer;
+    // istio-ca-root-cert: the mesh root in every namespace (Kubernetes mode, deploy.RootCertPublisher).
+    private RootCertPublisher rootCerts;
 
     private IstiodLite(IstiodConfig config) {
         this.config = config;
@@ -174,6 +177,10 @@ public final class IstiodLite implements AutoCloseable {
             webhook = startWebhook(ca);
             registerWebhook(CaBundlePatcher.kubernetes(kubernetes()), config.webhookConfigName(), ca.trustBundlePem());
             deployer = config.waypointImage().isEmpty() ? null : startWaypointDeployer(ca);
+            // istio-ca-root-cert: as istiod's namespace controller, whether or not waypoints are deployed.
+            rootCerts = RootCertPublisher.builder(Fabric8ClusterWriter.of(kubernetes()),
+                    ca::trustBundlePem, metrics).watch(kubernetes()).build();
+            rootCerts.start();
         }
 
         source = config.kubernetes() ? KubernetesSource.builder(metrics).build()
@@ -191,6 +198,9 @@ public final class IstiodLite implements AutoCloseable {
                 scheduleRebuild(snapshot);
                 if (deployer != null) {
                     deployer.onSnapshot(snapshot); // waypoint Gateways → Deployments, Services, status
+                }
+                if (rootCerts != null) {
+                    rootCerts.onSnapshot(snapshot); // istio-ca-root-cert in new namespaces
                 }
             }
 
@@ -400,7 +410,7 @@ public final class IstiodLite implements AutoCloseable {
     @Override
     public void close() {
         List<Throwable> failures = new ArrayList<>();
-        for (AutoCloseable c : new AutoCloseable[] {jwksRefresh, source, deployer, webhook, monitoring, plaintext,
+        for (AutoCloseable c : new AutoCloseable[] {jwksRefresh, source, deployer, rootCerts, webhook, monitoring, plaintext,
                 secure == null ? null : () -> secure.shutdownNow().awaitTermination(5, TimeUnit.SECONDS), xds,
                 kubernetes}) {
             if (c == null) {

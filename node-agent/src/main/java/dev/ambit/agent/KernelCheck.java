@@ -37,9 +37,29 @@ public final class KernelCheck {
     private final Path bpffsRoot;
 
     public KernelCheck(Path btf, Path cgroupRoot, Path bpffsRoot) {
+        this(btf, requireNonNull(cgroupRoot, "cgroupRoot"), bpffsRoot, true);
+    }
+
+    private KernelCheck(Path btf, Path cgroupRoot, Path bpffsRoot, boolean unused) {
         this.btf = requireNonNull(btf, "btf");
-        this.cgroupRoot = requireNonNull(cgroupRoot, "cgroupRoot");
+        this.cgroupRoot = cgroupRoot; // null: not checked
         this.bpffsRoot = requireNonNull(bpffsRoot, "bpffsRoot");
+    }
+
+    /**
+     * The checks a starting agent depends on ({@code kernel} readiness condition): all of them in
+     * Kubernetes mode; in local mode the pods' cgroups are named by {@code ambitctl local}, not
+     * found under {@code --cgroup-root}, so that root is not checked.
+     */
+    static KernelCheck forAgent(NodeAgentConfig config) {
+        return new KernelCheck(Path.of("/sys/kernel/btf/vmlinux"), config.kubernetes() ? config.cgroupRoot() : null,
+                config.bpffsRoot(), true);
+    }
+
+    /** Null when every check passed, else each failed one as {@code "<name>: <detail>"}, joined by "; ". */
+    static String problems(List<Result> results) {
+        List<String> failed = results.stream().filter(r -> !r.ok()).map(r -> r.name() + ": " + r.detail()).toList();
+        return failed.isEmpty() ? null : String.join("; ", failed);
     }
 
     /** Every check, in order; never throws for a missing feature. */
@@ -48,8 +68,10 @@ public final class KernelCheck {
         results.add(Files.isReadable(btf)
                 ? new Result("btf", true, btf.toString())
                 : new Result("btf", false, btf + " is missing: build the kernel with CONFIG_DEBUG_INFO_BTF=y (5.4 or newer)"));
-        results.add(fileSystem("cgroup-v2", cgroupRoot, Linux.CGROUP2_MAGIC,
-                "mount the cgroup v2 hierarchy there (systemd.unified_cgroup_hierarchy=1) or pass --cgroup-root"));
+        if (cgroupRoot != null) {
+            results.add(fileSystem("cgroup-v2", cgroupRoot, Linux.CGROUP2_MAGIC,
+                    "mount the cgroup v2 hierarchy there (systemd.unified_cgroup_hierarchy=1) or pass --cgroup-root"));
+        }
         // The pin root itself is created by the agent: its nearest existing ancestor must be a bpffs.
         Path bpffs = bpffsRoot;
         while (bpffs.getParent() != null && !Files.exists(bpffs)) {

@@ -117,6 +117,17 @@ public final class NodeAgent implements AutoCloseable {
     }
 
     private void startAll() {
+        // Kernel features (issue 17): on a node that lacks one the agent stays unready, naming it
+        // in its `kernel` readiness condition, and enrols nothing: no capture, no CNI socket (the
+        // CNI plugin then fails the sandbox and the kubelet retries), so no pod is half enrolled.
+        String kernelProblem = KernelCheck.problems(KernelCheck.forAgent(config).run());
+        if (kernelProblem != null) {
+            log.error("this node's kernel lacks what the agent needs; unready until it is fixed and the agent "
+                    + "restarted: {}", kernelProblem);
+            startStats(Readiness.builder().conditionWithReason("kernel", () -> kernelProblem).build());
+            return;
+        }
+
         redirector = EbpfRedirector.open(RedirectConfig.builder().bpffsRoot(config.bpffsRoot()).build());
         process.add(redirector);
         log.info("capture: {} programs under {} ({})", redirector.reopened() ? "re-opened" : "loaded",
@@ -196,6 +207,7 @@ public final class NodeAgent implements AutoCloseable {
         xds.start();
 
         Readiness readiness = Readiness.builder()
+                .conditionWithReason("kernel", () -> null) // checked above
                 .xdsSynced(xds)
                 .condition("not draining", () -> !draining.get())
                 .condition("hand-over done", () -> takeover == null || takeover.done()) // issue 17
@@ -203,11 +215,7 @@ public final class NodeAgent implements AutoCloseable {
         if (previous != null && previous.sharesNetworkNamespace()) {
             previous.releasePorts(); // local mode: both agents in the node's namespace, one set of ports
         }
-        stats = StatsServer.builder(metrics, readiness)
-                .statsAddress(new InetSocketAddress(config.statsPort()))
-                .readinessAddress(new InetSocketAddress(config.readinessPort()))
-                .start();
-        process.add(stats);
+        startStats(readiness);
         InetSocketAddress a = config.adminAddress();
         admin = AgentAdmin.builder(state, xds, certificates, endpointHealth, inpod::enrolled)
                 .address(new InetSocketAddress(a.getHostString(), a.getPort()))
@@ -227,6 +235,19 @@ public final class NodeAgent implements AutoCloseable {
         }
         log.info("node agent for node {} started: admin {}, stats {}, readiness {}, control plane {}", config.node(),
                 admin.localAddress(), stats.statsAddress(), stats.readinessAddress(), config.istiod());
+    }
+
+    private void startStats(Readiness readiness) {
+        stats = StatsServer.builder(metrics, readiness)
+                .statsAddress(new InetSocketAddress(config.statsPort()))
+                .readinessAddress(new InetSocketAddress(config.readinessPort()))
+                .start();
+        process.add(stats);
+    }
+
+    /** Where {@code /healthz/ready} is served (the bound port when configured with 0). */
+    public InetSocketAddress readinessAddress() {
+        return stats.readinessAddress();
     }
 
     private SandboxSource sandboxes() {

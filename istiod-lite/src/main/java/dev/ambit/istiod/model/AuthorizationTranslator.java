@@ -145,7 +145,7 @@ final class AuthorizationTranslator {
      * One rule: from, to and each condition become AND-ed clauses. Returns {@code null}
      * for an ALLOW rule with L7 attributes, which must never match.
      */
-    private Rule rule(io.fabric8.istio.api.api.security.v1beta1.Rule in, boolean deny, TreeSet<String> l7) {
+    Rule rule(io.fabric8.istio.api.api.security.v1beta1.Rule in, boolean deny, TreeSet<String> l7) {
         Rule.Builder rule = Rule.newBuilder();
         if (in == null) {
             return rule.build();

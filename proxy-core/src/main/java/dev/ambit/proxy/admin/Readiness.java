@@ -8,11 +8,13 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /**
  * Named conditions that must all hold for a proxy to be ready, checked on every probe.
  * Names are what {@code /healthz/ready} reports while not ready, so they should say what is
- * awaited (for example {@code "xds synced"}).
+ * awaited (for example {@code "xds synced"}). A condition may also say why it does not hold
+ * ({@link Builder#conditionWithReason}), which the probe's answer adds after the name.
  *
  * <pre>{@code
  * Readiness readiness = Readiness.builder()
@@ -27,10 +29,11 @@ public final class Readiness {
         return new Builder();
     }
 
-    private final Map<String, BooleanSupplier> conditions;
+    // name → why it does not hold now, null when it holds.
+    private final Map<String, Supplier<String>> conditions;
     private final List<String> order;
 
-    private Readiness(Map<String, BooleanSupplier> conditions) {
+    private Readiness(Map<String, Supplier<String>> conditions) {
         this.conditions = Map.copyOf(conditions);
         this.order = List.copyOf(conditions.keySet());
     }
@@ -40,16 +43,28 @@ public final class Readiness {
      * ready. A condition that throws counts as not holding (a probe must answer, not fail).
      */
     public List<String> notReady() {
+        return waiting(false);
+    }
+
+    /**
+     * As {@link #notReady()}, each name followed by {@code ": <reason>"} when its condition
+     * gives one; what {@code /healthz/ready} answers while not ready.
+     */
+    public List<String> notReadyWithReasons() {
+        return waiting(true);
+    }
+
+    private List<String> waiting(boolean reasons) {
         List<String> out = new ArrayList<>();
         for (String name : order) {
-            boolean ok;
+            String problem;
             try {
-                ok = conditions.get(name).getAsBoolean();
+                problem = conditions.get(name).get();
             } catch (RuntimeException e) {
-                ok = false;
+                problem = "";
             }
-            if (!ok) {
-                out.add(name);
+            if (problem != null) {
+                out.add(reasons && !problem.isEmpty() ? name + ": " + problem : name);
             }
         }
         return out;
@@ -66,7 +81,7 @@ public final class Readiness {
 
     /** Collects conditions; with none, the proxy is always ready. */
     public static final class Builder {
-        private final Map<String, BooleanSupplier> conditions = new LinkedHashMap<>();
+        private final Map<String, Supplier<String>> conditions = new LinkedHashMap<>();
 
         private Builder() {}
 
@@ -76,12 +91,23 @@ public final class Readiness {
          * @throws IllegalArgumentException if {@code name} is blank or already used
          */
         public Builder condition(String name, BooleanSupplier condition) {
-            requireNonNull(name, "name");
             requireNonNull(condition, "condition");
+            return conditionWithReason(name, () -> condition.getAsBoolean() ? null : "");
+        }
+
+        /**
+         * Adds a condition that says why it does not hold: {@code reason} returns null while it
+         * holds, else the reason (for example the kernel feature a node lacks).
+         *
+         * @throws IllegalArgumentException if {@code name} is blank or already used
+         */
+        public Builder conditionWithReason(String name, Supplier<String> reason) {
+            requireNonNull(name, "name");
+            requireNonNull(reason, "reason");
             if (name.isBlank()) {
                 throw new IllegalArgumentException("name: \"" + name + "\" (expected: not blank)");
             }
-            if (conditions.putIfAbsent(name, condition) != null) {
+            if (conditions.putIfAbsent(name, reason) != null) {
                 throw new IllegalArgumentException("name: " + name + " (already registered)");
             }
             return this;

@@ -50,7 +50,7 @@ public final class StatsServer implements AutoCloseable {
         try {
             ready = HttpEndpoints.builder("readiness")
                     .get("/healthz/ready", req -> {
-                        List<String> waiting = readiness.notReady();
+                        List<String> waiting = readiness.notReadyWithReasons();
                         if (waiting.isEmpty()) {
                             return Response.text("ready\n");
                         }

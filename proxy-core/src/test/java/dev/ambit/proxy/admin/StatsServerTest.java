@@ -12,6 +12,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.http.HttpResponse;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -77,6 +78,25 @@ class StatsServerTest {
         r = Http.get(server.readinessAddress(), "/healthz/ready");
         assertThat(r.statusCode()).isEqualTo(200);
         assertThat(r.body()).isEqualTo("ready\n");
+    }
+
+    @Test
+    void aConditionWithAReasonAnswersNameAndReasonWhileItDoesNotHold() throws Exception {
+        AtomicReference<String> problem = new AtomicReference<>("bpffs: /tmp/x is not one");
+        Readiness readiness = Readiness.builder()
+                .conditionWithReason("kernel", problem::get)
+                .condition("xds synced", () -> false)
+                .build();
+        start(readiness);
+
+        HttpResponse<String> r = Http.get(server.readinessAddress(), "/healthz/ready");
+        assertThat(r.statusCode()).isEqualTo(503);
+        assertThat(r.body()).isEqualTo("not ready:\nkernel: bpffs: /tmp/x is not one\nxds synced\n");
+        assertThat(readiness.notReady()).containsExactly("kernel", "xds synced");
+
+        problem.set(null);
+        assertThat(readiness.notReady()).containsExactly("xds synced");
+        assertThat(Http.get(server.readinessAddress(), "/healthz/ready").body()).isEqualTo("not ready:\nxds synced\n");
     }
 
     @Test
