@@ -49,7 +49,7 @@ class PrometheusAddonTest {
     @Timeout(value = 3, unit = TimeUnit.MINUTES)
     void prometheusScrapesTheMeshWithIstiosConventionsAndEveryDashboardQueryFindsData() {
         try {
-            Ambitctl.Result enable = Ambitctl.run(Duration.ofSeconds(100), "local", "addon", "enable", "prometheus",
+            Ambitctl.Result enable = addon(Duration.ofSeconds(100), "enable", "prometheus",
                     "--scrape-interval", "1s", "--timeout", "60s");
             assertThat(enable.ok()).as("addon enable: %s\n%s", enable, mesh.diagnostics()).isTrue();
             Matcher m = READY.matcher(enable.out());
@@ -109,7 +109,7 @@ class PrometheusAddonTest {
             });
         } finally {
             mesh.deleteNamespace(NS);
-            Ambitctl.Result disable = Ambitctl.run(Duration.ofSeconds(90), "local", "addon", "disable", "prometheus");
+            Ambitctl.Result disable = addon(Duration.ofSeconds(90), "disable", "prometheus");
             assertThat(disable.ok()).as("addon disable: %s", disable).isTrue();
         }
         assertThat(mesh.pods("istio-system")).noneMatch(p -> LocalMesh.name(p).startsWith("prometheus-"));
@@ -151,6 +151,13 @@ class PrometheusAddonTest {
             assertThat(empty).as("queries without data").isEmpty();
             return true;
         });
+    }
+
+    /** {@code ambitctl local addon SUB --state-dir=... ARGS} (the state flag after the addon's subcommand). */
+    private static Ambitctl.Result addon(Duration timeout, String sub, String... args) {
+        List<String> cmd = new ArrayList<>(List.of("local", "addon", sub, "--state-dir=" + Ambitctl.STATE));
+        cmd.addAll(List.of(args));
+        return Ambitctl.raw(timeout, cmd);
     }
 
     /** An instant query's result vector. */
