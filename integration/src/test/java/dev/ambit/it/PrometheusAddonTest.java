@@ -51,7 +51,9 @@ class PrometheusAddonTest {
         try {
             Ambitctl.Result enable = addon(Duration.ofSeconds(100), "enable", "prometheus",
                     "--scrape-interval", "1s", "--timeout", "60s");
-            assertThat(enable.ok()).as("addon enable: %s\n%s", enable, mesh.diagnostics()).isTrue();
+            if (!enable.ok()) { // diagnostics only on failure: they cost five commands
+                throw new AssertionError("addon enable: " + enable + "\n" + mesh.diagnostics());
+            }
             Matcher m = READY.matcher(enable.out());
             assertThat(m.find()).as("where Prometheus answers: %s", enable).isTrue();
             String prometheus = m.group(1);
@@ -74,7 +76,9 @@ class PrometheusAddonTest {
             mesh.awaitEnrolled(NS, "web");
             Ambitctl.Result waypoint = Ambitctl.run(Duration.ofSeconds(60), "waypoint", "apply", "-n", NS,
                     "--enroll-namespace", "--wait");
-            assertThat(waypoint.ok()).as("waypoint apply: %s\n%s", waypoint, mesh.diagnostics()).isTrue();
+            if (!waypoint.ok()) {
+                throw new AssertionError("waypoint apply: " + waypoint + "\n" + mesh.diagnostics());
+            }
 
             // The waypoint's pod becomes a target of its own (annotations prometheus.io/*).
             mesh.eventually("the waypoint scraped", Duration.ofSeconds(20), () -> vector(prometheus,
