@@ -13,8 +13,9 @@ export PATH := $(JAVA_HOME)/bin:$(PATH)
 export MAVEN_OPTS ?= --sun-misc-unsafe-memory-access=allow
 MVN := mvn -B -ntp
 
-# Debian packages: BPF toolchain, namespaces and the clients the root tests use.
-DEBS := clang llvm gcc libc6-dev libbpf-dev bpftool iproute2 socat util-linux perl nodejs curl wget openssl
+# Debian packages: BPF toolchain, gcc for the CNI plugin, namespaces and the clients the root tests use;
+# prometheus (its promtool too) for ambitctl local's Prometheus addon, PrometheusAddonTest and the dashboards' check.
+DEBS := clang llvm gcc libc6-dev libbpf-dev bpftool iproute2 socat util-linux perl nodejs curl wget openssl prometheus
 # perf/: iptables for the capture bench; the peers, the backend and the load for the L4 and L7 bench (h2load: nghttp2-client).
 BENCH_DEBS := iptables haproxy nginx-light libnginx-mod-stream stunnel4 wrk iperf3 nghttp2-client
 # Extra options of the L4 bench, e.g. make bench BENCH_ARGS=--pin (perf/run-l4-bench.sh --help).

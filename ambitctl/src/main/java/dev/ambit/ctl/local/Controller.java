@@ -2,6 +2,10 @@ package dev.ambit.ctl.local;
 
 import static java.util.Objects.requireNonNull;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.ambit.ctl.local.addons.Addons;
+import dev.ambit.ctl.local.addons.ScrapePod;
+import dev.ambit.ctl.local.addons.ScrapeTargets;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -60,6 +64,8 @@ public final class Controller {
     private Map<String, List<String>> lastBackends = Map.of();
     /** Istio's demo ingress gateway, or null ({@code local up --no-ingress}). */
     private final IstioIngress ingress;
+    /** Istio's sample addons enabled with {@code local addon enable} (Prometheus). */
+    private final Addons addons;
     private ExternalTraffic external = forwards -> { };
     private List<ExternalForwards.Forward> lastForwards = List.of();
     private List<KubeObject> manifests = List.of();
@@ -91,6 +97,10 @@ public final class Controller {
         this.istioGateways = new IstioGatewayDeployments(waypoints);
         this.gatewayStatuses = new GatewayStatuses(launch.jar(), Instant::now);
         this.ingress = Boolean.TRUE.equals(cluster.ingress()) ? new IstioIngress(launch) : null;
+        List<ScrapePod> daemons = new ArrayList<>(cluster.nodes().stream()
+                .map(n -> ScrapeTargets.nodeAgent(n.name(), n.address())).toList());
+        daemons.add(ScrapeTargets.istiod(Topology.CP_ADDRESS));
+        this.addons = Addons.of(state, daemons, this::log);
     }
 
     /** A controller for the cluster in {@code state}, logging to {@code log}. */
@@ -146,6 +156,7 @@ public final class Controller {
         // Istio's demo profile: the ingress gateway, kept in place as the operator keeps it.
         objects = istioGateways.expand(expansion.objects());
         objects = ingress == null ? objects : ingress.expand(objects);
+        objects = addons.expand(objects); // Istio's sample addons (Prometheus), when enabled
         Map<String, DesiredPod> desired = Map.of();
         try {
             Map<String, DesiredPod> next = desiredPods.of(objects, pods);
@@ -167,6 +178,7 @@ public final class Controller {
         withStatuses.addAll(IstioGatewayStatuses.ingresses(objects, views));
         meshConfig.write(withStatus(objects, withStatuses), views, pods.values(), storedManifests.unknown());
         hosts.writeAll(pods.values(), cluster.nodes(), views);
+        addons.publish(pods.values().stream().map(this::scrapePod).toList()); // Prometheus's targets
         updateBalancer(views);
         updateExternal(views);
         // Last: asking a node agent to capture a meshed pod blocks up to CniClient's timeout
@@ -185,6 +197,17 @@ public final class Controller {
         Map<String, KubeObject> byKey = new LinkedHashMap<>();
         gateways.forEach(g -> byKey.put(g.key(), g));
         return objects.stream().map(o -> byKey.getOrDefault(o.key(), o)).toList();
+    }
+
+    /** A pod as Prometheus's Kubernetes discovery sees it (the Prometheus addon's targets). */
+    private ScrapePod scrapePod(RunningPod p) {
+        JsonNode owner = p.metadata.path("ownerReferences").path(0);
+        PodTemplate.Container c = p.template.containers().getFirst();
+        return new ScrapePod(p.namespace, p.name, p.uid, p.node,
+                cluster.node(p.node).map(ClusterInfo.Node::address).orElse(""), p.ip == null ? "" : p.ip, p.phase, p.ready(),
+                KubeObject.stringMap(p.metadata.path("labels")), KubeObject.stringMap(p.metadata.path("annotations")),
+                owner.path("kind").asText(""), owner.path("name").asText(""), c.name(),
+                c.ports().isEmpty() ? 0 : c.ports().getFirst().containerPort());
     }
 
     private void reloadManifests() {

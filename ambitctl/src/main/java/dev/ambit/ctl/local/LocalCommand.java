@@ -7,6 +7,7 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,7 +27,8 @@ import picocli.CommandLine.Spec;
         subcommands = {LocalCommand.Up.class, LocalCommand.Down.class, LocalCommand.Status.class,
                 LocalCommand.Kill.class, LocalCommand.Start.class, AgentHandover.Command.class,
                 LocalCommand.Apply.class, LocalCommand.Delete.class, GetCommand.class, ExecCommand.class,
-                LocalCommand.Logs.class, LocalCommand.Label.class, LocalCommand.ControllerCommand.class})
+                LocalCommand.Logs.class, LocalCommand.Label.class, LocalCommand.ControllerCommand.class,
+                dev.ambit.ctl.local.addons.AddonCommand.class})
 public final class LocalCommand {
 
     static PrintWriter out(CommandSpec spec) {
@@ -72,11 +74,22 @@ public final class LocalCommand {
                 description = "Leave out Istio's demo ingress gateway (istio-ingressgateway in istio-system, a LoadBalancer Service).")
         boolean noIngress;
 
+        @Option(names = "--addons", paramLabel = "ADDON", split = ",",
+                description = "Istio's sample addons to run in the cluster once it is up: prometheus"
+                        + " (same as `local addon enable prometheus` after up).")
+        List<String> addons = List.of();
+
         @Override
         public Integer call() {
+            dev.ambit.ctl.local.addons.AddonCommand.check(addons); // before anything is built
+            Duration wait = Durations.parse("--timeout", timeout);
             LocalCluster.up(cluster.state(), new LocalCluster.UpOptions(nodes, Home.detect(home), cluster.cgroupRoot(),
-                    Durations.parse("--timeout", timeout),
-                    certTtl == null ? null : Durations.parse("--cert-ttl", certTtl), meshConfig, !noIngress), out(spec));
+                    wait, certTtl == null ? null : Durations.parse("--cert-ttl", certTtl), meshConfig, !noIngress),
+                    out(spec));
+            for (String addon : addons) {
+                dev.ambit.ctl.local.addons.AddonCommand.enableAndWait(cluster.state(), addon,
+                        dev.ambit.ctl.local.addons.Addons.DEFAULT_SCRAPE_INTERVAL, wait, out(spec));
+            }
             return 0;
         }
     }

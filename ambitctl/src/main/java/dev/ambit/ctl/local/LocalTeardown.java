@@ -175,7 +175,7 @@ final class LocalTeardown {
         // 5. The state folder: only what ambitctl writes there, in case --state-dir points somewhere shared.
         if (Files.isDirectory(state.root())) {
             for (String entry : List.of("cluster.json", "status.json", "manifests", "istiod", "credentials", "nodes",
-                    "logs", ".cluster.json.tmp", ".status.json.tmp")) {
+                    "logs", "addons", ".cluster.json.tmp", ".status.json.tmp")) {
                 Topology.deleteTree(state.root().resolve(entry));
             }
             try {

@@ -14,8 +14,8 @@ import java.util.List;
  * kubelet and Prometheus reach them from outside the pod):
  *
  * <ul>
- *   <li>{@value #DEFAULT_STATS_PORT} {@code GET /metrics}: the registry in Prometheus text
- *       format.</li>
+ *   <li>{@value #DEFAULT_STATS_PORT} {@code GET /metrics} and {@code GET /stats/prometheus}
+ *       (Istio's path on this port): the registry in Prometheus text format.</li>
  *   <li>{@value #DEFAULT_READINESS_PORT} {@code GET /healthz/ready}: 200 {@code ready} when
  *       every {@link Readiness} condition holds, otherwise 503 naming each one that does
  *       not, one per line.</li>
@@ -46,6 +46,8 @@ public final class StatsServer implements AutoCloseable {
         Readiness readiness = b.readiness;
         stats = HttpEndpoints.builder("stats")
                 .get("/metrics", req -> Response.prometheus(metrics.scrape()))
+                // Istio's merged-metrics path on 15020, which its pod annotations name (issue 19's scraping).
+                .get("/stats/prometheus", req -> Response.prometheus(metrics.scrape()))
                 .bind(b.statsAddress);
         try {
             ready = HttpEndpoints.builder("readiness")

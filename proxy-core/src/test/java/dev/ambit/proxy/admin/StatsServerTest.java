@@ -54,6 +54,10 @@ class StatsServerTest {
         metrics.counter("ambit_test_requests_total", "Requests seen by the test.", "kind").labels("tcp").inc();
         assertThat(Http.get(server.statsAddress(), "/metrics").body())
                 .contains("ambit_test_requests_total{kind=\"tcp\"} 4");
+        // Istio's path on 15020 (what the waypoints' and gateways' prometheus.io/path annotations name).
+        HttpResponse<String> istio = Http.get(server.statsAddress(), "/stats/prometheus");
+        assertThat(istio.statusCode()).isEqualTo(200);
+        assertThat(istio.body()).contains("ambit_test_requests_total{kind=\"tcp\"} 4");
     }
 
     @Test
