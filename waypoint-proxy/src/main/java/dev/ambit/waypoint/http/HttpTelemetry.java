@@ -115,16 +115,20 @@ public final class HttpTelemetry {
         Attributes attributes = o == StatsOverrides.NONE ? null
                 : new ExchangeAttributes(exchange, labels, status, grpcStatus, flags, nanos, responseBodyBytes);
         if (!o.dropped("requests_total")) {
-            requests.labels(o.labels("requests_total", values, attributes)).inc();
+            var l = o.labels("requests_total", values, attributes);
+            requests.labels(l.values(), l.extraNames(), l.extraValues()).inc();
         }
         if (!o.dropped("request_duration_milliseconds")) {
-            duration.labels(o.labels("request_duration_milliseconds", values, attributes)).observe(nanos / 1e6);
+            var l = o.labels("request_duration_milliseconds", values, attributes);
+            duration.labels(l.values(), l.extraNames(), l.extraValues()).observe(nanos / 1e6);
         }
         if (!o.dropped("request_bytes")) {
-            requestBytes.labels(o.labels("request_bytes", values, attributes)).observe(exchange.requestBytes());
+            var l = o.labels("request_bytes", values, attributes);
+            requestBytes.labels(l.values(), l.extraNames(), l.extraValues()).observe(exchange.requestBytes());
         }
         if (!o.dropped("response_bytes")) {
-            responseBytes.labels(o.labels("response_bytes", values, attributes)).observe(responseBodyBytes);
+            var l = o.labels("response_bytes", values, attributes);
+            responseBytes.labels(l.values(), l.extraNames(), l.extraValues()).observe(responseBodyBytes);
         }
         // Access log (Istio: on only where a Telemetry or MeshConfig accessLogFile selects a provider):
         // one line per HCM access_log entry whose filter passes.

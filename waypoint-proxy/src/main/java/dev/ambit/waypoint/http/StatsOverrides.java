@@ -21,8 +21,8 @@ import java.util.function.BiConsumer;
  * per HCM: the {@code istio.stats} filter's {@link StatsConfig} (a metric dropped; standard labels
  * removed or given the value of an attribute expression) and the {@code access_log} entries with
  * their expression filters. A removed label is reported with an empty value, which Prometheus
- * treats as the label being absent. Adding a label Istio's metrics do not have is not supported
- * yet: {@link #check} makes the waypoint NACK it. Immutable.
+ * treats as the label being absent; a label Istio's metrics do not have is added after theirs
+ * (as Istio's {@code tagOverrides} add one, e.g. {@code custom_label}). Immutable.
  */
 public final class StatsOverrides {
 
@@ -37,9 +37,19 @@ public final class StatsOverrides {
     /** Settings of an HCM without telemetry configuration: Istio's metrics unchanged, no access log. */
     static final StatsOverrides NONE = new StatsOverrides(Map.of(), List.of());
 
-    /** What changes for one metric. */
-    private record Change(boolean drop, Map<Integer, Expression> dimensions) {
+    /** What changes for one metric: standard labels by index (null = removed), labels added by name. */
+    private record Change(boolean drop, Map<Integer, Expression> dimensions, Map<String, Expression> added) {
+        boolean relabels() {
+            return !dimensions.isEmpty() || !added.isEmpty();
+        }
     }
+
+    /** A metric's label values: the standard ones and the added ones (names sorted). */
+    record Labels(String[] values, String[] extraNames, String[] extraValues) {
+    }
+
+    private static final String[] NO_NAMES = new String[0];
+    private static final java.util.regex.Pattern LABEL = java.util.regex.Pattern.compile("[a-zA-Z_][a-zA-Z0-9_]*");
 
     private final Map<String, Change> changes; // metric → change; "" = all metrics
     private final List<Expression> accessLogs; // one per access_log entry; null = no filter
@@ -65,9 +75,9 @@ public final class StatsOverrides {
         }
         m.getDimensionsMap().forEach((tag, text) -> {
             String field = path + ".dimensions[\"" + tag + "\"]";
-            if (!ConnectionLabels.HTTP_NAMES.contains(tag)) {
-                problems.accept(field, "adding label \"" + tag + "\" is not supported by this waypoint (expected: "
-                        + "one of Istio's standard labels, whose value it replaces)");
+            if (!LABEL.matcher(tag).matches() || tag.startsWith("__")) {
+                problems.accept(field, "\"" + tag + "\" is not a Prometheus label name (expected: "
+                        + "[a-zA-Z_][a-zA-Z0-9_]*, not starting with __)");
                 return;
             }
             try {
@@ -88,24 +98,30 @@ public final class StatsOverrides {
             try {
                 for (MetricConfig m : f.getTypedConfig().unpack(StatsConfig.class).getMetricsList()) {
                     Map<Integer, Expression> dims = new HashMap<>();
+                    Map<String, Expression> added = new java.util.TreeMap<>();
                     Change before = changes.get(m.getName());
                     if (before != null) {
                         dims.putAll(before.dimensions());
+                        added.putAll(before.added());
                     }
                     for (String tag : m.getTagsToRemoveList()) {
                         int i = ConnectionLabels.HTTP_NAMES.indexOf(tag);
                         if (i >= 0) {
                             dims.put(i, null);
                         }
+                        added.remove(tag);
                     }
                     m.getDimensionsMap().forEach((tag, text) -> {
                         int i = ConnectionLabels.HTTP_NAMES.indexOf(tag);
+                        Expression e = Expression.parse(text, "dimensions[\"" + tag + "\"]");
                         if (i >= 0) {
-                            dims.put(i, Expression.parse(text, "dimensions[\"" + tag + "\"]"));
+                            dims.put(i, e);
+                        } else {
+                            added.put(tag, e);
                         }
                     });
                     changes.put(m.getName(), new Change(m.getDrop() || (before != null && before.drop()),
-                            java.util.Collections.unmodifiableMap(dims)));
+                            java.util.Collections.unmodifiableMap(dims), java.util.Collections.unmodifiableMap(added)));
                 }
             } catch (InvalidProtocolBufferException | IllegalArgumentException e) {
                 // Validated before it got here; nothing to apply.
@@ -139,7 +155,7 @@ public final class StatsOverrides {
 
     /** Whether any label value is computed from attributes. */
     boolean changesLabels() {
-        return changes.values().stream().anyMatch(c -> !c.dimensions().isEmpty());
+        return changes.values().stream().anyMatch(Change::relabels);
     }
 
     /**
@@ -147,27 +163,28 @@ public final class StatsOverrides {
      * them: the all-metrics entry applied first, then the metric's own; a removed label is empty, an
      * expression without value gives {@code unknown} (Istio's stats plugin).
      */
-    String[] labels(String metric, String[] values, Attributes attributes) {
+    Labels labels(String metric, String[] values, Attributes attributes) {
         Change all = changes.get("");
         Change own = changes.get(metric);
-        if ((all == null || all.dimensions().isEmpty()) && (own == null || own.dimensions().isEmpty())) {
-            return values;
+        if ((all == null || !all.relabels()) && (own == null || !own.relabels())) {
+            return new Labels(values, NO_NAMES, NO_NAMES);
         }
         String[] out = values.clone();
+        Map<String, String> extra = new java.util.TreeMap<>();
         for (Change c : new Change[] {all, own}) {
             if (c == null) {
                 continue;
             }
-            c.dimensions().forEach((i, e) -> {
-                if (e == null) {
-                    out[i] = "";
-                } else {
-                    String v = e.evaluateString(attributes);
-                    out[i] = v == null ? "unknown" : v;
-                }
-            });
+            c.dimensions().forEach((i, e) -> out[i] = e == null ? "" : value(e, attributes));
+            c.added().forEach((tag, e) -> extra.put(tag, value(e, attributes)));
         }
-        return out;
+        return new Labels(out, extra.keySet().toArray(NO_NAMES), extra.values().toArray(NO_NAMES));
+    }
+
+    /** An expression's label value; {@code unknown} when it has none (Istio's stats plugin). */
+    private static String value(Expression e, Attributes attributes) {
+        String v = e.evaluateString(attributes);
+        return v == null ? "unknown" : v;
     }
 
     /** How many access log lines this request writes: one per entry whose filter passes. */

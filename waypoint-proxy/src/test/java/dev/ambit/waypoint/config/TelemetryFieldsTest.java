@@ -47,6 +47,7 @@ class TelemetryFieldsTest {
     void statsOverridesAndFilteredAccessLogsAreAccepted() {
         MetricConfig m = MetricConfig.newBuilder().setName("requests_total")
                 .putDimensions("request_protocol", "request.headers['x-proto'] | 'unknown'")
+                .putDimensions("custom_label", "request.headers['x-custom'] | 'unknown'")
                 .addTagsToRemove("destination_cluster").build();
         assertThat(ResourceValidator.validate("waypoint", with(withTelemetry(m, "response.code >= 400",
                 "/dev/stdout")))).isEmpty();
@@ -57,13 +58,13 @@ class TelemetryFieldsTest {
     @Test
     void whatTheWaypointCannotHonourIsNackedByField() {
         MetricConfig m = MetricConfig.newBuilder().setName("requests_totl")
-                .putDimensions("custom_label", "'x'")
+                .putDimensions("bad-label", "'x'")
                 .putDimensions("request_protocol", "request.nope")
                 .addTagsToRemove("nope").build();
         assertThat(ResourceValidator.validate("waypoint", with(withTelemetry(m, "response.code >=", "/var/log/a"))))
                 .anySatisfy(p -> assertThat(p).contains(".metrics[0].name: \"requests_totl\""))
-                .anySatisfy(p -> assertThat(p).contains("dimensions[\"custom_label\"]: adding label \"custom_label\" "
-                        + "is not supported by this waypoint"))
+                .anySatisfy(p -> assertThat(p).contains("dimensions[\"bad-label\"]: \"bad-label\" is not a "
+                        + "Prometheus label name"))
                 .anySatisfy(p -> assertThat(p).contains("dimensions[\"request_protocol\"]: unknown attribute "
                         + "request.nope"))
                 .anySatisfy(p -> assertThat(p).contains("tags_to_remove: \"nope\""))

@@ -71,8 +71,9 @@ class HttpTelemetryOverridesTest {
     void tagOverridesChangeAndRemoveLabelsAndTheFilterPicksLoggedRequests() {
         telemetry(MetricConfig.newBuilder().setName("requests_total")
                 .putDimensions("request_protocol", "request.headers['x-proto'] | 'none'")
+                .putDimensions("custom_label", "request.headers['x-custom'] | 'unknown'")
                 .addTagsToRemove("destination_cluster").build(), "response.code >= 500");
-        h.run(get("/", "x-proto", "h9"));
+        h.run(get("/", "x-proto", "h9", "x-custom", "blue"));
         assertThat(accessLog).isEmpty(); // 200: the filter says no
         h.upstreams.thenFail(ResponseFlag.UH, null);
         h.run(get("/"));
@@ -81,8 +82,12 @@ class HttpTelemetryOverridesTest {
         String scrape = h.metrics.scrape();
         assertThat(scrape.lines().filter(l -> l.startsWith("istio_requests_total{")))
                 .anySatisfy(l -> assertThat(l).contains("request_protocol=\"h9\"", "response_code=\"200\"",
-                        "destination_cluster=\"\""))
-                .anySatisfy(l -> assertThat(l).contains("request_protocol=\"none\"", "response_code=\"503\""));
+                        "destination_cluster=\"\"", ",custom_label=\"blue\"}"))
+                .anySatisfy(l -> assertThat(l).contains("request_protocol=\"none\"", "response_code=\"503\"",
+                        ",custom_label=\"unknown\"}"));
+        // The added label on istio_requests_total only: the metric other metrics keep Istio's label set.
+        assertThat(scrape.lines().filter(l -> l.startsWith("istio_response_bytes_count{")))
+                .noneSatisfy(l -> assertThat(l).contains("custom_label"));
         // Other metrics keep Istio's labels.
         assertThat(scrape.lines().filter(l -> l.startsWith("istio_request_bytes_count{")))
                 .allSatisfy(l -> assertThat(l).contains("request_protocol=\"http\"")).isNotEmpty();

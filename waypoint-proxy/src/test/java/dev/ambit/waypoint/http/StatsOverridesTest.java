@@ -21,19 +21,25 @@ class StatsOverridesTest {
         MetricConfig m = MetricConfig.newBuilder().setName("requests_total")
                 .putDimensions("request_protocol", "request.headers['x-proto'] | 'none'")
                 .putDimensions("source_app", "request.headers['x-missing']")
+                .putDimensions("custom_label", "request.headers['x-proto'] | 'unknown'")
                 .addTagsToRemove("destination_cluster").build();
         StatsOverrides o = StatsOverrides.of(TelemetryFieldsTestAccess.hcm(m, "response.code >= 500"));
         String[] values = new String[ConnectionLabels.HTTP_NAMES.size()];
         java.util.Arrays.fill(values, "v");
-        String[] out = o.labels("requests_total", values, ERROR);
+        StatsOverrides.Labels labels = o.labels("requests_total", values, ERROR);
+        assertThat(labels.extraNames()).containsExactly("custom_label");
+        assertThat(labels.extraValues()).containsExactly("h9");
+        String[] out = labels.values();
         assertThat(out[ConnectionLabels.HTTP_NAMES.indexOf("request_protocol")]).isEqualTo("h9");
         assertThat(out[ConnectionLabels.HTTP_NAMES.indexOf("source_app")]).isEqualTo("unknown");
         assertThat(out[ConnectionLabels.HTTP_NAMES.indexOf("destination_cluster")]).isEmpty();
         assertThat(out[ConnectionLabels.HTTP_NAMES.indexOf("reporter")]).isEqualTo("v");
-        assertThat(o.labels("requests_total", values, OK)[ConnectionLabels.HTTP_NAMES.indexOf("request_protocol")])
-                .isEqualTo("none");
+        assertThat(o.labels("requests_total", values, OK).values()[ConnectionLabels.HTTP_NAMES
+                .indexOf("request_protocol")]).isEqualTo("none");
+        assertThat(o.labels("requests_total", values, OK).extraValues()).containsExactly("unknown");
         // Other metrics keep their labels.
-        assertThat(o.labels("request_bytes", values, ERROR)).isSameAs(values);
+        assertThat(o.labels("request_bytes", values, ERROR).values()).isSameAs(values);
+        assertThat(o.labels("request_bytes", values, ERROR).extraNames()).isEmpty();
         assertThat(o.dropped("requests_total")).isFalse();
         // The access log's filter: one line for the error, none for the 200.
         assertThat(o.accessLogLines(ERROR)).isEqualTo(1);
