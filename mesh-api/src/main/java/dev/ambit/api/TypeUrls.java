@@ -37,6 +37,11 @@ public final class TypeUrls {
     /** Envoy's SDS type. */
     public static final String SECRET = PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret";
 
+    // ---------------------------------------------------------------- Ambit's own typed configs
+
+    /** The {@code istio.stats} HTTP filter's configuration ({@code ambit.telemetry.v1.StatsConfig}, issue 19). */
+    public static final String STATS_CONFIG = PREFIX + "ambit.telemetry.v1.StatsConfig";
+
     private TypeUrls() {}
 
     /** The type URL of messages of type {@code descriptor}, as {@code Any.pack} writes it. */

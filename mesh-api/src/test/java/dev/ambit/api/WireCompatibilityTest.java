@@ -47,6 +47,8 @@ class WireCompatibilityTest {
         assertThat(TypeUrls.CLUSTER).isEqualTo(TypeUrls.of(Cluster.getDescriptor()));
         assertThat(TypeUrls.CLUSTER_LOAD_ASSIGNMENT).isEqualTo(TypeUrls.of(ClusterLoadAssignment.getDescriptor()));
         assertThat(TypeUrls.SECRET).isEqualTo(TypeUrls.of(Secret.getDescriptor()));
+        assertThat(TypeUrls.STATS_CONFIG).isEqualTo(Any.pack(dev.ambit.api.telemetry.StatsConfig.getDefaultInstance())
+                .getTypeUrl());
         assertThat(TypeUrls.messageName(TypeUrls.ADDRESS)).isEqualTo("istio.workload.Address");
     }
 

@@ -93,6 +93,10 @@ public final class LocalCluster {
             Files.createDirectories(state.logs());
             if (o.meshConfig() != null) {
                 Files.copy(o.meshConfig(), state.meshConfig(), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            } else {
+                // telemetry (issue 19): as Istio's demo profile, proxies log every request to stdout
+                // unless a Telemetry says otherwise.
+                Files.writeString(state.meshConfig(), "accessLogFile: /dev/stdout\n");
             }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create state folder " + state.root() + ": " + e.getMessage(), e);

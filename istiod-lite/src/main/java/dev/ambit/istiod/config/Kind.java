@@ -58,7 +58,10 @@ public enum Kind {
     // the v1 model classes have the same schema.
     REFERENCE_GRANT("gateway.networking.k8s.io", "ReferenceGrant", "referencegrants", "v1beta1",
             ReferenceGrant.class, true),
-    TLS_ROUTE("gateway.networking.k8s.io", "TLSRoute", "tlsroutes", "v1alpha2", TLSRoute.class, true);
+    TLS_ROUTE("gateway.networking.k8s.io", "TLSRoute", "tlsroutes", "v1alpha2", TLSRoute.class, true),
+    /** Istio's Telemetry API (issue 19; v1 and v1alpha1 share the schema): {@code dev.ambit.istiod.telemetry}. */
+    TELEMETRY("telemetry.istio.io", "Telemetry", "telemetries", "v1", io.fabric8.istio.api.telemetry.v1.Telemetry.class,
+            true);
 
     private final String group;
     private final String kind;

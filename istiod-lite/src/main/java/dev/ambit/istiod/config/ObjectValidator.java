@@ -51,6 +51,9 @@ final class ObjectValidator {
             case PeerAuthentication pa when pa.getSpec() != null -> validate(pa.getSpec(), problems);
             case Service svc when svc.getSpec() != null -> validate(svc, problems);
             case io.fabric8.istio.api.networking.v1.Gateway gw -> IstioGatewayValidation.validate(gw, problems);
+            // telemetry (issue 19): expressions, sampling
+            case io.fabric8.istio.api.telemetry.v1.Telemetry t ->
+                    dev.ambit.istiod.telemetry.TelemetryValidation.validate(t, problems::add);
             default -> { }
         }
         // Routing objects: regexes in RE2 syntax, weights, durations, percentages, retry

@@ -7,6 +7,8 @@ import com.google.protobuf.BoolValue;
 import com.google.protobuf.Message;
 import dev.ambit.api.TypeUrls;
 import dev.ambit.istiod.l7.GatewayContext;
+import dev.ambit.istiod.telemetry.GatewayTelemetry;
+import dev.ambit.istiod.telemetry.ProxyTelemetry;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.core.v3.Address;
 import io.envoyproxy.envoy.config.core.v3.SocketAddress;
@@ -124,12 +126,19 @@ public final class GatewayTranslator {
         Map<String, Message> listeners = new TreeMap<>();
         Map<String, Message> routes = new TreeMap<>();
         Set<String> used = new LinkedHashSet<>(proxy.clusters());
+        ProxyTelemetry telemetry = GatewayTelemetry.resolve(proxy, context); // telemetry (issue 19)
         byPort.forEach((port, onPort) -> listeners.put(listenerName(port),
-                listener(port, onPort, proxy, context, routes, used)));
+                listener(port, onPort, proxy, context, routes, used, telemetry)));
         Map<String, Cluster> clusters = new TreeMap<>();
         Map<String, ClusterLoadAssignment> endpoints = new TreeMap<>();
         for (Message m : routes.values()) {
             clustersOf((RouteConfiguration) m, used);
+        }
+        for (String name : telemetry.collectorClusters()) {
+            if (!context.addCluster(name, clusters, endpoints)) {
+                context.note("gateway " + proxy.key() + ": the tracing collector " + name + " is no known service "
+                        + "port; spans are not exported");
+            }
         }
         for (String name : used) {
             if (!context.addCluster(name, clusters, endpoints)) {
@@ -218,12 +227,13 @@ public final class GatewayTranslator {
     }
 
     private static Listener listener(int port, List<GatewayModel.Server> servers, GatewayModel.Proxy proxy,
-                                     GatewayContext context, Map<String, Message> routes, Set<String> used) {
+                                     GatewayContext context, Map<String, Message> routes, Set<String> used,
+                                     ProxyTelemetry telemetry) {
         List<FilterChain> chains = new ArrayList<>();
         List<GatewayModel.Server> plain = servers.stream().filter(s -> family(s) == Family.HTTP).toList();
         if (!plain.isEmpty()) {
             String rds = "http." + port;
-            chains.add(FilterChain.newBuilder().setName(rds).addFilters(hcm(rds, context)).build());
+            chains.add(FilterChain.newBuilder().setName(rds).addFilters(hcm(rds, context, telemetry)).build());
             routes.put(rds, routeConfiguration(rds, port, plain, proxy, context));
         }
         for (GatewayModel.Server s : servers) {
@@ -248,7 +258,7 @@ public final class GatewayTranslator {
                 FilterChain.Builder chain = FilterChain.newBuilder().setName(rds)
                         .setTransportSocket(TransportSocket.newBuilder().setName(TLS_TRANSPORT)
                                 .setTypedConfig(Any.pack(tlsContext(proxy.namespace(), s.tls()))))
-                        .addFilters(hcm(rds, context));
+                        .addFilters(hcm(rds, context, telemetry));
                 if (!s.hosts().contains("*")) {
                     chain.setFilterChainMatch(FilterChainMatch.newBuilder().addAllServerNames(s.hosts()));
                 }
@@ -295,7 +305,7 @@ public final class GatewayTranslator {
         };
     }
 
-    private static Filter hcm(String rds, GatewayContext context) {
+    private static Filter hcm(String rds, GatewayContext context, ProxyTelemetry telemetry) {
         HttpConnectionManager.Builder hcm = HttpConnectionManager.newBuilder()
                 .setStatPrefix(rds)
                 .setCodecType(HttpConnectionManager.CodecType.AUTO)
@@ -304,6 +314,7 @@ public final class GatewayTranslator {
                 .setXffNumTrustedHops(0)
                 .setGenerateRequestId(BoolValue.of(true));
         context.normalization(hcm);
+        telemetry.apply(hcm); // telemetry (issue 19): first filter istio.stats, tracing, access_log
         hcm.addAllHttpFilters(GatewayContext.standardFilters());
         return Filter.newBuilder().setName(HCM).setTypedConfig(Any.pack(hcm.build())).build();
     }

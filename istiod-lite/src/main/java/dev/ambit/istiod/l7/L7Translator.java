@@ -5,12 +5,16 @@ import static java.util.Objects.requireNonNull;
 import com.google.protobuf.Message;
 import dev.ambit.api.TypeUrls;
 import dev.ambit.istiod.config.ConfigSnapshot;
+import dev.ambit.istiod.config.Kind;
 import dev.ambit.istiod.config.ObjectRef;
 import dev.ambit.istiod.ingress.GatewayModel;
 import dev.ambit.istiod.ingress.GatewayProxies;
 import dev.ambit.istiod.ingress.GatewayTranslator;
 import dev.ambit.istiod.model.MeshConfig;
 import dev.ambit.istiod.model.ServiceCatalog;
+import dev.ambit.istiod.telemetry.ProxyScope;
+import dev.ambit.istiod.telemetry.ProxyTelemetry;
+import dev.ambit.istiod.telemetry.Telemetries;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.listener.v3.FilterChain;
@@ -124,6 +128,7 @@ public final class L7Translator {
         private final AuthorizationFilters authz; // authz (issue 15)
         private final ConfigSnapshot config;
         private final GatewayContext gatewayContext; // gateways (issue 16)
+        private final Telemetries telemetries; // telemetry (issue 19)
 
         Translation(ConfigSnapshot config) {
             this.catalog = ServiceCatalog.of(config, mesh);
@@ -139,6 +144,8 @@ public final class L7Translator {
             this.config = config;
             this.gatewayContext = new GatewayContext(config, catalog, mesh, hosts, problems, routes, clusters, rules,
                     sources);
+            this.telemetries = Telemetries.of(config, mesh,
+                    (t, field, reason) -> problems.field(Kind.TELEMETRY, t, field, reason));
         }
 
         L7Resources run() {
@@ -178,6 +185,7 @@ public final class L7Translator {
             Map<String, ClusterLoadAssignment> cla = new TreeMap<>();
             List<FilterChain> chains = new ArrayList<>();
             Set<String> referenced = new LinkedHashSet<>();
+            Set<String> collectors = new LinkedHashSet<>();
             String gwNs = key.substring(0, key.indexOf('/'));
             String gwName = key.substring(key.indexOf('/') + 1);
             for (Service svc : catalog.services()) {
@@ -189,6 +197,8 @@ public final class L7Translator {
                 List<String> vips = ServiceCatalog.vips(svc);
                 clusters.addService(svc, false, cl, cla);
                 var authzFilters = authz.forChain(gw, svc, referenced);
+                ProxyTelemetry telemetry = telemetries.resolve(ProxyScope.waypoint(gwNs, gwName,
+                        svc.getMetadata().getNamespace(), svc.getMetadata().getName()));
                 for (ServicePort p : ServiceCatalog.tcpPorts(svc)) {
                     boolean http = ServiceCatalog.protocol(p).isHttp();
                     String name = Listeners.chainName(p.getPort(), http, host);
@@ -196,7 +206,10 @@ public final class L7Translator {
                         chains.add(Listeners.chain(name, vips, p.getPort(), http,
                                 ClusterTranslator.name(p.getPort(), "", host),
                                 http ? concat(jwtFilters.forChain(gwNs, gwName, svc), authzFilters) : authzFilters,
-                                mesh.pathNormalization()));
+                                mesh.pathNormalization(), http ? telemetry : null));
+                        if (http) {
+                            collectors.addAll(telemetry.collectorClusters()); // telemetry: the collector's cluster
+                        }
                     }
                     if (http) {
                         routeConfigs.put(name, routeConfiguration(name, host + ":" + p.getPort(), List.of("*"),
@@ -208,6 +221,12 @@ public final class L7Translator {
                 if (!clusters.add(name, false, cl, cla)) {
                     problems.note("waypoint " + key + ": a route sends traffic to " + name + ", which does not "
                             + "exist (no such service, port or subset); those requests fail with 503");
+                }
+            }
+            for (String name : collectors) {
+                if (!cl.containsKey(name) && !clusters.add(name, false, cl, cla)) {
+                    problems.note("waypoint " + key + ": the tracing collector " + name + " is no known service "
+                            + "port; spans are not exported");
                 }
             }
             cl.put(ClusterTranslator.PASSTHROUGH, ClusterTranslator.passthrough());

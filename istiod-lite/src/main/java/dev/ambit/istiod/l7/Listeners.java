@@ -6,6 +6,7 @@ import com.google.protobuf.Message;
 import com.google.protobuf.UInt32Value;
 import dev.ambit.istiod.config.Cidr;
 import dev.ambit.istiod.model.MeshConfig;
+import dev.ambit.istiod.telemetry.ProxyTelemetry;
 import io.envoyproxy.envoy.config.core.v3.Address;
 import io.envoyproxy.envoy.config.core.v3.CidrRange;
 import io.envoyproxy.envoy.config.core.v3.SocketAddress;
@@ -41,15 +42,17 @@ final class Listeners {
 
     /** One filter chain of the waypoint listener: the service's VIPs and port, HTTP (RDS) or TCP. */
     static FilterChain chain(String name, List<String> vips, int port, boolean http, String tcpCluster) {
-        return chain(name, vips, port, http, tcpCluster, List.of(), MeshConfig.PathNormalization.DEFAULT);
+        return chain(name, vips, port, http, tcpCluster, List.of(), MeshConfig.PathNormalization.DEFAULT, null);
     }
 
     /**
      * As above; an HTTP chain's HCM lists {@code authz} (authz, issue 15: Istio's CUSTOM, AUDIT, DENY,
-     * ALLOW filters) before fault, CORS and router, and normalizes paths as {@code normalization} says.
+     * ALLOW filters) before fault, CORS and router, and normalizes paths as {@code normalization} says;
+     * {@code telemetry} (issue 19, null = none) adds the HCM's tracing, access logs and stats filter.
      */
     static FilterChain chain(String name, List<String> vips, int port, boolean http, String tcpCluster,
-                             List<HttpFilter> authz, MeshConfig.PathNormalization normalization) {
+                             List<HttpFilter> authz, MeshConfig.PathNormalization normalization,
+                             ProxyTelemetry telemetry) {
         FilterChainMatch.Builder match = FilterChainMatch.newBuilder().setDestinationPort(UInt32Value.of(port));
         for (String vip : vips) {
             Cidr c = Cidr.parse(vip);
@@ -57,7 +60,7 @@ final class Listeners {
                     .setPrefixLen(UInt32Value.of(c.address().length * 8)));
         }
         return FilterChain.newBuilder().setName(name).setFilterChainMatch(match)
-                .addFilters(http ? filter(HCM, waypointHcm(name, authz, normalization))
+                .addFilters(http ? filter(HCM, waypointHcm(name, authz, normalization, telemetry))
                         : filter(TCP_PROXY, tcpProxy(name, tcpCluster)))
                 .build();
     }
@@ -75,12 +78,16 @@ final class Listeners {
     }
 
     private static HttpConnectionManager waypointHcm(String routeName, List<HttpFilter> authz,
-                                                     MeshConfig.PathNormalization normalization) {
+                                                     MeshConfig.PathNormalization normalization,
+                                                     ProxyTelemetry telemetry) {
         HttpConnectionManager.Builder hcm = HttpConnectionManager.newBuilder()
                 .setStatPrefix(routeName)
                 .setCodecType(HttpConnectionManager.CodecType.AUTO)
                 .setRds(Rds.newBuilder().setRouteConfigName(routeName).setConfigSource(ClusterTranslator.ADS));
         normalization(hcm, normalization);
+        if (telemetry != null) {
+            telemetry.apply(hcm); // telemetry (issue 19): first filter istio.stats, tracing, access_log
+        }
         return hcm.addAllHttpFilters(authz)
                 .addHttpFilters(httpFilter(RouteTranslator.FAULT_FILTER, HTTPFault.getDefaultInstance()))
                 .addHttpFilters(httpFilter(RouteTranslator.CORS_FILTER, Cors.getDefaultInstance()))

@@ -18,10 +18,12 @@ import java.util.Optional;
  *        normalize request paths before authorization and routing ({@code BASE} by default)
  * @param extensionProviders Istio's {@code extensionProviders} (CUSTOM authorization:
  *        {@code envoyExtAuthzHttp} only)
+ * @param telemetry the telemetry providers and defaults (issue 19: zipkin, opentelemetry,
+ *        prometheus, envoyFileAccessLog, {@code defaultProviders}, sampling)
  */
 public record MeshConfig(String trustDomain, String clusterId, String domainSuffix, String rootNamespace,
                          String network, PathNormalization pathNormalization,
-                         List<ExtAuthzHttpProvider> extensionProviders) {
+                         List<ExtAuthzHttpProvider> extensionProviders, TelemetryProviders telemetry) {
 
     /** Istio's {@code MeshConfig.ProxyPathNormalization.NormalizationType}. */
     public enum PathNormalization {
@@ -76,11 +78,13 @@ public record MeshConfig(String trustDomain, String clusterId, String domainSuff
         requireNonNull(network, "network");
         requireNonNull(pathNormalization, "pathNormalization");
         extensionProviders = List.copyOf(extensionProviders);
+        requireNonNull(telemetry, "telemetry");
     }
 
     /** Istio's defaults for the settings added later: BASE normalization, no extension providers. */
     public MeshConfig(String trustDomain, String clusterId, String domainSuffix, String rootNamespace, String network) {
-        this(trustDomain, clusterId, domainSuffix, rootNamespace, network, PathNormalization.DEFAULT, List.of());
+        this(trustDomain, clusterId, domainSuffix, rootNamespace, network, PathNormalization.DEFAULT, List.of(),
+                TelemetryProviders.defaults());
     }
 
     public static MeshConfig defaults() {
@@ -89,7 +93,14 @@ public record MeshConfig(String trustDomain, String clusterId, String domainSuff
 
     /** This config with {@code pathNormalization} and {@code extensionProviders} replaced. */
     public MeshConfig withAuthorization(PathNormalization normalization, List<ExtAuthzHttpProvider> providers) {
-        return new MeshConfig(trustDomain, clusterId, domainSuffix, rootNamespace, network, normalization, providers);
+        return new MeshConfig(trustDomain, clusterId, domainSuffix, rootNamespace, network, normalization, providers,
+                telemetry);
+    }
+
+    /** This config with the telemetry providers and defaults replaced. */
+    public MeshConfig withTelemetry(TelemetryProviders telemetry) {
+        return new MeshConfig(trustDomain, clusterId, domainSuffix, rootNamespace, network, pathNormalization,
+                extensionProviders, telemetry);
     }
 
     /** The extension provider named {@code name}. */

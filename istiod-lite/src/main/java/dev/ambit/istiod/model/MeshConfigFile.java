@@ -53,6 +53,7 @@ public final class MeshConfigFile {
             }
         }
         List<MeshConfig.ExtAuthzHttpProvider> providers = new ArrayList<>(base.extensionProviders());
+        TelemetryProviders telemetry = telemetry(mesh, base.telemetry());
         if (mesh.get("extensionProviders") instanceof List<?> list) {
             for (int i = 0; i < list.size(); i++) {
                 if (!(list.get(i) instanceof Map<?, ?> p) || !(p.get("name") instanceof String name)) {
@@ -65,7 +66,136 @@ public final class MeshConfigFile {
                 }
             }
         }
-        return base.withAuthorization(normalization, providers);
+        return base.withAuthorization(normalization, providers).withTelemetry(telemetry);
+    }
+
+    /**
+     * The telemetry keys (issue 19): {@code extensionProviders[]} with {@code zipkin},
+     * {@code opentelemetry}, {@code prometheus} or {@code envoyFileAccessLog};
+     * {@code defaultProviders}; {@code defaultConfig.tracing.sampling}; {@code enableTracing};
+     * {@code accessLogFile}.
+     */
+    private static TelemetryProviders telemetry(Map<?, ?> mesh, TelemetryProviders base) {
+        List<TelemetryProviders.Provider> providers = new ArrayList<>(base.providers());
+        if (mesh.get("extensionProviders") instanceof List<?> list) {
+            for (int i = 0; i < list.size(); i++) {
+                if (!(list.get(i) instanceof Map<?, ?> p) || !(p.get("name") instanceof String name)) {
+                    continue; // reported with the authorization providers
+                }
+                String at = "extensionProviders[" + i + "]";
+                TelemetryProviders.Provider provider;
+                try {
+                    provider = telemetryProvider(name, p, at);
+                } catch (IllegalArgumentException e) {
+                    String m = e.getMessage();
+                    throw new IllegalArgumentException(m.startsWith("mesh config: ") ? m : "mesh config: " + m, e);
+                }
+                if (provider != null) {
+                    providers.removeIf(x -> x.name().equals(name));
+                    providers.add(provider);
+                }
+            }
+        }
+        List<String> tracing = base.defaultTracing();
+        List<String> metrics = base.defaultMetrics();
+        List<String> logging = base.defaultAccessLogging();
+        if (mesh.get("defaultProviders") instanceof Map<?, ?> d) {
+            tracing = d.containsKey("tracing") ? strings(d.get("tracing"), "defaultProviders.tracing") : tracing;
+            metrics = d.containsKey("metrics") ? strings(d.get("metrics"), "defaultProviders.metrics") : metrics;
+            logging = d.containsKey("accessLogging") ? strings(d.get("accessLogging"), "defaultProviders.accessLogging")
+                    : logging;
+        }
+        java.util.Optional<Double> sampling = base.sampling();
+        if (mesh.get("defaultConfig") instanceof Map<?, ?> dc && dc.get("tracing") instanceof Map<?, ?> t
+                && t.get("sampling") != null) {
+            if (!(t.get("sampling") instanceof Number n) || !(n.doubleValue() >= 0 && n.doubleValue() <= 100)) {
+                throw new IllegalArgumentException("mesh config: defaultConfig.tracing.sampling: " + t.get("sampling")
+                        + " (expected: a percentage 0-100)");
+            }
+            sampling = java.util.Optional.of(n.doubleValue());
+        }
+        boolean enableTracing = base.enableTracing();
+        if (mesh.containsKey("enableTracing")) {
+            if (!(mesh.get("enableTracing") instanceof Boolean b)) {
+                throw new IllegalArgumentException("mesh config: enableTracing: " + mesh.get("enableTracing")
+                        + " (expected: true or false)");
+            }
+            enableTracing = b;
+        }
+        String accessLogFile = mesh.get("accessLogFile") == null ? base.accessLogFile()
+                : mesh.get("accessLogFile").toString();
+        TelemetryProviders out = new TelemetryProviders(providers, tracing, metrics, logging, sampling, enableTracing,
+                accessLogFile);
+        for (var e : Map.of("tracing", tracing, "metrics", metrics, "accessLogging", logging).entrySet()) {
+            for (String name : e.getValue()) {
+                if (out.provider(name).isEmpty()) {
+                    throw new IllegalArgumentException("mesh config: defaultProviders." + e.getKey() + ": " + name
+                            + " (expected: the name of an extensionProviders entry)");
+                }
+            }
+        }
+        return out;
+    }
+
+    /** A telemetry provider, or null when the entry is of another kind (ext_authz). */
+    private static TelemetryProviders.Provider telemetryProvider(String name, Map<?, ?> p, String at) {
+        if (p.get("zipkin") instanceof Map<?, ?> z) {
+            return new TelemetryProviders.Zipkin(name, string(z.get("service")), port(z.get("port"), at + ".zipkin"),
+                    z.get("maxTagLength") == null ? 0 : integer(z.get("maxTagLength"), at + ".zipkin.maxTagLength"),
+                    string(z.get("path")));
+        }
+        if (p.get("opentelemetry") instanceof Map<?, ?> o) {
+            boolean http = o.get("http") instanceof Map<?, ?>;
+            Map<?, ?> h = http ? (Map<?, ?>) o.get("http") : o.get("grpc") instanceof Map<?, ?> g ? g : Map.of();
+            String kind = at + ".opentelemetry." + (http ? "http" : "grpc");
+            Map<String, String> headers = new java.util.LinkedHashMap<>();
+            Object hs = http ? h.get("headers") : h.get("initialMetadata");
+            if (hs instanceof List<?> l) {
+                for (Object x : l) {
+                    if (x instanceof Map<?, ?> hv && hv.get("name") != null) {
+                        headers.put(hv.get("name").toString(), hv.get("value") == null ? "" : hv.get("value").toString());
+                    }
+                }
+            }
+            return new TelemetryProviders.OpenTelemetry(name, string(o.get("service")),
+                    port(o.get("port"), at + ".opentelemetry"), http, http ? string(h.get("path")) : "",
+                    h.get("timeout") == null ? Duration.ZERO : duration(h.get("timeout").toString(), kind + ".timeout"),
+                    headers);
+        }
+        if (p.containsKey("prometheus")) {
+            return new TelemetryProviders.Prometheus(name);
+        }
+        if (p.get("envoyFileAccessLog") instanceof Map<?, ?> f) {
+            String text = "";
+            Map<String, String> labels = new java.util.LinkedHashMap<>();
+            if (f.get("logFormat") instanceof Map<?, ?> lf) {
+                text = string(lf.get("text"));
+                if (lf.get("labels") instanceof Map<?, ?> lm) {
+                    lm.forEach((k, v) -> labels.put(k.toString(), v == null ? "" : v.toString()));
+                }
+            }
+            return new TelemetryProviders.FileAccessLog(name, f.get("path") == null ? "/dev/stdout"
+                    : f.get("path").toString(), text, labels);
+        }
+        return null;
+    }
+
+    private static String string(Object o) {
+        return o == null ? "" : o.toString();
+    }
+
+    private static int port(Object o, String at) {
+        if (!(o instanceof Number n)) {
+            throw new IllegalArgumentException("mesh config: " + at + ".port: " + o + " (expected: a port number)");
+        }
+        return n.intValue();
+    }
+
+    private static int integer(Object o, String at) {
+        if (!(o instanceof Number n)) {
+            throw new IllegalArgumentException("mesh config: " + at + ": " + o + " (expected: a number)");
+        }
+        return n.intValue();
     }
 
     private static MeshConfig.ExtAuthzHttpProvider provider(String name, Map<?, ?> h, String at) {

@@ -64,7 +64,7 @@ public final class WebhookConfiguration {
                     caBundle: %4$s
                   rules:
                   - operations: [CREATE, UPDATE]
-                    apiGroups: [security.istio.io, networking.istio.io]
+                    apiGroups: [security.istio.io, networking.istio.io, telemetry.istio.io]
                     apiVersions: ["*"]
                     resources: ["*"]
                     scope: "*"

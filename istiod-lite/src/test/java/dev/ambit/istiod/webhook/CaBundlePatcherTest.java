@@ -67,7 +67,7 @@ class CaBundlePatcherTest {
         assertThat(live.getWebhooks().get(0)).satisfies(w -> {
             assertThat(w.getFailurePolicy()).isEqualTo("Fail");
             assertThat(w.getRules()).singleElement().satisfies(r -> assertThat(r.getApiGroups())
-                    .containsExactlyInAnyOrder("security.istio.io", "networking.istio.io"));
+                    .containsExactlyInAnyOrder("security.istio.io", "networking.istio.io", "telemetry.istio.io"));
         });
         assertThat(live.getWebhooks().get(1)).satisfies(w -> {
             assertThat(w.getFailurePolicy()).isEqualTo("Ignore");

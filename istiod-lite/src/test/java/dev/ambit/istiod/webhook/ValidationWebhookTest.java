@@ -95,7 +95,7 @@ class ValidationWebhookTest {
         assertThat(yaml).contains("kind: ValidatingWebhookConfiguration").contains("failurePolicy: Fail")
                 .contains("admissionReviewVersions: [v1]").contains("sideEffects: None")
                 .contains("service: {name: istiod-lite, namespace: istio-system, path: /validate, port: 443}")
-                .contains("apiGroups: [security.istio.io, networking.istio.io]");
+                .contains("apiGroups: [security.istio.io, networking.istio.io, telemetry.istio.io]");
     }
 
     @Test

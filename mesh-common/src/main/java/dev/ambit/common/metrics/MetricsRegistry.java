@@ -122,6 +122,37 @@ public final class MetricsRegistry {
             return children.computeIfAbsent(List.of(values), k -> newChild());
         }
 
+        /**
+         * The child with {@code values} for the family's labels plus {@code extraNames} =
+         * {@code extraValues} after them: labels a configuration adds to some children only
+         * (Istio's Telemetry API {@code tagOverrides}, issue 19). Extra names are label names
+         * the family does not have.
+         */
+        public C labels(String[] values, String[] extraNames, String[] extraValues) {
+            if (extraNames.length == 0) {
+                return labels(values);
+            }
+            if (values.length != labelNames.length || extraNames.length != extraValues.length) {
+                throw new IllegalArgumentException(name + ": " + values.length + " label values and "
+                        + extraNames.length + " extra names for " + extraValues.length + " extra values (expected: "
+                        + labelNames.length + " and as many extra values as names)");
+            }
+            List<String> key = new ArrayList<>(values.length + 2 * extraNames.length);
+            for (String v : values) {
+                key.add(requireNonNull(v, "label value of " + name));
+            }
+            for (int i = 0; i < extraNames.length; i++) {
+                String n = extraNames[i];
+                if (!LABEL.matcher(n).matches() || n.startsWith("__") || List.of(labelNames).contains(n)) {
+                    throw new IllegalArgumentException("extra label name: " + n + " of " + name + " (expected: "
+                            + "[a-zA-Z_][a-zA-Z0-9_]*, not one of " + List.of(labelNames) + ")");
+                }
+                key.add(n);
+                key.add(requireNonNull(extraValues[i], "label value of " + name));
+            }
+            return children.computeIfAbsent(List.copyOf(key), k -> newChild());
+        }
+
         abstract C newChild();
 
         abstract void writeChild(StringBuilder out, List<String> labelValues, C child);
@@ -141,11 +172,16 @@ public final class MetricsRegistry {
                 return "";
             }
             StringBuilder s = new StringBuilder("{");
-            for (int i = 0; i < values.size(); i++) {
+            int own = Math.min(values.size(), labelNames.length);
+            for (int i = 0; i < own; i++) {
                 if (i > 0) {
                     s.append(',');
                 }
                 s.append(labelNames[i]).append("=\"").append(escapeLabel(values.get(i))).append('"');
+            }
+            // Extra labels of labels(values, extraNames, extraValues): name, value pairs after the family's.
+            for (int i = own; i + 1 < values.size(); i += 2) {
+                s.append(',').append(values.get(i)).append("=\"").append(escapeLabel(values.get(i + 1))).append('"');
             }
             if (extraName != null) {
                 if (!values.isEmpty()) {

@@ -49,4 +49,21 @@ class MetricsRegistryTest {
         assertThatThrownBy(() -> registry.counter("c_total", "C.", "a").labels("1").inc(-1))
                 .hasMessageContaining("counters only go up");
     }
+
+    @Test
+    void extraLabelsFollowTheFamilysOwnAndKeepTheirChildApart() {
+        MetricsRegistry r = MetricsRegistry.create();
+        Counter.Family c = r.counter("istio_requests_total", "Requests.", "reporter", "response_code");
+        c.labels(new String[] {"waypoint", "200"}, new String[] {"custom_label"}, new String[] {"blue"}).inc();
+        c.labels("waypoint", "200").inc(2);
+        Histogram.Family h = r.histogram("istio_request_bytes", "Sizes.", new double[] {10}, "reporter");
+        h.labels(new String[] {"waypoint"}, new String[] {"custom_label"}, new String[] {"a\"b"}).observe(5);
+        String text = r.scrape();
+        org.assertj.core.api.Assertions.assertThat(text)
+                .contains("istio_requests_total{reporter=\"waypoint\",response_code=\"200\",custom_label=\"blue\"} 1\n")
+                .contains("istio_requests_total{reporter=\"waypoint\",response_code=\"200\"} 2\n")
+                .contains("istio_request_bytes_bucket{reporter=\"waypoint\",custom_label=\"a\\\"b\",le=\"10\"} 1\n");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> c.labels(new String[] {"waypoint", "200"},
+                new String[] {"reporter"}, new String[] {"x"})).hasMessageContaining("extra label name: reporter");
+    }
 }

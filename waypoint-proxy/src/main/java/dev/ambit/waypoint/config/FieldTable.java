@@ -124,6 +124,8 @@ public final class FieldTable {
 
     /** HTTP filter name → its typed_config type, in the order the HttpConnectionManager may list them. */
     public static final Map<String, Message> HTTP_FILTERS = orderedMap(
+            // telemetry (issue 19, seam T2): metric overrides, read by http.HttpTelemetry; first, never terminal.
+            "istio.stats", dev.ambit.api.telemetry.StatsConfig.getDefaultInstance(),
             "envoy.filters.http.jwt_authn", JwtAuthentication.getDefaultInstance(),
             "envoy.filters.http.ext_authz", ExtAuthz.getDefaultInstance(),
             "envoy.filters.http.rbac", io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC.getDefaultInstance(),
@@ -150,6 +152,12 @@ public final class FieldTable {
      * unknown name or another {@code @type} is NACKed: an unknown filter would be skipped.
      */
     static final Map<String, Map<String, Message>> ANY_SITES = Map.of(
+            // telemetry (issue 19, seam T2): HCM access logs to stdout, filtered by an attribute expression.
+            "envoy.config.accesslog.v3.AccessLog.typed_config", Map.of("envoy.access_loggers.file",
+                    io.envoyproxy.envoy.extensions.access_loggers.file.v3.FileAccessLog.getDefaultInstance()),
+            "envoy.config.accesslog.v3.ExtensionFilter.typed_config", Map.of(
+                    "envoy.access_loggers.extension_filters.cel",
+                    io.envoyproxy.envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter.getDefaultInstance()),
             // Gateway mode (issue 16): TLS termination and SNI inspection.
             "envoy.config.core.v3.TransportSocket.typed_config", Gateway.TRANSPORT_SOCKETS,
             "envoy.config.listener.v3.ListenerFilter.typed_config", Gateway.LISTENER_FILTERS,
@@ -182,6 +190,18 @@ public final class FieldTable {
         private Gateway() {}
     }
 
+    /** telemetry (issue 19, seam T2): access log entries and the istio.stats filter's StatsConfig. */
+    private static void telemetry() {
+        fields(io.envoyproxy.envoy.config.accesslog.v3.AccessLog.getDescriptor(), "name", "typed_config", "filter");
+        fields(io.envoyproxy.envoy.config.accesslog.v3.AccessLogFilter.getDescriptor(), "extension_filter");
+        fields(io.envoyproxy.envoy.config.accesslog.v3.ExtensionFilter.getDescriptor(), "name", "typed_config");
+        fields(io.envoyproxy.envoy.extensions.access_loggers.file.v3.FileAccessLog.getDescriptor(), "path");
+        fields(io.envoyproxy.envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter.getDescriptor(),
+                "expression");
+        fields(dev.ambit.api.telemetry.StatsConfig.getDescriptor(), "metrics");
+        fields(dev.ambit.api.telemetry.MetricConfig.getDescriptor(), "dimensions", "name", "tags_to_remove", "drop");
+    }
+
     /** {@code filter_metadata} namespaces of an LbEndpoint and the keys read in each. */
     public static final Map<String, Set<String>> ENDPOINT_METADATA = Map.of(
             "envoy.transport_socket_match", Set.of("tunnel"),
@@ -205,7 +225,10 @@ public final class FieldTable {
                 "max_request_headers_kb", "common_http_protocol_options", "http2_protocol_options",
                 "request_headers_timeout", "request_timeout", "stream_idle_timeout",
                 // Gateway mode (http.IngressHeaders): the edge's x-forwarded-* and x-request-id.
-                "use_remote_address", "xff_num_trusted_hops", "generate_request_id");
+                "use_remote_address", "xff_num_trusted_hops", "generate_request_id",
+                // telemetry (issue 19): http.HttpTelemetry's access log lines.
+                "access_log");
+        telemetry();
         enumValues(HttpConnectionManager.getDescriptor(), "path_with_escaped_slashes_action",
                 "IMPLEMENTATION_SPECIFIC_DEFAULT", "KEEP_UNCHANGED", "REJECT_REQUEST", "UNESCAPE_AND_REDIRECT",
                 "UNESCAPE_AND_FORWARD");

@@ -115,6 +115,9 @@ public final class HttpFilters {
                 // leading jwt_authn entries, so it sees the request principal they wrote.
                 boolean slotPlaced = false;
                 for (var f : hcm.getHttpFiltersList()) {
+                    if (f.getName().equals(StatsOverrides.FILTER)) {
+                        continue; // telemetry (issue 19): read by HttpTelemetry, not a request filter
+                    }
                     if (!slotPlaced && !f.getName().equals(JWT_AUTHN)) {
                         filters.add(authorization);
                         slotPlaced = true;

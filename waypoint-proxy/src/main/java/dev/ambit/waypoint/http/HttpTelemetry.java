@@ -4,12 +4,14 @@ import static java.util.Objects.requireNonNull;
 
 import dev.ambit.api.workload.Service;
 import dev.ambit.api.workload.Workload;
+import dev.ambit.common.expr.Attributes;
 import dev.ambit.common.json.JsonWriter;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.Histogram;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.state.ProxyState;
 import dev.ambit.proxy.telemetry.ConnectionLabels;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.netty.util.NetUtil;
 import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
@@ -41,6 +43,8 @@ public final class HttpTelemetry {
     private final Histogram.Family duration;
     private final Histogram.Family requestBytes;
     private final Histogram.Family responseBytes;
+    private final java.util.Map<HttpConnectionManager, StatsOverrides> compiled =
+            new java.util.concurrent.ConcurrentHashMap<>();
 
     private HttpTelemetry(MetricsRegistry metrics, ProxyState state) {
         this.state = state;
@@ -107,13 +111,54 @@ public final class HttpTelemetry {
         String flags = exchange.flagsString();
         String[] values = labels.httpValues(status, exchange.grpc() ? (grpcStatus == null ? "" : grpcStatus) : "",
                 flags);
-        requests.labels(values).inc();
-        duration.labels(values).observe(nanos / 1e6);
-        requestBytes.labels(values).observe(exchange.requestBytes());
-        responseBytes.labels(values).observe(responseBodyBytes);
-        if (access.isInfoEnabled()) {
-            access.info(accessLine(exchange, labels, status, flags, nanos, responseBodyBytes, requestId, traceparent));
+        StatsOverrides o = overrides(exchange.downstream().chain().hcm());
+        Attributes attributes = o == StatsOverrides.NONE ? null
+                : new ExchangeAttributes(exchange, labels, status, grpcStatus, flags, nanos, responseBodyBytes);
+        if (!o.dropped("requests_total")) {
+            var l = o.labels("requests_total", values, attributes);
+            requests.labels(l.values(), l.extraNames(), l.extraValues()).inc();
         }
+        if (!o.dropped("request_duration_milliseconds")) {
+            var l = o.labels("request_duration_milliseconds", values, attributes);
+            duration.labels(l.values(), l.extraNames(), l.extraValues()).observe(nanos / 1e6);
+        }
+        if (!o.dropped("request_bytes")) {
+            var l = o.labels("request_bytes", values, attributes);
+            requestBytes.labels(l.values(), l.extraNames(), l.extraValues()).observe(exchange.requestBytes());
+        }
+        if (!o.dropped("response_bytes")) {
+            var l = o.labels("response_bytes", values, attributes);
+            responseBytes.labels(l.values(), l.extraNames(), l.extraValues()).observe(responseBodyBytes);
+        }
+        // Access log (Istio: on only where a Telemetry or MeshConfig accessLogFile selects a provider):
+        // one line per HCM access_log entry whose filter passes.
+        if (o.logs() && access.isInfoEnabled()) {
+            int lines = o.accessLogLines(attributes);
+            if (lines > 0) {
+                String line = accessLine(exchange, labels, status, flags, nanos, responseBodyBytes, requestId,
+                        traceparent);
+                for (int i = 0; i < lines; i++) {
+                    access.info(line);
+                }
+            }
+        }
+    }
+
+    /** The compiled telemetry settings of {@code hcm}, cached per HCM (a new config brings new ones). */
+    StatsOverrides overrides(HttpConnectionManager hcm) {
+        if (hcm.getAccessLogCount() == 0 && hcm.getHttpFiltersList().stream()
+                .noneMatch(f -> f.getName().equals(StatsOverrides.FILTER))) {
+            return StatsOverrides.NONE;
+        }
+        StatsOverrides o = compiled.get(hcm);
+        if (o == null) {
+            if (compiled.size() > 1024) {
+                compiled.clear(); // old configs' entries; the live ones compile again
+            }
+            o = StatsOverrides.of(hcm);
+            compiled.put(hcm, o);
+        }
+        return o;
     }
 
     static String accessLine(HttpExchange ex, ConnectionLabels labels, int status, String flags, long nanos,

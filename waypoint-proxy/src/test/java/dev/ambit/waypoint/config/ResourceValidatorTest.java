@@ -83,7 +83,7 @@ class ResourceValidatorTest {
                         .setTypedConfig(Any.pack(Buffer.getDefaultInstance()))).build();
         assertThat(hcmProblems(withBuffer)).containsExactly("Listener waypoint: filter_chains[0].filters[0]"
                 + ".typed_config.http_filters[0].name: \"envoy.filters.http.buffer\" not supported by this waypoint "
-                + "(expected one of [envoy.filters.http.jwt_authn, envoy.filters.http.ext_authz, envoy.filters.http.rbac, "
+                + "(expected one of [istio.stats, envoy.filters.http.jwt_authn, envoy.filters.http.ext_authz, envoy.filters.http.rbac, "
                 + "envoy.filters.http.fault, envoy.filters.http.cors, envoy.filters.http.router])");
 
         HttpConnectionManager wrongType = Resources.hcm(HTTP_CHAIN).toBuilder()
@@ -220,7 +220,8 @@ class ResourceValidatorTest {
         assertThat(FieldTable.anyTypes()).extracting(d -> d.getName()).containsExactlyInAnyOrder(
                 "HttpConnectionManager", "TcpProxy", "HTTPFault", "Cors", "Router", "CorsPolicy", "HttpProtocolOptions",
                 "PreviousHostsPredicate", "JwtAuthentication", "ExtAuthz", "RBAC",
-                "DownstreamTlsContext", "TlsInspector"); // gateway mode (issue 16)
+                "DownstreamTlsContext", "TlsInspector", // gateway mode (issue 16)
+                "StatsConfig", "ExpressionFilter", "FileAccessLog"); // telemetry (issue 19)
         assertThat(FieldTable.honours(Route.getDescriptor(), "typed_per_filter_config")).isTrue();
         assertThat(FieldTable.honours(RouteAction.getDescriptor(), "hash_policy")).isTrue();
         assertThat(FieldTable.honours(RouteAction.HashPolicy.getDescriptor(), "filter_state")).isFalse();

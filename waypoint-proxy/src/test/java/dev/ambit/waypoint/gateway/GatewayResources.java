@@ -87,6 +87,11 @@ public final class GatewayResources {
                         .setTypedConfig(Any.pack(Cors.getDefaultInstance())))
                 .addHttpFilters(HttpFilter.newBuilder().setName("envoy.filters.http.router")
                         .setTypedConfig(Any.pack(Router.getDefaultInstance())))
+                // telemetry (issue 19): the access log istiod-lite sends when MeshConfig accessLogFile is set.
+                .addAccessLog(io.envoyproxy.envoy.config.accesslog.v3.AccessLog.newBuilder()
+                        .setName("envoy.access_loggers.file").setTypedConfig(Any.pack(
+                                io.envoyproxy.envoy.extensions.access_loggers.file.v3.FileAccessLog.newBuilder()
+                                        .setPath("/dev/stdout").build())))
                 .build();
     }
 

@@ -39,7 +39,7 @@ final class Harness implements AutoCloseable {
     final MetricsRegistry metrics = MetricsRegistry.create();
     final ProxyState state = ProxyState.create();
     RequestAuthorizer authorizer = RequestAuthorizer.ALLOW_ALL;
-    final FilterChain chain = new FilterChain(ROUTE, FilterChain.Kind.HTTP, ROUTE, FilterChain.Codec.AUTO, "", ROUTE);
+    FilterChain chain = new FilterChain(ROUTE, FilterChain.Kind.HTTP, ROUTE, FilterChain.Codec.AUTO, "", ROUTE);
 
     /** One request's outcome: the response (released by close()) and its exchange. */
     record Result(FullHttpResponse response, HttpExchange exchange) {

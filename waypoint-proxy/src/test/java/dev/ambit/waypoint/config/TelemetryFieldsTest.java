@@ -1,0 +1,82 @@
+package dev.ambit.waypoint.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.Any;
+import dev.ambit.api.telemetry.MetricConfig;
+import dev.ambit.api.telemetry.StatsConfig;
+import io.envoyproxy.envoy.config.accesslog.v3.AccessLog;
+import io.envoyproxy.envoy.config.accesslog.v3.AccessLogFilter;
+import io.envoyproxy.envoy.config.accesslog.v3.ExtensionFilter;
+import io.envoyproxy.envoy.config.listener.v3.Filter;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.extensions.access_loggers.file.v3.FileAccessLog;
+import io.envoyproxy.envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
+import org.junit.jupiter.api.Test;
+
+/** Seam T2 (issue 19): the istio.stats filter and HCM access logs are accepted; what the waypoint cannot honour NACKs. */
+class TelemetryFieldsTest {
+
+    static HttpConnectionManager withTelemetry(MetricConfig metric, String filter, String path) {
+        HttpConnectionManager base = Resources.hcm(Resources.HTTP_CHAIN);
+        AccessLog.Builder log = AccessLog.newBuilder().setName("envoy.access_loggers.file")
+                .setTypedConfig(Any.pack(FileAccessLog.newBuilder().setPath(path).build()));
+        if (filter != null) {
+            log.setFilter(AccessLogFilter.newBuilder().setExtensionFilter(ExtensionFilter.newBuilder()
+                    .setName("envoy.access_loggers.extension_filters.cel")
+                    .setTypedConfig(Any.pack(ExpressionFilter.newBuilder().setExpression(filter).build()))));
+        }
+        return base.toBuilder().clearHttpFilters()
+                .addHttpFilters(HttpFilter.newBuilder().setName("istio.stats")
+                        .setTypedConfig(Any.pack(StatsConfig.newBuilder().addMetrics(metric).build())))
+                .addAllHttpFilters(base.getHttpFiltersList())
+                .addAccessLog(log)
+                .build();
+    }
+
+    private static Listener with(HttpConnectionManager hcm) {
+        Listener l = Resources.listener();
+        var chain = l.getFilterChains(0).toBuilder().setFilters(0, Filter.newBuilder()
+                .setName("envoy.filters.network.http_connection_manager").setTypedConfig(Any.pack(hcm)));
+        return l.toBuilder().setFilterChains(0, chain).build();
+    }
+
+    @Test
+    void statsOverridesAndFilteredAccessLogsAreAccepted() {
+        MetricConfig m = MetricConfig.newBuilder().setName("requests_total")
+                .putDimensions("request_protocol", "request.headers['x-proto'] | 'unknown'")
+                .putDimensions("custom_label", "request.headers['x-custom'] | 'unknown'")
+                .addTagsToRemove("destination_cluster").build();
+        assertThat(ResourceValidator.validate("waypoint", with(withTelemetry(m, "response.code >= 400",
+                "/dev/stdout")))).isEmpty();
+        assertThat(ResourceValidator.validate("waypoint", with(withTelemetry(MetricConfig.newBuilder().setDrop(true)
+                .build(), null, "/dev/stdout")))).isEmpty();
+    }
+
+    @Test
+    void whatTheWaypointCannotHonourIsNackedByField() {
+        MetricConfig m = MetricConfig.newBuilder().setName("requests_totl")
+                .putDimensions("bad-label", "'x'")
+                .putDimensions("request_protocol", "request.nope")
+                .addTagsToRemove("nope").build();
+        assertThat(ResourceValidator.validate("waypoint", with(withTelemetry(m, "response.code >=", "/var/log/a"))))
+                .anySatisfy(p -> assertThat(p).contains(".metrics[0].name: \"requests_totl\""))
+                .anySatisfy(p -> assertThat(p).contains("dimensions[\"bad-label\"]: \"bad-label\" is not a "
+                        + "Prometheus label name"))
+                .anySatisfy(p -> assertThat(p).contains("dimensions[\"request_protocol\"]: unknown attribute "
+                        + "request.nope"))
+                .anySatisfy(p -> assertThat(p).contains("tags_to_remove: \"nope\""))
+                .anySatisfy(p -> assertThat(p).contains("filter.extension_filter.typed_config.expression: unexpected "
+                        + "end of expression at position 16"))
+                .anySatisfy(p -> assertThat(p).contains("access_log[0].typed_config.path: \"/var/log/a\""));
+        // istio.stats after another filter.
+        HttpConnectionManager ok = withTelemetry(MetricConfig.newBuilder().setDrop(true).build(), null, "/dev/stdout");
+        HttpConnectionManager late = ok.toBuilder().clearHttpFilters()
+                .addHttpFilters(ok.getHttpFilters(1)).addHttpFilters(ok.getHttpFilters(0))
+                .addAllHttpFilters(ok.getHttpFiltersList().subList(2, ok.getHttpFiltersCount())).build();
+        assertThat(ResourceValidator.validate("waypoint", with(late)))
+                .anySatisfy(p -> assertThat(p).contains("http_filters[1].name: istio.stats (expected: first)"));
+    }
+}
