@@ -76,6 +76,12 @@ final class RequestProcessor {
         this(HttpFilters.fixed(chain), telemetry, draining, configs);
     }
 
+    /** As above, with spans where the chain's HCM has {@code tracing} (issue 19). */
+    RequestProcessor(HttpFilterChain chain, HttpTelemetry telemetry, BooleanSupplier draining,
+                     Supplier<WaypointConfig> configs, HttpTracing tracing) {
+        this(HttpFilters.fixed(chain), telemetry, draining, configs, tracing);
+    }
+
     /** As above, each filter chain's HTTP filters and path normalization from its HCM ({@link HttpFilters}). */
     RequestProcessor(HttpFilters filters, HttpTelemetry telemetry, BooleanSupplier draining,
                      Supplier<WaypointConfig> configs) {
