@@ -63,6 +63,7 @@ class TracingEngineTest {
 
     static final String ZIPKIN_CLUSTER = "outbound|9411||zipkin.istio-system.svc.cluster.local";
     static final String OTLP_CLUSTER = "outbound|4317||otel-collector.observability.svc.cluster.local";
+    static final String OTLP_HTTP_CLUSTER = "outbound|4318||otel-collector.observability.svc.cluster.local";
     static final String MIRROR = "outbound|9080||reviews-shadow.default.svc.cluster.local";
     static final HttpTracing.Identity WAYPOINT = new HttpTracing.Identity(
             "waypoint~10.244.0.9~waypoint-7d9.default~default.svc.cluster.local", "", "waypoint", "latest", "default",
@@ -71,6 +72,8 @@ class TracingEngineTest {
 
     static ZipkinProcess zipkin;
     static Server otlp;
+    /** An OTLP/HTTP receiver: protobuf {@code ExportTraceServiceRequest}s POSTed to /v1/traces. */
+    static com.sun.net.httpserver.HttpServer otlpHttp;
     static final List<ExportTraceServiceRequest> otlpReceived = new CopyOnWriteArrayList<>();
 
     private Harness h;
@@ -92,10 +95,29 @@ class TracingEngineTest {
                         response.onCompleted();
                     }
                 }).build().start();
+        otlpHttp = com.sun.net.httpserver.HttpServer.create(
+                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 16);
+        otlpHttp.createContext("/v1/traces", exchange -> {
+            try (exchange) {
+                boolean ok = exchange.getRequestMethod().equals("POST") && "application/x-protobuf".equals(
+                        exchange.getRequestHeaders().getFirst("Content-Type"));
+                if (ok) {
+                    otlpReceived.add(ExportTraceServiceRequest.parseFrom(exchange.getRequestBody().readAllBytes()));
+                }
+                byte[] body = ExportTraceServiceResponse.getDefaultInstance().toByteArray();
+                exchange.getResponseHeaders().set("Content-Type", "application/x-protobuf");
+                exchange.sendResponseHeaders(ok ? 200 : 400, body.length == 0 ? -1 : body.length);
+                exchange.getResponseBody().write(body);
+            }
+        });
+        otlpHttp.start();
     }
 
     @AfterAll
     static void stopCollectors() throws InterruptedException {
+        if (otlpHttp != null) {
+            otlpHttp.stop(0);
+        }
         if (otlp != null) {
             otlp.shutdownNow().awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
         }
@@ -111,6 +133,7 @@ class TracingEngineTest {
         h.config.clusters(MIRROR);
         collectors.put(ZIPKIN_CLUSTER, new InetSocketAddress(InetAddress.getLoopbackAddress(), zipkin.port));
         collectors.put(OTLP_CLUSTER, new InetSocketAddress(InetAddress.getLoopbackAddress(), otlp.getPort()));
+        collectors.put(OTLP_HTTP_CLUSTER, otlpHttp.getAddress());
         tracers(Tracers.builder(metrics, collectors::get).scheduleDelay(Duration.ofMillis(100)));
     }
 
@@ -143,6 +166,17 @@ class TracingEngineTest {
                 OpenTelemetryConfig.newBuilder().setGrpcService(GrpcService.newBuilder().setEnvoyGrpc(
                         GrpcService.EnvoyGrpc.newBuilder().setClusterName(OTLP_CLUSTER)
                                 .setAuthority("otel-collector.observability.svc.cluster.local")))
+                        .setServiceName("waypoint.default").build())).build());
+    }
+
+    /** OTLP over HTTP as istiod-lite writes it: {@code http_service.http_uri} with the collector's cluster. */
+    static HttpConnectionManager otlpHttpHcm(double percent) {
+        return hcm(percent, Tracing.Http.newBuilder().setName("envoy.tracers.opentelemetry").setTypedConfig(Any.pack(
+                OpenTelemetryConfig.newBuilder().setHttpService(io.envoyproxy.envoy.config.core.v3.HttpService
+                        .newBuilder().setHttpUri(io.envoyproxy.envoy.config.core.v3.HttpUri.newBuilder()
+                                .setUri("http://otel-collector.observability.svc.cluster.local:4318/v1/traces")
+                                .setCluster(OTLP_HTTP_CLUSTER)
+                                .setTimeout(com.google.protobuf.Duration.newBuilder().setSeconds(5))))
                         .setServiceName("waypoint.default").build())).build());
     }
 
@@ -284,6 +318,26 @@ class TracingEngineTest {
             assertThat(a.getKey()).isEqualTo("service.name");
             assertThat(a.getValue().getStringValue()).isEqualTo("waypoint.default");
         });
+    }
+
+    @Test
+    void otlpHttpReceiverGetsTheServerAndClientSpans() throws Exception {
+        chain(otlpHttpHcm(100));
+        h.config.route(routes(Harness.prefix("r", "/", CLUSTER).build()));
+        String traceId = randomHex(16);
+        String callerSpan = randomHex(8);
+        assertThat(h.run(get("/ratings/7", "traceparent", "00-" + traceId + "-" + callerSpan + "-01")).status())
+                .isEqualTo(200);
+        List<io.opentelemetry.proto.trace.v1.Span> spans = awaitOtlp(traceId, 2);
+        var server = spans.stream().filter(s -> s.getKind()
+                == io.opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_SERVER).findFirst().orElseThrow();
+        var client = spans.stream().filter(s -> s.getKind()
+                == io.opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_CLIENT).findFirst().orElseThrow();
+        assertThat(hex(server.getParentSpanId())).isEqualTo(callerSpan);
+        assertThat(hex(client.getParentSpanId())).isEqualTo(hex(server.getSpanId()));
+        assertThat(client.getName()).isEqualTo(CLUSTER);
+        assertThat(h.upstreams.sent.getLast().headers().get("traceparent"))
+                .isEqualTo("00-" + traceId + "-" + hex(client.getSpanId()) + "-01");
     }
 
     @Test
