@@ -220,7 +220,8 @@ class ResourceValidatorTest {
         assertThat(FieldTable.anyTypes()).extracting(d -> d.getName()).containsExactlyInAnyOrder(
                 "HttpConnectionManager", "TcpProxy", "HTTPFault", "Cors", "Router", "CorsPolicy", "HttpProtocolOptions",
                 "PreviousHostsPredicate", "JwtAuthentication", "ExtAuthz", "RBAC",
-                "DownstreamTlsContext", "TlsInspector"); // gateway mode (issue 16)
+                "DownstreamTlsContext", "TlsInspector", // gateway mode (issue 16)
+                "ZipkinConfig", "OpenTelemetryConfig"); // tracing providers (issue 19)
         assertThat(FieldTable.honours(Route.getDescriptor(), "typed_per_filter_config")).isTrue();
         assertThat(FieldTable.honours(RouteAction.getDescriptor(), "hash_policy")).isTrue();
         assertThat(FieldTable.honours(RouteAction.HashPolicy.getDescriptor(), "filter_state")).isFalse();
