@@ -5,6 +5,7 @@ import dev.ambit.api.workload.Workload;
 import dev.ambit.waypoint.gateway.GatewayServer;
 import dev.ambit.waypoint.http.HttpEngine;
 import dev.ambit.waypoint.http.RequestAuthorizer;
+import dev.ambit.waypoint.http.HttpTracing;
 import dev.ambit.waypoint.http.WaypointServer;
 import dev.ambit.waypoint.upstream.ClusterManager;
 import java.net.InetAddress;
@@ -26,10 +27,10 @@ final class GatewayDataPath implements DataPath {
         this.upstreams = upstreams;
     }
 
-    static DataPath start(DataPath.Context ctx, ClusterManager upstreams, InetAddress listen) {
+    static DataPath start(DataPath.Context ctx, ClusterManager upstreams, InetAddress listen, HttpTracing tracing) {
         WaypointFlags f = ctx.flags();
         HttpEngine engine = HttpEngine.of(upstreams, RequestAuthorizer.ALLOW_ALL, ctx.state(), ctx.metrics(),
-                ctx.config()::current, WaypointServer.DEFAULT_MAX_REQUEST_BYTES);
+                ctx.config()::current, WaypointServer.DEFAULT_MAX_REQUEST_BYTES, tracing);
         GatewayServer server = GatewayServer.builder(ctx.sockets(), ctx.workers(), ctx.config()::snapshot, upstreams,
                         engine, self(f), ctx.state(), ctx.metrics())
                 .provider(ctx.tls().provider())

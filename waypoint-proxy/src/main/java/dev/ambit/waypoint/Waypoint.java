@@ -24,7 +24,11 @@ import dev.ambit.proxy.net.SocketFactory;
 import dev.ambit.proxy.net.Transport;
 import dev.ambit.proxy.state.ProxyState;
 import dev.ambit.proxy.xds.XdsClient;
+import dev.ambit.waypoint.config.WaypointConfig;
 import dev.ambit.waypoint.config.WaypointConfigStore;
+import dev.ambit.api.workload.Workload;
+import dev.ambit.proxy.telemetry.trace.Tracers;
+import dev.ambit.waypoint.http.HttpTracing;
 import dev.ambit.waypoint.http.WaypointServer;
 import dev.ambit.waypoint.upstream.ClusterManager;
 import io.grpc.ManagedChannel;
@@ -87,6 +91,7 @@ public final class Waypoint implements AutoCloseable {
     private final WaypointConfigStore config;
     private final ProxyState state = ProxyState.create();
     private XdsClient xds;
+    private Tracers tracers;
     private CertificateManager certificates;
     private HbonePool pool;
     private DataPath dataPath = DataPath.NONE;
@@ -165,6 +170,9 @@ public final class Waypoint implements AutoCloseable {
         state.addListener(() -> pool.retainDestinations(uid -> state.workload(uid) != null));
         xds.start();
 
+        // tracing (issue 19): export pipelines per collector, closed after the data path (added first).
+        tracers = Tracers.builder(metrics, this::collectorEndpoint).build();
+        process.add(tracers);
         dataPath = requireNonNull(startDataPath(new DataPath.Context(flags, config, state, certificates, identity, tls,
                 transport, workers, SocketFactory.host("waypoint", transport), pool, metrics)), "startDataPath");
         process.add(dataPath);
@@ -209,13 +217,14 @@ public final class Waypoint implements AutoCloseable {
                 .build();
         this.upstreams.set(upstreams);
         if (ctx.flags().gateway()) {
-            return GatewayDataPath.start(ctx, upstreams, listenAddress());
+            return GatewayDataPath.start(ctx, upstreams, listenAddress(), httpTracing(ctx.flags()));
         }
         WaypointServer server;
         try {
             server = WaypointServer.builder(ctx.sockets(), ctx.workers(), ctx.tls(), certificate, ctx.config()::current,
                             upstreams, ctx.state(), ctx.metrics())
                     .bindAddress(new InetSocketAddress(listenAddress(), ctx.flags().hbonePort()))
+                    .tracing(httpTracing(ctx.flags()))
                     .build()
                     .start();
         } catch (RuntimeException e) {
@@ -239,6 +248,32 @@ public final class Waypoint implements AutoCloseable {
                 return "HBONE listener " + server.localAddress();
             }
         };
+    }
+
+    /** The engine's spans (issue 19) as this proxy: node id, canonical service, {@code <name>.<namespace>}. */
+    private HttpTracing httpTracing(WaypointFlags f) {
+        Workload self = GatewayDataPath.self(f);
+        return HttpTracing.of(tracers, new HttpTracing.Identity(f.nodeId(), f.labels().getOrDefault(
+                "topology.kubernetes.io/zone", ""), self.getCanonicalName(), self.getCanonicalRevision(), f.namespace(),
+                f.trustDomain(), f.name() + "." + f.namespace(), f.gateway()));
+    }
+
+    /**
+     * A trace collector's endpoint: the first endpoint of its cluster (Istio's
+     * {@code outbound|PORT||HOST}) in the current EDS, reached in plaintext (CONTRACT T1); null if none.
+     */
+    private InetSocketAddress collectorEndpoint(String cluster) {
+        WaypointConfig current = config.current();
+        if (current == null) {
+            return null;
+        }
+        for (var lb : current.endpoints(cluster)) {
+            var a = lb.getEndpoint().getAddress().getSocketAddress();
+            if (!a.getAddress().isEmpty() && a.getPortValue() > 0) {
+                return new InetSocketAddress(a.getAddress(), a.getPortValue());
+            }
+        }
+        return null;
     }
 
     /**

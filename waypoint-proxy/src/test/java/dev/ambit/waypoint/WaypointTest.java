@@ -195,6 +195,109 @@ class WaypointTest {
                         "\"gatewayListeners\":[{\"name\":\"0.0.0.0_" + port + "\",\"port\":" + port);
     }
 
+    /**
+     * Tracing (issue 19) wired into the process: a gateway whose HCM has {@code tracing} (Zipkin
+     * provider, 0 %) exports the span of a request that arrived sampled to the collector
+     * its EDS names for the collector cluster, with the gateway's service name.
+     */
+    @Test
+    void gatewaySpansGoToTheCollectorItsEdsNamesForTheTracingCluster() throws Exception {
+        java.util.List<String> posted = new java.util.concurrent.CopyOnWriteArrayList<>();
+        com.sun.net.httpserver.HttpServer collector = com.sun.net.httpserver.HttpServer.create(
+                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 16);
+        collector.createContext("/api/v2/spans", exchange -> {
+            try (exchange) {
+                posted.add(new String(exchange.getRequestBody().readAllBytes(),
+                        java.nio.charset.StandardCharsets.UTF_8));
+                exchange.sendResponseHeaders(202, -1);
+            }
+        });
+        collector.start();
+        closeables.add(() -> collector.stop(0));
+        InProcessCa ca = new InProcessCa(dir, Duration.ofHours(1));
+        closeables.add(ca);
+        ScriptedAds ads = new ScriptedAds();
+        Server server = NettyServerBuilder.forAddress(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))
+                .addService(ads).build().start();
+        closeables.add(() -> server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
+        int port;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            port = s.getLocalPort();
+        }
+        Waypoint gateway = Waypoint.start(WaypointFlags.parse(Map.of(), "--mode", "gateway", "--namespace",
+                "istio-system", "--name", "istio-ingressgateway", "--pod-name", "istio-ingressgateway-abc",
+                "--pod-ip", "127.0.0.1", "--label", "istio=ingressgateway",
+                "--xds-address", "127.0.0.1:" + server.getPort(), "--plaintext", "--ca-address", "127.0.0.1:1",
+                "--root-cert", dir.resolve("ca/ambit-root-cert.pem").toString(), "--token-file",
+                ca.tokenFile.toString(), "--listen-address", "127.0.0.1", "--admin-port", "0", "--stats-port", "0",
+                "--ready-port", "0", "--worker-threads", "1", "--transport", "epoll"));
+        closeables.add(gateway);
+        for (int i = 0; i < 7; i++) {
+            ads.next();
+        }
+
+        String zipkin = "outbound|9411||zipkin.istio-system.svc.cluster.local";
+        ads.send(response(TypeUrls.CLUSTER, "c1", zipkin, dev.ambit.waypoint.gateway.GatewayResources.cluster(zipkin)));
+        ads.send(response(TypeUrls.CLUSTER_LOAD_ASSIGNMENT, "e1", zipkin, dev.ambit.waypoint.gateway.GatewayResources
+                .endpoints(zipkin, collector.getAddress())));
+        String route = "http." + port;
+        ads.send(response(TypeUrls.ROUTE_CONFIGURATION, "r1", route, RouteConfiguration.newBuilder().setName(route)
+                .addVirtualHosts(VirtualHost.newBuilder().setName("*:" + port).addDomains("*").addRoutes(Route
+                        .newBuilder().setMatch(RouteMatch.newBuilder().setPrefix("/")).setDirectResponse(
+                                io.envoyproxy.envoy.config.route.v3.DirectResponseAction.newBuilder()
+                                        .setStatus(200)))).build()));
+        var hcm = dev.ambit.waypoint.gateway.GatewayResources.hcm(route).toBuilder().setTracing(
+                io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                        .Tracing.newBuilder()
+                        .setRandomSampling(io.envoyproxy.envoy.type.v3.Percent.newBuilder().setValue(0))
+                        .setProvider(io.envoyproxy.envoy.config.trace.v3.Tracing.Http.newBuilder()
+                                .setName("envoy.tracers.zipkin").setTypedConfig(Any.pack(
+                                        io.envoyproxy.envoy.config.trace.v3.ZipkinConfig.newBuilder()
+                                                .setCollectorCluster(zipkin).setCollectorEndpoint("/api/v2/spans")
+                                                .setCollectorEndpointVersion(io.envoyproxy.envoy.config.trace.v3
+                                                        .ZipkinConfig.CollectorEndpointVersion.HTTP_JSON)
+                                                .setTraceId128Bit(true)
+                                                .setSharedSpanContext(com.google.protobuf.BoolValue.of(false))
+                                                .setCollectorHostname("zipkin.istio-system.svc.cluster.local")
+                                                .build())))).build();
+        ads.send(response(TypeUrls.LISTENER, "l1", "0.0.0.0_" + port, dev.ambit.waypoint.gateway.GatewayResources
+                .listener(port, io.envoyproxy.envoy.config.listener.v3.FilterChain.newBuilder().setName(route)
+                        .addFilters(io.envoyproxy.envoy.config.listener.v3.Filter.newBuilder()
+                                .setName("envoy.filters.network.http_connection_manager")
+                                .setTypedConfig(Any.pack(hcm))).build())));
+        DeltaDiscoveryRequest ack = ads.nextWithNonce("l1");
+        assertThat(ack.hasErrorDetail()).as("LDS %s", ack.getErrorDetail()).isFalse();
+
+        String trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        String caller = "00f067aa0ba902b7";
+        HttpResponse<String> r = null;
+        for (int i = 0; i < 50 && r == null; i++) {
+            try {
+                r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port
+                        + "/productpage")).header("traceparent", "00-" + trace + "-" + caller + "-01").timeout(WAIT)
+                        .build(), HttpResponse.BodyHandlers.ofString());
+            } catch (java.io.IOException e) {
+                Thread.sleep(100); // the ACK may precede the bind by a moment
+            }
+        }
+        assertThat(r).isNotNull();
+        assertThat(r.statusCode()).isEqualTo(200);
+        long end = System.nanoTime() + WAIT.toNanos();
+        while (posted.stream().noneMatch(b -> b.contains(trace)) && System.nanoTime() < end) {
+            Thread.sleep(50);
+        }
+        var spans = new com.fasterxml.jackson.databind.ObjectMapper().readTree(posted.stream()
+                .filter(b -> b.contains(trace)).findFirst().orElseThrow(() -> new AssertionError("no span posted")));
+        var span = spans.get(0);
+        assertThat(span.get("traceId").asText()).isEqualTo(trace);
+        assertThat(span.get("parentId").asText()).isEqualTo(caller);
+        // A gateway traces as an outbound proxy (Istio's gateways: CLIENT), named as Envoy names it.
+        assertThat(span.get("kind").asText()).isEqualTo("CLIENT");
+        assertThat(span.get("name").asText()).isEqualTo("127.0.0.1:" + port + "/*");
+        assertThat(span.get("localEndpoint").get("serviceName").asText()).isEqualTo("istio-ingressgateway.istio-system");
+        assertThat(span.get("tags").get("http.status_code").asText()).isEqualTo("200");
+    }
+
     private static RouteConfiguration route(RouteAction.Builder action) {
         return RouteConfiguration.newBuilder().setName("r").addVirtualHosts(VirtualHost.newBuilder().setName("v")
                 .addDomains("*").addRoutes(Route.newBuilder().setMatch(RouteMatch.newBuilder().setPrefix("/"))

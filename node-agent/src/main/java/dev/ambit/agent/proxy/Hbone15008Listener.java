@@ -19,6 +19,7 @@ import dev.ambit.proxy.net.ProxyListener;
 import dev.ambit.proxy.telemetry.ConnectionLabels.Reporter;
 import dev.ambit.proxy.telemetry.ConnectionLabels.SecurityPolicy;
 import dev.ambit.proxy.telemetry.ConnectionLabels;
+import dev.ambit.proxy.telemetry.Traceparent;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
@@ -382,11 +383,14 @@ public final class Hbone15008Listener extends ProxyListener {
                 .build();
         Decision decision = inbound.authorizer().authorize(attributes, target);
         Instant start = Instant.now();
+        // tracing (issue 19): the CONNECT's trace id in the access log, as the sender logs it.
+        String traceId = Traceparent.traceId(request.traceparent());
         if (!decision.allowed()) {
             // Counted here; the access-log line (with the policy) is the telemetry's.
             inbound.refusals().count(decision.reason().code());
             inbound.telemetry().opened(labels);
-            inbound.telemetry().closed(labels, source, destination, 0, 0, start, Duration.ZERO, decision.toString());
+            inbound.telemetry().closed(labels, source, destination, 0, 0, start, Duration.ZERO, decision.toString(),
+                    traceId);
             return reject(403, "RBAC: " + decision);
         }
         inbound.telemetry().opened(labels);
@@ -395,7 +399,7 @@ public final class Hbone15008Listener extends ProxyListener {
                 // there is no relay, so connectApp ends the connection's telemetry itself.
                 (r, loop) -> inbound.connectApp(loop, r.destination(), LISTENER, labels, source, peerUri, start),
                 result -> inbound.telemetry().closed(labels, source, destination, result.streamToTcp(),
-                        result.tcpToStream(), start, result.duration(), null)));
+                        result.tcpToStream(), start, result.duration(), null, traceId)));
     }
 
     private static CompletionStage<HboneTarget> reject(int status, String reason) {

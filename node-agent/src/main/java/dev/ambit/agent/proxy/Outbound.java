@@ -369,10 +369,11 @@ public final class Outbound extends ProxyListener {
             // semantics: the waypoint routes on what the client asked for). Else the endpoint's 15008.
             InetSocketAddress hboneAddress = route.waypoint() ? route.target
                     : new InetSocketAddress(route.target.getAddress(), hbonePort);
+            String traceparent = Traceparent.random();
             HboneRequest request = HboneRequest.builder(route.waypoint() ? route.authority : route.target)
                     .forwardedFor(sourceIp != null ? sourceIp : peer.getAddress())
                     .baggage(Baggage.of(source))
-                    .traceparent(Traceparent.random())
+                    .traceparent(traceparent)
                     .build();
             // Keyed by the destination's uid too: a pod that reuses a gone pod's address gets fresh connections.
             Future<Http2StreamChannel> f = pool.connect(network, certificate, WorkloadIdentity.of(route.workload),
@@ -394,7 +395,8 @@ public final class Outbound extends ProxyListener {
                     Relay.start(client, r.getNow(), (RelayResult result) -> telemetry.closed(
                             result.termination() == RelayResult.Termination.STREAM_ABORTED
                                     ? labels.withResponseFlags("UR") : labels, peer, route.target,
-                            result.tcpToStream(), result.streamToTcp(), start, result.duration(), null));
+                            result.tcpToStream(), result.streamToTcp(), start, result.duration(), null,
+                            Traceparent.traceId(traceparent))); // tracing (issue 19): joins the peer's line
                 } else if (timedOut[0]) {
                     failed(route, "timeout", "timeout", "no tunnel to " + hboneAddress + " within "
                             + TimeUnit.NANOSECONDS.toMillis(timeout) + " ms");

@@ -59,6 +59,18 @@ public final class TcpTelemetry {
      */
     public void closed(ConnectionLabels labels, InetSocketAddress source, InetSocketAddress destination,
                        long receivedBytes, long sentBytes, Instant start, Duration duration, String denial) {
+        closed(labels, source, destination, receivedBytes, sentBytes, start, duration, denial, null);
+    }
+
+    /**
+     * As above, for a connection tunnelled over HBONE: {@code traceId} is the trace id of the
+     * CONNECT's {@code traceparent} (the one this proxy sent, or received), logged as
+     * {@code trace_id} so both ends' lines and the waypoint's spans of that tunnel join up
+     * (ztunnel logs it as its connection span's {@code id}); {@code null} when there is none.
+     */
+    public void closed(ConnectionLabels labels, InetSocketAddress source, InetSocketAddress destination,
+                       long receivedBytes, long sentBytes, Instant start, Duration duration, String denial,
+                       String traceId) {
         String[] values = labels.values();
         // Bytes before the close count: whoever sees the connection closed (a scrape, a test
         // polling for it) also sees all of its bytes.
@@ -70,14 +82,21 @@ public final class TcpTelemetry {
         }
         closed.labels(values).inc();
         if (access.isInfoEnabled()) {
-            access.info(accessLine(labels, source, destination, receivedBytes, sentBytes, start, duration, denial));
+            access.info(accessLine(labels, source, destination, receivedBytes, sentBytes, start, duration, denial,
+                    traceId));
         }
     }
 
     static String accessLine(ConnectionLabels labels, InetSocketAddress source, InetSocketAddress destination,
                              long receivedBytes, long sentBytes, Instant start, Duration duration, String denial) {
+        return accessLine(labels, source, destination, receivedBytes, sentBytes, start, duration, denial, null);
+    }
+
+    static String accessLine(ConnectionLabels labels, InetSocketAddress source, InetSocketAddress destination,
+                             long receivedBytes, long sentBytes, Instant start, Duration duration, String denial,
+                             String traceId) {
         String[] v = labels.values();
-        return new JsonWriter().open('{')
+        JsonWriter w = new JsonWriter().open('{')
                 .key("start").value(start.toString())
                 .key("reporter").value(v[0])
                 .key("src.addr").value(address(source))
@@ -94,8 +113,11 @@ public final class TcpTelemetry {
                 .key("bytes_sent").value(sentBytes)
                 .key("duration_ms").value(duration.toMillis())
                 .key("response_flags").value(v[22])
-                .key("denied").value(denial)
-                .close('}').toString();
+                .key("denied").value(denial);
+        if (traceId != null) { // plaintext connections have no CONNECT, so no trace: no key
+            w.key("trace_id").value(traceId);
+        }
+        return w.close('}').toString();
     }
 
     private static String address(InetSocketAddress a) {

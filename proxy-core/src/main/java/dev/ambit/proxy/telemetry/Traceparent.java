@@ -2,6 +2,7 @@ package dev.ambit.proxy.telemetry;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.proxy.telemetry.trace.TraceContext;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.random.RandomGenerator;
 
@@ -16,6 +17,15 @@ public final class Traceparent {
     /** A new trace context: version {@code 00}, random trace and span ids, not sampled ({@code -00}). */
     public static String random() {
         return random(ThreadLocalRandom.current());
+    }
+
+    /**
+     * The trace id (32 lower-case hex digits) of a W3C {@code traceparent} header; null when the
+     * header is absent or malformed (a bad header is not an error for a tunnel, only not logged).
+     */
+    public static String traceId(String traceparent) {
+        TraceContext context = TraceContext.fromTraceparent(traceparent);
+        return context == null ? null : context.traceId();
     }
 
     static String random(RandomGenerator random) {

@@ -81,6 +81,16 @@ class TcpTelemetryTest {
     }
 
     @Test
+    void aTunnelsLineEndsWithTheTraceIdOfItsConnect() {
+        String line = TcpTelemetry.accessLine(INBOUND, new InetSocketAddress("10.244.1.20", 51000),
+                new InetSocketAddress("10.244.2.10", 9090), 5, 7, Instant.parse("2026-11-21T10:00:00Z"),
+                Duration.ofMillis(3), null, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assertThat(line).endsWith(",\"denied\":null,\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}");
+        assertThat(TcpTelemetry.accessLine(INBOUND, null, null, 0, 0, Instant.EPOCH, Duration.ZERO, null, null))
+                .doesNotContain("trace_id");
+    }
+
+    @Test
     void reporterIsChecked() {
         assertThatThrownBy(() -> ConnectionLabels.builder(null))
                 .isInstanceOf(NullPointerException.class)

@@ -35,4 +35,16 @@ class TraceparentTest {
         assertThat(Traceparent.random(scripted))
                 .isEqualTo("00-00000000000000000000000000000001-0000000000000abc-00");
     }
+
+    @Test
+    void traceIdOfAHeaderOrNullWhenAbsentOrMalformed() {
+        assertThat(Traceparent.traceId("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"))
+                .isEqualTo("4bf92f3577b34da6a3ce929d0e0e4736");
+        assertThat(Traceparent.traceId(null)).isNull();
+        assertThat(Traceparent.traceId("00-00000000000000000000000000000000-00f067aa0ba902b7-01")).isNull();
+        assertThat(Traceparent.traceId("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7")).isNull();
+        assertThat(Traceparent.traceId("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")).isNull();
+        String random = Traceparent.random();
+        assertThat(Traceparent.traceId(random)).isEqualTo(random.substring(3, 35));
+    }
 }

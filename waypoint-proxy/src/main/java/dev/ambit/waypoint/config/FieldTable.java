@@ -165,7 +165,9 @@ public final class FieldTable {
             "envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter.typed_config", HTTP_FILTERS,
             "envoy.config.route.v3.Route.typed_per_filter_config", PER_FILTER_CONFIGS,
             "envoy.config.cluster.v3.Cluster.typed_extension_protocol_options", PROTOCOL_OPTIONS,
-            "envoy.config.route.v3.RetryPolicy.RetryHostPredicate.typed_config", RETRY_HOST_PREDICATES);
+            "envoy.config.route.v3.RetryPolicy.RetryHostPredicate.typed_config", RETRY_HOST_PREDICATES,
+            // tracing (issue 19, CONTRACT seam T1): the HCM's tracing provider.
+            "envoy.config.trace.v3.Tracing.Http.typed_config", Tracing.PROVIDERS);
 
     /**
      * Envoy's {@code retry_on} conditions the router implements: Istio's retryOn values (HTTP and
@@ -202,6 +204,41 @@ public final class FieldTable {
         fields(dev.ambit.api.telemetry.MetricConfig.getDescriptor(), "dimensions", "name", "tags_to_remove", "drop");
     }
 
+    /** The HCM's {@code tracing} (issue 19, CONTRACT seam T1; read by {@link TracingConfig}). */
+    public static final class Tracing {
+        /** {@code tracing.provider.name} → its typed config. */
+        public static final Map<String, Message> PROVIDERS = Map.of(
+                "envoy.tracers.zipkin", io.envoyproxy.envoy.config.trace.v3.ZipkinConfig.getDefaultInstance(),
+                "envoy.tracers.opentelemetry",
+                io.envoyproxy.envoy.config.trace.v3.OpenTelemetryConfig.getDefaultInstance());
+
+        private Tracing() {}
+
+        static void fields() {
+            var hcm = HttpConnectionManager.Tracing.getDescriptor();
+            FieldTable.fields(hcm, "random_sampling", "custom_tags", "max_path_tag_length", "provider");
+            FieldTable.fields(io.envoyproxy.envoy.type.tracing.v3.CustomTag.getDescriptor(), "tag", "literal",
+                    "environment", "request_header");
+            FieldTable.fields(io.envoyproxy.envoy.type.tracing.v3.CustomTag.Literal.getDescriptor(), "value");
+            FieldTable.fields(io.envoyproxy.envoy.type.tracing.v3.CustomTag.Environment.getDescriptor(), "name",
+                    "default_value");
+            FieldTable.fields(io.envoyproxy.envoy.type.tracing.v3.CustomTag.Header.getDescriptor(), "name",
+                    "default_value");
+            FieldTable.fields(io.envoyproxy.envoy.config.trace.v3.Tracing.Http.getDescriptor(), "name",
+                    "typed_config");
+            var zipkin = io.envoyproxy.envoy.config.trace.v3.ZipkinConfig.getDescriptor();
+            FieldTable.fields(zipkin, "collector_cluster", "collector_endpoint", "collector_endpoint_version",
+                    "trace_id_128bit", "shared_span_context", "collector_hostname");
+            enumValues(zipkin, "collector_endpoint_version", "HTTP_JSON");
+            FieldTable.fields(io.envoyproxy.envoy.config.trace.v3.OpenTelemetryConfig.getDescriptor(),
+                    "grpc_service", "http_service", "service_name");
+            FieldTable.fields(io.envoyproxy.envoy.config.core.v3.GrpcService.getDescriptor(), "envoy_grpc");
+            FieldTable.fields(io.envoyproxy.envoy.config.core.v3.GrpcService.EnvoyGrpc.getDescriptor(),
+                    "cluster_name", "authority");
+            FieldTable.fields(io.envoyproxy.envoy.config.core.v3.HttpService.getDescriptor(), "http_uri");
+        }
+    }
+
     /** {@code filter_metadata} namespaces of an LbEndpoint and the keys read in each. */
     public static final Map<String, Set<String>> ENDPOINT_METADATA = Map.of(
             "envoy.transport_socket_match", Set.of("tunnel"),
@@ -226,9 +263,10 @@ public final class FieldTable {
                 "request_headers_timeout", "request_timeout", "stream_idle_timeout",
                 // Gateway mode (http.IngressHeaders): the edge's x-forwarded-* and x-request-id.
                 "use_remote_address", "xff_num_trusted_hops", "generate_request_id",
-                // telemetry (issue 19): http.HttpTelemetry's access log lines.
-                "access_log");
+                // telemetry (issue 19): http.HttpTelemetry's access log lines; tracing: spans (Tracing below).
+                "access_log", "tracing");
         telemetry();
+        Tracing.fields();
         enumValues(HttpConnectionManager.getDescriptor(), "path_with_escaped_slashes_action",
                 "IMPLEMENTATION_SPECIFIC_DEFAULT", "KEEP_UNCHANGED", "REJECT_REQUEST", "UNESCAPE_AND_REDIRECT",
                 "UNESCAPE_AND_FORWARD");

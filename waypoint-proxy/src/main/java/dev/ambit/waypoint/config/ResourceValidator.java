@@ -403,6 +403,13 @@ public final class ResourceValidator {
                     + "(expected: 0)");
         }
         require(h.hasRds(), path, "rds");
+        if (h.hasTracing()) {
+            try { // tracing (issue 19): a provider the proxy could not export to is NACKed, not ignored
+                TracingConfig.settings(h, "validation");
+            } catch (IllegalArgumentException e) {
+                problem(join(path, "tracing"), e.getMessage());
+            }
+        }
         if (h.getHttpFiltersCount() == 0) {
             problem(join(path, "http_filters"), "empty (expected: ending with envoy.filters.http.router)");
             return;

@@ -36,10 +36,12 @@ public final class HttpEngine {
     private final Upstreams upstreams;
     private final Supplier<WaypointConfig> config;
     private final int maxRequestBytes;
+    private final HttpTracing tracing;
 
     private HttpEngine(Upstreams upstreams, RequestAuthorizer authorizer, ProxyState state, MetricsRegistry metrics,
-                       Supplier<WaypointConfig> config, int maxRequestBytes) {
+                       Supplier<WaypointConfig> config, int maxRequestBytes, HttpTracing tracing) {
         this.upstreams = upstreams;
+        this.tracing = tracing;
         this.config = config;
         this.maxRequestBytes = maxRequestBytes;
         filters = filters(upstreams, authorizer, metrics);
@@ -55,17 +57,25 @@ public final class HttpEngine {
      */
     public static HttpEngine of(Upstreams upstreams, RequestAuthorizer authorizer, ProxyState state,
                                 MetricsRegistry metrics, Supplier<WaypointConfig> config, int maxRequestBytes) {
+        return of(upstreams, authorizer, state, metrics, config, maxRequestBytes, HttpTracing.NONE);
+    }
+
+    /** As above, tracing requests whose HCM has {@code tracing} (issue 19). */
+    public static HttpEngine of(Upstreams upstreams, RequestAuthorizer authorizer, ProxyState state,
+                                MetricsRegistry metrics, Supplier<WaypointConfig> config, int maxRequestBytes,
+                                HttpTracing tracing) {
         if (maxRequestBytes < 0) {
             throw new IllegalArgumentException("maxRequestBytes: " + maxRequestBytes + " (expected: >= 0)");
         }
         return new HttpEngine(requireNonNull(upstreams, "upstreams"), requireNonNull(authorizer, "authorizer"),
                 requireNonNull(state, "state"), requireNonNull(metrics, "metrics"), requireNonNull(config, "config"),
-                maxRequestBytes);
+                maxRequestBytes, requireNonNull(tracing, "tracing"));
     }
 
     /** The engine as one listener uses it: {@code draining} says when its HTTP/1.1 answers close their connections. */
     public Listener listener(BooleanSupplier draining) {
-        return new Listener(new RequestProcessor(filters, telemetry, requireNonNull(draining, "draining"), config));
+        return new Listener(new RequestProcessor(filters, telemetry, requireNonNull(draining, "draining"), config,
+                tracing));
     }
 
     /** One listener's side of the engine. */

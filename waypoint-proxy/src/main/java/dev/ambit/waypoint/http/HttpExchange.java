@@ -49,6 +49,8 @@ public final class HttpExchange {
     private String responseCodeDetails; // authz (issue 15): why a filter answered, for the access log
     /** authz (issue 15): the filter chain's filters (RequestProcessor sets them per chain). */
     HttpFilterChain filters;
+    /** tracing (issue 19): the request's span (HttpTracing), null when its HCM has no tracing. */
+    dev.ambit.proxy.telemetry.trace.TraceSpan trace;
     /** authz (issue 15): the path normalization's decision when not FORWARD (answered without filters). */
     dev.ambit.waypoint.http.rbac.PathNormalizer.Action normalization;
 

@@ -52,6 +52,12 @@ final class Mirror {
      */
     static void mirror(RouteAction action, FullHttpRequest request, RequestBody body, Upstreams upstreams,
                        Duration timeout) {
+        mirror(action, request, body, upstreams, timeout, null);
+    }
+
+    /** As above; with {@code exchange}'s span (tracing), each mirror is a client span of its own. */
+    static void mirror(RouteAction action, FullHttpRequest request, RequestBody body, Upstreams upstreams,
+                       Duration timeout, HttpExchange exchange) {
         for (RouteAction.RequestMirrorPolicy p : action.getRequestMirrorPoliciesList()) {
             if (p.hasRuntimeFraction() && !Faults.selected(p.getRuntimeFraction().getDefaultValue())) {
                 continue;
@@ -62,8 +68,10 @@ final class Mirror {
             if (host != null && !p.getDisableShadowHostSuffixAppend()) {
                 shadow.headers().set(HttpHeaderNames.HOST, shadowHost(host));
             }
+            var span = exchange == null ? null : HttpTracing.attempt(exchange.trace, p.getCluster(), exchange,
+                    shadow.headers());
             if (body == null) {
-                send(p.getCluster(), shadow, upstreams, timeout);
+                send(p.getCluster(), shadow, upstreams, timeout, span);
                 continue;
             }
             body.whole().whenComplete((whole, t) -> {
@@ -71,20 +79,23 @@ final class Mirror {
                     log.debug("mirror of {} to {} not sent: its body outgrew the buffer or broke off", request.uri(),
                             p.getCluster());
                     shadow.release();
+                    HttpTracing.attemptDone(span, null, new IllegalStateException("mirror not sent"));
                     return;
                 }
                 FullHttpRequest full = shadow.replace(whole);
                 shadow.release();
                 io.netty.handler.codec.http.HttpUtil.setContentLength(full, whole.readableBytes());
                 full.headers().remove(HttpHeaderNames.TRANSFER_ENCODING);
-                send(p.getCluster(), full, upstreams, timeout);
+                send(p.getCluster(), full, upstreams, timeout, span);
             });
         }
     }
 
-    private static void send(String cluster, FullHttpRequest shadow, Upstreams upstreams, Duration timeout) {
+    private static void send(String cluster, FullHttpRequest shadow, Upstreams upstreams, Duration timeout,
+                             dev.ambit.proxy.telemetry.trace.TraceSpan span) {
         try {
             upstreams.stream(new UpstreamRequest(cluster, shadow, Set.of(), timeout)).whenComplete((r, t) -> {
+                HttpTracing.attemptDone(span, r, t);
                 if (r != null && r.response() instanceof StreamingResponse s) {
                     // Read and dropped (as Envoy does), so the connection stays usable.
                     s.body().subscribe(DISCARD, ImmediateEventExecutor.INSTANCE);
@@ -96,6 +107,7 @@ final class Mirror {
                 }
             });
         } catch (RuntimeException e) {
+            HttpTracing.attemptDone(span, null, e);
             log.debug("mirror to {} failed", cluster, e);
         }
     }

@@ -59,6 +59,7 @@ final class RequestProcessor {
     private final HttpTelemetry telemetry;
     private final BooleanSupplier draining;
     private final Supplier<WaypointConfig> configs;
+    private final HttpTracing tracing;
 
     RequestProcessor(HttpFilterChain chain, HttpTelemetry telemetry) {
         this(chain, telemetry, () -> false, () -> null);
@@ -75,9 +76,22 @@ final class RequestProcessor {
         this(HttpFilters.fixed(chain), telemetry, draining, configs);
     }
 
+    /** As above, with spans where the chain's HCM has {@code tracing} (issue 19). */
+    RequestProcessor(HttpFilterChain chain, HttpTelemetry telemetry, BooleanSupplier draining,
+                     Supplier<WaypointConfig> configs, HttpTracing tracing) {
+        this(HttpFilters.fixed(chain), telemetry, draining, configs, tracing);
+    }
+
     /** As above, each filter chain's HTTP filters and path normalization from its HCM ({@link HttpFilters}). */
     RequestProcessor(HttpFilters filters, HttpTelemetry telemetry, BooleanSupplier draining,
                      Supplier<WaypointConfig> configs) {
+        this(filters, telemetry, draining, configs, HttpTracing.NONE);
+    }
+
+    /** As above, with spans per request and upstream attempt where the chain's HCM has {@code tracing}. */
+    RequestProcessor(HttpFilters filters, HttpTelemetry telemetry, BooleanSupplier draining,
+                     Supplier<WaypointConfig> configs, HttpTracing tracing) {
+        this.tracing = requireNonNull(tracing, "tracing");
         this.filters = requireNonNull(filters, "filters");
         this.telemetry = requireNonNull(telemetry, "telemetry");
         this.draining = requireNonNull(draining, "draining");
@@ -112,6 +126,7 @@ final class RequestProcessor {
         HttpExchange exchange = new HttpExchange(request, downstream, current != null ? current : downstream.config(),
                 loop, protocol);
         exchange.filters = built.chain();
+        exchange.trace = tracing.server(exchange);
         if (normalized.action() != PathNormalizer.Action.FORWARD) {
             exchange.normalization = normalized.action();
             return exchange; // answered by process(): no route
@@ -190,6 +205,11 @@ final class RequestProcessor {
     void completed(HttpExchange exchange, Sent sent) {
         if (exchange.body() != null) {
             exchange.body().release();
+        }
+        try {
+            tracing.serverDone(exchange, sent.status(), sent.bodyBytes());
+        } catch (RuntimeException e) {
+            log.warn("span of {} {} failed", exchange.method(), exchange.path(), e);
         }
         try {
             // The request's trace context, else the tunnel's (the CONNECT's traceparent).

@@ -247,7 +247,7 @@ final class Router implements HttpFilter {
                     exchange.body().ended().thenRunAsync(arm, exchange.eventLoop());
                 }
             }
-            Mirror.mirror(action, exchange.request(), exchange.body(), upstreams, timeout);
+            Mirror.mirror(action, exchange.request(), exchange.body(), upstreams, timeout, exchange);
             attempt();
             return result;
         }
@@ -281,6 +281,8 @@ final class Router implements HttpFilter {
                 Duration left = Duration.ofNanos(Math.max(1, deadlineNanos - System.nanoTime()));
                 timeout = perTry.isZero() || left.compareTo(perTry) < 0 ? left : perTry;
             }
+            // tracing (issue 19): a client span per attempt; the upstream request carries its context.
+            var span = HttpTracing.attempt(exchange.trace, cluster, exchange, copy.headers());
             long sent = System.nanoTime();
             CompletionStage<UpstreamResponse> stage;
             try {
@@ -289,7 +291,10 @@ final class Router implements HttpFilter {
             } catch (RuntimeException e) {
                 stage = CompletableFuture.failedFuture(e);
             }
-            stage.whenCompleteAsync((r, t) -> onAttempt(r, t, sent), exchange.eventLoop());
+            stage.whenCompleteAsync((r, t) -> {
+                HttpTracing.attemptDone(span, r, t);
+                onAttempt(r, t, sent);
+            }, exchange.eventLoop());
         }
 
         private void onAttempt(UpstreamResponse response, Throwable failure, long sentNanos) {

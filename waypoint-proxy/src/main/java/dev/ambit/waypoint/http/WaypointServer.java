@@ -105,7 +105,8 @@ public final class WaypointServer extends ProxyListener {
         handshakeTimeout = b.handshakeTimeout;
         maxRequestBytes = b.maxRequestBytes;
         hbone = HboneServer.builder(this::decide).build();
-        processor = new RequestProcessor(filters(b), HttpTelemetry.of(b.metrics, state), this::isDraining, config);
+        processor = new RequestProcessor(filters(b), HttpTelemetry.of(b.metrics, state), this::isDraining, config,
+                b.tracing);
         tcpTelemetry = TcpTelemetry.of(b.metrics);
         rejections = DownstreamRejections.of(b.metrics);
     }
@@ -324,6 +325,7 @@ public final class WaypointServer extends ProxyListener {
         private Duration handshakeTimeout = Duration.ofSeconds(10);
         private int maxRequestBytes = DEFAULT_MAX_REQUEST_BYTES;
         private RequestAuthorizer authorizer = RequestAuthorizer.ALLOW_ALL;
+        private HttpTracing tracing = HttpTracing.NONE;
 
         private Builder(SocketFactory sockets, EventLoopGroup group, TlsContexts tls,
                         Supplier<WorkloadCertificate> certificate, Supplier<WaypointConfig> config, Upstreams upstreams,
@@ -363,6 +365,12 @@ public final class WaypointServer extends ProxyListener {
         /** The request authorizer (issue 15's L7 policies); default allows everything. */
         public Builder authorizer(RequestAuthorizer authorizer) {
             this.authorizer = requireNonNull(authorizer, "authorizer");
+            return this;
+        }
+
+        /** Spans where a chain's HCM has {@code tracing} (issue 19); default none. */
+        public Builder tracing(HttpTracing tracing) {
+            this.tracing = requireNonNull(tracing, "tracing");
             return this;
         }
 

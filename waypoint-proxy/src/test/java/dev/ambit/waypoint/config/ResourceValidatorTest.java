@@ -221,7 +221,8 @@ class ResourceValidatorTest {
                 "HttpConnectionManager", "TcpProxy", "HTTPFault", "Cors", "Router", "CorsPolicy", "HttpProtocolOptions",
                 "PreviousHostsPredicate", "JwtAuthentication", "ExtAuthz", "RBAC",
                 "DownstreamTlsContext", "TlsInspector", // gateway mode (issue 16)
-                "StatsConfig", "ExpressionFilter", "FileAccessLog"); // telemetry (issue 19)
+                "StatsConfig", "ExpressionFilter", "FileAccessLog", // telemetry (issue 19)
+                "ZipkinConfig", "OpenTelemetryConfig"); // tracing providers (issue 19)
         assertThat(FieldTable.honours(Route.getDescriptor(), "typed_per_filter_config")).isTrue();
         assertThat(FieldTable.honours(RouteAction.getDescriptor(), "hash_policy")).isTrue();
         assertThat(FieldTable.honours(RouteAction.HashPolicy.getDescriptor(), "filter_state")).isFalse();

@@ -39,6 +39,8 @@ final class Harness implements AutoCloseable {
     final MetricsRegistry metrics = MetricsRegistry.create();
     final ProxyState state = ProxyState.create();
     RequestAuthorizer authorizer = RequestAuthorizer.ALLOW_ALL;
+    /** tracing (issue 19): the processor's spans; the chain's HCM decides whether there are any. */
+    HttpTracing tracing = HttpTracing.NONE;
     FilterChain chain = new FilterChain(ROUTE, FilterChain.Kind.HTTP, ROUTE, FilterChain.Codec.AUTO, "", ROUTE);
 
     /** One request's outcome: the response (released by close()) and its exchange. */
@@ -70,7 +72,7 @@ final class Harness implements AutoCloseable {
                                java.util.function.Supplier<dev.ambit.waypoint.config.WaypointConfig> configs) {
         return new RequestProcessor(new HttpFilterChain(List.of(new Authorization(authorizer),
                 new Faults(HTTPFault.getDefaultInstance()), new Cors(), new Router(upstreams))),
-                HttpTelemetry.of(metrics, state), draining, configs);
+                HttpTelemetry.of(metrics, state), draining, configs, tracing);
     }
 
     Downstream downstream() {
