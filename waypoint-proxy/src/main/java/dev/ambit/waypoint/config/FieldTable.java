@@ -185,6 +185,8 @@ public final class FieldTable {
     /** {@code filter_metadata} namespaces of an LbEndpoint and the keys read in each. */
     public static final Map<String, Set<String>> ENDPOINT_METADATA = Map.of(
             "envoy.transport_socket_match", Set.of("tunnel"),
+            // Istio's tunnel target of a waypoint in front of a Service (istio.io/ingress-use-waypoint).
+            "envoy.filters.listener.original_dst", Set.of("local", "waypoint"),
             "istio", Set.of("workload"));
 
     static {
