@@ -34,6 +34,8 @@ final class GatewayDataPath implements DataPath {
         GatewayServer server = GatewayServer.builder(ctx.sockets(), ctx.workers(), ctx.config()::snapshot, upstreams,
                         engine, self(f), ctx.state(), ctx.metrics())
                 .provider(ctx.tls().provider())
+                // ISTIO_MUTUAL servers: SDS "default" and "ROOTCA" are the gateway's own certificate and mesh root.
+                .meshIdentity(() -> ctx.certificates().current(ctx.identity()).orElse(null), ctx.tls().trustBundle())
                 .bindAddress(listen)
                 .drainTimeout(f.drainTimeout())
                 .build();

@@ -265,9 +265,23 @@ public final class RootCertPublisher implements AutoCloseable {
     public synchronized void close() {
         if (watch != null) {
             watch.stop();
+            try {
+                // Its watch connection is closed only once stopped: wait, so the client (and an API
+                // server that drains its connections) can close right after this.
+                watch.stopped().toCompletableFuture().get(5, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                log.debug("root-cert watch: not stopped within 5 s: {}", e.toString());
+            }
         }
         if (executor != null) {
             executor.shutdownNow();
+            try {
+                executor.awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 

@@ -16,6 +16,9 @@ import io.fabric8.kubernetes.api.model.gatewayapi.v1.GRPCRouteStatus;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRouteBuilder;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRouteStatus;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.TLSRoute;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.TLSRouteBuilder;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.TLSRouteStatus;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.RouteParentStatus;
 import io.fabric8.kubernetes.api.model.networking.v1.Ingress;
 import io.fabric8.kubernetes.api.model.networking.v1.IngressBuilder;
@@ -32,6 +35,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Writes the {@code status.parents} of the mesh's HTTPRoutes and GRPCRoutes ({@link RouteStatus})
+ * (and of TLSRoutes attached to istio Gateways: Accepted, ResolvedRefs as Gateway API specifies)
  * through the {@link ClusterWriter} status path the waypoint Gateways' status takes, on the
  * deployer's thread after its Gateways. Each route of a snapshot with a Service parent is read
  * as stored (the snapshot holds the last accepted version; the stored one may be a newer,
@@ -74,6 +78,7 @@ final class RouteStatusWriter {
         RouteStatus.Services services = (ns, name) -> snapshot.get(Kind.SERVICE, ns, name, Service.class).isPresent();
         List<HasMetadata> routes = new ArrayList<>(snapshot.list(Kind.HTTP_ROUTE, HTTPRoute.class));
         routes.addAll(snapshot.list(Kind.GRPC_ROUTE, GRPCRoute.class));
+        routes.addAll(snapshot.list(Kind.TLS_ROUTE, TLSRoute.class)); // gateway parents only (no mesh TLSRoutes)
         for (HasMetadata route : routes) {
             if (RouteStatus.isMeshRoute(route) || GatewayApiStatus.hasGatewayParent(route, eval)) {
                 one(route, services, eval);
@@ -120,7 +125,8 @@ final class RouteStatusWriter {
     }
 
     private void one(HasMetadata fromSnapshot, RouteStatus.Services services, GatewayApiAttachments eval) {
-        String kind = fromSnapshot instanceof GRPCRoute ? "GRPCRoute" : "HTTPRoute";
+        String kind = fromSnapshot instanceof GRPCRoute ? "GRPCRoute" : fromSnapshot instanceof TLSRoute ? "TLSRoute"
+                : "HTTPRoute";
         String key = kind + " " + fromSnapshot.getMetadata().getNamespace() + "/" + fromSnapshot.getMetadata().getName();
         try {
             HasMetadata current = writer.read(fromSnapshot).orElse(null);
@@ -140,6 +146,13 @@ final class RouteStatusWriter {
                     List<RouteParentStatus> after = parents(r, before, services, eval);
                     yield WaypointStatus.same(before, after) ? null
                             : new HTTPRouteBuilder(r).withStatus(new HTTPRouteStatus(after)).build();
+                }
+                case TLSRoute r -> {
+                    List<RouteParentStatus> before = r.getStatus() == null ? null : r.getStatus().getParents();
+                    List<RouteParentStatus> after = GatewayApiStatus.parents(r, before, eval, services,
+                            clock.instant());
+                    yield WaypointStatus.same(before, after) ? null
+                            : new TLSRouteBuilder(r).withStatus(new TLSRouteStatus(after)).build();
                 }
                 default -> null;
             };

@@ -341,7 +341,18 @@ public final class GatewayApiAttachments {
             if (l == null) {
                 continue;
             }
-            first.add(listener(i, l, ns));
+            ListenerState state = listener(i, l, ns);
+            String validation = frontendValidation(gw, l, i);
+            if (validation != null && state.notAccepted() == null && state.unresolved() == null
+                    && state.protocol() != GatewayModel.Protocol.HTTP
+                    && !(state.tls() != null && state.tls().mode() == GatewayModel.TlsMode.PASSTHROUGH)) {
+                // Serving without the client verification asked for would be a silent downgrade.
+                state = new ListenerState(state.index(), l, state.protocol(), null, null, new String[] {
+                        "InvalidCACertificateRef", validation + ": client certificate validation of Gateway API "
+                        + "Gateways is not supported by Ambit's gateway (use an Istio Gateway with tls.mode MUTUAL); "
+                        + "this listener is not served"}, state.kinds(), state.tls());
+            }
+            first.add(state);
         }
         // Conflicts among the accepted listeners of each port.
         List<ListenerState> out = new ArrayList<>();
@@ -365,6 +376,33 @@ public final class GatewayApiAttachments {
                     l.kinds(), l.tls()));
         }
         return List.copyOf(out);
+    }
+
+    /**
+     * The field asking for client certificate validation on listener {@code l}, or null: the
+     * experimental {@code listeners[].tls.frontendValidation}, or {@code spec.tls.frontend}
+     * ({@code default}, or the {@code perPort} entry of its port).
+     */
+    private static String frontendValidation(io.fabric8.kubernetes.api.model.gatewayapi.v1.Gateway gw, Listener l,
+                                             int index) {
+        if (l.getTls() != null && l.getTls().getAdditionalProperties().get("frontendValidation") != null) {
+            return "spec.listeners[" + index + "].tls.frontendValidation";
+        }
+        var frontend = gw.getSpec().getTls() == null ? null : gw.getSpec().getTls().getFrontend();
+        if (frontend == null) {
+            return null;
+        }
+        if (frontend.getPerPort() != null) {
+            for (int i = 0; i < frontend.getPerPort().size(); i++) {
+                var pp = frontend.getPerPort().get(i);
+                if (pp != null && java.util.Objects.equals(pp.getPort(), l.getPort()) && pp.getTls() != null
+                        && pp.getTls().getValidation() != null) {
+                    return "spec.tls.frontend.perPort[" + i + "].tls.validation";
+                }
+            }
+        }
+        return frontend.getDefault() != null && frontend.getDefault().getValidation() != null
+                ? "spec.tls.frontend.default.validation" : null;
     }
 
     private ListenerState listener(int index, Listener l, String gwNs) {

@@ -53,8 +53,23 @@ public final class GatewayModel {
         }
     }
 
-    /** Istio's {@code ServerTLSSettings.mode}. */
-    public enum TlsMode { SIMPLE, MUTUAL, PASSTHROUGH, ISTIO_MUTUAL }
+    /**
+     * Istio's {@code ServerTLSSettings.mode} as the gateway serves it (AUTO_PASSTHROUGH, multi-network
+     * east-west, is not one: reported and left out).
+     */
+    public enum TlsMode {
+        SIMPLE, MUTUAL, OPTIONAL_MUTUAL, PASSTHROUGH, ISTIO_MUTUAL;
+
+        /** Whether client certificates are verified when sent (MUTUAL, OPTIONAL_MUTUAL, ISTIO_MUTUAL). */
+        public boolean verifiesClients() {
+            return this == MUTUAL || this == OPTIONAL_MUTUAL || this == ISTIO_MUTUAL;
+        }
+
+        /** Whether the CA comes from the credential's {@code ca.crt} (MUTUAL, OPTIONAL_MUTUAL). */
+        public boolean usesCredentialCa() {
+            return this == MUTUAL || this == OPTIONAL_MUTUAL;
+        }
+    }
 
     /**
      * A reference to the Secret holding a server's certificate (and, for MUTUAL, {@code ca.crt}).
@@ -72,19 +87,33 @@ public final class GatewayModel {
     /**
      * TLS at a server.
      *
-     * @param mode SIMPLE, MUTUAL, PASSTHROUGH or ISTIO_MUTUAL
-     * @param credential the certificate's Secret; null for PASSTHROUGH and ISTIO_MUTUAL
-     * @param subjectAltNames for MUTUAL / ISTIO_MUTUAL: client SANs accepted (empty: any the CA signed)
+     * @param mode SIMPLE, MUTUAL, OPTIONAL_MUTUAL, PASSTHROUGH or ISTIO_MUTUAL
+     * @param credential the certificate's Secret; null for PASSTHROUGH and ISTIO_MUTUAL (the gateway's
+     *     own mesh certificate, SDS {@code default}, clients verified against SDS {@code ROOTCA})
+     * @param subjectAltNames for the modes verifying clients: client SANs accepted (empty: any the CA signed)
      * @param minVersion {@code TLSV1_2} or {@code TLSV1_3}; empty for the default (1.2)
      * @param maxVersion empty for the default (1.3)
+     * @param cipherSuites TLS 1.2 suites by OpenSSL name (empty: the defaults)
+     * @param spkiPins client certificates' accepted base64 SHA-256 SPKI digests (Envoy: either pin list matching suffices)
+     * @param certificateHashes client certificates' accepted hex SHA-256 digests
      */
     public record Tls(TlsMode mode, SecretRef credential, List<String> subjectAltNames, String minVersion,
-                      String maxVersion) {
+                      String maxVersion, List<String> cipherSuites, List<String> spkiPins,
+                      List<String> certificateHashes) {
         public Tls {
             requireNonNull(mode, "mode");
             subjectAltNames = List.copyOf(subjectAltNames);
             requireNonNull(minVersion, "minVersion");
             requireNonNull(maxVersion, "maxVersion");
+            cipherSuites = List.copyOf(cipherSuites);
+            spkiPins = List.copyOf(spkiPins);
+            certificateHashes = List.copyOf(certificateHashes);
+        }
+
+        /** Without cipher suites (the defaults). */
+        public Tls(TlsMode mode, SecretRef credential, List<String> subjectAltNames, String minVersion,
+                   String maxVersion) {
+            this(mode, credential, subjectAltNames, minVersion, maxVersion, List.of(), List.of(), List.of());
         }
     }
 

@@ -26,10 +26,6 @@ import io.envoyproxy.envoy.extensions.filters.listener.tls_inspector.v3.TlsInspe
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.Rds;
 import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
-import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext;
-import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext;
-import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig;
-import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.TlsParameters;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -46,10 +42,10 @@ import java.util.TreeMap;
  *   <li>Listener {@code 0.0.0.0_<port>} per port ({@code envoy.filters.listener.tls_inspector} when a
  *       chain matches on SNI). Chains: plaintext HTTP servers share one HCM chain, RDS {@code http.<port>};
  *       an HTTPS server (SIMPLE/MUTUAL) gets a chain matching its hosts as {@code server_names} (none when
- *       a host is {@code *}), a {@code DownstreamTlsContext} with SDS {@code kubernetes://NAME} (and
- *       {@code kubernetes://NAME-cacert}, client certificate required, for MUTUAL) and RDS
- *       {@code https.<port>.<server name>}; PASSTHROUGH routes a chain each by SNI to {@code tcp_proxy};
- *       a TCP server one {@code tcp_proxy} chain.</li>
+ *       a host is {@code *}), a {@code DownstreamTlsContext} as Istio builds it ({@link DownstreamTls}) and
+ *       RDS {@code https.<port>.<server name>}; a TLS server terminating TLS (SIMPLE, MUTUAL, ...) the same
+ *       transport socket in front of {@code tcp_proxy} to its tcp route; PASSTHROUGH routes a chain each by
+ *       SNI to {@code tcp_proxy}; a TCP server one {@code tcp_proxy} chain.</li>
  *   <li>RouteConfiguration per RDS name: a virtual host {@code <host>:<port>} per host with routes,
  *       domains {@code [host, host:port]} ({@code ["*"]} for {@code *}); {@code require_tls: ALL} on an
  *       {@code httpsRedirect} server. No virtual host for a host: Envoy answers 404.</li>
@@ -155,10 +151,7 @@ public final class GatewayTranslator {
         return out;
     }
 
-    /**
-     * The servers oldest origin first, a name declared twice kept once (the older), ISTIO_MUTUAL
-     * left out: all reported.
-     */
+    /** The servers oldest origin first, a name declared twice kept once (the older, reported). */
     private static List<GatewayModel.Server> named(GatewayModel.Proxy proxy, GatewayContext context) {
         List<GatewayModel.Server> sorted = new ArrayList<>(proxy.servers());
         sorted.sort(Comparator.comparing((GatewayModel.Server s) -> context.created(s.origin())));
@@ -168,9 +161,6 @@ public final class GatewayTranslator {
             if (!names.add(s.name())) {
                 context.field(s.origin(), "spec.servers", "server " + s.name() + " is declared twice for gateway "
                         + proxy.key() + "; the older one applies");
-            } else if (s.tls() != null && s.tls().mode() == GatewayModel.TlsMode.ISTIO_MUTUAL) {
-                context.field(s.origin(), "spec.servers", "server " + s.name() + ": ISTIO_MUTUAL is not supported by "
-                        + "Ambit's gateway; left out");
             } else {
                 out.add(s);
             }
@@ -186,8 +176,9 @@ public final class GatewayTranslator {
     private static boolean secured(GatewayModel.Server s, GatewayModel.Proxy proxy, GatewayContext context,
                                    Map<String, Message> secrets) {
         GatewayModel.Tls tls = s.tls();
-        if (tls == null || tls.mode() == GatewayModel.TlsMode.PASSTHROUGH) {
-            return true;
+        if (tls == null || tls.mode() == GatewayModel.TlsMode.PASSTHROUGH
+                || tls.mode() == GatewayModel.TlsMode.ISTIO_MUTUAL) {
+            return true; // ISTIO_MUTUAL: the gateway's own certificate and the mesh root, no Secret
         }
         if (tls.credential() == null) {
             context.field(s.origin(), "spec.servers", "server " + s.name() + ": TLS " + tls.mode()
@@ -196,7 +187,7 @@ public final class GatewayTranslator {
         }
         String sds = sdsName(proxy.namespace(), tls.credential());
         GatewaySecrets.Result cert = GatewaySecrets.certificate(context.config(), tls.credential(), sds);
-        GatewaySecrets.Result ca = tls.mode() == GatewayModel.TlsMode.MUTUAL
+        GatewaySecrets.Result ca = tls.mode().usesCredentialCa()
                 ? GatewaySecrets.caCertificates(context.config(), tls.credential(), sds + CACERT_SUFFIX) : null;
         String problem = cert.problem() != null ? cert.problem() : ca != null ? ca.problem() : null;
         if (problem != null) {
@@ -257,13 +248,24 @@ public final class GatewayTranslator {
                 String rds = routeName(s);
                 FilterChain.Builder chain = FilterChain.newBuilder().setName(rds)
                         .setTransportSocket(TransportSocket.newBuilder().setName(TLS_TRANSPORT)
-                                .setTypedConfig(Any.pack(tlsContext(proxy.namespace(), s.tls()))))
-                        .addFilters(hcm(rds, context, telemetry));
+                                .setTypedConfig(Any.pack(DownstreamTls.of(proxy.namespace(), s.tls()))));
                 if (!s.hosts().contains("*")) {
                     chain.setFilterChainMatch(FilterChainMatch.newBuilder().addAllServerNames(s.hosts()));
                 }
-                chains.add(chain.build());
-                routes.put(rds, routeConfiguration(rds, port, List.of(s), proxy, context));
+                if (s.protocol().isHttp()) {
+                    chains.add(chain.addFilters(hcm(rds, context, telemetry)).build());
+                    routes.put(rds, routeConfiguration(rds, port, List.of(s), proxy, context));
+                } else {
+                    // Protocol TLS terminated here: the decrypted bytes go to the server's tcp route (Istio).
+                    var route = proxy.streams().stream().filter(r -> r.server().equals(s.name())).findFirst();
+                    if (route.isPresent()) {
+                        chains.add(chain.setName("tls." + port + "." + s.name())
+                                .addFilters(tcpProxy("tls." + port + "." + s.name(), route.get().cluster())).build());
+                    } else {
+                        context.field(s.origin(), "spec.servers", "TLS server " + s.name() + " (" + s.tls().mode()
+                                + ") has no tcp route bound to it; its connections are closed");
+                    }
+                }
             }
         }
         Listener.Builder l = Listener.newBuilder().setName(listenerName(port))
@@ -275,34 +277,6 @@ public final class GatewayTranslator {
                     .setTypedConfig(Any.pack(TlsInspector.getDefaultInstance())));
         }
         return l.build();
-    }
-
-    private static DownstreamTlsContext tlsContext(String proxyNs, GatewayModel.Tls tls) {
-        String sds = sdsName(proxyNs, tls.credential());
-        CommonTlsContext.Builder common = CommonTlsContext.newBuilder()
-                .addTlsCertificateSdsSecretConfigs(SdsSecretConfig.newBuilder().setName(sds)
-                        .setSdsConfig(GatewayContext.ads()))
-                .addAlpnProtocols("h2").addAlpnProtocols("http/1.1")
-                .setTlsParams(TlsParameters.newBuilder()
-                        .setTlsMinimumProtocolVersion(version(tls.minVersion(), TlsParameters.TlsProtocol.TLSv1_2))
-                        .setTlsMaximumProtocolVersion(version(tls.maxVersion(), TlsParameters.TlsProtocol.TLSv1_3)));
-        DownstreamTlsContext.Builder ctx = DownstreamTlsContext.newBuilder();
-        if (tls.mode() == GatewayModel.TlsMode.MUTUAL) {
-            common.setValidationContextSdsSecretConfig(SdsSecretConfig.newBuilder().setName(sds + CACERT_SUFFIX)
-                    .setSdsConfig(GatewayContext.ads()));
-            ctx.setRequireClientCertificate(BoolValue.of(true));
-        }
-        return ctx.setCommonTlsContext(common).build();
-    }
-
-    private static TlsParameters.TlsProtocol version(String istio, TlsParameters.TlsProtocol fallback) {
-        return switch (istio) {
-            case "TLSV1_0" -> TlsParameters.TlsProtocol.TLSv1_0;
-            case "TLSV1_1" -> TlsParameters.TlsProtocol.TLSv1_1;
-            case "TLSV1_2" -> TlsParameters.TlsProtocol.TLSv1_2;
-            case "TLSV1_3" -> TlsParameters.TlsProtocol.TLSv1_3;
-            default -> fallback;
-        };
     }
 
     private static Filter hcm(String rds, GatewayContext context, ProxyTelemetry telemetry) {

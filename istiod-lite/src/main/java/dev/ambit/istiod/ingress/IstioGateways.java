@@ -149,7 +149,9 @@ public final class IstioGateways implements GatewayProxies {
                         http(server, serverHosts, forGateway(vs, gw), hosts, clusters, context);
                     } else if (server.tls() != null && server.tls().mode() == GatewayModel.TlsMode.PASSTHROUGH) {
                         tls(server, serverHosts, vs, gw, streams, context);
-                    } else if (server.protocol() == GatewayModel.Protocol.TCP) {
+                    } else if (server.protocol() == GatewayModel.Protocol.TCP
+                            || server.protocol() == GatewayModel.Protocol.TLS) {
+                        // TCP, or TLS terminated at the gateway (SIMPLE/MUTUAL/...): then the tcp routes, as Istio.
                         tcp(server, vs, gw, streams, context);
                     }
                 }
@@ -167,7 +169,7 @@ public final class IstioGateways implements GatewayProxies {
             if (s.tls() != null && s.tls().credential() != null) {
                 String sds = GatewayTranslator.sdsName(ns, s.tls().credential());
                 secrets.put(sds, s.tls().credential());
-                if (s.tls().mode() == GatewayModel.TlsMode.MUTUAL) {
+                if (s.tls().mode().usesCredentialCa()) {
                     secrets.put(sds + GatewayTranslator.CACERT_SUFFIX, s.tls().credential());
                 }
             }
@@ -238,30 +240,10 @@ public final class IstioGateways implements GatewayProxies {
         GatewayModel.Tls tls = null;
         boolean terminates = protocol == GatewayModel.Protocol.HTTPS || protocol == GatewayModel.Protocol.TLS;
         if (t != null && terminates) {
-            String mode = t.getMode() == null ? "SIMPLE" : t.getMode().name();
-            GatewayModel.TlsMode m;
-            try {
-                m = GatewayModel.TlsMode.valueOf(mode);
-            } catch (IllegalArgumentException e) {
-                context.field(ref, f + ".tls.mode", "mode " + mode + " is not supported by Ambit's gateway "
-                        + "(expected: SIMPLE, MUTUAL or PASSTHROUGH); this server is left out");
-                return null;
+            tls = ServerTls.of(t, protocol, proxyNs, ref, f, context);
+            if (tls == null) {
+                return null; // reported
             }
-            if (m == GatewayModel.TlsMode.ISTIO_MUTUAL) {
-                context.field(ref, f + ".tls.mode", "ISTIO_MUTUAL is not supported by Ambit's gateway (expected: "
-                        + "SIMPLE, MUTUAL or PASSTHROUGH); this server is left out");
-                return null;
-            }
-            if (protocol == GatewayModel.Protocol.TLS && m != GatewayModel.TlsMode.PASSTHROUGH) {
-                context.field(ref, f + ".tls.mode", "a TLS server terminating TLS (" + m + ") is not supported by "
-                        + "Ambit's gateway (expected: PASSTHROUGH, or protocol HTTPS); this server is left out");
-                return null;
-            }
-            GatewayModel.SecretRef credential = m == GatewayModel.TlsMode.PASSTHROUGH ? null
-                    : new GatewayModel.SecretRef(proxyNs, t.getCredentialName());
-            tls = new GatewayModel.Tls(m, credential, t.getSubjectAltNames() == null ? List.of() : t.getSubjectAltNames(),
-                    t.getMinProtocolVersion() == null ? "" : t.getMinProtocolVersion().name(),
-                    t.getMaxProtocolVersion() == null ? "" : t.getMaxProtocolVersion().name());
         }
         List<String> hosts = s.getHosts().stream().map(h -> serverHost(h, "").host()).distinct().toList();
         return new GatewayModel.Server(name, port, protocol, hosts, tls, redirect, ref);

@@ -155,6 +155,13 @@ final class ClusterTranslator {
                 .build();
     }
 
+    /** Istio's {@code istio.workload} endpoint metadata: {@code name;namespace;canonical name;revision;cluster}. */
+    static Struct workloadMetadata(Pod pod, String clusterId) {
+        String workload = String.join(";", Workloads.owner(pod).name(), pod.getMetadata().getNamespace(),
+                Workloads.canonicalName(pod), Workloads.canonicalRevision(pod), clusterId);
+        return Struct.newBuilder().putFields("workload", Value.newBuilder().setStringValue(workload).build()).build();
+    }
+
     private ClusterLoadAssignment loadAssignment(String name, Service svc, ClusterName parsed, boolean grpc) {
         Map<String, String> subsetLabels = parsed.subset().isEmpty() ? Map.of()
                 : Workloads.labels(rules.forHost(parsed.host()).subsets.get(parsed.subset()).getLabels());
@@ -171,10 +178,7 @@ final class ClusterTranslator {
                 metadata.putFilterMetadata("envoy.transport_socket_match", Struct.newBuilder()
                         .putFields("tunnel", Value.newBuilder().setStringValue("http").build()).build());
             }
-            String workload = String.join(";", Workloads.owner(pod).name(), pod.getMetadata().getNamespace(),
-                    Workloads.canonicalName(pod), Workloads.canonicalRevision(pod), catalog.mesh().clusterId());
-            metadata.putFilterMetadata("istio", Struct.newBuilder()
-                    .putFields("workload", Value.newBuilder().setStringValue(workload).build()).build());
+            metadata.putFilterMetadata("istio", workloadMetadata(pod, catalog.mesh().clusterId()));
             locality.addLbEndpoints(LbEndpoint.newBuilder()
                     .setEndpoint(Endpoint.newBuilder().setAddress(Address.newBuilder().setSocketAddress(
                             SocketAddress.newBuilder().setAddress(ips.getFirst()).setPortValue(target))))

@@ -115,13 +115,16 @@ public final class GatewayContext {
 
     /**
      * Adds cluster {@code name} and its endpoints (EDS; meshed endpoints with {@code tunnel: http}
-     * metadata); false when its service, port or subset does not exist.
+     * metadata; a Service labelled {@code istio.io/ingress-use-waypoint: "true"} with a waypoint:
+     * the waypoint's endpoints, see {@link IngressWaypoints}); false when its service, port or
+     * subset does not exist.
      */
     public boolean addCluster(String name, Map<String, Cluster> out, Map<String, ClusterLoadAssignment> endpoints) {
         boolean added = clusters.add(requireNonNull(name, "name"), false, out, endpoints);
         Cluster c = out.get(name);
         if (added && c != null) {
             out.put(name, outbound(c));
+            IngressWaypoints.endpoints(name, catalog, problems::note).ifPresent(cla -> endpoints.put(name, cla));
         }
         return added;
     }

@@ -253,6 +253,8 @@ final class HttpRouteTranslator {
         }
         List<HTTPBackendRef> backends = e.rule().getBackendRefs() == null ? List.of() : e.rule().getBackendRefs();
         WeightedCluster.Builder w = WeightedCluster.newBuilder();
+        int valid = 0;
+        boolean invalid = false;
         for (int i = 0; i < backends.size(); i++) {
             HTTPBackendRef b = backends.get(i);
             String bp = path + ".backendRefs[" + i + "]";
@@ -263,18 +265,31 @@ final class HttpRouteTranslator {
                 problems.field(Kind.HTTP_ROUTE, r, bp + ".filters", "per-backend filters are not supported; ignored");
             }
             int weight = b.getWeight() == null ? 1 : b.getWeight();
-            String cluster = backendCluster(Kind.HTTP_ROUTE, new BackendObjectReference(b.getGroup(), b.getKind(),
-                    b.getName(), b.getNamespace(), b.getPort()), ns, bp, r);
-            if (cluster != null && weight > 0) {
-                clusters.add(cluster);
-                w.addClusters(WeightedCluster.ClusterWeight.newBuilder().setName(cluster)
-                        .setWeight(UInt32Value.of(weight)));
+            BackendObjectReference ref = new BackendObjectReference(b.getGroup(), b.getKind(), b.getName(),
+                    b.getNamespace(), b.getPort());
+            String cluster = backendCluster(Kind.HTTP_ROUTE, ref, ns, bp, r, SHARE_500);
+            if (weight <= 0) {
+                continue;
             }
+            if (cluster == null) {
+                // Gateway API: the share of requests for an invalid backend MUST get 500. A cluster no
+                // resource defines, with cluster_not_found_response_code 500, keeps that share (Envoy
+                // Gateway's way) instead of handing it to the valid backends.
+                cluster = invalidBackend(ref, ns);
+                invalid = true;
+            } else {
+                clusters.add(cluster);
+                valid++;
+            }
+            w.addClusters(WeightedCluster.ClusterWeight.newBuilder().setName(cluster).setWeight(UInt32Value.of(weight)));
         }
-        if (w.getClustersCount() == 0) {
+        if (valid == 0) {
             // Gateway API: a rule without usable backends answers 500.
             route.setDirectResponse(DirectResponseAction.newBuilder().setStatus(500));
             return;
+        }
+        if (invalid) {
+            a.setClusterNotFoundResponseCode(RouteAction.ClusterNotFoundResponseCode.INTERNAL_SERVER_ERROR);
         }
         if (w.getClustersCount() == 1) {
             a.setCluster(w.getClusters(0).getName());
@@ -325,15 +340,31 @@ final class HttpRouteTranslator {
      * not exist.
      */
     String backendCluster(Kind kind, BackendObjectReference b, String ns, String path, HasMetadata r) {
-        if (!serviceBackend(kind, b, path, r, "ignored")) {
+        return backendCluster(kind, b, ns, path, r, "ignored");
+    }
+
+    /** As {@link #backendCluster(Kind, BackendObjectReference, String, String, HasMetadata)}, warning with {@code consequence}. */
+    String backendCluster(Kind kind, BackendObjectReference b, String ns, String path, HasMetadata r,
+                          String consequence) {
+        if (!serviceBackend(kind, b, path, r, consequence)) {
             return null;
         }
         String host = hosts.resolve(b.getName(), b.getNamespace() == null ? ns : b.getNamespace());
         if (catalog.byHostname(host).isEmpty()) {
-            problems.field(kind, r, path, "Service " + host + " does not exist; ignored");
+            problems.field(kind, r, path, "Service " + host + " does not exist; " + consequence);
             return null;
         }
         return ClusterTranslator.name(b.getPort(), "", host);
+    }
+
+    /** What a rule's invalid backend's share of requests gets (Gateway API). */
+    static final String SHARE_500 = "its share of the requests answers 500";
+
+    /** The name of a cluster no resource defines, for an invalid backend (as the gRPC translator names it). */
+    static String invalidBackend(BackendObjectReference b, String ns) {
+        String name = b == null || b.getName() == null ? "unknown" : b.getName();
+        return ClusterTranslator.name(b == null || b.getPort() == null ? 0 : b.getPort(), "",
+                "invalid-backend." + name + "." + (b == null || b.getNamespace() == null ? ns : b.getNamespace()));
     }
 
     /**

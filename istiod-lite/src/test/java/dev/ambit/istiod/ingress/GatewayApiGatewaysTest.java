@@ -53,6 +53,77 @@ class GatewayApiGatewaysTest {
     }
 
     @Test
+    void clientCertificateValidationIsReportedAndItsListenerNotServedRatherThanDowngraded() {
+        String gateways = """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: legacy, namespace: ingress, creationTimestamp: "2026-01-01T00:00:00Z"}
+                spec:
+                  gatewayClassName: istio
+                  listeners:
+                  - {name: http, port: 80, protocol: HTTP}
+                  - name: https
+                    port: 443
+                    protocol: HTTPS
+                    tls:
+                      mode: Terminate
+                      certificateRefs: [{name: app-cert}]
+                      frontendValidation: {caCertificateRefs: [{kind: ConfigMap, group: "", name: client-ca}]}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: current, namespace: ingress, creationTimestamp: "2026-01-01T00:00:00Z"}
+                spec:
+                  gatewayClassName: istio
+                  tls:
+                    frontend:
+                      default:
+                        validation: {caCertificateRefs: [{kind: ConfigMap, group: "", name: client-ca}]}
+                  listeners:
+                  - name: https
+                    port: 443
+                    protocol: HTTPS
+                    tls: {mode: Terminate, certificateRefs: [{name: app-cert}]}
+                ---
+                """;
+        var result = translate(IngressSnapshots.of(gateways));
+        for (GatewayModel.Proxy p : result.proxies()) {
+            assertThat(p.servers()).as(p.key()).extracting(GatewayModel.Server::name).doesNotContain("https");
+        }
+        assertThat(result.problems()).anyMatch(l -> l.contains("spec.listeners[1].tls.frontendValidation")
+                && l.contains("not supported") && l.contains("not served"));
+        assertThat(result.problems()).anyMatch(l -> l.contains("spec.tls.frontend.default.validation"));
+    }
+
+    @Test
+    void anInvalidBackendKeepsItsWeightedShareWhichAnswers500() {
+        String route = """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: app, namespace: shop, creationTimestamp: "2026-01-02T00:00:00Z"}
+                spec:
+                  parentRefs: [{name: web, namespace: ingress}]
+                  hostnames: [app.example.com]
+                  rules:
+                  - backendRefs: [{name: frontend, port: 8080, weight: 80}, {name: missing, port: 8080, weight: 20}]
+                ---
+                """;
+        var result = translate(IngressSnapshots.of(IngressSnapshots.service("shop", "frontend", 8080) + GATEWAY + route));
+        GatewayModel.Proxy p = result.proxies().get(0);
+        Route r = p.hosts().get(0).routes().get(0);
+        assertThat(r.getRoute().getWeightedClusters().getClustersList())
+                .extracting(c -> c.getName() + "=" + c.getWeight().getValue())
+                .containsExactly("outbound|8080||frontend.shop.svc.cluster.local=80",
+                        "outbound|8080||invalid-backend.missing.shop=20");
+        assertThat(r.getRoute().getClusterNotFoundResponseCode()).isEqualTo(
+                io.envoyproxy.envoy.config.route.v3.RouteAction.ClusterNotFoundResponseCode.INTERNAL_SERVER_ERROR);
+        assertThat(p.clusters()).as("no resource defines the invalid backend's cluster")
+                .containsExactly("outbound|8080||frontend.shop.svc.cluster.local");
+        assertThat(result.problems()).anyMatch(l -> l.contains("missing.shop.svc.cluster.local does not exist; its "
+                + "share of the requests answers 500"));
+    }
+
+    @Test
     void listenersBecomeServersAndAttachedRoutesHttpHosts() {
         var result = translate(IngressSnapshots.of(IngressSnapshots.service("shop", "frontend", 8080) + GATEWAY + ROUTE));
         GatewayModel.Proxy p = result.proxies().get(0);

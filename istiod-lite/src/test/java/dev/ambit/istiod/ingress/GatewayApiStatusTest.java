@@ -111,6 +111,67 @@ class GatewayApiStatusTest {
     }
 
     @Test
+    void tlsRouteParentsGetAcceptedAndResolvedRefsAsGatewayApiSpecifies() {
+        String routes = """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: edge, namespace: ingress}
+                spec:
+                  gatewayClassName: istio
+                  listeners:
+                  - {name: tls, port: 8443, protocol: TLS, tls: {mode: Passthrough}}
+                ---
+                apiVersion: gateway.networking.k8s.io/v1alpha2
+                kind: TLSRoute
+                metadata: {name: secure, namespace: ingress, generation: 4}
+                spec:
+                  parentRefs: [{name: edge}]
+                  hostnames: [secure.example.com]
+                  rules: [{backendRefs: [{name: frontend, port: 8080}]}]
+                ---
+                apiVersion: gateway.networking.k8s.io/v1alpha2
+                kind: TLSRoute
+                metadata: {name: gone, namespace: ingress}
+                spec:
+                  parentRefs: [{name: edge}, {name: web, sectionName: api}]
+                  hostnames: [gone.example.com]
+                  rules: [{backendRefs: [{name: nope, port: 8443}]}]
+                ---
+                """;
+        ConfigSnapshot config = config(routes);
+        GatewayApiAttachments eval = GatewayApiAttachments.of(config);
+        dev.ambit.istiod.deploy.RouteStatus.Services services =
+                (ns, name) -> config.get(Kind.SERVICE, ns, name, Service.class).isPresent();
+
+        var secure = config.get(Kind.TLS_ROUTE, "ingress", "secure",
+                io.fabric8.kubernetes.api.model.gatewayapi.v1.TLSRoute.class).orElseThrow();
+        assertThat(GatewayApiStatus.hasGatewayParent(secure, eval)).isTrue();
+        RouteParentStatus ok = GatewayApiStatus.parents(secure, null, eval, services, NOW).get(0);
+        assertThat(ok.getParentRef().getName()).isEqualTo("edge");
+        assertThat(condition(ok.getConditions(), "Accepted")).satisfies(c -> {
+            assertThat(c.getStatus()).isEqualTo("True");
+            assertThat(c.getObservedGeneration()).isEqualTo(4);
+        });
+        assertThat(condition(ok.getConditions(), "ResolvedRefs").getStatus()).isEqualTo("True");
+
+        var gone = config.get(Kind.TLS_ROUTE, "ingress", "gone",
+                io.fabric8.kubernetes.api.model.gatewayapi.v1.TLSRoute.class).orElseThrow();
+        List<RouteParentStatus> g = GatewayApiStatus.parents(gone, null, eval, services, NOW);
+        assertThat(g).hasSize(2);
+        assertThat(condition(g.get(0).getConditions(), "Accepted").getStatus()).isEqualTo("True");
+        assertThat(condition(g.get(0).getConditions(), "ResolvedRefs")).satisfies(c -> {
+            assertThat(c.getStatus()).isEqualTo("False");
+            assertThat(c.getReason()).isEqualTo("BackendNotFound");
+            assertThat(c.getMessage()).contains("spec.rules[0].backendRefs[0]", "ingress/nope");
+        });
+        // An HTTP listener takes no TLSRoutes.
+        assertThat(condition(g.get(1).getConditions(), "Accepted")).satisfies(c -> {
+            assertThat(c.getStatus()).isEqualTo("False");
+            assertThat(c.getReason()).isEqualTo("NotAllowedByListeners");
+        });
+    }
+
+    @Test
     void routeParentsSayWhyARouteIsNotAttachedOrDoesNotResolve() {
         String routes = """
                 apiVersion: gateway.networking.k8s.io/v1

@@ -50,7 +50,8 @@ class GatewayTranslationTest {
         assertThat(tls.getCommonTlsContext().getTlsCertificateSdsSecretConfigs(0).getName())
                 .isEqualTo("kubernetes://app-cert");
         assertThat(tls.getCommonTlsContext().getAlpnProtocolsList()).containsExactly("h2", "http/1.1");
-        assertThat(tls.hasRequireClientCertificate()).isFalse();
+        assertThat(tls.getRequireClientCertificate().getValue()).as("SIMPLE: Istio's explicit false").isFalse();
+        assertThat(tls.getCommonTlsContext().hasCombinedValidationContext()).isFalse();
         HttpConnectionManager hcm = chain.getFilters(0).getTypedConfig().unpack(HttpConnectionManager.class);
         assertThat(hcm.getRds().getRouteConfigName()).isEqualTo("https.443.https.ingressgateway.istio-system");
         assertThat(hcm.getUseRemoteAddress().getValue()).isTrue();
@@ -113,8 +114,8 @@ class GatewayTranslationTest {
         DownstreamTlsContext tls = l.getFilterChains(0).getTransportSocket().getTypedConfig()
                 .unpack(DownstreamTlsContext.class);
         assertThat(tls.getRequireClientCertificate().getValue()).isTrue();
-        assertThat(tls.getCommonTlsContext().getValidationContextSdsSecretConfig().getName())
-                .isEqualTo("kubernetes://app-mtls-cacert");
+        assertThat(tls.getCommonTlsContext().getCombinedValidationContext().getValidationContextSdsSecretConfig()
+                .getName()).isEqualTo("kubernetes://app-mtls-cacert");
         assertThat(tls.getCommonTlsContext().getTlsParams().getTlsMinimumProtocolVersion().name()).isEqualTo("TLSv1_3");
         byte[] ca = Files.readAllBytes(IngressCases.ROOT.resolve("ca.crt"));
         for (String name : List.of("kubernetes://app-mtls-cacert", "kubernetes://app-cert-cacert")) {

@@ -242,6 +242,8 @@ public final class FieldTable {
     /** {@code filter_metadata} namespaces of an LbEndpoint and the keys read in each. */
     public static final Map<String, Set<String>> ENDPOINT_METADATA = Map.of(
             "envoy.transport_socket_match", Set.of("tunnel"),
+            // Istio's tunnel target of a waypoint in front of a Service (istio.io/ingress-use-waypoint).
+            "envoy.filters.listener.original_dst", Set.of("local", "waypoint"),
             "istio", Set.of("workload"));
 
     static {
@@ -321,7 +323,8 @@ public final class FieldTable {
         fields(StringMatcher.getDescriptor(), "exact", "prefix", "suffix", "safe_regex", "contains", "ignore_case");
         fields(RegexMatcher.getDescriptor(), "regex");
         fields(RouteAction.getDescriptor(), "cluster", "weighted_clusters", "timeout", "retry_policy",
-                "request_mirror_policies", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "hash_policy");
+                "request_mirror_policies", "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "hash_policy",
+                "cluster_not_found_response_code"); // 500 for Gateway API's invalid backends' share
         // lb: Istio's consistentHash keys (http.HashPolicies); filter_state and regex_rewrite are not implemented.
         fields(RouteAction.HashPolicy.getDescriptor(), "header", "cookie", "connection_properties", "query_parameter",
                 "terminal");
@@ -423,9 +426,18 @@ public final class FieldTable {
         fields(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext.getDescriptor(),
                 "common_tls_context", "require_client_certificate");
         fields(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext.getDescriptor(), "tls_params",
-                "tls_certificate_sds_secret_configs", "validation_context_sds_secret_config", "alpn_protocols");
+                "tls_certificate_sds_secret_configs", "validation_context_sds_secret_config", "alpn_protocols",
+                "combined_validation_context");
+        // Istio's client verification (MUTUAL, OPTIONAL_MUTUAL, ISTIO_MUTUAL): CA by SDS plus accepted SANs.
+        fields(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CommonTlsContext
+                .CombinedCertificateValidationContext.getDescriptor(), "default_validation_context",
+                "validation_context_sds_secret_config");
+        fields(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher.getDescriptor(),
+                "san_type", "matcher");
+        enumValues(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher.getDescriptor(),
+                "san_type", "EMAIL", "DNS", "URI", "IP_ADDRESS");
         var params = io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.TlsParameters.getDescriptor();
-        fields(params, "tls_minimum_protocol_version", "tls_maximum_protocol_version");
+        fields(params, "tls_minimum_protocol_version", "tls_maximum_protocol_version", "cipher_suites");
         enumValues(params, "tls_minimum_protocol_version", "TLS_AUTO", "TLSv1_2", "TLSv1_3");
         enumValues(params, "tls_maximum_protocol_version", "TLS_AUTO", "TLSv1_2", "TLSv1_3");
         fields(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig.getDescriptor(), "name",
@@ -435,7 +447,7 @@ public final class FieldTable {
         fields(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.TlsCertificate.getDescriptor(),
                 "certificate_chain", "private_key");
         fields(io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext.getDescriptor(),
-                "trusted_ca");
+                "trusted_ca", "match_typed_subject_alt_names", "verify_certificate_spki", "verify_certificate_hash");
     }
 
     /**

@@ -541,6 +541,13 @@ public final class ResourceValidator {
     }
 
     private void endpointMetadata(Metadata md, String path) {
+        var tunnel = md.getFilterMetadataMap().get("envoy.transport_socket_match");
+        if (md.getFilterMetadataMap().containsKey("envoy.filters.listener.original_dst") && (tunnel == null
+                || !"http".equals(tunnel.getFieldsMap().getOrDefault("tunnel", Value.getDefaultInstance())
+                .getStringValue()))) {
+            problem(join(path, "filter_metadata") + "[\"envoy.filters.listener.original_dst\"]", "a tunnel destination "
+                    + "without envoy.transport_socket_match tunnel: http (expected: only on HBONE endpoints)");
+        }
         for (Map.Entry<String, Struct> e : md.getFilterMetadataMap().entrySet()) {
             String p = join(path, "filter_metadata") + "[\"" + e.getKey() + "\"]";
             Set<String> keys = FieldTable.ENDPOINT_METADATA.get(e.getKey());
@@ -556,6 +563,11 @@ public final class ResourceValidator {
                     problem(p + "." + f.getKey(), "not a string");
                 } else if (f.getKey().equals("tunnel") && !f.getValue().getStringValue().equals("http")) {
                     problem(p + ".tunnel", "\"" + f.getValue().getStringValue() + "\" (expected: \"http\", HBONE)");
+                } else if ((f.getKey().equals("local") || f.getKey().equals("waypoint"))
+                        && dev.ambit.waypoint.upstream.UpstreamEndpoint.socketAddress(f.getValue().getStringValue())
+                        == null) {
+                    problem(p + "." + f.getKey(), "\"" + f.getValue().getStringValue()
+                            + "\" (expected: IP:port, the tunnel's destination)");
                 }
             }
         }

@@ -87,7 +87,7 @@ public final class GatewayServer implements AutoCloseable {
         config = b.config;
         upstreams = b.upstreams;
         engine = b.engine;
-        tls = new GatewayTls(b.provider);
+        tls = new GatewayTls(b.provider, b.meshCertificate, b.meshRoots);
         self = b.self;
         bindAddress = b.bindAddress;
         drainTimeout = b.drainTimeout;
@@ -382,6 +382,8 @@ public final class GatewayServer implements AutoCloseable {
         private final ProxyState state;
         private final MetricsRegistry metrics;
         private SslProvider provider = SslProvider.JDK;
+        private Supplier<dev.ambit.proxy.identity.WorkloadCertificate> meshCertificate = () -> null;
+        private dev.ambit.proxy.identity.TrustBundle meshRoots;
         private InetAddress bindAddress = InetAddress.getLoopbackAddress();
         private Duration drainTimeout = Duration.ofSeconds(5);
 
@@ -401,6 +403,18 @@ public final class GatewayServer implements AutoCloseable {
         /** The TLS provider (proxy-core's {@code TlsContexts.provider()}: BoringSSL or the JDK); JDK by default. */
         public Builder provider(SslProvider provider) {
             this.provider = requireNonNull(provider, "provider");
+            return this;
+        }
+
+        /**
+         * The gateway's own mesh identity for Istio's ISTIO_MUTUAL servers: SDS {@code default} is
+         * {@code certificate} (null while not issued: those handshakes fail), SDS {@code ROOTCA} the
+         * roots of {@code roots}. Without it such chains refuse handshakes.
+         */
+        public Builder meshIdentity(Supplier<dev.ambit.proxy.identity.WorkloadCertificate> certificate,
+                                    dev.ambit.proxy.identity.TrustBundle roots) {
+            this.meshCertificate = requireNonNull(certificate, "certificate");
+            this.meshRoots = requireNonNull(roots, "roots");
             return this;
         }
 

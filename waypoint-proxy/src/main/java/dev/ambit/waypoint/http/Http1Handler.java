@@ -388,7 +388,7 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
             exchange.addFlag(ResponseFlag.NC);
             exchange.upstreamCluster(cluster);
             exchange.release();
-            respond(exchange, Router.failureReply(ResponseFlag.NC), false, HttpVersion.HTTP_1_1);
+            respond(exchange, Router.clusterNotFound(action), false, HttpVersion.HTTP_1_1);
             return;
         }
         exchange.upstreamCluster(cluster);

@@ -160,6 +160,18 @@ final class Router implements HttpFilter {
     }
 
     /**
+     * Envoy's answer when the route's (chosen weighted) cluster is unknown: the route's
+     * {@code cluster_not_found_response_code}, 503 by default (Gateway API's invalid backends: 500).
+     */
+    static FullHttpResponse clusterNotFound(RouteAction action) {
+        return switch (action.getClusterNotFoundResponseCode()) {
+            case INTERNAL_SERVER_ERROR -> LocalReplies.reply(500, "");
+            case NOT_FOUND -> LocalReplies.reply(404, "");
+            default -> failureReply(ResponseFlag.NC);
+        };
+    }
+
+    /**
      * Envoy's router marks a circuit breaker's refusal with {@code x-envoy-overloaded: true}
      * (Istio does not suppress Envoy's headers), so a client can tell it from a backend's 503.
      */
@@ -210,7 +222,7 @@ final class Router implements HttpFilter {
             if (cluster == null || exchange.config().cluster(cluster).isEmpty()) {
                 exchange.addFlag(ResponseFlag.NC);
                 exchange.upstreamCluster(cluster);
-                return done(sel, failureReply(ResponseFlag.NC));
+                return done(sel, clusterNotFound(action));
             }
             exchange.upstreamCluster(cluster);
             // lb: as Envoy, only a hashing balancer asks for the hash (and so generates a cookie);

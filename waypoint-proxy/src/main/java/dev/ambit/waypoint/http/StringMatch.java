@@ -12,7 +12,7 @@ import java.util.function.Predicate;
  * patterns RE2 accepts and backtracks exponentially on others, found by HttpFuzzTest), matching
  * the whole value as RE2's full match does.
  */
-final class StringMatch implements Predicate<String> {
+public final class StringMatch implements Predicate<String> {
 
     private final Predicate<String> test;
 
@@ -20,7 +20,8 @@ final class StringMatch implements Predicate<String> {
         this.test = test;
     }
 
-    static StringMatch of(StringMatcher m) {
+    /** The compiled matcher; {@code IllegalArgumentException} for a matcher without a pattern. */
+    public static StringMatch of(StringMatcher m) {
         boolean ic = m.getIgnoreCase();
         return switch (m.getMatchPatternCase()) {
             case EXACT -> exact(m.getExact(), ic);

@@ -82,7 +82,7 @@ final class Connector {
      */
     CompletableFuture<Channel> connect(UpstreamEndpoint endpoint, Duration connectTimeout, EventLoop loop,
                                        boolean halfClosure, Resilience.Keepalive keepalive) {
-        return endpoint.hbone() ? hbone(endpoint.address(), connectTimeout, loop)
+        return endpoint.hbone() ? hbone(endpoint.address(), endpoint.tunnelAuthority(), connectTimeout, loop)
                 : plaintext(endpoint.address(), connectTimeout, loop, halfClosure, keepalive);
     }
 
@@ -146,7 +146,13 @@ final class Connector {
         return result;
     }
 
-    private CompletableFuture<Channel> hbone(InetSocketAddress address, Duration connectTimeout, EventLoop loop) {
+    /**
+     * A CONNECT stream: to {@code address}'s pod on the HBONE port with authority {@code address};
+     * or, with an {@code authority} (a waypoint in front of a Service), to {@code address} itself
+     * (the waypoint's HBONE socket) with that authority, requiring the waypoint's identity.
+     */
+    private CompletableFuture<Channel> hbone(InetSocketAddress address, InetSocketAddress authority,
+                                             Duration connectTimeout, EventLoop loop) {
         CompletableFuture<Channel> result = new CompletableFuture<>();
         if (hbone == null) {
             result.completeExceptionally(new UpstreamException(ResponseFlag.UF, address, "endpoint "
@@ -168,10 +174,12 @@ final class Connector {
         }
         // The destination's agent answers with the workload's certificate: its identity is what to require.
         SpiffeId destination = WorkloadIdentity.of(workload);
-        InetSocketAddress hboneAddress = new InetSocketAddress(address.getAddress(), hbonePort);
+        InetSocketAddress hboneAddress = authority != null ? address
+                : new InetSocketAddress(address.getAddress(), hbonePort);
+        HboneRequest request = HboneRequest.of(authority != null ? authority : address);
         Future<Http2StreamChannel> f;
         try {
-            f = hbone.connect(network, cert, destination, workload.getUid(), hboneAddress, HboneRequest.of(address), loop);
+            f = hbone.connect(network, cert, destination, workload.getUid(), hboneAddress, request, loop);
         } catch (RuntimeException e) {
             result.completeExceptionally(Failures.connect(address, e));
             return result;

@@ -114,7 +114,7 @@ final class OutlierDetector implements AutoCloseable {
         List<UpstreamEndpoint> shown = new ArrayList<>(endpoints.size());
         for (UpstreamEndpoint e : endpoints) {
             shown.add(ejected(e.address()) && e.healthy()
-                    ? new UpstreamEndpoint(e.address(), e.hbone(), HealthStatus.UNHEALTHY) : e);
+                    ? e.withHealth(HealthStatus.UNHEALTHY) : e);
         }
         return shown;
     }

@@ -21,11 +21,19 @@ import java.net.InetSocketAddress;
  * @param health the health status from EDS
  * @param weight EDS {@code load_balancing_weight} (1 when unset); used by the policies for which
  *        Envoy uses it (round robin, least request, ring hash, Maglev)
+ * @param tunnelAuthority for an HBONE endpoint that is a waypoint in front of a Service (Istio's
+ *        {@code istio.io/ingress-use-waypoint}): the CONNECT authority, the Service's {@code VIP:port}
+ *        from {@code filter_metadata["envoy.filters.listener.original_dst"].local}, while {@code address}
+ *        is the waypoint's HBONE socket, dialled as it is; null otherwise (the tunnel goes to
+ *        {@code podIP:15008} with authority {@code address})
  */
-public record UpstreamEndpoint(InetSocketAddress address, boolean hbone, HealthStatus health, int weight) {
+public record UpstreamEndpoint(InetSocketAddress address, boolean hbone, HealthStatus health, int weight,
+                               InetSocketAddress tunnelAuthority) {
 
     /** The metadata filter Istio uses to choose an endpoint's transport socket. */
     public static final String TRANSPORT_SOCKET_MATCH = "envoy.transport_socket_match";
+    /** The metadata filter naming a tunnelled endpoint's logical destination ({@code local}) and waypoint. */
+    public static final String ORIGINAL_DST = "envoy.filters.listener.original_dst";
 
     public UpstreamEndpoint {
         requireNonNull(address, "address");
@@ -33,6 +41,20 @@ public record UpstreamEndpoint(InetSocketAddress address, boolean hbone, HealthS
         if (weight < 1) {
             throw new IllegalArgumentException("weight: " + weight + " (expected: >= 1)");
         }
+        if (tunnelAuthority != null && !hbone) {
+            throw new IllegalArgumentException("tunnelAuthority: " + tunnelAuthority + " (expected: only on an HBONE "
+                    + "endpoint)");
+        }
+    }
+
+    /** An endpoint tunnelled (or not) to its own address. */
+    public UpstreamEndpoint(InetSocketAddress address, boolean hbone, HealthStatus health, int weight) {
+        this(address, hbone, health, weight, null);
+    }
+
+    /** The same endpoint with another health status (outlier ejection). */
+    public UpstreamEndpoint withHealth(HealthStatus status) {
+        return new UpstreamEndpoint(address, hbone, status, weight, tunnelAuthority);
     }
 
     /** An endpoint of weight 1 (EDS without {@code load_balancing_weight}). */
@@ -65,7 +87,42 @@ public record UpstreamEndpoint(InetSocketAddress address, boolean hbone, HealthS
             return null;
         }
         int weight = lb.hasLoadBalancingWeight() ? Math.max(1, lb.getLoadBalancingWeight().getValue()) : 1;
-        return new UpstreamEndpoint(new InetSocketAddress(ip, port), tunnelsOverHbone(lb), lb.getHealthStatus(), weight);
+        boolean hbone = tunnelsOverHbone(lb);
+        return new UpstreamEndpoint(new InetSocketAddress(ip, port), hbone, lb.getHealthStatus(), weight,
+                hbone ? tunnelAuthority(lb) : null);
+    }
+
+    /**
+     * {@code metadata.filter_metadata["envoy.filters.listener.original_dst"]["local"]} as a socket
+     * address (an IP literal and a port, {@code [v6]:port} for IPv6), or null when absent or not one
+     * (the config helper NACKs such metadata).
+     */
+    static InetSocketAddress tunnelAuthority(LbEndpoint lb) {
+        Struct dst = lb.getMetadata().getFilterMetadataMap().get(ORIGINAL_DST);
+        Value local = dst == null ? null : dst.getFieldsMap().get("local");
+        return local == null ? null : socketAddress(local.getStringValue());
+    }
+
+    /** {@code ip:port} or {@code [ipv6]:port} with an IP literal; null when it is not one. */
+    public static InetSocketAddress socketAddress(String hostPort) {
+        int colon = hostPort.lastIndexOf(':');
+        if (colon <= 0) {
+            return null;
+        }
+        String host = hostPort.substring(0, colon);
+        if (host.startsWith("[") && host.endsWith("]")) {
+            host = host.substring(1, host.length() - 1);
+        } else if (host.indexOf(':') >= 0) {
+            return null; // IPv6 without brackets is ambiguous
+        }
+        InetAddress ip = NetUtil.createInetAddressFromIpAddressString(host);
+        int port;
+        try {
+            port = Integer.parseInt(hostPort.substring(colon + 1));
+        } catch (NumberFormatException e) {
+            return null;
+        }
+        return ip == null || port <= 0 || port > 65535 ? null : new InetSocketAddress(ip, port);
     }
 
     /** {@code metadata.filter_metadata["envoy.transport_socket_match"]["tunnel"] == "http"}. */
@@ -83,6 +140,7 @@ public record UpstreamEndpoint(InetSocketAddress address, boolean hbone, HealthS
 
     @Override
     public String toString() {
-        return NetUtil.toSocketAddressString(address) + (hbone ? " (hbone)" : "");
+        return NetUtil.toSocketAddressString(address) + (tunnelAuthority != null
+                ? " (hbone to " + NetUtil.toSocketAddressString(tunnelAuthority) + ")" : hbone ? " (hbone)" : "");
     }
 }

@@ -199,9 +199,23 @@ class ResourceValidatorTest {
         assertThat(ResourceValidator.validate(CLUSTER, cla.build())).containsExactlyInAnyOrder(
                 "ClusterLoadAssignment " + CLUSTER + ": endpoints[0].priority: not supported by this waypoint",
                 "ClusterLoadAssignment " + CLUSTER + ": endpoints[0].lb_endpoints[0].metadata.filter_metadata"
-                        + "[\"envoy.lb\"]: not supported by this waypoint (expected some of [envoy.transport_socket_match, istio])",
+                        + "[\"envoy.lb\"]: not supported by this waypoint (expected some of [envoy.filters.listener.original_dst, envoy.transport_socket_match, istio])",
                 "ClusterLoadAssignment " + CLUSTER + ": endpoints[0].lb_endpoints[0].metadata.filter_metadata"
                         + "[\"envoy.transport_socket_match\"].tunnel: \"h2\" (expected: \"http\", HBONE)");
+
+        // Istio's waypoint tunnel target (ingress-use-waypoint): an IP:port, and only on an HBONE endpoint.
+        ClusterLoadAssignment.Builder viaWaypoint = Resources.assignment(CLUSTER, "10.244.1.50").toBuilder();
+        viaWaypoint.getEndpointsBuilder(0).getLbEndpointsBuilder(0).setMetadata(Metadata.newBuilder()
+                .putFilterMetadata("envoy.filters.listener.original_dst", Struct.newBuilder()
+                        .putFields("local", Value.newBuilder().setStringValue("orders:8080").build())
+                        .putFields("waypoint", Value.newBuilder().setStringValue("10.244.1.50:15008").build()).build()));
+        assertThat(ResourceValidator.validate(CLUSTER, viaWaypoint.build())).containsExactlyInAnyOrder(
+                "ClusterLoadAssignment " + CLUSTER + ": endpoints[0].lb_endpoints[0].metadata.filter_metadata"
+                        + "[\"envoy.filters.listener.original_dst\"]: a tunnel destination without "
+                        + "envoy.transport_socket_match tunnel: http (expected: only on HBONE endpoints)",
+                "ClusterLoadAssignment " + CLUSTER + ": endpoints[0].lb_endpoints[0].metadata.filter_metadata"
+                        + "[\"envoy.filters.listener.original_dst\"].local: \"orders:8080\" (expected: IP:port, the "
+                        + "tunnel's destination)");
     }
 
     @Test

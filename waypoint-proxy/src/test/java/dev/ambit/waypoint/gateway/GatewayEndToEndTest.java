@@ -399,7 +399,7 @@ class GatewayEndToEndTest {
     }
 
     /** {@code n} distinct ports free now (held open together, so none is handed out twice). */
-    private static int[] freePorts(int n) throws Exception {
+    static int[] freePorts(int n) throws Exception {
         ServerSocket[] held = new ServerSocket[n];
         try {
             int[] ports = new int[n];
@@ -419,6 +419,10 @@ class GatewayEndToEndTest {
 
     /** An HTTP/1.1 server (TLS with {@code tls}) answering with what it saw of the request. */
     private Channel httpServer(SslContext tls, String name) throws Exception {
+        return httpServer(loops, tls, name);
+    }
+
+    static Channel httpServer(EventLoopGroup loops, SslContext tls, String name) throws Exception {
         return new ServerBootstrap().group(loops).channel(EpollServerSocketChannel.class)
                 .childHandler(new ChannelInitializer<>() {
                     @Override

@@ -128,6 +128,37 @@ public final class GatewayResources {
                         .setTypedConfig(Any.pack(hcm(route)))).build();
     }
 
+    /** An HTTPS server's chain with this TLS context as it is (modes beyond SIMPLE/MUTUAL). */
+    public static FilterChain httpsChain(String route, List<String> serverNames, DownstreamTlsContext tls) {
+        return FilterChain.newBuilder().setName(route)
+                .setFilterChainMatch(FilterChainMatch.newBuilder().addAllServerNames(serverNames))
+                .setTransportSocket(TransportSocket.newBuilder().setName("envoy.transport_sockets.tls")
+                        .setTypedConfig(Any.pack(tls)))
+                .addFilters(Filter.newBuilder().setName("envoy.filters.network.http_connection_manager")
+                        .setTypedConfig(Any.pack(hcm(route)))).build();
+    }
+
+    /**
+     * A context verifying clients as Istio's gateway does: certificate {@code secret}, CA {@code ca}
+     * (both SDS names) in a {@code combined_validation_context} with these SAN matchers and pins.
+     */
+    public static DownstreamTlsContext verifying(String secret, String ca, boolean require,
+                                                 CertificateValidationContext defaults, TlsParameters params) {
+        CommonTlsContext.Builder common = CommonTlsContext.newBuilder()
+                .addTlsCertificateSdsSecretConfigs(SdsSecretConfig.newBuilder().setName(secret).setSdsConfig(ads()))
+                .addAlpnProtocols("h2").addAlpnProtocols("http/1.1");
+        if (params != null) {
+            common.setTlsParams(params);
+        }
+        if (ca != null) {
+            common.setCombinedValidationContext(CommonTlsContext.CombinedCertificateValidationContext.newBuilder()
+                    .setDefaultValidationContext(defaults)
+                    .setValidationContextSdsSecretConfig(SdsSecretConfig.newBuilder().setName(ca).setSdsConfig(ads())));
+        }
+        return DownstreamTlsContext.newBuilder().setCommonTlsContext(common)
+                .setRequireClientCertificate(BoolValue.of(require)).build();
+    }
+
     /** A PASSTHROUGH server's chain: {@code serverNames} relayed as they are to {@code cluster}. */
     public static FilterChain passthroughChain(List<String> serverNames, String cluster) {
         return FilterChain.newBuilder().setName("passthrough|" + cluster)

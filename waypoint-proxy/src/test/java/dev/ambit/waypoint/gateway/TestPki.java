@@ -66,12 +66,30 @@ final class TestPki {
         return new Issued(sign(new X500Name("CN=" + cn), k, issuer(), ca.key(), false, null), k.getPrivate());
     }
 
+    /** A leaf with subject {@code CN=cn} and these subject alternative names (URI, DNS, ...). */
+    Issued leaf(String cn, GeneralName... sans) {
+        KeyPair k = keyPair();
+        return new Issued(signNames(new X500Name("CN=" + cn), k, issuer(), ca.key(), false, sans), k.getPrivate());
+    }
+
     private X500Name issuer() {
         return new X500Name(ca.certificate().getSubjectX500Principal().getName());
     }
 
     private static X509Certificate sign(X500Name subject, KeyPair subjectKey, X500Name issuer, PrivateKey issuerKey,
                                         boolean isCa, String[] dnsNames) {
+        GeneralName[] names = null;
+        if (dnsNames != null) {
+            names = new GeneralName[dnsNames.length];
+            for (int i = 0; i < dnsNames.length; i++) {
+                names[i] = new GeneralName(GeneralName.dNSName, dnsNames[i]);
+            }
+        }
+        return signNames(subject, subjectKey, issuer, issuerKey, isCa, names);
+    }
+
+    private static X509Certificate signNames(X500Name subject, KeyPair subjectKey, X500Name issuer, PrivateKey issuerKey,
+                                             boolean isCa, GeneralName[] names) {
         try {
             Instant now = Instant.now();
             JcaX509v3CertificateBuilder b = new JcaX509v3CertificateBuilder(issuer,
@@ -80,11 +98,7 @@ final class TestPki {
             b.addExtension(Extension.basicConstraints, true, new BasicConstraints(isCa));
             b.addExtension(Extension.keyUsage, true, new KeyUsage(isCa ? KeyUsage.keyCertSign | KeyUsage.cRLSign
                     : KeyUsage.digitalSignature | KeyUsage.keyEncipherment));
-            if (dnsNames != null) {
-                GeneralName[] names = new GeneralName[dnsNames.length];
-                for (int i = 0; i < dnsNames.length; i++) {
-                    names[i] = new GeneralName(GeneralName.dNSName, dnsNames[i]);
-                }
+            if (names != null && names.length > 0) {
                 b.addExtension(Extension.subjectAlternativeName, false, new GeneralNames(names));
             }
             return new JcaX509CertificateConverter().getCertificate(

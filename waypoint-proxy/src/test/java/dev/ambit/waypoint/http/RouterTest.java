@@ -222,6 +222,25 @@ class RouterTest {
         assertThat(r.exchange().flags()).containsExactly(ResponseFlag.NC);
     }
 
+    @Test
+    void anInvalidBackendsWeightedShareAnswersTheRoutesClusterNotFoundCode() {
+        // Gateway API: the share of requests for a backend that does not resolve gets 500, the rest is served.
+        var route = weighted("partial", CLUSTER, 1, "outbound|80||invalid-backend.missing.shop", 1);
+        route.getRouteBuilder().setClusterNotFoundResponseCode(
+                io.envoyproxy.envoy.config.route.v3.RouteAction.ClusterNotFoundResponseCode.INTERNAL_SERVER_ERROR);
+        h.config.route(routes(route.build()));
+        java.util.Map<Integer, Integer> statuses = new java.util.TreeMap<>();
+        for (int i = 0; i < 200; i++) {
+            Harness.Result r = h.run(get("/"));
+            statuses.merge(r.status(), 1, Integer::sum);
+            if (r.status() == 500) {
+                assertThat(r.exchange().flags()).containsExactly(ResponseFlag.NC);
+            }
+        }
+        assertThat(statuses).containsOnlyKeys(200, 500);
+        assertThat(statuses.get(500)).isBetween(60, 140);
+    }
+
     static HeaderValueOption option(String name, String value, HeaderValueOption.HeaderAppendAction action) {
         return HeaderValueOption.newBuilder().setHeader(HeaderValue.newBuilder().setKey(name).setValue(value))
                 .setAppendAction(action).build();

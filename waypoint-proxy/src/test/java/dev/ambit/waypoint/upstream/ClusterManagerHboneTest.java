@@ -169,6 +169,39 @@ class ClusterManagerHboneTest {
     }
 
     @Test
+    void aWaypointEndpointIsDialledAsGivenWithTheServiceVipAsConnectAuthority() throws Exception {
+        start(false);
+        // Istio's ingress-use-waypoint endpoint: the waypoint's HBONE socket, the Service's VIP:port as
+        // original_dst.local. The manager's own HBONE port (1) must not be used for it.
+        manager.close();
+        manager = ClusterManager.builder(config::get, SocketFactory.host("waypoint", Transport.EPOLL), loops)
+                .hbone(pool, () -> waypointCertificate)
+                .workloads(ip -> ip.equals(POD) ? backendWorkload : null)
+                .hbonePort(1)
+                .metrics(metrics)
+                .build();
+        InetSocketAddress waypoint = (InetSocketAddress) peer.channel.localAddress();
+        var lb = TestConfig.endpoint(waypoint, HealthStatus.HEALTHY, true);
+        lb = lb.toBuilder().setMetadata(lb.getMetadata().toBuilder().putFilterMetadata(UpstreamEndpoint.ORIGINAL_DST,
+                com.google.protobuf.Struct.newBuilder()
+                        .putFields("local", com.google.protobuf.Value.newBuilder().setStringValue("10.96.1.11:8080")
+                                .build())
+                        .putFields("waypoint", com.google.protobuf.Value.newBuilder().setStringValue(
+                                waypoint.getAddress().getHostAddress() + ":" + waypoint.getPort()).build())
+                        .build())).build();
+        assertThat(UpstreamEndpoint.of(lb).tunnelAuthority()).isEqualTo(new InetSocketAddress("10.96.1.11", 8080));
+        config.set(new TestConfig(1).cluster(TestConfig.http1(C), lb));
+        assertThat(ClusterManagerTest.body(send("/via-waypoint"))).isEqualTo("backend /via-waypoint");
+        TestServers.Seen seen = peer.seen.peek();
+        assertThat(seen.request().destination()).as(":authority is the Service's VIP:port")
+                .isEqualTo(new InetSocketAddress("10.96.1.11", 8080));
+        assertThat(seen.client()).isEqualTo(TestCa.FRONTEND);
+        // Ejection keeps the tunnel target (and weight).
+        UpstreamEndpoint e = UpstreamEndpoint.of(lb);
+        assertThat(e.withHealth(HealthStatus.UNHEALTHY).tunnelAuthority()).isEqualTo(e.tunnelAuthority());
+    }
+
+    @Test
     void refusedConnectIsUfWithTheReason() throws Exception {
         start(false);
         peer.refuseWith = 403;
