@@ -243,7 +243,7 @@ class ChartsTest {
         // Istio's groups fail closed; Gateway API's, shared with other implementations, fail open.
         assertThat(chart.getWebhooks().get(0).getFailurePolicy()).isEqualTo("Fail");
         assertThat(chart.getWebhooks().get(0).getRules().getFirst().getApiGroups())
-                .containsExactly("security.istio.io", "networking.istio.io");
+                .containsExactly("security.istio.io", "networking.istio.io", "telemetry.istio.io");
         assertThat(chart.getWebhooks().get(1).getFailurePolicy()).isEqualTo("Ignore");
         assertThat(chart.getWebhooks().get(1).getRules().getFirst().getResources())
                 .containsExactly("gateways", "httproutes", "grpcroutes");

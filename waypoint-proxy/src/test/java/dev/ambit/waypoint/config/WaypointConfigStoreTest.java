@@ -101,7 +101,8 @@ class WaypointConfigStoreTest {
         AtomicInteger changes = new AtomicInteger();
         store.onChange(changes::incrementAndGet);
         RouteConfiguration.Builder bad = Resources.route().toBuilder();
-        bad.getVirtualHostsBuilder(0).getRoutesBuilder(1).getRouteBuilder().setClusterNotFoundResponseCodeValue(1);
+        bad.getVirtualHostsBuilder(0).getRoutesBuilder(1).getRouteBuilder()
+                .setAutoHostRewrite(com.google.protobuf.BoolValue.of(true));
 
         List<Rejection> rejected = apply(TypeUrls.ROUTE_CONFIGURATION,
                 Map.of(HTTP_CHAIN, bad.build(), "other", Resources.route().toBuilder().setName("other").build()));
@@ -109,7 +110,7 @@ class WaypointConfigStoreTest {
         assertThat(rejected).singleElement().satisfies(r -> {
             assertThat(r.name()).isEqualTo(HTTP_CHAIN);
             assertThat(r.reason()).isEqualTo("RouteConfiguration " + HTTP_CHAIN + ": virtual_hosts[0].routes[1].route"
-                    + ".cluster_not_found_response_code: not supported by this waypoint");
+                    + ".auto_host_rewrite: not supported by this waypoint");
         });
         assertThat(store.current().version()).isEqualTo(1);
         assertThat(store.current().route(HTTP_CHAIN)).contains(Resources.route());

@@ -200,6 +200,12 @@ class GatewayEndToEndTest {
         var wrongHost = GatewayClient.http1(loops, httpAddress(), null, null, "other.example.com", "/", Map.of());
         assertThat(wrongHost.status()).as("no virtual host: Envoy's NR").isEqualTo(404);
 
+        // A request is counted once its response is written (as Envoy's stats at stream end): the
+        // client may read the 404 a moment before.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!metrics.scrape().contains("response_flags=\"NR\"") && System.nanoTime() < deadline) {
+            Thread.sleep(10);
+        }
         String scrape = metrics.scrape();
         assertThat(scrape).contains("istio_requests_total{reporter=\"source\",source_workload=\"istio-ingressgateway\","
                 + "source_workload_namespace=\"istio-system\",source_principal=\"spiffe://cluster.local/ns/istio-system/"
