@@ -22,9 +22,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -70,18 +67,16 @@ public final class RootCertPublisher implements AutoCloseable {
     private final KubernetesClient watchClient;
 
     private final AtomicReference<ConfigSnapshot> latest = new AtomicReference<>();
-    private final AtomicBoolean runScheduled = new AtomicBoolean();
-    // A full pass is due (snapshot, root change, resync, retry); else only the namespaces queued.
+    // A full pass is due (snapshot, root change; the loop's timed passes: resync, retry); else
+    // only the namespaces queued.
     private final AtomicBoolean fullRunDue = new AtomicBoolean();
     private final Set<String> namespacesDue = ConcurrentHashMap.newKeySet();
     private SharedIndexInformer<ConfigMap> watch;
-    private ScheduledExecutorService executor;
+    private ReconcileLoop loop;
 
     // Confined to the publisher's thread (or the test calling reconcile directly).
     private final Map<String, String> lastProblem = new HashMap<>();
     private volatile String publishedRoot;
-    private ScheduledFuture<?> retryRun;
-    private int retryAttempt;
 
     private RootCertPublisher(Builder b) {
         this.writer = b.writer;
@@ -102,21 +97,17 @@ public final class RootCertPublisher implements AutoCloseable {
 
     /** Starts the publisher's thread, the root check and the resync. */
     public synchronized void start() {
-        if (executor != null) {
+        if (loop != null) {
             throw new IllegalStateException("start: already started");
         }
-        executor = Executors.newSingleThreadScheduledExecutor(
-                Thread.ofPlatform().name("ambit-root-cert-publisher").daemon().factory());
-        long every = resync.toMillis();
-        executor.scheduleWithFixedDelay(this::scheduleFullRun, every, every, TimeUnit.MILLISECONDS);
-        long check = rootCheck.toMillis();
-        executor.scheduleWithFixedDelay(() -> {
+        loop = ReconcileLoop.start("ambit-root-cert-publisher", resync, retry, this::run);
+        loop.every(rootCheck, () -> {
             String published = publishedRoot;
             if (published != null && !published.equals(rootCertPem.get())) {
                 log.info("mesh root changed: updating istio-ca-root-cert in every namespace");
                 scheduleFullRun();
             }
-        }, check, check, TimeUnit.MILLISECONDS);
+        });
         if (watchClient != null) {
             watch = watchClient.configMaps().inAnyNamespace()
                     .withField("metadata.name", WaypointObjects.ROOT_CERT_CONFIG_MAP).runnableInformer(0);
@@ -167,52 +158,32 @@ public final class RootCertPublisher implements AutoCloseable {
     }
 
     private void scheduleRun() {
-        ScheduledExecutorService e;
+        ReconcileLoop l;
         synchronized (this) {
-            e = executor;
+            l = loop;
         }
-        if (e != null && !e.isShutdown() && runScheduled.compareAndSet(false, true)) {
-            try {
-                e.execute(this::run);
-            } catch (java.util.concurrent.RejectedExecutionException closed) {
-                runScheduled.set(false);
-            }
+        if (l != null) {
+            l.request();
         }
     }
 
-    private void run() {
-        runScheduled.set(false);
+    /** One pass on the loop's thread: every namespace when due, else those the watch queued. */
+    private boolean run(boolean timed) {
         ConfigSnapshot snapshot = latest.get();
         if (snapshot == null) {
-            return;
+            return true;
         }
         Set<String> only = null;
-        if (!fullRunDue.getAndSet(false)) {
+        if (!fullRunDue.getAndSet(false) && !timed) {
             only = Set.copyOf(namespacesDue);
             namespacesDue.removeAll(only);
             if (only.isEmpty()) {
-                return;
+                return true;
             }
         } else {
             namespacesDue.clear();
         }
-        boolean failed;
-        try {
-            failed = !reconcile(snapshot, only);
-        } catch (RuntimeException e) {
-            log.error("istio-ca-root-cert: publishing failed; retrying", e);
-            failed = true;
-        }
-        if (retryRun != null) {
-            retryRun.cancel(false);
-            retryRun = null;
-        }
-        if (failed) {
-            Duration delay = retry.delay(retryAttempt++);
-            retryRun = executor.schedule(this::scheduleFullRun, delay.toNanos(), TimeUnit.NANOSECONDS);
-        } else {
-            retryAttempt = 0;
-        }
+        return reconcile(snapshot, only);
     }
 
     /**
@@ -268,20 +239,15 @@ public final class RootCertPublisher implements AutoCloseable {
             try {
                 // Its watch connection is closed only once stopped: wait, so the client (and an API
                 // server that drains its connections) can close right after this.
-                watch.stopped().toCompletableFuture().get(5, java.util.concurrent.TimeUnit.SECONDS);
+                watch.stopped().toCompletableFuture().get(5, TimeUnit.SECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
                 log.debug("root-cert watch: not stopped within 5 s: {}", e.toString());
             }
         }
-        if (executor != null) {
-            executor.shutdownNow();
-            try {
-                executor.awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+        if (loop != null) {
+            loop.close();
         }
     }
 

@@ -27,11 +27,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Function;
 import java.util.function.Supplier;
@@ -89,15 +84,12 @@ public final class WaypointDeployer implements AutoCloseable {
     private final Function<ConfigSnapshot, GatewayApiStatus.Secrets> secrets;
 
     private final AtomicReference<ConfigSnapshot> latest = new AtomicReference<>();
-    private final AtomicBoolean runScheduled = new AtomicBoolean();
-    private ScheduledExecutorService executor;
+    private ReconcileLoop loop;
 
     // Confined to the deployer's thread (or the test calling reconcile directly).
     private final Set<String> known = new HashSet<>();
     private final Map<String, String> lastProblem = new HashMap<>();
     private final Set<String> programmed = new HashSet<>();
-    private ScheduledFuture<?> pendingRun;
-    private int pendingAttempt;
     private volatile int waypointCount;
     private volatile int programmedCount;
 
@@ -135,14 +127,10 @@ public final class WaypointDeployer implements AutoCloseable {
 
     /** Starts the deployer's thread and the periodic resync. Snapshots given before are reconciled now. */
     public synchronized void start() {
-        if (executor != null) {
+        if (loop != null) {
             throw new IllegalStateException("start: already started");
         }
-        executor = Executors.newSingleThreadScheduledExecutor(
-                Thread.ofPlatform().name("ambit-waypoint-deployer").daemon().factory());
-        long every = resync.toMillis();
-        executor.scheduleWithFixedDelay(this::scheduleRun, every, every, TimeUnit.MILLISECONDS);
-        scheduleRun();
+        loop = ReconcileLoop.start("ambit-waypoint-deployer", resync, pendingBackoff, timed -> run());
         log.info("waypoint deployer started: image {}, istiod {}, resync every {}", template.image(),
                 template.istiodAddress(), resync);
     }
@@ -150,46 +138,19 @@ public final class WaypointDeployer implements AutoCloseable {
     /** The latest configuration; reconciled soon on the deployer's thread (a burst costs one run). */
     public void onSnapshot(ConfigSnapshot snapshot) {
         latest.set(requireNonNull(snapshot, "snapshot"));
-        scheduleRun();
-    }
-
-    private void scheduleRun() {
-        ScheduledExecutorService e;
+        ReconcileLoop l;
         synchronized (this) {
-            e = executor;
+            l = loop;
         }
-        if (e != null && !e.isShutdown() && runScheduled.compareAndSet(false, true)) {
-            try {
-                e.execute(this::run);
-            } catch (java.util.concurrent.RejectedExecutionException closed) {
-                runScheduled.set(false);
-            }
+        if (l != null) {
+            l.request();
         }
     }
 
-    private void run() {
-        runScheduled.set(false);
+    /** One pass on the loop's thread; false while a Gateway is not programmed yet (look again soon). */
+    private boolean run() {
         ConfigSnapshot snapshot = latest.get();
-        if (snapshot == null) {
-            return;
-        }
-        boolean pending;
-        try {
-            pending = reconcile(snapshot);
-        } catch (RuntimeException e) {
-            log.error("waypoint deployer: reconcile failed; retrying", e);
-            pending = true;
-        }
-        if (pendingRun != null) {
-            pendingRun.cancel(false);
-            pendingRun = null;
-        }
-        if (pending) {
-            Duration delay = pendingBackoff.delay(pendingAttempt++);
-            pendingRun = executor.schedule(this::scheduleRun, delay.toNanos(), TimeUnit.NANOSECONDS);
-        } else {
-            pendingAttempt = 0;
-        }
+        return snapshot == null || !reconcile(snapshot);
     }
 
     /**
@@ -422,8 +383,8 @@ public final class WaypointDeployer implements AutoCloseable {
     /** Stops the thread; objects and statuses written stay. */
     @Override
     public synchronized void close() {
-        if (executor != null) {
-            executor.shutdownNow();
+        if (loop != null) {
+            loop.close();
         }
     }
 
