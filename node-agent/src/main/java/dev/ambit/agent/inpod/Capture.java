@@ -21,6 +21,14 @@ public interface Capture {
     /** The UIDs captured now, including those a previous agent process enrolled. */
     List<String> enrolledPods();
 
+    /**
+     * Stops capture of pod {@code uid} if it is gone (its namespace or cgroup no longer exists);
+     * see {@link EbpfRedirector#unenrollIfGone}. False if it is alive or not captured.
+     */
+    default boolean unenrollIfGone(String uid) {
+        return false;
+    }
+
     static Capture of(EbpfRedirector redirector) {
         requireNonNull(redirector, "redirector");
         return new Capture() {
@@ -37,6 +45,11 @@ public interface Capture {
             @Override
             public List<String> enrolledPods() {
                 return redirector.enrolledPods();
+            }
+
+            @Override
+            public boolean unenrollIfGone(String uid) {
+                return redirector.unenrollIfGone(uid);
             }
         };
     }

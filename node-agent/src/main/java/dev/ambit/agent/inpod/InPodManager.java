@@ -57,8 +57,9 @@ import org.slf4j.LoggerFactory;
  * nobody is unenrolled: an empty state at start-up must not unenroll anybody. Pods captured by
  * an earlier agent process stay captured, failing closed, until this process re-enrolls them
  * (an update in place: no BPF reload), or unenrolls them if they left the mesh meanwhile. A
- * captured pod whose sandbox is unknown is left captured: it is either gone (the redirector
- * forgets it) or not resolved yet, and unenrolling it would let it out of the mesh unprotected.
+ * captured pod whose sandbox is unknown is left captured unless its pinned links are defunct
+ * (its namespace or cgroup is gone): it may be not resolved yet, and unenrolling it would let
+ * it out of the mesh unprotected.
  *
  * <p>All work runs on one platform thread, {@code ambit-enrollment} (entering network
  * namespaces needs a platform thread); changes are coalesced into one reconciliation.
@@ -417,14 +418,20 @@ public final class InPodManager implements AutoCloseable {
         announced.forgetNotAmbient(notAmbient, pods::containsKey);
         // Pods captured by an earlier process that are no longer wanted, whose sandbox is known.
         for (String uid : synced ? capture.enrolledPods() : List.<String>of()) {
-            if (!wanted.containsKey(uid) && !pods.containsKey(uid) && !adopting.contains(uid) && knownSandbox(uid)) {
-                try {
+            if (wanted.containsKey(uid) || pods.containsKey(uid) || adopting.contains(uid)) {
+                continue;
+            }
+            try {
+                if (knownSandbox(uid)) {
                     capture.unenroll(uid);
                     log.info("pod {}: unenrolled (captured by an earlier agent, no longer in the mesh)", uid);
-                } catch (RuntimeException e) {
-                    failed = true;
-                    fail(uid, "unenroll", e);
+                } else if (capture.unenrollIfGone(uid)) {
+                    // Deleted while no agent ran (its CNI DEL was lost): its address may be a new pod's now.
+                    log.info("pod {}: unenrolled (captured by an earlier agent, its sandbox is gone)", uid);
                 }
+            } catch (RuntimeException e) {
+                failed = true;
+                fail(uid, "unenroll", e);
             }
         }
         for (Want w : wanted.values()) {

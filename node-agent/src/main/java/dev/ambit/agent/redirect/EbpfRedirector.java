@@ -221,6 +221,25 @@ public final class EbpfRedirector implements AutoCloseable {
     }
 
     /**
+     * Unenrolls pod {@code uid} if it is gone: its pinned links are defunct because its network
+     * namespace or cgroup no longer exists (a pod deleted while no agent was running, whose CNI
+     * DEL never arrived). Re-pointing each link at the program it runs is the probe: the kernel
+     * answers {@code ENOLINK} for a defunct link, and a live pod's capture is not interrupted.
+     *
+     * @return whether the pod was gone and is unenrolled now
+     */
+    public synchronized boolean unenrollIfGone(String uid) {
+        requireNonNull(uid, "uid");
+        Path dir = podDir(uid);
+        if (!java.nio.file.Files.isDirectory(dir) || pins.updateLinks(dir, HOOKS)) {
+            return false;
+        }
+        LOG.log(System.Logger.Level.INFO, "pod {0} is gone (its link is defunct): unenrolling it", uid);
+        unenroll(uid);
+        return true;
+    }
+
+    /**
      * Where a connection accepted on a pod's outbound listener was going, or empty if it
      * was not redirected. Consumes the answer: call it once per accepted connection; a
      * second call returns empty.
@@ -421,20 +440,20 @@ public final class EbpfRedirector implements AutoCloseable {
 
     // --- loading -----------------------------------------------------------------------
 
-    /** After loading a new build: move every pod's links to it and unpin the old programs. */
+    /**
+     * At open: moves every pod's links to this build's programs (a no-op for links already on
+     * them), unenrolls the pods that went away while no agent was watching (their links are
+     * defunct; their addresses would otherwise block the pods that get them next), and unpins
+     * the programs of other builds.
+     */
     private void retireOtherVersions() {
+        Path pods = config.bpffsRoot().resolve("pods");
+        for (Path dir : BpfPins.list(pods)) {
+            unenrollIfGone(dir.getFileName().toString());
+        }
         List<Path> old = pins.otherVersions();
         if (old.isEmpty()) {
             return;
-        }
-        Path pods = config.bpffsRoot().resolve("pods");
-        for (Path dir : BpfPins.list(pods)) {
-            if (!pins.updateLinks(dir, HOOKS)) {
-                // The pod's cgroup or namespace went away while no agent was watching.
-                String uid = dir.getFileName().toString();
-                LOG.log(System.Logger.Level.INFO, "pod {0} is gone (its link is defunct): unenrolling it", uid);
-                unenroll(uid);
-            }
         }
         old.forEach(BpfPins::deleteTree);
         LOG.log(System.Logger.Level.INFO, "moved enrolled pods to eBPF programs {0}, unpinned {1}", pins.version(),

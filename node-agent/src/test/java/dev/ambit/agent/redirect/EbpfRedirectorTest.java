@@ -274,6 +274,39 @@ class EbpfRedirectorTest {
     }
 
     @Test
+    void aPodDeletedWhileNoAgentRanIsUnenrolledAndALivePodIsNot() throws Exception {
+        Node live = net.pod("a");
+        Node gone = net.pod("g");
+        redirector = openRedirector();
+        enroll(live, startAgentListeners(live));
+        AgentListeners goneListeners = startAgentListeners(gone);
+        enroll(gone, goneListeners);
+        // The agent stops; meanwhile the pod is deleted (its CNI DEL found no agent).
+        redirector.close();
+        redirector = null;
+        for (NetnsServer s : List.of(goneListeners.outbound(), goneListeners.inbound(), goneListeners.hbone())) {
+            s.close();
+            servers.remove(s);
+        }
+        Host.Result deleted = Host.exec(30, "ip", "netns", "delete", gone.netns().getFileName().toString());
+        assertThat(deleted.ok()).as(deleted.stderr()).isTrue();
+
+        redirector = openRedirector();
+        // The kernel tears a namespace down asynchronously; until then its link still looks alive.
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(20);
+        while (redirector.enrolledPods().contains("uid-g") && !redirector.unenrollIfGone("uid-g")) {
+            assertThat(System.nanoTime()).as("uid-g's namespace link never became defunct").isLessThan(deadline);
+            Thread.sleep(50);
+        }
+        assertThat(redirector.enrolledPods()).containsExactly("uid-a");
+        assertThat(redirector.unenrollIfGone("uid-a")).as("alive: its links are re-pointed, not dropped").isFalse();
+        assertThat(redirector.enrolledPods()).containsExactly("uid-a");
+        String r = net.host("r").address().getHostAddress();
+        assertThat(net.connectFromPod(live, r, 8080, 0).stdout().strip()).as("still captured")
+                .isEqualTo("OUT " + r + ":8080");
+    }
+
+    @Test
     void aNewBuildMovesEnrolledPodsOntoItsProgramsAndUnloadsTheOld() throws Exception {
         Node pod = net.pod("a");
         Node remote = net.host("r");
