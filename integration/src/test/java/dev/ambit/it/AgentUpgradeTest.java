@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -28,6 +29,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * over (the downgrade's path: an older build speaks the same protocol, {@code --agent-jar}
  * names it; here both are this build).
  */
+@Order(30) // a 1-node cluster of its own, after the others (LocalMesh)
 class AgentUpgradeTest {
 
     @RegisterExtension

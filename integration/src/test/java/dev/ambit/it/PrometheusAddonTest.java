@@ -20,6 +20,7 @@ import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -36,6 +37,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * data. When the namespace goes, its waypoint's target goes. The shared cluster; the addon is
  * disabled at the end (its pod and files gone).
  */
+@Order(10) // on the default cluster, with the classes ordered 1-20 (LocalMesh)
 class PrometheusAddonTest {
 
     @RegisterExtension
