@@ -4,21 +4,15 @@ import static java.util.Objects.requireNonNull;
 
 import dev.ambit.agent.proxy.PodNetwork;
 import dev.ambit.agent.redirect.PodRedirection;
-import dev.ambit.api.workload.NetworkMode;
-import dev.ambit.api.workload.TunnelProtocol;
-import dev.ambit.api.workload.Workload;
 import dev.ambit.common.backoff.Backoff;
 import dev.ambit.common.config.Checks;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
-import dev.ambit.proxy.identity.WorkloadIdentity;
 import java.net.Inet4Address;
 import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -78,17 +72,6 @@ public final class InPodManager implements AutoCloseable {
     /** Default of {@link Builder#connectionWait}. */
     public static final Duration DEFAULT_CONNECTION_WAIT = Duration.ofSeconds(10);
 
-    /**
-     * What a wanted pod needs; compared to decide whether an enrolled pod must be redone.
-     * {@code workload} and {@code identity} are null for a pod reported over CNI whose
-     * workload xDS has not sent yet: its listeners are bound to it later, in place.
-     */
-    private record Want(Workload workload, PodSandbox sandbox, SpiffeId identity, List<InetAddress> addresses) {
-        boolean sameAs(PodProxy p) {
-            return p.sandbox().equals(sandbox) && p.addresses().equals(addresses);
-        }
-    }
-
     /** A pod as one agent hands it over to another ({@code dev.ambit.agent.handover}). */
     public record Held(PodSandbox sandbox, List<InetAddress> addresses, boolean announced) {}
 
@@ -113,8 +96,8 @@ public final class InPodManager implements AutoCloseable {
     private final Map<String, PodProxy> pods = new LinkedHashMap<>();
     private final Map<String, Integer> failuresInRow = new HashMap<>();
     private final AnnouncedPods announced = new AnnouncedPods();
+    private final DesiredPods desired;
     private final Map<String, String> lastFailure = new HashMap<>();
-    private final Set<String> reportedPending = new HashSet<>();
     private ScheduledFuture<?> retry;
     private volatile ScheduledFuture<?> readyWatch;
     private volatile boolean readySeen;
@@ -133,6 +116,7 @@ public final class InPodManager implements AutoCloseable {
         node = b.node;
         shared = b.shared;
         sandboxes = b.sandboxes;
+        desired = new DesiredPods(b.node, b.shared.state(), b.sandboxes, announced);
         capture = b.capture;
         networks = b.networks;
         ready = b.ready;
@@ -229,7 +213,7 @@ public final class InPodManager implements AutoCloseable {
         requireNonNull(uid, "uid");
         return CompletableFuture.runAsync(() -> {
             announced.remove(uid);
-            Want w = wanted().get(uid);
+            DesiredPods.Want w = desired.wanted().get(uid);
             if (w != null && java.nio.file.Files.exists(w.sandbox().netns())) {
                 log.info("pod {}: CNI DEL, but xDS still marks it ambient and its netns {} exists: it stays"
                         + " captured", w.sandbox().key(), w.sandbox().netns());
@@ -388,21 +372,21 @@ public final class InPodManager implements AutoCloseable {
             log.debug("enrollment waits for the first xDS sync");
             return;
         }
-        Map<String, Want> wanted = synced ? wanted() : new LinkedHashMap<>();
-        Set<String> notAmbient = synced ? notAmbient() : Set.of();
+        Map<String, DesiredPods.Want> wanted = synced ? desired.wanted() : new LinkedHashMap<>();
+        Set<String> notAmbient = synced ? desired.notAmbient() : Set.of();
         for (AnnouncedPods.Announced a : announced.all()) {
             String uid = a.sandbox().uid();
             if (notAmbient.contains(a.sandbox().key())) {
                 continue; // xDS says it is not in the mesh: it goes like any other leaver
             }
             // Known to xDS already (with its addresses), or not yet: captured all the same.
-            wanted.putIfAbsent(uid, new Want(null, a.sandbox(), null, a.addresses()));
+            wanted.putIfAbsent(uid, new DesiredPods.Want(null, a.sandbox(), null, a.addresses()));
         }
         boolean failed = false;
         // Leavers first: their addresses may be taken over by a new pod in the same pass. Before
         // the first sync nothing leaves: only what CNI reported is added.
         for (String uid : new ArrayList<>(pods.keySet())) {
-            Want w = wanted.get(uid);
+            DesiredPods.Want w = wanted.get(uid);
             PodProxy p = pods.get(uid);
             if (w == null) {
                 if (synced) {
@@ -422,7 +406,7 @@ public final class InPodManager implements AutoCloseable {
                 continue;
             }
             try {
-                if (knownSandbox(uid)) {
+                if (desired.knownSandbox(uid)) {
                     capture.unenroll(uid);
                     log.info("pod {}: unenrolled (captured by an earlier agent, no longer in the mesh)", uid);
                 } else if (capture.unenrollIfGone(uid)) {
@@ -434,7 +418,7 @@ public final class InPodManager implements AutoCloseable {
                 fail(uid, "unenroll", e);
             }
         }
-        for (Want w : wanted.values()) {
+        for (DesiredPods.Want w : wanted.values()) {
             if (!pods.containsKey(w.sandbox().uid())) {
                 failed |= !enroll(w);
             }
@@ -450,7 +434,7 @@ public final class InPodManager implements AutoCloseable {
     }
 
     /** Binds an enrolled pod to its workload (first time, or a new identity): its connections may go. */
-    private void bind(PodProxy p, Want w) {
+    private void bind(PodProxy p, DesiredPods.Want w) {
         PodGate.Binding b = p.gate().binding();
         if (b != null && b.workloadUid().equals(w.workload().getUid()) && b.identity().equals(w.identity())) {
             return;
@@ -471,54 +455,7 @@ public final class InPodManager implements AutoCloseable {
         }
     }
 
-    /** {@code namespace/name} of this node's workloads that xDS says are not ambient. */
-    private Set<String> notAmbient() {
-        Set<String> out = new HashSet<>();
-        for (Workload w : shared.state().workloads()) {
-            if (node.equals(w.getNode()) && (w.getTunnelProtocol() != TunnelProtocol.HBONE
-                    || w.getNetworkMode() == NetworkMode.HOST_NETWORK)) {
-                out.add(w.getNamespace() + "/" + w.getName());
-            }
-        }
-        return out;
-    }
-
-    private Map<String, Want> wanted() {
-        Map<String, Want> out = new LinkedHashMap<>();
-        Set<String> pending = new HashSet<>();
-        for (Workload w : shared.state().workloads()) {
-            if (!node.equals(w.getNode()) || w.getTunnelProtocol() != TunnelProtocol.HBONE
-                    || w.getNetworkMode() == NetworkMode.HOST_NETWORK) {
-                continue;
-            }
-            List<InetAddress> addresses = ipv4(w);
-            String key = w.getNamespace() + "/" + w.getName();
-            var sandbox = findSandbox(w.getNamespace(), w.getName());
-            if (addresses.isEmpty() || sandbox.isEmpty()) {
-                pending.add(key);
-                if (reportedPending.add(key)) {
-                    log.info("pod {}: in the mesh but not enrolled yet ({})", key,
-                            addresses.isEmpty() ? "no IPv4 address yet" : "its sandbox is not found on this node");
-                }
-                continue;
-            }
-            out.put(sandbox.get().uid(), new Want(w, sandbox.get(), WorkloadIdentity.of(w), addresses));
-        }
-        reportedPending.retainAll(pending);
-        return out;
-    }
-
-    /** The sandbox of pod {@code namespace/name}: as CNI reported it, else from the sandbox source. */
-    private java.util.Optional<PodSandbox> findSandbox(String namespace, String name) {
-        var reported = announced.find(namespace + "/" + name);
-        return reported.isPresent() ? reported : sandboxes.find(namespace, name);
-    }
-
-    private boolean knownSandbox(String uid) {
-        return announced.contains(uid) || sandboxes.all().stream().anyMatch(s -> s.uid().equals(uid));
-    }
-
-    private boolean enroll(Want w) {
+    private boolean enroll(DesiredPods.Want w) {
         PodSandbox s = w.sandbox();
         PodProxy proxy = null;
         // No wait for the certificate (or the workload): the listeners hold connections until
@@ -611,20 +548,6 @@ public final class InPodManager implements AutoCloseable {
                 p.addresses(), p.sandbox().netns().toString())));
         snapshot = List.copyOf(out);
         snapshotProxies = List.copyOf(pods.values());
-    }
-
-    private static List<InetAddress> ipv4(Workload w) {
-        List<InetAddress> out = new ArrayList<>();
-        for (var bytes : w.getAddressesList()) {
-            if (bytes.size() == 4) {
-                try {
-                    out.add(InetAddress.getByAddress(bytes.toByteArray()));
-                } catch (UnknownHostException e) {
-                    throw new AssertionError(e); // four bytes always make an address
-                }
-            }
-        }
-        return out;
     }
 
     /** Configures an {@link InPodManager}. */
