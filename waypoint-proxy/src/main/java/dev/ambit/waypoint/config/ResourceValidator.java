@@ -365,51 +365,19 @@ public final class ResourceValidator {
             }
             case io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.Secret sec ->
                     GatewayChecks.secret(sec, path, this::problem);
-            // telemetry (issue 19): what http.HttpTelemetry can honour.
-            case io.envoyproxy.envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter ef ->
-                    expression(ef.getExpression(), join(path, "expression"));
-            case io.envoyproxy.envoy.extensions.access_loggers.file.v3.FileAccessLog fal -> {
-                if (!fal.getPath().equals("/dev/stdout") && !fal.getPath().equals("/dev/stderr")) {
-                    problem(join(path, "path"), "\"" + fal.getPath() + "\" not supported by this waypoint (expected: "
-                            + "/dev/stdout or /dev/stderr)");
-                }
-            }
-            case dev.ambit.api.telemetry.MetricConfig mc -> dev.ambit.waypoint.http.StatsOverrides.check(mc, path,
-                    this::problem);
-            default -> {
-                // Nothing beyond the field table.
-            }
-        }
-    }
-
-    private void expression(String text, String path) {
-        try {
-            dev.ambit.common.expr.Expression.parse(text, path);
-        } catch (IllegalArgumentException e) {
-            problem(path, e.getMessage().substring(path.length() + 2));
+            default -> TelemetryChecks.check(m, path, this::problem); // issue 19; else nothing beyond the field table
         }
     }
 
     private void httpConnectionManager(HttpConnectionManager h, String path) {
         notEmpty(h.getStatPrefix(), path, "stat_prefix");
-        for (int i = 1; i < h.getHttpFiltersCount(); i++) {
-            if (h.getHttpFilters(i).getName().equals("istio.stats")) {
-                problem(join(path, "http_filters[" + i + "].name"), "istio.stats (expected: first)");
-            }
-        }
         if (h.getXffNumTrustedHops() != 0) {
             // Gateway mode: the client is the TCP peer (Istio's default gatewayTopology); trusted hops are not implemented.
             problem(join(path, "xff_num_trusted_hops"), h.getXffNumTrustedHops() + " not supported by this waypoint "
                     + "(expected: 0)");
         }
         require(h.hasRds(), path, "rds");
-        if (h.hasTracing()) {
-            try { // tracing (issue 19): a provider the proxy could not export to is NACKed, not ignored
-                TracingConfig.settings(h, "validation");
-            } catch (IllegalArgumentException e) {
-                problem(join(path, "tracing"), e.getMessage());
-            }
-        }
+        TelemetryChecks.connectionManager(h, path, this::problem); // issue 19: istio.stats, tracing
         if (h.getHttpFiltersCount() == 0) {
             problem(join(path, "http_filters"), "empty (expected: ending with envoy.filters.http.router)");
             return;
@@ -600,7 +568,7 @@ public final class ResourceValidator {
         }
     }
 
-    private static String join(String path, String field) {
+    static String join(String path, String field) {
         return path.isEmpty() ? field : path + "." + field;
     }
 
