@@ -6,6 +6,7 @@ import com.google.protobuf.ByteString;
 import dev.ambit.agent.inpod.Capture;
 import dev.ambit.agent.inpod.InPodManager;
 import dev.ambit.agent.inpod.PodProxy;
+import dev.ambit.agent.inpod.NoSandboxes;
 import dev.ambit.agent.inpod.PodSandbox;
 import dev.ambit.agent.inpod.SandboxSource;
 import dev.ambit.agent.proxy.PodNetwork;
@@ -36,7 +37,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -367,25 +367,7 @@ class HandoverTest {
                 return List.of();
             }
         };
-        SandboxSource none = new SandboxSource() {
-            @Override
-            public void start(Runnable onChange) {
-            }
-
-            @Override
-            public Optional<PodSandbox> find(String namespace, String podName) {
-                return Optional.empty();
-            }
-
-            @Override
-            public Collection<PodSandbox> all() {
-                return List.of();
-            }
-
-            @Override
-            public void close() {
-            }
-        };
+        SandboxSource none = new NoSandboxes();
         // Every connection redirected to 15001 was meant for the echo server.
         AtomicInteger accepted = new AtomicInteger();
         InetSocketAddress echoServer = new InetSocketAddress(echo.address(), ECHO_PORT);

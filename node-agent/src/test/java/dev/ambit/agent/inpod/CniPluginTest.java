@@ -43,11 +43,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -121,25 +119,7 @@ class CniPluginTest {
         TlsContexts tls = TlsContexts.builder(ca.bundle()).build();
         pool = HbonePool.builder(tls).metrics(metrics).build();
         redirector = EbpfRedirector.open(RedirectConfig.builder().bpffsRoot(net.bpffsRoot()).build());
-        SandboxSource none = new SandboxSource() {
-            @Override
-            public void start(Runnable onChange) {
-            }
-
-            @Override
-            public Optional<PodSandbox> find(String namespace, String name) {
-                return Optional.empty();
-            }
-
-            @Override
-            public Collection<PodSandbox> all() {
-                return List.of();
-            }
-
-            @Override
-            public void close() {
-            }
-        };
+        SandboxSource none = new NoSandboxes();
         manager = InPodManager.builder("node2", new PodProxy.Shared(ProxyState.create(), certificates, tls, pool,
                         OriginalDestinations.of(redirector), group, metrics, PodProxy.Ports.ISTIO), none,
                         Capture.of(redirector))
