@@ -5,7 +5,6 @@ import static java.util.Objects.requireNonNull;
 import dev.ambit.agent.proxy.PodNetwork;
 import dev.ambit.agent.redirect.PodRedirection;
 import dev.ambit.common.backoff.Backoff;
-import dev.ambit.common.config.Checks;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.Counter;
 import java.net.Inet4Address;
@@ -69,7 +68,7 @@ public final class InPodManager implements AutoCloseable {
     static final Duration RETRY_MAX = Duration.ofSeconds(30);
     /** Without jitter: one agent retries its own pods; nothing to spread out. */
     private static final Backoff RETRY = Backoff.of(RETRY_MIN, RETRY_MAX).withJitter(0);
-    /** Default of {@link Builder#connectionWait}. */
+    /** Default of {@link InPodManagerBuilder#connectionWait}. */
     public static final Duration DEFAULT_CONNECTION_WAIT = Duration.ofSeconds(10);
 
     /** A pod as one agent hands it over to another ({@code dev.ambit.agent.handover}). */
@@ -112,7 +111,7 @@ public final class InPodManager implements AutoCloseable {
     /** Hand-over: pods an earlier agent serves until this one adopts them: never unenrolled meanwhile. */
     private final Set<String> adopting = ConcurrentHashMap.newKeySet();
 
-    private InPodManager(Builder b) {
+    InPodManager(InPodManagerBuilder b) {
         node = b.node;
         shared = b.shared;
         sandboxes = b.sandboxes;
@@ -133,8 +132,9 @@ public final class InPodManager implements AutoCloseable {
                 "reason");
     }
 
-    public static Builder builder(String node, PodProxy.Shared shared, SandboxSource sandboxes, Capture capture) {
-        return new Builder(node, shared, sandboxes, capture);
+    public static InPodManagerBuilder builder(String node, PodProxy.Shared shared, SandboxSource sandboxes,
+            Capture capture) {
+        return new InPodManagerBuilder(node, shared, sandboxes, capture);
     }
 
     /** Starts watching xDS state and sandboxes; enrollment begins once {@code ready} holds. */
@@ -548,63 +548,6 @@ public final class InPodManager implements AutoCloseable {
                 p.addresses(), p.sandbox().netns().toString())));
         snapshot = List.copyOf(out);
         snapshotProxies = List.copyOf(pods.values());
-    }
-
-    /** Configures an {@link InPodManager}. */
-    public static final class Builder {
-        private final String node;
-        private final PodProxy.Shared shared;
-        private final SandboxSource sandboxes;
-        private final Capture capture;
-        private BiFunction<String, PodSandbox, PodNetwork> networks =
-                (workloadUid, s) -> PodNetwork.namespace(workloadUid, s.netns());
-        private BooleanSupplier ready = () -> true;
-        private Duration drainDeadline = Duration.ofSeconds(5);
-        private Duration connectionWait = DEFAULT_CONNECTION_WAIT;
-
-        private Builder(String node, PodProxy.Shared shared, SandboxSource sandboxes, Capture capture) {
-            this.node = requireNonNull(node, "node");
-            this.shared = requireNonNull(shared, "shared");
-            this.sandboxes = requireNonNull(sandboxes, "sandboxes");
-            this.capture = requireNonNull(capture, "capture");
-        }
-
-        /**
-         * How a pod's sockets are made, given its pod UID and sandbox; default: inside its
-         * network namespace. (The listeners report the workload uid the pod is bound to, not
-         * this network's {@link PodNetwork#podUid()}.)
-         */
-        public Builder networks(BiFunction<String, PodSandbox, PodNetwork> networks) {
-            this.networks = requireNonNull(networks, "networks");
-            return this;
-        }
-
-        /** What must hold before anything is enrolled or unenrolled (the first xDS sync). */
-        public Builder ready(BooleanSupplier ready) {
-            this.ready = requireNonNull(ready, "ready");
-            return this;
-        }
-
-        /** How long an unenrolled pod's connections may take to finish. */
-        public Builder drainDeadline(Duration drainDeadline) {
-            Checks.notNegative(drainDeadline, "drainDeadline");
-            this.drainDeadline = drainDeadline;
-            return this;
-        }
-
-        /**
-         * How long a connection of an enrolled pod whose workload or certificate is not known
-         * yet is held before it is reset ({@link PodGate}).
-         */
-        public Builder connectionWait(Duration connectionWait) {
-            Checks.notNegative(connectionWait, "connectionWait");
-            this.connectionWait = connectionWait;
-            return this;
-        }
-
-        public InPodManager build() {
-            return new InPodManager(this);
-        }
     }
 
     @Override
