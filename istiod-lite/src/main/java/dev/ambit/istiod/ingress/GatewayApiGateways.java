@@ -14,14 +14,8 @@ import dev.ambit.istiod.model.ServiceCatalog;
 import io.envoyproxy.envoy.config.route.v3.Route;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.BackendRef;
-import io.fabric8.kubernetes.api.model.gatewayapi.v1.GRPCBackendRef;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.GRPCRoute;
-import io.fabric8.kubernetes.api.model.gatewayapi.v1.GRPCRouteBuilder;
-import io.fabric8.kubernetes.api.model.gatewayapi.v1.GRPCRouteRule;
-import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPBackendRef;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
-import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRouteBuilder;
-import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRouteRule;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.TLSRoute;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -63,7 +57,11 @@ public final class GatewayApiGateways {
         requireNonNull(mesh, "mesh");
         requireNonNull(catalog, "catalog");
         GatewayApiAttachments attachments = GatewayApiAttachments.of(config);
-        GatewayRouteRules rules = new GatewayRouteRules(config, mesh, catalog);
+        ReferenceGrants grants = attachments.grants();
+        // A backend no ReferenceGrant allows keeps its share of the requests, answered 500
+        // (Gateway API: the share of an invalid backendRef), rather than being left out.
+        GatewayRouteRules rules = new GatewayRouteRules(config, mesh, catalog, (kind, route, b) ->
+                permitted(kind, route, b.getGroup(), b.getKind(), b.getNamespace(), b.getName(), grants));
         List<String> problems = new ArrayList<>();
         List<GatewayModel.Proxy> out = new ArrayList<>();
         for (GatewayState gw : attachments.gateways()) {
@@ -101,7 +99,7 @@ public final class GatewayApiGateways {
             List<Attachment> attached = attachments.attachments().stream()
                     .filter(a -> a.gateway().key().equals(gw.key()) && a.listener().index() == l.index()).toList();
             if (l.protocol().isHttp()) {
-                httpHosts(l, attached, attachments.grants(), rules, clusters, hosts, problems);
+                httpHosts(l, attached, rules, clusters, hosts);
             } else {
                 for (Attachment a : attached) {
                     if (a.route() instanceof TLSRoute r) {
@@ -124,9 +122,8 @@ public final class GatewayApiGateways {
     }
 
     /** One HttpHost per host the listener's routes serve, each host's routes oldest first. */
-    private static void httpHosts(ListenerState l, List<Attachment> attached, ReferenceGrants grants,
-                                  GatewayRouteRules rules, Set<String> clusters, List<GatewayModel.HttpHost> out,
-                                  List<String> problems) {
+    private static void httpHosts(ListenerState l, List<Attachment> attached, GatewayRouteRules rules,
+                                  Set<String> clusters, List<GatewayModel.HttpHost> out) {
         Map<String, List<HasMetadata>> byHost = new LinkedHashMap<>();
         for (Attachment a : attached) {
             for (String h : a.hosts()) {
@@ -138,8 +135,8 @@ public final class GatewayApiGateways {
             List<GRPCRoute> grpc = new ArrayList<>();
             for (HasMetadata r : e.getValue()) {
                 switch (r) {
-                    case HTTPRoute h -> http.add(permittedBackends(h, grants, problems));
-                    case GRPCRoute g -> grpc.add(permittedBackends(g, grants, problems));
+                    case HTTPRoute h -> http.add(h);
+                    case GRPCRoute g -> grpc.add(g);
                     default -> { }
                 }
             }
@@ -150,70 +147,11 @@ public final class GatewayApiGateways {
         }
     }
 
-    /** {@code r}, or a copy without the backends in other namespaces that no ReferenceGrant allows. */
-    static HTTPRoute permittedBackends(HTTPRoute r, ReferenceGrants grants, List<String> problems) {
-        if (r.getSpec() == null || r.getSpec().getRules() == null) {
-            return r;
-        }
-        HTTPRoute copy = null;
-        for (int i = 0; i < r.getSpec().getRules().size(); i++) {
-            HTTPRouteRule rule = r.getSpec().getRules().get(i);
-            List<HTTPBackendRef> refs = rule == null || rule.getBackendRefs() == null ? List.of() : rule.getBackendRefs();
-            List<HTTPBackendRef> kept = new ArrayList<>();
-            for (int j = 0; j < refs.size(); j++) {
-                HTTPBackendRef b = refs.get(j);
-                if (b != null && !permitted(Kind.HTTP_ROUTE, r, b.getGroup(), b.getKind(), b.getNamespace(),
-                        b.getName(), grants)) {
-                    problems.add(notPermitted(Kind.HTTP_ROUTE, r, i, j, b.getNamespace(), b.getName()));
-                } else {
-                    kept.add(b);
-                }
-            }
-            if (kept.size() != refs.size()) {
-                copy = copy == null ? new HTTPRouteBuilder(r).build() : copy;
-                copy.getSpec().getRules().get(i).setBackendRefs(kept);
-            }
-        }
-        return copy == null ? r : copy;
-    }
-
-    static GRPCRoute permittedBackends(GRPCRoute r, ReferenceGrants grants, List<String> problems) {
-        if (r.getSpec() == null || r.getSpec().getRules() == null) {
-            return r;
-        }
-        GRPCRoute copy = null;
-        for (int i = 0; i < r.getSpec().getRules().size(); i++) {
-            GRPCRouteRule rule = r.getSpec().getRules().get(i);
-            List<GRPCBackendRef> refs = rule == null || rule.getBackendRefs() == null ? List.of() : rule.getBackendRefs();
-            List<GRPCBackendRef> kept = new ArrayList<>();
-            for (int j = 0; j < refs.size(); j++) {
-                GRPCBackendRef b = refs.get(j);
-                if (b != null && !permitted(Kind.GRPC_ROUTE, r, b.getGroup(), b.getKind(), b.getNamespace(),
-                        b.getName(), grants)) {
-                    problems.add(notPermitted(Kind.GRPC_ROUTE, r, i, j, b.getNamespace(), b.getName()));
-                } else {
-                    kept.add(b);
-                }
-            }
-            if (kept.size() != refs.size()) {
-                copy = copy == null ? new GRPCRouteBuilder(r).build() : copy;
-                copy.getSpec().getRules().get(i).setBackendRefs(kept);
-            }
-        }
-        return copy == null ? r : copy;
-    }
-
     static boolean permitted(Kind kind, HasMetadata route, String group, String backendKind, String namespace,
                              String name, ReferenceGrants grants) {
         String routeNs = route.getMetadata().getNamespace();
         return grants.permitted(GatewayApiAttachments.GROUP, kind.kind(), routeNs, group == null ? "" : group,
                 backendKind == null ? "Service" : backendKind, namespace == null ? routeNs : namespace, name);
-    }
-
-    private static String notPermitted(Kind kind, HasMetadata r, int rule, int ref, String ns, String name) {
-        return kind.kind() + " " + r.getMetadata().getNamespace() + "/" + r.getMetadata().getName()
-                + ": field spec.rules[" + rule + "].backendRefs[" + ref + "]: Service " + ns + "/" + name
-                + " is in another namespace and no ReferenceGrant there allows it (RefNotPermitted); left out";
     }
 
     private static void stream(ListenerState l, TLSRoute r, List<String> hosts, ReferenceGrants grants, MeshConfig mesh,

@@ -17,8 +17,10 @@ import java.util.Set;
  * same translators the waypoints' GAMMA routes take ({@link HttpRouteTranslator},
  * {@link GrpcRouteTranslator}), in Gateway API precedence ({@link RankedRoute}). Which routes
  * attach to which listener and host is the caller's decision (the {@code ingress} package).
- * A rule whose backends all fail (a Service that does not exist) answers 500 (HTTPRoute) or
- * UNAVAILABLE (GRPCRoute), as Gateway API specifies. Not thread-safe: one per translation.
+ * A backend that fails (a Service that does not exist, or in another namespace without a
+ * ReferenceGrant) keeps its share of the requests, answered 500 (HTTPRoute); a rule whose
+ * backends all fail answers 500 (HTTPRoute) or UNAVAILABLE (GRPCRoute), as Gateway API
+ * specifies. Not thread-safe: one per translation.
  */
 public final class GatewayRouteRules {
 
@@ -26,13 +28,16 @@ public final class GatewayRouteRules {
     private final HttpRouteTranslator http;
     private final GrpcRouteTranslator grpc;
 
-    public GatewayRouteRules(ConfigSnapshot config, MeshConfig mesh, ServiceCatalog catalog) {
+    /** {@code references} decides which backends a route may name (the gateway's ReferenceGrants). */
+    public GatewayRouteRules(ConfigSnapshot config, MeshConfig mesh, ServiceCatalog catalog,
+                             BackendReferences references) {
         requireNonNull(config, "config");
         requireNonNull(mesh, "mesh");
         requireNonNull(catalog, "catalog");
+        requireNonNull(references, "references");
         Hosts hosts = new Hosts(mesh);
         this.problems = new Problems(config);
-        this.http = new HttpRouteTranslator(hosts, catalog, problems);
+        this.http = new HttpRouteTranslator(hosts, catalog, problems, references);
         this.grpc = new GrpcRouteTranslator(hosts, catalog, problems, http);
     }
 

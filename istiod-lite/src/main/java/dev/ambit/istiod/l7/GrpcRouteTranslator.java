@@ -243,7 +243,8 @@ final class GrpcRouteTranslator {
      * clients ({@code grpc}), whose resolver does not get past a missing cluster, none.
      */
     private String cluster(GRPCRoute r, BackendObjectReference b, String ns, String path, boolean grpc) {
-        if (!http.serviceBackend(Kind.GRPC_ROUTE, b, path, r, UNAVAILABLE)) {
+        if (!http.serviceBackend(Kind.GRPC_ROUTE, b, path, r, UNAVAILABLE)
+                || !http.referencePermitted(Kind.GRPC_ROUTE, b, ns, path, r, UNAVAILABLE)) {
             String name = b == null || b.getName() == null ? "unknown" : b.getName();
             return grpc ? null : ClusterTranslator.name(b == null || b.getPort() == null ? 0 : b.getPort(), "",
                     "invalid-backend." + name + "." + (b == null || b.getNamespace() == null ? ns : b.getNamespace()));

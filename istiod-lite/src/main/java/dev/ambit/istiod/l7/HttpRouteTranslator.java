@@ -53,11 +53,17 @@ final class HttpRouteTranslator {
     private final Hosts hosts;
     private final ServiceCatalog catalog;
     private final Problems problems;
+    private final BackendReferences references;
 
     HttpRouteTranslator(Hosts hosts, ServiceCatalog catalog, Problems problems) {
+        this(hosts, catalog, problems, BackendReferences.ALL);
+    }
+
+    HttpRouteTranslator(Hosts hosts, ServiceCatalog catalog, Problems problems, BackendReferences references) {
         this.hosts = hosts;
         this.catalog = catalog;
         this.problems = problems;
+        this.references = references;
     }
 
     /** The routes of {@code routes} (oldest first) for {@code host:port}, in Gateway API precedence. */
@@ -336,8 +342,8 @@ final class HttpRouteTranslator {
 
     /**
      * The cluster of a Service backend ({@code outbound|PORT||HOST}), or {@code null} with a
-     * warning naming {@code path} when it is not a Service with a port or the Service does
-     * not exist.
+     * warning naming {@code path} when it is not a Service with a port, the route may not
+     * reference it ({@link BackendReferences}) or the Service does not exist.
      */
     String backendCluster(Kind kind, BackendObjectReference b, String ns, String path, HasMetadata r) {
         return backendCluster(kind, b, ns, path, r, "ignored");
@@ -349,12 +355,30 @@ final class HttpRouteTranslator {
         if (!serviceBackend(kind, b, path, r, consequence)) {
             return null;
         }
+        if (!referencePermitted(kind, b, ns, path, r, consequence)) {
+            return null;
+        }
         String host = hosts.resolve(b.getName(), b.getNamespace() == null ? ns : b.getNamespace());
         if (catalog.byHostname(host).isEmpty()) {
             problems.field(kind, r, path, "Service " + host + " does not exist; " + consequence);
             return null;
         }
         return ClusterTranslator.name(b.getPort(), "", host);
+    }
+
+    /**
+     * Whether {@code r} may reference backend {@code b} ({@link BackendReferences}); when not,
+     * warns naming {@code path} and {@code consequence}.
+     */
+    boolean referencePermitted(Kind kind, BackendObjectReference b, String ns, String path, HasMetadata r,
+                               String consequence) {
+        if (references.permitted(kind, r, b)) {
+            return true;
+        }
+        problems.field(kind, r, path, "Service " + (b.getNamespace() == null ? ns : b.getNamespace()) + "/"
+                + b.getName() + " is in another namespace and no ReferenceGrant there allows it (RefNotPermitted); "
+                + consequence);
+        return false;
     }
 
     /** What a rule's invalid backend's share of requests gets (Gateway API). */

@@ -183,6 +183,36 @@ class GatewayApiGatewaysTest {
     }
 
     @Test
+    void aBackendNoReferenceGrantAllowsKeepsItsWeightedShareWhichAnswers500() {
+        String route = """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: app, namespace: ingress}
+                spec:
+                  parentRefs: [{name: web, sectionName: http}]
+                  hostnames: [app.example.com]
+                  rules:
+                  - backendRefs: [{name: frontend, namespace: ingress, port: 8080, weight: 3},
+                                  {name: frontend, namespace: shop, port: 8080, weight: 1}]
+                ---
+                """;
+        var result = translate(IngressSnapshots.of(IngressSnapshots.service("shop", "frontend", 8080)
+                + IngressSnapshots.service("ingress", "frontend", 8080) + GATEWAY + route));
+        Route r = result.proxies().get(0).hosts().get(0).routes().get(0);
+        // Gateway API: the share of an invalid backendRef (RefNotPermitted) answers 500; it is not
+        // handed to the permitted backend.
+        assertThat(r.getRoute().getWeightedClusters().getClustersList())
+                .extracting(c -> c.getName() + "=" + c.getWeight().getValue())
+                .containsExactly("outbound|8080||frontend.ingress.svc.cluster.local=3",
+                        "outbound|8080||invalid-backend.frontend.shop=1");
+        assertThat(r.getRoute().getClusterNotFoundResponseCode()).isEqualTo(
+                io.envoyproxy.envoy.config.route.v3.RouteAction.ClusterNotFoundResponseCode.INTERNAL_SERVER_ERROR);
+        assertThat(result.proxies().get(0).clusters()).containsExactly("outbound|8080||frontend.ingress.svc.cluster.local");
+        assertThat(result.problems()).anyMatch(l -> l.contains("HTTPRoute ingress/app") && l.contains("backendRefs[1]")
+                && l.contains("RefNotPermitted") && l.contains("answers 500"));
+    }
+
+    @Test
     void tlsRoutesPassThroughBySni() {
         String tls = """
                 apiVersion: gateway.networking.k8s.io/v1alpha2
