@@ -216,7 +216,7 @@ public final class FolderSource implements ConfigSource {
                     }
                     continue;
                 }
-                if (r.kind() != Kind.SECRET || TlsSecrets.relevant(r.object())) { // only TLS material is kept
+                if (TlsSecrets.kept(r.kind(), r.object())) { // of Secrets and ConfigMaps, only TLS material
                     snapshot.put(r.kind(), r.object(), relative(e.getKey()));
                 }
             }

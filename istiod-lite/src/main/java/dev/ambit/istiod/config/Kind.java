@@ -52,6 +52,11 @@ public enum Kind {
      * {@code tls.crt}/{@code tls.key} or {@code ca.crt}; {@link TlsSecrets#relevant}); never logged.
      */
     SECRET("", "Secret", "secrets", "v1", io.fabric8.kubernetes.api.model.Secret.class, true),
+    /**
+     * Core {@code ConfigMap}: only those holding {@code ca.crt} are kept (Gateway API's
+     * {@code frontendValidation.caCertificateRefs}; {@link TlsSecrets#relevant}).
+     */
+    CONFIG_MAP("", "ConfigMap", "configmaps", "v1", io.fabric8.kubernetes.api.model.ConfigMap.class, true),
     // Istio serves Ingress with ingressClassName (or the class annotation) istio on its ingress gateway.
     INGRESS("networking.k8s.io", "Ingress", "ingresses", "v1", Ingress.class, true),
     // Standard channel serves ReferenceGrant at v1beta1 and TLSRoute (experimental) at v1alpha2;

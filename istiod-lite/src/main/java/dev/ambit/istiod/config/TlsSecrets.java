@@ -2,6 +2,7 @@ package dev.ambit.istiod.config;
 
 import static java.util.Objects.requireNonNull;
 
+import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Secret;
 import java.nio.charset.StandardCharsets;
@@ -25,12 +26,24 @@ public final class TlsSecrets {
     private TlsSecrets() {
     }
 
-    /** Whether istiod-lite keeps {@code object} (a Secret holding TLS material). */
+    /**
+     * Whether istiod-lite keeps {@code object}: a Secret holding TLS material, or a ConfigMap
+     * holding CA certificates ({@code ca.crt}, for Gateway API's {@code frontendValidation}).
+     * Other Secrets and ConfigMaps are never stored.
+     */
     public static boolean relevant(HasMetadata object) {
+        if (object instanceof ConfigMap c) {
+            return c.getData() != null && c.getData().containsKey(CA);
+        }
         if (!(object instanceof Secret s)) {
             return false;
         }
         return TLS_TYPE.equals(s.getType()) || (has(s, CERT) && has(s, KEY)) || has(s, CA);
+    }
+
+    /** Whether a source keeps {@code object} of {@code kind}: Secrets and ConfigMaps only when {@link #relevant}. */
+    public static boolean kept(Kind kind, HasMetadata object) {
+        return (kind != Kind.SECRET && kind != Kind.CONFIG_MAP) || relevant(object);
     }
 
     private static boolean has(Secret s, String key) {

@@ -57,7 +57,7 @@ public final class DownstreamTls {
             common.setCombinedValidationContext(CommonTlsContext.CombinedCertificateValidationContext.newBuilder()
                     .setDefaultValidationContext(defaults)
                     .setValidationContextSdsSecretConfig(sdsConfig(istio ? ROOT_CA
-                            : sds + GatewayTranslator.CACERT_SUFFIX)));
+                            : GatewayTranslator.clientCaSdsName(proxyNs, tls))));
         }
         return DownstreamTlsContext.newBuilder().setCommonTlsContext(common)
                 .setRequireClientCertificate(BoolValue.of(tls.mode() == GatewayModel.TlsMode.MUTUAL || istio))

@@ -4,10 +4,12 @@ import static java.util.Objects.requireNonNull;
 
 import dev.ambit.istiod.config.ConfigSnapshot;
 import dev.ambit.istiod.config.Kind;
+import dev.ambit.istiod.config.TlsSecrets;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.LabelSelector;
 import io.fabric8.kubernetes.api.model.LabelSelectorRequirement;
 import io.fabric8.kubernetes.api.model.Namespace;
+import io.fabric8.kubernetes.api.model.gatewayapi.v1.FrontendTLSValidation;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.GRPCRoute;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.Gateway;
 import io.fabric8.kubernetes.api.model.gatewayapi.v1.HTTPRoute;
@@ -342,15 +344,10 @@ public final class GatewayApiAttachments {
                 continue;
             }
             ListenerState state = listener(i, l, ns);
-            String validation = frontendValidation(gw, l, i);
-            if (validation != null && state.notAccepted() == null && state.unresolved() == null
-                    && state.protocol() != GatewayModel.Protocol.HTTP
-                    && !(state.tls() != null && state.tls().mode() == GatewayModel.TlsMode.PASSTHROUGH)) {
-                // Serving without the client verification asked for would be a silent downgrade.
-                state = new ListenerState(state.index(), l, state.protocol(), null, null, new String[] {
-                        "InvalidCACertificateRef", validation + ": client certificate validation of Gateway API "
-                        + "Gateways is not supported by Ambit's gateway (use an Istio Gateway with tls.mode MUTUAL); "
-                        + "this listener is not served"}, state.kinds(), state.tls());
+            Validation validation = frontendValidation(gw, l, i);
+            if (validation != null && state.notAccepted() == null && state.unresolved() == null && state.tls() != null
+                    && state.tls().mode() == GatewayModel.TlsMode.SIMPLE) {
+                state = clientValidation(state, validation, ns);
             }
             first.add(state);
         }
@@ -379,14 +376,29 @@ public final class GatewayApiAttachments {
     }
 
     /**
-     * The field asking for client certificate validation on listener {@code l}, or null: the
-     * experimental {@code listeners[].tls.frontendValidation}, or {@code spec.tls.frontend}
-     * ({@code default}, or the {@code perPort} entry of its port).
+     * Client certificate validation asked for a listener: the field, the CA references
+     * ({@code group/kind/namespace/name}, nulls allowed) and the mode.
      */
-    private static String frontendValidation(io.fabric8.kubernetes.api.model.gatewayapi.v1.Gateway gw, Listener l,
-                                             int index) {
-        if (l.getTls() != null && l.getTls().getAdditionalProperties().get("frontendValidation") != null) {
-            return "spec.listeners[" + index + "].tls.frontendValidation";
+    private record Validation(String field, List<String[]> refs, String mode) {}
+
+    /**
+     * The client certificate validation asked for listener {@code l}, or null: the
+     * experimental {@code listeners[].tls.frontendValidation}, or {@code spec.tls.frontend}
+     * ({@code default}, or the {@code perPort} entry of its port, which wins).
+     */
+    private static Validation frontendValidation(io.fabric8.kubernetes.api.model.gatewayapi.v1.Gateway gw, Listener l,
+                                                 int index) {
+        if (l.getTls() != null && l.getTls().getAdditionalProperties().get("frontendValidation") instanceof Map<?, ?> m) {
+            List<String[]> refs = new ArrayList<>();
+            if (m.get("caCertificateRefs") instanceof List<?> list) {
+                for (Object o : list) {
+                    if (o instanceof Map<?, ?> r) {
+                        refs.add(new String[] {str(r.get("group")), str(r.get("kind")), str(r.get("namespace")),
+                                str(r.get("name"))});
+                    }
+                }
+            }
+            return new Validation("spec.listeners[" + index + "].tls.frontendValidation", refs, str(m.get("mode")));
         }
         var frontend = gw.getSpec().getTls() == null ? null : gw.getSpec().getTls().getFrontend();
         if (frontend == null) {
@@ -397,12 +409,67 @@ public final class GatewayApiAttachments {
                 var pp = frontend.getPerPort().get(i);
                 if (pp != null && java.util.Objects.equals(pp.getPort(), l.getPort()) && pp.getTls() != null
                         && pp.getTls().getValidation() != null) {
-                    return "spec.tls.frontend.perPort[" + i + "].tls.validation";
+                    return validation("spec.tls.frontend.perPort[" + i + "].tls.validation", pp.getTls().getValidation());
                 }
             }
         }
         return frontend.getDefault() != null && frontend.getDefault().getValidation() != null
-                ? "spec.tls.frontend.default.validation" : null;
+                ? validation("spec.tls.frontend.default.validation", frontend.getDefault().getValidation()) : null;
+    }
+
+    private static Validation validation(String field, FrontendTLSValidation v) {
+        List<String[]> refs = new ArrayList<>();
+        if (v.getCaCertificateRefs() != null) {
+            for (var r : v.getCaCertificateRefs()) {
+                if (r != null) {
+                    refs.add(new String[] {r.getGroup(), r.getKind(), r.getNamespace(), r.getName()});
+                }
+            }
+        }
+        return new Validation(field, refs, v.getMode());
+    }
+
+    private static String str(Object o) {
+        return o == null ? null : o.toString();
+    }
+
+    /**
+     * {@code state} verifying client certificates against the first CA reference (a ConfigMap,
+     * Gateway API's core support, or a Secret, with {@code ca.crt}): MUTUAL, or OPTIONAL_MUTUAL
+     * for mode {@code AllowInsecureFallback}. A reference that cannot be used leaves the
+     * listener unresolved ({@code InvalidCACertificateRef}, or {@code RefNotPermitted} without a
+     * ReferenceGrant): serving without the verification asked for would be a silent downgrade.
+     * Whether the object exists and holds certificates is checked by the translation.
+     */
+    private ListenerState clientValidation(ListenerState state, Validation v, String gwNs) {
+        String[] unresolved = null;
+        GatewayModel.Tls tls = state.tls();
+        String mode = v.mode() == null ? "AllowValidOnly" : v.mode();
+        if (v.refs().isEmpty()) {
+            unresolved = new String[] {"InvalidCACertificateRef", v.field() + ".caCertificateRefs: none (expected: a "
+                    + "ConfigMap or Secret with " + TlsSecrets.CA + ")"};
+        } else if (!mode.equals("AllowValidOnly") && !mode.equals("AllowInsecureFallback")) {
+            unresolved = new String[] {"InvalidCACertificateRef", v.field() + ".mode: " + mode
+                    + " (expected: AllowValidOnly or AllowInsecureFallback)"};
+        } else {
+            String[] r = v.refs().get(0);
+            String group = r[0] == null || r[0].equals("core") ? "" : r[0];
+            String kind = r[1] == null ? "ConfigMap" : r[1];
+            String ns = r[2] == null ? gwNs : r[2];
+            if (!group.isEmpty() || !(kind.equals("ConfigMap") || kind.equals("Secret")) || r[3] == null) {
+                unresolved = new String[] {"InvalidCACertificateRef", v.field() + ".caCertificateRefs[0]: "
+                        + (group.isEmpty() ? "" : group + "/") + kind + " " + r[3]
+                        + " is not supported (expected: a ConfigMap or Secret with " + TlsSecrets.CA + ")"};
+            } else if (!grants.permitted(GROUP, "Gateway", gwNs, "", kind, ns, r[3])) {
+                unresolved = new String[] {"RefNotPermitted", v.field() + ".caCertificateRefs[0]: " + kind + " " + ns
+                        + "/" + r[3] + " is in another namespace and no ReferenceGrant there allows it"};
+            } else {
+                tls = tls.withClientCa(mode.equals("AllowInsecureFallback") ? GatewayModel.TlsMode.OPTIONAL_MUTUAL
+                        : GatewayModel.TlsMode.MUTUAL, new GatewayModel.CaRef(kind.equals("ConfigMap"), ns, r[3]));
+            }
+        }
+        return new ListenerState(state.index(), state.listener(), state.protocol(), null, null, unresolved,
+                state.kinds(), tls);
     }
 
     private ListenerState listener(int index, Listener l, String gwNs) {

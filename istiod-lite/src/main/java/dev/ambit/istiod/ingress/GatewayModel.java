@@ -85,6 +85,24 @@ public final class GatewayModel {
     }
 
     /**
+     * The CA certificates (key {@code ca.crt}) client certificates are verified against, from a
+     * ConfigMap or a Secret (Gateway API's {@code frontendValidation.caCertificateRefs}).
+     *
+     * @param configMap true for a ConfigMap, false for a Secret
+     */
+    public record CaRef(boolean configMap, String namespace, String name) {
+        public CaRef {
+            requireNonNull(namespace, "namespace");
+            requireNonNull(name, "name");
+        }
+
+        /** How the object is named in problems: {@code ConfigMap ns/name}. */
+        public String describe() {
+            return (configMap ? "ConfigMap " : "Secret ") + namespace + "/" + name;
+        }
+    }
+
+    /**
      * TLS at a server.
      *
      * @param mode SIMPLE, MUTUAL, OPTIONAL_MUTUAL, PASSTHROUGH or ISTIO_MUTUAL
@@ -96,10 +114,12 @@ public final class GatewayModel {
      * @param cipherSuites TLS 1.2 suites by OpenSSL name (empty: the defaults)
      * @param spkiPins client certificates' accepted base64 SHA-256 SPKI digests (Envoy: either pin list matching suffices)
      * @param certificateHashes client certificates' accepted hex SHA-256 digests
+     * @param clientCa where the CA certificates verifying clients are, when not in the credential (Gateway
+     *     API {@code frontendValidation}); null otherwise
      */
     public record Tls(TlsMode mode, SecretRef credential, List<String> subjectAltNames, String minVersion,
                       String maxVersion, List<String> cipherSuites, List<String> spkiPins,
-                      List<String> certificateHashes) {
+                      List<String> certificateHashes, CaRef clientCa) {
         public Tls {
             requireNonNull(mode, "mode");
             subjectAltNames = List.copyOf(subjectAltNames);
@@ -108,6 +128,20 @@ public final class GatewayModel {
             cipherSuites = List.copyOf(cipherSuites);
             spkiPins = List.copyOf(spkiPins);
             certificateHashes = List.copyOf(certificateHashes);
+        }
+
+        /** Clients verified against the credential's own CA (Istio's MUTUAL), or not at all. */
+        public Tls(TlsMode mode, SecretRef credential, List<String> subjectAltNames, String minVersion,
+                   String maxVersion, List<String> cipherSuites, List<String> spkiPins,
+                   List<String> certificateHashes) {
+            this(mode, credential, subjectAltNames, minVersion, maxVersion, cipherSuites, spkiPins, certificateHashes,
+                    null);
+        }
+
+        /** The same, clients verified against {@code ca} in mode {@code m} (MUTUAL or OPTIONAL_MUTUAL). */
+        public Tls withClientCa(TlsMode m, CaRef ca) {
+            return new Tls(m, credential, subjectAltNames, minVersion, maxVersion, cipherSuites, spkiPins,
+                    certificateHashes, requireNonNull(ca, "ca"));
         }
 
         /** Without cipher suites (the defaults). */

@@ -94,6 +94,30 @@ final class GatewaySecrets {
         }
     }
 
+    /** The CA certificates ({@code ca.crt}) of a ConfigMap or Secret {@code ref}, served as {@code sdsName}. */
+    static Result caCertificates(ConfigSnapshot config, GatewayModel.CaRef ref, String sdsName) {
+        if (!ref.configMap()) {
+            return caCertificates(config, new GatewayModel.SecretRef(ref.namespace(), ref.name()), sdsName);
+        }
+        String what = ref.describe();
+        var found = config.get(Kind.CONFIG_MAP, ref.namespace(), ref.name(),
+                io.fabric8.kubernetes.api.model.ConfigMap.class);
+        String pem = found.map(c -> c.getData() == null ? null : c.getData().get(TlsSecrets.CA)).orElse(null);
+        if (pem == null) {
+            return Result.failed(what + (found.isEmpty() ? " does not exist" : ": field data." + TlsSecrets.CA
+                    + ": missing") + " (expected: the PEM CA certificates client certificates are verified against, "
+                    + "in data." + TlsSecrets.CA + ")");
+        }
+        try {
+            Pem.certificates(what + ": field data." + TlsSecrets.CA, pem);
+        } catch (IllegalArgumentException e) {
+            return Result.failed(message(e));
+        }
+        return new Result(Secret.newBuilder().setName(sdsName).setValidationContext(CertificateValidationContext
+                .newBuilder().setTrustedCa(DataSource.newBuilder().setInlineBytes(ByteString.copyFromUtf8(pem))))
+                .build(), null);
+    }
+
     private static byte[] required(io.fabric8.kubernetes.api.model.Secret secret, String key, String what) {
         try {
             return TlsSecrets.value(secret, key).orElseThrow(() -> new IllegalArgumentException(what + ": field data."

@@ -73,6 +73,21 @@ public final class GatewayTranslator {
         return "kubernetes://" + (ref.namespace().equals(proxyNamespace) ? "" : ref.namespace() + "/") + ref.name();
     }
 
+    /**
+     * The SDS name of the CA certificates a terminating server verifies clients with: its
+     * credential's {@code <name>-cacert} (Istio's MUTUAL), or for a Gateway API
+     * {@code frontendValidation} reference {@code configmap://NS/NAME} or the Secret's
+     * {@code kubernetes://[NS/]NAME-cacert}.
+     */
+    public static String clientCaSdsName(String proxyNamespace, GatewayModel.Tls tls) {
+        GatewayModel.CaRef ca = tls.clientCa();
+        if (ca == null) {
+            return sdsName(proxyNamespace, tls.credential()) + CACERT_SUFFIX;
+        }
+        return ca.configMap() ? "configmap://" + ca.namespace() + "/" + ca.name()
+                : sdsName(proxyNamespace, new GatewayModel.SecretRef(ca.namespace(), ca.name())) + CACERT_SUFFIX;
+    }
+
     /** {@code 0.0.0.0_<port>}. */
     public static String listenerName(int port) {
         return "0.0.0.0_" + port;
@@ -187,7 +202,9 @@ public final class GatewayTranslator {
         }
         String sds = sdsName(proxy.namespace(), tls.credential());
         GatewaySecrets.Result cert = GatewaySecrets.certificate(context.config(), tls.credential(), sds);
-        GatewaySecrets.Result ca = tls.mode().usesCredentialCa()
+        GatewaySecrets.Result ca = tls.clientCa() != null
+                ? GatewaySecrets.caCertificates(context.config(), tls.clientCa(), clientCaSdsName(proxy.namespace(), tls))
+                : tls.mode().usesCredentialCa()
                 ? GatewaySecrets.caCertificates(context.config(), tls.credential(), sds + CACERT_SUFFIX) : null;
         String problem = cert.problem() != null ? cert.problem() : ca != null ? ca.problem() : null;
         if (problem != null) {
@@ -197,7 +214,7 @@ public final class GatewayTranslator {
         }
         secrets.put(sds, cert.secret());
         if (ca != null) {
-            secrets.put(sds + CACERT_SUFFIX, ca.secret());
+            secrets.put(ca.secret().getName(), ca.secret());
         }
         return true;
     }

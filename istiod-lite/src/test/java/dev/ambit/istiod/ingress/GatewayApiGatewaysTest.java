@@ -53,7 +53,7 @@ class GatewayApiGatewaysTest {
     }
 
     @Test
-    void clientCertificateValidationIsReportedAndItsListenerNotServedRatherThanDowngraded() {
+    void clientCertificateValidationVerifiesAgainstTheReferenceOrLeavesTheListenerOut() {
         String gateways = """
                 apiVersion: gateway.networking.k8s.io/v1
                 kind: Gateway
@@ -78,21 +78,37 @@ class GatewayApiGatewaysTest {
                   tls:
                     frontend:
                       default:
-                        validation: {caCertificateRefs: [{kind: ConfigMap, group: "", name: client-ca}]}
+                        validation: {caCertificateRefs: [{kind: Secret, group: "", name: ca, namespace: other}]}
+                      perPort:
+                      - port: 8443
+                        tls: {validation: {caCertificateRefs: [{kind: Service, group: "", name: ca}]}}
                   listeners:
                   - name: https
                     port: 443
                     protocol: HTTPS
                     tls: {mode: Terminate, certificateRefs: [{name: app-cert}]}
+                  - name: odd
+                    port: 8443
+                    protocol: HTTPS
+                    tls: {mode: Terminate, certificateRefs: [{name: app-cert}]}
                 ---
                 """;
         var result = translate(IngressSnapshots.of(gateways));
-        for (GatewayModel.Proxy p : result.proxies()) {
-            assertThat(p.servers()).as(p.key()).extracting(GatewayModel.Server::name).doesNotContain("https");
-        }
-        assertThat(result.problems()).anyMatch(l -> l.contains("spec.listeners[1].tls.frontendValidation")
-                && l.contains("not supported") && l.contains("not served"));
-        assertThat(result.problems()).anyMatch(l -> l.contains("spec.tls.frontend.default.validation"));
+        GatewayModel.Proxy legacy = result.proxies().stream().filter(p -> p.key().equals("ingress/legacy")).findFirst()
+                .orElseThrow();
+        GatewayModel.Tls tls = legacy.servers().stream().filter(s -> s.name().equals("https")).findFirst().orElseThrow()
+                .tls();
+        assertThat(tls.mode()).isEqualTo(GatewayModel.TlsMode.MUTUAL);
+        assertThat(tls.clientCa()).isEqualTo(new GatewayModel.CaRef(true, "ingress", "client-ca"));
+        // A Secret in another namespace without a ReferenceGrant, and a kind that holds no CA: never
+        // served without the verification asked for.
+        GatewayModel.Proxy current = result.proxies().stream().filter(p -> p.key().equals("ingress/current"))
+                .findFirst().orElseThrow();
+        assertThat(current.servers()).isEmpty();
+        assertThat(result.problems()).anyMatch(l -> l.contains("spec.tls.frontend.default.validation.caCertificateRefs[0]")
+                && l.contains("RefNotPermitted") || l.contains("Secret other/ca is in another namespace"));
+        assertThat(result.problems()).anyMatch(l -> l.contains("spec.tls.frontend.perPort[0].tls.validation")
+                && l.contains("Service ca is not supported"));
     }
 
     @Test

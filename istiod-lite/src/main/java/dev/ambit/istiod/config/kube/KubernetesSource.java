@@ -86,7 +86,7 @@ public final class KubernetesSource implements ConfigSource {
      */
     static final Set<Kind> BUILT_IN =
             EnumSet.of(Kind.NAMESPACE, Kind.POD, Kind.SERVICE, Kind.SERVICE_ACCOUNT, Kind.ENDPOINT_SLICE,
-                    Kind.SECRET, Kind.INGRESS);
+                    Kind.SECRET, Kind.CONFIG_MAP, Kind.INGRESS);
 
     private final KubernetesClient client;
     private final Map<String, String> groupVersions;
@@ -413,8 +413,8 @@ public final class KubernetesSource implements ConfigSource {
 
     /** Brings one object up to date with {@code current} ({@code null} once deleted). Called with lock held. */
     private void apply(Kind kind, ObjectRef ref, HasMetadata current) {
-        if (kind == Kind.SECRET && current != null && !TlsSecrets.relevant(current)) {
-            current = null; // only TLS material is kept (a Secret that stops holding it is forgotten)
+        if (current != null && !TlsSecrets.kept(kind, current)) {
+            current = null; // only TLS material is kept (a Secret or ConfigMap that stops holding it is forgotten)
         }
         if (book.apply(kind, ref, current)) {
             changed();
