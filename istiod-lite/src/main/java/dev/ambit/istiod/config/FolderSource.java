@@ -47,7 +47,7 @@ import org.yaml.snakeyaml.error.YAMLException;
  * those kinds stays in force (or nothing, for a new file) until it is fixed; other
  * files are unaffected. Files over {@link Limits#MAX_FILE_BYTES} and objects over
  * {@link Limits#MAX_OBJECT_BYTES} are rejected with the limit named. Objects of kinds Ambit does not read (Deployments,
- * ConfigMaps, ...) are skipped silently. Namespaced objects without a namespace land in
+ * ...), and Secrets and ConfigMaps without TLS material, are skipped silently. Namespaced objects without a namespace land in
  * {@code default}, as with kubectl.
  */
 public final class FolderSource implements ConfigSource {
