@@ -5,8 +5,6 @@ import static java.util.Objects.requireNonNull;
 import io.fabric8.kubernetes.api.model.APIResource;
 import io.fabric8.kubernetes.api.model.APIResourceBuilder;
 import io.fabric8.kubernetes.api.model.APIResourceListBuilder;
-import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
-import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinitionVersion;
 import io.fabric8.kubernetes.api.model.authentication.TokenReview;
 import io.fabric8.kubernetes.api.model.authentication.TokenReviewBuilder;
 import io.fabric8.kubernetes.api.model.authentication.TokenReviewStatusBuilder;
@@ -54,18 +52,12 @@ public final class ApiServer implements AutoCloseable {
     private final AtomicInteger reviews = new AtomicInteger();
     private final AtomicInteger refused = new AtomicInteger();
     private final SecureRandom random = new SecureRandom();
+    private Path adminKubeconfig;
 
-    private ApiServer(InetAddress address, List<CustomResourceDefinition> crds) {
+    private ApiServer(InetAddress address) {
+        // The CRUD mock learns a custom resource kind when its CRD is created through it, as the
+        // API server serves a kind once its CRD is established.
         List<CustomResourceDefinitionContext> contexts = new ArrayList<>();
-        for (CustomResourceDefinition crd : crds) {
-            for (CustomResourceDefinitionVersion v : crd.getSpec().getVersions()) {
-                contexts.add(new CustomResourceDefinitionContext.Builder()
-                        .withName(crd.getMetadata().getName()).withGroup(crd.getSpec().getGroup())
-                        .withVersion(v.getName()).withKind(crd.getSpec().getNames().getKind())
-                        .withPlural(crd.getSpec().getNames().getPlural()).withScope(crd.getSpec().getScope())
-                        .build());
-            }
-        }
         String core = SERIALIZATION.asJson(new APIResourceListBuilder().withGroupVersion("v1")
                 .addToResources(core("namespaces", "Namespace", false), core("pods", "Pod", true),
                         core("services", "Service", true), core("serviceaccounts", "ServiceAccount", true),
@@ -89,9 +81,22 @@ public final class ApiServer implements AutoCloseable {
         client = server.createClient();
     }
 
-    /** Starts the server on {@code address} (an ephemeral port), serving {@code crds}' kinds. */
-    public static ApiServer start(InetAddress address, List<CustomResourceDefinition> crds) {
-        return new ApiServer(requireNonNull(address, "address"), requireNonNull(crds, "crds"));
+    /** Starts the server on {@code address} (an ephemeral port). */
+    public static ApiServer start(InetAddress address) {
+        return new ApiServer(requireNonNull(address, "address"));
+    }
+
+    /**
+     * Writes the kubeconfig of {@code KUBECONFIG} (set for the test JVM by the module's surefire
+     * configuration), which Helm as a library reads for its {@code lookup}; {@link #close()}
+     * deletes it again.
+     */
+    public void writeAdminKubeconfig() throws IOException {
+        String path = System.getenv("KUBECONFIG");
+        if (path == null) {
+            throw new IllegalStateException("KUBECONFIG is not set: run through Maven (integration/pom.xml sets it)");
+        }
+        adminKubeconfig = writeKubeconfig(Path.of(path).toAbsolutePath(), "admin", "default");
     }
 
     private static APIResource core(String plural, String kind, boolean namespaced) {
@@ -189,7 +194,10 @@ public final class ApiServer implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    public void close() throws IOException {
+        if (adminKubeconfig != null) {
+            Files.deleteIfExists(adminKubeconfig);
+        }
         client.close();
         server.destroy();
     }

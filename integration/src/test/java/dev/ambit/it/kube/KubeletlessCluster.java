@@ -212,11 +212,13 @@ public final class KubeletlessCluster implements AutoCloseable {
         sweep();
         KubeletlessCluster c = new KubeletlessCluster(repo, work, logs);
         try {
-            c.charts = RenderedCharts.render(repo, Map.of());
             c.network = Network.create();
             c.cgroupTree = Files.createDirectories(CGROUP_V2.resolve(c.network.id()));
             c.bpffsTree = Files.createDirectories(BPFFS.resolve(c.network.id()));
-            c.api = ApiServer.start(c.network.hostAddress(), c.charts.crds());
+            c.api = ApiServer.start(c.network.hostAddress());
+            // helm install: Helm's lookup (the CA Secret) asks this cluster, then everything is applied.
+            c.api.writeAdminKubeconfig();
+            c.charts = RenderedCharts.render(repo, Map.of());
             c.apply(c.charts.objects());
             c.apply(workloadsConfig);
             c.istiodNetns = c.network.add("istiod");
