@@ -29,6 +29,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The kubelet-less cluster's API server: fabric8's mock in CRUD mode, serving the base chart's
@@ -40,6 +42,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class ApiServer implements AutoCloseable {
 
     static final KubernetesSerialization SERIALIZATION = new KubernetesSerialization();
+    private static final Pattern NODE_SELECTOR = Pattern.compile("([?&])fieldSelector=spec\\.nodeName(?:%3D|=)[^&]*&?");
     private static final String TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews";
 
     /** What a token was issued for, as the API server's TokenReview reports it. */
@@ -72,6 +75,15 @@ public final class ApiServer implements AutoCloseable {
                 }
                 if (request.getMethod().equals("GET") && (path.equals("/api/v1") || path.startsWith("/api/v1?"))) {
                     return new MockResponse().setResponseCode(200).setBody(core);
+                }
+                Matcher m = NODE_SELECTOR.matcher(path);
+                if (path.contains("/pods") && m.find()) {
+                    // The mock matches field selectors on metadata only: a pod's spec.nodeName never
+                    // matches and the node agents would see no pod. Without the selector they get every
+                    // node's pods, and keep their own (they check spec.nodeName themselves).
+                    String unfiltered = m.replaceFirst("$1").replaceAll("[?&]$", "").replace("?&", "?");
+                    request = new RecordedRequest(request.getRequestLine().replace(path, unfiltered),
+                            request.method(), unfiltered, request.getHeaders(), request.getBody());
                 }
                 return super.dispatch(request);
             }

@@ -71,6 +71,12 @@ public final class ChartContainer {
         return this;
     }
 
+    /** An argument after the rendered ones (a later flag overrides an earlier one). */
+    public ChartContainer extraArg(String arg) {
+        defaults.add(requireNonNull(arg, "arg"));
+        return this;
+    }
+
     /** The image's JVM flags (and the test's DNS: {@code -Djdk.net.hosts.file}). */
     public ChartContainer jvm(String... flags) {
         jvm.addAll(List.of(flags));

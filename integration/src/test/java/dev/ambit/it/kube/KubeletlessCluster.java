@@ -134,6 +134,10 @@ public final class KubeletlessCluster implements AutoCloseable {
             ChartContainer c = mount(RenderedCharts.container(charts.nodeAgentPod(), "node-agent"))
                     .defaultPath("root-cert", "/var/run/secrets/istio/root-cert.pem")
                     .defaultPath("token", "/var/run/secrets/tokens/istio-token");
+            String debugLog = System.getProperty("ambit.it.agentLog");
+            if (debugLog != null) {
+                c.extraArg("--log=" + debugLog); // a later flag wins: for looking into a failure only
+            }
             agentStarts++;
             agent = c.start(java, repo.resolve("node-agent/target/node-agent.jar"), agentNetns.path(),
                     logs.resolve("node-agent-" + name + "-" + agentStarts + ".log"));
@@ -145,30 +149,35 @@ public final class KubeletlessCluster implements AutoCloseable {
             ChartContainer.stop(agent, 15);
         }
 
-        /** Runs the install-cni container until the plugin is chained into this node's CNI configuration. */
-        void installCni() throws IOException, InterruptedException {
+        /** Starts the install-cni container, after the primary CNI wrote its configuration. */
+        Process startInstallCni() throws IOException {
             PodSpec spec = charts.nodeAgentPod();
-            Path conf = hostPath(spec, "cni-net-dir");
             // The primary CNI's configuration, which install-cni chains the plugin into.
-            Files.writeString(conf.resolve("10-kubeletless.conflist"), """
+            Files.writeString(hostPath(spec, "cni-net-dir").resolve("10-kubeletless.conflist"), """
                     {"cniVersion": "1.0.0", "name": "kubeletless", "plugins": [{"type": "kubeletless-veth"}]}
                     """);
             Process p = mount(RenderedCharts.container(spec, "install-cni")).start(java,
                     repo.resolve("node-agent/target/node-agent.jar"), agentNetns.path(),
                     logs.resolve("install-cni-" + name + ".log"));
             processes.add(p);
-            long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-            while (!(Files.readString(conf.resolve("10-kubeletless.conflist")).contains("ambit-cni")
+            return p;
+        }
+
+        /** Waits until install-cni chained the plugin, then stops it (it would keep watching the file). */
+        void awaitCniChained(Process installer) throws IOException, InterruptedException {
+            PodSpec spec = charts.nodeAgentPod();
+            Path conf = hostPath(spec, "cni-net-dir").resolve("10-kubeletless.conflist");
+            long deadline = System.nanoTime() + Duration.ofSeconds(40).toNanos();
+            while (!(Files.readString(conf).contains("ambit-cni")
                     && Files.isExecutable(hostPath(spec, "cni-bin-dir").resolve("ambit-cni")))) {
-                if (!p.isAlive() || System.nanoTime() > deadline) {
+                if (!installer.isAlive() || System.nanoTime() > deadline) {
                     throw new IllegalStateException("install-cni on " + name + " did not chain the plugin; see "
                             + logs.resolve("install-cni-" + name + ".log"));
                 }
                 Thread.sleep(50);
             }
-            // Its job here is done (it would keep watching the file); stopped, it leaves the plugin:
-            // the DaemonSet still exists.
-            ChartContainer.stop(p, 10);
+            // Stopped, it leaves the plugin in place: the DaemonSet still exists.
+            ChartContainer.stop(installer, 10);
         }
 
         /** Whether the agent's readiness endpoint says ready. */
@@ -233,8 +242,16 @@ public final class KubeletlessCluster implements AutoCloseable {
                 Node n = c.new Node(e.getKey(), e.getValue(), nameOnToken);
                 nameOnToken = false;
                 c.nodes.put(e.getKey(), n);
-                n.installCni();
+            }
+            // All at once, as the DaemonSet's pods start on every node.
+            List<Process> installers = new ArrayList<>();
+            for (Node n : c.nodes.values()) {
+                installers.add(n.startInstallCni());
                 n.startAgent();
+            }
+            int i = 0;
+            for (Node n : c.nodes.values()) {
+                n.awaitCniChained(installers.get(i++));
             }
             return c;
         } catch (IOException | InterruptedException | RuntimeException | Error e) {
