@@ -117,6 +117,10 @@ class KubeletlessClusterTest {
                     "http://" + BACKEND_VIP + ":8080/");
             assertThat(refused.exit()).as(refused.stderr()).isNotZero();
             assertThat(refused.stdout()).doesNotContain("hello");
+            await(Duration.ofSeconds(5), () -> b.agentLog().lines().anyMatch(l -> l.contains("\"reporter\":\"destination\"")
+                    && l.contains("\"src.identity\":\"spiffe://cluster.local/ns/shop/sa/intruder\"")
+                    && l.contains("\"security\":\"mutual_tls\"") && l.contains("\"denied\":\"deny")),
+                    "node-b's access log: the intruder's mutual TLS connection denied by the policy");
             // The restarted agent took node-a's pods back: the frontend still gets through.
             assertThat(call(a.kubelet(), frontend, Duration.ofSeconds(20))).isEqualTo("hello from backend-0");
             log("policy enforced; frontend served by the restarted agent", start);

@@ -180,6 +180,15 @@ public final class KubeletlessCluster implements AutoCloseable {
             ChartContainer.stop(installer, 10);
         }
 
+        /** The running (last started) agent's output: its log and its access log lines. */
+        public String agentLog() {
+            try {
+                return Files.readString(logs.resolve("node-agent-" + name + "-" + agentStarts + ".log"));
+            } catch (IOException e) {
+                return "";
+            }
+        }
+
         /** Whether the agent's readiness endpoint says ready. */
         public boolean agentReady() {
             return get("http://" + agentNetns.address().getHostAddress() + ":15021/healthz/ready") == 200;
@@ -227,8 +236,12 @@ public final class KubeletlessCluster implements AutoCloseable {
             c.api = ApiServer.start(c.network.hostAddress());
             // helm install: Helm's lookup (the CA Secret) asks this cluster, then everything is applied.
             c.api.writeAdminKubeconfig();
+            long t0 = System.nanoTime();
             c.charts = RenderedCharts.render(repo, Map.of());
+            long t1 = System.nanoTime();
             c.apply(c.charts.objects());
+            System.out.printf("kubelet-less cluster: charts rendered in %d ms, applied in %d ms%n",
+                    (t1 - t0) / 1_000_000, (System.nanoTime() - t1) / 1_000_000);
             c.apply(workloadsConfig);
             c.istiodNetns = c.network.add("istiod");
             // The cluster DNS, for the one name the charts make the agents resolve.
