@@ -155,7 +155,22 @@ public final class ChartContainer {
                 set.append(",+").append(add.toLowerCase(Locale.ROOT));
             }
         }
-        return set.isEmpty() ? List.of() : List.of("setpriv", "--bounding-set=" + set, "--");
+        List<String> out = new ArrayList<>(List.of("setpriv"));
+        if (!set.isEmpty()) {
+            out.add("--bounding-set=" + set);
+        }
+        if (container.getSecurityContext() != null
+                && Boolean.FALSE.equals(container.getSecurityContext().getAllowPrivilegeEscalation())) {
+            out.add("--no-new-privs");
+        }
+        out.add("--");
+        return out.size() == 2 ? List.of() : out;
+    }
+
+    /** The readiness probe's HTTP URL for a pod at {@code address}. */
+    public String readinessUrl(String address) {
+        var get = container.getReadinessProbe().getHttpGet();
+        return "http://" + address + ":" + get.getPort().getIntVal() + get.getPath();
     }
 
     /**

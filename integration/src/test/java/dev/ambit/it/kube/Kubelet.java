@@ -68,6 +68,8 @@ public final class Kubelet implements AutoCloseable {
     private final KubernetesClient api;
     private final Path logs;
     private final List<RunningPod> pods = new ArrayList<>();
+    private final List<Path> cgroups = new ArrayList<>();
+    private boolean closed;
 
     /**
      * @param cgroupRoot the node's cgroup v2 root (its kubelet's cgroups go under it)
@@ -123,7 +125,14 @@ public final class Kubelet implements AutoCloseable {
                 .withSpec(template.getSpec()).editSpec().withNodeName(node).endSpec().build()).create();
         String uid = pod.getMetadata().getUid();
         Path cgroup = podCgroup(uid);
-        Files.createDirectories(cgroup);
+        synchronized (pods) {
+            if (closed) {
+                throw new IllegalStateException("kubelet " + node + " is closed");
+            }
+            // Listed before its processes exist, so close() removes it whatever happens next.
+            cgroups.add(cgroup);
+            Files.createDirectories(cgroup);
+        }
         Network.Netns netns = network.add(name);
         String sandboxId = HexFormat.of().formatHex(randomBytes());
         int attempts = cniAdd(pod, netns, sandboxId, System.nanoTime() + sandboxTimeout.toNanos());
@@ -150,7 +159,9 @@ public final class Kubelet implements AutoCloseable {
                 .withConditions(new PodConditionBuilder().withType("Ready").withStatus("True").build())
                 .endStatus().build());
         RunningPod running = new RunningPod(pod, uid, netns, cgroup, container, p, attempts);
-        pods.add(running);
+        synchronized (pods) {
+            pods.add(running);
+        }
         return running;
     }
 
@@ -282,11 +293,16 @@ public final class Kubelet implements AutoCloseable {
     @Override
     public void close() {
         List<String> problems = new ArrayList<>();
-        for (RunningPod p : pods) {
-            p.process().destroyForcibly();
+        List<Path> all;
+        synchronized (pods) {
+            closed = true;
+            for (RunningPod p : pods) {
+                p.process().destroyForcibly();
+            }
+            all = List.copyOf(cgroups);
         }
-        for (RunningPod p : pods) {
-            removeCgroup(p.cgroup(), problems);
+        for (Path cgroup : all) {
+            removeCgroup(cgroup, problems);
         }
         if (!problems.isEmpty()) {
             throw new IllegalStateException("kubelet " + node + " cleanup incomplete: " + problems);

@@ -146,7 +146,7 @@ public final class KubeletlessCluster implements AutoCloseable {
 
         /** SIGTERM, as the kubelet stops the container; the pins (capture) stay. */
         public void stopAgent() {
-            ChartContainer.stop(agent, 15);
+            ChartContainer.stop(agent, charts.nodeAgentPod().getTerminationGracePeriodSeconds().intValue());
         }
 
         /** Starts the install-cni container, after the primary CNI wrote its configuration. */
@@ -191,7 +191,9 @@ public final class KubeletlessCluster implements AutoCloseable {
 
         /** Whether the agent's readiness endpoint says ready. */
         public boolean agentReady() {
-            return get("http://" + agentNetns.address().getHostAddress() + ":15021/healthz/ready") == 200;
+            // The DaemonSet's readiness probe, as the kubelet would run it.
+            return get(ChartContainer.of(RenderedCharts.container(charts.nodeAgentPod(), "node-agent"))
+                    .readinessUrl(agentNetns.address().getHostAddress())) == 200;
         }
 
         /** The agent's Prometheus text ({@code :15020/metrics}). */
@@ -352,7 +354,8 @@ public final class KubeletlessCluster implements AutoCloseable {
     }
 
     public boolean istiodReady() {
-        return get("http://" + istiodNetns.address().getHostAddress() + ":15014/ready") == 200;
+        return get(ChartContainer.of(RenderedCharts.container(charts.istiodPod(), "discovery"))
+                .readinessUrl(istiodNetns.address().getHostAddress())) == 200;
     }
 
     private int get(String url) {

@@ -34,6 +34,7 @@ public final class Network implements AutoCloseable {
     private final String bridgeNs;
     private final Map<String, Netns> namespaces = new LinkedHashMap<>();
     private int next = 2;
+    private boolean closed;
 
     private Network() {
         id = PREFIX + Long.toString(ProcessHandle.current().pid(), 36);
@@ -70,7 +71,11 @@ public final class Network implements AutoCloseable {
     }
 
     /** A new network namespace with {@code eth0} on the bridge and the next address. */
-    public Netns add(String name) {
+    public synchronized Netns add(String name) {
+        if (closed) {
+            // A kubelet still retrying a sandbox when the test gave up must not leave one behind.
+            throw new IllegalStateException("network " + id + " is closed");
+        }
         String ns = id + "-" + name;
         if (ns.length() > 40 || !name.matches("[a-z0-9-]+")) {
             throw new IllegalArgumentException("name: " + name + " (expected: a short DNS label)");
@@ -121,7 +126,8 @@ public final class Network implements AutoCloseable {
 
     /** Deletes the namespaces (their veths go with them, the machine's too: its peer is in the bridge's). */
     @Override
-    public void close() {
+    public synchronized void close() {
+        closed = true;
         List<String> problems = new ArrayList<>();
         for (Netns n : namespaces.values()) {
             delete(n.path().getFileName().toString(), problems);
