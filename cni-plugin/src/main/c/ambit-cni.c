@@ -19,13 +19,21 @@
  *   "log_level":          "error" (default), "warn", "info" or "debug"; to stderr
  *   "exclude_namespaces": namespaces never sent to the agent (the agent's own, kube-system)
  *
+ * After the agent enrolled a pod, the plugin sets net.ipv4.tcp_migrate_req=1 in the pod's network
+ * namespace (Linux 5.14+): a later agent takes the pod's SO_REUSEPORT listeners over, and the
+ * connections queued on the old agent's then move instead of being reset. The agent sets it too,
+ * but in its non-privileged container /proc/sys is read-only; the runtime runs this plugin as
+ * root on the host. Failing to set it (older kernel) is logged, never fatal.
+ *
  * Dependency-free on purpose (it runs for every pod of the node): libc only, linked
  * statically when the C library allows. JSON is scanned, not modelled: the plugin only
  * needs a few top-level strings and the span of prevResult, which it forwards verbatim.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -409,6 +417,29 @@ static char *request_body(const struct args *a, const char *netns, const char *c
     return buf;
 }
 
+/*
+ * Enters the pod's network namespace (the plugin has nothing left to do on the host's) and
+ * writes the sysctl there: /proc/sys/net is resolved against the opener's namespace.
+ */
+static void migrate_requests(const char *netns, const char *pod) {
+    static const char sysctl[] = "/proc/sys/net/ipv4/tcp_migrate_req";
+    int ns = open(netns, O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+        logf_(1, "ADD %s: net.ipv4.tcp_migrate_req not set: cannot enter %s: %s", pod, netns, strerror(errno));
+        if (ns >= 0) close(ns);
+        return;
+    }
+    close(ns);
+    int fd = open(sysctl, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "1\n", 2) != 2) {
+        logf_(1, "ADD %s: net.ipv4.tcp_migrate_req not set (%s: %s; expected: Linux 5.14+); a hand-over to a"
+              " later agent may reset connections queued on the old one's listeners", pod, sysctl, strerror(errno));
+    } else {
+        logf_(3, "ADD %s: net.ipv4.tcp_migrate_req=1 in %s", pod, netns);
+    }
+    if (fd >= 0) close(fd);
+}
+
 int main(void) {
     const char *command = env("CNI_COMMAND", 1);
     if (!strcmp(command, "VERSION")) {
@@ -504,6 +535,12 @@ int main(void) {
     char what[600];
     if (status == 200) {
         logf_(2, "ADD %s/%s: %s", a.ns, a.name, resp);
+        char result[32] = "";
+        if (string_member(resp, resp + strlen(resp), "result", result, sizeof result) == 1
+                && !strcmp(result, "enrolled")) {
+            snprintf(what, sizeof what, "%s/%s", a.ns, a.name);
+            migrate_requests(netns, what);
+        }
         fwrite(v, 1, (size_t) (ve - v), stdout);
         fputc('\n', stdout);
         return 0;

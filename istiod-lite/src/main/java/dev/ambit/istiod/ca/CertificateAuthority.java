@@ -380,7 +380,11 @@ public final class CertificateAuthority {
         X509Certificate root = validateToRoot(dir, path, roots);
 
         List<X509Certificate> chain = new ArrayList<>(path);
-        chain.add(root);
+        // A self-signed root plugged in as the signing certificate (the charts' generated CA
+        // Secret) already ends the path: listed twice, TLS stacks refuse the chain as a loop.
+        if (!path.getLast().equals(root)) {
+            chain.add(root);
+        }
         CertificateAuthority ca = new CertificateAuthority(b, key, chain, roots, true, random);
         logger.info("CA: plug-in CA from {}: signing as {} (valid until {}), root {}", dir,
                 caCert.getSubjectX500Principal(), caCert.getNotAfter().toInstant(), root.getSubjectX500Principal());

@@ -176,6 +176,34 @@ class CertificateAuthorityTest {
     }
 
     @Test
+    void pluginRootAsSigningCertificateIsListedOnce() throws Exception {
+        // What the istiod-lite chart generates: ca-cert, root-cert and cert-chain all the root.
+        KeyPair rootKeys = p256();
+        X509Certificate root = caCertificate("CN=Ambit root CA cluster.local", rootKeys, null, null,
+                Duration.ofDays(3650));
+        writePem(tmp.resolve("ca-cert.pem"), root);
+        Files.writeString(tmp.resolve("ca-key.pem"), Pem.encode(rootKeys.getPrivate()));
+        writePem(tmp.resolve("root-cert.pem"), root);
+        writePem(tmp.resolve("cert-chain.pem"), root);
+
+        CertificateAuthority ca = CertificateAuthority.of(tmp);
+
+        List<X509Certificate> chain = ca.sign(CertificateSigningRequest.parse(csrPem(p256(), WEB.uri())), WEB);
+        assertThat(chain).hasSize(2);
+        assertThat(chain.get(1)).isEqualTo(root);
+        assertValidatesTo(chain, root);
+        // A key store takes it as a key entry's chain (a duplicate would be refused as a loop),
+        // as istiod-lite's own serving certificate on 15012 needs.
+        java.security.KeyStore ks = java.security.KeyStore.getInstance("PKCS12");
+        ks.load(null, null);
+        java.security.KeyPair serving = p256();
+        List<X509Certificate> servingChain = ca.issueServing(serving.getPublic(), List.of("istiod.istio-system.svc"),
+                Duration.ofDays(1));
+        ks.setKeyEntry("serving", serving.getPrivate(), new char[0], servingChain.toArray(X509Certificate[]::new));
+        assertThat(servingChain).hasSize(2);
+    }
+
+    @Test
     void leafNeverOutlivesThePluggedInSigningCertificate() throws Exception {
         KeyPair rootKeys = p256();
         KeyPair caKeys = p256();

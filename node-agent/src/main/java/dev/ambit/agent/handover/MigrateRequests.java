@@ -16,6 +16,9 @@ import java.nio.file.Path;
  * it enrolls a pod, so the pod's listeners can be handed over to a later agent without dropping
  * a connection that was queued on the old one. The sysctl is per namespace: it is written from
  * a thread inside the pod's namespace ({@code /proc/sys/net} is resolved against the opener's).
+ * On Kubernetes the CNI plugin ({@code ambit-cni}, run as root by the runtime) sets it at ADD,
+ * since the agent's non-privileged container has a read-only {@code /proc/sys}; the agent then
+ * finds it set and writes nothing.
  */
 public final class MigrateRequests {
 
@@ -25,7 +28,8 @@ public final class MigrateRequests {
     }
 
     /**
-     * Sets the sysctl to 1 inside the namespace at {@code netns}.
+     * Sets the sysctl to 1 inside the namespace at {@code netns}, unless it is 1 already (then
+     * nothing is written: a read-only {@code /proc/sys} is no obstacle).
      *
      * @throws IllegalStateException naming the namespace and the reason (no such sysctl: the
      *     kernel is older than 5.14; read-only {@code /proc/sys}: the agent's container lacks it)
@@ -33,7 +37,12 @@ public final class MigrateRequests {
     public static void enable(Path netns) {
         requireNonNull(netns, "netns");
         try {
-            NetNs.runIn(netns, () -> write(Path.of(SYSCTL)));
+            NetNs.runIn(netns, () -> {
+                Path sysctl = Path.of(SYSCTL);
+                if (!read(sysctl).equals("1")) {
+                    write(sysctl);
+                }
+            });
         } catch (RuntimeException e) {
             throw new IllegalStateException("net.ipv4.tcp_migrate_req in " + netns + ": " + e.getMessage()
                     + " (expected: Linux 5.14+ and a writable /proc/sys; without it a hand-over may reset connections"
@@ -45,14 +54,16 @@ public final class MigrateRequests {
     public static boolean enabled(Path netns) {
         requireNonNull(netns, "netns");
         boolean[] on = new boolean[1];
-        NetNs.runIn(netns, () -> {
-            try {
-                on[0] = Files.readString(Path.of(SYSCTL), StandardCharsets.US_ASCII).strip().equals("1");
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-        });
+        NetNs.runIn(netns, () -> on[0] = read(Path.of(SYSCTL)).equals("1"));
         return on[0];
+    }
+
+    private static String read(Path sysctl) {
+        try {
+            return Files.readString(sysctl, StandardCharsets.US_ASCII).strip();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     private static void write(Path sysctl) {

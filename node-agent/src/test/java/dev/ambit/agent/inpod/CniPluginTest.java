@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.ambit.agent.handover.MigrateRequests;
 import dev.ambit.agent.proxy.OriginalDestinations;
 import dev.ambit.agent.proxy.PodNetwork;
 import dev.ambit.agent.redirect.EbpfRedirector;
@@ -33,6 +34,7 @@ import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
 import io.netty.channel.EventLoopGroup;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.StandardProtocolFamily;
@@ -47,6 +49,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -227,12 +230,17 @@ class CniPluginTest {
     }
 
     private Run run(String command, String namespace, String name, String podUid, String stdin) throws Exception {
+        return run(command, namespace, name, podUid, web.netns(), stdin);
+    }
+
+    private Run run(String command, String namespace, String name, String podUid, Path netns, String stdin)
+            throws Exception {
         ProcessBuilder pb = new ProcessBuilder(plugin.toString());
         Map<String, String> env = pb.environment();
         env.clear(); // a runtime passes the CNI variables and little else
         env.put("CNI_COMMAND", command);
         env.put("CNI_CONTAINERID", "9c4f2b7d0e1a");
-        env.put("CNI_NETNS", web.netns().toString());
+        env.put("CNI_NETNS", netns.toString());
         env.put("CNI_IFNAME", "eth0");
         env.put("CNI_PATH", plugin.getParent().toString());
         env.put("CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAMESPACE=" + namespace + ";K8S_POD_NAME=" + name
@@ -303,6 +311,54 @@ class CniPluginTest {
         Run del2 = run("DEL", "shop", "web", uid, conf("1.0.0", "", false));
         assertThat(del2.exit()).as(del2.stderr()).isZero();
         assertThat(captured()).isFalse();
+    }
+
+    @Test
+    void addTurnsOnTcpMigrateReqInThePodsNamespace() throws Exception {
+        // The agent in its non-privileged container cannot write /proc/sys: this one enrolls
+        // (real CniServer and admission) without touching the sysctl, so what sets it is the plugin.
+        server.close();
+        List<String> enrolled = new CopyOnWriteArrayList<>();
+        server = CniServer.builder(socket, new CniServer.Pods() {
+            @Override
+            public CompletableFuture<Void> add(PodSandbox sandbox, List<InetAddress> addresses) {
+                enrolled.add(sandbox.uid());
+                return CompletableFuture.completedFuture(null);
+            }
+
+            @Override
+            public CompletableFuture<Void> remove(String podUid) {
+                return CompletableFuture.completedFuture(null);
+            }
+        }).admission(KubernetesAdmission.of(client)).cgroupRoot(cgroupRoot).start();
+        Path hostSysctl = Path.of("/proc/sys/net/ipv4/tcp_migrate_req");
+        String host = Files.readString(hostSysctl);
+        assertThat(MigrateRequests.enabled(web.netns())).as("a new namespace's default").isFalse();
+
+        Run r = run("ADD", "shop", "web", uid, conf("1.0.0", "", true));
+        assertThat(r.exit()).as(r.stderr()).isZero();
+        assertThat(r.stdout()).isEqualTo(prev());
+        assertThat(enrolled).containsExactly(uid);
+        assertThat(MigrateRequests.enabled(web.netns())).isTrue();
+        assertThat(r.stderr()).contains("net.ipv4.tcp_migrate_req=1 in " + web.netns());
+        assertThat(Files.readString(hostSysctl)).as("the host's own is not the plugin's to change").isEqualTo(host);
+
+        // A pod the agent does not enroll (not ambient) keeps the kernel's default.
+        TestNetwork.Node other = net.host("db");
+        pod("plain", "db", Map.of());
+        Run plain = run("ADD", "plain", "db", null, other.netns(), conf("1.0.0", "", true));
+        assertThat(plain.exit()).as(plain.stderr()).isZero();
+        assertThat(MigrateRequests.enabled(other.netns())).isFalse();
+
+        // When it cannot be set (here: CNI_NETNS is no namespace; on Linux < 5.14: no such
+        // sysctl) the pod still starts, captured: the failure is logged, not fatal.
+        Path notNetns = Files.writeString(dir.resolve("not-a-netns"), "");
+        String uid2 = pod("shop", "web2", Map.of("app", "web"));
+        Files.createDirectories(cgroupRoot.resolve("kubepods/besteffort/pod" + uid2));
+        Run broken = run("ADD", "shop", "web2", uid2, notNetns, conf("1.0.0", "", true));
+        assertThat(broken.exit()).as(broken.stderr()).isZero();
+        assertThat(broken.stdout()).isEqualTo(prev());
+        assertThat(broken.stderr()).contains("net.ipv4.tcp_migrate_req not set: cannot enter " + notNetns);
     }
 
     @Test
