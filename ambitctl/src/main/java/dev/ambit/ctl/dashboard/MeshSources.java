@@ -24,7 +24,7 @@ interface MeshSources {
 
     /** One node agent's config dump, or why it could not be read. */
     record AgentDump(String node, JsonNode dump, String error) {
-        AgentDump {
+        public AgentDump {
             requireNonNull(node, "node");
         }
     }
