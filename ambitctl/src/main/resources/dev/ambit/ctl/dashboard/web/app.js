@@ -33,10 +33,10 @@ function edgeLabel(e) {
   } else if (e.cps !== undefined) {
     parts.push(fmt(e.cps) + ' conn/s');
   }
-  if (e.mtls) parts.push('🔒');
+  if (e.mtls) parts.push('mTLS');
   if (e.denied) {
     const d = e.denials.map((x) => (x.policy || x.reason) + (x.rule >= 0 ? ' rule ' + x.rule : '') + ' ×' + x.count);
-    parts.push('⛔ ' + d.join(', '));
+    parts.push('DENIED ' + d.join(', '));
   }
   return parts.join(' · ');
 }
@@ -90,7 +90,9 @@ function updateGraph(graph) {
     cy.elements().filter((x) => !wanted.has(x.id())).remove();
   });
   if (added) {
-    cy.layout({ name: 'breadthfirst', directed: true, spacingFactor: 1.3, padding: 20, animate: false }).run();
+    // Left to right, as Kiali draws: breadthfirst's levels turned on their side.
+    cy.layout({ name: 'breadthfirst', directed: true, spacingFactor: 1.1, padding: 30, animate: false }).run();
+    cy.fit(undefined, 30);
   }
 }
 
@@ -110,7 +112,7 @@ function updateTables(g) {
   edges.replaceChildren(...g.graph.edges.map((e) => {
     const tr = row([nodeName(e.source), nodeName(e.target), e.protocols.join('+'),
       e.rps !== undefined ? fmt(e.rps) : '', e.rps !== undefined ? fmt(e.errorRate * 100, 1) + '%' : '',
-      e.p99 !== undefined ? fmt(e.p99, 0) : '', e.cps !== undefined ? fmt(e.cps) : '', e.mtls ? '🔒 yes' : 'no',
+      e.p99 !== undefined ? fmt(e.p99, 0) : '', e.cps !== undefined ? fmt(e.cps) : '', e.mtls ? 'yes' : 'no',
       e.denials.map((d) => d.policy || d.reason).join(', ')], e.denied ? 'denied' : '');
     tr.dataset.edge = e.id;
     return tr;
@@ -120,13 +122,15 @@ function updateTables(g) {
   for (const e of g.graph.edges) {
     for (const d of e.denials) {
       const policy = d.policy || ('none (' + d.reason + (d.allowPolicies.length ? ': ' + d.allowPolicies.join(', ') : '') + ')');
-      const tr = row([nodeName(e.source), nodeName(e.target), policy,
-        d.rule >= 0 ? el('code', {}, d.rule + ': ' + d.ruleText) : '', d.reason, d.count, d.last], 'denied');
+      const cell = el('span', {}, el('b', {}, policy));
+      if (d.rule >= 0) cell.append(el('br'), el('code', {}, 'rule ' + d.rule + ': ' + d.ruleText));
+      const tr = row([nodeName(e.source) + ' → ' + nodeName(e.target), cell, d.reason, d.count,
+        new Date(d.last).toLocaleTimeString()], 'denied');
       tr.dataset.policy = d.policy;
       rows.push(tr);
     }
   }
-  denials.replaceChildren(...(rows.length ? rows : [row(['no denials in the window'])]));
+  denials.replaceChildren(...(rows.length ? rows : [row(['no denials in the window', '', '', '', ''])]));
   const pods = $('pods').tBodies[0];
   const podRows = [];
   for (const n of g.graph.nodes) {
@@ -155,7 +159,7 @@ function showDetails() {
     box.append(el('p', {}, el('b', {}, nodeName(e.source)), ' → ', el('b', {}, nodeName(e.target))));
     box.append(el('p', {}, edgeLabel(e) || 'no traffic in the window'));
     for (const d of e.denials) {
-      box.append(el('p', { class: 'denied' }, '⛔ ' + (d.policy || 'no policy (' + d.reason + ')'),
+      box.append(el('p', { class: 'denied' }, 'DENIED by ' + (d.policy || 'no policy (' + d.reason + ')'),
         d.rule >= 0 ? ' rule ' + d.rule + ': ' : '', d.rule >= 0 ? el('code', {}, d.ruleText) : '',
         ' — ' + d.count + '× on ' + d.agent + ', last ' + d.last + (d.sourcePrincipal ? ', from ' + d.sourcePrincipal : '')));
     }
