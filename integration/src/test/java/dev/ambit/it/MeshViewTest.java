@@ -54,7 +54,7 @@ class MeshViewTest {
     void theViewShowsTheMeshItsLocksAndEnrolmentThenALiveDenialWithItsPolicy() throws Exception {
         List<Ambitctl.Background> background = new ArrayList<>();
         Browser browser = null;
-        boolean addon = false;
+        CompletableFuture<Ambitctl.Result> enable = null;
         try {
             mesh.apply(Yaml.namespace(NS, true) + Yaml.serviceAccount(NS, "client") + Yaml.serviceAccount(NS, "intruder")
                     + Yaml.serverPod(NS, "web", "default", "node2", Map.of()) + Yaml.service(NS, "web", "web")
@@ -62,15 +62,13 @@ class MeshViewTest {
                     + Yaml.clientPod(NS, "intruder", "intruder", "node1", Map.of())
                     + Yaml.authorizationPolicy(NS, "deny-intruder", "web", "DENY",
                             "cluster.local/ns/" + NS + "/sa/intruder"));
-            // The addon's pod starts while the test pods do.
-            addon = true;
-            Ambitctl.Result enable = Ambitctl.raw(Duration.ofSeconds(70), List.of("local", "addon", "enable",
-                    "--state-dir=" + Ambitctl.STATE, "prometheus", "--scrape-interval", "1s", "--timeout", "60s"));
-            assertThat(enable.ok()).as("addon enable: %s", enable).isTrue();
-            mesh.awaitRunning(NS, 3, Duration.ofSeconds(40));
-            for (String pod : List.of("client", "intruder", "web")) {
-                mesh.awaitEnrolled(NS, pod);
-            }
+            // The addon's pod starts while the test pods do, the traffic begins, and the page opens:
+            // it shows Prometheus's absence until the addon is ready, then the graph.
+            enable = CompletableFuture.supplyAsync(() -> Ambitctl.raw(
+                    Duration.ofSeconds(70), List.of("local", "addon", "enable", "--state-dir=" + Ambitctl.STATE,
+                            "prometheus", "--scrape-interval", "1s", "--timeout", "60s")));
+            // Meshed pods start only once their agent has captured them: Running is enrolled.
+            List<JsonNode> pods = mesh.awaitRunning(NS, 3, Duration.ofSeconds(40));
             background.add(Ambitctl.start("local", "exec", "-n", NS, "client", "--timeout", "120s", "--", "sh", "-c", LOOP));
 
             Ambitctl.Background dashboard = Ambitctl.start("dashboard", "--port=0", "--no-open");
@@ -80,11 +78,11 @@ class MeshViewTest {
                 assertThat(dashboard.process().isAlive()).as("dashboard running: %s", dashboard.outSoFar()).isTrue();
                 return m.find() ? m.group(1) : null;
             });
-
             browser = Browser.start();
             JsonNode state = browser.send("open " + url + "?window=30s&refresh=1");
-            browser.send("state"); // the page is up; marks it to prove later that it was never reloaded
-            browser.send("wait 5000 (window.__notReloaded = true)");
+            browser.send("wait 5000 (window.__notReloaded = true)"); // a mark that a reload would wipe
+            Ambitctl.Result enabled = enable.get(80, TimeUnit.SECONDS);
+            assertThat(enabled.ok()).as("addon enable: %s", enabled).isTrue();
 
             // Traffic: client → service web → web, mTLS, each pod enrolled on its node.
             state = browser.send("wait 25000 (() => { const e = ambitView.cy.getElementById('" + CLIENT_EDGE
@@ -97,8 +95,8 @@ class MeshViewTest {
             assertThat(edge(state, CLIENT_EDGE).path("label").asText()).contains("conn/s").contains("mTLS");
             assertThat(ids(state.path("edges"))).as("no denial before the intruder calls").doesNotContain(DENIED_EDGE);
             assertThat(rows(state.path("podRows"))).contains(
-                    List.of(NS, "client", "client", "node1", LocalMesh.ip(mesh.pod(NS, "client")), "Running", "enrolled"),
-                    List.of(NS, "web", "web", "node2", LocalMesh.ip(mesh.pod(NS, "web")), "Running", "enrolled"));
+                    List.of(NS, "client", "client", "node1", ip(pods, "client"), "Running", "enrolled"),
+                    List.of(NS, "web", "web", "node2", ip(pods, "web"), "Running", "enrolled"));
             int refreshesBefore = state.path("refreshes").asInt();
 
             // The traffic changes: the denied caller starts. The open page shows it on its next refreshes.
@@ -126,13 +124,25 @@ class MeshViewTest {
                 browser.close(SCREENSHOTS.resolve("mesh-view-last.png"));
             }
             background.forEach(Ambitctl.Background::kill);
-            mesh.deleteNamespace(NS);
-            if (addon) {
+            CompletableFuture<Void> delete = CompletableFuture.runAsync(() -> mesh.deleteNamespace(NS));
+            if (enable != null) {
+                try {
+                    enable.get(80, TimeUnit.SECONDS); // never disable while it is being enabled
+                } catch (Exception ignored) {
+                    // its failure is the test's
+                }
                 Ambitctl.Result disable = Ambitctl.raw(Duration.ofSeconds(60), List.of("local", "addon", "disable",
                         "--state-dir=" + Ambitctl.STATE, "prometheus"));
+                delete.join();
                 assertThat(disable.ok()).as("addon disable: %s", disable).isTrue();
             }
+            delete.join();
         }
+    }
+
+    private static String ip(List<JsonNode> pods, String name) {
+        return pods.stream().filter(p -> LocalMesh.name(p).equals(name)).map(LocalMesh::ip).findFirst()
+                .orElseThrow(() -> new AssertionError("no pod " + name + " in " + pods));
     }
 
     private static List<String> ids(JsonNode array) {

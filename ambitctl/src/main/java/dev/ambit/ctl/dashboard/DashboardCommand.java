@@ -60,20 +60,23 @@ public final class DashboardCommand implements Callable<Integer> {
         }
         StateDir state = cluster.state();
         ClusterInfo.require(state);
-        URI prom = prometheus != null ? prometheus : addonPrometheus(state);
         PrintWriter out = spec.commandLine().getOut();
         DashboardServer server;
         try {
             server = DashboardServer.builder(new LocalMeshSources(state))
-                    .address(new InetSocketAddress(address, port)).prometheus(prom).zipkin(zipkin).start();
+                    .address(new InetSocketAddress(address, port))
+                    // The addon's address is read on every refresh: it may be enabled after the view started.
+                    .prometheus(prometheus != null ? () -> prometheus : () -> addonPrometheus(state))
+                    .zipkin(zipkin).start();
         } catch (java.net.BindException e) {
             throw new LocalException("--port " + port + ": " + address + ":" + port + " is in use (" + e.getMessage()
                     + "); pick another with --port");
         }
         String url = "http://" + server.address().getHostString() + ":" + server.address().getPort() + "/";
         out.println("mesh view: " + url);
-        out.println(prom == null ? "metrics: none (ambitctl local addon enable prometheus, or --prometheus URL)"
-                : "metrics: " + prom);
+        URI prom = prometheus != null ? prometheus : addonPrometheus(state);
+        out.println(prom != null ? "metrics: " + prom : "metrics: none yet (shown once the prometheus addon runs:"
+                + " ambitctl local addon enable prometheus; or --prometheus URL)");
         if (zipkin != null) {
             out.println("traces: " + zipkin);
         }

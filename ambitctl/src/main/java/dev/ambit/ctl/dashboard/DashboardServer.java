@@ -27,6 +27,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -57,13 +58,15 @@ public final class DashboardServer implements AutoCloseable {
     private final HttpServer http;
     private final ExecutorService executor;
     private final MeshSources sources;
-    private final PrometheusClient prometheus;
+    private final Supplier<URI> prometheusUri;
+    private PrometheusClient prometheus; // for prometheusSupplied, the URI last supplied; guarded by this
+    private URI prometheusSupplied;
     private final ZipkinClient zipkin;
     private final Clock clock;
 
     private DashboardServer(Builder b) throws IOException {
         sources = b.sources;
-        prometheus = b.prometheus == null ? null : PrometheusClient.of(b.prometheus, Duration.ofSeconds(5));
+        prometheusUri = b.prometheus;
         zipkin = b.zipkin == null ? null : ZipkinClient.of(b.zipkin, Duration.ofSeconds(5));
         clock = b.clock;
         executor = Executors.newFixedThreadPool(4, r -> {
@@ -107,6 +110,7 @@ public final class DashboardServer implements AutoCloseable {
                 } else if (path.equals("/api/graph")) {
                     json(ex, 200, graph(namespaces(query.get("namespace")), window(query.get("window"))));
                 } else if (path.equals("/api/config")) {
+                    PrometheusClient prometheus = prometheus();
                     ObjectNode o = JSON.createObjectNode();
                     o.put("prometheus", prometheus == null ? "" : prometheus.base().toString());
                     o.put("zipkin", zipkin != null);
@@ -152,6 +156,7 @@ public final class DashboardServer implements AutoCloseable {
         } catch (IOException e) {
             errors.add("pods: " + e.getMessage());
         }
+        PrometheusClient prometheus = prometheus();
         if (prometheus == null) {
             errors.add("no Prometheus configured (ambitctl local addon enable prometheus, or --prometheus URL)");
         } else {
@@ -186,6 +191,19 @@ public final class DashboardServer implements AutoCloseable {
         out.set("namespaces", JSON.valueToTree(seen));
         out.set("graph", g);
         return out;
+    }
+
+    /** The client of the Prometheus supplied now (an addon may come or go while the view runs); null without one. */
+    private synchronized PrometheusClient prometheus() {
+        URI uri = prometheusUri.get();
+        if (uri == null) {
+            return null;
+        }
+        if (!uri.equals(prometheusSupplied)) {
+            prometheus = PrometheusClient.of(uri, Duration.ofSeconds(5));
+            prometheusSupplied = uri;
+        }
+        return prometheus;
     }
 
     private void traces(HttpExchange ex, String path, Map<String, String> query) throws IOException {
@@ -305,7 +323,7 @@ public final class DashboardServer implements AutoCloseable {
     public static final class Builder {
         private final MeshSources sources;
         private InetSocketAddress address = new InetSocketAddress("127.0.0.1", 20001);
-        private URI prometheus;
+        private Supplier<URI> prometheus = () -> null;
         private URI zipkin;
         private Clock clock = Clock.systemUTC();
 
@@ -321,7 +339,12 @@ public final class DashboardServer implements AutoCloseable {
 
         /** Prometheus's base URL; without one the view shows pods and denials only. */
         public Builder prometheus(URI prometheus) {
-            this.prometheus = prometheus;
+            return prometheus(() -> prometheus);
+        }
+
+        /** Where Prometheus is, asked on every refresh (null: none now). */
+        public Builder prometheus(Supplier<URI> prometheus) {
+            this.prometheus = requireNonNull(prometheus, "prometheus");
             return this;
         }
 

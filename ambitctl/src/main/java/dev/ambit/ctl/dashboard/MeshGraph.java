@@ -142,6 +142,15 @@ final class MeshGraph {
 
     /** Adds {@code sum by (reporter, ..., connection_security_policy) (rate(istio_tcp_connections_opened_total))}. */
     MeshGraph connections(List<Sample> samples) {
+        // The destination's agent does not know the service the client chose (HBONE names the
+        // pod): its report goes through the service the source's report names for the pair.
+        Map<String, String> serviceOfPair = new TreeMap<>();
+        for (Sample s : samples) {
+            String svc = s.value() > 0 ? serviceId(s) : null;
+            if (svc != null) {
+                serviceOfPair.putIfAbsent(pair(s), svc);
+            }
+        }
         for (Sample s : samples) {
             if (!(s.value() > 0)) {
                 continue;
@@ -154,6 +163,9 @@ final class MeshGraph {
             List<String> path = new ArrayList<>();
             path.add(src);
             String svc = serviceId(s);
+            if (svc == null) {
+                svc = serviceOfPair.get(pair(s));
+            }
             // To a waypoint the service lies beyond it: that hop is the waypoint's own report.
             if (svc != null && !isHop(dst)) {
                 path.add(svc);
@@ -168,6 +180,11 @@ final class MeshGraph {
             }
         }
         return this;
+    }
+
+    private static String pair(Sample s) {
+        return s.label("source_workload_namespace") + "/" + s.label("source_workload") + "->"
+                + s.label("destination_workload_namespace") + "/" + s.label("destination_workload");
     }
 
     /**

@@ -76,8 +76,10 @@ class DashboardServerTest {
                 return vector(
                         // the client's agent: to the waypoint, service web
                         sample(tcp("source", "client", "waypoint", "mutual_tls"), "0.5"),
-                        // web's agent: from the waypoint
-                        sample(tcp("destination", "waypoint", "web", "mutual_tls"), "0.5"),
+                        // web's agent: from the waypoint; HBONE does not name the service
+                        sample(tcpWithoutService("destination", "waypoint", "web", "mutual_tls"), "0.5"),
+                        // the waypoint's own agent: its connection on to web, with the service
+                        sample(tcp("source", "waypoint", "web", "mutual_tls"), "0.5"),
                         // a plaintext caller straight to web
                         sample(tcp("destination", "legacy", "web", "none"), "0.25"));
             }
@@ -168,9 +170,21 @@ class DashboardServerTest {
                 .isEqualTo("namespace: Bad_NS (expected: a Kubernetes namespace name)");
         // No Prometheus configured: said, not failed.
         assertThat(get(server, "/api/graph", 200).path("errors").get(0).asText()).startsWith("no Prometheus configured");
+        assertThat(get(server, "/api/config", 200).path("prometheus").asText()).isEmpty();
         // No Zipkin: nothing to show.
         assertThat(get(server, "/api/traces", 404).path("error").asText()).startsWith("no Zipkin configured");
         assertThat(get(server, "/api/config", 200).path("zipkin").asBoolean()).isFalse();
+    }
+
+    @Test
+    void prometheusIsLookedUpOnEveryRefreshSoAnAddonEnabledLaterIsUsed() throws Exception {
+        URI prometheus = prometheus(q -> vector());
+        java.util.concurrent.atomic.AtomicReference<URI> where = new java.util.concurrent.atomic.AtomicReference<>();
+        DashboardServer server = start(DashboardServer.builder(MeshSources.http(List::of, Map.of())).prometheus(where::get));
+        assertThat(get(server, "/api/graph", 200).path("errors").get(0).asText()).startsWith("no Prometheus configured");
+        where.set(prometheus);
+        assertThat(get(server, "/api/graph", 200).path("errors")).isEmpty();
+        assertThat(queries).hasSize(3);
     }
 
     @Test
@@ -259,6 +273,14 @@ class DashboardServerTest {
                 "destination_workload", dst, "destination_workload_namespace", NS,
                 "destination_service", "web.shop.svc.cluster.local", "destination_service_name", "web",
                 "destination_service_namespace", NS, "connection_security_policy", security);
+    }
+
+    private static Map<String, String> tcpWithoutService(String reporter, String src, String dst, String security) {
+        Map<String, String> m = new java.util.HashMap<>(tcp(reporter, src, dst, security));
+        m.put("destination_service", "unknown");
+        m.put("destination_service_name", "unknown");
+        m.put("destination_service_namespace", "unknown");
+        return m;
     }
 
     private static String sample(Map<String, String> labels, String value) {

@@ -20,7 +20,11 @@ function el(tag, attrs = {}, ...children) {
 
 function nodeLabel(n) {
   let label = n.name + (n.namespace ? '\n' + n.namespace : '');
-  if (n.pods) label += '\n' + (n.enrolled || 0) + '/' + n.pods.length + ' enrolled';
+  if (n.pods) {
+    // Pods outside the mesh (istio.io/dataplane-mode: none) are not counted as missing.
+    const meshed = n.pods.filter((p) => p.enrolment !== 'not captured').length;
+    label += '\n' + (meshed ? (n.enrolled || 0) + '/' + meshed + ' enrolled' : 'not captured');
+  }
   return label;
 }
 
