@@ -56,6 +56,8 @@ class MeshViewTest {
         Browser browser = null;
         CompletableFuture<Ambitctl.Result> enable = null;
         try {
+            // chromium starts (seconds) while the cluster works: the first command waits for it.
+            browser = Browser.start();
             mesh.apply(Yaml.namespace(NS, true) + Yaml.serviceAccount(NS, "client") + Yaml.serviceAccount(NS, "intruder")
                     + Yaml.serverPod(NS, "web", "default", "node2", Map.of()) + Yaml.service(NS, "web", "web")
                     + Yaml.clientPod(NS, "client", "client", "node1", Map.of())
@@ -67,20 +69,20 @@ class MeshViewTest {
             enable = CompletableFuture.supplyAsync(() -> Ambitctl.raw(
                     Duration.ofSeconds(70), List.of("local", "addon", "enable", "--state-dir=" + Ambitctl.STATE,
                             "prometheus", "--scrape-interval", "1s", "--timeout", "60s")));
+            Ambitctl.Background dashboard = Ambitctl.start("dashboard", "--port=0", "--no-open");
+            background.add(dashboard);
             // Meshed pods start only once their agent has captured them: Running is enrolled.
             List<JsonNode> pods = mesh.awaitRunning(NS, 3, Duration.ofSeconds(40));
             background.add(Ambitctl.start("local", "exec", "-n", NS, "client", "--timeout", "120s", "--", "sh", "-c", LOOP));
-
-            Ambitctl.Background dashboard = Ambitctl.start("dashboard", "--port=0", "--no-open");
-            background.add(dashboard);
             String url = mesh.eventually("the dashboard's URL", Duration.ofSeconds(15), () -> {
                 Matcher m = URL.matcher(dashboard.outSoFar());
                 assertThat(dashboard.process().isAlive()).as("dashboard running: %s", dashboard.outSoFar()).isTrue();
                 return m.find() ? m.group(1) : null;
             });
-            browser = Browser.start();
+            step("dashboard at " + url);
             JsonNode state = browser.send("open " + url + "?window=30s&refresh=1");
             browser.send("wait 5000 (window.__notReloaded = true)"); // a mark that a reload would wipe
+            step("page open");
             Ambitctl.Result enabled = enable.get(80, TimeUnit.SECONDS);
             assertThat(enabled.ok()).as("addon enable: %s", enabled).isTrue();
 
@@ -89,6 +91,7 @@ class MeshViewTest {
                     + "'); return e.nonempty() && e.data('label').includes('mTLS')"
                     + " && ambitView.cy.getElementById('svc:web." + NS + ".svc.cluster.local->wl:" + NS
                     + "/web').nonempty(); })()");
+            step("client edge shown");
             assertThat(ids(state.path("nodes"))).contains("wl:" + NS + "/client", "wl:" + NS + "/web",
                     "svc:web." + NS + ".svc.cluster.local", "wl:" + NS + "/intruder");
             assertThat(kind(state, "svc:web." + NS + ".svc.cluster.local")).isEqualTo("service");
@@ -104,6 +107,7 @@ class MeshViewTest {
                     LOOP));
             state = browser.send("wait 20000 (() => { const e = ambitView.cy.getElementById('" + DENIED_EDGE
                     + "'); return e.nonempty() && e.data('denied') && e.data('label').includes('" + POLICY + "'); })()");
+            step("denial shown");
             JsonNode denied = edge(state, DENIED_EDGE);
             assertThat(denied.path("label").asText()).contains("DENIED", POLICY + " rule 0");
             List<List<String>> denials = rows(state.path("denialRows"));
@@ -138,6 +142,12 @@ class MeshViewTest {
             }
             delete.join();
         }
+    }
+
+    /** A progress line in the class's output, beside the traced commands: where the time goes. */
+    private static void step(String what) {
+        System.out.printf("%s mesh view: %s%n", java.time.LocalTime.now().format(
+                java.time.format.DateTimeFormatter.ofPattern("HH:mm:ss.SSS")), what);
     }
 
     private static String ip(List<JsonNode> pods, String name) {
