@@ -108,7 +108,7 @@ function row(cells, cls) {
 
 function nodeName(id) {
   const n = view.graph.graph.nodes.find((x) => x.id === id);
-  return n ? (n.namespace ? n.namespace + '/' : '') + n.name : id;
+  return n ? (n.kind === 'service' ? 'service ' : '') + (n.namespace ? n.namespace + '/' : '') + n.name : id;
 }
 
 function updateTables(g) {
