@@ -122,6 +122,9 @@ public final class DashboardServer implements AutoCloseable {
                 }
             } catch (IllegalArgumentException e) {
                 json(ex, 400, JSON.createObjectNode().put("error", e.getMessage()));
+            } catch (RuntimeException e) {
+                // Such as the local cluster gone under the view: the page shows it and keeps polling.
+                json(ex, 500, JSON.createObjectNode().put("error", String.valueOf(e.getMessage())));
             }
         }
     }
