@@ -74,6 +74,13 @@ class MeshViewTest {
             // Meshed pods start only once their agent has captured them: Running is enrolled.
             List<JsonNode> pods = mesh.awaitRunning(NS, 3, Duration.ofSeconds(40));
             background.add(Ambitctl.start("local", "exec", "-n", NS, "client", "--timeout", "120s", "--", "sh", "-c", LOOP));
+            // The denied caller is ready to go (an exec costs seconds) but waits for a file on the
+            // machine (pods see its files): the traffic changes the moment the test creates it.
+            Files.createDirectories(SCREENSHOTS);
+            Path go = SCREENSHOTS.resolve("intruder.go");
+            Files.deleteIfExists(go);
+            background.add(Ambitctl.start("local", "exec", "-n", NS, "intruder", "--timeout", "120s", "--", "sh", "-c",
+                    "while [ ! -e " + go + " ]; do sleep 0.1; done; " + LOOP));
             String url = mesh.eventually("the dashboard's URL", Duration.ofSeconds(15), () -> {
                 Matcher m = URL.matcher(dashboard.outSoFar());
                 assertThat(dashboard.process().isAlive()).as("dashboard running: %s", dashboard.outSoFar()).isTrue();
@@ -103,8 +110,7 @@ class MeshViewTest {
             int refreshesBefore = state.path("refreshes").asInt();
 
             // The traffic changes: the denied caller starts. The open page shows it on its next refreshes.
-            background.add(Ambitctl.start("local", "exec", "-n", NS, "intruder", "--timeout", "120s", "--", "sh", "-c",
-                    LOOP));
+            Files.writeString(go, "go\n");
             state = browser.send("wait 20000 (() => { const e = ambitView.cy.getElementById('" + DENIED_EDGE
                     + "'); return e.nonempty() && e.data('denied') && e.data('label').includes('" + POLICY + "'); })()");
             step("denial shown");
@@ -120,7 +126,6 @@ class MeshViewTest {
             browser.send("wait 1000 window.__notReloaded === true"); // fails if the page was loaded again
             assertThat(state.path("consoleErrors")).as("the page's errors").isEmpty();
 
-            Files.createDirectories(SCREENSHOTS);
             browser.send("screenshot " + SCREENSHOTS.resolve("mesh-view.png"));
             assertThat(SCREENSHOTS.resolve("mesh-view.png")).isNotEmptyFile();
         } finally {
