@@ -14,8 +14,9 @@ export MAVEN_OPTS ?= --sun-misc-unsafe-memory-access=allow
 MVN := mvn -B -ntp
 
 # Debian packages: BPF toolchain, gcc for the CNI plugin, namespaces and the clients the root tests use;
-# prometheus (its promtool too) for ambitctl local's Prometheus addon, PrometheusAddonTest and the dashboards' check.
-DEBS := clang llvm gcc libc6-dev libbpf-dev bpftool iproute2 socat util-linux perl nodejs curl wget openssl prometheus
+# prometheus (its promtool too) for ambitctl local's Prometheus addon, PrometheusAddonTest and the dashboards' check;
+# chromium for MeshViewTest (headless, driven by playwright-core from npm; the mesh view's build runs npm too).
+DEBS := clang llvm gcc libc6-dev libbpf-dev bpftool iproute2 socat util-linux perl nodejs curl wget openssl prometheus chromium
 # perf/: iptables for the capture bench; the peers, the backend and the load for the L4 and L7 bench (h2load: nghttp2-client).
 BENCH_DEBS := iptables haproxy nginx-light libnginx-mod-stream stunnel4 wrk iperf3 nghttp2-client
 # Extra options of the L4 bench, e.g. make bench BENCH_ARGS=--pin (perf/run-l4-bench.sh --help).
@@ -115,6 +116,7 @@ bindings: jdk
 
 deps: jdk bpffs
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "need root to install$$missing (sudo make ...)" >&2; exit 1; fi; \

@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
         subcommands = {LocalCommand.class, ConfigCommand.class, InstallCommand.class, UninstallCommand.class,
                 PrecheckCommand.class, dev.ambit.ctl.proxyconfig.ProxyConfigCommand.class,
                 dev.ambit.ctl.waypoint.WaypointCommand.class, dev.ambit.ctl.analyze.AnalyzeCommand.class,
+                dev.ambit.ctl.dashboard.DashboardCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Ambitctl {
 

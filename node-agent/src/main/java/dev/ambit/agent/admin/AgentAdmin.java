@@ -18,7 +18,8 @@ import java.util.function.Supplier;
  * order, {@code generation}, {@code workloads} by uid, {@code services} by
  * {@code <namespace>/<hostname>}, {@code policies} by {@code <namespace>/<name>},
  * {@code certificates} (one per tracked identity), {@code endpoints} (the outbound endpoints'
- * passive health), {@code pods} (the enrolled pods) and {@code xds} (connection state), see
+ * passive health), {@code pods} (the enrolled pods), {@code xds} (connection state) and {@code denials} (the last L4
+ * denials with policy and rule, {@link dev.ambit.proxy.authz.RecentDenials}), see
  * {@link ConfigDumpSections}; and the loggers {@code /logging} lists ({@link #LOGGERS}).
  * {@code ambitctl config} reads this dump, so its shape is an interface.
  */
@@ -48,6 +49,7 @@ public final class AgentAdmin {
                 .section("endpoints", ConfigDumpSections.endpoints(endpointHealth))
                 .section("pods", json -> writePods(json, pods.get()))
                 .section("xds", ConfigDumpSections.xds(xds))
+                .section("denials", json -> state.denials().write(json))
                 .loggers(LOGGERS);
     }
 

@@ -388,6 +388,8 @@ public final class Hbone15008Listener extends ProxyListener {
         if (!decision.allowed()) {
             // Counted here; the access-log line (with the policy) is the telemetry's.
             inbound.refusals().count(decision.reason().code());
+            inbound.state().denials().record(decision, attributes, target, labels.value("source_workload"),
+                    labels.value("source_workload_namespace"));
             inbound.telemetry().opened(labels);
             inbound.telemetry().closed(labels, source, destination, 0, 0, start, Duration.ZERO, decision.toString(),
                     traceId);

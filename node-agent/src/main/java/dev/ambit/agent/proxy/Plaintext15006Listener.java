@@ -100,13 +100,14 @@ public final class Plaintext15006Listener extends ProxyListener {
                 .destination(target, null)
                 .security(SecurityPolicy.NONE)
                 .build();
-        Decision decision = inbound.authorizer().authorize(
-                ConnectionAttributes.plaintext(source.getAddress(), destination.getAddress(), destination.getPort()),
-                target);
+        ConnectionAttributes attributes =
+                ConnectionAttributes.plaintext(source.getAddress(), destination.getAddress(), destination.getPort());
+        Decision decision = inbound.authorizer().authorize(attributes, target);
         Instant start = Instant.now();
         inbound.telemetry().opened(labels);
         if (!decision.allowed()) {
             inbound.refusals().count(decision.reason().code());
+            inbound.state().denials().record(decision, attributes, target, null, null);
             inbound.telemetry().closed(labels, source, destination, 0, 0, start, Duration.ZERO, decision.toString());
             reset(client);
             return;

@@ -78,8 +78,10 @@ class AgentAdminTest {
         JsonObject dump = get(admin, "/config_dump");
 
         assertThat(dump.keySet()).containsExactly("generation", "workloads", "services", "policies", "certificates",
-                "endpoints", "pods", "xds");
+                "endpoints", "pods", "xds", "denials");
         assertThat(dump.getAsJsonArray("pods")).isEmpty();
+        assertThat(dump.getAsJsonObject("denials").get("total").getAsLong()).isZero();
+        assertThat(dump.getAsJsonObject("denials").getAsJsonArray("denials")).isEmpty();
         assertThat(dump.getAsJsonObject("xds").get("synced").getAsBoolean()).isFalse();
     }
 

@@ -216,6 +216,13 @@ class InboundProxyTest {
         assertThat(refused("policy_denied")).isEqualTo(1);
         assertThat(metric("istio_tcp_connections_closed_total", "source_principal", FRONTEND.uri(),
                 "connection_security_policy", "mutual_tls")).isEqualTo(1);
+        // The mesh view's ring: the denial with the policy and the rule that matched.
+        assertThat(state.denials().snapshot()).singleElement().satisfies(d -> {
+            assertThat(d.reason()).isEqualTo("policy_denied");
+            assertThat(d.policy()).endsWith("/deny-frontend");
+            assertThat(d.rule()).isZero();
+            assertThat("spiffe://" + d.sourcePrincipal()).isEqualTo(FRONTEND.uri());
+        });
     }
 
     @Test
@@ -419,6 +426,12 @@ class InboundProxyTest {
             assertThatThrownBy(() -> drainStrict(s)).isInstanceOf(IOException.class);
         }
         assertThat(refused("no_allow_match")).isEqualTo(1);
+        assertThat(state.denials().snapshot()).singleElement().satisfies(d -> {
+            assertThat(d.reason()).isEqualTo("no_allow_match");
+            assertThat(d.policy()).isNull();
+            assertThat(d.allowPolicies()).singleElement().asString().endsWith("/allow-frontend");
+            assertThat(d.sourcePrincipal()).isNull();
+        });
     }
 
     // ---------------------------------------------------------------- fixtures

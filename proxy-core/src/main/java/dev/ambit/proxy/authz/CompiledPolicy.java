@@ -120,6 +120,20 @@ public final class CompiledPolicy {
         return matches(new Evaluation(connection));
     }
 
+    /**
+     * The index of this policy's first rule that matches {@code connection}, or -1 if none
+     * does (for reports such as {@link RecentDenials}; allocates).
+     */
+    public int matchingRule(ConnectionAttributes connection) {
+        Evaluation e = new Evaluation(requireNonNull(connection, "connection"));
+        for (int r = 0; r < rules.length; r++) {
+            if (ruleMatches(rules[r], e)) {
+                return r;
+            }
+        }
+        return -1;
+    }
+
     boolean isDeny() {
         return deny;
     }

@@ -9,6 +9,7 @@ import dev.ambit.api.workload.Service;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.proxy.authz.CompiledPolicy;
 import dev.ambit.proxy.authz.PolicyLookup;
+import dev.ambit.proxy.authz.RecentDenials;
 import dev.ambit.proxy.xds.ResourceHandler;
 import dev.ambit.proxy.xds.ResourceHandler.Rejection;
 import java.net.InetAddress;
@@ -57,6 +58,8 @@ public final class ProxyState implements PolicyLookup {
     private final WorkloadStore workloads;
     private final ServiceStore services;
     private final PolicyStore policies = new PolicyStore();
+    // issue 19's mesh view: the L4 denials of this proxy, with the policy and rule (admin "denials").
+    private final RecentDenials denials = RecentDenials.of(this, RecentDenials.DEFAULT_CAPACITY);
     private final CopyOnWriteArrayList<Runnable> listeners = new CopyOnWriteArrayList<>();
     private volatile long generation;
 
@@ -89,6 +92,11 @@ public final class ProxyState implements PolicyLookup {
      */
     public static ProxyState create(String localNetwork) {
         return new ProxyState(requireNonNull(localNetwork, "localNetwork"));
+    }
+
+    /** The last L4 denials decided on this state's policies (the inbound listeners record them). */
+    public RecentDenials denials() {
+        return denials;
     }
 
     /** The network of lookups that do not name one. */
