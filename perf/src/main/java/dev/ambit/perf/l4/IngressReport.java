@@ -30,7 +30,7 @@ final class IngressReport {
     }
 
     static boolean isIngress(String scenario) {
-        return scenario.endsWith(SUFFIX);
+        return scenario.endsWith(SUFFIX) || scenario.endsWith(SUFFIX + "-base"); // ambit-ingress-base: --baseline
     }
 
     boolean present() {

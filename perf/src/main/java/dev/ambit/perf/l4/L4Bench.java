@@ -66,8 +66,9 @@ public final class L4Bench {
                   --out FILE        results (default perf/results/latest.json; details beside it)
                   --keep            keep the work folder (configs, logs) instead of deleting it
                   --repo DIR        the repository root with the built jars (default .)
-                  --baseline DIR    also run ambit-l4-base: Ambit built in DIR (another checkout, after
-                                    mvn -o -q package -DskipTests there), same flags, same run: before/after
+                  --baseline DIR    also run ambit-l4-base (and ambit-ingress-base with ambit-ingress): Ambit
+                                    built in DIR (another checkout, after mvn -o -q package -DskipTests
+                                    there), same flags, same run: before/after
                   --jfr DIR         record the agents (and the waypoint) with JFR (settings=profile) over the measured runs,
                                     into DIR/<scenario>-agent-<node>.jfr
                   --profile DIR     CPU-profile the agents (and the waypoint) with async-profiler over the measured runs
@@ -182,7 +183,8 @@ public final class L4Bench {
                 System.err.println(o.repo().resolve(jar) + " missing: build first (mvn -o -q package -DskipTests)");
                 System.exit(2);
             }
-            if (o.baseline() != null && !jar.startsWith("waypoint") && !Files.isRegularFile(o.baseline().resolve(jar))) {
+            if (o.baseline() != null && (!jar.startsWith("waypoint") || ingress)
+                    && !Files.isRegularFile(o.baseline().resolve(jar))) {
                 System.err.println("--baseline: " + o.baseline().resolve(jar) + " missing: build that checkout first");
                 System.exit(2);
             }
@@ -226,8 +228,11 @@ public final class L4Bench {
                 open.add(backend);
                 int port = 10001;
                 List<String> names = new ArrayList<>(o.scenarios());
-                if (o.baseline() != null) {
+                if (o.baseline() != null && names.contains("ambit-l4")) {
                     names.add(names.indexOf("ambit-l4") + 1, "ambit-l4-base");
+                }
+                if (o.baseline() != null && names.contains("ambit-ingress")) {
+                    names.add(names.indexOf("ambit-ingress") + 1, "ambit-ingress-base");
                 }
                 for (String name : names) {
                     Scenario s = switch (name) {
@@ -244,7 +249,9 @@ public final class L4Bench {
                         case "haproxy-l7" -> new L7Pair(name, L7Pair.Kind.HAPROXY, env, client, server, port++);
                         case "nginx-l7" -> new L7Pair(name, L7Pair.Kind.NGINX, env, client, server, port++);
                         case "ambit-ingress" -> ingress(name, env, open, client, o.repo(), o.waypointWorkers(),
-                                o.waypointJvm());
+                                o.waypointJvm(), "");
+                        case "ambit-ingress-base" -> ingress(name, env, open, client, o.baseline(),
+                                o.waypointWorkers(), o.waypointJvm(), "b");
                         case "nginx-ingress" -> new IngressProxy(name, IngressProxy.Kind.NGINX, env, client,
                                 net.host("ingn"), server);
                         case "haproxy-ingress" -> new IngressProxy(name, IngressProxy.Kind.HAPROXY, env, client,
@@ -389,12 +396,12 @@ public final class L4Bench {
      * (outside the mesh, as a user's machine is).
      */
     private static AmbitIngress ingress(String name, BenchEnv env, Teardown open, Node client, Path repo,
-                                        int workers, List<String> jvm) throws Exception {
+                                        int workers, List<String> jvm, String suffix) throws Exception {
         TestNetwork net = env.net();
-        Node cpHost = net.host("cpi");
-        Node gateway = net.host("gwi");
-        Node node = net.host("nodei");
-        Node meshServer = net.pod("si");
+        Node cpHost = net.host("cpi" + suffix);
+        Node gateway = net.host("gwi" + suffix);
+        Node node = net.host("nodei" + suffix);
+        Node meshServer = net.pod("si" + suffix);
         open.add(Backend.start(env, meshServer));
         return new AmbitIngress(name, env, repo, cpHost, gateway, node, client, meshServer, workers, jvm);
     }

@@ -16,6 +16,8 @@ final class ServerNameInspector extends AbstractSniHandler<String> {
 
     static final String NAME = "tls-inspector";
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ServerNameInspector.class);
+
     private final BiConsumer<ChannelHandlerContext, String> chosen;
 
     /**
@@ -30,6 +32,16 @@ final class ServerNameInspector extends AbstractSniHandler<String> {
     @Override
     protected Future<String> lookup(ChannelHandlerContext ctx, String hostname) {
         return ctx.executor().newSucceededFuture(hostname);
+    }
+
+    /**
+     * Until the ClientHello is read this is the pipeline's only handler: a client that resets
+     * meanwhile (a port probe, a client giving up) ends here, quietly, not at the pipeline's tail.
+     */
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        LOG.debug("{} failed before its ClientHello: {}", ctx.channel(), cause.toString());
+        ctx.close();
     }
 
     @Override

@@ -34,6 +34,8 @@ import java.util.List;
  */
 final class HttpConnections {
 
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(HttpConnections.class);
+
     private HttpConnections() {}
 
     static void install(Http2StreamChannel stream, FilterChain.Codec codec, Downstream downstream,
@@ -184,8 +186,11 @@ final class HttpConnections {
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             // The codec already answered a connection error (GOAWAY, close; counted by Http2Guard).
+            // Anything else is the connection's own I/O failing (a client's reset): the last
+            // handler of this pipeline, so it ends here, quietly, as Envoy counts it without a log.
             if (!(cause instanceof io.netty.handler.codec.http2.Http2Exception)) {
-                ctx.fireExceptionCaught(cause);
+                log.debug("{} HTTP/2 downstream connection failed: {}", ctx.channel(), cause.toString());
+                ctx.close();
             }
         }
 

@@ -12,7 +12,8 @@ import java.util.function.BiConsumer;
 
 /**
  * Writes a {@link StreamingResponse} downstream as it arrives (Envoy's encoder path): the
- * headers at once, then each body chunk flushed as it comes (a slow upstream's first bytes
+ * headers in this event-loop pass (with the body's first chunk when it is already here), then
+ * each body chunk flushed as it comes (a slow upstream's first bytes
  * reach the client before it finished), then the end with its trailers (HTTP/2; HTTP/1.1
  * chunked), paced by the downstream's writability ({@link BodyWriter}).
  */
@@ -32,11 +33,16 @@ final class StreamedReply {
         HttpResponse head = new DefaultHttpResponse(version, response.status(), response.headers());
         BodyWriter writer = BodyWriter.start(ctx.channel(), response.body(), trailers, done);
         response.release(); // its headers went into the head; the body is subscribed
-        ctx.writeAndFlush(head).addListener(f -> {
+        ctx.write(head).addListener(f -> {
             if (!f.isSuccess()) {
                 writer.cancel(f.cause());
             }
         });
+        // Not flushed at once: when the body's first bytes are already here (a small response
+        // read in one go), the writer's delivery, queued on this loop by the subscription above,
+        // flushes the headers with them: one TLS record and one send instead of two. Otherwise
+        // this flush, queued behind it, sends the headers alone in the same pass.
+        ctx.executor().execute(ctx::flush);
         return writer;
     }
 }

@@ -27,6 +27,7 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.time.Duration;
 import java.util.ArrayDeque;
+import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -48,6 +49,12 @@ import java.util.concurrent.TimeUnit;
  * has none at all (Envoy's rule, so a pending request is never stranded); otherwise they wait
  * for a connection of this pool to finish its request. A pending request that times out
  * leaves the queue. Thread-safe; a connection's I/O runs on its channel's event loop.
+ *
+ * <p><b>Event loops</b> (Envoy's per-worker pools): a request is sent on an idle connection
+ * of the event loop it asks for, else waits for one opened on that loop ({@link PendingRequests});
+ * a connection that finishes serves a waiting request of its own loop first. So a request, its
+ * response and its body stay on one thread. Only when {@code max_connections} stops a new
+ * connection does an idle connection of another loop take the request.
  */
 final class Http1Pool {
 
@@ -58,12 +65,11 @@ final class Http1Pool {
     private final int maxIdle;
     private final int maxResponseBytes;
     private final ArrayDeque<Connection> idle = new ArrayDeque<>();
-    private final ArrayDeque<Exchange> pending = new ArrayDeque<>();
+    private final PendingRequests pending = new PendingRequests();
     private volatile PoolSettings settings;
     private volatile EventLoop lastLoop;
     private boolean closed;
     private int open;
-    private int connecting;
     private long opened;
     private long reused;
 
@@ -102,14 +108,16 @@ final class Http1Pool {
         if (loop != null) {
             lastLoop = loop;
         }
+        // A caller on none of the loops (a test, a timer thread) has no thread to stay on: any connection serves it.
+        EventLoop affinity = loop != null && RequestLoops.callerOn(loop.parent()) ? loop : null;
         Connection c;
         boolean refused = false;
         synchronized (this) {
-            c = takeIdle();
+            c = takeIdle(affinity);
             if (c == null) {
                 refused = !breakers.tryAcquire(CircuitBreakers.Resource.PENDING_REQUESTS);
                 if (!refused) {
-                    pending.addLast(exchange);
+                    pending.add(exchange, affinity);
                 }
             }
         }
@@ -119,9 +127,7 @@ final class Http1Pool {
         }
         if (c != null) {
             metrics.reused(exchange.cluster);
-            Connection conn = c;
-            // An idle connection the server closed meanwhile carried nothing: the request goes round again.
-            c.channel.eventLoop().execute(() -> conn.start(exchange, () -> send(exchange, this.settings, loop)));
+            start(c, exchange, loop);
             return;
         }
         exchange.onAbandon(() -> leavePending(exchange)); // its timeout takes it out of the queue
@@ -138,35 +144,54 @@ final class Http1Pool {
         }
     }
 
-    /** Opens connections while pending requests outnumber those being opened and the breakers allow. */
+    /**
+     * Opens connections, each on the loop of requests that outnumber the connections being
+     * opened for it, while the breakers allow; over {@code max_connections}, an idle connection
+     * of another loop takes a waiting request.
+     */
     private void maybeConnect() {
         while (true) {
+            EventLoop loop;
+            Connection other = null;
+            PendingRequests.Waiting next = null;
             synchronized (this) {
-                if (closed || pending.size() <= connecting) {
+                PendingRequests.Waiting needs = closed ? null : pending.needingConnection();
+                if (needs == null) {
                     return;
                 }
+                loop = needs.loop();
                 if (!breakers.tryAcquire(CircuitBreakers.Resource.CONNECTIONS)) {
-                    if (open > 0 || connecting > 0) {
+                    if (open == 0 && pending.connectingTotal() == 0) {
+                        breakers.acquireOver(CircuitBreakers.Resource.CONNECTIONS);
+                    } else if ((other = takeIdle(null)) != null) {
+                        next = pending.pollFor(other.channel.eventLoop());
+                    } else {
                         return; // they wait for one of this pool's connections to finish
                     }
-                    breakers.acquireOver(CircuitBreakers.Resource.CONNECTIONS);
                 }
-                connecting++;
+                if (other == null) {
+                    pending.connecting(loop);
+                }
             }
-            connect();
+            if (other != null) {
+                handOver(other, next);
+                continue;
+            }
+            connect(loop);
         }
     }
 
-    private void connect() {
+    private void connect(EventLoop wanted) {
         PoolSettings s = settings;
-        EventLoop loop = lastLoop;
+        EventLoop loop = wanted != null ? wanted : lastLoop;
         connector.connect(endpoint, s.connectTimeout(), loop, false, s.keepalive()).whenComplete((ch, error) -> {
             if (error != null) {
-                Exchange first;
+                PendingRequests.Waiting w;
                 synchronized (this) {
-                    connecting--;
-                    first = pending.pollFirst();
+                    pending.connected(wanted);
+                    w = pending.pollFor(wanted);
                 }
+                Exchange first = w == null ? null : w.exchange();
                 breakers.release(CircuitBreakers.Resource.CONNECTIONS);
                 if (first != null) {
                     breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
@@ -179,9 +204,9 @@ final class Http1Pool {
             Connection conn = attach(ch);
             conn.counted = true;
             synchronized (this) {
-                connecting--;
+                pending.connected(wanted);
             }
-            release(conn); // the first pending request, or idle
+            release(conn); // the first pending request of its loop, or idle
         });
     }
 
@@ -202,10 +227,16 @@ final class Http1Pool {
         return conn;
     }
 
-    private Connection takeIdle() {
-        for (Connection c; (c = idle.pollFirst()) != null; ) {
-            c.cancelIdleTimer();
-            if (c.channel.isActive()) {
+    /** The most recently used idle connection on {@code loop} (any loop: null); closed ones are dropped. */
+    private Connection takeIdle(EventLoop loop) {
+        for (Iterator<Connection> it = idle.iterator(); it.hasNext(); ) {
+            Connection c = it.next();
+            if (!c.channel.isActive()) {
+                it.remove();
+                c.cancelIdleTimer();
+            } else if (loop == null || c.channel.eventLoop() == loop) {
+                it.remove();
+                c.cancelIdleTimer();
                 reused++;
                 return c;
             }
@@ -220,13 +251,13 @@ final class Http1Pool {
      */
     private void release(Connection c) {
         boolean keep;
-        Exchange next = null;
+        PendingRequests.Waiting next = null;
         PoolSettings s = settings;
         synchronized (this) {
             boolean usable = !closed && c.channel.isActive()
                     && (s.maxRequestsPerConnection() == 0 || c.requests < s.maxRequestsPerConnection());
             if (usable) {
-                next = pending.pollFirst();
+                next = pending.pollFor(c.channel.eventLoop());
             }
             keep = usable && next == null && idle.size() < maxIdle;
             if (keep) {
@@ -238,13 +269,31 @@ final class Http1Pool {
             }
         }
         if (next != null) {
-            breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
-            Exchange x = next;
-            c.channel.eventLoop().execute(() -> c.start(x, () -> send(x, settings, lastLoop)));
+            handOver(c, next);
             return;
         }
         if (!keep) {
             c.channel.close();
+        }
+    }
+
+    /** {@code next} leaves the queue for {@code c}. */
+    private void handOver(Connection c, PendingRequests.Waiting next) {
+        breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
+        start(c, next.exchange(), next.loop());
+    }
+
+    /**
+     * Sends {@code x} on {@code c} from {@code c}'s loop (at once when already on it: no trip
+     * through the task queue); an idle connection the server closed meanwhile carried
+     * nothing, so then the request goes round again.
+     */
+    private void start(Connection c, Exchange x, EventLoop loop) {
+        Runnable start = () -> c.start(x, () -> send(x, settings, loop));
+        if (c.channel.eventLoop().inEventLoop()) {
+            start.run();
+        } else {
+            c.channel.eventLoop().execute(start);
         }
     }
 
@@ -291,18 +340,17 @@ final class Http1Pool {
      */
     void close() {
         List<Connection> all;
-        List<Exchange> waiting;
+        List<PendingRequests.Waiting> waiting;
         synchronized (this) {
             closed = true;
             all = List.copyOf(idle);
             idle.clear();
-            waiting = List.copyOf(pending);
-            pending.clear();
+            waiting = pending.drain();
         }
         all.forEach(c -> c.channel.close());
-        for (Exchange x : waiting) {
+        for (PendingRequests.Waiting w : waiting) {
             breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
-            x.fail(Failures.closed(endpoint.address(), "connection pool closed (endpoint or cluster removed)", null));
+            w.exchange().fail(Failures.closed(endpoint.address(), "connection pool closed (endpoint or cluster removed)", null));
         }
     }
 
@@ -312,7 +360,7 @@ final class Http1Pool {
         json.key("endpoint").value(endpoint.toString());
         json.key("protocol").value("http1");
         json.key("open").value(open);
-        json.key("connecting").value(connecting);
+        json.key("connecting").value(pending.connectingTotal());
         json.key("idle").value(idle.size());
         json.key("pending").value(pending.size());
         json.key("opened").value(opened);

@@ -10,13 +10,21 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 
 /**
- * Which of the group's event loops carries a request's new upstream connection and timer:
- * the one with the fewest requests in flight, the caller's on a tie. One loop while the load
- * is light (no hand-off between threads), every loop once one downstream connection carries
- * many concurrent streams (all streams of one HBONE connection arrive on one loop; without
- * this their upstream work stayed there too: istio/istio #43443, #55463). Thread-safe.
+ * Which of the group's event loops carries a request's upstream connection and timer: the
+ * caller's, unless it has clearly more requests in flight than the least busy loop (at least
+ * twice as many, plus {@value #MARGIN}); then that one. So requests that arrive spread over
+ * the loops (a gateway's client connections, accepted round robin) stay on their own thread,
+ * as in Envoy's per-worker pools, while one downstream connection that carries many
+ * concurrent streams (all streams of one HBONE connection arrive on one loop; without this
+ * their upstream work stayed there too: istio/istio #43443, #55463) still spreads its work
+ * over every loop. Each hop costs two thread wake-ups per request (the request there, the
+ * response back); on a busy machine each wake-up may wait for a CPU, so a hop taken on a
+ * small imbalance cost more than it evened out (perf: ambit-ingress). Thread-safe.
  */
 final class RequestLoops {
+
+    /** Requests in flight the caller's loop may have beyond twice the least busy loop's before a request moves. */
+    static final int MARGIN = 2;
 
     private final EventLoopGroup group;
     /** The group's loops and, per loop, the requests started there and not yet finished. */
@@ -32,9 +40,9 @@ final class RequestLoops {
     }
 
     /**
-     * Picks the loop for a request and counts it there until {@link #finished}: the one with
-     * the fewest requests in flight, the caller's when it is among the fewest (or the group's
-     * next loop's when the caller is not one of them).
+     * Picks the loop for a request and counts it there until {@link #finished}: the caller's
+     * (or, when the caller is not one of the group's, the group's next), unless the least busy
+     * loop has fewer than half its requests in flight less {@value #MARGIN}; then that one.
      *
      * @return the loop's slot, for {@link #loop} and {@link #finished}
      */
@@ -53,13 +61,15 @@ final class RequestLoops {
             }
             best = Math.max(best, 0);
         }
-        int least = inFlight.get(best);
-        for (int i = 0; i < loops.length && least > 0; i++) {
-            int n = inFlight.get(i);
-            if (n < least) {
-                least = n;
-                best = i;
+        int own = inFlight.get(best);
+        int least = best;
+        for (int i = 0; i < loops.length; i++) {
+            if (inFlight.get(i) < inFlight.get(least)) {
+                least = i;
             }
+        }
+        if (own >= 2 * inFlight.get(least) + MARGIN) {
+            best = least;
         }
         inFlight.incrementAndGet(best);
         return best;
@@ -72,6 +82,18 @@ final class RequestLoops {
     /** The request started on {@code slot} is complete. */
     void finished(int slot) {
         inFlight.decrementAndGet(slot);
+    }
+
+    /** Whether the calling thread is one of {@code group}'s loops (false for null). */
+    static boolean callerOn(EventLoopGroup group) {
+        if (group != null) {
+            for (EventExecutor e : group) {
+                if (e.inEventLoop()) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /**

@@ -98,6 +98,48 @@ class ClusterManagerLoopsTest {
                 .allSatisfy(t -> assertThat(t).startsWith("loops-test"));
     }
 
+    /**
+     * A gateway's clients arrive spread over the loops: each loop's requests must stay on it,
+     * on keep-alive connections of its own (Envoy's per-worker pools), not take whichever
+     * connection went idle last, whose thread then has to be woken for the request and again
+     * for the response (ambit-ingress stalled on those hops on a busy machine).
+     */
+    @Test
+    void requestsFromEveryLoopStayOnTheirOwnLoopsConnections() throws Exception {
+        config = new TestConfig(1).cluster(TestConfig.http1(C), TestConfig.endpoint(backend.address()));
+        List<CompletableFuture<List<String>>> perLoop = new ArrayList<>();
+        List<String> names = new ArrayList<>();
+        for (var e : loops) {
+            names.add(e.submit(() -> Thread.currentThread().getName()).get());
+            CompletableFuture<List<String>> done = new CompletableFuture<>();
+            e.execute(() -> sendInTurn((EventLoop) e, 8, new ArrayList<>(), done));
+            perLoop.add(done);
+        }
+        for (int i = 0; i < perLoop.size(); i++) {
+            assertThat(perLoop.get(i).get(10, TimeUnit.SECONDS)).as("where loop %s's responses arrived", names.get(i))
+                    .hasSize(8).containsOnly(names.get(i));
+        }
+        assertThat(backend.accepts.get()).as("one keep-alive connection per loop").isEqualTo(2);
+    }
+
+    /** Sends {@code left} requests from {@code loop}, one after the other; {@code seen}: the threads their responses came on. */
+    private void sendInTurn(EventLoop loop, int left, List<String> seen, CompletableFuture<List<String>> done) {
+        if (left == 0) {
+            done.complete(seen);
+            return;
+        }
+        manager.send(new UpstreamRequest(C, ClusterManagerTest.get("/" + left), Set.of(), Duration.ZERO))
+                .whenComplete((r, t) -> {
+                    seen.add(Thread.currentThread().getName());
+                    if (t != null) {
+                        done.completeExceptionally(t);
+                        return;
+                    }
+                    r.response().release();
+                    loop.execute(() -> sendInTurn(loop, left - 1, seen, done));
+                });
+    }
+
     @Test
     void oneRequestAtATimeStaysOnTheCallersLoop() throws Exception {
         config = new TestConfig(1).cluster(TestConfig.http1(C), TestConfig.endpoint(backend.address()));
