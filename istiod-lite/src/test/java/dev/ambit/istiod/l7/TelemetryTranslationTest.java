@@ -157,4 +157,29 @@ class TelemetryTranslationTest {
             assertThat(m.getDrop()).isTrue();
         });
     }
+
+    @Test
+    void aDisableNamingNoProviderTurnsOffWhatTheRootTurnedOn() throws Exception {
+        // No accessLogFile: the root's Telemetry turns envoy on; {disabled: true} without providers
+        // means the providers of the entry before it (Istio's mergeLogs), not MeshConfig's defaults.
+        String root = """
+                apiVersion: telemetry.istio.io/v1
+                kind: Telemetry
+                metadata: {name: mesh-default, namespace: istio-system}
+                spec:
+                  accessLogging: [{providers: [{name: envoy}]}]
+                ---
+                """;
+        MeshConfig mesh = MeshConfig.defaults();
+        HttpConnectionManager on = hcm(L7Translator.of(mesh).translate(Snapshots.of(Snapshots.base(), root)), REVIEWS);
+        assertThat(on.getAccessLogList()).hasSize(1);
+        HttpConnectionManager off = hcm(L7Translator.of(mesh).translate(Snapshots.of(Snapshots.base(), root + """
+                apiVersion: telemetry.istio.io/v1
+                kind: Telemetry
+                metadata: {name: quiet, namespace: shop}
+                spec:
+                  accessLogging: [{disabled: true}]
+                """)), REVIEWS);
+        assertThat(off.getAccessLogList()).isEmpty();
+    }
 }
