@@ -160,7 +160,13 @@ final class Http1Pool {
     private void connect() {
         PoolSettings s = settings;
         EventLoop loop = lastLoop;
-        connector.connect(endpoint, s.connectTimeout(), loop, false, s.keepalive()).whenComplete((ch, error) -> {
+        Exchange carried;
+        synchronized (this) {
+            carried = pending.peekFirst(); // the request this connection will most likely carry first
+        }
+        String traceparent = carried == null ? null : carried.traceparent();
+        connector.connect(endpoint, s.connectTimeout(), loop, false, s.keepalive(), traceparent)
+                .whenComplete((ch, error) -> {
             if (error != null) {
                 Exchange first;
                 synchronized (this) {
