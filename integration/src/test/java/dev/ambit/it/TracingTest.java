@@ -114,25 +114,37 @@ class TracingTest {
     static void deploy() {
         assertThat(ZIPKIN_JAR).as("copied by the integration module's build (process-test-resources)").isRegularFile();
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        // The namespaces first: the root Telemetry needs istio-system (no ingress in this cluster).
-        mesh.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: istio-system}\n---\n");
-        mesh.apply(resource("app.yaml").replace("${JAVA}", java).replace("${ZIPKIN_JAR}", ZIPKIN_JAR.toString())
-                .replace("${OTLP}", RESOURCES.resolve("otlp.js").toString())
-                .replace("${APP}", RESOURCES.resolve("app.js").toString())
+        // One apply: everything starts at once (Zipkin, the gateway and the waypoint are JVMs).
+        // istio-system holds the root Telemetry (this cluster has no ingress, so maybe no namespace).
+        mesh.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: istio-system}\n---\n"
+                + resource("app.yaml").replace("${JAVA}", java).replace("${ZIPKIN_JAR}", ZIPKIN_JAR.toString())
+                        .replace("${OTLP}", RESOURCES.resolve("otlp.js").toString())
+                        .replace("${APP}", RESOURCES.resolve("app.js").toString())
                 + rootTelemetry("zipkin", 100, "zipkin-100") + QUIET_WAYPOINT);
-        Ambitctl.Result wp = Ambitctl.run(Duration.ofMinutes(2), "waypoint", "apply", "-n", WP_NS, "--wait");
-        if (!wp.ok()) {
-            throw new AssertionError("waypoint apply: " + wp + "\n" + mesh.diagnostics());
-        }
-        waypointPod = pod(WP_NS, "waypoint-");
-        mesh.awaitEnrolled(NS, "frontend");
-        mesh.awaitEnrolled(NS, "backend");
-        gateway = externalIp(NS, "tracing-gw-istio");
-        zipkin = "http://" + externalIp(OBS_NS, "zipkin") + ":9411";
-        otlp = "http://" + externalIp(OBS_NS, "otel-collector") + ":4318";
-        gatewayPod = mesh.eventually("the gateway's pod", Duration.ofSeconds(60), () -> pod(NS, "tracing-gw-istio-"));
+        Map<String, String> addresses = mesh.eventually("the LoadBalancer addresses", Duration.ofSeconds(60), () -> {
+            Map<String, String> a = new TreeMap<>();
+            for (JsonNode svc : LocalMesh.json(Ambitctl.local("get", "svc", "-A", "-o", "json")).path("items")) {
+                String ip = svc.path("status").path("loadBalancer").path("ingress").path(0).path("ip").asText();
+                if (!ip.isEmpty()) {
+                    a.put(svc.path("metadata").path("namespace").asText() + "/"
+                            + svc.path("metadata").path("name").asText(), ip);
+                }
+            }
+            return a.keySet().containsAll(List.of(NS + "/tracing-gw-istio", OBS_NS + "/zipkin",
+                    OBS_NS + "/otel-collector")) ? a : null;
+        });
+        gateway = addresses.get(NS + "/tracing-gw-istio");
+        zipkin = "http://" + addresses.get(OBS_NS + "/zipkin") + ":9411";
+        otlp = "http://" + addresses.get(OBS_NS + "/otel-collector") + ":4318";
+        mesh.eventually("the gateway's and the waypoint's pods Running", Duration.ofSeconds(60), () -> {
+            gatewayPod = pod(NS, "tracing-gw-istio-");
+            waypointPod = pod(WP_NS, "waypoint-");
+            return true;
+        });
+        mesh.awaitEnrolled(NS, "frontend"); // its calls to backend captured, so through the waypoint
         awaitPhase("zipkin-100");
         mesh.eventually("Zipkin answering /health", Duration.ofSeconds(90), () -> get(zipkin + "/health").statusCode() == 200);
+        // frontend -> backend's answer comes through the waypoint's HBONE tunnel to backend (enrolled).
         mesh.eventually("the user's request answered through gateway, frontend, waypoint and backend",
                 Duration.ofSeconds(60), () -> call("/ready", Map.of()).startsWith("frontend -> backend /ready"));
     }
@@ -267,7 +279,9 @@ class TracingTest {
         assertThat(trace).allSatisfy(s -> assertThat(s.path("traceId").asText()).isEqualTo(traceId));
         assertThat(trace).filteredOn(s -> s.path("name").asText().equals(HOST + ":80/*")).singleElement()
                 .satisfies(s -> assertThat(s.path("parentId").asText()).isEqualTo("00f067aa0ba902b7"));
-        assertThat(trace).allSatisfy(s -> assertThat(tag(s, "phase")).isEqualTo("zipkin-0"));
+        // Custom tags go on the request's span (Envoy's), not on the upstream attempts'.
+        assertThat(trace).filteredOn(s -> s.path("name").asText().endsWith("/*"))
+                .hasSize(2).allSatisfy(s -> assertThat(tag(s, "phase")).isEqualTo("zipkin-0"));
         // Everything the proxies exported before that trace is in Zipkin by now: none of the ten.
         JsonNode all = json(get(zipkin + "/api/v2/traces?lookback=600000&limit=10000&serviceName=" + GW_SERVICE));
         for (String path : unsampled) {
@@ -306,8 +320,31 @@ class TracingTest {
         assertThat(server.service()).isEqualTo(WP_SERVICE);
         assertThat(toBackend.parentId()).isEqualTo(server.id());
         assertThat(toBackend.kind()).isEqualTo(Span.SpanKind.SPAN_KIND_CLIENT);
-        assertThat(trace).allSatisfy(s -> assertThat(s.attribute("phase")).isEqualTo("otel-100"));
+        assertThat(List.of(edge, server)).allSatisfy(s -> assertThat(s.attribute("phase")).isEqualTo("otel-100"));
         assertThat(server.attribute("http.status_code")).isEqualTo("200");
+    }
+
+    @Test
+    @Order(6)
+    @Timeout(value = 1, unit = TimeUnit.MINUTES)
+    void withTheCollectorGoneRequestsStillSucceedAtOnceAndTheDroppedSpansAreCounted() {
+        // must-show 5: the OTLP receiver (still the Telemetry's provider) is deleted.
+        Ambitctl.localOk("delete", "pod", "-n", OBS_NS, "otel-collector");
+        double before = dropped();
+        for (int i = 0; i < 20; i++) {
+            long start = System.nanoTime();
+            String path = "/down/" + i;
+            assertThat(call(path, Map.of())).isEqualTo("frontend -> backend " + path + "\n");
+            // curl from the machine, through two proxies and two apps: well under a second when
+            // nothing waits for the collector (the export timeout is 5 s).
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).as("request %s", i).isLessThan(Duration.ofSeconds(2));
+        }
+        mesh.eventually("the waypoint counting the spans it could not export", Duration.ofSeconds(20),
+                () -> dropped() > before);
+    }
+
+    private static double dropped() {
+        return metrics(WP_NS, waypointPod).sum("ambit_trace_spans_dropped_total", s -> true);
     }
 
     // ------------------------------------------------------------------ helpers
@@ -365,17 +402,6 @@ class TracingTest {
         return mesh.pods(ns).stream().filter(p -> p.path("status").path("phase").asText().equals("Running"))
                 .map(LocalMesh::name).filter(n -> n.startsWith(prefix)).findFirst()
                 .orElseThrow(() -> new AssertionError("no running pod " + ns + "/" + prefix + "*"));
-    }
-
-    private static String externalIp(String ns, String name) {
-        return mesh.eventually("an EXTERNAL-IP for " + ns + "/" + name, Duration.ofSeconds(60), () -> {
-            JsonNode svc = LocalMesh.json(Ambitctl.local("get", "svc", "-n", ns, name, "-o", "json"));
-            if (svc.has("items")) {
-                svc = svc.path("items").path(0);
-            }
-            String address = svc.path("status").path("loadBalancer").path("ingress").path(0).path("ip").asText();
-            return address.isEmpty() ? null : address;
-        });
     }
 
     private static HttpResponse<String> get(String url) {

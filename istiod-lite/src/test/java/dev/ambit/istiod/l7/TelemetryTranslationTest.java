@@ -182,4 +182,23 @@ class TelemetryTranslationTest {
                 """)), REVIEWS);
         assertThat(off.getAccessLogList()).isEmpty();
     }
+
+    @Test
+    void anOtlpHttpProviderWithoutTimeoutGetsIstiosThreeSecondsWhichEnvoyRequires() throws Exception {
+        MeshConfig mesh = MeshConfigFile.parse("""
+                extensionProviders:
+                - name: otel
+                  opentelemetry: {service: echo.other.svc.cluster.local, port: 80, http: {path: /v1/traces}}
+                """, MeshConfig.defaults());
+        HttpConnectionManager hcm = hcm(L7Translator.of(mesh).translate(Snapshots.of(Snapshots.base(), """
+                apiVersion: telemetry.istio.io/v1
+                kind: Telemetry
+                metadata: {name: mesh-default, namespace: istio-system}
+                spec:
+                  tracing: [{providers: [{name: otel}]}]
+                """)), REVIEWS);
+        OpenTelemetryConfig otel = hcm.getTracing().getProvider().getTypedConfig().unpack(OpenTelemetryConfig.class);
+        assertThat(otel.getHttpService().getHttpUri().hasTimeout()).isTrue();
+        assertThat(otel.getHttpService().getHttpUri().getTimeout().getSeconds()).isEqualTo(3);
+    }
 }
