@@ -382,17 +382,18 @@ public final class L4Bench {
     private static AmbitWaypoint waypoint(String name, BenchEnv env, Teardown open, Path repo, int workers,
                                           List<String> jvm) throws Exception {
         TestNetwork net = env.net();
-        // tracing (issue 19): ambit-waypoint-traceP gets hosts of its own, suffixed P, and samples P %.
-        String t = name.startsWith("ambit-waypoint-trace") ? name.substring("ambit-waypoint-trace".length()) : "";
-        Node cpHost = net.host("cpw" + t);
-        Node host1 = net.host("nodew1" + t);
-        Node host2 = net.host("nodew2" + t);
-        Node wp = net.host("wp" + t);
-        Node meshClient = net.pod("cw" + t);
-        Node meshServer = net.pod("sw" + t);
+        // tracing (issue 19): ambit-waypoint-traceP samples P % on hosts of its own (names: 6 characters at most).
+        int i = TRACING.indexOf(name);
+        boolean traced = i >= 0;
+        Node cpHost = net.host(traced ? "cpt" + i : "cpw");
+        Node host1 = net.host(traced ? "nta" + i : "nodew1");
+        Node host2 = net.host(traced ? "ntb" + i : "nodew2");
+        Node wp = net.host(traced ? "wpt" + i : "wp");
+        Node meshClient = net.pod(traced ? "ct" + i : "cw");
+        Node meshServer = net.pod(traced ? "st" + i : "sw");
         open.add(Backend.start(env, meshServer));
         return new AmbitWaypoint(name, env, repo, cpHost, host1, host2, wp, meshClient, meshServer, workers, jvm,
-                t.isEmpty() ? -1 : Integer.parseInt(t));
+                traced ? Integer.parseInt(name.substring("ambit-waypoint-trace".length())) : -1);
     }
 
     /**
