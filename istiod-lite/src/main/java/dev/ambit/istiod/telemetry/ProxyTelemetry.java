@@ -62,6 +62,8 @@ public final class ProxyTelemetry {
     static final String OPENTELEMETRY = "envoy.tracers.opentelemetry";
     static final String FILE_ACCESS_LOG = "envoy.access_loggers.file";
     static final String CEL_FILTER = "envoy.access_loggers.extension_filters.cel";
+    /** An OTLP/HTTP provider's {@code http.timeout} when the MeshConfig leaves it unset (Istio's default). */
+    static final java.time.Duration OTLP_HTTP_TIMEOUT = java.time.Duration.ofSeconds(3);
 
     /** Istio's standard metrics by the Telemetry API's name, as the stats filter names them (no {@code istio_}). */
     static final Map<MetricSelectorIstioMetric, String> METRIC_NAMES = orderedNames();
@@ -150,10 +152,10 @@ public final class ProxyTelemetry {
                 if (o.http()) {
                     HttpUri.Builder uri = HttpUri.newBuilder().setUri("http://" + o.service() + ":" + o.port()
                             + o.httpPath()).setCluster(cluster);
-                    if (!o.timeout().isZero()) {
-                        uri.setTimeout(com.google.protobuf.Duration.newBuilder().setSeconds(o.timeout().getSeconds())
-                                .setNanos(o.timeout().getNano()));
-                    }
+                    // Envoy requires http_uri.timeout (the proxies NACK it missing); unset, Istio's 3 s.
+                    java.time.Duration timeout = o.timeout().isZero() ? OTLP_HTTP_TIMEOUT : o.timeout();
+                    uri.setTimeout(com.google.protobuf.Duration.newBuilder().setSeconds(timeout.getSeconds())
+                            .setNanos(timeout.getNano()));
                     c.setHttpService(HttpService.newBuilder().setHttpUri(uri));
                 } else {
                     c.setGrpcService(GrpcService.newBuilder().setEnvoyGrpc(GrpcService.EnvoyGrpc.newBuilder()

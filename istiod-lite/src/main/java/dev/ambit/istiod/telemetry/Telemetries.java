@@ -37,9 +37,9 @@ import java.util.Set;
  *   <li>{@code metrics}: a non-empty {@code providers} replaces the providers (default
  *       {@code defaultProviders.metrics}, else {@code prometheus}); {@code overrides} accumulate in
  *       that order, a later one winning per metric and tag.</li>
- *   <li>{@code accessLogging}: each entry switches its {@code providers} (none named: the default
- *       ones, {@code defaultProviders.accessLogging} plus {@code envoy} when MeshConfig
- *       {@code accessLogFile} is set) on, or off with {@code disabled: true}; its
+ *   <li>{@code accessLogging}: each entry switches its {@code providers} (none named: those of the
+ *       entry before it, as Istio's; for the first, the defaults {@code defaultProviders.accessLogging}
+ *       plus {@code envoy} when MeshConfig {@code accessLogFile} is set) on, or off with {@code disabled: true}; its
  *       {@code filter} replaces the provider's filter.</li>
  * </ul>
  * Entries whose {@code match.mode} excludes the proxy's side are skipped (a gateway is a client,
@@ -195,6 +195,9 @@ public final class Telemetries {
         Map<String, String> enabled = new LinkedHashMap<>(); // provider → filter expression ("" = none)
         defaults.forEach(d -> enabled.put(d, ""));
         Map<String, String> filters = new LinkedHashMap<>();
+        // An entry naming no provider means the providers of the entry before it (Istio's
+        // mergeLogs), so a namespace's {disabled: true} turns off what the root turned on.
+        List<String> parent = List.copyOf(defaults);
         for (Telemetry t : chain) {
             List<AccessLogging> entries = t.getSpec().getAccessLogging() == null ? List.of()
                     : t.getSpec().getAccessLogging();
@@ -204,7 +207,8 @@ public final class Telemetries {
                     continue;
                 }
                 List<String> targets = e.getProviders() == null || e.getProviders().isEmpty()
-                        ? List.copyOf(defaults) : names(e.getProviders());
+                        ? parent : names(e.getProviders());
+                parent = targets;
                 for (String n : targets) {
                     if (Boolean.TRUE.equals(e.getDisabled())) {
                         enabled.remove(n);

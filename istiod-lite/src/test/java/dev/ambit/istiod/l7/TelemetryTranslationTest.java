@@ -157,4 +157,48 @@ class TelemetryTranslationTest {
             assertThat(m.getDrop()).isTrue();
         });
     }
+
+    @Test
+    void aDisableNamingNoProviderTurnsOffWhatTheRootTurnedOn() throws Exception {
+        // No accessLogFile: the root's Telemetry turns envoy on; {disabled: true} without providers
+        // means the providers of the entry before it (Istio's mergeLogs), not MeshConfig's defaults.
+        String root = """
+                apiVersion: telemetry.istio.io/v1
+                kind: Telemetry
+                metadata: {name: mesh-default, namespace: istio-system}
+                spec:
+                  accessLogging: [{providers: [{name: envoy}]}]
+                ---
+                """;
+        MeshConfig mesh = MeshConfig.defaults();
+        HttpConnectionManager on = hcm(L7Translator.of(mesh).translate(Snapshots.of(Snapshots.base(), root)), REVIEWS);
+        assertThat(on.getAccessLogList()).hasSize(1);
+        HttpConnectionManager off = hcm(L7Translator.of(mesh).translate(Snapshots.of(Snapshots.base(), root + """
+                apiVersion: telemetry.istio.io/v1
+                kind: Telemetry
+                metadata: {name: quiet, namespace: shop}
+                spec:
+                  accessLogging: [{disabled: true}]
+                """)), REVIEWS);
+        assertThat(off.getAccessLogList()).isEmpty();
+    }
+
+    @Test
+    void anOtlpHttpProviderWithoutTimeoutGetsIstiosThreeSecondsWhichEnvoyRequires() throws Exception {
+        MeshConfig mesh = MeshConfigFile.parse("""
+                extensionProviders:
+                - name: otel
+                  opentelemetry: {service: echo.other.svc.cluster.local, port: 80, http: {path: /v1/traces}}
+                """, MeshConfig.defaults());
+        HttpConnectionManager hcm = hcm(L7Translator.of(mesh).translate(Snapshots.of(Snapshots.base(), """
+                apiVersion: telemetry.istio.io/v1
+                kind: Telemetry
+                metadata: {name: mesh-default, namespace: istio-system}
+                spec:
+                  tracing: [{providers: [{name: otel}]}]
+                """)), REVIEWS);
+        OpenTelemetryConfig otel = hcm.getTracing().getProvider().getTypedConfig().unpack(OpenTelemetryConfig.class);
+        assertThat(otel.getHttpService().getHttpUri().hasTimeout()).isTrue();
+        assertThat(otel.getHttpService().getHttpUri().getTimeout().getSeconds()).isEqualTo(3);
+    }
 }

@@ -58,6 +58,7 @@ final class AmbitWaypoint implements Scenario {
     private final Node server;
     private final int waypointWorkers;
     private final List<String> waypointJvm;
+    private final int tracing;
     private final List<Proc> started = new ArrayList<>();
     private Proc agent1;
     private Proc agent2;
@@ -66,9 +67,13 @@ final class AmbitWaypoint implements Scenario {
     /**
      * @param waypointWorkers the waypoint's {@code --worker-threads}; 0: its default, one per core
      * @param waypointJvm the waypoint's JVM flags ({@link #WAYPOINT_JVM} by default)
+     * @param tracing -1: no tracing (Istio's default without a provider); else the percentage of
+     *        requests the waypoint traces (a root Telemetry selecting a zipkin provider whose
+     *        collector is the server's nginx, which answers every POST 200: the spans are built,
+     *        encoded and sent as to a real Zipkin, and the collector costs next to nothing)
      */
     AmbitWaypoint(String name, BenchEnv env, Path repo, Node cp, Node node1, Node node2, Node waypointHost,
-                  Node client, Node server, int waypointWorkers, List<String> waypointJvm) {
+                  Node client, Node server, int waypointWorkers, List<String> waypointJvm, int tracing) {
         this.name = name;
         this.env = env;
         this.repo = repo;
@@ -80,6 +85,10 @@ final class AmbitWaypoint implements Scenario {
         this.server = server;
         this.waypointWorkers = waypointWorkers;
         this.waypointJvm = List.copyOf(waypointJvm);
+        if (tracing < -1 || tracing > 100) {
+            throw new IllegalArgumentException("tracing: " + tracing + " (expected: -1 or 0-100)");
+        }
+        this.tracing = tracing;
     }
 
     @Override
@@ -159,11 +168,15 @@ final class AmbitWaypoint implements Scenario {
                 env.net().id() + "-" + server.name(), server.cgroup(), server.netns()));
 
         Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+        List<String> istiodCmd = new ArrayList<>(List.of(java.toString(), "-Xmx512m", "-XX:+UseSerialGC", "-jar",
+                repo.resolve("istiod-lite/target/istiod-lite.jar").toString(),
+                "--config-dir", dir.resolve("config").toString(), "--ca-dir", dir.resolve("ca").toString(),
+                "--node-credentials", credentials.toString(), "--listen-address", "0.0.0.0"));
+        if (tracing >= 0) {
+            istiodCmd.addAll(List.of("--mesh-config", dir.resolve("mesh-config.yaml").toString()));
+        }
         Proc istiod = Proc.start(name + "-istiod-lite", cp.netns(), null, env.serviceCpus(), dir.resolve("istiod.log"),
-                List.of(java.toString(), "-Xmx512m", "-XX:+UseSerialGC", "-jar",
-                        repo.resolve("istiod-lite/target/istiod-lite.jar").toString(),
-                        "--config-dir", dir.resolve("config").toString(), "--ca-dir", dir.resolve("ca").toString(),
-                        "--node-credentials", credentials.toString(), "--listen-address", "0.0.0.0"));
+                istiodCmd);
         started.add(istiod);
         BenchEnv.awaitListening(cp, istiod, Duration.ofSeconds(180), IstioPorts.ISTIOD_SECURE);
         waypoint = waypoint(dir, java);
@@ -315,6 +328,21 @@ final class AmbitWaypoint implements Scenario {
                 """.formatted(BenchEnv.ip(client), BenchEnv.ip(server), BenchEnv.HTTP_PORT, BenchEnv.IPERF_PORT,
                         node1.name(), node2.name(), waypointHost.name(), BenchEnv.ip(waypointHost), WAYPOINT_VIP,
                         SERVER_VIP, BenchEnv.GRPC_PORT));
+        if (tracing >= 0) {
+            // tracing (issue 19): Istio's way, a MeshConfig provider and a root Telemetry selecting it.
+            Files.writeString(dir.resolve("mesh-config.yaml"), """
+                    extensionProviders:
+                    - name: zipkin
+                      zipkin: {service: server.bench.svc.cluster.local, port: %d}
+                    """.formatted(BenchEnv.HTTP_PORT));
+            Files.writeString(config.resolve("telemetry.yaml"), """
+                    apiVersion: telemetry.istio.io/v1
+                    kind: Telemetry
+                    metadata: {name: mesh-default, namespace: istio-system}
+                    spec:
+                      tracing: [{providers: [{name: zipkin}], randomSamplingPercentage: %d}]
+                    """.formatted(tracing));
+        }
     }
 
     @Override

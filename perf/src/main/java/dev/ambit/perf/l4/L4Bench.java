@@ -40,6 +40,12 @@ public final class L4Bench {
     static final List<String> SCENARIOS = List.of("direct", "ambit-l4", "haproxy-mtls", "nginx-stream-mtls",
             "stunnel-mtls", "ambit-waypoint", "haproxy-l7", "nginx-l7", "ambit-ingress", "nginx-ingress",
             "haproxy-ingress");
+    /**
+     * Tracing's cost (issue 19), asked for by name only ({@code --scenarios}): {@code ambit-waypoint}
+     * with a Telemetry sampling 0, 1 or 100 % of requests to a zipkin provider ({@link AmbitWaypoint}).
+     */
+    static final List<String> TRACING = List.of("ambit-waypoint-trace0", "ambit-waypoint-trace1",
+            "ambit-waypoint-trace100");
     static final List<String> LOADS = List.of("c16", "c1", "iperf", "grpc", Measurement.TLS_NEW,
             Measurement.TLS_FULL);
     /** The node agent's JVM flags: the ones it is sized for ({@link AgentJvm#OPTIONS}), as {@code ambitctl local} uses. */
@@ -57,6 +63,7 @@ public final class L4Bench {
                   --warmup S        uncounted wrk -c16 seconds per scenario before the runs (default 20)
                   --pin             services (proxies, backend, agents, istiod-lite) on CPU 0, load on CPU 1
                   --scenarios LIST  comma-separated subset of %s
+                                    (or by name only: %s, tracing's cost)
                   --loads LIST      comma-separated subset of %s
                   --workers N       worker threads/processes per proxy (default 1; agent --worker-threads)
                   --waypoint-workers N  the waypoint's --worker-threads (default 0: its own default, one per core)
@@ -73,7 +80,7 @@ public final class L4Bench {
                                     into DIR/<scenario>-agent-<node>.jfr
                   --profile DIR     CPU-profile the agents (and the waypoint) with async-profiler over the measured runs
                                     (Java and native frames): DIR/<scenario>-agent-<node>.collapsed and .html
-                """.formatted(String.join(",", SCENARIOS), String.join(",", LOADS),
+                """.formatted(String.join(",", SCENARIOS), String.join(",", TRACING), String.join(",", LOADS),
                 String.join(" ", AmbitWaypoint.WAYPOINT_JVM), String.join(" ", AGENT_JVM));
     }
 
@@ -114,7 +121,8 @@ public final class L4Bench {
                         case "--duration" -> seconds = Double.parseDouble(v);
                         case "--runs" -> runs = Integer.parseInt(v);
                         case "--warmup" -> warmup = Double.parseDouble(v);
-                        case "--scenarios" -> scenarios = subset(v, SCENARIOS, "scenario");
+                        case "--scenarios" -> scenarios = subset(v, Stream.concat(SCENARIOS.stream(), TRACING.stream())
+                                .toList(), "scenario");
                         case "--loads" -> loads = subset(v, LOADS, "load");
                         case "--workers" -> workers = Integer.parseInt(v);
                         case "--agent-jvm" -> agentJvm = List.of(v.trim().split("\\s+"));
@@ -176,7 +184,7 @@ public final class L4Bench {
         }
         for (String jar : List.of("node-agent/target/node-agent.jar", "istiod-lite/target/istiod-lite.jar",
                 "waypoint-proxy/target/waypoint-proxy.jar")) {
-            boolean ingress = o.scenarios().contains("ambit-ingress");
+            boolean ingress = o.scenarios().contains("ambit-ingress") || o.scenarios().stream().anyMatch(TRACING::contains);
             boolean needed = jar.startsWith("waypoint") ? o.scenarios().contains("ambit-waypoint") || ingress
                     : o.scenarios().contains("ambit-l4") || o.scenarios().contains("ambit-waypoint") || ingress;
             if (needed && !Files.isRegularFile(o.repo().resolve(jar))) {
@@ -246,6 +254,8 @@ public final class L4Bench {
                         case "stunnel-mtls" -> new PeerPair(name, PeerPair.Kind.STUNNEL, env, client, server, port++);
                         case "ambit-waypoint" -> waypoint(name, env, open, o.repo(), o.waypointWorkers(),
                                 o.waypointJvm());
+                        case "ambit-waypoint-trace0", "ambit-waypoint-trace1", "ambit-waypoint-trace100" ->
+                                waypoint(name, env, open, o.repo(), o.waypointWorkers(), o.waypointJvm());
                         case "haproxy-l7" -> new L7Pair(name, L7Pair.Kind.HAPROXY, env, client, server, port++);
                         case "nginx-l7" -> new L7Pair(name, L7Pair.Kind.NGINX, env, client, server, port++);
                         case "ambit-ingress" -> ingress(name, env, open, client, o.repo(), o.waypointWorkers(),
@@ -379,14 +389,18 @@ public final class L4Bench {
     private static AmbitWaypoint waypoint(String name, BenchEnv env, Teardown open, Path repo, int workers,
                                           List<String> jvm) throws Exception {
         TestNetwork net = env.net();
-        Node cpHost = net.host("cpw");
-        Node host1 = net.host("nodew1");
-        Node host2 = net.host("nodew2");
-        Node wp = net.host("wp");
-        Node meshClient = net.pod("cw");
-        Node meshServer = net.pod("sw");
+        // tracing (issue 19): ambit-waypoint-traceP samples P % on hosts of its own (names: 6 characters at most).
+        int i = TRACING.indexOf(name);
+        boolean traced = i >= 0;
+        Node cpHost = net.host(traced ? "cpt" + i : "cpw");
+        Node host1 = net.host(traced ? "nta" + i : "nodew1");
+        Node host2 = net.host(traced ? "ntb" + i : "nodew2");
+        Node wp = net.host(traced ? "wpt" + i : "wp");
+        Node meshClient = net.pod(traced ? "ct" + i : "cw");
+        Node meshServer = net.pod(traced ? "st" + i : "sw");
         open.add(Backend.start(env, meshServer));
-        return new AmbitWaypoint(name, env, repo, cpHost, host1, host2, wp, meshClient, meshServer, workers, jvm);
+        return new AmbitWaypoint(name, env, repo, cpHost, host1, host2, wp, meshClient, meshServer, workers, jvm,
+                traced ? Integer.parseInt(name.substring("ambit-waypoint-trace".length())) : -1);
     }
 
     /**

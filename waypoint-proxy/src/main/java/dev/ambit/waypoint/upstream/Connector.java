@@ -11,6 +11,7 @@ import dev.ambit.proxy.identity.WorkloadCertificate;
 import dev.ambit.proxy.identity.WorkloadIdentity;
 import dev.ambit.proxy.net.HbonePool;
 import dev.ambit.proxy.net.SocketFactory;
+import dev.ambit.proxy.telemetry.Traceparent;
 import dev.ambit.waypoint.ResponseFlag;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -82,8 +83,18 @@ final class Connector {
      */
     CompletableFuture<Channel> connect(UpstreamEndpoint endpoint, Duration connectTimeout, EventLoop loop,
                                        boolean halfClosure, Resilience.Keepalive keepalive) {
-        return endpoint.hbone() ? hbone(endpoint.address(), endpoint.tunnelAuthority(), connectTimeout, loop)
-                : plaintext(endpoint.address(), connectTimeout, loop, halfClosure, keepalive);
+        return connect(endpoint, connectTimeout, loop, halfClosure, keepalive, null);
+    }
+
+    /**
+     * As above; an HBONE tunnel's CONNECT carries {@code traceparent} (the W3C context of the
+     * request it is opened for, null: none), which the destination's agent logs as the tunnel's
+     * {@code trace_id}: where a trace crosses the node agent, its L4 line joins the trace (issue 19).
+     */
+    CompletableFuture<Channel> connect(UpstreamEndpoint endpoint, Duration connectTimeout, EventLoop loop,
+                                       boolean halfClosure, Resilience.Keepalive keepalive, String traceparent) {
+        return endpoint.hbone() ? hbone(endpoint.address(), endpoint.tunnelAuthority(), connectTimeout, loop,
+                traceparent) : plaintext(endpoint.address(), connectTimeout, loop, halfClosure, keepalive);
     }
 
     /** SO_KEEPALIVE and the keepalive's idle time, interval and probes where the transport has them. */
@@ -152,7 +163,7 @@ final class Connector {
      * (the waypoint's HBONE socket) with that authority, requiring the waypoint's identity.
      */
     private CompletableFuture<Channel> hbone(InetSocketAddress address, InetSocketAddress authority,
-                                             Duration connectTimeout, EventLoop loop) {
+                                             Duration connectTimeout, EventLoop loop, String traceparent) {
         CompletableFuture<Channel> result = new CompletableFuture<>();
         if (hbone == null) {
             result.completeExceptionally(new UpstreamException(ResponseFlag.UF, address, "endpoint "
@@ -176,7 +187,11 @@ final class Connector {
         SpiffeId destination = WorkloadIdentity.of(workload);
         InetSocketAddress hboneAddress = authority != null ? address
                 : new InetSocketAddress(address.getAddress(), hbonePort);
-        HboneRequest request = HboneRequest.of(authority != null ? authority : address);
+        HboneRequest.Builder connect = HboneRequest.builder(authority != null ? authority : address);
+        if (traceparent != null && Traceparent.traceId(traceparent) != null) { // a malformed one is not passed on
+            connect.traceparent(traceparent);
+        }
+        HboneRequest request = connect.build();
         Future<Http2StreamChannel> f;
         try {
             f = hbone.connect(network, cert, destination, workload.getUid(), hboneAddress, request, loop);

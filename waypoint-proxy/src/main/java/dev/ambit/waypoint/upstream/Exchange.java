@@ -77,6 +77,15 @@ final class Exchange {
         return result.isDone() ? release(r) : r;
     }
 
+    /**
+     * The request's W3C {@code traceparent} (its upstream attempt's span when traced), or null:
+     * an HBONE tunnel opened for this request carries it on its CONNECT (issue 19), so the
+     * destination's node agent logs the tunnel (identities, bytes) under the request's trace id.
+     */
+    synchronized String traceparent() {
+        return request == null ? null : request.headers().get("traceparent");
+    }
+
     /** A peek at the request while still owned here (its headers choose the protocol); null once taken. */
     synchronized FullHttpRequest request() {
         return request;

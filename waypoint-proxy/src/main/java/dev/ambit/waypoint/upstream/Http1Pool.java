@@ -184,7 +184,12 @@ final class Http1Pool {
     private void connect(EventLoop wanted) {
         PoolSettings s = settings;
         EventLoop loop = wanted != null ? wanted : lastLoop;
-        connector.connect(endpoint, s.connectTimeout(), loop, false, s.keepalive()).whenComplete((ch, error) -> {
+        String traceparent;
+        synchronized (this) {
+            traceparent = pending.traceparentFor(wanted); // of the request this connection most likely carries first
+        }
+        connector.connect(endpoint, s.connectTimeout(), loop, false, s.keepalive(), traceparent)
+                .whenComplete((ch, error) -> {
             if (error != null) {
                 PendingRequests.Waiting w;
                 synchronized (this) {

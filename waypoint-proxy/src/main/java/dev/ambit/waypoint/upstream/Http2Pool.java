@@ -157,17 +157,18 @@ final class Http2Pool {
             c.channel.eventLoop().execute(() -> c.openStream(exchange));
         }
         if (dial) {
-            dial(target, exchange.cluster, settings.connectTimeout(), loop);
+            dial(target, exchange.cluster, settings.connectTimeout(), loop, exchange.traceparent());
         }
     }
 
-    private void dial(Connection c, String cluster, Duration connectTimeout, EventLoop loop) {
+    private void dial(Connection c, String cluster, Duration connectTimeout, EventLoop loop, String traceparent) {
         c.connectTimeout = connectTimeout;
         if (loop == null) {
             loop = lastLoop;
         }
         c.loop = loop;
-        connector.connect(endpoint, connectTimeout, loop, false, settings.keepalive()).whenComplete((ch, error) -> {
+        connector.connect(endpoint, connectTimeout, loop, false, settings.keepalive(), traceparent)
+                .whenComplete((ch, error) -> {
             List<Exchange> waiting;
             if (error != null) {
                 synchronized (this) {

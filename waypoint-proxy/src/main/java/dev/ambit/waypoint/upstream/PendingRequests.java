@@ -58,6 +58,21 @@ final class PendingRequests {
         return queue.pollFirst();
     }
 
+    /**
+     * The W3C {@code traceparent} of the request a connection opened for {@code loop} will most
+     * likely carry first (as {@link #pollFor} would pick it), or null.
+     */
+    String traceparentFor(EventLoop loop) {
+        Waiting first = null;
+        for (Waiting w : queue) {
+            if (w.loop() == loop) {
+                return w.exchange().traceparent();
+            }
+            first = first == null ? w : first;
+        }
+        return first == null ? null : first.exchange().traceparent();
+    }
+
     /** The oldest request of all; null if none. */
     Waiting pollFirst() {
         return queue.pollFirst();

@@ -147,6 +147,43 @@ class ClusterManagerHboneTest {
     }
 
     @Test
+    void aTunnelsConnectCarriesTheTraceContextOfTheRequestItIsOpenedFor() throws Exception {
+        // issue 19: the destination's agent logs the tunnel (identities, bytes) under this trace id.
+        String first = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        for (boolean h2 : new boolean[] {false, true}) {
+            if (h2) {
+                tearDown(); // a fresh peer and pool: the HTTP/2 tunnel is a new CONNECT
+            }
+            start(h2);
+            config.set(new TestConfig(1).cluster(h2 ? TestConfig.http2(C) : TestConfig.http1(C),
+                    TestConfig.endpoint(endpoint, HealthStatus.HEALTHY, true)));
+            var traced = ClusterManagerTest.get("/traced");
+            traced.headers().set("traceparent", first);
+            assertThat(ClusterManagerTest.body(manager.send(new UpstreamRequest(C, traced, Set.of(),
+                    Duration.ofSeconds(5))))).isEqualTo("backend /traced");
+            // A later request of another trace rides the same tunnel: no second CONNECT.
+            var other = ClusterManagerTest.get("/other");
+            other.headers().set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+            assertThat(ClusterManagerTest.body(manager.send(new UpstreamRequest(C, other, Set.of(),
+                    Duration.ofSeconds(5))))).isEqualTo("backend /other");
+            assertThat(peer.seen).as("h2 %s", h2).hasSize(1);
+            assertThat(peer.seen.peek().request().traceparent()).as("h2 %s", h2).isEqualTo(first);
+        }
+    }
+
+    @Test
+    void aRequestWithoutAValidTraceContextOpensATunnelWithout() throws Exception {
+        start(false);
+        config.set(new TestConfig(1).cluster(TestConfig.http1(C), TestConfig.endpoint(endpoint, HealthStatus.HEALTHY,
+                true)));
+        var bad = ClusterManagerTest.get("/bad");
+        bad.headers().set("traceparent", "00-not-a-trace-01");
+        assertThat(ClusterManagerTest.body(manager.send(new UpstreamRequest(C, bad, Set.of(), Duration.ofSeconds(5)))))
+                .isEqualTo("backend /bad");
+        assertThat(peer.seen.peek().request().traceparent()).isNull();
+    }
+
+    @Test
     void http2OverHboneMultiplexesAndKeepsTrailers() throws Exception {
         start(true);
         config.set(new TestConfig(1).cluster(TestConfig.http2(C), TestConfig.endpoint(endpoint, HealthStatus.HEALTHY,
