@@ -58,13 +58,13 @@ import java.util.concurrent.TimeUnit;
  */
 final class Http1Pool {
 
-    private final UpstreamEndpoint endpoint;
+    final UpstreamEndpoint endpoint;
     private final Connector connector;
     private final UpstreamMetrics metrics;
     private final CircuitBreakers breakers;
     private final int maxIdle;
-    private final int maxResponseBytes;
-    private final ArrayDeque<Connection> idle = new ArrayDeque<>();
+    final int maxResponseBytes;
+    private final ArrayDeque<Http1Connection> idle = new ArrayDeque<>();
     private final PendingRequests pending = new PendingRequests();
     private volatile PoolSettings settings;
     private volatile EventLoop lastLoop;
@@ -110,7 +110,7 @@ final class Http1Pool {
         }
         // A caller on none of the loops (a test, a timer thread) has no thread to stay on: any connection serves it.
         EventLoop affinity = loop != null && RequestLoops.callerOn(loop.parent()) ? loop : null;
-        Connection c;
+        Http1Connection c;
         boolean refused = false;
         synchronized (this) {
             c = takeIdle(affinity);
@@ -152,7 +152,7 @@ final class Http1Pool {
     private void maybeConnect() {
         while (true) {
             EventLoop loop;
-            Connection other = null;
+            Http1Connection other = null;
             PendingRequests.Waiting next = null;
             synchronized (this) {
                 PendingRequests.Waiting needs = closed ? null : pending.needingConnection();
@@ -206,7 +206,7 @@ final class Http1Pool {
                 return;
             }
             metrics.connectionOpened(breakers.cluster(), "http1", endpoint.hbone());
-            Connection conn = attach(ch);
+            Http1Connection conn = attach(ch);
             conn.counted = true;
             synchronized (this) {
                 pending.connected(wanted);
@@ -219,8 +219,8 @@ final class Http1Pool {
      * Makes {@code ch} (connected, bytes in and out, on its event loop) one of this pool's
      * connections: the HTTP/1.1 client codec, the response aggregator, the exchange handler.
      */
-    Connection attach(Channel ch) {
-        Connection conn = new Connection(ch);
+    Http1Connection attach(Channel ch) {
+        Http1Connection conn = new Http1Connection(this, ch);
         synchronized (this) {
             open++;
             opened++;
@@ -233,9 +233,9 @@ final class Http1Pool {
     }
 
     /** The most recently used idle connection on {@code loop} (any loop: null); closed ones are dropped. */
-    private Connection takeIdle(EventLoop loop) {
-        for (Iterator<Connection> it = idle.iterator(); it.hasNext(); ) {
-            Connection c = it.next();
+    private Http1Connection takeIdle(EventLoop loop) {
+        for (Iterator<Http1Connection> it = idle.iterator(); it.hasNext(); ) {
+            Http1Connection c = it.next();
             if (!c.channel.isActive()) {
                 it.remove();
                 c.cancelIdleTimer();
@@ -254,7 +254,7 @@ final class Http1Pool {
      * request, else it is idle again, or closed when it is spent
      * ({@code max_requests_per_connection}) or the idle list is full.
      */
-    private void release(Connection c) {
+    void release(Http1Connection c) {
         boolean keep;
         PendingRequests.Waiting next = null;
         PoolSettings s = settings;
@@ -283,7 +283,7 @@ final class Http1Pool {
     }
 
     /** {@code next} leaves the queue for {@code c}. */
-    private void handOver(Connection c, PendingRequests.Waiting next) {
+    private void handOver(Http1Connection c, PendingRequests.Waiting next) {
         breakers.release(CircuitBreakers.Resource.PENDING_REQUESTS);
         start(c, next.exchange(), next.loop());
     }
@@ -293,7 +293,7 @@ final class Http1Pool {
      * through the task queue); an idle connection the server closed meanwhile carried
      * nothing, so then the request goes round again.
      */
-    private void start(Connection c, Exchange x, EventLoop loop) {
+    private void start(Http1Connection c, Exchange x, EventLoop loop) {
         Runnable start = () -> c.start(x, () -> send(x, settings, loop));
         if (c.channel.eventLoop().inEventLoop()) {
             start.run();
@@ -302,7 +302,7 @@ final class Http1Pool {
         }
     }
 
-    private void expire(Connection c) {
+    private void expire(Http1Connection c) {
         boolean removed;
         synchronized (this) {
             removed = idle.remove(c);
@@ -312,7 +312,7 @@ final class Http1Pool {
         }
     }
 
-    private void gone(Connection c) {
+    private void gone(Http1Connection c) {
         synchronized (this) {
             open--;
             idle.remove(c);
@@ -344,7 +344,7 @@ final class Http1Pool {
      * when their exchange ends (they are not taken back).
      */
     void close() {
-        List<Connection> all;
+        List<Http1Connection> all;
         List<PendingRequests.Waiting> waiting;
         synchronized (this) {
             closed = true;
@@ -371,260 +371,5 @@ final class Http1Pool {
         json.key("opened").value(opened);
         json.key("reused").value(reused);
         json.close('}');
-    }
-
-    /** One connection and its current exchange; runs on the channel's event loop. */
-    final class Connection extends ChannelInboundHandlerAdapter {
-        final Channel channel;
-        volatile ScheduledFuture<?> idleTimer;
-        /** Whether it holds one of the cluster's max_connections (pools' own connections do). */
-        volatile boolean counted;
-        /** Requests written on it (max_requests_per_connection). */
-        int requests;
-        private Exchange current;
-        /** The current request's streaming body, while it is written. */
-        private BodyWriter requestWriter;
-        /** The current response's body, from its headers to its end. */
-        private BodyStream body;
-        private boolean keepAlive;
-        /** Inside an informational response (its end is not the exchange's). */
-        private boolean skipping;
-
-        Connection(Channel channel) {
-            this.channel = channel;
-        }
-
-        void cancelIdleTimer() {
-            ScheduledFuture<?> t = idleTimer;
-            idleTimer = null;
-            if (t != null) {
-                t.cancel(false);
-            }
-        }
-
-        /**
-         * Sends {@code exchange}'s request (on the loop); when the connection turns out closed
-         * before anything was written, {@code stale} (if given) sends it elsewhere.
-         */
-        void start(Exchange exchange, Runnable stale) {
-            if (!channel.isActive() && stale != null && !exchange.isDone()) {
-                stale.run();
-                return;
-            }
-            FullHttpRequest request = exchange.takeRequest();
-            if (request == null) {
-                release(this); // the exchange ended meanwhile (timeout); nothing was sent here
-                return;
-            }
-            if (!channel.isActive()) {
-                ReferenceCountUtil.release(request);
-                exchange.fail(Failures.closed(endpoint.address(), "connection closed before the request was sent",
-                        null));
-                return;
-            }
-            current = exchange;
-            requests++;
-            exchange.onAbandon(() -> Connector.abort(channel));
-            // The downstream's Connection header is about the downstream connection; this one is ours.
-            Http1Messages.toHttp1(request);
-            if (request instanceof StreamingRequest streaming) {
-                writeStreaming(exchange, streaming);
-                return;
-            }
-            channel.writeAndFlush(request).addListener((ChannelFuture w) -> {
-                if (!w.isSuccess() && current == exchange) {
-                    current = null;
-                    exchange.fail(Failures.io(endpoint.address(), w.cause()));
-                    Connector.abort(channel);
-                }
-            });
-        }
-
-        /** The headers now, the body as it comes (paced by this connection's writability). */
-        private void writeStreaming(Exchange exchange, StreamingRequest request) {
-            HttpRequest head = new DefaultHttpRequest(HttpVersion.HTTP_1_1, request.method(), request.uri(),
-                    request.headers());
-            channel.write(head);
-            requestWriter = BodyWriter.start(channel, request.body(), HttpUtil.isTransferEncodingChunked(head),
-                    (bytes, failure) -> {
-                        if (failure != null && current == exchange) {
-                            // The request broke off (the client went away, or the write failed).
-                            failCurrent(Failures.io(endpoint.address(), failure));
-                            Connector.abort(channel);
-                        }
-                    });
-            request.release();
-            channel.flush();
-        }
-
-        @Override
-        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
-            BodyWriter w = requestWriter;
-            if (w != null) {
-                w.writabilityChanged();
-            }
-            ctx.fireChannelWritabilityChanged();
-        }
-
-        @Override
-        public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            if (msg instanceof HttpResponse head) {
-                onHead(ctx, head);
-            }
-            if (msg instanceof HttpContent content) {
-                onContent(ctx, content);
-            } else {
-                ReferenceCountUtil.release(msg);
-            }
-        }
-
-        private void onHead(ChannelHandlerContext ctx, HttpResponse head) {
-            Exchange exchange = current;
-            if (exchange == null || body != null) {
-                ctx.close(); // a response nobody asked for: the connection is out of step
-                return;
-            }
-            if (head.decoderResult().isFailure()) {
-                current = null;
-                exchange.fail(Failures.closed(endpoint.address(), "incomplete response: "
-                        + head.decoderResult().cause(), head.decoderResult().cause()));
-                ctx.close();
-                return;
-            }
-            HttpResponseStatus status = head.status();
-            if (status.codeClass() == HttpStatusClass.INFORMATIONAL
-                    && status.code() != HttpResponseStatus.SWITCHING_PROTOCOLS.code()) {
-                skipping = true; // 100 Continue and the like: the final response follows
-                return;
-            }
-            keepAlive = HttpUtil.isKeepAlive(head) && status.code() != HttpResponseStatus.SWITCHING_PROTOCOLS.code();
-            Http1Messages.stripHopByHop(head.headers());
-            if (exchange.isDone()) {
-                current = null;
-                exchange.onAbandon(null);
-                ctx.close(); // timed out just now: its abandon is closing this connection
-                return;
-            }
-            BodyStream b = new BodyStream();
-            body = b;
-            Channel ch = ctx.channel();
-            b.onDemand(ch::read);
-            b.onCancel(() -> ch.eventLoop().execute(() -> {
-                if (body == b) {
-                    body = null;
-                    current = null;
-                    Connector.abort(ch); // the rest of the body is not wanted: the connection is spent
-                }
-            }));
-            // The body is read as the consumer takes it (read-after-write), not as it arrives.
-            ch.config().setAutoRead(false);
-            exchange.succeed(new StreamingResponse(status, head.headers(), b), maxResponseBytes, ch.eventLoop());
-        }
-
-        private void onContent(ChannelHandlerContext ctx, HttpContent content) {
-            if (skipping) {
-                skipping = !(content instanceof LastHttpContent);
-                content.release();
-                return;
-            }
-            BodyStream b = body;
-            if (b == null) {
-                content.release();
-                return;
-            }
-            if (content.decoderResult().isFailure()) {
-                content.release();
-                failCurrent(Failures.closed(endpoint.address(), "incomplete response: "
-                        + content.decoderResult().cause(), content.decoderResult().cause()));
-                ctx.close();
-                return;
-            }
-            b.push(content.content().retain());
-            boolean last = content instanceof LastHttpContent;
-            HttpHeaders trailers = last ? ((LastHttpContent) content).trailingHeaders() : null;
-            content.release();
-            if (!last) {
-                return;
-            }
-            Exchange exchange = current;
-            body = null;
-            current = null;
-            BodyWriter w = requestWriter;
-            requestWriter = null;
-            if (w != null && !w.over()) {
-                // Answered before the request's body was all sent: the rest is not wanted, and the
-                // connection is out of step with its framing.
-                keepAlive = false;
-                w.cancel(new java.io.IOException("response complete before the request body"));
-            }
-            if (exchange != null) {
-                exchange.onAbandon(null); // its timeout must not close the connection the next request gets
-            }
-            ctx.channel().config().setAutoRead(true); // idle again: notice the server's close
-            // Back in the pool before the consumer hears of the end: its next request finds it idle.
-            if (keepAlive) {
-                release(this);
-            } else {
-                ctx.close();
-            }
-            b.end(trailers);
-        }
-
-        @Override
-        public void channelReadComplete(ChannelHandlerContext ctx) {
-            BodyStream b = body;
-            if (b != null && b.wantsMore()) {
-                ctx.read();
-            }
-            ctx.fireChannelReadComplete();
-        }
-
-        @Override
-        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-            if (evt instanceof Http2ResetFrame reset) {
-                failCurrent(Failures.reset(endpoint.address(), "HBONE stream reset (" + reset.errorCode() + ")", null));
-            } else if (evt instanceof ChannelInputShutdownEvent) {
-                // The HBONE peer ended its stream (the app closed): as a TCP close.
-                failCurrent(Failures.closed(endpoint.address(), "upstream closed the connection", null));
-                ctx.close();
-            }
-            ReferenceCountUtil.release(evt);
-        }
-
-        @Override
-        public void channelInactive(ChannelHandlerContext ctx) {
-            failCurrent(Failures.closed(endpoint.address(), "upstream closed the connection", null));
-            ctx.fireChannelInactive();
-        }
-
-        @Override
-        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            if (cause instanceof TooLongFrameException) {
-                failCurrent(Failures.closed(endpoint.address(), "response larger than " + maxResponseBytes
-                        + " bytes", cause));
-            } else {
-                failCurrent(Failures.io(endpoint.address(), cause));
-            }
-            Connector.abort(ctx.channel());
-        }
-
-        private void failCurrent(UpstreamException e) {
-            Exchange exchange = current;
-            BodyStream b = body;
-            BodyWriter w = requestWriter;
-            requestWriter = null;
-            if (w != null) {
-                w.cancel(e);
-            }
-            current = null;
-            body = null;
-            skipping = false;
-            if (exchange != null) {
-                exchange.fail(e);
-            }
-            if (b != null) {
-                b.fail(e); // the response broke off after its headers went on
-            }
-        }
     }
 }

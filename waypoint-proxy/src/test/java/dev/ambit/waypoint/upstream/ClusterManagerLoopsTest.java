@@ -43,9 +43,25 @@ class ClusterManagerLoopsTest {
         backendLoops = Transport.EPOLL.newEventLoopGroup(1, "loops-backend");
         manager = ClusterManager.builder(() -> config(), SocketFactory.host("waypoint", Transport.EPOLL), loops)
                 .metrics(MetricsRegistry.create()).build();
-        backend = new Backends.Server(backendLoops, "127.0.0.1", false, (ctx, request) ->
-                ctx.executor().schedule(() -> ctx.writeAndFlush(Backends.text("ok")), 100, TimeUnit.MILLISECONDS));
+        backend = new Backends.Server(backendLoops, "127.0.0.1", false, (ctx, request) -> {
+            int n = holdUntil;
+            if (n == 0) {
+                ctx.executor().schedule(() -> ctx.writeAndFlush(Backends.text("ok")), 100, TimeUnit.MILLISECONDS);
+                return;
+            }
+            // Concurrent for sure: no answer until n requests are in (on a busy machine 100 ms may
+            // pass before the last is sent, and a finished connection then changes the count).
+            held.add(ctx);
+            if (held.size() >= n) {
+                held.forEach(c -> c.writeAndFlush(Backends.text("ok")));
+                held.clear();
+            }
+        });
     }
+
+    /** With n > 0, the backend answers only once n requests are waiting (its one loop keeps {@code held}). */
+    private volatile int holdUntil;
+    private final List<io.netty.channel.ChannelHandlerContext> held = new ArrayList<>();
 
     private TestConfig config;
 
@@ -91,6 +107,7 @@ class ClusterManagerLoopsTest {
     void concurrentRequestsFromOneLoopUseEveryLoop() throws Exception {
         config = new TestConfig(1).cluster(TestConfig.http1(C), TestConfig.endpoint(backend.address()));
 
+        holdUntil = 8;
         Set<String> threads = sendFromFirstLoop(8);
 
         assertThat(backend.accepts.get()).as("one connection per concurrent request").isEqualTo(8);

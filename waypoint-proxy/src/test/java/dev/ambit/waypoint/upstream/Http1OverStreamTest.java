@@ -97,7 +97,7 @@ class Http1OverStreamTest {
 
     @Test
     void requestsAndResponsesTravelAsDataFramesAndTheConnectionIsReused() throws Exception {
-        Http1Pool.Connection conn = pool.attach(stream);
+        Http1Connection conn = pool.attach(stream);
         Exchange first = new Exchange("c", EP, get("/a"));
         conn.start(first, null);
         assertThat(outboundBytes()).startsWith("GET /a HTTP/1.1\r\n").contains("host: reviews:9080");
