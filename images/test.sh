@@ -26,6 +26,7 @@ nofile="$(ulimit -Hn)"; nproc="$(ulimit -Hu)"
 run=(podman --runtime runc run --rm --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc")
 name="ambit-images-test-$$"
 config="$(mktemp -d)"
+chmod 755 "$config" # istiod-lite runs as 1337 and must read the folder it is given
 cleanup() {
   podman rm -f "$name" >/dev/null 2>&1 || true
   rm -rf "$config"
