@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import com.google.protobuf.TextFormat;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.common.json.JsonWriter;
+import dev.ambit.proxy.telemetry.ConnectionLabels;
 import java.time.Clock;
 import java.time.Instant;
 import java.util.ArrayDeque;
@@ -113,11 +114,9 @@ public final class RecentDenials {
                 allows.add(p.key());
             }
         }
-        String workload = destination.getWorkloadName().isEmpty() ? destination.getName()
-                : destination.getWorkloadName();
         Denial d = new Denial(clock.instant(), decision.reason().code(), decision.policy(), rule, ruleText, allows,
                 connection.principal(), connection.sourceAddress().getHostAddress(), orUnknown(sourceWorkload),
-                orUnknown(sourceNamespace), workload, destination.getNamespace(),
+                orUnknown(sourceNamespace), ConnectionLabels.workloadName(destination), destination.getNamespace(),
                 connection.destinationAddress().getHostAddress(), connection.destinationPort());
         synchronized (ring) {
             if (ring.size() == capacity) {

@@ -175,7 +175,7 @@ public final class ConnectionLabels {
     }
 
     /** Istio's workload name: the owning workload's (a Deployment's), else the pod's own. */
-    static String workloadName(Workload w) {
+    public static String workloadName(Workload w) {
         return w.getWorkloadName().isEmpty() ? w.getName() : w.getWorkloadName();
     }
 
