@@ -152,6 +152,7 @@ final class Http1Pool {
     private void maybeConnect() {
         while (true) {
             EventLoop loop;
+            String traceparent = null;
             Http1Connection other = null;
             PendingRequests.Waiting next = null;
             synchronized (this) {
@@ -171,23 +172,22 @@ final class Http1Pool {
                 }
                 if (other == null) {
                     pending.connecting(loop);
+                    // The oldest request of that loop: the one the new connection most likely carries first.
+                    traceparent = needs.exchange().traceparent();
                 }
             }
             if (other != null) {
                 handOver(other, next);
                 continue;
             }
-            connect(loop);
+            connect(loop, traceparent);
         }
     }
 
-    private void connect(EventLoop wanted) {
+    /** Opens a connection on {@code wanted}; an HBONE tunnel's CONNECT carries {@code traceparent} (null: none). */
+    private void connect(EventLoop wanted, String traceparent) {
         PoolSettings s = settings;
         EventLoop loop = wanted != null ? wanted : lastLoop;
-        String traceparent;
-        synchronized (this) {
-            traceparent = pending.traceparentFor(wanted); // of the request this connection most likely carries first
-        }
         connector.connect(endpoint, s.connectTimeout(), loop, false, s.keepalive(), traceparent)
                 .whenComplete((ch, error) -> {
             if (error != null) {

@@ -59,26 +59,6 @@ final class PendingRequests {
     }
 
     /**
-     * The W3C {@code traceparent} of the request a connection opened for {@code loop} will most
-     * likely carry first (as {@link #pollFor} would pick it), or null.
-     */
-    String traceparentFor(EventLoop loop) {
-        Waiting first = null;
-        for (Waiting w : queue) {
-            if (w.loop() == loop) {
-                return w.exchange().traceparent();
-            }
-            first = first == null ? w : first;
-        }
-        return first == null ? null : first.exchange().traceparent();
-    }
-
-    /** The oldest request of all; null if none. */
-    Waiting pollFirst() {
-        return queue.pollFirst();
-    }
-
-    /**
      * The oldest request whose loop has more requests waiting than connections being opened
      * for it: the next connection is needed on its loop. Null if every request has one coming.
      */
