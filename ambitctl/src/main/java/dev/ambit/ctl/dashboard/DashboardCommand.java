@@ -1,12 +1,11 @@
 package dev.ambit.ctl.dashboard;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.ambit.ctl.local.ClusterInfo;
 import dev.ambit.ctl.local.ClusterOptions;
 import dev.ambit.ctl.local.ClusterStatus;
 import dev.ambit.ctl.local.LocalException;
 import dev.ambit.ctl.local.StateDir;
-import dev.ambit.ctl.local.addons.PrometheusAddon;
+import dev.ambit.ctl.local.addons.AddonCommand;
 import dev.ambit.ctl.local.addons.ScrapeConfig;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -101,18 +100,8 @@ public final class DashboardCommand implements Callable<Integer> {
         } catch (LocalException e) {
             return null;
         }
-        if (status == null) {
-            return null;
-        }
-        for (ClusterStatus.Service svc : status.services()) {
-            if (svc.namespace().equals("istio-system") && svc.name().equals(PrometheusAddon.NAME) && svc.object() != null) {
-                JsonNode ip = svc.object().path("status").path("loadBalancer").path("ingress").path(0).path("ip");
-                if (ip.isTextual() && !ip.asText().isEmpty()) {
-                    return URI.create("http://" + ip.asText() + ":" + ScrapeConfig.PORT);
-                }
-            }
-        }
-        return null;
+        String ip = status == null ? null : AddonCommand.externalAddress(status);
+        return ip == null ? null : URI.create("http://" + ip + ":" + ScrapeConfig.PORT);
     }
 
     private static void open(String url, PrintWriter out) {

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import dev.ambit.ctl.local.Durations;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -28,7 +29,6 @@ import java.util.TreeSet;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.Supplier;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
@@ -257,25 +257,16 @@ public final class DashboardServer implements AutoCloseable {
 
     static String window(String param) {
         String w = param == null || param.isBlank() ? "5m" : param.trim();
-        Matcher m = WINDOW.matcher(w);
-        Duration d = m.matches() ? duration(w) : null;
+        Duration d = WINDOW.matcher(w).matches() ? duration(w) : null;
         if (d == null || d.compareTo(Duration.ofSeconds(10)) < 0 || d.compareTo(Duration.ofDays(1)) > 0) {
             throw new IllegalArgumentException("window: " + w + " (expected: 10s-24h, such as 30s, 5m or 1h)");
         }
         return w;
     }
 
+    /** A window {@link #window} accepted (Prometheus's range form, a subset of the flags' durations). */
     private static Duration duration(String window) {
-        Matcher m = WINDOW.matcher(window);
-        if (!m.matches()) {
-            throw new IllegalArgumentException("window: " + window);
-        }
-        long n = Long.parseLong(m.group(1));
-        return switch (m.group(2)) {
-            case "s" -> Duration.ofSeconds(n);
-            case "m" -> Duration.ofMinutes(n);
-            default -> Duration.ofHours(n);
-        };
+        return Durations.parse("window", window);
     }
 
     private static Map<String, String> query(URI uri) {
@@ -325,7 +316,7 @@ public final class DashboardServer implements AutoCloseable {
     /** Configures a {@link DashboardServer}. */
     public static final class Builder {
         private final MeshSources sources;
-        private InetSocketAddress address = new InetSocketAddress("127.0.0.1", 20001);
+        private InetSocketAddress address = new InetSocketAddress("127.0.0.1", DashboardCommand.DEFAULT_PORT);
         private Supplier<URI> prometheus = () -> null;
         private URI zipkin;
         private Clock clock = Clock.systemUTC();

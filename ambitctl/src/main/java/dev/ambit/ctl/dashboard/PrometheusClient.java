@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -39,18 +38,13 @@ final class PrometheusClient {
     private PrometheusClient(URI base, Duration timeout) {
         this.base = base;
         this.timeout = timeout;
-        http = HttpClient.newBuilder().connectTimeout(timeout).build();
+        http = HttpGets.client(timeout);
     }
 
     /** A client of the Prometheus at {@code base} (such as {@code http://10.250.0.200:9090}). */
     static PrometheusClient of(URI base, Duration timeout) {
-        requireNonNull(base, "base");
         requireNonNull(timeout, "timeout");
-        if (!"http".equals(base.getScheme()) && !"https".equals(base.getScheme())) {
-            throw new IllegalArgumentException("prometheus: " + base + " (expected: an http:// or https:// URL)");
-        }
-        String s = base.toString();
-        return new PrometheusClient(URI.create(s.endsWith("/") ? s.substring(0, s.length() - 1) : s), timeout);
+        return new PrometheusClient(HttpGets.base("prometheus", base), timeout);
     }
 
     URI base() {
@@ -64,14 +58,7 @@ final class PrometheusClient {
      */
     List<Sample> vector(String query) throws IOException {
         URI uri = URI.create(base + "/api/v1/query?query=" + URLEncoder.encode(query, StandardCharsets.UTF_8));
-        HttpResponse<String> r;
-        try {
-            r = http.send(HttpRequest.newBuilder(uri).timeout(timeout).GET().build(),
-                    HttpResponse.BodyHandlers.ofString());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted", e);
-        }
+        HttpResponse<String> r = HttpGets.get(http, uri, timeout);
         JsonNode body;
         try {
             body = JSON.readTree(r.body());

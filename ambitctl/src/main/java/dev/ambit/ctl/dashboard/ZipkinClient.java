@@ -9,7 +9,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 
@@ -28,17 +27,11 @@ final class ZipkinClient {
     private ZipkinClient(URI base, Duration timeout) {
         this.base = base;
         this.timeout = timeout;
-        http = HttpClient.newBuilder().connectTimeout(timeout).build();
+        http = HttpGets.client(timeout);
     }
 
     static ZipkinClient of(URI base, Duration timeout) {
-        requireNonNull(base, "base");
-        if (!"http".equals(base.getScheme()) && !"https".equals(base.getScheme())) {
-            throw new IllegalArgumentException("zipkin: " + base + " (expected: an http:// or https:// URL)");
-        }
-        String s = base.toString();
-        return new ZipkinClient(URI.create(s.endsWith("/") ? s.substring(0, s.length() - 1) : s),
-                requireNonNull(timeout, "timeout"));
+        return new ZipkinClient(HttpGets.base("zipkin", base), requireNonNull(timeout, "timeout"));
     }
 
     /**
@@ -82,13 +75,7 @@ final class ZipkinClient {
 
     private JsonNode get(String pathAndQuery) throws IOException {
         URI uri = URI.create(base + pathAndQuery);
-        HttpResponse<String> r;
-        try {
-            r = http.send(HttpRequest.newBuilder(uri).timeout(timeout).build(), HttpResponse.BodyHandlers.ofString());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted", e);
-        }
+        HttpResponse<String> r = HttpGets.get(http, uri, timeout);
         if (r.statusCode() == 404) {
             return null;
         }

@@ -193,8 +193,8 @@ public final class AddonCommand {
                 .path(PrometheusAddon.CONFIG_HASH).asText());
     }
 
-    /** The Service's external address, or null before it has one. */
-    static String externalAddress(ClusterStatus s) {
+    /** The addon Service's external address, or null before it has one. */
+    public static String externalAddress(ClusterStatus s) {
         for (ClusterStatus.Service svc : s.services()) {
             if (svc.namespace().equals(PrometheusAddon.NAMESPACE) && svc.name().equals(PrometheusAddon.NAME)
                     && svc.object() != null) {
