@@ -86,9 +86,7 @@ final class GatewaySecrets {
                         + "-cacert holds one (expected: the CA certificates MUTUAL TLS verifies clients with)");
             }
             Pem.certificates(origin, new String(ca, StandardCharsets.US_ASCII));
-            return new Result(Secret.newBuilder().setName(sdsName).setValidationContext(CertificateValidationContext
-                    .newBuilder().setTrustedCa(DataSource.newBuilder().setInlineBytes(ByteString.copyFrom(ca))))
-                    .build(), null);
+            return trustedCa(sdsName, ByteString.copyFrom(ca));
         } catch (IllegalArgumentException e) {
             return Result.failed(message(e));
         }
@@ -113,9 +111,13 @@ final class GatewaySecrets {
         } catch (IllegalArgumentException e) {
             return Result.failed(message(e));
         }
+        return trustedCa(sdsName, ByteString.copyFromUtf8(pem));
+    }
+
+    /** The Envoy Secret {@code sdsName}: a validation context trusting the PEM certificates {@code ca}. */
+    private static Result trustedCa(String sdsName, ByteString ca) {
         return new Result(Secret.newBuilder().setName(sdsName).setValidationContext(CertificateValidationContext
-                .newBuilder().setTrustedCa(DataSource.newBuilder().setInlineBytes(ByteString.copyFromUtf8(pem))))
-                .build(), null);
+                .newBuilder().setTrustedCa(DataSource.newBuilder().setInlineBytes(ca))).build(), null);
     }
 
     private static byte[] required(io.fabric8.kubernetes.api.model.Secret secret, String key, String what) {
