@@ -252,10 +252,9 @@ public final class L4Bench {
                         case "nginx-stream-mtls" -> new PeerPair(name, PeerPair.Kind.NGINX_STREAM, env, client,
                                 server, port++);
                         case "stunnel-mtls" -> new PeerPair(name, PeerPair.Kind.STUNNEL, env, client, server, port++);
-                        case "ambit-waypoint" -> waypoint(name, env, open, o.repo(), o.waypointWorkers(),
+                        case "ambit-waypoint", "ambit-waypoint-trace0", "ambit-waypoint-trace1",
+                             "ambit-waypoint-trace100" -> waypoint(name, env, open, o.repo(), o.waypointWorkers(),
                                 o.waypointJvm());
-                        case "ambit-waypoint-trace0", "ambit-waypoint-trace1", "ambit-waypoint-trace100" ->
-                                waypoint(name, env, open, o.repo(), o.waypointWorkers(), o.waypointJvm());
                         case "haproxy-l7" -> new L7Pair(name, L7Pair.Kind.HAPROXY, env, client, server, port++);
                         case "nginx-l7" -> new L7Pair(name, L7Pair.Kind.NGINX, env, client, server, port++);
                         case "ambit-ingress" -> ingress(name, env, open, client, o.repo(), o.waypointWorkers(),
