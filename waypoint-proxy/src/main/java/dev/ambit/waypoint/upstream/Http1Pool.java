@@ -208,10 +208,9 @@ final class Http1Pool {
             metrics.connectionOpened(breakers.cluster(), "http1", endpoint.hbone());
             Http1Connection conn = attach(ch);
             conn.counted = true;
-            synchronized (this) {
-                pending.connected(wanted);
-            }
-            release(conn); // the first pending request of its loop, or idle
+            // No longer "being opened" and already taking a request, in one step: between the two,
+            // another loop's maybeConnect would count that request as without a connection and open one more.
+            release(conn, true, wanted); // the first pending request of its loop, or idle
         });
     }
 
@@ -255,10 +254,21 @@ final class Http1Pool {
      * ({@code max_requests_per_connection}) or the idle list is full.
      */
     void release(Http1Connection c) {
+        release(c, false, null);
+    }
+
+    /**
+     * {@link #release(Http1Connection)}; {@code fresh}: {@code c} was just opened for a request
+     * of {@code openedFor} (null: any loop) and leaves the connections being opened.
+     */
+    private void release(Http1Connection c, boolean fresh, EventLoop openedFor) {
         boolean keep;
         PendingRequests.Waiting next = null;
         PoolSettings s = settings;
         synchronized (this) {
+            if (fresh) {
+                pending.connected(openedFor);
+            }
             boolean usable = !closed && c.channel.isActive()
                     && (s.maxRequestsPerConnection() == 0 || c.requests < s.maxRequestsPerConnection());
             if (usable) {
