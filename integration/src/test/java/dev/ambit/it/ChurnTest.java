@@ -28,9 +28,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 @Order(23)
 class ChurnTest {
 
-    /** The same configuration as CertificateRotationTest: the churn also runs under 60 s certificates. */
+    /** The same configuration as CertificateRotationTest: the churn also runs under 30 s certificates (renewed every 15 s). */
     @RegisterExtension
-    static final LocalMesh mesh = LocalMesh.nodes(2).certTtl("60s").noIngress();
+    static final LocalMesh mesh = LocalMesh.nodes(2).certTtl("30s").noIngress();
 
     private static final String NS = "it-churn";
     private static final String CLIENT_NS = "it-churn-client";
