@@ -2,6 +2,7 @@ package dev.ambit.proxy.hbone;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.proxy.net.BulkReads;
 import dev.ambit.proxy.net.Relay;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -49,6 +50,7 @@ public final class HboneClient {
         return new ChannelInitializer<>() {
             @Override
             protected void initChannel(Channel ch) {
+                BulkReads.apply(ch);
                 ch.pipeline().addLast(
                         ConnectionFlushes.newHandler(),
                         Http2FrameCodecBuilder.forClient()

@@ -3,6 +3,7 @@ package dev.ambit.proxy.hbone;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.common.config.Checks;
+import dev.ambit.proxy.net.BulkReads;
 import dev.ambit.proxy.net.Relay;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
@@ -72,6 +73,7 @@ public final class HboneServer {
         return new ChannelInitializer<>() {
             @Override
             protected void initChannel(Channel ch) {
+                BulkReads.apply(ch);
                 ch.pipeline().addLast(ConnectionFlushes.newHandler(), newFrameCodec(), new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
                     @Override
                     protected void initChannel(Http2StreamChannel stream) {

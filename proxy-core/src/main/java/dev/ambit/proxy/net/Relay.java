@@ -8,6 +8,7 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
@@ -73,6 +74,18 @@ public final class Relay {
      */
     static final int READ_AHEAD = 1;
 
+    /**
+     * The stream channel's write-buffer water marks. Netty's default high mark (64 KiB) is one
+     * full TCP read: after writing it the stream reported itself unwritable until the
+     * connection's flush at the end of the event-loop pass, so the TCP side was never read
+     * ahead and epoll disarmed and re-armed it for every 64 KiB chunk (two {@code epoll_ctl}
+     * per chunk on the sending agent under one iperf3 stream). {@link #READ_AHEAD} bounds what
+     * this relay queues; the stream's writability then only says what it should: the HTTP/2
+     * flow-control window, or the connection itself, is full.
+     */
+    static final WriteBufferWaterMark STREAM_WATER_MARK = new WriteBufferWaterMark(
+            (READ_AHEAD + 1) * 64 * 1024, 2 * (READ_AHEAD + 1) * 64 * 1024 + 1024);
+
     private final DuplexChannel tcp;
     private final Channel stream;
     private final RelayListener listener;
@@ -128,6 +141,8 @@ public final class Relay {
         // FIN by accident, not even when this process dies.
         Linger.resetOnClose(tcp);
         stream.config().setAutoRead(false);
+        stream.config().setWriteBufferWaterMark(STREAM_WATER_MARK);
+        BulkReads.apply(tcp);
         tcp.pipeline().addLast("hbone-relay-tcp", relay.new TcpSide());
         stream.pipeline().addLast("hbone-relay-stream", relay.new StreamSide());
         if (!tcp.isActive()) {

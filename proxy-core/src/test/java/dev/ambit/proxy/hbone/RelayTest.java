@@ -92,6 +92,20 @@ class RelayTest {
         assertThat(readData(stream)).isEqualTo("two");
     }
 
+    /**
+     * One full read (64 KiB) waiting for the connection's flush, plus the one read ahead, must
+     * not make the stream unwritable: with Netty's default 64 KiB high-water mark the TCP side
+     * was never read ahead under a bulk stream, and epoll disarmed and re-armed it per chunk.
+     */
+    @Test
+    void theStreamStaysWritableWithTheRelaysOwnReadAheadUnflushed() {
+        stream.write(Unpooled.buffer(64 * 1024).writeZero(64 * 1024));
+        stream.write(Unpooled.buffer(64 * 1024).writeZero(64 * 1024));
+        assertThat(stream.isWritable()).as("two 64 KiB reads unflushed").isTrue();
+        stream.write(Unpooled.buffer(4 * 64 * 1024).writeZero(4 * 64 * 1024));
+        assertThat(stream.isWritable()).as("far more than the relay ever queues").isFalse();
+    }
+
     @Test
     void tcpIsNotReadWhileTheStreamIsUnwritable() {
         stream.unsafe().outboundBuffer().setUserDefinedWritability(1, false);
