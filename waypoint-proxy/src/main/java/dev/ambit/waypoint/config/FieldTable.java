@@ -197,7 +197,11 @@ public final class FieldTable {
         fields(io.envoyproxy.envoy.config.accesslog.v3.AccessLog.getDescriptor(), "name", "typed_config", "filter");
         fields(io.envoyproxy.envoy.config.accesslog.v3.AccessLogFilter.getDescriptor(), "extension_filter");
         fields(io.envoyproxy.envoy.config.accesslog.v3.ExtensionFilter.getDescriptor(), "name", "typed_config");
-        fields(io.envoyproxy.envoy.extensions.access_loggers.file.v3.FileAccessLog.getDescriptor(), "path");
+        fields(io.envoyproxy.envoy.extensions.access_loggers.file.v3.FileAccessLog.getDescriptor(), "path",
+                "log_format"); // log_format: Envoy's command operators, http.AccessLogFormat
+        fields(io.envoyproxy.envoy.config.core.v3.SubstitutionFormatString.getDescriptor(), "text_format",
+                "text_format_source", "json_format", "omit_empty_values", "json_format_options");
+        fields(io.envoyproxy.envoy.config.core.v3.JsonFormatOptions.getDescriptor(), "sort_properties");
         fields(io.envoyproxy.envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter.getDescriptor(),
                 "expression");
         fields(dev.ambit.api.telemetry.StatsConfig.getDescriptor(), "metrics");

@@ -133,15 +133,52 @@ public final class HttpTelemetry {
         // Access log (Istio: on only where a Telemetry or MeshConfig accessLogFile selects a provider):
         // one line per HCM access_log entry whose filter passes.
         if (o.logs() && access.isInfoEnabled()) {
-            int lines = o.accessLogLines(attributes);
-            if (lines > 0) {
-                String line = accessLine(exchange, labels, status, flags, nanos, responseBodyBytes, requestId,
-                        traceparent);
-                for (int i = 0; i < lines; i++) {
-                    access.info(line);
+            String json = null; // the proxy's own line, for entries without log_format
+            AccessLogData data = null;
+            for (StatsOverrides.LogEntry e : o.accessLogsPassing(attributes)) {
+                if (e.format() == null) {
+                    if (json == null) {
+                        json = accessLine(exchange, labels, status, flags, nanos, responseBodyBytes, requestId,
+                                traceparent);
+                    }
+                    access.info(json);
+                } else {
+                    if (data == null) {
+                        data = accessLogData(exchange, labels, status, flags, nanos, responseBodyBytes, traceparent);
+                    }
+                    access.info(e.format().render(data));
                 }
             }
         }
+    }
+
+    /** What the command operators of a {@code log_format} read of this request. */
+    AccessLogData accessLogData(HttpExchange ex, ConnectionLabels labels, int status, String flags,
+                                long nanos, long responseBodyBytes, String traceparent) {
+        Downstream d = ex.downstream();
+        String details = ex.responseCodeDetails();
+        if (details == null && status > 0 && ex.upstreamServiceNanos() >= 0) {
+            details = "via_upstream"; // Envoy's details of a response that came from upstream
+        }
+        String upstreamPeer = labels.value("destination_principal");
+        String peer = d.peer() != null ? d.peer().uri() : null;
+        return AccessLogData.builder()
+                .start(ex.start())
+                .request(ex.method(), ex.path(), ex.authority(), d.ingress() != null ? d.ingress().scheme()
+                        : "http")
+                .requestHeaders(ex.request().headers())
+                .responseHeaders(ex.responseHeaders())
+                .protocol(ex.protocol())
+                .response(status, flags, details)
+                .bytes(ex.requestBytes(), responseBodyBytes)
+                .durationNanos(nanos)
+                .upstream(ex.upstreamHost(), ex.upstreamCluster(), ex.attempts())
+                .routeName(ex.routeName())
+                .downstream(d.source(), d.destination())
+                .uriSans(peer, upstreamPeer == null || upstreamPeer.isEmpty()
+                        || upstreamPeer.equals(ConnectionLabels.UNKNOWN) ? null : upstreamPeer)
+                .requestedServerName(d.ingress() != null ? d.ingress().serverName() : null)
+                .traceparent(traceparent);
     }
 
     /** The compiled telemetry settings of {@code hcm}, cached per HCM (a new config brings new ones). */

@@ -7,6 +7,7 @@ import dev.ambit.common.expr.Attributes;
 import dev.ambit.common.expr.Expression;
 import dev.ambit.proxy.telemetry.ConnectionLabels;
 import io.envoyproxy.envoy.config.accesslog.v3.AccessLog;
+import io.envoyproxy.envoy.extensions.access_loggers.file.v3.FileAccessLog;
 import io.envoyproxy.envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import java.util.ArrayList;
@@ -52,9 +53,16 @@ public final class StatsOverrides {
     private static final java.util.regex.Pattern LABEL = java.util.regex.Pattern.compile("[a-zA-Z_][a-zA-Z0-9_]*");
 
     private final Map<String, Change> changes; // metric → change; "" = all metrics
-    private final List<Expression> accessLogs; // one per access_log entry; null = no filter
+    private final List<LogEntry> accessLogs; // one per access_log entry
 
-    private StatsOverrides(Map<String, Change> changes, List<Expression> accessLogs) {
+    /**
+     * One {@code access_log} entry: its filter ({@code null} = every request) and its
+     * {@code log_format} ({@code null} = the proxy's own JSON line).
+     */
+    record LogEntry(Expression filter, AccessLogFormat format) {
+    }
+
+    private StatsOverrides(Map<String, Change> changes, List<LogEntry> accessLogs) {
         this.changes = changes;
         this.accessLogs = accessLogs;
     }
@@ -127,9 +135,16 @@ public final class StatsOverrides {
                 // Validated before it got here; nothing to apply.
             }
         }
-        List<Expression> logs = new ArrayList<>();
+        List<LogEntry> logs = new ArrayList<>();
         for (AccessLog log : hcm.getAccessLogList()) {
             Expression filter = null;
+            AccessLogFormat format;
+            try {
+                format = log.hasTypedConfig() && log.getTypedConfig().is(FileAccessLog.class)
+                        ? AccessLogFormat.of(log.getTypedConfig().unpack(FileAccessLog.class)) : null;
+            } catch (InvalidProtocolBufferException | IllegalArgumentException e) {
+                continue; // validated before it got here
+            }
             if (log.hasFilter() && log.getFilter().hasExtensionFilter()) {
                 try {
                     filter = Expression.parse(log.getFilter().getExtensionFilter().getTypedConfig()
@@ -138,7 +153,7 @@ public final class StatsOverrides {
                     continue;
                 }
             }
-            logs.add(filter);
+            logs.add(new LogEntry(filter, format));
         }
         if (changes.isEmpty() && logs.isEmpty()) {
             return NONE;
@@ -189,13 +204,18 @@ public final class StatsOverrides {
 
     /** How many access log lines this request writes: one per entry whose filter passes. */
     int accessLogLines(Attributes attributes) {
-        int n = 0;
-        for (Expression f : accessLogs) {
-            if (f == null || f.test(attributes)) {
-                n++;
+        return accessLogsPassing(attributes).size();
+    }
+
+    /** The access log entries whose filter passes this request, in the HCM's order. */
+    List<LogEntry> accessLogsPassing(Attributes attributes) {
+        List<LogEntry> out = new ArrayList<>(accessLogs.size());
+        for (LogEntry e : accessLogs) {
+            if (e.filter() == null || e.filter().test(attributes)) {
+                out.add(e);
             }
         }
-        return n;
+        return out;
     }
 
     /** Whether the HCM has access log entries. */
