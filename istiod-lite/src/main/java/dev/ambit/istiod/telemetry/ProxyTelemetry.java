@@ -10,7 +10,12 @@ import dev.ambit.api.telemetry.StatsConfig;
 import dev.ambit.istiod.model.TelemetryProviders;
 import io.envoyproxy.envoy.config.accesslog.v3.AccessLogFilter;
 import io.envoyproxy.envoy.config.accesslog.v3.ExtensionFilter;
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
+import io.envoyproxy.envoy.config.core.v3.DataSource;
 import io.envoyproxy.envoy.config.core.v3.GrpcService;
+import io.envoyproxy.envoy.config.core.v3.JsonFormatOptions;
+import io.envoyproxy.envoy.config.core.v3.SubstitutionFormatString;
 import io.envoyproxy.envoy.config.core.v3.HttpService;
 import io.envoyproxy.envoy.config.core.v3.HttpUri;
 import io.envoyproxy.envoy.config.trace.v3.OpenTelemetryConfig;
@@ -104,7 +109,7 @@ public final class ProxyTelemetry {
         tracing().ifPresent(hcm::setTracing);
         for (AccessLog log : accessLogs) {
             var entry = io.envoyproxy.envoy.config.accesslog.v3.AccessLog.newBuilder().setName(FILE_ACCESS_LOG)
-                    .setTypedConfig(Any.pack(FileAccessLog.newBuilder().setPath(log.provider().path()).build()));
+                    .setTypedConfig(Any.pack(fileAccessLog(log.provider())));
             if (!log.filter().isEmpty()) {
                 entry.setFilter(AccessLogFilter.newBuilder().setExtensionFilter(ExtensionFilter.newBuilder()
                         .setName(CEL_FILTER)
@@ -112,6 +117,27 @@ public final class ProxyTelemetry {
             }
             hcm.addAccessLog(entry);
         }
+    }
+
+    /**
+     * Envoy's {@code FileAccessLog} of a provider, as Istio writes it: {@code logFormat.text} as
+     * {@code log_format.text_format_source} (a newline appended when missing, as Istio does),
+     * {@code logFormat.labels} as {@code log_format.json_format} (keys in order,
+     * {@code sort_properties} false); neither: no {@code log_format}, the proxy's own JSON line.
+     */
+    static FileAccessLog fileAccessLog(TelemetryProviders.FileAccessLog p) {
+        FileAccessLog.Builder f = FileAccessLog.newBuilder().setPath(p.path());
+        if (!p.text().isEmpty()) {
+            String text = p.text().endsWith("\n") ? p.text() : p.text() + "\n";
+            f.setLogFormat(SubstitutionFormatString.newBuilder().setTextFormatSource(DataSource.newBuilder()
+                    .setInlineString(text)));
+        } else if (!p.labels().isEmpty()) {
+            Struct.Builder labels = Struct.newBuilder();
+            p.labels().forEach((k, v) -> labels.putFields(k, Value.newBuilder().setStringValue(v).build()));
+            f.setLogFormat(SubstitutionFormatString.newBuilder().setJsonFormat(labels)
+                    .setJsonFormatOptions(JsonFormatOptions.newBuilder().setSortProperties(false)));
+        }
+        return f.build();
     }
 
     /** The collector clusters the proxy must have ({@code outbound|<port>||<host>}). */

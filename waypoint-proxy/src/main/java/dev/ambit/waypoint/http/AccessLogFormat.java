@@ -18,7 +18,8 @@ import java.util.regex.Pattern;
  * The format of one {@code envoy.access_loggers.file} entry (its {@code log_format}, Envoy's
  * {@code SubstitutionFormatString}), compiled once: a format string ({@code text_format_source}
  * inline, or {@code text_format}) or a format dictionary ({@code json_format}, nested objects
- * allowed) of Envoy's command operators ({@link CommandOperator}). As Envoy renders them: in text
+ * allowed) of Envoy's command operators ({@link CommandOperator}; {@code %%} is a literal {@code %}). As
+ * Envoy renders them: in text
  * a value the proxy lacks is {@code -}; in JSON a value that is exactly one operator keeps its
  * type (numbers stay numbers) and a missing one is {@code null}; {@code omit_empty_values} turns
  * those into nothing (text) or drops the key (JSON); keys keep their order unless
@@ -177,6 +178,11 @@ public final class AccessLogFormat {
             }
             if (pct > at) {
                 parts.add(format.substring(at, pct));
+            }
+            if (pct + 1 < format.length() && format.charAt(pct + 1) == '%') {
+                parts.add("%"); // %% is a literal %, as Envoy reads it
+                at = pct + 2;
+                continue;
             }
             if (!m.region(pct, format.length()).lookingAt()) {
                 int end = format.indexOf('%', pct + 1);

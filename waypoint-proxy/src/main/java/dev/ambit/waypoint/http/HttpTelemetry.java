@@ -157,7 +157,7 @@ public final class HttpTelemetry {
                                 long nanos, long responseBodyBytes, String traceparent) {
         Downstream d = ex.downstream();
         String details = ex.responseCodeDetails();
-        if (details == null && status > 0 && ex.upstreamServiceNanos() >= 0) {
+        if (details == null && status > 0 && ex.upstreamServiceNanos() >= 0 && ex.flags().isEmpty()) {
             details = "via_upstream"; // Envoy's details of a response that came from upstream
         }
         String upstreamPeer = labels.value("destination_principal");
