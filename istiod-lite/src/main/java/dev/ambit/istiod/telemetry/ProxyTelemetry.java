@@ -54,7 +54,8 @@ import java.util.TreeMap;
  *       {@code outbound|<port>||<host>}; absent when no tracing provider is selected.</li>
  *   <li>the {@code istio.stats} HTTP filter, first in {@code http_filters}, with
  *       {@code ambit.telemetry.v1.StatsConfig} (T2), when the metrics differ from Istio's standard
- *       ones (overrides, or no {@code prometheus} provider: every metric dropped).</li>
+ *       ones (overrides, or no {@code prometheus} provider: every metric dropped); the same as a
+ *       network filter before a TCP chain's {@code tcp_proxy} ({@link #tcpStats}).</li>
  *   <li>{@code access_log} (T2): one {@code envoy.access_loggers.file} per enabled provider, with a
  *       CEL {@code extension_filter} when the Telemetry gave {@code filter.expression}.</li>
  * </ul>
@@ -138,6 +139,17 @@ public final class ProxyTelemetry {
                     .setJsonFormatOptions(JsonFormatOptions.newBuilder().setSortProperties(false)));
         }
         return f.build();
+    }
+
+    /**
+     * The network filter {@code istio.stats} of a TCP chain, before its {@code tcp_proxy}, as
+     * Istio puts it there: the same {@link StatsConfig} as the HTTP filter's (the proxy applies its
+     * {@code tcp_*} entries and the all-metrics one to the TCP metrics); empty when Istio's
+     * standard metrics apply unchanged.
+     */
+    public Optional<io.envoyproxy.envoy.config.listener.v3.Filter> tcpStats() {
+        return stats().map(s -> io.envoyproxy.envoy.config.listener.v3.Filter.newBuilder().setName(STATS_FILTER)
+                .setTypedConfig(Any.pack(s)).build());
     }
 
     /** The collector clusters the proxy must have ({@code outbound|<port>||<host>}). */

@@ -6,6 +6,7 @@ import dev.ambit.api.telemetry.StatsConfig;
 import dev.ambit.common.expr.Attributes;
 import dev.ambit.common.expr.Expression;
 import dev.ambit.proxy.telemetry.ConnectionLabels;
+import dev.ambit.proxy.telemetry.TcpTelemetry;
 import io.envoyproxy.envoy.config.accesslog.v3.AccessLog;
 import io.envoyproxy.envoy.extensions.access_loggers.file.v3.FileAccessLog;
 import io.envoyproxy.envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter;
@@ -104,33 +105,7 @@ public final class StatsOverrides {
                 continue;
             }
             try {
-                for (MetricConfig m : f.getTypedConfig().unpack(StatsConfig.class).getMetricsList()) {
-                    Map<Integer, Expression> dims = new HashMap<>();
-                    Map<String, Expression> added = new java.util.TreeMap<>();
-                    Change before = changes.get(m.getName());
-                    if (before != null) {
-                        dims.putAll(before.dimensions());
-                        added.putAll(before.added());
-                    }
-                    for (String tag : m.getTagsToRemoveList()) {
-                        int i = ConnectionLabels.HTTP_NAMES.indexOf(tag);
-                        if (i >= 0) {
-                            dims.put(i, null);
-                        }
-                        added.remove(tag);
-                    }
-                    m.getDimensionsMap().forEach((tag, text) -> {
-                        int i = ConnectionLabels.HTTP_NAMES.indexOf(tag);
-                        Expression e = Expression.parse(text, "dimensions[\"" + tag + "\"]");
-                        if (i >= 0) {
-                            dims.put(i, e);
-                        } else {
-                            added.put(tag, e);
-                        }
-                    });
-                    changes.put(m.getName(), new Change(m.getDrop() || (before != null && before.drop()),
-                            java.util.Collections.unmodifiableMap(dims), java.util.Collections.unmodifiableMap(added)));
-                }
+                add(changes, f.getTypedConfig().unpack(StatsConfig.class));
             } catch (InvalidProtocolBufferException | IllegalArgumentException e) {
                 // Validated before it got here; nothing to apply.
             }
@@ -159,6 +134,89 @@ public final class StatsOverrides {
             return NONE;
         }
         return new StatsOverrides(Map.copyOf(changes), java.util.Collections.unmodifiableList(logs));
+    }
+
+    /** Adds {@code stats}' metric entries to {@code changes}: a later entry for a metric adds to an earlier one. */
+    private static void add(Map<String, Change> changes, StatsConfig stats) {
+        for (MetricConfig m : stats.getMetricsList()) {
+            Map<Integer, Expression> dims = new HashMap<>();
+            Map<String, Expression> added = new java.util.TreeMap<>();
+            Change before = changes.get(m.getName());
+            if (before != null) {
+                dims.putAll(before.dimensions());
+                added.putAll(before.added());
+            }
+            for (String tag : m.getTagsToRemoveList()) {
+                int i = ConnectionLabels.HTTP_NAMES.indexOf(tag);
+                if (i >= 0) {
+                    dims.put(i, null);
+                }
+                added.remove(tag);
+            }
+            m.getDimensionsMap().forEach((tag, text) -> {
+                int i = ConnectionLabels.HTTP_NAMES.indexOf(tag);
+                Expression e = Expression.parse(text, "dimensions[\"" + tag + "\"]");
+                if (i >= 0) {
+                    dims.put(i, e);
+                } else {
+                    added.put(tag, e);
+                }
+            });
+            changes.put(m.getName(), new Change(m.getDrop() || (before != null && before.drop()),
+                    java.util.Collections.unmodifiableMap(dims), java.util.Collections.unmodifiableMap(added)));
+        }
+    }
+
+    private static final Map<StatsConfig, StatsOverrides> TCP = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * The settings of a TCP chain's {@code istio.stats} network filter (issue 19), compiled once per
+     * configuration; {@link #NONE} for the default instance (no filter).
+     */
+    static StatsOverrides of(StatsConfig stats) {
+        if (stats.getMetricsCount() == 0) {
+            return NONE;
+        }
+        StatsOverrides o = TCP.get(stats);
+        if (o == null) {
+            if (TCP.size() > 256) {
+                TCP.clear(); // old configs' entries; the live ones compile again
+            }
+            Map<String, Change> changes = new HashMap<>();
+            try {
+                add(changes, stats);
+            } catch (IllegalArgumentException e) {
+                // Validated before it got here.
+            }
+            o = changes.isEmpty() ? NONE : new StatsOverrides(Map.copyOf(changes), List.of());
+            TCP.put(stats, o);
+        }
+        return o;
+    }
+
+    /**
+     * The TCP metrics' overrides of one connection of {@code chain} (its {@code istio.stats}
+     * network filter) whose attributes are {@code attributes}.
+     */
+    public static TcpTelemetry.Overrides tcp(dev.ambit.waypoint.config.FilterChain chain, Attributes attributes) {
+        return of(chain.tcpStats()).tcp(attributes);
+    }
+
+    /**
+     * The TCP metrics' overrides of one connection whose attributes are {@code attributes}:
+     * {@link TcpTelemetry.Overrides#NONE} when nothing changes.
+     */
+    TcpTelemetry.Overrides tcp(Attributes attributes) {
+        if (changes.isEmpty()) {
+            return TcpTelemetry.Overrides.NONE;
+        }
+        return (metric, values) -> {
+            if (dropped(metric)) {
+                return null;
+            }
+            Labels l = labels(metric, values, attributes);
+            return new TcpTelemetry.Labels(l.values(), l.extraNames(), l.extraValues());
+        };
     }
 
     /** Whether {@code metric} is not reported. */
@@ -190,7 +248,13 @@ public final class StatsOverrides {
             if (c == null) {
                 continue;
             }
-            c.dimensions().forEach((i, e) -> out[i] = e == null ? "" : value(e, attributes));
+            c.dimensions().forEach((i, e) -> {
+                if (i < out.length) {
+                    out[i] = e == null ? "" : value(e, attributes);
+                } else if (e != null) { // an HTTP-only label on a TCP metric: added, as Istio adds it
+                    extra.put(ConnectionLabels.HTTP_NAMES.get(i), value(e, attributes));
+                }
+            });
             c.added().forEach((tag, e) -> extra.put(tag, value(e, attributes)));
         }
         return new Labels(out, extra.keySet().toArray(NO_NAMES), extra.values().toArray(NO_NAMES));
