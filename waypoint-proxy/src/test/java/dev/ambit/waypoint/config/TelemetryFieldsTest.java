@@ -118,4 +118,35 @@ class TelemetryFieldsTest {
         assertThat(ResourceValidator.validate("waypoint", with(withContentType)))
                 .anySatisfy(p -> assertThat(p).contains("log_format.content_type"));
     }
+
+    @Test
+    void aTcpChainMayCarryIstioStatsBeforeItsTcpProxyAndTheChainGetsItsConfig() {
+        Listener l = Resources.listener();
+        int tcp = 1; // Resources.listener(): the HTTP chain, then the TCP chain
+        StatsConfig stats = StatsConfig.newBuilder().addMetrics(MetricConfig.newBuilder()
+                .setName("tcp_sent_bytes_total").setDrop(true)).build();
+        Filter statsFilter = Filter.newBuilder().setName("istio.stats").setTypedConfig(Any.pack(stats)).build();
+        var chain = l.getFilterChains(tcp).toBuilder().clearFilters().addFilters(statsFilter)
+                .addAllFilters(l.getFilterChains(tcp).getFiltersList()).build();
+        Listener ok = l.toBuilder().setFilterChains(tcp, chain).build();
+        assertThat(ResourceValidator.validate("waypoint", ok)).isEmpty();
+        assertThat(FilterChainTable.chain(chain).tcpStats()).isEqualTo(stats);
+        assertThat(FilterChainTable.chain(l.getFilterChains(tcp)).tcpStats())
+                .isEqualTo(StatsConfig.getDefaultInstance());
+
+        Listener alone = l.toBuilder().setFilterChains(tcp, chain.toBuilder().removeFilters(1)).build();
+        assertThat(ResourceValidator.validate("waypoint", alone))
+                .anySatisfy(p -> assertThat(p).contains("filters[0].name: istio.stats alone (expected: followed by "
+                        + "envoy.filters.network.tcp_proxy)"));
+        Listener beforeHcm = l.toBuilder().setFilterChains(0, l.getFilterChains(0).toBuilder().clearFilters()
+                .addFilters(statsFilter).addAllFilters(l.getFilterChains(0).getFiltersList())).build();
+        assertThat(ResourceValidator.validate("waypoint", beforeHcm))
+                .anySatisfy(p -> assertThat(p).contains("2 network filters (expected: exactly one of"));
+        StatsConfig bad = StatsConfig.newBuilder().addMetrics(MetricConfig.newBuilder()
+                .setName("tcp_sent_bytes_totl")).build();
+        Listener badName = l.toBuilder().setFilterChains(tcp, chain.toBuilder().setFilters(0, statsFilter.toBuilder()
+                .setTypedConfig(Any.pack(bad)))).build();
+        assertThat(ResourceValidator.validate("waypoint", badName))
+                .anySatisfy(p -> assertThat(p).contains(".metrics[0].name: \"tcp_sent_bytes_totl\""));
+    }
 }
