@@ -24,7 +24,9 @@ import java.util.function.BiConsumer;
  * removed or given the value of an attribute expression) and the {@code access_log} entries with
  * their expression filters. A removed label is reported with an empty value, which Prometheus
  * treats as the label being absent; a label Istio's metrics do not have is added after theirs
- * (as Istio's {@code tagOverrides} add one, e.g. {@code custom_label}). Immutable.
+ * (as Istio's {@code tagOverrides} add one, e.g. {@code custom_label}). A TCP chain's
+ * {@code istio.stats} network filter is compiled the same way ({@link #of(StatsConfig)}) and applied
+ * to Istio's TCP metrics per connection ({@link #tcp}). Immutable.
  */
 public final class StatsOverrides {
 
