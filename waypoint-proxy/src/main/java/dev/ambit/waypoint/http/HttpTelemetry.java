@@ -11,6 +11,7 @@ import dev.ambit.common.metrics.Histogram;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.state.ProxyState;
 import dev.ambit.proxy.telemetry.ConnectionLabels;
+import dev.ambit.waypoint.ResponseFlag;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.netty.util.NetUtil;
 import java.net.InetSocketAddress;
@@ -157,8 +158,8 @@ public final class HttpTelemetry {
                                 long nanos, long responseBodyBytes, String traceparent) {
         Downstream d = ex.downstream();
         String details = ex.responseCodeDetails();
-        if (details == null && status > 0 && ex.upstreamServiceNanos() >= 0 && ex.flags().isEmpty()) {
-            details = "via_upstream"; // Envoy's details of a response that came from upstream
+        if (details == null) {
+            details = details(ex, status);
         }
         String upstreamPeer = labels.value("destination_principal");
         String peer = d.peer() != null ? d.peer().uri() : null;
@@ -179,6 +180,32 @@ public final class HttpTelemetry {
                         || upstreamPeer.equals(ConnectionLabels.UNKNOWN) ? null : upstreamPeer)
                 .requestedServerName(d.ingress() != null ? d.ingress().serverName() : null)
                 .traceparent(traceparent);
+    }
+
+    /**
+     * Envoy's {@code %RESPONSE_CODE_DETAILS%} when no filter set one: {@code via_upstream} for a
+     * response that came from upstream, else the detail Envoy gives the failure a flag records.
+     */
+    private static String details(HttpExchange ex, int status) {
+        for (ResponseFlag f : ex.flags()) {
+            String d = switch (f) {
+                case UH -> "no_healthy_upstream";
+                case NR -> "route_not_found";
+                case NC -> "cluster_not_found";
+                case UT -> "response_timeout";
+                case FI -> "fault_filter_abort";
+                case UF -> "upstream_reset_before_response_started{connection_failure}";
+                case UO -> "upstream_reset_before_response_started{overflow}";
+                case UR -> "upstream_reset_before_response_started{remote_reset}";
+                case UC -> "upstream_reset_before_response_started{connection_termination}";
+                case DC -> "downstream_remote_disconnect";
+                default -> null; // DI (delayed, then answered), URX, and the filters' own
+            };
+            if (d != null) {
+                return d;
+            }
+        }
+        return status > 0 && ex.upstreamServiceNanos() >= 0 ? "via_upstream" : null;
     }
 
     /** The compiled telemetry settings of {@code hcm}, cached per HCM (a new config brings new ones). */

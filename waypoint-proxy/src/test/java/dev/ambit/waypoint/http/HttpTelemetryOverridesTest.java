@@ -122,6 +122,6 @@ class HttpTelemetryOverridesTest {
         h.run(get("/b"));
         assertThat(accessLog).containsExactly(
                 "\"GET /a?b=1 HTTP/1.1\" 200 - via_upstream \"curl/\" \"-\" " + CLUSTER + " r",
-                "\"GET /b HTTP/1.1\" 503 UH - \"-\" \"-\" " + CLUSTER + " r");
+                "\"GET /b HTTP/1.1\" 503 UH no_healthy_upstream \"-\" \"-\" " + CLUSTER + " r");
     }
 }
