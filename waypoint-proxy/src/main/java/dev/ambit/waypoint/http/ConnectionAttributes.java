@@ -50,12 +50,15 @@ public final class ConnectionAttributes implements Attributes {
             case "connection.requested_server_name" -> serverName;
             case "upstream.address" -> ip(upstream);
             case "upstream.port" -> port(upstream);
-            default -> peer(name);
+            default -> peer(labels, name);
         };
     }
 
-    /** {@code upstream_peer.*} from the destination labels, {@code downstream_peer.*} from the source's. */
-    private Object peer(String name) {
+    /**
+     * {@code upstream_peer.*} from the destination labels, {@code downstream_peer.*} from the
+     * source's (also the request attributes' rule, {@link ExchangeAttributes}); null for other names.
+     */
+    static String peer(ConnectionLabels labels, String name) {
         int dot = name.indexOf('.');
         if (dot < 0) {
             return null;
