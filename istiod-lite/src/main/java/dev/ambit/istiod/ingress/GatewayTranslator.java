@@ -248,7 +248,7 @@ public final class GatewayTranslator {
             if (family(s) == Family.TCP) {
                 proxy.streams().stream().filter(r -> r.server().equals(s.name())).findFirst().ifPresentOrElse(
                         r -> chains.add(FilterChain.newBuilder().setName("tcp." + port)
-                                .addFilters(tcpProxy("tcp." + port, r.cluster())).build()),
+                                .addAllFilters(tcpFilters(telemetry, "tcp." + port, r.cluster())).build()),
                         () -> context.field(s.origin(), "spec.servers", "TCP server " + s.name() + " has no tcp "
                                 + "route bound to it; connections on port " + port + " are closed"));
             } else if (family(s) == Family.TLS && s.tls().mode() == GatewayModel.TlsMode.PASSTHROUGH) {
@@ -258,7 +258,7 @@ public final class GatewayTranslator {
                         String name = "tls." + port + "." + s.name() + "." + i++;
                         chains.add(FilterChain.newBuilder().setName(name)
                                 .setFilterChainMatch(FilterChainMatch.newBuilder().addAllServerNames(r.sniHosts()))
-                                .addFilters(tcpProxy(name, r.cluster())).build());
+                                .addAllFilters(tcpFilters(telemetry, name, r.cluster())).build());
                     }
                 }
             } else if (family(s) == Family.TLS) {
@@ -277,7 +277,7 @@ public final class GatewayTranslator {
                     var route = proxy.streams().stream().filter(r -> r.server().equals(s.name())).findFirst();
                     if (route.isPresent()) {
                         chains.add(chain.setName("tls." + port + "." + s.name())
-                                .addFilters(tcpProxy("tls." + port + "." + s.name(), route.get().cluster())).build());
+                                .addAllFilters(tcpFilters(telemetry, "tls." + port + "." + s.name(), route.get().cluster())).build());
                     } else {
                         context.field(s.origin(), "spec.servers", "TLS server " + s.name() + " (" + s.tls().mode()
                                 + ") has no tcp route bound to it; its connections are closed");
@@ -308,6 +308,14 @@ public final class GatewayTranslator {
         telemetry.apply(hcm); // telemetry (issue 19): first filter istio.stats, tracing, access_log
         hcm.addAllHttpFilters(GatewayContext.standardFilters());
         return Filter.newBuilder().setName(HCM).setTypedConfig(Any.pack(hcm.build())).build();
+    }
+
+    /** A TCP chain's filters: {@code istio.stats} when the Telemetry API changes metrics (issue 19), then tcp_proxy. */
+    private static List<Filter> tcpFilters(ProxyTelemetry telemetry, String statPrefix, String cluster) {
+        List<Filter> out = new ArrayList<>(2);
+        telemetry.tcpStats().ifPresent(out::add);
+        out.add(tcpProxy(statPrefix, cluster));
+        return out;
     }
 
     private static Filter tcpProxy(String statPrefix, String cluster) {

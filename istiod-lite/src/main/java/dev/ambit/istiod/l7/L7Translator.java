@@ -206,7 +206,7 @@ public final class L7Translator {
                         chains.add(Listeners.chain(name, vips, p.getPort(), http,
                                 ClusterTranslator.name(p.getPort(), "", host),
                                 http ? concat(jwtFilters.forChain(gwNs, gwName, svc), authzFilters) : authzFilters,
-                                mesh.pathNormalization(), http ? telemetry : null));
+                                mesh.pathNormalization(), telemetry)); // TCP: its istio.stats (issue 19)
                         if (http) {
                             collectors.addAll(telemetry.collectorClusters()); // telemetry: the collector's cluster
                         }

@@ -59,10 +59,14 @@ final class Listeners {
             match.addPrefixRanges(CidrRange.newBuilder().setAddressPrefix(vip)
                     .setPrefixLen(UInt32Value.of(c.address().length * 8)));
         }
-        return FilterChain.newBuilder().setName(name).setFilterChainMatch(match)
-                .addFilters(http ? filter(HCM, waypointHcm(name, authz, normalization, telemetry))
-                        : filter(TCP_PROXY, tcpProxy(name, tcpCluster)))
-                .build();
+        FilterChain.Builder chain = FilterChain.newBuilder().setName(name).setFilterChainMatch(match);
+        if (http) {
+            return chain.addFilters(filter(HCM, waypointHcm(name, authz, normalization, telemetry))).build();
+        }
+        if (telemetry != null) {
+            telemetry.tcpStats().ifPresent(chain::addFilters); // issue 19: TCP metric overrides, before tcp_proxy
+        }
+        return chain.addFilters(filter(TCP_PROXY, tcpProxy(name, tcpCluster))).build();
     }
 
     static Listener waypoint(List<FilterChain> chains) {

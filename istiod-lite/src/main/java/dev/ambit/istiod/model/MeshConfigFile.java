@@ -73,7 +73,7 @@ public final class MeshConfigFile {
      * The telemetry keys (issue 19): {@code extensionProviders[]} with {@code zipkin},
      * {@code opentelemetry}, {@code prometheus} or {@code envoyFileAccessLog};
      * {@code defaultProviders}; {@code defaultConfig.tracing.sampling}; {@code enableTracing};
-     * {@code accessLogFile}.
+     * {@code accessLogFile}, {@code accessLogEncoding}, {@code accessLogFormat}.
      */
     private static TelemetryProviders telemetry(Map<?, ?> mesh, TelemetryProviders base) {
         List<TelemetryProviders.Provider> providers = new ArrayList<>(base.providers());
@@ -124,8 +124,18 @@ public final class MeshConfigFile {
         }
         String accessLogFile = mesh.get("accessLogFile") == null ? base.accessLogFile()
                 : mesh.get("accessLogFile").toString();
-        TelemetryProviders out = new TelemetryProviders(providers, tracing, metrics, logging, sampling, enableTracing,
-                accessLogFile);
+        String encoding = mesh.get("accessLogEncoding") == null ? base.accessLogEncoding()
+                : mesh.get("accessLogEncoding").toString().toUpperCase(Locale.ROOT);
+        String format = mesh.get("accessLogFormat") == null ? base.accessLogFormat()
+                : mesh.get("accessLogFormat").toString();
+        TelemetryProviders out;
+        try {
+            out = new TelemetryProviders(providers, tracing, metrics, logging, sampling, enableTracing, accessLogFile,
+                    encoding, format);
+            out.provider(TelemetryProviders.ENVOY); // accessLogFormat under JSON must parse
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("mesh config: " + e.getMessage(), e);
+        }
         for (var e : Map.of("tracing", tracing, "metrics", metrics, "accessLogging", logging).entrySet()) {
             for (String name : e.getValue()) {
                 if (out.provider(name).isEmpty()) {
@@ -171,7 +181,8 @@ public final class MeshConfigFile {
             if (f.get("logFormat") instanceof Map<?, ?> lf) {
                 text = string(lf.get("text"));
                 if (lf.get("labels") instanceof Map<?, ?> lm) {
-                    lm.forEach((k, v) -> labels.put(k.toString(), v == null ? "" : v.toString()));
+                    lm.forEach((k, v) -> labels.put(k.toString(), TelemetryProviders.labelValue(v,
+                            at + ".envoyFileAccessLog.logFormat.labels." + k)));
                 }
             }
             return new TelemetryProviders.FileAccessLog(name, f.get("path") == null ? "/dev/stdout"

@@ -22,13 +22,27 @@ import java.util.Optional;
  * @param enableTracing {@code enableTracing} (Istio's default true)
  * @param accessLogFile {@code accessLogFile}: "" = none (Istio's default profile); when set,
  *        the built-in {@code envoy} provider logs there and is on by default
+ * @param accessLogEncoding {@code accessLogEncoding} of the built-in {@code envoy} provider:
+ *        {@code TEXT}, {@code JSON}, or "" when unset
+ * @param accessLogFormat {@code accessLogFormat}: "" = the encoding's default
  */
 public record TelemetryProviders(List<Provider> providers, List<String> defaultTracing, List<String> defaultMetrics,
                                  List<String> defaultAccessLogging, Optional<Double> sampling, boolean enableTracing,
-                                 String accessLogFile) {
+                                 String accessLogFile, String accessLogEncoding, String accessLogFormat) {
 
     /** Istio's built-in access log provider: a file access log at {@code accessLogFile} (or stdout). */
     public static final String ENVOY = "envoy";
+    /**
+     * Istio's default access log format for {@code accessLogEncoding: TEXT} (its
+     * {@code EnvoyTextLogFormat}), one line per request.
+     */
+    public static final String ISTIO_TEXT_FORMAT = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% "
+            + "%PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "
+            + "\"%UPSTREAM_TRANSPORT_FAILURE_REASON%\" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% "
+            + "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% \"%REQ(X-FORWARDED-FOR)%\" \"%REQ(USER-AGENT)%\" "
+            + "\"%REQ(X-REQUEST-ID)%\" \"%REQ(:AUTHORITY)%\" \"%UPSTREAM_HOST%\" %UPSTREAM_CLUSTER_RAW% "
+            + "%UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_REMOTE_ADDRESS% "
+            + "%REQUESTED_SERVER_NAME% %ROUTE_NAME%\n";
     /** Istio's built-in metrics provider. */
     public static final String PROMETHEUS = "prometheus";
 
@@ -39,6 +53,11 @@ public record TelemetryProviders(List<Provider> providers, List<String> defaultT
         defaultAccessLogging = List.copyOf(defaultAccessLogging);
         requireNonNull(sampling, "sampling");
         requireNonNull(accessLogFile, "accessLogFile");
+        requireNonNull(accessLogEncoding, "accessLogEncoding");
+        requireNonNull(accessLogFormat, "accessLogFormat");
+        if (!accessLogEncoding.isEmpty() && !accessLogEncoding.equals("TEXT") && !accessLogEncoding.equals("JSON")) {
+            throw new IllegalArgumentException("accessLogEncoding: " + accessLogEncoding + " (expected: TEXT or JSON)");
+        }
         sampling.ifPresent(s -> {
             if (!(s >= 0 && s <= 100)) {
                 throw new IllegalArgumentException("defaultConfig.tracing.sampling: " + s + " (expected: 0-100)");
@@ -48,7 +67,7 @@ public record TelemetryProviders(List<Provider> providers, List<String> defaultT
 
     /** Istio's defaults: no providers beyond the built-in ones, tracing enabled, no access log file. */
     public static TelemetryProviders defaults() {
-        return new TelemetryProviders(List.of(), List.of(), List.of(), List.of(), Optional.empty(), true, "");
+        return new TelemetryProviders(List.of(), List.of(), List.of(), List.of(), Optional.empty(), true, "", "", "");
     }
 
     /** Sampling of new traces when nothing else says: {@code defaultConfig.tracing.sampling}, else 1 %. */
@@ -68,10 +87,56 @@ public record TelemetryProviders(List<Provider> providers, List<String> defaultT
         }
         return switch (name) {
             case PROMETHEUS -> Optional.of(new Prometheus(PROMETHEUS));
-            case ENVOY -> Optional.of(new FileAccessLog(ENVOY, accessLogFile.isEmpty() ? "/dev/stdout" : accessLogFile,
-                    "", Map.of()));
+            case ENVOY -> Optional.of(envoy());
             default -> Optional.empty();
         };
+    }
+
+    /**
+     * The built-in {@code envoy} provider with MeshConfig's {@code accessLogEncoding} and
+     * {@code accessLogFormat} as Istio applies them: a format under TEXT (Istio's default
+     * encoding) is a format string, under JSON a JSON object of labels; TEXT without a format is
+     * Istio's default text format. Neither encoding nor format keeps the proxy's own JSON line, and
+     * so does JSON without a format (Ambit's line stands in for Istio's default JSON labels).
+     */
+    private FileAccessLog envoy() {
+        String path = accessLogFile.isEmpty() ? "/dev/stdout" : accessLogFile;
+        if (accessLogEncoding.equals("JSON")) {
+            return new FileAccessLog(ENVOY, path, "", accessLogFormat.isEmpty() ? Map.of()
+                    : jsonLabels(accessLogFormat));
+        }
+        if (accessLogFormat.isEmpty()) {
+            return new FileAccessLog(ENVOY, path, accessLogEncoding.equals("TEXT") ? ISTIO_TEXT_FORMAT : "", Map.of());
+        }
+        return new FileAccessLog(ENVOY, path, accessLogFormat, Map.of());
+    }
+
+    /** {@code accessLogFormat} under JSON: a flat JSON object of string values, in order. */
+    private static Map<String, String> jsonLabels(String json) {
+        Object o;
+        try {
+            o = new org.yaml.snakeyaml.Yaml(new org.yaml.snakeyaml.constructor.SafeConstructor(
+                    new org.yaml.snakeyaml.LoaderOptions())).load(json);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException("accessLogFormat: not JSON (expected: a JSON object of labels under "
+                    + "accessLogEncoding JSON): " + e.getMessage(), e);
+        }
+        if (!(o instanceof Map<?, ?> m)) {
+            throw new IllegalArgumentException("accessLogFormat: " + json + " (expected: a JSON object of labels under "
+                    + "accessLogEncoding JSON)");
+        }
+        Map<String, String> out = new java.util.LinkedHashMap<>();
+        m.forEach((k, v) -> out.put(String.valueOf(k), labelValue(v, "accessLogFormat." + k)));
+        return out;
+    }
+
+    /** A label's command operators: a string (a number or boolean as written). */
+    static String labelValue(Object v, String at) {
+        if (v instanceof Map<?, ?> || v instanceof List<?> || v == null) {
+            throw new IllegalArgumentException(at + ": " + (v == null ? "null" : v.getClass().getSimpleName())
+                    + " (expected: a string of command operators, e.g. \"%RESPONSE_CODE%\")");
+        }
+        return v.toString();
     }
 
     /** One telemetry provider of {@code extensionProviders[]}. */
@@ -140,7 +205,8 @@ public record TelemetryProviders(List<Provider> providers, List<String> defaultT
      *
      * @param path where lines go ({@code /dev/stdout})
      * @param text {@code logFormat.text}, "" = the proxy's own format
-     * @param labels {@code logFormat.labels} (JSON keys → Envoy command operators)
+     * @param labels {@code logFormat.labels} (JSON keys → Envoy command operators, in order); at
+     *        most one of {@code text} and {@code labels} (Istio's {@code logFormat} is a oneof)
      */
     public record FileAccessLog(String name, String path, String text, Map<String, String> labels)
             implements Provider {
@@ -152,7 +218,11 @@ public record TelemetryProviders(List<Provider> providers, List<String> defaultT
                         + "(expected: a file, e.g. /dev/stdout)");
             }
             text = text == null ? "" : text;
-            labels = Map.copyOf(labels);
+            labels = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(labels));
+            if (!text.isEmpty() && !labels.isEmpty()) {
+                throw new IllegalArgumentException("extensionProviders[" + name + "].envoyFileAccessLog.logFormat: "
+                        + "both text and labels (expected: one of them)");
+            }
         }
     }
 

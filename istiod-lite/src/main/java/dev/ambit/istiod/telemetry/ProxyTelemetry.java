@@ -10,7 +10,12 @@ import dev.ambit.api.telemetry.StatsConfig;
 import dev.ambit.istiod.model.TelemetryProviders;
 import io.envoyproxy.envoy.config.accesslog.v3.AccessLogFilter;
 import io.envoyproxy.envoy.config.accesslog.v3.ExtensionFilter;
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
+import io.envoyproxy.envoy.config.core.v3.DataSource;
 import io.envoyproxy.envoy.config.core.v3.GrpcService;
+import io.envoyproxy.envoy.config.core.v3.JsonFormatOptions;
+import io.envoyproxy.envoy.config.core.v3.SubstitutionFormatString;
 import io.envoyproxy.envoy.config.core.v3.HttpService;
 import io.envoyproxy.envoy.config.core.v3.HttpUri;
 import io.envoyproxy.envoy.config.trace.v3.OpenTelemetryConfig;
@@ -49,7 +54,8 @@ import java.util.TreeMap;
  *       {@code outbound|<port>||<host>}; absent when no tracing provider is selected.</li>
  *   <li>the {@code istio.stats} HTTP filter, first in {@code http_filters}, with
  *       {@code ambit.telemetry.v1.StatsConfig} (T2), when the metrics differ from Istio's standard
- *       ones (overrides, or no {@code prometheus} provider: every metric dropped).</li>
+ *       ones (overrides, or no {@code prometheus} provider: every metric dropped); the same as a
+ *       network filter before a TCP chain's {@code tcp_proxy} ({@link #tcpStats}).</li>
  *   <li>{@code access_log} (T2): one {@code envoy.access_loggers.file} per enabled provider, with a
  *       CEL {@code extension_filter} when the Telemetry gave {@code filter.expression}.</li>
  * </ul>
@@ -104,7 +110,7 @@ public final class ProxyTelemetry {
         tracing().ifPresent(hcm::setTracing);
         for (AccessLog log : accessLogs) {
             var entry = io.envoyproxy.envoy.config.accesslog.v3.AccessLog.newBuilder().setName(FILE_ACCESS_LOG)
-                    .setTypedConfig(Any.pack(FileAccessLog.newBuilder().setPath(log.provider().path()).build()));
+                    .setTypedConfig(Any.pack(fileAccessLog(log.provider())));
             if (!log.filter().isEmpty()) {
                 entry.setFilter(AccessLogFilter.newBuilder().setExtensionFilter(ExtensionFilter.newBuilder()
                         .setName(CEL_FILTER)
@@ -112,6 +118,38 @@ public final class ProxyTelemetry {
             }
             hcm.addAccessLog(entry);
         }
+    }
+
+    /**
+     * Envoy's {@code FileAccessLog} of a provider, as Istio writes it: {@code logFormat.text} as
+     * {@code log_format.text_format_source} (a newline appended when missing, as Istio does),
+     * {@code logFormat.labels} as {@code log_format.json_format} (keys in order,
+     * {@code sort_properties} false); neither: no {@code log_format}, the proxy's own JSON line.
+     */
+    static FileAccessLog fileAccessLog(TelemetryProviders.FileAccessLog p) {
+        FileAccessLog.Builder f = FileAccessLog.newBuilder().setPath(p.path());
+        if (!p.text().isEmpty()) {
+            String text = p.text().endsWith("\n") ? p.text() : p.text() + "\n";
+            f.setLogFormat(SubstitutionFormatString.newBuilder().setTextFormatSource(DataSource.newBuilder()
+                    .setInlineString(text)));
+        } else if (!p.labels().isEmpty()) {
+            Struct.Builder labels = Struct.newBuilder();
+            p.labels().forEach((k, v) -> labels.putFields(k, Value.newBuilder().setStringValue(v).build()));
+            f.setLogFormat(SubstitutionFormatString.newBuilder().setJsonFormat(labels)
+                    .setJsonFormatOptions(JsonFormatOptions.newBuilder().setSortProperties(false)));
+        }
+        return f.build();
+    }
+
+    /**
+     * The network filter {@code istio.stats} of a TCP chain, before its {@code tcp_proxy}, as
+     * Istio puts it there: the same {@link StatsConfig} as the HTTP filter's (the proxy applies its
+     * {@code tcp_*} entries and the all-metrics one to the TCP metrics); empty when Istio's
+     * standard metrics apply unchanged.
+     */
+    public Optional<io.envoyproxy.envoy.config.listener.v3.Filter> tcpStats() {
+        return stats().map(s -> io.envoyproxy.envoy.config.listener.v3.Filter.newBuilder().setName(STATS_FILTER)
+                .setTypedConfig(Any.pack(s)).build());
     }
 
     /** The collector clusters the proxy must have ({@code outbound|<port>||<host>}). */

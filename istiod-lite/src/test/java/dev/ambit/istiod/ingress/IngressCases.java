@@ -46,7 +46,7 @@ public final class IngressCases {
             .add(List.of(HttpConnectionManager.getDescriptor(), TcpProxy.getDescriptor(), HTTPFault.getDescriptor(),
                     Cors.getDescriptor(), Router.getDescriptor(), HttpProtocolOptions.getDescriptor(),
                     PreviousHostsPredicate.getDescriptor(), DownstreamTlsContext.getDescriptor(),
-                    TlsInspector.getDescriptor()))
+                    TlsInspector.getDescriptor(), dev.ambit.api.telemetry.StatsConfig.getDescriptor()))
             .build());
 
     /** A case's translation and what the folder source rejected. */

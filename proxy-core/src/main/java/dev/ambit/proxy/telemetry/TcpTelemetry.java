@@ -19,8 +19,40 @@ import org.slf4j.LoggerFactory;
  * <p>{@link #opened} when the connection is accepted by policy or refused;
  * {@link #closed} exactly once when it ends, with the byte counts of both directions.
  * Thread-safe; the counters are lock-free adders.
+ *
+ * <p>A proxy whose configuration changes Istio's metrics (a waypoint's or gateway's
+ * {@code istio.stats} filter: the Telemetry API's {@code overrides}) passes its {@link Overrides}
+ * per connection; the node agent passes none.
  */
 public final class TcpTelemetry {
+
+    /** The metric names {@link Overrides} sees, as Istio's stats filter names them (no {@code istio_}). */
+    public static final String OPENED = "tcp_connections_opened_total";
+    public static final String CLOSED = "tcp_connections_closed_total";
+    public static final String SENT = "tcp_sent_bytes_total";
+    public static final String RECEIVED = "tcp_received_bytes_total";
+
+    /**
+     * How one connection's metrics are reported: per metric, dropped ({@code null}) or with these
+     * label values. Called once per metric update; must be cheap and thread-safe.
+     */
+    @FunctionalInterface
+    public interface Overrides {
+        /** Istio's metrics unchanged. */
+        Overrides NONE = (metric, values) -> new Labels(values, new String[0], new String[0]);
+
+        /**
+         * The labels of {@code metric} ({@link #OPENED}, {@link #CLOSED}, {@link #SENT},
+         * {@link #RECEIVED}) for a connection whose standard label values are {@code values}
+         * (in the order of {@link ConnectionLabels#HTTP_NAMES}' first names; not to be modified),
+         * or {@code null} when the metric is not reported.
+         */
+        Labels labels(String metric, String[] values);
+    }
+
+    /** A metric's label values: Istio's standard ones, then added labels (names and values, same order). */
+    public record Labels(String[] values, String[] extraNames, String[] extraValues) {
+    }
 
     private static final Logger access = LoggerFactory.getLogger("ambit.access");
 
@@ -50,6 +82,11 @@ public final class TcpTelemetry {
         opened.labels(labels.values()).inc();
     }
 
+    /** As {@link #opened(ConnectionLabels)}, with a proxy's metric overrides. */
+    public void opened(ConnectionLabels labels, Overrides overrides) {
+        count(opened, OPENED, labels.values(), overrides, 1);
+    }
+
     /**
      * A connection ended: counts it and writes its access-log line.
      *
@@ -71,19 +108,38 @@ public final class TcpTelemetry {
     public void closed(ConnectionLabels labels, InetSocketAddress source, InetSocketAddress destination,
                        long receivedBytes, long sentBytes, Instant start, Duration duration, String denial,
                        String traceId) {
+        closed(labels, source, destination, receivedBytes, sentBytes, start, duration, denial, traceId,
+                Overrides.NONE);
+    }
+
+    /** As above, with a proxy's metric overrides ({@link Overrides#NONE}: Istio's metrics unchanged). */
+    public void closed(ConnectionLabels labels, InetSocketAddress source, InetSocketAddress destination,
+                       long receivedBytes, long sentBytes, Instant start, Duration duration, String denial,
+                       String traceId, Overrides overrides) {
         String[] values = labels.values();
         // Bytes before the close count: whoever sees the connection closed (a scrape, a test
         // polling for it) also sees all of its bytes.
         if (receivedBytes > 0) {
-            received.labels(values).inc(receivedBytes);
+            count(received, RECEIVED, values, overrides, receivedBytes);
         }
         if (sentBytes > 0) {
-            sent.labels(values).inc(sentBytes);
+            count(sent, SENT, values, overrides, sentBytes);
         }
-        closed.labels(values).inc();
+        count(closed, CLOSED, values, overrides, 1);
         if (access.isInfoEnabled()) {
             access.info(accessLine(labels, source, destination, receivedBytes, sentBytes, start, duration, denial,
                     traceId));
+        }
+    }
+
+    private static void count(Counter.Family family, String metric, String[] values, Overrides overrides, long n) {
+        if (overrides == Overrides.NONE) {
+            family.labels(values).inc(n);
+            return;
+        }
+        Labels l = overrides.labels(metric, values);
+        if (l != null) {
+            family.labels(l.values(), l.extraNames(), l.extraValues()).inc(n);
         }
     }
 

@@ -37,6 +37,34 @@ class TcpTelemetryTest {
     }
 
     @Test
+    void overridesDropAMetricAndRelabelTheOthersPerMetric() {
+        MetricsRegistry metrics = MetricsRegistry.create();
+        TcpTelemetry telemetry = TcpTelemetry.of(metrics);
+        java.util.List<String> asked = new java.util.concurrent.CopyOnWriteArrayList<>();
+        TcpTelemetry.Overrides overrides = (metric, values) -> {
+            asked.add(metric);
+            if (metric.equals(TcpTelemetry.SENT)) {
+                return null; // disabled
+            }
+            String[] v = values.clone();
+            v[0] = "changed"; // reporter, the first standard label
+            return new TcpTelemetry.Labels(v, new String[] {"custom"}, new String[] {metric});
+        };
+        telemetry.opened(INBOUND, overrides);
+        telemetry.closed(INBOUND, new InetSocketAddress("10.244.1.10", 40000), new InetSocketAddress("10.244.2.10", 9090),
+                120, 4096, Instant.EPOCH, Duration.ofMillis(12), null, null, overrides);
+        String text = metrics.scrape();
+        assertThat(asked).containsExactlyInAnyOrder(TcpTelemetry.OPENED, TcpTelemetry.RECEIVED, TcpTelemetry.SENT,
+                TcpTelemetry.CLOSED);
+        assertThat(text).contains("istio_tcp_connections_opened_total{reporter=\"changed\",")
+                .contains(",custom=\"tcp_connections_opened_total\"} 1\n")
+                .contains(",custom=\"tcp_received_bytes_total\"} 120\n")
+                .contains(",custom=\"tcp_connections_closed_total\"} 1\n")
+                .doesNotContain("istio_tcp_sent_bytes_total{")
+                .doesNotContain("reporter=\"destination\"");
+    }
+
+    @Test
     void countsWithIstiosNamesAndLabels() {
         MetricsRegistry metrics = MetricsRegistry.create();
         TcpTelemetry telemetry = TcpTelemetry.of(metrics);

@@ -117,10 +117,14 @@ public final class FieldTable {
     /** {@code <message full name>.<field>} → the enum values honoured; enums not listed take any known value. */
     static final Map<String, Set<String>> ENUM_VALUES = new LinkedHashMap<>();
 
-    /** Network filter name → its typed_config type (a Listener's filter chains hold exactly one). */
+    /**
+     * Network filter name → its typed_config type (a Listener's filter chains hold one terminal
+     * filter; a tcp_proxy may follow {@code istio.stats}, issue 19: the TCP metrics' overrides).
+     */
     public static final Map<String, Message> NETWORK_FILTERS = Map.of(
             "envoy.filters.network.http_connection_manager", HttpConnectionManager.getDefaultInstance(),
-            "envoy.filters.network.tcp_proxy", TcpProxy.getDefaultInstance());
+            "envoy.filters.network.tcp_proxy", TcpProxy.getDefaultInstance(),
+            "istio.stats", dev.ambit.api.telemetry.StatsConfig.getDefaultInstance());
 
     /** HTTP filter name → its typed_config type, in the order the HttpConnectionManager may list them. */
     public static final Map<String, Message> HTTP_FILTERS = orderedMap(
@@ -197,7 +201,11 @@ public final class FieldTable {
         fields(io.envoyproxy.envoy.config.accesslog.v3.AccessLog.getDescriptor(), "name", "typed_config", "filter");
         fields(io.envoyproxy.envoy.config.accesslog.v3.AccessLogFilter.getDescriptor(), "extension_filter");
         fields(io.envoyproxy.envoy.config.accesslog.v3.ExtensionFilter.getDescriptor(), "name", "typed_config");
-        fields(io.envoyproxy.envoy.extensions.access_loggers.file.v3.FileAccessLog.getDescriptor(), "path");
+        fields(io.envoyproxy.envoy.extensions.access_loggers.file.v3.FileAccessLog.getDescriptor(), "path",
+                "log_format"); // log_format: Envoy's command operators, http.AccessLogFormat
+        fields(io.envoyproxy.envoy.config.core.v3.SubstitutionFormatString.getDescriptor(), "text_format",
+                "text_format_source", "json_format", "omit_empty_values", "json_format_options");
+        fields(io.envoyproxy.envoy.config.core.v3.JsonFormatOptions.getDescriptor(), "sort_properties");
         fields(io.envoyproxy.envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter.getDescriptor(),
                 "expression");
         fields(dev.ambit.api.telemetry.StatsConfig.getDescriptor(), "metrics");

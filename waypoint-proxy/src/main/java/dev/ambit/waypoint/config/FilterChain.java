@@ -2,6 +2,7 @@ package dev.ambit.waypoint.config;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.ambit.api.telemetry.StatsConfig;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 
 /**
@@ -17,9 +18,12 @@ import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3
  * @param hcm the chain's HttpConnectionManager as sent (its {@code http_filters} in order, their
  *        typed configs, limits and path normalization), for the HTTP filters that read their
  *        per-chain config from it; the default instance for a TCP chain
+ * @param tcpStats a TCP chain's {@code istio.stats} network filter (issue 19: the Telemetry API's
+ *        metric overrides of its TCP metrics); the default instance when it has none, and for HTTP
+ *        chains (whose stats filter is among the HCM's HTTP filters)
  */
 public record FilterChain(String name, Kind kind, String routeName, Codec codec, String cluster, String statPrefix,
-                          HttpConnectionManager hcm) {
+                          HttpConnectionManager hcm, StatsConfig tcpStats) {
 
     public enum Kind { HTTP, TCP }
 
@@ -34,6 +38,13 @@ public record FilterChain(String name, Kind kind, String routeName, Codec codec,
         requireNonNull(cluster, "cluster");
         requireNonNull(statPrefix, "statPrefix");
         requireNonNull(hcm, "hcm");
+        requireNonNull(tcpStats, "tcpStats");
+    }
+
+    /** A chain without TCP stats overrides. */
+    public FilterChain(String name, Kind kind, String routeName, Codec codec, String cluster, String statPrefix,
+                       HttpConnectionManager hcm) {
+        this(name, kind, routeName, codec, cluster, statPrefix, hcm, StatsConfig.getDefaultInstance());
     }
 
     /** A chain without HttpConnectionManager settings (TCP chains, tests). */

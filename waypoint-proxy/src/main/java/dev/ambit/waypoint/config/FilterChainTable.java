@@ -127,9 +127,12 @@ final class FilterChainTable {
         return ordered;
     }
 
-    /** The chain's one network filter, compiled (the resource was validated: exactly one, a known type). */
+    /**
+     * The chain's terminal network filter, compiled (the resource was validated: one, a known type,
+     * after a TCP chain's optional {@code istio.stats}).
+     */
     static FilterChain chain(io.envoyproxy.envoy.config.listener.v3.FilterChain fc) {
-        Filter f = fc.getFilters(0);
+        Filter f = fc.getFilters(fc.getFiltersCount() - 1);
         try {
             if (f.getTypedConfig().is(HttpConnectionManager.class)) {
                 HttpConnectionManager h = f.getTypedConfig().unpack(HttpConnectionManager.class);
@@ -142,8 +145,11 @@ final class FilterChainTable {
                         h.getStatPrefix(), h);
             }
             TcpProxy t = f.getTypedConfig().unpack(TcpProxy.class);
+            dev.ambit.api.telemetry.StatsConfig stats = fc.getFiltersCount() > 1
+                    ? fc.getFilters(0).getTypedConfig().unpack(dev.ambit.api.telemetry.StatsConfig.class)
+                    : dev.ambit.api.telemetry.StatsConfig.getDefaultInstance();
             return new FilterChain(fc.getName(), FilterChain.Kind.TCP, "", FilterChain.Codec.AUTO, t.getCluster(),
-                    t.getStatPrefix());
+                    t.getStatPrefix(), HttpConnectionManager.getDefaultInstance(), stats);
         } catch (InvalidProtocolBufferException e) {
             // Validation parsed the same bytes: unreachable unless it was skipped.
             throw new IllegalArgumentException("filter chain " + fc.getName() + ": " + e.getMessage(), e);

@@ -207,9 +207,15 @@ public final class ResourceValidator {
     private void semantics(Message m, String path) {
         switch (m) {
             case io.envoyproxy.envoy.config.listener.v3.FilterChain c -> {
-                if (c.getFiltersCount() != 1) {
-                    problem(join(path, "filters"), c.getFiltersCount() + " network filters (expected: exactly one, "
-                            + FieldTable.NETWORK_FILTERS.keySet() + ")");
+                // One terminal filter; a tcp_proxy may follow istio.stats (issue 19: TCP metric overrides).
+                boolean stats = c.getFiltersCount() == 2 && c.getFilters(0).getName().equals("istio.stats")
+                        && c.getFilters(1).getName().equals("envoy.filters.network.tcp_proxy");
+                if (!stats && c.getFiltersCount() != 1) {
+                    problem(join(path, "filters"), c.getFiltersCount() + " network filters (expected: exactly one of "
+                            + "http_connection_manager, tcp_proxy; or istio.stats then tcp_proxy)");
+                } else if (!stats && c.getFilters(0).getName().equals("istio.stats")) {
+                    problem(join(path, "filters[0].name"), "istio.stats alone (expected: followed by "
+                            + "envoy.filters.network.tcp_proxy)");
                 }
             }
             case Filter f -> require(f.hasTypedConfig(), path, "typed_config");

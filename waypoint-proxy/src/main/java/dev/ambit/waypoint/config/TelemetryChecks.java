@@ -3,6 +3,7 @@ package dev.ambit.waypoint.config;
 import com.google.protobuf.Message;
 import dev.ambit.api.telemetry.MetricConfig;
 import dev.ambit.common.expr.Expression;
+import dev.ambit.waypoint.http.AccessLogFormat;
 import dev.ambit.waypoint.http.StatsOverrides;
 import io.envoyproxy.envoy.extensions.access_loggers.file.v3.FileAccessLog;
 import io.envoyproxy.envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter;
@@ -33,6 +34,13 @@ final class TelemetryChecks {
                 if (!fal.getPath().equals("/dev/stdout") && !fal.getPath().equals("/dev/stderr")) {
                     problems.accept(ResourceValidator.join(path, "path"), "\"" + fal.getPath() + "\" not supported by this waypoint "
                             + "(expected: /dev/stdout or /dev/stderr)");
+                }
+                try {
+                    AccessLogFormat.of(fal); // an operator Envoy would reject is NACKed, named
+                } catch (IllegalArgumentException e) {
+                    String msg = e.getMessage();
+                    int colon = msg.indexOf(": ");
+                    problems.accept(ResourceValidator.join(path, msg.substring(0, colon)), msg.substring(colon + 2));
                 }
             }
             case MetricConfig mc -> StatsOverrides.check(mc, path, problems);

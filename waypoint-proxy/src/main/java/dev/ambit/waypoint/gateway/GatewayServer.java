@@ -13,9 +13,11 @@ import dev.ambit.waypoint.config.ConfigSnapshot;
 import dev.ambit.waypoint.config.FilterChain;
 import dev.ambit.waypoint.config.GatewayListener;
 import dev.ambit.waypoint.http.ByteRelay;
+import dev.ambit.waypoint.http.ConnectionAttributes;
 import dev.ambit.waypoint.http.Downstream;
 import dev.ambit.waypoint.http.HttpEngine;
 import dev.ambit.waypoint.http.Ingress;
+import dev.ambit.waypoint.http.StatsOverrides;
 import dev.ambit.waypoint.upstream.UpstreamException;
 import dev.ambit.waypoint.upstream.UpstreamTunnel;
 import dev.ambit.waypoint.upstream.Upstreams;
@@ -321,8 +323,10 @@ public final class GatewayServer implements AutoCloseable {
                             != null ? failure.getCause() : failure;
                     String flag = cause instanceof UpstreamException u ? u.flag().code() : "UF";
                     ConnectionLabels labels = tcpLabels(null, chain.cluster()).withResponseFlags(flag);
-                    tcpTelemetry.opened(labels);
-                    tcpTelemetry.closed(labels, client, local, 0, 0, start, Duration.ZERO, null);
+                    var overrides = StatsOverrides.tcp(chain, new ConnectionAttributes(labels, client, local, null,
+                            false, ingress.serverName())); // issue 19: Telemetry API overrides
+                    tcpTelemetry.opened(labels, overrides);
+                    tcpTelemetry.closed(labels, client, local, 0, 0, start, Duration.ZERO, null, null, overrides);
                     log.debug("{} chain {}: upstream {} failed: {}", ch, chain.name(), chain.cluster(),
                             cause.getMessage());
                     ch.close();
@@ -333,11 +337,14 @@ public final class GatewayServer implements AutoCloseable {
                     return;
                 }
                 ConnectionLabels labels = tcpLabels(tunnel.endpoint(), chain.cluster());
-                tcpTelemetry.opened(labels);
+                var overrides = StatsOverrides.tcp(chain, new ConnectionAttributes(labels, client, local,
+                        tunnel.endpoint(), false, ingress.serverName())); // issue 19: Telemetry API overrides
+                tcpTelemetry.opened(labels, overrides);
                 boolean eof = held.handOver(tunnel.channel());
                 long t0 = System.nanoTime();
                 ByteRelay.start(ch, tunnel.channel(), (received, sent) -> tcpTelemetry.closed(labels, client,
-                        tunnel.endpoint(), received, sent, start, Duration.ofNanos(System.nanoTime() - t0), null));
+                        tunnel.endpoint(), received, sent, start, Duration.ofNanos(System.nanoTime() - t0), null,
+                        null, overrides));
                 ch.pipeline().remove(held);
                 if (eof) {
                     ch.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);

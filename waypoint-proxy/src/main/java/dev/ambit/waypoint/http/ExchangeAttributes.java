@@ -68,35 +68,8 @@ final class ExchangeAttributes implements Attributes {
             case "connection.mtls" -> d.ingress() == null;
             case "upstream.address" -> ip(exchange.upstreamHost());
             case "upstream.port" -> port(exchange.upstreamHost());
-            default -> peer(name);
+            default -> ConnectionAttributes.peer(labels, name);
         };
-    }
-
-    /** {@code upstream_peer.*} from the destination labels, {@code downstream_peer.*} from the source's. */
-    private Object peer(String name) {
-        int dot = name.indexOf('.');
-        if (dot < 0) {
-            return null;
-        }
-        String side = switch (name.substring(0, dot)) {
-            case "upstream_peer" -> "destination_";
-            case "downstream_peer" -> "source_";
-            default -> null;
-        };
-        if (side == null) {
-            return null;
-        }
-        String label = switch (name.substring(dot + 1)) {
-            case "app" -> "app";
-            case "version" -> "version";
-            case "service" -> "canonical_service";
-            case "revision" -> "canonical_revision";
-            case "workload" -> "workload";
-            case "namespace" -> "workload_namespace";
-            case "cluster" -> "cluster";
-            default -> null;
-        };
-        return label == null ? null : nonEmpty(labels.value(side + label));
     }
 
     private Map<String, String> headers() {

@@ -313,6 +313,7 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
             return;
         }
         response.headers().remove(LocalReplies.MARKER);
+        exchange.responseHeaders(response.headers()); // access log: %RESP(X)%
         RequestProcessor.Sent sent = RequestProcessor.Sent.of(response);
         response.setProtocolVersion(HttpVersion.HTTP_1_1);
         if (receiving) {

@@ -144,6 +144,7 @@ final class Http2Handler extends ChannelInboundHandlerAdapter {
             return;
         }
         response.headers().remove(LocalReplies.MARKER);
+        exchange.responseHeaders(response.headers()); // access log: %RESP(X)%
         RequestProcessor.Sent sent = RequestProcessor.Sent.of(response);
         HopByHop.strip(response.headers());
         if (response instanceof StreamingResponse streaming) {

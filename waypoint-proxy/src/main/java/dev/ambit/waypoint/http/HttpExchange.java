@@ -46,6 +46,7 @@ public final class HttpExchange {
     private boolean released;
     private RequestBody body;
     private final Map<String, Map<String, Object>> metadata = new HashMap<>();
+    private io.netty.handler.codec.http.HttpHeaders responseHeaders;
     private String responseCodeDetails; // authz (issue 15): why a filter answered, for the access log
     /** authz (issue 15): the filter chain's filters (RequestProcessor sets them per chain). */
     HttpFilterChain filters;
@@ -233,6 +234,15 @@ public final class HttpExchange {
 
     public void responseCodeDetails(String details) {
         this.responseCodeDetails = details;
+    }
+
+    /** The response's headers as sent (access log: {@code %RESP(X)%}), or null before a response. */
+    public io.netty.handler.codec.http.HttpHeaders responseHeaders() {
+        return responseHeaders;
+    }
+
+    void responseHeaders(io.netty.handler.codec.http.HttpHeaders headers) {
+        this.responseHeaders = headers;
     }
 
     /** Releases the request once; later calls do nothing. */

@@ -11,6 +11,7 @@ import dev.ambit.common.metrics.Histogram;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.state.ProxyState;
 import dev.ambit.proxy.telemetry.ConnectionLabels;
+import dev.ambit.waypoint.ResponseFlag;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.netty.util.NetUtil;
 import java.net.InetSocketAddress;
@@ -133,15 +134,78 @@ public final class HttpTelemetry {
         // Access log (Istio: on only where a Telemetry or MeshConfig accessLogFile selects a provider):
         // one line per HCM access_log entry whose filter passes.
         if (o.logs() && access.isInfoEnabled()) {
-            int lines = o.accessLogLines(attributes);
-            if (lines > 0) {
-                String line = accessLine(exchange, labels, status, flags, nanos, responseBodyBytes, requestId,
-                        traceparent);
-                for (int i = 0; i < lines; i++) {
-                    access.info(line);
+            String json = null; // the proxy's own line, for entries without log_format
+            AccessLogData data = null;
+            for (StatsOverrides.LogEntry e : o.accessLogsPassing(attributes)) {
+                if (e.format() == null) {
+                    if (json == null) {
+                        json = accessLine(exchange, labels, status, flags, nanos, responseBodyBytes, requestId,
+                                traceparent);
+                    }
+                    access.info(json);
+                } else {
+                    if (data == null) {
+                        data = accessLogData(exchange, labels, status, flags, nanos, responseBodyBytes, traceparent);
+                    }
+                    access.info(e.format().render(data));
                 }
             }
         }
+    }
+
+    /** What the command operators of a {@code log_format} read of this request. */
+    AccessLogData accessLogData(HttpExchange ex, ConnectionLabels labels, int status, String flags,
+                                long nanos, long responseBodyBytes, String traceparent) {
+        Downstream d = ex.downstream();
+        String details = ex.responseCodeDetails();
+        if (details == null) {
+            details = details(ex, status);
+        }
+        String upstreamPeer = labels.value("destination_principal");
+        String peer = d.peer() != null ? d.peer().uri() : null;
+        return AccessLogData.builder()
+                .start(ex.start())
+                .request(ex.method(), ex.path(), ex.authority(), d.ingress() != null ? d.ingress().scheme()
+                        : "http")
+                .requestHeaders(ex.request().headers())
+                .responseHeaders(ex.responseHeaders())
+                .protocol(ex.protocol())
+                .response(status, flags, details)
+                .bytes(ex.requestBytes(), responseBodyBytes)
+                .durationNanos(nanos)
+                .upstream(ex.upstreamHost(), ex.upstreamCluster(), ex.attempts())
+                .routeName(ex.routeName())
+                .downstream(d.source(), d.destination())
+                .uriSans(peer, upstreamPeer == null || upstreamPeer.isEmpty()
+                        || upstreamPeer.equals(ConnectionLabels.UNKNOWN) ? null : upstreamPeer)
+                .requestedServerName(d.ingress() != null ? d.ingress().serverName() : null)
+                .traceparent(traceparent);
+    }
+
+    /**
+     * Envoy's {@code %RESPONSE_CODE_DETAILS%} when no filter set one: {@code via_upstream} for a
+     * response that came from upstream, else the detail Envoy gives the failure a flag records.
+     */
+    private static String details(HttpExchange ex, int status) {
+        for (ResponseFlag f : ex.flags()) {
+            String d = switch (f) {
+                case UH -> "no_healthy_upstream";
+                case NR -> "route_not_found";
+                case NC -> "cluster_not_found";
+                case UT -> "response_timeout";
+                case FI -> "fault_filter_abort";
+                case UF -> "upstream_reset_before_response_started{connection_failure}";
+                case UO -> "upstream_reset_before_response_started{overflow}";
+                case UR -> "upstream_reset_before_response_started{remote_reset}";
+                case UC -> "upstream_reset_before_response_started{connection_termination}";
+                case DC -> "downstream_remote_disconnect";
+                default -> null; // DI (delayed, then answered), URX, and the filters' own
+            };
+            if (d != null) {
+                return d;
+            }
+        }
+        return status > 0 && ex.upstreamServiceNanos() >= 0 ? "via_upstream" : null;
     }
 
     /** The compiled telemetry settings of {@code hcm}, cached per HCM (a new config brings new ones). */

@@ -6,7 +6,9 @@ import dev.ambit.api.telemetry.StatsConfig;
 import dev.ambit.common.expr.Attributes;
 import dev.ambit.common.expr.Expression;
 import dev.ambit.proxy.telemetry.ConnectionLabels;
+import dev.ambit.proxy.telemetry.TcpTelemetry;
 import io.envoyproxy.envoy.config.accesslog.v3.AccessLog;
+import io.envoyproxy.envoy.extensions.access_loggers.file.v3.FileAccessLog;
 import io.envoyproxy.envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import java.util.ArrayList;
@@ -22,7 +24,9 @@ import java.util.function.BiConsumer;
  * removed or given the value of an attribute expression) and the {@code access_log} entries with
  * their expression filters. A removed label is reported with an empty value, which Prometheus
  * treats as the label being absent; a label Istio's metrics do not have is added after theirs
- * (as Istio's {@code tagOverrides} add one, e.g. {@code custom_label}). Immutable.
+ * (as Istio's {@code tagOverrides} add one, e.g. {@code custom_label}). A TCP chain's
+ * {@code istio.stats} network filter is compiled the same way ({@link #of(StatsConfig)}) and applied
+ * to Istio's TCP metrics per connection ({@link #tcp}). Immutable.
  */
 public final class StatsOverrides {
 
@@ -52,9 +56,16 @@ public final class StatsOverrides {
     private static final java.util.regex.Pattern LABEL = java.util.regex.Pattern.compile("[a-zA-Z_][a-zA-Z0-9_]*");
 
     private final Map<String, Change> changes; // metric → change; "" = all metrics
-    private final List<Expression> accessLogs; // one per access_log entry; null = no filter
+    private final List<LogEntry> accessLogs; // one per access_log entry
 
-    private StatsOverrides(Map<String, Change> changes, List<Expression> accessLogs) {
+    /**
+     * One {@code access_log} entry: its filter ({@code null} = every request) and its
+     * {@code log_format} ({@code null} = the proxy's own JSON line).
+     */
+    record LogEntry(Expression filter, AccessLogFormat format) {
+    }
+
+    private StatsOverrides(Map<String, Change> changes, List<LogEntry> accessLogs) {
         this.changes = changes;
         this.accessLogs = accessLogs;
     }
@@ -96,40 +107,21 @@ public final class StatsOverrides {
                 continue;
             }
             try {
-                for (MetricConfig m : f.getTypedConfig().unpack(StatsConfig.class).getMetricsList()) {
-                    Map<Integer, Expression> dims = new HashMap<>();
-                    Map<String, Expression> added = new java.util.TreeMap<>();
-                    Change before = changes.get(m.getName());
-                    if (before != null) {
-                        dims.putAll(before.dimensions());
-                        added.putAll(before.added());
-                    }
-                    for (String tag : m.getTagsToRemoveList()) {
-                        int i = ConnectionLabels.HTTP_NAMES.indexOf(tag);
-                        if (i >= 0) {
-                            dims.put(i, null);
-                        }
-                        added.remove(tag);
-                    }
-                    m.getDimensionsMap().forEach((tag, text) -> {
-                        int i = ConnectionLabels.HTTP_NAMES.indexOf(tag);
-                        Expression e = Expression.parse(text, "dimensions[\"" + tag + "\"]");
-                        if (i >= 0) {
-                            dims.put(i, e);
-                        } else {
-                            added.put(tag, e);
-                        }
-                    });
-                    changes.put(m.getName(), new Change(m.getDrop() || (before != null && before.drop()),
-                            java.util.Collections.unmodifiableMap(dims), java.util.Collections.unmodifiableMap(added)));
-                }
+                add(changes, f.getTypedConfig().unpack(StatsConfig.class));
             } catch (InvalidProtocolBufferException | IllegalArgumentException e) {
                 // Validated before it got here; nothing to apply.
             }
         }
-        List<Expression> logs = new ArrayList<>();
+        List<LogEntry> logs = new ArrayList<>();
         for (AccessLog log : hcm.getAccessLogList()) {
             Expression filter = null;
+            AccessLogFormat format;
+            try {
+                format = log.hasTypedConfig() && log.getTypedConfig().is(FileAccessLog.class)
+                        ? AccessLogFormat.of(log.getTypedConfig().unpack(FileAccessLog.class)) : null;
+            } catch (InvalidProtocolBufferException | IllegalArgumentException e) {
+                continue; // validated before it got here
+            }
             if (log.hasFilter() && log.getFilter().hasExtensionFilter()) {
                 try {
                     filter = Expression.parse(log.getFilter().getExtensionFilter().getTypedConfig()
@@ -138,12 +130,95 @@ public final class StatsOverrides {
                     continue;
                 }
             }
-            logs.add(filter);
+            logs.add(new LogEntry(filter, format));
         }
         if (changes.isEmpty() && logs.isEmpty()) {
             return NONE;
         }
         return new StatsOverrides(Map.copyOf(changes), java.util.Collections.unmodifiableList(logs));
+    }
+
+    /** Adds {@code stats}' metric entries to {@code changes}: a later entry for a metric adds to an earlier one. */
+    private static void add(Map<String, Change> changes, StatsConfig stats) {
+        for (MetricConfig m : stats.getMetricsList()) {
+            Map<Integer, Expression> dims = new HashMap<>();
+            Map<String, Expression> added = new java.util.TreeMap<>();
+            Change before = changes.get(m.getName());
+            if (before != null) {
+                dims.putAll(before.dimensions());
+                added.putAll(before.added());
+            }
+            for (String tag : m.getTagsToRemoveList()) {
+                int i = ConnectionLabels.HTTP_NAMES.indexOf(tag);
+                if (i >= 0) {
+                    dims.put(i, null);
+                }
+                added.remove(tag);
+            }
+            m.getDimensionsMap().forEach((tag, text) -> {
+                int i = ConnectionLabels.HTTP_NAMES.indexOf(tag);
+                Expression e = Expression.parse(text, "dimensions[\"" + tag + "\"]");
+                if (i >= 0) {
+                    dims.put(i, e);
+                } else {
+                    added.put(tag, e);
+                }
+            });
+            changes.put(m.getName(), new Change(m.getDrop() || (before != null && before.drop()),
+                    java.util.Collections.unmodifiableMap(dims), java.util.Collections.unmodifiableMap(added)));
+        }
+    }
+
+    private static final Map<StatsConfig, StatsOverrides> TCP = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * The settings of a TCP chain's {@code istio.stats} network filter (issue 19), compiled once per
+     * configuration; {@link #NONE} for the default instance (no filter).
+     */
+    static StatsOverrides of(StatsConfig stats) {
+        if (stats.getMetricsCount() == 0) {
+            return NONE;
+        }
+        StatsOverrides o = TCP.get(stats);
+        if (o == null) {
+            if (TCP.size() > 256) {
+                TCP.clear(); // old configs' entries; the live ones compile again
+            }
+            Map<String, Change> changes = new HashMap<>();
+            try {
+                add(changes, stats);
+            } catch (IllegalArgumentException e) {
+                // Validated before it got here.
+            }
+            o = changes.isEmpty() ? NONE : new StatsOverrides(Map.copyOf(changes), List.of());
+            TCP.put(stats, o);
+        }
+        return o;
+    }
+
+    /**
+     * The TCP metrics' overrides of one connection of {@code chain} (its {@code istio.stats}
+     * network filter) whose attributes are {@code attributes}.
+     */
+    public static TcpTelemetry.Overrides tcp(dev.ambit.waypoint.config.FilterChain chain, Attributes attributes) {
+        return of(chain.tcpStats()).tcp(attributes);
+    }
+
+    /**
+     * The TCP metrics' overrides of one connection whose attributes are {@code attributes}:
+     * {@link TcpTelemetry.Overrides#NONE} when nothing changes.
+     */
+    TcpTelemetry.Overrides tcp(Attributes attributes) {
+        if (changes.isEmpty()) {
+            return TcpTelemetry.Overrides.NONE;
+        }
+        return (metric, values) -> {
+            if (dropped(metric)) {
+                return null;
+            }
+            Labels l = labels(metric, values, attributes);
+            return new TcpTelemetry.Labels(l.values(), l.extraNames(), l.extraValues());
+        };
     }
 
     /** Whether {@code metric} is not reported. */
@@ -175,7 +250,13 @@ public final class StatsOverrides {
             if (c == null) {
                 continue;
             }
-            c.dimensions().forEach((i, e) -> out[i] = e == null ? "" : value(e, attributes));
+            c.dimensions().forEach((i, e) -> {
+                if (i < out.length) {
+                    out[i] = e == null ? "" : value(e, attributes);
+                } else if (e != null) { // an HTTP-only label on a TCP metric: added, as Istio adds it
+                    extra.put(ConnectionLabels.HTTP_NAMES.get(i), value(e, attributes));
+                }
+            });
             c.added().forEach((tag, e) -> extra.put(tag, value(e, attributes)));
         }
         return new Labels(out, extra.keySet().toArray(NO_NAMES), extra.values().toArray(NO_NAMES));
@@ -189,13 +270,18 @@ public final class StatsOverrides {
 
     /** How many access log lines this request writes: one per entry whose filter passes. */
     int accessLogLines(Attributes attributes) {
-        int n = 0;
-        for (Expression f : accessLogs) {
-            if (f == null || f.test(attributes)) {
-                n++;
+        return accessLogsPassing(attributes).size();
+    }
+
+    /** The access log entries whose filter passes this request, in the HCM's order. */
+    List<LogEntry> accessLogsPassing(Attributes attributes) {
+        List<LogEntry> out = new ArrayList<>(accessLogs.size());
+        for (LogEntry e : accessLogs) {
+            if (e.filter() == null || e.filter().test(attributes)) {
+                out.add(e);
             }
         }
-        return n;
+        return out;
     }
 
     /** Whether the HCM has access log entries. */

@@ -256,20 +256,25 @@ public final class WaypointServer extends ProxyListener {
             if (failure != null) {
                 var e = Router.upstreamFailure(failure);
                 ConnectionLabels labels = tcpLabels(d, null, cluster).withResponseFlags(e.flag().code());
-                tcpTelemetry.opened(labels);
-                tcpTelemetry.closed(labels, d.source(), d.destination(), 0, 0, start, Duration.ZERO, null);
+                var overrides = StatsOverrides.tcp(d.chain(), new ConnectionAttributes(labels, d.source(),
+                        d.destination(), null, true, null)); // issue 19: Telemetry API overrides
+                tcpTelemetry.opened(labels, overrides);
+                tcpTelemetry.closed(labels, d.source(), d.destination(), 0, 0, start, Duration.ZERO, null, null,
+                        overrides);
                 return HboneTarget.reject(503, "upstream connect to " + cluster + " failed: " + e.getMessage());
             }
             ConnectionLabels labels = tcpLabels(d, tunnel.endpoint(), cluster);
+            var overrides = StatsOverrides.tcp(d.chain(), new ConnectionAttributes(labels, d.source(),
+                    d.destination(), tunnel.endpoint(), true, null)); // issue 19: Telemetry API overrides
             return HboneTarget.handOff(new HboneTarget.StreamHandoff() {
                 @Override
                 public void accepted(Http2StreamChannel stream) {
-                    tcpTelemetry.opened(labels);
+                    tcpTelemetry.opened(labels, overrides);
                     dev.ambit.proxy.hbone.StreamBytes.install(stream);
                     long t0 = System.nanoTime();
                     ByteRelay.start(stream, tunnel.channel(), (received, sent) -> tcpTelemetry.closed(labels,
                             d.source(), tunnel.endpoint(), received, sent, start,
-                            Duration.ofNanos(System.nanoTime() - t0), null));
+                            Duration.ofNanos(System.nanoTime() - t0), null, null, overrides));
                 }
 
                 @Override

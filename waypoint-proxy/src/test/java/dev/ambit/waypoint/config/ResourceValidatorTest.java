@@ -127,8 +127,8 @@ class ResourceValidatorTest {
         assertThat(ResourceValidator.validate("waypoint", l.build())).containsExactly(
                 "Listener waypoint: filter_chains[1].filters[0].name: \"envoy.filters.network.redis_proxy\" not "
                         + "supported by this waypoint (expected one of " + FieldTable.NETWORK_FILTERS.keySet() + ")",
-                "Listener waypoint: filter_chains[1].filters: 2 network filters (expected: exactly one, "
-                        + FieldTable.NETWORK_FILTERS.keySet() + ")");
+                "Listener waypoint: filter_chains[1].filters: 2 network filters (expected: exactly one of "
+                        + "http_connection_manager, tcp_proxy; or istio.stats then tcp_proxy)");
     }
 
     @Test

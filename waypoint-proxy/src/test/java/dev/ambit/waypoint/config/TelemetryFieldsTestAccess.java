@@ -12,4 +12,9 @@ public final class TelemetryFieldsTestAccess {
     public static HttpConnectionManager hcm(MetricConfig metric, String filter) {
         return TelemetryFieldsTest.withTelemetry(metric, filter, "/dev/stdout");
     }
+
+    /** As {@link #hcm}, its access log with {@code format} as {@code log_format.text_format_source}. */
+    public static HttpConnectionManager hcm(MetricConfig metric, String filter, String format) {
+        return TelemetryFieldsTest.withLogFormat(hcm(metric, filter), format);
+    }
 }

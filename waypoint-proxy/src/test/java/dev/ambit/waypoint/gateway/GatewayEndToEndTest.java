@@ -296,6 +296,41 @@ class GatewayEndToEndTest {
     }
 
     @Test
+    void telemetryOverridesOfTheTcpMetricsApplyToAPassthroughChain() throws Exception {
+        // Istio's istio.stats network filter before tcp_proxy (issue 19): a label added from an
+        // expression, a standard label removed, one TCP metric dropped.
+        var stats = dev.ambit.api.telemetry.StatsConfig.newBuilder()
+                .addMetrics(dev.ambit.api.telemetry.MetricConfig.newBuilder().setName("tcp_connections_opened_total")
+                        .putDimensions("sni", "connection.requested_server_name | 'none'")
+                        .addTagsToRemove("source_principal"))
+                .addMetrics(dev.ambit.api.telemetry.MetricConfig.newBuilder().setName("tcp_sent_bytes_total")
+                        .setDrop(true))
+                .build();
+        var chain = passthroughChain(List.of("p.example.com"), TLS_APP);
+        chain = chain.toBuilder().clearFilters().addFilters(io.envoyproxy.envoy.config.listener.v3.Filter.newBuilder()
+                .setName("istio.stats").setTypedConfig(com.google.protobuf.Any.pack(stats)))
+                .addAllFilters(chain.getFiltersList()).build();
+        apply(TypeUrls.LISTENER, Map.of("0.0.0.0_" + sparePort, listener(sparePort, chain)));
+        var r = GatewayClient.http1(loops, new InetSocketAddress(InetAddress.getLoopbackAddress(), sparePort),
+                client(null, null), "p.example.com", "p.example.com", "/secret", Map.of());
+        assertThat(r.status()).isEqualTo(200);
+        String opened = null;
+        for (int i = 0; i < 100 && !metrics.scrape().contains("istio_tcp_connections_closed_total{"); i++) {
+            Thread.sleep(20); // the connection's close is counted once the relay ends
+        }
+        String scrape = metrics.scrape();
+        opened = scrape.lines().filter(l -> l.startsWith("istio_tcp_connections_opened_total{")).findFirst()
+                .orElseThrow();
+        assertThat(opened).contains("reporter=\"source\"", "source_principal=\"\"", ",sni=\"p.example.com\"}");
+        assertThat(scrape).contains("istio_tcp_connections_closed_total{reporter=\"source\"")
+                .contains("istio_tcp_received_bytes_total{reporter=\"source\"")
+                .doesNotContain("istio_tcp_sent_bytes_total{");
+        // Other metrics keep Istio's labels: no sni on the closed count.
+        assertThat(scrape.lines().filter(l -> l.startsWith("istio_tcp_connections_closed_total{")))
+                .noneSatisfy(l -> assertThat(l).contains("sni="));
+    }
+
+    @Test
     void aRotatedCertificateServesNewConnectionsWhileAClientKeepsCalling() throws Exception {
         SslContext client = client(null, null);
         TestPki.Issued next = pki.server("a.example.com");

@@ -109,4 +109,19 @@ class HttpTelemetryOverridesTest {
         assertThat(accessLog).isEmpty();
         assertThat(h.metrics.scrape()).contains("istio_requests_total{");
     }
+
+    @Test
+    void aLogFormatRendersEnvoysOperatorsOnTheRequestPath() {
+        var hcm = TelemetryFieldsTestAccess.hcm(MetricConfig.newBuilder().setName("request_bytes").build(), null,
+                "\"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% "
+                        + "%RESPONSE_CODE_DETAILS% \"%REQ(USER-AGENT):5%\" \"%REQ(X-NONE)%\" %UPSTREAM_CLUSTER% "
+                        + "%ROUTE_NAME%\n");
+        h.chain = new FilterChain(ROUTE, FilterChain.Kind.HTTP, ROUTE, FilterChain.Codec.AUTO, "", ROUTE, hcm);
+        h.run(get("/a?b=1", "user-agent", "curl/8.5.0"));
+        h.upstreams.thenFail(ResponseFlag.UH, null);
+        h.run(get("/b"));
+        assertThat(accessLog).containsExactly(
+                "\"GET /a?b=1 HTTP/1.1\" 200 - via_upstream \"curl/\" \"-\" " + CLUSTER + " r",
+                "\"GET /b HTTP/1.1\" 503 UH no_healthy_upstream \"-\" \"-\" " + CLUSTER + " r");
+    }
 }

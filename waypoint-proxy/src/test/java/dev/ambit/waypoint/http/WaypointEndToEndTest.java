@@ -344,6 +344,52 @@ class WaypointEndToEndTest {
     }
 
     @Test
+    void tcpChainAppliesTheTelemetryOverridesOfItsIstioStatsFilter() throws Exception {
+        // issue 19: the TCP metrics' tagOverrides (expressions over the connection) and disabled.
+        config.chain(TCP_VIP, new FilterChain("inbound-vip|3306|tcp|mysql.shop.svc.cluster.local",
+                FilterChain.Kind.TCP, "", FilterChain.Codec.AUTO, TCP_CLUSTER, "tcp",
+                io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                        .getDefaultInstance(),
+                dev.ambit.api.telemetry.StatsConfig.newBuilder()
+                        .addMetrics(dev.ambit.api.telemetry.MetricConfig.newBuilder().setName("")
+                                .putDimensions("vip_port", "destination.port")
+                                .putDimensions("mesh_tls", "connection.mtls"))
+                        .addMetrics(dev.ambit.api.telemetry.MetricConfig.newBuilder()
+                                .setName("tcp_received_bytes_total").setDrop(true))
+                        .build()));
+        Http2StreamChannel stream = connect(TCP_VIP);
+        BlockingQueue<String> got = new LinkedBlockingQueue<>();
+        stream.eventLoop().submit(() -> {
+            StreamBytes.install(stream);
+            stream.config().setAutoRead(true);
+            stream.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                @Override
+                public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                    if (msg instanceof ByteBuf b) {
+                        got.add(b.toString(UTF_8));
+                    }
+                    ReferenceCountUtil.release(msg);
+                }
+            });
+        }).sync();
+        stream.writeAndFlush(Unpooled.copiedBuffer("ping", UTF_8));
+        assertThat(got.poll(10, TimeUnit.SECONDS)).isEqualTo("ping");
+        stream.close();
+        for (int i = 0; i < 100 && !metrics.scrape().contains("istio_tcp_connections_closed_total{"); i++) {
+            Thread.sleep(20); // counted when the relay ends
+        }
+        String scrape = metrics.scrape();
+        assertThat(scrape.lines().filter(l -> l.startsWith("istio_tcp_connections_opened_total{")))
+                .singleElement().satisfies(l -> assertThat(l).contains("reporter=\"waypoint\"",
+                        ",mesh_tls=\"true\",vip_port=\"3306\"}"));
+        assertThat(scrape.lines().filter(l -> l.startsWith("istio_tcp_connections_closed_total{")))
+                .singleElement().satisfies(l -> assertThat(l).contains(",mesh_tls=\"true\",vip_port=\"3306\"}"));
+        assertThat(scrape.lines().filter(l -> l.startsWith("istio_tcp_sent_bytes_total{")))
+                .singleElement().satisfies(l -> assertThat(l).endsWith("} 4").contains("vip_port=\"3306\""));
+        assertThat(scrape).doesNotContain("istio_tcp_received_bytes_total{");
+    }
+
+    @Test
     void aTunnelToAnAddressWithoutFilterChainIsRefused503() throws Exception {
         Future<Http2StreamChannel> f = HboneClient.connect(client,
                 HboneRequest.of(new InetSocketAddress(ip("10.96.0.99"), 80))).await();
