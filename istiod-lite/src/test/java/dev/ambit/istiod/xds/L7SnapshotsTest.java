@@ -106,4 +106,29 @@ class L7SnapshotsTest {
                 .contains("\"statPrefix\":\"echo:7070\"");
         assertThat(L7DebugJson.render(l7, "shop/other")).doesNotContain("shop/wp").doesNotContain("grpc");
     }
+
+    /** Every config istiod-lite packs into an HCM (tracing, RBAC, JWT, ext_authz) shows in the debug JSON. */
+    @Test
+    void debugJsonShowsTracingAndSecurityFilters() {
+        HttpConnectionManager hcm = HttpConnectionManager.newBuilder().setStatPrefix("wp")
+                .setTracing(HttpConnectionManager.Tracing.newBuilder().setProvider(
+                        io.envoyproxy.envoy.config.trace.v3.Tracing.Http.newBuilder().setName("envoy.tracers.zipkin")
+                                .setTypedConfig(Any.pack(io.envoyproxy.envoy.config.trace.v3.ZipkinConfig.newBuilder()
+                                        .setCollectorCluster("zipkin").build()))))
+                .addHttpFilters(HttpFilter.newBuilder().setName("envoy.filters.http.rbac").setTypedConfig(Any.pack(
+                        io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC.getDefaultInstance())))
+                .addHttpFilters(HttpFilter.newBuilder().setName("envoy.filters.http.jwt_authn").setTypedConfig(Any.pack(
+                        io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication.getDefaultInstance())))
+                .addHttpFilters(HttpFilter.newBuilder().setName("envoy.filters.http.ext_authz").setTypedConfig(Any.pack(
+                        io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.ExtAuthz.getDefaultInstance())))
+                .build();
+        L7Resources l7 = L7Resources.of(Map.of("shop/wp", Map.of(TypeUrls.LISTENER, Map.of("main",
+                Listener.newBuilder().setName("main").setApiListener(ApiListener.newBuilder().setApiListener(Any.pack(hcm)))
+                        .build()))), Map.of(), List.of());
+
+        assertThat(L7DebugJson.render(l7, "shop/wp")).contains("\"collectorCluster\":\"zipkin\"")
+                .contains("envoy.extensions.filters.http.rbac.v3.RBAC")
+                .contains("envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication")
+                .contains("envoy.extensions.filters.http.ext_authz.v3.ExtAuthz");
+    }
 }
