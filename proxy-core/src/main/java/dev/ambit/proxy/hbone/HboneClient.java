@@ -53,11 +53,11 @@ public final class HboneClient {
                 BulkReads.apply(ch);
                 ch.pipeline().addLast(
                         ConnectionFlushes.newHandler(),
-                        Http2FrameCodecBuilder.forClient()
+                        FrameCumulation.withoutCopies(Http2FrameCodecBuilder.forClient()
                                 .initialSettings(FlowControl.withStreamWindow(new Http2Settings().pushEnabled(false)))
                                 .decoderEnforceMaxRstFramesPerWindow(ResetLimit.MAX_PER_WINDOW, ResetLimit.WINDOW_SECONDS)
                                 .encoderEnforceMaxRstFramesPerWindow(ResetLimit.MAX_PER_WINDOW, ResetLimit.WINDOW_SECONDS)
-                                .build(),
+                                .build()),
                         // Servers cannot open streams towards us (push is off), so no inbound stream handler.
                         new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
             }

@@ -90,14 +90,14 @@ public final class HboneServer {
         Http2Settings settings = FlowControl.withStreamWindow(new Http2Settings())
                 .maxHeaderListSize(maxHeaderListSize)
                 .maxConcurrentStreams(maxConcurrentStreams);
-        return Http2FrameCodecBuilder.forServer()
+        return FrameCumulation.withoutCopies(Http2FrameCodecBuilder.forServer()
                 .initialSettings(settings)
                 // A CONNECT without :authority is answered 400 by the stream handler,
                 // rather than reset by the codec with PROTOCOL_ERROR: clearer to clients.
                 .validateRequiredPseudoHeaders(false)
                 .decoderEnforceMaxRstFramesPerWindow(ResetLimit.MAX_PER_WINDOW, ResetLimit.WINDOW_SECONDS)
                 .encoderEnforceMaxRstFramesPerWindow(ResetLimit.MAX_PER_WINDOW, ResetLimit.WINDOW_SECONDS)
-                .build();
+                .build());
     }
 
     /** Configures an {@link HboneServer}. */

@@ -321,23 +321,7 @@ class WaypointEndToEndTest {
 
     @Test
     void tcpChainRelaysBytesToTheClustersEndpoint() throws Exception {
-        Http2StreamChannel stream = connect(TCP_VIP);
-        BlockingQueue<String> got = new LinkedBlockingQueue<>();
-        stream.eventLoop().submit(() -> {
-            StreamBytes.install(stream);
-            stream.config().setAutoRead(true);
-            stream.pipeline().addLast(new ChannelInboundHandlerAdapter() {
-                @Override
-                public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                    if (msg instanceof ByteBuf b) {
-                        got.add(b.toString(UTF_8));
-                    }
-                    ReferenceCountUtil.release(msg);
-                }
-            });
-        }).sync();
-        stream.writeAndFlush(Unpooled.copiedBuffer("ping", UTF_8));
-        assertThat(got.poll(10, TimeUnit.SECONDS)).isEqualTo("ping");
+        Http2StreamChannel stream = pingOverTcpChain();
         assertThat(metrics.scrape()).contains("istio_tcp_connections_opened_total{reporter=\"waypoint\"")
                 .contains("destination_service=\"mysql.shop.svc.cluster.local\"");
         stream.close();
@@ -357,23 +341,7 @@ class WaypointEndToEndTest {
                         .addMetrics(dev.ambit.api.telemetry.MetricConfig.newBuilder()
                                 .setName("tcp_received_bytes_total").setDrop(true))
                         .build()));
-        Http2StreamChannel stream = connect(TCP_VIP);
-        BlockingQueue<String> got = new LinkedBlockingQueue<>();
-        stream.eventLoop().submit(() -> {
-            StreamBytes.install(stream);
-            stream.config().setAutoRead(true);
-            stream.pipeline().addLast(new ChannelInboundHandlerAdapter() {
-                @Override
-                public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                    if (msg instanceof ByteBuf b) {
-                        got.add(b.toString(UTF_8));
-                    }
-                    ReferenceCountUtil.release(msg);
-                }
-            });
-        }).sync();
-        stream.writeAndFlush(Unpooled.copiedBuffer("ping", UTF_8));
-        assertThat(got.poll(10, TimeUnit.SECONDS)).isEqualTo("ping");
+        Http2StreamChannel stream = pingOverTcpChain();
         stream.close();
         for (int i = 0; i < 100 && !metrics.scrape().contains("istio_tcp_connections_closed_total{"); i++) {
             Thread.sleep(20); // counted when the relay ends
@@ -548,5 +516,27 @@ class WaypointEndToEndTest {
         } finally {
             agent.close().sync();
         }
+    }
+
+    /** A tunnel to the TCP chain's VIP that has carried "ping" there and back (the echo backend); still open. */
+    private Http2StreamChannel pingOverTcpChain() throws Exception {
+        Http2StreamChannel stream = connect(TCP_VIP);
+        BlockingQueue<String> got = new LinkedBlockingQueue<>();
+        stream.eventLoop().submit(() -> {
+            StreamBytes.install(stream);
+            stream.config().setAutoRead(true);
+            stream.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                @Override
+                public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                    if (msg instanceof ByteBuf b) {
+                        got.add(b.toString(UTF_8));
+                    }
+                    ReferenceCountUtil.release(msg);
+                }
+            });
+        }).sync();
+        stream.writeAndFlush(Unpooled.copiedBuffer("ping", UTF_8));
+        assertThat(got.poll(10, TimeUnit.SECONDS)).isEqualTo("ping");
+        return stream;
     }
 }
