@@ -1,5 +1,6 @@
 package dev.ambit.testing;
 
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
@@ -12,7 +13,15 @@ public final class Eventually {
 
     /** Retries {@code assertion} every 20 ms until it passes; rethrows its last failure after 10 s. */
     public static void eventually(Runnable assertion) throws InterruptedException {
-        long deadline = System.nanoTime() + TIMEOUT_NANOS;
+        eventually(Duration.ofNanos(TIMEOUT_NANOS), assertion);
+    }
+
+    /**
+     * Retries {@code assertion} every 20 ms until it passes; rethrows its last failure after
+     * {@code timeout} (for what a process does at start, which a busy machine slows down).
+     */
+    public static void eventually(Duration timeout, Runnable assertion) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
         while (true) {
             try {
                 assertion.run();

@@ -229,7 +229,8 @@ class NodeAgentFaultsTest {
     }
 
     private void awaitEnrolled(Node pod, Daemon agent) throws InterruptedException {
-        eventually(() -> {
+        // A starting agent (eBPF load, TLS, xDS, certificates) took over 10 s on a machine at load 10.
+        eventually(java.time.Duration.ofSeconds(30), () -> {
             assertThat(agent.isAlive()).as(agent.tail(40)).isTrue();
             assertThat(listening(pod)).as(agent.tail(40))
                     .anyMatch(l -> l.contains("127.0.0.1") && l.contains(":15001 "))
