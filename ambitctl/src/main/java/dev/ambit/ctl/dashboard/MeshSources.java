@@ -11,8 +11,12 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.function.Supplier;
 
 /**
@@ -21,6 +25,10 @@ import java.util.function.Supplier;
  * {@code denials}, the recent L4 denials).
  */
 interface MeshSources {
+
+    /** How long one agent may take to answer. */
+    Duration AGENT_TIMEOUT = Duration.ofSeconds(5);
+    ObjectMapper JSON = new ObjectMapper();
 
     /** One node agent's config dump, or why it could not be read. */
     record AgentDump(String node, JsonNode dump, String error) {
@@ -35,15 +43,20 @@ interface MeshSources {
     /** Every node agent's dump; an agent that does not answer is listed with its error. */
     List<AgentDump> agents();
 
+    /** Why the view cannot answer yet (its readiness), or null when it can. */
+    default String notReady() {
+        return null;
+    }
+
     /**
      * Sources whose pods come from {@code pods} and whose agents answer plain HTTP at the
      * given admin base URLs (node name → {@code http://host:15000}).
      */
     static MeshSources http(Supplier<List<MeshGraph.Pod>> pods, Map<String, URI> admins) {
         requireNonNull(pods, "pods");
-        Map<String, URI> copy = Map.copyOf(requireNonNull(admins, "admins"));
-        HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build();
-        ObjectMapper json = new ObjectMapper();
+        Map<String, URI> dumps = new TreeMap<>();
+        requireNonNull(admins, "admins").forEach((node, uri) -> dumps.put(node, URI.create(uri + "/config_dump")));
+        HttpClient client = HttpGets.client(Duration.ofSeconds(3));
         return new MeshSources() {
             @Override
             public List<MeshGraph.Pod> pods() {
@@ -52,23 +65,38 @@ interface MeshSources {
 
             @Override
             public List<AgentDump> agents() {
-                List<AgentDump> out = new ArrayList<>();
-                copy.keySet().stream().sorted().forEach(node -> {
-                    URI uri = URI.create(copy.get(node) + "/config_dump");
-                    try {
-                        HttpResponse<String> r = client.send(HttpRequest.newBuilder(uri)
-                                .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
-                        out.add(r.statusCode() == 200 ? new AgentDump(node, json.readTree(r.body()), null)
-                                : new AgentDump(node, null, uri + " answered " + r.statusCode()));
-                    } catch (IOException e) {
-                        out.add(new AgentDump(node, null, uri + ": " + e));
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        out.add(new AgentDump(node, null, "interrupted"));
-                    }
-                });
-                return out;
+                return read(client, dumps);
             }
         };
+    }
+
+    /**
+     * GETs every agent's JSON at once (node name → URL), each within 5 s, in the map's order;
+     * one that fails is listed with its error.
+     */
+    static List<AgentDump> read(HttpClient client, Map<String, URI> agents) {
+        Map<String, CompletableFuture<HttpResponse<String>>> pending = new LinkedHashMap<>();
+        agents.forEach((node, uri) -> pending.put(node, client.sendAsync(HttpRequest.newBuilder(uri)
+                .timeout(AGENT_TIMEOUT).GET().build(), HttpResponse.BodyHandlers.ofString())));
+        List<AgentDump> out = new ArrayList<>();
+        for (Map.Entry<String, CompletableFuture<HttpResponse<String>>> e : pending.entrySet()) {
+            String node = e.getKey();
+            URI uri = agents.get(node);
+            try {
+                HttpResponse<String> r = e.getValue().get();
+                out.add(r.statusCode() == 200 ? new AgentDump(node, JSON.readTree(r.body()), null)
+                        : new AgentDump(node, null, uri + " answered " + r.statusCode()));
+            } catch (ExecutionException ex) {
+                out.add(new AgentDump(node, null, uri + ": " + ex.getCause()));
+            } catch (IOException ex) {
+                out.add(new AgentDump(node, null, uri + ": " + ex));
+            } catch (InterruptedException ex) {
+                Thread.currentThread().interrupt();
+                pending.values().forEach(f -> f.cancel(true));
+                out.add(new AgentDump(node, null, "interrupted"));
+                break;
+            }
+        }
+        return out;
     }
 }
