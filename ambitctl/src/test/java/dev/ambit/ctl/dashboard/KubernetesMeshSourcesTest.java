@@ -141,6 +141,7 @@ class KubernetesMeshSourcesTest {
     void noAgentPodsIsSaidAndBadSelectorsAreRefused() throws Exception {
         KubernetesMeshSources sources = KubernetesMeshSources.start(client, "ambit", "app=nothing", 15020);
         closeables.add(sources);
+        await(() -> sources.notReady() == null, "the pod informer synced");
         assertThat(sources.agents()).singleElement().satisfies(a ->
                 assertThat(a.error()).contains("no node agent pods in namespace ambit labelled {app=nothing}"));
         assertThatThrownBy(() -> KubernetesMeshSources.start(client, "ambit", "app", 15020))
