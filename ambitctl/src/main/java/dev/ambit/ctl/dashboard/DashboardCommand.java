@@ -128,7 +128,9 @@ public final class DashboardCommand implements Callable<Integer> {
                     + "); pick another with --port");
         }
         resources.addFirst(server);
-        String url = "http://" + server.address().getHostString() + ":" + server.address().getPort() + "/";
+        // Bound to all interfaces (in a pod): the URL names what was asked for, not "0:0:0:0:0:0:0:0".
+        String host = server.address().getAddress().isAnyLocalAddress() ? address : server.address().getHostString();
+        String url = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + server.address().getPort() + "/";
         out.println("mesh view: " + url);
         URI prom = prometheus != null ? prometheus : state == null ? null : addonPrometheus(state);
         out.println(prom != null ? "metrics: " + prom : kubernetes ? "metrics: none (--prometheus URL)"

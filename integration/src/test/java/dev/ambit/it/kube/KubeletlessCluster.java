@@ -273,7 +273,6 @@ public final class KubeletlessCluster implements AutoCloseable {
                 installers.add(n.startInstallCni());
                 n.startAgent();
             }
-            c.startDashboard();
             int i = 0;
             for (Node n : c.nodes.values()) {
                 n.awaitCniChained(installers.get(i++));
@@ -360,7 +359,7 @@ public final class KubeletlessCluster implements AutoCloseable {
      * service account's token in a kubeconfig (what in-cluster configuration amounts to), in
      * its own pod namespace on the bridge, from where it reads the agents at their pod IPs.
      */
-    private void startDashboard() throws IOException {
+    public void startDashboard() throws IOException {
         PodSpec spec = charts.dashboardPod();
         Path podDir = work.resolve("dashboard");
         Container container = RenderedCharts.container(spec, "dashboard");
