@@ -167,6 +167,7 @@ class ChartsTest {
             assertThat(agents.getSpec().getTemplate().getMetadata().getLabels()).containsEntry(p[0], p[1]);
             assertThat(agents.getSpec().getSelector().getMatchLabels()).containsEntry(p[0], p[1]);
         }
+        assertThat(dashboard.matchedOptionValue("--agent-access", "")).isEqualTo("pod-ip");
         int agentPort = dashboard.matchedOptionValue("--agent-port", 0);
         assertThat(agents.getSpec().getTemplate().getSpec().getContainers().get(0).getPorts())
                 .anySatisfy(p -> assertThat(p.getContainerPort()).isEqualTo(agentPort));

@@ -83,6 +83,12 @@ public final class DashboardCommand implements Callable<Integer> {
             description = "With --kubernetes: the agents' stats port, where /mesh_view is (default: ${DEFAULT-VALUE}).")
     int agentPort;
 
+    @Option(names = "--agent-access", paramLabel = "HOW", defaultValue = "auto",
+            description = {"With --kubernetes: how the agents' /mesh_view is read: pod-ip (at the pod's IP, from a pod),",
+                    "api-proxy (through the API server's pod proxy: out of the cluster, needs get on pods/proxy), or auto:",
+                    "pod-ip in a pod, else api-proxy (default: ${DEFAULT-VALUE})."})
+    String agentAccess;
+
     @Override
     public Integer call() throws IOException, InterruptedException {
         if (port < 0 || port > 65535) {
@@ -99,18 +105,26 @@ public final class DashboardCommand implements Callable<Integer> {
             KubernetesClient client = context == null ? new KubernetesClientBuilder().build()
                     : new KubernetesClientBuilder().withConfig(Config.autoConfigure(context)).build();
             resources.add(client);
+            KubernetesMeshSources.AgentAccess access;
             KubernetesMeshSources sources;
             try {
-                sources = KubernetesMeshSources.start(client, agentNamespace, agentSelector, agentPort);
+                // In a pod (the service account's configuration) pod IPs are reachable; from a
+                // workstation they usually are not, while the API server is.
+                access = agentAccess.equals("auto") ? (context == null && System.getenv("KUBERNETES_SERVICE_HOST") != null
+                        ? KubernetesMeshSources.AgentAccess.POD_IP : KubernetesMeshSources.AgentAccess.API_PROXY)
+                        : KubernetesMeshSources.AgentAccess.parse(agentAccess);
+                sources = KubernetesMeshSources.start(client, agentNamespace, agentSelector, agentPort, access);
             } catch (IllegalArgumentException e) {
                 client.close();
-                throw new IllegalArgumentException("--agent-selector: " + agentSelector
-                        + " (expected: label=value[,label=value...])", e);
+                throw new IllegalArgumentException(e.getMessage().startsWith("agent access")
+                        ? "--agent-access: " + agentAccess + " (expected: pod-ip, api-proxy or auto)"
+                        : "--agent-selector: " + agentSelector + " (expected: label=value[,label=value...])", e);
             }
             resources.addFirst(sources);
             builder = DashboardServer.builder(sources).prometheus(prometheus);
             out.println("cluster: " + client.getMasterUrl() + "; node agents: pods in " + agentNamespace + " with "
-                    + agentSelector + ", port " + agentPort);
+                    + agentSelector + ", port " + agentPort + (access == KubernetesMeshSources.AgentAccess.POD_IP
+                    ? " at their IPs" : " through the API server"));
         } else {
             StateDir local = cluster.state();
             ClusterInfo.require(local);

@@ -17,6 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * The mesh view's sources in Kubernetes: every pod from one informer on the API server (list
@@ -31,24 +32,46 @@ import java.util.Set;
  * which reach every port of every pod. 15020 is on the pod IP already (Prometheus scrapes it),
  * and {@code /mesh_view} adds only the two read-only sections the view shows.
  *
- * <p>Out of the cluster (kubeconfig) the pod IPs must be routable from where the view runs;
- * otherwise run it in the cluster (the {@code ambit} chart's {@code dashboard}) and
- * port-forward its Service.
+ * <p>Out of the cluster (kubeconfig) pod IPs are rarely routable from where the view runs:
+ * there {@link AgentAccess#API_PROXY} reads the same path through the API server's pod proxy
+ * ({@code /api/v1/namespaces/NS/pods/NAME:15020/proxy/mesh_view}, as {@code kubectl get --raw};
+ * the user's own {@code pods/proxy} right, never the chart's).
  */
 final class KubernetesMeshSources implements MeshSources, AutoCloseable {
+
+    /** How the view reaches the agents' {@code /mesh_view}. */
+    enum AgentAccess {
+        /** Directly at {@code http://<pod IP>:<port>}: in the cluster (the chart's Deployment). */
+        POD_IP,
+        /** Through the API server's pod proxy with the client's credentials: out of the cluster. */
+        API_PROXY;
+
+        /** {@code pod-ip} or {@code api-proxy}. */
+        static AgentAccess parse(String s) {
+            return switch (requireNonNull(s, "s")) {
+                case "pod-ip" -> POD_IP;
+                case "api-proxy" -> API_PROXY;
+                default -> throw new IllegalArgumentException("agent access: " + s + " (expected: pod-ip or api-proxy)");
+            };
+        }
+    }
 
     /** The node-agent chart's DaemonSet pod label. */
     static final String DEFAULT_AGENT_SELECTOR = "app=ambit-node-agent";
     private static final Set<String> TERMINAL = Set.of("Succeeded", "Failed");
 
+    private final KubernetesClient client;
+    private final AgentAccess access;
     private final SharedIndexInformer<Pod> informer;
     private final String agentNamespace;
     private final Map<String, String> agentSelector;
     private final int agentPort;
     private final HttpClient http = HttpGets.client(Duration.ofSeconds(3));
 
-    private KubernetesMeshSources(SharedIndexInformer<Pod> informer, String agentNamespace,
-                                  Map<String, String> agentSelector, int agentPort) {
+    private KubernetesMeshSources(KubernetesClient client, AgentAccess access, SharedIndexInformer<Pod> informer,
+                                  String agentNamespace, Map<String, String> agentSelector, int agentPort) {
+        this.client = client;
+        this.access = access;
         this.informer = informer;
         this.agentNamespace = agentNamespace;
         this.agentSelector = agentSelector;
@@ -62,10 +85,12 @@ final class KubernetesMeshSources implements MeshSources, AutoCloseable {
      * @param agentNamespace the node-agent DaemonSet's namespace
      * @param agentSelector its pods' labels, {@code k=v[,k=v...]}
      * @param agentPort the agents' stats port (15020)
+     * @param access how the agents are reached
      */
     static KubernetesMeshSources start(KubernetesClient client, String agentNamespace, String agentSelector,
-                                       int agentPort) {
+                                       int agentPort, AgentAccess access) {
         requireNonNull(client, "client");
+        requireNonNull(access, "access");
         requireNonNull(agentNamespace, "agentNamespace");
         Map<String, String> selector = selector(agentSelector);
         if (agentPort < 1 || agentPort > 65535) {
@@ -73,7 +98,7 @@ final class KubernetesMeshSources implements MeshSources, AutoCloseable {
         }
         SharedIndexInformer<Pod> informer = client.pods().inAnyNamespace().runnableInformer(0);
         informer.start(); // retries on its own; the view shows "not listed yet" meanwhile
-        return new KubernetesMeshSources(informer, agentNamespace, selector, agentPort);
+        return new KubernetesMeshSources(client, access, informer, agentNamespace, selector, agentPort);
     }
 
     /** {@code k=v[,k=v...]} as a map. */
@@ -140,18 +165,31 @@ final class KubernetesMeshSources implements MeshSources, AutoCloseable {
             String ip = p.getStatus() == null ? null : p.getStatus().getPodIP();
             if (ip == null || ip.isEmpty()) {
                 unreachable.add(new AgentDump(name, null, "pod " + p.getMetadata().getName() + " has no IP yet"));
-            } else {
+            } else if (access == AgentAccess.POD_IP) {
                 String host = ip.contains(":") ? "[" + ip + "]" : ip;
                 targets.put(name, URI.create("http://" + host + ":" + agentPort + AgentAdmin.MESH_VIEW_PATH));
+            } else {
+                String master = client.getMasterUrl().toString();
+                targets.put(name, URI.create(master + (master.endsWith("/") ? "" : "/") + "api/v1/namespaces/"
+                        + agentNamespace + "/pods/" + p.getMetadata().getName() + ":" + agentPort + "/proxy"
+                        + AgentAdmin.MESH_VIEW_PATH));
             }
         }
-        List<AgentDump> out = new ArrayList<>(MeshSources.read(http, targets));
+        List<AgentDump> out = new ArrayList<>(access == AgentAccess.POD_IP ? MeshSources.read(http, targets)
+                : MeshSources.read(targets, this::viaApiServer));
         out.addAll(unreachable);
         if (out.isEmpty()) { // said, or every pod would just read "not enrolled"
             out.add(new AgentDump("none", null, "no node agent pods in namespace " + agentNamespace
                     + " labelled " + agentSelector + " (--agent-namespace, --agent-selector)"));
         }
         return out;
+    }
+
+    /** GET through the API server with the client's own HTTP client (its credentials, its TLS). */
+    private CompletableFuture<Answer> viaApiServer(URI uri) {
+        var http = client.getHttpClient();
+        return http.sendAsync(http.newHttpRequestBuilder().uri(uri).build(), String.class)
+                .thenApply(r -> new Answer(r.code(), r.body()));
     }
 
     @Override

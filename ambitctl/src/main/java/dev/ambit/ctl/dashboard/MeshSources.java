@@ -17,6 +17,9 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
@@ -70,24 +73,39 @@ interface MeshSources {
         };
     }
 
-    /**
-     * GETs every agent's JSON at once (node name → URL), each within 5 s, in the map's order;
-     * one that fails is listed with its error.
-     */
+    /** One agent's answer: its HTTP status and body. */
+    record Answer(int status, String body) {}
+
+    /** GETs {@code uri} with the JDK's {@code client}. */
+    static CompletableFuture<Answer> get(HttpClient client, URI uri) {
+        return client.sendAsync(HttpRequest.newBuilder(uri).timeout(AGENT_TIMEOUT).GET().build(),
+                HttpResponse.BodyHandlers.ofString()).thenApply(r -> new Answer(r.statusCode(), r.body()));
+    }
+
+    /** GETs every agent's JSON at once with the JDK's {@code client} (node name → URL), see {@link #read(Map, Function)}. */
     static List<AgentDump> read(HttpClient client, Map<String, URI> agents) {
-        Map<String, CompletableFuture<HttpResponse<String>>> pending = new LinkedHashMap<>();
-        agents.forEach((node, uri) -> pending.put(node, client.sendAsync(HttpRequest.newBuilder(uri)
-                .timeout(AGENT_TIMEOUT).GET().build(), HttpResponse.BodyHandlers.ofString())));
+        return read(agents, uri -> get(client, uri));
+    }
+
+    /**
+     * GETs every agent's JSON at once through {@code fetch} (node name → URL), each within
+     * {@link #AGENT_TIMEOUT}, listed in the map's order; one that fails is listed with its error.
+     */
+    static List<AgentDump> read(Map<String, URI> agents, Function<URI, CompletableFuture<Answer>> fetch) {
+        Map<String, CompletableFuture<Answer>> pending = new LinkedHashMap<>();
+        agents.forEach((node, uri) -> pending.put(node, fetch.apply(uri)
+                .orTimeout(AGENT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)));
         List<AgentDump> out = new ArrayList<>();
-        for (Map.Entry<String, CompletableFuture<HttpResponse<String>>> e : pending.entrySet()) {
+        for (Map.Entry<String, CompletableFuture<Answer>> e : pending.entrySet()) {
             String node = e.getKey();
             URI uri = agents.get(node);
             try {
-                HttpResponse<String> r = e.getValue().get();
-                out.add(r.statusCode() == 200 ? new AgentDump(node, JSON.readTree(r.body()), null)
-                        : new AgentDump(node, null, uri + " answered " + r.statusCode()));
+                Answer r = e.getValue().get();
+                out.add(r.status() == 200 ? new AgentDump(node, JSON.readTree(r.body()), null)
+                        : new AgentDump(node, null, uri + " answered " + r.status()));
             } catch (ExecutionException ex) {
-                out.add(new AgentDump(node, null, uri + ": " + ex.getCause()));
+                out.add(new AgentDump(node, null, uri + ": " + (ex.getCause() instanceof TimeoutException
+                        ? "no answer in " + AGENT_TIMEOUT.toSeconds() + " s" : ex.getCause())));
             } catch (IOException ex) {
                 out.add(new AgentDump(node, null, uri + ": " + ex));
             } catch (InterruptedException ex) {

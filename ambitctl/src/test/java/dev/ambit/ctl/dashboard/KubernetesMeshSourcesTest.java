@@ -25,10 +25,12 @@ import dev.ambit.proxy.state.ProxyState;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.server.mock.KubernetesCrudDispatcher;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMixedDispatcher;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.fabric8.mockwebserver.Context;
 import io.fabric8.mockwebserver.MockWebServer;
+import io.fabric8.mockwebserver.ServerRequest;
+import io.fabric8.mockwebserver.ServerResponse;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -39,6 +41,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Queue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -63,8 +66,10 @@ class KubernetesMeshSourcesTest {
 
     @BeforeEach
     void start() {
-        server = new KubernetesMockServer(new Context(), new MockWebServer(), new HashMap<>(),
-                new KubernetesCrudDispatcher(), false);
+        // CRUD (pods, watches) plus expectations: the API server's pod proxy for api-proxy access.
+        Map<ServerRequest, Queue<ServerResponse>> responses = new HashMap<>();
+        server = new KubernetesMockServer(new Context(), new MockWebServer(), responses,
+                new KubernetesMixedDispatcher(responses), false);
         server.init();
         client = server.createClient();
     }
@@ -99,7 +104,7 @@ class KubernetesMeshSourcesTest {
                 List.of(InetAddress.getByName("10.244.1.5")), "/proc/1/ns/net"));
 
         KubernetesMeshSources sources = KubernetesMeshSources.start(client, "istio-system",
-                KubernetesMeshSources.DEFAULT_AGENT_SELECTOR, port);
+                KubernetesMeshSources.DEFAULT_AGENT_SELECTOR, port, KubernetesMeshSources.AgentAccess.POD_IP);
         closeables.add(sources);
         DashboardServer dashboard = DashboardServer.builder(sources).address(new InetSocketAddress("127.0.0.1", 0))
                 .start();
@@ -139,16 +144,64 @@ class KubernetesMeshSourcesTest {
 
     @Test
     void noAgentPodsIsSaidAndBadSelectorsAreRefused() throws Exception {
-        KubernetesMeshSources sources = KubernetesMeshSources.start(client, "ambit", "app=nothing", 15020);
+        KubernetesMeshSources sources = KubernetesMeshSources.start(client, "ambit", "app=nothing", 15020,
+                KubernetesMeshSources.AgentAccess.POD_IP);
         closeables.add(sources);
         await(() -> sources.notReady() == null, "the pod informer synced");
         assertThat(sources.agents()).singleElement().satisfies(a ->
                 assertThat(a.error()).contains("no node agent pods in namespace ambit labelled {app=nothing}"));
-        assertThatThrownBy(() -> KubernetesMeshSources.start(client, "ambit", "app", 15020))
+        assertThatThrownBy(() -> KubernetesMeshSources.start(client, "ambit", "app", 15020,
+                KubernetesMeshSources.AgentAccess.POD_IP))
                 .hasMessage("agent selector: app (expected: label=value[,label=value...])");
-        assertThatThrownBy(() -> KubernetesMeshSources.start(client, "ambit", "app=x", 0))
+        assertThatThrownBy(() -> KubernetesMeshSources.start(client, "ambit", "app=x", 0,
+                KubernetesMeshSources.AgentAccess.API_PROXY))
                 .hasMessage("agentPort: 0 (expected: 1-65535)");
         assertThat(KubernetesMeshSources.selector("app=a, k = v")).isEqualTo(Map.of("app", "a", "k", "v"));
+        assertThatThrownBy(() -> KubernetesMeshSources.AgentAccess.parse("direct"))
+                .hasMessage("agent access: direct (expected: pod-ip or api-proxy)");
+    }
+
+    @Test
+    void outOfTheClusterTheAgentsAreReadThroughTheApiServersPodProxy() throws Exception {
+        Pod web = create(pod("shop", "web-7d9f-abcde", "node-a", "10.244.1.5", "Running").build());
+        enrolled.add(new InPodManager.Enrolled("shop/web-7d9f-abcde", web.getMetadata().getUid(),
+                "Kubernetes//Pod/shop/web-7d9f-abcde", SpiffeId.parse("spiffe://cluster.local/ns/shop/sa/web"),
+                List.of(InetAddress.getByName("10.244.1.5")), "/proc/1/ns/net"));
+        StatsServer agentA = agent(InetAddress.getLoopbackAddress());
+        int port = agentA.statsAddress().getPort();
+        // Pod IPs this machine cannot reach (TEST-NET-1): only the API server's proxy gets there.
+        create(agentPod("ambit-node-agent-a", "node-a", "192.0.2.10"));
+        create(agentPod("ambit-node-agent-b", "node-b", "192.0.2.11"));
+        List<String> proxied = new CopyOnWriteArrayList<>();
+        // The API server's pod proxy to node-a's agent (GET pods/NAME:PORT/proxy/PATH); node-b's
+        // pod is gone by the time it is asked (404; a 503 the client retries, within the 5 s bound).
+        server.expect().get().withPath("/api/v1/namespaces/istio-system/pods/ambit-node-agent-b:" + port
+                + "/proxy/mesh_view").andReturn(404, "{\"kind\":\"Status\",\"code\":404}").always();
+        server.expect().get().withPath("/api/v1/namespaces/istio-system/pods/ambit-node-agent-a:" + port
+                + "/proxy/mesh_view").andReply(200, req -> {
+                    proxied.add(req.getPath());
+                    try {
+                        return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/mesh_view"))
+                                .build(), HttpResponse.BodyHandlers.ofString()).body();
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                }).always();
+
+        KubernetesMeshSources sources = KubernetesMeshSources.start(client, "istio-system",
+                KubernetesMeshSources.DEFAULT_AGENT_SELECTOR, port, KubernetesMeshSources.AgentAccess.API_PROXY);
+        closeables.add(sources);
+        await(() -> sources.notReady() == null, "the pod informer synced");
+
+        List<MeshSources.AgentDump> agents = sources.agents();
+        assertThat(agents.get(0).node()).isEqualTo("node-a");
+        assertThat(agents.get(0).error()).isNull();
+        assertThat(agents.get(0).dump().path("pods").get(0).path("uid").asText()).isEqualTo(web.getMetadata().getUid());
+        assertThat(agents.get(0).dump().path("denials").path("total").asLong()).isEqualTo(1);
+        assertThat(agents.get(1).node()).isEqualTo("node-b");
+        assertThat(agents.get(1).error()).contains("/api/v1/namespaces/istio-system/pods/ambit-node-agent-b:" + port
+                + "/proxy/mesh_view answered 404");
+        assertThat(proxied).isNotEmpty();
     }
 
     // ------------------------------------------------------------------ fixtures
