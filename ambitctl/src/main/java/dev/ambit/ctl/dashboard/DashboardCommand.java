@@ -39,7 +39,7 @@ import picocli.CommandLine.Model.CommandSpec;
                 "prometheus), live L4 denials with the policy and rule that refused them, each pod's enrolment,",
                 "and traces from Zipkin when --zipkin is given. Runs until interrupted (Ctrl-C).",
                 "With --kubernetes: a Kubernetes cluster's mesh (in a pod: its service account; else the kubeconfig),",
-                "the node agents read at their pod IPs on --agent-port (/mesh_view)."})
+                "the node agents' /mesh_view read on --agent-port at their pod IPs or through the API server (--agent-access)."})
 public final class DashboardCommand implements Callable<Integer> {
 
     /** Kiali's port, so the view is where users of Istio look for it. */
@@ -140,6 +140,9 @@ public final class DashboardCommand implements Callable<Integer> {
             closeAll(resources);
             throw new LocalException("--port " + port + ": " + address + ":" + port + " is in use (" + e.getMessage()
                     + "); pick another with --port");
+        } catch (IOException | RuntimeException e) {
+            closeAll(resources); // the informer's threads would keep the JVM up
+            throw e;
         }
         resources.addFirst(server);
         // Bound to all interfaces (in a pod): the URL names what was asked for, not "0:0:0:0:0:0:0:0".
