@@ -9,6 +9,7 @@ import dev.ambit.agent.NodeAgentConfig;
 import dev.ambit.agent.NodePreparation;
 import dev.ambit.cni.CniInstaller;
 import dev.ambit.common.config.Flags;
+import dev.ambit.ctl.Ambitctl;
 import dev.ambit.istiod.IstiodConfig;
 import dev.ambit.istiod.ca.CertificateAuthority;
 import dev.ambit.istiod.webhook.WebhookConfiguration;
@@ -19,7 +20,9 @@ import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingWebhookConfiguration;
+import io.fabric8.kubernetes.api.model.ServiceAccount;
 import io.fabric8.kubernetes.api.model.rbac.ClusterRole;
+import io.fabric8.kubernetes.api.model.rbac.ClusterRoleBinding;
 import io.fabric8.kubernetes.api.model.Volume;
 import io.fabric8.kubernetes.api.model.VolumeMount;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
@@ -39,6 +42,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import picocli.CommandLine;
 
 class ChartsTest {
 
@@ -124,6 +128,92 @@ class ChartsTest {
         assertThat(byKind.get("PodDisruptionBudget")).containsExactly("istiod");
         assertThat(byKind.get("Secret")).containsExactly("cacerts");
         assertThat(byKind.get("ValidatingWebhookConfiguration")).containsExactly("istiod-validator-istio-system");
+    }
+
+    @Test
+    void theMeshViewIsOffByDefaultAndOnRunsAmbitctlDashboardWithOnlyThePodRights() {
+        assertThat(Charts.documents(Charts.render("ambit"))).noneSatisfy(r ->
+                assertThat(r.getMetadata().getName()).startsWith("ambit-dashboard"));
+        String rendered = Charts.render("ambit", null, Map.of("dashboard.enabled", true,
+                "dashboard.zipkinUrl", "http://zipkin.istio-system:9411", "global.hub", "registry.example/ambit",
+                "global.tag", "1.2.3"));
+        List<GenericKubernetesResource> docs = Charts.documents(rendered);
+        for (GenericKubernetesResource doc : docs) {
+            assertThat(TypedModel.unknownFields(TypedModel.typed(doc)))
+                    .as(doc.getKind() + " " + doc.getMetadata().getName()).isEmpty();
+        }
+        Deployment d = named(docs, Deployment.class, "ambit-dashboard");
+        PodSpec pod = d.getSpec().getTemplate().getSpec();
+        Container c = pod.getContainers().get(0);
+        assertThat(c.getImage()).isEqualTo("registry.example/ambit/ambitctl:1.2.3");
+
+        // The arguments are ambitctl dashboard's flags: Kubernetes mode on all interfaces, the
+        // agents found as this render's DaemonSet's pods and read on its monitoring port.
+        CommandLine.ParseResult parsed = new CommandLine(new Ambitctl()).parseArgs(c.getArgs().toArray(String[]::new));
+        CommandLine.ParseResult dashboard = parsed.subcommand();
+        assertThat(dashboard.commandSpec().name()).isEqualTo("dashboard");
+        assertThat(dashboard.matchedOptionValue("--kubernetes", false)).isTrue();
+        assertThat(dashboard.matchedOptionValue("--address", "")).isEqualTo("0.0.0.0");
+        int port = dashboard.matchedOptionValue("--port", 0);
+        assertThat(port).isEqualTo(20001);
+        assertThat(dashboard.matchedOptionValue("--prometheus", (Object) null)).hasToString(
+                "http://prometheus.istio-system:9090");
+        assertThat(dashboard.matchedOptionValue("--zipkin", (Object) null)).hasToString("http://zipkin.istio-system:9411");
+        DaemonSet agents = named(docs, DaemonSet.class, "ambit-node-agent");
+        assertThat(dashboard.matchedOptionValue("--agent-namespace", "")).isEqualTo(agents.getMetadata().getNamespace());
+        String selector = dashboard.matchedOptionValue("--agent-selector", "");
+        for (String kv : selector.split(",")) {
+            String[] p = kv.split("=", 2);
+            assertThat(agents.getSpec().getTemplate().getMetadata().getLabels()).containsEntry(p[0], p[1]);
+            assertThat(agents.getSpec().getSelector().getMatchLabels()).containsEntry(p[0], p[1]);
+        }
+        assertThat(dashboard.matchedOptionValue("--agent-access", "")).isEqualTo("pod-ip");
+        int agentPort = dashboard.matchedOptionValue("--agent-port", 0);
+        assertThat(agents.getSpec().getTemplate().getSpec().getContainers().get(0).getPorts())
+                .anySatisfy(p -> assertThat(p.getContainerPort()).isEqualTo(agentPort));
+        assertThat(c.getReadinessProbe().getHttpGet().getPort().getIntVal()).isEqualTo(port);
+        assertThat(c.getReadinessProbe().getHttpGet().getPath()).isEqualTo("/healthz/ready");
+        assertThat(c.getSecurityContext().getReadOnlyRootFilesystem()).isTrue();
+        assertThat(c.getSecurityContext().getCapabilities().getDrop()).containsExactly("ALL");
+        assertThat(pod.getSecurityContext().getRunAsNonRoot()).isTrue();
+        assertThat(mount(c, "tmp").getMountPath()).isEqualTo("/tmp");
+        assertThat(d.getSpec().getTemplate().getMetadata().getLabels()).containsEntry("istio.io/dataplane-mode", "none");
+
+        // Its Service reaches that port; ClusterIP only (the view has no login).
+        Service svc = named(docs, Service.class, "ambit-dashboard");
+        assertThat(svc.getSpec().getType()).isEqualTo("ClusterIP");
+        assertThat(svc.getSpec().getSelector()).isEqualTo(d.getSpec().getSelector().getMatchLabels());
+        assertThat(svc.getSpec().getPorts()).singleElement().satisfies(p ->
+                assertThat(p.getTargetPort().getIntVal()).isEqualTo(port));
+
+        // RBAC: list and watch pods (its one informer), bound to its own service account, nothing else.
+        ClusterRole role = named(docs, ClusterRole.class, "ambit-dashboard-" + Charts.NAMESPACE);
+        assertThat(role.getRules()).singleElement().satisfies(r -> {
+            assertThat(r.getApiGroups()).containsExactly("");
+            assertThat(r.getResources()).containsExactly("pods");
+            assertThat(r.getVerbs()).containsExactly("list", "watch");
+        });
+        ClusterRoleBinding binding = named(docs, ClusterRoleBinding.class, "ambit-dashboard-" + Charts.NAMESPACE);
+        assertThat(binding.getRoleRef().getName()).isEqualTo(role.getMetadata().getName());
+        assertThat(binding.getSubjects()).singleElement().satisfies(sub -> {
+            assertThat(sub.getName()).isEqualTo(pod.getServiceAccountName());
+            assertThat(sub.getNamespace()).isEqualTo(Charts.NAMESPACE);
+        });
+        assertThat(named(docs, ServiceAccount.class, pod.getServiceAccountName())).isNotNull();
+
+        // An empty URL leaves the flag out; a URL that is not http(s) is refused by the schema.
+        Container none = named(Charts.documents(Charts.render("ambit", null, Map.of("dashboard.enabled", true,
+                "dashboard.prometheusUrl", ""))), Deployment.class, "ambit-dashboard")
+                .getSpec().getTemplate().getSpec().getContainers().get(0);
+        assertThat(none.getArgs()).noneMatch(a -> a.startsWith("--prometheus") || a.startsWith("--zipkin"));
+        assertThatThrownBy(() -> Charts.render("ambit", null, Map.of("dashboard.enabled", true,
+                "dashboard.prometheusUrl", "prometheus:9090"))).hasMessageContaining("prometheusUrl");
+    }
+
+    static <T extends HasMetadata> T named(List<GenericKubernetesResource> docs, Class<T> type, String name) {
+        return docs.stream().map(TypedModel::typed).filter(type::isInstance).map(type::cast)
+                .filter(o -> o.getMetadata().getName().equals(name)).findFirst()
+                .orElseThrow(() -> new AssertionError("no " + type.getSimpleName() + " " + name));
     }
 
     @Test

@@ -41,7 +41,8 @@ class MockApplyTest {
 
     @Test
     void everyRenderedObjectIsAcceptedByTheApiServer() {
-        String yaml = Charts.render("ambit");
+        // With the mesh view on, so its Deployment, Service, account and RBAC are applied too.
+        String yaml = Charts.render("ambit", null, Map.of("dashboard.enabled", true));
         List<GenericKubernetesResource> docs = Charts.documents(yaml);
         cluster.client.namespaces().resource(new NamespaceBuilder().withNewMetadata()
                 .withName(Charts.NAMESPACE).endMetadata().build()).create();
@@ -53,6 +54,10 @@ class MockApplyTest {
         DaemonSet ds = cluster.client.apps().daemonSets().inNamespace(Charts.NAMESPACE).withName("ambit-node-agent").get();
         assertThat(ds.getSpec().getTemplate().getSpec().getContainers().get(0).getArgs()).contains("--kubernetes");
         assertThat(cluster.client.apiextensions().v1().customResourceDefinitions().list().getItems()).hasSize(8);
+        assertThat(cluster.client.apps().deployments().inNamespace(Charts.NAMESPACE).withName("ambit-dashboard").get()
+                .getSpec().getTemplate().getSpec().getServiceAccountName()).isEqualTo("ambit-dashboard");
+        assertThat(cluster.client.rbac().clusterRoleBindings().withName("ambit-dashboard-" + Charts.NAMESPACE).get())
+                .isNotNull();
 
         // An upgrade renders against the cluster: the CA Secret now exists and is left alone
         // (a new root would cut every workload off from the others).

@@ -2,6 +2,8 @@ package dev.ambit.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.ambit.it.kube.ApiServer;
 import dev.ambit.it.kube.KubeletlessCluster;
 import dev.ambit.it.kube.Kubelet;
@@ -22,6 +24,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -37,7 +40,9 @@ import org.junit.jupiter.api.io.TempDir;
  * CNI chain the chart installed, then the containers' processes. The samples' frontend calls
  * the backend over the agents' mutual TLS, the AuthorizationPolicy refuses another service
  * account, and a pod created while its node's agent is down waits, uncaptured and not
- * started, until the agent is back. No local cluster: own namespaces, cgroups and pins.
+ * started, until the agent is back. The mesh view's Deployment (issue 19, {@code ambitctl
+ * dashboard --kubernetes}) runs too and shows the pods enrolled and the intruder's denial with
+ * the policy. No local cluster: own namespaces, cgroups and pins.
  */
 @Order(40)
 class KubeletlessClusterTest {
@@ -45,6 +50,7 @@ class KubeletlessClusterTest {
     private static final Path LOGS = Path.of(System.getProperty("ambit.it.logs", "target/it-logs"))
             .resolve("kubeletless");
     private static final String BACKEND_VIP = "10.96.17.20";
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     @TempDir
     Path work;
@@ -93,6 +99,9 @@ class KubeletlessClusterTest {
             log("frontend -> backend over mutual TLS", start);
             assertThat(cluster.api().reviews()).as("the CA authenticated both agents by TokenReview").isPositive();
 
+            // The mesh view's Deployment (issue 19) starts now, off the cluster's start-up path.
+            cluster.startDashboard();
+
             // node-a's agent goes (a rolling update, a crash): a pod created meanwhile must not start.
             a.stopAgent();
             CompletableFuture<RunningPod> intruder = CompletableFuture.supplyAsync(() -> {
@@ -124,9 +133,76 @@ class KubeletlessClusterTest {
             // The restarted agent took node-a's pods back: the frontend still gets through.
             assertThat(call(a.kubelet(), frontend, Duration.ofSeconds(20))).isEqualTo("hello from backend-0");
             log("policy enforced; frontend served by the restarted agent", start);
+
+            // The mesh view (issue 19) as its rendered Deployment runs it: pods from the API
+            // server, enrolment and denials from both agents' /mesh_view at their pod IPs.
+            await(Duration.ofSeconds(20), cluster::dashboardReady, "the mesh view ready (dashboard.log in " + LOGS + ")");
+            JsonNode view = meshView(cluster, Duration.ofSeconds(10));
+            JsonNode graph = view.path("graph");
+            assertThat(view.path("agents")).as("%s", view).extracting(n -> n.path("node").asText() + ":"
+                    + n.path("ok").asBoolean()).containsExactlyInAnyOrder("node-a:true", "node-b:true");
+            assertThat(pod(graph, "backend-0")).containsEntry("node", "node-b").containsEntry("enrolment", "enrolled")
+                    .containsEntry("ip", backend.netns().address().getHostAddress());
+            assertThat(pod(graph, "frontend-0")).containsEntry("node", "node-a").containsEntry("enrolment", "enrolled");
+            assertThat(pod(graph, "intruder")).containsEntry("node", "node-a").containsEntry("enrolment", "enrolled");
+            JsonNode denial = denial(graph);
+            assertThat(denial).as("%s", graph).isNotNull();
+            assertThat(denial.path("reason").asText()).isEqualTo("no_allow_match");
+            assertThat(denial.path("allowPolicies")).extracting(JsonNode::asText)
+                    .containsExactly("shop/backend-allow-frontend");
+            assertThat(denial.path("agent").asText()).isEqualTo("node-b");
+            assertThat(denial.path("sourcePrincipal").asText()).isEqualTo("cluster.local/ns/shop/sa/intruder");
+            log("mesh view: pods enrolled, the intruder's denial by shop/backend-allow-frontend", start);
         }
         assertThat(KubeletlessCluster.leftovers()).as("namespaces, cgroups, pins left").isEmpty();
         log("cleaned up", start);
+    }
+
+    /**
+     * The mesh view's {@code /api/graph} of namespace shop once it shows the three pods enrolled
+     * and the intruder's denial, or its last answer after {@code within}.
+     */
+    private static JsonNode meshView(KubeletlessCluster cluster, Duration within) throws Exception {
+        long deadline = System.nanoTime() + within.toNanos();
+        JsonNode last = null;
+        while (System.nanoTime() < deadline) {
+            String body = cluster.dashboard("/api/graph?namespace=shop&window=5m");
+            if (!body.isEmpty()) {
+                last = JSON.readTree(body);
+                JsonNode g = last.path("graph");
+                if (denial(g) != null && Stream.of("backend-0", "frontend-0", "intruder")
+                        .allMatch(p -> "enrolled".equals(pod(g, p).get("enrolment")))) {
+                    return last;
+                }
+            }
+            Thread.sleep(200);
+        }
+        throw new AssertionError("the mesh view did not show the enrolled pods and the denial within " + within
+                + "; last answer: " + last);
+    }
+
+    /** The pod {@code name} of the view's graph: its fields as text; empty when absent. */
+    private static Map<String, String> pod(JsonNode graph, String name) {
+        for (JsonNode n : graph.path("nodes")) {
+            for (JsonNode p : n.path("pods")) {
+                if (p.path("name").asText().equals(name)) {
+                    Map<String, String> out = new LinkedHashMap<>();
+                    p.properties().forEach(e -> out.put(e.getKey(), e.getValue().asText()));
+                    return out;
+                }
+            }
+        }
+        return Map.of();
+    }
+
+    /** The denial on the edge intruder → backend-0 (workloads named as istiod-lite names bare pods), or null. */
+    private static JsonNode denial(JsonNode graph) {
+        for (JsonNode e : graph.path("edges")) {
+            if (e.path("id").asText().equals("wl:shop/intruder->wl:shop/backend-0") && e.path("denials").size() > 0) {
+                return e.path("denials").get(0);
+            }
+        }
+        return null;
     }
 
     /** The samples' demo: namespaces, service accounts, the backend Service, the policies, the pod templates. */

@@ -3,6 +3,7 @@ package dev.ambit.agent;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.agent.admin.AgentAdmin;
+import dev.ambit.common.http.HttpEndpoints;
 import dev.ambit.agent.handover.HandoverClient;
 import dev.ambit.agent.handover.HandoverProtocol;
 import dev.ambit.agent.handover.HandoverServer;
@@ -20,6 +21,7 @@ import dev.ambit.agent.proxy.PodNetwork;
 import dev.ambit.agent.redirect.EbpfRedirector;
 import dev.ambit.agent.redirect.RedirectConfig;
 import dev.ambit.common.config.Limits;
+import dev.ambit.common.http.HttpEndpoints;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.admin.AdminServer;
 import dev.ambit.proxy.admin.ProxyLogging;
@@ -124,7 +126,7 @@ public final class NodeAgent implements AutoCloseable {
         if (kernelProblem != null) {
             log.error("this node's kernel lacks what the agent needs; unready until it is fixed and the agent "
                     + "restarted: {}", kernelProblem);
-            startStats(Readiness.builder().conditionWithReason("kernel", () -> kernelProblem).build());
+            startStats(Readiness.builder().conditionWithReason("kernel", () -> kernelProblem).build(), null);
             return;
         }
 
@@ -215,7 +217,7 @@ public final class NodeAgent implements AutoCloseable {
         if (previous != null && previous.sharesNetworkNamespace()) {
             previous.releasePorts(); // local mode: both agents in the node's namespace, one set of ports
         }
-        startStats(readiness);
+        startStats(readiness, AgentAdmin.meshView(state, inpod::enrolled)); // issue 19: the mesh view in Kubernetes
         InetSocketAddress a = config.adminAddress();
         admin = AgentAdmin.builder(state, xds, certificates, endpointHealth, inpod::enrolled)
                 .address(new InetSocketAddress(a.getHostString(), a.getPort()))
@@ -237,11 +239,15 @@ public final class NodeAgent implements AutoCloseable {
                 admin.localAddress(), stats.statsAddress(), stats.readinessAddress(), config.istiod());
     }
 
-    private void startStats(Readiness readiness) {
-        stats = StatsServer.builder(metrics, readiness)
+    /** @param meshView the mesh view's read-only JSON on the stats port; null: none (nothing enrolled) */
+    private void startStats(Readiness readiness, HttpEndpoints.Handler meshView) {
+        StatsServer.Builder b = StatsServer.builder(metrics, readiness)
                 .statsAddress(new InetSocketAddress(config.statsPort()))
-                .readinessAddress(new InetSocketAddress(config.readinessPort()))
-                .start();
+                .readinessAddress(new InetSocketAddress(config.readinessPort()));
+        if (meshView != null) {
+            b.get(AgentAdmin.MESH_VIEW_PATH, meshView);
+        }
+        stats = b.start();
         process.add(stats);
     }
 

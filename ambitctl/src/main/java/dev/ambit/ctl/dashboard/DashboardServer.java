@@ -41,7 +41,9 @@ import java.util.regex.Pattern;
  *       fails is named in {@code errors} and the rest is shown;</li>
  *   <li>{@code GET /api/traces?limit=N&window=5m} and {@code GET /api/trace/ID}: Zipkin's recent
  *       traces and one trace's spans, 404 when no Zipkin is configured;</li>
- *   <li>{@code GET /api/config}: what is configured.</li>
+ *   <li>{@code GET /api/config}: what is configured;</li>
+ *   <li>{@code GET /healthz/ready}: 200 once the sources can answer ({@link MeshSources#notReady}),
+ *       else 503 with the reason (the Deployment's readiness probe).</li>
  * </ul>
  */
 public final class DashboardServer implements AutoCloseable {
@@ -109,6 +111,9 @@ public final class DashboardServer implements AutoCloseable {
                     asset(ex, ASSETS.get(path));
                 } else if (path.equals("/api/graph")) {
                     json(ex, 200, graph(namespaces(query.get("namespace")), window(query.get("window"))));
+                } else if (path.equals("/healthz/ready")) {
+                    String why = sources.notReady();
+                    send(ex, why == null ? 200 : 503, "text/plain", why == null ? "ready\n" : "not ready: " + why + "\n");
                 } else if (path.equals("/api/config")) {
                     PrometheusClient prometheus = prometheus();
                     ObjectNode o = JSON.createObjectNode();

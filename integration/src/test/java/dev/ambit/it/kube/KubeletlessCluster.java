@@ -76,6 +76,12 @@ public final class KubeletlessCluster implements AutoCloseable {
                     .withLabels(charts.only(io.fabric8.kubernetes.api.model.apps.DaemonSet.class, "ambit-node-agent")
                             .getSpec().getTemplate().getMetadata().getLabels()).endMetadata()
                     .withSpec(spec).editSpec().withNodeName(name).endSpec().build()).create();
+            // Its IP, as its kubelet reports it (the mesh view reads the agent there, on 15020).
+            String ip = agentNetns.address().getHostAddress();
+            api.client().pods().inNamespace(RenderedCharts.NAMESPACE).withName(agentPod.getMetadata().getName())
+                    .editStatus(x -> new PodBuilder(x).editOrNewStatus().withPhase("Running").withPodIP(ip)
+                            .withPodIPs(new io.fabric8.kubernetes.api.model.PodIPBuilder().withIp(ip).build())
+                            .endStatus().build());
         }
 
         public Kubelet kubelet() {
@@ -216,6 +222,8 @@ public final class KubeletlessCluster implements AutoCloseable {
     private Path bpffsTree;
     private Path hostsFile;
     private Network.Netns istiodNetns;
+    private Network.Netns dashboardNetns;
+    private int dashboardPort;
 
     private KubeletlessCluster(Path repo, Path work, Path logs) {
         this.repo = repo;
@@ -239,7 +247,8 @@ public final class KubeletlessCluster implements AutoCloseable {
             // helm install: Helm's lookup (the CA Secret) asks this cluster, then everything is applied.
             c.api.writeAdminKubeconfig();
             long t0 = System.nanoTime();
-            c.charts = RenderedCharts.render(repo, Map.of());
+            // With the mesh view (issue 19), off by default.
+            c.charts = RenderedCharts.render(repo, Map.of("dashboard.enabled", "true"));
             long t1 = System.nanoTime();
             c.apply(c.charts.objects());
             System.out.printf("kubelet-less cluster: charts rendered in %d ms, applied in %d ms%n",
@@ -343,6 +352,37 @@ public final class KubeletlessCluster implements AutoCloseable {
                 .jvm(jvm(podDir.resolve("tmp")));
         processes.add(c.start(java, repo.resolve("istiod-lite/target/istiod-lite.jar"), istiodNetns.path(),
                 logs.resolve("istiod-lite.log")));
+    }
+
+    /**
+     * The mesh view's Deployment ({@code ambitctl dashboard --kubernetes}) as rendered: its
+     * service account's token in a kubeconfig (what in-cluster configuration amounts to), in
+     * its own pod namespace on the bridge, from where it reads the agents at their pod IPs.
+     */
+    public void startDashboard() throws IOException {
+        PodSpec spec = charts.dashboardPod();
+        Path podDir = work.resolve("dashboard");
+        Container container = RenderedCharts.container(spec, "dashboard");
+        ChartContainer c = ChartContainer.of(container);
+        for (Volume v : spec.getVolumes()) {
+            c.volume(v.getName(), Files.createDirectories(podDir.resolve(v.getName())));
+        }
+        c.env("KUBECONFIG", kubeconfig(podDir, spec.getServiceAccountName()).toString()).jvm(jvm(podDir.resolve("tmp")));
+        dashboardPort = container.getPorts().getFirst().getContainerPort();
+        dashboardNetns = network.add("dashboard");
+        processes.add(c.start(java, repo.resolve("ambitctl/target/ambitctl.jar"), dashboardNetns.path(),
+                logs.resolve("dashboard.log")));
+    }
+
+    /** Whether the mesh view's readiness probe (pods listed from the API server) passes. */
+    public boolean dashboardReady() {
+        return get(ChartContainer.of(RenderedCharts.container(charts.dashboardPod(), "dashboard"))
+                .readinessUrl(dashboardNetns.address().getHostAddress())) == 200;
+    }
+
+    /** {@code GET pathAndQuery} of the mesh view in its pod (such as {@code /api/graph}), the body or "". */
+    public String dashboard(String pathAndQuery) {
+        return text("http://" + dashboardNetns.address().getHostAddress() + ":" + dashboardPort + pathAndQuery);
     }
 
     public ApiServer api() {

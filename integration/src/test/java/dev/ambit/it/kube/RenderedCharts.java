@@ -78,6 +78,11 @@ public final class RenderedCharts {
         return only(Deployment.class, "istiod").getSpec().getTemplate().getSpec();
     }
 
+    /** The mesh view's Deployment's pod template (the umbrella's {@code dashboard}). */
+    public PodSpec dashboardPod() {
+        return only(Deployment.class, "ambit-dashboard").getSpec().getTemplate().getSpec();
+    }
+
     /** The plug-in CA Secret the istiod-lite chart generated (Helm's genCAWithKey). */
     public Secret caSecret(String name) {
         return only(Secret.class, name);

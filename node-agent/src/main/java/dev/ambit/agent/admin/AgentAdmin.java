@@ -3,6 +3,7 @@ package dev.ambit.agent.admin;
 import static java.util.Objects.requireNonNull;
 
 import dev.ambit.agent.inpod.InPodManager;
+import dev.ambit.common.http.HttpEndpoints;
 import dev.ambit.common.json.JsonWriter;
 import dev.ambit.proxy.admin.AdminServer;
 import dev.ambit.proxy.admin.ConfigDumpSections;
@@ -31,7 +32,35 @@ public final class AgentAdmin {
             "dev.ambit.proxy.authz", "dev.ambit.agent.redirect", "dev.ambit.proxy.state", "dev.ambit.proxy.telemetry",
             "dev.ambit.proxy.xds", "ambit.access");
 
+    /**
+     * The stats-port path of the mesh view's read-only JSON ({@link #meshView}); {@code ambitctl
+     * dashboard --kubernetes} reads it at each agent pod's IP.
+     */
+    public static final String MESH_VIEW_PATH = "/mesh_view";
+
     private AgentAdmin() {}
+
+    /**
+     * {@code GET /mesh_view} on the stats port ({@value dev.ambit.common.config.IstioPorts#MERGED_METRICS}):
+     * {@code {"pods": [...], "denials": {...}}}, the two {@code /config_dump} sections the mesh
+     * view reads, in the same shape (pods without {@code netns}, a host path the view does not need).
+     *
+     * <p>Why here: admin 15000 binds loopback inside the agent's pod (it has {@code /logging},
+     * which changes levels, and the whole configuration with every workload, policy and
+     * certificate), so a dashboard pod cannot reach it. The stats port is on the pod IP
+     * already, scraped by Prometheus, and its metrics already carry the same workload names,
+     * namespaces and principals as these two sections; only they are added, read-only.
+     */
+    public static HttpEndpoints.Handler meshView(ProxyState state, Supplier<List<InPodManager.Enrolled>> pods) {
+        requireNonNull(state, "state");
+        requireNonNull(pods, "pods");
+        return req -> {
+            JsonWriter json = new JsonWriter().open('{');
+            writePods(json.key("pods"), pods.get(), false);
+            state.denials().write(json.key("denials"));
+            return HttpEndpoints.Response.json(json.close('}').toString());
+        };
+    }
 
     /**
      * An admin server builder with the node agent's sections and loggers; the caller sets
@@ -47,14 +76,14 @@ public final class AgentAdmin {
                 .section("policies", ConfigDumpSections.policies(state))
                 .section("certificates", ConfigDumpSections.certificates(certificates))
                 .section("endpoints", ConfigDumpSections.endpoints(endpointHealth))
-                .section("pods", json -> writePods(json, pods.get()))
+                .section("pods", json -> writePods(json, pods.get(), true))
                 .section("xds", ConfigDumpSections.xds(xds))
                 .section("denials", json -> state.denials().write(json))
                 .loggers(LOGGERS);
     }
 
-    /** The pods this agent has enrolled. */
-    static void writePods(JsonWriter json, List<InPodManager.Enrolled> pods) {
+    /** The pods this agent has enrolled; {@code netns}: with their network namespace's path. */
+    static void writePods(JsonWriter json, List<InPodManager.Enrolled> pods, boolean netns) {
         json.open('[');
         for (InPodManager.Enrolled p : pods) {
             json.open('{')
@@ -64,7 +93,11 @@ public final class AgentAdmin {
                     .key("identity").value(p.identity().uri())
                     .key("addresses").open('[');
             p.addresses().forEach(addr -> json.value(addr.getHostAddress()));
-            json.close(']').key("netns").value(p.netns()).close('}');
+            json.close(']');
+            if (netns) {
+                json.key("netns").value(p.netns());
+            }
+            json.close('}');
         }
         json.close(']');
     }

@@ -10,6 +10,8 @@ import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.admin.AdminServer;
 import dev.ambit.proxy.admin.LogLevels;
+import dev.ambit.proxy.admin.Readiness;
+import dev.ambit.proxy.admin.StatsServer;
 import dev.ambit.proxy.health.EndpointHealth;
 import dev.ambit.proxy.identity.CertificateManager;
 import dev.ambit.proxy.state.ProxyState;
@@ -42,8 +44,9 @@ class AgentAdminTest {
         }
     }
 
+    private final ProxyState state = ProxyState.create();
+
     private AdminServer start(List<InPodManager.Enrolled> pods) {
-        ProxyState state = ProxyState.create();
         ManagedChannel nowhere = NettyChannelBuilder.forAddress("127.0.0.1", 1).usePlaintext().build();
         closeables.add(nowhere::shutdownNow);
         XdsClient xds = XdsClient.builder(nowhere).handlers(state.handlers()).build();
@@ -61,8 +64,11 @@ class AgentAdminTest {
     }
 
     private static JsonObject get(AdminServer admin, String path) throws Exception {
+        return get(admin.localAddress(), path);
+    }
+
+    private static JsonObject get(InetSocketAddress at, String path) throws Exception {
         try (HttpClient client = HttpClient.newHttpClient()) {
-            InetSocketAddress at = admin.localAddress();
             HttpResponse<String> r = client.send(HttpRequest.newBuilder(
                     URI.create("http://" + at.getHostString() + ":" + at.getPort() + path)).build(),
                     HttpResponse.BodyHandlers.ofString());
@@ -101,6 +107,31 @@ class AgentAdminTest {
         assertThat(pod.get("identity").getAsString()).isEqualTo("spiffe://cluster.local/ns/shop/sa/backend");
         assertThat(pod.getAsJsonArray("addresses").toString()).isEqualTo("[\"10.244.1.5\",\"fd00:0:0:0:0:0:0:5\"]");
         assertThat(pod.get("netns").getAsString()).isEqualTo("/var/run/netns/cni-1");
+    }
+
+    @Test
+    void meshViewOnTheStatsPortHasOnlyThePodsAndDenialsSections() throws Exception {
+        List<InPodManager.Enrolled> pods = List.of(new InPodManager.Enrolled("shop/be", "pod-uid-1",
+                "Kubernetes//Pod/shop/be", SpiffeId.parse("spiffe://cluster.local/ns/shop/sa/backend"),
+                List.of(InetAddress.getByName("10.244.1.5")), "/var/run/netns/cni-1"));
+        AdminServer admin = start(pods);
+        StatsServer stats = StatsServer.builder(MetricsRegistry.create(), Readiness.builder().build())
+                .statsAddress(ANY_LOOPBACK).readinessAddress(ANY_LOOPBACK)
+                .get(AgentAdmin.MESH_VIEW_PATH, AgentAdmin.meshView(state, () -> pods))
+                .start();
+        closeables.add(stats);
+
+        JsonObject view = get(stats.statsAddress(), AgentAdmin.MESH_VIEW_PATH);
+        JsonObject dump = get(admin, "/config_dump");
+
+        assertThat(view.keySet()).containsExactly("pods", "denials");
+        JsonObject pod = view.getAsJsonArray("pods").get(0).getAsJsonObject();
+        // The dump's pod without its network namespace's path (a host detail, not for off-host readers).
+        assertThat(pod.keySet()).containsExactly("pod", "uid", "workload", "identity", "addresses");
+        JsonObject dumped = dump.getAsJsonArray("pods").get(0).getAsJsonObject();
+        dumped.remove("netns");
+        assertThat(pod).isEqualTo(dumped);
+        assertThat(view.get("denials")).isEqualTo(dump.get("denials"));
     }
 
     @Test

@@ -7,7 +7,9 @@ import dev.ambit.common.http.HttpEndpoints;
 import dev.ambit.common.http.HttpEndpoints.Response;
 import dev.ambit.common.metrics.MetricsRegistry;
 import java.net.InetSocketAddress;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A proxy's two scrape and probe ports, as ztunnel's (on all interfaces by default: the
@@ -20,6 +22,10 @@ import java.util.List;
  *       every {@link Readiness} condition holds, otherwise 503 naming each one that does
  *       not, one per line.</li>
  * </ul>
+ *
+ * <p>A process may serve more read-only JSON on the stats port ({@link Builder#get}): what
+ * may be read from off the host, unlike the loopback-only {@link AdminServer} (the node
+ * agent's {@code /mesh_view} for the mesh view in Kubernetes).
  *
  * <p>Separate ports so a slow or large scrape never delays a probe, and so each can be
  * exposed (or not) on its own.
@@ -44,11 +50,12 @@ public final class StatsServer implements AutoCloseable {
     private StatsServer(Builder b) {
         MetricsRegistry metrics = b.metrics;
         Readiness readiness = b.readiness;
-        stats = HttpEndpoints.builder("stats")
+        HttpEndpoints.Builder routes = HttpEndpoints.builder("stats")
                 .get("/metrics", req -> Response.prometheus(metrics.scrape()))
                 // Istio's merged-metrics path on 15020, which its pod annotations name (issue 19's scraping).
-                .get("/stats/prometheus", req -> Response.prometheus(metrics.scrape()))
-                .bind(b.statsAddress);
+                .get("/stats/prometheus", req -> Response.prometheus(metrics.scrape()));
+        b.extra.forEach(routes::get);
+        stats = routes.bind(b.statsAddress);
         try {
             ready = HttpEndpoints.builder("readiness")
                     .get("/healthz/ready", req -> {
@@ -91,6 +98,7 @@ public final class StatsServer implements AutoCloseable {
         private final Readiness readiness;
         private InetSocketAddress statsAddress = new InetSocketAddress(DEFAULT_STATS_PORT);
         private InetSocketAddress readinessAddress = new InetSocketAddress(DEFAULT_READINESS_PORT);
+        private final Map<String, HttpEndpoints.Handler> extra = new LinkedHashMap<>();
 
         private Builder(MetricsRegistry metrics, Readiness readiness) {
             this.metrics = requireNonNull(metrics, "metrics");
@@ -109,6 +117,23 @@ public final class StatsServer implements AutoCloseable {
          */
         public Builder readinessAddress(InetSocketAddress address) {
             this.readinessAddress = requireNonNull(address, "address");
+            return this;
+        }
+
+        /**
+         * Also serves {@code GET path} on the stats port. Only for what anyone who can reach the
+         * port (Prometheus, any pod) may read: it is not loopback-only as the admin port is.
+         *
+         * @throws IllegalArgumentException if {@code path} is {@code /metrics}, {@code /stats/prometheus}
+         *     or already added
+         */
+        public Builder get(String path, HttpEndpoints.Handler handler) {
+            requireNonNull(path, "path");
+            requireNonNull(handler, "handler");
+            if (path.equals("/metrics") || path.equals("/stats/prometheus") || extra.containsKey(path)) {
+                throw new IllegalArgumentException("path: " + path + " (already served on the stats port)");
+            }
+            extra.put(path, handler);
             return this;
         }
 

@@ -61,6 +61,25 @@ class StatsServerTest {
     }
 
     @Test
+    void anExtraReadOnlyRouteIsServedOnTheStatsPortOnly() throws Exception {
+        AtomicReference<String> view = new AtomicReference<>("{\"pods\":[]}");
+        server = StatsServer.builder(metrics, Readiness.builder().build())
+                .statsAddress(ANY_LOOPBACK)
+                .readinessAddress(ANY_LOOPBACK)
+                .get("/mesh_view", req -> dev.ambit.common.http.HttpEndpoints.Response.json(view.get()))
+                .start();
+        HttpResponse<String> r = Http.get(server.statsAddress(), "/mesh_view");
+        assertThat(r.statusCode()).isEqualTo(200);
+        assertThat(r.body()).isEqualTo("{\"pods\":[]}");
+        view.set("{\"pods\":[1]}"); // asked on every request
+        assertThat(Http.get(server.statsAddress(), "/mesh_view").body()).isEqualTo("{\"pods\":[1]}");
+        assertThat(Http.get(server.readinessAddress(), "/mesh_view").statusCode()).isEqualTo(404);
+        assertThat(Http.get(server.statsAddress(), "/metrics").statusCode()).isEqualTo(200);
+        assertThatThrownBy(() -> StatsServer.builder(metrics, Readiness.builder().build())
+                .get("/metrics", req -> null)).hasMessageContaining("/metrics");
+    }
+
+    @Test
     void readinessFlipsFrom503To200WhenEveryConditionHolds() throws Exception {
         AtomicBoolean synced = new AtomicBoolean();
         AtomicBoolean certs = new AtomicBoolean();
