@@ -461,7 +461,8 @@ class TracingTest {
 
     /** Waits until the gateway's and the waypoint's config carries the root Telemetry's {@code phase} tag. */
     private static void awaitPhase(String phase) {
-        mesh.eventually("tracing phase " + phase + " in the gateway and the waypoint", Duration.ofSeconds(30),
+        // Polled: 60 s only bounds a slow start (two proxy JVMs on a loaded machine took 50 s to sync).
+        mesh.eventually("tracing phase " + phase + " in the gateway and the waypoint", Duration.ofSeconds(60),
                 () -> configDump(NS, gatewayPod).contains("\"" + phase + "\"")
                         && configDump(WP_NS, waypointPod).contains("\"" + phase + "\""));
     }
