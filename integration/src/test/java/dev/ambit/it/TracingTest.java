@@ -28,6 +28,9 @@ import java.util.Objects;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -50,6 +53,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * Telemetry selects the provider, the sampling and a custom tag (switched between tests), enables
  * the {@code envoy} access log and adds Istio's {@code custom_label} example to
  * {@code istio_requests_total}; one in {@code it-tracing-wp} disables access logging there.
+ * Backend's node agent adds its span of the waypoint's tunnel (identities, bytes) to the trace
+ * (a DestinationRule gives each request its own tunnel), and {@code ambitctl dashboard --zipkin}
+ * reads a trace from the same Zipkin.
  */
 @Order(21)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -69,6 +75,10 @@ class TracingTest {
     private static final String WP_SERVICE = "waypoint." + WP_NS;
     private static final String FRONTEND_CLUSTER = "outbound|8080||frontend." + NS + ".svc.cluster.local";
     private static final String BACKEND_CLUSTER = "outbound|8080||backend." + NS + ".svc.cluster.local";
+    /** The node agents' spans (issue 19): their service, and the inbound tunnel's name. */
+    private static final String AGENT_SERVICE = "ztunnel.istio-system";
+    private static final String AGENT_SPAN = "inbound|8080||";
+    private static final Pattern DASHBOARD_URL = Pattern.compile("mesh view: (http://127\\.0\\.0\\.1:[0-9]+/)");
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build();
 
     private static String gateway;
@@ -167,8 +177,10 @@ class TracingTest {
     void oneRequestIsOneTraceInZipkinWithTheGatewayAndWaypointSpansChained() {
         String path = "/t/" + UUID.randomUUID();
         assertThat(call(path, Map.of("x-custom", "blue"))).isEqualTo("frontend -> backend " + path + "\n");
-        List<JsonNode> trace = zipkinTrace(path, 4);
-        Map<String, JsonNode> byName = trace.stream().collect(Collectors.toMap(s -> s.path("name").asText(), s -> s));
+        // The proxies' four spans, and the node agent's of the waypoint's tunnel to backend.
+        List<JsonNode> trace = zipkinTrace(path, spans -> proxySpans(spans).size() == 4 && backendAgentSpan(spans) != null);
+        Map<String, JsonNode> byName = proxySpans(trace).stream().collect(Collectors.toMap(s -> s.path("name").asText(),
+                s -> s));
         // Zipkin lower-cases span names.
         JsonNode edge = byName.get(HOST + ":80/*");
         JsonNode toFrontend = byName.get(FRONTEND_CLUSTER);
@@ -209,19 +221,76 @@ class TracingTest {
         assertThat(tag(toBackend, "peer.address")).isEqualTo(LocalMesh.ip(mesh.pod(NS, "backend")) + ":8080");
         assertThat(tag(toBackend, "http.status_code")).isEqualTo("200");
 
-        // One x-request-id, generated at the edge and carried by frontend, on every span.
+        // One x-request-id, generated at the edge and carried by frontend, on every proxy's span.
         String requestId = tag(edge, "guid:x-request-id");
         assertThat(requestId).isNotEmpty();
-        assertThat(trace).allSatisfy(s -> assertThat(tag(s, "guid:x-request-id")).isEqualTo(requestId));
+        assertThat(proxySpans(trace)).allSatisfy(s -> assertThat(tag(s, "guid:x-request-id")).isEqualTo(requestId));
+
+        // Issue 19: backend's node agent adds the L4 view of the waypoint's tunnel (its CONNECT
+        // carried the attempt's context): a SERVER span under the waypoint's client span, with
+        // both identities, the destination and the bytes.
+        JsonNode tunnel = backendAgentSpan(trace);
+        assertThat(tunnel.path("parentId").asText()).as("under the waypoint's attempt: %s", tunnel)
+                .isEqualTo(toBackend.path("id").asText());
+        assertThat(tunnel.path("kind").asText()).isEqualTo("SERVER");
+        assertThat(tunnel.path("name").asText()).isEqualTo(AGENT_SPAN);
+        assertThat(tag(tunnel, "direction")).isEqualTo("inbound");
+        assertThat(tag(tunnel, "src.identity")).startsWith("spiffe://cluster.local/ns/" + WP_NS + "/sa/");
+        assertThat(tag(tunnel, "dst.identity")).isEqualTo("spiffe://cluster.local/ns/" + NS + "/sa/backend");
+        assertThat(tag(tunnel, "dst.namespace")).isEqualTo(NS);
+        assertThat(tag(tunnel, "dst.addr")).isEqualTo(LocalMesh.ip(mesh.pod(NS, "backend")) + ":8080");
+        assertThat(tag(tunnel, "connection_security_policy")).isEqualTo("mutual_tls");
+        assertThat(tag(tunnel, "response_flags")).isEqualTo("-");
+        assertThat(tag(tunnel, "node_id")).startsWith("ztunnel~");
+        assertThat(tag(tunnel, "phase")).as("the Telemetry's literal custom tag").isEqualTo("zipkin-100");
+        // The request's bytes in, the response's out (headers and "backend <path>" at least).
+        assertThat(Long.parseLong(tag(tunnel, "bytes_recv"))).isGreaterThan(path.length());
+        assertThat(Long.parseLong(tag(tunnel, "bytes_sent"))).isGreaterThan(path.length());
+        assertThat(micros(tunnel, "timestamp")).isGreaterThanOrEqualTo(micros(server, "timestamp"));
         // Nested in time as well: each child within its parent.
         assertThat(micros(server, "timestamp")).isGreaterThanOrEqualTo(micros(edge, "timestamp"));
         assertThat(micros(edge, "duration")).isGreaterThanOrEqualTo(micros(toBackend, "duration"));
     }
 
+    /**
+     * Issue 19's mesh view against the real Zipkin: {@code ambitctl dashboard --zipkin} serves a
+     * request's trace (the page's {@code /api/trace/ID}) with the spans Zipkin has, and lists it
+     * among the recent traces ({@code /api/traces}).
+     */
+    @Test
+    @Order(2)
+    @Timeout(value = 1, unit = TimeUnit.MINUTES)
+    void theMeshViewsTracePanelReadsTheTraceFromTheRealZipkin() {
+        String path = "/view/" + UUID.randomUUID();
+        call(path, Map.of());
+        List<JsonNode> trace = zipkinTrace(path, spans -> proxySpans(spans).size() == 4);
+        String traceId = trace.get(0).path("traceId").asText();
+        Ambitctl.Background dashboard = Ambitctl.start("dashboard", "--port=0", "--no-open", "--zipkin", zipkin);
+        try {
+            String url = mesh.eventually("the dashboard's URL", Duration.ofSeconds(20), () -> {
+                Matcher m = DASHBOARD_URL.matcher(dashboard.outSoFar());
+                assertThat(dashboard.process().isAlive()).as("dashboard running: %s", dashboard.outSoFar()).isTrue();
+                return m.find() ? m.group(1) : null;
+            });
+            JsonNode spans = json(get(url + "api/trace/" + traceId));
+            List<String> ids = new ArrayList<>();
+            spans.forEach(s -> ids.add(s.path("id").asText()));
+            assertThat(ids).as("the trace's spans as Zipkin has them: %s", spans)
+                    .containsAll(trace.stream().map(s -> s.path("id").asText()).toList());
+            assertThat(spans).allSatisfy(s -> assertThat(s.path("traceId").asText()).isEqualTo(traceId));
+            JsonNode recent = json(get(url + "api/traces?limit=50&window=5m"));
+            assertThat(recent.findValuesAsText("traceId")).as("recent traces: %s", recent).contains(traceId);
+            assertThat(get(url + "api/trace/" + "0".repeat(31) + "1").statusCode()).as("an unknown trace")
+                    .isEqualTo(404);
+        } finally {
+            dashboard.kill();
+        }
+    }
+
     // ------------------------------------------------------------------ Telemetry API (must-show 2)
 
     @Test
-    @Order(2)
+    @Order(3)
     @Timeout(value = 1, unit = TimeUnit.MINUTES)
     void tagOverridesCustomLabelAppearsOnIstioRequestsTotal() {
         call("/label/" + UUID.randomUUID(), Map.of("x-custom", "blue"));
@@ -242,7 +311,7 @@ class TracingTest {
     }
 
     @Test
-    @Order(3)
+    @Order(4)
     @Timeout(value = 1, unit = TimeUnit.MINUTES)
     void aNamespaceAccessLoggingDisableSilencesOnlyThatNamespace() {
         String path = "/log/" + UUID.randomUUID();
@@ -259,7 +328,7 @@ class TracingTest {
     }
 
     @Test
-    @Order(4)
+    @Order(5)
     @Timeout(value = 1, unit = TimeUnit.MINUTES)
     void atZeroPercentNothingIsTracedButAnIncomingSampledDecisionIs() {
         mesh.apply(rootTelemetry("zipkin", 0, "zipkin-0"));
@@ -274,7 +343,7 @@ class TracingTest {
         String traceId = UUID.randomUUID().toString().replace("-", "");
         String sampled = "/sampled/" + UUID.randomUUID();
         call(sampled, Map.of("traceparent", "00-" + traceId + "-00f067aa0ba902b7-01"));
-        List<JsonNode> trace = zipkinTrace(sampled, 4);
+        List<JsonNode> trace = zipkinTrace(sampled, spans -> proxySpans(spans).size() == 4);
         assertThat(trace).allSatisfy(s -> assertThat(s.path("traceId").asText()).isEqualTo(traceId));
         assertThat(trace).filteredOn(s -> s.path("name").asText().equals(HOST + ":80/*")).singleElement()
                 .satisfies(s -> assertThat(s.path("parentId").asText()).isEqualTo("00f067aa0ba902b7"));
@@ -289,7 +358,7 @@ class TracingTest {
     }
 
     @Test
-    @Order(5)
+    @Order(6)
     @Timeout(value = 1, unit = TimeUnit.MINUTES)
     void theSameTraceReachesAnOtlpReceiverWhenTheTelemetrySelectsOpenTelemetry() {
         mesh.apply(rootTelemetry("otel", 100, "otel-100"));
@@ -301,7 +370,9 @@ class TracingTest {
                     List<OtlpSpan> spans = otlpSpans();
                     String traceId = spans.stream().filter(s -> s.attribute("http.url").endsWith(path))
                             .map(OtlpSpan::traceId).findFirst().orElse(null);
-                    List<OtlpSpan> of = spans.stream().filter(s -> s.traceId().equals(traceId)).toList();
+                    // The proxies' four (backend's node agent adds its own to the trace: not counted here).
+                    List<OtlpSpan> of = spans.stream().filter(s -> s.traceId().equals(traceId)
+                            && !s.service().equals(AGENT_SERVICE)).toList();
                     return of.size() == 4 ? of : null;
                 });
         Map<String, OtlpSpan> byName = trace.stream().collect(Collectors.toMap(OtlpSpan::name, s -> s));
@@ -324,7 +395,7 @@ class TracingTest {
     }
 
     @Test
-    @Order(6)
+    @Order(7)
     @Timeout(value = 1, unit = TimeUnit.MINUTES)
     void withTheCollectorGoneRequestsStillSucceedAtOnceAndTheDroppedSpansAreCounted() {
         // must-show 5: the OTLP receiver (still the Telemetry's provider) is deleted.
@@ -361,10 +432,21 @@ class TracingTest {
         return r.out();
     }
 
-    /** The trace of the request to {@code path} in Zipkin, once it has {@code spans} spans. */
-    private static List<JsonNode> zipkinTrace(String path, int spans) {
+    /** The spans of the waypoint and the gateway (not the node agents'). */
+    private static List<JsonNode> proxySpans(List<JsonNode> trace) {
+        return trace.stream().filter(s -> !service(s).equals(AGENT_SERVICE)).toList();
+    }
+
+    /** Backend's node agent's span of the tunnel to backend, or null. */
+    private static JsonNode backendAgentSpan(List<JsonNode> trace) {
+        return trace.stream().filter(s -> service(s).equals(AGENT_SERVICE) && tag(s, "dst.workload").equals("backend"))
+                .findFirst().orElse(null);
+    }
+
+    /** The trace of the request to {@code path} in Zipkin, once {@code complete} holds for its spans. */
+    private static List<JsonNode> zipkinTrace(String path, Predicate<List<JsonNode>> complete) {
         String query = URLEncoder.encode("http.url=http://" + HOST + path, StandardCharsets.UTF_8);
-        return mesh.eventually(spans + " spans of " + path + " in Zipkin", Duration.ofSeconds(20), () -> {
+        return mesh.eventually("the spans of " + path + " in Zipkin", Duration.ofSeconds(20), () -> {
             JsonNode found = json(get(zipkin + "/api/v2/traces?lookback=600000&limit=10&annotationQuery=" + query));
             if (found.size() != 1) {
                 return null;
@@ -373,13 +455,14 @@ class TracingTest {
             JsonNode trace = json(get(zipkin + "/api/v2/trace/" + traceId));
             List<JsonNode> out = new ArrayList<>();
             trace.forEach(out::add);
-            return out.size() == spans ? out : null;
+            return complete.test(out) ? out : null;
         });
     }
 
     /** Waits until the gateway's and the waypoint's config carries the root Telemetry's {@code phase} tag. */
     private static void awaitPhase(String phase) {
-        mesh.eventually("tracing phase " + phase + " in the gateway and the waypoint", Duration.ofSeconds(30),
+        // Polled: 60 s only bounds a slow start (two proxy JVMs on a loaded machine took 50 s to sync).
+        mesh.eventually("tracing phase " + phase + " in the gateway and the waypoint", Duration.ofSeconds(60),
                 () -> configDump(NS, gatewayPod).contains("\"" + phase + "\"")
                         && configDump(WP_NS, waypointPod).contains("\"" + phase + "\""));
     }

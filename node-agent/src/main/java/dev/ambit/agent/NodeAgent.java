@@ -20,6 +20,7 @@ import dev.ambit.agent.proxy.OriginalDestinations;
 import dev.ambit.agent.proxy.PodNetwork;
 import dev.ambit.agent.redirect.EbpfRedirector;
 import dev.ambit.agent.redirect.RedirectConfig;
+import dev.ambit.agent.tracing.AgentTracing;
 import dev.ambit.common.config.Limits;
 import dev.ambit.common.http.HttpEndpoints;
 import dev.ambit.common.metrics.MetricsRegistry;
@@ -85,6 +86,7 @@ public final class NodeAgent implements AutoCloseable {
     private EbpfRedirector redirector;
     private ProxyState state;
     private XdsClient xds;
+    private AgentTracing tracing;
     private CertificateManager certificates;
     private InPodManager inpod;
     private HbonePool pool;
@@ -143,9 +145,14 @@ public final class NodeAgent implements AutoCloseable {
         });
 
         state = ProxyState.create();
+        String nodeId = XdsClient.istioNodeId(config.node(), "ambit-node-agent-" + config.node(), "istio-system");
+        // tracing (issue 19): spans of traced tunnels, configured over xDS (LDS + EDS); closed after the data path.
+        tracing = AgentTracing.of(metrics, AgentTracing.SERVICE_NAME, nodeId);
+        process.add(tracing);
         xds = XdsClient.builder(channel)
                 .handlers(state.handlers())
-                .nodeId(XdsClient.istioNodeId(config.node(), "ambit-node-agent-" + config.node(), "istio-system"))
+                .handlers(tracing.handlers())
+                .nodeId(nodeId)
                 .bearerToken(this::token)
                 .metrics(metrics)
                 .build();
@@ -187,7 +194,7 @@ public final class NodeAgent implements AutoCloseable {
         SandboxSource sandboxes = sandboxes();
         inpod = InPodManager.builder(config.node(),
                         new PodProxy.Shared(state, certificates, tls, pool, OriginalDestinations.of(redirector), group,
-                                metrics, PodProxy.Ports.ISTIO, endpointHealth),
+                                metrics, PodProxy.Ports.ISTIO, endpointHealth, tracing.spans()),
                         sandboxes, Capture.of(redirector))
                 .ready(xds::isSynced)
                 .networks((workloadUid, sandbox) -> PodNetwork.namespace(workloadUid, sandbox.netns(), transport))
@@ -308,6 +315,11 @@ public final class NodeAgent implements AutoCloseable {
 
     public InPodManager pods() {
         return inpod;
+    }
+
+    /** The agent's tracing (issue 19); null before {@code start} got that far. */
+    public AgentTracing tracing() {
+        return tracing;
     }
 
     public XdsClient xds() {

@@ -14,28 +14,40 @@ import java.util.Set;
  */
 public final class L7Resources {
 
-    private static final L7Resources EMPTY = new L7Resources(Map.of(), Map.of(), List.of());
+    private static final L7Resources EMPTY = new L7Resources(Map.of(), Map.of(), Map.of(), List.of());
 
     private final Map<String, Map<String, Map<String, Message>>> waypoints;
     private final Map<String, Map<String, Message>> grpc;
+    private final Map<String, Map<String, Message>> nodeAgents;
     private final List<String> warnings;
 
     private L7Resources(Map<String, Map<String, Map<String, Message>>> waypoints,
-                       Map<String, Map<String, Message>> grpc, List<String> warnings) {
+                       Map<String, Map<String, Message>> grpc, Map<String, Map<String, Message>> nodeAgents,
+                       List<String> warnings) {
         this.waypoints = waypoints;
         this.grpc = grpc;
+        this.nodeAgents = nodeAgents;
         this.warnings = warnings;
     }
 
     /** Copies its arguments (deeply, to immutable maps in the iteration order given). */
     public static L7Resources of(Map<String, Map<String, Map<String, Message>>> waypoints,
                                  Map<String, Map<String, Message>> grpc, List<String> warnings) {
+        return of(waypoints, grpc, Map.of(), warnings);
+    }
+
+    /** As above, with what every node agent is served of Envoy's types (issue 19: its tracing). */
+    public static L7Resources of(Map<String, Map<String, Map<String, Message>>> waypoints,
+                                 Map<String, Map<String, Message>> grpc, Map<String, Map<String, Message>> nodeAgents,
+                                 List<String> warnings) {
         requireNonNull(waypoints, "waypoints");
         requireNonNull(grpc, "grpc");
+        requireNonNull(nodeAgents, "nodeAgents");
         requireNonNull(warnings, "warnings");
         var w = new java.util.LinkedHashMap<String, Map<String, Map<String, Message>>>();
         waypoints.forEach((k, v) -> w.put(k, copy(v)));
-        return new L7Resources(java.util.Collections.unmodifiableMap(w), copy(grpc), List.copyOf(warnings));
+        return new L7Resources(java.util.Collections.unmodifiableMap(w), copy(grpc), copy(nodeAgents),
+                List.copyOf(warnings));
     }
 
     public static L7Resources empty() {
@@ -64,6 +76,14 @@ public final class L7Resources {
     /** What proxyless gRPC clients are served, by type URL. */
     public Map<String, Map<String, Message>> forGrpc() {
         return grpc;
+    }
+
+    /**
+     * What node agents are served of Envoy's types, by type URL (issue 19: the {@code connect_terminate}
+     * Listener carrying the mesh's tracing, and the collector's Cluster and ClusterLoadAssignment).
+     */
+    public Map<String, Map<String, Message>> forNodeAgents() {
+        return nodeAgents;
     }
 
     /**

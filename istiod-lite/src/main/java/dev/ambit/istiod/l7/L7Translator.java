@@ -12,6 +12,7 @@ import dev.ambit.istiod.ingress.GatewayProxies;
 import dev.ambit.istiod.ingress.GatewayTranslator;
 import dev.ambit.istiod.model.MeshConfig;
 import dev.ambit.istiod.model.ServiceCatalog;
+import dev.ambit.istiod.telemetry.NodeAgentTelemetry;
 import dev.ambit.istiod.telemetry.ProxyScope;
 import dev.ambit.istiod.telemetry.ProxyTelemetry;
 import dev.ambit.istiod.telemetry.Telemetries;
@@ -155,7 +156,26 @@ public final class L7Translator {
                 waypoints.put(key, waypoint(key, gw));
             }
             gateways(waypoints);
-            return L7Resources.of(waypoints, grpc(), problems.all());
+            Map<String, Map<String, Message>> agents = nodeAgents();
+            return L7Resources.of(waypoints, grpc(), agents, problems.all());
+        }
+
+        /** What node agents get (issue 19): their tracing, {@link NodeAgentTelemetry}. */
+        private Map<String, Map<String, Message>> nodeAgents() {
+            ProxyTelemetry telemetry = telemetries.resolve(ProxyScope.nodeAgent(mesh.rootNamespace()));
+            Map<String, Cluster> cl = new TreeMap<>();
+            Map<String, ClusterLoadAssignment> cla = new TreeMap<>();
+            for (String name : telemetry.collectorClusters()) {
+                if (!clusters.add(name, false, cl, cla)) {
+                    problems.note("node agents: the tracing collector " + name + " is no known service port; spans"
+                            + " are not exported");
+                }
+            }
+            Map<String, Map<String, Message>> out = new LinkedHashMap<>();
+            out.put(TypeUrls.LISTENER, Map.of(NodeAgentTelemetry.LISTENER, NodeAgentTelemetry.listener(telemetry)));
+            out.put(TypeUrls.CLUSTER, new TreeMap<>(cl));
+            out.put(TypeUrls.CLUSTER_LOAD_ASSIGNMENT, new TreeMap<>(cla));
+            return out;
         }
 
         /** Every gateway source's proxies, translated; a key already taken (a waypoint's) is reported. */

@@ -35,6 +35,16 @@ public record ProxyScope(String namespace, Map<String, String> labels, String ga
     }
 
     /**
+     * The node agents (issue 19): Istio's ztunnel pods, {@code app=ztunnel} in the root namespace,
+     * so the mesh-wide Telemetry applies (and a root-namespace one selecting {@code app: ztunnel});
+     * the server side of the tunnels they terminate; spans {@code ztunnel.<root namespace>}.
+     */
+    public static ProxyScope nodeAgent(String rootNamespace) {
+        return new ProxyScope(rootNamespace, Map.of("app", "ztunnel"), null, null, null, false,
+                "ztunnel." + rootNamespace);
+    }
+
+    /**
      * A gateway proxy whose pods carry {@code labels}; the Gateway API gateway it implements is
      * read from {@link #GATEWAY_NAME_LABEL}. Its spans are {@code <deployment>.<namespace>}, the
      * deployment named by the {@code app} label as Istio's gateway charts set it (else the

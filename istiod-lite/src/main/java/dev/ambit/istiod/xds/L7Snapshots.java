@@ -25,7 +25,8 @@ import org.slf4j.LoggerFactory;
  * @param grpc what proxyless gRPC clients get
  * @param problems resources left out (see {@link #of}), each logged once while it lasts
  */
-record L7Snapshots(L7Resources source, Map<String, XdsSnapshot> waypoints, XdsSnapshot grpc, Set<String> problems) {
+record L7Snapshots(L7Resources source, Map<String, XdsSnapshot> waypoints, XdsSnapshot grpc, XdsSnapshot nodeAgents,
+                   Set<String> problems) {
 
     private static final Logger log = LoggerFactory.getLogger(L7Snapshots.class);
 
@@ -44,12 +45,13 @@ record L7Snapshots(L7Resources source, Map<String, XdsSnapshot> waypoints, XdsSn
     /** The Envoy types, each empty: what a client that is no known waypoint or gateway gets. */
     static final XdsSnapshot EMPTY = build(Map.of(), XdsSnapshot.empty(), "nobody", new TreeSet<>());
 
-    static final L7Snapshots NONE = new L7Snapshots(L7Resources.empty(), Map.of(), EMPTY, Set.of());
+    static final L7Snapshots NONE = new L7Snapshots(L7Resources.empty(), Map.of(), EMPTY, EMPTY, Set.of());
 
     L7Snapshots {
         requireNonNull(source, "source");
         waypoints = Collections.unmodifiableMap(new LinkedHashMap<>(waypoints));
         requireNonNull(grpc, "grpc");
+        requireNonNull(nodeAgents, "nodeAgents");
         problems = Set.copyOf(problems);
     }
 
@@ -75,24 +77,32 @@ record L7Snapshots(L7Resources source, Map<String, XdsSnapshot> waypoints, XdsSn
                     previous.waypoint(key), "waypoint " + key, problems));
         }
         XdsSnapshot grpc = build(l7.forGrpc(), previous.grpc(), "proxyless gRPC", problems);
+        XdsSnapshot nodeAgents = build(l7.forNodeAgents(), previous.nodeAgents(), "node agents", problems);
         for (String problem : problems) {
             // A bug of the translator, not of user input; once, not on every rebuild.
             if (!previous.problems().contains(problem)) {
                 log.error("{}", problem);
             }
         }
-        return new L7Snapshots(l7, waypoints, grpc, problems);
+        return new L7Snapshots(l7, waypoints, grpc, nodeAgents, problems);
     }
 
-    /** The snapshot of waypoint {@code key}; {@link #EMPTY} for an unknown one or an empty key. */
+    /**
+     * The snapshot of waypoint {@code key}; for the empty key (a client that names no proxy: the
+     * node agents) {@link #nodeAgents()}; {@link #EMPTY} for an unknown one.
+     */
     XdsSnapshot waypoint(String key) {
+        if (key.isEmpty()) {
+            return nodeAgents;
+        }
         XdsSnapshot s = waypoints.get(key);
         return s != null ? s : EMPTY;
     }
 
     /** True when every waypoint and the gRPC set have the same resource versions in both. */
     boolean sameContent(L7Snapshots other) {
-        if (!waypoints.keySet().equals(other.waypoints.keySet()) || !grpc.sameContent(other.grpc)) {
+        if (!waypoints.keySet().equals(other.waypoints.keySet()) || !grpc.sameContent(other.grpc)
+                || !nodeAgents.sameContent(other.nodeAgents)) {
             return false;
         }
         for (Map.Entry<String, XdsSnapshot> e : waypoints.entrySet()) {
@@ -110,6 +120,7 @@ record L7Snapshots(L7Resources source, Map<String, XdsSnapshot> waypoints, XdsSn
     Map<String, Map<String, XdsSnapshot.Changes>> changesFrom(L7Snapshots previous) {
         Set<String> keys = new TreeSet<>(waypoints.keySet());
         keys.addAll(previous.waypoints.keySet());
+        keys.add(""); // the node agents'
         Map<String, Map<String, XdsSnapshot.Changes>> changes = new LinkedHashMap<>();
         for (String key : keys) {
             XdsSnapshot now = waypoint(key);

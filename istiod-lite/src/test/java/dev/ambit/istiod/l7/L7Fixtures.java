@@ -43,7 +43,9 @@ final class L7Fixtures implements AutoCloseable {
                     HttpProtocolOptions.getDescriptor(), PreviousHostsPredicate.getDescriptor(),
                     io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication.getDescriptor(),
                     io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC.getDescriptor(),
-                    io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.ExtAuthz.getDescriptor()))
+                    io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.ExtAuthz.getDescriptor(),
+                    io.envoyproxy.envoy.config.trace.v3.ZipkinConfig.getDescriptor(), // tracing (issue 19)
+                    io.envoyproxy.envoy.config.trace.v3.OpenTelemetryConfig.getDescriptor()))
             .build());
 
     private final Path dir;

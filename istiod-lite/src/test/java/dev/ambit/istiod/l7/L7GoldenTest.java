@@ -18,7 +18,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Istio / Gateway API manifests → the Envoy resources istiod-lite serves, as JSON, equal to
  * the files under {@code src/test/resources/l7/<case>/expected/}: one file per waypoint
- * ({@code NS.NAME.json}), {@code grpc.json} for proxyless gRPC clients, {@code warnings.txt}
+ * ({@code NS.NAME.json}), {@code grpc.json} for proxyless gRPC clients, {@code node-agents.json}
+ * where the node agents trace (issue 19), {@code warnings.txt}
  * (what was not translated, naming file, object and field) and {@code rejected.txt} (what
  * the config source rejected). A case with an {@code update/} folder is translated twice
  * by the same translator: its input, then with the update's files saved over it, showing
@@ -68,6 +69,9 @@ class L7GoldenTest {
                         L7Fixtures.json(resources.forWaypoint(nsName[0], nsName[1])), actualFiles);
             }
             check(expected, "grpc.json", L7Fixtures.json(resources.forGrpc()), actualFiles);
+            if (nodeAgentsTrace(resources)) { // issue 19: only where tracing is configured, not in every case
+                check(expected, "node-agents.json", L7Fixtures.json(resources.forNodeAgents()), actualFiles);
+            }
             check(expected, "warnings.txt", lines(resources.warnings()), actualFiles);
             check(expected, "rejected.txt", lines(rejected.stream().map(ConfigError::message).toList()), actualFiles);
         }
@@ -78,6 +82,15 @@ class L7GoldenTest {
                         .containsExactlyInAnyOrderElementsOf(actualFiles);
             }
         }
+    }
+
+    /** Whether the node agents' listener carries tracing (issue 19). */
+    private static boolean nodeAgentsTrace(L7Resources resources) throws Exception {
+        var listener = (io.envoyproxy.envoy.config.listener.v3.Listener) resources.forNodeAgents()
+                .getOrDefault(dev.ambit.api.TypeUrls.LISTENER, java.util.Map.of()).get("connect_terminate");
+        return listener != null && listener.getFilterChains(0).getFilters(0).getTypedConfig().unpack(
+                io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.class)
+                .hasTracing();
     }
 
     private static String lines(List<String> lines) {

@@ -16,6 +16,7 @@ import dev.ambit.proxy.identity.CertificateManager;
 import dev.ambit.proxy.identity.TlsContexts;
 import dev.ambit.proxy.net.HbonePool;
 import dev.ambit.proxy.state.ProxyState;
+import dev.ambit.proxy.telemetry.trace.ConnectionSpans;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.unix.UnixChannel;
 import java.net.InetAddress;
@@ -35,7 +36,7 @@ public final class PodProxy {
     /** What every pod's listeners share: one per agent. */
     public record Shared(ProxyState state, CertificateManager certificates, TlsContexts tls, HbonePool pool,
                   OriginalDestinations originalDestinations, EventLoopGroup group, MetricsRegistry metrics,
-                  Ports ports, EndpointHealth endpointHealth) {
+                  Ports ports, EndpointHealth endpointHealth, ConnectionSpans spans) {
         public Shared {
             requireNonNull(state, "state");
             requireNonNull(certificates, "certificates");
@@ -46,6 +47,15 @@ public final class PodProxy {
             requireNonNull(metrics, "metrics");
             requireNonNull(ports, "ports");
             requireNonNull(endpointHealth, "endpointHealth");
+            requireNonNull(spans, "spans");
+        }
+
+        /** Without tracing (issue 19's spans of traced tunnels: none). */
+        public Shared(ProxyState state, CertificateManager certificates, TlsContexts tls, HbonePool pool,
+                      OriginalDestinations originalDestinations, EventLoopGroup group, MetricsRegistry metrics,
+                      Ports ports, EndpointHealth endpointHealth) {
+            this(state, certificates, tls, pool, originalDestinations, group, metrics, ports, endpointHealth,
+                    ConnectionSpans.NONE);
         }
 
         /** With a passive endpoint health of its own (metrics in a private registry). */
@@ -99,6 +109,7 @@ public final class PodProxy {
                     .podAddresses(addresses)
                     .eventLoopGroup(shared.group())
                     .metrics(shared.metrics())
+                    .spans(shared.spans())
                     .build();
             hbone = Hbone15008Listener.builder(inbound, shared.tls(), gate::certificate)
                     .bindAddress(new InetSocketAddress("0.0.0.0", shared.ports().hbone()))

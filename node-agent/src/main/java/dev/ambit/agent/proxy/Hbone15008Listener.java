@@ -393,15 +393,32 @@ public final class Hbone15008Listener extends ProxyListener {
             inbound.telemetry().opened(labels);
             inbound.telemetry().closed(labels, source, destination, 0, 0, start, Duration.ZERO, decision.toString(),
                     traceId);
+            inbound.spans().inbound(request.traceparent(), labels, source, destination, 0, 0, start, Duration.ZERO,
+                    decision.toString());
             return reject(403, "RBAC: " + decision);
         }
         inbound.telemetry().opened(labels);
         return CompletableFuture.completedFuture(HboneTarget.accept(
                 // The UpstreamConnector: if the app is unreachable the HBONE server answers 503 and
                 // there is no relay, so connectApp ends the connection's telemetry itself.
-                (r, loop) -> inbound.connectApp(loop, r.destination(), LISTENER, labels, source, peerUri, start),
-                result -> inbound.telemetry().closed(labels, source, destination, result.streamToTcp(),
-                        result.tcpToStream(), start, result.duration(), null, traceId)));
+                (r, loop) -> {
+                    var connect = inbound.connectApp(loop, r.destination(), LISTENER, labels, source, peerUri, start);
+                    if (request.traceparent() != null) { // tracing (issue 19): a refused app connection ends the span too
+                        connect.addListener(f -> {
+                            if (!f.isSuccess()) {
+                                inbound.spans().inbound(request.traceparent(), labels.withResponseFlags("UF"), source,
+                                        destination, 0, 0, start, Duration.between(start, Instant.now()), null);
+                            }
+                        });
+                    }
+                    return connect;
+                },
+                result -> {
+                    inbound.telemetry().closed(labels, source, destination, result.streamToTcp(),
+                            result.tcpToStream(), start, result.duration(), null, traceId);
+                    inbound.spans().inbound(request.traceparent(), labels, source, destination, result.streamToTcp(),
+                            result.tcpToStream(), start, result.duration(), null);
+                }));
     }
 
     private static CompletionStage<HboneTarget> reject(int status, String reason) {

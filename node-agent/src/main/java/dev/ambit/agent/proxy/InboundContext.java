@@ -9,6 +9,7 @@ import dev.ambit.proxy.net.Transport;
 import dev.ambit.proxy.state.ProxyState;
 import dev.ambit.proxy.telemetry.ConnectionLabels;
 import dev.ambit.proxy.telemetry.TcpTelemetry;
+import dev.ambit.proxy.telemetry.trace.ConnectionSpans;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -53,6 +54,7 @@ public final class InboundContext {
     private final TcpTelemetry telemetry;
     private final InboundRefusals refusals;
     private final Duration connectTimeout;
+    private final ConnectionSpans spans;
 
     private InboundContext(Builder b) {
         pod = b.pod;
@@ -64,6 +66,7 @@ public final class InboundContext {
         telemetry = TcpTelemetry.of(metrics);
         refusals = new InboundRefusals(metrics);
         connectTimeout = b.connectTimeout;
+        spans = b.spans;
     }
 
     /** Starts a context for {@code pod}, whose workloads and policies are in {@code state}. */
@@ -97,6 +100,11 @@ public final class InboundContext {
 
     TcpTelemetry telemetry() {
         return telemetry;
+    }
+
+    /** Spans of tunnels whose CONNECT carries a sampled trace context (issue 19). */
+    ConnectionSpans spans() {
+        return spans;
     }
 
     InboundRefusals refusals() {
@@ -179,6 +187,7 @@ public final class InboundContext {
         private EventLoopGroup group;
         private MetricsRegistry metrics;
         private Duration connectTimeout = DEFAULT_CONNECT_TIMEOUT;
+        private ConnectionSpans spans = ConnectionSpans.NONE;
 
         private Builder(PodNetwork pod, ProxyState state) {
             this.pod = requireNonNull(pod, "pod");
@@ -209,6 +218,12 @@ public final class InboundContext {
         /** Where Istio's TCP metrics and {@code ambit_agent_inbound_refused_total} go. Required. */
         public Builder metrics(MetricsRegistry metrics) {
             this.metrics = requireNonNull(metrics, "metrics");
+            return this;
+        }
+
+        /** Where spans of traced tunnels go (issue 19); default none. */
+        public Builder spans(ConnectionSpans spans) {
+            this.spans = requireNonNull(spans, "spans");
             return this;
         }
 

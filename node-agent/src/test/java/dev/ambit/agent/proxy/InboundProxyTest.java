@@ -25,6 +25,10 @@ import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.hbone.HboneClient;
 import dev.ambit.proxy.hbone.HboneConnectException;
 import dev.ambit.proxy.hbone.HboneRequest;
+import dev.ambit.proxy.telemetry.trace.ConnectionSpans;
+import dev.ambit.proxy.telemetry.trace.TraceSettings;
+import dev.ambit.proxy.telemetry.trace.Tracer;
+import dev.ambit.proxy.telemetry.trace.Tracers;
 import dev.ambit.proxy.hbone.HboneServer;
 import dev.ambit.proxy.identity.TlsContexts;
 import dev.ambit.proxy.identity.WorkloadCertificate;
@@ -111,6 +115,11 @@ class InboundProxyTest {
     static EventLoopGroup group;
     static Channel app;
     static final AtomicInteger appConnections = new AtomicInteger();
+    // tracing (issue 19): the listener's spans go through a real pipeline to a Zipkin stand-in.
+    static com.sun.net.httpserver.HttpServer zipkin;
+    static final List<String> spans = new CopyOnWriteArrayList<>();
+    static Tracers tracers;
+    static Tracer tracer;
 
     final java.util.concurrent.atomic.AtomicReference<WorkloadCertificate> podCertificate =
             new java.util.concurrent.atomic.AtomicReference<>();
@@ -140,11 +149,24 @@ class InboundProxyTest {
                     }
                 })
                 .bind(new InetSocketAddress(POD_IP, 0)).sync().channel();
+        zipkin = com.sun.net.httpserver.HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+        zipkin.createContext("/api/v2/spans", ex -> {
+            spans.add(new String(ex.getRequestBody().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8));
+            ex.sendResponseHeaders(202, -1);
+            ex.close();
+        });
+        zipkin.start();
+        tracers = Tracers.builder(MetricsRegistry.create(), cluster -> zipkin.getAddress()).build();
+        tracer = tracers.tracer(new TraceSettings(0, List.of(), TraceSettings.DEFAULT_MAX_PATH_TAG_LENGTH,
+                new dev.ambit.proxy.telemetry.trace.Collector.Zipkin("outbound|9411||zipkin", null),
+                "ztunnel.istio-system"));
     }
 
     @AfterAll
     static void stop() throws Exception {
         app.close().sync();
+        tracers.close();
+        zipkin.stop(0);
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
         ca.close();
     }
@@ -155,7 +177,8 @@ class InboundProxyTest {
         metrics = MetricsRegistry.create();
         setWorkloads();
         InboundContext inbound = InboundContext.builder(PodNetwork.host(POD_UID), state)
-                .podAddresses(List.of(POD_IP)).eventLoopGroup(group).metrics(metrics).build();
+                .podAddresses(List.of(POD_IP)).eventLoopGroup(group).metrics(metrics)
+                .spans(ConnectionSpans.of(() -> tracer, "ztunnel~test")).build();
         podCertificate.set(backendCert);
         hbone = Hbone15008Listener.builder(inbound, tls, podCertificate::get)
                 .bindAddress(new InetSocketAddress(POD_IP, 0)).build().start();
@@ -223,6 +246,33 @@ class InboundProxyTest {
             assertThat(d.rule()).isZero();
             assertThat("spiffe://" + d.sourcePrincipal()).isEqualTo(FRONTEND.uri());
         });
+    }
+
+    @Test
+    void aTunnelWhoseConnectCarriesASampledContextIsOneSpanUnderItAndADenialToo() throws Exception {
+        spans.clear();
+        String parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-";
+        Channel conn = connect(frontendCert, BACKEND);
+        assertThat(exchange(conn, HboneRequest.builder(appAddress()).forwardedFor(FRONTEND_IP)
+                .traceparent(parent + "01").build(), "traced")).isEqualTo("traced");
+        assertThat(exchange(conn, HboneRequest.builder(appAddress()).forwardedFor(FRONTEND_IP)
+                .traceparent(parent + "00").build(), "not sampled")).isEqualTo("not sampled");
+        assertThat(exchange(conn, request(appAddress()), "no context")).isEqualTo("no context");
+        setPolicies(policy("deny-frontend", Action.DENY, principal(FRONTEND)));
+        assertThatThrownBy(() -> exchange(conn, HboneRequest.builder(appAddress()).forwardedFor(FRONTEND_IP)
+                .traceparent(parent + "01").build(), "x")).rootCause().isInstanceOf(HboneConnectException.class);
+        eventually(() -> assertThat(metric("istio_tcp_connections_closed_total", "source_principal", FRONTEND.uri()))
+                .isEqualTo(4));
+        tracers.flush(Duration.ofSeconds(5));
+        String json = String.join("\n", spans);
+        // Two spans (the traced tunnel, the denied one): none for the unsampled or context-less tunnels.
+        assertThat(json.split("\"name\":\"inbound\\|" + appAddress().getPort() + "\\|\\|\"", -1))
+                .as("spans: %s", json).hasSize(3);
+        assertThat(json).contains("\"parentId\":\"00f067aa0ba902b7\"", "\"kind\":\"SERVER\"",
+                "\"src.identity\":\"" + FRONTEND.uri() + "\"", "\"dst.identity\":\"" + BACKEND.uri() + "\"",
+                "\"dst.workload\":\"backend-1\"", "\"src.addr\":\"" + FRONTEND_IP.getHostAddress() + "\"",
+                "\"bytes_recv\":\"6\"", "\"bytes_sent\":\"6\"", "\"connection_security_policy\":\"mutual_tls\"",
+                "\"close_reason\":\"", "deny-frontend", "\"error\":\"true\"");
     }
 
     @Test

@@ -212,7 +212,7 @@ public final class FieldTable {
         fields(dev.ambit.api.telemetry.MetricConfig.getDescriptor(), "dimensions", "name", "tags_to_remove", "drop");
     }
 
-    /** The HCM's {@code tracing} (issue 19, CONTRACT seam T1; read by {@link TracingConfig}). */
+    /** The HCM's {@code tracing} (issue 19, CONTRACT seam T1; read by {@link dev.ambit.proxy.telemetry.trace.TracingConfig}). */
     public static final class Tracing {
         /** {@code tracing.provider.name} → its typed config. */
         public static final Map<String, Message> PROVIDERS = Map.of(

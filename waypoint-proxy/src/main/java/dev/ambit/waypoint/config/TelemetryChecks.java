@@ -3,6 +3,7 @@ package dev.ambit.waypoint.config;
 import com.google.protobuf.Message;
 import dev.ambit.api.telemetry.MetricConfig;
 import dev.ambit.common.expr.Expression;
+import dev.ambit.proxy.telemetry.trace.TracingConfig;
 import dev.ambit.waypoint.http.AccessLogFormat;
 import dev.ambit.waypoint.http.StatsOverrides;
 import io.envoyproxy.envoy.extensions.access_loggers.file.v3.FileAccessLog;

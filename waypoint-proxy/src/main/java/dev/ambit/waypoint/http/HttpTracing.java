@@ -7,7 +7,7 @@ import dev.ambit.proxy.telemetry.trace.TraceSettings;
 import dev.ambit.proxy.telemetry.trace.TraceSpan;
 import dev.ambit.proxy.telemetry.trace.Tracer;
 import dev.ambit.proxy.telemetry.trace.Tracers;
-import dev.ambit.waypoint.config.TracingConfig;
+import dev.ambit.proxy.telemetry.trace.TracingConfig;
 import dev.ambit.waypoint.upstream.UpstreamResponse;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.netty.handler.codec.http.HttpHeaderNames;

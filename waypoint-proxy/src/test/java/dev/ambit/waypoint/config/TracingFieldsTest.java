@@ -8,6 +8,7 @@ import com.google.protobuf.UInt32Value;
 import dev.ambit.proxy.telemetry.trace.Collector;
 import dev.ambit.proxy.telemetry.trace.CustomTag;
 import dev.ambit.proxy.telemetry.trace.TraceSettings;
+import dev.ambit.proxy.telemetry.trace.TracingConfig;
 import io.envoyproxy.envoy.config.core.v3.GrpcService;
 import io.envoyproxy.envoy.config.core.v3.HttpService;
 import io.envoyproxy.envoy.config.core.v3.HttpUri;

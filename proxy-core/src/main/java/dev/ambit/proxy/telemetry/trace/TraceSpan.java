@@ -41,8 +41,7 @@ public final class TraceSpan {
         }
         var builder = tracer.sdk().spanBuilder(name).setSpanKind(kind);
         if (parent != null) {
-            builder.setParent(Context.root().with(Span.wrap(SpanContext.createFromRemoteParent(parent.traceId128(),
-                    parent.spanId(), TraceFlags.getSampled(), TraceState.getDefault()))));
+            builder.setParent(remoteParent(parent));
         } else {
             builder.setNoParent();
         }
@@ -50,6 +49,12 @@ public final class TraceSpan {
         String traceId = parent != null ? parent.traceId() : s.getSpanContext().getTraceId();
         return new TraceSpan(tracer, s, new TraceContext(traceId, s.getSpanContext().getSpanId(),
                 parent != null ? parent.spanId() : null, Boolean.TRUE, debug));
+    }
+
+    /** The OpenTelemetry context whose span is {@code parent}, a sampled span of another process. */
+    static Context remoteParent(TraceContext parent) {
+        return Context.root().with(Span.wrap(SpanContext.createFromRemoteParent(parent.traceId128(),
+                parent.spanId(), TraceFlags.getSampled(), TraceState.getDefault())));
     }
 
     /** A child of this span (a client span per upstream attempt, a mirror), sampled as this one is. */

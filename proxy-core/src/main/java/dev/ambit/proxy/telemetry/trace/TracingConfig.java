@@ -1,9 +1,6 @@
-package dev.ambit.waypoint.config;
+package dev.ambit.proxy.telemetry.trace;
 
 import com.google.protobuf.InvalidProtocolBufferException;
-import dev.ambit.proxy.telemetry.trace.Collector;
-import dev.ambit.proxy.telemetry.trace.CustomTag;
-import dev.ambit.proxy.telemetry.trace.TraceSettings;
 import io.envoyproxy.envoy.config.trace.v3.OpenTelemetryConfig;
 import io.envoyproxy.envoy.config.trace.v3.ZipkinConfig;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
@@ -17,7 +14,9 @@ import java.util.List;
  * {@code max_path_tag_length}, and the provider ({@code envoy.tracers.zipkin} →
  * {@link Collector.Zipkin}; {@code envoy.tracers.opentelemetry} with {@code grpc_service} →
  * {@link Collector.OtlpGrpc}, with {@code http_service} → {@link Collector.OtlpHttp}). Only
- * fields {@link FieldTable} lists reach here (the validator NACKed the rest).
+ * fields a proxy accepts reach here: its validator NACKed the rest (the waypoint's
+ * {@code FieldTable}, the node agent's {@code AgentTracing}). Moved here from waypoint-proxy
+ * (issue 19): the node agent reads the same {@code tracing}.
  */
 public final class TracingConfig {
 
