@@ -1,9 +1,7 @@
 package dev.ambit.istiod;
 
-import dev.ambit.istiod.config.ConfigError;
 import dev.ambit.istiod.config.ConfigException;
 import dev.ambit.istiod.config.ConfigSnapshot;
-import dev.ambit.istiod.config.ConfigSource;
 import dev.ambit.istiod.config.FolderSource;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -11,7 +9,6 @@ import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicReference;
 
 /** The fixture folders under {@code src/test/resources/fixtures}, read as the folder source reads them. */
 public final class Fixtures {
@@ -37,26 +34,15 @@ public final class Fixtures {
 
     /** The snapshot a folder source delivers for one fixture; fails on any rejected input. */
     public static ConfigSnapshot snapshot(String name) {
-        AtomicReference<ConfigSnapshot> snapshot = new AtomicReference<>();
-        AtomicReference<List<ConfigError>> errors = new AtomicReference<>(List.of());
-        try (FolderSource source = FolderSource.of(root().resolve(name))) {
-            source.start(new ConfigSource.Listener() {
-                @Override
-                public void onSnapshot(ConfigSnapshot s) {
-                    snapshot.set(s);
-                }
-
-                @Override
-                public void onRejected(List<ConfigError> e) {
-                    errors.set(e);
-                }
-            });
+        FolderSource.Reading read;
+        try {
+            read = FolderSource.readOnce(root().resolve(name));
         } catch (ConfigException e) {
             throw new IllegalStateException(e);
         }
-        if (!errors.get().isEmpty()) {
-            throw new IllegalStateException("fixture " + name + " has rejected input: " + errors.get());
+        if (!read.rejected().isEmpty()) {
+            throw new IllegalStateException("fixture " + name + " has rejected input: " + read.rejected());
         }
-        return snapshot.get();
+        return read.snapshot();
     }
 }

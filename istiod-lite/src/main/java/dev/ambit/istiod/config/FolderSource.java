@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import dev.ambit.common.config.Checks;
 import dev.ambit.common.config.Limits;
 import dev.ambit.common.metrics.Counter;
@@ -94,6 +95,35 @@ public final class FolderSource implements ConfigSource {
 
     public static FolderSource of(Path root) {
         return of(root, Duration.ofMillis(100));
+    }
+
+    /** What one read of a folder gives: the snapshot and the inputs it rejected (empty when all were accepted). */
+    public record Reading(ConfigSnapshot snapshot, List<ConfigError> rejected) {}
+
+    /**
+     * Reads {@code root} once, as {@link #start} does before it watches, and stops: for tools
+     * and tests that need the snapshot a folder makes, not a live source.
+     *
+     * @throws ConfigException if {@code root} is not a readable folder
+     */
+    public static Reading readOnce(Path root) throws ConfigException {
+        AtomicReference<ConfigSnapshot> snapshot = new AtomicReference<>();
+        AtomicReference<List<ConfigError>> rejected =
+                new AtomicReference<>(List.of());
+        try (FolderSource source = of(root)) {
+            source.start(new Listener() {
+                @Override
+                public void onSnapshot(ConfigSnapshot s) {
+                    snapshot.set(s);
+                }
+
+                @Override
+                public void onRejected(List<ConfigError> errors) {
+                    rejected.set(List.copyOf(errors));
+                }
+            });
+        }
+        return new Reading(snapshot.get(), rejected.get());
     }
 
     @Override

@@ -7,9 +7,7 @@ import com.sun.net.httpserver.HttpServer;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.common.identity.SpiffeId;
 import dev.ambit.common.metrics.MetricsRegistry;
-import dev.ambit.istiod.config.ConfigError;
 import dev.ambit.istiod.config.ConfigSnapshot;
-import dev.ambit.istiod.config.ConfigSource;
 import dev.ambit.istiod.config.FolderSource;
 import dev.ambit.istiod.l7.L7Translator;
 import dev.ambit.istiod.model.AmbientModel;
@@ -34,7 +32,6 @@ import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -185,23 +182,9 @@ class AgentTracingXdsTest {
             """;
 
     private static ConfigSnapshot snapshot(Path dir) throws Exception {
-        AtomicReference<ConfigSnapshot> snapshot = new AtomicReference<>();
-        AtomicReference<List<ConfigError>> errors = new AtomicReference<>(List.of());
-        try (FolderSource source = FolderSource.of(dir)) {
-            source.start(new ConfigSource.Listener() {
-                @Override
-                public void onSnapshot(ConfigSnapshot s) {
-                    snapshot.set(s);
-                }
-
-                @Override
-                public void onRejected(List<ConfigError> e) {
-                    errors.set(e);
-                }
-            });
-        }
-        assertThat(errors.get()).as("rejected input").isEmpty();
-        assertThat(snapshot.get()).as("snapshot delivered by start()").isNotNull();
-        return snapshot.get();
+        FolderSource.Reading read = FolderSource.readOnce(dir);
+        assertThat(read.rejected()).as("rejected input").isEmpty();
+        assertThat(read.snapshot()).as("snapshot delivered by start()").isNotNull();
+        return read.snapshot();
     }
 }

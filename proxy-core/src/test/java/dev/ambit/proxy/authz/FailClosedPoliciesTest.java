@@ -3,9 +3,7 @@ package dev.ambit.proxy.authz;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.ambit.api.workload.Workload;
-import dev.ambit.istiod.config.ConfigError;
 import dev.ambit.istiod.config.ConfigSnapshot;
-import dev.ambit.istiod.config.ConfigSource;
 import dev.ambit.istiod.config.FolderSource;
 import dev.ambit.istiod.model.AmbientModel;
 import dev.ambit.istiod.model.MeshConfig;
@@ -15,7 +13,6 @@ import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -113,19 +110,6 @@ class FailClosedPoliciesTest {
 
     /** The model istiod-lite builds from the folder as it reads it at start. */
     private MeshResources model() throws Exception {
-        AtomicReference<ConfigSnapshot> snapshot = new AtomicReference<>();
-        try (FolderSource source = FolderSource.of(dir)) {
-            source.start(new ConfigSource.Listener() {
-                @Override
-                public void onSnapshot(ConfigSnapshot s) {
-                    snapshot.set(s);
-                }
-
-                @Override
-                public void onRejected(List<ConfigError> e) {
-                }
-            });
-        }
-        return AmbientModel.build(snapshot.get(), MESH);
+        return AmbientModel.build(FolderSource.readOnce(dir).snapshot(), MESH);
     }
 }

@@ -7,9 +7,7 @@ import dev.ambit.api.security.Authorization;
 import dev.ambit.api.workload.Service;
 import dev.ambit.api.workload.Workload;
 import dev.ambit.common.metrics.MetricsRegistry;
-import dev.ambit.istiod.config.ConfigError;
 import dev.ambit.istiod.config.ConfigSnapshot;
-import dev.ambit.istiod.config.ConfigSource;
 import dev.ambit.istiod.config.FolderSource;
 import dev.ambit.istiod.model.AmbientModel;
 import dev.ambit.istiod.model.MeshConfig;
@@ -26,7 +24,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -107,25 +104,10 @@ class XdsClientModelTest {
 
     /** The snapshot a folder source delivers for a fixture under test resources. */
     private static ConfigSnapshot snapshot(String fixture) throws Exception {
-        Path dir = fixtureDir(fixture);
-        AtomicReference<ConfigSnapshot> snapshot = new AtomicReference<>();
-        AtomicReference<List<ConfigError>> errors = new AtomicReference<>(List.of());
-        try (FolderSource source = FolderSource.of(dir)) {
-            source.start(new ConfigSource.Listener() {
-                @Override
-                public void onSnapshot(ConfigSnapshot s) {
-                    snapshot.set(s);
-                }
-
-                @Override
-                public void onRejected(List<ConfigError> e) {
-                    errors.set(e);
-                }
-            });
-        }
-        assertThat(errors.get()).as("rejected fixture input").isEmpty();
-        assertThat(snapshot.get()).as("snapshot delivered by start()").isNotNull();
-        return snapshot.get();
+        FolderSource.Reading read = FolderSource.readOnce(fixtureDir(fixture));
+        assertThat(read.rejected()).as("rejected fixture input").isEmpty();
+        assertThat(read.snapshot()).as("snapshot delivered by start()").isNotNull();
+        return read.snapshot();
     }
 
     private static Path fixtureDir(String fixture) throws URISyntaxException {
