@@ -5,10 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.Message;
 import dev.ambit.common.metrics.MetricsRegistry;
-import dev.ambit.istiod.config.ConfigError;
 import dev.ambit.istiod.config.ConfigException;
 import dev.ambit.istiod.config.ConfigSnapshot;
-import dev.ambit.istiod.config.ConfigSource;
 import dev.ambit.istiod.config.FolderSource;
 import dev.ambit.istiod.l7.L7Resources;
 import dev.ambit.istiod.l7.L7Translator;
@@ -33,7 +31,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -120,26 +117,15 @@ class ProxylessGrpcTest {
                 Files.writeString(dir.resolve(file), yaml);
             }
         }
-        AtomicReference<ConfigSnapshot> snapshot = new AtomicReference<>();
-        AtomicReference<List<ConfigError>> errors = new AtomicReference<>(List.of());
-        try (FolderSource source = FolderSource.of(dir)) {
-            source.start(new ConfigSource.Listener() {
-                @Override
-                public void onSnapshot(ConfigSnapshot s) {
-                    snapshot.set(s);
-                }
-
-                @Override
-                public void onRejected(List<ConfigError> e) {
-                    errors.set(e);
-                }
-            });
+        FolderSource.Reading read;
+        try {
+            read = FolderSource.readOnce(dir);
         } catch (ConfigException e) {
             throw new IllegalStateException(e);
         }
-        assertThat(errors.get()).as("rejected fixture input").isEmpty();
-        assertThat(snapshot.get()).as("fixture snapshot").isNotNull();
-        return snapshot.get();
+        assertThat(read.rejected()).as("rejected fixture input").isEmpty();
+        assertThat(read.snapshot()).as("fixture snapshot").isNotNull();
+        return read.snapshot();
     }
 
     @AfterAll

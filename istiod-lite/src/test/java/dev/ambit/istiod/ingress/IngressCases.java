@@ -5,7 +5,6 @@ import com.google.protobuf.TypeRegistry;
 import com.google.protobuf.util.JsonFormat;
 import dev.ambit.istiod.config.ConfigError;
 import dev.ambit.istiod.config.ConfigSnapshot;
-import dev.ambit.istiod.config.ConfigSource;
 import dev.ambit.istiod.config.FolderSource;
 import dev.ambit.istiod.l7.L7Resources;
 import dev.ambit.istiod.l7.L7Translator;
@@ -23,8 +22,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -62,24 +59,9 @@ public final class IngressCases {
     public static Result translate(String name, Path scratch) throws Exception {
         copy(ROOT.resolve("base"), scratch);
         copy(ROOT.resolve(name).resolve("input"), scratch);
-        List<ConfigSnapshot> snapshots = new ArrayList<>();
-        List<List<ConfigError>> errors = new ArrayList<>();
-        try (FolderSource source = FolderSource.of(scratch, Duration.ofMillis(50))) {
-            source.start(new ConfigSource.Listener() {
-                @Override
-                public void onSnapshot(ConfigSnapshot s) {
-                    snapshots.add(s);
-                }
-
-                @Override
-                public void onRejected(List<ConfigError> e) {
-                    errors.add(e);
-                }
-            });
-            ConfigSnapshot first = snapshots.getFirst();
-            L7Resources resources = L7Translator.of(MeshConfig.defaults()).translate(first);
-            return new Result(resources, errors.isEmpty() ? List.of() : errors.getFirst(), first);
-        }
+        FolderSource.Reading read = FolderSource.readOnce(scratch);
+        L7Resources resources = L7Translator.of(MeshConfig.defaults()).translate(read.snapshot());
+        return new Result(resources, read.rejected(), read.snapshot());
     }
 
     private static void copy(Path from, Path to) throws IOException {
