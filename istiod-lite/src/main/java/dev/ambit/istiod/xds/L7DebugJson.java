@@ -58,6 +58,14 @@ public final class L7DebugJson {
     private L7DebugJson() {}
 
     /**
+     * The messages istiod-lite packs in {@code Any} fields, for any JSON view of its resources
+     * (the golden tests print with it too, so a new packed type is registered once, here).
+     */
+    public static JsonFormat.TypeRegistry packedTypes() {
+        return TYPES;
+    }
+
+    /**
      * Renders {@code l7}; with a non-empty {@code waypoint} ({@code "NS/NAME"}) only that
      * waypoint's resources and no gRPC ones.
      */

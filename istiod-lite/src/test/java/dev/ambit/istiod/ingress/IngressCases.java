@@ -1,7 +1,6 @@
 package dev.ambit.istiod.ingress;
 
 import com.google.protobuf.Message;
-import com.google.protobuf.TypeRegistry;
 import com.google.protobuf.util.JsonFormat;
 import dev.ambit.istiod.config.ConfigError;
 import dev.ambit.istiod.config.ConfigSnapshot;
@@ -9,15 +8,6 @@ import dev.ambit.istiod.config.FolderSource;
 import dev.ambit.istiod.l7.L7Resources;
 import dev.ambit.istiod.l7.L7Translator;
 import dev.ambit.istiod.model.MeshConfig;
-import io.envoyproxy.envoy.extensions.filters.http.cors.v3.Cors;
-import io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault;
-import io.envoyproxy.envoy.extensions.filters.http.router.v3.Router;
-import io.envoyproxy.envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector;
-import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
-import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
-import io.envoyproxy.envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate;
-import io.envoyproxy.envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext;
-import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -39,12 +29,8 @@ public final class IngressCases {
     /** The same pod's key by name ({@code GatewayModel.podKey}), what a gateway saying its {@code NAME} gets. */
     public static final String INGRESS_POD_KEY = "istio-system/@istio-ingressgateway-7f9c-abcde";
 
-    static final JsonFormat.Printer PRINTER = JsonFormat.printer().usingTypeRegistry(TypeRegistry.newBuilder()
-            .add(List.of(HttpConnectionManager.getDescriptor(), TcpProxy.getDescriptor(), HTTPFault.getDescriptor(),
-                    Cors.getDescriptor(), Router.getDescriptor(), HttpProtocolOptions.getDescriptor(),
-                    PreviousHostsPredicate.getDescriptor(), DownstreamTlsContext.getDescriptor(),
-                    TlsInspector.getDescriptor(), dev.ambit.api.telemetry.StatsConfig.getDescriptor()))
-            .build());
+    static final JsonFormat.Printer PRINTER = JsonFormat.printer()
+            .usingTypeRegistry(dev.ambit.istiod.xds.L7DebugJson.packedTypes());
 
     /** A case's translation and what the folder source rejected. */
     public record Result(L7Resources resources, List<ConfigError> rejected, ConfigSnapshot config) {

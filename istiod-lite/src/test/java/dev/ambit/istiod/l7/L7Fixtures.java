@@ -1,21 +1,12 @@
 package dev.ambit.istiod.l7;
 
 import com.google.protobuf.Message;
-import com.google.protobuf.TypeRegistry;
 import com.google.protobuf.util.JsonFormat;
 import dev.ambit.istiod.config.ConfigError;
 import dev.ambit.istiod.config.ConfigException;
 import dev.ambit.istiod.config.ConfigSnapshot;
 import dev.ambit.istiod.config.ConfigSource;
 import dev.ambit.istiod.config.FolderSource;
-import io.envoyproxy.envoy.extensions.filters.http.cors.v3.Cors;
-import io.envoyproxy.envoy.extensions.filters.http.cors.v3.CorsPolicy;
-import io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault;
-import io.envoyproxy.envoy.extensions.filters.http.router.v3.Router;
-import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
-import io.envoyproxy.envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy;
-import io.envoyproxy.envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate;
-import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -37,16 +28,8 @@ final class L7Fixtures implements AutoCloseable {
 
     static final Path ROOT = Path.of("src/test/resources/l7");
 
-    static final JsonFormat.Printer PRINTER = JsonFormat.printer().usingTypeRegistry(TypeRegistry.newBuilder()
-            .add(List.of(HttpConnectionManager.getDescriptor(), TcpProxy.getDescriptor(), HTTPFault.getDescriptor(),
-                    Cors.getDescriptor(), CorsPolicy.getDescriptor(), Router.getDescriptor(),
-                    HttpProtocolOptions.getDescriptor(), PreviousHostsPredicate.getDescriptor(),
-                    io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication.getDescriptor(),
-                    io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBAC.getDescriptor(),
-                    io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.ExtAuthz.getDescriptor(),
-                    io.envoyproxy.envoy.config.trace.v3.ZipkinConfig.getDescriptor(), // tracing (issue 19)
-                    io.envoyproxy.envoy.config.trace.v3.OpenTelemetryConfig.getDescriptor()))
-            .build());
+    static final JsonFormat.Printer PRINTER = JsonFormat.printer()
+            .usingTypeRegistry(dev.ambit.istiod.xds.L7DebugJson.packedTypes());
 
     private final Path dir;
     private final FolderSource source;
