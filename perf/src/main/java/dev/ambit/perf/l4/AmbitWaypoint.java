@@ -40,9 +40,8 @@ import java.util.List;
  */
 final class AmbitWaypoint implements Scenario {
 
-    /** The waypoint's JVM, as {@code ambitctl local} starts it ({@code Waypoints.JVM_FLAGS}). */
-    static final List<String> WAYPOINT_JVM = List.of("--enable-native-access=ALL-UNNAMED", "-Xms32m", "-Xmx256m",
-            "-XX:+UseSerialGC", "-Xss512k", "-XX:+ExitOnOutOfMemoryError");
+    /** The waypoint's JVM, as {@code ambitctl local} starts it ({@link dev.ambit.proxy.WaypointJvm#OPTIONS}). */
+    static final List<String> WAYPOINT_JVM = dev.ambit.proxy.WaypointJvm.OPTIONS;
     /** The server Service's VIP (no kube-proxy needed: the client's agent captures every connect). */
     static final String SERVER_VIP = "10.96.77.10";
     static final String WAYPOINT_VIP = "10.96.77.100";

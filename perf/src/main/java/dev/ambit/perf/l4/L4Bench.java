@@ -73,7 +73,7 @@ public final class L4Bench {
                   --out FILE        results (default perf/results/latest.json; details beside it)
                   --keep            keep the work folder (configs, logs) instead of deleting it
                   --repo DIR        the repository root with the built jars (default .)
-                  --baseline DIR    also run ambit-l4-base (and ambit-ingress-base with ambit-ingress): Ambit
+                  --baseline DIR    also run ambit-l4-base (ambit-waypoint-base, ambit-ingress-base with those): Ambit
                                     built in DIR (another checkout, after mvn -o -q package -DskipTests
                                     there), same flags, same run: before/after
                   --jfr DIR         record the agents (and the waypoint) with JFR (settings=profile) over the measured runs,
@@ -191,7 +191,8 @@ public final class L4Bench {
                 System.err.println(o.repo().resolve(jar) + " missing: build first (mvn -o -q package -DskipTests)");
                 System.exit(2);
             }
-            if (o.baseline() != null && (!jar.startsWith("waypoint") || ingress)
+            if (o.baseline() != null && (!jar.startsWith("waypoint") || ingress
+                    || o.scenarios().contains("ambit-waypoint"))
                     && !Files.isRegularFile(o.baseline().resolve(jar))) {
                 System.err.println("--baseline: " + o.baseline().resolve(jar) + " missing: build that checkout first");
                 System.exit(2);
@@ -239,6 +240,9 @@ public final class L4Bench {
                 if (o.baseline() != null && names.contains("ambit-l4")) {
                     names.add(names.indexOf("ambit-l4") + 1, "ambit-l4-base");
                 }
+                if (o.baseline() != null && names.contains("ambit-waypoint")) {
+                    names.add(names.indexOf("ambit-waypoint") + 1, "ambit-waypoint-base");
+                }
                 if (o.baseline() != null && names.contains("ambit-ingress")) {
                     names.add(names.indexOf("ambit-ingress") + 1, "ambit-ingress-base");
                 }
@@ -254,6 +258,8 @@ public final class L4Bench {
                         case "stunnel-mtls" -> new PeerPair(name, PeerPair.Kind.STUNNEL, env, client, server, port++);
                         case "ambit-waypoint", "ambit-waypoint-trace0", "ambit-waypoint-trace1",
                              "ambit-waypoint-trace100" -> waypoint(name, env, open, o.repo(), o.waypointWorkers(),
+                                o.waypointJvm());
+                        case "ambit-waypoint-base" -> waypoint(name, env, open, o.baseline(), o.waypointWorkers(),
                                 o.waypointJvm());
                         case "haproxy-l7" -> new L7Pair(name, L7Pair.Kind.HAPROXY, env, client, server, port++);
                         case "nginx-l7" -> new L7Pair(name, L7Pair.Kind.NGINX, env, client, server, port++);
@@ -391,12 +397,13 @@ public final class L4Bench {
         // tracing (issue 19): ambit-waypoint-traceP samples P % on hosts of its own (names: 6 characters at most).
         int i = TRACING.indexOf(name);
         boolean traced = i >= 0;
-        Node cpHost = net.host(traced ? "cpt" + i : "cpw");
-        Node host1 = net.host(traced ? "nta" + i : "nodew1");
-        Node host2 = net.host(traced ? "ntb" + i : "nodew2");
-        Node wp = net.host(traced ? "wpt" + i : "wp");
-        Node meshClient = net.pod(traced ? "ct" + i : "cw");
-        Node meshServer = net.pod(traced ? "st" + i : "sw");
+        String b = name.endsWith("-base") ? "b" : ""; // --baseline's build, beside the current one
+        Node cpHost = net.host(traced ? "cpt" + i : "cpw" + b);
+        Node host1 = net.host(traced ? "nta" + i : b.isEmpty() ? "nodew1" : "nwb1");
+        Node host2 = net.host(traced ? "ntb" + i : b.isEmpty() ? "nodew2" : "nwb2");
+        Node wp = net.host(traced ? "wpt" + i : "wp" + b);
+        Node meshClient = net.pod(traced ? "ct" + i : "cw" + b);
+        Node meshServer = net.pod(traced ? "st" + i : "sw" + b);
         open.add(Backend.start(env, meshServer));
         return new AmbitWaypoint(name, env, repo, cpHost, host1, host2, wp, meshClient, meshServer, workers, jvm,
                 traced ? Integer.parseInt(name.substring("ambit-waypoint-trace".length())) : -1);

@@ -31,7 +31,12 @@ final class L7Report {
 
     /** Whether {@code scenario} belongs to the L7 table rather than the L4 one. */
     static boolean isL7(String scenario) {
-        return scenario.equals(WAYPOINT) || scenario.endsWith(L7_PAIR_SUFFIX);
+        return isWaypoint(scenario) || scenario.endsWith(L7_PAIR_SUFFIX);
+    }
+
+    /** {@code ambit-waypoint}, or {@code ambit-waypoint-base}: the same built from {@code --baseline}. */
+    static boolean isWaypoint(String scenario) {
+        return scenario.equals(WAYPOINT) || scenario.equals(WAYPOINT + "-base");
     }
 
     boolean present() {
@@ -62,7 +67,7 @@ final class L7Report {
      * {@code ambit-waypoint}'s proxies), or a pair's mean per process; NaN for L4 scenarios.
      */
     static double l7CpuMsPer1k(Measurement m) {
-        if (m.scenario().equals(WAYPOINT)) {
+        if (isWaypoint(m.scenario())) {
             return m.cpuMsPer1k(1);
         }
         if (m.scenario().endsWith(L7_PAIR_SUFFIX) && m.cpuEachMillis().length > 0) {
@@ -73,7 +78,7 @@ final class L7Report {
 
     /** The L7 proxy's peak RSS in one run (the waypoint's; a pair's larger process), MiB. */
     static double l7RssMib(Measurement m) {
-        return m.scenario().equals(WAYPOINT) ? m.rssMib(1) : m.rssMib();
+        return isWaypoint(m.scenario()) ? m.rssMib(1) : m.rssMib();
     }
 
     private static double mean(List<Measurement> ms, ToDoubleFunction<Measurement> f) {

@@ -137,6 +137,20 @@ class L7ReportTest {
     }
 
     @Test
+    void aBaselineWaypointGetsItsOwnRowWithItsWaypointsFiguresButNoTargets() {
+        List<Measurement> ms = run(new long[] {4000, 3500});
+        ms.add(new Measurement(L7Report.WAYPOINT + "-base", "c16", 1, 6000, new long[] {40 * 1024, 150 * 1024,
+                41 * 1024}, 10_000, wrk(10_000, 1.0), null, new long[] {2000, 6000, 1000}, null,
+                new long[] {4000, 1000}, 1));
+        L7Report report = new L7Report(ms);
+
+        // its waypoint (the second proxy): 6000 ms for 100,000 requests, 150 MiB
+        assertThat(report.table()).contains("ambit-waypoint-base | c16  |     10000", "   60.0 |", "  150.0 |");
+        assertThat(L7Report.l7RssMib(ms.getLast())).isEqualTo(150.0);
+        assertThat(report.targets()).containsPattern("waypoint RSS \\(peak, all loads\\)\\s+100.0 MiB");
+    }
+
+    @Test
     void oneBusyLoopIsReportedAsPinned() {
         assertThat(new L7Report(run(new long[] {9000, 100})).targets())
                 .containsPattern("waypoint loops busy\\s+0.90/0.01 .*NOT met");
