@@ -77,6 +77,8 @@ public final class ImageBuild {
         agentJvm.addAll(CONTAINER_JVM);
         List<String> controlPlaneJvm = new ArrayList<>(List.of("-XX:+UseSerialGC", "-XX:MaxRAMPercentage=75"));
         controlPlaneJvm.addAll(CONTAINER_JVM);
+        List<String> waypointJvm = new ArrayList<>(dev.ambit.proxy.WaypointJvm.OPTIONS);
+        waypointJvm.addAll(CONTAINER_JVM);
         List<String> cliJvm = new ArrayList<>(List.of("--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC",
                 "-XX:TieredStopAtLevel=1"));
         cliJvm.addAll(CONTAINER_JVM);
@@ -93,7 +95,7 @@ public final class ImageBuild {
                 // gateway chart's and istiod-lite's deployer's image slot "waypoint" points here.
                 new Component("waypoint", "waypoint-proxy/target/waypoint-proxy.jar",
                         "Ambit's waypoint: HBONE in, L7 routing, retries, timeouts, faults, HBONE out", USER,
-                        controlPlaneJvm, List.of(IstioPorts.HBONE, IstioPorts.HEALTH, IstioPorts.PROMETHEUS), false));
+                        waypointJvm, List.of(IstioPorts.HBONE, IstioPorts.HEALTH, IstioPorts.PROMETHEUS), false));
     }
 
     public static void main(String[] args) throws Exception {

@@ -39,17 +39,8 @@ final class Waypoints {
     static final String READY_PATH = "/healthz/ready";
     static final String CONTAINER = "istio-proxy";
 
-    /**
-     * The waypoint's JVM: a bounded heap (routes and endpoints of one namespace's services, plus
-     * request buffers that Netty keeps off heap), one GC thread, and exit rather than limp on
-     * after an OutOfMemoryError so the pod restarts.
-     */
-    static final List<String> JVM_FLAGS = List.of(
-            "--enable-native-access=ALL-UNNAMED",
-            "-Xms32m", "-Xmx256m",
-            "-XX:+UseSerialGC",
-            "-Xss512k",
-            "-XX:+ExitOnOutOfMemoryError");
+    /** The waypoint's and gateway's JVM flags: {@link dev.ambit.proxy.WaypointJvm#OPTIONS}. */
+    static final List<String> JVM_FLAGS = dev.ambit.proxy.WaypointJvm.OPTIONS;
 
     private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 
