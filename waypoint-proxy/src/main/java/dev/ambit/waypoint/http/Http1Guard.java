@@ -2,6 +2,7 @@ package dev.ambit.waypoint.http;
 
 import static dev.ambit.waypoint.http.DownstreamRejections.*;
 
+import dev.ambit.proxy.net.LazyTimer;
 import io.envoyproxy.envoy.config.core.v3.HttpProtocolOptions.HeadersWithUnderscoresAction;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelDuplexHandler;
@@ -68,10 +69,11 @@ final class Http1Guard extends ChannelDuplexHandler {
     private Runnable pendingReject;
     private boolean draining;
     private boolean dispatchingLast;
-    private ScheduledFuture<?> headersTimer;
-    private ScheduledFuture<?> requestTimer;
-    private ScheduledFuture<?> streamIdleTimer;
-    private ScheduledFuture<?> idleTimer;
+    // Moved on every request: deadlines, not a Netty task each time (LazyTimer).
+    private LazyTimer headersTimer;
+    private LazyTimer requestTimer;
+    private LazyTimer streamIdleTimer;
+    private LazyTimer idleTimer;
     private ScheduledFuture<?> durationTimer;
 
     Http1Guard(Limits limits, DownstreamRejections rejections) {
@@ -108,6 +110,15 @@ final class Http1Guard extends ChannelDuplexHandler {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
+        headersTimer = LazyTimer.of(ctx.executor(), () -> timeout(REQUEST_HEADERS_TIMEOUT, "request header timeout"));
+        requestTimer = LazyTimer.of(ctx.executor(), () -> timeout(REQUEST_TIMEOUT, "request timeout"));
+        streamIdleTimer = LazyTimer.of(ctx.executor(), () -> timeout(STREAM_IDLE_TIMEOUT, "stream timeout"));
+        idleTimer = LazyTimer.of(ctx.executor(), () -> {
+            if (!receiving && owed == 0 && ctx.channel().isActive()) {
+                rejections.reject(IDLE_TIMEOUT);
+                ctx.close();
+            }
+        });
         armIdle();
         if (Limits.on(limits.maxConnectionDuration())) {
             durationTimer = schedule(limits.maxConnectionDuration(), this::drain);
@@ -116,7 +127,7 @@ final class Http1Guard extends ChannelDuplexHandler {
 
     @Override
     public void handlerRemoved(ChannelHandlerContext ctx) {
-        cancelAll();
+        cancelAll(true);
         if (durationTimer != null) {
             durationTimer.cancel(false);
         }
@@ -124,7 +135,7 @@ final class Http1Guard extends ChannelDuplexHandler {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
-        cancelAll();
+        cancelAll(true);
         if (durationTimer != null) {
             durationTimer.cancel(false);
         }
@@ -137,18 +148,16 @@ final class Http1Guard extends ChannelDuplexHandler {
         }
         if (!receiving) {
             receiving = true;
-            cancel(idleTimer);
+            idleTimer.disarm();
             if (Limits.on(limits.requestHeadersTimeout())) {
-                headersTimer = schedule(limits.requestHeadersTimeout(), () -> timeout(REQUEST_HEADERS_TIMEOUT,
-                        "request header timeout"));
+                headersTimer.arm(limits.requestHeadersTimeout());
             }
             if (Limits.on(limits.requestTimeout())) {
-                requestTimer = schedule(limits.requestTimeout(), () -> timeout(REQUEST_TIMEOUT, "request timeout"));
+                requestTimer.arm(limits.requestTimeout());
             }
         }
         if (Limits.on(limits.streamIdleTimeout())) {
-            cancel(streamIdleTimer);
-            streamIdleTimer = schedule(limits.streamIdleTimeout(), () -> timeout(STREAM_IDLE_TIMEOUT, "stream timeout"));
+            streamIdleTimer.arm(limits.streamIdleTimeout());
         }
     }
 
@@ -169,7 +178,7 @@ final class Http1Guard extends ChannelDuplexHandler {
                 reject(status(reason), reason);
                 return;
             }
-            cancel(headersTimer);
+            headersTimer.disarm();
         }
         if (msg instanceof HttpContent content && content.decoderResult().isFailure()) {
             String reason = failure(content.decoderResult().cause());
@@ -179,9 +188,9 @@ final class Http1Guard extends ChannelDuplexHandler {
         }
         if (msg instanceof LastHttpContent) {
             receiving = false;
-            cancel(headersTimer);
-            cancel(requestTimer);
-            cancel(streamIdleTimer);
+            headersTimer.disarm();
+            requestTimer.disarm();
+            streamIdleTimer.disarm();
             owed++;
             dispatchingLast = true;
             try {
@@ -307,7 +316,7 @@ final class Http1Guard extends ChannelDuplexHandler {
             return;
         }
         rejected = true;
-        cancelAll();
+        cancelAll(false);
         rejections.reject(reason);
         Runnable send = () -> {
             FullHttpResponse r = LocalReplies.reply(status, body);
@@ -388,15 +397,9 @@ final class Http1Guard extends ChannelDuplexHandler {
     }
 
     private void armIdle() {
-        cancel(idleTimer);
+        idleTimer.disarm();
         if (!receiving && owed == 0 && !rejected && Limits.on(limits.idleTimeout())) {
-            // Envoy closes an idle HTTP/1.1 connection without a response.
-            idleTimer = schedule(limits.idleTimeout(), () -> {
-                if (!receiving && owed == 0 && ctx.channel().isActive()) {
-                    rejections.reject(IDLE_TIMEOUT);
-                    ctx.close();
-                }
-            });
+            idleTimer.arm(limits.idleTimeout()); // Envoy closes an idle HTTP/1.1 connection without a response.
         }
     }
 
@@ -404,16 +407,14 @@ final class Http1Guard extends ChannelDuplexHandler {
         return ctx.executor().schedule(task, d.toNanos(), TimeUnit.NANOSECONDS);
     }
 
-    private static void cancel(ScheduledFuture<?> f) {
-        if (f != null) {
-            f.cancel(false);
+    /** Disarms the request's and connection's timers; {@code close}: for good (the channel is gone). */
+    private void cancelAll(boolean close) {
+        for (LazyTimer t : new LazyTimer[] {headersTimer, requestTimer, streamIdleTimer, idleTimer}) {
+            if (t != null && close) {
+                t.close();
+            } else if (t != null) {
+                t.disarm();
+            }
         }
-    }
-
-    private void cancelAll() {
-        cancel(headersTimer);
-        cancel(requestTimer);
-        cancel(streamIdleTimer);
-        cancel(idleTimer);
     }
 }
