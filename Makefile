@@ -27,7 +27,7 @@ IMAGE_DEBS := podman runc bc
 # Extra options of images/build.sh, e.g. make images IMAGES_ARGS="--push registry.example.com/ambit --tag 0.1.0".
 IMAGES_ARGS ?=
 
-.PHONY: fuzz images images-test images-deps build test demo bench bench-l4 bench-jmh bench-capture bench-build bench-xds bpf bindings deps bench-deps bpffs jdk clean help
+.PHONY: fuzz images images-test images-deps build test demo bench bench-l4 bench-jmh bench-capture bench-density bench-build bench-xds bpf bindings deps bench-deps bpffs jdk clean help
 
 help:
 	@echo "make test    build and run every test (root: eBPF, namespaces)"
@@ -36,6 +36,7 @@ help:
 	@echo "make bench   L4, L7 and ingress paths side by side (direct, ambit-l4, ambit-waypoint, ambit-ingress, haproxy, nginx, stunnel), then JMH"
 	@echo "make bench-l4 / bench-jmh  one half of it (BENCH_ARGS=--pin ..., JMH_ARGS=...)"
 	@echo "make bench-capture  capture benchmark: eBPF vs iptables REDIRECT vs none"
+	@echo "make bench-density  the node agent's RSS per 1,000 enrolled pods"
 	@echo "make bench-xds  istiod-lite at scale: simulated node agents against delta xDS"
 	@echo "make images  OCI archives of istiod-lite, node-agent, waypoint, ambitctl in images/target/archives (IMAGES_ARGS=--push REGISTRY)"
 	@echo "make images-test  build the images, then podman load and run each (root)"
@@ -79,6 +80,10 @@ bench-jmh: deps bench-build
 
 bench-capture: deps bench-deps bench-build
 	perf/run-capture-bench.sh
+
+# The node agent's RSS per 1,000 enrolled pods (issue 18): DENSITY_ARGS=--steps 0,100,200,400.
+bench-density: deps bench-deps bench-build
+	perf/run-density-bench.sh $(DENSITY_ARGS)
 
 # package, not install: the benches run from the modules' target folders.
 bench-build: deps
