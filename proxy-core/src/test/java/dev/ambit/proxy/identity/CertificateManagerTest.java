@@ -150,12 +150,14 @@ class CertificateManagerTest {
 
     @Test
     void failedRenewalKeepsTheOldCertificateUntilItExpires() throws Exception {
-        start(Duration.ofSeconds(3));
+        // 5 s, not less: X.509 times have whole seconds, so the certificate's real life is
+        // between 4 and 5 s (with 3 s it was sometimes just over 2, and expired before the check).
+        start(Duration.ofSeconds(5));
         WorkloadCertificate first = manager.fetch(FRONTEND).get(10, TimeUnit.SECONDS);
         ca.placeOnNode(BACKEND);
 
-        // Renewal is due at ~1.5 s and fails, as do its retries; the old one stays in use.
-        Thread.sleep(2_000);
+        // Renewal is due at ~2.5 s and fails, as do its retries; the old one stays in use.
+        Thread.sleep(3_000);
         assertThat(metrics.value(CertificateManager.FAILURES)).isGreaterThanOrEqualTo(1.0);
         assertThat(manager.current(FRONTEND)).containsSame(first);
         assertThat(manager.fetch(FRONTEND).getNow(null)).isSameAs(first);
