@@ -59,6 +59,8 @@ class KubernetesMeshSourcesTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final HttpClient HTTP = HttpClient.newHttpClient();
 
+    private static final java.time.Duration WATCH_SETTLE = java.time.Duration.ofMillis(500);
+
     private KubernetesMockServer server;
     private KubernetesClient client;
     private final List<AutoCloseable> closeables = new ArrayList<>();
@@ -76,6 +78,13 @@ class KubernetesMeshSourcesTest {
 
     @AfterEach
     void stop() throws Exception {
+        // Closing an informer's watch while the mock still replays existing objects into it
+        // deadlocks fabric8's mock (WatchEventsListener.onClosed blocks its event loop waiting
+        // for sends that need that loop), and destroy() then fails after 10 s with "Unable to
+        // close MockWebServer" (a CI failure of this class; istiod-lite's MockCluster.quiesce
+        // says the same). A short test can reach here right after its watches opened: let
+        // the replay finish first.
+        Thread.sleep(WATCH_SETTLE.toMillis());
         for (AutoCloseable c : closeables.reversed()) {
             c.close();
         }
