@@ -5,7 +5,6 @@ import dev.ambit.agent.inpod.PodSandbox;
 import dev.ambit.agent.redirect.EbpfRedirector;
 import dev.ambit.common.config.IstioPorts;
 import dev.ambit.istiod.ca.NodeCredentials;
-import dev.ambit.testing.TestNetwork;
 import dev.ambit.testing.TestNetwork.Node;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -148,16 +147,13 @@ final class AmbitIngress implements Scenario {
         LocalSandboxes.write(dir.resolve(n + "/pods"), new PodSandbox("bench", "server",
                 env.net().id() + "-" + server.name(), server.cgroup(), server.netns()));
 
-        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+        Path java = BenchEnv.java();
         Proc istiod = Proc.start(name + "-istiod-lite", cp.netns(), null, env.serviceCpus(), dir.resolve("istiod.log"),
-                List.of(java.toString(), "-Xmx512m", "-XX:+UseSerialGC", "-jar",
-                        repo.resolve("istiod-lite/target/istiod-lite.jar").toString(),
-                        "--config-dir", dir.resolve("config").toString(), "--ca-dir", dir.resolve("ca").toString(),
-                        "--node-credentials", credentials.toString(), "--listen-address", "0.0.0.0"));
+                BenchEnv.istiodCommand(repo, dir, credentials));
         started.add(istiod);
         BenchEnv.awaitListening(cp, istiod, Duration.ofSeconds(180), IstioPorts.ISTIOD_SECURE);
         gateway = gateway(dir, java);
-        agent = agent(dir, java);
+        agent = agent(dir);
         BenchEnv.awaitListening(server, agent, Duration.ofSeconds(180), IstioPorts.HBONE, IstioPorts.INBOUND_PLAINTEXT);
         // 443 is bound once the gateway has its Listener from istiod-lite (gateway mode binds LDS ports).
         BenchEnv.awaitListening(gatewayHost, gateway, Duration.ofSeconds(180), IngressProxy.HTTPS_PORT);
@@ -191,21 +187,10 @@ final class AmbitIngress implements Scenario {
         return p;
     }
 
-    private Proc agent(Path dir, Path java) {
+    private Proc agent(Path dir) {
         String n = node.name();
-        List<String> cmd = new ArrayList<>();
-        cmd.add(java.toString());
-        cmd.addAll(env.agentJvm());
-        cmd.addAll(List.of("-jar", repo.resolve("node-agent/target/node-agent.jar").toString(),
-                "--node", n, "--pods-dir", dir.resolve(n + "/pods").toString(),
-                "--cni-socket", dir.resolve(n + "/cni.sock").toString(),
-                "--istiod", BenchEnv.ip(cp) + ":" + IstioPorts.ISTIOD_SECURE,
-                "--root-cert", dir.resolve("ca/ambit-root-cert.pem").toString(),
-                "--token", dir.resolve(n + "/token").toString(),
-                "--bpffs-root", env.net().bpffsRoot().resolve(n).toString(),
-                "--cgroup-root", TestNetwork.cgroupRoot().toString(),
-                "--worker-threads", Integer.toString(env.workers())));
-        cmd.addAll(env.agentArgs());
+        List<String> cmd = BenchEnv.agentCommand(env.agentJvm(), repo, dir, dir.resolve(n), node, cp,
+                env.net().bpffsRoot(), env.agentFlags());
         Proc p = Proc.start(name + "-agent-" + n, node.netns(), null, env.serviceCpus(),
                 dir.resolve("agent-" + n + ".log"), cmd);
         started.add(p);

@@ -5,8 +5,6 @@ import dev.ambit.agent.inpod.PodSandbox;
 import dev.ambit.agent.redirect.EbpfRedirector;
 import dev.ambit.common.config.IstioPorts;
 import dev.ambit.istiod.ca.NodeCredentials;
-import dev.ambit.testing.Host;
-import dev.ambit.testing.TestNetwork;
 import dev.ambit.testing.TestNetwork.Node;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -104,36 +102,20 @@ final class AmbitL4 implements Scenario {
         LocalSandboxes.write(dir.resolve(n2 + "/pods"), new PodSandbox("bench", "server",
                 env.net().id() + "-" + server.name(), server.cgroup(), server.netns()));
 
-        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
         istiod = Proc.start(name + "-istiod-lite", cp.netns(), null, env.serviceCpus(), dir.resolve("istiod.log"),
-                List.of(java.toString(), "-Xmx512m", "-XX:+UseSerialGC", "-jar",
-                        repo.resolve("istiod-lite/target/istiod-lite.jar").toString(),
-                        "--config-dir", dir.resolve("config").toString(), "--ca-dir", dir.resolve("ca").toString(),
-                        "--node-credentials", dir.resolve("credentials").toString(),
-                        "--listen-address", "0.0.0.0"));
+                BenchEnv.istiodCommand(repo, dir, dir.resolve("credentials")));
         started.add(istiod);
         BenchEnv.awaitListening(cp, istiod, Duration.ofSeconds(180), IstioPorts.ISTIOD_SECURE);
-        agent1 = agent(dir, java, node1);
-        agent2 = agent(dir, java, node2);
+        agent1 = agent(dir, node1);
+        agent2 = agent(dir, node2);
         BenchEnv.awaitListening(client, agent1, Duration.ofSeconds(180), IstioPorts.OUTBOUND);
         BenchEnv.awaitListening(server, agent2, Duration.ofSeconds(180), IstioPorts.HBONE, IstioPorts.INBOUND_PLAINTEXT);
     }
 
-    private Proc agent(Path dir, Path java, Node node) {
+    private Proc agent(Path dir, Node node) {
         String n = node.name();
-        List<String> cmd = new ArrayList<>();
-        cmd.add(java.toString());
-        cmd.addAll(env.agentJvm());
-        cmd.addAll(List.of("-jar", repo.resolve("node-agent/target/node-agent.jar").toString(),
-                "--node", n, "--pods-dir", dir.resolve(n + "/pods").toString(),
-                "--cni-socket", dir.resolve(n + "/cni.sock").toString(),
-                "--istiod", BenchEnv.ip(cp) + ":" + IstioPorts.ISTIOD_SECURE,
-                "--root-cert", dir.resolve("ca/ambit-root-cert.pem").toString(),
-                "--token", dir.resolve(n + "/token").toString(),
-                "--bpffs-root", env.net().bpffsRoot().resolve(n).toString(),
-                "--cgroup-root", TestNetwork.cgroupRoot().toString(),
-                "--worker-threads", Integer.toString(env.workers())));
-        cmd.addAll(env.agentArgs());
+        List<String> cmd = BenchEnv.agentCommand(env.agentJvm(), repo, dir, dir.resolve(n), node, cp,
+                env.net().bpffsRoot(), env.agentFlags());
         Proc p = Proc.start(name + "-agent-" + n, node.netns(), null, env.serviceCpus(), dir.resolve("agent-" + n + ".log"),
                 cmd);
         started.add(p);
@@ -142,9 +124,7 @@ final class AmbitL4 implements Scenario {
 
     /** The Prometheus text of {@code node}'s agent (1 or 2). */
     String metrics(int node) {
-        Node n = node == 1 ? node1 : node2;
-        return Host.exec(10, "nsenter", "--net=" + n.netns(), "--", "curl", "-sf",
-                "http://127.0.0.1:" + IstioPorts.MERGED_METRICS + "/metrics").stdout();
+        return BenchEnv.agentMetrics(node == 1 ? node1 : node2);
     }
 
     private void writeConfig(Path dir) throws Exception {

@@ -5,7 +5,6 @@ import dev.ambit.agent.inpod.PodSandbox;
 import dev.ambit.agent.redirect.EbpfRedirector;
 import dev.ambit.common.config.IstioPorts;
 import dev.ambit.istiod.ca.NodeCredentials;
-import dev.ambit.testing.TestNetwork;
 import dev.ambit.testing.TestNetwork.Node;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -166,11 +165,8 @@ final class AmbitWaypoint implements Scenario {
         LocalSandboxes.write(dir.resolve(n2 + "/pods"), new PodSandbox("bench", "server",
                 env.net().id() + "-" + server.name(), server.cgroup(), server.netns()));
 
-        Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-        List<String> istiodCmd = new ArrayList<>(List.of(java.toString(), "-Xmx512m", "-XX:+UseSerialGC", "-jar",
-                repo.resolve("istiod-lite/target/istiod-lite.jar").toString(),
-                "--config-dir", dir.resolve("config").toString(), "--ca-dir", dir.resolve("ca").toString(),
-                "--node-credentials", credentials.toString(), "--listen-address", "0.0.0.0"));
+        Path java = BenchEnv.java();
+        List<String> istiodCmd = BenchEnv.istiodCommand(repo, dir, credentials);
         if (tracing >= 0) {
             istiodCmd.addAll(List.of("--mesh-config", dir.resolve("mesh-config.yaml").toString()));
         }
@@ -179,8 +175,8 @@ final class AmbitWaypoint implements Scenario {
         started.add(istiod);
         BenchEnv.awaitListening(cp, istiod, Duration.ofSeconds(180), IstioPorts.ISTIOD_SECURE);
         waypoint = waypoint(dir, java);
-        agent1 = agent(dir, java, node1);
-        agent2 = agent(dir, java, node2);
+        agent1 = agent(dir, node1);
+        agent2 = agent(dir, node2);
         BenchEnv.awaitListening(waypointHost, waypoint, Duration.ofSeconds(180), IstioPorts.HBONE);
         BenchEnv.awaitListening(client, agent1, Duration.ofSeconds(180), IstioPorts.OUTBOUND);
         BenchEnv.awaitListening(server, agent2, Duration.ofSeconds(180), IstioPorts.HBONE, IstioPorts.INBOUND_PLAINTEXT);
@@ -209,21 +205,10 @@ final class AmbitWaypoint implements Scenario {
         return p;
     }
 
-    private Proc agent(Path dir, Path java, Node node) {
+    private Proc agent(Path dir, Node node) {
         String n = node.name();
-        List<String> cmd = new ArrayList<>();
-        cmd.add(java.toString());
-        cmd.addAll(env.agentJvm());
-        cmd.addAll(List.of("-jar", repo.resolve("node-agent/target/node-agent.jar").toString(),
-                "--node", n, "--pods-dir", dir.resolve(n + "/pods").toString(),
-                "--cni-socket", dir.resolve(n + "/cni.sock").toString(),
-                "--istiod", BenchEnv.ip(cp) + ":" + IstioPorts.ISTIOD_SECURE,
-                "--root-cert", dir.resolve("ca/ambit-root-cert.pem").toString(),
-                "--token", dir.resolve(n + "/token").toString(),
-                "--bpffs-root", env.net().bpffsRoot().resolve(n).toString(),
-                "--cgroup-root", TestNetwork.cgroupRoot().toString(),
-                "--worker-threads", Integer.toString(env.workers())));
-        cmd.addAll(env.agentArgs());
+        List<String> cmd = BenchEnv.agentCommand(env.agentJvm(), repo, dir, dir.resolve(n), node, cp,
+                env.net().bpffsRoot(), env.agentFlags());
         Proc p = Proc.start(name + "-agent-" + n, node.netns(), null, env.serviceCpus(),
                 dir.resolve("agent-" + n + ".log"), cmd);
         started.add(p);

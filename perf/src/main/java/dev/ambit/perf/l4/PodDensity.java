@@ -115,26 +115,12 @@ public final class PodDensity {
             }
             Files.writeString(config.resolve("mesh.yaml"), yaml.toString());
             NodeCredentials.issue(dir.resolve("credentials"), node.name(), dir.resolve("token"));
-            Path java = Path.of(System.getProperty("java.home"), "bin", "java");
             Path repo = Path.of(System.getProperty("ambit.repo", ".")).toAbsolutePath();
             Proc istiod = Proc.start("density-istiod", cp.netns(), null, null, dir.resolve("istiod.log"),
-                    List.of(java.toString(), "-Xmx512m", "-XX:+UseSerialGC", "-jar",
-                            repo.resolve("istiod-lite/target/istiod-lite.jar").toString(),
-                            "--config-dir", config.toString(), "--ca-dir", dir.resolve("ca").toString(),
-                            "--node-credentials", dir.resolve("credentials").toString(),
-                            "--listen-address", "0.0.0.0"));
+                    BenchEnv.istiodCommand(repo, dir, dir.resolve("credentials")));
             procs.add(istiod);
             BenchEnv.awaitListening(cp, istiod, Duration.ofSeconds(180), IstioPorts.ISTIOD_SECURE);
-            List<String> cmd = new ArrayList<>(List.of(java.toString()));
-            cmd.addAll(jvm);
-            cmd.addAll(List.of("-jar", repo.resolve("node-agent/target/node-agent.jar").toString(),
-                    "--node", node.name(), "--pods-dir", pods.toString(),
-                    "--cni-socket", dir.resolve("cni.sock").toString(),
-                    "--istiod", BenchEnv.ip(cp) + ":" + IstioPorts.ISTIOD_SECURE,
-                    "--root-cert", dir.resolve("ca/ambit-root-cert.pem").toString(),
-                    "--token", dir.resolve("token").toString(),
-                    "--bpffs-root", net.bpffsRoot().resolve(node.name()).toString(),
-                    "--cgroup-root", TestNetwork.cgroupRoot().toString()));
+            List<String> cmd = BenchEnv.agentCommand(jvm, repo, dir, dir, node, cp, net.bpffsRoot(), List.of());
             Proc agent = Proc.start("density-agent", node.netns(), null, null, dir.resolve("agent.log"), cmd);
             procs.add(agent);
             awaitEnrolled(node, agent, extra + 1, Duration.ofSeconds(120 + extra / 5));
@@ -168,9 +154,7 @@ public final class PodDensity {
             if (!agent.isAlive()) {
                 throw new IllegalStateException("the agent exited\n" + agent.tail(40));
             }
-            Host.Result r = Host.exec(10, "nsenter", "--net=" + node.netns(), "--", "curl", "-sf",
-                    "http://127.0.0.1:" + IstioPorts.MERGED_METRICS + "/metrics");
-            last = r.stdout().lines().filter(l -> l.startsWith("ambit_agent_enrolled_pods")).findFirst().orElse("");
+            last = BenchEnv.agentMetrics(node).lines().filter(l -> l.startsWith("ambit_agent_enrolled_pods")).findFirst().orElse("");
             if (!last.isEmpty() && (int) Double.parseDouble(last.substring(last.lastIndexOf(' ') + 1)) >= pods) {
                 return;
             }
