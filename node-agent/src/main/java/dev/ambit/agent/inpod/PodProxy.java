@@ -79,9 +79,10 @@ public final class PodProxy {
     private final Hbone15008Listener hbone;
     private final Plaintext15006Listener plaintext;
     private final HbonePool pool;
+    private final PodNetwork network;
 
-    private PodProxy(PodSandbox sandbox, PodGate gate, List<InetAddress> addresses,
-                     Outbound outbound, Hbone15008Listener hbone, Plaintext15006Listener plaintext, HbonePool pool) {
+    private PodProxy(PodSandbox sandbox, PodGate gate, List<InetAddress> addresses, Outbound outbound,
+                     Hbone15008Listener hbone, Plaintext15006Listener plaintext, HbonePool pool, PodNetwork network) {
         this.sandbox = sandbox;
         this.gate = gate;
         this.addresses = addresses;
@@ -89,6 +90,7 @@ public final class PodProxy {
         this.hbone = hbone;
         this.plaintext = plaintext;
         this.pool = pool;
+        this.network = network;
     }
 
     /**
@@ -130,7 +132,7 @@ public final class PodProxy {
                     .build();
             outbound.start().syncUninterruptibly();
             return new PodProxy(sandbox, gate, List.copyOf(addresses), outbound, hbone, plaintext,
-                    shared.pool());
+                    shared.pool(), podNetwork);
         } catch (RuntimeException e) {
             for (AutoCloseable c : new AutoCloseable[] {outbound, hbone, plaintext}) {
                 if (c != null) {
@@ -141,6 +143,7 @@ public final class PodProxy {
                     }
                 }
             }
+            podNetwork.close();
             throw new IllegalStateException("pod " + sandbox.key() + ": cannot open its listeners in "
                     + sandbox.netns() + ": " + e.getMessage(), e);
         }
@@ -176,7 +179,8 @@ public final class PodProxy {
 
     /**
      * Stops accepting on all three listeners; connections already open carry on until they
-     * end or {@code deadline} passes, when they are closed.
+     * end or {@code deadline} passes, when they are closed. Then the pod's network lets go
+     * of its namespace ({@link PodNetwork#close()}).
      *
      * @return completes when every connection has ended, with the number closed by force
      */
@@ -187,6 +191,7 @@ public final class PodProxy {
         // their last one instead of idling in a namespace the pod has left.
         pool.release(gate.workloadUid());
         return CompletableFuture.allOf(drains.toArray(CompletableFuture[]::new))
+                .whenComplete((v, e) -> network.close())
                 .thenApply(v -> drains.stream().mapToInt(CompletableFuture::join).sum());
     }
 

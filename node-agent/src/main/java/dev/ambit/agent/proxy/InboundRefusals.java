@@ -1,12 +1,11 @@
 package dev.ambit.agent.proxy;
 
 import dev.ambit.common.json.JsonWriter;
+import dev.ambit.proxy.telemetry.AccessLog;
 import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.MetricsRegistry;
 import java.net.InetSocketAddress;
 import java.time.Instant;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Counts and logs inbound connections and tunnels refused before they reached the app:
@@ -38,7 +37,6 @@ final class InboundRefusals {
 
     static final String METRIC = "ambit_agent_inbound_refused_total";
 
-    private static final Logger access = LoggerFactory.getLogger("ambit.access");
 
     private final Counter.Family refused;
 
@@ -64,8 +62,8 @@ final class InboundRefusals {
     void refuse(String reason, String listener, InetSocketAddress source, InetSocketAddress destination,
                 String identity, String detail) {
         count(reason);
-        if (access.isInfoEnabled()) {
-            access.info(new JsonWriter().open('{')
+        if (AccessLog.enabled()) {
+            AccessLog.log(new JsonWriter().open('{')
                     .key("start").value(Instant.now().toString())
                     .key("reporter").value("destination")
                     .key("listener").value(listener)

@@ -2,7 +2,6 @@ package dev.ambit.agent.proxy;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.ambit.ffi.NetNs;
 import dev.ambit.proxy.net.SocketFactory;
 import dev.ambit.proxy.net.Transport;
 import io.netty.channel.socket.ServerSocketChannel;
@@ -55,7 +54,9 @@ public interface PodNetwork extends SocketFactory {
     /**
      * Sockets of {@code transport} inside the network namespace at {@code netns}
      * ({@code /proc/<pid>/ns/net} or a bind mount). Each call enters the namespace briefly on
-     * the calling platform thread.
+     * the calling platform thread. The namespace is opened once and held until {@link #close()}
+     * (the pod's proxy has drained): opening and checking it again for every connection the
+     * agent makes on the pod's behalf cost more than creating the socket.
      *
      * <p>The channel methods throw {@link IllegalStateException} naming the pod and namespace
      * when entering it fails.
@@ -64,17 +65,14 @@ public interface PodNetwork extends SocketFactory {
         requireNonNull(podUid, "podUid");
         requireNonNull(netns, "netns");
         requireNonNull(transport, "transport");
-        return of(podUid, transport, () -> in(podUid, netns, transport::newServerChannel),
-                () -> in(podUid, netns, transport::newChannel));
+        return new NamespaceSockets(podUid, netns, transport);
     }
 
-    private static <T> T in(String podUid, Path netns, Supplier<T> create) {
-        try {
-            return NetNs.callIn(netns, create::get);
-        } catch (Exception e) {
-            throw new IllegalStateException("cannot create a socket in pod " + podUid + "'s network namespace "
-                    + netns + ": " + e.getMessage() + " (is the pod still running?)", e);
-        }
+    /**
+     * Lets go of what this network holds (a namespace's open descriptor); sockets can still be
+     * created afterwards, each entering the namespace by its path. Idempotent.
+     */
+    default void close() {
     }
 
     private static PodNetwork of(String podUid, Transport transport, Supplier<ServerSocketChannel> servers,

@@ -108,7 +108,7 @@ public final class ProxyLogging {
         }
     }
 
-    public static final String ACCESS_LOGGER = "ambit.access";
+    public static final String ACCESS_LOGGER = dev.ambit.proxy.telemetry.AccessLog.LOGGER;
 
     /** The spec when none is given. */
     public static final String DEFAULT_SPEC = "info";

@@ -8,8 +8,6 @@ import dev.ambit.common.metrics.MetricsRegistry;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.time.Instant;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Per-connection telemetry of the node agent: Istio's TCP metrics with Istio's names and
@@ -54,7 +52,6 @@ public final class TcpTelemetry {
     public record Labels(String[] values, String[] extraNames, String[] extraValues) {
     }
 
-    private static final Logger access = LoggerFactory.getLogger("ambit.access");
 
     private final Counter.Family opened;
     private final Counter.Family closed;
@@ -126,8 +123,8 @@ public final class TcpTelemetry {
             count(sent, SENT, values, overrides, sentBytes);
         }
         count(closed, CLOSED, values, overrides, 1);
-        if (access.isInfoEnabled()) {
-            access.info(accessLine(labels, source, destination, receivedBytes, sentBytes, start, duration, denial,
+        if (AccessLog.enabled()) {
+            AccessLog.log(accessLine(labels, source, destination, receivedBytes, sentBytes, start, duration, denial,
                     traceId));
         }
     }

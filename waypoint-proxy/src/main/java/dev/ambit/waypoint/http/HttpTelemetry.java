@@ -10,14 +10,13 @@ import dev.ambit.common.metrics.Counter;
 import dev.ambit.common.metrics.Histogram;
 import dev.ambit.common.metrics.MetricsRegistry;
 import dev.ambit.proxy.state.ProxyState;
+import dev.ambit.proxy.telemetry.AccessLog;
 import dev.ambit.proxy.telemetry.ConnectionLabels;
 import dev.ambit.waypoint.ResponseFlag;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.netty.util.NetUtil;
 import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The waypoint's L7 telemetry: Istio's HTTP metrics ({@code istio_requests_total},
@@ -37,7 +36,6 @@ public final class HttpTelemetry {
     /** Istio's buckets of the byte-size histograms: 1 to 10^9, powers of ten. */
     static final double[] BYTES_BUCKETS = {1, 10, 100, 1000, 10000, 100000, 1e6, 1e7, 1e8, 1e9};
 
-    private static final Logger access = LoggerFactory.getLogger("ambit.access");
 
     private final ProxyState state;
     private final Counter.Family requests;
@@ -133,7 +131,7 @@ public final class HttpTelemetry {
         }
         // Access log (Istio: on only where a Telemetry or MeshConfig accessLogFile selects a provider):
         // one line per HCM access_log entry whose filter passes.
-        if (o.logs() && access.isInfoEnabled()) {
+        if (o.logs() && AccessLog.enabled()) {
             String json = null; // the proxy's own line, for entries without log_format
             AccessLogData data = null;
             for (StatsOverrides.LogEntry e : o.accessLogsPassing(attributes)) {
@@ -142,12 +140,12 @@ public final class HttpTelemetry {
                         json = accessLine(exchange, labels, status, flags, nanos, responseBodyBytes, requestId,
                                 traceparent);
                     }
-                    access.info(json);
+                    AccessLog.log(json);
                 } else {
                     if (data == null) {
                         data = accessLogData(exchange, labels, status, flags, nanos, responseBodyBytes, traceparent);
                     }
-                    access.info(e.format().render(data));
+                    AccessLog.log(e.format().render(data));
                 }
             }
         }

@@ -24,18 +24,24 @@ final class PendingRequests {
     record Waiting(Exchange exchange, EventLoop loop) {}
 
     private final ArrayDeque<Waiting> queue = new ArrayDeque<>();
+    // Requests waiting per loop, kept as the queue changes: needingConnection runs for every
+    // request queued, and counting the queue each time made a burst of n requests cost n².
+    private final Map<EventLoop, Integer> waiting = new HashMap<>();
     private final Map<EventLoop, Integer> connecting = new HashMap<>();
     private int connectingTotal;
 
     void add(Exchange exchange, EventLoop loop) {
         queue.addLast(new Waiting(exchange, loop));
+        waiting.merge(loop, 1, Integer::sum);
     }
 
     /** Removes {@code exchange} (its timeout); whether it was waiting. */
     boolean remove(Exchange exchange) {
         for (Iterator<Waiting> it = queue.iterator(); it.hasNext(); ) {
-            if (it.next().exchange() == exchange) {
+            Waiting w = it.next();
+            if (w.exchange() == exchange) {
                 it.remove();
+                left(w);
                 return true;
             }
         }
@@ -52,10 +58,19 @@ final class PendingRequests {
             Waiting w = it.next();
             if (w.loop() == loop) {
                 it.remove();
+                left(w);
                 return w;
             }
         }
-        return queue.pollFirst();
+        Waiting w = queue.pollFirst();
+        if (w != null) {
+            left(w);
+        }
+        return w;
+    }
+
+    private void left(Waiting w) {
+        waiting.computeIfPresent(w.loop(), (l, n) -> n > 1 ? n - 1 : null);
     }
 
     /**
@@ -63,12 +78,15 @@ final class PendingRequests {
      * for it: the next connection is needed on its loop. Null if every request has one coming.
      */
     Waiting needingConnection() {
-        if (queue.isEmpty()) {
-            return null;
+        boolean any = false;
+        for (Map.Entry<EventLoop, Integer> e : waiting.entrySet()) {
+            if (e.getValue() > connecting.getOrDefault(e.getKey(), 0)) {
+                any = true;
+                break;
+            }
         }
-        Map<EventLoop, Integer> waiting = new HashMap<>();
-        for (Waiting w : queue) {
-            waiting.merge(w.loop(), 1, Integer::sum);
+        if (!any) {
+            return null; // the common case once connections are coming for everyone: no scan
         }
         for (Waiting w : queue) {
             if (waiting.get(w.loop()) > connecting.getOrDefault(w.loop(), 0)) {
@@ -98,6 +116,7 @@ final class PendingRequests {
     List<Waiting> drain() {
         List<Waiting> all = List.copyOf(queue);
         queue.clear();
+        waiting.clear();
         return all;
     }
 }
