@@ -84,6 +84,34 @@ class Http1HandlerTest {
     }
 
     @Test
+    void oneReadIsMadeAheadWhileARequestIsAnsweredAndNoMoreOnceAPipelinedOneWaits() {
+        java.util.concurrent.atomic.AtomicInteger reads = new java.util.concurrent.atomic.AtomicInteger();
+        ch.pipeline().addFirst(new io.netty.channel.ChannelOutboundHandlerAdapter() {
+            @Override
+            public void read(io.netty.channel.ChannelHandlerContext ctx) {
+                reads.incrementAndGet();
+                ctx.read();
+            }
+        });
+        CompletableFuture<UpstreamResponse> slow = new CompletableFuture<>();
+        h.upstreams.then(r -> slow).then(r -> FakeUpstreams.ok(200, "second", FakeUpstreams.HOST_A));
+        int before = reads.get();
+        send("GET /1 HTTP/1.1\r\nHost: reviews\r\n\r\n");
+        // Read interest stays on while /1 is answered: no epoll_ctl off and on per request.
+        assertThat(reads.get()).as("the next read is asked for at once").isGreaterThan(before);
+        int ahead = reads.get();
+        send("GET /2 HTTP/1.1\r\nHost: reviews\r\n\r\n");
+        assertThat(reads.get()).as("a pipelined request waits its turn: nothing more is read").isEqualTo(ahead);
+        assertThat(h.upstreams.sent).hasSize(1);
+        slow.complete(FakeUpstreams.ok(200, "first", FakeUpstreams.HOST_A).toCompletableFuture().join());
+        pump();
+        String out = written();
+        assertThat(out.indexOf("first")).isPositive().isLessThan(out.indexOf("second"));
+        assertThat(reads.get()).as("idle again: reading").isGreaterThan(ahead);
+        assertThat(ch.isOpen()).isTrue();
+    }
+
+    @Test
     void connectionCloseClosesAfterTheResponse() {
         send("GET / HTTP/1.1\r\nHost: reviews\r\nConnection: close\r\n\r\n");
         assertThat(written()).startsWith("HTTP/1.1 200 OK").contains("connection: close");
