@@ -42,6 +42,17 @@ public final class HttpTelemetry {
     private final Histogram.Family duration;
     private final Histogram.Family requestBytes;
     private final Histogram.Family responseBytes;
+    /**
+     * The four request metrics' children per label values, for requests no Telemetry override
+     * relabels (nearly all): one lookup per request instead of four (each copies and hashes
+     * some twenty values; together 3 % of a waypoint's CPU at c16). Counters and histograms
+     * are never removed from their families, so a child found here is always the one scraped.
+     */
+    private final java.util.concurrent.ConcurrentHashMap<java.util.List<String>, RequestMetrics> byValues =
+            new java.util.concurrent.ConcurrentHashMap<>();
+
+    private record RequestMetrics(Counter requests, Histogram duration, Histogram requestBytes,
+                                  Histogram responseBytes) {}
     private final java.util.Map<HttpConnectionManager, StatsOverrides> compiled =
             new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -58,6 +69,27 @@ public final class HttpTelemetry {
 
     public static HttpTelemetry of(MetricsRegistry metrics, ProxyState state) {
         return new HttpTelemetry(requireNonNull(metrics, "metrics"), requireNonNull(state, "state"));
+    }
+
+    /** The four request metrics under a Telemetry override: each relabelled, or dropped, on its own. */
+    private void recordOverridden(StatsOverrides o, String[] values, Attributes attributes, long nanos,
+                                  long requestBodyBytes, long responseBodyBytes) {
+        if (!o.dropped("requests_total")) {
+            var l = o.labels("requests_total", values, attributes);
+            requests.labels(l.values(), l.extraNames(), l.extraValues()).inc();
+        }
+        if (!o.dropped("request_duration_milliseconds")) {
+            var l = o.labels("request_duration_milliseconds", values, attributes);
+            duration.labels(l.values(), l.extraNames(), l.extraValues()).observe(nanos / 1e6);
+        }
+        if (!o.dropped("request_bytes")) {
+            var l = o.labels("request_bytes", values, attributes);
+            requestBytes.labels(l.values(), l.extraNames(), l.extraValues()).observe(requestBodyBytes);
+        }
+        if (!o.dropped("response_bytes")) {
+            var l = o.labels("response_bytes", values, attributes);
+            responseBytes.labels(l.values(), l.extraNames(), l.extraValues()).observe(responseBodyBytes);
+        }
     }
 
     /** The labels of {@code exchange}'s metrics (the destination as far as it is known). */
@@ -113,21 +145,17 @@ public final class HttpTelemetry {
         StatsOverrides o = overrides(exchange.downstream().chain().hcm());
         Attributes attributes = o == StatsOverrides.NONE ? null
                 : new ExchangeAttributes(exchange, labels, status, grpcStatus, flags, nanos, responseBodyBytes);
-        if (!o.dropped("requests_total")) {
-            var l = o.labels("requests_total", values, attributes);
-            requests.labels(l.values(), l.extraNames(), l.extraValues()).inc();
-        }
-        if (!o.dropped("request_duration_milliseconds")) {
-            var l = o.labels("request_duration_milliseconds", values, attributes);
-            duration.labels(l.values(), l.extraNames(), l.extraValues()).observe(nanos / 1e6);
-        }
-        if (!o.dropped("request_bytes")) {
-            var l = o.labels("request_bytes", values, attributes);
-            requestBytes.labels(l.values(), l.extraNames(), l.extraValues()).observe(exchange.requestBytes());
-        }
-        if (!o.dropped("response_bytes")) {
-            var l = o.labels("response_bytes", values, attributes);
-            responseBytes.labels(l.values(), l.extraNames(), l.extraValues()).observe(responseBodyBytes);
+        if (o == StatsOverrides.NONE) {
+            // values is this request's own array, never written again: it can be the key.
+            RequestMetrics m = byValues.computeIfAbsent(java.util.Arrays.asList(values), k -> new RequestMetrics(
+                    requests.labels(values), duration.labels(values), requestBytes.labels(values),
+                    responseBytes.labels(values)));
+            m.requests().inc();
+            m.duration().observe(nanos / 1e6);
+            m.requestBytes().observe(exchange.requestBytes());
+            m.responseBytes().observe(responseBodyBytes);
+        } else {
+            recordOverridden(o, values, attributes, nanos, exchange.requestBytes(), responseBodyBytes);
         }
         // Access log (Istio: on only where a Telemetry or MeshConfig accessLogFile selects a provider):
         // one line per HCM access_log entry whose filter passes.

@@ -205,12 +205,13 @@ class FiltersTest {
         h.state.applyAddresses(Map.of(reviews.getUid(), Address.newBuilder().setWorkload(reviews).build()), List.of());
         route(toCluster());
         h.run(get("/"));
+        h.run(get("/")); // the same labels again: the same series
         h.upstreams.thenFail(ResponseFlag.UH, null);
         h.run(get("/"));
 
         String[] ok = labels("200", "-", "spiffe://cluster.local/ns/default/sa/bookinfo-reviews", "reviews-v2",
                 "default", "reviews", "v2");
-        assertThat(h.metrics.value("istio_requests_total", ok)).isEqualTo(1.0);
+        assertThat(h.metrics.value("istio_requests_total", ok)).isEqualTo(2.0);
         String[] uh = labels("503", "UH", "unknown", "unknown", "unknown", "unknown", "unknown");
         assertThat(h.metrics.value("istio_requests_total", uh)).isEqualTo(1.0);
         String scrape = h.metrics.scrape();
