@@ -2,7 +2,6 @@ package dev.ambit.common.identity;
 
 import static java.util.Objects.requireNonNull;
 
-import java.util.regex.Pattern;
 
 /**
  * A Kubernetes workload identity in SPIFFE form:
@@ -14,25 +13,48 @@ import java.util.regex.Pattern;
 public record SpiffeId(String trustDomain, String namespace, String serviceAccount) {
 
     private static final String SCHEME = "spiffe://";
-    // Trust domains are DNS-like; namespaces and service accounts are DNS-1123 labels/subdomains.
-    private static final Pattern TRUST_DOMAIN = Pattern.compile("[a-z0-9]([a-z0-9._-]{0,253}[a-z0-9])?");
-    private static final Pattern K8S_NAME = Pattern.compile("[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?");
+    // Trust domains are DNS-like (at most 255 characters); namespaces and service accounts are
+    // DNS-1123 subdomains (at most 253): lower-case letters and digits at both ends, '.' and '-'
+    // (and '_' in a trust domain) between. Checked by hand, not with a regex: proxies build an
+    // identity per connection or request (a workload's, for its metrics' labels), and three
+    // Matchers each time were 1.3 % of a gateway's CPU.
+    private static final int TRUST_DOMAIN_MAX = 255;
+    private static final int K8S_NAME_MAX = 253;
 
     public SpiffeId {
         requireNonNull(trustDomain, "trustDomain");
         requireNonNull(namespace, "namespace");
         requireNonNull(serviceAccount, "serviceAccount");
-        if (!TRUST_DOMAIN.matcher(trustDomain).matches()) {
+        if (!isName(trustDomain, TRUST_DOMAIN_MAX, true)) {
             throw new IllegalArgumentException("trustDomain: " + trustDomain
                     + " (expected: lower-case letters, digits, '.', '-', '_')");
         }
-        if (!K8S_NAME.matcher(namespace).matches()) {
+        if (!isName(namespace, K8S_NAME_MAX, false)) {
             throw new IllegalArgumentException("namespace: " + namespace + " (expected: a Kubernetes name)");
         }
-        if (!K8S_NAME.matcher(serviceAccount).matches()) {
+        if (!isName(serviceAccount, K8S_NAME_MAX, false)) {
             throw new IllegalArgumentException("serviceAccount: " + serviceAccount
                     + " (expected: a Kubernetes name)");
         }
+    }
+
+    /** {@code [a-z0-9]([a-z0-9.-]{0,max-2}[a-z0-9])?}, with '_' among the middle characters when {@code underscore}. */
+    static boolean isName(String s, int max, boolean underscore) {
+        int n = s.length();
+        if (n == 0 || n > max || !alphanumeric(s.charAt(0)) || !alphanumeric(s.charAt(n - 1))) {
+            return false;
+        }
+        for (int i = 1; i < n - 1; i++) {
+            char c = s.charAt(i);
+            if (!alphanumeric(c) && c != '.' && c != '-' && !(underscore && c == '_')) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean alphanumeric(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
     }
 
     public static SpiffeId of(String trustDomain, String namespace, String serviceAccount) {
