@@ -41,8 +41,8 @@ import org.slf4j.LoggerFactory;
 /**
  * HTTP/1.1 on one terminated tunnel (after {@link HttpServerCodec}, {@code AUTO_READ} off):
  * keep-alive, and pipelined requests answered one at a time, in order (the next is processed
- * only once the previous response was written; at most one read is made ahead of it). A
- * request is routed at its headers and its
+ * only once the previous response was written; on a socket at most one read is made ahead
+ * of it). A request is routed at its headers and its
  * body streams on ({@link RequestBody}, read as the upstream takes it); the response is
  * written as it comes ({@link StreamedReply}). With a request body limit configured an
  * {@link HttpObjectAggregator} comes first and requests arrive whole. A request with {@code Upgrade: websocket} that routes to a cluster is passed
@@ -73,6 +73,8 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
     private boolean upgraded;
     /** The response being streamed, if any. */
     private BodyWriter reply;
+    /** Whether to keep a read asked for while a request is answered (see {@link #channelReadComplete}). */
+    private boolean readsAhead;
 
     Http1Handler(Downstream downstream, RequestProcessor processor, Upstreams upstreams) {
         this.downstream = downstream;
@@ -83,6 +85,7 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
+        readsAhead = !(ctx.channel() instanceof io.netty.handler.codec.http2.Http2StreamChannel);
         // On the next pass: whoever installs this may still be handing bytes over.
         ctx.channel().eventLoop().execute(() -> {
             if (!busy && pending.isEmpty() && ctx.channel().isActive()) {
@@ -212,14 +215,16 @@ final class Http1Handler extends ChannelInboundHandlerAdapter {
             if (body == null || body.wantsMore()) {
                 ctx.read();
             }
-        } else if (!inputClosed && pending.isEmpty()) {
+        } else if (!inputClosed && pending.isEmpty() && (!busy || readsAhead)) {
             // The decoders ask for more while a message is incomplete; a connection whose request
-            // is complete asks here, also while that request is being answered: one read ahead.
-            // A client that does not pipeline sends nothing until its response, so the read
-            // costs nothing, and the socket's read interest is not dropped and re-armed (two
-            // epoll_ctl calls per request, 4 % of a gateway's CPU at c16). A client that does
-            // gets one read into `pending` and nothing more until its turn; a close or reset
-            // is seen at once, as Envoy detects an early close while reading is disabled.
+            // is complete asks here. On a socket (the gateway) also while that request is being
+            // answered: one read ahead. A client that does not pipeline sends nothing until its
+            // response, so the read costs nothing, and the socket's read interest is not dropped
+            // and re-armed (two epoll_ctl calls per request, 4 % of a gateway's CPU at c16). A
+            // client that does gets one read into `pending` and nothing more until its turn; a
+            // close or reset is seen at once, as Envoy detects an early close while reading is
+            // disabled. An HTTP/2 stream (a waypoint's tunnel) has no read interest to toggle,
+            // and its read request flushes the connection when nothing is queued: not there.
             ctx.read();
         }
         ctx.fireChannelReadComplete();
