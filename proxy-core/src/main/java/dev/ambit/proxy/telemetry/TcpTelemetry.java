@@ -52,7 +52,6 @@ public final class TcpTelemetry {
     public record Labels(String[] values, String[] extraNames, String[] extraValues) {
     }
 
-
     private final Counter.Family opened;
     private final Counter.Family closed;
     private final Counter.Family sent;

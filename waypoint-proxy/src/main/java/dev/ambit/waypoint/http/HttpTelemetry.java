@@ -36,7 +36,6 @@ public final class HttpTelemetry {
     /** Istio's buckets of the byte-size histograms: 1 to 10^9, powers of ten. */
     static final double[] BYTES_BUCKETS = {1, 10, 100, 1000, 10000, 100000, 1e6, 1e7, 1e8, 1e9};
 
-
     private final ProxyState state;
     private final Counter.Family requests;
     private final Histogram.Family duration;
@@ -50,11 +49,12 @@ public final class HttpTelemetry {
      */
     private final java.util.concurrent.ConcurrentHashMap<java.util.List<String>, RequestMetrics> byValues =
             new java.util.concurrent.ConcurrentHashMap<>();
-
-    private record RequestMetrics(Counter requests, Histogram duration, Histogram requestBytes,
-                                  Histogram responseBytes) {}
     private final java.util.Map<HttpConnectionManager, StatsOverrides> compiled =
             new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** The four request metrics' series of one label set. */
+    private record RequestMetrics(Counter requests, Histogram duration, Histogram requestBytes,
+                                  Histogram responseBytes) {}
 
     private HttpTelemetry(MetricsRegistry metrics, ProxyState state) {
         this.state = state;
